@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+export const API_GROUP = 'gatehouse.dev';
+export const API_VERSION = 'v1alpha1';
+export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+// Names appear in issuer URLs and Kubernetes object names, so they follow the
+// stricter DNS-1123 label rule (the one Kubernetes applies to namespaces).
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export const dnsLabel = z
+  .string({ error: 'expected a string' })
+  .min(1, { error: 'must not be empty' })
+  .max(63, { error: 'must be at most 63 characters' })
+  .regex(DNS1123_LABEL, {
+    error: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
+  });
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+export const labelMap = z.record(
+  z.string().max(316).regex(LABEL_KEY, { error: 'must be a qualified name (prefix/name)' }),
+  z.string().max(63),
+);
+
+export const ObjectMeta = z.strictObject({
+  name: dnsLabel,
+  namespace: dnsLabel.optional(),
+  labels: labelMap.optional(),
+  annotations: z.record(z.string().max(316), z.string().max(65536)).optional(),
+  // Written by the server; accepted on input so a GET result can be PUT back.
+  generation: z.int().min(1).optional(),
+  creationTimestamp: z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time' }).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+export const Condition = z.strictObject({
+  type: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, { error: 'must be CamelCase' }),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, { error: 'must be CamelCase' }),
+  message: z.string().max(32768),
+  observedGeneration: z.int().min(0).optional(),
+  lastTransitionTime: z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time' }),
+});
+export type Condition = z.infer<typeof Condition>;
+
+/** What every kind's status holds; kinds add their own outputs. */
+export const baseStatusShape = {
+  observedGeneration: z.int().min(0).optional(),
+  conditions: z.array(Condition).optional(),
+};

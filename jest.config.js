@@ -1,0 +1,11 @@
+/** Jest runs the TypeScript sources as ESM; `tsc --noEmit` type-checks them separately (npm test). */
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }],
+  },
+  testTimeout: 30000,
+};
