@@ -8,3 +8,4 @@ export { Claim } from './kinds/claim-mapping.ts';
 export { ClientType } from './kinds/client.ts';
 export { Role } from './kinds/user.ts';
 export { SigningAlgorithm } from './kinds/workspace.ts';
+export { sortForApply } from './order.ts';

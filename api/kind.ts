@@ -28,24 +28,24 @@ export type KindName =
   | 'AccessPolicy'
   | 'User';
 
-export interface KindDefinition<Spec extends z.ZodType = z.ZodType, Status extends z.ZodType = z.ZodType> {
-  kind: KindName;
+export interface KindDefinition<Spec extends z.ZodType = z.ZodType, Status extends z.ZodType = z.ZodType, K extends KindName = KindName> {
+  kind: K;
   plural: string;
   singular: string;
   shortNames: string[];
   description: string;
   spec: Spec;
   status: Status;
-  schema: z.ZodType<GatehouseObject<z.infer<Spec>, z.infer<Status>>>;
+  schema: z.ZodType<GatehouseObject<z.infer<Spec>, z.infer<Status>, K>>;
   printerColumns: PrinterColumn[];
   /** Rules Kubernetes checks on the spec (x-kubernetes-validations, CEL), mirroring the spec's zod refinements. */
   celRules: { rule: string; message: string }[];
   references(spec: z.infer<Spec>): Reference[];
 }
 
-export interface GatehouseObject<Spec = unknown, Status = unknown> {
+export interface GatehouseObject<Spec = unknown, Status = unknown, K extends KindName = KindName> {
   apiVersion: typeof GROUP_VERSION;
-  kind: KindName;
+  kind: K;
   metadata: ObjectMeta;
   spec: Spec;
   status?: Status;
@@ -57,8 +57,8 @@ export const readyColumns: PrinterColumn[] = [
 ];
 export const ageColumn: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
-export function defineKind<Spec extends z.ZodType, StatusShape extends z.ZodRawShape>(def: {
-  kind: KindName;
+export function defineKind<K extends KindName, Spec extends z.ZodType, StatusShape extends z.ZodRawShape>(def: {
+  kind: K;
   plural: string;
   shortNames?: string[];
   description: string;
@@ -88,7 +88,7 @@ export function defineKind<Spec extends z.ZodType, StatusShape extends z.ZodRawS
     printerColumns: [...readyColumns, ...(def.printerColumns ?? []), ageColumn],
     celRules: def.celRules ?? [],
     references: def.references ?? (() => []),
-  } as unknown as KindDefinition<Spec, typeof status>;
+  } as unknown as KindDefinition<Spec, typeof status, K>;
 }
 
 export function ref(field: string, kind: KindName, target: LocalRef | undefined): Reference[] {

@@ -41,7 +41,7 @@ export const IdPConnectionSpec = z
     organizationRef: LocalRef,
     type: z.enum(['oidc', 'saml', 'directory']),
     displayName: z.string().min(1).max(200).optional(),
-    /** Email domains routed to this connection; each must be one of the organization's domains. */
+    /** Email domains whose users this connection signs in (home-realm discovery). */
     emailDomains: uniqueList(domainName).optional(),
     /** Among connections claiming the same domain, the lowest number wins. */
     priority: z.int().min(0).max(1000).default(100),

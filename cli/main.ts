@@ -1,0 +1,43 @@
+import { SERVE_USAGE, serve } from './serve.ts';
+
+const USAGE = `Usage: gatehouse <command> [options]
+
+Commands:
+  serve [--dir PATH]   start the server (and apply the declarations under PATH)
+  help [command]       show help
+
+Run "gatehouse <command> --help" for a command's options.`;
+
+/** Dispatches a subcommand; resolves to the process exit code. Long-running commands resolve when stopped. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': {
+        const stop = await serve(rest);
+        if (rest.includes('--help') || rest.includes('-h')) return 0;
+        await new Promise<void>((resolve) => {
+          const shutdown = (signal: string) => {
+            process.stdout.write(`\n${signal}: stopping\n`);
+            stop().then(resolve, resolve);
+          };
+          process.once('SIGINT', () => shutdown('SIGINT'));
+          process.once('SIGTERM', () => shutdown('SIGTERM'));
+        });
+        return 0;
+      }
+      case 'help':
+      case '--help':
+      case '-h':
+      case undefined:
+        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : USAGE}\n`);
+        return command === undefined ? 1 : 0;
+      default:
+        process.stderr.write(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (error) {
+    process.stderr.write(`gatehouse ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,71 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ValidationError, objectLabel, parseObject, type AnyObject } from '../../api/index.ts';
+
+export interface ManifestObject {
+  object: AnyObject;
+  /** File relative to the directory, and the document's index in it (0-based). */
+  file: string;
+  document: number;
+}
+
+export interface ManifestError {
+  file: string;
+  document: number;
+  object: string;
+  message: string;
+}
+
+export interface Manifests {
+  objects: ManifestObject[];
+  errors: ManifestError[];
+}
+
+async function yamlFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name) && !e.name.startsWith('.'))
+    .map((e) => join(e.parentPath, e.name))
+    .filter((path) => !relative(dir, path).split(/[\\/]/).some((part) => part.startsWith('.') || part === 'node_modules'))
+    .sort();
+}
+
+/**
+ * Reads every YAML document of every `.yaml`/`.yml` file under `dir` (several documents
+ * per file allowed) and validates each against its kind. A bad document is reported
+ * with its file and position; the others are still returned.
+ */
+export async function readManifests(dir: string, options: { defaultNamespace?: string } = {}): Promise<Manifests> {
+  const defaultNamespace = options.defaultNamespace ?? 'default';
+  const result: Manifests = { objects: [], errors: [] };
+  const seen = new Map<string, string>();
+  for (const path of await yamlFiles(dir)) {
+    const file = relative(dir, path);
+    const docs = parseAllDocuments(await readFile(path, 'utf8'));
+    const list = Array.isArray(docs) ? docs : [docs];
+    list.forEach((doc, document) => {
+      if (doc.errors.length > 0) {
+        result.errors.push({ file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}` });
+        return;
+      }
+      const data: unknown = doc.toJS({ maxAliasCount: 0 });
+      if (data === null || data === undefined) return; // an empty document, e.g. after a trailing ---
+      try {
+        const object = parseObject(data, { defaultNamespace });
+        const key = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
+        const earlier = seen.get(key);
+        if (earlier) {
+          result.errors.push({ file, document, object: key, message: `${key} is declared twice (also in ${earlier})` });
+          return;
+        }
+        seen.set(key, file);
+        result.objects.push({ object, file, document });
+      } catch (error) {
+        const message = error instanceof ValidationError ? error.message : String(error);
+        result.errors.push({ file, document, object: objectLabel(data, defaultNamespace), message });
+      }
+    });
+  }
+  return result;
+}

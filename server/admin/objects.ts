@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import {
+  GROUP_VERSION,
+  KINDS,
+  applyRank,
+  kindByName,
+  parseObject,
+  zodErrors,
+  type AnyObject,
+  type KindName,
+  type OrganizationObject,
+} from '../../api/index.ts';
+import { canonicalJson } from '../audit/chain.ts';
+import { diff, redact } from '../audit/changes.ts';
+import type { Clock } from '../clock.ts';
+import type { Repository, Store, StoredObject } from '../store/index.ts';
+import { Problem, notFound } from './problem.ts';
+
+/** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
+export interface ChangeContext {
+  actor: string;
+  provenance?: Record<string, string>;
+}
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
+
+export interface ApplyResult {
+  outcome: ApplyOutcome;
+  object: AnyObject;
+}
+
+/** The organization an object belongs to, which audit records and partner admins are scoped by. */
+export function organizationOf(object: AnyObject): string | null {
+  if (object.kind === 'Organization') return object.metadata.name;
+  const spec = object.spec as { organizationRef?: { name: string } };
+  return spec.organizationRef?.name ?? null;
+}
+
+function sameDeclaration(a: AnyObject, b: AnyObject): boolean {
+  const view = (o: AnyObject) => canonicalJson({ spec: o.spec, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {} });
+  return view(a) === view(b);
+}
+
+/**
+ * Declarative, idempotent writes of the api/ kinds: validation, reference checks,
+ * generations and the audit record, all in one transaction. The admin API, the
+ * boot-time loader and (through the admin API) the controller and Pulumi provider
+ * all change objects through here.
+ */
+export class ObjectService {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly urls: { readonly publicUrl: string };
+
+  /** `publicUrl` is read on every use, so a server bound to port 0 can fill it in after listening. */
+  constructor(options: { store: Store; clock: Clock; publicUrl: string }) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.urls = options;
+  }
+
+  private get publicUrl(): string {
+    return this.urls.publicUrl.replace(/\/+$/, '');
+  }
+
+  /** Creates or replaces an object. The same declaration twice changes nothing and writes no audit record. */
+  async apply(input: unknown, context: ChangeContext, target?: { namespace: string; kind?: KindName; name?: string }): Promise<ApplyResult> {
+    const object = parseObject(input, target ? { defaultNamespace: target.namespace } : {});
+    const namespace = object.metadata.namespace ?? 'default';
+    const label = `${object.kind} ${namespace}/${object.metadata.name}`;
+    if (target) {
+      if (object.metadata.namespace !== target.namespace) {
+        throw new Problem(400, 'Bad request', `${label}: metadata.namespace does not match the namespace in the URL (${target.namespace})`, { errors: [{ path: 'metadata.namespace', message: `must be "${target.namespace}"` }], object: label });
+      }
+      if (target.kind && object.kind !== target.kind) {
+        throw new Problem(400, 'Bad request', `${label}: kind does not match the URL (${target.kind})`, { errors: [{ path: 'kind', message: `must be "${target.kind}"` }], object: label });
+      }
+      if (target.name && object.metadata.name !== target.name) {
+        throw new Problem(400, 'Bad request', `${label}: metadata.name does not match the name in the URL (${target.name})`, { errors: [{ path: 'metadata.name', message: `must be "${target.name}"` }], object: label });
+      }
+    }
+    object.metadata.namespace = namespace;
+
+    return this.store.transaction(async (repo) => {
+      await this.checkReferences(repo, object, label);
+      const existing = await repo.getObject(object.kind, namespace, object.metadata.name);
+      if (existing && sameDeclaration(existing.object, object)) {
+        return { outcome: 'unchanged' as const, object: this.present(existing) };
+      }
+      const now = this.clock.now();
+      const generation = (existing?.generation ?? 0) + 1;
+      const stored: StoredObject = {
+        uid: existing?.uid ?? randomUUID(),
+        generation,
+        status: existing?.status ?? null,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+        object: {
+          ...object,
+          metadata: {
+            ...object.metadata,
+            namespace,
+            generation,
+            creationTimestamp: new Date(existing?.createdAt ?? now).toISOString(),
+          },
+          status: undefined,
+        } as AnyObject,
+      };
+      delete stored.object.status;
+      await repo.putObject(stored);
+      await repo.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
+      const outcome: ApplyOutcome = existing ? 'updated' : 'created';
+      await repo.appendAudit(
+        {
+          action: `${object.kind}.${outcome}`,
+          actor: context.actor,
+          namespace,
+          organization: organizationOf(object),
+          kind: object.kind,
+          name: object.metadata.name,
+          data: {
+            generation,
+            changes: diff(existing ? { spec: existing.object.spec, metadata: pickMeta(existing.object) } : { spec: {}, metadata: {} }, { spec: object.spec, metadata: pickMeta(object) }),
+            ...(context.provenance ? { provenance: redact(context.provenance) } : {}),
+          },
+        },
+        now,
+      );
+      return { outcome, object: this.present(stored) };
+    });
+  }
+
+  async get(kind: KindName, namespace: string, name: string): Promise<AnyObject> {
+    const stored = await this.store.repo.getObject(kind, namespace, name);
+    if (!stored) throw notFound(`${kind} ${namespace}/${name} does not exist`);
+    return this.present(stored);
+  }
+
+  async list(kind: KindName, namespace?: string): Promise<AnyObject[]> {
+    const rows = await this.store.repo.listObjects(namespace ? { kind, namespace } : { kind });
+    return rows.map((r) => this.present(r));
+  }
+
+  /**
+   * Deletes an object. Refused while other objects reference it, unless `cascade`,
+   * which deletes the dependants first (deepest first), each with its own audit record.
+   */
+  async delete(kind: KindName, namespace: string, name: string, context: ChangeContext, options: { cascade?: boolean } = {}): Promise<{ deleted: string[] }> {
+    return this.store.transaction(async (repo) => {
+      const root = await repo.getObject(kind, namespace, name);
+      if (!root) throw notFound(`${kind} ${namespace}/${name} does not exist`);
+      const closure = await this.dependantClosure(repo, kind, namespace, name);
+      if (closure.length > 0 && !options.cascade) {
+        const list = closure.map((d) => `${d.kind} ${d.name} (${d.field})`);
+        throw new Problem(409, 'Has dependants', `${kind} ${namespace}/${name} is still referenced by ${list.join(', ')}; delete those first or repeat with ?cascade=true`, {
+          object: `${kind} ${namespace}/${name}`,
+          extra: { dependants: closure },
+        });
+      }
+      const order = [...closure].sort((a, b) => b.depth - a.depth || applyRank(b.kind) - applyRank(a.kind));
+      const deleted: string[] = [];
+      const now = this.clock.now();
+      for (const target of [...order, { kind, name, depth: 0, field: '' }]) {
+        const stored = await repo.getObject(target.kind, namespace, target.name);
+        if (!stored) continue; // reached twice through two references
+        await repo.deleteObject(target.kind, namespace, target.name);
+        await repo.appendAudit(
+          {
+            action: `${target.kind}.deleted`,
+            actor: context.actor,
+            namespace,
+            organization: organizationOf(stored.object),
+            kind: target.kind,
+            name: target.name,
+            data: {
+              generation: stored.generation,
+              ...(target.depth > 0 ? { cascadeFrom: `${kind}/${name}` } : {}),
+              ...(context.provenance ? { provenance: redact(context.provenance) } : {}),
+            },
+          },
+          now,
+        );
+        deleted.push(`${target.kind}/${target.name}`);
+      }
+      return { deleted };
+    });
+  }
+
+  /** Replaces the status an outside reconciler reports (conditions, observedGeneration); not audited. */
+  async setStatus(kind: KindName, namespace: string, name: string, input: unknown): Promise<AnyObject> {
+    const def = kindByName(kind)!;
+    const result = def.status.safeParse(input);
+    const label = `${kind} ${namespace}/${name}`;
+    if (!result.success) {
+      const errors = zodErrors(result.error).map((e) => ({ ...e, path: e.path ? `status.${e.path}` : 'status' }));
+      throw new Problem(422, 'Invalid object', `${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
+    }
+    return this.store.transaction(async (repo) => {
+      const stored = await repo.getObject(kind, namespace, name);
+      if (!stored) throw notFound(`${label} does not exist`);
+      await repo.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
+      return this.present({ ...stored, status: result.data as Record<string, unknown> });
+    });
+  }
+
+  /** The object as callers see it: the declaration plus status, with outputs the server computes. */
+  present(stored: StoredObject): AnyObject {
+    const { object } = stored;
+    const status: Record<string, unknown> = { ...(stored.status ?? {}) };
+    if (object.kind === 'Organization') status.issuer = `${this.publicUrl}/${object.metadata.namespace}/${object.metadata.name}`;
+    const out = { ...object, apiVersion: GROUP_VERSION } as AnyObject;
+    if (Object.keys(status).length > 0) (out as { status?: unknown }).status = status;
+    return out;
+  }
+
+  private async checkReferences(repo: Repository, object: AnyObject, label: string): Promise<void> {
+    const namespace = object.metadata.namespace!;
+    const def = kindByName(object.kind)!;
+    const errors: { path: string; message: string }[] = [];
+    for (const ref of def.references(object.spec)) {
+      const self = ref.kind === object.kind && ref.name === object.metadata.name;
+      const target = self ? undefined : await repo.getObject(ref.kind, namespace, ref.name);
+      if (self) errors.push({ path: `${ref.field}.name`, message: `${object.kind} ${object.metadata.name} cannot reference itself` });
+      else if (!target) errors.push({ path: `${ref.field}.name`, message: `${ref.kind} "${ref.name}" does not exist in namespace ${namespace}` });
+      else if (ref.kind === 'Client' && object.kind !== 'Client') {
+        // A mapping or policy may only narrow to a client of its own organization.
+        const own = organizationOf(object);
+        const clientOrg = organizationOf(target.object);
+        if (clientOrg !== own) {
+          errors.push({ path: `${ref.field}.name`, message: `Client "${ref.name}" belongs to ${clientOrg ? `organization ${clientOrg}` : 'the workspace'}, not to organization ${own}` });
+        }
+      }
+    }
+    if (object.kind === 'Organization' && object.spec.parentRef && errors.length === 0) {
+      const cycle = await this.parentCycle(repo, object);
+      if (cycle) errors.push({ path: 'spec.parentRef.name', message: `would make a cycle of parents: ${cycle.join(' → ')}` });
+    }
+    if (object.kind === 'Workspace') {
+      const others = (await repo.listObjects({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
+      if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });
+    }
+    if (errors.length > 0) {
+      throw new Problem(422, 'Invalid reference', `${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
+    }
+  }
+
+  private async parentCycle(repo: Repository, org: OrganizationObject): Promise<string[] | undefined> {
+    const chain = [org.metadata.name];
+    let next = org.spec.parentRef?.name;
+    while (next) {
+      chain.push(next);
+      if (next === org.metadata.name) return chain;
+      if (chain.length > 64) return chain; // deeper than any sane hierarchy: treat as a cycle
+      const parent = await repo.getObject('Organization', org.metadata.namespace!, next);
+      next = parent ? (parent.object as OrganizationObject).spec.parentRef?.name : undefined;
+    }
+    return undefined;
+  }
+
+  private async dependantClosure(repo: Repository, kind: KindName, namespace: string, name: string) {
+    const found = new Map<string, { kind: KindName; name: string; field: string; depth: number }>();
+    const visit = async (k: KindName, n: string, depth: number): Promise<void> => {
+      for (const d of await repo.dependantsOf(k, namespace, n)) {
+        const key = `${d.kind}/${d.name}`;
+        if (found.has(key) || (d.kind === kind && d.name === name)) continue;
+        found.set(key, { ...d, depth });
+        await visit(d.kind, d.name, depth + 1);
+      }
+    };
+    await visit(kind, name, 1);
+    return [...found.values()];
+  }
+}
+
+function pickMeta(object: AnyObject) {
+  return { labels: object.metadata.labels, annotations: object.metadata.annotations };
+}
+
+export const KIND_NAMES = KINDS.map((k) => k.kind);

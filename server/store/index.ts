@@ -1,0 +1,75 @@
+import { join } from 'node:path';
+import { verifyChain, type ChainVerdict } from '../audit/chain.ts';
+import { migrate } from './migrations.ts';
+import { Repository } from './repository.ts';
+import type { SqlDriver } from './sql.ts';
+import { SqliteDriver } from './sqlite.ts';
+
+export { Repository } from './repository.ts';
+export type { StoredObject, Dependant, AuditEntry, AuditQuery } from './repository.ts';
+export type { SqlDriver, SqlExecutor, Dialect } from './sql.ts';
+
+export interface StoreOptions {
+  /** PostgreSQL connection string; when absent the embedded SQLite file under `dataDir` is used. */
+  databaseUrl?: string;
+  dataDir?: string;
+}
+
+/** Configuration objects and runtime state, over SQLite or PostgreSQL. */
+export class Store {
+  /** Reads and single writes outside a transaction. */
+  readonly repo: Repository;
+
+  readonly driver: SqlDriver;
+
+  constructor(driver: SqlDriver) {
+    this.driver = driver;
+    this.repo = new Repository(driver);
+  }
+
+  get location(): string {
+    return this.driver.location;
+  }
+
+  /** Everything `fn` writes commits together or not at all. */
+  transaction<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
+    return this.driver.transaction((tx) => fn(new Repository(tx)));
+  }
+
+  /** Re-walks the audit chain and checks that it ends where the recorded head says. */
+  async verifyAudit(): Promise<ChainVerdict> {
+    const verdict = await verifyChain(this.repo.walkAudit());
+    if (!verdict.ok) return verdict;
+    const head = await this.repo.auditHead();
+    const headSeq = head?.seq ?? 0;
+    if (headSeq !== verdict.records) {
+      return { ok: false, records: verdict.records, seq: verdict.records + 1, problem: `records ${verdict.records + 1}–${headSeq} are missing from the end of the chain` };
+    }
+    if (head && head.hash !== verdict.head) {
+      return { ok: false, records: verdict.records, seq: head.seq, problem: `record ${head.seq} does not match the recorded chain head` };
+    }
+    return verdict;
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
+
+/** Opens the configured backend and brings its schema up to date. */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  let driver: SqlDriver;
+  if (options.databaseUrl) {
+    const { PostgresDriver } = await import('./postgres.ts');
+    driver = new PostgresDriver(options.databaseUrl);
+  } else {
+    driver = new SqliteDriver(join(options.dataDir ?? './data', 'gatehouse.db'));
+  }
+  try {
+    await migrate(driver);
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+  return new Store(driver);
+}

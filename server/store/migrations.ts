@@ -1,0 +1,89 @@
+import type { Dialect, SqlDriver } from './sql.ts';
+
+export interface Migration {
+  version: number;
+  description: string;
+  statements(dialect: Dialect): string[];
+}
+
+/**
+ * Schema history, append-only: a released migration is never edited, a new one is added.
+ * Types are the ones SQLite and PostgreSQL share; JSON is TEXT, instants are epoch milliseconds.
+ */
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'declared objects, their references, the audit chain, admin tokens',
+    statements: () => [
+      `CREATE TABLE objects (
+        kind TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        generation BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, namespace, name)
+      )`,
+      `CREATE TABLE object_refs (
+        from_kind TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        from_name TEXT NOT NULL,
+        field TEXT NOT NULL,
+        to_kind TEXT NOT NULL,
+        to_name TEXT NOT NULL,
+        PRIMARY KEY (from_kind, namespace, from_name, field)
+      )`,
+      `CREATE INDEX object_refs_target ON object_refs (to_kind, namespace, to_name)`,
+      `CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        namespace TEXT,
+        organization TEXT,
+        kind TEXT,
+        name TEXT,
+        client TEXT,
+        subject TEXT,
+        outcome TEXT NOT NULL,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      )`,
+      `CREATE INDEX audit_organization ON audit (namespace, organization, seq)`,
+      `CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+      )`,
+      `CREATE TABLE admin_tokens (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+];
+
+const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database
+
+/** Brings the schema up to date; safe to call from several replicas at once. Returns the versions applied. */
+export async function migrate(driver: SqlDriver, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
+  return driver.transaction(async (tx) => {
+    if (tx.dialect === 'postgres') await tx.all(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await tx.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+    const rows = await tx.all<{ version: number | string }>(`SELECT version FROM schema_migrations`);
+    const applied = new Set(rows.map((r) => Number(r.version)));
+    const done: number[] = [];
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(m.version)) continue;
+      for (const statement of m.statements(tx.dialect)) await tx.run(statement);
+      await tx.run(`INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)`, [m.version, m.description, Date.now()]);
+      done.push(m.version);
+    }
+    return done;
+  });
+}
