@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gatehouse } from '../support/process.ts';
+
+let dataDir: string;
+let examples: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
+  examples = join(dataDir, 'declarations');
+  await cp('examples/blixit-partners', examples, { recursive: true });
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function listOrganizations(url: string, token: string) {
+  const res = await fetch(`${url}/admin/v1/namespaces/blixit-partners/organizations`, { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: { metadata: { name: string } }[] }).items.map((o) => o.metadata.name);
+}
+
+describe('gatehouse serve --dir', () => {
+  let token: string;
+
+  it('starts on the embedded store, loads the examples and prints a one-time admin token', async () => {
+    const serve = gatehouse(['serve', '--dir', examples], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir });
+    try {
+      token = (await serve.waitFor(/admin token \(shown once; only its hash is kept\): (\S+)/))[1]!;
+      const url = (await serve.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      expect(serve.output()).toContain(`store: sqlite at ${join(dataDir, 'gatehouse.db')}`);
+      expect(serve.output()).toMatch(/applied 19 objects from .* \(19 created, 0 updated, 0 unchanged\)/);
+      expect(await listOrganizations(url, token)).toEqual(['cascade-consulting', 'forge-supplies', 'pinnacle-logistics']);
+    } finally {
+      expect(await serve.stop()).toBe(0);
+    }
+  });
+
+  it('after a restart keeps every object and the token, prints no token, and re-applying changes nothing', async () => {
+    const serve = gatehouse(['serve', '--dir', examples], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir });
+    try {
+      const url = (await serve.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      expect(serve.output()).toContain('admin token: kept from an earlier start');
+      expect(serve.output()).not.toContain(token);
+      expect(serve.output()).toMatch(/\(0 created, 0 updated, 19 unchanged\)/);
+      expect(await listOrganizations(url, token)).toHaveLength(3);
+      const verify = await fetch(`${url}/admin/v1/audit/verify`, { headers: { authorization: `Bearer ${token}` } });
+      expect(await verify.json()).toMatchObject({ ok: true, records: 19 });
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('reports a broken declaration with its file and field, and still applies the rest', async () => {
+    await writeFile(join(examples, 'broken.yaml'), 'apiVersion: gatehouse.dev/v1alpha1\nkind: Client\nmetadata:\n  name: broken\n  namespace: blixit-partners\nspec:\n  type: m2m\n  organizationRef:\n    name: nobody\n');
+    const adminToken = 'env-token-abcdefghijklmnopqrstuvwxyz';
+    const serve = gatehouse(['serve', '--dir', examples], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_ADMIN_TOKEN: adminToken });
+    try {
+      const url = (await serve.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      expect(serve.output()).toContain('admin token: from GATEHOUSE_ADMIN_TOKEN');
+      expect(serve.output()).not.toContain(adminToken);
+      expect(serve.output()).toContain('✗ broken.yaml (document 1): Client blixit-partners/broken: spec.organizationRef.name: Organization "nobody" does not exist');
+      expect(serve.output()).toMatch(/19 unchanged, 1 failed/);
+      expect(await listOrganizations(url, adminToken)).toHaveLength(3);
+      // The environment's token replaced the generated one.
+      const old = await fetch(`${url}/admin/v1/organizations`, { headers: { authorization: `Bearer ${token}` } });
+      expect(old.status).toBe(401);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('refuses a short GATEHOUSE_ADMIN_TOKEN with a message that says what to do', async () => {
+    const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_ADMIN_TOKEN: 'short' });
+    expect(await serve.exit()).toBe(1);
+    expect(serve.output()).toContain('GATEHOUSE_ADMIN_TOKEN is too short');
+    expect(serve.output()).not.toContain('short\n');
+  });
+});
+
+describe('gatehouse', () => {
+  it('explains an unknown command', async () => {
+    const run = gatehouse(['frobnicate'], {});
+    expect(await run.exit()).toBe(2);
+    expect(run.output()).toContain('unknown command "frobnicate"');
+  });
+});

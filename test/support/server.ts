@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type GatehouseApp } from '../../server/app.ts';
+import { fixedClock } from '../../server/clock.ts';
+import { listen } from '../../server/http.ts';
+import { silentLogger } from '../../server/log.ts';
+import { openStore, type Store, type StoreOptions } from '../../server/store/index.ts';
+import { ensureBootstrapToken } from '../../server/admin/tokens.ts';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface TestServer {
+  url: string;
+  token: string;
+  store: Store;
+  gatehouse: GatehouseApp;
+  clock: ReturnType<typeof fixedClock>;
+  dataDir: string;
+  /** Calls the admin API with the bootstrap token; JSON in, JSON out. */
+  admin(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+/** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
+export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
+  const store = await openStore(options.store ?? { dataDir });
+  const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
+  await ensureBootstrapToken(store, TEST_ADMIN_TOKEN, clock.now());
+  const settings = { store, clock, logger: silentLogger, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) };
+  const gatehouse = createApp(settings);
+  const running = await listen(gatehouse.app, { host: '127.0.0.1', port: 0 });
+  settings.publicUrl = running.url;
+  return {
+    url: running.url,
+    token: TEST_ADMIN_TOKEN,
+    store,
+    gatehouse,
+    clock,
+    dataDir,
+    async admin(method, path, body, headers = {}) {
+      const res = await fetch(`${running.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    },
+    async close() {
+      await running.close();
+      await store.close();
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
