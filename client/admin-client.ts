@@ -1,0 +1,157 @@
+import { GROUP_VERSION, kindByName, type AnyObject, type FieldError, type KindName } from '../api/index.ts';
+
+/** A refusal or failure of the admin API, carrying its problem+json details. */
+export class AdminApiError extends Error {
+  readonly status: number;
+  readonly errors: FieldError[];
+  readonly problem: Record<string, unknown>;
+  constructor(status: number, problem: Record<string, unknown>, fallback: string) {
+    const detail = typeof problem.detail === 'string' ? problem.detail : fallback;
+    super(detail);
+    this.name = 'AdminApiError';
+    this.status = status;
+    this.problem = problem;
+    this.errors = Array.isArray(problem.errors) ? (problem.errors as FieldError[]) : [];
+  }
+
+  /** Worth retrying: the server is down, overloaded or failed, not refusing the request itself. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export interface AdminClientOptions {
+  endpoint: string;
+  token: string;
+  /** Recorded in the audit log with every change (e.g. a git commit, a Pulumi stack). */
+  provenance?: Record<string, string>;
+  /** Attempts for a transient failure (network error, 429, 5xx); every call is idempotent. */
+  attempts?: number;
+  timeoutMs?: number;
+  /** Base of the exponential backoff with full jitter. */
+  backoffMs?: number;
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The one way the controller and the Pulumi provider reach a Gatehouse server. */
+export class AdminClient {
+  private readonly options: Required<Omit<AdminClientOptions, 'provenance'>> & { provenance?: Record<string, string> };
+
+  constructor(options: AdminClientOptions) {
+    this.options = {
+      attempts: 5,
+      timeoutMs: 10_000,
+      backoffMs: 200,
+      fetch: globalThis.fetch,
+      sleep,
+      ...options,
+      endpoint: options.endpoint.replace(/\/+$/, ''),
+    };
+  }
+
+  withProvenance(provenance: Record<string, string>): AdminClient {
+    return new AdminClient({ ...this.options, provenance });
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async get<T extends AnyObject = AnyObject>(kind: KindName, namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return (await this.request('GET', objectPath(kind, namespace, name))) as T;
+    } catch (error) {
+      if (error instanceof AdminApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async list<T extends AnyObject = AnyObject>(kind: KindName, namespace?: string): Promise<T[]> {
+    const plural = pluralOf(kind);
+    const path = namespace ? `/admin/v1/namespaces/${encodeURIComponent(namespace)}/${plural}` : `/admin/v1/${plural}`;
+    return ((await this.request('GET', path)) as { items: T[] }).items;
+  }
+
+  /** Creates or replaces an object; applying the same declaration again is `unchanged`. */
+  async apply<T extends AnyObject = AnyObject>(object: AnyObject, provenance?: Record<string, string>): Promise<{ outcome: ApplyOutcome; object: T }> {
+    const namespace = object.metadata.namespace ?? 'default';
+    const body = { apiVersion: GROUP_VERSION, kind: object.kind, metadata: { ...object.metadata, namespace }, spec: object.spec };
+    const { value, headers } = await this.requestWithHeaders('PUT', objectPath(object.kind, namespace, object.metadata.name), body, provenance);
+    return { outcome: (headers.get('gatehouse-outcome') ?? 'updated') as ApplyOutcome, object: value as T };
+  }
+
+  /** Deletes an object; resolves to false when it was already gone. */
+  async delete(kind: KindName, namespace: string, name: string, options: { cascade?: boolean; provenance?: Record<string, string> } = {}): Promise<boolean> {
+    try {
+      await this.request('DELETE', `${objectPath(kind, namespace, name)}${options.cascade ? '?cascade=true' : ''}`, undefined, options.provenance);
+      return true;
+    } catch (error) {
+      if (error instanceof AdminApiError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  async putStatus(kind: KindName, namespace: string, name: string, status: Record<string, unknown>): Promise<AnyObject> {
+    return (await this.request('PUT', `${objectPath(kind, namespace, name)}/status`, { status })) as AnyObject;
+  }
+
+  /** Low-level call for routes without a typed method yet. */
+  async request(method: string, path: string, body?: unknown, provenance?: Record<string, string>): Promise<unknown> {
+    return (await this.requestWithHeaders(method, path, body, provenance)).value;
+  }
+
+  private async requestWithHeaders(method: string, path: string, body?: unknown, provenance?: Record<string, string>): Promise<{ value: unknown; headers: Headers }> {
+    const { attempts, backoffMs } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(method, path, body, provenance ?? this.options.provenance);
+      } catch (error) {
+        if (!(error instanceof AdminApiError) || !error.transient || attempt >= attempts) throw error;
+        await this.options.sleep(Math.random() * backoffMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  private async once(method: string, path: string, body: unknown, provenance: Record<string, string> | undefined): Promise<{ value: unknown; headers: Headers }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.options.token}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (provenance) headers['gatehouse-provenance'] = JSON.stringify(provenance);
+    let res: Response;
+    try {
+      res = await this.options.fetch(`${this.options.endpoint}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+    } catch (error) {
+      const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      throw new AdminApiError(0, {}, `cannot reach the Gatehouse admin API at ${this.options.endpoint}: ${reason}`);
+    }
+    const text = await res.text();
+    let value: unknown;
+    try {
+      value = text ? JSON.parse(text) : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (!res.ok) {
+      const problem = value && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+      const hint = res.status === 401 ? ' (check the admin token)' : '';
+      throw new AdminApiError(res.status, problem, `${method} ${path} failed with HTTP ${res.status}${hint}`);
+    }
+    return { value, headers: res.headers };
+  }
+}
+
+function pluralOf(kind: KindName): string {
+  const def = kindByName(kind);
+  if (!def) throw new Error(`unknown kind ${kind}`);
+  return def.plural;
+}
+
+function objectPath(kind: KindName, namespace: string, name: string): string {
+  return `/admin/v1/namespaces/${encodeURIComponent(namespace)}/${pluralOf(kind)}/${encodeURIComponent(name)}`;
+}
