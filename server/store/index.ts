@@ -43,7 +43,7 @@ export class Store {
     const head = await this.repo.auditHead();
     const headSeq = head?.seq ?? 0;
     if (headSeq !== verdict.records) {
-      return { ok: false, records: verdict.records, seq: verdict.records + 1, problem: `records ${verdict.records + 1}–${headSeq} are missing from the end of the chain` };
+      return { ok: false, records: verdict.records, seq: verdict.records + 1, problem: `${headSeq === verdict.records + 1 ? `record ${headSeq} is` : `records ${verdict.records + 1}–${headSeq} are`} missing from the end of the chain` };
     }
     if (head && head.hash !== verdict.head) {
       return { ok: false, records: verdict.records, seq: head.seq, problem: `record ${head.seq} does not match the recorded chain head` };
