@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { loadSealer } from '../server/secrets/sealer.ts';
 import { sortForApply } from '../api/index.ts';
 import { readManifests } from '../controller/sources/manifest-files.ts';
 import { createApp } from '../server/app.ts';
@@ -22,7 +23,9 @@ Environment:
   PUBLIC_URL              external base URL of issuers (default http://127.0.0.1:PORT)
   GATEHOUSE_DATA_DIR      where the embedded SQLite store lives (default ./data)
   DATABASE_URL            postgres://… to use PostgreSQL instead (several replicas)
-  GATEHOUSE_ADMIN_TOKEN   bootstrap admin token; generated and printed once if unset`;
+  GATEHOUSE_ADMIN_TOKEN   bootstrap admin token; generated and printed once if unset
+  GATEHOUSE_SECRET_KEY    key that seals secrets at rest (required with DATABASE_URL);
+                          generated into GATEHOUSE_DATA_DIR/secret.key if unset`;
 
 interface Out {
   (line: string): void;
@@ -74,9 +77,14 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       out('admin token: kept from an earlier start (set GATEHOUSE_ADMIN_TOKEN to replace it)');
     }
 
+    const dataDir = resolve(env.GATEHOUSE_DATA_DIR ?? './data');
+    const { sealer, source: keySource } = loadSealer(env, join(dataDir, 'secret.key'));
+    if (keySource === 'generated') out(`secrets at rest: sealed with a new key in ${join(dataDir, 'secret.key')} (set GATEHOUSE_SECRET_KEY in production)`);
+    else if (keySource === 'file') out(`secrets at rest: sealed with the key in ${join(dataDir, 'secret.key')}`);
+
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
     let publicUrl = env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const gatehouse = createApp({ store, clock: systemClock, logger, get publicUrl() { return publicUrl; } });
+    const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; } });
     if (values.dir) await applyDirectory(gatehouse.objects, resolve(values.dir), out);
     const running = await listen(gatehouse.app, { host, port });
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;

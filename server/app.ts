@@ -7,12 +7,15 @@ import { AdminTokenVerifier } from './admin/tokens.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 import type { Store } from './store/index.ts';
+import type { Sealer } from './secrets/sealer.ts';
+import { ClientSecrets } from './clients/secrets.ts';
 
 export interface AppOptions {
   store: Store;
   clock: Clock;
   publicUrl: string;
   logger: Logger;
+  sealer: Sealer;
   bodyLimit?: number;
 }
 
@@ -20,6 +23,7 @@ export interface GatehouseApp {
   app: Koa;
   objects: ObjectService;
   verifier: AdminTokenVerifier;
+  clientSecrets: ClientSecrets;
 }
 
 /** The Koa application: health, the admin API; the OIDC issuers and broker mount here too. */
@@ -29,6 +33,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.proxy = false;
   const objects = new ObjectService(options);
   const verifier = new AdminTokenVerifier(store);
+  const clientSecrets = new ClientSecrets({ store, sealer: options.sealer, clock: options.clock });
 
   app.use(
     problemMiddleware((error, ctx) => {
@@ -51,8 +56,8 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
   app.use(health.routes());
 
-  const admin = adminRouter({ store, objects, verifier, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
+  const admin = adminRouter({ store, objects, verifier, clientSecrets, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
-  return { app, objects, verifier };
+  return { app, objects, verifier, clientSecrets };
 }

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import {
   GROUP_VERSION,
   KINDS,
+  clientIdFor,
+  issuerPath,
   applyRank,
   kindByName,
   parseObject,
@@ -15,6 +17,7 @@ import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { Repository, Store, StoredObject } from '../store/index.ts';
 import { Problem, notFound } from './problem.ts';
+import { ClientSecrets } from '../clients/secrets.ts';
 
 /** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
 export interface ChangeContext {
@@ -164,6 +167,7 @@ export class ObjectService {
         const stored = await repo.getObject(target.kind, namespace, target.name);
         if (!stored) continue; // reached twice through two references
         await repo.deleteObject(target.kind, namespace, target.name);
+        if (target.kind === 'Client') await ClientSecrets.forget(repo, namespace, target.name);
         await repo.appendAudit(
           {
             action: `${target.kind}.deleted`,
@@ -207,7 +211,13 @@ export class ObjectService {
   present(stored: StoredObject): AnyObject {
     const { object } = stored;
     const status: Record<string, unknown> = { ...(stored.status ?? {}) };
-    if (object.kind === 'Organization') status.issuer = `${this.publicUrl}/${object.metadata.namespace}/${object.metadata.name}`;
+    const namespace = object.metadata.namespace!;
+    if (object.kind === 'Organization') status.issuer = `${this.publicUrl}${issuerPath(namespace, object.metadata.name)}`;
+    if (object.kind === 'Workspace') status.issuer = `${this.publicUrl}${issuerPath(namespace)}`;
+    if (object.kind === 'Client') {
+      status.clientId = clientIdFor(namespace, object.metadata.name);
+      status.issuer = `${this.publicUrl}${issuerPath(namespace, object.spec.organizationRef?.name)}`;
+    }
     const out = { ...object, apiVersion: GROUP_VERSION } as AnyObject;
     if (Object.keys(status).length > 0) (out as { status?: unknown }).status = status;
     return out;

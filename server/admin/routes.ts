@@ -7,6 +7,7 @@ import { readBody } from './body.ts';
 import { ObjectService, type ChangeContext } from './objects.ts';
 import { Problem, badRequest, notFound } from './problem.ts';
 import type { AdminTokenVerifier } from './tokens.ts';
+import type { ClientSecrets } from '../clients/secrets.ts';
 
 export const PROVENANCE_HEADER = 'gatehouse-provenance';
 
@@ -73,6 +74,7 @@ const AuditQuery = z.strictObject({
 export interface AdminRoutesOptions {
   store: Store;
   objects: ObjectService;
+  clientSecrets: ClientSecrets;
   verifier: AdminTokenVerifier;
   bodyLimit?: number;
 }
@@ -126,6 +128,12 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const body = await readBody(ctx, options.bodyLimit);
     const status = body && typeof body === 'object' && 'status' in body ? (body as { status: unknown }).status : body;
     ctx.body = await objects.setStatus(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), status);
+  });
+
+  router.post('/namespaces/:namespace/clients/:name/secret', async (ctx) => {
+    const result = await options.clientSecrets.rotate(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = result;
   });
 
   router.delete('/namespaces/:namespace/:plural/:name', async (ctx) => {

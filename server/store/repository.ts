@@ -232,6 +232,25 @@ export class Repository {
     return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
   }
 
+  // ── sealed secrets (encrypted by the caller) ────────────────────────
+
+  async putSealedSecret(scope: string, name: string, sealed: string, at: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO sealed_secrets (scope, name, sealed, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (scope, name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`,
+      [scope, name, sealed, at],
+    );
+  }
+
+  async getSealedSecret(scope: string, name: string): Promise<{ sealed: string; createdAt: number } | undefined> {
+    const row = (await this.db.all<{ sealed: string; created_at: number | string }>(`SELECT sealed, created_at FROM sealed_secrets WHERE scope = ? AND name = ?`, [scope, name]))[0];
+    return row ? { sealed: row.sealed, createdAt: Number(row.created_at) } : undefined;
+  }
+
+  async deleteSealedSecret(scope: string, name: string): Promise<void> {
+    await this.db.run(`DELETE FROM sealed_secrets WHERE scope = ? AND name = ?`, [scope, name]);
+  }
+
   // ── admin tokens (hashes only) ──────────────────────────────────────
 
   async putAdminToken(name: string, tokenHash: string, at: number): Promise<void> {

@@ -7,6 +7,7 @@ import { listen } from '../../server/http.ts';
 import { silentLogger } from '../../server/log.ts';
 import { openStore, type Store, type StoreOptions } from '../../server/store/index.ts';
 import { ensureBootstrapToken } from '../../server/admin/tokens.ts';
+import { Sealer } from '../../server/secrets/sealer.ts';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -28,7 +29,8 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
   await ensureBootstrapToken(store, TEST_ADMIN_TOKEN, clock.now());
-  const settings = { store, clock, logger: silentLogger, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) };
+  const sealer = new Sealer('test-secret-key-0123456789abcdefghijklmnop');
+  const settings = { store, clock, logger: silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) };
   const gatehouse = createApp(settings);
   const running = await listen(gatehouse.app, { host: '127.0.0.1', port: 0 });
   settings.publicUrl = running.url;
