@@ -4,11 +4,16 @@ import { adminRouter } from './admin/routes.ts';
 import { ObjectService } from './admin/objects.ts';
 import { problemMiddleware } from './admin/problem.ts';
 import { AdminTokenVerifier } from './admin/tokens.ts';
-import type { Clock } from './clock.ts';
-import type { Logger } from './log.ts';
-import type { Store } from './store/index.ts';
-import type { Sealer } from './secrets/sealer.ts';
+import { AuditWriter } from './audit/writer.ts';
 import { ClientSecrets } from './clients/secrets.ts';
+import type { Clock } from './clock.ts';
+import { ConfigEvents } from './events.ts';
+import type { Logger } from './log.ts';
+import { SigningKeys } from './oidc/keys.ts';
+import { IssuerRegistry } from './oidc/registry.ts';
+import type { Sealer } from './secrets/sealer.ts';
+import type { Store } from './store/index.ts';
+import { createPasswordLink } from './users/links.ts';
 
 export interface AppOptions {
   store: Store;
@@ -17,6 +22,8 @@ export interface AppOptions {
   logger: Logger;
   sealer: Sealer;
   bodyLimit?: number;
+  /** How often changes made by other replicas are looked for (ms). */
+  pollMs?: number;
 }
 
 export interface GatehouseApp {
@@ -24,22 +31,36 @@ export interface GatehouseApp {
   objects: ObjectService;
   verifier: AdminTokenVerifier;
   clientSecrets: ClientSecrets;
+  keys: SigningKeys;
+  issuers: IssuerRegistry;
+  audit: AuditWriter;
 }
 
-/** The Koa application: health, the admin API; the OIDC issuers and broker mount here too. */
+/** The Koa application: health, the admin API, and the OpenID Connect issuers. */
 export function createApp(options: AppOptions): GatehouseApp {
-  const { store, logger } = options;
+  const { store, logger, clock, sealer } = options;
   const app = new Koa();
   app.proxy = false;
-  const objects = new ObjectService(options);
+  // oidc-provider signs its cookies with the keys of the app it is mounted in.
+  app.keys = [sealer.derive('cookie signing v1')];
+  const events = new ConfigEvents();
+  const objects = new ObjectService({ store, clock, events, get publicUrl() { return options.publicUrl; } });
   const verifier = new AdminTokenVerifier(store);
-  const clientSecrets = new ClientSecrets({ store, sealer: options.sealer, clock: options.clock });
-
-  app.use(
-    problemMiddleware((error, ctx) => {
-      logger.error(`${ctx.method} ${ctx.path} failed`, error);
-    }),
-  );
+  const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
+  const keys = new SigningKeys({ store, sealer, clock });
+  const audit = new AuditWriter({ store, clock });
+  const issuers = new IssuerRegistry({
+    store,
+    clock,
+    keys,
+    secrets: clientSecrets,
+    audit,
+    events,
+    logger,
+    cookieKeys: app.keys,
+    publicUrl: () => options.publicUrl,
+    ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+  });
 
   const health = new Router();
   health.get('/healthz', (ctx) => {
@@ -54,10 +75,20 @@ export function createApp(options: AppOptions): GatehouseApp {
       ctx.body = { status: 'not ready', reason: 'the store does not answer' };
     }
   });
-  app.use(health.routes());
 
-  const admin = adminRouter({ store, objects, verifier, clientSecrets, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
+  const admin = adminRouter({
+    store,
+    objects,
+    verifier,
+    clientSecrets,
+    passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
+    ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
+  });
+
+  app.use(problemMiddleware((error, ctx) => logger.error(`${ctx.method} ${ctx.path} failed`, error)));
+  app.use(health.routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
-  return { app, objects, verifier, clientSecrets };
+  app.use(issuers.middleware());
+  return { app, objects, verifier, clientSecrets, keys, issuers, audit };
 }

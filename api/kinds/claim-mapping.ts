@@ -4,7 +4,7 @@ import { defineKind, ref } from '../kind.ts';
 
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 // Claims the token server owns; a mapping that set them could impersonate another partner or client.
-const RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'azp', 'client_id', 'scope', 'organization_id', 'act', 'cnf', 'nonce', 'at_hash', 'c_hash', 'sid', 'auth_time', 'acr', 'amr']);
+const RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'azp', 'client_id', 'scope', 'organization_id', 'act', 'cnf', 'nonce', 'at_hash', 'c_hash', 'sid', 'auth_time', 'acr', 'amr', 'organization_parents']);
 
 /** Where a claim's value comes from: `organization.<field>`, `contract.<field>`, `user.<attribute>` or `upstream.<claim>`. */
 const SOURCE = /^(organization\.(id|displayName|parents)|contract\.(id|partnerType|owner|endsAt)|user\.[A-Za-z0-9_]+|upstream\.[A-Za-z0-9_.:-]+)$/;

@@ -11,10 +11,12 @@ import {
   type AnyObject,
   type KindName,
   type OrganizationObject,
+  type UserObject,
 } from '../../api/index.ts';
 import { canonicalJson } from '../audit/chain.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
+import type { ConfigEvents } from '../events.ts';
 import type { Repository, Store, StoredObject } from '../store/index.ts';
 import { Problem, notFound } from './problem.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
@@ -56,10 +58,18 @@ export class ObjectService {
   private readonly urls: { readonly publicUrl: string };
 
   /** `publicUrl` is read on every use, so a server bound to port 0 can fill it in after listening. */
-  constructor(options: { store: Store; clock: Clock; publicUrl: string }) {
+  private readonly events: ConfigEvents | undefined;
+
+  constructor(options: { store: Store; clock: Clock; publicUrl: string; events?: ConfigEvents }) {
     this.store = options.store;
     this.clock = options.clock;
     this.urls = options;
+    this.events = options.events;
+  }
+
+  private changed<T>(namespace: string, result: T): T {
+    this.events?.emit('changed', namespace);
+    return result;
   }
 
   private get publicUrl(): string {
@@ -84,7 +94,7 @@ export class ObjectService {
     }
     object.metadata.namespace = namespace;
 
-    return this.store.transaction(async (repo) => {
+    const result = await this.store.transaction(async (repo) => {
       await this.checkReferences(repo, object, label);
       const existing = await repo.getObject(object.kind, namespace, object.metadata.name);
       if (existing && sameDeclaration(existing.object, object)) {
@@ -112,6 +122,8 @@ export class ObjectService {
       delete stored.object.status;
       await repo.putObject(stored);
       await repo.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
+      await repo.bumpConfigVersion(namespace);
+      if (object.kind === 'User') await syncDeclaredUser(repo, object, now);
       const outcome: ApplyOutcome = existing ? 'updated' : 'created';
       await repo.appendAudit(
         {
@@ -131,6 +143,7 @@ export class ObjectService {
       );
       return { outcome, object: this.present(stored) };
     });
+    return result.outcome === 'unchanged' ? result : this.changed(namespace, result);
   }
 
   async get(kind: KindName, namespace: string, name: string): Promise<AnyObject> {
@@ -149,7 +162,7 @@ export class ObjectService {
    * which deletes the dependants first (deepest first), each with its own audit record.
    */
   async delete(kind: KindName, namespace: string, name: string, context: ChangeContext, options: { cascade?: boolean } = {}): Promise<{ deleted: string[] }> {
-    return this.store.transaction(async (repo) => {
+    const result = await this.store.transaction(async (repo) => {
       const root = await repo.getObject(kind, namespace, name);
       if (!root) throw notFound(`${kind} ${namespace}/${name} does not exist`);
       const closure = await this.dependantClosure(repo, kind, namespace, name);
@@ -168,6 +181,7 @@ export class ObjectService {
         if (!stored) continue; // reached twice through two references
         await repo.deleteObject(target.kind, namespace, target.name);
         if (target.kind === 'Client') await ClientSecrets.forget(repo, namespace, target.name);
+        if (target.kind === 'User') await retireDeclaredUser(repo, namespace, target.name, now);
         await repo.appendAudit(
           {
             action: `${target.kind}.deleted`,
@@ -186,8 +200,10 @@ export class ObjectService {
         );
         deleted.push(`${target.kind}/${target.name}`);
       }
+      await repo.bumpConfigVersion(namespace);
       return { deleted };
     });
+    return this.changed(namespace, result);
   }
 
   /** Replaces the status an outside reconciler reports (conditions, observedGeneration); not audited. */
@@ -280,6 +296,33 @@ export class ObjectService {
     await visit(kind, name, 1);
     return [...found.values()];
   }
+}
+
+/** A declared User is also a runtime user (the one sign-ins find); its password and history stay with the runtime record. */
+async function syncDeclaredUser(repo: Repository, user: UserObject, now: number): Promise<void> {
+  const { spec } = user;
+  await repo.upsertUser({
+    namespace: user.metadata.namespace!,
+    id: user.metadata.name,
+    organization: spec.organizationRef?.name ?? '',
+    connection: 'directory',
+    subject: user.metadata.name,
+    email: spec.email.toLowerCase(),
+    declaredAs: user.metadata.name,
+    profile: { name: spec.displayName, givenName: spec.givenName, familyName: spec.familyName, attributes: spec.attributes },
+    roles: spec.roles ?? [],
+    active: spec.active,
+    passwordHash: null,
+    createdAt: now,
+    updatedAt: now,
+    lastLoginAt: null,
+  });
+}
+
+/** Deleting the declaration deactivates the user; the record (and its audit trail) stays. */
+async function retireDeclaredUser(repo: Repository, namespace: string, name: string, now: number): Promise<void> {
+  const existing = await repo.findUser(namespace, name);
+  if (existing) await repo.upsertUser({ ...existing, declaredAs: null, active: false, updatedAt: now });
 }
 
 function pickMeta(object: AnyObject) {

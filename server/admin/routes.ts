@@ -75,6 +75,7 @@ export interface AdminRoutesOptions {
   store: Store;
   objects: ObjectService;
   clientSecrets: ClientSecrets;
+  passwordLink(namespace: string, user: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }>;
   verifier: AdminTokenVerifier;
   bodyLimit?: number;
 }
@@ -134,6 +135,13 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const result = await options.clientSecrets.rotate(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = result;
+  });
+
+  router.post('/namespaces/:namespace/users/:name/password-link', async (ctx) => {
+    const link = await options.passwordLink(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 201;
+    ctx.body = link;
   });
 
   router.delete('/namespaces/:namespace/:plural/:name', async (ctx) => {

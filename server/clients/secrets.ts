@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { clientIdFor, type ClientObject } from '../../api/index.ts';
 import type { Clock } from '../clock.ts';
+import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Repository, Store } from '../store/index.ts';
 import { Problem, notFound } from '../admin/problem.ts';
@@ -19,15 +20,18 @@ export class ClientSecrets {
   private readonly sealer: Sealer;
   private readonly clock: Clock;
 
-  constructor(options: { store: Store; sealer: Sealer; clock: Clock }) {
+  private readonly events: ConfigEvents | undefined;
+
+  constructor(options: { store: Store; sealer: Sealer; clock: Clock; events?: ConfigEvents }) {
     this.store = options.store;
     this.sealer = options.sealer;
     this.clock = options.clock;
+    this.events = options.events;
   }
 
   /** Generates a new secret, replacing the old one at once, and returns it (the only time it is readable). */
   async rotate(namespace: string, name: string, context: ChangeContext): Promise<{ clientId: string; clientSecret: string; rotatedAt: string }> {
-    return this.store.transaction(async (repo) => {
+    const result = await this.store.transaction(async (repo) => {
       const stored = await repo.getObject('Client', namespace, name);
       if (!stored) throw notFound(`Client ${namespace}/${name} does not exist`);
       const client = stored.object as ClientObject;
@@ -38,6 +42,7 @@ export class ClientSecrets {
       const clientSecret = randomBytes(32).toString('base64url');
       const key = secretName(namespace, name);
       await repo.putSealedSecret(CLIENT_SECRET_SCOPE, key, this.sealer.seal(clientSecret, `${CLIENT_SECRET_SCOPE}:${key}`), now);
+      await repo.bumpConfigVersion(namespace);
       await repo.appendAudit(
         {
           action: 'Client.secret-rotated',
@@ -53,6 +58,8 @@ export class ClientSecrets {
       );
       return { clientId: clientIdFor(namespace, name), clientSecret, rotatedAt: new Date(now).toISOString() };
     });
+    this.events?.emit('changed', namespace);
+    return result;
   }
 
   /** The current secret, for the token endpoint's client authentication; undefined before the first rotation. */

@@ -22,6 +22,11 @@ export class Sealer {
     this.keyId = createHash('sha256').update(this.key).digest('hex').slice(0, 8);
   }
 
+  /** A key for another purpose (e.g. signing cookies), derived so every replica with the same secret agrees. */
+  derive(purpose: string): string {
+    return Buffer.from(hkdfSync('sha256', this.key, 'gatehouse', purpose, 32)).toString('base64url');
+  }
+
   /** `context` binds the ciphertext to where it is stored, so a sealed value cannot be moved to another row. */
   seal(plaintext: string, context: string): string {
     const iv = randomBytes(12);

@@ -6,7 +6,7 @@ import type { SqlDriver } from './sql.ts';
 import { SqliteDriver } from './sqlite.ts';
 
 export { Repository } from './repository.ts';
-export type { StoredObject, Dependant, AuditEntry, AuditQuery } from './repository.ts';
+export type { StoredObject, Dependant, AuditEntry, AuditQuery, SigningKeyRow, UserRecord, UserProfile } from './repository.ts';
 export type { SqlDriver, SqlExecutor, Dialect } from './sql.ts';
 
 export interface StoreOptions {

@@ -150,6 +150,11 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 4,
+    description: 'configuration versions, so every replica rebuilds its issuers when a namespace changes',
+    statements: () => [`CREATE TABLE config_versions (namespace TEXT PRIMARY KEY, version BIGINT NOT NULL)`],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

@@ -11,6 +11,85 @@ export interface StoredObject {
   updatedAt: number;
 }
 
+export interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  sealedPrivateJwk: string;
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  /** Published from creation, used for signing from this instant. */
+  activatesAt: number;
+  /** When a newer key took over; verification continues until `expiresAt`. */
+  retiredAt: number | null;
+  expiresAt: number | null;
+}
+
+export interface UserProfile {
+  name?: string;
+  givenName?: string;
+  familyName?: string;
+  attributes?: Record<string, string>;
+  /** Claims or attributes the upstream IdP asserted at the last sign-in. */
+  upstream?: Record<string, unknown>;
+}
+
+export interface UserRecord {
+  namespace: string;
+  id: string;
+  organization: string;
+  /** The IdPConnection that vouches for the user (`directory` for declared users). */
+  connection: string;
+  subject: string;
+  email: string;
+  /** The User object that declares this user, if any. */
+  declaredAs: string | null;
+  profile: UserProfile;
+  roles: string[];
+  active: boolean;
+  passwordHash: string | null;
+  createdAt: number;
+  updatedAt: number;
+  lastLoginAt: number | null;
+}
+
+interface UserRow {
+  namespace: string;
+  id: string;
+  organization: string;
+  connection: string;
+  subject: string;
+  email: string;
+  declared_as: string | null;
+  profile: string;
+  roles: string;
+  active: number | string;
+  password_hash: string | null;
+  created_at: number | string;
+  updated_at: number | string;
+  last_login_at: number | string | null;
+}
+
+const USER_COLUMNS = 'namespace, id, organization, connection, subject, email, declared_as, profile, roles, active, password_hash, created_at, updated_at, last_login_at';
+
+function toUser(r: UserRow): UserRecord {
+  return {
+    namespace: r.namespace,
+    id: r.id,
+    organization: r.organization,
+    connection: r.connection,
+    subject: r.subject,
+    email: r.email,
+    declaredAs: r.declared_as,
+    profile: JSON.parse(r.profile) as UserProfile,
+    roles: JSON.parse(r.roles) as string[],
+    active: Number(r.active) === 1,
+    passwordHash: r.password_hash,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    lastLoginAt: r.last_login_at === null ? null : Number(r.last_login_at),
+  };
+}
+
 export interface Dependant {
   kind: KindName;
   name: string;
@@ -230,6 +309,174 @@ export class Repository {
   async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
     const row = (await this.db.all<{ seq: number | string; hash: string }>(`SELECT seq, hash FROM audit_head WHERE id = 1`))[0];
     return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+  }
+
+  // ── configuration versions ──────────────────────────────────────────
+
+  /** Marks a namespace's configuration as changed; issuers built from an older version are rebuilt. */
+  async bumpConfigVersion(namespace: string): Promise<void> {
+    await this.db.run(
+      `INSERT INTO config_versions (namespace, version) VALUES (?, 1)
+       ON CONFLICT (namespace) DO UPDATE SET version = config_versions.version + 1`,
+      [namespace],
+    );
+  }
+
+  async configVersions(): Promise<Map<string, number>> {
+    const rows = await this.db.all<{ namespace: string; version: number | string }>(`SELECT namespace, version FROM config_versions`);
+    return new Map(rows.map((r) => [r.namespace, Number(r.version)]));
+  }
+
+  // ── signing keys (private halves sealed by the caller) ──────────────
+
+  async signingKeys(namespace: string): Promise<SigningKeyRow[]> {
+    const rows = await this.db.all<{ kid: string; alg: string; private_jwk: string; public_jwk: string; created_at: number | string; activates_at: number | string; retired_at: number | string | null; expires_at: number | string | null }>(
+      `SELECT kid, alg, private_jwk, public_jwk, created_at, activates_at, retired_at, expires_at FROM signing_keys WHERE namespace = ? ORDER BY activates_at DESC, created_at DESC`,
+      [namespace],
+    );
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: r.alg,
+      sealedPrivateJwk: r.private_jwk,
+      publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
+      createdAt: Number(r.created_at),
+      activatesAt: Number(r.activates_at),
+      retiredAt: r.retired_at === null ? null : Number(r.retired_at),
+      expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    }));
+  }
+
+  async insertSigningKey(namespace: string, key: SigningKeyRow): Promise<void> {
+    await this.db.run(
+      `INSERT INTO signing_keys (kid, namespace, alg, private_jwk, public_jwk, created_at, activates_at, retired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [key.kid, namespace, key.alg, key.sealedPrivateJwk, JSON.stringify(key.publicJwk), key.createdAt, key.activatesAt, key.retiredAt, key.expiresAt],
+    );
+  }
+
+  async retireSigningKey(kid: string, retiredAt: number, expiresAt: number): Promise<void> {
+    await this.db.run(`UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE kid = ? AND retired_at IS NULL`, [retiredAt, expiresAt, kid]);
+  }
+
+  async deleteExpiredSigningKeys(namespace: string, now: number): Promise<number> {
+    return this.db.run(`DELETE FROM signing_keys WHERE namespace = ? AND expires_at IS NOT NULL AND expires_at <= ?`, [namespace, now]);
+  }
+
+  // ── OIDC models (oidc-provider's adapter) ───────────────────────────
+
+  async upsertOidcModel(issuer: string, model: string, id: string, payload: string, refs: { grantId?: string | undefined; uid?: string | undefined; userCode?: string | undefined }, expiresAt: number | null): Promise<void> {
+    await this.db.run(
+      `INSERT INTO oidc_models (issuer, model, id, payload, grant_id, uid, user_code, expires_at, consumed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (issuer, model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+         user_code = excluded.user_code, expires_at = excluded.expires_at, consumed_at = NULL`,
+      [issuer, model, id, payload, refs.grantId ?? null, refs.uid ?? null, refs.userCode ?? null, expiresAt],
+    );
+  }
+
+  async findOidcModel(issuer: string, model: string, where: 'id' | 'uid' | 'user_code', value: string, now: number): Promise<{ payload: string; consumedAt: number | null } | undefined> {
+    const row = (await this.db.all<{ payload: string; consumed_at: number | string | null }>(
+      `SELECT payload, consumed_at FROM oidc_models WHERE issuer = ? AND model = ? AND ${where} = ? AND (expires_at IS NULL OR expires_at > ?)`,
+      [issuer, model, value, now],
+    ))[0];
+    return row ? { payload: row.payload, consumedAt: row.consumed_at === null ? null : Number(row.consumed_at) } : undefined;
+  }
+
+  async consumeOidcModel(issuer: string, model: string, id: string, now: number): Promise<void> {
+    await this.db.run(`UPDATE oidc_models SET consumed_at = ? WHERE issuer = ? AND model = ? AND id = ?`, [now, issuer, model, id]);
+  }
+
+  async destroyOidcModel(issuer: string, model: string, id: string): Promise<void> {
+    await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model = ? AND id = ?`, [issuer, model, id]);
+  }
+
+  async revokeOidcGrant(issuer: string, grantId: string): Promise<number> {
+    return this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND grant_id = ?`, [issuer, grantId]);
+  }
+
+  /** Every grant, token and session of the given issuers (the kill switch). */
+  async revokeOidcIssuers(issuers: string[]): Promise<number> {
+    let removed = 0;
+    for (const issuer of issuers) removed += await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model <> 'Client'`, [issuer]);
+    return removed;
+  }
+
+  async deleteExpiredOidcModels(now: number): Promise<number> {
+    return this.db.run(`DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?`, [now]);
+  }
+
+  // ── JWT access tokens (not kept by oidc-provider: recorded for revocation) ──
+
+  async recordAccessToken(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void> {
+    await this.db.run(`INSERT INTO access_tokens (issuer, jti, grant_id, expires_at, revoked_at) VALUES (?, ?, ?, ?, NULL) ON CONFLICT (issuer, jti) DO NOTHING`, [issuer, jti, grantId, expiresAt]);
+  }
+
+  async revokeAccessToken(issuer: string, jti: string, expiresAt: number, now: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO access_tokens (issuer, jti, grant_id, expires_at, revoked_at) VALUES (?, ?, NULL, ?, ?)
+       ON CONFLICT (issuer, jti) DO UPDATE SET revoked_at = excluded.revoked_at`,
+      [issuer, jti, expiresAt, now],
+    );
+  }
+
+  async accessToken(issuer: string, jti: string): Promise<{ grantId: string | null; revokedAt: number | null } | undefined> {
+    const row = (await this.db.all<{ grant_id: string | null; revoked_at: number | string | null }>(`SELECT grant_id, revoked_at FROM access_tokens WHERE issuer = ? AND jti = ?`, [issuer, jti]))[0];
+    return row ? { grantId: row.grant_id, revokedAt: row.revoked_at === null ? null : Number(row.revoked_at) } : undefined;
+  }
+
+  // ── users (runtime state: never deleted by reconciliation) ──────────
+
+  async upsertUser(user: UserRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO users (namespace, id, organization, connection, subject, email, declared_as, profile, roles, active, password_hash, created_at, updated_at, last_login_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (namespace, id) DO UPDATE SET organization = excluded.organization, email = excluded.email, declared_as = excluded.declared_as,
+         profile = excluded.profile, roles = excluded.roles, active = excluded.active, updated_at = excluded.updated_at`,
+      [user.namespace, user.id, user.organization, user.connection, user.subject, user.email, user.declaredAs, JSON.stringify(user.profile), JSON.stringify(user.roles),
+        user.active ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt, user.lastLoginAt],
+    );
+  }
+
+  async findUser(namespace: string, id: string): Promise<UserRecord | undefined> {
+    const row = (await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND id = ?`, [namespace, id]))[0];
+    return row ? toUser(row) : undefined;
+  }
+
+  /** Users with this email, in one organization or (for the shared-application issuer) the whole namespace. */
+  async findUsersByEmail(namespace: string, email: string, organization?: string): Promise<UserRecord[]> {
+    const rows = organization
+      ? await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND organization = ? AND email = ?`, [namespace, organization, email])
+      : await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND email = ?`, [namespace, email]);
+    return rows.map(toUser);
+  }
+
+  async setUserPassword(namespace: string, id: string, passwordHash: string, at: number): Promise<void> {
+    await this.db.run(`UPDATE users SET password_hash = ?, updated_at = ? WHERE namespace = ? AND id = ?`, [passwordHash, at, namespace, id]);
+  }
+
+  async touchUserLogin(namespace: string, id: string, at: number): Promise<void> {
+    await this.db.run(`UPDATE users SET last_login_at = ? WHERE namespace = ? AND id = ?`, [at, namespace, id]);
+  }
+
+  async putOneTimeLink(tokenHash: string, namespace: string, userId: string, purpose: string, expiresAt: number): Promise<void> {
+    await this.db.run(`INSERT INTO one_time_links (token_hash, namespace, user_id, purpose, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)`, [tokenHash, namespace, userId, purpose, expiresAt]);
+  }
+
+  /** Marks a link used and returns whom it was for; undefined when unknown, expired or already used. */
+  async useOneTimeLink(tokenHash: string, purpose: string, now: number): Promise<{ namespace: string; userId: string } | undefined> {
+    const row = (await this.db.all<{ namespace: string; user_id: string }>(
+      `SELECT namespace, user_id FROM one_time_links WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`,
+      [tokenHash, purpose, now],
+    ))[0];
+    if (!row) return undefined;
+    const changed = await this.db.run(`UPDATE one_time_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`, [now, tokenHash]);
+    return changed > 0 ? { namespace: row.namespace, userId: row.user_id } : undefined;
+  }
+
+  async peekOneTimeLink(tokenHash: string, purpose: string, now: number): Promise<{ namespace: string; userId: string } | undefined> {
+    const row = (await this.db.all<{ namespace: string; user_id: string }>(
+      `SELECT namespace, user_id FROM one_time_links WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`,
+      [tokenHash, purpose, now],
+    ))[0];
+    return row ? { namespace: row.namespace, userId: row.user_id } : undefined;
   }
 
   // ── sealed secrets (encrypted by the caller) ────────────────────────

@@ -1,0 +1,53 @@
+import type { Clock } from '../clock.ts';
+import type { AuditEntry, Store } from '../store/index.ts';
+
+interface Pending {
+  entry: AuditEntry;
+  at: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Appends runtime audit records (sign-ins, token decisions) with group commit: records
+ * that arrive while a batch is being written go together into the next transaction.
+ * Every caller waits for its own record to be durable, so a response never leaves
+ * before its audit record; nothing is dropped under load.
+ */
+export class AuditWriter {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly maxBatch: number;
+  private queue: Pending[] = [];
+  private writing: Promise<void> | undefined;
+
+  constructor(options: { store: Store; clock: Clock; maxBatch?: number }) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.maxBatch = options.maxBatch ?? 512;
+  }
+
+  append(entry: AuditEntry): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ entry, at: this.clock.now(), resolve, reject });
+      this.writing ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Let the records of requests handled in the same turn of the event loop join the batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        await this.store.transaction(async (repo) => {
+          for (const p of batch) await repo.appendAudit(p.entry, p.at);
+        });
+        for (const p of batch) p.resolve();
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+    this.writing = undefined;
+  }
+}

@@ -1,0 +1,54 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/index.ts';
+
+/**
+ * oidc-provider's persistence, over the store: grants, codes, refresh tokens, sessions
+ * and interactions survive a restart and are shared by replicas on PostgreSQL. Rows are
+ * keyed by issuer, so a token of one organization is never found at another's issuer.
+ */
+export function storeAdapter(store: Store, clock: Clock, issuer: string): new (model: string) => Adapter {
+  return class StoreAdapter implements Adapter {
+    private readonly model: string;
+
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const expiresAt = expiresIn ? clock.now() + expiresIn * 1000 : null;
+      await store.repo.upsertOidcModel(issuer, this.model, id, JSON.stringify(payload), { grantId: payload.grantId, uid: payload.uid, userCode: payload.userCode }, expiresAt);
+    }
+
+    find(id: string) {
+      return this.lookup('id', id);
+    }
+
+    findByUid(uid: string) {
+      return this.lookup('uid', uid);
+    }
+
+    findByUserCode(userCode: string) {
+      return this.lookup('user_code', userCode);
+    }
+
+    async consume(id: string): Promise<void> {
+      await store.repo.consumeOidcModel(issuer, this.model, id, clock.now());
+    }
+
+    async destroy(id: string): Promise<void> {
+      await store.repo.destroyOidcModel(issuer, this.model, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await store.repo.revokeOidcGrant(issuer, grantId);
+    }
+
+    private async lookup(where: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      const row = await store.repo.findOidcModel(issuer, this.model, where, value, clock.now());
+      if (!row) return undefined;
+      const payload = JSON.parse(row.payload) as AdapterPayload;
+      return row.consumedAt === null ? payload : { ...payload, consumed: Math.floor(row.consumedAt / 1000) };
+    }
+  };
+}

@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import type { Context } from 'koa';
+import type { Provider } from 'oidc-provider';
+import type { AuditWriter } from '../audit/writer.ts';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/index.ts';
+import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/passwords.ts';
+import { readForm } from './forms.ts';
+import { escapeHtml, page, type PageBranding } from './html.ts';
+import type { IssuerSnapshot } from './snapshot.ts';
+
+export interface InteractionContext {
+  store: Store;
+  clock: Clock;
+  audit: AuditWriter;
+  limiter: LoginLimiter;
+}
+
+/** Slows down password guessing: after `max` failures for one address in `windowMs`, further attempts are refused until the window passes. */
+export class LoginLimiter {
+  private readonly failures = new Map<string, number[]>();
+  private readonly max: number;
+  private readonly windowMs: number;
+  private readonly clock: Clock;
+
+  constructor(clock: Clock, max = 5, windowMs = 15 * 60 * 1000) {
+    this.clock = clock;
+    this.max = max;
+    this.windowMs = windowMs;
+  }
+
+  private recent(key: string): number[] {
+    const now = this.clock.now();
+    const list = (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    this.failures.set(key, list);
+    return list;
+  }
+
+  blocked(key: string): boolean {
+    return this.recent(key).length >= this.max;
+  }
+
+  fail(key: string): void {
+    this.recent(key).push(this.clock.now());
+  }
+
+  succeed(key: string): void {
+    this.failures.delete(key);
+  }
+}
+
+function brandingOf(snapshot: IssuerSnapshot): PageBranding {
+  const org = snapshot.chain[0];
+  return { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
+}
+
+function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string): string {
+  return page(
+    brandingOf(snapshot),
+    'Sign in',
+    `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="${escapeHtml(`${snapshot.path}/interaction/${uid}/login`)}" autocomplete="on">
+<label for="email">Email</label><input id="email" name="email" type="email" required value="${escapeHtml(email)}" autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password" required>
+<button type="submit">Sign in</button></form>`,
+  );
+}
+
+/**
+ * The pages of an issuer that oidc-provider leaves to us: the sign-in form of directory
+ * users and the one-time link that sets a password. Returns false when the path is not one of them.
+ */
+export async function handleInteraction(ctx: Context, rest: string, provider: Provider, snapshot: IssuerSnapshot, deps: InteractionContext): Promise<boolean> {
+  const login = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(rest);
+  if (login) {
+    const [, uid, isPost] = login;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'");
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== uid) ctx.throw(400, 'interaction mismatch');
+    if (details.prompt.name !== 'login') {
+      // Declared clients need no consent: the grant is created by loadExistingGrant.
+      await provider.interactionFinished(ctx.req, ctx.res, { consent: {} }, { mergeWithLastSubmission: true });
+      ctx.respond = false;
+      return true;
+    }
+    const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : '';
+    if (!isPost || ctx.method !== 'POST') {
+      ctx.type = 'html';
+      ctx.body = loginForm(snapshot, uid!, hint);
+      return true;
+    }
+    const form = await readForm(ctx);
+    const email = (form.get('email') ?? '').trim().toLowerCase();
+    const password = form.get('password') ?? '';
+    const key = `${snapshot.namespace}/${email}`;
+    const clientId = String(details.params.client_id ?? '');
+    const refuse = async (message: string, reason: string, organization: string | null) => {
+      await deps.audit.append({ action: 'login.failed', actor: email || 'anonymous', namespace: snapshot.namespace, organization, client: clientId, outcome: 'failure', data: { reason, connection: 'directory' } });
+      ctx.status = 401;
+      ctx.type = 'html';
+      ctx.body = loginForm(snapshot, uid!, email, message);
+    };
+    if (deps.limiter.blocked(key)) {
+      await refuse('Too many failed attempts. Try again later.', 'rate-limited', snapshot.organization ?? null);
+      return true;
+    }
+    const candidates = (await deps.store.repo.findUsersByEmail(snapshot.namespace, email, snapshot.organization)).filter((u) => u.connection === 'directory');
+    const user = candidates.length === 1 ? candidates[0] : undefined;
+    const ok = await verifyPassword(password, user?.passwordHash);
+    if (!user || !ok) {
+      deps.limiter.fail(key);
+      await refuse('The email or password is not correct.', user ? 'wrong-password' : 'unknown-user', user?.organization ?? snapshot.organization ?? null);
+      return true;
+    }
+    if (!user.active) {
+      await refuse('This account is deactivated.', 'deactivated', user.organization);
+      return true;
+    }
+    deps.limiter.succeed(key);
+    const now = deps.clock.now();
+    await deps.store.repo.touchUserLogin(snapshot.namespace, user.id, now);
+    await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'] } });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' } }, { mergeWithLastSubmission: false });
+    ctx.respond = false;
+    return true;
+  }
+
+  if (rest === '/account/password') {
+    ctx.set('Cache-Control', 'no-store');
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
+    const tokenHash = createHash('sha256').update(token).digest('hex');
+    const branding = brandingOf(snapshot);
+    const form = (error?: string) =>
+      page(branding, 'Set your password', `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="?token=${escapeHtml(encodeURIComponent(token))}">
+<label for="password">New password (at least ${MIN_PASSWORD_LENGTH} characters)</label><input id="password" name="password" type="password" minlength="${MIN_PASSWORD_LENGTH}" required>
+<button type="submit">Set password</button></form>`);
+    ctx.type = 'html';
+    const link = await deps.store.repo.peekOneTimeLink(tokenHash, 'set-password', deps.clock.now());
+    if (!link || link.namespace !== snapshot.namespace) {
+      ctx.status = 410;
+      ctx.body = page(branding, 'Link expired', '<p class="error">This link is invalid, expired or already used. Ask your administrator for a new one.</p>');
+      return true;
+    }
+    if (ctx.method !== 'POST') {
+      ctx.body = form();
+      return true;
+    }
+    const password = (await readForm(ctx)).get('password') ?? '';
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      ctx.status = 400;
+      ctx.body = form(`The password must have at least ${MIN_PASSWORD_LENGTH} characters.`);
+      return true;
+    }
+    const hash = await hashPassword(password);
+    const now = deps.clock.now();
+    const used = await deps.store.transaction(async (repo) => {
+      const claimed = await repo.useOneTimeLink(tokenHash, 'set-password', now);
+      if (!claimed) return undefined;
+      await repo.setUserPassword(claimed.namespace, claimed.userId, hash, now);
+      const user = await repo.findUser(claimed.namespace, claimed.userId);
+      await repo.appendAudit({ action: 'user.password-set', actor: claimed.userId, namespace: claimed.namespace, organization: user?.organization ?? null, subject: claimed.userId, data: { via: 'one-time link' } }, now);
+      return claimed;
+    });
+    ctx.status = used ? 200 : 410;
+    ctx.body = used ? page(branding, 'Password set', '<p>Your password is set. You can now sign in.</p>') : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,117 @@
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Sealer } from '../secrets/sealer.ts';
+import type { SigningKeyRow, Store } from '../store/index.ts';
+
+export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+export type PrivateJwk = Record<string, unknown> & { kid: string; alg: string; use: 'sig' };
+
+function generate(alg: SigningAlg): KeyObject {
+  if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  if (alg === 'EdDSA') return generateKeyPairSync('ed25519').privateKey;
+  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+}
+
+/** RFC 7638 thumbprint, as a stable key id. */
+function thumbprint(publicJwk: Record<string, unknown>): string {
+  const members = publicJwk.kty === 'EC' ? ['crv', 'kty', 'x', 'y'] : publicJwk.kty === 'OKP' ? ['crv', 'kty', 'x'] : ['e', 'kty', 'n'];
+  const canonical = JSON.stringify(Object.fromEntries(members.map((m) => [m, publicJwk[m]])));
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+export interface KeyRing {
+  /** Private JWKs for oidc-provider: the signing key first, then every key still published. */
+  jwks: PrivateJwk[];
+  /** The instant the next published key takes over signing (issuers rebuild then), if any. */
+  nextChange: number | undefined;
+}
+
+/**
+ * Signing keys per namespace, sealed in the store. A rotation publishes the new key at
+ * once but signs with it only after `publishAhead`, so relying parties have fetched it;
+ * the old key stays published until every token it signed has expired.
+ */
+export class SigningKeys {
+  private readonly store: Store;
+  private readonly sealer: Sealer;
+  private readonly clock: Clock;
+
+  constructor(options: { store: Store; sealer: Sealer; clock: Clock }) {
+    this.store = options.store;
+    this.sealer = options.sealer;
+    this.clock = options.clock;
+  }
+
+  private readonly creating = new Map<string, Promise<string>>();
+
+  /** The key ring an issuer signs with; makes the first key when the namespace has none for `alg`. */
+  async keyRing(namespace: string, alg: SigningAlg): Promise<KeyRing> {
+    let rows = await this.store.repo.signingKeys(namespace);
+    const now = this.clock.now();
+    if (!rows.some((r) => r.alg === alg && r.retiredAt === null)) {
+      // Issuers of one namespace are often built at once: they must share one first key.
+      const key = `${namespace}/${alg}`;
+      let pending = this.creating.get(key);
+      if (!pending) {
+        pending = this.add(namespace, alg, now).finally(() => this.creating.delete(key));
+        this.creating.set(key, pending);
+      }
+      await pending;
+      rows = await this.store.repo.signingKeys(namespace);
+    }
+    const live = rows.filter((r) => r.expiresAt === null || r.expiresAt > now);
+    const signer = live.find((r) => r.alg === alg && r.activatesAt <= now && r.retiredAt === null) ?? live.find((r) => r.alg === alg && r.activatesAt <= now);
+    const ordered = signer ? [signer, ...live.filter((r) => r !== signer)] : live;
+    const upcoming = live.filter((r) => r.activatesAt > now).map((r) => r.activatesAt);
+    const expiring = live.filter((r) => r.expiresAt !== null).map((r) => r.expiresAt!);
+    const changes = [...upcoming, ...expiring];
+    return {
+      jwks: ordered.map((r) => this.open(namespace, r)),
+      nextChange: changes.length ? Math.min(...changes) : undefined,
+    };
+  }
+
+  /**
+   * Starts a rotation: the new key is published now and signs from `now + publishAhead`;
+   * the current one retires then and stays published for `retainFor` more (the longest
+   * lifetime of a token it may have signed).
+   */
+  async rotate(namespace: string, alg: SigningAlg, options: { publishAheadSeconds: number; retainForSeconds: number }): Promise<{ kid: string; activatesAt: number }> {
+    const now = this.clock.now();
+    const activatesAt = now + options.publishAheadSeconds * 1000;
+    return this.store.transaction(async (repo) => {
+      const current = (await repo.signingKeys(namespace)).filter((r) => r.alg === alg && r.retiredAt === null);
+      const kid = await this.add(namespace, alg, activatesAt, repo);
+      for (const old of current) await repo.retireSigningKey(old.kid, activatesAt, activatesAt + options.retainForSeconds * 1000);
+      await repo.deleteExpiredSigningKeys(namespace, now);
+      await repo.bumpConfigVersion(namespace);
+      await repo.appendAudit({ action: 'SigningKey.rotated', actor: 'gatehouse', namespace, data: { kid, alg, activatesAt: new Date(activatesAt).toISOString(), retired: current.map((c) => c.kid) } }, now);
+      return { kid, activatesAt };
+    });
+  }
+
+  private async add(namespace: string, alg: SigningAlg, activatesAt: number, repo = this.store.repo): Promise<string> {
+    const privateKey = generate(alg);
+    const jwk = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
+    const { d, p, q, dp, dq, qi, ...publicJwk } = jwk;
+    void [d, p, q, dp, dq, qi];
+    const kid = thumbprint(publicJwk);
+    const row: SigningKeyRow = {
+      kid,
+      alg,
+      sealedPrivateJwk: this.sealer.seal(JSON.stringify(jwk), `signing-key:${namespace}:${kid}`),
+      publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+      createdAt: this.clock.now(),
+      activatesAt,
+      retiredAt: null,
+      expiresAt: null,
+    };
+    await repo.insertSigningKey(namespace, row);
+    return kid;
+  }
+
+  private open(namespace: string, row: SigningKeyRow): PrivateJwk {
+    const jwk = JSON.parse(this.sealer.open(row.sealedPrivateJwk, `signing-key:${namespace}:${row.kid}`)) as Record<string, unknown>;
+    return { ...jwk, kid: row.kid, alg: row.alg, use: 'sig' };
+  }
+}

@@ -1,0 +1,187 @@
+import { Provider, errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Clock } from '../clock.ts';
+import type { Store, UserRecord } from '../store/index.ts';
+import { storeAdapter } from './adapter.ts';
+import { tokenClaims } from './claims.ts';
+import { escapeHtml, page } from './html.ts';
+import type { KeyRing } from './keys.ts';
+import { refreshLifetime } from './lifetimes.ts';
+import { chainOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+
+export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+
+export interface ProviderContext {
+  store: Store;
+  clock: Clock;
+  publicUrl: string;
+  cookieKeys: string[];
+  /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
+  onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
+}
+
+function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
+  const { spec } = c.object;
+  const oidcScopes = (spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s));
+  const scope = [...new Set([...oidcScopes, ...c.apiScopes])].join(' ');
+  const base = { client_id: c.clientId, client_name: spec.displayName ?? c.object.metadata.name, scope };
+  if (spec.type === 'm2m') {
+    if (!c.secret) return undefined; // no secret generated yet: the client cannot authenticate
+    return { ...base, client_secret: c.secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
+  }
+  const grants = ['authorization_code', ...(oidcScopes.includes('offline_access') ? ['refresh_token'] : [])];
+  const common = {
+    ...base,
+    grant_types: grants,
+    response_types: ['code' as const],
+    redirect_uris: spec.redirectUris ?? [],
+    post_logout_redirect_uris: spec.postLogoutRedirectUris ?? [],
+  };
+  if (spec.type === 'web') {
+    if (!c.secret) return undefined;
+    return { ...common, client_secret: c.secret, token_endpoint_auth_method: 'client_secret_basic' };
+  }
+  return { ...common, token_endpoint_auth_method: 'none', application_type: spec.type === 'native' ? 'native' : 'web' };
+}
+
+/** One oidc-provider instance for one issuer, configured from its snapshot. */
+export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: ProviderContext): Provider {
+  const { store, clock } = context;
+  const issuer = `${context.publicUrl}${snapshot.path}`;
+  const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
+  const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
+  const org = snapshot.chain[0];
+  const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
+  const apiScopes = [...new Set(snapshot.clients.flatMap((c) => c.apiScopes))];
+  const idClaimNames = [...new Set(snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)))];
+  const branding = { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
+  // Cookie names carry the issuer, because every issuer of the host sets its cookies at path "/".
+  const tag = snapshot.path.replace(/[^a-z0-9]+/g, '_');
+
+  const userChain = (user: UserRecord | undefined) => (user ? chainOf(snapshot.organizations, user.organization) : snapshot.chain);
+  const findUser = async (sub: string): Promise<UserRecord | undefined> => {
+    const user = await store.repo.findUser(snapshot.namespace, sub);
+    if (!user || !user.active) return undefined;
+    // An organization's issuer knows only its own users; the shared issuer knows the namespace's.
+    if (snapshot.organization && user.organization !== snapshot.organization) return undefined;
+    return user;
+  };
+
+  const configuration: Configuration = {
+    adapter: storeAdapter(store, clock, issuer),
+    clients,
+    jwks: { keys: ring.jwks as unknown as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: context.cookieKeys,
+      names: { session: `gh_session${tag}`, interaction: `gh_interaction${tag}`, resume: `gh_resume${tag}` },
+    },
+    pkce: { required: () => true },
+    responseTypes: ['code'],
+    scopes: [...OIDC_SCOPES, ...apiScopes],
+    claims: {
+      openid: ['sub', 'organization_id', 'organization_parents', ...idClaimNames],
+      profile: ['name', 'given_name', 'family_name'],
+      email: ['email', 'email_verified'],
+    },
+    conformIdTokenClaims: false,
+    clientDefaults: { id_token_signed_response_alg: alg, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code'], response_types: ['code'] },
+    enabledJWA: { idTokenSigningAlgValues: [alg], userinfoSigningAlgValues: [alg], introspectionSigningAlgValues: [alg] } as Configuration['enabledJWA'],
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => {
+          ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script nonce="">document.forms[0].submit()</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
+        },
+        postLogoutSuccessSource: (ctx) => {
+          ctx.body = page(branding, 'Signed out', '<p>You have been signed out.</p>');
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, client, oneOf) => {
+          if (oneOf?.length) return oneOf;
+          return byClientId.get(client.clientId)?.object.spec.audiences?.[0] ?? (undefined as unknown as string);
+        },
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource, client) => {
+          const c = byClientId.get(client.clientId);
+          if (!c || !(c.object.spec.audiences ?? []).includes(resource)) throw new errors.InvalidTarget(`${resource} is not an audience of this client`);
+          return { scope: c.apiScopes.join(' '), audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+        },
+      },
+    },
+    formats: {
+      customizers: {
+        jwt: async (_ctx, token, jwt) => {
+          const grantId = (token as { grantId?: string }).grantId ?? null;
+          if (grantId) await context.onJwtIssued(issuer, String(jwt.payload.jti), grantId, Number(jwt.payload.exp) * 1000);
+        },
+      },
+    },
+    async findAccount(_ctx, sub) {
+      const user = await findUser(sub);
+      if (!user) return undefined;
+      return {
+        accountId: user.id,
+        async claims() {
+          const client = byClientId.get(_ctx.oidc.client?.clientId ?? '');
+          return {
+            sub: user.id,
+            email: user.email,
+            email_verified: true,
+            ...(user.profile.name ? { name: user.profile.name } : {}),
+            ...(user.profile.givenName ? { given_name: user.profile.givenName } : {}),
+            ...(user.profile.familyName ? { family_name: user.profile.familyName } : {}),
+            ...tokenClaims(userChain(user), client?.claims.id ?? [], user),
+          };
+        },
+      };
+    },
+    async extraTokenClaims(ctx, token) {
+      const client = byClientId.get(token.clientId ?? '');
+      const accountId = (token as { accountId?: string }).accountId;
+      const user = accountId ? await findUser(accountId) : undefined;
+      return tokenClaims(userChain(user), client?.claims.access ?? [], user);
+    },
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const { oidc } = ctx;
+      const grantId = oidc.result?.consent?.grantId ?? (oidc.client ? oidc.session?.grantIdFor(oidc.client.clientId) : undefined);
+      if (grantId) return oidc.provider.Grant.find(grantId);
+      if (!oidc.client || !oidc.session?.accountId) return undefined;
+      // Every client is declared by the platform team, so its users are not asked to consent.
+      const c = byClientId.get(oidc.client.clientId);
+      if (!c) return undefined;
+      const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
+      grant.addOIDCScope((c.object.spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s)).join(' '));
+      grant.addOIDCClaims(['organization_id', 'organization_parents', ...c.claims.id.map((claim) => claim.name)]);
+      for (const audience of c.object.spec.audiences ?? []) grant.addResourceScope(audience, c.apiScopes.join(' '));
+      await grant.save();
+      return grant;
+    },
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken,
+      IdToken: snapshot.lifetimes.idToken,
+      // Never past the contract's end; a contract already over is refused before this is asked.
+      RefreshToken: () => Math.max(1, refreshLifetime(snapshot.lifetimes, org?.spec.contract?.endsAt, clock.now())),
+      Grant: Math.max(snapshot.lifetimes.refreshToken, 3600),
+      Session: 8 * 3600,
+      Interaction: 600,
+      AuthorizationCode: 60,
+    },
+    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}` },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);
+    },
+  };
+  const provider = new Provider(issuer, configuration);
+  provider.proxy = false;
+  return provider;
+}

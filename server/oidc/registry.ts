@@ -1,0 +1,248 @@
+import type { Context, Middleware, Next } from 'koa';
+import mount from 'koa-mount';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
+import { dnsLabel } from '../../api/index.ts';
+import type { AuditWriter } from '../audit/writer.ts';
+import type { ClientSecrets } from '../clients/secrets.ts';
+import type { Clock } from '../clock.ts';
+import type { ConfigEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/index.ts';
+import { handleInteraction, LoginLimiter } from './interactions.ts';
+import type { KeyRing, SigningAlg, SigningKeys } from './keys.ts';
+import { buildProvider } from './provider.ts';
+import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
+import { standingOf, type Standing } from './standing.ts';
+import { escapeHtml, page } from './html.ts';
+
+interface Issuer {
+  snapshot: IssuerSnapshot;
+  provider: Provider;
+  mounted: Middleware;
+  ring: KeyRing;
+  url: string;
+}
+
+export interface RegistryOptions {
+  store: Store;
+  clock: Clock;
+  keys: SigningKeys;
+  secrets: ClientSecrets;
+  audit: AuditWriter;
+  events: ConfigEvents;
+  logger: Logger;
+  cookieKeys: string[];
+  publicUrl: () => string;
+  /** Issuers kept built at once; the least recently used is dropped beyond this. */
+  maxIssuers?: number;
+  /** How often other replicas' changes are looked for in the store. */
+  pollMs?: number;
+}
+
+const isJwt = (token: unknown): token is string => typeof token === 'string' && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+
+/**
+ * Serves one OpenID Connect issuer per organization (`/{namespace}/{organization}`) and one
+ * per namespace for shared applications (`/{namespace}`): each an oidc-provider built on
+ * first use from the store, kept in a bounded cache, and rebuilt when its namespace's
+ * configuration version moves (a change here, or on another replica) or its keys rotate.
+ */
+export class IssuerRegistry {
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs'>> & { maxIssuers: number; pollMs: number };
+  private readonly issuers = new Map<string, Promise<Issuer | undefined>>();
+  private versions = new Map<string, number>();
+  private organizations = new Map<string, { version: number; names: Set<string> }>();
+  private lastPoll = 0;
+  private readonly limiter: LoginLimiter;
+
+  constructor(options: RegistryOptions) {
+    this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
+    this.limiter = new LoginLimiter(options.clock);
+    options.events.on('changed', () => {
+      this.lastPoll = 0;
+    });
+  }
+
+  middleware(): Middleware {
+    return async (ctx, next) => {
+      const resolved = await this.resolve(ctx.path);
+      if (!resolved) return next();
+      const issuer = await this.issuer(resolved.namespace, resolved.organization);
+      if (!issuer) return next();
+      await this.serve(ctx, next, issuer, resolved.rest);
+    };
+  }
+
+  /** Drops every built issuer (tests, and key rotation by hand). */
+  invalidateAll(): void {
+    this.issuers.clear();
+    this.lastPoll = 0;
+  }
+
+  private async poll(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastPoll < this.options.pollMs) return;
+    this.lastPoll = now;
+    this.versions = await this.options.store.repo.configVersions();
+  }
+
+  private async resolve(path: string): Promise<{ namespace: string; organization: string | undefined; rest: string } | undefined> {
+    const [, first, second, ...more] = path.split('/');
+    if (!first || first === 'admin' || !dnsLabel.safeParse(first).success) return undefined;
+    await this.poll();
+    const version = this.versions.get(first);
+    if (version === undefined) return undefined;
+    let orgs = this.organizations.get(first);
+    if (!orgs || orgs.version !== version) {
+      const list = await this.options.store.repo.listObjects({ kind: 'Organization', namespace: first });
+      orgs = { version, names: new Set(list.map((o) => o.object.metadata.name)) };
+      this.organizations.set(first, orgs);
+    }
+    if (second && orgs.names.has(second)) return { namespace: first, organization: second, rest: `/${more.join('/')}` };
+    return { namespace: first, organization: undefined, rest: `/${[second, ...more].filter((s) => s !== undefined).join('/')}` };
+  }
+
+  private async issuer(namespace: string, organization: string | undefined): Promise<Issuer | undefined> {
+    const key = `${namespace}/${organization ?? ''}`;
+    const version = this.versions.get(namespace) ?? 0;
+    const cached = this.issuers.get(key);
+    if (cached) {
+      const built = await cached;
+      const stale = !built || built.snapshot.version !== version || (built.ring.nextChange !== undefined && this.options.clock.now() >= built.ring.nextChange);
+      if (!stale) {
+        this.issuers.delete(key);
+        this.issuers.set(key, cached); // most recently used last
+        return built;
+      }
+      if (this.issuers.get(key) !== cached) return this.issuer(namespace, organization); // someone else is rebuilding
+    }
+    const building = this.build(namespace, organization);
+    this.issuers.set(key, building);
+    while (this.issuers.size > this.options.maxIssuers) this.issuers.delete(this.issuers.keys().next().value!);
+    try {
+      return await building;
+    } catch (error) {
+      this.issuers.delete(key);
+      throw error;
+    }
+  }
+
+  private async build(namespace: string, organization: string | undefined): Promise<Issuer | undefined> {
+    const { store, secrets, keys, clock } = this.options;
+    const snapshot = await loadSnapshot(store, secrets, namespace, organization);
+    if (!snapshot) return undefined;
+    const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+    const ring = await keys.keyRing(namespace, alg);
+    const publicUrl = this.options.publicUrl().replace(/\/+$/, '');
+    const provider = buildProvider(snapshot, ring, {
+      store,
+      clock,
+      publicUrl,
+      cookieKeys: this.options.cookieKeys,
+      onJwtIssued: (issuer, jti, grantId, expiresAt) => store.repo.recordAccessToken(issuer, jti, grantId, expiresAt),
+    });
+    provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
+    return { snapshot, provider, ring, mounted: mount(snapshot.path, provider), url: `${publicUrl}${snapshot.path}` };
+  }
+
+  private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {
+    const { snapshot } = issuer;
+    const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now()) : { active: true };
+    if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
+
+    if (await handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter })) return;
+
+    await issuer.mounted(ctx, next);
+    const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
+    if (!oidc) return;
+    if (oidc.route === 'introspection') await this.introspectJwt(ctx, issuer);
+    if (oidc.route === 'revocation') await this.revokeJwt(ctx, issuer);
+    if (oidc.route === 'token') await this.auditToken(ctx, issuer);
+  }
+
+  /** What an organization that stands no more gets, endpoint by endpoint; false lets the request through. */
+  private async refuse(ctx: Context, issuer: Issuer, rest: string, standing: Extract<Standing, { active: false }>): Promise<boolean> {
+    const { snapshot } = issuer;
+    const audit = (action: string) =>
+      this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest } });
+    if (rest === '/token' && ctx.method === 'POST') {
+      await audit('token.refused');
+      ctx.status = 400;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_grant', error_description: standing.detail };
+      return true;
+    }
+    if (rest === '/token/introspection' && ctx.method === 'POST') {
+      await audit('token.introspected-inactive');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { active: false };
+      return true;
+    }
+    if (rest === '/me') {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${standing.detail.replace(/"/g, "'")}"`);
+      ctx.body = { error: 'invalid_token', error_description: standing.detail };
+      return true;
+    }
+    if (rest === '/auth' || rest.startsWith('/interaction/') || rest === '/account/password') {
+      await audit('login.refused');
+      ctx.status = 403;
+      ctx.type = 'html';
+      const org = snapshot.chain[0];
+      ctx.body = page({ title: org?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor }, 'Access has ended', `<p class="error">${escapeHtml(standing.detail)}.</p><p>Contact your Blixit partner manager.</p>`);
+      return true;
+    }
+    return false;
+  }
+
+  /** oidc-provider keeps no JWT access tokens, so it answers them inactive: we verify them here. */
+  private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
+    const body = ctx.body as { active?: boolean } | undefined;
+    const token = (ctx as unknown as KoaContextWithOIDC).oidc.params?.token;
+    if (ctx.status !== 200 || !body || body.active !== false || !isJwt(token)) return;
+    const claims = await this.verifyJwt(issuer, token);
+    if (!claims) return;
+    ctx.body = { ...claims, active: true, token_type: 'Bearer' };
+  }
+
+  private async revokeJwt(ctx: Context, issuer: Issuer): Promise<void> {
+    const token = (ctx as unknown as KoaContextWithOIDC).oidc.params?.token;
+    if (ctx.status !== 200 || !isJwt(token)) return;
+    const claims = await this.verifyJwt(issuer, token);
+    if (!claims || typeof claims.jti !== 'string') return;
+    await this.options.store.repo.revokeAccessToken(issuer.url, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
+    await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
+  }
+
+  /** A JWT of this issuer that is unexpired, not revoked, and whose grant (if any) still exists. */
+  private async verifyJwt(issuer: Issuer, token: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const keys = issuer.ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
+      const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: issuer.url, typ: 'at+jwt', currentDate: new Date(this.options.clock.now()) });
+      if (typeof payload.jti !== 'string') return undefined;
+      const record = await this.options.store.repo.accessToken(issuer.url, payload.jti);
+      if (record?.revokedAt) return undefined;
+      if (record?.grantId && !(await issuer.provider.Grant.find(record.grantId))) return undefined;
+      return payload as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async auditToken(ctx: Context, issuer: Issuer): Promise<void> {
+    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const grantType = String(oidc.params?.grant_type ?? '');
+    const clientId = oidc.client?.clientId ?? String(oidc.params?.client_id ?? '');
+    const body = ctx.body as { error?: string; scope?: string } | undefined;
+    const entities = oidc.entities as { RefreshToken?: { consumed?: unknown }; Account?: { accountId: string }; AccessToken?: { accountId?: string } };
+    const subject = entities.Account?.accountId ?? entities.AccessToken?.accountId ?? null;
+    const base = { namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: clientId, subject, actor: subject ?? clientId ?? 'anonymous' };
+    if (ctx.status === 200) {
+      await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '' } });
+    } else {
+      const reuse = grantType === 'refresh_token' && entities.RefreshToken?.consumed !== undefined && body?.error === 'invalid_grant';
+      await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });
+    }
+  }
+}

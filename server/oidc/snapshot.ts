@@ -1,0 +1,113 @@
+import {
+  clientIdFor,
+  issuerPath,
+  type AccessPolicyObject,
+  type Claim,
+  type ClaimMappingObject,
+  type ClientObject,
+  type OrganizationObject,
+  type OrganizationTemplateObject,
+  type WorkspaceObject,
+} from '../../api/index.ts';
+import type { ClientSecrets } from '../clients/secrets.ts';
+import type { Store } from '../store/index.ts';
+import { resolveLifetimes, type Lifetimes } from './lifetimes.ts';
+
+export interface SnapshotClient {
+  object: ClientObject;
+  clientId: string;
+  /** Present for confidential clients whose secret has been generated. */
+  secret: string | undefined;
+  /** The API scopes this client may get: declared on the client and allowed by a policy of its organization. */
+  apiScopes: string[];
+  claims: { access: Claim[]; id: Claim[] };
+}
+
+/** Everything one issuer needs, read once from the store when the issuer is built. */
+export interface IssuerSnapshot {
+  namespace: string;
+  /** Undefined for the namespace's shared-application issuer. */
+  organization: string | undefined;
+  path: string;
+  workspace: WorkspaceObject | undefined;
+  /** The organization and its parents, nearest first. */
+  chain: OrganizationObject[];
+  /** Every organization of the namespace, for the shared issuer's users. */
+  organizations: Map<string, OrganizationObject>;
+  template: OrganizationTemplateObject | undefined;
+  clients: SnapshotClient[];
+  lifetimes: Lifetimes;
+  version: number;
+}
+
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
+
+/** Claims for a client's tokens: the template's, then the organization's, then the client's own mappings, later ones winning by name. */
+function claimsFor(client: ClientObject, template: OrganizationTemplateObject | undefined, mappings: ClaimMappingObject[]): { access: Claim[]; id: Claim[] } {
+  const byName = new Map<string, Claim>();
+  for (const c of template?.spec.claims ?? []) byName.set(c.name, c);
+  const ordered = [...mappings.filter((m) => !m.spec.clientRef), ...mappings.filter((m) => m.spec.clientRef?.name === client.metadata.name)];
+  for (const m of ordered) for (const c of m.spec.claims) byName.set(c.name, c);
+  const all = [...byName.values()];
+  return { access: all.filter((c) => c.tokens.includes('access')), id: all.filter((c) => c.tokens.includes('id')) };
+}
+
+function apiScopesFor(client: ClientObject, policies: AccessPolicyObject[]): string[] {
+  const applicable = policies.filter((p) => !p.spec.clientRef || p.spec.clientRef.name === client.metadata.name);
+  const allowed = new Set(applicable.flatMap((p) => p.spec.scopes.map((s) => s.scope)));
+  // An API scope is granted only when a policy of the organization allows it: no policy, no API access.
+  return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
+}
+
+export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
+  const version = (await store.repo.configVersions()).get(namespace) ?? 0;
+  const objects = await store.repo.listObjects({ namespace });
+  const of = <T>(kind: string) => objects.filter((o) => o.object.kind === kind).map((o) => o.object as T);
+  const workspace = of<WorkspaceObject>('Workspace')[0];
+  const orgs = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, o]));
+
+  const chain = organization ? chainOf(orgs, organization) : [];
+  if (organization && chain.length === 0) return undefined;
+  const org = chain[0];
+  const template = org?.spec.templateRef ? of<OrganizationTemplateObject>('OrganizationTemplate').find((t) => t.metadata.name === org.spec.templateRef!.name) : undefined;
+  const mappings = of<ClaimMappingObject>('ClaimMapping').filter((m) => m.spec.organizationRef.name === organization);
+  const policies = of<AccessPolicyObject>('AccessPolicy').filter((p) => p.spec.organizationRef.name === organization);
+  const declared = of<ClientObject>('Client').filter((c) => c.spec.organizationRef?.name === organization);
+
+  const clients: SnapshotClient[] = [];
+  for (const object of declared) {
+    const confidential = object.spec.type === 'web' || object.spec.type === 'm2m';
+    clients.push({
+      object,
+      clientId: clientIdFor(namespace, object.metadata.name),
+      secret: confidential ? await secrets.current(namespace, object.metadata.name) : undefined,
+      apiScopes: organization ? apiScopesFor(object, policies) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
+      claims: claimsFor(object, template, mappings),
+    });
+  }
+  return {
+    namespace,
+    organization,
+    path: issuerPath(namespace, organization),
+    workspace,
+    chain,
+    organizations: orgs,
+    template,
+    clients,
+    lifetimes: resolveLifetimes(org, template, workspace),
+    version,
+  };
+}
+
+/** An organization and its parents, nearest first (a cycle, refused on write, would stop the walk). */
+export function chainOf(orgs: Map<string, OrganizationObject>, name: string): OrganizationObject[] {
+  const chain: OrganizationObject[] = [];
+  let next: string | undefined = name;
+  while (next && !chain.some((o) => o.metadata.name === next)) {
+    const org = orgs.get(next);
+    if (!org) break;
+    chain.push(org);
+    next = org.spec.parentRef?.name;
+  }
+  return chain;
+}

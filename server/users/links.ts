@@ -1,0 +1,28 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { issuerPath } from '../../api/index.ts';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/index.ts';
+import { notFound } from '../admin/problem.ts';
+import type { ChangeContext } from '../admin/objects.ts';
+
+const LINK_LIFETIME_MS = 24 * 3600 * 1000;
+
+/**
+ * One-time links that let a directory user set a password: only the link's hash is
+ * stored, it works once, and it expires after a day.
+ */
+export async function createPasswordLink(options: { store: Store; clock: Clock; publicUrl: string }, namespace: string, userId: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }> {
+  const { store, clock } = options;
+  const now = clock.now();
+  const token = randomBytes(32).toString('base64url');
+  const expiresAt = now + LINK_LIFETIME_MS;
+  const user = await store.transaction(async (repo) => {
+    const found = await repo.findUser(namespace, userId);
+    if (!found) throw notFound(`User ${namespace}/${userId} does not exist`);
+    await repo.putOneTimeLink(createHash('sha256').update(token).digest('hex'), namespace, userId, 'set-password', expiresAt);
+    await repo.appendAudit({ action: 'user.password-link-created', actor: context.actor, namespace, organization: found.organization || null, subject: userId, kind: 'User', name: userId, data: { expiresAt: new Date(expiresAt).toISOString(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
+    return found;
+  });
+  const path = issuerPath(namespace, user.organization || undefined);
+  return { url: `${options.publicUrl.replace(/\/+$/, '')}${path}/account/password?token=${token}`, expiresAt: new Date(expiresAt).toISOString() };
+}
