@@ -23,7 +23,7 @@ function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
   const { spec } = c.object;
   const oidcScopes = (spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s));
   const scope = [...new Set([...oidcScopes, ...c.apiScopes])].join(' ');
-  const base = { client_id: c.clientId, client_name: spec.displayName ?? c.object.metadata.name, scope };
+  const base = { client_id: c.clientId, client_name: spec.displayName ?? c.object.metadata.name, ...(scope ? { scope } : {}) };
   if (spec.type === 'm2m') {
     if (!c.secret) return undefined; // no secret generated yet: the client cannot authenticate
     return { ...base, client_secret: c.secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };

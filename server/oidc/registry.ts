@@ -196,19 +196,32 @@ export class IssuerRegistry {
     return false;
   }
 
-  /** oidc-provider keeps no JWT access tokens, so it answers them inactive: we verify them here. */
+  /**
+   * oidc-provider keeps no JWT access tokens and refuses them (`unsupported_token_type`)
+   * after it has authenticated the calling client; we answer for them instead. Any client
+   * of this issuer may introspect them: the signature proves they are this partner's.
+   */
   private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
-    const body = ctx.body as { active?: boolean } | undefined;
-    const token = (ctx as unknown as KoaContextWithOIDC).oidc.params?.token;
-    if (ctx.status !== 200 || !body || body.active !== false || !isJwt(token)) return;
+    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const token = oidc.params?.token;
+    if (!this.refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
     const claims = await this.verifyJwt(issuer, token);
-    if (!claims) return;
-    ctx.body = { ...claims, active: true, token_type: 'Bearer' };
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = claims ? { ...claims, active: true, token_type: 'Bearer' } : { active: false };
+  }
+
+  private refusedAsStructured(ctx: Context): boolean {
+    return ctx.status === 400 && (ctx.body as { error?: string } | undefined)?.error === 'unsupported_token_type';
   }
 
   private async revokeJwt(ctx: Context, issuer: Issuer): Promise<void> {
-    const token = (ctx as unknown as KoaContextWithOIDC).oidc.params?.token;
-    if (ctx.status !== 200 || !isJwt(token)) return;
+    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const token = oidc.params?.token;
+    if (!this.refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
+    // RFC 7009: an unknown or invalid token is answered like a revoked one.
+    ctx.status = 200;
+    ctx.body = '';
     const claims = await this.verifyJwt(issuer, token);
     if (!claims || typeof claims.jti !== 'string') return;
     await this.options.store.repo.revokeAccessToken(issuer.url, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());

@@ -75,7 +75,13 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
   const declared = of<ClientObject>('Client').filter((c) => c.spec.organizationRef?.name === organization);
 
   const clients: SnapshotClient[] = [];
-  for (const object of declared) {
+  for (const declaredClient of declared) {
+    // A client without scopes or audiences of its own takes its organization template's defaults.
+    const defaults = template?.spec.clientDefaults;
+    const object: ClientObject = {
+      ...declaredClient,
+      spec: { ...declaredClient.spec, scopes: declaredClient.spec.scopes ?? defaults?.scopes ?? ['openid'], audiences: declaredClient.spec.audiences ?? defaults?.audiences },
+    };
     const confidential = object.spec.type === 'web' || object.spec.type === 'm2m';
     clients.push({
       object,

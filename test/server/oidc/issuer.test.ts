@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { startTestServer, type TestServer } from '../../support/server.ts';
+import { Browser } from '../../support/browser.ts';
+import { NS, accessPolicy, claimMapping, client, organization, user, workspace } from '../../support/objects.ts';
+
+let gh: TestServer;
+const CALLBACK = 'http://127.0.0.1:9/callback';
+const INVENTORY = 'https://inventory.example';
+const secrets: Record<string, string> = {};
+const issuerOf = (org: string) => `${gh.url}/${NS}/${org}`;
+const insecure = { execute: [oidc.allowInsecureRequests] };
+const discover = (org: string, name: string, secret?: string) =>
+  oidc.discovery(new URL(issuerOf(org)), `${name}.${NS}`, secret ?? secrets[name], secret === undefined && !secrets[name] ? oidc.None() : undefined, insecure);
+
+async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
+  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
+  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+}
+
+beforeAll(async () => {
+  gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
+  await put('workspaces', workspace({ tokens: { accessToken: '15m', refreshToken: '8h' }, guardrails: { maxAccessToken: '30m' } }));
+  await put('organizations', organization('cascade', { tokens: { accessToken: '2h' } }));
+  await put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+  await put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], postLogoutRedirectUris: ['http://127.0.0.1:9/'], scopes: ['openid', 'email', 'profile', 'offline_access'] }));
+  await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read', 'inventory:write'], audiences: [INVENTORY] }));
+  await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK] }));
+  await put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType' }, { name: 'cost_center', value: 'CC-4410', tokens: ['access'] }] }));
+  await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
+  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz' }));
+  for (const name of ['cascade-web', 'forge-sync', 'forge-web']) {
+    secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
+  }
+  const link = await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/ana/password-link`);
+  const browser = new Browser();
+  expect((await browser.fetch(link.body.url)).status).toBe(200);
+  expect((await browser.submit(link.body.url, { password: 'correct horse battery staple' })).status).toBe(200);
+});
+afterAll(async () => {
+  await gh.close();
+});
+
+describe('discovery: one issuer per organization', () => {
+  it('publishes its own issuer, endpoints and ES256 keys', async () => {
+    const config = await discover('cascade', 'cascade-web');
+    const meta = config.serverMetadata();
+    expect(meta.issuer).toBe(issuerOf('cascade'));
+    expect(meta.token_endpoint).toBe(`${issuerOf('cascade')}/token`);
+    expect(meta.code_challenge_methods_supported).toEqual(['S256']);
+    const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Record<string, unknown>[] };
+    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+    expect(jwks.keys[0].d).toBeUndefined();
+  });
+
+  it('is absent for an organization that does not exist', async () => {
+    expect((await fetch(`${gh.url}/${NS}/nobody/.well-known/openid-configuration`)).status).toBe(404);
+  });
+});
+
+describe('client credentials', () => {
+  let token: string;
+
+  it('issues an RFC 9068 JWT that names the partner, for the declared audience only', async () => {
+    const config = await discover('forge', 'forge-sync');
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'inventory:read' });
+    token = tokens.access_token;
+    const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: issuerOf('forge'), audience: INVENTORY, typ: 'at+jwt' });
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload).toMatchObject({ organization_id: 'forge', contract_id: 'BLX-7', client_id: `forge-sync.${NS}`, scope: 'inventory:read' });
+    expect(payload.exp! - payload.iat!).toBe(15 * 60);
+  });
+
+  it('never grants a scope the client declares but the organization\'s policy does not allow', async () => {
+    const config = await discover('forge', 'forge-sync');
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'inventory:read inventory:write' });
+    expect(decodeJwt(tokens.access_token).scope).toBe('inventory:read');
+    const writeOnly = await oidc.clientCredentialsGrant(config, { scope: 'inventory:write' });
+    expect(decodeJwt(writeOnly.access_token).scope).toBeUndefined();
+  });
+
+  it('refuses a wrong secret', async () => {
+    const config = await discover('forge', 'forge-sync', 'not-the-secret-at-all');
+    await expect(oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_client' });
+  });
+
+  it('introspects its JWT as active at its own issuer, and as inactive after revocation', async () => {
+    const config = await discover('forge', 'forge-sync');
+    expect(await oidc.tokenIntrospection(config, token)).toMatchObject({ active: true, organization_id: 'forge', client_id: `forge-sync.${NS}` });
+    const second = (await oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).access_token;
+    await oidc.tokenRevocation(config, second);
+    expect((await oidc.tokenIntrospection(config, second)).active).toBe(false);
+  });
+});
+
+describe('isolation between partners', () => {
+  it("a Forge client is unknown at Cascade's issuer", async () => {
+    const config = await oidc.discovery(new URL(issuerOf('cascade')), `forge-sync.${NS}`, secrets['forge-sync'], undefined, insecure);
+    await expect(oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_client' });
+  });
+
+  it("a Forge token is inactive at Cascade's introspection", async () => {
+    const forge = await discover('forge', 'forge-sync');
+    const token = (await oidc.clientCredentialsGrant(forge, { scope: 'inventory:read' })).access_token;
+    const cascade = await discover('cascade', 'cascade-web');
+    expect((await oidc.tokenIntrospection(cascade, token)).active).toBe(false);
+  });
+});
+
+async function signIn(config: oidc.Configuration, browser: Browser, credentials: { email: string; password: string }, params: Record<string, string> = {}) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: params.scope ?? 'openid email profile offline_access', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params });
+  const form = await browser.follow(url.href, CALLBACK);
+  const html = await form.res.text();
+  if (form.res.status !== 200) throw new Error(`sign-in page: ${form.res.status} ${html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(-300)}`);
+  const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
+  const posted = await browser.submit(new URL(action, form.url).href, credentials);
+  if (posted.status !== 303 && posted.status !== 302) return { failed: posted };
+  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
+  return { callback: new URL(done.url), verifier, state };
+}
+
+describe('authorization code + PKCE with a directory user', () => {
+  let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+  let config: oidc.Configuration;
+
+  it('signs in with the password set through the one-time link and gets tokens that name the partner', async () => {
+    config = await discover('cascade', 'cascade-web');
+    const result = await signIn(config, new Browser(), { email: 'ana@cascade.example', password: 'correct horse battery staple' });
+    expect(result.callback).toBeDefined();
+    tokens = await oidc.authorizationCodeGrant(config, result.callback!, { pkceCodeVerifier: result.verifier, expectedState: result.state });
+    const claims = tokens.claims()!;
+    expect(claims).toMatchObject({ iss: issuerOf('cascade'), sub: 'ana', email: 'ana@cascade.example', organization_id: 'cascade', partner_type: 'consultant' });
+    expect(claims.cost_center).toBeUndefined(); // an access-token-only claim
+    expect(tokens.refresh_token).toBeDefined();
+  });
+
+  it('answers userinfo with the partner', async () => {
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, 'ana');
+    expect(info).toMatchObject({ sub: 'ana', email: 'ana@cascade.example', organization_id: 'cascade' });
+  });
+
+  it('caps lifetimes at the workspace ceiling (the organization asked for 2h)', () => {
+    expect(tokens.expires_in).toBe(30 * 60);
+  });
+
+  it('rotates refresh tokens; presenting a used one revokes the whole family and is audited', async () => {
+    const first = tokens.refresh_token!;
+    const rotated = await oidc.refreshTokenGrant(config, first);
+    expect(rotated.refresh_token).not.toBe(first);
+    await expect(oidc.refreshTokenGrant(config, first)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const audit = await gh.admin('GET', '/admin/v1/audit?action=token.refresh-reuse-detected');
+    expect(audit.body.items[0]).toMatchObject({ organization: 'cascade', client: `cascade-web.${NS}`, outcome: 'refused' });
+  });
+
+  it('refuses a wrong password and a user of another organization, with an audit record', async () => {
+    const wrong = await signIn(config, new Browser(), { email: 'ana@cascade.example', password: 'wrong password!!' });
+    expect(wrong.failed?.status).toBe(401);
+    const forge = await discover('forge', 'forge-web');
+    const elsewhere = await signIn(forge, new Browser(), { email: 'ana@cascade.example', password: 'correct horse battery staple' }, { scope: 'openid' });
+    expect(elsewhere.failed?.status).toBe(401);
+    const audit = await gh.admin('GET', '/admin/v1/audit?action=login.failed');
+    expect(audit.body.items.length).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(audit.body)).not.toContain('wrong password');
+  });
+
+  it('refuses a redirect URI that is not registered exactly, and a request without PKCE', async () => {
+    const browser = new Browser();
+    const other = oidc.buildAuthorizationUrl(config, { redirect_uri: `${CALLBACK}/extra`, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    expect((await browser.follow(other.href)).res.status).toBe(400);
+    const noPkce = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid' });
+    const res = await browser.follow(noPkce.href, CALLBACK);
+    expect(new URL(res.url).searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('ends the session at RP-initiated logout', async () => {
+    const browser = new Browser();
+    const result = await signIn(config, browser, { email: 'ana@cascade.example', password: 'correct horse battery staple' });
+    const fresh = await oidc.authorizationCodeGrant(config, result.callback!, { pkceCodeVerifier: result.verifier, expectedState: result.state });
+    const logout = oidc.buildEndSessionUrl(config, { id_token_hint: fresh.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:9/' });
+    const page = await browser.follow(logout.href);
+    expect(page.res.status).toBe(200);
+    expect(await page.res.text()).toContain('logout');
+  });
+});
+
+describe('lifecycle: the partnership stops at once', () => {
+  it('suspending an organization turns its live tokens inactive and refuses every grant', async () => {
+    const config = await discover('forge', 'forge-sync');
+    const token = (await oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).access_token;
+    expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
+    const forge = organization('forge', { suspended: true, contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } });
+    await put('organizations', forge);
+    expect((await oidc.tokenIntrospection(config, token)).active).toBe(false);
+    await expect(oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_grant' });
+    const audit = await gh.admin('GET', '/admin/v1/audit?organization=forge&action=token.refused');
+    expect(audit.body.items[0].data.reason).toBe('suspended');
+    await put('organizations', { ...forge, spec: { ...forge.spec, suspended: false } });
+    expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
+  });
+
+  it('a contract that has ended refuses new grants, with no restart', async () => {
+    const config = await discover('forge', 'forge-sync');
+    gh.clock.set('2028-01-01T00:00:00Z');
+    try {
+      await expect(oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_grant' });
+      const res = await fetch(`${issuerOf('forge')}/auth?client_id=forge-web.${NS}`);
+      expect(res.status).toBe(403);
+      expect(await res.text()).toContain('ended at 2027-12-31T00:00:00Z');
+    } finally {
+      gh.clock.set('2026-11-23T09:00:00Z');
+    }
+  });
+});
+
+describe('audit of issuance', () => {
+  it('records every token issued, with organization, client, grant and scope', async () => {
+    const audit = await gh.admin('GET', `/admin/v1/audit?organization=forge&action=token.issued&limit=1`);
+    expect(audit.body.items[0]).toMatchObject({ client: `forge-sync.${NS}`, data: { grant: 'client_credentials', scope: 'inventory:read' } });
+    expect((await gh.admin('GET', '/admin/v1/audit/verify')).body.ok).toBe(true);
+  });
+
+  it('never records a token or secret', async () => {
+    const all = JSON.stringify((await gh.admin('GET', '/admin/v1/audit?limit=1000')).body);
+    for (const secret of Object.values(secrets)) expect(all).not.toContain(secret);
+  });
+});
