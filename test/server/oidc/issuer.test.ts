@@ -52,7 +52,7 @@ describe('discovery: one issuer per organization', () => {
     expect(meta.code_challenge_methods_supported).toEqual(['S256']);
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Record<string, unknown>[] };
     expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
-    expect(jwks.keys[0].d).toBeUndefined();
+    expect(jwks.keys[0]!.d).toBeUndefined();
   });
 
   it('is absent for an organization that does not exist', async () => {
