@@ -108,7 +108,9 @@ export function check(kind: KindName, news: Partial<ObjectInputs>): CheckResult 
     : zodErrors(result.error)
         .filter((e) => !unknown.some((u) => under(e.path, u) || under(u, e.path)))
         .map((e) => ({ property: propertyPath(e.path) || 'spec', reason: e.message }));
-  if (!result.success || unknown.length > 0) return { inputs: news as ObjectInputs, failures };
+  // Directory mode defaults the namespace; a Pulumi resource must say which workspace it belongs to.
+  if (news.namespace === undefined) failures.unshift({ property: 'namespace', reason: 'required' });
+  if (!result.success || unknown.length > 0 || failures.length > 0) return { inputs: news as ObjectInputs, failures };
   const parsed = result.data as AnyObject;
   return { inputs: { ...(news as ObjectInputs), spec: parsed.spec as Record<string, unknown> }, failures: [] };
 }

@@ -69,6 +69,11 @@ describe('check', () => {
     expect(result.failures).toEqual(expect.arrayContaining([{ property: 'spec.type', reason: expect.stringContaining('"web"|"spa"|"native"|"m2m"') }, { property: 'spec.colour', reason: 'unknown field' }]));
   });
 
+  it('requires the namespace', async () => {
+    const { namespace: _, ...rest } = organization('cascade');
+    expect((await provider('Organization').check({}, rest)).failures).toEqual([{ property: 'namespace', reason: 'required' }]);
+  });
+
   it("returns the inputs with the schema's defaults, so a plan compares like with like", async () => {
     const result = await provider('Organization').check({}, organization('cascade'));
     expect(result.failures).toEqual([]);
