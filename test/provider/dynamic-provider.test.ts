@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KindName } from '../../api/index.ts';
 import { AdminClient } from '../../client/admin-client.ts';
-import { UNKNOWN, type ObjectInputs, type ObjectOutputs } from '../../provider/logic.ts';
+import { UNKNOWN, resolveConnection, type ObjectInputs, type ObjectOutputs } from '../../provider/logic.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { hostedProvider, type HostedProvider } from './hosted.ts';
 
@@ -238,6 +238,14 @@ describe('client secrets', () => {
     expect(spa.outs).not.toHaveProperty('clientSecret');
     const web = await clients.update(spa.id, spa.outs, await checked('Client', client('spa', 'forge', { type: 'web' })));
     expect(web.outs.clientSecret).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+  });
+
+  it('takes the endpoint and token from the stack config first, then GATEHOUSE_ENDPOINT and GATEHOUSE_ADMIN_TOKEN', () => {
+    // The provider host's own environment is not the test sandbox's, so this is checked on the function configure uses.
+    const env = { GATEHOUSE_ENDPOINT: 'http://env.example', GATEHOUSE_ADMIN_TOKEN: 'env-token' };
+    const config: Record<string, string> = { 'gatehouse:endpoint': 'http://config.example' };
+    expect(resolveConnection((key) => config[key], env)).toEqual({ endpoint: 'http://config.example', token: 'env-token' });
+    expect(resolveConnection(() => undefined, env)).toEqual({ endpoint: 'http://env.example', token: 'env-token' });
   });
 
   it('says how to configure the server when neither config nor environment names it', async () => {
