@@ -40,9 +40,7 @@ export class AuditWriter {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        await this.store.transaction(async (repo) => {
-          for (const p of batch) await repo.appendAudit(p.entry, p.at);
-        });
+        await this.store.transaction((repo) => repo.appendAuditBatch(batch));
         for (const p of batch) p.resolve();
       } catch (error) {
         for (const p of batch) p.reject(error);

@@ -251,31 +251,43 @@ export class Repository {
    * it records; on PostgreSQL the head row is locked so replicas append one at a time.
    */
   async appendAudit(entry: AuditEntry, at: number): Promise<ChainRecord> {
+    return (await this.appendAuditBatch([{ entry, at }]))[0]!;
+  }
+
+  /** Appends several records in order, reading and moving the chain head once (group commit). */
+  async appendAuditBatch(items: { entry: AuditEntry; at: number }[]): Promise<ChainRecord[]> {
     const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
     const head = (await this.db.all<{ seq: number | string; hash: string }>(`SELECT seq, hash FROM audit_head WHERE id = 1${lock}`))[0];
-    const prevHash = head?.hash ?? GENESIS_HASH;
-    const fields: AuditFields = {
-      seq: head ? Number(head.seq) + 1 : 1,
-      at,
-      action: entry.action,
-      actor: entry.actor,
-      namespace: entry.namespace ?? null,
-      organization: entry.organization ?? null,
-      kind: entry.kind ?? null,
-      name: entry.name ?? null,
-      client: entry.client ?? null,
-      subject: entry.subject ?? null,
-      outcome: entry.outcome ?? 'success',
-      data: entry.data,
-    };
-    const hash = recordHash(prevHash, fields);
-    await this.db.run(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-      fields.seq, fields.at, fields.action, fields.actor, fields.namespace, fields.organization, fields.kind, fields.name,
-      fields.client, fields.subject, fields.outcome, JSON.stringify(fields.data), prevHash, hash,
-    ]);
-    if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [fields.seq, hash]);
-    else await this.db.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, [fields.seq, hash]);
-    return { ...fields, prevHash, hash };
+    let prevHash = head?.hash ?? GENESIS_HASH;
+    let seq = head ? Number(head.seq) : 0;
+    const written: ChainRecord[] = [];
+    for (const { entry, at } of items) {
+      const fields: AuditFields = {
+        seq: ++seq,
+        at,
+        action: entry.action,
+        actor: entry.actor,
+        namespace: entry.namespace ?? null,
+        organization: entry.organization ?? null,
+        kind: entry.kind ?? null,
+        name: entry.name ?? null,
+        client: entry.client ?? null,
+        subject: entry.subject ?? null,
+        outcome: entry.outcome ?? 'success',
+        data: entry.data,
+      };
+      const hash = recordHash(prevHash, fields);
+      await this.db.run(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+        fields.seq, fields.at, fields.action, fields.actor, fields.namespace, fields.organization, fields.kind, fields.name,
+        fields.client, fields.subject, fields.outcome, JSON.stringify(fields.data), prevHash, hash,
+      ]);
+      written.push({ ...fields, prevHash, hash });
+      prevHash = hash;
+    }
+    if (written.length === 0) return written;
+    if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [seq, prevHash]);
+    else await this.db.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, [seq, prevHash]);
+    return written;
   }
 
   /** Newest first. */
