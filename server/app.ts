@@ -47,7 +47,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const objects = new ObjectService({ store, clock, events, get publicUrl() { return options.publicUrl; } });
   const verifier = new AdminTokenVerifier(store);
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
-  const keys = new SigningKeys({ store, sealer, clock });
+  const keys = new SigningKeys({ store, sealer, clock, events });
   const audit = new AuditWriter({ store, clock });
   const issuers = new IssuerRegistry({
     store,

@@ -5,7 +5,7 @@ import type { Store } from '../store/index.ts';
 /**
  * oidc-provider's persistence, over the store: grants, codes, refresh tokens, sessions
  * and interactions survive a restart and are shared by replicas on PostgreSQL. Rows are
- * keyed by issuer, so a token of one organization is never found at another's issuer.
+ * keyed by the issuer's path, so a token of one organization is never found at another's issuer.
  */
 export function storeAdapter(store: Store, clock: Clock, issuer: string): new (model: string) => Adapter {
   return class StoreAdapter implements Adapter {

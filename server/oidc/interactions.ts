@@ -7,7 +7,8 @@ import type { Store } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/passwords.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page, type PageBranding } from './html.ts';
-import type { IssuerSnapshot } from './snapshot.ts';
+import { chainOf, type IssuerSnapshot } from './snapshot.ts';
+import { standingOf } from './standing.ts';
 
 export interface InteractionContext {
   store: Store;
@@ -115,6 +116,12 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     }
     if (!user.active) {
       await refuse('This account is deactivated.', 'deactivated', user.organization);
+      return true;
+    }
+    // At the shared issuer, the user's own organization must still stand.
+    const standing = !snapshot.organization && user.organization ? standingOf(chainOf(snapshot.organizations, user.organization), deps.clock.now()) : undefined;
+    if (standing && !standing.active) {
+      await refuse(`Access has ended: ${standing.detail}.`, standing.reason, user.organization);
       return true;
     }
     deps.limiter.succeed(key);

@@ -1,5 +1,6 @@
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.ts';
+import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { SigningKeyRow, Store } from '../store/index.ts';
 
@@ -36,10 +37,13 @@ export class SigningKeys {
   private readonly sealer: Sealer;
   private readonly clock: Clock;
 
-  constructor(options: { store: Store; sealer: Sealer; clock: Clock }) {
+  private readonly events: ConfigEvents | undefined;
+
+  constructor(options: { store: Store; sealer: Sealer; clock: Clock; events?: ConfigEvents }) {
     this.store = options.store;
     this.sealer = options.sealer;
     this.clock = options.clock;
+    this.events = options.events;
   }
 
   private readonly creating = new Map<string, Promise<string>>();
@@ -79,7 +83,7 @@ export class SigningKeys {
   async rotate(namespace: string, alg: SigningAlg, options: { publishAheadSeconds: number; retainForSeconds: number }): Promise<{ kid: string; activatesAt: number }> {
     const now = this.clock.now();
     const activatesAt = now + options.publishAheadSeconds * 1000;
-    return this.store.transaction(async (repo) => {
+    const rotated = await this.store.transaction(async (repo) => {
       const current = (await repo.signingKeys(namespace)).filter((r) => r.alg === alg && r.retiredAt === null);
       const kid = await this.add(namespace, alg, activatesAt, repo);
       for (const old of current) await repo.retireSigningKey(old.kid, activatesAt, activatesAt + options.retainForSeconds * 1000);
@@ -88,6 +92,8 @@ export class SigningKeys {
       await repo.appendAudit({ action: 'SigningKey.rotated', actor: 'gatehouse', namespace, data: { kid, alg, activatesAt: new Date(activatesAt).toISOString(), retired: current.map((c) => c.kid) } }, now);
       return { kid, activatesAt };
     });
+    this.events?.emit('changed', namespace);
+    return rotated;
   }
 
   private async add(namespace: string, alg: SigningAlg, activatesAt: number, repo = this.store.repo): Promise<string> {

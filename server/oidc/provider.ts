@@ -7,6 +7,7 @@ import { escapeHtml, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
 import { refreshLifetime } from './lifetimes.ts';
 import { chainOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import { standingOf } from './standing.ts';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -63,11 +64,14 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (!user || !user.active) return undefined;
     // An organization's issuer knows only its own users; the shared issuer knows the namespace's.
     if (snapshot.organization && user.organization !== snapshot.organization) return undefined;
+    // At the shared issuer the user's own organization must still stand (its issuer refuses on its own).
+    if (!snapshot.organization && user.organization && !standingOf(chainOf(snapshot.organizations, user.organization), clock.now()).active) return undefined;
     return user;
   };
 
   const configuration: Configuration = {
-    adapter: storeAdapter(store, clock, issuer),
+    // Keyed by path, not URL, so grants survive a change of host or port.
+    adapter: storeAdapter(store, clock, snapshot.path),
     clients,
     jwks: { keys: ring.jwks as unknown as NonNullable<Configuration['jwks']>['keys'] },
     cookies: {
@@ -118,7 +122,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       customizers: {
         jwt: async (_ctx, token, jwt) => {
           const grantId = (token as { grantId?: string }).grantId ?? null;
-          if (grantId) await context.onJwtIssued(issuer, String(jwt.payload.jti), grantId, Number(jwt.payload.exp) * 1000);
+          if (grantId) await context.onJwtIssued(snapshot.path, String(jwt.payload.jti), grantId, Number(jwt.payload.exp) * 1000);
         },
       },
     },

@@ -224,7 +224,7 @@ export class IssuerRegistry {
     ctx.body = '';
     const claims = await this.verifyJwt(issuer, token);
     if (!claims || typeof claims.jti !== 'string') return;
-    await this.options.store.repo.revokeAccessToken(issuer.url, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
+    await this.options.store.repo.revokeAccessToken(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
     await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
   }
 
@@ -234,7 +234,7 @@ export class IssuerRegistry {
       const keys = issuer.ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
       const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: issuer.url, typ: 'at+jwt', currentDate: new Date(this.options.clock.now()) });
       if (typeof payload.jti !== 'string') return undefined;
-      const record = await this.options.store.repo.accessToken(issuer.url, payload.jti);
+      const record = await this.options.store.repo.accessToken(issuer.snapshot.path, payload.jti);
       if (record?.revokedAt) return undefined;
       if (record?.grantId && !(await issuer.provider.Grant.find(record.grantId))) return undefined;
       return payload as Record<string, unknown>;

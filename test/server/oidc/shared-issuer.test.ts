@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestServer, type TestServer } from '../../support/server.ts';
+import { Browser } from '../../support/browser.ts';
+import { NS, client, organization, user, workspace } from '../../support/objects.ts';
+
+const CALLBACK = 'http://127.0.0.1:9/callback';
+const PASSWORD = 'a long enough password';
+const insecure = { execute: [oidc.allowInsecureRequests] };
+let dataDir: string;
+let gh: TestServer;
+let secret: string;
+
+async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
+  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
+  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+}
+
+async function signIn(config: oidc.Configuration, email: string) {
+  const browser = new Browser();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid email offline_access', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+  const form = await browser.follow(url.href, CALLBACK);
+  const action = /action="([^"]+)"/.exec(await form.res.text())![1]!;
+  const posted = await browser.submit(new URL(action, form.url).href, { email, password: PASSWORD });
+  if (posted.status !== 303) return { status: posted.status };
+  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
+  return { tokens: await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state }) };
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-shared-'));
+  gh = await startTestServer({ dataDir });
+  await put('workspaces', workspace());
+  await put('organizations', organization('cascade'));
+  await put('organizations', organization('pinnacle'));
+  await put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
+  await put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  await put('users', user('piet', 'pinnacle-emea', { email: 'piet@emea.pinnacle.example' }));
+  secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/portal/secret`)).body.clientSecret;
+  for (const name of ['ana', 'piet']) {
+    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${name}/password-link`)).body.url;
+    await new Browser().submit(link, { password: PASSWORD });
+  }
+});
+afterAll(async () => {
+  await gh.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const shared = () => oidc.discovery(new URL(`${gh.url}/${NS}`), `portal.${NS}`, secret, undefined, insecure);
+
+describe('the shared-application issuer of a namespace', () => {
+  it('signs in users of every organization, each token naming the user\'s own organization', async () => {
+    const config = await shared();
+    expect(config.serverMetadata().issuer).toBe(`${gh.url}/${NS}`);
+    const ana = await signIn(config, 'ana@cascade.example');
+    expect(ana.tokens!.claims()).toMatchObject({ sub: 'ana', organization_id: 'cascade' });
+    const piet = await signIn(config, 'piet@emea.pinnacle.example');
+    expect(piet.tokens!.claims()).toMatchObject({ sub: 'piet', organization_id: 'pinnacle-emea', organization_parents: ['pinnacle'] });
+  });
+
+  it('refuses the user of an organization whose parent is suspended', async () => {
+    await put('organizations', organization('pinnacle', { suspended: true }));
+    try {
+      const config = await shared();
+      expect((await signIn(config, 'piet@emea.pinnacle.example')).status).toBe(401);
+      const emea = await fetch(`${gh.url}/${NS}/pinnacle-emea/.well-known/openid-configuration`);
+      expect(emea.status).toBe(200);
+      const auth = await fetch(`${gh.url}/${NS}/pinnacle-emea/auth?client_id=x`);
+      expect(auth.status).toBe(403);
+      expect(await auth.text()).toContain('parent organization pinnacle');
+    } finally {
+      await put('organizations', organization('pinnacle'));
+    }
+  });
+});
+
+describe('signing keys', () => {
+  it('rotation publishes the new key first, signs with it once active, and keeps the old one until its tokens expired', async () => {
+    const config = await shared();
+    const jwksUri = config.serverMetadata().jwks_uri!;
+    const kids = async () => ((await (await fetch(jwksUri)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    const [old] = await kids();
+    const { kid: next } = await gh.gatehouse.keys.rotate(NS, 'ES256', { publishAheadSeconds: 3600, retainForSeconds: 7200 });
+    expect(await kids()).toEqual([old, next]);
+    const before = await signIn(config, 'ana@cascade.example');
+    expect(JSON.parse(Buffer.from(before.tokens!.id_token!.split('.')[0]!, 'base64url').toString()).kid).toBe(old);
+    gh.clock.advance(3601 * 1000);
+    expect((await kids()).sort()).toEqual([old, next].sort());
+    const after = await signIn(config, 'ana@cascade.example');
+    expect(JSON.parse(Buffer.from(after.tokens!.id_token!.split('.')[0]!, 'base64url').toString()).kid).toBe(next);
+    gh.clock.advance(7200 * 1000);
+    expect(await kids()).toEqual([next]);
+  });
+
+  it('keeps private keys sealed in the store', async () => {
+    const rows = await gh.store.driver.all<{ private_jwk: string }>('SELECT private_jwk FROM signing_keys');
+    for (const r of rows) expect(r.private_jwk).toMatch(/^v1\./);
+  });
+});
+
+describe('state survives a restart', () => {
+  it('a refresh token issued before a restart still works after it', async () => {
+    const config = await shared();
+    const { tokens } = await signIn(config, 'ana@cascade.example');
+    await gh.close();
+    gh = await startTestServer({ dataDir, now: new Date(gh.clock.now()).toISOString() });
+    const again = await shared();
+    const refreshed = await oidc.refreshTokenGrant(again, tokens!.refresh_token!);
+    expect(refreshed.claims()?.organization_id).toBe('cascade');
+  });
+});
