@@ -7,7 +7,7 @@ import type { Store } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/passwords.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page, type PageBranding } from './html.ts';
-import { chainOf, type IssuerSnapshot } from './snapshot.ts';
+import { chainOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf } from './standing.ts';
 
 export interface InteractionContext {
@@ -112,6 +112,10 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     if (!user || !ok) {
       deps.limiter.fail(key);
       await refuse('The email or password is not correct.', user ? 'wrong-password' : 'unknown-user', user?.organization ?? snapshot.organization ?? null);
+      return true;
+    }
+    if (!usesDirectory(snapshot, user.organization)) {
+      await refuse('Sign in with your organization\'s own identity provider.', 'no-directory-connection', user.organization);
       return true;
     }
     if (!user.active) {

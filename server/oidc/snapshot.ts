@@ -5,6 +5,7 @@ import {
   type Claim,
   type ClaimMappingObject,
   type ClientObject,
+  type IdPConnectionObject,
   type OrganizationObject,
   type OrganizationTemplateObject,
   type WorkspaceObject,
@@ -34,6 +35,8 @@ export interface IssuerSnapshot {
   chain: OrganizationObject[];
   /** Every organization of the namespace, for the shared issuer's users. */
   organizations: Map<string, OrganizationObject>;
+  /** Every IdP connection of the namespace. */
+  connections: IdPConnectionObject[];
   template: OrganizationTemplateObject | undefined;
   clients: SnapshotClient[];
   lifetimes: Lifetimes;
@@ -98,6 +101,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     workspace,
     chain,
     organizations: orgs,
+    connections: of<IdPConnectionObject>('IdPConnection'),
     template,
     clients,
     lifetimes: resolveLifetimes(org, template, workspace),
@@ -116,4 +120,13 @@ export function chainOf(orgs: Map<string, OrganizationObject>, name: string): Or
     next = org.spec.parentRef?.name;
   }
   return chain;
+}
+
+/**
+ * Password sign-in is for organizations that chose Gatehouse's directory: a user of a
+ * partner with its own IdP must not get around it with a local password.
+ */
+export function usesDirectory(snapshot: IssuerSnapshot, organization: string): boolean {
+  if (organization === '') return true; // workspace administrators have no organization
+  return snapshot.connections.some((c) => c.spec.type === 'directory' && c.spec.organizationRef.name === organization);
 }

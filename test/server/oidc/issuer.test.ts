@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
-import { NS, accessPolicy, claimMapping, client, organization, user, workspace } from '../../support/objects.ts';
+import { NS, idp, accessPolicy, claimMapping, client, organization, user, workspace } from '../../support/objects.ts';
 
 let gh: TestServer;
 const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -30,6 +30,7 @@ beforeAll(async () => {
   await put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType' }, { name: 'cost_center', value: 'CC-4410', tokens: ['access'] }] }));
   await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
   await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz' }));
   for (const name of ['cascade-web', 'forge-sync', 'forge-web']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
@@ -167,6 +168,18 @@ describe('authorization code + PKCE with a directory user', () => {
     const audit = await gh.admin('GET', '/admin/v1/audit?action=login.failed');
     expect(audit.body.items.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(audit.body)).not.toContain('wrong password');
+  });
+
+  it('refuses a password for a partner that signs in with its own IdP, even when one was set', async () => {
+    await put('idpconnections', idp('forge-sso', 'forge'));
+    await put('users', user('bob', 'forge', { email: 'bob@forge.example' }));
+    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/bob/password-link`)).body.url;
+    expect((await new Browser().submit(link, { password: 'correct horse battery staple' })).status).toBe(200);
+    const forge = await discover('forge', 'forge-web');
+    const attempt = await signIn(forge, new Browser(), { email: 'bob@forge.example', password: 'correct horse battery staple' }, { scope: 'openid' });
+    expect(attempt.failed?.status).toBe(401);
+    const audit = await gh.admin('GET', '/admin/v1/audit?action=login.failed&limit=1');
+    expect(audit.body.items[0]).toMatchObject({ organization: 'forge', data: { reason: 'no-directory-connection' } });
   });
 
   it('refuses a redirect URI that is not registered exactly, and a request without PKCE', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
-import { NS, client, organization, user, workspace } from '../../support/objects.ts';
+import { NS, idp, client, organization, user, workspace } from '../../support/objects.ts';
 
 const CALLBACK = 'http://127.0.0.1:9/callback';
 const PASSWORD = 'a long enough password';
@@ -40,6 +40,8 @@ beforeAll(async () => {
   await put('organizations', organization('pinnacle'));
   await put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
   await put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+  await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
+  await put('idpconnections', idp('pinnacle-emea-directory', 'pinnacle-emea', { type: 'directory', oidc: undefined }));
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
   await put('users', user('piet', 'pinnacle-emea', { email: 'piet@emea.pinnacle.example' }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/portal/secret`)).body.clientSecret;
