@@ -15,7 +15,8 @@ interface Target {
 }
 
 async function start(script: string): Promise<{ child: ChildProcess; target: Target }> {
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
   const line = await new Promise<string>((resolve, reject) => {
     let buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -53,20 +54,29 @@ async function load(target: Target, seconds: number) {
   return { tokensPerSecond: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), errors, tokens: latencies.length };
 }
 
-async function measure(script: string) {
-  const { child, target } = await start(script);
-  try {
-    await load(target, 2); // warm up: JIT, key import, issuer build
-    return await load(target, SECONDS);
-  } finally {
-    child.kill();
-  }
-}
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+type Result = Awaited<ReturnType<typeof load>>;
 
-const bare = await measure(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname);
-const gatehouse = await measure(new URL('./servers/gatehouse.ts', import.meta.url).pathname);
+// Rounds alternate between the two servers, so a burst of other work on the machine hits both.
+const servers = {
+  bare: await start(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
+  gatehouse: await start(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
+};
+const results: { bare: Result[]; gatehouse: Result[] } = { bare: [], gatehouse: [] };
+try {
+  for (const s of Object.values(servers)) await load(s.target, 2); // warm up: JIT, key import, issuer build
+  for (let round = 0; round < ROUNDS; round++) {
+    results.bare.push(await load(servers.bare.target, SECONDS));
+    results.gatehouse.push(await load(servers.gatehouse.target, SECONDS));
+  }
+} finally {
+  for (const s of Object.values(servers)) s.child.kill();
+}
+const median = (list: Result[]) => [...list].sort((a, b) => a.tokensPerSecond - b.tokensPerSecond)[Math.floor(list.length / 2)]!;
+const bare = median(results.bare);
+const gatehouse = median(results.gatehouse);
 const row = (name: string, r: typeof bare) => `${name.padEnd(34)} ${r.tokensPerSecond.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.errors).padStart(7)}`;
-console.log(`client_credentials, ES256 JWT access tokens, ${CONCURRENCY} concurrent clients, ${SECONDS} s each, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`);
+console.log(`client_credentials, ES256 JWT access tokens, ${CONCURRENCY} concurrent clients, median of ${ROUNDS} alternating rounds of ${SECONDS} s, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`);
 console.log(`${'server'.padEnd(34)} ${'tokens/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}`);
 console.log(row('bare oidc-provider (in-memory)', bare));
 console.log(row(`gatehouse (${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}, audit on)`, gatehouse));

@@ -26,3 +26,4 @@ const provider = new Provider(url, {
 });
 server.on('request', provider.callback());
 process.stdout.write(`${JSON.stringify({ tokenUrl: `${url}/token`, clientId: 'bench', clientSecret: 'bench-secret-bench-secret-bench-secret' })}\n`);
+process.on('SIGTERM', () => process.exit(0));

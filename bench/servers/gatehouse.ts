@@ -24,3 +24,4 @@ await gatehouse.objects.apply({ ...meta('AccessPolicy', 'forge'), spec: { organi
 await gatehouse.objects.apply({ ...meta('ClaimMapping', 'forge'), spec: { organizationRef: { name: 'forge' }, claims: [{ name: 'partner_type', from: 'contract.partnerType' }] } }, actor);
 const { clientId, clientSecret } = await gatehouse.clientSecrets.rotate(ns, 'sync', actor);
 process.stdout.write(`${JSON.stringify({ tokenUrl: `${running.url}/${ns}/forge/token`, clientId, clientSecret, store: store.driver.dialect })}\n`);
+process.on('SIGTERM', () => process.exit(0));
