@@ -9,7 +9,9 @@ import { ClientSecrets } from './clients/secrets.ts';
 import type { Clock } from './clock.ts';
 import { ConfigEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import { SigningKeys } from './oidc/keys.ts';
+import { SigningKeys, type SigningAlg } from './oidc/keys.ts';
+import { resolveLifetimes } from './oidc/lifetimes.ts';
+import type { WorkspaceObject } from '../api/index.ts';
 import { IssuerRegistry } from './oidc/registry.ts';
 import type { Sealer } from './secrets/sealer.ts';
 import type { Store } from './store/index.ts';
@@ -81,6 +83,13 @@ export function createApp(options: AppOptions): GatehouseApp {
     objects,
     verifier,
     clientSecrets,
+    rotateKeys: async (namespace, publishAheadSeconds) => {
+      const ws = (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
+      // The old key stays published for as long as a token it signed can live.
+      const ceilings = resolveLifetimes(undefined, undefined, ws ? { ...ws, spec: { ...ws.spec, tokens: { accessToken: '3650d', idToken: '3650d' } } } : undefined);
+      const alg = (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+      return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
+    },
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });

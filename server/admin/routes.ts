@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import { KINDS, dnsLabel, kindByPlural, type KindDefinition } from '../../api/index.ts';
+import { KINDS, dnsLabel, duration, durationSeconds, kindByPlural, type KindDefinition } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
 import { readBody } from './body.ts';
 import { ObjectService, type ChangeContext } from './objects.ts';
@@ -76,6 +76,7 @@ export interface AdminRoutesOptions {
   objects: ObjectService;
   clientSecrets: ClientSecrets;
   passwordLink(namespace: string, user: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }>;
+  rotateKeys(namespace: string, publishAheadSeconds: number): Promise<{ kid: string; activatesAt: number }>;
   verifier: AdminTokenVerifier;
   bodyLimit?: number;
 }
@@ -142,6 +143,12 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;
     ctx.body = link;
+  });
+
+  router.post('/namespaces/:namespace/signing-keys/rotate', async (ctx) => {
+    const ahead = typeof ctx.query.publishAhead === 'string' ? ctx.query.publishAhead : '1h';
+    if (!duration.safeParse(ahead).success) throw badRequest('publishAhead must be a duration such as "10m" or "1h"', [{ path: 'publishAhead', message: 'expected a duration' }]);
+    ctx.body = await options.rotateKeys(pathName(ctx, 'namespace'), durationSeconds(ahead));
   });
 
   router.delete('/namespaces/:namespace/:plural/:name', async (ctx) => {

@@ -156,7 +156,12 @@ export class IssuerRegistry {
     await issuer.mounted(ctx, next);
     const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
     if (!oidc) return;
-    if (oidc.route === 'introspection') await this.introspectJwt(ctx, issuer);
+    if (oidc.route === 'introspection') {
+      await this.introspectJwt(ctx, issuer);
+      if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
+        await this.options.audit.append({ action: 'token.introspected-inactive', actor: oidc.client?.clientId ?? 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: oidc.client?.clientId ?? null, outcome: 'inactive', data: {} });
+      }
+    }
     if (oidc.route === 'revocation') await this.revokeJwt(ctx, issuer);
     if (oidc.route === 'token') await this.auditToken(ctx, issuer);
   }

@@ -101,6 +101,15 @@ describe('signing keys', () => {
     expect(await kids()).toEqual([next]);
   });
 
+  it('can be rotated through the admin API, which answers when the new key takes over', async () => {
+    const res = await gh.admin('POST', `/admin/v1/namespaces/${NS}/signing-keys/rotate?publishAhead=10m`);
+    expect(res.status).toBe(200);
+    expect(res.body.activatesAt).toBe(gh.clock.now() + 600_000);
+    expect((await gh.admin('POST', `/admin/v1/namespaces/${NS}/signing-keys/rotate?publishAhead=soon`)).status).toBe(400);
+    const audit = await gh.admin('GET', '/admin/v1/audit?action=SigningKey.rotated&limit=1');
+    expect(audit.body.items[0].data.kid).toBe(res.body.kid);
+  });
+
   it('keeps private keys sealed in the store', async () => {
     const rows = await gh.store.driver.all<{ private_jwk: string }>('SELECT private_jwk FROM signing_keys');
     for (const r of rows) expect(r.private_jwk).toMatch(/^v1\./);
