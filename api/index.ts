@@ -9,3 +9,4 @@ export { ClientType } from './kinds/client.ts';
 export { Role } from './kinds/user.ts';
 export { SigningAlgorithm } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
+export { canonicalJson, declarationOf } from './canonical.ts';

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ValidationError, objectLabel, parseObject, type AnyObject } from '../../api/index.ts';
+import { ValidationError, kindByName, objectLabel, parseObject, type AnyObject, type KindName } from '../../api/index.ts';
 
 export interface ManifestObject {
   object: AnyObject;
@@ -15,6 +15,19 @@ export interface ManifestError {
   document: number;
   object: string;
   message: string;
+  /** The object the document meant to declare, when its kind and name can still be read. */
+  target?: { kind: KindName; namespace: string; name: string };
+  /** The document is not YAML at all, so what it declares is unknown. */
+  unreadable?: boolean;
+}
+
+function targetOf(data: unknown, defaultNamespace: string): ManifestError['target'] {
+  const rec = (data ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const def = typeof rec.kind === 'string' ? kindByName(rec.kind) : undefined;
+  const name = rec.metadata?.name;
+  if (!def || typeof name !== 'string' || name === '') return undefined;
+  const namespace = typeof rec.metadata?.namespace === 'string' ? rec.metadata.namespace : defaultNamespace;
+  return { kind: def.kind, namespace, name };
 }
 
 export interface Manifests {
@@ -42,11 +55,19 @@ export async function readManifests(dir: string, options: { defaultNamespace?: s
   const seen = new Map<string, string>();
   for (const path of await yamlFiles(dir)) {
     const file = relative(dir, path);
-    const docs = parseAllDocuments(await readFile(path, 'utf8'));
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      // Removed or renamed between listing and reading (an editor saving, a git checkout): the next read sees the result.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    const docs = parseAllDocuments(text);
     const list = Array.isArray(docs) ? docs : [docs];
     list.forEach((doc, document) => {
       if (doc.errors.length > 0) {
-        result.errors.push({ file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}` });
+        result.errors.push({ file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, unreadable: true });
         return;
       }
       const data: unknown = doc.toJS({ maxAliasCount: 0 });
@@ -63,7 +84,8 @@ export async function readManifests(dir: string, options: { defaultNamespace?: s
         result.objects.push({ object, file, document });
       } catch (error) {
         const message = error instanceof ValidationError ? error.message : String(error);
-        result.errors.push({ file, document, object: objectLabel(data, defaultNamespace), message });
+        const target = targetOf(data, defaultNamespace);
+        result.errors.push({ file, document, object: objectLabel(data, defaultNamespace), message, ...(target ? { target } : {}) });
       }
     });
   }

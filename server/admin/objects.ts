@@ -4,13 +4,13 @@ import {
   KINDS,
   applyRank,
   kindByName,
+  declarationOf,
   parseObject,
   zodErrors,
   type AnyObject,
   type KindName,
   type OrganizationObject,
 } from '../../api/index.ts';
-import { canonicalJson } from '../audit/chain.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { Repository, Store, StoredObject } from '../store/index.ts';
@@ -37,8 +37,7 @@ export function organizationOf(object: AnyObject): string | null {
 }
 
 function sameDeclaration(a: AnyObject, b: AnyObject): boolean {
-  const view = (o: AnyObject) => canonicalJson({ spec: o.spec, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {} });
-  return view(a) === view(b);
+  return declarationOf(a) === declarationOf(b);
 }
 
 /**
