@@ -86,8 +86,8 @@ export interface PassReport {
   writes: number;
   problems: PassProblem[];
   results: ObjectResult[];
-  /** Keys of every object on the server after the pass. */
-  present: Set<string>;
+  /** Every object on the server after the pass, by key. */
+  present: Map<string, AnyObject>;
   durationMs: number;
 }
 
@@ -229,7 +229,7 @@ export class Reconciler {
       writes: 0,
       problems: [],
       results: [],
-      present: new Set(),
+      present: new Map(),
       durationMs: 0,
     };
     const server = await this.readServer();
@@ -274,7 +274,7 @@ export class Reconciler {
     }
 
     report.writes = report.created + report.updated + report.deleted + report.statusWrites;
-    report.present = new Set(server.keys());
+    report.present = server;
     report.durationMs = performance.now() - started;
     return report;
   }
