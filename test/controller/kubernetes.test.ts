@@ -67,7 +67,7 @@ describe('Kubernetes source, against a fake API server driven by the real @kuber
   it('applies a spec change and observes the new generation', async () => {
     const cr = kube.get('organizations', NS, 'cascade')!;
     kube.update('organizations', { ...cr, spec: { ...(cr.spec as object), tokens: { accessToken: '5m' } } });
-    await eventually(async () => (await admin.get('Organization', NS, 'cascade'))?.spec.tokens?.accessToken === '5m');
+    await eventually(async () => ((await admin.get('Organization', NS, 'cascade'))?.spec as { tokens?: { accessToken?: string } } | undefined)?.tokens?.accessToken === '5m');
     await eventually(() => ready(kube.get('organizations', NS, 'cascade'))?.observedGeneration === 2);
   });
 
@@ -124,7 +124,7 @@ describe('toDeclaration', () => {
       apiVersion: 'gatehouse.dev/v1alpha1',
       kind: 'Organization',
       metadata: {
-        name: 'x', namespace: NS, uid: 'u', resourceVersion: '7', generation: 3, finalizers: [FINALIZER], managedFields: [], creationTimestamp: '2026-11-23T00:00:00Z',
+        name: 'x', namespace: NS, uid: 'u', resourceVersion: '7', generation: 3, finalizers: [FINALIZER], managedFields: [], creationTimestamp: new Date('2026-11-23T00:00:00Z'),
         labels: { team: 'partners' },
         annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'argocd.argoproj.io/tracking-id': 't', note: 'kept' },
       },
