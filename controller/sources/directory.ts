@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { DeclarationSource } from '../../api/index.ts';
 import type { DeclarationError, DesiredObject, DesiredState } from '../reconciler.ts';
 import { GitHistory } from './git.ts';
-import { readManifests } from './manifest-files.ts';
+import { readManifests, type ManifestCache } from './manifest-files.ts';
 
 export interface DirectorySourceOptions {
   dir: string;
@@ -21,6 +21,7 @@ export class DirectorySource {
   private readonly defaultNamespace: string;
   private readonly useGit: boolean;
   private git: GitHistory | undefined | null = null;
+  private readonly cache: ManifestCache = new Map();
 
   constructor(options: DirectorySourceOptions) {
     this.dir = resolve(options.dir);
@@ -38,7 +39,7 @@ export class DirectorySource {
     await this.gitRoot();
     const git = this.git ?? undefined;
     await git?.refresh();
-    const manifests = await readManifests(this.dir, { defaultNamespace: this.defaultNamespace });
+    const manifests = await readManifests(this.dir, { defaultNamespace: this.defaultNamespace, cache: this.cache });
     const origins = new Map<string, { provenance: Record<string, string>; source: DeclarationSource }>();
     const originOf = async (file: string) => {
       const known = origins.get(file);

@@ -44,16 +44,46 @@ async function yamlFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** Parsed documents of one file, reusable while the file's text is the same. */
+export type ParsedFile = { kind: 'object'; object: AnyObject; document: number } | { kind: 'error'; error: ManifestError };
+
+/** What a caller keeps between reads so unchanged files are not parsed again (YAML parsing dominates a read). */
+export type ManifestCache = Map<string, { text: string; parsed: ParsedFile[] }>;
+
+function parseFile(file: string, text: string, defaultNamespace: string): ParsedFile[] {
+  const out: ParsedFile[] = [];
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, document) => {
+    if (doc.errors.length > 0) {
+      out.push({ kind: 'error', error: { file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, unreadable: true } });
+      return;
+    }
+    const data: unknown = doc.toJS({ maxAliasCount: 0 });
+    if (data === null || data === undefined) return; // an empty document, e.g. after a trailing ---
+    try {
+      out.push({ kind: 'object', object: parseObject(data, { defaultNamespace }), document });
+    } catch (error) {
+      const message = error instanceof ValidationError ? error.message : String(error);
+      const target = targetOf(data, defaultNamespace);
+      out.push({ kind: 'error', error: { file, document, object: objectLabel(data, defaultNamespace), message, ...(target ? { target } : {}) } });
+    }
+  });
+  return out;
+}
+
 /**
  * Reads every YAML document of every `.yaml`/`.yml` file under `dir` (several documents
  * per file allowed) and validates each against its kind. A bad document is reported
  * with its file and position; the others are still returned.
  */
-export async function readManifests(dir: string, options: { defaultNamespace?: string } = {}): Promise<Manifests> {
+export async function readManifests(dir: string, options: { defaultNamespace?: string; cache?: ManifestCache } = {}): Promise<Manifests> {
   const defaultNamespace = options.defaultNamespace ?? 'default';
   const result: Manifests = { objects: [], errors: [] };
   const seen = new Map<string, string>();
-  for (const path of await yamlFiles(dir)) {
+  const files = await yamlFiles(dir);
+  if (options.cache) for (const path of options.cache.keys()) if (!files.includes(path)) options.cache.delete(path);
+  for (const path of files) {
     const file = relative(dir, path);
     let text: string;
     try {
@@ -63,31 +93,24 @@ export async function readManifests(dir: string, options: { defaultNamespace?: s
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw error;
     }
-    const docs = parseAllDocuments(text);
-    const list = Array.isArray(docs) ? docs : [docs];
-    list.forEach((doc, document) => {
-      if (doc.errors.length > 0) {
-        result.errors.push({ file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, unreadable: true });
-        return;
+    const cached = options.cache?.get(path);
+    const parsed = cached?.text === text ? cached.parsed : parseFile(file, text, defaultNamespace);
+    options.cache?.set(path, { text, parsed });
+    for (const entry of parsed) {
+      if (entry.kind === 'error') {
+        result.errors.push(entry.error);
+        continue;
       }
-      const data: unknown = doc.toJS({ maxAliasCount: 0 });
-      if (data === null || data === undefined) return; // an empty document, e.g. after a trailing ---
-      try {
-        const object = parseObject(data, { defaultNamespace });
-        const key = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
-        const earlier = seen.get(key);
-        if (earlier) {
-          result.errors.push({ file, document, object: key, message: `${key} is declared twice (also in ${earlier})` });
-          return;
-        }
-        seen.set(key, file);
-        result.objects.push({ object, file, document });
-      } catch (error) {
-        const message = error instanceof ValidationError ? error.message : String(error);
-        const target = targetOf(data, defaultNamespace);
-        result.errors.push({ file, document, object: objectLabel(data, defaultNamespace), message, ...(target ? { target } : {}) });
+      const { object, document } = entry;
+      const key = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
+      const earlier = seen.get(key);
+      if (earlier) {
+        result.errors.push({ file, document, object: key, message: `${key} is declared twice (also in ${earlier})` });
+        continue;
       }
-    });
+      seen.set(key, file);
+      result.objects.push({ object, file, document });
+    }
   }
   return result;
 }
