@@ -16,7 +16,8 @@ Reconciles declarations into a Gatehouse server through its admin API.
                      kubeconfig (or the in-cluster service account)
   --endpoint URL     the server's base URL (or GATEHOUSE_ENDPOINT)
   --owner NAME       identity recorded on created objects; only objects carrying it
-                     are ever deleted (default: directory:<PATH> / the pod name)
+                     are ever deleted (default: directory:<PATH> /
+                     kubernetes:gatehouse-controller, shared by all replicas)
   --namespace NS     watch one namespace only (Kubernetes mode)
   --once             one pass, then exit: 0 when everything applied, 1 otherwise
   --resync SECONDS   pass interval without changes, to put back drift (default 30)
