@@ -10,3 +10,4 @@ export { Role } from './kinds/user.ts';
 export { SigningAlgorithm } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
+export { canonicalJson, declarationOf } from './canonical.ts';

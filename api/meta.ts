@@ -44,8 +44,25 @@ export const Condition = z.strictObject({
 });
 export type Condition = z.infer<typeof Condition>;
 
+/**
+ * Where the declaration a controller last applied came from: in directory mode the file and,
+ * in a git checkout, the commit, author and date of the file's last change. Status has no
+ * audit record, so this is the place to show it without writing a new generation per commit.
+ */
+export const DeclarationSource = z.strictObject({
+  type: z.enum(['directory', 'git', 'kubernetes']),
+  file: z.string().max(4096).optional(),
+  /** 1-based position of the YAML document in its file. */
+  document: z.int().min(1).optional(),
+  commit: z.string().max(64).optional(),
+  author: z.string().max(512).optional(),
+  date: z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time' }).optional(),
+});
+export type DeclarationSource = z.infer<typeof DeclarationSource>;
+
 /** What every kind's status holds; kinds add their own outputs. */
 export const baseStatusShape = {
   observedGeneration: z.int().min(0).optional(),
   conditions: z.array(Condition).optional(),
+  source: DeclarationSource.optional(),
 };

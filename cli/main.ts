@@ -1,9 +1,11 @@
+import { CONTROLLER_USAGE, controller } from './controller.ts';
 import { SERVE_USAGE, serve } from './serve.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
 Commands:
-  serve [--dir PATH]   start the server (and apply the declarations under PATH)
+  serve [--dir PATH]   start the server (and keep the declarations under PATH applied)
+  controller           reconcile a folder of YAML or Kubernetes resources into a server
   help [command]       show help
 
 Run "gatehouse <command> --help" for a command's options.`;
@@ -16,21 +18,20 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': {
         const stop = await serve(rest);
         if (rest.includes('--help') || rest.includes('-h')) return 0;
-        await new Promise<void>((resolve) => {
-          const shutdown = (signal: string) => {
-            process.stdout.write(`\n${signal}: stopping\n`);
-            stop().then(resolve, resolve);
-          };
-          process.once('SIGINT', () => shutdown('SIGINT'));
-          process.once('SIGTERM', () => shutdown('SIGTERM'));
-        });
+        await untilSignal(stop);
+        return 0;
+      }
+      case 'controller': {
+        const result = await controller(rest);
+        if (typeof result === 'number') return result;
+        await untilSignal(result);
         return 0;
       }
       case 'help':
       case '--help':
       case '-h':
       case undefined:
-        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : USAGE}\n`);
+        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : USAGE}\n`);
         return command === undefined ? 1 : 0;
       default:
         process.stderr.write(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);
@@ -40,4 +41,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`gatehouse ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      process.stdout.write(`\n${signal}: stopping\n`);
+      stop().then(resolve, resolve);
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
 }

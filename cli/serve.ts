@@ -1,21 +1,22 @@
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { loadSealer } from '../server/secrets/sealer.ts';
-import { sortForApply } from '../api/index.ts';
-import { readManifests } from '../controller/sources/manifest-files.ts';
+import { AdminClient } from '../client/admin-client.ts';
+import { startDirectoryController, type DirectoryController } from '../controller/directory-controller.ts';
 import { createApp } from '../server/app.ts';
 import { systemClock } from '../server/clock.ts';
 import { listen } from '../server/http.ts';
 import { consoleLogger } from '../server/log.ts';
 import { openStore } from '../server/store/index.ts';
-import { ensureBootstrapToken } from '../server/admin/tokens.ts';
-import type { ObjectService } from '../server/admin/objects.ts';
-import { Problem } from '../server/admin/problem.ts';
+import { ensureBootstrapToken, generateToken, hashToken } from '../server/admin/tokens.ts';
 
 export const SERVE_USAGE = `gatehouse serve [--dir PATH] [--port N] [--host ADDR]
 
-Starts the Gatehouse server. With --dir, applies every YAML declaration under PATH
-on start (the same validation and audit as the admin API).
+Starts the Gatehouse server. With --dir, runs the controller beside it: every YAML
+declaration under PATH is applied through the admin API, and again within a second
+of any change to the folder (objects removed from it are deleted, drift made
+through the admin API is put back). In a git checkout, each change records the
+commit, author and date of its file.
 
 Environment:
   PORT                    port to listen on (default 8080)
@@ -29,25 +30,6 @@ Environment:
 
 interface Out {
   (line: string): void;
-}
-
-/** Applies a directory of declarations; returns a one-line summary and the failures. */
-export async function applyDirectory(objects: ObjectService, dir: string, out: Out): Promise<{ failed: number }> {
-  const manifests = await readManifests(dir);
-  const counts = { created: 0, updated: 0, unchanged: 0 };
-  let failed = manifests.errors.length;
-  for (const e of manifests.errors) out(`  ✗ ${e.file} (document ${e.document + 1}): ${e.message}`);
-  for (const item of sortForApply(manifests.objects)) {
-    try {
-      const result = await objects.apply(item.object, { actor: 'gatehouse serve --dir', provenance: { source: 'directory', file: item.file } });
-      counts[result.outcome]++;
-    } catch (error) {
-      failed++;
-      out(`  ✗ ${item.file} (document ${item.document + 1}): ${error instanceof Problem || error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  out(`applied ${manifests.objects.length - (failed - manifests.errors.length)} objects from ${dir} (${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged${failed ? `, ${failed} failed` : ''})`);
-  return { failed };
 }
 
 export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env, out: Out = (l) => process.stdout.write(`${l}\n`)): Promise<() => Promise<void>> {
@@ -85,14 +67,25 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
     let publicUrl = env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; } });
-    if (values.dir) await applyDirectory(gatehouse.objects, resolve(values.dir), out);
+    // The embedded controller is a client of the admin API like any other, with a token of its
+    // own that lives only in this process's memory (its hash in the store).
+    const controllerToken = values.dir ? generateToken() : undefined;
+    if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
     const running = await listen(gatehouse.app, { host, port });
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
+    let controller: DirectoryController | undefined;
+    if (values.dir && controllerToken) {
+      const loopback = /^(0\.0\.0\.0|::|\[::\])$/.test(host) ? `http://127.0.0.1:${running.port}` : running.url;
+      const client = new AdminClient({ endpoint: loopback, token: controllerToken });
+      controller = startDirectoryController({ dir: resolve(values.dir), client, out });
+      await controller.firstPass;
+    }
     out(`listening on ${running.url}`);
     out(`  admin API  ${running.url}/admin/v1/namespaces/{namespace}/{organizations|clients|…}`);
     out(`  health     ${running.url}/healthz  ${running.url}/readyz`);
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
     return async () => {
+      await controller?.stop();
       await running.close();
       await store.close();
     };

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ValidationError, objectLabel, parseObject, type AnyObject } from '../../api/index.ts';
+import { ValidationError, kindByName, objectLabel, parseObject, type AnyObject, type KindName } from '../../api/index.ts';
 
 export interface ManifestObject {
   object: AnyObject;
@@ -15,6 +15,19 @@ export interface ManifestError {
   document: number;
   object: string;
   message: string;
+  /** The object the document meant to declare, when its kind and name can still be read. */
+  target?: { kind: KindName; namespace: string; name: string };
+  /** The document is not YAML at all, so what it declares is unknown. */
+  unreadable?: boolean;
+}
+
+function targetOf(data: unknown, defaultNamespace: string): ManifestError['target'] {
+  const rec = (data ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const def = typeof rec.kind === 'string' ? kindByName(rec.kind) : undefined;
+  const name = rec.metadata?.name;
+  if (!def || typeof name !== 'string' || name === '') return undefined;
+  const namespace = typeof rec.metadata?.namespace === 'string' ? rec.metadata.namespace : defaultNamespace;
+  return { kind: def.kind, namespace, name };
 }
 
 export interface Manifests {
@@ -31,41 +44,73 @@ async function yamlFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** Parsed documents of one file, reusable while the file's text is the same. */
+export type ParsedFile = { kind: 'object'; object: AnyObject; document: number } | { kind: 'error'; error: ManifestError };
+
+/** What a caller keeps between reads so unchanged files are not parsed again (YAML parsing dominates a read). */
+export type ManifestCache = Map<string, { text: string; parsed: ParsedFile[] }>;
+
+function parseFile(file: string, text: string, defaultNamespace: string): ParsedFile[] {
+  const out: ParsedFile[] = [];
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, document) => {
+    if (doc.errors.length > 0) {
+      out.push({ kind: 'error', error: { file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, unreadable: true } });
+      return;
+    }
+    const data: unknown = doc.toJS({ maxAliasCount: 0 });
+    if (data === null || data === undefined) return; // an empty document, e.g. after a trailing ---
+    try {
+      out.push({ kind: 'object', object: parseObject(data, { defaultNamespace }), document });
+    } catch (error) {
+      const message = error instanceof ValidationError ? error.message : String(error);
+      const target = targetOf(data, defaultNamespace);
+      out.push({ kind: 'error', error: { file, document, object: objectLabel(data, defaultNamespace), message, ...(target ? { target } : {}) } });
+    }
+  });
+  return out;
+}
+
 /**
  * Reads every YAML document of every `.yaml`/`.yml` file under `dir` (several documents
  * per file allowed) and validates each against its kind. A bad document is reported
  * with its file and position; the others are still returned.
  */
-export async function readManifests(dir: string, options: { defaultNamespace?: string } = {}): Promise<Manifests> {
+export async function readManifests(dir: string, options: { defaultNamespace?: string; cache?: ManifestCache } = {}): Promise<Manifests> {
   const defaultNamespace = options.defaultNamespace ?? 'default';
   const result: Manifests = { objects: [], errors: [] };
   const seen = new Map<string, string>();
-  for (const path of await yamlFiles(dir)) {
+  const files = await yamlFiles(dir);
+  if (options.cache) for (const path of options.cache.keys()) if (!files.includes(path)) options.cache.delete(path);
+  for (const path of files) {
     const file = relative(dir, path);
-    const docs = parseAllDocuments(await readFile(path, 'utf8'));
-    const list = Array.isArray(docs) ? docs : [docs];
-    list.forEach((doc, document) => {
-      if (doc.errors.length > 0) {
-        result.errors.push({ file, document, object: `document ${document + 1}`, message: `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}` });
-        return;
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      // Removed or renamed between listing and reading (an editor saving, a git checkout): the next read sees the result.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    const cached = options.cache?.get(path);
+    const parsed = cached?.text === text ? cached.parsed : parseFile(file, text, defaultNamespace);
+    options.cache?.set(path, { text, parsed });
+    for (const entry of parsed) {
+      if (entry.kind === 'error') {
+        result.errors.push(entry.error);
+        continue;
       }
-      const data: unknown = doc.toJS({ maxAliasCount: 0 });
-      if (data === null || data === undefined) return; // an empty document, e.g. after a trailing ---
-      try {
-        const object = parseObject(data, { defaultNamespace });
-        const key = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
-        const earlier = seen.get(key);
-        if (earlier) {
-          result.errors.push({ file, document, object: key, message: `${key} is declared twice (also in ${earlier})` });
-          return;
-        }
-        seen.set(key, file);
-        result.objects.push({ object, file, document });
-      } catch (error) {
-        const message = error instanceof ValidationError ? error.message : String(error);
-        result.errors.push({ file, document, object: objectLabel(data, defaultNamespace), message });
+      const { object, document } = entry;
+      const key = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
+      const earlier = seen.get(key);
+      if (earlier) {
+        result.errors.push({ file, document, object: key, message: `${key} is declared twice (also in ${earlier})` });
+        continue;
       }
-    });
+      seen.set(key, file);
+      result.objects.push({ object, file, document });
+    }
   }
   return result;
 }

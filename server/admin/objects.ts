@@ -6,6 +6,7 @@ import {
   issuerPath,
   applyRank,
   kindByName,
+  declarationOf,
   parseObject,
   zodErrors,
   type AnyObject,
@@ -13,7 +14,6 @@ import {
   type OrganizationObject,
   type UserObject,
 } from '../../api/index.ts';
-import { canonicalJson } from '../audit/chain.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
@@ -42,8 +42,7 @@ export function organizationOf(object: AnyObject): string | null {
 }
 
 function sameDeclaration(a: AnyObject, b: AnyObject): boolean {
-  const view = (o: AnyObject) => canonicalJson({ spec: o.spec, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {} });
-  return view(a) === view(b);
+  return declarationOf(a) === declarationOf(b);
 }
 
 /**

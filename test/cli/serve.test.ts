@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatehouse } from '../support/process.ts';
@@ -67,6 +67,22 @@ describe('gatehouse serve --dir', () => {
       // The environment's token replaced the generated one.
       const old = await fetch(`${url}/admin/v1/organizations`, { headers: { authorization: `Bearer ${token}` } });
       expect(old.status).toBe(401);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('keeps the folder applied while running: an edited file takes effect without a restart', async () => {
+    const adminToken = 'env-token-abcdefghijklmnopqrstuvwxyz';
+    const serve = gatehouse(['serve', '--dir', examples], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_ADMIN_TOKEN: adminToken });
+    try {
+      const url = (await serve.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      await rm(join(examples, 'broken.yaml'));
+      await writeFile(join(examples, 'forge-supplies.yaml'), (await readFile(join(examples, 'forge-supplies.yaml'), 'utf8')).replace('displayName: Forge Supplies\n', 'displayName: Forge Supplies AB\n'));
+      await serve.waitFor(/\(0 created, 1 updated, 18 unchanged\)/, 5000);
+      const res = await fetch(`${url}/admin/v1/namespaces/blixit-partners/organizations/forge-supplies`, { headers: { authorization: `Bearer ${adminToken}` } });
+      expect(((await res.json()) as { spec: { displayName: string } }).spec.displayName).toBe('Forge Supplies AB');
+      expect(serve.output()).not.toMatch(/gha_/);
     } finally {
       await serve.stop();
     }

@@ -1,0 +1,76 @@
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { AdminClient } from '../client/admin-client.ts';
+import { problemLines, startDirectoryController, summarize } from '../controller/directory-controller.ts';
+import { DirectorySource } from '../controller/sources/directory.ts';
+import { Reconciler } from '../controller/reconciler.ts';
+
+export const CONTROLLER_USAGE = `gatehouse controller --dir PATH --endpoint URL [--owner NAME] [--once]
+gatehouse controller --kubernetes --endpoint URL [--namespace NS] [--owner NAME]
+
+Reconciles declarations into a Gatehouse server through its admin API.
+
+  --dir PATH         a folder of YAML declarations (a git checkout records commits);
+                     re-applied within a second of any change
+  --kubernetes       Gatehouse custom resources from the cluster of the current
+                     kubeconfig (or the in-cluster service account)
+  --endpoint URL     the server's base URL (or GATEHOUSE_ENDPOINT)
+  --owner NAME       identity recorded on created objects; only objects carrying it
+                     are ever deleted (default: directory:<PATH> /
+                     kubernetes:gatehouse-controller, shared by all replicas)
+  --namespace NS     watch one namespace only (Kubernetes mode)
+  --once             one pass, then exit: 0 when everything applied, 1 otherwise
+  --resync SECONDS   pass interval without changes, to put back drift (default 30)
+
+Environment:
+  GATEHOUSE_ADMIN_TOKEN   admin token for the server (required)`;
+
+type Out = (line: string) => void;
+
+/** Runs the controller; resolves to a stop function (or, with --once, to the exit code). */
+export async function controller(argv: string[], env: NodeJS.ProcessEnv = process.env, out: Out = (l) => process.stdout.write(`${l}\n`)): Promise<(() => Promise<void>) | number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dir: { type: 'string' },
+      kubernetes: { type: 'boolean' },
+      endpoint: { type: 'string' },
+      owner: { type: 'string' },
+      namespace: { type: 'string' },
+      once: { type: 'boolean' },
+      resync: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    out(CONTROLLER_USAGE);
+    return 0;
+  }
+  if (!values.dir === !values.kubernetes) throw new Error('give exactly one source: --dir PATH or --kubernetes');
+  const endpoint = values.endpoint ?? env.GATEHOUSE_ENDPOINT;
+  if (!endpoint) throw new Error('give the server with --endpoint URL (or GATEHOUSE_ENDPOINT)');
+  const token = env.GATEHOUSE_ADMIN_TOKEN;
+  if (!token) throw new Error('set GATEHOUSE_ADMIN_TOKEN to an admin token of the server');
+  const resyncMs = values.resync ? Number(values.resync) * 1000 : 30_000;
+  if (!Number.isFinite(resyncMs) || resyncMs < 1000) throw new Error(`--resync must be a number of seconds ≥ 1, got "${values.resync}"`);
+  const client = new AdminClient({ endpoint, token });
+
+  if (values.kubernetes) {
+    const { runKubernetesController } = await import('../controller/kubernetes/run.ts');
+    return runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), env });
+  }
+
+  const dir = resolve(values.dir!);
+  if (values.once) {
+    const source = new DirectorySource({ dir });
+    const reconciler = new Reconciler({ client, owner: values.owner ?? `directory:${source.dir}`, source: 'directory' });
+    const report = await reconciler.reconcile(await source.read());
+    for (const line of problemLines(report)) out(line);
+    out(summarize(report, dir));
+    return report.failed > 0 ? 1 : 0;
+  }
+  out(`controller: reconciling ${dir} into ${endpoint}`);
+  const running = startDirectoryController({ dir, client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}) });
+  return () => running.stop();
+}

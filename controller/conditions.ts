@@ -1,0 +1,46 @@
+import type { Condition } from '../api/index.ts';
+
+/** Why an object is or is not Ready; CamelCase, as `metav1.Condition` wants. */
+export type ReadyReason =
+  | 'Reconciled'
+  | 'InvalidSpec'
+  | 'InvalidReference'
+  | 'ParentCycle'
+  | 'OwnedElsewhere'
+  | 'ApplyFailed'
+  | 'Pending'
+  | 'Deprovisioning'
+  | 'DeleteFailed';
+
+export interface Readiness {
+  ready: boolean;
+  reason: ReadyReason;
+  message: string;
+}
+
+/**
+ * Sets one condition in a list, keeping `lastTransitionTime` unless the status flips, so
+ * re-reporting the same verdict leaves the list byte-for-byte equal (and costs no write).
+ */
+export function setCondition(conditions: readonly Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: Date): Condition[] {
+  const list = [...(conditions ?? [])];
+  const index = list.findIndex((c) => c.type === next.type);
+  const previous = index >= 0 ? list[index] : undefined;
+  const lastTransitionTime = previous && previous.status === next.status ? previous.lastTransitionTime : now.toISOString();
+  const condition: Condition = { type: next.type, status: next.status, reason: next.reason, message: next.message, lastTransitionTime };
+  if (next.observedGeneration !== undefined) condition.observedGeneration = next.observedGeneration;
+  if (index >= 0) list[index] = condition;
+  else list.push(condition);
+  return list;
+}
+
+export function readyCondition(readiness: Readiness, observedGeneration: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  return {
+    type: 'Ready',
+    status: readiness.ready ? 'True' : 'False',
+    reason: readiness.reason,
+    // Conditions are for people and dashboards: keep them readable and bounded.
+    message: readiness.message.length > 2000 ? `${readiness.message.slice(0, 1997)}...` : readiness.message,
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+  };
+}

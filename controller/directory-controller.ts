@@ -1,0 +1,95 @@
+import type { AdminClient } from '../client/admin-client.ts';
+import { ControllerLoop } from './loop.ts';
+import { Reconciler, type PassReport } from './reconciler.ts';
+import { DirectorySource } from './sources/directory.ts';
+
+export interface DirectoryControllerOptions {
+  dir: string;
+  client: AdminClient;
+  /** Identity recorded on created objects; defaults to `directory:<absolute path>`. */
+  owner?: string;
+  out: (line: string) => void;
+  watch?: boolean;
+  resyncMs?: number;
+  debounceMs?: number;
+  concurrency?: number;
+  now?: () => Date;
+}
+
+export interface DirectoryController {
+  loop: ControllerLoop;
+  source: DirectorySource;
+  reconciler: Reconciler;
+  /** Resolves with the first pass that reached the server (not with a pass that failed and is being retried). */
+  firstPass: Promise<PassReport>;
+  stop(): Promise<void>;
+}
+
+/** The summary line `gatehouse serve --dir` and `gatehouse controller --dir` print for a pass. */
+export function summarize(report: PassReport, dir: string): string {
+  const parts = [`${report.created} created`, `${report.updated} updated`, `${report.unchanged} unchanged`];
+  if (report.deleted) parts.push(`${report.deleted} deleted`);
+  if (report.failed) parts.push(`${report.failed} failed`);
+  return `applied ${report.applied} objects from ${dir} (${parts.join(', ')})`;
+}
+
+export function problemLines(report: PassReport): string[] {
+  return report.problems.map((p) =>
+    p.origin?.file ? `  ✗ ${p.origin.file}${p.origin.document ? ` (document ${p.origin.document})` : ''}: ${p.message}` : `  ✗ ${p.message}`,
+  );
+}
+
+/**
+ * Reconciles a folder of YAML declarations into a server, then keeps doing so: on every change
+ * of the folder (debounced), and periodically to put back drift. Prints a summary after the
+ * first pass and after any pass that wrote something or whose problems differ from the last.
+ */
+export function startDirectoryController(options: DirectoryControllerOptions): DirectoryController {
+  const source = new DirectorySource({ dir: options.dir });
+  const reconciler = new Reconciler({
+    client: options.client,
+    owner: options.owner ?? `directory:${source.dir}`,
+    source: 'directory',
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+  let resolveFirst: (report: PassReport) => void;
+  const firstPass = new Promise<PassReport>((resolve) => {
+    resolveFirst = resolve;
+  });
+  let lastProblems: string | undefined;
+  let lastError: string | undefined;
+  const loop = new ControllerLoop({
+    reconciler,
+    read: () => source.read(),
+    ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
+    onPass: (report) => {
+      const lines = problemLines(report);
+      const fingerprint = lines.join('\n');
+      if (loop.passes === 1 || report.writes > 0 || fingerprint !== lastProblems || lastError !== undefined) {
+        for (const line of lines) options.out(line);
+        options.out(summarize(report, options.dir));
+      }
+      lastProblems = fingerprint;
+      lastError = undefined;
+      resolveFirst(report);
+    },
+    onError: (error, retryInMs) => {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== lastError) options.out(`controller: ${message}; retrying (next in ${(retryInMs / 1000).toFixed(1)} s)`);
+      lastError = message;
+    },
+  });
+  const unwatch = options.watch === false ? () => {} : source.watch(() => loop.trigger(), options.debounceMs);
+  loop.start();
+  return {
+    loop,
+    source,
+    reconciler,
+    firstPass,
+    async stop() {
+      unwatch();
+      await loop.stop();
+    },
+  };
+}

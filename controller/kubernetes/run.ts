@@ -1,0 +1,124 @@
+import { hostname } from 'node:os';
+import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { AdminClient } from '../../client/admin-client.ts';
+import { ControllerLoop } from '../loop.ts';
+import { Reconciler } from '../reconciler.ts';
+import { LeaderElector } from './lease.ts';
+import { KubernetesSource } from './source.ts';
+
+export interface KubernetesControllerOptions {
+  client: AdminClient;
+  out: (line: string) => void;
+  resyncMs: number;
+  owner?: string;
+  namespace?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface StartKubernetesOptions {
+  kubeConfig: KubeConfig;
+  client: AdminClient;
+  out: (line: string) => void;
+  /** Identity on created objects: the same for every replica, so a new leader owns what the old one created. */
+  owner?: string;
+  /** This replica, for the Lease. */
+  identity: string;
+  namespace?: string;
+  leaseNamespace: string;
+  leaseName?: string;
+  leaseDurationSeconds?: number;
+  renewMs?: number;
+  resyncMs?: number;
+  now?: () => Date;
+}
+
+export interface KubernetesController {
+  source: KubernetesSource;
+  elector: LeaderElector;
+  loop: ControllerLoop;
+  reconciler: Reconciler;
+  stop(): Promise<void>;
+}
+
+/**
+ * Informers run on every replica (a new leader starts with a warm cache); only the replica
+ * holding the Lease runs reconcile passes and so writes to the server or the cluster.
+ */
+export async function startKubernetesController(options: StartKubernetesOptions): Promise<KubernetesController> {
+  const owner = options.owner ?? 'kubernetes:gatehouse-controller';
+  const reconciler = new Reconciler({ client: options.client, owner, source: 'kubernetes', ...(options.now ? { now: options.now } : {}) });
+  let loop: ControllerLoop | undefined;
+  const source = new KubernetesSource({
+    kubeConfig: options.kubeConfig,
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+    onChange: () => loop?.trigger(),
+    onError: (error) => options.out(`kubernetes: ${error instanceof Error ? error.message : String(error)}`),
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const runningLoop = new ControllerLoop({
+    reconciler,
+    read: async () => {
+      await source.ensureFinalizers();
+      return source.read();
+    },
+    onPass: async (report) => {
+      await source.afterPass(report, owner);
+      if (report.writes > 0 || report.failed > 0) {
+        options.out(`reconciled ${report.applied} resources (${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.deleted} deleted, ${report.failed} failed)`);
+      }
+    },
+    onError: (error, retryInMs) => options.out(`controller: ${error instanceof Error ? error.message : String(error)}; retrying in ${(retryInMs / 1000).toFixed(1)} s`),
+    ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
+  });
+  const elector = new LeaderElector({
+    api: options.kubeConfig.makeApiClient(CoordinationV1Api),
+    namespace: options.leaseNamespace,
+    name: options.leaseName ?? 'gatehouse-controller',
+    identity: options.identity,
+    ...(options.leaseDurationSeconds ? { leaseDurationSeconds: options.leaseDurationSeconds } : {}),
+    ...(options.renewMs ? { renewMs: options.renewMs } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    onStartedLeading: () => {
+      options.out(`leader: ${options.identity} holds the lease`);
+      loop = runningLoop;
+      loop.start();
+    },
+    onStoppedLeading: async () => {
+      options.out(`leader: ${options.identity} lost the lease; standing by`);
+      loop = undefined;
+      await runningLoop.stop();
+    },
+  });
+  await source.start();
+  elector.start();
+  return {
+    source,
+    elector,
+    loop: runningLoop,
+    reconciler,
+    async stop() {
+      await elector.stop();
+      await runningLoop.stop();
+      await source.stop();
+    },
+  };
+}
+
+/** `gatehouse controller --kubernetes`: the kubeconfig of the environment, or the pod's service account. */
+export async function runKubernetesController(options: KubernetesControllerOptions): Promise<() => Promise<void>> {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const identity = options.env.POD_NAME ?? hostname();
+  const controller = await startKubernetesController({
+    kubeConfig,
+    client: options.client,
+    out: options.out,
+    identity,
+    leaseNamespace: options.env.POD_NAMESPACE ?? options.namespace ?? 'gatehouse-system',
+    resyncMs: options.resyncMs,
+    ...(options.owner ? { owner: options.owner } : {}),
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+  });
+  options.out(`controller: watching Gatehouse resources${options.namespace ? ` in ${options.namespace}` : ''} as ${identity}`);
+  return () => controller.stop();
+}

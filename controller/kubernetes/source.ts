@@ -1,0 +1,248 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  makeInformer,
+  setHeaderOptions,
+  type Informer,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION, KINDS, ValidationError, canonicalJson, kindByName, parseObject, type Condition, type KindName } from '../../api/index.ts';
+import { readyCondition, setCondition, type Readiness } from '../conditions.ts';
+import { MANAGED_BY, keyOf, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type PassReport } from '../reconciler.ts';
+
+export const FINALIZER = 'gatehouse.dev/deprovision';
+
+/** Annotations other tools keep on every object; they are not part of what the declaration says. */
+const BOOKKEEPING = /^(kubectl\.kubernetes\.io\/|argocd\.argoproj\.io\/|kustomize\.toolkit\.fluxcd\.io\/|meta\.helm\.sh\/|deployment\.kubernetes\.io\/)/;
+
+export interface CustomResource extends KubernetesObject {
+  metadata: NonNullable<KubernetesObject['metadata']> & { name: string };
+  spec?: unknown;
+  status?: { observedGeneration?: number; conditions?: Condition[]; [key: string]: unknown };
+}
+
+export interface KubernetesSourceOptions {
+  kubeConfig: KubeConfig;
+  /** Watch one namespace; all namespaces when absent. */
+  namespace?: string;
+  /** Called on every add, update and delete seen by an informer. */
+  onChange: () => void;
+  onError?: (error: unknown) => void;
+  component?: string;
+  now?: () => Date;
+}
+
+const statusCode = (error: unknown): number | undefined => (error as { code?: number }).code;
+
+/**
+ * Gatehouse custom resources as the desired state: one informer (list, then watch from the
+ * list's resourceVersion, re-listing after 410 Gone) per kind. After each pass it writes each
+ * resource's Ready condition through the status subresource, records Events for failures,
+ * and keeps a finalizer on every resource so deleting one deprovisions it in the server first.
+ */
+export class KubernetesSource {
+  private readonly options: KubernetesSourceOptions;
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly informers = new Map<KindName, Informer<CustomResource> & ObjectCache<CustomResource>>();
+  private readonly synced = new Set<KindName>();
+  private readonly restarts = new Map<KindName, NodeJS.Timeout>();
+  private readonly failures = new Map<KindName, number>();
+  private stopped = false;
+
+  constructor(options: KubernetesSourceOptions) {
+    this.options = options;
+    this.custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await Promise.all(KINDS.map((def) => this.startInformer(def.kind)));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.restarts.values()) clearTimeout(t);
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+
+  private async startInformer(kind: KindName): Promise<void> {
+    const def = kindByName(kind)!;
+    const { namespace } = this.options;
+    const path = namespace ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${def.plural}` : `/apis/${API_GROUP}/${API_VERSION}/${def.plural}`;
+    const list = () =>
+      (namespace
+        ? this.custom.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: def.plural })
+        : this.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: def.plural })) as Promise<{ items: CustomResource[]; metadata?: { resourceVersion?: string } }>;
+    let informer = this.informers.get(kind);
+    if (!informer) {
+      informer = makeInformer<CustomResource>(this.options.kubeConfig, path, list);
+      for (const verb of ['add', 'update', 'delete'] as const) informer.on(verb, () => this.options.onChange());
+      // The informer stops on any error but 410 (which it handles by re-listing): restart it with backoff.
+      informer.on('error', (error) => {
+        this.synced.delete(kind);
+        this.options.onError?.(error);
+        this.scheduleRestart(kind);
+      });
+      this.informers.set(kind, informer);
+    }
+    try {
+      await informer.start();
+      this.synced.add(kind);
+      this.failures.set(kind, 0);
+      this.options.onChange();
+    } catch (error) {
+      this.options.onError?.(error);
+      this.scheduleRestart(kind);
+    }
+  }
+
+  private scheduleRestart(kind: KindName): void {
+    if (this.stopped || this.restarts.has(kind)) return;
+    const failures = (this.failures.get(kind) ?? 0) + 1;
+    this.failures.set(kind, failures);
+    const wait = Math.random() * Math.min(30_000, 250 * 2 ** failures);
+    const timer = setTimeout(() => {
+      this.restarts.delete(kind);
+      if (!this.stopped) void this.startInformer(kind);
+    }, wait);
+    timer.unref();
+    this.restarts.set(kind, timer);
+  }
+
+  /** Every resource the informers hold, with its kind. */
+  resources(): { kind: KindName; cr: CustomResource }[] {
+    return [...this.informers.entries()].flatMap(([kind, informer]) => informer.list().map((cr) => ({ kind, cr })));
+  }
+
+  /** Adds the finalizer where it is missing, before anything is created in the server for that resource. */
+  async ensureFinalizers(): Promise<void> {
+    for (const { kind, cr } of this.resources()) {
+      if (cr.metadata.deletionTimestamp || cr.metadata.finalizers?.includes(FINALIZER)) continue;
+      await this.patch(kind, cr, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER], resourceVersion: cr.metadata.resourceVersion } });
+    }
+  }
+
+  read(): DesiredState {
+    const objects: DesiredObject[] = [];
+    const errors: DeclarationError[] = [];
+    for (const { kind, cr } of this.resources()) {
+      if (cr.metadata.deletionTimestamp) continue; // being deleted: no longer declared, so the reconciler deprovisions it
+      const namespace = cr.metadata.namespace ?? 'default';
+      const target: ObjectKey = { kind, namespace, name: cr.metadata.name };
+      const provenance: Record<string, string> = { source: 'kubernetes', uid: cr.metadata.uid ?? '', resourceVersion: cr.metadata.resourceVersion ?? '', generation: String(cr.metadata.generation ?? '') };
+      try {
+        objects.push({ object: parseObject(toDeclaration(cr, kind), { defaultNamespace: namespace }), provenance, source: { type: 'kubernetes' } });
+      } catch (error) {
+        errors.push({ target, label: keyOf(target), reason: 'InvalidSpec', message: error instanceof ValidationError ? error.message : String(error) });
+      }
+    }
+    // Until every informer has listed, what is missing from the caches may still exist: delete nothing.
+    return { objects, errors, complete: KINDS.every((k) => this.synced.has(k.kind)) };
+  }
+
+  /**
+   * Mirrors a pass into the cluster: Ready conditions on each resource (status subresource,
+   * merge patch, only when changed), a Warning Event when a resource turns not Ready, and the
+   * finalizer removed once a deleted resource is gone from the server.
+   */
+  async afterPass(report: PassReport, owner: string): Promise<void> {
+    const results = new Map(report.results.map((r) => [keyOf(r.key), r]));
+    const now = (this.options.now ?? (() => new Date()))();
+    for (const { kind, cr } of this.resources()) {
+      const key = keyOf({ kind, namespace: cr.metadata.namespace ?? 'default', name: cr.metadata.name });
+      const result = results.get(key);
+      if (cr.metadata.deletionTimestamp) {
+        if (!cr.metadata.finalizers?.includes(FINALIZER)) continue;
+        // Gone from the server, or there but not this controller's to delete (it adopted it): nothing holds the resource back.
+        const stillOurs = report.present.get(key)?.metadata.annotations?.[MANAGED_BY] === owner;
+        if (!stillOurs) {
+          await this.patch(kind, cr, { metadata: { finalizers: cr.metadata.finalizers.filter((f) => f !== FINALIZER), resourceVersion: cr.metadata.resourceVersion } });
+        } else if (result) {
+          await this.writeStatus(kind, cr, result.readiness, now);
+        }
+        continue;
+      }
+      if (result) await this.writeStatus(kind, cr, result.readiness, now);
+    }
+  }
+
+  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date): Promise<void> {
+    const generation = cr.metadata.generation;
+    const current = cr.status ?? {};
+    const conditions = setCondition(current.conditions, readyCondition(readiness, generation), now);
+    const next = { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
+    if (canonicalJson(next) === canonicalJson(current)) return;
+    const def = kindByName(kind)!;
+    try {
+      await this.custom.patchNamespacedCustomObjectStatus(
+        { group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: def.plural, name: cr.metadata.name, body: { status: next } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch (error) {
+      if (statusCode(error) !== 404) this.options.onError?.(error);
+      return;
+    }
+    const before = current.conditions?.find((c) => c.type === 'Ready');
+    if (!readiness.ready && (before?.status !== 'False' || before.reason !== readiness.reason || before.message !== readiness.message)) {
+      await this.event(cr, readiness, now);
+    }
+  }
+
+  private async event(cr: CustomResource, readiness: Readiness, now: Date): Promise<void> {
+    const namespace = cr.metadata.namespace ?? 'default';
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${cr.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace },
+          involvedObject: { apiVersion: cr.apiVersion, kind: cr.kind, name: cr.metadata.name, namespace, uid: cr.metadata.uid, resourceVersion: cr.metadata.resourceVersion },
+          type: 'Warning',
+          reason: readiness.reason,
+          message: readiness.message,
+          source: { component: this.options.component ?? 'gatehouse-controller' },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+  }
+
+  private async patch(kind: KindName, cr: CustomResource, body: object): Promise<void> {
+    try {
+      await this.custom.patchNamespacedCustomObject(
+        { group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: kindByName(kind)!.plural, name: cr.metadata.name, body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch (error) {
+      // 409: changed since the informer saw it; 404: gone. The next pass works from the newer state.
+      const code = statusCode(error);
+      if (code !== 409 && code !== 404) this.options.onError?.(error);
+    }
+  }
+}
+
+/** The declaration inside a custom resource: what api/ accepts, without the API server's bookkeeping. */
+export function toDeclaration(cr: CustomResource, kind: KindName): unknown {
+  const annotations = Object.fromEntries(Object.entries(cr.metadata.annotations ?? {}).filter(([k]) => !BOOKKEEPING.test(k)));
+  return {
+    apiVersion: cr.apiVersion,
+    kind: cr.kind ?? kind,
+    metadata: {
+      name: cr.metadata.name,
+      ...(cr.metadata.namespace ? { namespace: cr.metadata.namespace } : {}),
+      ...(cr.metadata.labels && Object.keys(cr.metadata.labels).length > 0 ? { labels: cr.metadata.labels } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
+    spec: cr.spec,
+  };
+}
+
+export { KubeConfig };

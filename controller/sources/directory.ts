@@ -1,0 +1,116 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { DeclarationSource } from '../../api/index.ts';
+import type { DeclarationError, DesiredObject, DesiredState } from '../reconciler.ts';
+import { GitHistory } from './git.ts';
+import { readManifests, type ManifestCache } from './manifest-files.ts';
+
+export interface DirectorySourceOptions {
+  dir: string;
+  defaultNamespace?: string;
+  /** Record git commits as provenance when the folder is a checkout (default true). */
+  git?: boolean;
+}
+
+/**
+ * Declarations from a folder of YAML files: GitOps without a cluster. Every `read()` returns the
+ * whole desired state; `watch()` says when to read again.
+ */
+export class DirectorySource {
+  readonly dir: string;
+  private readonly defaultNamespace: string;
+  private readonly useGit: boolean;
+  private git: GitHistory | undefined | null = null;
+  private readonly cache: ManifestCache = new Map();
+
+  constructor(options: DirectorySourceOptions) {
+    this.dir = resolve(options.dir);
+    this.defaultNamespace = options.defaultNamespace ?? 'default';
+    this.useGit = options.git ?? true;
+  }
+
+  /** The checkout's root when provenance comes from git, else undefined. */
+  async gitRoot(): Promise<string | undefined> {
+    if (this.git === null) this.git = this.useGit ? await GitHistory.open(this.dir) : undefined;
+    return this.git?.root;
+  }
+
+  async read(): Promise<DesiredState> {
+    await this.gitRoot();
+    const git = this.git ?? undefined;
+    await git?.refresh();
+    const manifests = await readManifests(this.dir, { defaultNamespace: this.defaultNamespace, cache: this.cache });
+    const origins = new Map<string, { provenance: Record<string, string>; source: DeclarationSource }>();
+    const originOf = async (file: string) => {
+      const known = origins.get(file);
+      if (known) return known;
+      const change = git ? await git.lastChange(join(this.dir, file)) : undefined;
+      const provenance: Record<string, string> = { source: git ? 'git' : 'directory', file };
+      const source: DeclarationSource = { type: git ? 'git' : 'directory', file };
+      if (change) {
+        provenance.path = change.path;
+        if (change.commit) {
+          provenance.commit = change.commit;
+          provenance.author = change.author;
+          provenance.date = change.date;
+          if (!change.uncommitted) Object.assign(source, { commit: change.commit, author: change.author, date: change.date });
+        }
+        // An edit not yet committed is not what that commit says: provenance names the commit it started from.
+        if (change.uncommitted) provenance.uncommitted = 'true';
+      }
+      const origin = { provenance, source };
+      origins.set(file, origin);
+      return origin;
+    };
+
+    const objects: DesiredObject[] = [];
+    for (const m of manifests.objects) {
+      const { provenance, source } = await originOf(m.file);
+      const document = m.document + 1;
+      objects.push({
+        object: m.object,
+        provenance: { ...provenance, document: String(document) },
+        source: { ...source, document },
+        origin: { file: m.file, document },
+      });
+    }
+    const errors: DeclarationError[] = manifests.errors.map((e) => ({
+      ...(e.target ? { target: e.target } : {}),
+      label: e.object,
+      reason: 'InvalidSpec',
+      message: e.message,
+      origin: { file: e.file, document: e.document + 1 },
+    }));
+    // A document that is not YAML, or whose kind or name cannot be told, might have declared
+    // anything: deleting "undeclared" objects in that pass could delete what it declares.
+    const complete = manifests.errors.every((e) => !e.unreadable && e.target !== undefined);
+    return { objects, errors, complete };
+  }
+
+  /**
+   * Calls `onChange` once things settle after files change (editors write in several steps;
+   * `git pull` touches many files). Returns a function that stops watching.
+   */
+  watch(onChange: () => void, debounceMs = 150): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(this.dir, { recursive: true }, (_event, filename) => {
+        const name = filename ? String(filename) : '';
+        // git rewrites its index and lock files on its own (and when asked for history): not a change of declarations.
+        if (/(^|[\\/])\.git[\\/](index|.*\.lock$|objects[\\/])/.test(name)) return;
+        clearTimeout(timer);
+        timer = setTimeout(onChange, debounceMs);
+      });
+      watcher.on('error', () => {
+        // The folder went away or the watch limit was hit: the periodic resync still reads it.
+      });
+    } catch {
+      // Watching unsupported here: fall back to the periodic resync.
+    }
+    return () => {
+      clearTimeout(timer);
+      watcher?.close();
+    };
+  }
+}

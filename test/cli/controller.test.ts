@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gatehouse } from '../support/process.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+let gh: TestServer;
+let dir: string;
+
+beforeAll(async () => {
+  gh = await startTestServer();
+  dir = await mkdtemp(join(tmpdir(), 'gatehouse-controller-cli-'));
+  await cp('examples/blixit-partners', dir, { recursive: true });
+});
+afterAll(async () => {
+  await gh.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('gatehouse controller --dir --endpoint', () => {
+  it('--once applies the folder to a remote server and exits 0', async () => {
+    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(await run.exit()).toBe(0);
+    expect(run.output()).toContain(`applied 19 objects from ${dir} (19 created, 0 updated, 0 unchanged)`);
+    expect(run.output()).not.toContain(gh.token);
+  });
+
+  it('converges with zero writes when run again', async () => {
+    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(await run.exit()).toBe(0);
+    expect(run.output()).toContain('(0 created, 0 updated, 19 unchanged)');
+  });
+
+  it('keeps running and applies an edit of the folder', async () => {
+    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    try {
+      await run.waitFor(/19 unchanged\)/);
+      const file = join(dir, 'cascade-consulting.yaml');
+      await writeFile(file, (await readFile(file, 'utf8')).replace('accessToken: 30m', 'accessToken: 25m'));
+      await run.waitFor(/\(0 created, 1 updated, 18 unchanged\)/, 5000);
+      const org = await gh.admin('GET', '/admin/v1/namespaces/blixit-partners/organizations/cascade-consulting');
+      expect(org.body.spec.tokens.accessToken).toBe('25m');
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+  });
+
+  it('--once exits 1 and names the file and field when a declaration fails', async () => {
+    await writeFile(join(dir, 'broken.yaml'), 'apiVersion: gatehouse.dev/v1alpha1\nkind: Client\nmetadata:\n  name: broken\n  namespace: blixit-partners\nspec:\n  type: m2m\n  organizationRef:\n    name: nobody\n');
+    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(await run.exit()).toBe(1);
+    expect(run.output()).toContain('✗ broken.yaml (document 1): Client blixit-partners/broken: spec.organizationRef.name: Organization "nobody" does not exist');
+    expect(run.output()).toContain('19 unchanged, 1 failed');
+  });
+
+  it('says what is missing without a token or a source', async () => {
+    const noToken = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url], {});
+    expect(await noToken.exit()).toBe(1);
+    expect(noToken.output()).toContain('set GATEHOUSE_ADMIN_TOKEN');
+    const noSource = gatehouse(['controller', '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(await noSource.exit()).toBe(1);
+    expect(noSource.output()).toContain('--dir PATH or --kubernetes');
+  });
+});
