@@ -82,6 +82,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     }
     out(`listening on ${running.url}`);
     out(`  admin API  ${running.url}/admin/v1/namespaces/{namespace}/{organizations|clients|…}`);
+    out(`  issuers    ${running.url}/{namespace}/{organization}/.well-known/openid-configuration`);
     out(`  health     ${running.url}/healthz  ${running.url}/readyz`);
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
     return async () => {
