@@ -144,6 +144,16 @@ export class AdminClient {
     }
     return { value, headers: res.headers };
   }
+
+  /**
+   * Replaces a confidential (web, m2m) client's secret with a new one, effective at once, and
+   * returns it: the only time the server ever shows it, so the caller must store it before
+   * anything else can fail. A public client (spa, native) is refused with 409. A retried call
+   * rotates again, which is harmless: only the last secret returned is valid.
+   */
+  async rotateClientSecret(namespace: string, name: string, provenance?: Record<string, string>): Promise<{ clientId: string; clientSecret: string; rotatedAt: string }> {
+    return (await this.request('POST', `${objectPath('Client', namespace, name)}/secret`, undefined, provenance)) as { clientId: string; clientSecret: string; rotatedAt: string };
+  }
 }
 
 function pluralOf(kind: KindName): string {

@@ -10,7 +10,11 @@ export type ReadyReason =
   | 'ApplyFailed'
   | 'Pending'
   | 'Deprovisioning'
-  | 'DeleteFailed';
+  | 'DeleteFailed'
+  /** A Secret with the Client's Secret name exists and is not the Client's. */
+  | 'SecretConflict'
+  /** The client secret could not be rotated or written to its Secret. */
+  | 'SecretFailed';
 
 export interface Readiness {
   ready: boolean;

@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
-import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { AdminClient } from '../../client/admin-client.ts';
 import { ControllerLoop } from '../loop.ts';
 import { Reconciler } from '../reconciler.ts';
+import { ClientSecretDelivery } from './client-secrets.ts';
 import { LeaderElector } from './lease.ts';
 import { KubernetesSource } from './source.ts';
 
@@ -54,6 +55,7 @@ export async function startKubernetesController(options: StartKubernetesOptions)
     onChange: () => loop?.trigger(),
     onError: (error) => options.out(`kubernetes: ${error instanceof Error ? error.message : String(error)}`),
     ...(options.now ? { now: options.now } : {}),
+    clientSecrets: new ClientSecretDelivery({ core: options.kubeConfig.makeApiClient(CoreV1Api), admin: options.client, owner }),
   });
   const runningLoop = new ControllerLoop({
     reconciler,

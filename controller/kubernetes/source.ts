@@ -11,7 +11,8 @@ import {
 } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, KINDS, ValidationError, canonicalJson, kindByName, parseObject, type Condition, type KindName } from '../../api/index.ts';
 import { readyCondition, setCondition, type Readiness } from '../conditions.ts';
-import { MANAGED_BY, keyOf, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type PassReport } from '../reconciler.ts';
+import { MANAGED_BY, keyOf, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type ObjectResult, type PassReport } from '../reconciler.ts';
+import type { ClientSecretDelivery } from './client-secrets.ts';
 
 export const FINALIZER = 'gatehouse.dev/deprovision';
 
@@ -33,6 +34,8 @@ export interface KubernetesSourceOptions {
   onError?: (error: unknown) => void;
   component?: string;
   now?: () => Date;
+  /** Delivers confidential clients' secrets into Secrets; a Client is Ready only once its Secret is in place. */
+  clientSecrets?: ClientSecretDelivery;
 }
 
 const statusCode = (error: unknown): number | undefined => (error as { code?: number }).code;
@@ -167,20 +170,52 @@ export class KubernetesSource {
         }
         continue;
       }
-      if (result) await this.writeStatus(kind, cr, result.readiness, now);
+      if (!result) continue;
+      if (kind === 'Client') await this.writeClientStatus(cr, result, now);
+      else await this.writeStatus(kind, cr, result.readiness, now);
     }
   }
 
-  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date): Promise<void> {
+  /** A Client's status also carries its outputs: client id, issuer and, for confidential clients, the Secret holding its credentials. */
+  private async writeClientStatus(cr: CustomResource, result: ObjectResult, now: Date): Promise<void> {
+    let readiness = result.readiness;
+    const outputs: Record<string, string | null> = {};
+    const server = result.server;
+    if (server) {
+      const status = (server.status ?? {}) as { clientId?: unknown; issuer?: unknown };
+      if (typeof status.clientId === 'string') outputs.clientId = status.clientId;
+      if (typeof status.issuer === 'string') outputs.issuer = status.issuer;
+    }
+    if (server && readiness.ready && this.options.clientSecrets) {
+      const delivery = await this.options.clientSecrets.deliver(cr, server, result.outcome);
+      Object.assign(outputs, delivery.outputs);
+      if (delivery.readiness) readiness = delivery.readiness;
+      if (delivery.notice) await this.event(cr, { type: 'Normal', ...delivery.notice }, now);
+    }
+    await this.writeStatus('Client', cr, readiness, now, outputs);
+  }
+
+  /** `outputs`: status fields to set, or to remove when null. */
+  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date, outputs: Record<string, string | null> = {}): Promise<void> {
     const generation = cr.metadata.generation;
     const current = cr.status ?? {};
     const conditions = setCondition(current.conditions, readyCondition(readiness, generation), now);
-    const next = { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
+    const next: Record<string, unknown> = { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
+    const patch: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(outputs)) {
+      if (value === null) {
+        if (!(field in next)) continue;
+        delete next[field];
+        patch[field] = null; // merge patch removes a field only when told to with null
+      } else {
+        next[field] = value;
+      }
+    }
     if (canonicalJson(next) === canonicalJson(current)) return;
     const def = kindByName(kind)!;
     try {
       await this.custom.patchNamespacedCustomObjectStatus(
-        { group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: def.plural, name: cr.metadata.name, body: { status: next } },
+        { group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: def.plural, name: cr.metadata.name, body: { status: { ...next, ...patch } } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     } catch (error) {
@@ -189,11 +224,11 @@ export class KubernetesSource {
     }
     const before = current.conditions?.find((c) => c.type === 'Ready');
     if (!readiness.ready && (before?.status !== 'False' || before.reason !== readiness.reason || before.message !== readiness.message)) {
-      await this.event(cr, readiness, now);
+      await this.event(cr, { type: 'Warning', reason: readiness.reason, message: readiness.message }, now);
     }
   }
 
-  private async event(cr: CustomResource, readiness: Readiness, now: Date): Promise<void> {
+  private async event(cr: CustomResource, what: { type: 'Warning' | 'Normal'; reason: string; message: string }, now: Date): Promise<void> {
     const namespace = cr.metadata.namespace ?? 'default';
     try {
       await this.core.createNamespacedEvent({
@@ -201,9 +236,9 @@ export class KubernetesSource {
         body: {
           metadata: { name: `${cr.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace },
           involvedObject: { apiVersion: cr.apiVersion, kind: cr.kind, name: cr.metadata.name, namespace, uid: cr.metadata.uid, resourceVersion: cr.metadata.resourceVersion },
-          type: 'Warning',
-          reason: readiness.reason,
-          message: readiness.message,
+          type: what.type,
+          reason: what.reason,
+          message: what.message,
           source: { component: this.options.component ?? 'gatehouse-controller' },
           firstTimestamp: now,
           lastTimestamp: now,

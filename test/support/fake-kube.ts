@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
  * resourceVersion (NDJSON events, bookmarks, 410 Gone once a version is compacted), the status
  * subresource, JSON merge patch, optimistic concurrency on PUT, finalizers with
  * deletionTimestamp, and generation bumped only by spec changes. Any group and resource is
- * stored generically (custom resources, Leases, Events, Secrets).
+ * stored generically (custom resources, Leases, Events, Secrets). Secrets get `stringData`
+ * folded into base64 `data` and type `Opaque` by default; deleting an object deletes the
+ * objects whose every ownerReference pointed at it (the garbage collector, in background mode).
  */
 export interface KubeObject {
   apiVersion?: string;
@@ -24,6 +26,7 @@ export interface KubeObject {
     creationTimestamp?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
     [key: string]: unknown;
   };
   spec?: unknown;
@@ -106,11 +109,34 @@ export async function startFakeKube(): Promise<FakeKube> {
     objects.delete(keyOf(resource, object.metadata.namespace, object.metadata.name));
     object.metadata.resourceVersion = String(++rv);
     emit(resource, 'DELETED', object);
+    collectGarbage();
+  };
+
+  /** Dependents whose owners are all gone are deleted, as the garbage collector does for background propagation. */
+  const collectGarbage = () => {
+    const live = new Set([...objects.values()].map((o) => o.metadata.uid));
+    for (const [key, o] of objects) {
+      const owners = o.metadata.ownerReferences ?? [];
+      if (owners.length === 0 || owners.some((ref) => live.has(ref.uid)) || !objects.has(key)) continue;
+      api.delete(key.split('|')[0]!, o.metadata.namespace, o.metadata.name);
+    }
+  };
+
+  /** What the API server does to a Secret on every write: write-only stringData becomes base64 data. */
+  const normalise = (resource: string, object: KubeObject): KubeObject => {
+    if (resource !== 'secrets') return object;
+    const { stringData, ...rest } = object as KubeObject & { stringData?: Record<string, string>; data?: Record<string, string> };
+    const data = { ...(rest.data ?? {}) };
+    for (const [k, v] of Object.entries(stringData ?? {})) data[k] = Buffer.from(v, 'utf8').toString('base64');
+    for (const [k, v] of Object.entries(data)) {
+      if (typeof v !== 'string' || Buffer.from(v, 'base64').toString('base64') !== v) throw Object.assign(new Error(`data[${k}]: illegal base64 data`), { code: 422 });
+    }
+    return { ...rest, type: (rest.type as string | undefined) ?? 'Opaque', data };
   };
 
   const api = {
     create(resource: string, input: KubeObject): KubeObject {
-      const object = clone(input);
+      const object = normalise(resource, clone(input));
       if (objects.has(keyOf(resource, object.metadata.namespace, object.metadata.name))) throw Object.assign(new Error('exists'), { code: 409 });
       object.metadata.uid = randomUUID();
       object.metadata.creationTimestamp = new Date().toISOString();
@@ -126,7 +152,7 @@ export async function startFakeKube(): Promise<FakeKube> {
       if (subresource === 'status') {
         next = { ...clone(current), status: clone(input.status ?? {}) };
       } else {
-        next = { ...clone(input), metadata: { ...clone(input.metadata), uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp } };
+        next = normalise(resource, { ...clone(input), metadata: { ...clone(input.metadata), uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp } });
         if (current.metadata.deletionTimestamp) next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
         if (current.status !== undefined && resource !== 'leases' && 'spec' in current) next.status = clone(current.status);
         if (current.metadata.generation !== undefined) {
@@ -193,7 +219,7 @@ export async function startFakeKube(): Promise<FakeKube> {
         return;
       }
       if (req.method === 'GET' && !name) {
-        const items = [...objects.entries()].filter(([k]) => k.startsWith(`${resource}|${ns ?? ''}`) || (!ns && k.startsWith(`${resource}|`))).map(([, o]) => o);
+        const items = [...objects.entries()].filter(([k]) => k.startsWith(ns ? `${resource}|${ns}|` : `${resource}|`)).map(([, o]) => o);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items }));
         return;
@@ -225,7 +251,7 @@ export async function startFakeKube(): Promise<FakeKube> {
       res.end(JSON.stringify(result));
     } catch (error) {
       const code = (error as { code?: number }).code ?? 500;
-      status(res, code, code === 409 ? 'Conflict' : code === 404 ? 'NotFound' : 'InternalError', String(error));
+      status(res, code, code === 409 ? 'Conflict' : code === 404 ? 'NotFound' : code === 422 ? 'Invalid' : 'InternalError', String(error));
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
