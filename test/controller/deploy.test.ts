@@ -16,16 +16,22 @@ describe('controller/deploy', () => {
     expect(generated).toHaveLength(KINDS.length);
   });
 
-  it('grants the controller what it uses and no more: no Secrets, no CRD writes, the Lease by name', () => {
+  it('grants the controller what it uses and no more: Secrets by name only, no CRD writes, the Lease by name', () => {
     const docs = read('controller/deploy/rbac.yaml');
-    const role = docs.find((d) => d.kind === 'ClusterRole')!;
+    const role = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'gatehouse-controller')!;
     const rules = role.rules as { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
     for (const def of KINDS) {
       expect(rules.some((r) => r.apiGroups.includes('gatehouse.dev') && r.resources.includes(def.plural) && ['list', 'watch', 'patch'].every((v) => r.verbs.includes(v)))).toBe(true);
       expect(rules.some((r) => r.resources.includes(`${def.plural}/status`) && r.verbs.includes('patch'))).toBe(true);
     }
-    const everything = [...rules, ...(docs.find((d) => d.kind === 'Role')!.rules as typeof rules)];
-    expect(everything.flatMap((r) => r.resources)).not.toContain('secrets');
+    const everything = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules as typeof rules);
+    // Client secrets: get, create, update and delete, never list or watch (which would read every Secret).
+    const secrets = everything.filter((r) => r.resources.includes('secrets'));
+    expect(secrets.flatMap((r) => r.verbs).sort()).toEqual(['create', 'delete', 'get', 'update']);
+    expect(secrets.every((r) => r.resources.length === 1 && r.apiGroups.join() === '')).toBe(true);
+    expect(rules.some((r) => r.resources.includes('secrets'))).toBe(false);
+    const bound = docs.filter((d) => d.kind === 'ClusterRoleBinding').map((d) => d.roleRef.name);
+    expect(bound).toEqual(expect.arrayContaining(['gatehouse-controller', 'gatehouse-controller-client-secrets']));
     expect(everything.flatMap((r) => r.resources)).not.toContain('customresourcedefinitions');
     expect(everything.flatMap((r) => r.verbs)).not.toContain('*');
     expect(everything.filter((r) => r.resources.includes('leases') && r.verbs.includes('update'))[0]?.resourceNames).toEqual(['gatehouse-controller']);
