@@ -162,6 +162,19 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
     expect(ready(kube.get('clients', NS, 'cascade-sync'))).toMatchObject({ status: 'True' });
   });
 
+  it('rotates into the existing Secret when the Client is re-created in the server (which forgets its secret)', async () => {
+    const old = decoded(kube.get('secrets', NS, 'cascade-web-gatehouse-client')!);
+    await admin.delete('Client', NS, 'cascade-web');
+    const fresh = decoded(await eventually(() => {
+      const s = kube.get('secrets', NS, 'cascade-web-gatehouse-client');
+      return s && decoded(s).client_secret !== old.client_secret ? s : undefined;
+    }));
+    expect(await introspectAs(fresh)).toBe(200);
+    const all = await rotations('cascade-web');
+    expect(all).toHaveLength(2);
+    expect(all.map((r) => r.data.provenance?.reason)).toContain('client-recreated');
+  });
+
   it('gives a public (spa) client no Secret and no rotation', async () => {
     kube.create('clients', client('cascade-spa', 'cascade', { type: 'spa' }) as KubeObject);
     const cr = await readyCr('cascade-spa');
@@ -194,6 +207,24 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
     kube.remove('secrets', NS, 'cascade-other-gatehouse-client');
     expect((await readyCr('cascade-other')).status?.secretName).toBe('cascade-other-gatehouse-client');
     expect(await rotations('cascade-other')).toHaveLength(1);
+  });
+
+  it('never rotates a secret it could not store: a refused Secret write is Ready=False SecretFailed', async () => {
+    const allow = kube.forbid('POST', /\/secrets$/);
+    try {
+      kube.create('clients', client('cascade-locked', 'cascade') as KubeObject);
+      const cr = await readyCr('cascade-locked', 'False');
+      expect(ready(cr)).toMatchObject({ reason: 'SecretFailed', message: expect.stringContaining('HTTP 403 Forbidden') });
+      expect(ready(cr)!.message).toContain(`Secret ${NS}/cascade-locked-gatehouse-client`);
+      const passes = controller.loop.passes;
+      await eventually(() => controller.loop.passes >= passes + 2);
+      expect(await rotations('cascade-locked')).toHaveLength(0);
+    } finally {
+      allow();
+    }
+    expect((await readyCr('cascade-locked')).status?.secretName).toBe('cascade-locked-gatehouse-client');
+    expect(await introspectAs(decoded(await secretWithValue('cascade-locked-gatehouse-client')))).toBe(200);
+    expect(await rotations('cascade-locked')).toHaveLength(1);
   });
 
   it('removes the Secret when a client turns public', async () => {

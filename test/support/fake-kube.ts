@@ -58,6 +58,8 @@ export interface FakeKube {
   create(resource: string, object: KubeObject): KubeObject;
   update(resource: string, object: KubeObject): KubeObject;
   remove(resource: string, namespace: string, name: string): void;
+  /** Answers 403 Forbidden, as RBAC would, to requests matching `method` and `path` until the returned function is called. */
+  forbid(method: string, path: RegExp): () => void;
   /** Forgets history older than now, and ends every watch: clients resuming get 410 Gone. */
   compact(): void;
   watchCount(): number;
@@ -88,6 +90,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   const history: WatchEvent[] = [];
   const watchers = new Set<Watcher>();
   const requests: string[] = [];
+  const forbidden = new Set<{ method: string; path: RegExp }>();
   const keyOf = (resource: string, ns: string | undefined, name: string) => `${resource}|${ns ?? ''}|${name}`;
 
   const emit = (resource: string, type: WatchEvent['type'], object: KubeObject) => {
@@ -196,6 +199,11 @@ export async function startFakeKube(): Promise<FakeKube> {
       rest.splice(0, 2);
     }
     const [resource, name, sub] = rest as [string, string | undefined, string | undefined];
+    for (const rule of forbidden) {
+      if (rule.method === req.method && rule.path.test(url.pathname)) {
+        return status(res, 403, 'Forbidden', `${resource} is forbidden: User "system:serviceaccount:test:fake" cannot ${req.method!.toLowerCase()} resource "${resource}" in the namespace "${ns ?? ''}"`);
+      }
+    }
     try {
       if (!resource) return status(res, 404, 'NotFound', 'no such path');
       if (req.method === 'GET' && !name && url.searchParams.get('watch') === 'true') {
@@ -273,6 +281,11 @@ export async function startFakeKube(): Promise<FakeKube> {
     create: (resource, object) => clone(api.create(resource, object)),
     update: (resource, object) => clone(api.update(resource, object)),
     remove: (resource, namespace, name) => void api.delete(resource, namespace, name),
+    forbid(method, path) {
+      const rule = { method, path };
+      forbidden.add(rule);
+      return () => void forbidden.delete(rule);
+    },
     compact() {
       compactedBefore = rv + 1;
       history.length = 0;
