@@ -122,7 +122,7 @@ export class KubernetesSource {
     return [...this.informers.entries()].flatMap(([kind, informer]) => informer.list().map((cr) => ({ kind, cr })));
   }
 
-  /** Adds the finalizer where it is missing, before anything is created in the server for that resource. */
+  /** Adds the finalizer where it is missing. A resource that arrives during a pass gets it on the next one; until then, level-triggered deletion still deprovisions it if it disappears. */
   async ensureFinalizers(): Promise<void> {
     for (const { kind, cr } of this.resources()) {
       if (cr.metadata.deletionTimestamp || cr.metadata.finalizers?.includes(FINALIZER)) continue;

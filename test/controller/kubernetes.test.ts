@@ -52,9 +52,11 @@ describe('Kubernetes source, against a fake API server driven by the real @kuber
     kube.create('organizations', organization('cascade') as KubeObject);
     kube.create('clients', client('cascade-app', 'cascade') as KubeObject);
     await eventually(async () => (await admin.get('Client', NS, 'cascade-app')) !== undefined);
+    // A resource that arrives during a pass can be applied before the next pass adds its
+    // finalizer; level-triggered deletion covers that window, so both are awaited here.
     const cr = await eventually(() => {
       const o = kube.get('clients', NS, 'cascade-app');
-      return ready(o)?.status === 'True' && o;
+      return ready(o)?.status === 'True' && o?.metadata.finalizers?.includes(FINALIZER) && o;
     });
     expect(cr.metadata.finalizers).toEqual([FINALIZER]);
     expect(cr.status).toMatchObject({ observedGeneration: 1 });
