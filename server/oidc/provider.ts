@@ -77,7 +77,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     pkce: { required: () => true },
     responseTypes: ['code'],
     scopes: [...OIDC_SCOPES, ...apiScopes],
+    acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', 'urn:gatehouse:acr:mfa'],
     claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
       openid: ['sub', 'organization_id', 'organization_parents', ...idClaimNames],
       profile: ['name', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
@@ -145,7 +150,9 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       const client = byClientId.get(token.clientId ?? '');
       const accountId = (token as { accountId?: string }).accountId;
       const user = accountId ? await findUser(accountId) : undefined;
-      return tokenClaims(userChain(user), client?.claims.access ?? [], user);
+      // How the user signed in (password, partner IdP, second factor) travels into access tokens too.
+      const source = (ctx?.oidc.entities.AuthorizationCode ?? ctx?.oidc.entities.RefreshToken) as { acr?: string; amr?: string[] } | undefined;
+      return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}) };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;

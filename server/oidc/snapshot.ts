@@ -5,6 +5,7 @@ import {
   type Claim,
   type ClaimMappingObject,
   type ClientObject,
+  type IdPConnectionObject,
   type OrganizationObject,
   type OrganizationTemplateObject,
   type WorkspaceObject,
@@ -36,6 +37,8 @@ export interface IssuerSnapshot {
   organizations: Map<string, OrganizationObject>;
   template: OrganizationTemplateObject | undefined;
   clients: SnapshotClient[];
+  /** Every IdPConnection of the namespace: the broker routes sign-ins by their email domains. */
+  connections: IdPConnectionObject[];
   lifetimes: Lifetimes;
   version: number;
 }
@@ -100,6 +103,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     organizations: orgs,
     template,
     clients,
+    connections: of<IdPConnectionObject>('IdPConnection'),
     lifetimes: resolveLifetimes(org, template, workspace),
     version,
   };
