@@ -79,11 +79,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     scopes: [...OIDC_SCOPES, ...apiScopes],
     acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', 'urn:gatehouse:acr:mfa'],
     claims: {
-      acr: null,
-      amr: null,
       auth_time: null,
       sid: null,
-      openid: ['sub', 'organization_id', 'organization_parents', ...idClaimNames],
+      // acr and amr ride with `openid`, so every ID token says how the user signed in.
+      openid: ['sub', 'acr', 'amr', 'organization_id', 'organization_parents', ...idClaimNames],
       profile: ['name', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
     },
