@@ -29,7 +29,8 @@ export async function startSignIn(config: oidc.Configuration, params: Record<str
 export async function submit(s: Started, fields: Record<string, string>, stopAt = CALLBACK): Promise<Started> {
   const html = await s.res.text();
   if (!/action="/.test(html)) throw new Error(`no form at ${s.url} (${s.res.status}): ${html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 500)}`);
-  const posted = await s.browser.submit(formAction(html, s.url), fields);
+  // Like a browser: the form's hidden fields go along with what the user typed.
+  const posted = await s.browser.submit(formAction(html, s.url), { ...hiddenFields(html), ...fields });
   if (posted.status < 300 || posted.status >= 400) return { ...s, res: posted };
   const next = await s.browser.follow(new URL(posted.headers.get('location')!, s.url).href, stopAt);
   return { ...s, ...next };
