@@ -97,6 +97,14 @@ export class AdminClient {
     return (await this.request('PUT', `${objectPath(kind, namespace, name)}/status`, { status })) as AnyObject;
   }
 
+  /**
+   * Stores (or replaces) a write-only secret the server reads by reference, such as an
+   * upstream IdP's client secret. The server never returns the values.
+   */
+  async putSecret(namespace: string, name: string, data: Record<string, string>): Promise<{ name: string; namespace: string; keys: string[]; updatedAt: string }> {
+    return (await this.request('PUT', `/admin/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, { data })) as { name: string; namespace: string; keys: string[]; updatedAt: string };
+  }
+
   /** Low-level call for routes without a typed method yet. */
   async request(method: string, path: string, body?: unknown, provenance?: Record<string, string>): Promise<unknown> {
     return (await this.requestWithHeaders(method, path, body, provenance)).value;

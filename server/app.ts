@@ -16,6 +16,9 @@ import { IssuerRegistry } from './oidc/registry.ts';
 import type { Sealer } from './secrets/sealer.ts';
 import type { Store } from './store/index.ts';
 import { createPasswordLink } from './users/links.ts';
+import { Broker } from './broker/broker.ts';
+import { UpstreamSecrets, secretRoutes } from './broker/secrets.ts';
+import { bearerAuth, changeContext } from './admin/routes.ts';
 
 export interface AppOptions {
   store: Store;
@@ -26,6 +29,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** How often changes made by other replicas are looked for (ms). */
   pollMs?: number;
+  /** Fetches SAML IdP metadata declared by URL (tests replace it). */
+  fetchMetadata?: (url: string) => Promise<string>;
 }
 
 export interface GatehouseApp {
@@ -36,6 +41,8 @@ export interface GatehouseApp {
   keys: SigningKeys;
   issuers: IssuerRegistry;
   audit: AuditWriter;
+  broker: Broker;
+  upstreamSecrets: UpstreamSecrets;
 }
 
 /** The Koa application: health, the admin API, and the OpenID Connect issuers. */
@@ -51,7 +58,10 @@ export function createApp(options: AppOptions): GatehouseApp {
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
   const keys = new SigningKeys({ store, sealer, clock, events });
   const audit = new AuditWriter({ store, clock });
+  const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
+  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const issuers = new IssuerRegistry({
+    broker,
     store,
     clock,
     keys,
@@ -96,8 +106,10 @@ export function createApp(options: AppOptions): GatehouseApp {
 
   app.use(problemMiddleware((error, ctx) => logger.error(`${ctx.method} ${ctx.path} failed`, error)));
   app.use(health.routes());
+  const secrets = secretRoutes(upstreamSecrets, bearerAuth(verifier), changeContext, options.bodyLimit);
+  app.use(secrets.routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
   app.use(issuers.middleware());
-  return { app, objects, verifier, clientSecrets, keys, issuers, audit };
+  return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets };
 }

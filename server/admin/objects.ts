@@ -20,6 +20,7 @@ import type { ConfigEvents } from '../events.ts';
 import type { Repository, Store, StoredObject } from '../store/index.ts';
 import { Problem, notFound } from './problem.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
+import { connectionEndpoints } from '../broker/endpoints.ts';
 
 /** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
 export interface ChangeContext {
@@ -232,6 +233,11 @@ export class ObjectService {
     if (object.kind === 'Client') {
       status.clientId = clientIdFor(namespace, object.metadata.name);
       status.issuer = `${this.publicUrl}${issuerPath(namespace, object.spec.organizationRef?.name)}`;
+    }
+    if (object.kind === 'IdPConnection' && object.spec.type !== 'directory') {
+      const endpoints = connectionEndpoints(this.publicUrl, namespace, object);
+      if (object.spec.type === 'oidc') status.redirectUri = endpoints.redirectUri;
+      if (object.spec.type === 'saml') status.samlMetadataUrl = endpoints.metadataUrl;
     }
     const out = { ...object, apiVersion: GROUP_VERSION } as AnyObject;
     if (Object.keys(status).length > 0) (out as { status?: unknown }).status = status;

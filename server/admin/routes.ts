@@ -34,7 +34,7 @@ function pathName(ctx: Context, param: 'namespace' | 'name'): string {
   return value;
 }
 
-function changeContext(ctx: Context): ChangeContext {
+export function changeContext(ctx: Context): ChangeContext {
   const header = ctx.get(PROVENANCE_HEADER);
   const context: ChangeContext = { actor: (ctx.state as AdminState).actor };
   if (!header) return context;
@@ -50,7 +50,7 @@ function changeContext(ctx: Context): ChangeContext {
   return context;
 }
 
-function bearerAuth(verifier: AdminTokenVerifier) {
+export function bearerAuth(verifier: AdminTokenVerifier) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const header = ctx.get('authorization');
     const match = /^Bearer ([\x21-\x7E]+)$/i.exec(header);

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
-import type { Store } from '../store/index.ts';
+import type { Store, UserRecord } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/passwords.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page, type PageBranding } from './html.ts';
@@ -15,6 +15,8 @@ export interface InteractionContext {
   clock: Clock;
   audit: AuditWriter;
   limiter: LoginLimiter;
+  /** Finishes a successful sign-in (the broker's MFA step-up); without it, the login is finished here. */
+  complete?: (ctx: Context, user: UserRecord, login: { amr: string[]; acr: string }) => Promise<void>;
 }
 
 /** Slows down password guessing: after `max` failures for one address in `windowMs`, further attempts are refused until the window passes. */
@@ -55,7 +57,7 @@ function brandingOf(snapshot: IssuerSnapshot): PageBranding {
   return { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
 }
 
-function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string): string {
+export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string): string {
   return page(
     brandingOf(snapshot),
     'Sign in',
@@ -132,6 +134,10 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     const now = deps.clock.now();
     await deps.store.repo.touchUserLogin(snapshot.namespace, user.id, now);
     await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'] } });
+    if (deps.complete) {
+      await deps.complete(ctx, user, { amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' });
+      return true;
+    }
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
     return true;

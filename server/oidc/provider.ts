@@ -23,7 +23,9 @@ export interface ProviderContext {
 function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
   const { spec } = c.object;
   const oidcScopes = (spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s));
-  const scope = [...new Set([...oidcScopes, ...c.apiScopes])].join(' ');
+  // API scopes belong to resource servers (getResourceServerInfo), not to the client's OIDC
+  // scope: listed here, oidc-provider would ask for consent to them on every sign-in.
+  const scope = oidcScopes.join(' ');
   const base = { client_id: c.clientId, client_name: spec.displayName ?? c.object.metadata.name, ...(scope ? { scope } : {}) };
   if (spec.type === 'm2m') {
     if (!c.secret) return undefined; // no secret generated yet: the client cannot authenticate
@@ -52,7 +54,6 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
   const org = snapshot.chain[0];
   const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
-  const apiScopes = [...new Set(snapshot.clients.flatMap((c) => c.apiScopes))];
   const idClaimNames = [...new Set(snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)))];
   const branding = { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
   // Cookie names carry the issuer, because every issuer of the host sets its cookies at path "/".
@@ -80,9 +81,13 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     },
     pkce: { required: () => true },
     responseTypes: ['code'],
-    scopes: [...OIDC_SCOPES, ...apiScopes],
+    scopes: OIDC_SCOPES,
+    acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', 'urn:gatehouse:acr:mfa'],
     claims: {
-      openid: ['sub', 'organization_id', 'organization_parents', ...idClaimNames],
+      auth_time: null,
+      sid: null,
+      // acr and amr ride with `openid`, so every ID token says how the user signed in.
+      openid: ['sub', 'acr', 'amr', 'organization_id', 'organization_parents', ...idClaimNames],
       profile: ['name', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
     },
@@ -149,7 +154,9 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       const client = byClientId.get(token.clientId ?? '');
       const accountId = (token as { accountId?: string }).accountId;
       const user = accountId ? await findUser(accountId) : undefined;
-      return tokenClaims(userChain(user), client?.claims.access ?? [], user);
+      // How the user signed in (password, partner IdP, second factor) travels into access tokens too.
+      const source = (ctx?.oidc.entities.AuthorizationCode ?? ctx?.oidc.entities.RefreshToken) as { acr?: string; amr?: string[] } | undefined;
+      return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}) };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;

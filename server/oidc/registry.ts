@@ -15,6 +15,8 @@ import { buildProvider } from './provider.ts';
 import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf, type Standing } from './standing.ts';
 import { escapeHtml, page } from './html.ts';
+import { issuerPath } from '../../api/index.ts';
+import type { Broker } from '../broker/broker.ts';
 
 interface Issuer {
   snapshot: IssuerSnapshot;
@@ -38,6 +40,8 @@ export interface RegistryOptions {
   maxIssuers?: number;
   /** How often other replicas' changes are looked for in the store. */
   pollMs?: number;
+  /** The federation broker: email-first sign-in, upstream IdPs, step-up. */
+  broker?: Broker;
 }
 
 const isJwt = (token: unknown): token is string => typeof token === 'string' && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
@@ -49,7 +53,8 @@ const isJwt = (token: unknown): token is string => typeof token === 'string' && 
  * configuration version moves (a change here, or on another replica) or its keys rotate.
  */
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs'>> & { maxIssuers: number; pollMs: number };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker'>> & { maxIssuers: number; pollMs: number; broker?: Broker };
+  private vanity: { key: string; hosts: Map<string, string> } = { key: '', hosts: new Map() };
   private readonly issuers = new Map<string, Promise<Issuer | undefined>>();
   private versions = new Map<string, number>();
   private organizations = new Map<string, { version: number; names: Set<string> }>();
@@ -66,6 +71,9 @@ export class IssuerRegistry {
 
   middleware(): Middleware {
     return async (ctx, next) => {
+      // A vanity host of an organization is served by that organization's issuer.
+      const prefix = await this.vanityPrefix(ctx.hostname);
+      if (prefix && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) ctx.path = `${prefix}${ctx.path === '/' ? '' : ctx.path}`;
       const resolved = await this.resolve(ctx.path);
       if (!resolved) return next();
       const issuer = await this.issuer(resolved.namespace, resolved.organization);
@@ -78,6 +86,20 @@ export class IssuerRegistry {
   invalidateAll(): void {
     this.issuers.clear();
     this.lastPoll = 0;
+  }
+
+  private async vanityPrefix(host: string): Promise<string | undefined> {
+    await this.poll();
+    const key = [...this.versions].join(',');
+    if (this.vanity.key !== key) {
+      const hosts = new Map<string, string>();
+      for (const { object } of await this.options.store.repo.listObjects({ kind: 'Organization' })) {
+        const domains = (object.spec as { domains?: string[] }).domains ?? [];
+        for (const d of domains) hosts.set(d.toLowerCase(), issuerPath(object.metadata.namespace!, object.metadata.name));
+      }
+      this.vanity = { key, hosts };
+    }
+    return this.vanity.hosts.get(host.toLowerCase());
   }
 
   private async poll(): Promise<void> {
@@ -151,7 +173,10 @@ export class IssuerRegistry {
     const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now()) : { active: true };
     if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
 
-    if (await handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter })) return;
+    const { broker } = this.options;
+    const brokered = { provider: issuer.provider, snapshot, url: issuer.url };
+    if (broker && (await broker.handle(ctx, rest, brokered))) return;
+    if (await handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, ...(broker ? { complete: broker.completer(brokered) } : {}) })) return;
 
     await issuer.mounted(ctx, next);
     const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
@@ -190,7 +215,7 @@ export class IssuerRegistry {
       ctx.body = { error: 'invalid_token', error_description: standing.detail };
       return true;
     }
-    if (rest === '/auth' || rest.startsWith('/interaction/') || rest === '/account/password') {
+    if (rest === '/auth' || rest.startsWith('/interaction/') || rest === '/account/password' || rest.startsWith('/broker/') || rest.startsWith('/saml/')) {
       await audit('login.refused');
       ctx.status = 403;
       ctx.type = 'html';

@@ -35,10 +35,10 @@ export interface IssuerSnapshot {
   chain: OrganizationObject[];
   /** Every organization of the namespace, for the shared issuer's users. */
   organizations: Map<string, OrganizationObject>;
-  /** Every IdP connection of the namespace. */
-  connections: IdPConnectionObject[];
   template: OrganizationTemplateObject | undefined;
   clients: SnapshotClient[];
+  /** Every IdPConnection of the namespace: the broker routes sign-ins by their email domains. */
+  connections: IdPConnectionObject[];
   lifetimes: Lifetimes;
   version: number;
 }
@@ -101,9 +101,9 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     workspace,
     chain,
     organizations: orgs,
-    connections: of<IdPConnectionObject>('IdPConnection'),
     template,
     clients,
+    connections: of<IdPConnectionObject>('IdPConnection'),
     lifetimes: resolveLifetimes(org, template, workspace),
     version,
   };

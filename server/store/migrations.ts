@@ -155,6 +155,26 @@ export const MIGRATIONS: Migration[] = [
     description: 'configuration versions, so every replica rebuilds its issuers when a namespace changes',
     statements: () => [`CREATE TABLE config_versions (namespace TEXT PRIMARY KEY, version BIGINT NOT NULL)`],
   },
+  {
+    version: 5,
+    description: 'federation broker: pending upstream sign-ins, and the replay cache of SAML assertion IDs',
+    statements: () => [
+      `CREATE TABLE broker_requests (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX broker_requests_expiry ON broker_requests (expires_at)`,
+      `CREATE TABLE saml_assertions (
+        idp TEXT NOT NULL,
+        id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (idp, id)
+      )`,
+      `CREATE INDEX saml_assertions_expiry ON saml_assertions (expires_at)`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

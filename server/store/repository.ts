@@ -510,6 +510,49 @@ export class Repository {
     await this.db.run(`DELETE FROM sealed_secrets WHERE scope = ? AND name = ?`, [scope, name]);
   }
 
+  /** Names (with their seal time) in one scope whose name starts with `prefix`. */
+  async listSealedSecrets(scope: string, prefix: string): Promise<{ name: string; createdAt: number }[]> {
+    const rows = await this.db.all<{ name: string; created_at: number | string }>(`SELECT name, created_at FROM sealed_secrets WHERE scope = ? AND substr(name, 1, ?) = ? ORDER BY name`, [scope, prefix.length, prefix]);
+    return rows.map((r) => ({ name: r.name, createdAt: Number(r.created_at) }));
+  }
+
+  // ── federation broker ───────────────────────────────────────────────
+
+  async findUserBySubject(namespace: string, connection: string, subject: string): Promise<UserRecord | undefined> {
+    const row = (await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND connection = ? AND subject = ?`, [namespace, connection, subject]))[0];
+    return row ? toUser(row) : undefined;
+  }
+
+  async putBrokerRequest(id: string, namespace: string, payload: string, expiresAt: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO broker_requests (id, namespace, payload, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`,
+      [id, namespace, payload, expiresAt],
+    );
+  }
+
+  /** Removes and returns a pending request, so each is used once; undefined when unknown, expired or already taken. */
+  async takeBrokerRequest(id: string, now: number): Promise<string | undefined> {
+    const row = (await this.db.all<{ payload: string }>(`SELECT payload FROM broker_requests WHERE id = ? AND expires_at > ?`, [id, now]))[0];
+    if (!row) return undefined;
+    const removed = await this.db.run(`DELETE FROM broker_requests WHERE id = ?`, [id]);
+    return removed > 0 ? row.payload : undefined;
+  }
+
+  async peekBrokerRequest(id: string, now: number): Promise<string | undefined> {
+    return (await this.db.all<{ payload: string }>(`SELECT payload FROM broker_requests WHERE id = ? AND expires_at > ?`, [id, now]))[0]?.payload;
+  }
+
+  /** Records an assertion ID until it expires; false when it was already seen (a replay). */
+  async rememberAssertion(idp: string, id: string, expiresAt: number, now: number): Promise<boolean> {
+    await this.db.run(`DELETE FROM saml_assertions WHERE expires_at <= ?`, [now]);
+    return (await this.db.run(`INSERT INTO saml_assertions (idp, id, expires_at) VALUES (?, ?, ?) ON CONFLICT (idp, id) DO NOTHING`, [idp, id, expiresAt])) > 0;
+  }
+
+  async deleteExpiredBrokerRequests(now: number): Promise<number> {
+    return this.db.run(`DELETE FROM broker_requests WHERE expires_at <= ?`, [now]);
+  }
+
   // ── admin tokens (hashes only) ──────────────────────────────────────
 
   async putAdminToken(name: string, tokenHash: string, at: number): Promise<void> {

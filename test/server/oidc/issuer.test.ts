@@ -8,6 +8,7 @@ import { NS, idp, accessPolicy, claimMapping, client, organization, user, worksp
 let gh: TestServer;
 const CALLBACK = 'http://127.0.0.1:9/callback';
 const INVENTORY = 'https://inventory.example';
+const TIMESHEETS = 'https://timesheets.example';
 const secrets: Record<string, string> = {};
 const issuerOf = (org: string) => `${gh.url}/${NS}/${org}`;
 const insecure = { execute: [oidc.allowInsecureRequests] };
@@ -27,12 +28,14 @@ beforeAll(async () => {
   await put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], postLogoutRedirectUris: ['http://127.0.0.1:9/'], scopes: ['openid', 'email', 'profile', 'offline_access'] }));
   await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read', 'inventory:write'], audiences: [INVENTORY] }));
   await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK] }));
+  await put('clients', client('cascade-api', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'timesheets:read', 'timesheets:write'], audiences: [TIMESHEETS] }));
+  await put('accesspolicies', accessPolicy('cascade-timesheets', 'cascade', { clientRef: { name: 'cascade-api' }, scopes: [{ scope: 'timesheets:read' }] }));
   await put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType' }, { name: 'cost_center', value: 'CC-4410', tokens: ['access'] }] }));
   await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
   await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
   await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz' }));
-  for (const name of ['cascade-web', 'forge-sync', 'forge-web']) {
+  for (const name of ['cascade-web', 'cascade-api', 'forge-sync', 'forge-web']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   }
   const link = await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/ana/password-link`);
@@ -140,6 +143,15 @@ describe('authorization code + PKCE with a directory user', () => {
     expect(tokens.refresh_token).toBeDefined();
   });
 
+  it('grants API scopes in an access token for the client\'s audience, only as far as the policy allows', async () => {
+    const api = await discover('cascade', 'cascade-api');
+    const result = await signIn(api, new Browser(), { email: 'ana@cascade.example', password: 'correct horse battery staple' }, { scope: 'openid email timesheets:read timesheets:write' });
+    const t = await oidc.authorizationCodeGrant(api, result.callback!, { pkceCodeVerifier: result.verifier, expectedState: result.state });
+    const at = decodeJwt(t.access_token);
+    expect(at).toMatchObject({ aud: TIMESHEETS, scope: 'timesheets:read', organization_id: 'cascade', cost_center: 'CC-4410', sub: 'ana' });
+    expect(t.claims()).toMatchObject({ organization_id: 'cascade', email: 'ana@cascade.example' });
+  });
+
   it('answers userinfo with the partner', async () => {
     const info = await oidc.fetchUserInfo(config, tokens.access_token, 'ana');
     expect(info).toMatchObject({ sub: 'ana', email: 'ana@cascade.example', organization_id: 'cascade' });
@@ -177,9 +189,11 @@ describe('authorization code + PKCE with a directory user', () => {
     expect((await new Browser().submit(link, { password: 'correct horse battery staple' })).status).toBe(200);
     const forge = await discover('forge', 'forge-web');
     const attempt = await signIn(forge, new Browser(), { email: 'bob@forge.example', password: 'correct horse battery staple' }, { scope: 'openid' });
-    expect(attempt.failed?.status).toBe(401);
-    const audit = await gh.admin('GET', '/admin/v1/audit?action=login.failed&limit=1');
-    expect(audit.body.items[0]).toMatchObject({ organization: 'forge', data: { reason: 'no-directory-connection' } });
+    // The broker sends a federated address to the partner's IdP (here not configured yet), never to the password check.
+    expect(attempt.callback).toBeUndefined();
+    expect(attempt.failed?.status).toBe(503);
+    const audit = await gh.admin('GET', '/admin/v1/audit?action=login.succeeded&limit=100');
+    expect(audit.body.items.filter((r: { subject: string }) => r.subject === 'bob')).toEqual([]);
   });
 
   it('refuses a redirect URI that is not registered exactly, and a request without PKCE', async () => {

@@ -1,0 +1,97 @@
+import { generateKeyPairSync } from 'node:crypto';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import { Provider, type Configuration, type JWK } from 'oidc-provider';
+import { listen, type RunningServer } from '../../server/http.ts';
+
+/** A person at the partner, as its own IdP knows them. */
+export interface PeerUser {
+  sub: string;
+  email: string;
+  password: string;
+  name: string;
+  department?: string;
+}
+
+export interface OidcPeer {
+  url: string;
+  /** The IdP's signing key, so tests can forge tokens "from" it. */
+  privateJwk: JWK;
+  /** Rewrites the next ID tokens the token endpoint returns (negative tests); undefined restores honesty. */
+  tamper: ((idToken: string) => Promise<string>) | undefined;
+  close(): Promise<void>;
+}
+
+const esc = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * A partner's OpenID Connect IdP (Forge Supplies in the demo): a real oidc-provider with
+ * one confidential client and a plain sign-in form. Used by the tests and by `npm run demo`.
+ */
+export async function startOidcPeer(options: { port?: number; clientId: string; clientSecret: string; redirectUris: string[]; users: PeerUser[]; title?: string }): Promise<OidcPeer> {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateJwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: 'peer-1', alg: 'RS256', use: 'sig' };
+  const app = new Koa();
+  // Mounted under Koa, oidc-provider signs its cookies with the outer app's keys (#341).
+  app.keys = ['peer-cookie-key-0123456789abcdef'];
+  let running: RunningServer | undefined;
+  const peer: OidcPeer = { url: '', privateJwk, tamper: undefined, close: async () => running?.close() };
+  const byEmail = new Map(options.users.map((u) => [u.email, u]));
+  const bySub = new Map(options.users.map((u) => [u.sub, u]));
+  const title = options.title ?? 'Partner IdP';
+
+  // app.callback() composes the middleware when the server starts: register it all first, bind the provider after.
+  let provider: Provider | undefined;
+  app.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { id_token?: string } | undefined;
+    if (ctx.path === '/token' && peer.tamper && body?.id_token) body.id_token = await peer.tamper(body.id_token);
+  });
+  app.use(async (ctx, next) => {
+    const m = /^\/interaction\/([\w-]+)$/.exec(ctx.path);
+    if (!m || !provider) return next();
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const page = (error = '') => {
+      ctx.type = 'html';
+      ctx.body = `<!doctype html><title>${esc(title)}</title><h1>${esc(title)}</h1>${error ? `<p>${esc(error)}</p>` : ''}<form method="post" action="/interaction/${details.uid}"><label>Email <input name="email" value="${esc(String(details.params.login_hint ?? ''))}"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form>`;
+    };
+    if (ctx.method !== 'POST') return page();
+    const chunks: Buffer[] = [];
+    for await (const c of ctx.req as AsyncIterable<Buffer>) chunks.push(c);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString());
+    const user = byEmail.get(form.get('email') ?? '');
+    if (!user || user.password !== form.get('password')) return page('Wrong email or password.');
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
+    ctx.respond = false;
+  });
+  app.use((ctx, next) => (mounted ? mounted(ctx, next) : next()));
+  let mounted: Koa.Middleware | undefined;
+
+  running = await listen(app, { host: '127.0.0.1', port: options.port ?? 0 });
+  peer.url = running.url;
+  const configuration: Configuration = {
+    clients: [{ client_id: options.clientId, client_secret: options.clientSecret, redirect_uris: options.redirectUris, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
+    jwks: { keys: [privateJwk] },
+    pkce: { required: () => true },
+    features: { devInteractions: { enabled: false } },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'department'] },
+    cookies: { keys: app.keys },
+    async findAccount(_ctx, sub) {
+      const user = bySub.get(sub);
+      if (!user) return undefined;
+      return { accountId: sub, claims: async () => ({ sub, email: user.email, email_verified: true, name: user.name, ...(user.department ? { department: user.department } : {}) }) };
+    },
+    async loadExistingGrant(ctx) {
+      const { oidc } = ctx;
+      if (!oidc.client || !oidc.session?.accountId) return undefined;
+      const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
+      grant.addOIDCScope('openid email profile');
+      await grant.save();
+      return grant;
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  };
+  provider = new Provider(running.url, configuration);
+  mounted = mount(provider);
+  return peer;
+}

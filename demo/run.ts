@@ -1,0 +1,96 @@
+/**
+ * `npm run demo`: Gatehouse on the BlixitPartners examples, Forge Supplies' OpenID Connect IdP,
+ * Pinnacle Logistics' SAML IdP and a tiny relying-party app, all on loopback. Prints one URL.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Koa from 'koa';
+import * as oidc from 'openid-client';
+import { sortForApply } from '../api/index.ts';
+import { readManifests } from '../controller/sources/manifest-files.ts';
+import { createApp } from '../server/app.ts';
+import { systemClock } from '../server/clock.ts';
+import { listen } from '../server/http.ts';
+import { silentLogger } from '../server/log.ts';
+import { Sealer } from '../server/secrets/sealer.ts';
+import { openStore } from '../server/store/index.ts';
+import { startOidcPeer } from './peers/oidc-idp.ts';
+import { startSamlPeer } from './peers/saml-idp.ts';
+
+const NS = 'blixit-partners';
+const GATEHOUSE = 'http://127.0.0.1:7000';
+const APP = 'http://127.0.0.1:3000';
+const esc = (v: unknown) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-demo-'));
+const store = await openStore({ dataDir });
+const gatehouse = createApp({ store, clock: systemClock, publicUrl: GATEHOUSE, logger: silentLogger, sealer: new Sealer(randomBytes(48).toString('base64url')) });
+const manifests = await readManifests(new URL('../examples/blixit-partners', import.meta.url).pathname);
+if (manifests.errors.length) throw new Error(`the examples did not parse: ${manifests.errors.map((e) => e.message).join('; ')}`);
+for (const { object, file } of sortForApply(manifests.objects)) await gatehouse.objects.apply(object, { actor: 'demo', provenance: { source: 'directory', file } });
+const gh = await listen(gatehouse.app, { host: '127.0.0.1', port: 7000 });
+
+// Forge Supplies' IdP: the upstream client secret goes into Gatehouse's write-only secret store.
+const upstreamSecret = randomBytes(24).toString('base64url');
+const forge = await startOidcPeer({
+  port: 7001,
+  clientId: 'gatehouse',
+  clientSecret: upstreamSecret,
+  redirectUris: [`${GATEHOUSE}/${NS}/forge-supplies/broker/forge-oidc/callback`],
+  users: [{ sub: 'forge-0042', email: 'dana@forge-supplies.example', password: 'demo', name: 'Dana Smith', department: 'procurement' }],
+  title: 'Forge Supplies SSO',
+});
+await gatehouse.upstreamSecrets.put(NS, 'forge-oidc', { data: { 'client-secret': upstreamSecret } }, { actor: 'demo' });
+const pinnacle = await startSamlPeer({ port: 7002, users: [{ email: 'sam@pinnacle-logistics.example', password: 'demo', name: 'Sam Okafor' }], title: 'Pinnacle Logistics ADFS' });
+
+// The relying party: Blixit's partner portal, a workspace-level (shared) application.
+const { clientId, clientSecret } = await gatehouse.clientSecrets.rotate(NS, 'partner-portal', { actor: 'demo' });
+const config = await oidc.discovery(new URL(`${GATEHOUSE}/${NS}`), clientId, clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+const pending = new Map<string, string>();
+const app = new Koa();
+app.use(async (ctx) => {
+  if (ctx.path === '/') {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    pending.set(state, verifier);
+    ctx.redirect(oidc.buildAuthorizationUrl(config, { redirect_uri: `${APP}/callback`, scope: 'openid email profile', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state }).href);
+    return;
+  }
+  if (ctx.path !== '/callback') return;
+  const state = String(ctx.query.state ?? '');
+  const verifier = pending.get(state);
+  pending.delete(state);
+  ctx.type = 'html';
+  if (!verifier) {
+    ctx.body = `<p>Unknown sign-in. <a href="/">Start again</a></p>`;
+    return;
+  }
+  try {
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(ctx.href.replace(/^https?:\/\/[^/]+/, APP)), { pkceCodeVerifier: verifier, expectedState: state });
+    const claims: Record<string, unknown> = { ...(tokens.claims() ?? {}) };
+    ctx.body = `<!doctype html><title>Partner portal</title><h1>Signed in to the Blixit partner portal</h1><p>${esc(claims.name ?? claims.email)} of <strong>${esc(claims.organization_id)}</strong></p><h2>ID token claims</h2><pre>${esc(JSON.stringify(claims, null, 2))}</pre><p><a href="/">Sign in again</a></p>`;
+  } catch (error) {
+    ctx.status = 400;
+    ctx.body = `<p>Sign-in failed: ${esc(error instanceof Error ? error.message : error)}. <a href="/">Start again</a></p>`;
+  }
+});
+const rp = await listen(app, { host: '127.0.0.1', port: 3000 });
+
+process.stdout.write(`Gatehouse demo is running (Gatehouse ${gh.url}, Forge IdP ${forge.url}, Pinnacle IdP ${pinnacle.url}).
+Sign in as dana@forge-supplies.example (OIDC) or sam@pinnacle-logistics.example (SAML), password "demo":
+
+  ${APP}/
+
+Ctrl-C stops everything.
+`);
+
+const stop = async () => {
+  await Promise.allSettled([rp.close(), forge.close(), pinnacle.close(), gh.close()]);
+  await store.close();
+  await rm(dataDir, { recursive: true, force: true });
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

@@ -1,0 +1,455 @@
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
+import type { Provider } from 'oidc-provider';
+import { z } from 'zod';
+import type { IdPConnectionObject, OrganizationObject } from '../../api/index.ts';
+import type { AuditWriter } from '../audit/writer.ts';
+import type { Clock } from '../clock.ts';
+import { readForm } from '../oidc/forms.ts';
+import { escapeHtml, type PageBranding } from '../oidc/html.ts';
+import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
+import { chainOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { standingOf } from '../oidc/standing.ts';
+import type { Sealer } from '../secrets/sealer.ts';
+import type { Store, UserRecord } from '../store/index.ts';
+import { TotpFactors } from './mfa.ts';
+import { OidcUpstreams, UpstreamError } from './oidc-upstream.ts';
+import { connectionEndpoints } from './endpoints.ts';
+import { brandingFor, emailForm, refusal, render } from './pages.ts';
+import { provisionUser, type UpstreamIdentity } from './provision.ts';
+import { routeEmail, type Route } from './routing.ts';
+import { SamlUpstreams, type SpEndpoints } from './saml-upstream.ts';
+import type { UpstreamSecrets } from './secrets.ts';
+
+const REQUEST_TTL_MS = 10 * 60 * 1000;
+const SAML_FORM_LIMIT = 512 * 1024;
+
+export const ACR = {
+  password: 'urn:gatehouse:acr:pwd',
+  federated: 'urn:gatehouse:acr:fed',
+  mfa: 'urn:gatehouse:acr:mfa',
+} as const;
+
+/** A sign-in waiting on the partner's IdP, or on the second factor; kept in the store so any replica can finish it. */
+const Pending = z.object({
+  stage: z.enum(['upstream', 'verified', 'mfa']),
+  uid: z.string(),
+  /** The issuer the client started at (`/{ns}` or `/{ns}/{org}`): the sign-in finishes there. */
+  issuerPath: z.string(),
+  namespace: z.string(),
+  connection: z.string(),
+  clientId: z.string(),
+  oidc: z.object({ codeVerifier: z.string(), nonce: z.string(), state: z.string(), redirectUri: z.string() }).optional(),
+  saml: z.object({ requestId: z.string() }).optional(),
+  identity: z.object({ subject: z.string(), claims: z.record(z.string(), z.unknown()) }).optional(),
+  login: z.object({ accountId: z.string(), amr: z.array(z.string()), acr: z.string() }).optional(),
+  /** Set once the first code of a new enrolment was good, while the recovery codes are on screen. */
+  mfaVerified: z.boolean().optional(),
+});
+type Pending = z.infer<typeof Pending>;
+
+export interface BrokerOptions {
+  store: Store;
+  clock: Clock;
+  audit: AuditWriter;
+  sealer: Sealer;
+  secrets: UpstreamSecrets;
+  publicUrl: () => string;
+  /** Fetches SAML IdP metadata from a `metadataUrl` (tests replace it). */
+  fetchMetadata?: (url: string) => Promise<string>;
+}
+
+export interface BrokerIssuer {
+  provider: Provider;
+  snapshot: IssuerSnapshot;
+  url: string;
+}
+
+const token = () => randomBytes(32).toString('base64url');
+
+/**
+ * The federation broker: the email-first sign-in page, home-realm discovery, the round
+ * trip to the partner's own IdP (OIDC or SAML), just-in-time provisioning and TOTP
+ * step-up. It answers some paths of an issuer before oidc-provider sees them.
+ */
+export class Broker {
+  readonly oidc: OidcUpstreams;
+  readonly saml: SamlUpstreams;
+  readonly totp: TotpFactors;
+  private readonly options: BrokerOptions;
+  private readonly otpLimiter: LoginLimiter;
+
+  constructor(options: BrokerOptions) {
+    this.options = options;
+    this.oidc = new OidcUpstreams(options.clock);
+    this.saml = new SamlUpstreams(options.clock, options.fetchMetadata);
+    this.totp = new TotpFactors(options);
+    this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
+  }
+
+  endpoints(namespace: string, connection: IdPConnectionObject): { redirectUri: string; acsUrl: string; metadataUrl: string } {
+    return connectionEndpoints(this.options.publicUrl(), namespace, connection);
+  }
+
+  private sp(namespace: string, connection: IdPConnectionObject): SpEndpoints {
+    const e = this.endpoints(namespace, connection);
+    return { entityId: e.metadataUrl, acsUrl: e.acsUrl };
+  }
+
+  /** Returns false when the path is not the broker's. */
+  async handle(ctx: Context, rest: string, issuer: BrokerIssuer): Promise<boolean> {
+    const { snapshot } = issuer;
+    let m: RegExpExecArray | null;
+    if ((m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(rest))) {
+      return this.signInPage(ctx, issuer, m[1]!, Boolean(m[2]));
+    }
+    if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/federated$/.exec(rest)) && ctx.method === 'GET') {
+      await this.federated(ctx, issuer, m[1]!);
+      return true;
+    }
+    if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/mfa(\/continue)?$/.exec(rest))) {
+      await this.mfa(ctx, issuer, m[1]!, Boolean(m[2]));
+      return true;
+    }
+    if (!snapshot.organization) return false;
+    if ((m = /^\/broker\/([a-z0-9-]+)\/callback$/.exec(rest)) && ctx.method === 'GET') {
+      await this.oidcCallback(ctx, issuer, m[1]!);
+      return true;
+    }
+    if ((m = /^\/saml\/([a-z0-9-]+)\/(acs|metadata)$/.exec(rest))) {
+      const connection = this.connection(snapshot, m[1]!);
+      if (!connection || connection.spec.type !== 'saml') return false;
+      if (m[2] === 'metadata' && ctx.method === 'GET') {
+        ctx.type = 'application/samlmetadata+xml';
+        ctx.body = this.saml.spMetadata(connection, this.sp(snapshot.namespace, connection));
+        return true;
+      }
+      if (m[2] === 'acs' && ctx.method === 'POST') {
+        await this.samlAcs(ctx, issuer, connection);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private connection(snapshot: IssuerSnapshot, name: string): IdPConnectionObject | undefined {
+    return snapshot.connections.find((c) => c.metadata.name === name && c.spec.organizationRef.name === snapshot.organization);
+  }
+
+  private async audit(snapshot: IssuerSnapshot, action: string, fields: { organization?: string | null; client?: string; subject?: string | null; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<void> {
+    await this.options.audit.append({
+      action,
+      actor: fields.actor ?? fields.subject ?? 'anonymous',
+      namespace: snapshot.namespace,
+      organization: fields.organization ?? snapshot.organization ?? null,
+      client: fields.client ?? null,
+      subject: fields.subject ?? null,
+      outcome: fields.outcome ?? 'success',
+      data: fields.data,
+    });
+  }
+
+  private async refuse(ctx: Context, snapshot: IssuerSnapshot, status: number, branding: PageBranding, heading: string, message: string, audit: { reason: string; organization?: string | null; connection?: string; client?: string; email?: string; subject?: string | null }): Promise<void> {
+    await this.audit(snapshot, 'login.refused', {
+      organization: audit.organization ?? null,
+      client: audit.client ?? '',
+      subject: audit.subject ?? null,
+      actor: audit.email ?? audit.subject ?? 'anonymous',
+      outcome: 'refused',
+      data: { reason: audit.reason, ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}) },
+    });
+    refusal(ctx, status, branding, heading, message);
+  }
+
+  // ── email first ─────────────────────────────────────────────────────
+
+  private async signInPage(ctx: Context, issuer: BrokerIssuer, uid: string, isLogin: boolean): Promise<boolean> {
+    const { provider, snapshot } = issuer;
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== uid || details.prompt.name !== 'login') return false; // consent and mismatches stay with interactions.ts
+    const clientId = String(details.params.client_id ?? '');
+    const action = `${snapshot.path}/interaction/${uid}/login`;
+    const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint.trim().toLowerCase() : '';
+    let email = hint;
+    if (isLogin && ctx.method === 'POST') {
+      const form = await readForm(ctx);
+      email = (form.get('email') ?? '').trim().toLowerCase();
+      // A password for a federated address must not bypass the partner's IdP: route it like any other.
+      // An unknown address with a password gets the password form's own answer, which reveals nothing.
+      if (form.has('password') && (routeEmail(snapshot, email)?.type ?? 'directory') === 'directory') return false;
+    } else if (!hint) {
+      render(ctx, 200, brandingFor(snapshot), 'Sign in', emailForm(action, ''));
+      return true;
+    }
+    const route = routeEmail(snapshot, email);
+    if (!route) {
+      await this.audit(snapshot, 'login.unknown-domain', { client: clientId, actor: email || 'anonymous', outcome: 'refused', data: { email } });
+      render(ctx, 400, brandingFor(snapshot), 'Sign in', emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.'));
+      return true;
+    }
+    const branding = brandingFor(snapshot, route.organization);
+    if (!snapshot.organization) {
+      const standing = standingOf(chainOf(snapshot.organizations, route.organization.metadata.name), this.options.clock.now());
+      if (!standing.active) {
+        await this.refuse(ctx, snapshot, 403, branding, 'Access has ended', `${standing.detail}.`, { reason: standing.reason, organization: route.organization.metadata.name, client: clientId, email });
+        return true;
+      }
+    }
+    if (route.type === 'directory') {
+      ctx.type = 'html';
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = loginForm({ ...snapshot, chain: [route.organization] }, uid, email);
+      return true;
+    }
+    await this.startUpstream(ctx, issuer, uid, clientId, email, route);
+    return true;
+  }
+
+  private async startUpstream(ctx: Context, issuer: BrokerIssuer, uid: string, clientId: string, email: string, route: Route): Promise<void> {
+    const { snapshot } = issuer;
+    const connection = route.connection!;
+    const branding = brandingFor(snapshot, route.organization);
+    const organization = route.organization.metadata.name;
+    const base = { uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: connection.metadata.name, clientId };
+    const now = this.options.clock.now();
+    try {
+      if (route.type === 'oidc') {
+        const secret = await this.secretFor(snapshot.namespace, connection);
+        if (secret === null) {
+          await this.refuse(ctx, snapshot, 503, branding, 'Sign-in is not configured', `Sign-in with ${connection.spec.displayName ?? connection.metadata.name} is not configured yet: its client secret has not been delivered. Contact your administrator.`, { reason: 'secret-missing', organization, connection: connection.metadata.name, client: clientId, email });
+          return;
+        }
+        const { redirectUri } = this.endpoints(snapshot.namespace, connection);
+        const started = await this.oidc.start(connection, secret, redirectUri, email);
+        const pending: Pending = { stage: 'upstream', ...base, oidc: { codeVerifier: started.codeVerifier, nonce: started.nonce, state: started.state, redirectUri } };
+        await this.options.store.repo.putBrokerRequest(`oidc:${started.state}`, snapshot.namespace, JSON.stringify(pending), now + REQUEST_TTL_MS);
+        ctx.redirect(started.url);
+      } else {
+        const relayState = token();
+        const started = await this.saml.start(connection, this.sp(snapshot.namespace, connection), relayState);
+        const pending: Pending = { stage: 'upstream', ...base, saml: { requestId: started.requestId } };
+        await this.options.store.repo.putBrokerRequest(`saml:${relayState}`, snapshot.namespace, JSON.stringify(pending), now + REQUEST_TTL_MS);
+        ctx.redirect(started.url);
+      }
+      ctx.set('Cache-Control', 'no-store');
+      await this.audit(snapshot, 'login.upstream-started', { organization, client: clientId, actor: email, data: { connection: connection.metadata.name, type: route.type } });
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      const heading = error.reason === 'metadata-unreachable' ? 'IdP metadata could not be fetched' : 'Your identity provider cannot be reached';
+      await this.refuse(ctx, snapshot, 502, branding, heading, error.message, { reason: error.reason, organization, connection: connection.metadata.name, client: clientId, email });
+    }
+  }
+
+  /** The upstream client secret; undefined when none is declared (public client), null when declared but not delivered. */
+  private async secretFor(namespace: string, connection: IdPConnectionObject): Promise<string | undefined | null> {
+    const ref = connection.spec.oidc?.clientSecretRef;
+    if (!ref) return undefined;
+    return (await this.options.secrets.value(namespace, ref)) ?? null;
+  }
+
+  // ── back from the partner's IdP ─────────────────────────────────────
+
+  private async take(id: string): Promise<Pending | undefined> {
+    const raw = await this.options.store.repo.takeBrokerRequest(id, this.options.clock.now());
+    return raw ? Pending.parse(JSON.parse(raw)) : undefined;
+  }
+
+  private async oidcCallback(ctx: Context, issuer: BrokerIssuer, connectionName: string): Promise<void> {
+    const { snapshot } = issuer;
+    const connection = this.connection(snapshot, connectionName);
+    const branding = brandingFor(snapshot);
+    const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+    const pending = state ? await this.take(`oidc:${state}`) : undefined;
+    if (!connection || connection.spec.type !== 'oidc' || !pending?.oidc || pending.connection !== connectionName) {
+      await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', 'This sign-in response does not match a sign-in in progress (unknown or reused state). Start again from the application.', { reason: 'state-mismatch', connection: connectionName });
+      return;
+    }
+    const fail = (e: UpstreamError) => this.refuse(ctx, snapshot, 401, branding, 'Sign-in failed', e.message, { reason: e.reason, connection: connectionName, client: pending.clientId });
+    if (typeof ctx.query.error === 'string') {
+      await fail(new UpstreamError(`upstream-${ctx.query.error}`, `Your identity provider refused the sign-in: ${String(ctx.query.error_description ?? ctx.query.error)}.`));
+      return;
+    }
+    try {
+      const secret = await this.secretFor(snapshot.namespace, connection);
+      const url = new URL(`${pending.oidc.redirectUri}?${ctx.querystring}`);
+      const identity = await this.oidc.finish(connection, secret ?? undefined, url, pending.oidc);
+      await this.verified(ctx, snapshot, pending, identity, ['fed']);
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      await fail(error);
+    }
+  }
+
+  private async samlAcs(ctx: Context, issuer: BrokerIssuer, connection: IdPConnectionObject): Promise<void> {
+    const { snapshot } = issuer;
+    const branding = brandingFor(snapshot);
+    const form = await readForm(ctx, SAML_FORM_LIMIT);
+    const relayState = form.get('RelayState') ?? '';
+    const samlResponse = form.get('SAMLResponse') ?? '';
+    // The interaction cookie is SameSite=lax and does not come with this cross-site POST: RelayState names the sign-in.
+    const pending = relayState ? await this.take(`saml:${relayState}`) : undefined;
+    const name = connection.metadata.name;
+    if (!pending?.saml || pending.connection !== name) {
+      await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', 'This SAML response does not match a sign-in in progress (unknown or reused RelayState). Start again from the application.', { reason: 'unknown-relay-state', connection: name });
+      return;
+    }
+    try {
+      const verified = await this.saml.verify(connection, this.sp(snapshot.namespace, connection), pending.saml.requestId, samlResponse, relayState);
+      const now = this.options.clock.now();
+      if (!(await this.options.store.repo.rememberAssertion(verified.idp, verified.assertionId, verified.expiresAt, now))) {
+        throw new UpstreamError('replayed-assertion', 'This SAML assertion was already used.');
+      }
+      await this.verified(ctx, snapshot, pending, { subject: verified.subject, claims: { ...verified.attributes, nameID: verified.subject, ...(/emailAddress$/.test(verified.nameIdFormat) && !verified.attributes.email ? { email: verified.subject } : {}) } }, ['fed']);
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      await this.refuse(ctx, snapshot, 401, branding, 'Sign-in failed', error.message, { reason: error.reason, connection: name, client: pending.clientId });
+    }
+  }
+
+  /** The IdP's word is checked: hand it to the issuer the client started at, under its interaction path (where its cookie is sent). */
+  private async verified(ctx: Context, snapshot: IssuerSnapshot, pending: Pending, identity: UpstreamIdentity, amr: string[]): Promise<void> {
+    const id = token();
+    const next: Pending = { ...pending, stage: 'verified', identity, login: { accountId: '', amr, acr: ACR.federated }, oidc: undefined, saml: undefined };
+    await this.options.store.repo.putBrokerRequest(`verified:${id}`, snapshot.namespace, JSON.stringify(next), this.options.clock.now() + REQUEST_TTL_MS);
+    ctx.status = 303;
+    ctx.redirect(`${pending.issuerPath}/interaction/${pending.uid}/federated?r=${id}`);
+  }
+
+  private async federated(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
+    const { provider, snapshot } = issuer;
+    ctx.set('Cache-Control', 'no-store');
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const id = typeof ctx.query.r === 'string' ? ctx.query.r : '';
+    const pending = id ? await this.take(`verified:${id}`) : undefined;
+    if (details.uid !== uid || !pending?.identity || pending.uid !== uid || pending.issuerPath !== snapshot.path) {
+      await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'This sign-in does not belong to this browser session. Start again from the application.', { reason: 'interaction-mismatch' });
+      return;
+    }
+    const connection = snapshot.connections.find((c) => c.metadata.name === pending.connection);
+    const organization = connection ? snapshot.organizations.get(connection.spec.organizationRef.name) : undefined;
+    if (!connection || !organization || (snapshot.organization && organization.metadata.name !== snapshot.organization)) {
+      await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'The identity provider of this sign-in is no longer configured.', { reason: 'connection-gone', connection: pending.connection });
+      return;
+    }
+    const branding = brandingFor(snapshot, organization);
+    const now = this.options.clock.now();
+    const result = await this.options.store.transaction((repo) => provisionUser(repo, snapshot, connection, organization, pending.identity!, now));
+    const orgName = organization.metadata.name;
+    if (!result.ok) {
+      await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', result.message, { reason: result.reason, organization: orgName, connection: connection.metadata.name, client: pending.clientId, ...(result.email ? { email: result.email } : {}), subject: null });
+      return;
+    }
+    const { user } = result;
+    if (result.created) await this.audit(snapshot, 'user.provisioned', { organization: orgName, subject: user.id, actor: `idp:${connection.metadata.name}`, data: { connection: connection.metadata.name, email: user.email, roles: user.roles } });
+    await this.audit(snapshot, 'login.succeeded', { organization: orgName, client: pending.clientId, subject: user.id, data: { connection: connection.metadata.name, type: connection.spec.type, amr: pending.login!.amr } });
+    await this.complete(ctx, issuer, uid, user, { amr: pending.login!.amr, acr: pending.login!.acr }, pending.clientId, details.params);
+  }
+
+  // ── step-up ─────────────────────────────────────────────────────────
+
+  /** Whether the user's organization, or the client for the scopes asked, requires a second factor. */
+  mfaRequired(snapshot: IssuerSnapshot, user: UserRecord, clientId: string, scope: string): boolean {
+    const org: OrganizationObject | undefined = snapshot.organizations.get(user.organization);
+    const template = org?.spec.templateRef && snapshot.template?.metadata.name === org.spec.templateRef.name ? snapshot.template : undefined;
+    if ((org?.spec.mfa ?? template?.spec.mfa)?.required) return true;
+    const required = snapshot.clients.find((c) => c.clientId === clientId)?.object.spec.mfa?.requiredScopes ?? [];
+    const asked = new Set(scope.split(' ').filter(Boolean));
+    return required.some((s) => asked.has(s));
+  }
+
+  /** The end of every first factor: straight back to the client, or through TOTP first. */
+  async complete(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, login: { amr: string[]; acr: string }, clientId: string, params: Record<string, unknown>): Promise<void> {
+    const { provider, snapshot } = issuer;
+    if (this.mfaRequired(snapshot, user, clientId, typeof params.scope === 'string' ? params.scope : '')) {
+      const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login } };
+      await this.options.store.repo.putBrokerRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
+      ctx.status = 303;
+      ctx.redirect(`${snapshot.path}/interaction/${uid}/mfa`);
+      return;
+    }
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr } }, { mergeWithLastSubmission: false });
+    ctx.respond = false;
+  }
+
+  /** For interactions.ts: the password form's success goes through the same step-up. */
+  completer(issuer: BrokerIssuer): (ctx: Context, user: UserRecord, login: { amr: string[]; acr: string }) => Promise<void> {
+    return async (ctx, user, login) => {
+      const details = await issuer.provider.interactionDetails(ctx.req, ctx.res);
+      await this.complete(ctx, issuer, details.uid, user, login, String(details.params.client_id ?? ''), details.params);
+    };
+  }
+
+  private async mfa(ctx: Context, issuer: BrokerIssuer, uid: string, isContinue: boolean): Promise<void> {
+    const { provider, snapshot } = issuer;
+    ctx.set('Cache-Control', 'no-store');
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const key = `mfa:${snapshot.path}:${uid}`;
+    const raw = await this.options.store.repo.peekBrokerRequest(key, this.options.clock.now());
+    const pending = raw ? Pending.parse(JSON.parse(raw)) : undefined;
+    if (details.uid !== uid || !pending?.login) {
+      await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'There is no sign-in waiting for a second factor in this browser. Start again from the application.', { reason: 'mfa-without-login' });
+      return;
+    }
+    const login = pending.login;
+    const user = await this.options.store.repo.findUser(snapshot.namespace, login.accountId);
+    const organization = user ? snapshot.organizations.get(user.organization) : undefined;
+    const branding = brandingFor(snapshot, organization);
+    if (!user || !user.active) {
+      await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', 'This account is deactivated.', { reason: 'deactivated', organization: user?.organization ?? null, subject: login.accountId, client: pending.clientId });
+      return;
+    }
+    const ns = snapshot.namespace;
+    const action = `${snapshot.path}/interaction/${uid}/mfa`;
+    const finish = async (method: string) => {
+      await this.options.store.repo.takeBrokerRequest(key, this.options.clock.now());
+      const amr = [...new Set([...login.amr, 'otp', 'mfa'])];
+      await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
+      await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: ACR.mfa } }, { mergeWithLastSubmission: false });
+      ctx.respond = false;
+    };
+    if (isContinue) {
+      if (ctx.method === 'POST' && pending.mfaVerified) return finish('otp-enrolment');
+      ctx.status = 303;
+      ctx.redirect(action);
+      return;
+    }
+    const enrolled = await this.totp.enrolled(ns, user.id);
+    const limiterKey = `${ns}/${user.id}`;
+    const codeForm = (error?: string) =>
+      `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="${escapeHtml(action)}"><label for="code">Code from your authenticator app${enrolled ? ' (or a recovery code)' : ''}</label><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus><button type="submit">Verify</button></form>`;
+    const enrolmentPage = async (error?: string) => {
+      const { secret, uri } = await this.totp.beginEnrolment(ns, user.id, user.email, branding.title);
+      render(ctx, error ? 401 : 200, branding, 'Set up two-step verification', `<p>Your organization requires a second factor. Add this key to your authenticator app, then enter the code it shows.</p>
+<p>Key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}`);
+    };
+    if (ctx.method !== 'POST') {
+      if (enrolled) render(ctx, 200, branding, 'Two-step verification', codeForm());
+      else await enrolmentPage();
+      return;
+    }
+    const code = ((await readForm(ctx)).get('code') ?? '').trim();
+    if (this.otpLimiter.blocked(limiterKey)) {
+      await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'refused', data: { reason: 'rate-limited' } });
+      render(ctx, 429, branding, 'Two-step verification', codeForm('Too many wrong codes. Wait a few minutes, then try again.'));
+      return;
+    }
+    const result = await this.totp.verify(ns, user.id, code);
+    if (!result.ok) {
+      this.otpLimiter.fail(limiterKey);
+      await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'failure', data: { reason: 'wrong-code' } });
+      if (enrolled) render(ctx, 401, branding, 'Two-step verification', codeForm('That code is not correct.'));
+      else await enrolmentPage('That code is not correct.');
+      return;
+    }
+    this.otpLimiter.succeed(limiterKey);
+    if (!enrolled) {
+      const codes = await this.totp.confirm(ns, user.id);
+      await this.options.store.repo.putBrokerRequest(key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
+      await this.audit(snapshot, 'user.mfa-enrolled', { organization: user.organization, subject: user.id, data: { factor: 'totp', recoveryCodes: codes.length } });
+      render(ctx, 200, branding, 'Save your recovery codes', `<p>Each code signs you in once if you lose your authenticator. They are shown only now.</p><ul id="recovery-codes">${codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
+<form method="post" action="${escapeHtml(`${action}/continue`)}"><button type="submit">Continue</button></form>`);
+      return;
+    }
+    await finish(result.method);
+  }
+}

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import * as client from 'openid-client';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { IdPConnectionObject } from '../../api/index.ts';
+import type { Clock } from '../clock.ts';
+
+const DISCOVERY_TTL_MS = 10 * 60 * 1000;
+
+export class UpstreamError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'UpstreamError';
+    this.reason = reason;
+  }
+}
+
+export interface OidcStart {
+  url: string;
+  codeVerifier: string;
+  nonce: string;
+  state: string;
+}
+
+/**
+ * The partner's OpenID Connect IdP, through openid-client: authorization code with PKCE,
+ * state and nonce. The ID token is checked twice — by openid-client (with non-repudiation
+ * checks, so its signature is verified even over TLS) and by jose against the IdP's JWKS
+ * with our clock — and `iss` on the authorization response is required when the IdP
+ * advertises RFC 9207, which openid-client enforces.
+ */
+export class OidcUpstreams {
+  private readonly clock: Clock;
+  private readonly servers = new Map<string, { at: number; server: client.ServerMetadata }>();
+  private readonly jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  constructor(clock: Clock) {
+    this.clock = clock;
+  }
+
+  /** Discovery is cached; the client configuration is rebuilt per use, so a rotated secret or a moved clock applies at once. */
+  private async configuration(connection: IdPConnectionObject, secret: string | undefined): Promise<client.Configuration> {
+    const spec = connection.spec.oidc!;
+    const insecure = new URL(spec.issuer).protocol === 'http:';
+    const cached = this.servers.get(spec.issuer);
+    let server = cached && Date.now() - cached.at < DISCOVERY_TTL_MS ? cached.server : undefined;
+    if (!server) {
+      try {
+        const discovered = await client.discovery(new URL(spec.issuer), spec.clientId, undefined, client.None(), { execute: insecure ? [client.allowInsecureRequests] : [], timeout: 10 });
+        server = discovered.serverMetadata();
+      } catch (error) {
+        throw new UpstreamError('discovery-failed', `The identity provider at ${spec.issuer} could not be reached (${messageOf(error)}).`);
+      }
+      this.servers.set(spec.issuer, { at: Date.now(), server });
+    }
+    // openid-client reads Date.now(); the skew aligns it with the injected clock.
+    const metadata: Partial<client.ClientMetadata> = { [client.clockSkew]: Math.round((this.clock.now() - Date.now()) / 1000), [client.clockTolerance]: 60 };
+    const config = new client.Configuration(server, spec.clientId, metadata, secret ? client.ClientSecretBasic(secret) : client.None());
+    if (insecure) client.allowInsecureRequests(config);
+    client.enableNonRepudiationChecks(config);
+    return config;
+  }
+
+  async start(connection: IdPConnectionObject, secret: string | undefined, redirectUri: string, loginHint: string): Promise<OidcStart> {
+    const config = await this.configuration(connection, secret);
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const scopes = connection.spec.oidc!.scopes ?? ['openid', 'email', 'profile'];
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: [...new Set(['openid', ...scopes])].join(' '),
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      ...(loginHint ? { login_hint: loginHint } : {}),
+    });
+    return { url: url.href, codeVerifier, nonce, state };
+  }
+
+  /** Exchanges the code and returns the verified subject and claims (ID token over userinfo). */
+  async finish(connection: IdPConnectionObject, secret: string | undefined, callbackUrl: URL, expected: { codeVerifier: string; nonce: string; state: string; redirectUri: string }): Promise<{ subject: string; claims: Record<string, unknown> }> {
+    const spec = connection.spec.oidc!;
+    const config = await this.configuration(connection, secret);
+    let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+    try {
+      tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: expected.codeVerifier, expectedState: expected.state, expectedNonce: expected.nonce, idTokenExpected: true }, { redirect_uri: expected.redirectUri });
+    } catch (error) {
+      throw new UpstreamError(reasonOf(error), `The identity provider's answer was refused: ${messageOf(error)}.`);
+    }
+    const meta = config.serverMetadata();
+    const claims = await this.verifyIdToken(tokens.id_token!, spec.issuer, spec.clientId, meta.jwks_uri, expected.nonce);
+    const subject = claims.sub!;
+    let userinfo: Record<string, unknown> = {};
+    if (meta.userinfo_endpoint && tokens.access_token) {
+      try {
+        userinfo = { ...(await client.fetchUserInfo(config, tokens.access_token, subject)) };
+      } catch (error) {
+        throw new UpstreamError('userinfo-failed', `The identity provider's user information could not be read: ${messageOf(error)}.`);
+      }
+    }
+    return { subject, claims: { ...userinfo, ...claims } };
+  }
+
+  private async verifyIdToken(idToken: string, issuer: string, audience: string, jwksUri: string | undefined, nonce: string): Promise<JWTPayload> {
+    if (!jwksUri) throw new UpstreamError('no-jwks', 'The identity provider publishes no signing keys (jwks_uri).');
+    let jwks = this.jwks.get(jwksUri);
+    if (!jwks) {
+      jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000 });
+      this.jwks.set(jwksUri, jwks);
+    }
+    try {
+      const { payload } = await jwtVerify(idToken, jwks, {
+        issuer,
+        audience,
+        currentDate: new Date(this.clock.now()),
+        clockTolerance: 60,
+        requiredClaims: ['sub', 'exp', 'iat', 'nonce'],
+        algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      });
+      if (payload.nonce !== nonce) throw new UpstreamError('nonce-mismatch', 'The identity provider answered another sign-in (nonce mismatch).');
+      return payload;
+    } catch (error) {
+      if (error instanceof UpstreamError) throw error;
+      throw new UpstreamError(reasonOf(error), `The identity provider's ID token was refused: ${messageOf(error)}.`);
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const e = error as Error & { error?: string; error_description?: string };
+  return e.error_description ?? e.message;
+}
+
+function reasonOf(error: unknown): string {
+  const e = error as { code?: unknown; error?: unknown };
+  if (typeof e?.error === 'string') return e.error;
+  if (typeof e?.code === 'string') return e.code;
+  return 'upstream-refused';
+}

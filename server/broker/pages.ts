@@ -1,0 +1,38 @@
+import type { Context } from 'koa';
+import type { OrganizationObject } from '../../api/index.ts';
+import { escapeHtml, page, type PageBranding } from '../oidc/html.ts';
+import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self' http: https:";
+
+/** The organization a page is about (the routed one on the shared issuer), else the issuer's own. */
+export function brandingFor(snapshot: IssuerSnapshot, org?: OrganizationObject): PageBranding {
+  const o = org ?? snapshot.chain[0];
+  return { title: o?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: o?.spec.branding?.primaryColor, logo: o?.spec.branding?.logo };
+}
+
+export function render(ctx: Context, status: number, branding: PageBranding, heading: string, body: string): void {
+  ctx.status = status;
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Content-Security-Policy', PAGE_CSP);
+  ctx.body = page(branding, heading, body);
+}
+
+export function emailForm(action: string, email: string, error?: string): string {
+  return `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="${escapeHtml(action)}" autocomplete="on">
+<label for="email">Work email</label><input id="email" name="email" type="email" required value="${escapeHtml(email)}" autofocus>
+<button type="submit">Continue</button></form>`;
+}
+
+/** A refusal a partner user can act on: what went wrong, never a stack trace. */
+export function refusal(ctx: Context, status: number, branding: PageBranding, heading: string, message: string): void {
+  render(ctx, status, branding, heading, `<p class="error">${escapeHtml(message)}</p><p>If this keeps happening, contact your administrator.</p>`);
+}
+
+/** HTTP-POST binding to the partner's IdP: a self-submitting form needs script, so the button stays for users without it. */
+export function autoPost(ctx: Context, branding: PageBranding, action: string, fields: Record<string, string>): void {
+  const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`).join('');
+  render(ctx, 200, branding, 'Continue to your organization', `<form method="post" action="${escapeHtml(action)}">${inputs}<button type="submit">Continue</button></form>`);
+}

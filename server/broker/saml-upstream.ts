@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import { DOMParser } from '@xmldom/xmldom';
+import * as xpath from 'xpath';
+import type { IdPConnectionObject } from '../../api/index.ts';
+import type { Clock } from '../clock.ts';
+import { UpstreamError } from './oidc-upstream.ts';
+
+const METADATA_TTL_MS = 10 * 60 * 1000;
+const CLOCK_SKEW_MS = 60 * 1000;
+const MAX_METADATA_BYTES = 1_048_576;
+
+const NS = {
+  md: 'urn:oasis:names:tc:SAML:2.0:metadata',
+  ds: 'http://www.w3.org/2000/09/xmldsig#',
+  saml: 'urn:oasis:names:tc:SAML:2.0:assertion',
+  samlp: 'urn:oasis:names:tc:SAML:2.0:protocol',
+};
+const select = xpath.useNamespaces(NS);
+
+export interface IdpDescriptor {
+  entityId: string;
+  ssoUrl: string;
+  certificates: string[];
+}
+
+export interface SpEndpoints {
+  entityId: string;
+  acsUrl: string;
+}
+
+/** DTDs and entities are refused before any parser sees the document (XXE, billion laughs). */
+function refuseDoctype(xml: string, what: string): void {
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new UpstreamError('doctype', `${what} contains a DOCTYPE or entity declaration, which is never accepted.`);
+}
+
+function parse(xml: string, what: string): Document {
+  refuseDoctype(xml, what);
+  const errors: string[] = [];
+  const doc = new DOMParser({ onError: (level, message) => void (level !== 'warning' && errors.push(message)) }).parseFromString(xml, 'text/xml') as unknown as Document;
+  if (errors.length > 0 || !doc.documentElement) throw new UpstreamError('malformed-xml', `${what} is not well-formed XML.`);
+  return doc;
+}
+
+const pem = (base64: string) => `-----BEGIN CERTIFICATE-----\n${base64.replace(/\s+/g, '').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----`;
+
+/** node-saml does not read IdP metadata: the entity ID, the SSO endpoint and the signing certificates, read here. */
+export function parseIdpMetadata(xml: string): IdpDescriptor {
+  const doc = parse(xml, 'The IdP metadata');
+  const entity = select('//md:EntityDescriptor[md:IDPSSODescriptor]', doc, true) as Element | undefined;
+  if (!entity) throw new UpstreamError('bad-metadata', 'The IdP metadata has no EntityDescriptor with an IDPSSODescriptor.');
+  const entityId = entity.getAttribute('entityID') ?? '';
+  const sso = (select('md:IDPSSODescriptor/md:SingleSignOnService', entity) as Element[]);
+  const redirect = sso.find((e) => e.getAttribute('Binding') === 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect');
+  const ssoUrl = redirect?.getAttribute('Location') ?? '';
+  const certificates = (select("md:IDPSSODescriptor/md:KeyDescriptor[not(@use) or @use='signing']/ds:KeyInfo/ds:X509Data/ds:X509Certificate", entity) as Element[])
+    .map((e) => (e.textContent ?? '').trim())
+    .filter(Boolean)
+    .map(pem);
+  if (!entityId || !ssoUrl || certificates.length === 0) {
+    throw new UpstreamError('bad-metadata', 'The IdP metadata lacks an entityID, an HTTP-Redirect SingleSignOnService or a signing certificate.');
+  }
+  return { entityId, ssoUrl, certificates };
+}
+
+/** Accepts exactly the one AuthnRequest this sign-in sent: a response to any other request is refused. */
+function singleRequestCache(requestId: string): CacheProvider {
+  return {
+    saveAsync: async (key, value) => ({ value, createdAt: Date.now() }),
+    getAsync: async (key) => (key === requestId ? new Date().toISOString() : null),
+    removeAsync: async (key) => key,
+  };
+}
+
+export interface VerifiedAssertion {
+  subject: string;
+  nameIdFormat: string;
+  attributes: Record<string, unknown>;
+  assertionId: string;
+  expiresAt: number;
+  idp: string;
+}
+
+export class SamlUpstreams {
+  private readonly clock: Clock;
+  private readonly fetchMetadata: (url: string) => Promise<string>;
+  private readonly metadata = new Map<string, { at: number; idp: IdpDescriptor }>();
+
+  constructor(clock: Clock, fetchMetadata?: (url: string) => Promise<string>) {
+    this.clock = clock;
+    this.fetchMetadata = fetchMetadata ?? defaultFetch;
+  }
+
+  /** The IdP as declared: inline fields, metadata XML, or metadata fetched from its URL (cached). */
+  async idp(connection: IdPConnectionObject): Promise<IdpDescriptor> {
+    const spec = connection.spec.saml!;
+    if (spec.metadataXml) return parseIdpMetadata(spec.metadataXml);
+    if (spec.metadataUrl) {
+      const cached = this.metadata.get(spec.metadataUrl);
+      if (cached && this.clock.now() - cached.at < METADATA_TTL_MS) return cached.idp;
+      let xml: string;
+      try {
+        xml = await this.fetchMetadata(spec.metadataUrl);
+      } catch (error) {
+        throw new UpstreamError('metadata-unreachable', `IdP metadata could not be fetched from ${spec.metadataUrl} (${error instanceof Error ? error.message : String(error)}).`);
+      }
+      const idp = parseIdpMetadata(xml);
+      this.metadata.set(spec.metadataUrl, { at: this.clock.now(), idp });
+      return idp;
+    }
+    return { entityId: spec.entityId!, ssoUrl: spec.ssoUrl!, certificates: [spec.certificate!] };
+  }
+
+  private saml(connection: IdPConnectionObject, idp: IdpDescriptor, sp: SpEndpoints, requestId: string): SAML {
+    return new SAML({
+      entryPoint: idp.ssoUrl,
+      issuer: sp.entityId,
+      callbackUrl: sp.acsUrl,
+      idpCert: idp.certificates,
+      idpIssuer: idp.entityId,
+      audience: sp.entityId,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: false,
+      validateInResponseTo: ValidateInResponseTo.always,
+      cacheProvider: singleRequestCache(requestId),
+      generateUniqueId: () => requestId,
+      acceptedClockSkewMs: CLOCK_SKEW_MS,
+      identifierFormat: connection.spec.saml!.nameIdFormat ?? 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+      disableRequestedAuthnContext: true,
+    });
+  }
+
+  /** Per-connection SP metadata, for the partner's IdP administrator. */
+  spMetadata(connection: IdPConnectionObject, sp: SpEndpoints): string {
+    const saml = new SAML({
+      issuer: sp.entityId,
+      callbackUrl: sp.acsUrl,
+      idpCert: 'unused',
+      wantAssertionsSigned: true,
+      identifierFormat: connection.spec.saml!.nameIdFormat ?? 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+    });
+    return saml.generateServiceProviderMetadata(null, null);
+  }
+
+  /** An HTTP-Redirect AuthnRequest; `relayState` names the pending sign-in. */
+  async start(connection: IdPConnectionObject, sp: SpEndpoints, relayState: string): Promise<{ url: string; requestId: string }> {
+    const idp = await this.idp(connection);
+    const requestId = `_${randomBytes(20).toString('hex')}`;
+    const url = await this.saml(connection, idp, sp, requestId).getAuthorizeUrlAsync(relayState, undefined, {});
+    return { url, requestId };
+  }
+
+  /**
+   * Validates an HTTP-POST response. node-saml checks the signature (only the bytes signed,
+   * from the declared certificates), the audience, InResponseTo and the validity window;
+   * here we add what it leaves out — DTDs, comments (NameID truncation), Recipient and
+   * Destination — and return the assertion ID for the replay cache.
+   */
+  async verify(connection: IdPConnectionObject, sp: SpEndpoints, requestId: string, samlResponse: string, relayState: string): Promise<VerifiedAssertion> {
+    const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
+    const doc = parse(xml, 'The SAML response');
+    if ((select('//comment()', doc) as Node[]).length > 0) throw new UpstreamError('xml-comment', 'The SAML response contains XML comments, which are refused (they can truncate a signed NameID).');
+    const idp = await this.idp(connection);
+    let profile: Profile | null;
+    try {
+      ({ profile } = await this.saml(connection, idp, sp, requestId).validatePostResponseAsync({ SAMLResponse: samlResponse, RelayState: relayState }));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new UpstreamError(samlReason(message), `The SAML response was refused: ${message}.`);
+    }
+    if (!profile?.getAssertionXml) throw new UpstreamError('no-assertion', 'The SAML response carries no assertion.');
+    const assertion = parse(profile.getAssertionXml(), 'The SAML assertion');
+    const confirmation = select('//saml:SubjectConfirmation/saml:SubjectConfirmationData', assertion, true) as Element | undefined;
+    if (confirmation?.getAttribute('Recipient') !== sp.acsUrl) throw new UpstreamError('wrong-recipient', `The SAML assertion is addressed to ${confirmation?.getAttribute('Recipient') || 'no recipient'}, not to ${sp.acsUrl}.`);
+    if (confirmation.getAttribute('InResponseTo') !== requestId) throw new UpstreamError('in-response-to-mismatch', 'The SAML assertion answers another sign-in request.');
+    const response = doc.documentElement;
+    const destination = response.getAttribute('Destination');
+    if (destination && destination !== sp.acsUrl) throw new UpstreamError('wrong-destination', `The SAML response is addressed to ${destination}, not to ${sp.acsUrl}.`);
+    const root = assertion.documentElement;
+    const assertionId = root.getAttribute('ID') ?? '';
+    const conditions = select('//saml:Conditions', assertion, true) as Element | undefined;
+    const notOnOrAfter = Date.parse(conditions?.getAttribute('NotOnOrAfter') ?? confirmation.getAttribute('NotOnOrAfter') ?? '');
+    const attributes: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(profile)) if (typeof v === 'string' || Array.isArray(v)) attributes[k] = v;
+    return {
+      subject: profile.nameID,
+      nameIdFormat: profile.nameIDFormat,
+      attributes,
+      assertionId,
+      expiresAt: (Number.isFinite(notOnOrAfter) ? notOnOrAfter : this.clock.now() + 3600_000) + CLOCK_SKEW_MS,
+      idp: idp.entityId,
+    };
+  }
+}
+
+function samlReason(message: string): string {
+  const m = message.toLowerCase();
+  if (m.includes('signature')) return 'invalid-signature';
+  if (m.includes('audience')) return 'wrong-audience';
+  if (m.includes('expired') || m.includes('notonorafter') || m.includes('not yet valid') || m.includes('notbefore')) return 'expired';
+  if (m.includes('inresponseto')) return 'in-response-to-mismatch';
+  if (m.includes('issuer')) return 'wrong-issuer';
+  return 'saml-refused';
+}
+
+async function defaultFetch(url: string): Promise<string> {
+  if (!/^https?:$/.test(new URL(url).protocol)) throw new Error('only http(s) metadata URLs are fetched');
+  const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(10_000), headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' } });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const text = await res.text();
+  if (text.length > MAX_METADATA_BYTES) throw new Error('metadata larger than 1 MiB');
+  return text;
+}
