@@ -87,12 +87,14 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; } });
     if (values.dir) await applyDirectory(gatehouse.objects, resolve(values.dir), out);
     const running = await listen(gatehouse.app, { host, port });
+    gatehouse.lifecycle.start();
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
     out(`listening on ${running.url}`);
     out(`  admin API  ${running.url}/admin/v1/namespaces/{namespace}/{organizations|clients|…}`);
     out(`  health     ${running.url}/healthz  ${running.url}/readyz`);
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
     return async () => {
+      gatehouse.lifecycle.stop();
       await running.close();
       await store.close();
     };

@@ -14,6 +14,9 @@ import { IssuerRegistry } from './oidc/registry.ts';
 import type { Sealer } from './secrets/sealer.ts';
 import type { Store } from './store/index.ts';
 import { createPasswordLink } from './users/links.ts';
+import { AdminGuard } from './governance/guard.ts';
+import { LifecycleMonitor } from './governance/lifecycle.ts';
+import { PrincipalResolver } from './governance/principals.ts';
 
 export interface AppOptions {
   store: Store;
@@ -34,6 +37,8 @@ export interface GatehouseApp {
   keys: SigningKeys;
   issuers: IssuerRegistry;
   audit: AuditWriter;
+  /** Emits contract-ending, contract-ended and certification-overdue audit events once each; `start()` it in a long-running server. */
+  lifecycle: LifecycleMonitor;
 }
 
 /** The Koa application: health, the admin API, and the OpenID Connect issuers. */
@@ -76,10 +81,16 @@ export function createApp(options: AppOptions): GatehouseApp {
     }
   });
 
+  const publicUrl = () => options.publicUrl;
+  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }) });
+  const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const admin = adminRouter({
     store,
     objects,
     verifier,
+    guard,
+    clock,
+    publicUrl,
     clientSecrets,
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
@@ -90,5 +101,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
   app.use(issuers.middleware());
-  return { app, objects, verifier, clientSecrets, keys, issuers, audit };
+  return { app, objects, verifier, clientSecrets, keys, issuers, audit, lifecycle };
 }

@@ -148,7 +148,7 @@ export class IssuerRegistry {
 
   private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {
     const { snapshot } = issuer;
-    const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now()) : { active: true };
+    const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now(), snapshot.workspace?.spec.lifecycle) : { active: true };
     if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
 
     if (await handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter })) return;
