@@ -1,11 +1,15 @@
 import { CONTROLLER_USAGE, controller } from './controller.ts';
 import { SERVE_USAGE, serve } from './serve.ts';
+import { AUDIT_USAGE, audit } from './audit.ts';
+import { ATTEST_USAGE, attest } from './attest.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
 Commands:
   serve [--dir PATH]   start the server (and keep the declarations under PATH applied)
   controller           reconcile a folder of YAML or Kubernetes resources into a server
+  audit verify|export  check the audit hash chain of the server's store; export it for a SIEM
+  attest [--dir PATH]  attestation report per organization from git history and the audit log
   help [command]       show help
 
 Run "gatehouse <command> --help" for a command's options.`;
@@ -27,11 +31,15 @@ export async function main(argv: string[]): Promise<number> {
         await untilSignal(result);
         return 0;
       }
+      case 'audit':
+        return await audit(rest);
+      case 'attest':
+        return await attest(rest);
       case 'help':
       case '--help':
       case '-h':
       case undefined:
-        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : USAGE}\n`);
+        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : USAGE}\n`);
         return command === undefined ? 1 : 0;
       default:
         process.stderr.write(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);

@@ -72,6 +72,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     const controllerToken = values.dir ? generateToken() : undefined;
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
     const running = await listen(gatehouse.app, { host, port });
+    gatehouse.lifecycle.start();
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
     let controller: DirectoryController | undefined;
     if (values.dir && controllerToken) {
@@ -87,6 +88,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
     return async () => {
       await controller?.stop();
+      gatehouse.lifecycle.stop();
       await running.close();
       await store.close();
     };

@@ -18,7 +18,10 @@ import type { Store } from './store/index.ts';
 import { createPasswordLink } from './users/links.ts';
 import { Broker } from './broker/broker.ts';
 import { UpstreamSecrets, secretRoutes } from './broker/secrets.ts';
-import { bearerAuth, changeContext } from './admin/routes.ts';
+import { changeContext } from './admin/routes.ts';
+import { AdminGuard } from './governance/guard.ts';
+import { LifecycleMonitor } from './governance/lifecycle.ts';
+import { PrincipalResolver } from './governance/principals.ts';
 
 export interface AppOptions {
   store: Store;
@@ -43,6 +46,8 @@ export interface GatehouseApp {
   audit: AuditWriter;
   broker: Broker;
   upstreamSecrets: UpstreamSecrets;
+  /** Emits contract-ending, contract-ended and certification-overdue audit events once each; `start()` it in a long-running server. */
+  lifecycle: LifecycleMonitor;
 }
 
 /** The Koa application: health, the admin API, and the OpenID Connect issuers. */
@@ -88,10 +93,16 @@ export function createApp(options: AppOptions): GatehouseApp {
     }
   });
 
+  const publicUrl = () => options.publicUrl;
+  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }) });
+  const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const admin = adminRouter({
     store,
     objects,
     verifier,
+    guard,
+    clock,
+    publicUrl,
     clientSecrets,
     rotateKeys: async (namespace, publishAheadSeconds) => {
       const ws = (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
@@ -106,10 +117,16 @@ export function createApp(options: AppOptions): GatehouseApp {
 
   app.use(problemMiddleware((error, ctx) => logger.error(`${ctx.method} ${ctx.path} failed`, error)));
   app.use(health.routes());
-  const secrets = secretRoutes(upstreamSecrets, bearerAuth(verifier), changeContext, options.bodyLimit);
+  // Upstream secrets belong to the workspace: no partner administrator may read their names or attach one.
+  const authenticate = guard.authenticate();
+  const workspaceAdmin: Koa.Middleware = (ctx, next) => authenticate(ctx, async () => {
+    await guard.require(ctx, 'objects.write', { namespace: String(ctx.params?.namespace ?? ''), organization: null });
+    await next();
+  });
+  const secrets = secretRoutes(upstreamSecrets, workspaceAdmin, changeContext, options.bodyLimit);
   app.use(secrets.routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
   app.use(issuers.middleware());
-  return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets };
+  return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle };
 }

@@ -21,6 +21,7 @@ import type { Repository, Store, StoredObject } from '../store/index.ts';
 import { Problem, notFound } from './problem.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
+import { pullKillSwitch } from '../governance/kill-switch.ts';
 
 /** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
 export interface ChangeContext {
@@ -141,6 +142,10 @@ export class ObjectService {
         },
         now,
       );
+      const wasSuspended = (existing?.object as OrganizationObject | undefined)?.spec.suspended === true;
+      if (object.kind === 'Organization' && object.spec.suspended && !wasSuspended) {
+        await pullKillSwitch(repo, { namespace, organization: object.metadata.name, actor: context.actor, provenance: context.provenance, now });
+      }
       return { outcome, object: this.present(stored) };
     });
     return result.outcome === 'unchanged' ? result : this.changed(namespace, result);

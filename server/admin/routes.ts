@@ -1,13 +1,23 @@
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
+import { principalOf } from '../governance/guard.ts';
 import { z } from 'zod';
 import { KINDS, dnsLabel, duration, durationSeconds, kindByPlural, type KindDefinition } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
 import { readBody } from './body.ts';
 import { ObjectService, type ChangeContext } from './objects.ts';
-import { Problem, badRequest, notFound } from './problem.ts';
+import { badRequest, notFound } from './problem.ts';
 import type { AdminTokenVerifier } from './tokens.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
+import type { Clock } from '../clock.ts';
+import { registerAuditRoutes } from '../governance/audit-routes.ts';
+import type { AdminGuard } from '../governance/guard.ts';
+import { withLifecycleStatus } from '../governance/lifecycle.ts';
+import { loadNamespace } from '../governance/organizations.ts';
+import { visibleOrganizations, type Permission } from '../governance/policy.ts';
+import { registerGovernanceRoutes } from '../governance/routes.ts';
+import { organizationOf } from './objects.ts';
+import type { AnyObject, KindName } from '../../api/index.ts';
 
 export const PROVENANCE_HEADER = 'gatehouse-provenance';
 
@@ -34,6 +44,7 @@ function pathName(ctx: Context, param: 'namespace' | 'name'): string {
   return value;
 }
 
+/** Who is calling (set by the guard) and the provenance they declare in the header. */
 export function changeContext(ctx: Context): ChangeContext {
   const header = ctx.get(PROVENANCE_HEADER);
   const context: ChangeContext = { actor: (ctx.state as AdminState).actor };
@@ -50,26 +61,7 @@ export function changeContext(ctx: Context): ChangeContext {
   return context;
 }
 
-export function bearerAuth(verifier: AdminTokenVerifier) {
-  return async (ctx: Context, next: Next): Promise<void> => {
-    const header = ctx.get('authorization');
-    const match = /^Bearer ([\x21-\x7E]+)$/i.exec(header);
-    if (!match) throw new Problem(401, 'Unauthorized', 'send an admin token as "Authorization: Bearer <token>"');
-    const name = await verifier.identify(match[1]!);
-    if (!name) throw new Problem(401, 'Unauthorized', 'the admin token is not valid');
-    (ctx.state as AdminState).actor = `admin-token:${name}`;
-    await next();
-  };
-}
-
-const AuditQuery = z.strictObject({
-  namespace: dnsLabel.optional(),
-  organization: dnsLabel.optional(),
-  action: z.string().max(128).optional(),
-  actor: z.string().max(256).optional(),
-  before: z.coerce.number().int().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
+const readPermission = (kind: KindName): Permission => (kind === 'User' ? 'users.read' : 'objects.read');
 
 export interface AdminRoutesOptions {
   store: Store;
@@ -78,39 +70,78 @@ export interface AdminRoutesOptions {
   passwordLink(namespace: string, user: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }>;
   rotateKeys(namespace: string, publishAheadSeconds: number): Promise<{ kid: string; activatesAt: number }>;
   verifier: AdminTokenVerifier;
+  /** Authentication and the policy table every route asks (server/governance/policy.ts). */
+  guard: AdminGuard;
+  clock: Clock;
+  publicUrl: () => string;
   bodyLimit?: number;
 }
 
 /** `/admin/v1`: declarative PUT/GET/DELETE of every kind, status, and the audit log. */
 export function adminRouter(options: AdminRoutesOptions): Router {
   const { objects, store } = options;
+  const { guard } = options;
   const router = new Router({ prefix: '/admin/v1' });
-  router.use(bearerAuth(options.verifier));
-
-  router.get('/audit', async (ctx) => {
-    const parsed = AuditQuery.safeParse(ctx.query);
-    if (!parsed.success) throw badRequest(`bad audit query: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}`);
-    const items = await store.repo.queryAudit(parsed.data);
-    const limit = parsed.data.limit ?? 100;
-    ctx.body = { items, next: items.length === limit ? items[items.length - 1]!.seq : null };
+  router.use(guard.authenticate());
+  registerAuditRoutes(router, { store, guard });
+  registerGovernanceRoutes(router, {
+    store,
+    clock: options.clock,
+    guard,
+    objects,
+    publicUrl: options.publicUrl,
+    passwordLink: options.passwordLink,
+    ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
 
-  router.get('/audit/verify', async (ctx) => {
-    ctx.body = await store.verifyAudit();
-  });
+  /** What the caller may see of a list, with the lifecycle conditions organizations carry. */
+  const visible = async (ctx: Context, kind: KindName, items: AnyObject[], namespace?: string): Promise<AnyObject[]> => {
+    const principal = principalOf(ctx);
+    await guard.require(ctx, readPermission(kind), { namespace: namespace ?? (principal.kind === 'user' ? principal.namespace : undefined), organization: principal.kind === 'user' ? principal.organization : null });
+    const orgs = visibleOrganizations(principal);
+    const shown = orgs === 'all' ? items : items.filter((o) => o.metadata.namespace === (principal.kind === 'user' ? principal.namespace : o.metadata.namespace) && orgs.has(organizationOf(o) ?? ''));
+    return kind === 'Organization' ? withLifecycle(shown) : shown;
+  };
+  const withLifecycle = async (items: AnyObject[]): Promise<AnyObject[]> => {
+    const views = new Map<string, Awaited<ReturnType<typeof loadNamespace>>>();
+    const out: AnyObject[] = [];
+    for (const o of items) {
+      const ns = o.metadata.namespace!;
+      if (!views.has(ns)) views.set(ns, await loadNamespace(store.repo, ns));
+      out.push(withLifecycleStatus(o, views.get(ns)!, options.clock.now()));
+    }
+    return out;
+  };
+  /** The organization a write touches: the one the object names, before and after the change. */
+  const requireWrite = async (ctx: Context, kind: KindName, namespace: string, name: string, body?: unknown) => {
+    const existing = await store.repo.getObject(kind, namespace, name);
+    const before = kind === 'Organization' ? name : existing ? organizationOf(existing.object) : null;
+    await guard.require(ctx, 'objects.write', { namespace, organization: before });
+    const spec = body && typeof body === 'object' ? (body as { spec?: { organizationRef?: { name?: unknown } } }).spec : undefined;
+    const after = kind === 'Organization' ? name : typeof spec?.organizationRef?.name === 'string' ? spec.organizationRef.name : null;
+    if (after !== before) await guard.require(ctx, 'objects.write', { namespace, organization: after });
+  };
 
   router.get('/:plural', async (ctx) => {
     const def = kindFrom(ctx);
-    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: `${def.kind}List`, items: await objects.list(def.kind) };
+    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: `${def.kind}List`, items: await visible(ctx, def.kind, await objects.list(def.kind)) };
   });
 
   router.get('/namespaces/:namespace/:plural', async (ctx) => {
     const def = kindFrom(ctx);
-    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: `${def.kind}List`, items: await objects.list(def.kind, pathName(ctx, 'namespace')) };
+    const namespace = pathName(ctx, 'namespace');
+    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: `${def.kind}List`, items: await visible(ctx, def.kind, await objects.list(def.kind, namespace), namespace) };
   });
 
   router.get('/namespaces/:namespace/:plural/:name', async (ctx) => {
-    ctx.body = await objects.get(kindFrom(ctx).kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'));
+    const def = kindFrom(ctx);
+    const namespace = pathName(ctx, 'namespace');
+    const name = pathName(ctx, 'name');
+    // An organization is checked by name before it is looked up, so a refusal says nothing of whether it exists.
+    if (def.kind === 'Organization') await guard.require(ctx, 'objects.read', { namespace, organization: name });
+    const object = await objects.get(def.kind, namespace, name);
+    await guard.require(ctx, readPermission(def.kind), { namespace, organization: organizationOf(object) });
+    ctx.body = def.kind === 'Organization' ? (await withLifecycle([object]))[0] : object;
   });
 
   router.put('/namespaces/:namespace/:plural/:name', async (ctx) => {
@@ -119,6 +150,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const name = pathName(ctx, 'name');
     const context = changeContext(ctx);
     const body = await readBody(ctx, options.bodyLimit);
+    await requireWrite(ctx, def.kind, namespace, name, body);
     const result = await objects.apply(body, context, { namespace, kind: def.kind, name });
     ctx.status = result.outcome === 'created' ? 201 : 200;
     ctx.set('Gatehouse-Outcome', result.outcome);
@@ -127,18 +159,27 @@ export function adminRouter(options: AdminRoutesOptions): Router {
 
   router.put('/namespaces/:namespace/:plural/:name/status', async (ctx) => {
     const def = kindFrom(ctx);
+    await requireWrite(ctx, def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'));
     const body = await readBody(ctx, options.bodyLimit);
     const status = body && typeof body === 'object' && 'status' in body ? (body as { status: unknown }).status : body;
     ctx.body = await objects.setStatus(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), status);
   });
 
   router.post('/namespaces/:namespace/clients/:name/secret', async (ctx) => {
+    await requireWrite(ctx, 'Client', pathName(ctx, 'namespace'), pathName(ctx, 'name'));
     const result = await options.clientSecrets.rotate(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = result;
   });
 
   router.post('/namespaces/:namespace/users/:name/password-link', async (ctx) => {
+    const user = await store.repo.findUser(pathName(ctx, 'namespace'), pathName(ctx, 'name'));
+    await guard.require(ctx, 'users.write', { namespace: pathName(ctx, 'namespace'), organization: user ? user.organization || null : null });
+    const principal = principalOf(ctx);
+    if (principal.kind === 'user' && principal.scope !== 'namespace') {
+      // The organization user routes also check the target's roles against the caller's.
+      await guard.refuse(ctx, 'partner administrators send password links through POST /admin/v1/namespaces/{namespace}/organizations/{organization}/users/{user}/password-link', 'users.write', { namespace: pathName(ctx, 'namespace'), organization: user?.organization || null });
+    }
     const link = await options.passwordLink(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;
@@ -146,6 +187,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
   });
 
   router.post('/namespaces/:namespace/signing-keys/rotate', async (ctx) => {
+    await guard.require(ctx, 'objects.write', { namespace: pathName(ctx, 'namespace'), organization: null });
     const ahead = typeof ctx.query.publishAhead === 'string' ? ctx.query.publishAhead : '1h';
     if (!duration.safeParse(ahead).success) throw badRequest('publishAhead must be a duration such as "10m" or "1h"', [{ path: 'publishAhead', message: 'expected a duration' }]);
     ctx.body = await options.rotateKeys(pathName(ctx, 'namespace'), durationSeconds(ahead));
@@ -153,6 +195,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
 
   router.delete('/namespaces/:namespace/:plural/:name', async (ctx) => {
     const def = kindFrom(ctx);
+    await requireWrite(ctx, def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'));
     const cascade = ctx.query.cascade === 'true';
     ctx.body = await objects.delete(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx), { cascade });
   });

@@ -22,6 +22,11 @@ const hash = (code: string) => createHash('sha256').update(code.replace(/[\s-]/g
 
 export type Verification = { ok: true; method: 'otp' | 'recovery-code'; remainingRecoveryCodes: number } | { ok: false };
 
+/** Where a user's TOTP factor is sealed, in the `totp` scope of the secret store. */
+export function totpRow(namespace: string, userId: string): string {
+  return `${namespace}/${userId}`;
+}
+
 /**
  * TOTP second factor (RFC 6238, SHA-1, 6 digits, 30 s — what every authenticator app reads).
  * The shared secret is sealed (it must be read back to compute codes); recovery codes
@@ -39,7 +44,7 @@ export class TotpFactors {
   }
 
   private static row(namespace: string, userId: string) {
-    return `${namespace}/${userId}`;
+    return totpRow(namespace, userId);
   }
 
   private async load(namespace: string, userId: string): Promise<Factor | undefined> {

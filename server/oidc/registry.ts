@@ -170,7 +170,7 @@ export class IssuerRegistry {
 
   private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {
     const { snapshot } = issuer;
-    const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now()) : { active: true };
+    const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now(), snapshot.workspace?.spec.lifecycle) : { active: true };
     if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
 
     const { broker } = this.options;

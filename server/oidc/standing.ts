@@ -1,29 +1,52 @@
-import type { OrganizationObject } from '../../api/index.ts';
+import { durationSeconds, type OrganizationObject, type WorkspaceObject } from '../../api/index.ts';
 
-export type Standing = { active: true } | { active: false; reason: 'suspended' | 'contract-ended' | 'contract-not-started' | 'parent-inactive'; detail: string };
+export type Standing =
+  | { active: true }
+  | { active: false; reason: 'suspended' | 'contract-ended' | 'contract-not-started' | 'parent-inactive' | 'certification-overdue'; detail: string };
+
+/** The Workspace's lifecycle settings that bear on standing. */
+export type LifecycleSettings = NonNullable<WorkspaceObject['spec']['lifecycle']>;
+
+/**
+ * When an organization's certification falls due: a review period after its last
+ * certification (or, never certified, after its contract started or it was first declared).
+ * Undefined when the Workspace sets no review period.
+ */
+export function certificationDueAt(org: OrganizationObject, lifecycle: LifecycleSettings | undefined): number | undefined {
+  if (!lifecycle?.reviewPeriod) return undefined;
+  const contract = org.spec.contract;
+  const since = contract?.certifiedAt ?? contract?.startsAt ?? org.metadata.creationTimestamp;
+  if (!since) return undefined;
+  return Date.parse(since) + durationSeconds(lifecycle.reviewPeriod) * 1000;
+}
 
 /**
  * Whether an organization may sign in and get tokens right now. Evaluated on every
- * request with the injected clock, so a contract end needs no restart and no job.
+ * request with the injected clock, so a contract end (or an overdue certification, when
+ * the Workspace asks for that) needs no restart and no job.
  * A sub-organization stands only while every parent does.
  */
-export function standingOf(chain: OrganizationObject[], now: number): Standing {
+export function standingOf(chain: OrganizationObject[], now: number, lifecycle?: LifecycleSettings): Standing {
   const [org, ...parents] = chain;
   if (!org) return { active: false, reason: 'suspended', detail: 'unknown organization' };
-  const own = ownStanding(org, now);
+  const own = ownStanding(org, now, lifecycle);
   if (!own.active) return own;
   for (const parent of parents) {
-    const p = ownStanding(parent, now);
+    const p = ownStanding(parent, now, lifecycle);
     if (!p.active) return { active: false, reason: 'parent-inactive', detail: `parent organization ${parent.metadata.name}: ${p.detail}` };
   }
   return own;
 }
 
-function ownStanding(org: OrganizationObject, now: number): Standing {
+function ownStanding(org: OrganizationObject, now: number, lifecycle: LifecycleSettings | undefined): Standing {
   const name = org.metadata.name;
   if (org.spec.suspended) return { active: false, reason: 'suspended', detail: `organization ${name} is suspended` };
   const contract = org.spec.contract;
   if (contract && Date.parse(contract.endsAt) <= now) return { active: false, reason: 'contract-ended', detail: `the contract of organization ${name} ended at ${contract.endsAt}` };
   if (contract?.startsAt && Date.parse(contract.startsAt) > now) return { active: false, reason: 'contract-not-started', detail: `the contract of organization ${name} starts at ${contract.startsAt}` };
+  if (lifecycle?.suspendWhenCertificationOverdue) {
+    const due = certificationDueAt(org, lifecycle);
+    if (due !== undefined && due <= now) return { active: false, reason: 'certification-overdue', detail: `the certification of organization ${name} was due at ${new Date(due).toISOString()}` };
+  }
   return { active: true };
 }

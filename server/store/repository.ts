@@ -110,10 +110,24 @@ export type AuditEntry = Omit<AuditFields, 'seq' | 'at' | 'namespace' | 'organiz
 export interface AuditQuery {
   namespace?: string;
   organization?: string;
+  /** Any of these organizations (an organization and its sub-organizations). */
+  organizations?: string[];
   action?: string;
+  /** Actions starting with this (`token.` for every token event). */
+  actionPrefix?: string;
   actor?: string;
+  client?: string;
+  subject?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
   /** Records with a sequence number below this one (cursor for newest-first paging). */
   before?: number;
+  /** Records with a sequence number above this one (cursor for oldest-first export). */
+  after?: number;
+  /** Oldest first instead of newest first. */
+  ascending?: boolean;
   limit?: number;
 }
 
@@ -301,9 +315,23 @@ export class Repository {
     eq('organization', q.organization);
     eq('action', q.action);
     eq('actor', q.actor);
+    eq('client', q.client);
+    eq('subject', q.subject);
+    if (q.organizations !== undefined) {
+      if (q.organizations.length === 0) return [];
+      where.push(`organization IN (${q.organizations.map(() => '?').join(', ')})`);
+      params.push(...q.organizations);
+    }
+    if (q.actionPrefix !== undefined) {
+      // substr rather than LIKE: action names may hold "_" and "%" would need escaping on both backends.
+      (where.push('substr(action, 1, ?) = ?'), params.push(q.actionPrefix.length, q.actionPrefix));
+    }
+    if (q.since !== undefined) (where.push('at >= ?'), params.push(q.since));
+    if (q.until !== undefined) (where.push('at < ?'), params.push(q.until));
     if (q.before !== undefined) (where.push('seq < ?'), params.push(q.before));
+    if (q.after !== undefined) (where.push('seq > ?'), params.push(q.after));
     params.push(Math.min(Math.max(q.limit ?? 100, 1), 1000));
-    const rows = await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`, params);
+    const rows = await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.ascending ? 'ASC' : 'DESC'} LIMIT ?`, params);
     return rows.map(toChainRecord);
   }
 
@@ -411,6 +439,31 @@ export class Repository {
     return removed;
   }
 
+  /** Every grant, token and session of the given accounts at the given issuers (deactivated users). */
+  async revokeOidcAccounts(issuers: string[], accountIds: string[]): Promise<number> {
+    const accounts = new Set(accountIds);
+    let removed = 0;
+    if (accounts.size === 0) return 0;
+    for (const issuer of issuers) {
+      // The account is inside the payload only; the scan is bounded by one issuer's live models.
+      const rows = await this.db.all<{ model: string; id: string; payload: string }>(`SELECT model, id, payload FROM oidc_models WHERE issuer = ? AND model <> 'Client'`, [issuer]);
+      for (const row of rows) {
+        const payload = JSON.parse(row.payload) as { accountId?: unknown };
+        if (typeof payload.accountId === 'string' && accounts.has(payload.accountId)) removed += await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model = ? AND id = ?`, [issuer, row.model, row.id]);
+      }
+    }
+    return removed;
+  }
+
+  /** An OIDC model by id at whichever issuer holds it (opaque access tokens carry no issuer). */
+  async findOidcModelAnywhere(model: string, id: string, now: number): Promise<{ issuer: string; payload: string } | undefined> {
+    const row = (await this.db.all<{ issuer: string; payload: string }>(
+      `SELECT issuer, payload FROM oidc_models WHERE model = ? AND id = ? AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
+      [model, id, now],
+    ))[0];
+    return row;
+  }
+
   async deleteExpiredOidcModels(now: number): Promise<number> {
     return this.db.run(`DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?`, [now]);
   }
@@ -460,6 +513,32 @@ export class Repository {
     return rows.map(toUser);
   }
 
+  /** Users of a namespace, of the given organizations when named. */
+  async listUsers(namespace: string, organizations?: string[]): Promise<UserRecord[]> {
+    if (organizations && organizations.length === 0) return [];
+    const rows = organizations
+      ? await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND organization IN (${organizations.map(() => '?').join(', ')}) ORDER BY organization, id`, [namespace, ...organizations])
+      : await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? ORDER BY organization, id`, [namespace]);
+    return rows.map(toUser);
+  }
+
+  async setUserActive(namespace: string, id: string, active: boolean, at: number): Promise<boolean> {
+    return (await this.db.run(`UPDATE users SET active = ?, updated_at = ? WHERE namespace = ? AND id = ? AND active <> ?`, [active ? 1 : 0, at, namespace, id, active ? 1 : 0])) > 0;
+  }
+
+  async setUserProfile(namespace: string, id: string, profile: UserProfile, at: number): Promise<void> {
+    await this.db.run(`UPDATE users SET profile = ?, updated_at = ? WHERE namespace = ? AND id = ?`, [JSON.stringify(profile), at, namespace, id]);
+  }
+
+  /** Records that a lifecycle notice was emitted; false when it already was (so it is emitted once). */
+  async recordLifecycleNotice(namespace: string, organization: string, notice: string, key: string, at: number): Promise<boolean> {
+    const inserted = await this.db.run(
+      `INSERT INTO lifecycle_notices (namespace, organization, notice, notice_key, emitted_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, organization, notice, notice_key) DO NOTHING`,
+      [namespace, organization, notice, key, at],
+    );
+    return inserted > 0;
+  }
+
   async setUserPassword(namespace: string, id: string, passwordHash: string, at: number): Promise<void> {
     await this.db.run(`UPDATE users SET password_hash = ?, updated_at = ? WHERE namespace = ? AND id = ?`, [passwordHash, at, namespace, id]);
   }
@@ -506,8 +585,9 @@ export class Repository {
     return row ? { sealed: row.sealed, createdAt: Number(row.created_at) } : undefined;
   }
 
-  async deleteSealedSecret(scope: string, name: string): Promise<void> {
-    await this.db.run(`DELETE FROM sealed_secrets WHERE scope = ? AND name = ?`, [scope, name]);
+  /** Whether there was one to delete. */
+  async deleteSealedSecret(scope: string, name: string): Promise<boolean> {
+    return (await this.db.run(`DELETE FROM sealed_secrets WHERE scope = ? AND name = ?`, [scope, name])) > 0;
   }
 
   /** Names (with their seal time) in one scope whose name starts with `prefix`. */

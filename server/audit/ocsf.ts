@@ -1,0 +1,88 @@
+import type { ChainRecord } from './chain.ts';
+
+/**
+ * Audit records as OCSF 1.1 events for a SIEM: sign-ins and token decisions as
+ * Authentication (3002), changes to user accounts as Account Change (3001). Records of
+ * other kinds (configuration changes, lifecycle notices) have no class here and are left
+ * out of the OCSF export; the NDJSON export carries everything.
+ */
+export const OCSF_VERSION = '1.1.0';
+
+const IAM = { category_uid: 3, category_name: 'Identity & Access Management' };
+
+interface ClassMapping {
+  class_uid: 3001 | 3002;
+  class_name: string;
+  activity_id: number;
+  activity_name: string;
+  auth_protocol_id?: number;
+  auth_protocol?: string;
+}
+
+const AUTHENTICATION = { class_uid: 3002, class_name: 'Authentication' } as const;
+const ACCOUNT_CHANGE = { class_uid: 3001, class_name: 'Account Change' } as const;
+const OPENID = { auth_protocol_id: 4, auth_protocol: 'OpenID' };
+const OAUTH = { auth_protocol_id: 6, auth_protocol: 'OAUTH 2.0' };
+
+/** Our action names → OCSF class and activity (activity ids from the OCSF 1.1 schema). */
+const MAPPINGS: Record<string, ClassMapping> = {
+  'login.succeeded': { ...AUTHENTICATION, activity_id: 1, activity_name: 'Logon', ...OPENID },
+  'login.failed': { ...AUTHENTICATION, activity_id: 1, activity_name: 'Logon', ...OPENID },
+  'login.refused': { ...AUTHENTICATION, activity_id: 1, activity_name: 'Logon', ...OPENID },
+  'logout': { ...AUTHENTICATION, activity_id: 2, activity_name: 'Logoff', ...OPENID },
+  // An access token for an API is the OAuth counterpart of a service ticket; a refresh renews it.
+  'token.issued': { ...AUTHENTICATION, activity_id: 4, activity_name: 'Service Ticket Request', ...OAUTH },
+  'token.refused': { ...AUTHENTICATION, activity_id: 4, activity_name: 'Service Ticket Request', ...OAUTH },
+  'token.refreshed': { ...AUTHENTICATION, activity_id: 5, activity_name: 'Service Ticket Renew', ...OAUTH },
+  'token.refresh-reuse-detected': { ...AUTHENTICATION, activity_id: 5, activity_name: 'Service Ticket Renew', ...OAUTH },
+  'User.created': { ...ACCOUNT_CHANGE, activity_id: 1, activity_name: 'Create' },
+  'user.invited': { ...ACCOUNT_CHANGE, activity_id: 1, activity_name: 'Create' },
+  'user.reactivated': { ...ACCOUNT_CHANGE, activity_id: 2, activity_name: 'Enable' },
+  'user.password-set': { ...ACCOUNT_CHANGE, activity_id: 3, activity_name: 'Password Change' },
+  'user.password-link-created': { ...ACCOUNT_CHANGE, activity_id: 4, activity_name: 'Password Reset' },
+  'user.deactivated': { ...ACCOUNT_CHANGE, activity_id: 5, activity_name: 'Disable' },
+  'User.deleted': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
+  'user.mfa-reset': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
+  'User.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
+};
+
+export type OcsfEvent = Record<string, unknown> & { class_uid: number; activity_id: number; type_uid: number; time: number };
+
+export function toOcsf(record: ChainRecord): OcsfEvent | undefined {
+  const m = MAPPINGS[record.action];
+  if (!m) return undefined;
+  const success = record.outcome === 'success';
+  const detail = typeof record.data.reason === 'string' ? record.data.reason : typeof record.data.error === 'string' ? record.data.error : undefined;
+  const subject = record.subject ?? (m.class_uid === 3001 ? record.name : null);
+  // Authentication requires a user: a client-credentials grant authenticates the client itself.
+  const user = subject ? { uid: subject, name: subject, type_id: 1, type: 'User' } : { uid: record.client ?? record.actor, name: record.client ?? record.actor, type_id: 99, type: 'Other' };
+  return {
+    ...IAM,
+    class_uid: m.class_uid,
+    class_name: m.class_name,
+    activity_id: m.activity_id,
+    activity_name: m.activity_name,
+    type_uid: m.class_uid * 100 + m.activity_id,
+    type_name: `${m.class_name}: ${m.activity_name}`,
+    time: record.at,
+    severity_id: success ? 1 : 3,
+    severity: success ? 'Informational' : 'Medium',
+    status_id: success ? 1 : 2,
+    status: success ? 'Success' : 'Failure',
+    ...(detail ? { status_detail: detail } : {}),
+    ...(m.auth_protocol_id !== undefined ? { auth_protocol_id: m.auth_protocol_id, auth_protocol: m.auth_protocol } : {}),
+    user,
+    actor: { user: { uid: record.actor, name: record.actor } },
+    ...(record.client ? { service: { name: record.client, uid: record.client } } : {}),
+    metadata: {
+      version: OCSF_VERSION,
+      product: { name: 'Gatehouse', vendor_name: 'Gatehouse' },
+      uid: `${record.seq}`,
+      sequence: record.seq,
+      log_name: 'audit',
+      ...(record.namespace ? { tenant_uid: record.namespace } : {}),
+      original_time: new Date(record.at).toISOString(),
+    },
+    unmapped: { action: record.action, organization: record.organization, namespace: record.namespace, hash: record.hash, prev_hash: record.prevHash, data: record.data },
+  };
+}

@@ -1,0 +1,300 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  durationSeconds,
+  type AccessPolicyObject,
+  type AnyObject,
+  type ClaimMappingObject,
+  type ClientObject,
+  type IdPConnectionObject,
+  type OrganizationObject,
+  type OrganizationTemplateObject,
+  type UserObject,
+  type WorkspaceObject,
+} from '../../api/index.ts';
+import type { ManifestObject } from '../../controller/sources/manifest-files.ts';
+import { certificationDueAt } from '../oidc/standing.ts';
+import type { Store } from '../store/index.ts';
+
+const run = promisify(execFile);
+
+/** One commit, as git tells it. */
+export interface Commit {
+  commit: string;
+  author: string;
+  email: string;
+  date: string;
+  subject: string;
+}
+
+/** Where a declaration lives and who put it there: the first and the latest commit of its file. */
+export interface Declaration {
+  file: string;
+  declaredIn: Commit | null;
+  lastChangedIn: Commit | null;
+}
+
+export interface Flag {
+  code: 'contract-ended-still-active' | 'no-owner' | 'certification-overdue' | 'never-certified' | 'inactive-users';
+  message: string;
+}
+
+export interface OrganizationAttestation {
+  namespace: string;
+  name: string;
+  displayName: string;
+  parent: string | null;
+  suspended: boolean;
+  declaration: Declaration;
+  contract: { id: string; partnerType: string; owner: string; startsAt: string | null; endsAt: string; certifiedAt: string | null } | null;
+  certification: { certifiedAt: string | null; certifiedIn: Commit | null; dueAt: string | null; overdue: boolean };
+  applications: { name: string; displayName: string | null; type: string; shared: boolean; scopes: string[]; apiScopesAllowed: string[]; audiences: string[]; declaration: Declaration }[];
+  claims: { name: string; source: string; tokens: string[]; via: string; declaration: Declaration | null }[];
+  identityProviders: { name: string; type: string; upstream: string | null; declaration: Declaration }[];
+  admins: { name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null; declaration: Declaration }[];
+  activity: { lastSignInAt: string | null; lastTokenIssuedAt: string | null } | null;
+  inactiveUsers: { id: string; email: string; lastSignInAt: string | null }[] | null;
+  flags: Flag[];
+}
+
+export interface Attestation {
+  generatedAt: string;
+  directory: string;
+  git: { head: string | null };
+  store: string | null;
+  inactiveAfterDays: number;
+  organizations: OrganizationAttestation[];
+}
+
+const FORMAT = ['%H', '%an', '%ae', '%aI', '%s'].join('%x1f');
+
+function parseLog(stdout: string): Commit[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [commit, author, email, date, subject] = l.split('\x1f');
+      return { commit: commit!, author: author!, email: email!, date: date!, subject: subject ?? '' };
+    });
+}
+
+/** git log of the declarations' files, read through execFile (no shell), cached per question. */
+class GitHistory {
+  private readonly dir: string;
+  private readonly cache = new Map<string, Promise<Commit[]>>();
+  available = true;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  private async log(args: string[]): Promise<Commit[]> {
+    if (!this.available) return [];
+    const key = args.join('\0');
+    let pending = this.cache.get(key);
+    if (!pending) {
+      pending = run('git', ['-C', this.dir, 'log', `--format=${FORMAT}`, ...args], { maxBuffer: 64 * 1024 * 1024 }).then(({ stdout }) => parseLog(stdout), () => []);
+      this.cache.set(key, pending);
+    }
+    return pending;
+  }
+
+  async head(): Promise<string | null> {
+    try {
+      return (await run('git', ['-C', this.dir, 'rev-parse', 'HEAD'])).stdout.trim();
+    } catch {
+      this.available = false;
+      return null;
+    }
+  }
+
+  async declaration(file: string): Promise<Declaration> {
+    const commits = await this.log(['--follow', '--', file]);
+    return { file, declaredIn: commits[commits.length - 1] ?? null, lastChangedIn: commits[0] ?? null };
+  }
+
+  /** The latest commit that added or removed `text` in `file` (git log -S): who wrote that value. */
+  async introduced(file: string, text: string): Promise<Commit | null> {
+    return (await this.log(['-1', '-S', text, '--', file]))[0] ?? null;
+  }
+}
+
+const iso = (t: number | null | undefined) => (t === null || t === undefined ? null : new Date(t).toISOString());
+
+/**
+ * The attestation record of every organization declared under a directory: what it may
+ * reach and what its tokens say, who declared each of those and when (git), what it did
+ * lately (the audit log, when a store is given), and what an auditor should look at.
+ */
+export async function buildAttestation(options: { dir: string; manifests: ManifestObject[]; store?: Store; now: number; inactiveAfterDays?: number }): Promise<Attestation> {
+  const { manifests, now, store } = options;
+  const git = new GitHistory(options.dir);
+  const head = await git.head();
+  const of = <T extends AnyObject>(kind: string) => manifests.filter((m) => m.object.kind === kind) as (ManifestObject & { object: T })[];
+  const workspaces = of<WorkspaceObject>('Workspace');
+  const organizations: OrganizationAttestation[] = [];
+  let inactiveAfterDays = options.inactiveAfterDays ?? 90;
+
+  for (const entry of of<OrganizationObject>('Organization')) {
+    const org = entry.object;
+    const namespace = org.metadata.namespace ?? 'default';
+    const name = org.metadata.name;
+    const inNamespace = <T extends AnyObject>(kind: string) => of<T>(kind).filter((m) => (m.object.metadata.namespace ?? 'default') === namespace);
+    const workspace = inNamespace<WorkspaceObject>('Workspace')[0]?.object ?? workspaces[0]?.object;
+    const lifecycle = workspace?.spec.lifecycle;
+    if (options.inactiveAfterDays === undefined && lifecycle?.inactiveUserAfter) inactiveAfterDays = durationSeconds(lifecycle.inactiveUserAfter) / 86400;
+    const inactiveMs = inactiveAfterDays * 86400_000;
+    const contract = org.spec.contract;
+
+    const template = org.spec.templateRef ? inNamespace<OrganizationTemplateObject>('OrganizationTemplate').find((t) => t.object.metadata.name === org.spec.templateRef!.name) : undefined;
+    const policies = inNamespace<AccessPolicyObject>('AccessPolicy').filter((p) => p.object.spec.organizationRef.name === name);
+    const clients = inNamespace<ClientObject>('Client').filter((c) => !c.object.spec.organizationRef || c.object.spec.organizationRef.name === name);
+    const applications = await Promise.all(
+      clients.map(async (c) => {
+        const spec = c.object.spec;
+        const scopes = spec.scopes ?? template?.object.spec.clientDefaults?.scopes ?? ['openid'];
+        const allowed = new Set(policies.filter((p) => !p.object.spec.clientRef || p.object.spec.clientRef.name === c.object.metadata.name).flatMap((p) => p.object.spec.scopes.map((s) => s.scope)));
+        return {
+          name: c.object.metadata.name,
+          displayName: spec.displayName ?? null,
+          type: spec.type,
+          shared: !spec.organizationRef,
+          scopes,
+          apiScopesAllowed: scopes.filter((s) => allowed.has(s)),
+          audiences: spec.audiences ?? template?.object.spec.clientDefaults?.audiences ?? [],
+          declaration: await git.declaration(c.file),
+        };
+      }),
+    );
+
+    const claims: OrganizationAttestation['claims'] = [{ name: 'organization_id', source: 'organization.id', tokens: ['access', 'id'], via: 'built in', declaration: null }];
+    if (template) {
+      for (const c of template.object.spec.claims ?? []) claims.push({ name: c.name, source: c.from ?? `value ${JSON.stringify(c.value)}`, tokens: c.tokens, via: `OrganizationTemplate ${template.object.metadata.name}`, declaration: await git.declaration(template.file) });
+    }
+    for (const m of inNamespace<ClaimMappingObject>('ClaimMapping').filter((m) => m.object.spec.organizationRef.name === name)) {
+      for (const c of m.object.spec.claims) {
+        claims.push({ name: c.name, source: c.from ?? `value ${JSON.stringify(c.value)}`, tokens: c.tokens, via: `ClaimMapping ${m.object.metadata.name}${m.object.spec.clientRef ? ` (client ${m.object.spec.clientRef.name})` : ''}`, declaration: await git.declaration(m.file) });
+      }
+    }
+
+    const identityProviders = await Promise.all(
+      inNamespace<IdPConnectionObject>('IdPConnection')
+        .filter((i) => i.object.spec.organizationRef.name === name)
+        .map(async (i) => {
+          const spec = i.object.spec as IdPConnectionObject['spec'] & { oidc?: { issuer?: string }; saml?: { entityId?: string; metadataUrl?: string } };
+          return { name: i.object.metadata.name, type: spec.type, upstream: spec.oidc?.issuer ?? spec.saml?.entityId ?? spec.saml?.metadataUrl ?? null, declaration: await git.declaration(i.file) };
+        }),
+    );
+
+    const runtimeUsers = store ? await store.repo.listUsers(namespace, [name]) : undefined;
+    const lastLogin = new Map((runtimeUsers ?? []).map((u) => [u.id, u.lastLoginAt]));
+    const admins = await Promise.all(
+      inNamespace<UserObject>('User')
+        .filter((u) => u.object.spec.organizationRef?.name === name && (u.object.spec.roles ?? []).length > 0)
+        .map(async (u) => ({
+          name: u.object.metadata.name,
+          email: u.object.spec.email,
+          roles: u.object.spec.roles ?? [],
+          active: u.object.spec.active,
+          lastSignInAt: iso(lastLogin.get(u.object.metadata.name)),
+          declaration: await git.declaration(u.file),
+        })),
+    );
+
+    let activity: OrganizationAttestation['activity'] = null;
+    let inactiveUsers: OrganizationAttestation['inactiveUsers'] = null;
+    if (store) {
+      const last = async (action: string) => (await store.repo.queryAudit({ namespace, organizations: [name], action, limit: 1 }))[0]?.at;
+      activity = { lastSignInAt: iso(await last('login.succeeded')), lastTokenIssuedAt: iso(await last('token.issued')) };
+      inactiveUsers = (runtimeUsers ?? [])
+        .filter((u) => u.active && now - (u.lastLoginAt ?? u.createdAt) > inactiveMs)
+        .map((u) => ({ id: u.id, email: u.email, lastSignInAt: iso(u.lastLoginAt) }));
+    }
+
+    const due = certificationDueAt(org, lifecycle);
+    const certification = {
+      certifiedAt: contract?.certifiedAt ?? null,
+      certifiedIn: contract?.certifiedAt ? await git.introduced(entry.file, contract.certifiedAt) : null,
+      dueAt: iso(due),
+      overdue: due !== undefined && due <= now,
+    };
+
+    const flags: Flag[] = [];
+    if (contract && Date.parse(contract.endsAt) <= now && !org.spec.suspended) {
+      flags.push({ code: 'contract-ended-still-active', message: `contract ${contract.id} ended at ${contract.endsAt} but the organization is not suspended (sign-ins are refused; remove or suspend it)` });
+    }
+    if (!contract?.owner) flags.push({ code: 'no-owner', message: 'no contract owner: nobody certifies this partner' });
+    if (certification.overdue) flags.push({ code: 'certification-overdue', message: `certification was due at ${certification.dueAt}${contract?.certifiedAt ? ` (last certified ${contract.certifiedAt})` : ' (never certified)'}` });
+    else if (!contract?.certifiedAt && lifecycle?.reviewPeriod) flags.push({ code: 'never-certified', message: 'never certified: commit spec.contract.certifiedAt' });
+    if (inactiveUsers && inactiveUsers.length > 0) flags.push({ code: 'inactive-users', message: `${inactiveUsers.length} active user${inactiveUsers.length === 1 ? ' has' : 's have'} not signed in for ${inactiveAfterDays} days` });
+
+    organizations.push({
+      namespace,
+      name,
+      displayName: org.spec.displayName,
+      parent: org.spec.parentRef?.name ?? null,
+      suspended: org.spec.suspended,
+      declaration: await git.declaration(entry.file),
+      contract: contract ? { id: contract.id, partnerType: contract.partnerType, owner: contract.owner, startsAt: contract.startsAt ?? null, endsAt: contract.endsAt, certifiedAt: contract.certifiedAt ?? null } : null,
+      certification,
+      applications,
+      claims,
+      identityProviders,
+      admins,
+      activity,
+      inactiveUsers,
+      flags,
+    });
+  }
+  organizations.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return { generatedAt: new Date(now).toISOString(), directory: options.dir, git: { head }, store: store ? `${store.driver.dialect} at ${store.location}` : null, inactiveAfterDays, organizations };
+}
+
+const who = (c: Commit | null) => (c ? `${c.commit.slice(0, 7)} ${c.author} <${c.email}> ${c.date}` : 'not in git history');
+const decl = (d: Declaration) =>
+  d.declaredIn && d.lastChangedIn && d.declaredIn.commit !== d.lastChangedIn.commit ? `\`${d.file}\`: declared ${who(d.declaredIn)}, last changed ${who(d.lastChangedIn)}` : `\`${d.file}\`: declared ${who(d.declaredIn)}`;
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+export function attestationMarkdown(a: Attestation): string {
+  const lines: string[] = [
+    `# Partner access attestation`,
+    '',
+    `Generated ${a.generatedAt} from \`${a.directory}\`${a.git.head ? ` at commit ${a.git.head}` : ' (not a git checkout: no provenance)'}.`,
+    a.store ? `Activity from the audit log (${a.store}).` : 'No store given (GATEHOUSE_DATA_DIR / DATABASE_URL): no sign-in activity.',
+    '',
+  ];
+  const flagged = a.organizations.filter((o) => o.flags.length > 0);
+  lines.push(`## Findings`, '');
+  if (flagged.length === 0) lines.push('None.', '');
+  for (const o of flagged) for (const f of o.flags) lines.push(`- **${o.namespace}/${o.name}** \`${f.code}\`: ${f.message}`);
+  if (flagged.length) lines.push('');
+  for (const o of a.organizations) {
+    lines.push(`## ${o.displayName} (${o.namespace}/${o.name})${o.suspended ? ' — SUSPENDED' : ''}`, '');
+    if (o.parent) lines.push(`Sub-organization of ${o.parent}.`, '');
+    lines.push(`Declared in ${decl(o.declaration)}.`, '');
+    if (o.contract) {
+      const c = o.contract;
+      lines.push('| Contract | Type | Owner | Starts | Ends | Certified |', '|---|---|---|---|---|---|', `| ${cell(c.id)} | ${c.partnerType} | ${c.owner} | ${c.startsAt ?? '—'} | ${c.endsAt} | ${c.certifiedAt ?? 'never'} |`, '');
+    } else lines.push('No contract declared.', '');
+    lines.push(`Certification: ${o.certification.certifiedAt ? `${o.certification.certifiedAt}, committed by ${who(o.certification.certifiedIn)}` : 'never'}${o.certification.dueAt ? `; next due ${o.certification.dueAt}${o.certification.overdue ? ' (OVERDUE)' : ''}` : ''}.`, '');
+    lines.push('### Applications', '');
+    if (o.applications.length === 0) lines.push('None.');
+    for (const app of o.applications) lines.push(`- **${app.name}** (${app.type}${app.shared ? ', shared by the workspace' : ''}): scopes ${app.scopes.join(' ') || '—'}; API scopes allowed by policy ${app.apiScopesAllowed.join(' ') || '—'}; audiences ${app.audiences.join(' ') || '—'}. ${decl(app.declaration)}`);
+    lines.push('', '### Claims in its tokens', '');
+    for (const c of o.claims) lines.push(`- \`${c.name}\` ← ${c.source} (${c.tokens.join(', ')} token) via ${c.via}${c.declaration ? `. ${decl(c.declaration)}` : ''}`);
+    lines.push('', '### Identity providers', '');
+    if (o.identityProviders.length === 0) lines.push('None declared.');
+    for (const i of o.identityProviders) lines.push(`- **${i.name}** (${i.type}${i.upstream ? `, ${i.upstream}` : ''}). ${decl(i.declaration)}`);
+    lines.push('', '### Administrators', '');
+    if (o.admins.length === 0) lines.push('None declared.');
+    for (const ad of o.admins) lines.push(`- **${ad.name}** ${ad.email}: ${ad.roles.join(', ')}${ad.active ? '' : ' (deactivated)'}; last sign-in ${ad.lastSignInAt ?? (o.activity ? 'never' : 'unknown')}. ${decl(ad.declaration)}`);
+    lines.push('', '### Activity', '');
+    if (!o.activity) lines.push('Unknown (no store).');
+    else {
+      lines.push(`Last sign-in: ${o.activity.lastSignInAt ?? 'never'}. Last token issued: ${o.activity.lastTokenIssuedAt ?? 'never'}.`);
+      lines.push(`Users without a sign-in for ${a.inactiveAfterDays} days: ${o.inactiveUsers && o.inactiveUsers.length ? o.inactiveUsers.map((u) => `${u.id} <${u.email}> (last ${u.lastSignInAt ?? 'never'})`).join(', ') : 'none'}.`);
+    }
+    lines.push('');
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { dnsLabel, type OrganizationObject } from '../../api/index.ts';
+import { badRequest } from '../admin/problem.ts';
+import type { ChainRecord } from '../audit/chain.ts';
+import { toOcsf } from '../audit/ocsf.ts';
+import type { AuditQuery, Store } from '../store/index.ts';
+import { principalOf, type AdminGuard } from './guard.ts';
+import { withDescendants } from './organizations.ts';
+import { visibleOrganizations } from './policy.ts';
+
+const instant = z.union([
+  z.string().regex(/^\d{1,15}$/).transform(Number),
+  z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time or epoch milliseconds' }).transform((s) => Date.parse(s)),
+]);
+
+const Filters = z.strictObject({
+  namespace: dnsLabel.optional(),
+  organization: dnsLabel.optional(),
+  /** With `organization`: also its sub-organizations (the default). */
+  subOrganizations: z.enum(['true', 'false']).default('true'),
+  actor: z.string().max(256).optional(),
+  client: z.string().max(256).optional(),
+  subject: z.string().max(256).optional(),
+  /** An action (`login.failed`), or a prefix ending in `*` (`token.*`). */
+  action: z.string().max(128).optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+  before: z.coerce.number().int().min(1).optional(),
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  format: z.enum(['ndjson', 'ocsf']).optional(),
+  follow: z.enum(['true', 'false']).optional(),
+});
+type Filters = z.infer<typeof Filters>;
+
+function parse(ctx: Context): Filters {
+  const parsed = Filters.safeParse(ctx.query);
+  if (!parsed.success) throw badRequest(`bad audit query: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+export interface AuditRoutesOptions {
+  store: Store;
+  guard: AdminGuard;
+  /** How often a followed export looks for new records (ms). */
+  followPollMs?: number;
+}
+
+/**
+ * `GET /audit` (newest first, cursor `before`), `GET /audit/export` (oldest first, cursor
+ * `after`, NDJSON or OCSF, `follow=true` keeps streaming new records for a log shipper),
+ * `GET /audit/verify`. Partner administrators see only their organizations' records.
+ */
+export function registerAuditRoutes(router: Router, options: AuditRoutesOptions): void {
+  const { store, guard } = options;
+
+  /** The store query a caller may make: its filters, narrowed to what it may see. */
+  const scopedQuery = async (ctx: Context, f: Filters): Promise<AuditQuery> => {
+    const principal = principalOf(ctx);
+    const visible = visibleOrganizations(principal);
+    const namespace = f.namespace ?? (principal.kind === 'user' ? principal.namespace : undefined);
+    await guard.require(ctx, 'audit.read', { namespace, organization: f.organization ?? (visible === 'all' ? null : principal.kind === 'user' ? principal.organization : null) });
+    const query: AuditQuery = {
+      ...(namespace ? { namespace } : {}),
+      ...(f.actor ? { actor: f.actor } : {}),
+      ...(f.client ? { client: f.client } : {}),
+      ...(f.subject ? { subject: f.subject } : {}),
+      ...(f.since !== undefined ? { since: f.since } : {}),
+      ...(f.until !== undefined ? { until: f.until } : {}),
+      ...(f.before !== undefined ? { before: f.before } : {}),
+    };
+    if (f.action?.endsWith('*')) query.actionPrefix = f.action.slice(0, -1);
+    else if (f.action) query.action = f.action;
+    if (f.organization) {
+      if (f.subOrganizations === 'false') query.organizations = [f.organization];
+      else {
+        const orgs = await store.repo.listObjects({ kind: 'Organization', ...(namespace ? { namespace } : {}) });
+        const byName = new Map<string, OrganizationObject>();
+        for (const o of orgs) byName.set(o.object.metadata.name, o.object as OrganizationObject);
+        query.organizations = withDescendants(byName, f.organization);
+      }
+    }
+    if (visible !== 'all') query.organizations = (query.organizations ?? [...visible]).filter((o) => visible.has(o));
+    return query;
+  };
+
+  router.get('/audit', async (ctx) => {
+    const f = parse(ctx);
+    const query = await scopedQuery(ctx, f);
+    const limit = f.limit ?? 100;
+    const items = await store.repo.queryAudit({ ...query, limit });
+    ctx.body = { items, next: items.length === limit ? items[items.length - 1]!.seq : null };
+  });
+
+  router.get('/audit/export', async (ctx) => {
+    const f = parse(ctx);
+    const query = await scopedQuery(ctx, f);
+    delete query.before;
+    const format = f.format ?? 'ndjson';
+    const follow = f.follow === 'true';
+    const pollMs = options.followPollMs ?? 1000;
+    let closed = false;
+    ctx.req.on('close', () => (closed = true));
+    const line = (r: ChainRecord): string | undefined => {
+      if (format === 'ndjson') return `${JSON.stringify(r)}\n`;
+      const event = toOcsf(r);
+      return event ? `${JSON.stringify(event)}\n` : undefined;
+    };
+    async function* records(): AsyncGenerator<string> {
+      let after = f.after ?? 0;
+      for (;;) {
+        const page = await store.repo.queryAudit({ ...query, after, ascending: true, limit: 500 });
+        for (const r of page) {
+          const out = line(r);
+          if (out) yield out;
+        }
+        if (page.length > 0) after = page[page.length - 1]!.seq;
+        if (page.length === 500) continue;
+        if (!follow || closed) return;
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
+        if (closed) return;
+      }
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = format === 'ocsf' ? 'application/x-ndjson; profile="https://schema.ocsf.io/1.1.0"' : 'application/x-ndjson';
+    ctx.body = Readable.from(records());
+  });
+
+  router.get('/audit/verify', async (ctx) => {
+    await guard.require(ctx, 'audit.verify', {});
+    ctx.body = await store.verifyAudit();
+  });
+}

@@ -1,0 +1,150 @@
+import { durationSeconds, type AnyObject, type Condition, type OrganizationObject } from '../../api/index.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import { certificationDueAt, standingOf, type LifecycleSettings } from '../oidc/standing.ts';
+import type { Store } from '../store/index.ts';
+import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts';
+
+/** The warning window when the Workspace declares none: a month is what contract owners act on. */
+export const DEFAULT_CONTRACT_WARNING = '30d';
+
+const DAY = 86400_000;
+
+function warningStartsAt(org: OrganizationObject, lifecycle: LifecycleSettings | undefined): number | undefined {
+  const endsAt = org.spec.contract?.endsAt;
+  if (!endsAt) return undefined;
+  return Date.parse(endsAt) - durationSeconds(lifecycle?.contractWarning ?? DEFAULT_CONTRACT_WARNING) * 1000;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+/**
+ * Conditions computed from the declaration and the clock on every read, so they are true
+ * the moment they are read (nothing has to have run): `Active` (the organization's
+ * standing, parents included), `ContractEnding` (inside the Workspace's warning window)
+ * and `CertificationCurrent` (within the review period).
+ */
+export function lifecycleConditions(view: NamespaceView, org: OrganizationObject, now: number): Condition[] {
+  const lifecycle = view.workspace?.spec.lifecycle;
+  const at = iso(now);
+  const generation = org.metadata.generation;
+  const condition = (type: string, status: boolean, reason: string, message: string): Condition => ({
+    type,
+    status: status ? 'True' : 'False',
+    reason,
+    message,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    lastTransitionTime: at,
+  });
+  const out: Condition[] = [];
+  const standing = standingOf(chainFor(view, org.metadata.name), now, lifecycle);
+  out.push(standing.active ? condition('Active', true, 'Standing', 'sign-ins and tokens are served') : condition('Active', false, camel(standing.reason), standing.detail));
+
+  const contract = org.spec.contract;
+  const warnFrom = warningStartsAt(org, lifecycle);
+  if (contract && warnFrom !== undefined) {
+    const endsAt = Date.parse(contract.endsAt);
+    if (endsAt <= now) out.push(condition('ContractEnding', false, 'Ended', `the contract ${contract.id} ended at ${contract.endsAt}`));
+    else if (warnFrom <= now) out.push(condition('ContractEnding', true, 'WithinWarningWindow', `the contract ${contract.id} ends at ${contract.endsAt} (in ${Math.ceil((endsAt - now) / DAY)} days); extend spec.contract.endsAt to keep the partner working`));
+    else out.push(condition('ContractEnding', false, 'NotYet', `the contract ${contract.id} ends at ${contract.endsAt}; the warning starts at ${iso(warnFrom)}`));
+  }
+  const due = certificationDueAt(org, lifecycle);
+  if (due !== undefined) {
+    const enforce = lifecycle?.suspendWhenCertificationOverdue ? '; the organization is suspended until it is certified' : '';
+    out.push(due <= now
+      ? condition('CertificationCurrent', false, 'Overdue', `certification was due at ${iso(due)} (owner ${contract?.owner ?? 'none'}): commit spec.contract.certifiedAt${enforce}`)
+      : condition('CertificationCurrent', true, 'Certified', `next certification due at ${iso(due)}`));
+  }
+  return out;
+}
+
+function camel(reason: string): string {
+  return reason.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
+}
+
+/** Adds the lifecycle conditions to an Organization as presented by the admin API (replacing stale ones of the same type). */
+export function withLifecycleStatus(object: AnyObject, view: NamespaceView, now: number): AnyObject {
+  if (object.kind !== 'Organization') return object;
+  const computed = lifecycleConditions(view, object, now);
+  const status = (object as { status?: { conditions?: Condition[] } }).status ?? {};
+  const kept = (status.conditions ?? []).filter((c) => !computed.some((n) => n.type === c.type));
+  return { ...object, status: { ...status, conditions: [...kept, ...computed] } } as AnyObject;
+}
+
+export interface Notice {
+  action: string;
+  namespace: string;
+  organization: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Emits each lifecycle event once into the audit log: a contract entering its warning
+ * window, a contract that has ended, a certification that fell due. A notice is keyed by
+ * the date it is about, so extending a contract (a new endsAt) warns again for the new end.
+ * Safe to run from several replicas: the notice row is the once.
+ */
+export class LifecycleMonitor {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: { store: Store; clock: Clock; logger?: Logger }) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.logger = options.logger;
+  }
+
+  /** Looks at every organization now; returns the notices emitted by this call. */
+  async tick(): Promise<Notice[]> {
+    const now = this.clock.now();
+    const namespaces = [...(await this.store.repo.configVersions()).keys()];
+    const emitted: Notice[] = [];
+    for (const namespace of namespaces) {
+      const view = await loadNamespace(this.store.repo, namespace);
+      const lifecycle = view.workspace?.spec.lifecycle;
+      for (const org of view.organizations.values()) {
+        const name = org.metadata.name;
+        const contract = org.spec.contract;
+        const candidates: { notice: string; key: string; action: string; data: Record<string, unknown> }[] = [];
+        const warnFrom = warningStartsAt(org, lifecycle);
+        if (contract && warnFrom !== undefined) {
+          const endsAt = Date.parse(contract.endsAt);
+          if (endsAt <= now) candidates.push({ notice: 'contract-ended', key: contract.endsAt, action: 'Organization.contract-ended', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner } });
+          else if (warnFrom <= now) candidates.push({ notice: 'contract-ending', key: contract.endsAt, action: 'Organization.contract-ending', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner, daysLeft: Math.ceil((endsAt - now) / DAY) } });
+        }
+        const due = certificationDueAt(org, lifecycle);
+        if (due !== undefined && due <= now) {
+          candidates.push({ notice: 'certification-overdue', key: iso(due), action: 'Organization.certification-overdue', data: { dueAt: iso(due), certifiedAt: contract?.certifiedAt ?? null, owner: contract?.owner ?? null, suspends: lifecycle?.suspendWhenCertificationOverdue === true } });
+        }
+        for (const c of candidates) {
+          const fresh = await this.store.transaction(async (repo) => {
+            if (!(await repo.recordLifecycleNotice(namespace, name, c.notice, c.key, now))) return false;
+            await repo.appendAudit({ action: c.action, actor: 'gatehouse:lifecycle', namespace, organization: name, kind: 'Organization', name, data: c.data }, now);
+            return true;
+          });
+          if (fresh) emitted.push({ action: c.action, namespace, organization: name, data: c.data });
+        }
+      }
+    }
+    return emitted;
+  }
+
+  /**
+   * Runs `tick` every `intervalMs` (the first one an interval after start, so a start-up
+   * stays quiet) until `stop`; errors are logged and the next tick tries again. Standing
+   * itself never waits for this: it is evaluated on every request.
+   */
+  start(intervalMs = 60_000): void {
+    this.stop();
+    const run = () => void this.tick().catch((error: unknown) => this.logger?.error('lifecycle check failed', error));
+    this.timer = setInterval(run, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

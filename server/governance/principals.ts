@@ -1,0 +1,142 @@
+import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { dnsLabel, type ClientObject } from '../../api/index.ts';
+import type { AdminTokenVerifier } from '../admin/tokens.ts';
+import type { Clock } from '../clock.ts';
+import type { SigningAlg, SigningKeys } from '../oidc/keys.ts';
+import { standingOf } from '../oidc/standing.ts';
+import type { Store } from '../store/index.ts';
+import { chainFor, loadNamespace, withDescendants } from './organizations.ts';
+import type { Principal, Role } from './policy.ts';
+
+/**
+ * The annotation that makes a Client an admin console. Only access tokens issued to such
+ * a client are admin tokens: an ordinary application's token, even a partner admin's,
+ * never opens the admin API. The annotation is declared by the platform team in git or
+ * Pulumi, and partner admins cannot change declared objects.
+ */
+export const ADMIN_CONSOLE_ANNOTATION = 'gatehouse.dev/admin-console';
+
+export type Resolution =
+  | { principal: Principal }
+  | { status: 401; detail: string }
+  | { status: 403; detail: string; actor: string; namespace: string; organization: string | null };
+
+const ROLES = new Set<string>(['organization-admin', 'admin', 'auditor', 'user-manager']);
+const isJwt = (token: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+
+interface Verified {
+  issuer: string;
+  namespace: string;
+  organization: string | undefined;
+  subject: string | undefined;
+  clientId: string;
+}
+
+/**
+ * Finds who a bearer token on the admin API is: an admin token (a workspace administrator),
+ * or an access token of one of Gatehouse's own issuers held by a directory user with a
+ * role, issued to an admin-console client, whose organization still stands.
+ */
+export class PrincipalResolver {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly keys: SigningKeys;
+  private readonly verifier: AdminTokenVerifier;
+  private readonly publicUrl: () => string;
+
+  constructor(options: { store: Store; clock: Clock; keys: SigningKeys; verifier: AdminTokenVerifier; publicUrl: () => string }) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.keys = options.keys;
+    this.verifier = options.verifier;
+    this.publicUrl = options.publicUrl;
+  }
+
+  async resolve(token: string): Promise<Resolution> {
+    const name = await this.verifier.identify(token);
+    if (name) return { principal: { kind: 'token', actor: `admin-token:${name}` } };
+    const verified = isJwt(token) ? await this.verifyJwt(token) : await this.verifyOpaque(token);
+    if (!verified) return { status: 401, detail: 'the admin token is not valid (nor is it a live access token of one of this server\'s issuers)' };
+    const { namespace } = verified;
+    if (!verified.subject) return { status: 401, detail: 'a client-credentials token names no user; sign in as a partner administrator' };
+    const actor = `user:${namespace}/${verified.organization ? `${verified.organization}/` : ''}${verified.subject}`;
+    const denied = (detail: string, organization: string | null = verified.organization ?? null): Resolution => ({ status: 403, detail, actor, namespace, organization });
+
+    const clientName = verified.clientId.endsWith(`.${namespace}`) ? verified.clientId.slice(0, -namespace.length - 1) : undefined;
+    const client = clientName ? await this.store.repo.getObject('Client', namespace, clientName) : undefined;
+    if (!client || (client.object as ClientObject).metadata.annotations?.[ADMIN_CONSOLE_ANNOTATION] !== 'true') {
+      return denied(`tokens of client ${verified.clientId} are not admin tokens; sign in through a client annotated ${ADMIN_CONSOLE_ANNOTATION}: "true"`);
+    }
+    const user = await this.store.repo.findUser(namespace, verified.subject);
+    if (!user || !user.active) return denied(`user ${verified.subject} is unknown or deactivated`);
+    if (verified.organization && user.organization !== verified.organization) return denied(`user ${verified.subject} does not belong to organization ${verified.organization}`);
+    const roles = user.roles.filter((r): r is Role => ROLES.has(r));
+    if (roles.length === 0) return denied(`user ${verified.subject} has no administrator role`, user.organization || null);
+
+    const organization = user.organization || null;
+    let scope: Extract<Principal, { kind: 'user' }>['scope'] = 'namespace';
+    if (organization) {
+      const view = await loadNamespace(this.store.repo, namespace);
+      const standing = standingOf(chainFor(view, organization), this.clock.now(), view.workspace?.spec.lifecycle);
+      if (!standing.active) return denied(`organization ${organization} no longer stands: ${standing.detail}`, organization);
+      scope = new Set(withDescendants(view.organizations, organization));
+    }
+    return {
+      principal: { kind: 'user', actor: `user:${namespace}/${organization ? `${organization}/` : ''}${user.id}`, namespace, userId: user.id, organization, scope, roles },
+    };
+  }
+
+  /** The store keys an issuer's grants and tokens by its path (`/{namespace}[/{organization}]`). */
+  private issuerParts(path: string): { namespace: string; organization: string | undefined } | undefined {
+    if (!path.startsWith('/')) return undefined;
+    const [namespace, organization, ...more] = path.slice(1).split('/');
+    if (more.length > 0 || !namespace || !dnsLabel.safeParse(namespace).success) return undefined;
+    if (organization !== undefined && !dnsLabel.safeParse(organization).success) return undefined;
+    return { namespace, organization };
+  }
+
+  /** The path of one of this server's issuers, from the `iss` a token names. */
+  private pathOf(iss: string): string | undefined {
+    const base = this.publicUrl().replace(/\/+$/, '');
+    return iss.startsWith(`${base}/`) ? iss.slice(base.length) : undefined;
+  }
+
+  private async grantLives(issuer: string, grantId: unknown): Promise<boolean> {
+    if (typeof grantId !== 'string') return true;
+    return (await this.store.repo.findOidcModel(issuer, 'Grant', 'id', grantId, this.clock.now())) !== undefined;
+  }
+
+  private async verifyJwt(token: string): Promise<Verified | undefined> {
+    try {
+      const iss = decodeJwt(token).iss;
+      const path = typeof iss === 'string' ? this.pathOf(iss) : undefined;
+      const parts = path ? this.issuerParts(path) : undefined;
+      if (!iss || !path || !parts) return undefined;
+      const workspace = (await this.store.repo.listObjects({ kind: 'Workspace', namespace: parts.namespace }))[0];
+      const alg = ((workspace?.object.spec as { signingAlgorithm?: string } | undefined)?.signingAlgorithm ?? 'ES256') as SigningAlg;
+      const ring = await this.keys.keyRing(parts.namespace, alg);
+      const keys = ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
+      const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: iss, typ: 'at+jwt', currentDate: new Date(this.clock.now()) });
+      if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
+      const record = await this.store.repo.accessToken(path, payload.jti);
+      if (record?.revokedAt) return undefined;
+      if (record?.grantId && !(await this.grantLives(path, record.grantId))) return undefined;
+      return { issuer: path, ...parts, subject: typeof payload.sub === 'string' && payload.sub !== payload.client_id ? payload.sub : undefined, clientId: payload.client_id };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async verifyOpaque(token: string): Promise<Verified | undefined> {
+    if (!/^[\w-]{20,128}$/.test(token)) return undefined;
+    const found = await this.store.repo.findOidcModelAnywhere('AccessToken', token, this.clock.now());
+    if (!found) return undefined;
+    const parts = this.issuerParts(found.issuer);
+    if (!parts) return undefined;
+    const payload = JSON.parse(found.payload) as { accountId?: unknown; clientId?: unknown; grantId?: unknown; exp?: unknown };
+    if (typeof payload.clientId !== 'string') return undefined;
+    if (typeof payload.exp === 'number' && payload.exp * 1000 <= this.clock.now()) return undefined;
+    if (!(await this.grantLives(found.issuer, payload.grantId))) return undefined;
+    return { issuer: found.issuer, ...parts, subject: typeof payload.accountId === 'string' ? payload.accountId : undefined, clientId: payload.clientId };
+  }
+}

@@ -1,0 +1,236 @@
+import { randomBytes } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { Role, dnsLabel, email as emailSchema, type OrganizationObject } from '../../api/index.ts';
+import type { ChangeContext, ObjectService } from '../admin/objects.ts';
+import { readBody } from '../admin/body.ts';
+import { Problem, badRequest, notFound } from '../admin/problem.ts';
+import type { Clock } from '../clock.ts';
+import type { Repository, Store, UserRecord } from '../store/index.ts';
+import { principalOf, type AdminGuard } from './guard.ts';
+import { issuerPath } from '../../api/index.ts';
+import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
+import { loadNamespace, withDescendants } from './organizations.ts';
+import { assignableRoles, type Role as RoleName } from './policy.ts';
+
+export interface GovernanceRoutesOptions {
+  store: Store;
+  clock: Clock;
+  guard: AdminGuard;
+  objects: ObjectService;
+  publicUrl: () => string;
+  passwordLink(namespace: string, user: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }>;
+  bodyLimit?: number;
+}
+
+function label(ctx: Context, param: string): string {
+  const value = String(ctx.params[param]);
+  const result = dnsLabel.safeParse(value);
+  if (!result.success) throw badRequest(`${param} "${value}" in the URL: ${result.error.issues[0]!.message}`);
+  return value;
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const result = schema.safeParse(body);
+  if (!result.success) throw badRequest(`${what}: ${result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  return result.data;
+}
+
+/** A user as the admin API shows it: never its password hash. */
+export function presentUser(u: UserRecord) {
+  return {
+    id: u.id,
+    namespace: u.namespace,
+    organization: u.organization || null,
+    email: u.email,
+    ...(u.profile.name ? { displayName: u.profile.name } : {}),
+    roles: u.roles,
+    active: u.active,
+    connection: u.connection,
+    /** Declared in git or Pulumi (a User object): partner administrators cannot change it. */
+    managed: u.declaredAs !== null,
+    mfaEnrolled: (u.profile as { mfa?: unknown }).mfa !== undefined,
+    createdAt: new Date(u.createdAt).toISOString(),
+    lastLoginAt: u.lastLoginAt === null ? null : new Date(u.lastLoginAt).toISOString(),
+  };
+}
+
+const Invite = z.strictObject({
+  email: emailSchema,
+  displayName: z.string().min(1).max(200).optional(),
+  roles: z.array(Role).max(4).optional(),
+});
+
+const Deprovision = z
+  .strictObject({ organization: dnsLabel.optional(), user: z.string().min(1).max(128).optional(), reason: z.string().max(1024).optional() })
+  .refine((b) => (b.organization === undefined) !== (b.user === undefined), { error: 'name exactly one of "organization" or "user"' });
+
+const Certify = z.strictObject({ note: z.string().max(1024).optional() }).optional();
+
+/**
+ * Runtime administration of an organization's users (delegated to partner admins within
+ * the policy), the deprovisioning hook for partner-management systems, and certification.
+ */
+export function registerGovernanceRoutes(router: Router, options: GovernanceRoutesOptions): void {
+  const { store, clock, guard } = options;
+
+  const context = (ctx: Context, extra: Record<string, string> = {}): ChangeContext => ({ actor: principalOf(ctx).actor, provenance: { source: 'admin-api', ...extra } });
+
+  /** The user at the path, which must belong to the organization at the path. */
+  const userAt = async (ctx: Context, namespace: string, organization: string): Promise<UserRecord> => {
+    const id = String(ctx.params.user);
+    const user = await store.repo.findUser(namespace, id);
+    if (!user || user.organization !== organization) throw notFound(`user ${id} does not exist in organization ${namespace}/${organization}`);
+    return user;
+  };
+
+  /** Partner admins never change what git declares, and never manage a user holding a role they could not give. */
+  const mayManage = async (ctx: Context, user: UserRecord, target: { namespace: string; organization: string }, changesDeclaredField: boolean) => {
+    const principal = principalOf(ctx);
+    if (principal.kind === 'token' || principal.scope === 'namespace') return;
+    if (changesDeclaredField && user.declaredAs !== null) await guard.refuse(ctx, `user ${user.id} is declared in git or Pulumi (User ${user.declaredAs}); change it there`, 'users.write', target);
+    const assignable = assignableRoles(principal);
+    const beyond = user.roles.filter((r) => !assignable.has(r as RoleName));
+    if (beyond.length > 0) await guard.refuse(ctx, `user ${user.id} holds role ${beyond.join(', ')}, which you cannot manage`, 'users.write', target);
+  };
+
+  const deactivate = async (repo: Repository, namespace: string, users: UserRecord[], now: number): Promise<{ deactivated: string[]; revoked: number }> => {
+    const deactivated: string[] = [];
+    for (const u of users) if (await repo.setUserActive(namespace, u.id, false, now)) deactivated.push(u.id);
+    const orgs = [...new Set(users.map((u) => u.organization).filter((o) => o))];
+    const issuers = [issuerPath(namespace), ...orgs.map((o) => issuerPath(namespace, o))];
+    const revoked = await repo.revokeOidcAccounts(issuers, users.map((u) => u.id));
+    return { deactivated, revoked };
+  };
+
+  router.get('/namespaces/:namespace/organizations/:organization/users', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'users.read', { namespace, organization });
+    ctx.body = { items: (await store.repo.listUsers(namespace, [organization])).map(presentUser) };
+  });
+
+  router.post('/namespaces/:namespace/organizations/:organization/users', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'users.write', { namespace, organization });
+    const body = parseBody(Invite, await readBody(ctx, options.bodyLimit), 'invitation');
+    const roles = [...new Set(body.roles ?? [])];
+    const assignable = assignableRoles(principalOf(ctx));
+    const refused = roles.filter((r) => !assignable.has(r));
+    if (refused.length > 0) await guard.refuse(ctx, `you cannot give role ${refused.join(', ')}`, 'users.write', { namespace, organization });
+    const org = await store.repo.getObject('Organization', namespace, organization);
+    if (!org) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+    const email = body.email.toLowerCase();
+    const domains = (org.object as OrganizationObject).spec.emailDomains ?? [];
+    const domain = email.split('@')[1]!;
+    if (domains.length > 0 && !domains.includes(domain)) {
+      throw new Problem(422, 'Invalid object', `${email} is not in a domain of organization ${organization} (${domains.join(', ')})`, { errors: [{ path: 'email', message: `must be in ${domains.join(', ')}` }] });
+    }
+    const now = clock.now();
+    const change = context(ctx, { action: 'invite' });
+    const created = await store.transaction(async (repo) => {
+      if ((await repo.findUsersByEmail(namespace, email, organization)).length > 0) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
+      const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
+      const id = `${local}-${randomBytes(3).toString('hex')}`;
+      const user: UserRecord = {
+        namespace, id, organization, connection: 'directory', subject: id, email, declaredAs: null,
+        profile: body.displayName ? { name: body.displayName } : {}, roles, active: true, passwordHash: null, createdAt: now, updatedAt: now, lastLoginAt: null,
+      };
+      await repo.upsertUser(user);
+      await repo.appendAudit({ action: 'user.invited', actor: change.actor, namespace, organization, kind: 'User', name: id, subject: id, data: { email, roles } }, now);
+      return user;
+    });
+    const link = await options.passwordLink(namespace, created.id, change);
+    ctx.status = 201;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { user: presentUser(created), passwordLink: link };
+  });
+
+  router.post('/namespaces/:namespace/organizations/:organization/users/:user/:operation', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    const operation = String(ctx.params.operation);
+    if (!['deactivate', 'reactivate', 'reset-mfa', 'password-link'].includes(operation)) throw notFound(`no operation "${operation}"; use deactivate, reactivate, reset-mfa or password-link`);
+    await guard.require(ctx, 'users.write', { namespace, organization });
+    const user = await userAt(ctx, namespace, organization);
+    // `active` is a field of a declared User; passwords and MFA enrolment are runtime state.
+    await mayManage(ctx, user, { namespace, organization }, operation === 'deactivate' || operation === 'reactivate');
+    const change = context(ctx, { action: operation });
+    const now = clock.now();
+    if (operation === 'password-link') {
+      ctx.status = 201;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = await options.passwordLink(namespace, user.id, change);
+      return;
+    }
+    const result = await store.transaction(async (repo) => {
+      let data: Record<string, unknown>;
+      if (operation === 'deactivate') {
+        const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
+        data = { changed: deactivated.length > 0, revoked };
+      } else if (operation === 'reactivate') {
+        data = { changed: await repo.setUserActive(namespace, user.id, true, now) };
+      } else {
+        // Removing the sealed TOTP factor (and its recovery codes) makes the next sign-in enrol again;
+        // sessions opened with the old factor end now.
+        const changed = await repo.deleteSealedSecret(TOTP_SCOPE, totpRow(namespace, user.id));
+        const revoked = await repo.revokeOidcAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
+        data = { changed, revoked };
+      }
+      const action = { deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' }[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
+      await repo.appendAudit({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
+      return { ...data, user: presentUser((await repo.findUser(namespace, user.id))!) };
+    });
+    ctx.body = result;
+  });
+
+  router.post('/namespaces/:namespace/deprovision', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const body = parseBody(Deprovision, await readBody(ctx, options.bodyLimit), 'deprovisioning request');
+    const now = clock.now();
+    const change = context(ctx, { action: 'deprovision' });
+    if (body.user) {
+      const user = await store.repo.findUser(namespace, body.user);
+      await guard.require(ctx, 'lifecycle.write', { namespace, organization: user?.organization || null });
+      if (!user) throw notFound(`user ${namespace}/${body.user} does not exist`);
+      ctx.body = await store.transaction(async (repo) => {
+        const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
+        await repo.appendAudit({ action: 'user.deactivated', actor: change.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: 'deprovision', changed: deactivated.length > 0, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
+        return { user: user.id, deactivated, revoked };
+      });
+      return;
+    }
+    const organization = body.organization!;
+    await guard.require(ctx, 'lifecycle.write', { namespace, organization });
+    ctx.body = await store.transaction(async (repo) => {
+      const view = await loadNamespace(repo, namespace);
+      if (!view.organizations.has(organization)) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+      const organizations = withDescendants(view.organizations, organization);
+      const users = await repo.listUsers(namespace, organizations);
+      const { deactivated, revoked: userRevoked } = await deactivate(repo, namespace, users, now);
+      const revoked = userRevoked + (await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(namespace, o))));
+      await repo.appendAudit({ action: 'organization.deprovisioned', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { organizations, deactivated, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
+      return { organization, organizations, deactivated, revoked };
+    });
+  });
+
+  router.post('/namespaces/:namespace/organizations/:organization/certify', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'lifecycle.write', { namespace, organization });
+    const raw = ctx.request.length ? await readBody(ctx, options.bodyLimit) : undefined;
+    const body = parseBody(Certify, raw, 'certification');
+    const stored = await store.repo.getObject('Organization', namespace, organization);
+    if (!stored) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+    const org = stored.object as OrganizationObject;
+    if (!org.spec.contract) throw new Problem(409, 'Conflict', `Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
+    const certifiedAt = new Date(clock.now()).toISOString();
+    const change = context(ctx, { action: 'certify', ...(body?.note ? { note: body.note } : {}) });
+    const next = { ...org, spec: { ...org.spec, contract: { ...org.spec.contract, certifiedAt } } };
+    const result = await options.objects.apply(next, change, { namespace, kind: 'Organization', name: organization });
+    await store.transaction((repo) => repo.appendAudit({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}) } }, clock.now()));
+    ctx.body = result.object;
+  });
+}

@@ -1,0 +1,52 @@
+import * as oidc from 'openid-client';
+import { Browser } from './browser.ts';
+import type { TestServer } from './server.ts';
+import { NS } from './objects.ts';
+
+export const CALLBACK = 'http://127.0.0.1:9/callback';
+const insecure = { execute: [oidc.allowInsecureRequests] };
+
+/** Sets a directory user's password through the one-time link, as the user would. */
+export async function setPassword(gh: TestServer, user: string, password: string): Promise<void> {
+  const link = await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${user}/password-link`);
+  if (link.status !== 201) throw new Error(`password link for ${user}: ${JSON.stringify(link.body)}`);
+  const res = await new Browser().submit(link.body.url, { password });
+  if (res.status !== 200) throw new Error(`setting the password of ${user}: ${res.status}`);
+}
+
+/** Signs a directory user in at an organization's issuer through a client (code + PKCE) and returns the token response. */
+export async function signIn(gh: TestServer, org: string | undefined, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email'): Promise<oidc.TokenEndpointResponse> {
+  const issuer = `${gh.url}/${NS}${org ? `/${org}` : ''}`;
+  const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, insecure);
+  const browser = new Browser();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+  const form = await browser.follow(url.href, CALLBACK);
+  const html = await form.res.text();
+  if (form.res.status !== 200) throw new Error(`sign-in page: ${form.res.status}`);
+  const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
+  const posted = await browser.submit(new URL(action, form.url).href, credentials);
+  if (posted.status !== 303 && posted.status !== 302) throw new Error(`sign-in refused: ${posted.status}`);
+  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
+  return oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
+}
+
+/** Calls the admin API with any bearer token. */
+export function adminAs(gh: TestServer, token: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any; type: string }> => {
+    const res = await fetch(`${gh.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // NDJSON and other non-JSON bodies stay text
+    }
+    return { status: res.status, body: parsed, type: res.headers.get('content-type') ?? '' };
+  };
+}
