@@ -189,7 +189,7 @@ export class Broker {
     }
     const branding = brandingFor(snapshot, route.organization);
     if (!snapshot.organization) {
-      const standing = standingOf(chainOf(snapshot.organizations, route.organization.metadata.name), this.options.clock.now());
+      const standing = standingOf(chainOf(snapshot.organizations, route.organization.metadata.name), this.options.clock.now(), snapshot.workspace?.spec.lifecycle);
       if (!standing.active) {
         await this.refuse(ctx, snapshot, 403, branding, 'Access has ended', `${standing.detail}.`, { reason: standing.reason, organization: route.organization.metadata.name, client: clientId, email });
         return true;

@@ -125,7 +125,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       return true;
     }
     // At the shared issuer, the user's own organization must still stand.
-    const standing = !snapshot.organization && user.organization ? standingOf(chainOf(snapshot.organizations, user.organization), deps.clock.now()) : undefined;
+    const standing = !snapshot.organization && user.organization ? standingOf(chainOf(snapshot.organizations, user.organization), deps.clock.now(), snapshot.workspace?.spec.lifecycle) : undefined;
     if (standing && !standing.active) {
       await refuse(`Access has ended: ${standing.detail}.`, standing.reason, user.organization);
       return true;

@@ -66,7 +66,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // An organization's issuer knows only its own users; the shared issuer knows the namespace's.
     if (snapshot.organization && user.organization !== snapshot.organization) return undefined;
     // At the shared issuer the user's own organization must still stand (its issuer refuses on its own).
-    if (!snapshot.organization && user.organization && !standingOf(chainOf(snapshot.organizations, user.organization), clock.now()).active) return undefined;
+    if (!snapshot.organization && user.organization && !standingOf(chainOf(snapshot.organizations, user.organization), clock.now(), snapshot.workspace?.spec.lifecycle).active) return undefined;
     return user;
   };
 
