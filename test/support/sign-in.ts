@@ -15,13 +15,13 @@ export async function setPassword(gh: TestServer, user: string, password: string
 }
 
 /** Signs a directory user in at an organization's issuer through a client (code + PKCE) and returns the token response. */
-export async function signIn(gh: TestServer, org: string | undefined, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email'): Promise<oidc.TokenEndpointResponse> {
+export async function signIn(gh: TestServer, org: string | undefined, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
   const issuer = `${gh.url}/${NS}${org ? `/${org}` : ''}`;
   const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, insecure);
   const browser = new Browser();
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params });
   const form = await browser.follow(url.href, CALLBACK);
   const html = await form.res.text();
   if (form.res.status !== 200) throw new Error(`sign-in page: ${form.res.status}`);
