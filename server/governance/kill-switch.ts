@@ -8,8 +8,9 @@ import { loadNamespace, withDescendants } from './organizations.ts';
  * authorization code and session of its issuer and of its sub-organizations' issuers (and
  * their users' at the shared-application issuer) is deleted in the same transaction as the change, so nothing survives a later un-suspend.
  * (Sign-ins, token requests and introspection are already refused while it is suspended:
- * see standingOf.) Client-credentials access tokens are bound to no grant; they stay
- * refused while suspended and expire within the access-token ceiling.
+ * see standingOf.) Client-credentials JWTs are bound to no grant: the issuers' cutoff makes
+ * every JWT signed before now inactive at introspection for good, even if the organization is
+ * reinstated within their lifetime.
  */
 export async function pullKillSwitch(
   repo: Repository,
@@ -17,7 +18,7 @@ export async function pullKillSwitch(
 ): Promise<{ organizations: string[]; revoked: number }> {
   const view = await loadNamespace(repo, options.namespace);
   const organizations = withDescendants(view.organizations, options.organization);
-  let revoked = await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(options.namespace, o)));
+  let revoked = await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(options.namespace, o)), issuedBeforeNow());
   // Their users may also hold sessions at the namespace's shared-application issuer.
   const users = await repo.listUsers(options.namespace, organizations);
   revoked += await repo.revokeOidcAccounts([issuerPath(options.namespace)], users.map((u) => u.id));
@@ -34,4 +35,13 @@ export async function pullKillSwitch(
     options.now,
   );
   return { organizations, revoked };
+}
+
+/**
+ * The cutoff is compared with `iat`, which oidc-provider stamps from the system clock, so it
+ * is read from the same clock (not the injected one). A token signed in the same second as
+ * the switch is pulled counts as before it: fail closed.
+ */
+export function issuedBeforeNow(): number {
+  return (Math.floor(Date.now() / 1000) + 1) * 1000;
 }

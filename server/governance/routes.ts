@@ -11,6 +11,7 @@ import type { Repository, Store, UserRecord } from '../store/index.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
+import { issuedBeforeNow } from './kill-switch.ts';
 import { loadNamespace, withDescendants } from './organizations.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
 
@@ -210,7 +211,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       const organizations = withDescendants(view.organizations, organization);
       const users = await repo.listUsers(namespace, organizations);
       const { deactivated, revoked: userRevoked } = await deactivate(repo, namespace, users, now);
-      const revoked = userRevoked + (await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(namespace, o))));
+      const revoked = userRevoked + (await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow()));
       await repo.appendAudit({ action: 'organization.deprovisioned', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { organizations, deactivated, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
       return { organization, organizations, deactivated, revoked };
     });

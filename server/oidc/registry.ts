@@ -263,7 +263,8 @@ export class IssuerRegistry {
     try {
       const keys = issuer.ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
       const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: issuer.url, typ: 'at+jwt', currentDate: new Date(this.options.clock.now()) });
-      if (typeof payload.jti !== 'string') return undefined;
+      if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number') return undefined;
+      if (payload.iat * 1000 < (await this.options.store.repo.issuerCutoff(issuer.snapshot.path))) return undefined;
       const record = await this.options.store.repo.accessToken(issuer.snapshot.path, payload.jti);
       if (record?.revokedAt) return undefined;
       if (record?.grantId && !(await issuer.provider.Grant.find(record.grantId))) return undefined;

@@ -193,6 +193,11 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX oidc_models_by_id ON oidc_models (model, id)`,
     ],
   },
+  {
+    version: 7,
+    description: 'kill switch: JWT access tokens an issuer signed before it was pulled stay inactive, grant or no grant',
+    statements: () => [`CREATE TABLE issuer_cutoffs (issuer TEXT PRIMARY KEY, issued_before BIGINT NOT NULL)`],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

@@ -432,11 +432,25 @@ export class Repository {
     return this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND grant_id = ?`, [issuer, grantId]);
   }
 
-  /** Every grant, token and session of the given issuers (the kill switch). */
-  async revokeOidcIssuers(issuers: string[]): Promise<number> {
+  /**
+   * Every grant, token and session of the given issuers (the kill switch), and every JWT
+   * access token they signed before `issuedBefore` (ms; compared with the token's `iat`):
+   * client-credentials tokens are bound to no grant, so deleting grants alone would let
+   * them live again if the organization is reinstated.
+   */
+  async revokeOidcIssuers(issuers: string[], issuedBefore: number): Promise<number> {
     let removed = 0;
-    for (const issuer of issuers) removed += await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model <> 'Client'`, [issuer]);
+    for (const issuer of issuers) {
+      removed += await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model <> 'Client'`, [issuer]);
+      await this.db.run(`INSERT INTO issuer_cutoffs (issuer, issued_before) VALUES (?, ?) ON CONFLICT (issuer) DO UPDATE SET issued_before = excluded.issued_before`, [issuer, issuedBefore]);
+    }
     return removed;
+  }
+
+  /** JWT access tokens of this issuer issued before this time (ms) are inactive; 0 when none. */
+  async issuerCutoff(issuer: string): Promise<number> {
+    const row = (await this.db.all<{ issued_before: number | string }>(`SELECT issued_before FROM issuer_cutoffs WHERE issuer = ?`, [issuer]))[0];
+    return row ? Number(row.issued_before) : 0;
   }
 
   /** Every grant, token and session of the given accounts at the given issuers (deactivated users). */

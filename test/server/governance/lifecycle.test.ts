@@ -221,11 +221,13 @@ describe('the kill switch: suspending an organization cuts it and its sub-organi
     expect(JSON.stringify((await audit('Organization.kill-switch', 'delta'))[0].data.organizations)).not.toContain('echo');
   });
 
-  it('un-suspending does not bring the old refresh tokens back; new grants work again', async () => {
+  it('un-suspending does not bring the old refresh or access tokens back; new grants work again', async () => {
     await put('organizations', organization('delta', { suspended: false }));
     for (const org of ['delta', 'delta-north']) {
       await expect(refresh(org, `${org}-web`, refreshTokens[org]!)).rejects.toMatchObject({ error: 'invalid_grant' });
       expect((await oidc.tokenIntrospection(await rp(org, `${org}-web`), refreshTokens[org]!)).active).toBe(false);
+      // A client-credentials JWT is bound to no grant; the issuer's cutoff keeps it dead too.
+      expect(await active(org, jwts[org]!)).toBe(false);
       expect(await m2m(org)).toBeDefined();
       const fresh = await staffSignIn(org, domainOf(org));
       expect((await refresh(org, `${org}-web`, fresh.refresh_token!)).access_token).toBeDefined();

@@ -217,7 +217,7 @@ describe('authorization code + PKCE with a directory user', () => {
 });
 
 describe('lifecycle: the partnership stops at once', () => {
-  it('suspending an organization turns its live tokens inactive and refuses every grant', async () => {
+  it('suspending an organization turns its live tokens inactive for good and refuses every grant', async () => {
     const config = await discover('forge', 'forge-sync');
     const token = (await oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).access_token;
     expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
@@ -228,7 +228,11 @@ describe('lifecycle: the partnership stops at once', () => {
     const audit = await gh.admin('GET', '/admin/v1/audit?organization=forge&action=token.refused');
     expect(audit.body.items[0].data.reason).toBe('suspended');
     await put('organizations', { ...forge, spec: { ...forge.spec, suspended: false } });
-    expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
+    // Reinstating the partner does not revive what the kill switch ended, grant or no grant.
+    expect((await oidc.tokenIntrospection(config, token)).active).toBe(false);
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5)); // tokens signed in the second of the switch count as before it
+    const fresh = (await oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).access_token;
+    expect((await oidc.tokenIntrospection(config, fresh)).active).toBe(true);
   });
 
   it('a contract that has ended refuses new grants, with no restart', async () => {
