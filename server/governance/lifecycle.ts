@@ -24,18 +24,23 @@ const iso = (t: number) => new Date(t).toISOString();
  * standing, parents included), `ContractEnding` (inside the Workspace's warning window)
  * and `CertificationCurrent` (within the review period).
  */
-export function lifecycleConditions(view: NamespaceView, org: OrganizationObject, now: number): Condition[] {
+export function lifecycleConditions(view: NamespaceView, org: OrganizationObject, now: number, previous: readonly Condition[] = []): Condition[] {
   const lifecycle = view.workspace?.spec.lifecycle;
-  const at = iso(now);
   const generation = org.metadata.generation;
-  const condition = (type: string, status: boolean, reason: string, message: string): Condition => ({
-    type,
-    status: status ? 'True' : 'False',
-    reason,
-    message,
-    ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    lastTransitionTime: at,
-  });
+  // lastTransitionTime moves only when the status flips: the date the declaration fixes
+  // (a contract end, a due date) when there is one, else the time last reported, else now.
+  const condition = (type: string, status: boolean, reason: string, message: string, since?: number): Condition => {
+    const value = status ? 'True' : 'False';
+    const before = previous.find((c) => c.type === type && c.status === value)?.lastTransitionTime;
+    return {
+      type,
+      status: value,
+      reason,
+      message,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      lastTransitionTime: since !== undefined && since <= now ? iso(since) : (before ?? iso(now)),
+    };
+  };
   const out: Condition[] = [];
   const standing = standingOf(chainFor(view, org.metadata.name), now, lifecycle);
   out.push(standing.active ? condition('Active', true, 'Standing', 'sign-ins and tokens are served') : condition('Active', false, camel(standing.reason), standing.detail));
@@ -44,15 +49,15 @@ export function lifecycleConditions(view: NamespaceView, org: OrganizationObject
   const warnFrom = warningStartsAt(org, lifecycle);
   if (contract && warnFrom !== undefined) {
     const endsAt = Date.parse(contract.endsAt);
-    if (endsAt <= now) out.push(condition('ContractEnding', false, 'Ended', `the contract ${contract.id} ended at ${contract.endsAt}`));
-    else if (warnFrom <= now) out.push(condition('ContractEnding', true, 'WithinWarningWindow', `the contract ${contract.id} ends at ${contract.endsAt} (in ${Math.ceil((endsAt - now) / DAY)} days); extend spec.contract.endsAt to keep the partner working`));
+    if (endsAt <= now) out.push(condition('ContractEnding', false, 'Ended', `the contract ${contract.id} ended at ${contract.endsAt}`, endsAt));
+    else if (warnFrom <= now) out.push(condition('ContractEnding', true, 'WithinWarningWindow', `the contract ${contract.id} ends at ${contract.endsAt} (in ${Math.ceil((endsAt - now) / DAY)} days); extend spec.contract.endsAt to keep the partner working`, warnFrom));
     else out.push(condition('ContractEnding', false, 'NotYet', `the contract ${contract.id} ends at ${contract.endsAt}; the warning starts at ${iso(warnFrom)}`));
   }
   const due = certificationDueAt(org, lifecycle);
   if (due !== undefined) {
     const enforce = lifecycle?.suspendWhenCertificationOverdue ? '; the organization is suspended until it is certified' : '';
     out.push(due <= now
-      ? condition('CertificationCurrent', false, 'Overdue', `certification was due at ${iso(due)} (owner ${contract?.owner ?? 'none'}): commit spec.contract.certifiedAt${enforce}`)
+      ? condition('CertificationCurrent', false, 'Overdue', `certification was due at ${iso(due)} (owner ${contract?.owner ?? 'none'}): commit spec.contract.certifiedAt${enforce}`, due)
       : condition('CertificationCurrent', true, 'Certified', `next certification due at ${iso(due)}`));
   }
   return out;
@@ -65,8 +70,8 @@ function camel(reason: string): string {
 /** Adds the lifecycle conditions to an Organization as presented by the admin API (replacing stale ones of the same type). */
 export function withLifecycleStatus(object: AnyObject, view: NamespaceView, now: number): AnyObject {
   if (object.kind !== 'Organization') return object;
-  const computed = lifecycleConditions(view, object, now);
   const status = (object as { status?: { conditions?: Condition[] } }).status ?? {};
+  const computed = lifecycleConditions(view, object, now, status.conditions);
   const kept = (status.conditions ?? []).filter((c) => !computed.some((n) => n.type === c.type));
   return { ...object, status: { ...status, conditions: [...kept, ...computed] } } as AnyObject;
 }
