@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { SecretKeyRef } from '../../api/index.ts';
-import { AdminApiError, type AdminClient } from '../../client/admin-client.ts';
+import { SecretKeyRef, matchesFingerprint } from '../../api/index.ts';
+import type { AdminClient } from '../../client/admin-client.ts';
 import type { Readiness } from '../conditions.ts';
 import { keyOf } from '../reconciler.ts';
 import { describeError } from './client-secrets.ts';
@@ -30,10 +30,10 @@ interface Group {
   keys: Map<string, string[]>;
 }
 
-/** What this process last wrote for one Secret: a digest of the data, and the server's updatedAt of that write. */
-interface Written {
+/** A server fingerprint known to be of the data with this digest (the digest, unlike the value, may sit in memory). */
+interface Matched {
   digest: string;
-  updatedAt: string;
+  fingerprint: string;
 }
 
 const statusCode = (error: unknown): number | undefined => (error as { code?: number }).code;
@@ -42,9 +42,9 @@ const statusCode = (error: unknown): number | undefined => (error as { code?: nu
  * Copies the Kubernetes Secrets that IdPConnections reference (`spec.oidc.clientSecretRef`)
  * into the server's write-only secret store, level-triggered. Secrets are read by name (GET,
  * never list or watch: RBAC cannot narrow those, and they would expose every Secret). A write
- * happens only when the data differs from what this process last wrote, or when the server's
- * `updatedAt` shows someone else replaced it (or it is gone): idle passes cost reads only, a
- * restarted controller writes each Secret once. A missing Secret or key is waited for
+ * happens only when the server's fingerprint of its copy (a salted scrypt hash, never the value)
+ * does not match the data: idle passes and restarts cost reads only, a change in the Secret or a
+ * copy replaced through the admin API is written once. A missing Secret or key is waited for
  * (Ready=False, Pending), never invented, and the server keeps what it last had.
  * Values live only in locals; digests are kept instead of values.
  */
@@ -52,7 +52,7 @@ export class SecretRefSync {
   private readonly core: CoreV1Api;
   private readonly admin: AdminClient;
   private readonly owner: string;
-  private readonly written = new Map<string, Written>();
+  private readonly matched = new Map<string, Matched>();
 
   constructor(options: SecretRefSyncOptions) {
     this.core = options.core;
@@ -96,7 +96,12 @@ export class SecretRefSync {
       return;
     }
     if (!secret) {
-      const kept = this.written.has(`${namespace}/${name}`) ? '; the server keeps the value copied last' : '';
+      let kept = '';
+      try {
+        if (await this.admin.describeSecret(namespace, name)) kept = '; the server keeps the value copied last';
+      } catch {
+        // Only decoration for the message: the verdict is Pending either way.
+      }
       every((c, key) => ({ readiness: { ready: false, reason: 'Pending', message: `${label(c)}: waiting for ${where} with key "${key}" (${refField}): the Secret does not exist${kept}` } }));
       return;
     }
@@ -128,35 +133,36 @@ export class SecretRefSync {
     }
   }
 
-  /** Writes the data unless the server already holds exactly what this process wrote; resolves to why it wrote, if it did. */
+  /**
+   * Writes the data unless the server's fingerprint shows it already holds exactly that; resolves
+   * to why it wrote, if it did. A fingerprint once matched is remembered against the data's digest,
+   * so idle passes cost one GET to the server and no hashing.
+   */
   private async copy(namespace: string, name: string, data: Record<string, string>): Promise<string | undefined> {
     const id = `${namespace}/${name}`;
     const digest = digestOf(namespace, name, data);
-    const last = this.written.get(id);
+    const known = this.matched.get(id);
+    const current = await this.admin.describeSecret(namespace, name);
     let reason: string;
-    if (!last) {
-      reason = 'first copy by this controller process';
+    if (!current) {
+      reason = 'missing in the server';
+    } else if (!current.fingerprint) {
+      reason = 'the server has no fingerprint of it';
+    } else if (known?.fingerprint === current.fingerprint && known.digest === digest) {
+      return undefined;
+    } else if (known?.fingerprint === current.fingerprint) {
+      reason = 'the Secret changed';
+    } else if (await matchesFingerprint(current.fingerprint, data)) {
+      this.matched.set(id, { digest, fingerprint: current.fingerprint });
+      return undefined;
     } else {
-      const current = await this.describe(namespace, name);
-      if (!current) reason = 'missing in the server';
-      else if (current.updatedAt !== last.updatedAt) reason = 'replaced in the server since the last copy';
-      else if (last.digest !== digest) reason = 'the Secret changed';
-      else return undefined;
+      reason = known ? 'replaced in the server since the last copy' : 'the server holds other data';
     }
     const provenance = { source: 'kubernetes', controller: this.owner, secret: id, reason };
     const result = await this.admin.withProvenance(provenance).putSecret(namespace, name, data);
-    this.written.set(id, { digest, updatedAt: result.updatedAt });
+    if (result.fingerprint) this.matched.set(id, { digest, fingerprint: result.fingerprint });
+    else this.matched.delete(id);
     return reason;
-  }
-
-  /** The server's description of a secret (key names, updatedAt), or undefined when it has none. */
-  private async describe(namespace: string, name: string): Promise<{ keys: string[]; updatedAt: string } | undefined> {
-    try {
-      return (await this.admin.request('GET', `/admin/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`)) as { keys: string[]; updatedAt: string };
-    } catch (error) {
-      if (error instanceof AdminApiError && error.status === 404) return undefined;
-      throw error;
-    }
   }
 
   private async read(namespace: string, name: string): Promise<V1Secret | undefined> {
