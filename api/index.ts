@@ -11,4 +11,3 @@ export { SigningAlgorithm } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';
-export { secretFingerprint, matchesFingerprint } from './secret-fingerprint.ts';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { dnsLabel, matchesFingerprint } from '../api/index.ts';
+import { dnsLabel } from '../api/index.ts';
+import { matchesFingerprint } from '../client/secret-fingerprint.ts';
 import { AdminApiError, AdminClient } from '../client/admin-client.ts';
 
 export const SECRET_USAGE = `gatehouse secret set NAMESPACE/NAME (--from-file [KEY=]PATH | --from-env [KEY=]VAR)... [--endpoint URL]

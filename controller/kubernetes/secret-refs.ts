@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { SecretKeyRef, matchesFingerprint } from '../../api/index.ts';
+import { SecretKeyRef } from '../../api/index.ts';
+import { matchesFingerprint } from '../../client/secret-fingerprint.ts';
 import type { AdminClient } from '../../client/admin-client.ts';
 import type { Readiness } from '../conditions.ts';
 import { keyOf } from '../reconciler.ts';

@@ -1,7 +1,8 @@
 import Router, { type RouterContext } from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { dnsLabel, secretFingerprint } from '../../api/index.ts';
+import { dnsLabel } from '../../api/index.ts';
+import { secretFingerprint } from '../../client/secret-fingerprint.ts';
 import type { ChangeContext } from '../admin/objects.ts';
 import { readBody } from '../admin/body.ts';
 import { badRequest, notFound } from '../admin/problem.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request } from 'node:http';
 import * as oidc from 'openid-client';
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, type JWTPayload } from 'jose';
-import { matchesFingerprint } from '../../../api/index.ts';
+import { matchesFingerprint } from '../../../client/secret-fingerprint.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { startOidcPeer, type OidcPeer, type PeerUser } from '../../../demo/peers/oidc-idp.ts';

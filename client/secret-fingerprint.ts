@@ -1,6 +1,9 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /**
+ * Part of the admin API's wire contract, shared by the server (which computes it) and its
+ * clients (which compare it); it lives here, not in api/, because api/ imports only zod.
+ *
  * The fingerprint the server returns for a write-only secret (`GET …/secrets/{name}`), so a
  * writer that holds the data can tell whether the server already has exactly that, without the
  * server ever returning a value. Format: `scrypt$N$r$p$<salt>$<hash>` (base64url), a fresh random

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { matchesFingerprint, secretFingerprint } from '../../api/index.ts';
+import { matchesFingerprint, secretFingerprint } from '../../client/secret-fingerprint.ts';
 
 describe('secret fingerprints', () => {
   const data = { 'client-secret': 's3cr3t-value-4411', 'other-key': 'v' };
