@@ -2,6 +2,7 @@ import { CONTROLLER_USAGE, controller } from './controller.ts';
 import { SERVE_USAGE, serve } from './serve.ts';
 import { AUDIT_USAGE, audit } from './audit.ts';
 import { ATTEST_USAGE, attest } from './attest.ts';
+import { SECRET_USAGE, secret } from './secret.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -10,6 +11,8 @@ Commands:
   controller           reconcile a folder of YAML or Kubernetes resources into a server
   audit verify|export  check the audit hash chain of the server's store; export it for a SIEM
   attest [--dir PATH]  attestation report per organization from git history and the audit log
+  secret set|show|delete NAMESPACE/NAME
+                       supply an upstream IdP secret to the server's write-only store
   help [command]       show help
 
 Run "gatehouse <command> --help" for a command's options.`;
@@ -35,11 +38,13 @@ export async function main(argv: string[]): Promise<number> {
         return await audit(rest);
       case 'attest':
         return await attest(rest);
+      case 'secret':
+        return await secret(rest);
       case 'help':
       case '--help':
       case '-h':
       case undefined:
-        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : USAGE}\n`);
+        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : USAGE}\n`);
         return command === undefined ? 1 : 0;
       default:
         process.stderr.write(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);

@@ -34,6 +34,18 @@ export interface AdminClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A write-only secret as the server describes it: never a value. */
+export interface SecretDescription {
+  name: string;
+  namespace: string;
+  keys: string[];
+  updatedAt: string;
+  /** Salted scrypt hash of the data; compare with `matchesFingerprint` from api/. Absent for secrets stored before fingerprints existed. */
+  fingerprint?: string;
+}
+
+const secretPath = (namespace: string, name: string) => `/admin/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -101,8 +113,18 @@ export class AdminClient {
    * Stores (or replaces) a write-only secret the server reads by reference, such as an
    * upstream IdP's client secret. The server never returns the values.
    */
-  async putSecret(namespace: string, name: string, data: Record<string, string>): Promise<{ name: string; namespace: string; keys: string[]; updatedAt: string }> {
-    return (await this.request('PUT', `/admin/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, { data })) as { name: string; namespace: string; keys: string[]; updatedAt: string };
+  async putSecret(namespace: string, name: string, data: Record<string, string>): Promise<SecretDescription> {
+    return (await this.request('PUT', secretPath(namespace, name), { data })) as SecretDescription;
+  }
+
+  /** What the server holds for a write-only secret (key names, updatedAt, fingerprint), or undefined when it has none. */
+  async describeSecret(namespace: string, name: string): Promise<SecretDescription | undefined> {
+    try {
+      return (await this.request('GET', secretPath(namespace, name))) as SecretDescription;
+    } catch (error) {
+      if (error instanceof AdminApiError && error.status === 404) return undefined;
+      throw error;
+    }
   }
 
   /** Low-level call for routes without a typed method yet. */

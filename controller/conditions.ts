@@ -13,7 +13,7 @@ export type ReadyReason =
   | 'DeleteFailed'
   /** A Secret with the Client's Secret name exists and is not the Client's. */
   | 'SecretConflict'
-  /** The client secret could not be rotated or written to its Secret. */
+  /** The client secret could not be rotated or written to its Secret, or a referenced Secret could not be read or copied to the server. */
   | 'SecretFailed';
 
 export interface Readiness {

@@ -262,6 +262,8 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message.slice(0, 500) : String(error).slice(0, 500);
 }
 
+export { describe as describeError };
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);

@@ -5,6 +5,7 @@ import { ControllerLoop } from '../loop.ts';
 import { Reconciler } from '../reconciler.ts';
 import { ClientSecretDelivery } from './client-secrets.ts';
 import { LeaderElector } from './lease.ts';
+import { SecretRefSync } from './secret-refs.ts';
 import { KubernetesSource } from './source.ts';
 
 export interface KubernetesControllerOptions {
@@ -56,6 +57,7 @@ export async function startKubernetesController(options: StartKubernetesOptions)
     onError: (error) => options.out(`kubernetes: ${error instanceof Error ? error.message : String(error)}`),
     ...(options.now ? { now: options.now } : {}),
     clientSecrets: new ClientSecretDelivery({ core: options.kubeConfig.makeApiClient(CoreV1Api), admin: options.client, owner }),
+    secretRefs: new SecretRefSync({ core: options.kubeConfig.makeApiClient(CoreV1Api), admin: options.client, owner }),
   });
   const runningLoop = new ControllerLoop({
     reconciler,

@@ -13,6 +13,7 @@ import { API_GROUP, API_VERSION, KINDS, ValidationError, canonicalJson, kindByNa
 import { readyCondition, setCondition, type Readiness } from '../conditions.ts';
 import { MANAGED_BY, keyOf, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type ObjectResult, type PassReport } from '../reconciler.ts';
 import type { ClientSecretDelivery } from './client-secrets.ts';
+import type { RefVerdict, SecretRefSync } from './secret-refs.ts';
 
 export const FINALIZER = 'gatehouse.dev/deprovision';
 
@@ -36,6 +37,8 @@ export interface KubernetesSourceOptions {
   now?: () => Date;
   /** Delivers confidential clients' secrets into Secrets; a Client is Ready only once its Secret is in place. */
   clientSecrets?: ClientSecretDelivery;
+  /** Copies the Secrets IdPConnections reference into the server; a connection is Ready only once its secret is there. */
+  secretRefs?: SecretRefSync;
 }
 
 const statusCode = (error: unknown): number | undefined => (error as { code?: number }).code;
@@ -156,6 +159,7 @@ export class KubernetesSource {
   async afterPass(report: PassReport, owner: string): Promise<void> {
     const results = new Map(report.results.map((r) => [keyOf(r.key), r]));
     const now = (this.options.now ?? (() => new Date()))();
+    const refs = await this.syncSecretRefs(results);
     for (const { kind, cr } of this.resources()) {
       const key = keyOf({ kind, namespace: cr.metadata.namespace ?? 'default', name: cr.metadata.name });
       const result = results.get(key);
@@ -172,8 +176,30 @@ export class KubernetesSource {
       }
       if (!result) continue;
       if (kind === 'Client') await this.writeClientStatus(cr, result, now);
+      else if (kind === 'IdPConnection') await this.writeConnectionStatus(cr, result, refs.get(key), now);
       else await this.writeStatus(kind, cr, result.readiness, now);
     }
+  }
+
+  /**
+   * Copies referenced Secrets for every IdPConnection the pass applied or tried to (an invalid
+   * spec is skipped: its reference cannot be trusted). A failure here is reported per connection,
+   * never thrown: the rest of the pass's statuses must still be written.
+   */
+  private async syncSecretRefs(results: Map<string, ObjectResult>): Promise<Map<string, RefVerdict>> {
+    if (!this.options.secretRefs) return new Map();
+    const connections = this.resources()
+      .filter(({ kind, cr }) => kind === 'IdPConnection' && !cr.metadata.deletionTimestamp)
+      .map(({ cr }) => cr)
+      .filter((cr) => results.get(keyOf({ kind: 'IdPConnection', namespace: cr.metadata.namespace ?? 'default', name: cr.metadata.name }))?.readiness.reason !== 'InvalidSpec');
+    return this.options.secretRefs.sync(connections);
+  }
+
+  /** A connection the server accepted is Ready only once the secret it references is in the server too. */
+  private async writeConnectionStatus(cr: CustomResource, result: ObjectResult, verdict: RefVerdict | undefined, now: Date): Promise<void> {
+    const readiness = result.readiness.ready && verdict?.readiness ? verdict.readiness : result.readiness;
+    if (verdict?.notice) await this.event(cr, { type: 'Normal', ...verdict.notice }, now);
+    await this.writeStatus('IdPConnection', cr, readiness, now);
   }
 
   /** A Client's status also carries its outputs: client id, issuer and, for confidential clients, the Secret holding its credentials. */

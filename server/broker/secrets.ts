@@ -2,6 +2,7 @@ import Router, { type RouterContext } from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { dnsLabel } from '../../api/index.ts';
+import { secretFingerprint } from '../../client/secret-fingerprint.ts';
 import type { ChangeContext } from '../admin/objects.ts';
 import { readBody } from '../admin/body.ts';
 import { badRequest, notFound } from '../admin/problem.ts';
@@ -17,13 +18,16 @@ const SecretData = z.strictObject({
     .refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= 64, { error: 'between 1 and 64 keys' }),
 });
 
-const Sealed = z.object({ data: z.record(z.string(), z.string()), updatedAt: z.number() });
+/** `fingerprint` is absent from secrets stored before it existed: a writer then sees no match and writes once. */
+const Sealed = z.object({ data: z.record(z.string(), z.string()), updatedAt: z.number(), fingerprint: z.string().optional() });
 
 export interface SecretDescription {
   name: string;
   namespace: string;
   keys: string[];
   updatedAt: string;
+  /** A salted scrypt hash of the data (api/secret-fingerprint.ts): lets a writer skip a write that would change nothing. Never the value. */
+  fingerprint?: string;
 }
 
 /**
@@ -51,7 +55,8 @@ export class UpstreamSecrets {
     if (!parsed.success) throw badRequest(`secret ${namespace}/${name}: ${parsed.error.issues.map((i) => `${['', ...i.path].join('.').slice(1) || 'body'}: ${i.message}`).join('; ')}`);
     const now = this.clock.now();
     const row = UpstreamSecrets.row(namespace, name);
-    const sealed = this.sealer.seal(JSON.stringify({ data: parsed.data.data, updatedAt: now }), `${UPSTREAM_SECRET_SCOPE} ${row}`);
+    const fingerprint = await secretFingerprint(parsed.data.data);
+    const sealed = this.sealer.seal(JSON.stringify({ data: parsed.data.data, updatedAt: now, fingerprint }), `${UPSTREAM_SECRET_SCOPE} ${row}`);
     const outcome = await this.store.transaction(async (repo) => {
       const existed = await repo.getSealedSecret(UPSTREAM_SECRET_SCOPE, row);
       await repo.putSealedSecret(UPSTREAM_SECRET_SCOPE, row, sealed, now);
@@ -60,7 +65,7 @@ export class UpstreamSecrets {
       await repo.appendAudit({ action: `Secret.${result}`, actor: context.actor, namespace, kind: 'Secret', name, data: { keys: Object.keys(parsed.data.data).sort(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
       return result;
     });
-    return { outcome, secret: { namespace, name, keys: Object.keys(parsed.data.data).sort(), updatedAt: new Date(now).toISOString() } };
+    return { outcome, secret: { namespace, name, keys: Object.keys(parsed.data.data).sort(), updatedAt: new Date(now).toISOString(), fingerprint } };
   }
 
   private async open(namespace: string, name: string): Promise<z.infer<typeof Sealed> | undefined> {
@@ -72,7 +77,8 @@ export class UpstreamSecrets {
 
   async describe(namespace: string, name: string): Promise<SecretDescription | undefined> {
     const opened = await this.open(namespace, name);
-    return opened ? { namespace, name, keys: Object.keys(opened.data).sort(), updatedAt: new Date(opened.updatedAt).toISOString() } : undefined;
+    if (!opened) return undefined;
+    return { namespace, name, keys: Object.keys(opened.data).sort(), updatedAt: new Date(opened.updatedAt).toISOString(), ...(opened.fingerprint ? { fingerprint: opened.fingerprint } : {}) };
   }
 
   async list(namespace: string): Promise<SecretDescription[]> {

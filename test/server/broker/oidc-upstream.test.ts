@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request } from 'node:http';
 import * as oidc from 'openid-client';
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, type JWTPayload } from 'jose';
+import { matchesFingerprint } from '../../../client/secret-fingerprint.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { startOidcPeer, type OidcPeer, type PeerUser } from '../../../demo/peers/oidc-idp.ts';
@@ -231,6 +232,10 @@ describe('upstream secrets', () => {
   it('are write-only: the admin API shows key names, never values, and audits without them', async () => {
     const got = await gh.admin('GET', `/admin/v1/namespaces/${NS}/secrets/forge-oidc`);
     expect(got.body).toMatchObject({ name: 'forge-oidc', keys: ['client-secret'] });
+    // A salted fingerprint lets a writer skip a write that changes nothing, without the value ever leaving the server.
+    expect(Object.keys(got.body).sort()).toEqual(['fingerprint', 'keys', 'name', 'namespace', 'updatedAt']);
+    expect(await matchesFingerprint(got.body.fingerprint, { 'client-secret': 'forge-upstream-secret' })).toBe(true);
+    expect(await matchesFingerprint(got.body.fingerprint, { 'client-secret': 'forge-upstream-secreT' })).toBe(false);
     const all = JSON.stringify([got.body, (await gh.admin('GET', `/admin/v1/namespaces/${NS}/secrets`)).body, (await gh.admin('GET', '/admin/v1/audit?action=Secret.created')).body]);
     expect(all).not.toContain('forge-upstream-secret');
   });
