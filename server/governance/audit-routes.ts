@@ -38,7 +38,13 @@ type Filters = z.infer<typeof Filters>;
 
 function parse(ctx: Context): Filters {
   const parsed = Filters.safeParse(ctx.query);
-  if (!parsed.success) throw badRequest(`bad audit query: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) {
+    // Each error names its query parameter; an unknown parameter is named too (zod reports it at the root).
+    const errors = parsed.error.issues.flatMap((i) =>
+      i.code === 'unrecognized_keys' ? i.keys.map((key) => ({ path: key, message: 'unknown query parameter' })) : [{ path: i.path.join('.') || 'query', message: i.message }],
+    );
+    throw badRequest(`bad audit query: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+  }
   return parsed.data;
 }
 
@@ -103,7 +109,8 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     const follow = f.follow === 'true';
     const pollMs = options.followPollMs ?? 1000;
     let closed = false;
-    ctx.req.on('close', () => (closed = true));
+    // The response's close: the request's fires as soon as it has been read.
+    ctx.res.on('close', () => (closed = true));
     const line = (r: ChainRecord): string | undefined => {
       if (format === 'ndjson') return `${JSON.stringify(r)}\n`;
       const event = toOcsf(r);
