@@ -26,6 +26,7 @@ let dataDir: string;
 let clientSecret: string;
 const commits: Record<string, { hash: string; author: string; email: string; date: string }> = {};
 
+const pinnacleContract = (certifiedAt: string) => ({ id: 'BLX-2026-031', partnerType: 'supplier', owner: 'li.wong@blixit.example', startsAt: '2026-03-01T00:00:00Z', endsAt: '2027-12-31T23:59:59Z', certifiedAt });
 const declarations = {
   'workspace.yaml': workspace({ lifecycle: { reviewPeriod: '90d', inactiveUserAfter: '60d' } }),
   // Ended 2026-06-30 and never suspended; certified in February, so overdue by May.
@@ -35,10 +36,7 @@ const declarations = {
   }),
   // No contract at all: nobody owns the relationship.
   'organizations/forge.yaml': { ...organization('forge', { displayName: 'Forge Supplies' }), spec: { displayName: 'Forge Supplies', emailDomains: ['forge.example'] } },
-  'organizations/pinnacle.yaml': organization('pinnacle', {
-    displayName: 'Pinnacle Logistics',
-    contract: { id: 'BLX-2026-031', partnerType: 'supplier', owner: 'li.wong@blixit.example', startsAt: '2026-03-01T00:00:00Z', endsAt: '2027-12-31T23:59:59Z', certifiedAt: '2026-08-01T00:00:00Z' },
-  }),
+  'organizations/pinnacle.yaml': organization('pinnacle', { displayName: 'Pinnacle Logistics', contract: pinnacleContract('2026-08-01T00:00:00Z') }),
   'clients/cascade-web.yaml': client('cascade-web', 'cascade', { displayName: 'Timesheets', redirectUris: [CALLBACK], scopes: ['openid', 'email'], audiences: ['https://timesheets.blixit.example'] }),
   'claims/cascade-claims.yaml': claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] }] }),
   'idps/cascade-directory.yaml': idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }),
@@ -86,9 +84,7 @@ beforeAll(async () => {
   await git('git', ['-C', repo, 'init', '-q', '-b', 'main']);
   for (const step of history) await commit(step);
   // Pinnacle's owner re-certifies it in November: a later commit by someone else.
-  const certified = structuredClone(declarations['organizations/pinnacle.yaml']);
-  (certified.spec as { contract: { certifiedAt: string } }).contract.certifiedAt = '2026-11-01T00:00:00Z';
-  declarations['organizations/pinnacle.yaml'] = certified;
+  declarations['organizations/pinnacle.yaml'] = organization('pinnacle', { displayName: 'Pinnacle Logistics', contract: pinnacleContract('2026-11-01T00:00:00Z') });
   await commit({ key: 'recertify', files: ['organizations/pinnacle.yaml'], author: 'Li Wong', email: 'li.wong@blixit.example', date: '2026-11-02T10:00:00+00:00', message: 'Pinnacle re-certified' });
   // A tidy-up moves the claim mapping's file unchanged: its history goes with it.
   const tidy = { GIT_AUTHOR_NAME: 'Ivan Tidy', GIT_AUTHOR_EMAIL: 'ivan@blixit.example', GIT_COMMITTER_NAME: 'Ivan Tidy', GIT_COMMITTER_EMAIL: 'ivan@blixit.example', GIT_AUTHOR_DATE: '2026-11-03T10:00:00+00:00', GIT_COMMITTER_DATE: '2026-11-03T10:00:00+00:00' };
