@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -133,7 +134,14 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.type = format === 'ocsf' ? 'application/x-ndjson; profile="https://schema.ocsf.io/1.1.0"' : 'application/x-ndjson';
-    ctx.body = Readable.from(records());
+    ctx.status = 200;
+    // Streamed here rather than through koa: a shipper hanging up is how a followed export
+    // ends, not an error to log; and the headers go out at once, before any record matches.
+    ctx.respond = false;
+    ctx.res.flushHeaders();
+    pipeline(Readable.from(records()), ctx.res).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ERR_STREAM_PREMATURE_CLOSE') ctx.app.emit('error', error, ctx);
+    });
   });
 
   router.get('/audit/verify', async (ctx) => {

@@ -374,6 +374,24 @@ describe('GET /admin/v1/audit/export?follow=true (for a log shipper)', () => {
     }
   }, 20_000);
 
+  it('answers at once when nothing matches yet, and a disconnect is not logged as an error', async () => {
+    const controller = new AbortController();
+    const logged: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const started = Date.now();
+      const res = await fetch(`${gh.url}/admin/v1/audit/export?follow=true&organization=nobody-yet`, { headers: { authorization: `Bearer ${gh.token}` }, signal: controller.signal });
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(1000);
+      controller.abort();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(logged).toEqual([]);
+    } finally {
+      console.error = original;
+    }
+  }, 10_000);
+
   it('without follow, the export ends at the last record', async () => {
     const res = await exportText('?follow=false&action=Organization.*');
     expect(ndjson(res.text).map((r) => r.name)).toEqual(['cascade', 'cascade-east', 'forge', 'pinnacle', 'pinnacle']);
