@@ -23,11 +23,17 @@ finding, 3 when there are findings.`;
 type Out = (text: string) => void;
 
 export async function attest(argv: string[], env: NodeJS.ProcessEnv = process.env, out: Out = (t) => process.stdout.write(t), err: Out = (t) => process.stderr.write(t)): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { dir: { type: 'string' }, format: { type: 'string' }, 'inactive-days': { type: 'string' }, now: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
+  let values: { dir?: string; format?: string; 'inactive-days'?: string; now?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { dir: { type: 'string' }, format: { type: 'string' }, 'inactive-days': { type: 'string' }, now: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (error) {
+    err(`gatehouse attest: ${error instanceof Error ? error.message : String(error)}\n\n${ATTEST_USAGE}\n`);
+    return 2;
+  }
   if (values.help) {
     out(`${ATTEST_USAGE}\n`);
     return 0;

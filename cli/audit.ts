@@ -21,13 +21,31 @@ type Out = (line: string) => void;
 
 export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env, out: Out = (l) => process.stdout.write(`${l}\n`), err: Out = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parseArgs({ args: rest, options: { format: { type: 'string' }, after: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  let values: { format?: string; after?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: rest, options: { format: { type: 'string' }, after: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (error) {
+    err(`gatehouse audit: ${error instanceof Error ? error.message : String(error)}\n\n${AUDIT_USAGE}`);
+    return 2;
+  }
   if (values.help || sub === undefined || sub === 'help') {
     out(AUDIT_USAGE);
     return sub === undefined ? 2 : 0;
   }
   if (sub !== 'verify' && sub !== 'export') {
     err(`gatehouse audit: unknown subcommand "${sub}"\n\n${AUDIT_USAGE}`);
+    return 2;
+  }
+  // Usage errors first: they must not depend on whether a store is there.
+  const format = values.format ?? 'ndjson';
+  if (format !== 'ndjson' && format !== 'ocsf') {
+    err(`gatehouse audit export: --format must be ndjson or ocsf, got "${format}"`);
+    return 2;
+  }
+  // A mistyped cursor must not silently export everything.
+  const after = values.after === undefined ? 0 : /^\d{1,15}$/.test(values.after) ? Number(values.after) : undefined;
+  if (after === undefined) {
+    err(`gatehouse audit export: --after must be a record sequence number, got "${values.after}"`);
     return 2;
   }
   const options = storeOptionsFrom(env);
@@ -47,12 +65,6 @@ export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env
       err(`audit chain BROKEN at record ${verdict.seq}: ${verdict.problem} (${verdict.records} records read; ${store.driver.dialect} at ${store.location})`);
       return 1;
     }
-    const format = values.format ?? 'ndjson';
-    if (format !== 'ndjson' && format !== 'ocsf') {
-      err(`gatehouse audit export: --format must be ndjson or ocsf, got "${format}"`);
-      return 2;
-    }
-    const after = Number(values.after ?? 0);
     for await (const record of store.repo.walkAudit()) {
       if (record.seq <= after) continue;
       const line = format === 'ndjson' ? record : toOcsf(record);

@@ -109,7 +109,9 @@ class GitHistory {
   }
 
   async declaration(file: string): Promise<Declaration> {
-    const commits = await this.log(['--follow', '--', file]);
+    // Follow renames only when the content moved unchanged: git's default 50% similarity makes
+    // --follow credit a new small YAML file to whoever wrote a different, similar-looking one.
+    const commits = await this.log(['--follow', '-M100%', '--', file]);
     return { file, declaredIn: commits[commits.length - 1] ?? null, lastChangedIn: commits[0] ?? null };
   }
 

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -38,7 +39,13 @@ type Filters = z.infer<typeof Filters>;
 
 function parse(ctx: Context): Filters {
   const parsed = Filters.safeParse(ctx.query);
-  if (!parsed.success) throw badRequest(`bad audit query: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) {
+    // Each error names its query parameter; an unknown parameter is named too (zod reports it at the root).
+    const errors = parsed.error.issues.flatMap((i) =>
+      i.code === 'unrecognized_keys' ? i.keys.map((key) => ({ path: key, message: 'unknown query parameter' })) : [{ path: i.path.join('.') || 'query', message: i.message }],
+    );
+    throw badRequest(`bad audit query: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+  }
   return parsed.data;
 }
 
@@ -103,7 +110,8 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     const follow = f.follow === 'true';
     const pollMs = options.followPollMs ?? 1000;
     let closed = false;
-    ctx.req.on('close', () => (closed = true));
+    // The response's close: the request's fires as soon as it has been read.
+    ctx.res.on('close', () => (closed = true));
     const line = (r: ChainRecord): string | undefined => {
       if (format === 'ndjson') return `${JSON.stringify(r)}\n`;
       const event = toOcsf(r);
@@ -126,7 +134,14 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.type = format === 'ocsf' ? 'application/x-ndjson; profile="https://schema.ocsf.io/1.1.0"' : 'application/x-ndjson';
-    ctx.body = Readable.from(records());
+    ctx.status = 200;
+    // Streamed here rather than through koa: a shipper hanging up is how a followed export
+    // ends, not an error to log; and the headers go out at once, before any record matches.
+    ctx.respond = false;
+    ctx.res.flushHeaders();
+    pipeline(Readable.from(records()), ctx.res).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ERR_STREAM_PREMATURE_CLOSE') ctx.app.emit('error', error, ctx);
+    });
   });
 
   router.get('/audit/verify', async (ctx) => {

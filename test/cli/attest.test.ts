@@ -1,0 +1,265 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { gatehouse } from '../support/process.ts';
+import { NS, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
+import { startTestServer } from '../support/server.ts';
+import { CALLBACK, setPassword, signIn } from '../support/sign-in.ts';
+
+/**
+ * `gatehouse attest` reads a git checkout of declarations and, when given the server's
+ * store, its audit log. The repository here is built commit by commit with known authors
+ * and dates, so every "who declared this, when" in the report can be checked exactly.
+ */
+
+const git = promisify(execFile);
+const NOW = '2026-11-23T09:00:00Z';
+const PASSWORD = 'correct horse battery staple';
+
+let root: string;
+let repo: string;
+let dataDir: string;
+let clientSecret: string;
+const commits: Record<string, { hash: string; author: string; email: string; date: string }> = {};
+
+const pinnacleContract = (certifiedAt: string) => ({ id: 'BLX-2026-031', partnerType: 'supplier', owner: 'li.wong@blixit.example', startsAt: '2026-03-01T00:00:00Z', endsAt: '2027-12-31T23:59:59Z', certifiedAt });
+const declarations = {
+  'workspace.yaml': workspace({ lifecycle: { reviewPeriod: '90d', inactiveUserAfter: '60d' } }),
+  // Ended 2026-06-30 and never suspended; certified in February, so overdue by May.
+  'organizations/cascade.yaml': organization('cascade', {
+    displayName: 'Cascade Consulting',
+    contract: { id: 'BLX-2026-014', partnerType: 'consultant', owner: 'maria.jensen@blixit.example', startsAt: '2026-01-01T00:00:00Z', endsAt: '2026-06-30T23:59:59Z', certifiedAt: '2026-02-01T00:00:00Z' },
+  }),
+  // No contract at all: nobody owns the relationship.
+  'organizations/forge.yaml': { ...organization('forge', { displayName: 'Forge Supplies' }), spec: { displayName: 'Forge Supplies', emailDomains: ['forge.example'] } },
+  'organizations/pinnacle.yaml': organization('pinnacle', { displayName: 'Pinnacle Logistics', contract: pinnacleContract('2026-08-01T00:00:00Z') }),
+  'clients/cascade-web.yaml': client('cascade-web', 'cascade', { displayName: 'Timesheets', redirectUris: [CALLBACK], scopes: ['openid', 'email'], audiences: ['https://timesheets.blixit.example'] }),
+  'claims/cascade-claims.yaml': claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] }] }),
+  'idps/cascade-directory.yaml': idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }),
+  'idps/pinnacle-oidc.yaml': idp('pinnacle-oidc', 'pinnacle', { oidc: { issuer: 'https://login.pinnacle.example', clientId: 'gatehouse', clientSecretRef: { name: 'pinnacle-oidc', key: 'secret' } } }),
+  'users/ana.yaml': user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }),
+};
+type File = keyof typeof declarations;
+
+/** Who commits what, when: one author per declaration step. */
+const history: { key: string; files: File[]; author: string; email: string; date: string; message: string }[] = [
+  { key: 'workspace', files: ['workspace.yaml'], author: 'Alice Platform', email: 'alice@blixit.example', date: '2026-01-05T10:00:00+00:00', message: 'Workspace with a 90-day review period' },
+  { key: 'cascade', files: ['organizations/cascade.yaml'], author: 'Bob Partners', email: 'bob@blixit.example', date: '2026-01-10T11:00:00+00:00', message: 'Onboard Cascade Consulting' },
+  { key: 'orgs', files: ['organizations/forge.yaml', 'organizations/pinnacle.yaml'], author: 'Carol Sourcing', email: 'carol@blixit.example', date: '2026-01-12T12:00:00+00:00', message: 'Onboard Forge and Pinnacle' },
+  { key: 'client', files: ['clients/cascade-web.yaml'], author: 'Dave Apps', email: 'dave@blixit.example', date: '2026-02-01T09:30:00+00:00', message: 'Timesheets for Cascade' },
+  { key: 'claims', files: ['claims/cascade-claims.yaml'], author: 'Erin Claims', email: 'erin@blixit.example', date: '2026-02-03T14:00:00+00:00', message: 'partner_type claim' },
+  { key: 'idps', files: ['idps/cascade-directory.yaml', 'idps/pinnacle-oidc.yaml'], author: 'Frank Federation', email: 'frank@blixit.example', date: '2026-02-05T08:15:00+00:00', message: 'Identity providers' },
+  { key: 'admin', files: ['users/ana.yaml'], author: 'Grace Security', email: 'grace@blixit.example', date: '2026-02-07T16:45:00+00:00', message: 'Ana administers Cascade' },
+];
+
+async function commit(step: (typeof history)[number]): Promise<void> {
+  for (const file of step.files) {
+    await mkdir(dirname(join(repo, file)), { recursive: true });
+    await writeFile(join(repo, file), stringify(declarations[file]));
+  }
+  const env = { ...process.env, GIT_AUTHOR_NAME: step.author, GIT_AUTHOR_EMAIL: step.email, GIT_COMMITTER_NAME: step.author, GIT_COMMITTER_EMAIL: step.email, GIT_AUTHOR_DATE: step.date, GIT_COMMITTER_DATE: step.date };
+  await git('git', ['-C', repo, 'add', '-A'], { env });
+  await git('git', ['-C', repo, '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', step.message], { env });
+  const hash = (await git('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout.trim();
+  commits[step.key] = { hash, author: step.author, email: step.email, date: step.date };
+}
+
+async function attest(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const cmd = gatehouse(['attest', '--dir', repo, '--now', NOW, ...args], env);
+  const code = await cmd.exit();
+  return { code, output: cmd.output() };
+}
+
+/** A commit as the report gives it (git's strict ISO 8601 author date). */
+const by = (key: string) => ({ commit: commits[key]!.hash, author: commits[key]!.author, email: commits[key]!.email, date: commits[key]!.date });
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'gatehouse-attest-'));
+  repo = join(root, 'declarations');
+  await mkdir(repo);
+  await git('git', ['-C', repo, 'init', '-q', '-b', 'main']);
+  for (const step of history) await commit(step);
+  // Pinnacle's owner re-certifies it in November: a later commit by someone else.
+  declarations['organizations/pinnacle.yaml'] = organization('pinnacle', { displayName: 'Pinnacle Logistics', contract: pinnacleContract('2026-11-01T00:00:00Z') });
+  await commit({ key: 'recertify', files: ['organizations/pinnacle.yaml'], author: 'Li Wong', email: 'li.wong@blixit.example', date: '2026-11-02T10:00:00+00:00', message: 'Pinnacle re-certified' });
+  // A tidy-up moves the claim mapping's file unchanged: its history goes with it.
+  const tidy = { GIT_AUTHOR_NAME: 'Ivan Tidy', GIT_AUTHOR_EMAIL: 'ivan@blixit.example', GIT_COMMITTER_NAME: 'Ivan Tidy', GIT_COMMITTER_EMAIL: 'ivan@blixit.example', GIT_AUTHOR_DATE: '2026-11-03T10:00:00+00:00', GIT_COMMITTER_DATE: '2026-11-03T10:00:00+00:00' };
+  await git('git', ['-C', repo, 'mv', 'claims/cascade-claims.yaml', 'claims/cascade.yaml']);
+  await git('git', ['-C', repo, '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', 'Name claim files after their organization'], { env: { ...process.env, ...tidy } });
+  commits.rename = { hash: (await git('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout.trim(), author: 'Ivan Tidy', email: 'ivan@blixit.example', date: '2026-11-03T10:00:00+00:00' };
+
+  // The server that serves these declarations: Ana signs in once, in March, while Cascade's contract runs.
+  dataDir = join(root, 'data');
+  const gh = await startTestServer({ dataDir, now: '2026-03-02T08:00:00Z' });
+  try {
+    const plural: Record<string, string> = { Workspace: 'workspaces', Organization: 'organizations', Client: 'clients', ClaimMapping: 'claimmappings', IdPConnection: 'idpconnections', User: 'users' };
+    for (const object of Object.values(declarations) as { kind: string; metadata: { name: string } }[]) {
+      const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural[object.kind]}/${object.metadata.name}`, object);
+      if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+    }
+    clientSecret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/cascade-web/secret`)).body.clientSecret;
+    await setPassword(gh, 'ana', PASSWORD);
+    gh.clock.set('2026-03-02T09:15:00Z');
+    await signIn(gh, 'cascade', 'cascade-web', clientSecret, { email: 'ana@cascade.example', password: PASSWORD });
+  } finally {
+    await gh.close();
+  }
+}, 60_000);
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('gatehouse attest --format json (git only)', () => {
+  let report: any;
+  let code: number | null;
+  const org = (name: string) => report.organizations.find((o: { name: string }) => o.name === name);
+
+  beforeAll(async () => {
+    const run = await attest(['--format', 'json']);
+    code = run.code;
+    report = JSON.parse(run.output);
+  });
+
+  it('covers every declared organization, at the checkout\'s HEAD, with no store', () => {
+    expect(report.organizations.map((o: { name: string }) => o.name)).toEqual(['cascade', 'forge', 'pinnacle']);
+    expect(report.git.head).toBe(commits.rename!.hash);
+    expect(report.generatedAt).toBe('2026-11-23T09:00:00.000Z');
+    expect(report.store).toBeNull();
+    expect(org('cascade').activity).toBeNull();
+  });
+
+  it('states each contract: id, type, owner, start and end', () => {
+    expect(org('cascade').contract).toEqual({ id: 'BLX-2026-014', partnerType: 'consultant', owner: 'maria.jensen@blixit.example', startsAt: '2026-01-01T00:00:00Z', endsAt: '2026-06-30T23:59:59Z', certifiedAt: '2026-02-01T00:00:00Z' });
+    expect(org('forge').contract).toBeNull();
+  });
+
+  it('names the commit, author and date that declared each organization', () => {
+    expect(org('cascade').declaration).toEqual({ file: 'organizations/cascade.yaml', declaredIn: expect.objectContaining(by('cascade')), lastChangedIn: expect.objectContaining(by('cascade')) });
+    expect(org('forge').declaration.declaredIn).toMatchObject(by('orgs'));
+    // Declared by Carol, last changed by Li Wong.
+    expect(org('pinnacle').declaration.declaredIn).toMatchObject({ ...by('orgs'), subject: 'Onboard Forge and Pinnacle' });
+    expect(org('pinnacle').declaration.lastChangedIn).toMatchObject(by('recertify'));
+  });
+
+  it('lists the applications, claims, identity providers and administrators, each with who declared it (a moved file keeps its history; a similar new file does not borrow another\'s)', () => {
+    const cascade = org('cascade');
+    expect(cascade.applications).toEqual([
+      expect.objectContaining({ name: 'cascade-web', displayName: 'Timesheets', type: 'web', scopes: ['openid', 'email'], audiences: ['https://timesheets.blixit.example'], declaration: expect.objectContaining({ file: 'clients/cascade-web.yaml', declaredIn: expect.objectContaining(by('client')) }) }),
+    ]);
+    expect(cascade.claims).toEqual([
+      expect.objectContaining({ name: 'organization_id', via: 'built in', declaration: null }),
+      expect.objectContaining({ name: 'partner_type', source: 'contract.partnerType', tokens: ['access'], via: 'ClaimMapping cascade-claims', declaration: { file: 'claims/cascade.yaml', declaredIn: expect.objectContaining(by('claims')), lastChangedIn: expect.objectContaining(by('rename')) } }),
+    ]);
+    expect(cascade.identityProviders).toEqual([expect.objectContaining({ name: 'cascade-directory', type: 'directory', upstream: null, declaration: expect.objectContaining({ declaredIn: expect.objectContaining(by('idps')) }) })]);
+    expect(org('pinnacle').identityProviders).toEqual([expect.objectContaining({ name: 'pinnacle-oidc', type: 'oidc', upstream: 'https://login.pinnacle.example' })]);
+    expect(cascade.admins).toEqual([expect.objectContaining({ name: 'ana', email: 'ana@cascade.example', roles: ['organization-admin'], active: true, lastSignInAt: null, declaration: expect.objectContaining({ declaredIn: expect.objectContaining(by('admin')) }) })]);
+    expect(org('forge').applications).toEqual([]);
+    expect(org('forge').admins).toEqual([]);
+  });
+
+  it('names the commit that made the last certification', () => {
+    expect(org('pinnacle').certification).toEqual({ certifiedAt: '2026-11-01T00:00:00Z', certifiedIn: expect.objectContaining(by('recertify')), dueAt: '2027-01-30T00:00:00.000Z', overdue: false });
+    expect(org('cascade').certification).toEqual({ certifiedAt: '2026-02-01T00:00:00Z', certifiedIn: expect.objectContaining(by('cascade')), dueAt: '2026-05-02T00:00:00.000Z', overdue: true });
+  });
+
+  it('flags an ended contract still active, a missing owner and an overdue certification; a clean partner has none; exit 3', () => {
+    expect(org('cascade').flags.map((f: { code: string }) => f.code)).toEqual(['contract-ended-still-active', 'certification-overdue']);
+    expect(org('cascade').flags[0].message).toContain('BLX-2026-014');
+    expect(org('forge').flags.map((f: { code: string }) => f.code)).toEqual(['no-owner', 'never-certified']);
+    expect(org('pinnacle').flags).toEqual([]);
+    expect(code).toBe(3);
+  });
+});
+
+describe('gatehouse attest with the server\'s store', () => {
+  let report: any;
+  const org = (name: string) => report.organizations.find((o: { name: string }) => o.name === name);
+
+  beforeAll(async () => {
+    const run = await attest(['--format', 'json'], { GATEHOUSE_DATA_DIR: dataDir });
+    expect(run.code).toBe(3);
+    report = JSON.parse(run.output);
+  });
+
+  it('reads the last sign-in and the last token issued from the audit log', () => {
+    expect(report.store).toBe(`sqlite at ${join(dataDir, 'gatehouse.db')}`);
+    expect(org('cascade').activity).toEqual({ lastSignInAt: '2026-03-02T09:15:00.000Z', lastTokenIssuedAt: '2026-03-02T09:15:00.000Z' });
+    expect(org('pinnacle').activity).toEqual({ lastSignInAt: null, lastTokenIssuedAt: null });
+    expect(org('cascade').admins[0].lastSignInAt).toBe('2026-03-02T09:15:00.000Z');
+  });
+
+  it('reports users without a sign-in for the Workspace\'s inactiveUserAfter, and flags them', () => {
+    expect(report.inactiveAfterDays).toBe(60);
+    expect(org('cascade').inactiveUsers).toEqual([{ id: 'ana', email: 'ana@cascade.example', lastSignInAt: '2026-03-02T09:15:00.000Z' }]);
+    expect(org('cascade').flags.map((f: { code: string }) => f.code)).toContain('inactive-users');
+  });
+
+  it('--inactive-days overrides the period: nobody is inactive within 300 days', async () => {
+    const run = await attest(['--format', 'json', '--inactive-days', '300'], { GATEHOUSE_DATA_DIR: dataDir });
+    const r = JSON.parse(run.output);
+    expect(r.inactiveAfterDays).toBe(300);
+    expect(r.organizations.find((o: { name: string }) => o.name === 'cascade').inactiveUsers).toEqual([]);
+  });
+
+  it('prints no secret', async () => {
+    const run = await attest(['--format', 'md'], { GATEHOUSE_DATA_DIR: dataDir });
+    expect(run.output).not.toContain(clientSecret);
+    expect(run.output).not.toContain(PASSWORD);
+  });
+});
+
+describe('gatehouse attest --format md', () => {
+  let md: string;
+  beforeAll(async () => {
+    const run = await attest(['--format', 'md'], { GATEHOUSE_DATA_DIR: dataDir });
+    expect(run.code).toBe(3);
+    md = run.output;
+  });
+
+  it('opens with the findings, one line per flag', () => {
+    expect(md.startsWith('# Partner access attestation\n')).toBe(true);
+    const findings = md.slice(md.indexOf('## Findings'), md.indexOf('## Cascade Consulting'));
+    expect(findings).toContain(`- **${NS}/cascade** \`contract-ended-still-active\``);
+    expect(findings).toContain(`- **${NS}/cascade** \`certification-overdue\``);
+    expect(findings).toContain(`- **${NS}/cascade** \`inactive-users\``);
+    expect(findings).toContain(`- **${NS}/forge** \`no-owner\``);
+    expect(findings).not.toContain('pinnacle');
+  });
+
+  it('has a section per organization with the contract table and who declared what', () => {
+    expect(md).toContain(`## Cascade Consulting (${NS}/cascade)`);
+    expect(md).toContain('| BLX-2026-014 | consultant | maria.jensen@blixit.example | 2026-01-01T00:00:00Z | 2026-06-30T23:59:59Z | 2026-02-01T00:00:00Z |');
+    expect(md).toContain(`\`clients/cascade-web.yaml\`: declared ${commits.client!.hash.slice(0, 7)} Dave Apps <dave@blixit.example> 2026-02-01T09:30:00`);
+    expect(md).toContain(`\`organizations/pinnacle.yaml\`: declared ${commits.orgs!.hash.slice(0, 7)} Carol Sourcing`);
+    expect(md).toContain(`last changed ${commits.recertify!.hash.slice(0, 7)} Li Wong <li.wong@blixit.example>`);
+    expect(md).toContain('- **ana** ana@cascade.example: organization-admin; last sign-in 2026-03-02T09:15:00.000Z.');
+    expect(md).toContain('Last sign-in: 2026-03-02T09:15:00.000Z. Last token issued: 2026-03-02T09:15:00.000Z.');
+    expect(md).toContain('No contract declared.');
+  });
+
+  it('is plain Markdown: no JSON, no undefined, no [object Object]', () => {
+    expect(md).not.toMatch(/undefined|\[object Object\]|^\{/m);
+  });
+});
+
+describe('gatehouse attest outside git and with bad options', () => {
+  it('still reports a directory that is not a git checkout, saying there is no provenance', async () => {
+    const plain = join(root, 'plain');
+    await mkdir(plain);
+    await writeFile(join(plain, 'org.yaml'), stringify(declarations['organizations/pinnacle.yaml']));
+    const cmd = gatehouse(['attest', '--dir', plain, '--now', NOW], {});
+    expect(await cmd.exit()).toBe(0);
+    expect(cmd.output()).toContain('(not a git checkout: no provenance)');
+    expect(cmd.output()).toContain('`org.yaml`: declared not in git history');
+  });
+
+  it.each([[['--format', 'pdf'], '--format'], [['--now', 'soon'], '--now'], [['--inactive-days', '0'], '--inactive-days'], [['--signed'], '--signed']])('%j exits 2 naming %s', async (args, named) => {
+    const run = await attest(args);
+    expect(run.code).toBe(2);
+    expect(run.output).toContain(named);
+  });
+});

@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { recordHash, type AuditFields } from '../../server/audit/chain.ts';
+import { gatehouse } from '../support/process.ts';
+import { NS, client, organization, user, workspace } from '../support/objects.ts';
+import { startTestServer } from '../support/server.ts';
+
+/**
+ * `gatehouse audit verify|export` read the store a server wrote (GATEHOUSE_DATA_DIR), as
+ * an auditor would after the fact: the chain is re-walked from the rows on disk, and an
+ * edited or deleted row is named by its sequence number.
+ */
+
+let root: string;
+let pristine: string;
+let clientSecret: string;
+let adminToken: string;
+interface Row {
+  seq: number;
+  action: string;
+  hash: string;
+  data: string;
+}
+let rows: Row[];
+
+async function run(args: string[], dataDir: string): Promise<{ code: number | null; output: string }> {
+  const cmd = gatehouse(['audit', ...args], { GATEHOUSE_DATA_DIR: dataDir });
+  const code = await cmd.exit();
+  return { code, output: cmd.output() };
+}
+
+/** A copy of the server's data directory to tamper with; the original stays intact. */
+async function copyOfStore(): Promise<string> {
+  const dir = await mkdtemp(join(root, 'copy-'));
+  await cp(pristine, dir, { recursive: true });
+  return dir;
+}
+
+function sql(dataDir: string, statement: string, ...params: (string | number)[]): void {
+  const db = new DatabaseSync(join(dataDir, 'gatehouse.db'));
+  try {
+    expect(Number(db.prepare(statement).run(...params).changes)).toBe(1);
+  } finally {
+    db.close();
+  }
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'gatehouse-audit-cli-'));
+  pristine = join(root, 'data');
+  const gh = await startTestServer({ dataDir: pristine });
+  adminToken = gh.token;
+  try {
+    const put = async (plural: string, object: { metadata: { name: string } }) => {
+      const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
+      if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+    };
+    await put('workspaces', workspace());
+    await put('organizations', organization('cascade'));
+    await put('organizations', organization('forge'));
+    await put('clients', client('cascade-web', 'cascade'));
+    clientSecret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/cascade-web/secret`)).body.clientSecret;
+    expect(clientSecret.length).toBeGreaterThan(20);
+    await put('users', user('ana', 'cascade'));
+    const invited = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users`, { email: 'temp@cascade.example' });
+    expect(invited.status).toBe(201);
+    expect((await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users/${invited.body.user.id}/deactivate`)).status).toBe(200);
+    await put('organizations', organization('forge', { suspended: true }));
+  } finally {
+    await gh.close();
+  }
+  const db = new DatabaseSync(join(pristine, 'gatehouse.db'), { readOnly: true });
+  rows = db.prepare('SELECT seq, action, hash, data FROM audit ORDER BY seq').all() as unknown as Row[];
+  db.close();
+  expect(rows.length).toBeGreaterThanOrEqual(10);
+}, 60_000);
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('gatehouse audit verify', () => {
+  it('on an intact store: exit 0 and one line with the record count and the chain head', async () => {
+    const { code, output } = await run(['verify'], pristine);
+    expect(code).toBe(0);
+    expect(output.trim()).toBe(`audit chain intact: ${rows.length} records, head ${rows[rows.length - 1]!.hash} (sqlite at ${join(pristine, 'gatehouse.db')})`);
+  });
+
+  it('a record whose data was edited in the database: exit 1, names that record', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[Math.floor(rows.length / 2)]!;
+    const data = JSON.parse(victim.data) as Record<string, unknown>;
+    sql(dir, 'UPDATE audit SET data = ? WHERE seq = ?', JSON.stringify({ ...data, note: 'nothing to see' }), victim.seq);
+    const { code, output } = await run(['verify'], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`audit chain BROKEN at record ${victim.seq}: record ${victim.seq} was changed after it was written`);
+  });
+
+  it('an edited actor is caught the same way: every column is under the hash', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[3]!;
+    sql(dir, "UPDATE audit SET actor = 'someone-else' WHERE seq = ?", victim.seq);
+    const { code, output } = await run(['verify'], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`BROKEN at record ${victim.seq}`);
+  });
+
+  it('a record whose hash alone was overwritten: named as changed', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[2]!;
+    sql(dir, 'UPDATE audit SET hash = ? WHERE seq = ?', 'f'.repeat(64), victim.seq);
+    const { code, output } = await run(['verify'], dir);
+    expect(code).toBe(1);
+    expect(output).toMatch(new RegExp(`BROKEN at record ${victim.seq}: record ${victim.seq} was changed after it was written`));
+  });
+
+  it('a record edited and re-hashed to match still breaks the link to the next record, which is named', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[6]!;
+    const db = new DatabaseSync(join(dir, 'gatehouse.db'));
+    try {
+      const row = db.prepare('SELECT * FROM audit WHERE seq = ?').get(victim.seq) as Record<string, string | number | null>;
+      const fields: AuditFields = {
+        seq: Number(row.seq), at: Number(row.at), action: String(row.action), actor: 'someone-else',
+        namespace: row.namespace as string | null, organization: row.organization as string | null, kind: row.kind as string | null, name: row.name as string | null,
+        client: row.client as string | null, subject: row.subject as string | null, outcome: String(row.outcome), data: JSON.parse(String(row.data)) as Record<string, unknown>,
+      };
+      db.prepare('UPDATE audit SET actor = ?, hash = ? WHERE seq = ?').run(fields.actor, recordHash(String(row.prev_hash), fields), victim.seq);
+    } finally {
+      db.close();
+    }
+    const { code, output } = await run(['verify'], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`audit chain BROKEN at record ${victim.seq + 1}: record ${victim.seq + 1} does not link to record ${victim.seq}`);
+  });
+
+  it('a record deleted from the middle: exit 1, names the missing record and the one after the gap', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[4]!;
+    sql(dir, 'DELETE FROM audit WHERE seq = ?', victim.seq);
+    const { code, output } = await run(['verify'], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`audit chain BROKEN at record ${victim.seq + 1}: record ${victim.seq} is missing before record ${victim.seq + 1}`);
+  });
+
+  it('the last record deleted: the recorded head still counts it', async () => {
+    const dir = await copyOfStore();
+    const last = rows[rows.length - 1]!;
+    sql(dir, 'DELETE FROM audit WHERE seq = ?', last.seq);
+    const { code, output } = await run(['verify'], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`record ${last.seq} is missing from the end of the chain`);
+  });
+
+  it('prints no secret: neither the client secret nor the admin token, intact or broken', async () => {
+    const dir = await copyOfStore();
+    sql(dir, 'DELETE FROM audit WHERE seq = ?', rows[1]!.seq);
+    for (const d of [pristine, dir]) {
+      const { output } = await run(['verify'], d);
+      expect(output).not.toContain(clientSecret);
+      expect(output).not.toContain(adminToken);
+    }
+  });
+
+  it('a data directory with no store: exit 1 saying so, and creates nothing', async () => {
+    const empty = await mkdtemp(join(root, 'empty-'));
+    const { code, output } = await run(['verify'], empty);
+    expect(code).toBe(1);
+    expect(output).toContain(`no store at ${join(empty, 'gatehouse.db')}`);
+    expect(await readdir(empty)).toEqual([]);
+    expect(existsSync(join(empty, 'gatehouse.db'))).toBe(false);
+  });
+});
+
+describe('gatehouse audit export', () => {
+  it('writes every record as one JSON line, oldest first, the same rows as the store', async () => {
+    const { code, output } = await run(['export'], pristine);
+    expect(code).toBe(0);
+    const lines = output.trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; action: string; hash: string });
+    expect(lines.map((l) => [l.seq, l.action, l.hash])).toEqual(rows.map((r) => [r.seq, r.action, r.hash]));
+    expect(output).not.toContain(clientSecret);
+    expect(output).not.toContain(adminToken);
+  });
+
+  it('--after SEQ resumes past a sequence number', async () => {
+    const cut = rows[5]!.seq;
+    const { code, output } = await run(['export', '--after', String(cut)], pristine);
+    expect(code).toBe(0);
+    expect(output.trimEnd().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(rows.filter((r) => r.seq > cut).map((r) => r.seq));
+  });
+
+  it('--format ocsf writes Account Change events for the user changes and leaves configuration out', async () => {
+    const { code, output } = await run(['export', '--format', 'ocsf'], pristine);
+    expect(code).toBe(0);
+    const events = output.trimEnd().split('\n').map((l) => JSON.parse(l) as { class_uid: number; activity_id: number; type_uid: number; unmapped: { action: string } });
+    expect(events.map((e) => [e.unmapped.action, e.class_uid, e.type_uid])).toEqual([
+      ['User.created', 3001, 300101],
+      ['user.invited', 3001, 300101],
+      ['user.password-link-created', 3001, 300104],
+      ['user.deactivated', 3001, 300105],
+    ]);
+  });
+
+  it.each([[['--format', 'csv'], '--format'], [['--after', 'yesterday'], '--after'], [['--after=-1'], '--after'], [['--bogus'], '--bogus']])('refuses %j with exit 2, naming %s, and writes no records', async (args, named) => {
+    const { code, output } = await run(['export', ...args], pristine);
+    expect(code).toBe(2);
+    expect(output).toContain(named);
+    expect(output).not.toContain('"seq"');
+  });
+});
