@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifests } from '../controller/sources/manifest-files.ts';
-import { attestationMarkdown, buildAttestation } from '../server/governance/attest.ts';
+import { attestationMarkdown, buildAttestation } from './attestation.ts';
 import { openStore, type Store } from '../server/store/index.ts';
 import { storeOptionsFrom } from './store-env.ts';
 

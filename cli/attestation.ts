@@ -11,10 +11,10 @@ import {
   type OrganizationTemplateObject,
   type UserObject,
   type WorkspaceObject,
-} from '../../api/index.ts';
-import type { ManifestObject } from '../../controller/sources/manifest-files.ts';
-import { certificationDueAt } from '../oidc/standing.ts';
-import type { Store } from '../store/index.ts';
+} from '../api/index.ts';
+import type { ManifestObject } from '../controller/sources/manifest-files.ts';
+import { certificationDueAt } from '../server/oidc/standing.ts';
+import type { Store } from '../server/store/index.ts';
 
 const run = promisify(execFile);
 

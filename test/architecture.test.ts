@@ -1,0 +1,68 @@
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The design card's rules of who may import what, checked on every import of every source file.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function sources(folder: string): string[] {
+  return readdirSync(join(ROOT, folder), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => join(e.parentPath, e.name));
+}
+
+/** Every module specifier a file imports or re-exports, static or dynamic. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const found = new Set<string>();
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/g)) found.add(m[1]!);
+  for (const m of text.matchAll(/(?:^|\n)\s*import\s+'([^']+)'/g)) found.add(m[1]!);
+  for (const m of text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) found.add(m[1]!);
+  return [...found];
+}
+
+/** The top-level folder a relative import lands in, or the package name of a bare one. */
+function target(file: string, specifier: string): { folder?: string; pkg?: string } {
+  if (!specifier.startsWith('.')) return { pkg: specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]! };
+  return { folder: relative(ROOT, resolve(dirname(file), specifier)).split(/[\\/]/)[0]! };
+}
+
+function violations(folder: string, allowed: { folders: string[]; packages?: (pkg: string) => boolean }): string[] {
+  const out: string[] = [];
+  for (const file of sources(folder)) {
+    for (const specifier of importsOf(file)) {
+      const t = target(file, specifier);
+      const ok = t.folder !== undefined ? allowed.folders.includes(t.folder) : (allowed.packages?.(t.pkg!) ?? true);
+      if (!ok) out.push(`${relative(ROOT, file)} imports ${specifier}`);
+    }
+  }
+  return out;
+}
+
+describe('architecture: who may import what', () => {
+  it('api/ is pure: it imports only zod and itself', () => {
+    expect(violations('api', { folders: ['api'], packages: (pkg) => pkg === 'zod' })).toEqual([]);
+  });
+
+  it('the controller reaches the server only through the admin API client', () => {
+    expect(violations('controller', { folders: ['api', 'client', 'controller'] })).toEqual([]);
+  });
+
+  it('the Pulumi provider reaches the server only through the admin API client', () => {
+    expect(violations('provider', { folders: ['api', 'client', 'provider'] })).toEqual([]);
+  });
+
+  it('the admin API client depends on api/ alone', () => {
+    expect(violations('client', { folders: ['api', 'client'] })).toEqual([]);
+  });
+
+  it('the server never imports the controller, the provider or the CLI', () => {
+    expect(violations('server', { folders: ['api', 'client', 'server'] })).toEqual([]);
+  });
+
+  it('finds the imports it checks (the check itself can fail)', () => {
+    expect(importsOf(join(ROOT, 'server/app.ts')).some((s) => s.startsWith('./admin/'))).toBe(true);
+    expect(importsOf(join(ROOT, 'api/index.ts')).length).toBeGreaterThan(3);
+  });
+});
