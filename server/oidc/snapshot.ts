@@ -21,6 +21,8 @@ export interface SnapshotClient {
   secret: string | undefined;
   /** The API scopes this client may get: declared on the client and allowed by a policy of its organization. */
   apiScopes: string[];
+  /** Scopes an AccessPolicy that applies to this client marks `requireMfa`. */
+  mfaScopes: string[];
   claims: { access: Claim[]; id: Claim[] };
 }
 
@@ -56,10 +58,18 @@ function claimsFor(client: ClientObject, template: OrganizationTemplateObject | 
 }
 
 function apiScopesFor(client: ClientObject, policies: AccessPolicyObject[]): string[] {
-  const applicable = policies.filter((p) => !p.spec.clientRef || p.spec.clientRef.name === client.metadata.name);
+  const applicable = policiesFor(client, policies);
   const allowed = new Set(applicable.flatMap((p) => p.spec.scopes.map((s) => s.scope)));
   // An API scope is granted only when a policy of the organization allows it: no policy, no API access.
   return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
+}
+
+function policiesFor(client: ClientObject, policies: AccessPolicyObject[]): AccessPolicyObject[] {
+  return policies.filter((p) => !p.spec.clientRef || p.spec.clientRef.name === client.metadata.name);
+}
+
+function mfaScopesFor(client: ClientObject, policies: AccessPolicyObject[]): string[] {
+  return [...new Set(policiesFor(client, policies).flatMap((p) => p.spec.scopes.filter((s) => s.requireMfa).map((s) => s.scope)))];
 }
 
 export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
@@ -91,6 +101,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
       clientId: clientIdFor(namespace, object.metadata.name),
       secret: confidential ? await secrets.current(namespace, object.metadata.name) : undefined,
       apiScopes: organization ? apiScopesFor(object, policies) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
+      mfaScopes: mfaScopesFor(object, policies),
       claims: claimsFor(object, template, mappings),
     });
   }
