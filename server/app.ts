@@ -19,6 +19,7 @@ import { createPasswordLink } from './users/links.ts';
 import { Broker } from './broker/broker.ts';
 import { UpstreamSecrets, secretRoutes } from './broker/secrets.ts';
 import { BrokerSweeper } from './broker/sweeper.ts';
+import { withConnectionStatus } from './broker/readiness.ts';
 import { changeContext } from './admin/routes.ts';
 import { AdminGuard } from './governance/guard.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
@@ -108,6 +109,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     clock,
     publicUrl,
     clientSecrets,
+    connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.saml.idp(c), now: () => clock.now() }),
     rotateKeys: async (namespace, publishAheadSeconds) => {
       const ws = (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
       // The old key stays published for as long as a token it signed can live.
