@@ -172,7 +172,7 @@ export class KubernetesSource {
       }
       if (!result) continue;
       if (kind === 'Client') await this.writeClientStatus(cr, result, now);
-      else await this.writeStatus(kind, cr, result.readiness, now);
+      else await this.writeStatus(kind, cr, result.readiness, now, {}, serverConditions(kind, result));
     }
   }
 
@@ -195,11 +195,12 @@ export class KubernetesSource {
     await this.writeStatus('Client', cr, readiness, now, outputs);
   }
 
-  /** `outputs`: status fields to set, or to remove when null. */
-  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date, outputs: Record<string, string | null> = {}): Promise<void> {
+  /** `outputs`: status fields to set, or to remove when null; `mirrored`: conditions the server computes, copied as they are. */
+  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date, outputs: Record<string, string | null> = {}, mirrored: Condition[] = []): Promise<void> {
     const generation = cr.metadata.generation;
     const current = cr.status ?? {};
-    const conditions = setCondition(current.conditions, readyCondition(readiness, generation), now);
+    let conditions = setCondition(current.conditions, readyCondition(readiness, generation), now);
+    for (const c of mirrored) conditions = setCondition(conditions, { type: c.type, status: c.status, reason: c.reason, message: c.message, ...(c.observedGeneration !== undefined ? { observedGeneration: c.observedGeneration } : {}) }, now);
     const next: Record<string, unknown> = { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
     const patch: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(outputs)) {
@@ -281,3 +282,14 @@ export function toDeclaration(cr: CustomResource, kind: KindName): unknown {
 }
 
 export { KubeConfig };
+
+/**
+ * Conditions the server owns and computes on read, shown on the resource too so Argo CD
+ * and Flux users see them: an IdPConnection's `ConnectionReady` (can it sign anybody in).
+ * The controller's own verdict stays in `Ready`.
+ */
+function serverConditions(kind: KindName, result: ObjectResult): Condition[] {
+  if (kind !== 'IdPConnection' || !result.server) return [];
+  const conditions = (result.server.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
+  return conditions.filter((c) => c.type === 'ConnectionReady');
+}
