@@ -146,7 +146,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
           if (!c || !(c.object.spec.audiences ?? []).includes(resource)) throw new errors.InvalidTarget(`${resource} is not an audience of this client`);
           // No user, no second factor: a machine token never carries a scope that needs MFA.
           const machine = ctx.oidc.params?.grant_type === 'client_credentials';
-          const stepUp = machine ? stepUpScopes(c) : new Set<string>();
+          const stepUp = machine ? stepUpScopes(snapshot, snapshot.organization, c) : new Set<string>();
           const scope = c.apiScopes.filter((s) => !stepUp.has(s)).join(' ');
           return { scope, audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
         },

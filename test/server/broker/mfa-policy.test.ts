@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { Secret, TOTP } from 'otpauth';
 import { Browser } from '../../support/browser.ts';
-import { NS, accessPolicy, client, idp, organization, user } from '../../support/objects.ts';
+import { NS, accessPolicy, client, idp, organization, template, user } from '../../support/objects.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { CALLBACK, startSignIn, submit, type Started } from './flow.ts';
 
@@ -17,8 +17,9 @@ const secrets: Record<string, string> = {};
 let totpSecret = '';
 const PASSWORD = 'correct horse battery staple';
 const ORDERS = 'https://orders.example';
-const issuer = () => `${gh.url}/${NS}/forge`;
-const discover = (name: string) => oidc.discovery(new URL(issuer()), `${name}.${NS}`, secrets[name], undefined, { execute: [oidc.allowInsecureRequests] });
+const issuer = (org?: string) => `${gh.url}/${NS}${org ? `/${org}` : ''}`;
+/** `hub` is a workspace client, at the shared issuer; the others belong to Forge. */
+const discover = (name: string) => oidc.discovery(new URL(issuer(name === 'hub' ? undefined : 'forge')), `${name}.${NS}`, secrets[name], undefined, { execute: [oidc.allowInsecureRequests] });
 const code = () => new TOTP({ secret: Secret.fromBase32(totpSecret), digits: 6, period: 30 }).generate({ timestamp: gh.clock.now() });
 const put = (plural: string, o: { metadata: { name: string } }) => gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${o.metadata.name}`, o);
 const policy = (writeNeedsMfa: boolean) => accessPolicy('forge-orders', 'forge', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write', requireMfa: writeNeedsMfa }] });
@@ -31,27 +32,35 @@ beforeAll(async () => {
   await put('accesspolicies', policy(true));
   await put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined, emailDomains: ['forge.example'] }));
   await put('users', user('dana', 'forge', { email: 'dana@forge.example' }));
-  for (const name of ['portal', 'sync']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
-  const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/dana/password-link`)).body.url;
-  const b = new Browser();
-  await b.fetch(link);
-  await b.submit(link, { password: PASSWORD });
+  // A workspace client at the shared issuer, and a second partner whose template requires MFA.
+  await put('clients', client('hub', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write'], audiences: [ORDERS] }));
+  await put('organizationtemplates', template('strict', { mfa: { required: true } }));
+  await put('organizations', organization('cascade', { templateRef: { name: 'strict' } }));
+  await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined, emailDomains: ['cascade.example'] }));
+  await put('users', user('ben', 'cascade', { email: 'ben@cascade.example' }));
+  for (const name of ['portal', 'sync', 'hub']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
+  for (const name of ['dana', 'ben']) {
+    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${name}/password-link`)).body.url;
+    const b = new Browser();
+    await b.fetch(link);
+    await b.submit(link, { password: PASSWORD });
+  }
 });
 afterAll(async () => {
   await gh.close();
 });
 
 /** Starts a sign-in for `scope` in `browser`; when a page asks for them, gives the email and the password. */
-async function signIn(scope: string, browser = new Browser()): Promise<Started> {
-  let s = await startSignIn(await discover('portal'), { scope }, browser);
+async function signIn(scope: string, browser = new Browser(), clientName = 'portal', email = 'dana@forge.example'): Promise<Started> {
+  let s = await startSignIn(await discover(clientName), { scope }, browser);
   if (s.url.startsWith(CALLBACK)) return s; // the session was enough
-  s = await submit(s, { email: 'dana@forge.example' });
-  return submit(s, { email: 'dana@forge.example', password: PASSWORD });
+  s = await submit(s, { email });
+  return submit(s, { email, password: PASSWORD });
 }
 
-async function tokens(s: Started) {
+async function tokens(s: Started, clientName = 'portal') {
   expect(s.url.startsWith(CALLBACK)).toBe(true);
-  return oidc.authorizationCodeGrant(await discover('portal'), new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+  return oidc.authorizationCodeGrant(await discover(clientName), new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
 }
 
 describe('AccessPolicy requireMfa', () => {
@@ -123,6 +132,29 @@ describe('AccessPolicy requireMfa', () => {
       await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/accesspolicies/forge-portal`);
       await put('accesspolicies', policy(true));
     }
+  });
+});
+
+describe('at the shared issuer, the signed-in user\'s organization decides', () => {
+  it('steps a Forge user up for a scope Forge\'s policy marks requireMfa, at a workspace client', async () => {
+    gh.clock.advance(60_000);
+    const plain = await tokens(await signIn('openid orders:read', new Browser(), 'hub'), 'hub');
+    expect(plain.claims()).toMatchObject({ sub: 'dana', acr: 'urn:gatehouse:acr:pwd' });
+    const s = await signIn('openid orders:write', new Browser(), 'hub');
+    const page = await s.res.text();
+    expect(page).toContain('Two-step verification');
+    const t = await tokens(await submit({ ...s, res: new Response(page) }, { code: code() }), 'hub');
+    expect(t.claims()).toMatchObject({ sub: 'dana', organization_id: 'forge', acr: 'urn:gatehouse:acr:mfa' });
+    expect(decodeJwt(t.access_token)).toMatchObject({ scope: 'orders:write', acr: 'urn:gatehouse:acr:mfa' });
+  });
+
+  it('steps up every sign-in of an organization whose template requires MFA, and none of another organization', async () => {
+    gh.clock.advance(60_000);
+    const s = await signIn('openid email', new Browser(), 'hub', 'ben@cascade.example');
+    expect(await s.res.text()).toContain('Set up two-step verification');
+    // Forge has no such template: a plain sign-in of dana stays plain.
+    const t = await tokens(await signIn('openid email', new Browser(), 'hub'), 'hub');
+    expect(t.claims()!.acr).toBe('urn:gatehouse:acr:pwd');
   });
 });
 
