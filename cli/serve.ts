@@ -73,6 +73,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
     const running = await listen(gatehouse.app, { host, port });
     gatehouse.lifecycle.start();
+    gatehouse.sweeper.start();
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
     let controller: DirectoryController | undefined;
     if (values.dir && controllerToken) {
@@ -89,6 +90,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     return async () => {
       await controller?.stop();
       gatehouse.lifecycle.stop();
+      await gatehouse.sweeper.stop();
       await running.close();
       await store.close();
     };

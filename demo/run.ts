@@ -1,6 +1,7 @@
 /**
  * `npm run demo`: Gatehouse on the BlixitPartners examples, Forge Supplies' OpenID Connect IdP,
  * Pinnacle Logistics' SAML IdP and a tiny relying-party app, all on loopback. Prints one URL.
+ * DEMO_PORT_BASE moves it off 7000–7002/3000 (see demo/ports.ts); 0 picks free ports.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,39 +19,33 @@ import { Sealer } from '../server/secrets/sealer.ts';
 import { openStore } from '../server/store/index.ts';
 import { startOidcPeer } from './peers/oidc-idp.ts';
 import { startSamlPeer } from './peers/saml-idp.ts';
+import { demoPorts, movedOrigins, relocate } from './ports.ts';
 
 const NS = 'blixit-partners';
-const GATEHOUSE = 'http://127.0.0.1:7000';
-const APP = 'http://127.0.0.1:3000';
 const esc = (v: unknown) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const ports = demoPorts(process.env);
 
 const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-demo-'));
 const store = await openStore({ dataDir });
-const gatehouse = createApp({ store, clock: systemClock, publicUrl: GATEHOUSE, logger: silentLogger, sealer: new Sealer(randomBytes(48).toString('base64url')) });
-const manifests = await readManifests(new URL('../examples/blixit-partners', import.meta.url).pathname);
-if (manifests.errors.length) throw new Error(`the examples did not parse: ${manifests.errors.map((e) => e.message).join('; ')}`);
-for (const { object, file } of sortForApply(manifests.objects)) await gatehouse.objects.apply(object, { actor: 'demo', provenance: { source: 'directory', file } });
-const gh = await listen(gatehouse.app, { host: '127.0.0.1', port: 7000 });
+// Bound first, so every peer knows where Gatehouse is, even on a port the system picked.
+let GATEHOUSE = `http://127.0.0.1:${ports.gatehouse}`;
+const gatehouse = createApp({ store, clock: systemClock, get publicUrl() { return GATEHOUSE; }, logger: silentLogger, sealer: new Sealer(randomBytes(48).toString('base64url')) });
+const gh = await listen(gatehouse.app, { host: '127.0.0.1', port: ports.gatehouse });
+GATEHOUSE = gh.url;
+gatehouse.sweeper.start();
 
-// Forge Supplies' IdP: the upstream client secret goes into Gatehouse's write-only secret store.
-const upstreamSecret = randomBytes(24).toString('base64url');
-const forge = await startOidcPeer({
-  port: 7001,
-  clientId: 'gatehouse',
-  clientSecret: upstreamSecret,
-  redirectUris: [`${GATEHOUSE}/${NS}/forge-supplies/broker/forge-oidc/callback`],
-  users: [{ sub: 'forge-0042', email: 'dana@forge-supplies.example', password: 'demo', name: 'Dana Smith', department: 'procurement' }],
-  title: 'Forge Supplies SSO',
-});
-await gatehouse.upstreamSecrets.put(NS, 'forge-oidc', { data: { 'client-secret': upstreamSecret } }, { actor: 'demo' });
-const pinnacle = await startSamlPeer({ port: 7002, users: [{ email: 'sam@pinnacle-logistics.example', password: 'demo', name: 'Sam Okafor' }], title: 'Pinnacle Logistics ADFS' });
-
-// The relying party: Blixit's partner portal, a workspace-level (shared) application.
-const { clientId, clientSecret } = await gatehouse.clientSecrets.rotate(NS, 'partner-portal', { actor: 'demo' });
-const config = await oidc.discovery(new URL(`${GATEHOUSE}/${NS}`), clientId, clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+// The relying party: Blixit's partner portal, a workspace-level (shared) application. It
+// listens now (its callback URL goes into the declarations) and discovers its issuer below.
+let config: oidc.Configuration | undefined;
+let APP = '';
 const pending = new Map<string, string>();
 const app = new Koa();
 app.use(async (ctx) => {
+  if (!config) {
+    ctx.status = 503;
+    ctx.body = 'starting';
+    return;
+  }
   if (ctx.path === '/') {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
@@ -76,7 +71,30 @@ app.use(async (ctx) => {
     ctx.body = `<p>Sign-in failed: ${esc(error instanceof Error ? error.message : error)}. <a href="/">Start again</a></p>`;
   }
 });
-const rp = await listen(app, { host: '127.0.0.1', port: 3000 });
+const rp = await listen(app, { host: '127.0.0.1', port: ports.app });
+APP = rp.url;
+
+// Forge Supplies' IdP: the upstream client secret goes into Gatehouse's write-only secret store.
+const upstreamSecret = randomBytes(24).toString('base64url');
+const forge = await startOidcPeer({
+  port: ports.forge,
+  clientId: 'gatehouse',
+  clientSecret: upstreamSecret,
+  redirectUris: [`${GATEHOUSE}/${NS}/forge-supplies/broker/forge-oidc/callback`],
+  users: [{ sub: 'forge-0042', email: 'dana@forge-supplies.example', password: 'demo', name: 'Dana Smith', department: 'procurement' }],
+  title: 'Forge Supplies SSO',
+});
+const pinnacle = await startSamlPeer({ port: ports.pinnacle, users: [{ email: 'sam@pinnacle-logistics.example', password: 'demo', name: 'Sam Okafor' }], title: 'Pinnacle Logistics ADFS' });
+
+// The examples, pointed at where the peers and the portal really listen.
+const manifests = await readManifests(new URL('../examples/blixit-partners', import.meta.url).pathname);
+if (manifests.errors.length) throw new Error(`the examples did not parse: ${manifests.errors.map((e) => e.message).join('; ')}`);
+const moved = movedOrigins({ forge: forge.url, pinnacle: pinnacle.url, app: APP });
+for (const { object, file } of sortForApply(manifests.objects)) await gatehouse.objects.apply(relocate(object, moved), { actor: 'demo', provenance: { source: 'directory', file } });
+await gatehouse.upstreamSecrets.put(NS, 'forge-oidc', { data: { 'client-secret': upstreamSecret } }, { actor: 'demo' });
+
+const { clientId, clientSecret } = await gatehouse.clientSecrets.rotate(NS, 'partner-portal', { actor: 'demo' });
+config = await oidc.discovery(new URL(`${GATEHOUSE}/${NS}`), clientId, clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
 
 process.stdout.write(`Gatehouse demo is running (Gatehouse ${gh.url}, Forge IdP ${forge.url}, Pinnacle IdP ${pinnacle.url}).
 Sign in as dana@forge-supplies.example (OIDC) or sam@pinnacle-logistics.example (SAML), password "demo":
@@ -86,7 +104,11 @@ Sign in as dana@forge-supplies.example (OIDC) or sam@pinnacle-logistics.example 
 Ctrl-C stops everything.
 `);
 
+let stopping = false;
 const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await gatehouse.sweeper.stop();
   await Promise.allSettled([rp.close(), forge.close(), pinnacle.close(), gh.close()]);
   await store.close();
   await rm(dataDir, { recursive: true, force: true });

@@ -18,6 +18,8 @@ import type { Store } from './store/index.ts';
 import { createPasswordLink } from './users/links.ts';
 import { Broker } from './broker/broker.ts';
 import { UpstreamSecrets, secretRoutes } from './broker/secrets.ts';
+import { BrokerSweeper } from './broker/sweeper.ts';
+import { withConnectionStatus } from './broker/readiness.ts';
 import { changeContext } from './admin/routes.ts';
 import { AdminGuard } from './governance/guard.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
@@ -48,6 +50,8 @@ export interface GatehouseApp {
   upstreamSecrets: UpstreamSecrets;
   /** Emits contract-ending, contract-ended and certification-overdue audit events once each; `start()` it in a long-running server. */
   lifecycle: LifecycleMonitor;
+  /** Deletes expired pending broker sign-ins and SAML replay-cache rows; `start()` it in a long-running server, `await stop()` before closing the store. */
+  sweeper: BrokerSweeper;
 }
 
 /** The Koa application: health, the admin API, and the OpenID Connect issuers. */
@@ -96,6 +100,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const publicUrl = () => options.publicUrl;
   const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
+  const sweeper = new BrokerSweeper({ store, clock, logger });
   const admin = adminRouter({
     store,
     objects,
@@ -104,6 +109,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     clock,
     publicUrl,
     clientSecrets,
+    connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.saml.idp(c), now: () => clock.now() }),
     rotateKeys: async (namespace, publishAheadSeconds) => {
       const ws = (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
       // The old key stays published for as long as a token it signed can live.
@@ -128,5 +134,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
   app.use(issuers.middleware());
-  return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle };
+  return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle, sweeper };
 }

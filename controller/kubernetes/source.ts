@@ -199,7 +199,7 @@ export class KubernetesSource {
   private async writeConnectionStatus(cr: CustomResource, result: ObjectResult, verdict: RefVerdict | undefined, now: Date): Promise<void> {
     const readiness = result.readiness.ready && verdict?.readiness ? verdict.readiness : result.readiness;
     if (verdict?.notice) await this.event(cr, { type: 'Normal', ...verdict.notice }, now);
-    await this.writeStatus('IdPConnection', cr, readiness, now);
+    await this.writeStatus('IdPConnection', cr, readiness, now, {}, serverConditions('IdPConnection', result));
   }
 
   /** A Client's status also carries its outputs: client id, issuer and, for confidential clients, the Secret holding its credentials. */
@@ -221,11 +221,12 @@ export class KubernetesSource {
     await this.writeStatus('Client', cr, readiness, now, outputs);
   }
 
-  /** `outputs`: status fields to set, or to remove when null. */
-  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date, outputs: Record<string, string | null> = {}): Promise<void> {
+  /** `outputs`: status fields to set, or to remove when null; `mirrored`: conditions the server computes, copied as they are. */
+  private async writeStatus(kind: KindName, cr: CustomResource, readiness: Readiness, now: Date, outputs: Record<string, string | null> = {}, mirrored: Condition[] = []): Promise<void> {
     const generation = cr.metadata.generation;
     const current = cr.status ?? {};
-    const conditions = setCondition(current.conditions, readyCondition(readiness, generation), now);
+    let conditions = setCondition(current.conditions, readyCondition(readiness, generation), now);
+    for (const c of mirrored) conditions = setCondition(conditions, { type: c.type, status: c.status, reason: c.reason, message: c.message, ...(c.observedGeneration !== undefined ? { observedGeneration: c.observedGeneration } : {}) }, now);
     const next: Record<string, unknown> = { ...current, ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions };
     const patch: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(outputs)) {
@@ -307,3 +308,14 @@ export function toDeclaration(cr: CustomResource, kind: KindName): unknown {
 }
 
 export { KubeConfig };
+
+/**
+ * Conditions the server owns and computes on read, shown on the resource too so Argo CD
+ * and Flux users see them: an IdPConnection's `ConnectionReady` (can it sign anybody in).
+ * The controller's own verdict stays in `Ready`.
+ */
+function serverConditions(kind: KindName, result: ObjectResult): Condition[] {
+  if (kind !== 'IdPConnection' || !result.server) return [];
+  const conditions = (result.server.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
+  return conditions.filter((c) => c.type === 'ConnectionReady');
+}

@@ -74,6 +74,8 @@ export interface AdminRoutesOptions {
   guard: AdminGuard;
   clock: Clock;
   publicUrl: () => string;
+  /** Adds the server's own conditions to an IdPConnection (`ConnectionReady`: can it sign anybody in now). */
+  connectionStatus(object: AnyObject): Promise<AnyObject>;
   bodyLimit?: number;
 }
 
@@ -100,7 +102,13 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     await guard.require(ctx, readPermission(kind), { namespace: namespace ?? (principal.kind === 'user' ? principal.namespace : undefined), organization: principal.kind === 'user' ? principal.organization : null });
     const orgs = visibleOrganizations(principal);
     const shown = orgs === 'all' ? items : items.filter((o) => o.metadata.namespace === (principal.kind === 'user' ? principal.namespace : o.metadata.namespace) && orgs.has(organizationOf(o) ?? ''));
-    return kind === 'Organization' ? withLifecycle(shown) : shown;
+    return withServerConditions(kind, shown);
+  };
+  /** Conditions the server computes on every read, so they are true when read. */
+  const withServerConditions = async (kind: KindName, items: AnyObject[]): Promise<AnyObject[]> => {
+    if (kind === 'Organization') return withLifecycle(items);
+    if (kind === 'IdPConnection') return Promise.all(items.map((o) => options.connectionStatus(o)));
+    return items;
   };
   const withLifecycle = async (items: AnyObject[]): Promise<AnyObject[]> => {
     const views = new Map<string, Awaited<ReturnType<typeof loadNamespace>>>();
@@ -141,7 +149,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     if (def.kind === 'Organization') await guard.require(ctx, 'objects.read', { namespace, organization: name });
     const object = await objects.get(def.kind, namespace, name);
     await guard.require(ctx, readPermission(def.kind), { namespace, organization: organizationOf(object) });
-    ctx.body = def.kind === 'Organization' ? (await withLifecycle([object]))[0] : object;
+    ctx.body = (await withServerConditions(def.kind, [object]))[0];
   });
 
   router.put('/namespaces/:namespace/:plural/:name', async (ctx) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { z } from 'zod';
-import type { IdPConnectionObject, OrganizationObject } from '../../api/index.ts';
+import type { IdPConnectionObject } from '../../api/index.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import { readForm } from '../oidc/forms.ts';
@@ -10,6 +10,7 @@ import { escapeHtml, type PageBranding } from '../oidc/html.ts';
 import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
 import { chainOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf } from '../oidc/standing.ts';
+import { MFA_ACR, mfaRequired } from '../oidc/step-up.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
@@ -27,7 +28,7 @@ const SAML_FORM_LIMIT = 512 * 1024;
 export const ACR = {
   password: 'urn:gatehouse:acr:pwd',
   federated: 'urn:gatehouse:acr:fed',
-  mfa: 'urn:gatehouse:acr:mfa',
+  mfa: MFA_ACR,
 } as const;
 
 /** A sign-in waiting on the partner's IdP, or on the second factor; kept in the store so any replica can finish it. */
@@ -347,20 +348,10 @@ export class Broker {
 
   // ── step-up ─────────────────────────────────────────────────────────
 
-  /** Whether the user's organization, or the client for the scopes asked, requires a second factor. */
-  mfaRequired(snapshot: IssuerSnapshot, user: UserRecord, clientId: string, scope: string): boolean {
-    const org: OrganizationObject | undefined = snapshot.organizations.get(user.organization);
-    const template = org?.spec.templateRef && snapshot.template?.metadata.name === org.spec.templateRef.name ? snapshot.template : undefined;
-    if ((org?.spec.mfa ?? template?.spec.mfa)?.required) return true;
-    const required = snapshot.clients.find((c) => c.clientId === clientId)?.object.spec.mfa?.requiredScopes ?? [];
-    const asked = new Set(scope.split(' ').filter(Boolean));
-    return required.some((s) => asked.has(s));
-  }
-
   /** The end of every first factor: straight back to the client, or through TOTP first. */
   async complete(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, login: { amr: string[]; acr: string }, clientId: string, params: Record<string, unknown>): Promise<void> {
     const { provider, snapshot } = issuer;
-    if (this.mfaRequired(snapshot, user, clientId, typeof params.scope === 'string' ? params.scope : '')) {
+    if (mfaRequired(snapshot, user.organization, clientId, typeof params.scope === 'string' ? params.scope : '')) {
       const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login } };
       await this.options.store.repo.putBrokerRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
       ctx.status = 303;

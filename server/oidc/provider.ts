@@ -1,4 +1,4 @@
-import { Provider, errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { Provider, errors, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
@@ -8,6 +8,7 @@ import type { KeyRing } from './keys.ts';
 import { refreshLifetime } from './lifetimes.ts';
 import { chainOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
+import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -46,6 +47,30 @@ function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
   return { ...common, token_endpoint_auth_method: 'none', application_type: spec.type === 'native' ? 'native' : 'web' };
 }
 
+/**
+ * oidc-provider's default prompts, plus one login check: a session that signed in without a
+ * second factor is sent through sign-in again (and so through the step-up) when this
+ * request asks for something that needs one. Without it, a session opened for a plain
+ * scope would carry a step-up scope asked later without ever seeing the TOTP page.
+ */
+function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>): interactionPolicy.Prompt[] {
+  const policy = interactionPolicy.base();
+  const { Check } = interactionPolicy;
+  policy.get('login')!.checks.add(
+    new Check('mfa_step_up', 'a second factor is required for the scopes requested', async (ctx) => {
+      const { oidc } = ctx;
+      const accountId = oidc.session?.accountId;
+      // A login finished in this very interaction was already decided by the broker.
+      if (!accountId || oidc.session?.acr === MFA_ACR || oidc.result?.login || !oidc.client) return Check.NO_NEED_TO_PROMPT;
+      const user = await findUser(accountId);
+      if (!user) return Check.NO_NEED_TO_PROMPT; // the no_session / account checks deal with it
+      const scope = typeof oidc.params?.scope === 'string' ? oidc.params.scope : '';
+      return mfaRequired(snapshot, user.organization, oidc.client.clientId, scope) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
+}
+
 /** One oidc-provider instance for one issuer, configured from its snapshot. */
 export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: ProviderContext): Provider {
   const { store, clock } = context;
@@ -82,7 +107,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     pkce: { required: () => true },
     responseTypes: ['code'],
     scopes: OIDC_SCOPES,
-    acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', 'urn:gatehouse:acr:mfa'],
+    acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', MFA_ACR],
     claims: {
       auth_time: null,
       sid: null,
@@ -116,10 +141,14 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
           return byClientId.get(client.clientId)?.object.spec.audiences?.[0] ?? (undefined as unknown as string);
         },
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, resource, client) => {
+        getResourceServerInfo: (ctx, resource, client) => {
           const c = byClientId.get(client.clientId);
           if (!c || !(c.object.spec.audiences ?? []).includes(resource)) throw new errors.InvalidTarget(`${resource} is not an audience of this client`);
-          return { scope: c.apiScopes.join(' '), audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          // No user, no second factor: a machine token never carries a scope that needs MFA.
+          const machine = ctx.oidc.params?.grant_type === 'client_credentials';
+          const stepUp = machine ? stepUpScopes(snapshot, snapshot.organization, c) : new Set<string>();
+          const scope = c.apiScopes.filter((s) => !stepUp.has(s)).join(' ');
+          return { scope, audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
         },
       },
     },
@@ -186,7 +215,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       Interaction: 600,
       AuthorizationCode: 60,
     },
-    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser) },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);

@@ -36,7 +36,11 @@ export interface IssuerSnapshot {
   /** Every organization of the namespace, for the shared issuer's users. */
   organizations: Map<string, OrganizationObject>;
   template: OrganizationTemplateObject | undefined;
+  /** Every OrganizationTemplate of the namespace: at the shared issuer, users' organizations inherit from theirs. */
+  templates: Map<string, OrganizationTemplateObject>;
   clients: SnapshotClient[];
+  /** Every AccessPolicy of the namespace: at the shared issuer, the signed-in user's organization's apply. */
+  policies: AccessPolicyObject[];
   /** Every IdPConnection of the namespace: the broker routes sign-ins by their email domains. */
   connections: IdPConnectionObject[];
   lifetimes: Lifetimes;
@@ -56,10 +60,15 @@ function claimsFor(client: ClientObject, template: OrganizationTemplateObject | 
 }
 
 function apiScopesFor(client: ClientObject, policies: AccessPolicyObject[]): string[] {
-  const applicable = policies.filter((p) => !p.spec.clientRef || p.spec.clientRef.name === client.metadata.name);
+  const applicable = policiesFor(client, policies);
   const allowed = new Set(applicable.flatMap((p) => p.spec.scopes.map((s) => s.scope)));
   // An API scope is granted only when a policy of the organization allows it: no policy, no API access.
   return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
+}
+
+/** The policies of the list that apply to a client: its own (`clientRef`) and its organization's general ones. */
+export function policiesFor(client: ClientObject, policies: AccessPolicyObject[]): AccessPolicyObject[] {
+  return policies.filter((p) => !p.spec.clientRef || p.spec.clientRef.name === client.metadata.name);
 }
 
 export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
@@ -72,9 +81,11 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
   const chain = organization ? chainOf(orgs, organization) : [];
   if (organization && chain.length === 0) return undefined;
   const org = chain[0];
-  const template = org?.spec.templateRef ? of<OrganizationTemplateObject>('OrganizationTemplate').find((t) => t.metadata.name === org.spec.templateRef!.name) : undefined;
+  const templates = new Map(of<OrganizationTemplateObject>('OrganizationTemplate').map((t) => [t.metadata.name, t]));
+  const template = org?.spec.templateRef ? templates.get(org.spec.templateRef.name) : undefined;
   const mappings = of<ClaimMappingObject>('ClaimMapping').filter((m) => m.spec.organizationRef.name === organization);
-  const policies = of<AccessPolicyObject>('AccessPolicy').filter((p) => p.spec.organizationRef.name === organization);
+  const allPolicies = of<AccessPolicyObject>('AccessPolicy');
+  const policies = allPolicies.filter((p) => p.spec.organizationRef.name === organization);
   const declared = of<ClientObject>('Client').filter((c) => c.spec.organizationRef?.name === organization);
 
   const clients: SnapshotClient[] = [];
@@ -102,7 +113,9 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     chain,
     organizations: orgs,
     template,
+    templates,
     clients,
+    policies: allPolicies,
     connections: of<IdPConnectionObject>('IdPConnection'),
     lifetimes: resolveLifetimes(org, template, workspace),
     version,

@@ -639,12 +639,19 @@ export class Repository {
 
   /** Records an assertion ID until it expires; false when it was already seen (a replay). */
   async rememberAssertion(idp: string, id: string, expiresAt: number, now: number): Promise<boolean> {
-    await this.db.run(`DELETE FROM saml_assertions WHERE expires_at <= ?`, [now]);
+    // A little cleaning on the way in, bounded so one sign-in never pays for a backlog (the sweeper owns that).
+    await this.deleteExpiredAssertions(now, 50);
     return (await this.db.run(`INSERT INTO saml_assertions (idp, id, expires_at) VALUES (?, ?, ?) ON CONFLICT (idp, id) DO NOTHING`, [idp, id, expiresAt])) > 0;
   }
 
-  async deleteExpiredBrokerRequests(now: number): Promise<number> {
-    return this.db.run(`DELETE FROM broker_requests WHERE expires_at <= ?`, [now]);
+  /** Deletes at most `limit` pending broker requests that expired at or before `now`; returns how many went. */
+  async deleteExpiredBrokerRequests(now: number, limit: number): Promise<number> {
+    return this.db.run(`DELETE FROM broker_requests WHERE id IN (SELECT id FROM broker_requests WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, [now, limit]);
+  }
+
+  /** Deletes at most `limit` replay-cache rows of SAML assertions that expired at or before `now`; returns how many went. */
+  async deleteExpiredAssertions(now: number, limit: number): Promise<number> {
+    return this.db.run(`DELETE FROM saml_assertions WHERE (idp, id) IN (SELECT idp, id FROM saml_assertions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, [now, limit]);
   }
 
   // ── admin tokens (hashes only) ──────────────────────────────────────

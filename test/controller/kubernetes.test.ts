@@ -5,7 +5,7 @@ import { startKubernetesController, type KubernetesController } from '../../cont
 import { FINALIZER, toDeclaration } from '../../controller/kubernetes/source.ts';
 import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { NS, client, organization } from '../support/objects.ts';
+import { NS, client, idp, organization } from '../support/objects.ts';
 
 let kube: FakeKube;
 let gh: TestServer;
@@ -82,6 +82,29 @@ describe('Kubernetes source, against a fake API server driven by the real @kuber
     expect(ready(cr)).toMatchObject({ reason: 'InvalidReference', message: expect.stringContaining('spec.organizationRef.name') });
     const event = await eventually(() => kube.list('events').find((e) => (e.involvedObject as { name: string }).name === 'orphan-app'));
     expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidReference' });
+  });
+
+  it('shows the server\'s ConnectionReady on an IdPConnection beside its own Ready', async () => {
+    const condition = (type: string) => (o: KubeObject | undefined) => (o?.status?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === type);
+    const connectionReady = condition('ConnectionReady');
+    kube.create('idpconnections', idp('cascade-oidc', 'cascade', { oidc: { issuer: 'https://sso.cascade.example', clientId: 'gatehouse', clientSecretRef: { name: 'cascade-oidc', key: 'client-secret' } } }) as KubeObject);
+    const pending = await eventually(() => {
+      const o = kube.get('idpconnections', NS, 'cascade-oidc');
+      return connectionReady(o)?.status === 'False' && o;
+    });
+    expect(connectionReady(pending)).toMatchObject({ reason: 'Pending', message: expect.stringContaining('cascade-oidc (key client-secret)') });
+    // The Kubernetes Secret it names is not there yet: the controller says so in Ready too.
+    expect(ready(pending)).toMatchObject({ status: 'False', reason: 'Pending' });
+    // Delivered the Kubernetes way: the controller copies the Secret into the server's store.
+    kube.create('secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cascade-oidc', namespace: NS }, stringData: { 'client-secret': 'kube-mirrored-secret-value' } } as KubeObject);
+    // Any event makes a pass (so does the periodic resync): a label change here.
+    kube.update('idpconnections', { ...pending, metadata: { ...pending.metadata, labels: { team: 'partners' } } });
+    const readyNow = await eventually(() => {
+      const o = kube.get('idpconnections', NS, 'cascade-oidc');
+      return connectionReady(o)?.status === 'True' && o;
+    });
+    expect(ready(readyNow)).toMatchObject({ status: 'True', reason: 'Reconciled' });
+    expect(JSON.stringify(readyNow)).not.toContain('kube-mirrored-secret-value');
   });
 
   it('deprovisions a deleted resource in the server before letting it go (finalizer)', async () => {

@@ -12,7 +12,12 @@ export interface RunningCommand {
 
 /** Starts `node bin/gatehouse.js …` with the Node running the tests (the project's Node 24). */
 export function gatehouse(args: string[], env: NodeJS.ProcessEnv): RunningCommand {
-  const child = spawn(process.execPath, ['bin/gatehouse.js', ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return nodeScript('bin/gatehouse.js', args, env);
+}
+
+/** Starts `node <script> …` (a .js or, on Node 24, a .ts file) with the Node running the tests. */
+export function nodeScript(script: string, args: string[], env: NodeJS.ProcessEnv): RunningCommand {
+  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {

@@ -1,0 +1,85 @@
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/index.ts';
+
+export interface SweepResult {
+  brokerRequests: number;
+  samlAssertions: number;
+}
+
+export interface SweeperOptions {
+  store: Store;
+  clock: Clock;
+  logger?: Logger;
+  /** Rows deleted per statement: each statement stays short, so sign-ins never queue behind a sweep. */
+  batchSize?: number;
+  /** Statements per table per tick: a tick's work is bounded; a bigger backlog is finished by the next ticks. */
+  maxBatches?: number;
+}
+
+/**
+ * Removes what the federation broker leaves behind once it can no longer be used: pending
+ * sign-ins (`broker_requests`) past their expiry — abandoned at the partner's IdP or at the
+ * TOTP page — and SAML assertion IDs (`saml_assertions`) past the assertion's own expiry,
+ * after which node-saml refuses the assertion anyway, so the replay cache no longer needs
+ * it. Expired rows are never read (every read asks `expires_at > now`), so sweeping changes
+ * no answer, only the size of the store. Safe on several replicas: each DELETE is idempotent.
+ */
+export class BrokerSweeper {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+  private readonly batchSize: number;
+  private readonly maxBatches: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<SweepResult> | undefined;
+
+  constructor(options: SweeperOptions) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.batchSize = options.batchSize ?? 500;
+    this.maxBatches = options.maxBatches ?? 20;
+  }
+
+  private async drain(remove: (now: number, limit: number) => Promise<number>, now: number): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < this.maxBatches; i++) {
+      const removed = await remove(now, this.batchSize);
+      total += removed;
+      if (removed < this.batchSize) break;
+    }
+    return total;
+  }
+
+  /** One sweep at the clock's now; concurrent calls share the sweep in progress. */
+  tick(): Promise<SweepResult> {
+    this.running ??= (async () => {
+      try {
+        const now = this.clock.now();
+        const { repo } = this.store;
+        return {
+          brokerRequests: await this.drain((t, n) => repo.deleteExpiredBrokerRequests(t, n), now),
+          samlAssertions: await this.drain((t, n) => repo.deleteExpiredAssertions(t, n), now),
+        };
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Sweeps every `intervalMs` until `stop`; errors are logged and the next tick tries again. */
+  start(intervalMs = 5 * 60_000): void {
+    this.stop();
+    this.timer = setInterval(() => void this.tick().catch((error: unknown) => this.logger?.error('broker sweep failed', error)), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a sweep in progress, so the store can be closed after it. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The broker's sweep of expired pending sign-ins and SAML replay-cache rows, on both
+ * store backends (PostgreSQL when the machine has its binaries), with an injected clock.
+ */
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrokerSweeper } from '../../../server/broker/sweeper.ts';
+import { fixedClock } from '../../../server/clock.ts';
+import { openStore, type Store, type StoreOptions } from '../../../server/store/index.ts';
+import { startPostgres } from '../../support/postgres.ts';
+import { startTestServer } from '../../support/server.ts';
+
+const T0 = Date.parse('2026-11-23T09:00:00Z');
+const MIN = 60_000;
+const dirs: string[] = [];
+const server = await startPostgres();
+const backends: { name: string; fresh(): Promise<StoreOptions> }[] = [
+  {
+    name: 'sqlite',
+    async fresh() {
+      const dir = await mkdtemp(join(tmpdir(), 'gatehouse-sweep-'));
+      dirs.push(dir);
+      return { dataDir: dir };
+    },
+  },
+  ...(server ? [{ name: 'postgres', fresh: async () => ({ databaseUrl: await server.createSchema() }) }] : []),
+];
+const opened: Store[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  await server?.stop();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const count = async (store: Store, table: 'broker_requests' | 'saml_assertions') => Number((await store.driver.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${table}`))[0]!.n);
+
+/** Pending requests and assertion IDs expiring at T0 + the given minutes. */
+async function seed(store: Store, minutes: number[]): Promise<void> {
+  for (const [i, m] of minutes.entries()) {
+    await store.repo.putBrokerRequest(`oidc:state-${i}`, 'blixit', `{"i":${i}}`, T0 + m * MIN);
+    // Remembered "long ago", so the bounded clean-up on insert has nothing to take yet.
+    expect(await store.repo.rememberAssertion('https://idp.example', `_a${i}`, T0 + m * MIN, 0)).toBe(true);
+  }
+}
+
+describe.each(backends)('the broker sweep on $name', (backend) => {
+  const open = async () => {
+    const store = await openStore(await backend.fresh());
+    opened.push(store);
+    return store;
+  };
+
+  it('deletes expired rows of both tables and keeps the live ones', async () => {
+    const store = await open();
+    await seed(store, [-30, -1, 0, 1, 10]);
+    const clock = fixedClock(T0);
+    const result = await new BrokerSweeper({ store, clock }).tick();
+    // Expiring exactly now counts as expired, as for every read (`expires_at > now`).
+    expect(result).toEqual({ brokerRequests: 3, samlAssertions: 3 });
+    expect(await count(store, 'broker_requests')).toBe(2);
+    expect(await count(store, 'saml_assertions')).toBe(2);
+    expect(await store.repo.peekBrokerRequest('oidc:state-3', T0)).toBe('{"i":3}');
+    expect(await store.repo.peekBrokerRequest('oidc:state-4', T0)).toBe('{"i":4}');
+    // A live assertion is still remembered: a replay of it is still refused.
+    expect(await store.repo.rememberAssertion('https://idp.example', '_a4', T0 + 10 * MIN, T0)).toBe(false);
+    // Nothing more to do until the clock moves; then the rest goes.
+    expect(await new BrokerSweeper({ store, clock }).tick()).toEqual({ brokerRequests: 0, samlAssertions: 0 });
+    clock.advance(10 * MIN);
+    expect(await new BrokerSweeper({ store, clock }).tick()).toEqual({ brokerRequests: 2, samlAssertions: 2 });
+    expect(await count(store, 'broker_requests')).toBe(0);
+  });
+
+  it('bounds the work of one tick; the next ticks finish a backlog', async () => {
+    const store = await open();
+    await seed(store, [-9, -8, -7, -6, -5, -4, -3, 5]);
+    const sweeper = new BrokerSweeper({ store, clock: fixedClock(T0), batchSize: 2, maxBatches: 2 });
+    expect(await sweeper.tick()).toEqual({ brokerRequests: 4, samlAssertions: 4 });
+    // Oldest first.
+    expect(await store.repo.peekBrokerRequest('oidc:state-0', T0 - 10 * MIN)).toBeUndefined();
+    expect(await store.repo.peekBrokerRequest('oidc:state-4', T0 - 10 * MIN)).toBe('{"i":4}');
+    expect(await sweeper.tick()).toEqual({ brokerRequests: 3, samlAssertions: 3 });
+    expect(await count(store, 'broker_requests')).toBe(1);
+    expect(await count(store, 'saml_assertions')).toBe(1);
+  });
+
+  it('cleans a bounded number of expired assertion IDs on each new one', async () => {
+    const store = await open();
+    await seed(store, Array.from({ length: 60 }, () => -1));
+    expect(await store.repo.rememberAssertion('https://idp.example', '_fresh', T0 + MIN, T0)).toBe(true);
+    expect(await count(store, 'saml_assertions')).toBe(61 - 50);
+  });
+});
+
+describe('the sweep owned by the app', () => {
+  it('runs on its timer from start() until stop(), with the app\'s clock', async () => {
+    const gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
+    try {
+      const { sweeper } = gh.gatehouse;
+      await seed(gh.store, [1, 20]);
+      gh.clock.advance(5 * MIN);
+      sweeper.start(20);
+      for (let i = 0; i < 100 && (await count(gh.store, 'broker_requests')) > 1; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await count(gh.store, 'broker_requests')).toBe(1);
+      expect(await count(gh.store, 'saml_assertions')).toBe(1);
+      await sweeper.stop();
+      gh.clock.advance(60 * MIN);
+      await new Promise((r) => setTimeout(r, 80));
+      expect(await count(gh.store, 'broker_requests')).toBe(1); // stopped: nothing swept any more
+    } finally {
+      await gh.gatehouse.sweeper.stop();
+      await gh.close();
+    }
+  });
+});
