@@ -122,6 +122,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   app.use(problemMiddleware((error, ctx) => logger.error(`${ctx.method} ${ctx.path} failed`, error)));
+  app.use(issuers.middleware());
   app.use(health.routes());
   // Upstream secrets belong to the workspace: no partner administrator may read their names or attach one.
   const authenticate = guard.authenticate();
@@ -133,6 +134,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(secrets.routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
-  app.use(issuers.middleware());
   return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle, sweeper };
 }

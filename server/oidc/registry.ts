@@ -2,7 +2,6 @@ import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
-import { dnsLabel } from '../../api/index.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Clock } from '../clock.ts';
@@ -52,6 +51,8 @@ const isJwt = (token: unknown): token is string => typeof token === 'string' && 
  * first use from the store, kept in a bounded cache, and rebuilt when its namespace's
  * configuration version moves (a change here, or on another replica) or its keys rotate.
  */
+const SERVER_ROUTE = /^\/(admin\/|healthz$|readyz$)/;
+
 export class IssuerRegistry {
   private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker'>> & { maxIssuers: number; pollMs: number; broker?: Broker };
   private vanity: { key: string; hosts: Map<string, string> } = { key: '', hosts: new Map() };
@@ -71,6 +72,8 @@ export class IssuerRegistry {
 
   middleware(): Middleware {
     return async (ctx, next) => {
+      // Served first (token requests are the hot path), so the server's own routes are let through untouched.
+      if (SERVER_ROUTE.test(ctx.path)) return next();
       // A vanity host of an organization is served by that organization's issuer.
       const prefix = await this.vanityPrefix(ctx.hostname);
       if (prefix && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) ctx.path = `${prefix}${ctx.path === '/' ? '' : ctx.path}`;
@@ -111,7 +114,8 @@ export class IssuerRegistry {
 
   private async resolve(path: string): Promise<{ namespace: string; organization: string | undefined; rest: string } | undefined> {
     const [, first, second, ...more] = path.split('/');
-    if (!first || first === 'admin' || !dnsLabel.safeParse(first).success) return undefined;
+    // Only namespaces the store knows are served (their names were validated on write).
+    if (!first || first === 'admin') return undefined;
     await this.poll();
     const version = this.versions.get(first);
     if (version === undefined) return undefined;
