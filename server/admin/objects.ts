@@ -68,6 +68,11 @@ export class ObjectService {
     this.events = options.events;
   }
 
+  /** Tells this process's issuers that a namespace's configuration changed (other replicas poll the version). */
+  notifyChanged(namespace: string): void {
+    this.events?.emit('changed', namespace);
+  }
+
   private changed<T>(namespace: string, result: T): T {
     this.events?.emit('changed', namespace);
     return result;

@@ -24,7 +24,9 @@ const iso = (t: number) => new Date(t).toISOString();
  * standing, parents included), `ContractEnding` (inside the Workspace's warning window)
  * and `CertificationCurrent` (within the review period).
  */
-export function lifecycleConditions(view: NamespaceView, org: OrganizationObject, now: number, previous: readonly Condition[] = []): Condition[] {
+export function lifecycleConditions(view: NamespaceView, declared: OrganizationObject, now: number, previous: readonly Condition[] = []): Condition[] {
+  // Judged as the issuers judge it: with certifications made through the admin API.
+  const org = view.organizations.get(declared.metadata.name) ?? declared;
   const lifecycle = view.workspace?.spec.lifecycle;
   const generation = org.metadata.generation;
   // lastTransitionTime moves only when the status flips: the date the declaration fixes
@@ -73,7 +75,9 @@ export function withLifecycleStatus(object: AnyObject, view: NamespaceView, now:
   const status = (object as { status?: { conditions?: Condition[] } }).status ?? {};
   const computed = lifecycleConditions(view, object, now, status.conditions);
   const kept = (status.conditions ?? []).filter((c) => !computed.some((n) => n.type === c.type));
-  return { ...object, status: { ...status, conditions: [...kept, ...computed] } } as AnyObject;
+  const certified = view.certifications.get(object.metadata.name);
+  const certification = certified ? { certification: { certifiedAt: iso(certified.at), by: certified.actor, via: 'admin-api' } } : {};
+  return { ...object, status: { ...status, ...certification, conditions: [...kept, ...computed] } } as AnyObject;
 }
 
 export interface Notice {

@@ -1,20 +1,25 @@
 import { type OrganizationObject, type WorkspaceObject } from '../../api/index.ts';
 import { chainOf } from '../oidc/snapshot.ts';
+import { withCertification } from '../oidc/standing.ts';
 import type { Repository } from '../store/index.ts';
 
 /** The Organizations and the Workspace of one namespace, as declared now. */
 export interface NamespaceView {
   namespace: string;
   workspace: WorkspaceObject | undefined;
+  /** Each organization as its standing is judged (admin-API certifications applied). */
   organizations: Map<string, OrganizationObject>;
+  /** Certifications made through the admin API, by organization. */
+  certifications: Map<string, { at: number; actor: string }>;
 }
 
 export async function loadNamespace(repo: Repository, namespace: string): Promise<NamespaceView> {
-  const [orgs, workspaces] = await Promise.all([repo.listObjects({ kind: 'Organization', namespace }), repo.listObjects({ kind: 'Workspace', namespace })]);
+  const [orgs, workspaces, certifications] = await Promise.all([repo.listObjects({ kind: 'Organization', namespace }), repo.listObjects({ kind: 'Workspace', namespace }), repo.certifications(namespace)]);
   return {
     namespace,
     workspace: workspaces[0]?.object as WorkspaceObject | undefined,
-    organizations: new Map(orgs.map((o) => [o.object.metadata.name, o.object as OrganizationObject])),
+    organizations: new Map(orgs.map((o) => [o.object.metadata.name, withCertification(o.object as OrganizationObject, certifications.get(o.object.metadata.name)?.at)])),
+    certifications,
   };
 }
 

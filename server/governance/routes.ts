@@ -12,6 +12,7 @@ import { principalOf, type AdminGuard } from './guard.ts';
 import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
 import { issuedBeforeNow } from './kill-switch.ts';
+import { withLifecycleStatus } from './lifecycle.ts';
 import { loadNamespace, withDescendants } from './organizations.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
 
@@ -227,11 +228,17 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     if (!stored) throw notFound(`Organization ${namespace}/${organization} does not exist`);
     const org = stored.object as OrganizationObject;
     if (!org.spec.contract) throw new Problem(409, 'Conflict', `Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
-    const certifiedAt = new Date(clock.now()).toISOString();
+    // Runtime state beside the declaration: the controller putting git back must not undo it,
+    // and the declared spec.contract.certifiedAt still counts when it is later.
+    const now = clock.now();
+    const certifiedAt = new Date(now).toISOString();
     const change = context(ctx, { action: 'certify', ...(body?.note ? { note: body.note } : {}) });
-    const next = { ...org, spec: { ...org.spec, contract: { ...org.spec.contract, certifiedAt } } };
-    const result = await options.objects.apply(next, change, { namespace, kind: 'Organization', name: organization });
-    await store.transaction((repo) => repo.appendAudit({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}) } }, clock.now()));
-    ctx.body = result.object;
+    await store.transaction(async (repo) => {
+      await repo.recordCertification(namespace, organization, now, change.actor);
+      await repo.bumpConfigVersion(namespace);
+      await repo.appendAudit({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
+    });
+    options.objects.notifyChanged(namespace);
+    ctx.body = withLifecycleStatus(org, await loadNamespace(store.repo, namespace), clock.now());
   });
 }

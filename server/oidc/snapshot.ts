@@ -13,6 +13,7 @@ import {
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Store } from '../store/index.ts';
 import { resolveLifetimes, type Lifetimes } from './lifetimes.ts';
+import { withCertification } from './standing.ts';
 
 export interface SnapshotClient {
   object: ClientObject;
@@ -76,7 +77,8 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
   const objects = await store.repo.listObjects({ namespace });
   const of = <T>(kind: string) => objects.filter((o) => o.object.kind === kind).map((o) => o.object as T);
   const workspace = of<WorkspaceObject>('Workspace')[0];
-  const orgs = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, o]));
+  const certified = await store.repo.certifications(namespace);
+  const orgs = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, withCertification(o, certified.get(o.metadata.name)?.at)]));
 
   const chain = organization ? chainOf(orgs, organization) : [];
   if (organization && chain.length === 0) return undefined;

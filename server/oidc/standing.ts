@@ -8,6 +8,17 @@ export type Standing =
 export type LifecycleSettings = NonNullable<WorkspaceObject['spec']['lifecycle']>;
 
 /**
+ * An organization as its standing is judged: a certification made through the admin API
+ * counts when it is later than the declared `spec.contract.certifiedAt` (git may lag).
+ */
+export function withCertification(org: OrganizationObject, certifiedAt: number | undefined): OrganizationObject {
+  const contract = org.spec.contract;
+  if (!contract || certifiedAt === undefined) return org;
+  if (contract.certifiedAt && Date.parse(contract.certifiedAt) >= certifiedAt) return org;
+  return { ...org, spec: { ...org.spec, contract: { ...contract, certifiedAt: new Date(certifiedAt).toISOString() } } };
+}
+
+/**
  * When an organization's certification falls due: a review period after its last
  * certification (or, never certified, after its contract started or it was first declared).
  * Undefined when the Workspace sets no review period.

@@ -198,6 +198,19 @@ export const MIGRATIONS: Migration[] = [
     description: 'kill switch: JWT access tokens an issuer signed before it was pulled stay inactive, grant or no grant',
     statements: () => [`CREATE TABLE issuer_cutoffs (issuer TEXT PRIMARY KEY, issued_before BIGINT NOT NULL)`],
   },
+  {
+    version: 8,
+    description: 'certifications made through the admin API: runtime state beside the declaration, so a reconciler putting git back does not undo them',
+    statements: () => [
+      `CREATE TABLE certifications (
+        namespace TEXT NOT NULL,
+        organization TEXT NOT NULL,
+        certified_at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        PRIMARY KEY (namespace, organization)
+      )`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

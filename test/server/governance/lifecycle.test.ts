@@ -326,13 +326,31 @@ describe('certification: a Workspace review period, optionally enforced', () => 
   it('POST …/certify as a workspace administrator records certifiedAt, is audited, and restores the organization', async () => {
     const res = await gh.admin('POST', `${base}/organizations/atlas/certify`, { note: 'Q4 review with procurement' });
     expect(res.status).toBe(200);
-    expect(res.body.spec.contract.certifiedAt).toBe('2026-12-21T00:00:00.000Z');
+    // Runtime state beside the declaration, which stays as git has it.
+    expect(res.body.status.certification).toEqual({ certifiedAt: '2026-12-21T00:00:00.000Z', by: 'admin-token:bootstrap', via: 'admin-api' });
+    expect(res.body.spec.contract.certifiedAt).toBe('2026-09-01T00:00:00Z');
     const certified = await audit('Organization.certified', 'atlas');
     expect(certified).toHaveLength(1);
     expect(certified[0]).toMatchObject({ actor: 'admin-token:bootstrap', data: { certifiedAt: '2026-12-21T00:00:00.000Z', contract: 'BLX-ATLAS', note: 'Q4 review with procurement' } });
     expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'True', message: expect.stringContaining('2027-03-21T00:00:00.000Z') });
     expect(await m2m('atlas')).toBeDefined();
     expect((await signIn(gh, undefined, 'portal', secrets.portal!, { email: 'staff@atlas.example', password: PASSWORD })).id_token).toBeDefined();
+  });
+
+  it('survives the declaration being put back as git has it (a reconciler correcting drift)', async () => {
+    await put('organizations', organization('atlas', { displayName: 'Atlas (reviewed Q4)', contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2026-09-01T00:00:00Z' }) }));
+    expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'True', message: expect.stringContaining('2027-03-21T00:00:00.000Z') });
+    expect(await m2m('atlas')).toBeDefined();
+  });
+
+  it('a later certifiedAt committed to git counts over an earlier one made through the API', async () => {
+    await put('organizations', organization('atlas', { contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2027-01-10T00:00:00Z' }) }));
+    expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'True', message: expect.stringContaining('2027-04-10T00:00:00.000Z') });
+    // And the API certification is later than an earlier committed one: the later of the two counts.
+    gh.clock.set('2027-04-11T00:00:00Z');
+    expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'False', reason: 'Overdue' });
+    await gh.admin('POST', `${base}/organizations/atlas/certify`);
+    expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'True', message: expect.stringContaining('2027-07-10T00:00:00.000Z') });
   });
 
   it('refuses to certify an organization without a contract, or one that does not exist', async () => {
