@@ -13,7 +13,7 @@ import {
   type WorkspaceObject,
 } from '../api/index.ts';
 import type { ManifestObject } from '../controller/sources/manifest-files.ts';
-import { certificationDueAt } from '../server/oidc/standing.ts';
+import { certificationDueAt, withCertification } from '../server/oidc/standing.ts';
 import type { Store } from '../server/store/index.ts';
 
 const run = promisify(execFile);
@@ -47,7 +47,8 @@ export interface OrganizationAttestation {
   suspended: boolean;
   declaration: Declaration;
   contract: { id: string; partnerType: string; owner: string; startsAt: string | null; endsAt: string; certifiedAt: string | null } | null;
-  certification: { certifiedAt: string | null; certifiedIn: Commit | null; dueAt: string | null; overdue: boolean };
+  /** `certifiedIn`: the commit that declared it; `certifiedBy`/`via`: when it was made through the admin API instead (later than git's). */
+  certification: { certifiedAt: string | null; certifiedIn: Commit | null; certifiedBy?: string; via?: 'admin-api'; dueAt: string | null; overdue: boolean };
   applications: { name: string; displayName: string | null; type: string; shared: boolean; scopes: string[]; apiScopesAllowed: string[]; audiences: string[]; declaration: Declaration }[];
   claims: { name: string; source: string; tokens: string[]; via: string; declaration: Declaration | null }[];
   identityProviders: { name: string; type: string; upstream: string | null; declaration: Declaration }[];
@@ -213,10 +214,16 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         .map((u) => ({ id: u.id, email: u.email, lastSignInAt: iso(u.lastLoginAt) }));
     }
 
-    const due = certificationDueAt(org, lifecycle);
+    // A certification made through the admin API (in the store) counts when it is later than the committed one.
+    const viaApi = store ? (await store.repo.certifications(namespace)).get(name) : undefined;
+    const judged = withCertification(org, viaApi?.at);
+    const byApi = judged !== org;
+    const certifiedAt = judged.spec.contract?.certifiedAt ?? null;
+    const due = certificationDueAt(judged, lifecycle);
     const certification = {
-      certifiedAt: contract?.certifiedAt ?? null,
-      certifiedIn: contract?.certifiedAt ? await git.introduced(entry.file, contract.certifiedAt) : null,
+      certifiedAt,
+      certifiedIn: !byApi && contract?.certifiedAt ? await git.introduced(entry.file, contract.certifiedAt) : null,
+      ...(byApi ? { certifiedBy: viaApi!.actor, via: 'admin-api' as const } : {}),
       dueAt: iso(due),
       overdue: due !== undefined && due <= now,
     };
@@ -226,8 +233,8 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
       flags.push({ code: 'contract-ended-still-active', message: `contract ${contract.id} ended at ${contract.endsAt} but the organization is not suspended (sign-ins are refused; remove or suspend it)` });
     }
     if (!contract?.owner) flags.push({ code: 'no-owner', message: 'no contract owner: nobody certifies this partner' });
-    if (certification.overdue) flags.push({ code: 'certification-overdue', message: `certification was due at ${certification.dueAt}${contract?.certifiedAt ? ` (last certified ${contract.certifiedAt})` : ' (never certified)'}` });
-    else if (!contract?.certifiedAt && lifecycle?.reviewPeriod) flags.push({ code: 'never-certified', message: 'never certified: commit spec.contract.certifiedAt' });
+    if (certification.overdue) flags.push({ code: 'certification-overdue', message: `certification was due at ${certification.dueAt}${certifiedAt ? ` (last certified ${certifiedAt})` : ' (never certified)'}` });
+    else if (contract && !certifiedAt && lifecycle?.reviewPeriod) flags.push({ code: 'never-certified', message: 'never certified: commit spec.contract.certifiedAt' });
     if (inactiveUsers && inactiveUsers.length > 0) flags.push({ code: 'inactive-users', message: `${inactiveUsers.length} active user${inactiveUsers.length === 1 ? ' has' : 's have'} not signed in for ${inactiveAfterDays} days` });
 
     organizations.push({
@@ -278,7 +285,7 @@ export function attestationMarkdown(a: Attestation): string {
       const c = o.contract;
       lines.push('| Contract | Type | Owner | Starts | Ends | Certified |', '|---|---|---|---|---|---|', `| ${cell(c.id)} | ${c.partnerType} | ${c.owner} | ${c.startsAt ?? '—'} | ${c.endsAt} | ${c.certifiedAt ?? 'never'} |`, '');
     } else lines.push('No contract declared.', '');
-    lines.push(`Certification: ${o.certification.certifiedAt ? `${o.certification.certifiedAt}, committed by ${who(o.certification.certifiedIn)}` : 'never'}${o.certification.dueAt ? `; next due ${o.certification.dueAt}${o.certification.overdue ? ' (OVERDUE)' : ''}` : ''}.`, '');
+    lines.push(`Certification: ${o.certification.certifiedAt ? `${o.certification.certifiedAt}, ${o.certification.via === 'admin-api' ? `through the admin API by ${o.certification.certifiedBy}` : `committed by ${who(o.certification.certifiedIn)}`}` : 'never'}${o.certification.dueAt ? `; next due ${o.certification.dueAt}${o.certification.overdue ? ' (OVERDUE)' : ''}` : ''}.`, '');
     lines.push('### Applications', '');
     if (o.applications.length === 0) lines.push('None.');
     for (const app of o.applications) lines.push(`- **${app.name}** (${app.type}${app.shared ? ', shared by the workspace' : ''}): scopes ${app.scopes.join(' ') || '—'}; API scopes allowed by policy ${app.apiScopesAllowed.join(' ') || '—'}; audiences ${app.audiences.join(' ') || '—'}. ${decl(app.declaration)}`);

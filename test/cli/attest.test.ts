@@ -105,6 +105,9 @@ beforeAll(async () => {
     await setPassword(gh, 'ana', PASSWORD);
     gh.clock.set('2026-03-02T09:15:00Z');
     await signIn(gh, 'cascade', 'cascade-web', clientSecret, { email: 'ana@cascade.example', password: PASSWORD });
+    // The owner certifies Cascade through the admin API, after the committed certification.
+    const certified = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/certify`, { note: 'March review' });
+    if (certified.status !== 200) throw new Error(JSON.stringify(certified.body));
   } finally {
     await gh.close();
   }
@@ -169,7 +172,8 @@ describe('gatehouse attest --format json (git only)', () => {
   it('flags an ended contract still active, a missing owner and an overdue certification; a clean partner has none; exit 3', () => {
     expect(org('cascade').flags.map((f: { code: string }) => f.code)).toEqual(['contract-ended-still-active', 'certification-overdue']);
     expect(org('cascade').flags[0].message).toContain('BLX-2026-014');
-    expect(org('forge').flags.map((f: { code: string }) => f.code)).toEqual(['no-owner', 'never-certified']);
+    // No contract: nothing to certify until one is declared, and nobody owns it.
+    expect(org('forge').flags.map((f: { code: string }) => f.code)).toEqual(['no-owner']);
     expect(org('pinnacle').flags).toEqual([]);
     expect(code).toBe(3);
   });
@@ -190,6 +194,10 @@ describe('gatehouse attest with the server\'s store', () => {
     expect(org('cascade').activity).toEqual({ lastSignInAt: '2026-03-02T09:15:00.000Z', lastTokenIssuedAt: '2026-03-02T09:15:00.000Z' });
     expect(org('pinnacle').activity).toEqual({ lastSignInAt: null, lastTokenIssuedAt: null });
     expect(org('cascade').admins[0].lastSignInAt).toBe('2026-03-02T09:15:00.000Z');
+  });
+
+  it('takes a certification made through the admin API when it is later than the committed one', () => {
+    expect(org('cascade').certification).toEqual({ certifiedAt: '2026-03-02T09:15:00.000Z', certifiedIn: null, certifiedBy: 'admin-token:bootstrap', via: 'admin-api', dueAt: '2026-05-31T09:15:00.000Z', overdue: true });
   });
 
   it('reports users without a sign-in for the Workspace\'s inactiveUserAfter, and flags them', () => {
