@@ -8,6 +8,7 @@ import type { KeyRing } from './keys.ts';
 import { refreshLifetime } from './lifetimes.ts';
 import { chainOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
+import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -30,9 +31,10 @@ function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
   const base = { client_id: c.clientId, client_name: spec.displayName ?? c.object.metadata.name, ...(scope ? { scope } : {}) };
   if (spec.type === 'm2m') {
     if (!c.secret) return undefined; // no secret generated yet: the client cannot authenticate
-    return { ...base, client_secret: c.secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
+    return { ...base, client_secret: c.secret, grant_types: ['client_credentials', TOKEN_EXCHANGE], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
   }
-  const grants = ['authorization_code', ...(oidcScopes.includes('offline_access') ? ['refresh_token'] : [])];
+  // Every client may ask for token exchange; the grant itself answers unauthorized_client to those not allowed.
+  const grants = ['authorization_code', ...(oidcScopes.includes('offline_access') ? ['refresh_token'] : []), TOKEN_EXCHANGE];
   const common = {
     ...base,
     grant_types: grants,
@@ -185,7 +187,9 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       const user = accountId ? await findUser(accountId) : undefined;
       // How the user signed in (password, partner IdP, second factor) travels into access tokens too.
       const source = (ctx?.oidc.entities.AuthorizationCode ?? ctx?.oidc.entities.RefreshToken) as { acr?: string; amr?: string[] } | undefined;
-      return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}) };
+      // A token issued by exchange says who acts (RFC 8693 act) and how the subject signed in.
+      const exchanged = exchangeClaimsOf(token);
+      return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;
@@ -223,5 +227,6 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   };
   const provider = new Provider(issuer, configuration);
   provider.proxy = false;
+  registerTokenExchange(provider, { snapshot, alg, findUser, now: () => clock.now(), verify: { store, clock, ring, issuer, path: snapshot.path, provider } });
   return provider;
 }

@@ -1,6 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
@@ -11,6 +10,8 @@ import type { Store } from '../store/index.ts';
 import { handleInteraction, LoginLimiter } from './interactions.ts';
 import type { KeyRing, SigningAlg, SigningKeys } from './keys.ts';
 import { buildProvider } from './provider.ts';
+import { isJwt, verifyAccessJwt } from './verify.ts';
+import { exchangeOf, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf, type Standing } from './standing.ts';
 import { escapeHtml, page } from './html.ts';
@@ -43,7 +44,6 @@ export interface RegistryOptions {
   broker?: Broker;
 }
 
-const isJwt = (token: unknown): token is string => typeof token === 'string' && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
 
 /**
  * Serves one OpenID Connect issuer per organization (`/{namespace}/{organization}`) and one
@@ -262,20 +262,8 @@ export class IssuerRegistry {
     await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
   }
 
-  /** A JWT of this issuer that is unexpired, not revoked, and whose grant (if any) still exists. */
   private async verifyJwt(issuer: Issuer, token: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const keys = issuer.ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
-      const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: issuer.url, typ: 'at+jwt', currentDate: new Date(this.options.clock.now()) });
-      if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number') return undefined;
-      if (payload.iat * 1000 < (await this.options.store.repo.issuerCutoff(issuer.snapshot.path))) return undefined;
-      const record = await this.options.store.repo.accessToken(issuer.snapshot.path, payload.jti);
-      if (record?.revokedAt) return undefined;
-      if (record?.grantId && !(await issuer.provider.Grant.find(record.grantId))) return undefined;
-      return payload as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
+    return verifyAccessJwt({ store: this.options.store, clock: this.options.clock, ring: issuer.ring, issuer: issuer.url, path: issuer.snapshot.path, provider: issuer.provider }, token);
   }
 
   private async auditToken(ctx: Context, issuer: Issuer): Promise<void> {
@@ -286,6 +274,16 @@ export class IssuerRegistry {
     const entities = oidc.entities as { RefreshToken?: { consumed?: unknown }; Account?: { accountId: string }; AccessToken?: { accountId?: string } };
     const subject = entities.Account?.accountId ?? entities.AccessToken?.accountId ?? null;
     const base = { namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: clientId, subject, actor: subject ?? clientId ?? 'anonymous' };
+    if (grantType === TOKEN_EXCHANGE) {
+      const exchange = exchangeOf(ctx);
+      if (ctx.status === 200 && exchange) {
+        await this.options.audit.append({ ...base, action: 'token.exchanged', data: { grant: grantType, ...exchange } });
+      } else {
+        const failure = ctx.body as { error?: string; error_description?: string } | undefined;
+        await this.options.audit.append({ ...base, action: 'token.refused', outcome: 'refused', data: { grant: grantType, error: failure?.error ?? String(ctx.status), reason: failure?.error_description ?? '' } });
+      }
+      return;
+    }
     if (ctx.status === 200) {
       await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '' } });
     } else {

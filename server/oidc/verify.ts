@@ -1,0 +1,43 @@
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Provider } from 'oidc-provider';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/index.ts';
+import type { KeyRing } from './keys.ts';
+
+export interface VerifyContext {
+  store: Store;
+  clock: Clock;
+  ring: KeyRing;
+  /** The issuer URL the token must name. */
+  issuer: string;
+  /** The issuer's store key (its path). */
+  path: string;
+  provider: Provider;
+}
+
+export const isJwt = (token: unknown): token is string => typeof token === 'string' && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+
+/**
+ * A JWT access token of this issuer that is unexpired, not revoked, issued after the
+ * issuer's cutoff, and whose grant (if any) still exists; undefined otherwise. The one
+ * check introspection, revocation and token exchange share.
+ */
+export async function verifyAccessJwt(v: VerifyContext, token: string): Promise<(JWTPayload & { jti: string; iat: number; exp: number }) | undefined> {
+  try {
+    const keys = v.ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: v.issuer, typ: 'at+jwt', currentDate: new Date(v.clock.now()) });
+    if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return undefined;
+    if (payload.iat * 1000 < (await v.store.repo.issuerCutoff(v.path))) return undefined;
+    const record = await v.store.repo.accessToken(v.path, payload.jti);
+    if (record?.revokedAt) return undefined;
+    if (record?.grantId && !(await v.provider.Grant.find(record.grantId))) return undefined;
+    return payload as JWTPayload & { jti: string; iat: number; exp: number };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The grant a JWT access token of this issuer was recorded under, if any. */
+export async function grantOf(v: VerifyContext, jti: string): Promise<string | undefined> {
+  return (await v.store.repo.accessToken(v.path, jti))?.grantId ?? undefined;
+}
