@@ -168,6 +168,9 @@ export function registerTokenExchange(provider: Provider, deps: ExchangeDeps): v
       const subject = await present(deps.verify, subjectToken);
       if (!subject) throw new errors.InvalidGrant('subject_token is not an active access token of this issuer');
       if (!subjectClients.has(subject.clientId)) throw new errors.InvalidGrant('subject_token was issued to a client this client may not act for');
+      // A user's token always comes from a grant; the result is bound to it, so revoking the grant (sign-out, deprovisioning) ends both.
+      const { grantId } = subject;
+      if (!grantId) throw new errors.InvalidGrant('subject_token was not issued under a grant of a user');
       const user = await deps.findUser(subject.sub);
       if (!user) throw new errors.InvalidGrant('subject_token does not represent an active user of this organization');
 
@@ -186,9 +189,7 @@ export function registerTokenExchange(provider: Provider, deps: ExchangeDeps): v
       const scope = scopes.join(' ');
 
       const resourceServer = new provider.ResourceServer(audience, { audience, scope, accessTokenTTL: ttl, accessTokenFormat: 'jwt', jwt: { sign: { alg: deps.alg as 'ES256' } } });
-      const token = new provider.AccessToken({ client: ctx.oidc.client, accountId: user.id, resourceServer, expiresIn: ttl, gty: TOKEN_EXCHANGE, ...(scope ? { scope } : {}) });
-      // Bound to the subject's grant: revoking it (sign-out, deprovisioning) ends the exchanged token too.
-      if (subject.grantId) token.grantId = subject.grantId;
+      const token = new provider.AccessToken({ client: ctx.oidc.client, accountId: user.id, resourceServer, expiresIn: ttl, gty: TOKEN_EXCHANGE, ...(scope ? { scope } : {}), grantId });
       const act: Act = { sub: actor, ...(subject.act ? { act: subject.act } : {}) };
       claimsByToken.set(token, { act, ...(subject.acr ? { acr: subject.acr } : {}), ...(subject.amr ? { amr: subject.amr } : {}) });
       ctx.oidc.entity('AccessToken', token);
