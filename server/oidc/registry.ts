@@ -11,7 +11,7 @@ import { handleInteraction, LoginLimiter } from './interactions.ts';
 import type { KeyRing, SigningAlg, SigningKeys } from './keys.ts';
 import { buildProvider } from './provider.ts';
 import { isJwt, verifyAccessJwt } from './verify.ts';
-import { exchangeOf, TOKEN_EXCHANGE } from './token-exchange.ts';
+import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf, type Standing } from './standing.ts';
 import { escapeHtml, page } from './html.ts';
@@ -280,7 +280,7 @@ export class IssuerRegistry {
         await this.options.audit.append({ ...base, action: 'token.exchanged', data: { grant: grantType, ...exchange } });
       } else {
         const failure = ctx.body as { error?: string; error_description?: string } | undefined;
-        await this.options.audit.append({ ...base, action: 'token.refused', outcome: 'refused', data: { grant: grantType, error: failure?.error ?? String(ctx.status), reason: failure?.error_description ?? '' } });
+        await this.options.audit.append({ ...base, action: 'token.refused', outcome: 'refused', data: { grant: grantType, error: failure?.error ?? String(ctx.status), reason: refusalOf(ctx) ?? failure?.error_description ?? '' } });
       }
       return;
     }

@@ -35,11 +35,18 @@ export interface ExchangeRecord {
 
 const claimsByToken = new WeakMap<object, ExchangeClaims>();
 const recordsByContext = new WeakMap<object, ExchangeRecord>();
+const refusalsByContext = new WeakMap<object, string>();
 
 /** The claims an access token carries because it was issued by token exchange. */
 export const exchangeClaimsOf = (token: object): ExchangeClaims | undefined => claimsByToken.get(token);
 /** The exchange a token request made, once it succeeded. */
 export const exchangeOf = (ctx: object): ExchangeRecord | undefined => recordsByContext.get(ctx);
+/**
+ * Why an exchange was refused, for the audit record. oidc-provider answers every
+ * invalid_grant with the same description (a client learns nothing from probing); the
+ * detail stays here.
+ */
+export const refusalOf = (ctx: object): string | undefined => refusalsByContext.get(ctx);
 
 /** An access token of this issuer as presented, once verified. */
 interface Presented {
@@ -153,51 +160,61 @@ export function registerTokenExchange(provider: Provider, deps: ExchangeDeps): v
   provider.registerGrantType(
     TOKEN_EXCHANGE,
     async (ctx: TokenEndpointGrantContext) => {
-      const { client: requester, subjectClients } = exchanger(deps, ctx.oidc.client.clientId);
-
-      const subjectToken = param(ctx, 'subject_token');
-      if (!subjectToken) throw new errors.InvalidRequest('missing required parameter subject_token');
-      if (param(ctx, 'subject_token_type') !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
-      const requested = param(ctx, 'requested_token_type');
-      if (requested && requested !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
-      const actorToken = param(ctx, 'actor_token');
-      const actorType = param(ctx, 'actor_token_type');
-      if (!actorToken !== !actorType) throw new errors.InvalidRequest('actor_token and actor_token_type go together');
-      if (actorType && actorType !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`actor_token_type must be ${ACCESS_TOKEN_TYPE}`);
-
-      const subject = await present(deps.verify, subjectToken);
-      if (!subject) throw new errors.InvalidGrant('subject_token is not an active access token of this issuer');
-      if (!subjectClients.has(subject.clientId)) throw new errors.InvalidGrant('subject_token was issued to a client this client may not act for');
-      // A user's token always comes from a grant; the result is bound to it, so revoking the grant (sign-out, deprovisioning) ends both.
-      const { grantId } = subject;
-      if (!grantId) throw new errors.InvalidGrant('subject_token was not issued under a grant of a user');
-      const user = await deps.findUser(subject.sub);
-      if (!user) throw new errors.InvalidGrant('subject_token does not represent an active user of this organization');
-
-      let actor = requester.clientId;
-      if (actorToken) {
-        const presented = await present(deps.verify, actorToken);
-        if (!presented || presented.clientId !== requester.clientId) throw new errors.InvalidGrant('actor_token is not an active access token of the requesting client');
-        actor = presented.sub;
+      try {
+        await exchangeToken(provider, deps, ctx);
+      } catch (error) {
+        if (error instanceof errors.OIDCProviderError) refusalsByContext.set(ctx, error.error_detail ?? error.error_description ?? error.error);
+        throw error;
       }
-
-      const audience = targetOf(ctx, requester);
-      const scopes = scopesFor(ctx, deps, requester, subject);
-      const remaining = subject.exp - Math.floor(deps.now() / 1000);
-      const ttl = Math.min(deps.snapshot.lifetimes.accessToken, remaining);
-      if (ttl <= 0) throw new errors.InvalidGrant('subject_token has expired');
-      const scope = scopes.join(' ');
-
-      const resourceServer = new provider.ResourceServer(audience, { audience, scope, accessTokenTTL: ttl, accessTokenFormat: 'jwt', jwt: { sign: { alg: deps.alg as 'ES256' } } });
-      const token = new provider.AccessToken({ client: ctx.oidc.client, accountId: user.id, resourceServer, expiresIn: ttl, gty: TOKEN_EXCHANGE, ...(scope ? { scope } : {}), grantId });
-      const act: Act = { sub: actor, ...(subject.act ? { act: subject.act } : {}) };
-      claimsByToken.set(token, { act, ...(subject.acr ? { acr: subject.acr } : {}), ...(subject.amr ? { amr: subject.amr } : {}) });
-      ctx.oidc.entity('AccessToken', token);
-      const value = await token.save();
-      recordsByContext.set(ctx, { subjectClient: subject.clientId, actor, audience, scope });
-
-      ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: token.expiration, ...(scope ? { scope } : {}) };
     },
     PARAMS,
   );
+}
+
+/** One exchange: who asks, for whom, as whom, for which audience and scopes, for how long. */
+async function exchangeToken(provider: Provider, deps: ExchangeDeps, ctx: TokenEndpointGrantContext): Promise<void> {
+  const { client: requester, subjectClients } = exchanger(deps, ctx.oidc.client.clientId);
+
+  const subjectToken = param(ctx, 'subject_token');
+  if (!subjectToken) throw new errors.InvalidRequest('missing required parameter subject_token');
+  if (param(ctx, 'subject_token_type') !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+  const requested = param(ctx, 'requested_token_type');
+  if (requested && requested !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+  const actorToken = param(ctx, 'actor_token');
+  const actorType = param(ctx, 'actor_token_type');
+  if (!actorToken !== !actorType) throw new errors.InvalidRequest('actor_token and actor_token_type go together');
+  if (actorType && actorType !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`actor_token_type must be ${ACCESS_TOKEN_TYPE}`);
+
+  const subject = await present(deps.verify, subjectToken);
+  if (!subject) throw new errors.InvalidGrant('subject_token is not an active access token of this issuer');
+  if (!subjectClients.has(subject.clientId)) throw new errors.InvalidGrant('subject_token was issued to a client this client may not act for');
+  // A user's token always comes from a grant; the result is bound to it, so revoking the grant (sign-out, deprovisioning) ends both.
+  const { grantId } = subject;
+  if (!grantId) throw new errors.InvalidGrant('subject_token was not issued under a grant of a user');
+  const user = await deps.findUser(subject.sub);
+  if (!user) throw new errors.InvalidGrant('subject_token does not represent an active user of this organization');
+
+  let actor = requester.clientId;
+  if (actorToken) {
+    const presented = await present(deps.verify, actorToken);
+    if (!presented || presented.clientId !== requester.clientId) throw new errors.InvalidGrant('actor_token is not an active access token of the requesting client');
+    actor = presented.sub;
+  }
+
+  const audience = targetOf(ctx, requester);
+  const scopes = scopesFor(ctx, deps, requester, subject);
+  const remaining = subject.exp - Math.floor(deps.now() / 1000);
+  const ttl = Math.min(deps.snapshot.lifetimes.accessToken, remaining);
+  if (ttl <= 0) throw new errors.InvalidGrant('subject_token has expired');
+  const scope = scopes.join(' ');
+
+  const resourceServer = new provider.ResourceServer(audience, { audience, scope, accessTokenTTL: ttl, accessTokenFormat: 'jwt', jwt: { sign: { alg: deps.alg as 'ES256' } } });
+  const token = new provider.AccessToken({ client: ctx.oidc.client, accountId: user.id, resourceServer, expiresIn: ttl, gty: TOKEN_EXCHANGE, ...(scope ? { scope } : {}), grantId });
+  const act: Act = { sub: actor, ...(subject.act ? { act: subject.act } : {}) };
+  claimsByToken.set(token, { act, ...(subject.acr ? { acr: subject.acr } : {}), ...(subject.amr ? { amr: subject.amr } : {}) });
+  ctx.oidc.entity('AccessToken', token);
+  const value = await token.save();
+  recordsByContext.set(ctx, { subjectClient: subject.clientId, actor, audience, scope });
+
+  ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: token.expiration, ...(scope ? { scope } : {}) };
 }

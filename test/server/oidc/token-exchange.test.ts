@@ -123,45 +123,48 @@ describe('refusals', () => {
     subject = await portalToken();
   });
 
-  const refused = async (promise: Promise<unknown>, error: string) => {
+  /** The client gets the error; the audit record says why (oidc-provider tells a client no more than "grant request is invalid"). */
+  const refused = async (promise: Promise<unknown>, error: string, because: string) => {
     await expect(promise).rejects.toMatchObject({ error });
+    const audit = await gh.admin('GET', '/admin/v1/audit?action=token.refused&limit=1');
+    expect(audit.body.items[0]).toMatchObject({ outcome: 'refused', data: { grant: GRANT, error, reason: expect.stringContaining(because) } });
   };
 
   it('a confidential client without tokenExchange: unauthorized_client, audited with the reason', async () => {
-    await refused(exchange('cascade', 'cascade-plain', { subject_token: subject, audience: ORDERS }), 'unauthorized_client');
+    await refused(exchange('cascade', 'cascade-plain', { subject_token: subject, audience: ORDERS }), 'unauthorized_client', 'not enabled');
     const audit = await gh.admin('GET', '/admin/v1/audit?action=token.refused&limit=1');
     expect(audit.body.items[0]).toMatchObject({ client: `cascade-plain.${NS}`, outcome: 'refused', data: { grant: GRANT, error: 'unauthorized_client', reason: 'token exchange is not enabled for this client' } });
   });
 
   it('a public client, even with tokenExchange enabled: unauthorized_client', async () => {
-    await refused(exchange('cascade', 'cascade-spa', { subject_token: subject, audience: ORDERS }), 'unauthorized_client');
+    await refused(exchange('cascade', 'cascade-spa', { subject_token: subject, audience: ORDERS }), 'unauthorized_client', 'only a confidential client');
   });
 
   it('a client with no subjectClients list: unauthorized_client (explicit allow-list only)', async () => {
-    await refused(exchange('cascade', 'cascade-unlisted', { subject_token: subject, audience: ORDERS }), 'unauthorized_client');
+    await refused(exchange('cascade', 'cascade-unlisted', { subject_token: subject, audience: ORDERS }), 'unauthorized_client', 'declares no subjectClients');
   });
 
   it('a subject token of a client not in subjectClients: invalid_grant', async () => {
-    await refused(exchange('cascade', 'cascade-other', { subject_token: subject, audience: ORDERS }), 'invalid_grant');
+    await refused(exchange('cascade', 'cascade-other', { subject_token: subject, audience: ORDERS }), 'invalid_grant', 'may not act for');
   });
 
   it("a subject token from another organization's issuer: invalid_grant (one partner never acts as another)", async () => {
     const forge = (await signIn(gh, 'forge', 'forge-portal', secrets['forge-portal']!, { email: 'fred@forge.example', password: PASSWORD }, 'openid email orders:read')).access_token;
     expect(decodeJwt(forge).iss).toBe(issuerOf('forge'));
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: forge, audience: ORDERS }), 'invalid_grant');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: forge, audience: ORDERS }), 'invalid_grant', 'not an active access token of this issuer');
   });
 
   it('a tampered subject token: invalid_grant', async () => {
     const [h, p, s] = subject.split('.');
     const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url')}.${s}`;
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: forged, audience: ORDERS }), 'invalid_grant');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: forged, audience: ORDERS }), 'invalid_grant', 'not an active access token of this issuer');
   });
 
   it('an expired subject token: invalid_grant', async () => {
     gh.clock.set(Date.now() + 16 * 60 * 1000);
     try {
-      await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS }), 'invalid_grant');
+      await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS }), 'invalid_grant', 'not an active access token of this issuer');
     } finally {
       gh.clock.set(Date.now());
     }
@@ -170,31 +173,33 @@ describe('refusals', () => {
   it('a revoked subject token: invalid_grant', async () => {
     const token = await portalToken();
     await oidc.tokenRevocation(await config('cascade', 'cascade-portal'), token);
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: token, audience: ORDERS }), 'invalid_grant');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: token, audience: ORDERS }), 'invalid_grant', 'not an active access token of this issuer');
   });
 
   it('a subject token of another type, and an actor token of another client: refused', async () => {
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', audience: ORDERS }), 'invalid_request');
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS, actor_token: subject, actor_token_type: ACCESS }), 'invalid_grant');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', audience: ORDERS }), 'invalid_request', 'subject_token_type');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS, actor_token: subject, actor_token_type: ACCESS }), 'invalid_grant', 'actor_token');
   });
 
   it('an audience the requesting client does not declare: invalid_target', async () => {
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: PORTAL_API }), 'invalid_target');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: PORTAL_API }), 'invalid_target', 'is not an audience of this client');
   });
 
   it('a scope no policy allows the requesting client: invalid_scope', async () => {
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS, scope: 'reports:read' }), 'invalid_scope');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS, scope: 'reports:read' }), 'invalid_scope', 'not allowed for this client');
   });
 
   it('a step-up scope asked for when the subject signed in without a second factor: invalid_scope', async () => {
     expect(decodeJwt(subject).scope).toContain('orders:write');
-    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS, scope: 'orders:write' }), 'invalid_scope');
+    await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS, scope: 'orders:write' }), 'invalid_scope', 'second factor');
   });
 
   it('a suspended organization: invalid_grant, like every other grant', async () => {
     await put('organizations', organization('cascade', { suspended: true }));
     try {
-      await refused(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS }), 'invalid_grant');
+      await expect(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS })).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'organization cascade is suspended' });
+      const audit = await gh.admin('GET', '/admin/v1/audit?action=token.refused&limit=1');
+      expect(audit.body.items[0]).toMatchObject({ organization: 'cascade', outcome: 'refused', data: { reason: 'suspended', path: '/token' } });
     } finally {
       await put('organizations', organization('cascade'));
     }
