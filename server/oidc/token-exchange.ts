@@ -141,9 +141,10 @@ function targetOf(ctx: TokenEndpointGrantContext, client: SnapshotClient): strin
  * second factor: asked for explicitly without one it is refused (invalid_scope), left to
  * the default it is dropped.
  */
-function scopesFor(ctx: TokenEndpointGrantContext, deps: ExchangeDeps, client: SnapshotClient, subject: Presented): string[] {
+function scopesFor(ctx: TokenEndpointGrantContext, deps: ExchangeDeps, client: SnapshotClient, subject: Presented, user: UserRecord): string[] {
   const available = client.apiScopes.filter((s) => subject.scopes.has(s));
-  const stepUp = stepUpScopes(deps.snapshot, deps.snapshot.organization, client);
+  // At the shared issuer, the user's own organization's policies say what needs a second factor.
+  const stepUp = stepUpScopes(deps.snapshot, deps.snapshot.organization ?? (user.organization || undefined), client);
   const mfa = subject.acr === MFA_ACR || (subject.amr ?? []).some((m) => m === 'mfa' || m === 'otp');
   const requested = param(ctx, 'scope');
   if (requested === undefined) return available.filter((s) => mfa || !stepUp.has(s));
@@ -202,7 +203,7 @@ async function exchangeToken(provider: Provider, deps: ExchangeDeps, ctx: TokenE
   }
 
   const audience = targetOf(ctx, requester);
-  const scopes = scopesFor(ctx, deps, requester, subject);
+  const scopes = scopesFor(ctx, deps, requester, subject, user);
   const remaining = subject.exp - Math.floor(deps.now() / 1000);
   const ttl = Math.min(deps.snapshot.lifetimes.accessToken, remaining);
   if (ttl <= 0) throw new errors.InvalidGrant('subject_token has expired');
