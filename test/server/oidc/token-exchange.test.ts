@@ -41,7 +41,9 @@ beforeAll(async () => {
   await put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] }] }));
   await put('accesspolicies', accessPolicy('cascade-apis', 'cascade', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
   await put('clients', client('cascade-portal', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'reports:read'], audiences: [PORTAL_API] }));
-  await put('clients', m2m('cascade-agent', { scopes: ['orders:read', 'orders:write', 'reports:read'], audiences: [ORDERS, REPORTS], mfa: { requiredScopes: ['orders:write'] }, tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }] } }));
+  // No audiences: its users' access tokens are opaque (userinfo only).
+  await put('clients', client('cascade-lite', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
+  await put('clients', m2m('cascade-agent', { scopes: ['orders:read', 'orders:write', 'reports:read'], audiences: [ORDERS, REPORTS], mfa: { requiredScopes: ['orders:write'] }, tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }, { name: 'cascade-lite' }] } }));
   await put('clients', m2m('cascade-chain', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-agent' }] } }));
   await put('clients', m2m('cascade-unlisted', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true } }));
   await put('clients', m2m('cascade-other', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-chain' }] } }));
@@ -52,11 +54,12 @@ beforeAll(async () => {
   await put('accesspolicies', accessPolicy('cascade-portal-reports', 'cascade', { clientRef: { name: 'cascade-portal' }, scopes: [{ scope: 'reports:read' }] }));
   await put('accesspolicies', accessPolicy('forge-apis', 'forge', { scopes: [{ scope: 'orders:read' }] }));
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  await put('users', user('bo', 'cascade', { email: 'bo@cascade.example' }));
   await put('users', user('fred', 'forge', { email: 'fred@forge.example' }));
-  for (const name of ['cascade-portal', 'cascade-agent', 'cascade-chain', 'cascade-unlisted', 'cascade-other', 'cascade-plain', 'forge-portal']) {
+  for (const name of ['cascade-portal', 'cascade-lite', 'cascade-agent', 'cascade-chain', 'cascade-unlisted', 'cascade-other', 'cascade-plain', 'forge-portal']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   }
-  for (const name of ['ana', 'fred']) await setPassword(gh, name, PASSWORD);
+  for (const name of ['ana', 'bo', 'fred']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();
@@ -101,6 +104,26 @@ describe('RFC 8693 token exchange at an organization issuer', () => {
   it('nests the act chain when an exchanged token is exchanged again (RFC 8693 section 4.1)', async () => {
     const again = await exchange('cascade', 'cascade-chain', { subject_token: exchanged.access_token, audience: ORDERS });
     expect(decodeJwt(again.access_token)).toMatchObject({ sub: 'ana', client_id: `cascade-chain.${NS}`, act: { sub: `cascade-chain.${NS}`, act: { sub: `cascade-agent.${NS}` } } });
+  });
+
+  it('exchanges an opaque subject token, found through the provider\'s AccessToken model', async () => {
+    const opaque = (await signIn(gh, 'cascade', 'cascade-lite', secrets['cascade-lite']!, { email: 'ana@cascade.example', password: PASSWORD })).access_token;
+    expect(opaque.split('.')).toHaveLength(1);
+    const res = await exchange('cascade', 'cascade-agent', { subject_token: opaque, audience: ORDERS });
+    // The subject token carried no API scope, so neither does the result.
+    expect(res.scope).toBeUndefined();
+    expect(decodeJwt(res.access_token)).toMatchObject({ sub: 'ana', aud: ORDERS, organization_id: 'cascade', act: { sub: `cascade-agent.${NS}` } });
+  });
+
+  it("is bound to the subject's grant: when the user's grants are revoked, the exchanged token is inactive", async () => {
+    const bo = (await signIn(gh, 'cascade', 'cascade-portal', secrets['cascade-portal']!, { email: 'bo@cascade.example', password: PASSWORD }, 'openid email orders:read')).access_token;
+    const res = await exchange('cascade', 'cascade-agent', { subject_token: bo, audience: ORDERS });
+    const agent = await config('cascade', 'cascade-agent');
+    expect((await oidc.tokenIntrospection(agent, res.access_token)).active).toBe(true);
+    const reset = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users/bo/reset-mfa`);
+    expect(reset.status).toBe(200);
+    expect((await oidc.tokenIntrospection(agent, res.access_token)).active).toBe(false);
+    await expect(exchange('cascade', 'cascade-agent', { subject_token: bo, audience: ORDERS })).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('never outlives the subject token: the lifetime is cut to what the subject has left', async () => {
