@@ -3,7 +3,9 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import { Secret, TOTP } from 'otpauth';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
+import { startSignIn, submit } from '../broker/flow.ts';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -43,7 +45,9 @@ beforeAll(async () => {
   await put('clients', client('cascade-portal', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'reports:read'], audiences: [PORTAL_API] }));
   // No audiences: its users' access tokens are opaque (userinfo only).
   await put('clients', client('cascade-lite', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await put('clients', m2m('cascade-agent', { scopes: ['orders:read', 'orders:write', 'reports:read'], audiences: [ORDERS, REPORTS], mfa: { requiredScopes: ['orders:write'] }, tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }, { name: 'cascade-lite' }] } }));
+  // orders:write needs a second factor at sign-in here, so its users' tokens say they passed one.
+  await put('clients', client('cascade-secure', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:write'], audiences: [PORTAL_API], mfa: { requiredScopes: ['orders:write'] } }));
+  await put('clients', m2m('cascade-agent', { scopes: ['orders:read', 'orders:write', 'reports:read'], audiences: [ORDERS, REPORTS], mfa: { requiredScopes: ['orders:write'] }, tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }, { name: 'cascade-lite' }, { name: 'cascade-secure' }] } }));
   await put('clients', m2m('cascade-chain', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-agent' }] } }));
   await put('clients', m2m('cascade-unlisted', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true } }));
   await put('clients', m2m('cascade-other', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-chain' }] } }));
@@ -55,11 +59,12 @@ beforeAll(async () => {
   await put('accesspolicies', accessPolicy('forge-apis', 'forge', { scopes: [{ scope: 'orders:read' }] }));
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
   await put('users', user('bo', 'cascade', { email: 'bo@cascade.example' }));
+  await put('users', user('mo', 'cascade', { email: 'mo@cascade.example' }));
   await put('users', user('fred', 'forge', { email: 'fred@forge.example' }));
-  for (const name of ['cascade-portal', 'cascade-lite', 'cascade-agent', 'cascade-chain', 'cascade-unlisted', 'cascade-other', 'cascade-plain', 'forge-portal']) {
+  for (const name of ['cascade-portal', 'cascade-lite', 'cascade-secure', 'cascade-agent', 'cascade-chain', 'cascade-unlisted', 'cascade-other', 'cascade-plain', 'forge-portal']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   }
-  for (const name of ['ana', 'bo', 'fred']) await setPassword(gh, name, PASSWORD);
+  for (const name of ['ana', 'bo', 'mo', 'fred']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();
@@ -104,6 +109,19 @@ describe('RFC 8693 token exchange at an organization issuer', () => {
   it('nests the act chain when an exchanged token is exchanged again (RFC 8693 section 4.1)', async () => {
     const again = await exchange('cascade', 'cascade-chain', { subject_token: exchanged.access_token, audience: ORDERS });
     expect(decodeJwt(again.access_token)).toMatchObject({ sub: 'ana', client_id: `cascade-chain.${NS}`, act: { sub: `cascade-chain.${NS}`, act: { sub: `cascade-agent.${NS}` } } });
+  });
+
+  it('keeps a step-up scope when the subject signed in with a second factor', async () => {
+    let s = await startSignIn(await config('cascade', 'cascade-secure'), { scope: 'openid email orders:write' });
+    s = await submit(s, { email: 'mo@cascade.example', password: PASSWORD });
+    const html = await s.res.text();
+    const totp = /id="totp-secret">([A-Z2-7 ]+)</.exec(html)![1]!.replace(/ /g, '');
+    s = await submit({ ...s, res: new Response(html) }, { code: new TOTP({ secret: Secret.fromBase32(totp), digits: 6, period: 30 }).generate({ timestamp: gh.clock.now() }) });
+    s = await submit(s, {}); // the recovery codes page
+    const t = await oidc.authorizationCodeGrant(await config('cascade', 'cascade-secure'), new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+    expect(decodeJwt(t.access_token)).toMatchObject({ scope: 'orders:write', amr: ['pwd', 'otp', 'mfa'] });
+    const res = await exchange('cascade', 'cascade-agent', { subject_token: t.access_token, audience: ORDERS, scope: 'orders:write' });
+    expect(decodeJwt(res.access_token)).toMatchObject({ sub: 'mo', scope: 'orders:write', acr: 'urn:gatehouse:acr:mfa', amr: ['pwd', 'otp', 'mfa'], act: { sub: `cascade-agent.${NS}` } });
   });
 
   it('exchanges an opaque subject token, found through the provider\'s AccessToken model', async () => {
