@@ -138,4 +138,17 @@ describe('API scopes at the shared-application issuer', () => {
     expect(t.scope).toBeUndefined();
     expect((await oidc.tokenIntrospection(config, t.access_token)).scope).toBeUndefined();
   });
+
+  it('the sweep of expired rows leaves reuse detection intact: a used, unexpired refresh token still revokes the grant', async () => {
+    const config = await shared();
+    const t = await signIn(config, 'fred@forge.example');
+    gh.clock.advance(60_000);
+    const rotated = await oidc.refreshTokenGrant(config, t.refresh_token!);
+    gh.clock.advance(10 * 60_000); // the code, the interaction and earlier tests' rows have expired
+    expect((await gh.gatehouse.sweeper.tick()).oidcModels).toBeGreaterThan(0);
+    await expect(oidc.refreshTokenGrant(config, t.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The reuse revoked the whole grant: the token it was rotated into is refused too.
+    await expect(oidc.refreshTokenGrant(config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oidc.tokenIntrospection(config, rotated.access_token)).active).toBe(false);
+  });
 });
