@@ -165,16 +165,20 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
     const applications = await Promise.all(
       clients.map(async (c) => {
         const spec = c.object.spec;
-        const scopes = spec.scopes ?? template?.object.spec.clientDefaults?.scopes ?? ['openid'];
+        // As the server does: a shared (workspace) client takes no organization template's defaults,
+        // and a shared m2m client gets no API scope (no user, so no organization whose policy decides).
+        const shared = !spec.organizationRef;
+        const defaults = shared ? undefined : template?.object.spec.clientDefaults;
+        const scopes = spec.scopes ?? defaults?.scopes ?? ['openid'];
         const allowed = new Set(policies.filter((p) => !p.object.spec.clientRef || p.object.spec.clientRef.name === c.object.metadata.name).flatMap((p) => p.object.spec.scopes.map((s) => s.scope)));
         return {
           name: c.object.metadata.name,
           displayName: spec.displayName ?? null,
           type: spec.type,
-          shared: !spec.organizationRef,
+          shared,
           scopes,
-          apiScopesAllowed: scopes.filter((s) => allowed.has(s)),
-          audiences: spec.audiences ?? template?.object.spec.clientDefaults?.audiences ?? [],
+          apiScopesAllowed: shared && spec.type === 'm2m' ? [] : scopes.filter((s) => allowed.has(s)),
+          audiences: spec.audiences ?? defaults?.audiences ?? [],
           declaration: await git.declaration(c.file),
         };
       }),

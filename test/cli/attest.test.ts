@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { gatehouse } from '../support/process.ts';
-import { NS, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
+import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
 import { startTestServer } from '../support/server.ts';
 import { attestationMarkdown, buildAttestation, type Attestation } from '../../cli/attestation.ts';
 import { readManifests } from '../../controller/sources/manifest-files.ts';
@@ -295,6 +295,11 @@ describe('the inactive-user period with several namespaces', () => {
       'alpha.yaml': org('alpha', 'east'),
       'beta.yaml': org('beta', 'west'),
       'gamma.yaml': org('gamma', 'north'),
+      // Shared (workspace) clients of east, and alpha's policies for them.
+      'hub.yaml': { ...client('hub', undefined, { scopes: ['openid', 'orders:read', 'orders:write'], audiences: ['https://orders.example'] }), metadata: { name: 'hub', namespace: 'east' } },
+      'feed.yaml': { ...client('feed', undefined, { type: 'm2m', redirectUris: undefined, scopes: ['orders:read', 'orders:write'], audiences: ['https://orders.example'] }), metadata: { name: 'feed', namespace: 'east' } },
+      'alpha-hub.yaml': { ...accessPolicy('alpha-hub', 'alpha', { clientRef: { name: 'hub' }, scopes: [{ scope: 'orders:read' }] }), metadata: { name: 'alpha-hub', namespace: 'east' } },
+      'alpha-general.yaml': { ...accessPolicy('alpha-general', 'alpha', { scopes: [{ scope: 'orders:write' }] }), metadata: { name: 'alpha-general', namespace: 'east' } },
     };
     for (const [file, object] of Object.entries(files)) await writeFile(join(dir, file), stringify(object));
     const store = await openStore({ dataDir: data });
@@ -333,6 +338,15 @@ describe('the inactive-user period with several namespaces', () => {
     expect(md.slice(md.indexOf('## alpha'), md.indexOf('## gamma'))).toContain('Users without a sign-in for 30 days: u-alpha');
     expect(md.slice(md.indexOf('## gamma'), md.indexOf('## beta'))).toContain('Users without a sign-in for 90 days: none');
     expect(md.slice(md.indexOf('## beta'))).toContain('Users without a sign-in for 120 days: none');
+  });
+
+  it("states a shared application's API scopes as the server grants them to the organization's users: its policies for the client and its general ones; none to a shared machine client", async () => {
+    const r = await build();
+    const apps = Object.fromEntries(inactive(r, 'alpha').applications.map((a) => [a.name, a]));
+    expect(apps.hub).toMatchObject({ shared: true, apiScopesAllowed: ['orders:read', 'orders:write'] });
+    expect(apps.feed).toMatchObject({ shared: true, type: 'm2m', apiScopesAllowed: [] });
+    // gamma (another namespace) sees none of east's shared clients.
+    expect(inactive(r, 'gamma').applications).toEqual([]);
   });
 
   it('--inactive-days overrides every namespace', async () => {
