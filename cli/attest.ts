@@ -13,8 +13,8 @@ type, owner, start and end; the applications it can reach; the claims its tokens
 its identity providers; its administrators; who declared each of these and when (git log
 of the files that hold them); its last certification and who committed it. With a store
 (GATEHOUSE_DATA_DIR or DATABASE_URL, as for "gatehouse serve"): last sign-in, last token
-issued, and users with no sign-in for N days (default: the Workspace's
-lifecycle.inactiveUserAfter, else 90).
+issued, and users with no sign-in for N days (default: each organization's own
+namespace's Workspace lifecycle.inactiveUserAfter, else 90).
 
 Flags contracts ended but still active, organizations without an owner, certifications
 older than the Workspace's review period, and inactive users. Exits 0 when there is no

@@ -55,6 +55,8 @@ export interface OrganizationAttestation {
   admins: { name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null; declaration: Declaration }[];
   activity: { lastSignInAt: string | null; lastTokenIssuedAt: string | null } | null;
   inactiveUsers: { id: string; email: string; lastSignInAt: string | null }[] | null;
+  /** The period behind `inactiveUsers`: `--inactive-days`, else its namespace's Workspace `lifecycle.inactiveUserAfter`, else 90. */
+  inactiveAfterDays: number;
   flags: Flag[];
 }
 
@@ -63,7 +65,13 @@ export interface Attestation {
   directory: string;
   git: { head: string | null };
   store: string | null;
-  inactiveAfterDays: number;
+  /**
+   * The inactive-user period of the whole report when there is one: `--inactive-days`, or the
+   * one period every namespace's Workspace agrees on; null when namespaces differ (each
+   * organization then carries its own `inactiveAfterDays`, as does `inactiveAfterDaysByNamespace`).
+   */
+  inactiveAfterDays: number | null;
+  inactiveAfterDaysByNamespace: Record<string, number>;
   organizations: OrganizationAttestation[];
 }
 
@@ -136,16 +144,18 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
   const of = <T extends AnyObject>(kind: string) => manifests.filter((m) => m.object.kind === kind) as (ManifestObject & { object: T })[];
   const workspaces = of<WorkspaceObject>('Workspace');
   const organizations: OrganizationAttestation[] = [];
-  let inactiveAfterDays = options.inactiveAfterDays ?? 90;
+  const byNamespace: Record<string, number> = {};
 
   for (const entry of of<OrganizationObject>('Organization')) {
     const org = entry.object;
     const namespace = org.metadata.namespace ?? 'default';
     const name = org.metadata.name;
     const inNamespace = <T extends AnyObject>(kind: string) => of<T>(kind).filter((m) => (m.object.metadata.namespace ?? 'default') === namespace);
-    const workspace = inNamespace<WorkspaceObject>('Workspace')[0]?.object ?? workspaces[0]?.object;
+    // Only the organization's own namespace's Workspace: the server never applies another namespace's.
+    const workspace = inNamespace<WorkspaceObject>('Workspace')[0]?.object;
     const lifecycle = workspace?.spec.lifecycle;
-    if (options.inactiveAfterDays === undefined && lifecycle?.inactiveUserAfter) inactiveAfterDays = durationSeconds(lifecycle.inactiveUserAfter) / 86400;
+    const inactiveAfterDays = inactivePeriodDays(lifecycle?.inactiveUserAfter, options.inactiveAfterDays);
+    byNamespace[namespace] = inactiveAfterDays;
     const inactiveMs = inactiveAfterDays * 86400_000;
     const contract = org.spec.contract;
 
@@ -155,16 +165,20 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
     const applications = await Promise.all(
       clients.map(async (c) => {
         const spec = c.object.spec;
-        const scopes = spec.scopes ?? template?.object.spec.clientDefaults?.scopes ?? ['openid'];
+        // As the server does: a shared (workspace) client takes no organization template's defaults,
+        // and a shared m2m client gets no API scope (no user, so no organization whose policy decides).
+        const shared = !spec.organizationRef;
+        const defaults = shared ? undefined : template?.object.spec.clientDefaults;
+        const scopes = spec.scopes ?? defaults?.scopes ?? ['openid'];
         const allowed = new Set(policies.filter((p) => !p.object.spec.clientRef || p.object.spec.clientRef.name === c.object.metadata.name).flatMap((p) => p.object.spec.scopes.map((s) => s.scope)));
         return {
           name: c.object.metadata.name,
           displayName: spec.displayName ?? null,
           type: spec.type,
-          shared: !spec.organizationRef,
+          shared,
           scopes,
-          apiScopesAllowed: scopes.filter((s) => allowed.has(s)),
-          audiences: spec.audiences ?? template?.object.spec.clientDefaults?.audiences ?? [],
+          apiScopesAllowed: shared && spec.type === 'm2m' ? [] : scopes.filter((s) => allowed.has(s)),
+          audiences: spec.audiences ?? defaults?.audiences ?? [],
           declaration: await git.declaration(c.file),
         };
       }),
@@ -252,11 +266,28 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
       admins,
       activity,
       inactiveUsers,
+      inactiveAfterDays,
       flags,
     });
   }
   organizations.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-  return { generatedAt: new Date(now).toISOString(), directory: options.dir, git: { head }, store: store ? `${store.driver.dialect} at ${store.location}` : null, inactiveAfterDays, organizations };
+  const periods = new Set(Object.values(byNamespace));
+  const inactiveAfterDays = options.inactiveAfterDays ?? (periods.size === 1 ? [...periods][0]! : periods.size === 0 ? inactivePeriodDays(workspaces[0]?.object.spec.lifecycle?.inactiveUserAfter, undefined) : null);
+  return {
+    generatedAt: new Date(now).toISOString(),
+    directory: options.dir,
+    git: { head },
+    store: store ? `${store.driver.dialect} at ${store.location}` : null,
+    inactiveAfterDays,
+    inactiveAfterDaysByNamespace: byNamespace,
+    organizations,
+  };
+}
+
+/** Days without a sign-in after which a user is inactive: the override, else the Workspace's `inactiveUserAfter`, else 90. */
+export function inactivePeriodDays(inactiveUserAfter: string | undefined, override: number | undefined): number {
+  if (override !== undefined) return override;
+  return inactiveUserAfter ? durationSeconds(inactiveUserAfter) / 86400 : 90;
 }
 
 const who = (c: Commit | null) => (c ? `${c.commit.slice(0, 7)} ${c.author} <${c.email}> ${c.date}` : 'not in git history');
@@ -301,7 +332,7 @@ export function attestationMarkdown(a: Attestation): string {
     if (!o.activity) lines.push('Unknown (no store).');
     else {
       lines.push(`Last sign-in: ${o.activity.lastSignInAt ?? 'never'}. Last token issued: ${o.activity.lastTokenIssuedAt ?? 'never'}.`);
-      lines.push(`Users without a sign-in for ${a.inactiveAfterDays} days: ${o.inactiveUsers && o.inactiveUsers.length ? o.inactiveUsers.map((u) => `${u.id} <${u.email}> (last ${u.lastSignInAt ?? 'never'})`).join(', ') : 'none'}.`);
+      lines.push(`Users without a sign-in for ${o.inactiveAfterDays} days: ${o.inactiveUsers && o.inactiveUsers.length ? o.inactiveUsers.map((u) => `${u.id} <${u.email}> (last ${u.lastSignInAt ?? 'never'})`).join(', ') : 'none'}.`);
     }
     lines.push('');
   }

@@ -21,7 +21,11 @@ export const ScopeGrant = z.strictObject({
 
 export const AccessPolicySpec = z.strictObject({
   organizationRef: LocalRef,
-  /** The client whose tokens the policy limits; absent means every client of the organization. */
+  /**
+   * The client whose tokens the policy limits: one of the organization's own, or a workspace
+   * (shared-application) client, whose tokens for this organization's users it then decides.
+   * Absent: every client of the organization, and every shared client its users sign in to.
+   */
   clientRef: LocalRef.optional(),
   scopes: z
     .array(ScopeGrant)

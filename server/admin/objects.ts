@@ -264,10 +264,13 @@ export class ObjectService {
       if (self) errors.push({ path: `${ref.field}.name`, message: `${object.kind} ${object.metadata.name} cannot reference itself` });
       else if (!target) errors.push({ path: `${ref.field}.name`, message: `${ref.kind} "${ref.name}" does not exist in namespace ${namespace}` });
       else if (ref.kind === 'Client' && object.kind !== 'Client') {
-        // A mapping or policy may only narrow to a client of its own organization.
+        // A mapping or policy may only narrow to a client of its own organization; a policy may
+        // also name a workspace (shared-application) client: at the shared issuer, what the
+        // organization's users may get from that client is its policies' to say.
         const own = organizationOf(object);
         const clientOrg = organizationOf(target.object);
-        if (clientOrg !== own) {
+        const sharedClientPolicy = object.kind === 'AccessPolicy' && clientOrg === null;
+        if (clientOrg !== own && !sharedClientPolicy) {
           errors.push({ path: `${ref.field}.name`, message: `Client "${ref.name}" belongs to ${clientOrg ? `organization ${clientOrg}` : 'the workspace'}, not to organization ${own}` });
         }
       }

@@ -5,6 +5,10 @@ import type { Store } from '../store/index.ts';
 export interface SweepResult {
   brokerRequests: number;
   samlAssertions: number;
+  /** oidc-provider's codes, sessions, interactions, grants and refresh tokens past their expiry. */
+  oidcModels: number;
+  /** Records of JWT access tokens (for revocation) whose tokens have expired. */
+  accessTokens: number;
 }
 
 export interface SweeperOptions {
@@ -18,12 +22,17 @@ export interface SweeperOptions {
 }
 
 /**
- * Removes what the federation broker leaves behind once it can no longer be used: pending
+ * Removes what sign-ins and tokens leave behind once it can no longer be used: pending
  * sign-ins (`broker_requests`) past their expiry — abandoned at the partner's IdP or at the
  * TOTP page — and SAML assertion IDs (`saml_assertions`) past the assertion's own expiry,
  * after which node-saml refuses the assertion anyway, so the replay cache no longer needs
- * it. Expired rows are never read (every read asks `expires_at > now`), so sweeping changes
- * no answer, only the size of the store. Safe on several replicas: each DELETE is idempotent.
+ * it; oidc-provider's rows (`oidc_models`: codes, sessions, interactions, grants, refresh
+ * tokens) past their expiry — a consumed refresh token goes only once it has expired, so
+ * reuse detection keeps working while it could still be presented; and the revocation
+ * records of JWT access tokens (`access_tokens`) whose tokens have expired, which `exp`
+ * refuses anyway. Expired rows are never read (every read asks `expires_at > now`, JWTs
+ * are checked for `exp` first), so sweeping changes no answer, only the size of the store.
+ * Safe on several replicas: each DELETE is idempotent.
  */
 export class BrokerSweeper {
   private readonly store: Store;
@@ -61,6 +70,8 @@ export class BrokerSweeper {
         return {
           brokerRequests: await this.drain((t, n) => repo.deleteExpiredBrokerRequests(t, n), now),
           samlAssertions: await this.drain((t, n) => repo.deleteExpiredAssertions(t, n), now),
+          oidcModels: await this.drain((t, n) => repo.deleteExpiredOidcModels(t, n), now),
+          accessTokens: await this.drain((t, n) => repo.deleteExpiredAccessTokens(t, n), now),
         };
       } finally {
         this.running = undefined;
@@ -72,7 +83,7 @@ export class BrokerSweeper {
   /** Sweeps every `intervalMs` until `stop`; errors are logged and the next tick tries again. */
   start(intervalMs = 5 * 60_000): void {
     this.stop();
-    this.timer = setInterval(() => void this.tick().catch((error: unknown) => this.logger?.error('broker sweep failed', error)), intervalMs);
+    this.timer = setInterval(() => void this.tick().catch((error: unknown) => this.logger?.error('sweep of expired rows failed', error)), intervalMs);
     this.timer.unref();
   }
 

@@ -6,7 +6,7 @@ import { tokenClaims } from './claims.ts';
 import { escapeHtml, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
 import { refreshLifetime } from './lifetimes.ts';
-import { chainOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
@@ -97,6 +97,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     return user;
   };
 
+  /** The user a token request or authorization is for: the code's, the refresh token's, or the session's. */
+  const accountOf = (ctx: KoaContextWithOIDC): string | undefined => {
+    const e = ctx.oidc.entities as { Account?: { accountId?: string }; AuthorizationCode?: { accountId?: string }; RefreshToken?: { accountId?: string }; Session?: { accountId?: string } };
+    return e.Account?.accountId ?? e.AuthorizationCode?.accountId ?? e.RefreshToken?.accountId ?? e.Session?.accountId;
+  };
+
   const configuration: Configuration = {
     // Keyed by path, not URL, so grants survive a change of host or port.
     adapter: storeAdapter(store, clock, snapshot.path),
@@ -143,13 +149,15 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
           return byClientId.get(client.clientId)?.object.spec.audiences?.[0] ?? (undefined as unknown as string);
         },
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resource, client) => {
+        getResourceServerInfo: async (ctx, resource, client) => {
           const c = byClientId.get(client.clientId);
           if (!c || !(c.object.spec.audiences ?? []).includes(resource)) throw new errors.InvalidTarget(`${resource} is not an audience of this client`);
           // No user, no second factor: a machine token never carries a scope that needs MFA.
           const machine = ctx.oidc.params?.grant_type === 'client_credentials';
           const stepUp = machine ? stepUpScopes(snapshot, snapshot.organization, c) : new Set<string>();
-          const scope = c.apiScopes.filter((s) => !stepUp.has(s)).join(' ');
+          // At the shared issuer the subject's organization decides (a machine has none: no API scope).
+          const allowed = snapshot.organization !== undefined ? c.apiScopes : machine ? [] : grantableApiScopes(snapshot, c, (await findUser(accountOf(ctx) ?? ''))?.organization);
+          const scope = allowed.filter((s) => !stepUp.has(s)).join(' ');
           return { scope, audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
         },
       },
@@ -202,7 +210,9 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
       grant.addOIDCScope((c.object.spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s)).join(' '));
       grant.addOIDCClaims(['organization_id', 'organization_parents', ...c.claims.id.map((claim) => claim.name)]);
-      for (const audience of c.object.spec.audiences ?? []) grant.addResourceScope(audience, c.apiScopes.join(' '));
+      const user = snapshot.organization !== undefined ? undefined : await findUser(oidc.session.accountId);
+      const apiScopes = grantableApiScopes(snapshot, c, user?.organization);
+      for (const audience of c.object.spec.audiences ?? []) grant.addResourceScope(audience, apiScopes.join(' '));
       await grant.save();
       return grant;
     },

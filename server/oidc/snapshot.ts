@@ -20,7 +20,11 @@ export interface SnapshotClient {
   clientId: string;
   /** Present for confidential clients whose secret has been generated. */
   secret: string | undefined;
-  /** The API scopes this client may get: declared on the client and allowed by a policy of its organization. */
+  /**
+   * The API scopes this client may get: declared on the client and allowed by a policy of its
+   * organization. At the shared issuer, only the client's declared API scopes, an upper bound:
+   * what a token carries is narrowed by the signed-in user's organization (`grantableApiScopes`).
+   */
   apiScopes: string[];
   claims: { access: Claim[]; id: Claim[] };
 }
@@ -58,6 +62,20 @@ function claimsFor(client: ClientObject, template: OrganizationTemplateObject | 
   for (const m of ordered) for (const c of m.spec.claims) byName.set(c.name, c);
   const all = [...byName.values()];
   return { access: all.filter((c) => c.tokens.includes('access')), id: all.filter((c) => c.tokens.includes('id')) };
+}
+
+/**
+ * The API scopes `client`'s tokens may carry for a subject of `organization`. At an
+ * organization's issuer, the client's own (already narrowed by its organization's
+ * policies). At the shared-application issuer, the client is the workspace's, so the
+ * signed-in user's organization decides with its own AccessPolicies: those naming the
+ * client (`clientRef`) and its general ones (the same set the MFA step-up reads). No
+ * organization (a machine token, a workspace administrator) or no policy: no API scope.
+ */
+export function grantableApiScopes(snapshot: IssuerSnapshot, client: SnapshotClient, organization: string | undefined): string[] {
+  if (snapshot.organization !== undefined) return client.apiScopes;
+  if (!organization) return [];
+  return apiScopesFor(client.object, snapshot.policies.filter((p) => p.spec.organizationRef.name === organization));
 }
 
 function apiScopesFor(client: ClientObject, policies: AccessPolicyObject[]): string[] {
@@ -103,6 +121,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
       object,
       clientId: clientIdFor(namespace, object.metadata.name),
       secret: confidential ? await secrets.current(namespace, object.metadata.name) : undefined,
+      // At the shared issuer the user's organization narrows these per token (grantableApiScopes).
       apiScopes: organization ? apiScopesFor(object, policies) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
       claims: claimsFor(object, template, mappings),
     });

@@ -478,8 +478,25 @@ export class Repository {
     return row;
   }
 
-  async deleteExpiredOidcModels(now: number): Promise<number> {
-    return this.db.run(`DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?`, [now]);
+  /**
+   * Deletes at most `limit` oidc-provider rows (codes, sessions, interactions, grants, refresh
+   * tokens, consumed or not) that expired at or before `now`; returns how many went. Every read
+   * asks `expires_at > now`, so none of them could be found any more. A consumed refresh token
+   * that has not expired stays: presenting it again is how reuse is detected (grant revoked).
+   */
+  async deleteExpiredOidcModels(now: number, limit: number): Promise<number> {
+    return this.db.run(
+      `DELETE FROM oidc_models WHERE (issuer, model, id) IN (SELECT issuer, model, id FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)`,
+      [now, limit],
+    );
+  }
+
+  /**
+   * Deletes at most `limit` JWT access-token records (issued or revoked) whose token expired at
+   * or before `now`: the token's own `exp` refuses it from then on, so the record decides nothing.
+   */
+  async deleteExpiredAccessTokens(now: number, limit: number): Promise<number> {
+    return this.db.run(`DELETE FROM access_tokens WHERE (issuer, jti) IN (SELECT issuer, jti FROM access_tokens WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, [now, limit]);
   }
 
   // ── JWT access tokens (not kept by oidc-provider: recorded for revocation) ──

@@ -6,8 +6,11 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { gatehouse } from '../support/process.ts';
-import { NS, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
+import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
 import { startTestServer } from '../support/server.ts';
+import { attestationMarkdown, buildAttestation, type Attestation } from '../../cli/attestation.ts';
+import { readManifests } from '../../controller/sources/manifest-files.ts';
+import { openStore } from '../../server/store/index.ts';
 import { CALLBACK, setPassword, signIn } from '../support/sign-in.ts';
 
 /**
@@ -269,5 +272,94 @@ describe('gatehouse attest outside git and with bad options', () => {
     const run = await attest(args);
     expect(run.code).toBe(2);
     expect(run.output).toContain(named);
+  });
+});
+
+describe('the inactive-user period with several namespaces', () => {
+  // Each namespace's Workspace sets its own period; a namespace without a Workspace takes the
+  // default (90 days), never another namespace's. Every user last signed in 60 days ago.
+  const DAY = 86_400_000;
+  const now = Date.parse(NOW);
+  const ws = (namespace: string, after: string) => ({ ...workspace({ lifecycle: { inactiveUserAfter: after } }), metadata: { name: `${namespace}-ws`, namespace } });
+  const org = (name: string, namespace: string) => ({ ...organization(name), metadata: { name, namespace } });
+  let dir: string;
+  let data: string;
+
+  beforeAll(async () => {
+    dir = join(root, 'namespaces');
+    data = join(root, 'namespaces-data');
+    await mkdir(dir);
+    const files: Record<string, unknown> = {
+      'east.yaml': ws('east', '30d'),
+      'west.yaml': ws('west', '120d'),
+      'alpha.yaml': org('alpha', 'east'),
+      'beta.yaml': org('beta', 'west'),
+      'gamma.yaml': org('gamma', 'north'),
+      // Shared (workspace) clients of east, and alpha's policies for them.
+      'hub.yaml': { ...client('hub', undefined, { scopes: ['openid', 'orders:read', 'orders:write'], audiences: ['https://orders.example'] }), metadata: { name: 'hub', namespace: 'east' } },
+      'feed.yaml': { ...client('feed', undefined, { type: 'm2m', redirectUris: undefined, scopes: ['orders:read', 'orders:write'], audiences: ['https://orders.example'] }), metadata: { name: 'feed', namespace: 'east' } },
+      'alpha-hub.yaml': { ...accessPolicy('alpha-hub', 'alpha', { clientRef: { name: 'hub' }, scopes: [{ scope: 'orders:read' }] }), metadata: { name: 'alpha-hub', namespace: 'east' } },
+      'alpha-general.yaml': { ...accessPolicy('alpha-general', 'alpha', { scopes: [{ scope: 'orders:write' }] }), metadata: { name: 'alpha-general', namespace: 'east' } },
+    };
+    for (const [file, object] of Object.entries(files)) await writeFile(join(dir, file), stringify(object));
+    const store = await openStore({ dataDir: data });
+    try {
+      for (const [namespace, organization] of [['east', 'alpha'], ['west', 'beta'], ['north', 'gamma']] as const) {
+        const at = now - 60 * DAY;
+        await store.repo.upsertUser({ namespace, id: `u-${organization}`, organization, connection: 'directory', subject: `u-${organization}`, email: `u@${organization}.example`, declaredAs: null, profile: {}, roles: [], active: true, passwordHash: null, createdAt: at - DAY, updatedAt: at, lastLoginAt: null });
+        await store.repo.touchUserLogin(namespace, `u-${organization}`, at);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  const build = async (inactiveAfterDays?: number) => {
+    const store = await openStore({ dataDir: data });
+    try {
+      return await buildAttestation({ dir, manifests: (await readManifests(dir)).objects, store, now, ...(inactiveAfterDays !== undefined ? { inactiveAfterDays } : {}) });
+    } finally {
+      await store.close();
+    }
+  };
+  const inactive = (r: Attestation, name: string) => r.organizations.find((o) => o.name === name)!;
+
+  it("judges each organization by its own namespace's Workspace", async () => {
+    const r = await build();
+    expect(r.inactiveAfterDaysByNamespace).toEqual({ east: 30, west: 120, north: 90 });
+    expect(r.inactiveAfterDays).toBeNull(); // no one period for the whole report
+    expect(inactive(r, 'alpha')).toMatchObject({ inactiveAfterDays: 30, inactiveUsers: [{ id: 'u-alpha' }] });
+    expect(inactive(r, 'alpha').flags).toContainEqual({ code: 'inactive-users', message: '1 active user has not signed in for 30 days' });
+    expect(inactive(r, 'beta')).toMatchObject({ inactiveAfterDays: 120, inactiveUsers: [] });
+    expect(inactive(r, 'gamma')).toMatchObject({ inactiveAfterDays: 90, inactiveUsers: [] });
+    expect(inactive(r, 'beta').flags.map((f) => f.code)).not.toContain('inactive-users');
+    const md = attestationMarkdown(r);
+    // Sections come by namespace: east/alpha, north/gamma, west/beta.
+    expect(md.slice(md.indexOf('## alpha'), md.indexOf('## gamma'))).toContain('Users without a sign-in for 30 days: u-alpha');
+    expect(md.slice(md.indexOf('## gamma'), md.indexOf('## beta'))).toContain('Users without a sign-in for 90 days: none');
+    expect(md.slice(md.indexOf('## beta'))).toContain('Users without a sign-in for 120 days: none');
+  });
+
+  it("states a shared application's API scopes as the server grants them to the organization's users: its policies for the client and its general ones; none to a shared machine client", async () => {
+    const r = await build();
+    const apps = Object.fromEntries(inactive(r, 'alpha').applications.map((a) => [a.name, a]));
+    expect(apps.hub).toMatchObject({ shared: true, apiScopesAllowed: ['orders:read', 'orders:write'] });
+    expect(apps.feed).toMatchObject({ shared: true, type: 'm2m', apiScopesAllowed: [] });
+    // gamma (another namespace) sees none of east's shared clients.
+    expect(inactive(r, 'gamma').applications).toEqual([]);
+  });
+
+  it('--inactive-days overrides every namespace', async () => {
+    const r = await build(45);
+    expect(r.inactiveAfterDays).toBe(45);
+    expect(r.inactiveAfterDaysByNamespace).toEqual({ east: 45, west: 45, north: 45 });
+    for (const name of ['alpha', 'beta', 'gamma']) expect(inactive(r, name)).toMatchObject({ inactiveAfterDays: 45, inactiveUsers: [{ id: `u-${name}` }] });
+  });
+
+  it('the command reports the same through the store named by GATEHOUSE_DATA_DIR', async () => {
+    const cmd = gatehouse(['attest', '--dir', dir, '--now', NOW, '--format', 'json'], { GATEHOUSE_DATA_DIR: data });
+    expect(await cmd.exit()).toBe(3);
+    const r = JSON.parse(cmd.output()) as Attestation;
+    expect(Object.fromEntries(r.organizations.map((o) => [o.name, o.inactiveUsers!.length]))).toEqual({ alpha: 1, beta: 0, gamma: 0 });
   });
 });

@@ -170,6 +170,18 @@ describe('admin API: bad input is refused, names the field, and changes nothing'
     expect(res.body.detail).toContain('belongs to organization forge, not to organization cascade');
   });
 
+  it("a policy may name a workspace (shared-application) client, never another organization's; a claim mapping neither", async () => {
+    await gh.admin('PUT', path('clients', 'forge-app'), client('forge-app', 'forge'));
+    await gh.admin('PUT', path('clients', 'hub-app'), client('hub-app', undefined));
+    expect((await gh.admin('PUT', path('accesspolicies', 'cascade-hub'), accessPolicy('cascade-hub', 'cascade', { clientRef: { name: 'hub-app' } }))).status).toBe(201);
+    const foreign = await gh.admin('PUT', path('accesspolicies', 'cascade-forge'), accessPolicy('cascade-forge', 'cascade', { clientRef: { name: 'forge-app' } }));
+    await expectRefused(foreign, 422, 'spec.clientRef.name');
+    expect(foreign.body.detail).toContain('belongs to organization forge, not to organization cascade');
+    const mapping = await gh.admin('PUT', path('claimmappings', 'cascade-hub'), claimMapping('cascade-hub', 'cascade', { clientRef: { name: 'hub-app' } }));
+    await expectRefused(mapping, 422, 'spec.clientRef.name');
+    expect(mapping.body.detail).toContain('belongs to the workspace, not to organization cascade');
+  });
+
   it('cycles of parent organizations and self-parents', async () => {
     await expectRefused(await gh.admin('PUT', path('organizations', 'loop'), organization('loop', { parentRef: { name: 'loop' } })), 422, 'spec.parentRef.name');
     expect((await gh.admin('PUT', path('organizations', 'parent'), organization('parent'))).status).toBe(201);
