@@ -112,7 +112,10 @@ describe('routing by email domain', () => {
         res.on('end', () => resolve(data));
       }).on('error', reject).end();
     });
-    expect(JSON.parse(body).issuer).toBe(issuerOf('forge'));
+    // The vanity host is an issuer of its own (Discovery §4.3: the issuer is where the metadata was fetched).
+    const meta = JSON.parse(body) as { issuer: string; authorization_endpoint: string };
+    expect(meta.issuer).toBe(`http://sso.forge.example:${port}`);
+    expect(meta.authorization_endpoint).toBe(`http://sso.forge.example:${port}/${NS}/forge/auth`);
   });
 });
 

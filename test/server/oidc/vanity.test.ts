@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { request } from 'node:http';
+import * as oidc from 'openid-client';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
+import { startTestServer, type TestServer } from '../../support/server.ts';
+import { NS, accessPolicy, client, organization, workspace } from '../../support/objects.ts';
+
+/**
+ * An Organization's vanity domain is an issuer of its own: discovery at the vanity host names
+ * the vanity origin as issuer (OpenID Connect Discovery §4.3, RFC 8414 §3.3), and its tokens are
+ * the organization's: the same clients and keys, grants keyed under the organization's path, so
+ * the kill switch reaches them.
+ */
+let gh: TestServer;
+let port: string;
+const VANITY = 'sso.forge.example';
+const INVENTORY = 'https://inventory.example';
+const secrets: Record<string, string> = {};
+const vanityIssuer = () => `http://${VANITY}:${port}`;
+const issuerOf = (org: string) => `${gh.url}/${NS}/${org}`;
+
+/** Fetch as a client on the network would: to this server's socket, with the URL's host as Host. */
+const viaLoopback = (url: string, options: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<Response> => {
+  const target = new URL(url);
+  const body = options.body instanceof URLSearchParams ? options.body.toString() : typeof options.body === 'string' ? options.body : options.body instanceof Uint8Array ? Buffer.from(options.body) : undefined;
+  return new Promise<Response>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: `${target.pathname}${target.search}`, headers: { ...options.headers, host: target.host } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+        const status = res.statusCode ?? 500;
+        resolve(new Response([204, 304].includes(status) ? null : Buffer.concat(chunks), { status, headers }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+};
+
+const rp = { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: viaLoopback as oidc.CustomFetch };
+const discoverAt = (issuer: string, name: string) => oidc.discovery(new URL(issuer), `${name}.${NS}`, secrets[name], undefined, rp);
+
+async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
+  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
+  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+}
+
+async function introspect(config: oidc.Configuration, token: string): Promise<Record<string, unknown>> {
+  return (await oidc.tokenIntrospection(config, token)) as Record<string, unknown>;
+}
+
+beforeAll(async () => {
+  gh = await startTestServer({ now: new Date().toISOString() });
+  port = new URL(gh.url).port;
+  await put('workspaces', workspace());
+  await put('organizations', organization('forge', { domains: [VANITY] }));
+  await put('organizations', organization('cascade'));
+  await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await put('clients', client('cascade-sync', 'cascade', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await put('accesspolicies', accessPolicy('cascade-inventory', 'cascade', { scopes: [{ scope: 'inventory:read' }] }));
+  for (const name of ['forge-sync', 'cascade-sync']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
+});
+afterAll(async () => {
+  await gh.close();
+});
+
+describe('a vanity domain is an issuer', () => {
+  let vanity: oidc.Configuration;
+  let token: string;
+
+  it('answers discovery at its host with its own origin as issuer, and endpoints on that host', async () => {
+    vanity = await discoverAt(vanityIssuer(), 'forge-sync');
+    const meta = vanity.serverMetadata();
+    expect(meta.issuer).toBe(vanityIssuer());
+    for (const endpoint of [meta.token_endpoint, meta.jwks_uri, meta.introspection_endpoint, meta.revocation_endpoint]) expect(new URL(endpoint!).origin).toBe(vanityIssuer());
+    // The same discovery document under the organization's path on the vanity host.
+    const prefixed = (await (await viaLoopback(`${vanityIssuer()}/${NS}/forge/.well-known/openid-configuration`)).json()) as { issuer: string };
+    expect(prefixed.issuer).toBe(vanityIssuer());
+  });
+
+  it('is not the canonical issuer, which keeps its own identifier', async () => {
+    const canonical = await discoverAt(issuerOf('forge'), 'forge-sync');
+    expect(canonical.serverMetadata().issuer).toBe(issuerOf('forge'));
+    expect(canonical.serverMetadata().token_endpoint).toBe(`${issuerOf('forge')}/token`);
+  });
+
+  it('issues client-credentials tokens naming it, signed with the namespace keys its JWKS publishes', async () => {
+    token = (await oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).access_token;
+    const jwks = (await (await viaLoopback(vanity.serverMetadata().jwks_uri!)).json()) as JSONWebKeySet;
+    const canonicalJwks = (await (await fetch(`${issuerOf('forge')}/jwks`)).json()) as JSONWebKeySet;
+    expect(jwks.keys.map((k) => k.kid)).toEqual(canonicalJwks.keys.map((k) => k.kid));
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: vanityIssuer(), audience: INVENTORY, typ: 'at+jwt' });
+    expect(payload).toMatchObject({ organization_id: 'forge', client_id: `forge-sync.${NS}`, scope: 'inventory:read' });
+  });
+
+  it('introspects its own tokens as active', async () => {
+    expect(await introspect(vanity, token)).toMatchObject({ active: true, iss: vanityIssuer(), client_id: `forge-sync.${NS}` });
+  });
+
+  it('a vanity token is inactive at another organization, and at the canonical issuer (a different identifier)', async () => {
+    expect(await introspect(await discoverAt(issuerOf('cascade'), 'cascade-sync'), token)).toEqual({ active: false });
+    expect(await introspect(await discoverAt(issuerOf('forge'), 'forge-sync'), token)).toEqual({ active: false });
+  });
+
+  it('does not accept a canonical token as its own', async () => {
+    const canonical = (await oidc.clientCredentialsGrant(await discoverAt(issuerOf('forge'), 'forge-sync'), { scope: 'inventory:read' })).access_token;
+    expect(decodeJwt(canonical).iss).toBe(issuerOf('forge'));
+    expect(await introspect(vanity, canonical)).toEqual({ active: false });
+  });
+
+  it('revokes its own tokens (keyed under the organization in the store)', async () => {
+    const other = (await oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).access_token;
+    expect((await introspect(vanity, other)).active).toBe(true);
+    await oidc.tokenRevocation(vanity, other);
+    expect(await introspect(vanity, other)).toEqual({ active: false });
+  });
+
+  it('serves another organization neither by its path on the vanity host', async () => {
+    expect((await viaLoopback(`${vanityIssuer()}/${NS}/cascade/.well-known/openid-configuration`)).status).toBe(404);
+  });
+
+  it('serves an undeclared host nothing of forge', async () => {
+    const res = await viaLoopback(`http://sso.unknown.example:${port}/.well-known/openid-configuration`);
+    expect(res.status).toBe(404);
+    await expect(discoverAt(`http://sso.unknown.example:${port}`, 'forge-sync')).rejects.toThrow();
+  });
+
+  it('the kill switch reaches the vanity issuer: its tokens go inactive and grants are refused, for good', async () => {
+    expect((await introspect(vanity, token)).active).toBe(true);
+    await put('organizations', organization('forge', { domains: [VANITY], suspended: true }));
+    expect(await introspect(vanity, token)).toEqual({ active: false });
+    await expect(oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Reinstated, the tokens minted before the switch stay dead (the organization's cutoff covers its vanity issuer).
+    await put('organizations', organization('forge', { domains: [VANITY], suspended: false }));
+    expect(await introspect(vanity, token)).toEqual({ active: false });
+    // The cutoff is the second after the switch (JWT iat has whole seconds): a token of the next second is live.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const fresh = (await oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).access_token;
+    expect((await introspect(vanity, fresh)).active).toBe(true);
+  });
+});
