@@ -125,10 +125,17 @@ export class IssuerRegistry {
     const key = [...this.versions].join(',');
     if (this.vanity.key !== key) {
       const hosts = new Map<string, string>();
+      const ambiguous = new Set<string>();
       for (const { object } of await this.options.store.repo.listObjects({ kind: 'Organization' })) {
         const domains = (object.spec as { domains?: string[] }).domains ?? [];
-        for (const d of domains) hosts.set(d.toLowerCase(), issuerPath(object.metadata.namespace!, object.metadata.name));
+        const path = issuerPath(object.metadata.namespace!, object.metadata.name);
+        for (const d of domains.map((d) => d.toLowerCase())) {
+          if (hosts.has(d) && hosts.get(d) !== path) ambiguous.add(d);
+          hosts.set(d, path);
+        }
       }
+      // A host two organizations declare is served as neither (nor are tokens naming it accepted by the admin API).
+      for (const d of ambiguous) hosts.delete(d);
       this.vanity = { key, hosts };
     }
     return this.vanity.hosts.get(host.toLowerCase());

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { request } from 'node:http';
 import * as oidc from 'openid-client';
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { NS, accessPolicy, client, organization, workspace } from '../../support/objects.ts';
+import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import { loopbackFetch } from '../../support/loopback.ts';
+import { adminAs, setPassword, signInAt } from '../../support/sign-in.ts';
 
 /**
  * An Organization's vanity domain is an issuer of its own: discovery at the vanity host names
@@ -20,24 +21,9 @@ const vanityIssuer = () => `http://${VANITY}:${port}`;
 const issuerOf = (org: string) => `${gh.url}/${NS}/${org}`;
 
 /** Fetch as a client on the network would: to this server's socket, with the URL's host as Host. */
-const viaLoopback = (url: string, options: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<Response> => {
-  const target = new URL(url);
-  const body = options.body instanceof URLSearchParams ? options.body.toString() : typeof options.body === 'string' ? options.body : options.body instanceof Uint8Array ? Buffer.from(options.body) : undefined;
-  return new Promise<Response>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: `${target.pathname}${target.search}`, headers: { ...options.headers, host: target.host } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-        const status = res.statusCode ?? 500;
-        resolve(new Response([204, 304].includes(status) ? null : Buffer.concat(chunks), { status, headers }));
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-};
+const viaLoopback = (url: string, init?: oidc.CustomFetchOptions) => loopbackFetch(port)(url, init);
+const PASSWORD = 'correct horse battery staple';
+const CALLBACK = 'http://127.0.0.1:9/callback';
 
 const rp = { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: viaLoopback as oidc.CustomFetch };
 const discoverAt = (issuer: string, name: string) => oidc.discovery(new URL(issuer), `${name}.${NS}`, secrets[name], undefined, rp);
@@ -61,7 +47,13 @@ beforeAll(async () => {
   await put('clients', client('cascade-sync', 'cascade', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
   await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
   await put('accesspolicies', accessPolicy('cascade-inventory', 'cascade', { scopes: [{ scope: 'inventory:read' }] }));
-  for (const name of ['forge-sync', 'cascade-sync']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
+  await put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
+  await put('clients', { ...client('forge-console', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email'], audiences: ['https://admin.forge.example'] }), metadata: { name: 'forge-console', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
+  await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', 'inventory:read'], audiences: [INVENTORY] }));
+  await put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
+  await put('users', user('lena', 'forge', { email: 'lena@forge.example' }));
+  for (const name of ['fred', 'lena']) await setPassword(gh, name, PASSWORD);
+  for (const name of ['forge-sync', 'cascade-sync', 'forge-console', 'forge-web']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
 });
 afterAll(async () => {
   await gh.close();
@@ -126,6 +118,51 @@ describe('a vanity domain is an issuer', () => {
     const res = await viaLoopback(`http://sso.unknown.example:${port}/.well-known/openid-configuration`);
     expect(res.status).toBe(404);
     await expect(discoverAt(`http://sso.unknown.example:${port}`, 'forge-sync')).rejects.toThrow();
+  });
+
+  let fred: string;
+
+  it('signs a partner administrator in; its token works on the admin API', async () => {
+    const tokens = await signInAt(vanityIssuer(), 'forge-console', secrets['forge-console']!, { email: 'fred@forge.example', password: PASSWORD }, 'openid email', {}, viaLoopback as oidc.CustomFetch);
+    expect(tokens.claims()).toMatchObject({ iss: vanityIssuer(), sub: 'fred', organization_id: 'forge' });
+    fred = tokens.access_token;
+    expect(decodeJwt(fred)).toMatchObject({ iss: vanityIssuer(), sub: 'fred', aud: 'https://admin.forge.example' });
+    const res = await adminAs(gh, fred)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`);
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((u: { id: string }) => u.id)).toEqual(['fred', 'lena']);
+  });
+
+  it('a host two organizations declare is served as neither, and admin tokens naming it are refused', async () => {
+    await put('organizations', organization('cascade', { domains: [VANITY] }));
+    expect((await viaLoopback(`${vanityIssuer()}/.well-known/openid-configuration`)).status).toBe(404);
+    expect((await adminAs(gh, fred)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`)).status).toBe(401);
+    await put('organizations', organization('cascade'));
+    expect((await viaLoopback(`${vanityIssuer()}/.well-known/openid-configuration`)).status).toBe(200);
+    expect((await adminAs(gh, fred)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`)).status).toBe(200);
+  });
+
+  it('an admin token of a vanity host the organization no longer declares is refused', async () => {
+    await put('organizations', organization('forge', { domains: [VANITY, 'login.forge.example'] }));
+    const other = `http://login.forge.example:${port}`;
+    const tokens = await signInAt(other, 'forge-console', secrets['forge-console']!, { email: 'fred@forge.example', password: PASSWORD }, 'openid email', {}, viaLoopback as oidc.CustomFetch);
+    expect(decodeJwt(tokens.access_token).iss).toBe(other);
+    expect((await adminAs(gh, tokens.access_token)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`)).status).toBe(200);
+    await put('organizations', organization('forge', { domains: [VANITY] }));
+    expect((await adminAs(gh, tokens.access_token)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`)).status).toBe(401);
+    expect((await viaLoopback(`${other}/.well-known/openid-configuration`)).status).toBe(404);
+  });
+
+  it("deactivating a user ends the user's vanity-issuer tokens and refresh tokens", async () => {
+    const web = await discoverAt(vanityIssuer(), 'forge-web');
+    const tokens = await signInAt(vanityIssuer(), 'forge-web', secrets['forge-web']!, { email: 'lena@forge.example', password: PASSWORD }, 'openid email offline_access', { resource: INVENTORY, prompt: 'consent' }, viaLoopback as oidc.CustomFetch);
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ iss: vanityIssuer(), sub: 'lena', aud: INVENTORY });
+    const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!);
+    expect((await introspect(vanity, refreshed.access_token)).active).toBe(true);
+    const off = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/forge/users/lena/deactivate`);
+    expect(off.status).toBe(200);
+    expect(off.body.revoked).toBeGreaterThan(0);
+    expect(await introspect(vanity, refreshed.access_token)).toEqual({ active: false });
+    await expect(oidc.refreshTokenGrant(web, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('the kill switch reaches the vanity issuer: its tokens go inactive and grants are refused, for good', async () => {
