@@ -28,7 +28,7 @@ const CALLBACK = 'http://127.0.0.1:9/callback';
 const rp = { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: viaLoopback as oidc.CustomFetch };
 const discoverAt = (issuer: string, name: string) => oidc.discovery(new URL(issuer), `${name}.${NS}`, secrets[name], undefined, rp);
 
-async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
+async function put(plural: string, object: { metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: unknown }) {
   const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
   if (res.status >= 300) throw new Error(JSON.stringify(res.body));
 }
