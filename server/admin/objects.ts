@@ -238,7 +238,12 @@ export class ObjectService {
     const { object } = stored;
     const status: Record<string, unknown> = { ...(stored.status ?? {}) };
     const namespace = object.metadata.namespace!;
-    if (object.kind === 'Organization') status.issuer = `${this.publicUrl}${issuerPath(namespace, object.metadata.name)}`;
+    if (object.kind === 'Organization') {
+      status.issuer = `${this.publicUrl}${issuerPath(namespace, object.metadata.name)}`;
+      // Each vanity domain is an issuer of its own (served on a non-default port, the port joins it).
+      const scheme = new URL(this.publicUrl).protocol;
+      if (object.spec.domains?.length) status.vanityIssuers = object.spec.domains.map((d) => `${scheme}//${d}`);
+    }
     if (object.kind === 'Workspace') status.issuer = `${this.publicUrl}${issuerPath(namespace)}`;
     if (object.kind === 'Client') {
       status.clientId = clientIdFor(namespace, object.metadata.name);

@@ -73,6 +73,12 @@ describe('a vanity domain is an issuer', () => {
     expect(prefixed.issuer).toBe(vanityIssuer());
   });
 
+  it("is listed in the organization's status", async () => {
+    const res = await gh.admin('GET', `/admin/v1/namespaces/${NS}/organizations/forge`);
+    expect(res.body.status).toMatchObject({ issuer: issuerOf('forge'), vanityIssuers: [`http://${VANITY}`] });
+    expect((await gh.admin('GET', `/admin/v1/namespaces/${NS}/organizations/cascade`)).body.status.vanityIssuers).toBeUndefined();
+  });
+
   it('is not the canonical issuer, which keeps its own identifier', async () => {
     const canonical = await discoverAt(issuerOf('forge'), 'forge-sync');
     expect(canonical.serverMetadata().issuer).toBe(issuerOf('forge'));
