@@ -109,7 +109,8 @@ export class PrincipalResolver {
     } catch {
       return undefined;
     }
-    if (url.protocol !== new URL(base).protocol || url.origin !== iss || url.username || url.password) return undefined;
+    const canonical = new URL(base);
+    if (url.protocol !== canonical.protocol || url.origin !== iss || (url.port && url.port !== canonical.port)) return undefined;
     const host = url.hostname.toLowerCase();
     const declaring = (await this.store.repo.listObjects({ kind: 'Organization' })).filter(({ object }) => ((object.spec as { domains?: string[] }).domains ?? []).some((d) => d.toLowerCase() === host));
     // A domain declared twice is served by neither's tokens here: which organization it names is ambiguous.

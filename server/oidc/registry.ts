@@ -114,9 +114,12 @@ export class IssuerRegistry {
     if (!hostname) return undefined;
     const path = await this.vanityPrefix(hostname);
     if (!path) return undefined;
-    const scheme = new URL(this.options.publicUrl()).protocol === 'https:' ? 'https' : 'http';
+    const base = new URL(this.options.publicUrl());
+    const scheme = base.protocol === 'https:' ? 'https' : 'http';
     const port = /:(\d+)$/.exec(ctx.host)?.[1];
     const named = port && Number(port) !== (scheme === 'https' ? 443 : 80) ? `:${Number(port)}` : '';
+    // Only the default port or PUBLIC_URL's: a Host naming any other mints no issuer (nor a cache entry).
+    if (named && named !== `:${base.port}`) return undefined;
     return { path, scheme, origin: `${scheme}://${hostname.toLowerCase()}${named}` };
   }
 

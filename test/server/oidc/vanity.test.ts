@@ -120,6 +120,11 @@ describe('a vanity domain is an issuer', () => {
     expect((await viaLoopback(`${vanityIssuer()}/${NS}/cascade/.well-known/openid-configuration`)).status).toBe(404);
   });
 
+  it('serves the declared host on no other port than the default or PUBLIC_URL\'s', async () => {
+    const other = Number(port) === 1 ? 2 : 1;
+    expect((await viaLoopback(`http://${VANITY}:${other}/.well-known/openid-configuration`)).status).toBe(404);
+  });
+
   it('serves an undeclared host nothing of forge', async () => {
     const res = await viaLoopback(`http://sso.unknown.example:${port}/.well-known/openid-configuration`);
     expect(res.status).toBe(404);
