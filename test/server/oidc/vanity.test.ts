@@ -50,10 +50,11 @@ beforeAll(async () => {
   await put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
   await put('clients', { ...client('forge-console', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email'], audiences: ['https://admin.forge.example'] }), metadata: { name: 'forge-console', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
   await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', 'inventory:read'], audiences: [INVENTORY] }));
+  await put('clients', client('forge-agent', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY], tokenExchange: { enabled: true, subjectClients: [{ name: 'forge-console' }] } }));
   await put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
   await put('users', user('lena', 'forge', { email: 'lena@forge.example' }));
   for (const name of ['fred', 'lena']) await setPassword(gh, name, PASSWORD);
-  for (const name of ['forge-sync', 'cascade-sync', 'forge-console', 'forge-web']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
+  for (const name of ['forge-sync', 'cascade-sync', 'forge-console', 'forge-web', 'forge-agent']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
 });
 afterAll(async () => {
   await gh.close();
@@ -141,6 +142,16 @@ describe('a vanity domain is an issuer', () => {
     const res = await adminAs(gh, fred)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`);
     expect(res.status).toBe(200);
     expect(res.body.items.map((u: { id: string }) => u.id)).toEqual(['fred', 'lena']);
+  });
+
+  it('exchanges (RFC 8693) its own subject tokens, not the canonical issuer\'s', async () => {
+    const agent = await discoverAt(vanityIssuer(), 'forge-agent');
+    const exchange = (subject: string) => oidc.genericGrantRequest(agent, 'urn:ietf:params:oauth:grant-type:token-exchange', { subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', resource: INVENTORY });
+    const exchanged = await exchange(fred).catch((e: { error?: string; error_description?: string }) => { throw new Error(`${e.error}: ${e.error_description}`); });
+    expect(decodeJwt(exchanged.access_token)).toMatchObject({ iss: vanityIssuer(), sub: 'fred', aud: INVENTORY, act: { sub: `forge-agent.${NS}` } });
+    const canonical = await signInAt(issuerOf('forge'), 'forge-console', secrets['forge-console']!, { email: 'fred@forge.example', password: PASSWORD });
+    const refused = await exchange(canonical.access_token).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('a host two organizations declare is served as neither, and admin tokens naming it are refused', async () => {
