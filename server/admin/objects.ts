@@ -281,6 +281,14 @@ export class ObjectService {
       const cycle = await this.parentCycle(repo, object);
       if (cycle) errors.push({ path: 'spec.parentRef.name', message: `would make a cycle of parents: ${cycle.join(' → ')}` });
     }
+    if (object.kind === 'Organization' && object.spec.domains?.length) {
+      // A vanity domain is an issuer: it names one organization, across every namespace of the server.
+      const others = (await repo.listObjects({ kind: 'Organization' })).filter((o) => o.object.metadata.namespace !== namespace || o.object.metadata.name !== object.metadata.name);
+      object.spec.domains.forEach((domain, i) => {
+        const holder = others.find((o) => ((o.object.spec as { domains?: string[] }).domains ?? []).includes(domain));
+        if (holder) errors.push({ path: `spec.domains[${i}]`, message: `"${domain}" is already a vanity domain of Organization ${holder.object.metadata.namespace}/${holder.object.metadata.name}` });
+      });
+    }
     if (object.kind === 'Workspace') {
       const others = (await repo.listObjects({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
       if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });
