@@ -65,7 +65,8 @@ export const Organization = defineKind({
   shortNames: ['org', 'orgs'],
   description: 'One partner company: its contract, lifetimes, branding and kill switch.',
   spec: OrganizationSpec,
-  statusShape: { issuer: z.string().optional() },
+  /** vanityIssuers: the issuer identifier of each of `spec.domains` (PUBLIC_URL's scheme, default port). */
+  statusShape: { issuer: z.string().optional(), vanityIssuers: z.array(z.string()).optional() },
   printerColumns: [
     { name: 'Partner', type: 'string', jsonPath: '.spec.contract.partnerType' },
     { name: 'Contract-End', type: 'date', jsonPath: '.spec.contract.endsAt' },

@@ -238,7 +238,12 @@ export class ObjectService {
     const { object } = stored;
     const status: Record<string, unknown> = { ...(stored.status ?? {}) };
     const namespace = object.metadata.namespace!;
-    if (object.kind === 'Organization') status.issuer = `${this.publicUrl}${issuerPath(namespace, object.metadata.name)}`;
+    if (object.kind === 'Organization') {
+      status.issuer = `${this.publicUrl}${issuerPath(namespace, object.metadata.name)}`;
+      // Each vanity domain is an issuer of its own (served on a non-default port, the port joins it).
+      const scheme = new URL(this.publicUrl).protocol;
+      if (object.spec.domains?.length) status.vanityIssuers = object.spec.domains.map((d) => `${scheme}//${d}`);
+    }
     if (object.kind === 'Workspace') status.issuer = `${this.publicUrl}${issuerPath(namespace)}`;
     if (object.kind === 'Client') {
       status.clientId = clientIdFor(namespace, object.metadata.name);
@@ -278,6 +283,14 @@ export class ObjectService {
     if (object.kind === 'Organization' && object.spec.parentRef && errors.length === 0) {
       const cycle = await this.parentCycle(repo, object);
       if (cycle) errors.push({ path: 'spec.parentRef.name', message: `would make a cycle of parents: ${cycle.join(' → ')}` });
+    }
+    if (object.kind === 'Organization' && object.spec.domains?.length) {
+      // A vanity domain is an issuer: it names one organization, across every namespace of the server.
+      const others = (await repo.listObjects({ kind: 'Organization' })).filter((o) => o.object.metadata.namespace !== namespace || o.object.metadata.name !== object.metadata.name);
+      object.spec.domains.forEach((domain, i) => {
+        const holder = others.find((o) => ((o.object.spec as { domains?: string[] }).domains ?? []).includes(domain));
+        if (holder) errors.push({ path: `spec.domains[${i}]`, message: `"${domain}" is already a vanity domain of Organization ${holder.object.metadata.namespace}/${holder.object.metadata.name}` });
+      });
     }
     if (object.kind === 'Workspace') {
       const others = (await repo.listObjects({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);

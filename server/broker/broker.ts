@@ -37,6 +37,12 @@ const Pending = z.object({
   uid: z.string(),
   /** The issuer the client started at (`/{ns}` or `/{ns}/{org}`): the sign-in finishes there. */
   issuerPath: z.string(),
+  /**
+   * The issuer identifier the sign-in started at, when it is a vanity domain's origin: the
+   * upstream answers at the canonical callback (the redirect URI registered with it), and the
+   * browser is sent back to that host, where the interaction cookie lives.
+   */
+  vanityIssuer: z.string().optional(),
   namespace: z.string(),
   connection: z.string(),
   clientId: z.string(),
@@ -48,6 +54,11 @@ const Pending = z.object({
   mfaVerified: z.boolean().optional(),
 });
 type Pending = z.infer<typeof Pending>;
+
+/** A vanity issuer is a bare origin (`https://sso.partner.example`); canonical issuers have a path. */
+function vanityOf(issuer: BrokerIssuer): { vanityIssuer?: string } {
+  return new URL(issuer.url).pathname === '/' ? { vanityIssuer: issuer.url } : {};
+}
 
 export interface BrokerOptions {
   store: Store;
@@ -211,7 +222,7 @@ export class Broker {
     const connection = route.connection!;
     const branding = brandingFor(snapshot, route.organization);
     const organization = route.organization.metadata.name;
-    const base = { uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: connection.metadata.name, clientId };
+    const base = { uid, issuerPath: snapshot.path, ...vanityOf(issuer), namespace: snapshot.namespace, connection: connection.metadata.name, clientId };
     const now = this.options.clock.now();
     try {
       if (route.type === 'oidc') {
@@ -313,7 +324,7 @@ export class Broker {
     const next: Pending = { ...pending, stage: 'verified', identity, login: { accountId: '', amr, acr: ACR.federated }, oidc: undefined, saml: undefined };
     await this.options.store.repo.putBrokerRequest(`verified:${id}`, snapshot.namespace, JSON.stringify(next), this.options.clock.now() + REQUEST_TTL_MS);
     ctx.status = 303;
-    ctx.redirect(`${pending.issuerPath}/interaction/${pending.uid}/federated?r=${id}`);
+    ctx.redirect(`${pending.vanityIssuer ?? ''}${pending.issuerPath}/interaction/${pending.uid}/federated?r=${id}`);
   }
 
   private async federated(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
@@ -322,7 +333,7 @@ export class Broker {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const id = typeof ctx.query.r === 'string' ? ctx.query.r : '';
     const pending = id ? await this.take(`verified:${id}`) : undefined;
-    if (details.uid !== uid || !pending?.identity || pending.uid !== uid || pending.issuerPath !== snapshot.path) {
+    if (details.uid !== uid || !pending?.identity || pending.uid !== uid || pending.issuerPath !== snapshot.path || pending.vanityIssuer !== vanityOf(issuer).vanityIssuer) {
       await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'This sign-in does not belong to this browser session. Start again from the application.', { reason: 'interaction-mismatch' });
       return;
     }

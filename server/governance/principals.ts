@@ -1,5 +1,5 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { dnsLabel, type ClientObject } from '../../api/index.ts';
+import { dnsLabel, issuerPath, type ClientObject } from '../../api/index.ts';
 import type { AdminTokenVerifier } from '../admin/tokens.ts';
 import type { Clock } from '../clock.ts';
 import type { SigningAlg, SigningKeys } from '../oidc/keys.ts';
@@ -95,10 +95,28 @@ export class PrincipalResolver {
     return { namespace, organization };
   }
 
-  /** The path of one of this server's issuers, from the `iss` a token names. */
-  private pathOf(iss: string): string | undefined {
+  /**
+   * The path of one of this server's issuers, from the `iss` a token names: under PUBLIC_URL,
+   * or the origin of a vanity domain an Organization declares (its grants and tokens are keyed
+   * under that organization's path). The signature is checked by the caller.
+   */
+  private async pathOf(iss: string): Promise<string | undefined> {
     const base = this.publicUrl().replace(/\/+$/, '');
-    return iss.startsWith(`${base}/`) ? iss.slice(base.length) : undefined;
+    if (iss.startsWith(`${base}/`)) return iss.slice(base.length);
+    let url: URL;
+    try {
+      url = new URL(iss);
+    } catch {
+      return undefined;
+    }
+    const canonical = new URL(base);
+    if (url.protocol !== canonical.protocol || url.origin !== iss || (url.port && url.port !== canonical.port)) return undefined;
+    const host = url.hostname.toLowerCase();
+    const declaring = (await this.store.repo.listObjects({ kind: 'Organization' })).filter(({ object }) => ((object.spec as { domains?: string[] }).domains ?? []).some((d) => d.toLowerCase() === host));
+    // A domain declared twice is served by neither's tokens here: which organization it names is ambiguous.
+    if (declaring.length !== 1) return undefined;
+    const { metadata } = declaring[0]!.object;
+    return issuerPath(metadata.namespace!, metadata.name);
   }
 
   private async grantLives(issuer: string, grantId: unknown): Promise<boolean> {
@@ -109,7 +127,7 @@ export class PrincipalResolver {
   private async verifyJwt(token: string): Promise<Verified | undefined> {
     try {
       const iss = decodeJwt(token).iss;
-      const path = typeof iss === 'string' ? this.pathOf(iss) : undefined;
+      const path = typeof iss === 'string' ? await this.pathOf(iss) : undefined;
       const parts = path ? this.issuerParts(path) : undefined;
       if (!iss || !path || !parts) return undefined;
       const workspace = (await this.store.repo.listObjects({ kind: 'Workspace', namespace: parts.namespace }))[0];

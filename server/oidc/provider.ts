@@ -16,7 +16,12 @@ export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 export interface ProviderContext {
   store: Store;
   clock: Clock;
-  publicUrl: string;
+  /**
+   * The issuer identifier: `{publicUrl}{path}`, or a vanity origin of the organization. Either
+   * way the store keys models by `snapshot.path`, so a vanity issuer shares the organization's
+   * grants, refresh tokens and revocations (stored models carry no `iss`; JWTs are checked by it).
+   */
+  issuer: string;
   cookieKeys: string[];
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
@@ -76,7 +81,8 @@ function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) 
 /** One oidc-provider instance for one issuer, configured from its snapshot. */
 export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: ProviderContext): Provider {
   const { store, clock } = context;
-  const issuer = `${context.publicUrl}${snapshot.path}`;
+  const { issuer } = context;
+  const canonical = new URL(issuer).pathname !== '/';
   const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
   const org = snapshot.chain[0];
@@ -84,7 +90,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const idClaimNames = [...new Set(snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)))];
   const branding = { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
   // Cookie names carry the issuer, because every issuer of the host sets its cookies at path "/".
-  const tag = snapshot.path.replace(/[^a-z0-9]+/g, '_');
+  // A vanity issuer's cookies are its host's alone, and named apart all the same.
+  const tag = (canonical ? snapshot.path : `${snapshot.path}_${new URL(issuer).host}`).replace(/[^a-z0-9]+/g, '_');
 
   const userChain = (user: UserRecord | undefined) => (user ? chainOf(snapshot.organizations, user.organization) : snapshot.chain);
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {

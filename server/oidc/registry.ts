@@ -23,7 +23,17 @@ interface Issuer {
   provider: Provider;
   mounted: Middleware;
   ring: KeyRing;
+  /** The issuer identifier: `{publicUrl}{path}`, or a vanity origin (`{scheme}://{host[:port]}`). */
   url: string;
+}
+
+/** A request that came in on a declared vanity host of an organization. */
+interface VanityMatch {
+  /** The organization's issuer path, under which the store keys the vanity issuer's grants and tokens. */
+  path: string;
+  /** `{scheme of PUBLIC_URL}://{host}[:{port}]`, the port only when the request named a non-default one. */
+  origin: string;
+  scheme: 'http' | 'https';
 }
 
 export interface RegistryOptions {
@@ -74,12 +84,19 @@ export class IssuerRegistry {
     return async (ctx, next) => {
       // Served first (token requests are the hot path), so the server's own routes are let through untouched.
       if (SERVER_ROUTE.test(ctx.path)) return next();
-      // A vanity host of an organization is served by that organization's issuer.
-      const prefix = await this.vanityPrefix(ctx.hostname);
-      if (prefix && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) ctx.path = `${prefix}${ctx.path === '/' ? '' : ctx.path}`;
+      // A declared vanity host of an organization is an issuer of its own (its origin is the
+      // issuer identifier), with the organization's endpoints under its path on that host.
+      const vanity = await this.vanityOf(ctx);
+      if (vanity) {
+        if (ctx.path !== vanity.path && !ctx.path.startsWith(`${vanity.path}/`)) ctx.path = `${vanity.path}${ctx.path === '/' ? '' : ctx.path}`;
+        // app.proxy is false: the scheme is PUBLIC_URL's, so endpoints and cookies agree with the issuer.
+        Object.defineProperty(ctx.request, 'protocol', { value: vanity.scheme, configurable: true });
+      }
       const resolved = await this.resolve(ctx.path);
       if (!resolved) return next();
-      const issuer = await this.issuer(resolved.namespace, resolved.organization);
+      // Another organization's path on a vanity host is not served there.
+      if (vanity && issuerPath(resolved.namespace, resolved.organization) !== vanity.path) return next();
+      const issuer = await this.issuer(resolved.namespace, resolved.organization, vanity?.origin);
       if (!issuer) return next();
       await this.serve(ctx, next, issuer, resolved.rest);
     };
@@ -91,15 +108,37 @@ export class IssuerRegistry {
     this.lastPoll = 0;
   }
 
+  /** The vanity issuer a request's Host names: only hosts an organization declares are served. */
+  private async vanityOf(ctx: Context): Promise<VanityMatch | undefined> {
+    const hostname = ctx.hostname;
+    if (!hostname) return undefined;
+    const path = await this.vanityPrefix(hostname);
+    if (!path) return undefined;
+    const base = new URL(this.options.publicUrl());
+    const scheme = base.protocol === 'https:' ? 'https' : 'http';
+    const port = /:(\d+)$/.exec(ctx.host)?.[1];
+    const named = port && Number(port) !== (scheme === 'https' ? 443 : 80) ? `:${Number(port)}` : '';
+    // Only the default port or PUBLIC_URL's: a Host naming any other mints no issuer (nor a cache entry).
+    if (named && named !== `:${base.port}`) return undefined;
+    return { path, scheme, origin: `${scheme}://${hostname.toLowerCase()}${named}` };
+  }
+
   private async vanityPrefix(host: string): Promise<string | undefined> {
     await this.poll();
     const key = [...this.versions].join(',');
     if (this.vanity.key !== key) {
       const hosts = new Map<string, string>();
+      const ambiguous = new Set<string>();
       for (const { object } of await this.options.store.repo.listObjects({ kind: 'Organization' })) {
         const domains = (object.spec as { domains?: string[] }).domains ?? [];
-        for (const d of domains) hosts.set(d.toLowerCase(), issuerPath(object.metadata.namespace!, object.metadata.name));
+        const path = issuerPath(object.metadata.namespace!, object.metadata.name);
+        for (const d of domains.map((d) => d.toLowerCase())) {
+          if (hosts.has(d) && hosts.get(d) !== path) ambiguous.add(d);
+          hosts.set(d, path);
+        }
       }
+      // A host two organizations declare is served as neither (nor are tokens naming it accepted by the admin API).
+      for (const d of ambiguous) hosts.delete(d);
       this.vanity = { key, hosts };
     }
     return this.vanity.hosts.get(host.toLowerCase());
@@ -129,8 +168,9 @@ export class IssuerRegistry {
     return { namespace: first, organization: undefined, rest: `/${[second, ...more].filter((s) => s !== undefined).join('/')}` };
   }
 
-  private async issuer(namespace: string, organization: string | undefined): Promise<Issuer | undefined> {
-    const key = `${namespace}/${organization ?? ''}`;
+  /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
+  private async issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
+    const key = vanity ?? `${this.options.publicUrl().replace(/\/+$/, '')}${issuerPath(namespace, organization)}`;
     const version = this.versions.get(namespace) ?? 0;
     const cached = this.issuers.get(key);
     if (cached) {
@@ -141,9 +181,9 @@ export class IssuerRegistry {
         this.issuers.set(key, cached); // most recently used last
         return built;
       }
-      if (this.issuers.get(key) !== cached) return this.issuer(namespace, organization); // someone else is rebuilding
+      if (this.issuers.get(key) !== cached) return this.issuer(namespace, organization, vanity); // someone else is rebuilding
     }
-    const building = this.build(namespace, organization);
+    const building = this.build(namespace, organization, vanity);
     this.issuers.set(key, building);
     while (this.issuers.size > this.options.maxIssuers) this.issuers.delete(this.issuers.keys().next().value!);
     try {
@@ -154,22 +194,23 @@ export class IssuerRegistry {
     }
   }
 
-  private async build(namespace: string, organization: string | undefined): Promise<Issuer | undefined> {
+  private async build(namespace: string, organization: string | undefined, vanity: string | undefined): Promise<Issuer | undefined> {
     const { store, secrets, keys, clock } = this.options;
     const snapshot = await loadSnapshot(store, secrets, namespace, organization);
     if (!snapshot) return undefined;
     const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
     const ring = await keys.keyRing(namespace, alg);
     const publicUrl = this.options.publicUrl().replace(/\/+$/, '');
+    const url = vanity ?? `${publicUrl}${snapshot.path}`;
     const provider = buildProvider(snapshot, ring, {
       store,
       clock,
-      publicUrl,
+      issuer: url,
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.repo.recordAccessToken(issuer, jti, grantId, expiresAt),
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
-    return { snapshot, provider, ring, mounted: mount(snapshot.path, provider), url: `${publicUrl}${snapshot.path}` };
+    return { snapshot, provider, ring, mounted: mount(snapshot.path, provider), url };
   }
 
   private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {

@@ -1,11 +1,17 @@
 /** A cookie-keeping HTTP client that follows redirects by hand, standing in for a browser. */
 export class Browser {
   private readonly jar = new Map<string, string>();
+  private readonly transport: (url: string, init: RequestInit) => Promise<Response>;
+
+  /** `transport` replaces the global fetch (e.g. to reach a vanity host on the local server). */
+  constructor(transport: (url: string, init: RequestInit) => Promise<Response> = fetch) {
+    this.transport = transport;
+  }
 
   async fetch(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.jar.size) headers.set('cookie', [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+    const res = await this.transport(url, { ...init, headers, redirect: 'manual' });
     for (const cookie of res.headers.getSetCookie()) {
       const [pair] = cookie.split(';');
       const eq = pair!.indexOf('=');

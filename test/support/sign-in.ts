@@ -16,9 +16,13 @@ export async function setPassword(gh: TestServer, user: string, password: string
 
 /** Signs a directory user in at an organization's issuer through a client (code + PKCE) and returns the token response. */
 export async function signIn(gh: TestServer, org: string | undefined, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
-  const issuer = `${gh.url}/${NS}${org ? `/${org}` : ''}`;
-  const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, insecure);
-  const browser = new Browser();
+  return signInAt(`${gh.url}/${NS}${org ? `/${org}` : ''}`, client, secret, credentials, scope, params);
+}
+
+/** The same, at any issuer URL; `transport` replaces fetch for the RP and the browser both (vanity hosts). */
+export async function signInAt(issuer: string, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}, transport?: oidc.CustomFetch): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
+  const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, transport ? { ...insecure, [oidc.customFetch]: transport } : insecure);
+  const browser = new Browser(transport ? (url, init) => transport(url, init as oidc.CustomFetchOptions) : undefined);
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params });

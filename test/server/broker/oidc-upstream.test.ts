@@ -4,6 +4,8 @@ import * as oidc from 'openid-client';
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, type JWTPayload } from 'jose';
 import { matchesFingerprint } from '../../../client/secret-fingerprint.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
+import { Browser } from '../../support/browser.ts';
+import { loopbackFetch } from '../../support/loopback.ts';
 import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { startOidcPeer, type OidcPeer, type PeerUser } from '../../../demo/peers/oidc-idp.ts';
 import { CALLBACK, resume, startSignIn, submit, text, type Started } from './flow.ts';
@@ -112,7 +114,35 @@ describe('routing by email domain', () => {
         res.on('end', () => resolve(data));
       }).on('error', reject).end();
     });
-    expect(JSON.parse(body).issuer).toBe(issuerOf('forge'));
+    // The vanity host is an issuer of its own (Discovery §4.3: the issuer is where the metadata was fetched).
+    const meta = JSON.parse(body) as { issuer: string; authorization_endpoint: string };
+    expect(meta.issuer).toBe(`http://sso.forge.example:${port}`);
+    expect(meta.authorization_endpoint).toBe(`http://sso.forge.example:${port}/${NS}/forge/auth`);
+  });
+
+  it("signs in through the partner IdP from the vanity host: the upstream's registered callback is the canonical one, and the browser is sent back to the vanity host", async () => {
+    const { port } = new URL(gh.url);
+    const vanity = `http://sso.forge.example:${port}`;
+    const loopback = loopbackFetch(port);
+    // A browser that resolves the vanity host to this server; every other host as usual.
+    const transport = (url: string, init?: RequestInit) => (new URL(url).hostname === 'sso.forge.example' ? loopback(url, init as Parameters<typeof loopback>[1]) : fetch(url, init));
+    const config = await oidc.discovery(new URL(vanity), `forge-web.${NS}`, secrets['forge-web'], undefined, { ...insecure, [oidc.customFetch]: transport as oidc.CustomFetch });
+    let s = await startSignIn(config, {}, new Browser(transport));
+    expect(s.url.startsWith(`${vanity}/${NS}/forge/interaction/`)).toBe(true);
+    s = await submit(s, { email: 'omar@forge.example' });
+    expect(s.url.startsWith(forgeIdp.url)).toBe(true);
+    s = await submit(s, { email: 'omar@forge.example', password: 'forge-pass' }, `${issuerOf('forge')}/broker/`);
+    const back = await s.browser.fetch(s.url);
+    expect(back.status).toBe(303);
+    const federatedUrl = new URL(back.headers.get('location')!);
+    expect(federatedUrl.origin).toBe(vanity);
+    // The same hand-back at the canonical host is not this browser's sign-in there.
+    const elsewhere = await s.browser.fetch(`${gh.url}${federatedUrl.pathname}${federatedUrl.search}`);
+    expect(elsewhere.status).toBeGreaterThanOrEqual(400);
+    s = await resume(s, federatedUrl.href);
+    const tokens = await tokensFor(config, s);
+    expect(tokens.claims()).toMatchObject({ iss: vanity, email: 'omar@forge.example', organization_id: 'forge', amr: ['fed'] });
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ iss: vanity, aud: INVENTORY, organization_id: 'forge' });
   });
 });
 
