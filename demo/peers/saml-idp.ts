@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import Koa from 'koa';
 import samlify from 'samlify';
 import * as xmllint from '@authenio/samlify-node-xmllint';
 import { SignedXml } from 'xml-crypto';
 import { listen, type RunningServer } from '../../server/http.ts';
+import { selfSignedKeyPair } from './self-signed.ts';
 
-const KEYS = new URL('./keys/', import.meta.url);
-/** Demo and test keys only: committed on purpose, never trusted by anything real. */
+/** Demo and test keys only, made fresh in each process: Pinnacle's IdP, and a rogue one whose signatures must be refused. */
 export const PEER_KEYS = {
-  pinnacle: { key: readFileSync(new URL('pinnacle-idp.key', KEYS), 'utf8'), cert: readFileSync(new URL('pinnacle-idp.crt', KEYS), 'utf8') },
-  rogue: { key: readFileSync(new URL('rogue-idp.key', KEYS), 'utf8'), cert: readFileSync(new URL('rogue-idp.crt', KEYS), 'utf8') },
+  pinnacle: selfSignedKeyPair('pinnacle-idp (Gatehouse demo and tests only)'),
+  rogue: selfSignedKeyPair('rogue-idp (Gatehouse demo and tests only)'),
 };
 
 export const ATTR = {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { startSamlPeer, type SamlPeer } from '../../../demo/peers/saml-idp.ts';
+import { PEER_KEYS, startSamlPeer, type SamlPeer } from '../../../demo/peers/saml-idp.ts';
 import { NS, idp, organization } from '../../support/objects.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 
@@ -12,7 +11,7 @@ import { startTestServer, type TestServer } from '../../support/server.ts';
 let gh: TestServer;
 let peer: SamlPeer;
 const SECRET_VALUE = 'forge-upstream-secret-value-9f3c';
-const CERT = readFileSync(new URL('../../../demo/peers/keys/pinnacle-idp.crt', import.meta.url), 'utf8');
+const CERT = PEER_KEYS.pinnacle.cert;
 const base = `/admin/v1/namespaces/${NS}`;
 
 type Condition = { type: string; status: string; reason: string; message: string; lastTransitionTime: string; observedGeneration?: number };

@@ -1,0 +1,28 @@
+import { describe, expect, it } from '@jest/globals';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { selfSignedKeyPair } from '../../demo/peers/self-signed.ts';
+
+describe('a demo IdP key pair made in memory', () => {
+  const made = selfSignedKeyPair('pinnacle-idp (Gatehouse demo and tests only)', 30);
+  const cert = new X509Certificate(made.cert);
+
+  it('is a certificate node:crypto parses, self-signed by its own key', () => {
+    expect(cert.subject).toBe('CN=pinnacle-idp (Gatehouse demo and tests only)');
+    expect(cert.issuer).toBe(cert.subject);
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(made.key))).toBe(true);
+  });
+
+  it('is valid from now for the days asked', () => {
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    expect(Math.abs(from - Date.now())).toBeLessThan(5 * 60_000);
+    expect(Math.round((to - from) / 86_400_000)).toBe(30);
+  });
+
+  it('is different in every call, so no key is shared or committed', () => {
+    const other = selfSignedKeyPair('pinnacle-idp (Gatehouse demo and tests only)', 30);
+    expect(createPublicKey(other.key).export({ type: 'spki', format: 'der' }).equals(cert.publicKey.export({ type: 'spki', format: 'der' }))).toBe(false);
+    expect(new X509Certificate(other.cert).serialNumber).not.toBe(cert.serialNumber);
+  });
+});
