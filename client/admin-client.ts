@@ -40,7 +40,7 @@ export interface SecretDescription {
   namespace: string;
   keys: string[];
   updatedAt: string;
-  /** Salted scrypt hash of the data; compare with `matchesFingerprint` from api/. Absent for secrets stored before fingerprints existed. */
+  /** Salted scrypt hash of the data; compare with `matchesFingerprint` from client/secret-fingerprint.ts. Absent for secrets stored before fingerprints existed. */
   fingerprint?: string;
 }
 

@@ -48,6 +48,16 @@ const describeRotation: Record<RotationReason, string> = {
 };
 
 const statusCode = (error: unknown): number | undefined => (error as { code?: number }).code;
+
+/** A Secret by name, or undefined when there is none (any other failure is thrown). */
+export async function readSecret(core: CoreV1Api, namespace: string, name: string): Promise<V1Secret | undefined> {
+  try {
+    return await core.readNamespacedSecret({ namespace, name });
+  } catch (error) {
+    if (statusCode(error) === 404) return undefined;
+    throw error;
+  }
+}
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const fromB64 = (text: string | undefined) => (text === undefined ? undefined : Buffer.from(text, 'base64').toString('utf8'));
 
@@ -119,7 +129,7 @@ export class ClientSecretDelivery {
     const issuer = status.issuer ?? '';
     const created = server.metadata.creationTimestamp;
 
-    let secret = await this.read(namespace, name);
+    let secret = await readSecret(this.core, namespace, name);
     if (secret && !belongsTo(secret, cr)) return conflict();
     if (!secret) {
       try {
@@ -127,7 +137,7 @@ export class ClientSecretDelivery {
       } catch (error) {
         if (statusCode(error) !== 409) throw error;
         // Created by someone else since the read: decide on what is there now.
-        secret = await this.read(namespace, name);
+        secret = await readSecret(this.core, namespace, name);
         if (!secret || !belongsTo(secret, cr)) return conflict();
       }
     }
@@ -158,7 +168,7 @@ export class ClientSecretDelivery {
       } catch (error) {
         const code = statusCode(error);
         if ((code !== 409 && code !== 404) || attempt >= 3) throw error;
-        const now = await this.read(namespace, name);
+        const now = await readSecret(this.core, namespace, name);
         if (now && !belongsTo(now, cr)) throw error;
         resourceVersion = now?.metadata?.resourceVersion;
       }
@@ -168,21 +178,12 @@ export class ClientSecretDelivery {
   /** Deletes a Secret this Client's resource owns; anyone else's is left alone. */
   private async removeOwn(cr: CustomResource, name: string): Promise<void> {
     const namespace = cr.metadata.namespace ?? 'default';
-    const secret = await this.read(namespace, name);
+    const secret = await readSecret(this.core, namespace, name);
     if (!secret || !belongsTo(secret, cr)) return;
     try {
       await this.core.deleteNamespacedSecret({ namespace, name });
     } catch (error) {
       if (statusCode(error) !== 404) throw error;
-    }
-  }
-
-  private async read(namespace: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await this.core.readNamespacedSecret({ namespace, name });
-    } catch (error) {
-      if (statusCode(error) === 404) return undefined;
-      throw error;
     }
   }
 

@@ -5,7 +5,7 @@ import { matchesFingerprint } from '../../client/secret-fingerprint.ts';
 import type { AdminClient } from '../../client/admin-client.ts';
 import type { Readiness } from '../conditions.ts';
 import { keyOf } from '../reconciler.ts';
-import { describeError } from './client-secrets.ts';
+import { describeError, readSecret } from './client-secrets.ts';
 import type { CustomResource } from './source.ts';
 
 /** What one IdPConnection's reference came to in a pass. Names only, never a value. */
@@ -37,7 +37,6 @@ interface Matched {
   fingerprint: string;
 }
 
-const statusCode = (error: unknown): number | undefined => (error as { code?: number }).code;
 
 /**
  * Copies the Kubernetes Secrets that IdPConnections reference (`spec.oidc.clientSecretRef`)
@@ -91,7 +90,7 @@ export class SecretRefSync {
 
     let secret: V1Secret | undefined;
     try {
-      secret = await this.read(namespace, name);
+      secret = await readSecret(this.core, namespace, name);
     } catch (error) {
       every((c, key) => ({ readiness: { ready: false, reason: 'SecretFailed', message: `${label(c)}: cannot read ${where} (key "${key}", ${refField}): ${describeError(error)}` } }));
       return;
@@ -164,15 +163,6 @@ export class SecretRefSync {
     if (result.fingerprint) this.matched.set(id, { digest, fingerprint: result.fingerprint });
     else this.matched.delete(id);
     return reason;
-  }
-
-  private async read(namespace: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await this.core.readNamespacedSecret({ namespace, name });
-    } catch (error) {
-      if (statusCode(error) === 404) return undefined;
-      throw error;
-    }
   }
 }
 

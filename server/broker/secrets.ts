@@ -26,7 +26,7 @@ export interface SecretDescription {
   namespace: string;
   keys: string[];
   updatedAt: string;
-  /** A salted scrypt hash of the data (api/secret-fingerprint.ts): lets a writer skip a write that would change nothing. Never the value. */
+  /** A salted scrypt hash of the data (client/secret-fingerprint.ts): lets a writer skip a write that would change nothing. Never the value. */
   fingerprint?: string;
 }
 

@@ -5,6 +5,7 @@ import { startKubernetesController, type KubernetesController } from '../../cont
 import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NS, idp, organization } from '../support/objects.ts';
+import { pollUntil, type Check } from '../support/eventually.ts';
 
 let kube: FakeKube;
 let gh: TestServer;
@@ -41,15 +42,7 @@ const start = (identity: string) =>
     resyncMs: 150,
   });
 
-async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms = 8000): Promise<T> {
-  const startAt = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() - startAt > ms) throw new Error(`not within ${ms} ms; log:\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const eventually = <T>(check: Check<T>, ms = 8000) => pollUntil(check, ms, () => lines.join('\n'));
 
 const morePasses = async (n: number) => {
   const passes = controller.loop.passes;

@@ -8,6 +8,7 @@ import { startKubernetesController, type KubernetesController } from '../../cont
 import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NS, client, organization } from '../support/objects.ts';
+import { pollUntil, type Check } from '../support/eventually.ts';
 
 let kube: FakeKube;
 let gh: TestServer;
@@ -27,15 +28,7 @@ const kubeConfig = () => {
 const start = (identity: string) =>
   startKubernetesController({ kubeConfig: kubeConfig(), client: admin, out: (l) => lines.push(`${identity}: ${l}`), identity, leaseNamespace: 'gatehouse-system', leaseDurationSeconds: 2, renewMs: 100, resyncMs: 150 });
 
-async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms = 8000): Promise<T> {
-  const startAt = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() - startAt > ms) throw new Error(`not within ${ms} ms; log:\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const eventually = <T>(check: Check<T>, ms = 8000) => pollUntil(check, ms, () => lines.join('\n'));
 
 type Condition = { type: string; status: string; reason: string; message: string };
 const ready = (o: KubeObject | undefined) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready');
