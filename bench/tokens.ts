@@ -2,11 +2,13 @@
 // oidc-provider, in the same run on the same machine. Each server runs in its own process; this
 // process only generates load (loopback only, bounded in time).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Agent, request } from 'undici';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 
 interface Target {
   tokenUrl: string;
@@ -29,7 +31,19 @@ async function start(script: string): Promise<{ child: ChildProcess; target: Tar
   return { child, target: JSON.parse(line) as Target };
 }
 
-async function load(target: Target, seconds: number) {
+/** CPU seconds a process has used so far, all of its threads (Linux; NaN elsewhere). */
+function cpuSeconds(child: ChildProcess): number {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return NaN;
+  }
+}
+
+async function load(server: { child: ChildProcess; target: Target }, seconds: number) {
+  const { target } = server;
   const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 10_000 });
   const auth = `Basic ${Buffer.from(`${encodeURIComponent(target.clientId)}:${encodeURIComponent(target.clientSecret)}`).toString('base64')}`;
   const body = 'grant_type=client_credentials&scope=inventory%3Aread';
@@ -46,38 +60,57 @@ async function load(target: Target, seconds: number) {
     }
   };
   const started = performance.now();
+  const cpuBefore = cpuSeconds(server.child);
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const elapsed = (performance.now() - started) / 1000;
+  const cpuPerToken = ((cpuSeconds(server.child) - cpuBefore) / latencies.length) * 1e6;
   await dispatcher.close();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { tokensPerSecond: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), errors, tokens: latencies.length };
+  return { tokensPerSecond: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), cpuPerToken, errors, tokens: latencies.length };
 }
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 type Result = Awaited<ReturnType<typeof load>>;
 
-// Rounds alternate between the two servers, so a burst of other work on the machine hits both.
+// Short rounds, in pairs, each pair in the order ABBA: a burst of other work on this shared
+// machine, or a slow drift, then lands on both servers alike, and each pair yields a ratio.
 const servers = {
   bare: await start(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
   gatehouse: await start(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
 };
 const results: { bare: Result[]; gatehouse: Result[] } = { bare: [], gatehouse: [] };
 try {
-  for (const s of Object.values(servers)) await load(s.target, 2); // warm up: JIT, key import, issuer build
+  for (const s of Object.values(servers)) await load(s, WARMUP_SECONDS); // warm up: JIT tiers, key import, issuer build
   for (let round = 0; round < ROUNDS; round++) {
-    results.bare.push(await load(servers.bare.target, SECONDS));
-    results.gatehouse.push(await load(servers.gatehouse.target, SECONDS));
+    const order = round % 2 === 0 ? (['bare', 'gatehouse'] as const) : (['gatehouse', 'bare'] as const);
+    for (const name of order) results[name].push(await load(servers[name], SECONDS));
+    const [b, g] = [results.bare.at(-1)!, results.gatehouse.at(-1)!];
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: bare ${b.tokensPerSecond.toFixed(0)}/s ${b.cpuPerToken.toFixed(0)} µs CPU, gatehouse ${g.tokensPerSecond.toFixed(0)}/s ${g.cpuPerToken.toFixed(0)} µs CPU, ratio ${(g.tokensPerSecond / b.tokensPerSecond).toFixed(2)}\n`);
   }
 } finally {
   for (const s of Object.values(servers)) s.child.kill();
 }
-const median = (list: Result[]) => [...list].sort((a, b) => a.tokensPerSecond - b.tokensPerSecond)[Math.floor(list.length / 2)]!;
-const bare = median(results.bare);
-const gatehouse = median(results.gatehouse);
-const row = (name: string, r: typeof bare) => `${name.padEnd(34)} ${r.tokensPerSecond.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.errors).padStart(7)}`;
-console.log(`client_credentials, ES256 JWT access tokens, ${CONCURRENCY} concurrent clients, median of ${ROUNDS} alternating rounds of ${SECONDS} s, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`);
-console.log(`${'server'.padEnd(34)} ${'tokens/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}`);
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const summary = (list: Result[]) => ({
+  tokensPerSecond: median(list.map((r) => r.tokensPerSecond)),
+  p50: median(list.map((r) => r.p50)),
+  p99: median(list.map((r) => r.p99)),
+  cpuPerToken: median(list.map((r) => r.cpuPerToken)),
+  errors: list.reduce((n, r) => n + r.errors, 0),
+});
+const bare = summary(results.bare);
+const gatehouse = summary(results.gatehouse);
+const ratios = results.gatehouse.map((g, i) => g.tokensPerSecond / results.bare[i]!.tokensPerSecond);
+const cpuRatios = results.gatehouse.map((g, i) => g.cpuPerToken / results.bare[i]!.cpuPerToken);
+const row = (name: string, r: typeof bare) => `${name.padEnd(34)} ${r.tokensPerSecond.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.cpuPerToken.toFixed(0).padStart(11)} ${String(r.errors).padStart(7)}`;
+console.log(`client_credentials, ES256 JWT access tokens, ${CONCURRENCY} concurrent clients, medians of ${ROUNDS} paired rounds of ${SECONDS} s, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`);
+console.log(`${'server'.padEnd(34)} ${'tokens/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/tok'.padStart(11)} ${'errors'.padStart(7)}`);
 console.log(row('bare oidc-provider (in-memory)', bare));
 console.log(row(`gatehouse (${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}, audit on)`, gatehouse));
-console.log(`ratio gatehouse / bare: ${(gatehouse.tokensPerSecond / bare.tokensPerSecond).toFixed(2)} (target ≥ 0.80)`);
+console.log(`throughput ratio gatehouse / bare: ${median(ratios).toFixed(2)} median of the pairs (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); target ≥ 0.80`);
+console.log(`server CPU per token, gatehouse / bare: ${median(cpuRatios).toFixed(2)} median of the pairs (all threads of each server process)`);

@@ -110,6 +110,7 @@ const stop = async () => {
   stopping = true;
   await gatehouse.sweeper.stop();
   await Promise.allSettled([rp.close(), forge.close(), pinnacle.close(), gh.close()]);
+  await gatehouse.audit.close();
   await store.close();
   await rm(dataDir, { recursive: true, force: true });
   process.exit(0);

@@ -5,6 +5,7 @@ import { ObjectService } from './admin/objects.ts';
 import { problemMiddleware } from './admin/problem.ts';
 import { AdminTokenVerifier } from './admin/tokens.ts';
 import { AuditWriter } from './audit/writer.ts';
+import { auditAppender } from './audit/thread-appender.ts';
 import { ClientSecrets } from './clients/secrets.ts';
 import type { Clock } from './clock.ts';
 import { ConfigEvents } from './events.ts';
@@ -66,7 +67,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const verifier = new AdminTokenVerifier(store);
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
   const keys = new SigningKeys({ store, sealer, clock, events });
-  const audit = new AuditWriter({ store, clock });
+  const audit = new AuditWriter({ store, clock, appender: auditAppender(store, logger) });
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
   const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const issuers = new IssuerRegistry({

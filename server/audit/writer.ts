@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { AuditEntry, Store } from '../store/index.ts';
+import { TransactionAppender, type AuditAppender } from './thread-appender.ts';
 
 interface Pending {
   entry: AuditEntry;
@@ -15,15 +16,15 @@ interface Pending {
  * before its audit record; nothing is dropped under load.
  */
 export class AuditWriter {
-  private readonly store: Store;
   private readonly clock: Clock;
+  private readonly appender: AuditAppender;
   private readonly maxBatch: number;
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
 
-  constructor(options: { store: Store; clock: Clock; maxBatch?: number }) {
-    this.store = options.store;
+  constructor(options: { store: Store; clock: Clock; maxBatch?: number; appender?: AuditAppender }) {
     this.clock = options.clock;
+    this.appender = options.appender ?? new TransactionAppender(options.store);
     this.maxBatch = options.maxBatch ?? 512;
   }
 
@@ -34,13 +35,19 @@ export class AuditWriter {
     });
   }
 
+  /** Waits for the records already appended, then releases what the appender holds (its thread). */
+  async close(): Promise<void> {
+    await this.writing;
+    await this.appender.close();
+  }
+
   private async drain(): Promise<void> {
     // Let the records of requests handled in the same turn of the event loop join the batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        await this.store.transaction((repo) => repo.appendAuditBatch(batch));
+        await this.appender.append(batch.map(({ entry, at }) => ({ entry, at })));
         for (const p of batch) p.resolve();
       } catch (error) {
         for (const p of batch) p.reject(error);

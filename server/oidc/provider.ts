@@ -1,8 +1,8 @@
-import { Provider, errors, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { Provider, errors, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
-import { tokenClaims } from './claims.ts';
+import { tokenClaims, type ClaimValue } from './claims.ts';
 import { escapeHtml, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
 import { refreshLifetime } from './lifetimes.ts';
@@ -85,6 +85,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const canonical = new URL(issuer).pathname !== '/';
   const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
+  const machineResources = new Map<string, ResourceServer>();
+  const machineClaims = new Map<string, Record<string, ClaimValue>>();
   const org = snapshot.chain[0];
   const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
   const idClaimNames = [...new Set(snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)))];
@@ -161,11 +163,17 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
           if (!c || !(c.object.spec.audiences ?? []).includes(resource)) throw new errors.InvalidTarget(`${resource} is not an audience of this client`);
           // No user, no second factor: a machine token never carries a scope that needs MFA.
           const machine = ctx.oidc.params?.grant_type === 'client_credentials';
+          // At an organization's issuer a machine's answer depends on nothing but the snapshot.
+          const memo = machine && snapshot.organization !== undefined ? `${client.clientId} ${resource}` : undefined;
+          const known = memo === undefined ? undefined : machineResources.get(memo);
+          if (known) return { ...known };
           const stepUp = machine ? stepUpScopes(snapshot, snapshot.organization, c) : new Set<string>();
           // At the shared issuer the subject's organization decides (a machine has none: no API scope).
           const allowed = snapshot.organization !== undefined ? c.apiScopes : machine ? [] : grantableApiScopes(snapshot, c, (await findUser(accountOf(ctx) ?? ''))?.organization);
           const scope = allowed.filter((s) => !stepUp.has(s)).join(' ');
-          return { scope, audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          const info: ResourceServer = { scope, audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          if (memo !== undefined) machineResources.set(memo, info);
+          return { ...info };
         },
       },
     },
@@ -204,6 +212,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       const source = (ctx?.oidc.entities.AuthorizationCode ?? ctx?.oidc.entities.RefreshToken) as { acr?: string; amr?: string[] } | undefined;
       // A token issued by exchange says who acts (RFC 8693 act) and how the subject signed in.
       const exchanged = exchangeClaimsOf(token);
+      if (!user && !source && !exchanged && client) {
+        // A machine's claims come from the snapshot alone: worked out once per client.
+        let claims = machineClaims.get(client.clientId);
+        if (!claims) machineClaims.set(client.clientId, (claims = tokenClaims(snapshot.chain, client.claims.access, undefined)));
+        return { ...claims };
+      }
       return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {

@@ -62,12 +62,18 @@ export interface RegistryOptions {
  * configuration version moves (a change here, or on another replica) or its keys rotate.
  */
 const SERVER_ROUTE = /^\/(admin\/|healthz$|readyz$)/;
+/** The pages the broker and the interaction handlers answer; nothing else need ask them. */
+const PAGE_ROUTE = /^\/(interaction|broker|saml|account)\//;
 
 export class IssuerRegistry {
   private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker'>> & { maxIssuers: number; pollMs: number; broker?: Broker };
   private vanity: { key: string; hosts: Map<string, string> } = { key: '', hosts: new Map() };
-  private readonly issuers = new Map<string, Promise<Issuer | undefined>>();
+  /** Each entry's promise, and once it has settled its value, so the hot path need not await it. */
+  private readonly issuers = new Map<string, { building: Promise<Issuer | undefined>; built?: Issuer | undefined }>();
   private versions = new Map<string, number>();
+  /** `versions` as one string, to see at a glance whether anything changed. */
+  private versionsKey = '';
+  private base: { publicUrl: string; trimmed: string } = { publicUrl: '', trimmed: '' };
   private organizations = new Map<string, { version: number; names: Set<string> }>();
   private lastPoll = 0;
   private readonly limiter: LoginLimiter;
@@ -84,6 +90,7 @@ export class IssuerRegistry {
     return async (ctx, next) => {
       // Served first (token requests are the hot path), so the server's own routes are let through untouched.
       if (SERVER_ROUTE.test(ctx.path)) return next();
+      if (this.pollDue()) await this.poll();
       // A declared vanity host of an organization is an issuer of its own (its origin is the
       // issuer identifier), with the organization's endpoints under its path on that host.
       const vanity = await this.vanityOf(ctx);
@@ -110,9 +117,11 @@ export class IssuerRegistry {
 
   /** The vanity issuer a request's Host names: only hosts an organization declares are served. */
   private async vanityOf(ctx: Context): Promise<VanityMatch | undefined> {
+    const hosts = this.vanity.key === this.versionsKey ? this.vanity.hosts : await this.vanityHosts();
+    if (hosts.size === 0) return undefined;
     const hostname = ctx.hostname;
     if (!hostname) return undefined;
-    const path = await this.vanityPrefix(hostname);
+    const path = hosts.get(hostname.toLowerCase());
     if (!path) return undefined;
     const base = new URL(this.options.publicUrl());
     const scheme = base.protocol === 'https:' ? 'https' : 'http';
@@ -123,9 +132,8 @@ export class IssuerRegistry {
     return { path, scheme, origin: `${scheme}://${hostname.toLowerCase()}${named}` };
   }
 
-  private async vanityPrefix(host: string): Promise<string | undefined> {
-    await this.poll();
-    const key = [...this.versions].join(',');
+  private async vanityHosts(): Promise<Map<string, string>> {
+    const key = this.versionsKey;
     if (this.vanity.key !== key) {
       const hosts = new Map<string, string>();
       const ambiguous = new Set<string>();
@@ -141,21 +149,32 @@ export class IssuerRegistry {
       for (const d of ambiguous) hosts.delete(d);
       this.vanity = { key, hosts };
     }
-    return this.vanity.hosts.get(host.toLowerCase());
+    return this.vanity.hosts;
+  }
+
+  private pollDue(): boolean {
+    return Date.now() - this.lastPoll >= this.options.pollMs;
   }
 
   private async poll(): Promise<void> {
-    const now = Date.now();
-    if (now - this.lastPoll < this.options.pollMs) return;
-    this.lastPoll = now;
+    this.lastPoll = Date.now();
     this.versions = await this.options.store.repo.configVersions();
+    this.versionsKey = [...this.versions].join(',');
+  }
+
+  /** PUBLIC_URL without its trailing slashes (it is read each time: it may be set after listening). */
+  private publicBase(): string {
+    const publicUrl = this.options.publicUrl();
+    if (this.base.publicUrl !== publicUrl) this.base = { publicUrl, trimmed: publicUrl.replace(/\/+$/, '') };
+    return this.base.trimmed;
   }
 
   private async resolve(path: string): Promise<{ namespace: string; organization: string | undefined; rest: string } | undefined> {
-    const [, first, second, ...more] = path.split('/');
+    // path is "/{first}[/{second}[/...]]"
+    const end1 = path.indexOf('/', 1);
+    const first = end1 < 0 ? path.slice(1) : path.slice(1, end1);
     // Only namespaces the store knows are served (their names were validated on write).
     if (!first || first === 'admin') return undefined;
-    await this.poll();
     const version = this.versions.get(first);
     if (version === undefined) return undefined;
     let orgs = this.organizations.get(first);
@@ -164,17 +183,20 @@ export class IssuerRegistry {
       orgs = { version, names: new Set(list.map((o) => o.object.metadata.name)) };
       this.organizations.set(first, orgs);
     }
-    if (second && orgs.names.has(second)) return { namespace: first, organization: second, rest: `/${more.join('/')}` };
-    return { namespace: first, organization: undefined, rest: `/${[second, ...more].filter((s) => s !== undefined).join('/')}` };
+    const afterFirst = end1 < 0 ? '' : path.slice(end1);
+    const end2 = end1 < 0 ? -1 : path.indexOf('/', end1 + 1);
+    const second = end1 < 0 ? undefined : end2 < 0 ? path.slice(end1 + 1) : path.slice(end1 + 1, end2);
+    if (second && orgs.names.has(second)) return { namespace: first, organization: second, rest: end2 < 0 ? '/' : path.slice(end2) };
+    return { namespace: first, organization: undefined, rest: afterFirst || '/' };
   }
 
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
   private async issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
-    const key = vanity ?? `${this.options.publicUrl().replace(/\/+$/, '')}${issuerPath(namespace, organization)}`;
+    const key = vanity ?? `${this.publicBase()}${issuerPath(namespace, organization)}`;
     const version = this.versions.get(namespace) ?? 0;
     const cached = this.issuers.get(key);
     if (cached) {
-      const built = await cached;
+      const built = 'built' in cached ? cached.built : await cached.building;
       const stale = !built || built.snapshot.version !== version || (built.ring.nextChange !== undefined && this.options.clock.now() >= built.ring.nextChange);
       if (!stale) {
         this.issuers.delete(key);
@@ -183,13 +205,14 @@ export class IssuerRegistry {
       }
       if (this.issuers.get(key) !== cached) return this.issuer(namespace, organization, vanity); // someone else is rebuilding
     }
-    const building = this.build(namespace, organization, vanity);
-    this.issuers.set(key, building);
+    const entry: { building: Promise<Issuer | undefined>; built?: Issuer | undefined } = { building: this.build(namespace, organization, vanity) };
+    this.issuers.set(key, entry);
     while (this.issuers.size > this.options.maxIssuers) this.issuers.delete(this.issuers.keys().next().value!);
     try {
-      return await building;
+      entry.built = await entry.building;
+      return entry.built;
     } catch (error) {
-      this.issuers.delete(key);
+      if (this.issuers.get(key) === entry) this.issuers.delete(key);
       throw error;
     }
   }
@@ -200,8 +223,7 @@ export class IssuerRegistry {
     if (!snapshot) return undefined;
     const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
     const ring = await keys.keyRing(namespace, alg);
-    const publicUrl = this.options.publicUrl().replace(/\/+$/, '');
-    const url = vanity ?? `${publicUrl}${snapshot.path}`;
+    const url = vanity ?? `${this.publicBase()}${snapshot.path}`;
     const provider = buildProvider(snapshot, ring, {
       store,
       clock,
@@ -218,11 +240,7 @@ export class IssuerRegistry {
     const standing: Standing = snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now(), snapshot.workspace?.spec.lifecycle) : { active: true };
     if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
 
-    const { broker } = this.options;
-    const brokered = { provider: issuer.provider, snapshot, url: issuer.url };
-    if (broker && (await broker.handle(ctx, rest, brokered))) return;
-    if (await handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, ...(broker ? { complete: broker.completer(brokered) } : {}) })) return;
-
+    if (PAGE_ROUTE.test(rest) && (await this.page(ctx, issuer, rest))) return;
     await issuer.mounted(ctx, next);
     const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
     if (!oidc) return;
@@ -234,6 +252,15 @@ export class IssuerRegistry {
     }
     if (oidc.route === 'revocation') await this.revokeJwt(ctx, issuer);
     if (oidc.route === 'token') await this.auditToken(ctx, issuer);
+  }
+
+  /** The broker's pages and the sign-in and password pages; false when neither answers `rest`. */
+  private async page(ctx: Context, issuer: Issuer, rest: string): Promise<boolean> {
+    const { snapshot } = issuer;
+    const { broker } = this.options;
+    const brokered = { provider: issuer.provider, snapshot, url: issuer.url };
+    if (broker && (await broker.handle(ctx, rest, brokered))) return true;
+    return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, ...(broker ? { complete: broker.completer(brokered) } : {}) });
   }
 
   /** What an organization that stands no more gets, endpoint by endpoint; false lets the request through. */

@@ -49,12 +49,23 @@ export function standingOf(chain: OrganizationObject[], now: number, lifecycle?:
   return own;
 }
 
+/** Date.parse, remembered: every token request asks about the same few contract dates. */
+const instants = new Map<string, number>();
+function instant(dateTime: string): number {
+  let at = instants.get(dateTime);
+  if (at === undefined) {
+    if (instants.size >= 10_000) instants.clear();
+    instants.set(dateTime, (at = Date.parse(dateTime)));
+  }
+  return at;
+}
+
 function ownStanding(org: OrganizationObject, now: number, lifecycle: LifecycleSettings | undefined): Standing {
   const name = org.metadata.name;
   if (org.spec.suspended) return { active: false, reason: 'suspended', detail: `organization ${name} is suspended` };
   const contract = org.spec.contract;
-  if (contract && Date.parse(contract.endsAt) <= now) return { active: false, reason: 'contract-ended', detail: `the contract of organization ${name} ended at ${contract.endsAt}` };
-  if (contract?.startsAt && Date.parse(contract.startsAt) > now) return { active: false, reason: 'contract-not-started', detail: `the contract of organization ${name} starts at ${contract.startsAt}` };
+  if (contract && instant(contract.endsAt) <= now) return { active: false, reason: 'contract-ended', detail: `the contract of organization ${name} ended at ${contract.endsAt}` };
+  if (contract?.startsAt && instant(contract.startsAt) > now) return { active: false, reason: 'contract-not-started', detail: `the contract of organization ${name} starts at ${contract.startsAt}` };
   if (lifecycle?.suspendWhenCertificationOverdue) {
     const due = certificationDueAt(org, lifecycle);
     if (due !== undefined && due <= now) return { active: false, reason: 'certification-overdue', detail: `the certification of organization ${name} was due at ${new Date(due).toISOString()}` };
