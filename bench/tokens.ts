@@ -42,6 +42,16 @@ function cpuSeconds(child: ChildProcess): number {
   }
 }
 
+/** The machine's CPU time so far, and the part of it the hypervisor gave to other guests (Linux). */
+function machineTicks(): { total: number; steal: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+  } catch {
+    return { total: NaN, steal: NaN };
+  }
+}
+
 async function load(server: { child: ChildProcess; target: Target }, seconds: number) {
   const { target } = server;
   const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 10_000 });
@@ -61,13 +71,16 @@ async function load(server: { child: ChildProcess; target: Target }, seconds: nu
   };
   const started = performance.now();
   const cpuBefore = cpuSeconds(server.child);
+  const machineBefore = machineTicks();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const elapsed = (performance.now() - started) / 1000;
   const cpuPerToken = ((cpuSeconds(server.child) - cpuBefore) / latencies.length) * 1e6;
+  const machine = machineTicks();
+  const steal = (machine.steal - machineBefore.steal) / (machine.total - machineBefore.total);
   await dispatcher.close();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { tokensPerSecond: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), cpuPerToken, errors, tokens: latencies.length };
+  return { tokensPerSecond: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), cpuPerToken, steal, errors, tokens: latencies.length };
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -86,7 +99,7 @@ try {
     const order = round % 2 === 0 ? (['bare', 'gatehouse'] as const) : (['gatehouse', 'bare'] as const);
     for (const name of order) results[name].push(await load(servers[name], SECONDS));
     const [b, g] = [results.bare.at(-1)!, results.gatehouse.at(-1)!];
-    process.stderr.write(`round ${round + 1}/${ROUNDS}: bare ${b.tokensPerSecond.toFixed(0)}/s ${b.cpuPerToken.toFixed(0)} µs CPU, gatehouse ${g.tokensPerSecond.toFixed(0)}/s ${g.cpuPerToken.toFixed(0)} µs CPU, ratio ${(g.tokensPerSecond / b.tokensPerSecond).toFixed(2)}\n`);
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: bare ${b.tokensPerSecond.toFixed(0)}/s ${b.cpuPerToken.toFixed(0)} µs CPU, gatehouse ${g.tokensPerSecond.toFixed(0)}/s ${g.cpuPerToken.toFixed(0)} µs CPU, ratio ${(g.tokensPerSecond / b.tokensPerSecond).toFixed(2)}, steal ${(100 * b.steal).toFixed(0)}%/${(100 * g.steal).toFixed(0)}%\n`);
   }
 } finally {
   for (const s of Object.values(servers)) s.child.kill();
@@ -114,3 +127,5 @@ console.log(row('bare oidc-provider (in-memory)', bare));
 console.log(row(`gatehouse (${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}, audit on)`, gatehouse));
 console.log(`throughput ratio gatehouse / bare: ${median(ratios).toFixed(2)} median of the pairs (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); target ≥ 0.80`);
 console.log(`server CPU per token, gatehouse / bare: ${median(cpuRatios).toFixed(2)} median of the pairs (all threads of each server process)`);
+const steals = [...results.bare, ...results.gatehouse].map((r) => r.steal).filter((x) => !Number.isNaN(x));
+if (steals.length) console.log(`CPU stolen by the hypervisor during the rounds: median ${(100 * median(steals)).toFixed(1)}%, worst ${(100 * Math.max(...steals)).toFixed(1)}% (a shared machine: compare ratios, not absolute figures)`);

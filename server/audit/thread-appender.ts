@@ -44,8 +44,9 @@ export class ThreadAppender implements AuditAppender {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
 
-  constructor(options: { store: Store; logger: Logger }) {
-    this.location = options.store.location;
+  /** `location`: the SQLite file to append to, the store's own unless said otherwise. */
+  constructor(options: { store: Store; logger: Logger; location?: string }) {
+    this.location = options.location ?? options.store.location;
     this.fallback = new TransactionAppender(options.store);
     this.logger = options.logger;
   }

@@ -1,0 +1,129 @@
+/**
+ * The runtime audit writer: every caller's record is committed before its promise
+ * resolves, records that arrive together share a transaction, and on a SQLite file the
+ * appends run on a thread of their own without breaking the one hash chain that admin
+ * changes (written in their own transactions on the main connection) also extend.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ThreadAppender, TransactionAppender, auditAppender, type AuditAppender, type AuditItems } from '../../../server/audit/thread-appender.ts';
+import { AuditWriter } from '../../../server/audit/writer.ts';
+import { systemClock } from '../../../server/clock.ts';
+import { silentLogger, type Logger } from '../../../server/log.ts';
+import { Store, openStore, type AuditEntry } from '../../../server/store/index.ts';
+import { migrate } from '../../../server/store/migrations.ts';
+import { SqliteDriver } from '../../../server/store/sqlite.ts';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function fileStore(): Promise<Store> {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-audit-'));
+  dirs.push(dir);
+  return openStore({ dataDir: dir });
+}
+
+const token = (i: number): AuditEntry => ({ action: 'token.issued', actor: `client-${i}`, namespace: 'blixit', organization: 'forge-supplies', client: `client-${i}`, data: { grant: 'client_credentials', scope: 'inventory:read', n: i } });
+
+/** Counts the batches that reach the appender it wraps. */
+function counting(inner: AuditAppender): AuditAppender & { batches: number[] } {
+  const batches: number[] = [];
+  return {
+    batches,
+    append: (items: AuditItems) => {
+      batches.push(items.length);
+      return inner.append(items);
+    },
+    close: () => inner.close(),
+  };
+}
+
+describe('AuditWriter on a SQLite file (thread appender)', () => {
+  it('uses a thread for a SQLite file and the store’s own transactions for :memory:', async () => {
+    const file = await fileStore();
+    const driver = new SqliteDriver(':memory:');
+    await migrate(driver);
+    const memory = new Store(driver);
+    expect(auditAppender(file, silentLogger)).toBeInstanceOf(ThreadAppender);
+    expect(auditAppender(memory, silentLogger)).toBeInstanceOf(TransactionAppender);
+    await memory.close();
+    await file.close();
+  });
+
+  it('commits each record before its caller goes on, and groups records that arrive together', async () => {
+    const store = await fileStore();
+    const appender = counting(new ThreadAppender({ store, logger: silentLogger }));
+    const writer = new AuditWriter({ store, clock: systemClock, appender });
+    await writer.append(token(0));
+    // Read back on the store's own (reader) connection: the thread's commit is visible.
+    expect((await store.repo.queryAudit({ actor: 'client-0' })).map((r) => r.data)).toEqual([{ grant: 'client_credentials', scope: 'inventory:read', n: 0 }]);
+
+    await Promise.all(Array.from({ length: 200 }, (_, i) => writer.append(token(i + 1))));
+    expect(appender.batches.reduce((a, b) => a + b, 0)).toBe(201);
+    expect(appender.batches.length).toBeLessThan(20);
+    const records = await store.repo.queryAudit({ action: 'token.issued', limit: 500, ascending: true });
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 201 }, (_, i) => i + 1));
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 201 });
+    await writer.close();
+    await store.close();
+  });
+
+  it('keeps one chain while admin changes append on the main connection at the same time', async () => {
+    const store = await fileStore();
+    const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
+    const admin = Array.from({ length: 60 }, (_, i) =>
+      store.transaction(async (repo) => {
+        await repo.appendAudit({ action: 'object.applied', actor: 'git:platform-team', namespace: 'blixit', kind: 'Organization', name: `org-${i}`, data: {} }, Date.now());
+      }),
+    );
+    const runtime = Array.from({ length: 300 }, (_, i) => writer.append(token(i)));
+    await Promise.all([...admin, ...runtime]);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 360 });
+    expect(await store.repo.queryAudit({ action: 'object.applied', limit: 100 })).toHaveLength(60);
+    await writer.close();
+    await store.close();
+  });
+
+  it('refuses the records a failed thread held, and writes later ones on the main thread', async () => {
+    const store = await fileStore();
+    const errors: string[] = [];
+    const logger: Logger = { ...silentLogger, error: (message) => errors.push(message) };
+    // A thread that cannot open its file fails the way a crashed one does.
+    const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger, location: join(store.location, 'not-a-directory', 'gatehouse.db') }) });
+    await expect(writer.append(token(1))).rejects.toThrow(/the audit record may not have been written/);
+    await writer.append(token(2));
+    expect((await store.repo.queryAudit({ action: 'token.issued' })).map((r) => r.actor)).toEqual(['client-2']);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 1 });
+    expect(errors).toEqual(['audit thread failed; audit records are written on the main thread from now on']);
+    await writer.close();
+    await store.close();
+  });
+
+  it('stops its thread on close, after the records already appended', async () => {
+    const store = await fileStore();
+    const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
+    const pending = Array.from({ length: 50 }, (_, i) => writer.append(token(i)));
+    await writer.close();
+    await Promise.all(pending);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 50 });
+    await store.close();
+  });
+});
+
+describe('AuditWriter on the store’s own transactions', () => {
+  it('groups concurrent records and keeps the chain', async () => {
+    const store = await openStore({ dataDir: await mkdtemp(join(tmpdir(), 'gatehouse-audit-')) });
+    dirs.push(store.location.replace(/\/gatehouse\.db$/, ''));
+    const appender = counting(new TransactionAppender(store));
+    const writer = new AuditWriter({ store, clock: systemClock, appender });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => writer.append(token(i))));
+    expect(appender.batches.length).toBeLessThan(10);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 100 });
+    await writer.close();
+    await store.close();
+  });
+});
