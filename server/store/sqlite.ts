@@ -49,7 +49,8 @@ export function openSqlite(path: string, busyTimeoutMs = 5000): DatabaseSync {
 
 /** SQLITE_BUSY: another connection (the audit thread) holds the write lock. */
 function isBusy(error: unknown): boolean {
-  return (error as { errcode?: number } | null)?.errcode === 5;
+  // Extended codes (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT, …) keep SQLITE_BUSY in their low byte.
+  return ((error as { errcode?: number } | null)?.errcode ?? 0) % 256 === 5;
 }
 
 const BUSY_LIMIT_MS = 5000;
