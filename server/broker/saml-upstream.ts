@@ -7,6 +7,8 @@ import type { Clock } from '../clock.ts';
 import { UpstreamError } from './oidc-upstream.ts';
 
 const METADATA_TTL_MS = 10 * 60 * 1000;
+/** How long a failed metadata fetch is answered from memory, so a hung IdP slows one request, not every one. */
+const METADATA_FAILURE_TTL_MS = 30 * 1000;
 const CLOCK_SKEW_MS = 60 * 1000;
 const MAX_METADATA_BYTES = 1_048_576;
 
@@ -85,6 +87,9 @@ export class SamlUpstreams {
   private readonly clock: Clock;
   private readonly fetchMetadata: (url: string) => Promise<string>;
   private readonly metadata = new Map<string, { at: number; idp: IdpDescriptor }>();
+  private readonly failures = new Map<string, { at: number; error: UpstreamError }>();
+  /** One fetch per URL at a time: requests that arrive while it runs wait for it. */
+  private readonly fetching = new Map<string, Promise<IdpDescriptor>>();
 
   constructor(clock: Clock, fetchMetadata?: (url: string) => Promise<string>) {
     this.clock = clock;
@@ -96,19 +101,34 @@ export class SamlUpstreams {
     const spec = connection.spec.saml!;
     if (spec.metadataXml) return parseIdpMetadata(spec.metadataXml);
     if (spec.metadataUrl) {
-      const cached = this.metadata.get(spec.metadataUrl);
+      const url = spec.metadataUrl;
+      const cached = this.metadata.get(url);
       if (cached && this.clock.now() - cached.at < METADATA_TTL_MS) return cached.idp;
-      let xml: string;
-      try {
-        xml = await this.fetchMetadata(spec.metadataUrl);
-      } catch (error) {
-        throw new UpstreamError('metadata-unreachable', `IdP metadata could not be fetched from ${spec.metadataUrl} (${error instanceof Error ? error.message : String(error)}).`);
+      const failed = this.failures.get(url);
+      if (failed && this.clock.now() - failed.at < METADATA_FAILURE_TTL_MS) throw failed.error;
+      let pending = this.fetching.get(url);
+      if (!pending) {
+        pending = this.fetchIdp(url).finally(() => this.fetching.delete(url));
+        this.fetching.set(url, pending);
       }
-      const idp = parseIdpMetadata(xml);
-      this.metadata.set(spec.metadataUrl, { at: this.clock.now(), idp });
-      return idp;
+      return pending;
     }
     return { entityId: spec.entityId!, ssoUrl: spec.ssoUrl!, certificates: [spec.certificate!] };
+  }
+
+  private async fetchIdp(url: string): Promise<IdpDescriptor> {
+    let xml: string;
+    try {
+      xml = await this.fetchMetadata(url);
+    } catch (error) {
+      const failure = new UpstreamError('metadata-unreachable', `IdP metadata could not be fetched from ${url} (${error instanceof Error ? error.message : String(error)}); tried again after ${METADATA_FAILURE_TTL_MS / 1000} s.`);
+      this.failures.set(url, { at: this.clock.now(), error: failure });
+      throw failure;
+    }
+    const idp = parseIdpMetadata(xml);
+    this.failures.delete(url);
+    this.metadata.set(url, { at: this.clock.now(), idp });
+    return idp;
   }
 
   private saml(connection: IdPConnectionObject, idp: IdpDescriptor, sp: SpEndpoints, requestId: string): SAML {

@@ -4,6 +4,9 @@ import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization } from '../../support/objects.ts';
 import { ATTR, PEER_KEYS, assertionXml, defaultFields, responseXml, signElement, startSamlPeer, type ResponseFields, type SamlPeer } from '../../../demo/peers/saml-idp.ts';
+import { SamlUpstreams } from '../../../server/broker/saml-upstream.ts';
+import { fixedClock } from '../../../server/clock.ts';
+import { parseObject, type IdPConnectionObject } from '../../../api/index.ts';
 import { CALLBACK, formAction, hiddenFields, resume, startSignIn, submit, text, type Started } from './flow.ts';
 
 let gh: TestServer;
@@ -178,6 +181,34 @@ describe('IdP metadata by URL', () => {
     } finally {
       await put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
     }
+  });
+
+  it('is fetched once for requests that arrive together, and a failure is answered from memory for 30 s', async () => {
+    const clock = fixedClock('2026-11-23T09:00:00Z');
+    const asked: string[] = [];
+    let up = false;
+    const upstreams = new SamlUpstreams(clock, async (url) => {
+      asked.push(url);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (!up) throw new Error('connect ETIMEDOUT');
+      return pinnacleIdp.metadataXml;
+    });
+    const declared = parseObject(connection({ metadataUrl: 'https://idp.pinnacle.example/metadata' })) as IdPConnectionObject;
+
+    const together = await Promise.allSettled([upstreams.idp(declared), upstreams.idp(declared), upstreams.idp(declared)]);
+    expect(together.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(asked).toHaveLength(1);
+    // The partner's IdP comes back, but a hung or failing URL is not asked again on every sign-in.
+    up = true;
+    clock.advance(29_000);
+    await expect(upstreams.idp(declared)).rejects.toThrow('IdP metadata could not be fetched from https://idp.pinnacle.example/metadata (connect ETIMEDOUT); tried again after 30 s.');
+    expect(asked).toHaveLength(1);
+    clock.advance(2_000);
+    expect((await upstreams.idp(declared)).entityId).toBe(pinnacleIdp.entityId);
+    expect(asked).toHaveLength(2);
+    // Success is cached for its own, longer time.
+    await Promise.all([upstreams.idp(declared), upstreams.idp(declared)]);
+    expect(asked).toHaveLength(2);
   });
 
   it('may be declared inline instead', async () => {
