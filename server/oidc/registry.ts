@@ -353,7 +353,10 @@ export class IssuerRegistry {
       return;
     }
     if (ctx.status === 200) {
-      await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '' } });
+      // Scopes asked for but not granted (no policy allows them, or they need a second factor): the audit says which.
+      const granted = new Set((body?.scope ?? '').split(' '));
+      const dropped = String(oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !granted.has(scope));
+      await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '', ...(dropped.length ? { dropped } : {}) } });
     } else {
       const reuse = grantType === 'refresh_token' && entities.RefreshToken?.consumed !== undefined && body?.error === 'invalid_grant';
       await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });

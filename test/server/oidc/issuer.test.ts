@@ -84,6 +84,12 @@ describe('client credentials', () => {
     expect(decodeJwt(tokens.access_token).scope).toBe('inventory:read');
     const writeOnly = await oidc.clientCredentialsGrant(config, { scope: 'inventory:write' });
     expect(decodeJwt(writeOnly.access_token).scope).toBeUndefined();
+    // The audit record says what was asked for and not granted.
+    const audit = await gh.admin('GET', `/admin/v1/audit?organization=forge&action=token.issued&client=forge-sync.${NS}&limit=2`);
+    expect(audit.body.items.map((r: { data: object }) => r.data)).toEqual([
+      { grant: 'client_credentials', scope: '', dropped: ['inventory:write'] },
+      { grant: 'client_credentials', scope: 'inventory:read', dropped: ['inventory:write'] },
+    ]);
   });
 
   it('refuses a wrong secret', async () => {
