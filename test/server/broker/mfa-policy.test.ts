@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { Secret, TOTP } from 'otpauth';
 import { Browser } from '../../support/browser.ts';
+import { setPassword } from '../../support/sign-in.ts';
 import { NS, accessPolicy, client, idp, organization, template, user } from '../../support/objects.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { CALLBACK, startSignIn, submit, type Started } from './flow.ts';
@@ -39,12 +40,7 @@ beforeAll(async () => {
   await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined, emailDomains: ['cascade.example'] }));
   await put('users', user('ben', 'cascade', { email: 'ben@cascade.example' }));
   for (const name of ['portal', 'sync', 'hub']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
-  for (const name of ['dana', 'ben']) {
-    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${name}/password-link`)).body.url;
-    const b = new Browser();
-    await b.fetch(link);
-    await b.submit(link, { password: PASSWORD });
-  }
+  for (const name of ['dana', 'ben']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { Secret, TOTP } from 'otpauth';
 import { decodeJwt } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { Browser } from '../../support/browser.ts';
+import { setPassword } from '../../support/sign-in.ts';
 import { NS, client, organization, user, idp } from '../../support/objects.ts';
 import { CALLBACK, startSignIn, submit, type Started } from './flow.ts';
 
@@ -25,12 +25,7 @@ beforeAll(async () => {
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
   await put('users', user('ben', 'cascade', { email: 'ben@cascade.example' }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/timesheets/secret`)).body.clientSecret;
-  for (const name of ['ana', 'ben']) {
-    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${name}/password-link`)).body.url;
-    const b = new Browser();
-    await b.fetch(link);
-    await b.submit(link, { password: PASSWORD });
-  }
+  for (const name of ['ana', 'ben']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
+import { setPassword } from '../../support/sign-in.ts';
 import { NS, idp, client, organization, user, workspace } from '../../support/objects.ts';
 
 const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -45,10 +46,7 @@ beforeAll(async () => {
   await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
   await put('users', user('piet', 'pinnacle-emea', { email: 'piet@emea.pinnacle.example' }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/portal/secret`)).body.clientSecret;
-  for (const name of ['ana', 'piet']) {
-    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${name}/password-link`)).body.url;
-    await new Browser().submit(link, { password: PASSWORD });
-  }
+  for (const name of ['ana', 'piet']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();

@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
+import { setPassword } from '../../support/sign-in.ts';
 import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
 
 /**
@@ -62,10 +63,7 @@ beforeAll(async () => {
   await put('users', user('ana', 'cascade'));
   await put('users', user('piet', 'pinnacle-emea'));
   for (const name of ['catalog', 'feed']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
-  for (const name of ['fred', 'ana', 'piet']) {
-    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/${name}/password-link`)).body.url;
-    await new Browser().submit(link, { password: PASSWORD });
-  }
+  for (const name of ['fred', 'ana', 'piet']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();
