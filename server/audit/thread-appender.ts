@@ -7,12 +7,18 @@ export type AuditItems = { entry: AuditEntry; at: number }[];
 
 /** Where the AuditWriter's batches go: each resolves once its records are committed. */
 export interface AuditAppender {
+  /**
+   * True when batches may be handed over before earlier ones have committed: the appender
+   * itself writes them in the order it received them. False: one batch at a time.
+   */
+  readonly pipelined: boolean;
   append(items: AuditItems): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Appends on the store's own writer, in a transaction of its own (PostgreSQL, SQLite `:memory:`). */
 export class TransactionAppender implements AuditAppender {
+  readonly pipelined = false;
   private readonly store: Store;
 
   constructor(store: Store) {
@@ -36,6 +42,8 @@ export class TransactionAppender implements AuditAppender {
  * were recorded) and later batches are written on the event loop instead.
  */
 export class ThreadAppender implements AuditAppender {
+  /** The thread takes batches in order and commits those that wait for it together. */
+  readonly pipelined = true;
   private readonly location: string;
   private readonly fallback: AuditAppender;
   private readonly logger: Logger;
@@ -78,12 +86,14 @@ export class ThreadAppender implements AuditAppender {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./append-worker.ts', import.meta.url), { workerData: { location: this.location } });
     worker.on('message', (reply: AppendReply) => {
-      const waiter = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
+      for (const id of reply.ids) {
+        const waiter = this.waiting.get(id);
+        this.waiting.delete(id);
+        if (reply.error === undefined) waiter?.resolve();
+        else waiter?.reject(new Error(`the audit record could not be written: ${reply.error}`));
+      }
       // Idle, the thread does not keep the process alive; a pending append does.
       if (this.waiting.size === 0) worker.unref();
-      if (reply.error === undefined) waiter?.resolve();
-      else waiter?.reject(new Error(`the audit record could not be written: ${reply.error}`));
     });
     worker.on('error', (error) => this.fail(error));
     worker.on('exit', (code) => {

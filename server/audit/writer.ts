@@ -21,6 +21,7 @@ export class AuditWriter {
   private readonly maxBatch: number;
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: { store: Store; clock: Clock; maxBatch?: number; appender?: AuditAppender }) {
     this.clock = options.clock;
@@ -38,6 +39,7 @@ export class AuditWriter {
   /** Waits for the records already appended, then releases what the appender holds (its thread). */
   async close(): Promise<void> {
     await this.writing;
+    await Promise.all(this.inFlight);
     await this.appender.close();
   }
 
@@ -46,12 +48,15 @@ export class AuditWriter {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      try {
-        await this.appender.append(batch.map(({ entry, at }) => ({ entry, at })));
-        for (const p of batch) p.resolve();
-      } catch (error) {
-        for (const p of batch) p.reject(error);
-      }
+      const written = this.appender.append(batch.map(({ entry, at }) => ({ entry, at }))).then(
+        () => batch.forEach((p) => p.resolve()),
+        (error: unknown) => batch.forEach((p) => p.reject(error)),
+      );
+      this.inFlight.add(written);
+      void written.finally(() => this.inFlight.delete(written));
+      // An appender that keeps batches in order takes the next one at once, so no record
+      // waits for an earlier batch's acknowledgement to travel back before it is even sent.
+      if (!this.appender.pipelined) await written;
     }
     this.writing = undefined;
   }

@@ -34,6 +34,7 @@ function counting(inner: AuditAppender): AuditAppender & { batches: number[] } {
   const batches: number[] = [];
   return {
     batches,
+    pipelined: inner.pipelined,
     append: (items: AuditItems) => {
       batches.push(items.length);
       return inner.append(items);
@@ -110,6 +111,65 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     await writer.close();
     await Promise.all(pending);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 50 });
+    await store.close();
+  });
+});
+
+describe('AuditWriter hand-over', () => {
+  /** An appender whose batches commit only when the test says so. */
+  function held(pipelined: boolean) {
+    const handed: { size: number; commit(): void }[] = [];
+    const appender: AuditAppender = {
+      pipelined,
+      append: (items) => new Promise<void>((resolve) => handed.push({ size: items.length, commit: resolve })),
+      close: async () => undefined,
+    };
+    return { appender, handed };
+  }
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('hands a pipelined appender the next batch before the previous one has committed', async () => {
+    const { appender, handed } = held(true);
+    const writer = new AuditWriter({ store: undefined as unknown as Store, clock: systemClock, appender });
+    const first = writer.append(token(1));
+    await nextTurn();
+    const second = [writer.append(token(2)), writer.append(token(3))];
+    await nextTurn();
+    expect(handed.map((b) => b.size)).toEqual([1, 2]);
+    let settled = false;
+    void first.then(() => (settled = true));
+    await nextTurn();
+    expect(settled).toBe(false); // still nobody answers before their record is committed
+    handed.forEach((b) => b.commit());
+    await Promise.all([first, ...second]);
+    await writer.close();
+  });
+
+  it('waits for each batch to commit before handing over the next one otherwise', async () => {
+    const { appender, handed } = held(false);
+    const writer = new AuditWriter({ store: undefined as unknown as Store, clock: systemClock, appender });
+    const first = writer.append(token(1));
+    await nextTurn();
+    const second = writer.append(token(2));
+    await nextTurn();
+    expect(handed.map((b) => b.size)).toEqual([1]);
+    handed[0]!.commit();
+    await first;
+    await nextTurn();
+    expect(handed.map((b) => b.size)).toEqual([1, 1]);
+    handed[1]!.commit();
+    await second;
+    await writer.close();
+  });
+
+  it('lets the thread commit batches handed over together in the order they were given', async () => {
+    const store = await fileStore();
+    const appender = new ThreadAppender({ store, logger: silentLogger });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => appender.append([{ entry: token(i), at: Date.now() }])));
+    const records = await store.repo.queryAudit({ action: 'token.issued', limit: 100, ascending: true });
+    expect(records.map((r) => r.actor)).toEqual(Array.from({ length: 30 }, (_, i) => `client-${i}`));
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 30 });
+    await appender.close();
     await store.close();
   });
 });
