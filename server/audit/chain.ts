@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../../api/canonical.ts';
 
 export { canonicalJson };
@@ -23,7 +23,31 @@ export interface AuditFields {
 }
 
 export function recordHash(prevHash: string, fields: AuditFields): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(fields)).digest('hex');
+  return hash('sha256', `${prevHash}\n${fieldsJson(fields)}`, 'hex');
+}
+
+/** The record's fields in canonical order (`canonicalJson` sorts keys; these are already sorted). */
+const FIELD_ORDER = ['action', 'actor', 'at', 'client', 'data', 'kind', 'name', 'namespace', 'organization', 'outcome', 'seq', 'subject'] as const;
+
+/** Exactly the record's fields, each defined, and none but `data` an object. */
+function plainRecord(fields: AuditFields): boolean {
+  if (Object.keys(fields).length !== FIELD_ORDER.length) return false;
+  for (const key of FIELD_ORDER) {
+    const value: unknown = fields[key];
+    if (value === undefined || (key !== 'data' && typeof value === 'object' && value !== null)) return false;
+  }
+  return true;
+}
+
+/**
+ * `canonicalJson(fields)`, byte for byte, without sorting keys at run time: every runtime
+ * record is hashed with it, and existing chains must keep verifying. Anything but exactly
+ * the record's fields, all defined, takes the generic path.
+ */
+function fieldsJson(fields: AuditFields): string {
+  if (!plainRecord(fields)) return canonicalJson(fields);
+  const q = JSON.stringify;
+  return `{"action":${q(fields.action)},"actor":${q(fields.actor)},"at":${q(fields.at)},"client":${q(fields.client)},"data":${canonicalJson(fields.data)},"kind":${q(fields.kind)},"name":${q(fields.name)},"namespace":${q(fields.namespace)},"organization":${q(fields.organization)},"outcome":${q(fields.outcome)},"seq":${q(fields.seq)},"subject":${q(fields.subject)}}`;
 }
 
 export interface ChainRecord extends AuditFields {

@@ -9,6 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Store } from '../../../server/store/index.ts';
+import { MIGRATIONS, migrate } from '../../../server/store/migrations.ts';
 import { SqliteDriver } from '../../../server/store/sqlite.ts';
 import { WalCheckpointer, type CheckpointProgress } from '../../../server/store/wal-checkpointer.ts';
 
@@ -85,5 +87,37 @@ describe('WalCheckpointer', () => {
     checkpointer.committed();
     await checkpointer.stop();
     db.close();
+  });
+});
+
+describe('the SQLite audit table', () => {
+  const indexes = async (driver: SqliteDriver) => (await driver.all<{ name: string }>(`SELECT name FROM pragma_index_list('audit') ORDER BY name`)).map((r) => r.name);
+
+  it('keeps records under their sequence number as rowid, with no second copy of it in an index', async () => {
+    const driver = new SqliteDriver(await tempFile());
+    await migrate(driver);
+    expect(await indexes(driver)).toEqual(['audit_actor', 'audit_at', 'audit_client', 'audit_organization']);
+    await driver.close();
+  });
+
+  it('is rebuilt from a store of schema 8 with every record, index and link of the chain kept', async () => {
+    const file = await tempFile();
+    const driver = new SqliteDriver(file);
+    await migrate(driver, MIGRATIONS.filter((m) => m.version <= 8));
+    expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
+    const store = new Store(driver);
+    for (let i = 0; i < 25; i++) {
+      await store.transaction((repo) => repo.appendAudit({ action: 'token.issued', actor: `client-${i % 3}`, namespace: 'blixit', organization: 'forge', client: `client-${i % 3}`, data: { n: i } }, 1_700_000_000_000 + i));
+    }
+    const before = await store.repo.queryAudit({ limit: 100 });
+
+    expect(await migrate(driver)).toEqual([9]);
+    expect(await indexes(driver)).toEqual(['audit_actor', 'audit_at', 'audit_client', 'audit_organization']);
+    expect(await store.repo.queryAudit({ limit: 100 })).toEqual(before);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 25 });
+    expect((await store.repo.queryAudit({ actor: 'client-1', limit: 100 })).map((r) => r.seq)).toEqual([23, 20, 17, 14, 11, 8, 5, 2]);
+    await store.transaction((repo) => repo.appendAudit({ action: 'token.issued', actor: 'client-0', data: {} }, 1_700_000_001_000));
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 26 });
+    await store.close();
   });
 });
