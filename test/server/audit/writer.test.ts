@@ -104,6 +104,17 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     await store.close();
   });
 
+  it('refuses a record that cannot be written as JSON, and goes on with the next', async () => {
+    const store = await fileStore();
+    const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
+    await expect(writer.append({ ...token(1), data: { count: 1n } })).rejects.toThrow(/the audit record could not be written: .*BigInt/);
+    await writer.append(token(2));
+    expect((await store.repo.queryAudit({ action: 'token.issued' })).map((r) => r.actor)).toEqual(['client-2']);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 1 });
+    await writer.close();
+    await store.close();
+  });
+
   it('stops its thread on close, after the records already appended', async () => {
     const store = await fileStore();
     const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
