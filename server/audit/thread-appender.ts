@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import type { AuditEntry, Store } from '../store/index.ts';
+import { SqliteDriver } from '../store/sqlite.ts';
 import type { AppendReply, AppendRequest } from './append-worker.ts';
 
 export type AuditItems = { entry: AuditEntry; at: number }[];
@@ -114,5 +115,5 @@ export class ThreadAppender implements AuditAppender {
 
 /** The appender a store wants: a thread for a SQLite file, the store's own transactions otherwise. */
 export function auditAppender(store: Store, logger: Logger): AuditAppender {
-  return store.driver.dialect === 'sqlite' && store.location !== ':memory:' ? new ThreadAppender({ store, logger }) : new TransactionAppender(store);
+  return store.driver instanceof SqliteDriver && store.driver.shared ? new ThreadAppender({ store, logger }) : new TransactionAppender(store);
 }
