@@ -8,9 +8,16 @@ import { SqliteConnection, openSqlite } from '../store/sqlite.ts';
 export type AppendRequest = { id: number; items: { entry: AuditEntry; at: number }[] } | { id: number; close: true };
 /** Answers the requests `ids`, all committed in one transaction (or all refused, with `error`). */
 export type AppendReply = { ids: number[]; error?: string };
+export interface AppendWorkerData {
+  location: string;
+  /** Shared with the appender: [0] the last batch id committed with none failed before it; [1] 1 once one failed. */
+  progress: ArrayBufferLike;
+}
 
 const port = parentPort!;
-const connection = new SqliteConnection(openSqlite((workerData as { location: string }).location));
+const { location, progress: shared } = workerData as AppendWorkerData;
+const progress = new Int32Array(shared);
+const connection = new SqliteConnection(openSqlite(location));
 const repo = new Repository(connection);
 let waiting: { id: number; items: { entry: AuditEntry; at: number }[] }[] = [];
 let flushing: Promise<void> | undefined;
@@ -35,8 +42,12 @@ async function flush(): Promise<void> {
     const ids = requests.map((r) => r.id);
     try {
       await append(requests.flatMap((r) => r.items));
+      // Published before the reply: the event loop may settle these callers before it reads it.
+      if (Atomics.load(progress, 1) === 0) Atomics.store(progress, 0, ids[ids.length - 1]!);
       port.postMessage({ ids } satisfies AppendReply);
     } catch (error) {
+      // From now on only replies settle batches: a later commit must not vouch for this one.
+      Atomics.store(progress, 1, 1);
       port.postMessage({ ids, error: error instanceof Error ? error.message : String(error) } satisfies AppendReply);
     }
   }

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import type { AuditEntry, Store } from '../store/index.ts';
 import { SqliteDriver } from '../store/sqlite.ts';
-import type { AppendReply, AppendRequest } from './append-worker.ts';
+import type { AppendReply, AppendRequest, AppendWorkerData } from './append-worker.ts';
 
 export type AuditItems = { entry: AuditEntry; at: number }[];
 
@@ -14,6 +14,8 @@ export interface AuditAppender {
    */
   readonly pipelined: boolean;
   append(items: AuditItems): Promise<void>;
+  /** Settles at once the batches already known to be committed, without waiting to be told. */
+  settle(): void;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,8 @@ export class TransactionAppender implements AuditAppender {
     await this.store.transaction((repo) => repo.appendAuditBatch(items));
   }
 
+  settle(): void {}
+
   async close(): Promise<void> {}
 }
 
@@ -38,6 +42,11 @@ export class TransactionAppender implements AuditAppender {
  * and committing — with node:sqlite, synchronous disk work — then no longer hold up the
  * event loop, which is what limits token throughput. The chain stays one chain: each writer
  * reads the head inside its own write transaction, and SQLite lets one writer in at a time.
+ *
+ * The thread answers each batch with a message, but the event loop, busy with requests,
+ * may take milliseconds to read it. So the thread also publishes, in shared memory, the last
+ * batch committed with none failed before it, and every new record appended looks there
+ * first: under load a caller goes on as soon as the next request is handled.
  *
  * If the thread fails, the batch it held is refused (its callers must not answer as if it
  * were recorded) and later batches are written on the event loop instead.
@@ -52,6 +61,10 @@ export class ThreadAppender implements AuditAppender {
   private failed = false;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  /** [0]: the last batch id committed with every earlier one committed too; [1]: 1 once any batch failed. */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+  /** Every batch up to this id has been settled. */
+  private settledUpTo = 0;
 
   /** `location`: the SQLite file to append to, the store's own unless said otherwise. */
   constructor(options: { store: Store; logger: Logger; location?: string }) {
@@ -63,6 +76,18 @@ export class ThreadAppender implements AuditAppender {
   append(items: AuditItems): Promise<void> {
     if (this.failed) return this.fallback.append(items);
     return this.send({ id: this.nextId++, items });
+  }
+
+  settle(): void {
+    if (this.waiting.size === 0 || Atomics.load(this.progress, 1) !== 0) return;
+    const committed = Atomics.load(this.progress, 0);
+    for (let id = this.settledUpTo + 1; id <= committed; id++) {
+      const waiter = this.waiting.get(id);
+      this.waiting.delete(id);
+      waiter?.resolve();
+    }
+    this.settledUpTo = Math.max(this.settledUpTo, committed);
+    if (this.waiting.size === 0) this.worker?.unref();
   }
 
   async close(): Promise<void> {
@@ -85,7 +110,7 @@ export class ThreadAppender implements AuditAppender {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./append-worker.ts', import.meta.url), { workerData: { location: this.location } });
+    const worker = new Worker(new URL('./append-worker.ts', import.meta.url), { workerData: { location: this.location, progress: this.progress.buffer } satisfies AppendWorkerData });
     worker.on('message', (reply: AppendReply) => {
       for (const id of reply.ids) {
         const waiter = this.waiting.get(id);
@@ -93,6 +118,8 @@ export class ThreadAppender implements AuditAppender {
         if (reply.error === undefined) waiter?.resolve();
         else waiter?.reject(new Error(`the audit record could not be written: ${reply.error}`));
       }
+      // Replies come in order: every batch up to the last one named here is settled.
+      this.settledUpTo = Math.max(this.settledUpTo, ...reply.ids);
       // Idle, the thread does not keep the process alive; a pending append does.
       if (this.waiting.size === 0) worker.unref();
     });

@@ -30,6 +30,8 @@ export class AuditWriter {
   }
 
   append(entry: AuditEntry): Promise<void> {
+    // The event loop is here anyway: let callers whose records are already committed go on.
+    this.appender.settle();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ entry, at: this.clock.now(), resolve, reject });
       this.writing ??= this.drain();

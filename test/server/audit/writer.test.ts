@@ -35,6 +35,7 @@ function counting(inner: AuditAppender): AuditAppender & { batches: number[] } {
   return {
     batches,
     pipelined: inner.pipelined,
+    settle: () => inner.settle(),
     append: (items: AuditItems) => {
       batches.push(items.length);
       return inner.append(items);
@@ -115,6 +116,60 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     await store.close();
   });
 
+  /** Keeps the event loop from turning (so no reply of the thread is read) until `done` says so. */
+  async function holdLoopUntil(done: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await done())) if (Date.now() > deadline) throw new Error('the audit thread did not commit in time');
+  }
+  const committed = (store: Store, actor: string) => async () => (await store.repo.queryAudit({ actor })).length > 0;
+  /** Runs pending promise callbacks, and nothing that needs a turn of the event loop. */
+  const microtasks = async () => {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  };
+
+  it('lets a caller go on once its record is committed, at the next append, without waiting to read the reply', async () => {
+    const store = await fileStore();
+    const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
+    try {
+      await writer.append(token(0)); // the thread is up
+      let settled = false;
+      void writer.append(token(1)).then(() => (settled = true));
+      await new Promise<void>((resolve) => setImmediate(resolve)); // the batch is handed over
+      await holdLoopUntil(committed(store, 'client-1'));
+      const next = writer.append(token(2));
+      await microtasks();
+      expect(settled).toBe(true);
+      await next;
+    } finally {
+      await writer.close();
+      await store.close();
+    }
+  });
+
+  it('never lets a later commit vouch for a batch that failed', async () => {
+    const store = await fileStore();
+    const appender = new ThreadAppender({ store, logger: silentLogger });
+    try {
+      await appender.append([{ entry: token(0), at: Date.now() }]);
+      const outcome = { bad: 'pending', good: 'pending' };
+      const bad = appender.append([{ entry: { ...token(1), data: { count: 1n } }, at: Date.now() }]);
+      bad.then(() => (outcome.bad = 'resolved'), () => (outcome.bad = 'rejected'));
+      // Let the thread refuse it in a transaction of its own before the next batch arrives.
+      await holdLoopUntil(async () => false, 300).catch(() => undefined);
+      const good = appender.append([{ entry: token(2), at: Date.now() }]);
+      good.then(() => (outcome.good = 'resolved'));
+      await holdLoopUntil(committed(store, 'client-2'));
+      appender.settle();
+      await microtasks();
+      expect(outcome).toEqual({ bad: 'pending', good: 'pending' }); // only the replies may settle them now
+      await expect(bad).rejects.toThrow(/BigInt/);
+      await good;
+    } finally {
+      await appender.close();
+      await store.close();
+    }
+  });
+
   it('stops its thread on close, after the records already appended', async () => {
     const store = await fileStore();
     const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
@@ -133,6 +188,7 @@ describe('AuditWriter hand-over', () => {
     const appender: AuditAppender = {
       pipelined,
       append: (items) => new Promise<void>((resolve) => handed.push({ size: items.length, commit: resolve })),
+      settle: () => undefined,
       close: async () => undefined,
     };
     return { appender, handed };
