@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
-import { AdminClient } from '../../client/admin-client.ts';
-import { startKubernetesController, type KubernetesController } from '../../controller/kubernetes/run.ts';
-import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { AdminClient } from '../../client/admin-client.ts';
+import type { KubernetesController } from '../../controller/kubernetes/run.ts';
+import type { FakeKube, KubeObject } from '../support/fake-kube.ts';
+import type { Check } from '../support/eventually.ts';
+import { readyOf as ready, startKubeControllerHarness, type KubeControllerHarness } from '../support/kube-controller.ts';
+import type { TestServer } from '../support/server.ts';
 import { NS, idp, organization } from '../support/objects.ts';
-import { pollUntil, type Check } from '../support/eventually.ts';
 
+let harness: KubeControllerHarness;
 let kube: FakeKube;
 let gh: TestServer;
 let admin: AdminClient;
 let controller: KubernetesController;
-const lines: string[] = [];
 /** Writes of the server's secret store the controller made (PUT …/secrets/{name}). */
 const secretWrites: string[] = [];
 /** Every value the tests put in a Secret, to prove none leaks anywhere else. */
@@ -23,34 +23,14 @@ const countingFetch: typeof fetch = (input, init) => {
   return fetch(input, init);
 };
 
-const kubeConfig = () => {
-  const kc = new KubeConfig();
-  kc.loadFromString(kube.kubeconfig);
-  return kc;
-};
-
-// A short resync: referenced Secrets are read by name each pass, not watched.
-const start = (identity: string) =>
-  startKubernetesController({
-    kubeConfig: kubeConfig(),
-    client: new AdminClient({ endpoint: gh.url, token: gh.token, fetch: countingFetch }),
-    out: (l) => lines.push(`${identity}: ${l}`),
-    identity,
-    leaseNamespace: 'gatehouse-system',
-    leaseDurationSeconds: 2,
-    renewMs: 100,
-    resyncMs: 150,
-  });
-
-const eventually = <T>(check: Check<T>, ms = 8000) => pollUntil(check, ms, () => lines.join('\n'));
+const start = (identity: string) => harness.start(identity, { fetch: countingFetch });
+const eventually = <T>(check: Check<T>, ms?: number) => harness.eventually(check, ms);
 
 const morePasses = async (n: number) => {
   const passes = controller.loop.passes;
   await eventually(() => controller.loop.passes >= passes + n);
 };
 
-type Condition = { type: string; status: string; reason: string; message: string };
-const ready = (o: KubeObject | undefined) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready');
 const readyIdp = (name: string, status: string, reason?: string) =>
   eventually(() => {
     const o = kube.get('idpconnections', NS, name);
@@ -73,17 +53,16 @@ const serverSecrets = async () => ((await admin.request('GET', `/admin/v1/namesp
 const writesOf = (name: string) => secretWrites.filter((p) => p.endsWith(`/secrets/${name}`)).length;
 
 beforeAll(async () => {
-  kube = await startFakeKube();
-  gh = await startTestServer();
-  admin = new AdminClient({ endpoint: gh.url, token: gh.token });
+  // A short resync: referenced Secrets are read by name each pass, not watched.
+  harness = await startKubeControllerHarness({ resyncMs: 150 });
+  ({ kube, gh, admin } = harness);
   controller = await start('replica-a');
   await eventually(() => controller.elector.leading);
   kube.create('organizations', organization('forge') as KubeObject);
 });
 afterAll(async () => {
   await controller.stop();
-  await kube.close();
-  await gh.close();
+  await harness.close();
 });
 
 describe('IdPConnection secretRefs read from Kubernetes Secrets', () => {
@@ -236,7 +215,7 @@ describe('IdPConnection secretRefs read from Kubernetes Secrets', () => {
       server: JSON.stringify(await admin.list('IdPConnection', NS)),
       secrets: JSON.stringify(await serverSecrets()),
       audit: JSON.stringify(await admin.request('GET', '/admin/v1/audit?limit=1000')),
-      log: lines.join('\n'),
+      log: harness.lines.join('\n'),
     };
     for (const value of values) {
       for (const [place, text] of Object.entries(places)) expect({ place, leaked: text.includes(value) }).toEqual({ place, leaked: false });

@@ -1,37 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { AdminClient } from '../../client/admin-client.ts';
+import type { AdminClient } from '../../client/admin-client.ts';
 import { SECRET_NAME_ANNOTATION } from '../../controller/kubernetes/client-secrets.ts';
-import { startKubernetesController, type KubernetesController } from '../../controller/kubernetes/run.ts';
-import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { KubernetesController } from '../../controller/kubernetes/run.ts';
+import type { FakeKube, KubeObject } from '../support/fake-kube.ts';
+import type { Check } from '../support/eventually.ts';
+import { readyOf as ready, startKubeControllerHarness, type KubeControllerHarness } from '../support/kube-controller.ts';
+import type { TestServer } from '../support/server.ts';
 import { NS, client, organization } from '../support/objects.ts';
-import { pollUntil, type Check } from '../support/eventually.ts';
 
+let harness: KubeControllerHarness;
 let kube: FakeKube;
 let gh: TestServer;
 let admin: AdminClient;
 let controller: KubernetesController;
-const lines: string[] = [];
 /** Every client secret the tests have seen, to prove none leaks anywhere else. */
 const seen = new Set<string>();
 
-const kubeConfig = () => {
-  const kc = new KubeConfig();
-  kc.loadFromString(kube.kubeconfig);
-  return kc;
-};
+const start = (identity: string) => harness.start(identity);
+const eventually = <T>(check: Check<T>, ms?: number) => harness.eventually(check, ms);
 
-// A short resync: Secrets are read, not watched, so a deleted one is noticed on the next pass.
-const start = (identity: string) =>
-  startKubernetesController({ kubeConfig: kubeConfig(), client: admin, out: (l) => lines.push(`${identity}: ${l}`), identity, leaseNamespace: 'gatehouse-system', leaseDurationSeconds: 2, renewMs: 100, resyncMs: 150 });
-
-const eventually = <T>(check: Check<T>, ms = 8000) => pollUntil(check, ms, () => lines.join('\n'));
-
-type Condition = { type: string; status: string; reason: string; message: string };
-const ready = (o: KubeObject | undefined) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready');
 const readyCr = (name: string, status = 'True') =>
   eventually(() => {
     const o = kube.get('clients', NS, name);
@@ -79,17 +68,16 @@ async function introspectAs(creds: Record<string, string>): Promise<number> {
 }
 
 beforeAll(async () => {
-  kube = await startFakeKube();
-  gh = await startTestServer();
-  admin = new AdminClient({ endpoint: gh.url, token: gh.token });
+  // A short resync: Secrets are read, not watched, so a deleted one is noticed on the next pass.
+  harness = await startKubeControllerHarness({ resyncMs: 150 });
+  ({ kube, gh, admin } = harness);
   controller = await start('replica-a');
   await eventually(() => controller.elector.leading);
   kube.create('organizations', organization('cascade') as KubeObject);
 });
 afterAll(async () => {
   await controller.stop();
-  await kube.close();
-  await gh.close();
+  await harness.close();
 });
 
 describe('client secrets delivered into Kubernetes Secrets', () => {
@@ -244,7 +232,7 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
       events: JSON.stringify(kube.list('events')),
       server: JSON.stringify(await admin.list('Client', NS)),
       audit: JSON.stringify(await admin.request('GET', '/admin/v1/audit?limit=1000')),
-      log: lines.join('\n'),
+      log: harness.lines.join('\n'),
     };
     for (const secret of seen) {
       for (const [place, text] of Object.entries(places)) expect({ place, leaked: text.includes(secret) }).toEqual({ place, leaked: false });

@@ -1,43 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
-import { AdminClient } from '../../client/admin-client.ts';
-import { startKubernetesController, type KubernetesController } from '../../controller/kubernetes/run.ts';
+import type { AdminClient } from '../../client/admin-client.ts';
+import type { KubernetesController } from '../../controller/kubernetes/run.ts';
 import { FINALIZER, toDeclaration } from '../../controller/kubernetes/source.ts';
-import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { FakeKube, KubeObject } from '../support/fake-kube.ts';
+import type { Check } from '../support/eventually.ts';
+import { readyOf as ready, startKubeControllerHarness, type KubeControllerHarness } from '../support/kube-controller.ts';
 import { NS, client, idp, organization } from '../support/objects.ts';
-import { pollUntil, type Check } from '../support/eventually.ts';
 
+let harness: KubeControllerHarness;
 let kube: FakeKube;
-let gh: TestServer;
 let admin: AdminClient;
 let first: KubernetesController;
-const lines: string[] = [];
 
-const kubeConfig = () => {
-  const kc = new KubeConfig();
-  kc.loadFromString(kube.kubeconfig);
-  return kc;
-};
-
-const start = (identity: string) =>
-  startKubernetesController({ kubeConfig: kubeConfig(), client: admin, out: (l) => lines.push(`${identity}: ${l}`), identity, leaseNamespace: 'gatehouse-system', leaseDurationSeconds: 2, renewMs: 100 });
-
-const eventually = <T>(check: Check<T>, ms = 5000) => pollUntil(check, ms, () => lines.join('\n'));
-
-const ready = (o: KubeObject | undefined) => (o?.status?.conditions as { type: string; status: string; reason: string; message: string; observedGeneration?: number }[] | undefined)?.find((c) => c.type === 'Ready');
+const start = (identity: string) => harness.start(identity);
+const eventually = <T>(check: Check<T>, ms?: number) => harness.eventually(check, ms);
 
 beforeAll(async () => {
-  kube = await startFakeKube();
-  gh = await startTestServer();
-  admin = new AdminClient({ endpoint: gh.url, token: gh.token });
+  harness = await startKubeControllerHarness({ eventuallyMs: 5000 });
+  ({ kube, admin } = harness);
   first = await start('replica-a');
   await eventually(() => first.elector.leading);
 });
 afterAll(async () => {
   await first.stop();
-  await kube.close();
-  await gh.close();
+  await harness.close();
 });
 
 describe('Kubernetes source, against a fake API server driven by the real @kubernetes/client-node', () => {
