@@ -11,3 +11,4 @@ export { SigningAlgorithm } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';
+export type { SecretDescription } from './secrets.ts';

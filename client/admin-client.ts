@@ -1,4 +1,4 @@
-import { GROUP_VERSION, kindByName, type AnyObject, type FieldError, type KindName } from '../api/index.ts';
+import { GROUP_VERSION, kindByName, type AnyObject, type FieldError, type KindName, type SecretDescription } from '../api/index.ts';
 
 /** A refusal or failure of the admin API, carrying its problem+json details. */
 export class AdminApiError extends Error {
@@ -32,16 +32,6 @@ export interface AdminClientOptions {
   backoffMs?: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
-}
-
-/** A write-only secret as the server describes it: never a value. */
-export interface SecretDescription {
-  name: string;
-  namespace: string;
-  keys: string[];
-  updatedAt: string;
-  /** Salted scrypt hash of the data; compare with `matchesFingerprint` from client/secret-fingerprint.ts. Absent for secrets stored before fingerprints existed. */
-  fingerprint?: string;
 }
 
 const secretPath = (namespace: string, name: string) => `/admin/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;

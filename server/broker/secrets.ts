@@ -1,7 +1,7 @@
 import Router, { type RouterContext } from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { dnsLabel } from '../../api/index.ts';
+import { dnsLabel, type SecretDescription } from '../../api/index.ts';
 import { secretFingerprint } from '../../client/secret-fingerprint.ts';
 import type { ChangeContext } from '../admin/objects.ts';
 import { readBody } from '../admin/body.ts';
@@ -20,15 +20,6 @@ const SecretData = z.strictObject({
 
 /** `fingerprint` is absent from secrets stored before it existed: a writer then sees no match and writes once. */
 const Sealed = z.object({ data: z.record(z.string(), z.string()), updatedAt: z.number(), fingerprint: z.string().optional() });
-
-export interface SecretDescription {
-  name: string;
-  namespace: string;
-  keys: string[];
-  updatedAt: string;
-  /** A salted scrypt hash of the data (client/secret-fingerprint.ts): lets a writer skip a write that would change nothing. Never the value. */
-  fingerprint?: string;
-}
 
 /**
  * Secrets the server needs from outside and never shows again: upstream IdP client

@@ -2,26 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
+import type { ChainRecord as AuditRecord } from '../../../server/audit/chain.ts';
 
 /**
  * The audit log as an auditor and a SIEM read it: `GET /admin/v1/audit` (filters, newest
  * first, cursor pages), `GET /admin/v1/audit/export` (NDJSON, OCSF 1.1, follow mode for a
  * log shipper). The records are made by real sign-ins and admin calls at known times.
  */
-
-interface AuditRecord {
-  seq: number;
-  at: number;
-  action: string;
-  actor: string;
-  namespace: string | null;
-  organization: string | null;
-  client: string | null;
-  subject: string | null;
-  outcome: string;
-  hash: string;
-  prevHash: string;
-}
 
 let gh: TestServer;
 const PASSWORD = 'correct horse battery staple';
