@@ -16,7 +16,7 @@ export interface AppendWorkerData {
 
 const port = parentPort!;
 const { location, progress: shared } = workerData as AppendWorkerData;
-const progress = new Int32Array(shared);
+const progress = new BigInt64Array(shared);
 const connection = new SqliteConnection(openSqlite(location));
 const repo = new Repository(connection);
 let waiting: { id: number; items: { entry: AuditEntry; at: number }[] }[] = [];
@@ -43,11 +43,11 @@ async function flush(): Promise<void> {
     try {
       await append(requests.flatMap((r) => r.items));
       // Published before the reply: the event loop may settle these callers before it reads it.
-      if (Atomics.load(progress, 1) === 0) Atomics.store(progress, 0, ids[ids.length - 1]!);
+      if (Atomics.load(progress, 1) === 0n) Atomics.store(progress, 0, BigInt(ids[ids.length - 1]!));
       port.postMessage({ ids } satisfies AppendReply);
     } catch (error) {
       // From now on only replies settle batches: a later commit must not vouch for this one.
-      Atomics.store(progress, 1, 1);
+      Atomics.store(progress, 1, 1n);
       port.postMessage({ ids, error: error instanceof Error ? error.message : String(error) } satisfies AppendReply);
     }
   }

@@ -62,7 +62,7 @@ export class ThreadAppender implements AuditAppender {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
   /** [0]: the last batch id committed with every earlier one committed too; [1]: 1 once any batch failed. */
-  private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+  private readonly progress = new BigInt64Array(new SharedArrayBuffer(16)); // 64 bits: ids never wrap
   /** Every batch up to this id has been settled. */
   private settledUpTo = 0;
 
@@ -79,8 +79,8 @@ export class ThreadAppender implements AuditAppender {
   }
 
   settle(): void {
-    if (this.waiting.size === 0 || Atomics.load(this.progress, 1) !== 0) return;
-    const committed = Atomics.load(this.progress, 0);
+    if (this.waiting.size === 0 || Atomics.load(this.progress, 1) !== 0n) return;
+    const committed = Number(Atomics.load(this.progress, 0));
     for (let id = this.settledUpTo + 1; id <= committed; id++) {
       const waiter = this.waiting.get(id);
       this.waiting.delete(id);
