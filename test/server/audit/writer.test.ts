@@ -135,11 +135,20 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
       let settled = false;
       void writer.append(token(1)).then(() => (settled = true));
       await new Promise<void>((resolve) => setImmediate(resolve)); // the batch is handed over
-      await holdLoopUntil(committed(store, 'client-1'));
-      const next = writer.append(token(2));
-      await microtasks();
+      // The loop does not turn from here on, so the thread's reply cannot be read: only the
+      // appends made meanwhile (about one a millisecond) can settle the caller.
+      const later: Promise<void>[] = [];
+      let lastAppend = 0;
+      await holdLoopUntil(async () => {
+        if (Date.now() > lastAppend) {
+          lastAppend = Date.now();
+          later.push(writer.append(token(2)));
+        }
+        await microtasks();
+        return settled;
+      });
       expect(settled).toBe(true);
-      await next;
+      await Promise.all(later);
     } finally {
       await writer.close();
       await store.close();
