@@ -163,8 +163,9 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
       const outcome = { bad: 'pending', good: 'pending' };
       const bad = appender.append([{ entry: { ...token(1), data: { count: 1n } }, at: Date.now() }]);
       bad.then(() => (outcome.bad = 'resolved'), () => (outcome.bad = 'rejected'));
-      // Let the thread refuse it in a transaction of its own before the next batch arrives.
-      await holdLoopUntil(async () => false, 300).catch(() => undefined);
+      // Let the thread refuse it in a transaction of its own before the next batch arrives
+      // (batches waiting together share one transaction, and would fail together).
+      await holdLoopUntil(async () => false, 1000).catch(() => undefined);
       const good = appender.append([{ entry: token(2), at: Date.now() }]);
       good.then(() => (outcome.good = 'resolved'));
       await holdLoopUntil(committed(store, 'client-2'));
