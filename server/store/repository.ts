@@ -189,6 +189,9 @@ function toChainRecord(row: AuditRow): ChainRecord {
 
 const OBJECT_COLUMNS = 'uid, generation, body, status, created_at, updated_at';
 const AUDIT_COLUMNS = 'seq, at, action, actor, namespace, organization, kind, name, client, subject, outcome, data, prev_hash, hash';
+/** Rows per INSERT when appending a batch of audit records. */
+const INSERT_ROWS = [64, 16, 4, 1];
+const INSERT_AUDIT = new Map(INSERT_ROWS.map((rows) => [rows, `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`]));
 
 /** Every query the server makes of its store, over either backend, inside or outside a transaction. */
 export class Repository {
@@ -291,12 +294,18 @@ export class Repository {
         data: entry.data,
       };
       const hash = recordHash(prevHash, fields);
-      await this.db.run(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-        fields.seq, fields.at, fields.action, fields.actor, fields.namespace, fields.organization, fields.kind, fields.name,
-        fields.client, fields.subject, fields.outcome, JSON.stringify(fields.data), prevHash, hash,
-      ]);
       written.push({ ...fields, prevHash, hash });
       prevHash = hash;
+    }
+    // Several rows per statement, in a few fixed sizes so that each connection prepares at most four.
+    for (let i = 0; i < written.length; ) {
+      const rows = INSERT_ROWS.find((n) => n <= written.length - i)!;
+      const params: SqlValue[] = [];
+      for (const r of written.slice(i, i + rows)) {
+        params.push(r.seq, r.at, r.action, r.actor, r.namespace, r.organization, r.kind, r.name, r.client, r.subject, r.outcome, JSON.stringify(r.data), r.prevHash, r.hash);
+      }
+      await this.db.run(INSERT_AUDIT.get(rows)!, params);
+      i += rows;
     }
     if (written.length === 0) return written;
     if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [seq, prevHash]);
