@@ -2,10 +2,11 @@
 // records to the store file over a connection of its own. Batches that arrive while a
 // transaction is being written are committed together in the next one (group commit).
 import { parentPort, workerData } from 'node:worker_threads';
-import { Repository, type AuditEntry } from '../store/repository.ts';
+import { Repository } from '../store/repository.ts';
 import { SqliteConnection, openSqlite } from '../store/sqlite.ts';
+import type { AuditItems } from './thread-appender.ts';
 
-export type AppendRequest = { id: number; items: { entry: AuditEntry; at: number }[] } | { id: number; close: true };
+export type AppendRequest = { id: number; items: AuditItems } | { id: number; close: true };
 /** Answers the requests `ids`, all committed in one transaction (or all refused, with `error`). */
 export type AppendReply = { ids: number[]; error?: string };
 export interface AppendWorkerData {
@@ -19,10 +20,10 @@ const { location, progress: shared } = workerData as AppendWorkerData;
 const progress = new BigInt64Array(shared);
 const connection = new SqliteConnection(openSqlite(location));
 const repo = new Repository(connection);
-let waiting: { id: number; items: { entry: AuditEntry; at: number }[] }[] = [];
+let waiting: { id: number; items: AuditItems }[] = [];
 let flushing: Promise<void> | undefined;
 
-async function append(items: { entry: AuditEntry; at: number }[]): Promise<void> {
+async function append(items: AuditItems): Promise<void> {
   connection.db.exec('BEGIN IMMEDIATE');
   try {
     await repo.appendAuditBatch(items);

@@ -81,11 +81,7 @@ export class ThreadAppender implements AuditAppender {
   settle(): void {
     if (this.waiting.size === 0 || Atomics.load(this.progress, 1) !== 0n) return;
     const committed = Number(Atomics.load(this.progress, 0));
-    for (let id = this.settledUpTo + 1; id <= committed; id++) {
-      const waiter = this.waiting.get(id);
-      this.waiting.delete(id);
-      waiter?.resolve();
-    }
+    for (let id = this.settledUpTo + 1; id <= committed; id++) this.answer(id);
     this.settledUpTo = Math.max(this.settledUpTo, committed);
     if (this.waiting.size === 0) this.worker?.unref();
   }
@@ -112,12 +108,7 @@ export class ThreadAppender implements AuditAppender {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./append-worker.ts', import.meta.url), { workerData: { location: this.location, progress: this.progress.buffer } satisfies AppendWorkerData });
     worker.on('message', (reply: AppendReply) => {
-      for (const id of reply.ids) {
-        const waiter = this.waiting.get(id);
-        this.waiting.delete(id);
-        if (reply.error === undefined) waiter?.resolve();
-        else waiter?.reject(new Error(`the audit record could not be written: ${reply.error}`));
-      }
+      for (const id of reply.ids) this.answer(id, reply.error);
       // Replies come in order: every batch up to the last one named here is settled.
       this.settledUpTo = Math.max(this.settledUpTo, ...reply.ids);
       // Idle, the thread does not keep the process alive; a pending append does.
@@ -129,6 +120,15 @@ export class ThreadAppender implements AuditAppender {
     });
     this.worker = worker;
     return worker;
+  }
+
+  /** Settles batch `id`, if it still waits (a reply and the shared progress may both name it). */
+  private answer(id: number, error?: string): void {
+    const waiter = this.waiting.get(id);
+    if (!waiter) return;
+    this.waiting.delete(id);
+    if (error === undefined) waiter.resolve();
+    else waiter.reject(new Error(`the audit record could not be written: ${error}`));
   }
 
   private fail(error: Error): void {
