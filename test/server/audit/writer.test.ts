@@ -4,9 +4,7 @@
  * appends run on a thread of their own without breaking the one hash chain that admin
  * changes (written in their own transactions on the main connection) also extend.
  */
-import { afterAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { ThreadAppender, TransactionAppender, auditAppender, type AuditAppender, type AuditItems } from '../../../server/audit/thread-appender.ts';
 import { AuditWriter } from '../../../server/audit/writer.ts';
@@ -15,16 +13,12 @@ import { silentLogger, type Logger } from '../../../server/log.ts';
 import { Store, openStore, type AuditEntry } from '../../../server/store/index.ts';
 import { migrate } from '../../../server/store/migrations.ts';
 import { SqliteDriver } from '../../../server/store/sqlite.ts';
+import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const tempDir = temporaryDirectories('gatehouse-audit-');
 
 async function fileStore(): Promise<Store> {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-audit-'));
-  dirs.push(dir);
-  return openStore({ dataDir: dir });
+  return openStore({ dataDir: await tempDir() });
 }
 
 const token = (i: number): AuditEntry => ({ action: 'token.issued', actor: `client-${i}`, namespace: 'blixit', organization: 'forge-supplies', client: `client-${i}`, data: { grant: 'client_credentials', scope: 'inventory:read', n: i } });
@@ -253,8 +247,7 @@ describe('AuditWriter hand-over', () => {
 
 describe('AuditWriter on the store’s own transactions', () => {
   it('groups concurrent records and keeps the chain', async () => {
-    const store = await openStore({ dataDir: await mkdtemp(join(tmpdir(), 'gatehouse-audit-')) });
-    dirs.push(store.location.replace(/\/gatehouse\.db$/, ''));
+    const store = await fileStore();
     const appender = counting(new TransactionAppender(store));
     const writer = new AuditWriter({ store, clock: systemClock, appender });
     await Promise.all(Array.from({ length: 100 }, (_, i) => writer.append(token(i))));

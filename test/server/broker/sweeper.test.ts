@@ -4,27 +4,21 @@
  * store backends (PostgreSQL when the machine has its binaries), with an injected clock.
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { BrokerSweeper } from '../../../server/broker/sweeper.ts';
 import { fixedClock } from '../../../server/clock.ts';
 import { openStore, type Store, type StoreOptions } from '../../../server/store/index.ts';
 import { startPostgres } from '../../support/postgres.ts';
 import { startTestServer } from '../../support/server.ts';
+import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
 const T0 = Date.parse('2026-11-23T09:00:00Z');
 const MIN = 60_000;
-const dirs: string[] = [];
+const tempDir = temporaryDirectories('gatehouse-sweep-');
 const server = await startPostgres();
 const backends: { name: string; fresh(): Promise<StoreOptions> }[] = [
   {
     name: 'sqlite',
-    async fresh() {
-      const dir = await mkdtemp(join(tmpdir(), 'gatehouse-sweep-'));
-      dirs.push(dir);
-      return { dataDir: dir };
-    },
+    fresh: async () => ({ dataDir: await tempDir() }),
   },
   ...(server ? [{ name: 'postgres', fresh: async () => ({ databaseUrl: await server.createSchema() }) }] : []),
 ];
@@ -34,7 +28,6 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
 const count = async (store: Store, table: 'broker_requests' | 'saml_assertions' | 'oidc_models' | 'access_tokens') => Number((await store.driver.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${table}`))[0]!.n);

@@ -3,26 +3,20 @@
  * blocks the event loop waiting for another connection's write lock, and it leaves the
  * copying of the write-ahead log into the database file to a thread of its own.
  */
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../../server/store/index.ts';
 import { MIGRATIONS, migrate } from '../../../server/store/migrations.ts';
 import { SqliteDriver } from '../../../server/store/sqlite.ts';
 import { WalCheckpointer, type CheckpointProgress } from '../../../server/store/wal-checkpointer.ts';
+import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const tempDir = temporaryDirectories('gatehouse-sqlite-');
 
 async function tempFile(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-sqlite-'));
-  dirs.push(dir);
-  return join(dir, 'gatehouse.db');
+  return join(await tempDir(), 'gatehouse.db');
 }
 
 describe('SqliteDriver', () => {

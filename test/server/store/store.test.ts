@@ -4,10 +4,7 @@
  * skipped with a line on the console when there are none).
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { GROUP_VERSION, kindByName, parseObject, type AnyObject } from '../../../api/index.ts';
 import { recordHash } from '../../../server/audit/chain.ts';
@@ -15,6 +12,7 @@ import { openStore, type AuditEntry, type Store, type StoreOptions } from '../..
 import { MIGRATIONS, migrate } from '../../../server/store/migrations.ts';
 import { PostgresDriver } from '../../../server/store/postgres.ts';
 import { startPostgres } from '../../support/postgres.ts';
+import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
 // ── backends ──────────────────────────────────────────────────────────
 
@@ -26,16 +24,12 @@ interface Backend {
   sharedByReplicas: boolean;
 }
 
-const tempDirs: string[] = [];
+const tempDir = temporaryDirectories('gatehouse-store-');
 
 const sqlite: Backend = {
   name: 'sqlite',
   sharedByReplicas: false,
-  async fresh() {
-    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
-    tempDirs.push(dir);
-    return { dataDir: dir };
-  },
+  fresh: async () => ({ dataDir: await tempDir() }),
 };
 
 // One server (and one database) for the whole file; a fresh schema for each test,
@@ -53,7 +47,6 @@ const postgres: Backend = {
 
 afterAll(async () => {
   await server?.stop();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
 const opened: Store[] = [];
