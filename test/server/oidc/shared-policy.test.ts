@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
-import { setPassword } from '../../support/sign-in.ts';
+import { CALLBACK, setPassword } from '../../support/sign-in.ts';
 import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
 
 /**
@@ -12,7 +12,6 @@ import { NS, accessPolicy, client, idp, organization, user, workspace } from '..
  * AccessPolicies decide which of them its tokens carry — at sign-in, on refresh and as
  * introspection reports them. A machine (client credentials) has no organization: no API scope.
  */
-const CALLBACK = 'http://127.0.0.1:9/callback';
 const PASSWORD = 'a long enough password';
 const ORDERS = 'https://orders.example';
 const ALL = 'orders:read orders:write inventory:read';
