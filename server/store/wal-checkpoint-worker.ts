@@ -22,8 +22,8 @@ for (;;) {
   if (Atomics.load(flag, 0) < 0) break;
   // Let a burst of commits pile up, then copy them into the database file in one pass.
   Atomics.wait(flag, 0, Atomics.load(flag, 0), settleMs);
-  if (Atomics.load(flag, 0) < 0) break;
-  Atomics.store(flag, 0, 0);
+  // Taken and reset in one step, so that a stop signalled in between is not lost.
+  if (Atomics.exchange(flag, 0, 0) < 0) break;
   // PASSIVE never takes the write lock, so writers on the main thread are never made to wait.
   const result = checkpoint.get() as { busy: number; log: number; checkpointed: number };
   parentPort?.postMessage({ log: result.log, checkpointed: result.checkpointed });
