@@ -71,7 +71,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
-    const running = await listen(gatehouse.app, { host, port });
+    const running = await listen(gatehouse.callback, { host, port });
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;

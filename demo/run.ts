@@ -30,7 +30,7 @@ const store = await openStore({ dataDir });
 // Bound first, so every peer knows where Gatehouse is, even on a port the system picked.
 let GATEHOUSE = `http://127.0.0.1:${ports.gatehouse}`;
 const gatehouse = createApp({ store, clock: systemClock, get publicUrl() { return GATEHOUSE; }, logger: silentLogger, sealer: new Sealer(randomBytes(48).toString('base64url')) });
-const gh = await listen(gatehouse.app, { host: '127.0.0.1', port: ports.gatehouse });
+const gh = await listen(gatehouse.callback, { host: '127.0.0.1', port: ports.gatehouse });
 GATEHOUSE = gh.url;
 gatehouse.sweeper.start();
 

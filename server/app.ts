@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { adminRouter } from './admin/routes.ts';
@@ -41,6 +42,8 @@ export interface AppOptions {
 
 export interface GatehouseApp {
   app: Koa;
+  /** What to serve: the Koa app, with the issuers' hot endpoints answered without it (IssuerRegistry.direct). */
+  callback: RequestListener;
   objects: ObjectService;
   verifier: AdminTokenVerifier;
   clientSecrets: ClientSecrets;
@@ -135,5 +138,9 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(secrets.routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
-  return { app, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle, sweeper };
+  const koa = app.callback();
+  const callback: RequestListener = (req, res) => {
+    if (!issuers.direct(req, res)) void koa(req, res);
+  };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle, sweeper };
 }

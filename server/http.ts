@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 
@@ -10,8 +10,8 @@ export interface RunningServer {
 }
 
 /** Listens on `host:port` (port 0 picks a free one) and resolves once the socket is bound. */
-export async function listen(app: Koa, options: { host: string; port: number }): Promise<RunningServer> {
-  const server = createServer(app.callback());
+export async function listen(app: Koa | RequestListener, options: { host: string; port: number }): Promise<RunningServer> {
+  const server = createServer(typeof app === 'function' ? app : app.callback());
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10000;
   server.requestTimeout = 30000;

@@ -13,7 +13,7 @@ const ns = 'bench';
 const store = await openStore(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : { dataDir: mkdtempSync(join(tmpdir(), 'gatehouse-bench-')) });
 const settings = { store, clock: systemClock, logger: silentLogger, sealer: new Sealer('bench-key-bench-key-bench-key-bench-key'), publicUrl: 'http://127.0.0.1' };
 const gatehouse = createApp(settings);
-const running = await listen(gatehouse.app, { host: '127.0.0.1', port: 0 });
+const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
 settings.publicUrl = running.url;
 const actor = { actor: 'bench' };
 const meta = (kind: string, name: string) => ({ apiVersion: 'gatehouse.dev/v1alpha1', kind, metadata: { name, namespace: ns } });

@@ -32,7 +32,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
   const sealer = new Sealer('test-secret-key-0123456789abcdefghijklmnop');
   const settings = { store, clock, logger: silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) };
   const gatehouse = createApp(settings);
-  const running = await listen(gatehouse.app, { host: '127.0.0.1', port: 0 });
+  const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
   settings.publicUrl = running.url;
   return {
     url: running.url,

@@ -1,0 +1,129 @@
+// IssuerRegistry.direct: once an issuer is built, its hot endpoints are handed to the provider
+// without the server's Koa app, and answer exactly as they do through it.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
+import { startTestServer, type TestServer } from '../../support/server.ts';
+import { NS, accessPolicy, claimMapping, client, organization, workspace } from '../../support/objects.ts';
+
+let gh: TestServer;
+let secret: string;
+/** For each request the server received: true when the direct path answered it. */
+const taken: boolean[] = [];
+const INVENTORY = 'https://inventory.example';
+const insecure = { execute: [oidc.allowInsecureRequests] };
+const config = () => oidc.discovery(new URL(`${gh.url}/${NS}/forge`), `forge-sync.${NS}`, secret, undefined, insecure);
+
+async function put(plural: string, object: { metadata: { name: string } }) {
+  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
+  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+}
+
+/** What the requests made inside `fn` took: the direct path or the Koa app. */
+async function paths(fn: () => Promise<unknown>): Promise<boolean[]> {
+  const from = taken.length;
+  await fn();
+  return taken.slice(from);
+}
+
+async function audited(action: string): Promise<number> {
+  return (await gh.admin('GET', `/admin/v1/audit?action=${action}&limit=100`)).body.items.length;
+}
+
+beforeAll(async () => {
+  gh = await startTestServer();
+  const registry = gh.gatehouse.issuers;
+  const direct = registry.direct.bind(registry);
+  registry.direct = (req, res) => {
+    const answered = direct(req, res);
+    taken.push(answered);
+    return answered;
+  };
+  await put('workspaces', workspace());
+  await put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+  await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
+  secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/forge-sync/secret`)).body.clientSecret;
+});
+afterAll(async () => {
+  await gh.close();
+});
+
+describe('the direct path to a built issuer', () => {
+  it('answers token requests as the Koa app does: the same claims, and each one audited', async () => {
+    const before = await audited('token.issued');
+    let viaKoa = '';
+    let viaDirect = '';
+    const first = await paths(async () => {
+      viaKoa = (await oidc.clientCredentialsGrant(await config(), { scope: 'inventory:read' })).access_token;
+    });
+    // Discovery and the first token built the issuer on the Koa app's path.
+    expect(first).toContain(false);
+    expect(await paths(async () => {
+      viaDirect = (await oidc.clientCredentialsGrant(await config(), { scope: 'inventory:read' })).access_token;
+    })).toEqual([true, true]); // discovery, token
+    const claims = (token: string) => {
+      const { jti, iat, exp, ...rest } = decodeJwt(token);
+      return rest;
+    };
+    expect(claims(viaDirect)).toEqual(claims(viaKoa));
+    expect(claims(viaDirect)).toMatchObject({ organization_id: 'forge', contract_id: 'BLX-7', aud: INVENTORY, iss: `${gh.url}/${NS}/forge` });
+    expect(await audited('token.issued')).toBe(before + 2);
+  });
+
+  it('introspects and revokes JWT access tokens, which the provider alone would refuse', async () => {
+    const c = await config();
+    const token = (await oidc.clientCredentialsGrant(c, { scope: 'inventory:read' })).access_token;
+    const steps = await paths(async () => {
+      expect(await oidc.tokenIntrospection(c, token)).toMatchObject({ active: true, organization_id: 'forge', client_id: `forge-sync.${NS}` });
+      await oidc.tokenRevocation(c, token);
+      expect((await oidc.tokenIntrospection(c, token)).active).toBe(false);
+    });
+    expect(steps).toEqual([true, true, true]);
+  });
+
+  it('refuses every grant as soon as the organization is suspended', async () => {
+    const c = await config();
+    await put('organizations', organization('forge', { suspended: true, contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+    const refusedBefore = await audited('token.refused');
+    const steps = await paths(async () => {
+      // The first request after a change takes the Koa app's path (it looks for the change); the next goes direct.
+      for (let i = 0; i < 2; i++) await expect(oidc.clientCredentialsGrant(c, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_grant' });
+    });
+    expect(steps).toEqual([false, true]);
+    expect(await audited('token.refused')).toBe(refusedBefore + 2);
+    await put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+  });
+
+  it('answers a failure of its own as problem+json that reveals nothing, as the Koa app would', async () => {
+    const c = await config();
+    await oidc.clientCredentialsGrant(c, { scope: 'inventory:read' }); // built again after the last change
+    const audit = gh.gatehouse.audit;
+    const append = audit.append.bind(audit);
+    audit.append = () => Promise.reject(new Error('disk /var/lib/gatehouse is full'));
+    try {
+      const auth = `Basic ${Buffer.from(`${encodeURIComponent(`forge-sync.${NS}`)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+      let res: Response | undefined;
+      expect(await paths(async () => {
+        res = await fetch(`${gh.url}/${NS}/forge/token`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=inventory%3Aread' });
+      })).toEqual([true]);
+      expect(res!.status).toBe(500);
+      expect(res!.headers.get('content-type')).toContain('application/problem+json');
+      const body = await res!.text();
+      expect(body).not.toContain('access_token');
+      expect(body).not.toContain('/var/lib');
+    } finally {
+      audit.append = append;
+    }
+  });
+
+  it('leaves to the Koa app what is not one of its endpoints', async () => {
+    let res: Response | undefined;
+    expect(await paths(async () => {
+      res = await fetch(`${gh.url}/${NS}/forge/token`); // GET: no such endpoint
+    })).toEqual([false]);
+    expect(res!.status).toBe(404);
+    expect(res!.headers.get('content-type')).toContain('application/problem+json');
+  });
+});
