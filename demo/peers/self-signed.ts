@@ -11,8 +11,7 @@ export function selfSignedKeyPair(commonName: string, validDays = 3650): { key: 
   const sha256WithRsa = seq(oid([1, 2, 840, 113549, 1, 1, 11]), Buffer.from([0x05, 0x00]));
   const name = seq(set(seq(oid([2, 5, 4, 3]), tlv(0x0c, Buffer.from(commonName, 'utf8')))));
   const now = Date.now();
-  const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f; // a positive INTEGER
+  const serial = certificateSerial(randomBytes(16));
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([0x02]))), // version v3
     tlv(0x02, serial),
@@ -29,6 +28,16 @@ export function selfSignedKeyPair(commonName: string, validDays = 3650): { key: 
     key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     cert: `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`,
   };
+}
+
+/**
+ * A serial number from random bytes, as a DER INTEGER's content: positive (top bit clear) and
+ * minimal (no leading zero byte, which OpenSSL refuses as "illegal padding", once in ~256 keys).
+ */
+export function certificateSerial(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  return serial;
 }
 
 function tlv(tag: number, value: Buffer): Buffer {
