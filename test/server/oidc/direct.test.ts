@@ -125,5 +125,6 @@ describe('the direct path to a built issuer', () => {
     })).toEqual([false]);
     expect(res!.status).toBe(404);
     expect(res!.headers.get('content-type')).toContain('application/problem+json');
+    expect((await res!.json()) as unknown).toMatchObject({ detail: `no route for GET /${NS}/forge/token` });
   });
 });
