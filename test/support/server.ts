@@ -8,6 +8,7 @@ import { silentLogger } from '../../server/log.ts';
 import { openStore, type Store, type StoreOptions } from '../../server/store/index.ts';
 import { ensureBootstrapToken } from '../../server/admin/tokens.ts';
 import { Sealer } from '../../server/secrets/sealer.ts';
+import { NS } from './objects.ts';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -20,6 +21,8 @@ export interface TestServer {
   dataDir: string;
   /** Calls the admin API with the bootstrap token; JSON in, JSON out. */
   admin(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** PUTs a declaration into the test namespace (`NS`) through the admin API; throws with the server's answer unless it was accepted. */
+  put(plural: string, object: { metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: unknown }): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -34,7 +37,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
   const gatehouse = createApp(settings);
   const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
   settings.publicUrl = running.url;
-  return {
+  const server: TestServer = {
     url: running.url,
     token: TEST_ADMIN_TOKEN,
     store,
@@ -50,6 +53,11 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
+    async put(plural, object) {
+      const res = await server.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
+      if (res.status >= 300) throw new Error(JSON.stringify(res.body));
+      return res.body;
+    },
     async close() {
       await running.close();
       await gatehouse.audit.close();
@@ -57,4 +65,5 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return server;
 }

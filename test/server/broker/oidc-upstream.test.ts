@@ -24,24 +24,18 @@ const people: PeerUser[] = [
   { sub: 'f-6666', email: 'ana@cascade.example', password: 'forge-pass', name: 'Not Ana' },
 ];
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-  return res.body;
-}
-
 beforeAll(async () => {
   gh = await startTestServer({ now: new Date().toISOString() });
   forgeIdp = await startOidcPeer({ clientId: 'gatehouse', clientSecret: 'forge-upstream-secret', redirectUris: [`${issuerOf('forge')}/broker/forge-oidc/callback`], users: people, title: 'Forge SSO' });
-  await put('workspaces', workspace());
-  await put('organizations', organization('forge', { displayName: 'Forge Supplies', branding: { primaryColor: '#b42318' }, domains: ['sso.forge.example'] }));
-  await put('organizations', organization('cascade', { displayName: 'Cascade Consulting' }));
-  await put('idpconnections', idp('forge-oidc', 'forge', { displayName: 'Forge SSO', oidc: { issuer: forgeIdp.url, clientId: 'gatehouse', clientSecretRef: { name: 'forge-oidc', key: 'client-secret' } }, jit: { enabled: true, defaultRoles: ['supplier-user'] }, attributeMapping: { email: 'email', name: 'name', department: 'department' } }));
-  await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile', 'inventory:read'], audiences: [INVENTORY] }));
-  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
-  await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'department', from: 'upstream.department', tokens: ['id', 'access'] }] }));
-  await put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile'] }));
-  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  await gh.put('workspaces', workspace());
+  await gh.put('organizations', organization('forge', { displayName: 'Forge Supplies', branding: { primaryColor: '#b42318' }, domains: ['sso.forge.example'] }));
+  await gh.put('organizations', organization('cascade', { displayName: 'Cascade Consulting' }));
+  await gh.put('idpconnections', idp('forge-oidc', 'forge', { displayName: 'Forge SSO', oidc: { issuer: forgeIdp.url, clientId: 'gatehouse', clientSecretRef: { name: 'forge-oidc', key: 'client-secret' } }, jit: { enabled: true, defaultRoles: ['supplier-user'] }, attributeMapping: { email: 'email', name: 'name', department: 'department' } }));
+  await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile', 'inventory:read'], audiences: [INVENTORY] }));
+  await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'department', from: 'upstream.department', tokens: ['id', 'access'] }] }));
+  await gh.put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile'] }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
   for (const name of ['forge-web', 'portal']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   const stored = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/secrets/forge-oidc`, { data: { 'client-secret': 'forge-upstream-secret' } });
   expect(stored.status).toBe(201);

@@ -23,10 +23,6 @@ async function connectionReady(name: string): Promise<Condition & { raw: string 
   expect(found).toHaveLength(1);
   return { ...found[0]!, raw: JSON.stringify(res.body) };
 }
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `${base}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
 const oidcConnection = (name: string, ref?: { name: string; key: string }) =>
   idp(name, 'forge', { oidc: { issuer: 'https://sso.forge.example', clientId: 'gatehouse', ...(ref ? { clientSecretRef: ref } : {}) } });
 const samlConnection = (name: string, saml: object) => idp(name, 'forge', { type: 'saml', oidc: undefined, saml });
@@ -42,7 +38,7 @@ beforeAll(async () => {
   // The demo certificate is fresh: the clock starts at the real now.
   gh = await startTestServer({ now: new Date().toISOString() });
   peer = await startSamlPeer({ users: [], title: 'Forge ADFS' });
-  await put('organizations', organization('forge'));
+  await gh.put('organizations', organization('forge'));
 });
 afterAll(async () => {
   await gh.close();
@@ -51,7 +47,7 @@ afterAll(async () => {
 
 describe('an OIDC connection', () => {
   it('is Pending until its client secret is delivered, naming the secret and key', async () => {
-    await put('idpconnections', oidcConnection('forge-oidc', { name: 'forge-oidc', key: 'client-secret' }));
+    await gh.put('idpconnections', oidcConnection('forge-oidc', { name: 'forge-oidc', key: 'client-secret' }));
     const c = await connectionReady('forge-oidc');
     expect(c).toMatchObject({ status: 'False', reason: 'Pending', observedGeneration: 1 });
     expect(c.message).toContain('forge-oidc');
@@ -83,7 +79,7 @@ describe('an OIDC connection', () => {
   });
 
   it('is Ready without a secret reference (a public client)', async () => {
-    await put('idpconnections', oidcConnection('forge-public'));
+    await gh.put('idpconnections', oidcConnection('forge-public'));
     expect(await connectionReady('forge-public')).toMatchObject({ status: 'True', reason: 'Ready' });
   });
 
@@ -104,35 +100,35 @@ describe('an OIDC connection', () => {
 
 describe('a SAML connection', () => {
   it('is Ready with a parsable, current certificate', async () => {
-    await put('idpconnections', samlConnection('forge-saml', { entityId: 'https://adfs.forge.example', ssoUrl: 'https://adfs.forge.example/sso', certificate: CERT }));
+    await gh.put('idpconnections', samlConnection('forge-saml', { entityId: 'https://adfs.forge.example', ssoUrl: 'https://adfs.forge.example/sso', certificate: CERT }));
     const c = await connectionReady('forge-saml');
     expect(c).toMatchObject({ status: 'True', reason: 'Ready' });
     expect(c.message).toContain('https://adfs.forge.example');
   });
 
   it('is Invalid with a certificate that is PEM-shaped but not a certificate', async () => {
-    await put('idpconnections', samlConnection('forge-bad-cert', { entityId: 'https://adfs.forge.example', ssoUrl: 'https://adfs.forge.example/sso', certificate: '-----BEGIN CERTIFICATE-----\nTUlJQm9ndXM=\n-----END CERTIFICATE-----' }));
+    await gh.put('idpconnections', samlConnection('forge-bad-cert', { entityId: 'https://adfs.forge.example', ssoUrl: 'https://adfs.forge.example/sso', certificate: '-----BEGIN CERTIFICATE-----\nTUlJQm9ndXM=\n-----END CERTIFICATE-----' }));
     const c = await connectionReady('forge-bad-cert');
     expect(c).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(c.message).toContain('not a parsable X.509 certificate');
   });
 
   it('is Invalid when the metadata has no IdP descriptor', async () => {
-    await put('idpconnections', samlConnection('forge-bad-metadata', { metadataXml: '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>' }));
+    await gh.put('idpconnections', samlConnection('forge-bad-metadata', { metadataXml: '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>' }));
     const c = await connectionReady('forge-bad-metadata');
     expect(c).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(c.message).toContain('no EntityDescriptor with an IDPSSODescriptor');
   });
 
   it('is Ready from metadata served at its URL, and from the same metadata inline', async () => {
-    await put('idpconnections', samlConnection('forge-metadata-url', { metadataUrl: `${peer.url}/metadata` }));
+    await gh.put('idpconnections', samlConnection('forge-metadata-url', { metadataUrl: `${peer.url}/metadata` }));
     expect(await connectionReady('forge-metadata-url')).toMatchObject({ status: 'True', reason: 'Ready', message: expect.stringContaining(peer.entityId) });
-    await put('idpconnections', samlConnection('forge-metadata-xml', { metadataXml: peer.metadataXml }));
+    await gh.put('idpconnections', samlConnection('forge-metadata-xml', { metadataXml: peer.metadataXml }));
     expect(await connectionReady('forge-metadata-xml')).toMatchObject({ status: 'True', reason: 'Ready' });
   });
 
   it('is Pending while its metadata URL does not answer', async () => {
-    await put('idpconnections', samlConnection('forge-metadata-down', { metadataUrl: `http://127.0.0.1:${await closedPort()}/metadata` }));
+    await gh.put('idpconnections', samlConnection('forge-metadata-down', { metadataUrl: `http://127.0.0.1:${await closedPort()}/metadata` }));
     const c = await connectionReady('forge-metadata-down');
     expect(c).toMatchObject({ status: 'False', reason: 'Pending' });
     expect(c.message).toContain('could not be fetched');
@@ -148,7 +144,7 @@ describe('a SAML connection', () => {
 
 describe('a directory connection', () => {
   it('is always Ready', async () => {
-    await put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
+    await gh.put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
     expect(await connectionReady('forge-directory')).toMatchObject({ status: 'True', reason: 'Ready' });
   });
 });

@@ -18,17 +18,12 @@ const spEntity = () => `${issuerOf('pinnacle')}/saml/pinnacle-saml/metadata`;
 const discover = () => oidc.discovery(new URL(issuerOf('pinnacle')), `pinnacle-web.${NS}`, secret, undefined, { execute: [oidc.allowInsecureRequests] });
 const connection = (saml: object) => idp('pinnacle-saml', 'pinnacle', { type: 'saml', oidc: undefined, saml, jit: { enabled: true, defaultRoles: ['shipper'] }, attributeMapping: { email: ATTR.email, name: ATTR.name } });
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 beforeAll(async () => {
   gh = await startTestServer({ now: new Date().toISOString() });
   pinnacleIdp = await startSamlPeer({ users: [{ email: 'piet@pinnacle.example', password: 'pinnacle-pass', name: 'Piet Pinnacle' }], title: 'Pinnacle ADFS' });
-  await put('organizations', organization('pinnacle', { displayName: 'Pinnacle Logistics', branding: { primaryColor: '#0a7d5a' } }));
-  await put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
-  await put('clients', client('pinnacle-web', 'pinnacle', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile'] }));
+  await gh.put('organizations', organization('pinnacle', { displayName: 'Pinnacle Logistics', branding: { primaryColor: '#0a7d5a' } }));
+  await gh.put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
+  await gh.put('clients', client('pinnacle-web', 'pinnacle', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile'] }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/pinnacle-web/secret`)).body.clientSecret;
 });
 afterAll(async () => {
@@ -171,7 +166,7 @@ describe('SAML responses that must be refused, each with an audit record and a c
 
 describe('IdP metadata by URL', () => {
   it('when unreachable, says so on a clear page, with an audit record', async () => {
-    await put('idpconnections', connection({ metadataUrl: 'http://127.0.0.1:9/metadata' }));
+    await gh.put('idpconnections', connection({ metadataUrl: 'http://127.0.0.1:9/metadata' }));
     try {
       const s = await submit(await startSignIn(await discover()), { email: 'piet@pinnacle.example' });
       expect(s.res.status).toBe(502);
@@ -179,7 +174,7 @@ describe('IdP metadata by URL', () => {
       const audit = (await gh.admin('GET', '/admin/v1/audit?action=login.refused&limit=1')).body.items[0];
       expect(audit.data.reason).toBe('metadata-unreachable');
     } finally {
-      await put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
+      await gh.put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
     }
   });
 
@@ -212,13 +207,13 @@ describe('IdP metadata by URL', () => {
   });
 
   it('may be declared inline instead', async () => {
-    await put('idpconnections', connection({ metadataXml: pinnacleIdp.metadataXml }));
+    await gh.put('idpconnections', connection({ metadataXml: pinnacleIdp.metadataXml }));
     try {
       const flow = await toIdp();
       const s = await postToAcs(flow, b64(signed(fieldsFor(flow))), flow.relayState);
       expect(s.url.startsWith(CALLBACK)).toBe(true);
     } finally {
-      await put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
+      await gh.put('idpconnections', connection({ metadataUrl: `${pinnacleIdp.url}/metadata` }));
     }
   });
 });

@@ -21,11 +21,6 @@ let invited: string;
 const clientId = (name: string) => `${name}.${NS}`;
 const base = `/admin/v1/namespaces/${NS}`;
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `${base}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 async function audit(query: string): Promise<{ items: AuditRecord[]; next: number | null }> {
   const res = await gh.admin('GET', `/admin/v1/audit${query}`);
   expect(res.status).toBe(200);
@@ -52,17 +47,17 @@ const ndjson = (text: string) =>
 
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
-  await put('workspaces', workspace());
-  await put('organizations', organization('cascade'));
-  await put('organizations', organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: ['east.cascade.example'] }));
-  await put('organizations', organization('forge'));
-  for (const org of ['cascade', 'cascade-east', 'forge']) await put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
-  await put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await put('clients', client('east-web', 'cascade-east', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
-  await put('users', user('eve', 'cascade-east', { email: 'eve@east.cascade.example' }));
-  await put('users', user('fred', 'forge', { email: 'fred@forge.example' }));
+  await gh.put('workspaces', workspace());
+  await gh.put('organizations', organization('cascade'));
+  await gh.put('organizations', organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: ['east.cascade.example'] }));
+  await gh.put('organizations', organization('forge'));
+  for (const org of ['cascade', 'cascade-east', 'forge']) await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
+  await gh.put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
+  await gh.put('clients', client('east-web', 'cascade-east', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
+  await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  await gh.put('users', user('eve', 'cascade-east', { email: 'eve@east.cascade.example' }));
+  await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example' }));
   for (const name of ['cascade-web', 'east-web', 'forge-web']) secrets[name] = (await gh.admin('POST', `${base}/clients/${name}/secret`)).body.clientSecret;
   for (const name of ['ana', 'eve', 'fred']) await setPassword(gh, name, PASSWORD);
 
@@ -346,12 +341,12 @@ describe('GET /admin/v1/audit/export?follow=true (for a log shipper)', () => {
       expect(received.map((r) => r.name)).toEqual(['cascade', 'cascade-east', 'forge']);
       // Appended after the stream opened, and after its first idle poll.
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      await put('organizations', organization('pinnacle'));
+      await gh.put('organizations', organization('pinnacle'));
       await until(() => received.length >= 4, 5000);
       expect(received[3]).toMatchObject({ action: 'Organization.created', name: 'pinnacle' });
       // A record that does not match the filter is not streamed; the next one that does is.
-      await put('clients', client('pinnacle-web', 'pinnacle'));
-      await put('organizations', organization('pinnacle', { displayName: 'Pinnacle Logistics' }));
+      await gh.put('clients', client('pinnacle-web', 'pinnacle'));
+      await gh.put('organizations', organization('pinnacle', { displayName: 'Pinnacle Logistics' }));
       await until(() => received.length >= 5, 5000);
       expect(received[4]).toMatchObject({ action: 'Organization.updated', name: 'pinnacle' });
       expect(received.map((r) => r.seq)).toEqual([...received.map((r) => r.seq)].sort((a, b) => a - b));

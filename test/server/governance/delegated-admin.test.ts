@@ -12,30 +12,25 @@ const console = (name: string, org: string, spec: object = {}) => ({
   metadata: { name, namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } },
 });
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 const as = (who: string) => adminAs(gh, tokens[who]!);
 const base = `/admin/v1/namespaces/${NS}`;
 
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
-  await put('workspaces', workspace({ guardrails: { maxAccessToken: '30m' } }));
-  await put('organizations', organization('cascade'));
-  await put('organizations', organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: ['east.cascade.example'] }));
-  await put('organizations', organization('forge'));
-  for (const org of ['cascade', 'cascade-east', 'forge']) await put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
-  await put('clients', console('cascade-console', 'cascade'));
-  await put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await put('clients', console('forge-console', 'forge', { audiences: ['https://admin.forge.example'] }));
-  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
-  await put('users', user('uma', 'cascade', { email: 'uma@cascade.example', roles: ['user-manager'] }));
-  await put('users', user('aud', 'cascade', { email: 'aud@cascade.example', roles: ['auditor'] }));
-  await put('users', user('pat', 'cascade', { email: 'pat@cascade.example' }));
-  await put('users', user('eve', 'cascade-east', { email: 'eve@east.cascade.example' }));
-  await put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
+  await gh.put('workspaces', workspace({ guardrails: { maxAccessToken: '30m' } }));
+  await gh.put('organizations', organization('cascade'));
+  await gh.put('organizations', organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: ['east.cascade.example'] }));
+  await gh.put('organizations', organization('forge'));
+  for (const org of ['cascade', 'cascade-east', 'forge']) await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
+  await gh.put('clients', console('cascade-console', 'cascade'));
+  await gh.put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
+  await gh.put('clients', console('forge-console', 'forge', { audiences: ['https://admin.forge.example'] }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
+  await gh.put('users', user('uma', 'cascade', { email: 'uma@cascade.example', roles: ['user-manager'] }));
+  await gh.put('users', user('aud', 'cascade', { email: 'aud@cascade.example', roles: ['auditor'] }));
+  await gh.put('users', user('pat', 'cascade', { email: 'pat@cascade.example' }));
+  await gh.put('users', user('eve', 'cascade-east', { email: 'eve@east.cascade.example' }));
+  await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
   for (const name of ['cascade-console', 'cascade-web', 'forge-console']) secrets[name] = (await gh.admin('POST', `${base}/clients/${name}/secret`)).body.clientSecret;
   for (const name of ['ana', 'uma', 'aud', 'pat', 'fred']) await setPassword(gh, name, PASSWORD);
   for (const name of ['ana', 'uma', 'aud']) tokens[name] = (await signIn(gh, 'cascade', 'cascade-console', secrets['cascade-console']!, { email: `${name}@cascade.example`, password: PASSWORD })).access_token;
@@ -253,7 +248,7 @@ describe('deprovisioning hook', () => {
 describe('the kill switch ends partner administration too', () => {
   it("suspending Cascade revokes its administrators' tokens", async () => {
     expect((await as('aud')('GET', `${base}/organizations/cascade/users`)).status).toBe(200);
-    await put('organizations', organization('cascade', { suspended: true }));
+    await gh.put('organizations', organization('cascade', { suspended: true }));
     expect((await as('aud')('GET', `${base}/organizations/cascade/users`)).status).toBe(401);
     const kill = await gh.admin('GET', `/admin/v1/audit?action=Organization.kill-switch&limit=1`);
     expect(kill.body.items[0]).toMatchObject({ actor: 'admin-token:bootstrap', organization: 'cascade', data: { organizations: ['cascade', 'cascade-east'] } });

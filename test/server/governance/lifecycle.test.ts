@@ -24,20 +24,14 @@ const secrets: Record<string, string> = {};
 const base = `/admin/v1/namespaces/${NS}`;
 const contract = (id: string, endsAt: string, extra: object = {}) => ({ id, partnerType: 'supplier', owner: 'owner@blixit.example', endsAt, ...extra });
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `${base}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-  return res.body;
-}
-
 /** An organization with its own directory, a web client (offline access), an m2m client and one user `{name}-staff`. */
 async function partner(name: string, spec: object = {}, domain = `${name}.example`) {
-  await put('organizations', organization(name, { emailDomains: [domain], ...spec }));
-  await put('idpconnections', idp(`${name}-directory`, name, { type: 'directory', oidc: undefined }));
-  await put('clients', client(`${name}-web`, name, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
-  await put('clients', client(`${name}-sync`, name, { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
-  await put('accesspolicies', accessPolicy(`${name}-inventory`, name, { scopes: [{ scope: 'inventory:read' }] }));
-  await put('users', user(`${name}-staff`, name, { email: `staff@${domain}` }));
+  await gh.put('organizations', organization(name, { emailDomains: [domain], ...spec }));
+  await gh.put('idpconnections', idp(`${name}-directory`, name, { type: 'directory', oidc: undefined }));
+  await gh.put('clients', client(`${name}-web`, name, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+  await gh.put('clients', client(`${name}-sync`, name, { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await gh.put('accesspolicies', accessPolicy(`${name}-inventory`, name, { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('users', user(`${name}-staff`, name, { email: `staff@${domain}` }));
   for (const c of [`${name}-web`, `${name}-sync`]) secrets[c] = (await gh.admin('POST', `${base}/clients/${c}/secret`)).body.clientSecret;
   await setPassword(gh, `${name}-staff`, PASSWORD);
 }
@@ -83,7 +77,7 @@ async function emailFirst(email: string) {
 
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
-  await put('workspaces', workspace({ tokens: { accessToken: '1h', refreshToken: '8h' }, lifecycle: { contractWarning: '14d', reviewPeriod: '90d' } }));
+  await gh.put('workspaces', workspace({ tokens: { accessToken: '1h', refreshToken: '8h' }, lifecycle: { contractWarning: '14d', reviewPeriod: '90d' } }));
   await partner('forge'); // the control: a partner in good standing through every block
   await partner('harbor', { contract: contract('BLX-HARBOR', '2026-11-23T09:10:00Z') });
   await partner('delta');
@@ -92,8 +86,8 @@ beforeAll(async () => {
   await partner('pier', { contract: contract('BLX-PIER', '2026-12-20T00:00:00Z') });
   await partner('atlas', { contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2026-09-01T00:00:00Z' }) });
   await partner('cobalt', { contract: contract('BLX-COBALT', '2027-06-30T00:00:00Z', { certifiedAt: '2026-12-15T00:00:00Z' }) });
-  await put('organizations', organization('nocontract', { contract: undefined }));
-  await put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+  await gh.put('organizations', organization('nocontract', { contract: undefined }));
+  await gh.put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
   secrets.portal = (await gh.admin('POST', `${base}/clients/portal/secret`)).body.clientSecret;
 });
 afterAll(async () => {
@@ -158,7 +152,7 @@ describe('a contract that ends stops the partner at its end, with no restart', (
   });
 
   it('extending the contract (PUT with a new endsAt) restores the partner at once', async () => {
-    await put('organizations', organization('harbor', { contract: contract('BLX-HARBOR', '2027-06-30T00:00:00Z') }));
+    await gh.put('organizations', organization('harbor', { contract: contract('BLX-HARBOR', '2027-06-30T00:00:00Z') }));
     expect(await m2m('harbor')).toBeDefined();
     // Nothing was deleted when the contract ended: a token still within its lifetime stands again.
     expect(await active('harbor', harborJwt)).toBe(true);
@@ -188,13 +182,13 @@ describe('the kill switch: suspending an organization cuts it and its sub-organi
 
   it('suspending the parent (PUT spec.suspended: true) is audited as Organization.kill-switch, naming the actor and both organizations', async () => {
     const before = (await audit('Organization.kill-switch', 'delta')).length;
-    await put('organizations', organization('delta', { suspended: true }));
+    await gh.put('organizations', organization('delta', { suspended: true }));
     const records = await audit('Organization.kill-switch', 'delta');
     expect(records).toHaveLength(before + 1);
     expect(records[0]).toMatchObject({ actor: 'admin-token:bootstrap', kind: 'Organization', name: 'delta', data: { organizations: ['delta', 'delta-north'] } });
     expect(records[0].data.revoked).toBeGreaterThan(0);
     // Applying the same suspended declaration again pulls nothing twice.
-    await put('organizations', organization('delta', { suspended: true }));
+    await gh.put('organizations', organization('delta', { suspended: true }));
     expect(await audit('Organization.kill-switch', 'delta')).toHaveLength(before + 1);
   });
 
@@ -222,7 +216,7 @@ describe('the kill switch: suspending an organization cuts it and its sub-organi
   });
 
   it('un-suspending does not bring the old refresh or access tokens back; new grants work again', async () => {
-    await put('organizations', organization('delta', { suspended: false }));
+    await gh.put('organizations', organization('delta', { suspended: false }));
     for (const org of ['delta', 'delta-north']) {
       await expect(refresh(org, `${org}-web`, refreshTokens[org]!)).rejects.toMatchObject({ error: 'invalid_grant' });
       expect((await oidc.tokenIntrospection(await rp(org, `${org}-web`), refreshTokens[org]!)).active).toBe(false);
@@ -278,7 +272,7 @@ describe('contract warnings: the owner hears once per window, and once when it e
   });
 
   it('an extension that lands inside the window warns again, for the new end', async () => {
-    await put('organizations', organization('pier', { contract: contract('BLX-PIER', '2027-01-01T00:00:00Z') }));
+    await gh.put('organizations', organization('pier', { contract: contract('BLX-PIER', '2027-01-01T00:00:00Z') }));
     expect(forPier(await gh.gatehouse.lifecycle.tick())).toEqual(['Organization.contract-ending']);
     expect((await notices('Organization.contract-ending')).map((r) => r.data.endsAt)).toEqual(['2027-01-01T00:00:00Z', '2026-12-20T00:00:00Z']);
   });
@@ -287,7 +281,7 @@ describe('contract warnings: the owner hears once per window, and once when it e
 describe('certification: a Workspace review period, optionally enforced', () => {
   // Review period 90d. atlas was last certified 2026-09-01 (due 2026-11-30); cobalt 2026-12-15.
   const setEnforcement = (suspendWhenCertificationOverdue: boolean) =>
-    put('workspaces', workspace({ tokens: { accessToken: '1h', refreshToken: '8h' }, lifecycle: { contractWarning: '14d', reviewPeriod: '90d', suspendWhenCertificationOverdue } }));
+    gh.put('workspaces', workspace({ tokens: { accessToken: '1h', refreshToken: '8h' }, lifecycle: { contractWarning: '14d', reviewPeriod: '90d', suspendWhenCertificationOverdue } }));
   let atlasShared: string;
 
   beforeAll(() => gh.clock.set('2026-12-21T00:00:00Z'));
@@ -338,13 +332,13 @@ describe('certification: a Workspace review period, optionally enforced', () => 
   });
 
   it('survives the declaration being put back as git has it (a reconciler correcting drift)', async () => {
-    await put('organizations', organization('atlas', { displayName: 'Atlas (reviewed Q4)', contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2026-09-01T00:00:00Z' }) }));
+    await gh.put('organizations', organization('atlas', { displayName: 'Atlas (reviewed Q4)', contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2026-09-01T00:00:00Z' }) }));
     expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'True', message: expect.stringContaining('2027-03-21T00:00:00.000Z') });
     expect(await m2m('atlas')).toBeDefined();
   });
 
   it('a later certifiedAt committed to git counts over an earlier one made through the API', async () => {
-    await put('organizations', organization('atlas', { contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2027-01-10T00:00:00Z' }) }));
+    await gh.put('organizations', organization('atlas', { contract: contract('BLX-ATLAS', '2027-06-30T00:00:00Z', { certifiedAt: '2027-01-10T00:00:00Z' }) }));
     expect((await status('atlas')).CertificationCurrent).toMatchObject({ status: 'True', message: expect.stringContaining('2027-04-10T00:00:00.000Z') });
     // And the API certification is later than an earlier committed one: the later of the two counts.
     gh.clock.set('2027-04-11T00:00:00Z');

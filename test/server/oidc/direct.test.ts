@@ -14,11 +14,6 @@ const INVENTORY = 'https://inventory.example';
 const insecure = { execute: [oidc.allowInsecureRequests] };
 const config = () => oidc.discovery(new URL(`${gh.url}/${NS}/forge`), `forge-sync.${NS}`, secret, undefined, insecure);
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 /** What the requests made inside `fn` took: the direct path or the Koa app. */
 async function paths(fn: () => Promise<unknown>): Promise<boolean[]> {
   const from = taken.length;
@@ -39,11 +34,11 @@ beforeAll(async () => {
     taken.push(answered);
     return answered;
   };
-  await put('workspaces', workspace());
-  await put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
-  await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
-  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
-  await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
+  await gh.put('workspaces', workspace());
+  await gh.put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+  await gh.put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/forge-sync/secret`)).body.clientSecret;
 });
 afterAll(async () => {
@@ -85,7 +80,7 @@ describe('the direct path to a built issuer', () => {
 
   it('refuses every grant as soon as the organization is suspended', async () => {
     const c = await config();
-    await put('organizations', organization('forge', { suspended: true, contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+    await gh.put('organizations', organization('forge', { suspended: true, contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
     const refusedBefore = await audited('token.refused');
     const steps = await paths(async () => {
       // The first request after a change takes the Koa app's path (it looks for the change); the next goes direct.
@@ -93,7 +88,7 @@ describe('the direct path to a built issuer', () => {
     });
     expect(steps).toEqual([false, true]);
     expect(await audited('token.refused')).toBe(refusedBefore + 2);
-    await put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+    await gh.put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
   });
 
   it('answers a failure of its own as problem+json that reveals nothing, as the Koa app would', async () => {

@@ -15,26 +15,21 @@ const insecure = { execute: [oidc.allowInsecureRequests] };
 const discover = (org: string, name: string, secret?: string) =>
   oidc.discovery(new URL(issuerOf(org)), `${name}.${NS}`, secret ?? secrets[name], secret === undefined && !secrets[name] ? oidc.None() : undefined, insecure);
 
-async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
-  await put('workspaces', workspace({ tokens: { accessToken: '15m', refreshToken: '8h' }, guardrails: { maxAccessToken: '30m' } }));
-  await put('organizations', organization('cascade', { tokens: { accessToken: '2h' } }));
-  await put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
-  await put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], postLogoutRedirectUris: ['http://127.0.0.1:9/'], scopes: ['openid', 'email', 'profile', 'offline_access'] }));
-  await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read', 'inventory:write'], audiences: [INVENTORY] }));
-  await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK] }));
-  await put('clients', client('cascade-api', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'timesheets:read', 'timesheets:write'], audiences: [TIMESHEETS] }));
-  await put('accesspolicies', accessPolicy('cascade-timesheets', 'cascade', { clientRef: { name: 'cascade-api' }, scopes: [{ scope: 'timesheets:read' }] }));
-  await put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType' }, { name: 'cost_center', value: 'CC-4410', tokens: ['access'] }] }));
-  await put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
-  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
-  await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
-  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz' }));
+  await gh.put('workspaces', workspace({ tokens: { accessToken: '15m', refreshToken: '8h' }, guardrails: { maxAccessToken: '30m' } }));
+  await gh.put('organizations', organization('cascade', { tokens: { accessToken: '2h' } }));
+  await gh.put('organizations', organization('forge', { contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } }));
+  await gh.put('clients', client('cascade-web', 'cascade', { redirectUris: [CALLBACK], postLogoutRedirectUris: ['http://127.0.0.1:9/'], scopes: ['openid', 'email', 'profile', 'offline_access'] }));
+  await gh.put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read', 'inventory:write'], audiences: [INVENTORY] }));
+  await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK] }));
+  await gh.put('clients', client('cascade-api', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'timesheets:read', 'timesheets:write'], audiences: [TIMESHEETS] }));
+  await gh.put('accesspolicies', accessPolicy('cascade-timesheets', 'cascade', { clientRef: { name: 'cascade-api' }, scopes: [{ scope: 'timesheets:read' }] }));
+  await gh.put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType' }, { name: 'cost_center', value: 'CC-4410', tokens: ['access'] }] }));
+  await gh.put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
+  await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz' }));
   for (const name of ['cascade-web', 'cascade-api', 'forge-sync', 'forge-web']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   }
@@ -189,8 +184,8 @@ describe('authorization code + PKCE with a directory user', () => {
   });
 
   it('refuses a password for a partner that signs in with its own IdP, even when one was set', async () => {
-    await put('idpconnections', idp('forge-sso', 'forge'));
-    await put('users', user('bob', 'forge', { email: 'bob@forge.example' }));
+    await gh.put('idpconnections', idp('forge-sso', 'forge'));
+    await gh.put('users', user('bob', 'forge', { email: 'bob@forge.example' }));
     const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/bob/password-link`)).body.url;
     expect((await new Browser().submit(link, { password: 'correct horse battery staple' })).status).toBe(200);
     const forge = await discover('forge', 'forge-web');
@@ -228,12 +223,12 @@ describe('lifecycle: the partnership stops at once', () => {
     const token = (await oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).access_token;
     expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
     const forge = organization('forge', { suspended: true, contract: { id: 'BLX-7', partnerType: 'supplier', owner: 'o@blixit.example', endsAt: '2027-12-31T00:00:00Z' } });
-    await put('organizations', forge);
+    await gh.put('organizations', forge);
     expect((await oidc.tokenIntrospection(config, token)).active).toBe(false);
     await expect(oidc.clientCredentialsGrant(config, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_grant' });
     const audit = await gh.admin('GET', '/admin/v1/audit?organization=forge&action=token.refused');
     expect(audit.body.items[0].data.reason).toBe('suspended');
-    await put('organizations', { ...forge, spec: { ...forge.spec, suspended: false } });
+    await gh.put('organizations', { ...forge, spec: { ...forge.spec, suspended: false } });
     // Reinstating the partner does not revive what the kill switch ended, grant or no grant.
     expect((await oidc.tokenIntrospection(config, token)).active).toBe(false);
     await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5)); // tokens signed in the second of the switch count as before it

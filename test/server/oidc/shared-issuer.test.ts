@@ -15,11 +15,6 @@ let dataDir: string;
 let gh: TestServer;
 let secret: string;
 
-async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 async function signIn(config: oidc.Configuration, email: string) {
   const browser = new Browser();
   const verifier = oidc.randomPKCECodeVerifier();
@@ -36,15 +31,15 @@ async function signIn(config: oidc.Configuration, email: string) {
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-shared-'));
   gh = await startTestServer({ dataDir });
-  await put('workspaces', workspace());
-  await put('organizations', organization('cascade'));
-  await put('organizations', organization('pinnacle'));
-  await put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
-  await put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
-  await put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
-  await put('idpconnections', idp('pinnacle-emea-directory', 'pinnacle-emea', { type: 'directory', oidc: undefined }));
-  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
-  await put('users', user('piet', 'pinnacle-emea', { email: 'piet@emea.pinnacle.example' }));
+  await gh.put('workspaces', workspace());
+  await gh.put('organizations', organization('cascade'));
+  await gh.put('organizations', organization('pinnacle'));
+  await gh.put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
+  await gh.put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+  await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
+  await gh.put('idpconnections', idp('pinnacle-emea-directory', 'pinnacle-emea', { type: 'directory', oidc: undefined }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  await gh.put('users', user('piet', 'pinnacle-emea', { email: 'piet@emea.pinnacle.example' }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/portal/secret`)).body.clientSecret;
   for (const name of ['ana', 'piet']) await setPassword(gh, name, PASSWORD);
 });
@@ -66,7 +61,7 @@ describe('the shared-application issuer of a namespace', () => {
   });
 
   it('refuses the user of an organization whose parent is suspended', async () => {
-    await put('organizations', organization('pinnacle', { suspended: true }));
+    await gh.put('organizations', organization('pinnacle', { suspended: true }));
     try {
       const config = await shared();
       expect((await signIn(config, 'piet@emea.pinnacle.example')).status).toBe(401);
@@ -76,7 +71,7 @@ describe('the shared-application issuer of a namespace', () => {
       expect(auth.status).toBe(403);
       expect(await auth.text()).toContain('parent organization pinnacle');
     } finally {
-      await put('organizations', organization('pinnacle'));
+      await gh.put('organizations', organization('pinnacle'));
     }
   });
 });

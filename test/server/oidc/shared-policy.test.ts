@@ -19,11 +19,6 @@ const insecure = { execute: [oidc.allowInsecureRequests] };
 let gh: TestServer;
 const secrets: Record<string, string> = {};
 
-async function put(plural: string, object: { metadata: { name: string }; spec?: unknown }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 const shared = (name = 'catalog') => oidc.discovery(new URL(`${gh.url}/${NS}`), `${name}.${NS}`, secrets[name], undefined, insecure);
 
 async function signIn(config: oidc.Configuration, email: string, scope = `openid email offline_access ${ALL}`) {
@@ -43,24 +38,24 @@ const scopeOf = (token: string) => ((decodeJwt(token).scope as string | undefine
 
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
-  await put('workspaces', workspace());
-  for (const org of ['forge', 'cascade', 'pinnacle']) await put('organizations', organization(org));
-  await put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
+  await gh.put('workspaces', workspace());
+  for (const org of ['forge', 'cascade', 'pinnacle']) await gh.put('organizations', organization(org));
+  await gh.put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
   // Two workspace clients at the shared issuer, declaring every API scope of the orders API.
-  await put('clients', client('catalog', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', ...ALL.split(' ')], audiences: [ORDERS] }));
-  await put('clients', client('feed', undefined, { type: 'm2m', redirectUris: undefined, scopes: ALL.split(' '), audiences: [ORDERS] }));
+  await gh.put('clients', client('catalog', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', ...ALL.split(' ')], audiences: [ORDERS] }));
+  await gh.put('clients', client('feed', undefined, { type: 'm2m', redirectUris: undefined, scopes: ALL.split(' '), audiences: [ORDERS] }));
   // Forge: a policy for the catalog (read and write), and one for another client that must not leak onto it.
-  await put('accesspolicies', accessPolicy('forge-catalog', 'forge', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
-  await put('clients', client('other', 'forge'));
-  await put('accesspolicies', accessPolicy('forge-other', 'forge', { clientRef: { name: 'other' }, scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('accesspolicies', accessPolicy('forge-catalog', 'forge', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
+  await gh.put('clients', client('other', 'forge'));
+  await gh.put('accesspolicies', accessPolicy('forge-other', 'forge', { clientRef: { name: 'other' }, scopes: [{ scope: 'inventory:read' }] }));
   // Cascade: a general policy (no clientRef) — it applies to the shared clients its users sign in to.
-  await put('accesspolicies', accessPolicy('cascade-general', 'cascade', { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('accesspolicies', accessPolicy('cascade-general', 'cascade', { scopes: [{ scope: 'inventory:read' }] }));
   // Pinnacle (the parent) has a policy; its sub-organization pinnacle-emea has none of its own.
-  await put('accesspolicies', accessPolicy('pinnacle-catalog', 'pinnacle', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }] }));
-  for (const org of ['forge', 'cascade', 'pinnacle-emea']) await put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
-  await put('users', user('fred', 'forge'));
-  await put('users', user('ana', 'cascade'));
-  await put('users', user('piet', 'pinnacle-emea'));
+  await gh.put('accesspolicies', accessPolicy('pinnacle-catalog', 'pinnacle', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }] }));
+  for (const org of ['forge', 'cascade', 'pinnacle-emea']) await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
+  await gh.put('users', user('fred', 'forge'));
+  await gh.put('users', user('ana', 'cascade'));
+  await gh.put('users', user('piet', 'pinnacle-emea'));
   for (const name of ['catalog', 'feed']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   for (const name of ['fred', 'ana', 'piet']) await setPassword(gh, name, PASSWORD);
 });
@@ -114,7 +109,7 @@ describe('API scopes at the shared-application issuer', () => {
     const config = await shared();
     const t = await signIn(config, 'fred@forge.example');
     expect(scopeOf(t.access_token)).toEqual(['orders:read', 'orders:write']);
-    await put('accesspolicies', accessPolicy('forge-catalog', 'forge', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }, { scope: 'inventory:read' }] }));
+    await gh.put('accesspolicies', accessPolicy('forge-catalog', 'forge', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }, { scope: 'inventory:read' }] }));
     try {
       gh.clock.advance(60_000);
       const refreshed = await oidc.refreshTokenGrant(config, t.refresh_token!);
@@ -123,7 +118,7 @@ describe('API scopes at the shared-application issuer', () => {
       const again = await signIn(config, 'fred@forge.example');
       expect(scopeOf(again.access_token)).toEqual(['inventory:read', 'orders:read']);
     } finally {
-      await put('accesspolicies', accessPolicy('forge-catalog', 'forge', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
+      await gh.put('accesspolicies', accessPolicy('forge-catalog', 'forge', { clientRef: { name: 'catalog' }, scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
     }
   });
 

@@ -23,10 +23,6 @@ const config = (org: string, name: string) =>
 const exchange = async (org: string, name: string, params: Record<string, string>) =>
   oidc.genericGrantRequest(await config(org, name), GRANT, { subject_token_type: ACCESS, ...params });
 
-async function put(plural: string, object: { metadata: { name: string } }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
 const m2m = (name: string, spec: object) => client(name, 'cascade', { type: 'm2m', redirectUris: [], ...spec });
 
 /** A fresh user token of cascade-portal (code + PKCE), as the subject. */
@@ -36,31 +32,31 @@ const portalToken = async (email = 'ana@cascade.example') =>
 beforeAll(async () => {
   // The injected clock starts at wall time: oidc-provider stamps iat/exp from it too.
   gh = await startTestServer({ now: new Date().toISOString() });
-  await put('workspaces', workspace({ tokens: { accessToken: '15m' } }));
-  await put('organizations', organization('cascade'));
-  await put('organizations', organization('forge'));
-  for (const org of ['cascade', 'forge']) await put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
-  await put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] }] }));
-  await put('accesspolicies', accessPolicy('cascade-apis', 'cascade', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
-  await put('clients', client('cascade-portal', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'reports:read'], audiences: [PORTAL_API] }));
+  await gh.put('workspaces', workspace({ tokens: { accessToken: '15m' } }));
+  await gh.put('organizations', organization('cascade'));
+  await gh.put('organizations', organization('forge'));
+  for (const org of ['cascade', 'forge']) await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
+  await gh.put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] }] }));
+  await gh.put('accesspolicies', accessPolicy('cascade-apis', 'cascade', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
+  await gh.put('clients', client('cascade-portal', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'reports:read'], audiences: [PORTAL_API] }));
   // No audiences: its users' access tokens are opaque (userinfo only).
-  await put('clients', client('cascade-lite', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
+  await gh.put('clients', client('cascade-lite', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
   // orders:write needs a second factor at sign-in here, so its users' tokens say they passed one.
-  await put('clients', client('cascade-secure', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:write'], audiences: [PORTAL_API], mfa: { requiredScopes: ['orders:write'] } }));
-  await put('clients', m2m('cascade-agent', { scopes: ['orders:read', 'orders:write', 'reports:read'], audiences: [ORDERS, REPORTS], mfa: { requiredScopes: ['orders:write'] }, tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }, { name: 'cascade-lite' }, { name: 'cascade-secure' }] } }));
-  await put('clients', m2m('cascade-chain', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-agent' }] } }));
-  await put('clients', m2m('cascade-unlisted', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true } }));
-  await put('clients', m2m('cascade-other', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-chain' }] } }));
-  await put('clients', m2m('cascade-plain', { scopes: ['orders:read'], audiences: [ORDERS] }));
-  await put('clients', client('cascade-spa', 'cascade', { type: 'spa', redirectUris: [CALLBACK], scopes: ['openid'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }] } }));
-  await put('clients', client('forge-portal', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read'], audiences: [PORTAL_API] }));
+  await gh.put('clients', client('cascade-secure', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:write'], audiences: [PORTAL_API], mfa: { requiredScopes: ['orders:write'] } }));
+  await gh.put('clients', m2m('cascade-agent', { scopes: ['orders:read', 'orders:write', 'reports:read'], audiences: [ORDERS, REPORTS], mfa: { requiredScopes: ['orders:write'] }, tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }, { name: 'cascade-lite' }, { name: 'cascade-secure' }] } }));
+  await gh.put('clients', m2m('cascade-chain', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-agent' }] } }));
+  await gh.put('clients', m2m('cascade-unlisted', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true } }));
+  await gh.put('clients', m2m('cascade-other', { scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-chain' }] } }));
+  await gh.put('clients', m2m('cascade-plain', { scopes: ['orders:read'], audiences: [ORDERS] }));
+  await gh.put('clients', client('cascade-spa', 'cascade', { type: 'spa', redirectUris: [CALLBACK], scopes: ['openid'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'cascade-portal' }] } }));
+  await gh.put('clients', client('forge-portal', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read'], audiences: [PORTAL_API] }));
   // reports:read is the portal's alone: no policy lets the agent have it.
-  await put('accesspolicies', accessPolicy('cascade-portal-reports', 'cascade', { clientRef: { name: 'cascade-portal' }, scopes: [{ scope: 'reports:read' }] }));
-  await put('accesspolicies', accessPolicy('forge-apis', 'forge', { scopes: [{ scope: 'orders:read' }] }));
-  await put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
-  await put('users', user('bo', 'cascade', { email: 'bo@cascade.example' }));
-  await put('users', user('mo', 'cascade', { email: 'mo@cascade.example' }));
-  await put('users', user('fred', 'forge', { email: 'fred@forge.example' }));
+  await gh.put('accesspolicies', accessPolicy('cascade-portal-reports', 'cascade', { clientRef: { name: 'cascade-portal' }, scopes: [{ scope: 'reports:read' }] }));
+  await gh.put('accesspolicies', accessPolicy('forge-apis', 'forge', { scopes: [{ scope: 'orders:read' }] }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  await gh.put('users', user('bo', 'cascade', { email: 'bo@cascade.example' }));
+  await gh.put('users', user('mo', 'cascade', { email: 'mo@cascade.example' }));
+  await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example' }));
   for (const name of ['cascade-portal', 'cascade-lite', 'cascade-secure', 'cascade-agent', 'cascade-chain', 'cascade-unlisted', 'cascade-other', 'cascade-plain', 'forge-portal']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   }
@@ -236,13 +232,13 @@ describe('refusals', () => {
   });
 
   it('a suspended organization: invalid_grant, like every other grant', async () => {
-    await put('organizations', organization('cascade', { suspended: true }));
+    await gh.put('organizations', organization('cascade', { suspended: true }));
     try {
       await expect(exchange('cascade', 'cascade-agent', { subject_token: subject, audience: ORDERS })).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'organization cascade is suspended' });
       const audit = await gh.admin('GET', '/admin/v1/audit?action=token.refused&limit=1');
       expect(audit.body.items[0]).toMatchObject({ organization: 'cascade', outcome: 'refused', data: { reason: 'suspended', path: '/token' } });
     } finally {
-      await put('organizations', organization('cascade'));
+      await gh.put('organizations', organization('cascade'));
     }
   });
 });

@@ -28,11 +28,6 @@ const CALLBACK = 'http://127.0.0.1:9/callback';
 const rp = { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: viaLoopback as oidc.CustomFetch };
 const discoverAt = (issuer: string, name: string) => oidc.discovery(new URL(issuer), `${name}.${NS}`, secrets[name], undefined, rp);
 
-async function put(plural: string, object: { metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: unknown }) {
-  const res = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/${plural}/${object.metadata.name}`, object);
-  if (res.status >= 300) throw new Error(JSON.stringify(res.body));
-}
-
 async function introspect(config: oidc.Configuration, token: string): Promise<Record<string, unknown>> {
   return (await oidc.tokenIntrospection(config, token)) as Record<string, unknown>;
 }
@@ -40,19 +35,19 @@ async function introspect(config: oidc.Configuration, token: string): Promise<Re
 beforeAll(async () => {
   gh = await startTestServer({ now: new Date().toISOString() });
   port = new URL(gh.url).port;
-  await put('workspaces', workspace());
-  await put('organizations', organization('forge', { domains: [VANITY] }));
-  await put('organizations', organization('cascade'));
-  await put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
-  await put('clients', client('cascade-sync', 'cascade', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
-  await put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
-  await put('accesspolicies', accessPolicy('cascade-inventory', 'cascade', { scopes: [{ scope: 'inventory:read' }] }));
-  await put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
-  await put('clients', { ...client('forge-console', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email'], audiences: ['https://admin.forge.example'] }), metadata: { name: 'forge-console', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
-  await put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', 'inventory:read'], audiences: [INVENTORY] }));
-  await put('clients', client('forge-agent', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY], tokenExchange: { enabled: true, subjectClients: [{ name: 'forge-console' }] } }));
-  await put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
-  await put('users', user('lena', 'forge', { email: 'lena@forge.example' }));
+  await gh.put('workspaces', workspace());
+  await gh.put('organizations', organization('forge', { domains: [VANITY] }));
+  await gh.put('organizations', organization('cascade'));
+  await gh.put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await gh.put('clients', client('cascade-sync', 'cascade', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY] }));
+  await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('accesspolicies', accessPolicy('cascade-inventory', 'cascade', { scopes: [{ scope: 'inventory:read' }] }));
+  await gh.put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
+  await gh.put('clients', { ...client('forge-console', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email'], audiences: ['https://admin.forge.example'] }), metadata: { name: 'forge-console', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
+  await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', 'inventory:read'], audiences: [INVENTORY] }));
+  await gh.put('clients', client('forge-agent', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [INVENTORY], tokenExchange: { enabled: true, subjectClients: [{ name: 'forge-console' }] } }));
+  await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
+  await gh.put('users', user('lena', 'forge', { email: 'lena@forge.example' }));
   for (const name of ['fred', 'lena']) await setPassword(gh, name, PASSWORD);
   for (const name of ['forge-sync', 'cascade-sync', 'forge-console', 'forge-web', 'forge-agent']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
 });
@@ -175,12 +170,12 @@ describe('a vanity domain is an issuer', () => {
   });
 
   it('an admin token of a vanity host the organization no longer declares is refused', async () => {
-    await put('organizations', organization('forge', { domains: [VANITY, 'login.forge.example'] }));
+    await gh.put('organizations', organization('forge', { domains: [VANITY, 'login.forge.example'] }));
     const other = `http://login.forge.example:${port}`;
     const tokens = await signInAt(other, 'forge-console', secrets['forge-console']!, { email: 'fred@forge.example', password: PASSWORD }, 'openid email', {}, viaLoopback as oidc.CustomFetch);
     expect(decodeJwt(tokens.access_token).iss).toBe(other);
     expect((await adminAs(gh, tokens.access_token)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`)).status).toBe(200);
-    await put('organizations', organization('forge', { domains: [VANITY] }));
+    await gh.put('organizations', organization('forge', { domains: [VANITY] }));
     expect((await adminAs(gh, tokens.access_token)('GET', `/admin/v1/namespaces/${NS}/organizations/forge/users`)).status).toBe(401);
     expect((await viaLoopback(`${other}/.well-known/openid-configuration`)).status).toBe(404);
   });
@@ -200,11 +195,11 @@ describe('a vanity domain is an issuer', () => {
 
   it('the kill switch reaches the vanity issuer: its tokens go inactive and grants are refused, for good', async () => {
     expect((await introspect(vanity, token)).active).toBe(true);
-    await put('organizations', organization('forge', { domains: [VANITY], suspended: true }));
+    await gh.put('organizations', organization('forge', { domains: [VANITY], suspended: true }));
     expect(await introspect(vanity, token)).toEqual({ active: false });
     await expect(oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).rejects.toMatchObject({ error: 'invalid_grant' });
     // Reinstated, the tokens minted before the switch stay dead (the organization's cutoff covers its vanity issuer).
-    await put('organizations', organization('forge', { domains: [VANITY], suspended: false }));
+    await gh.put('organizations', organization('forge', { domains: [VANITY], suspended: false }));
     expect(await introspect(vanity, token)).toEqual({ active: false });
     // The cutoff is the second after the switch (JWT iat has whole seconds): a token of the next second is live.
     await new Promise((resolve) => setTimeout(resolve, 1100));
