@@ -212,7 +212,7 @@ export class IssuerRegistry {
 
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
   private async issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
-    const key = vanity ?? `${this.publicBase()}${issuerPath(namespace, organization)}`;
+    const key = vanity ?? this.canonicalKey(namespace, organization);
     const cached = this.issuers.get(key);
     if (cached) {
       const built = 'built' in cached ? cached.built : await cached.building;
@@ -235,6 +235,11 @@ export class IssuerRegistry {
     }
   }
 
+  /** The cache key of a namespace's or organization's issuer on PUBLIC_URL (its identifier). */
+  private canonicalKey(namespace: string, organization: string | undefined): string {
+    return `${this.publicBase()}${issuerPath(namespace, organization)}`;
+  }
+
   /** True when an issuer must be (re)built: missing, its configuration moved on, or its keys are due to change. */
   private stale(namespace: string, built: Issuer | undefined): built is undefined {
     const version = this.versions.get(namespace) ?? 0;
@@ -255,7 +260,7 @@ export class IssuerRegistry {
     if (this.pollDue() || this.vanity.key !== this.versionsKey || this.vanity.hosts.size > 0) return false;
     const resolved = this.resolveKnown(path);
     if (!resolved || DIRECT_ROUTES.get(resolved.rest) !== req.method) return false;
-    const cached = this.issuers.get(`${this.publicBase()}${issuerPath(resolved.namespace, resolved.organization)}`);
+    const cached = this.issuers.get(this.canonicalKey(resolved.namespace, resolved.organization));
     const built = cached && 'built' in cached ? cached.built : undefined;
     if (this.stale(resolved.namespace, built)) return false;
     // The provider finds its mount path as Express's would be found: originalUrl less url.
@@ -270,7 +275,7 @@ export class IssuerRegistry {
     if (!snapshot) return undefined;
     const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
     const ring = await keys.keyRing(namespace, alg);
-    const url = vanity ?? `${this.publicBase()}${snapshot.path}`;
+    const url = vanity ?? this.canonicalKey(namespace, organization);
     const provider = buildProvider(snapshot, ring, {
       store,
       clock,
