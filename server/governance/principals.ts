@@ -133,8 +133,7 @@ export class PrincipalResolver {
       const workspace = (await this.store.repo.listObjects({ kind: 'Workspace', namespace: parts.namespace }))[0];
       const alg = ((workspace?.object.spec as { signingAlgorithm?: string } | undefined)?.signingAlgorithm ?? 'ES256') as SigningAlg;
       const ring = await this.keys.keyRing(parts.namespace, alg);
-      const keys = ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
-      const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: iss, typ: 'at+jwt', currentDate: new Date(this.clock.now()) });
+      const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: ring.publicJwks as never }), { issuer: iss, typ: 'at+jwt', currentDate: new Date(this.clock.now()) });
       if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string' || typeof payload.iat !== 'number') return undefined;
       if (payload.iat * 1000 < (await this.store.repo.issuerCutoff(path))) return undefined;
       const record = await this.store.repo.accessToken(path, payload.jti);

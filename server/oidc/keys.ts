@@ -3,9 +3,10 @@ import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { SigningKeyRow, Store } from '../store/index.ts';
+import { LocalSigningKey } from './signer.ts';
 
 export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
-export type PrivateJwk = Record<string, unknown> & { kid: string; alg: string; use: 'sig' };
+export type PublicJwk = Record<string, unknown> & { kid: string; alg: string; use: 'sig' };
 
 function generate(alg: SigningAlg): KeyObject {
   if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -21,8 +22,10 @@ function thumbprint(publicJwk: Record<string, unknown>): string {
 }
 
 export interface KeyRing {
-  /** Private JWKs for oidc-provider: the signing key first, then every key still published. */
-  jwks: PrivateJwk[];
+  /** For oidc-provider: the signing key first, then every key still published. Each signs; none hands out its private half. */
+  signers: LocalSigningKey[];
+  /** The same keys' public JWKs, in the same order: what this namespace's tokens are verified with. */
+  publicJwks: PublicJwk[];
   /** The instant the next published key takes over signing (issuers rebuild then), if any. */
   nextChange: number | undefined;
 }
@@ -70,7 +73,8 @@ export class SigningKeys {
     const expiring = live.filter((r) => r.expiresAt !== null).map((r) => r.expiresAt!);
     const changes = [...upcoming, ...expiring];
     return {
-      jwks: ordered.map((r) => this.open(namespace, r)),
+      signers: ordered.map((r) => this.open(namespace, r)),
+      publicJwks: ordered.map((r) => ({ ...r.publicJwk, kid: r.kid, alg: r.alg, use: 'sig' })),
       nextChange: changes.length ? Math.min(...changes) : undefined,
     };
   }
@@ -116,8 +120,8 @@ export class SigningKeys {
     return kid;
   }
 
-  private open(namespace: string, row: SigningKeyRow): PrivateJwk {
+  private open(namespace: string, row: SigningKeyRow): LocalSigningKey {
     const jwk = JSON.parse(this.sealer.open(row.sealedPrivateJwk, `signing-key:${namespace}:${row.kid}`)) as Record<string, unknown>;
-    return { ...jwk, kid: row.kid, alg: row.alg, use: 'sig' };
+    return new LocalSigningKey(jwk, row.kid, row.alg as SigningAlg);
   }
 }

@@ -116,7 +116,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // Keyed by path, not URL, so grants survive a change of host or port.
     adapter: storeAdapter(store, clock, snapshot.path),
     clients,
-    jwks: { keys: ring.jwks as unknown as NonNullable<Configuration['jwks']>['keys'] },
+    jwks: { keys: ring.signers },
     cookies: {
       keys: context.cookieKeys,
       names: { session: `gh_session${tag}`, interaction: `gh_interaction${tag}`, resume: `gh_resume${tag}` },
@@ -142,6 +142,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       revocation: { enabled: true },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
+      // The keys sign themselves (signer.ts); an experiment of oidc-provider's, so the ack names its version.
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

@@ -24,8 +24,7 @@ export const isJwt = (token: unknown): token is string => typeof token === 'stri
  */
 export async function verifyAccessJwt(v: VerifyContext, token: string): Promise<(JWTPayload & { jti: string; iat: number; exp: number }) | undefined> {
   try {
-    const keys = v.ring.jwks.map(({ d, p, q, dp, dq, qi, ...pub }) => (void [d, p, q, dp, dq, qi], pub));
-    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: v.issuer, typ: 'at+jwt', currentDate: new Date(v.clock.now()) });
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: v.ring.publicJwks as never }), { issuer: v.issuer, typ: 'at+jwt', currentDate: new Date(v.clock.now()) });
     if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return undefined;
     if (payload.iat * 1000 < (await v.store.repo.issuerCutoff(v.path))) return undefined;
     const record = await v.store.repo.accessToken(v.path, payload.jti);
