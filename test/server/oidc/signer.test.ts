@@ -1,11 +1,11 @@
 // LocalSigningKey: an issuer's key signs for oidc-provider, which never holds the private half.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import * as oidc from 'openid-client';
 import { CompactSign, compactVerify, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import type { SigningAlg } from '../../../server/oidc/keys.ts';
-import { LocalSigningKey } from '../../../server/oidc/signer.ts';
+import { LocalSigningKey, joseSignature } from '../../../server/oidc/signer.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, client, organization, workspace } from '../../support/objects.ts';
 
@@ -42,6 +42,34 @@ describe('LocalSigningKey', () => {
 
   it('refuses a private JWK that is not one', () => {
     expect(() => new LocalSigningKey({ kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' }, 'k1', 'ES256')).toThrow();
+  });
+});
+
+describe('joseSignature', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+  it('turns DER into r‖s for every r and s, the short ones (high bits zero) and the padded ones (high bit set) too', () => {
+    const lengths = new Set<number>();
+    for (let i = 0; i < 600; i++) {
+      const data = Buffer.from(`message ${i}`);
+      const der = sign('sha256', data, privateKey);
+      lengths.add(der[3]!); // r's length in the DER: 33 with a sign byte, 32, or fewer
+      const jose = joseSignature(der, 32);
+      expect(jose.length).toBe(64);
+      expect(verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, jose)).toBe(true);
+    }
+    expect(lengths.has(33) && lengths.has(32)).toBe(true);
+    // r = 5 and s = 0x80 (a sign byte before it): each right-aligned in its 32 bytes.
+    const small = joseSignature(Buffer.from([0x30, 0x07, 0x02, 0x01, 0x05, 0x02, 0x02, 0x00, 0x80]), 32);
+    expect(small).toEqual(Buffer.concat([Buffer.alloc(31), Buffer.from([5]), Buffer.alloc(31), Buffer.from([0x80])]));
+  });
+
+  it('refuses what is not a DER ECDSA signature of that size', () => {
+    const der = sign('sha256', Buffer.from('x'), privateKey);
+    for (const bad of [der.subarray(0, der.length - 1), Buffer.concat([der, Buffer.from([0])]), Buffer.from([0x31, ...der.subarray(1)]), Buffer.alloc(0), Buffer.from([0x30, 0x06, 0x02, 0x01, 0x01, 0x03, 0x01, 0x01])]) {
+      expect(() => joseSignature(bad, 32)).toThrow('not a DER ECDSA signature');
+    }
+    expect(() => joseSignature(der, 16)).toThrow('not a DER ECDSA signature');
   });
 });
 
