@@ -26,7 +26,10 @@ Environment:
   DATABASE_URL            postgres://… to use PostgreSQL instead (several replicas)
   GATEHOUSE_ADMIN_TOKEN   bootstrap admin token; generated and printed once if unset
   GATEHOUSE_SECRET_KEY    key that seals secrets at rest (required with DATABASE_URL);
-                          generated into GATEHOUSE_DATA_DIR/secret.key if unset`;
+                          generated into GATEHOUSE_DATA_DIR/secret.key if unset
+  GATEHOUSE_TRUSTED_PROXIES  comma-separated CIDR blocks of the reverse proxies in front;
+                          their X-Forwarded-For names the client for organizations'
+                          network.allowedCidrs (default: none, the socket's peer counts)`;
 
 interface Out {
   (line: string): void;
@@ -66,7 +69,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
 
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
     let publicUrl = env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; } });
+    const trustedProxies = (env.GATEHOUSE_TRUSTED_PROXIES ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean);
+    const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; }, ...(trustedProxies.length ? { trustedProxies } : {}) });
+    if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;

@@ -24,6 +24,8 @@ import { BrokerSweeper } from './broker/sweeper.ts';
 import { withConnectionStatus } from './broker/readiness.ts';
 import { changeContext } from './admin/routes.ts';
 import { AdminGuard } from './governance/guard.ts';
+import type { BlockList } from 'node:net';
+import { networksOf } from './oidc/admission.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
 import { PrincipalResolver } from './governance/principals.ts';
 
@@ -36,6 +38,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** How often changes made by other replicas are looked for (ms). */
   pollMs?: number;
+  /** CIDR blocks of the reverse proxies in front of the server, whose X-Forwarded-For is believed (GATEHOUSE_TRUSTED_PROXIES). */
+  trustedProxies?: readonly string[];
   /** Fetches SAML IdP metadata declared by URL (tests replace it). */
   fetchMetadata?: (url: string) => Promise<string>;
 }
@@ -56,6 +60,13 @@ export interface GatehouseApp {
   lifecycle: LifecycleMonitor;
   /** Deletes expired pending broker sign-ins and SAML replay-cache rows; `start()` it in a long-running server, `await stop()` before closing the store. */
   sweeper: BrokerSweeper;
+}
+
+/** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
+function trustedProxyList(cidrs: readonly string[]): BlockList {
+  const { list, unreadable } = networksOf(cidrs);
+  if (unreadable.length) throw new Error(`GATEHOUSE_TRUSTED_PROXIES: ${unreadable.map((c) => `"${c}"`).join(', ')} ${unreadable.length === 1 ? 'is' : 'are'} not CIDR blocks such as "10.0.0.0/8"`);
+  return list;
 }
 
 /** The Koa application: health, the admin API, and the OpenID Connect issuers. */
@@ -85,6 +96,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     cookieKeys: app.keys,
     publicUrl: () => options.publicUrl,
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+    ...(options.trustedProxies?.length ? { trustedProxies: trustedProxyList(options.trustedProxies) } : {}),
   });
 
   const health = new Router();

@@ -1,4 +1,5 @@
 import { Provider, errors, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
@@ -23,6 +24,8 @@ export interface ProviderContext {
    */
   issuer: string;
   cookieKeys: string[];
+  /** At a namespace's shared issuer: whether the user's organization admits this request's address. */
+  admitsUser(organization: string, req: IncomingMessage): boolean;
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
 }
@@ -190,6 +193,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     async findAccount(_ctx, sub) {
       const user = await findUser(sub);
       if (!user) return undefined;
+      // No tokens or claims at the shared issuer for a user whose organization's networks exclude the caller.
+      if (!snapshot.organization && user.organization && !context.admitsUser(user.organization, _ctx.req)) return undefined;
       return {
         accountId: user.id,
         async claims() {

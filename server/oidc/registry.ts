@@ -19,6 +19,8 @@ import { escapeHtml, page } from './html.ts';
 import { issuerPath } from '../../api/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import { problemMiddleware } from '../admin/problem.ts';
+import type { BlockList } from 'node:net';
+import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules } from './admission.ts';
 
 interface Issuer {
   snapshot: IssuerSnapshot;
@@ -30,6 +32,8 @@ interface Issuer {
   ring: KeyRing;
   /** The issuer identifier: `{publicUrl}{path}`, or a vanity origin (`{scheme}://{host[:port]}`). */
   url: string;
+  /** The organization's declared networks and rate (none at a namespace's shared issuer). */
+  admission: AdmissionRules;
 }
 
 /** A request that came in on a declared vanity host of an organization. */
@@ -57,6 +61,8 @@ export interface RegistryOptions {
   pollMs?: number;
   /** The federation broker: email-first sign-in, upstream IdPs, step-up. */
   broker?: Broker;
+  /** Proxies whose X-Forwarded-For is believed when an organization's networks are checked. */
+  trustedProxies?: BlockList;
 }
 
 
@@ -73,6 +79,12 @@ const PAGE_ROUTE = /^\/(interaction|broker|saml|account)\//;
  * Endpoints a resource server or machine client calls at volume, which the provider answers
  * on its own: they skip the server's Koa app (see IssuerRegistry.direct).
  */
+/**
+ * Endpoints outside an organization's `network` and `limits`: metadata that resource servers
+ * fetch, introspection and revocation that they call on the partner's tokens, and sign-out,
+ * which only ever ends access.
+ */
+const UNMETERED_ROUTE = /^\/(\.well-known\/openid-configuration|jwks|token\/introspection|token\/revocation|session\/end(\/.*)?)$/;
 const DIRECT_ROUTES = new Map([
   ['/token', 'POST'],
   ['/token/introspection', 'POST'],
@@ -82,7 +94,7 @@ const DIRECT_ROUTES = new Map([
 ]);
 
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker'>> & { maxIssuers: number; pollMs: number; broker?: Broker };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'trustedProxies'>> & { maxIssuers: number; pollMs: number; broker?: Broker; trustedProxies?: BlockList };
   private vanity: { key: string; hosts: Map<string, string> } = { key: '', hosts: new Map() };
   /** Each entry's promise, and once it has settled its value, so the hot path need not await it. */
   private readonly issuers = new Map<string, { building: Promise<Issuer | undefined>; built?: Issuer | undefined }>();
@@ -93,6 +105,9 @@ export class IssuerRegistry {
   private organizations = new Map<string, { version: number; names: Set<string> }>();
   private lastPoll = 0;
   private readonly limiter: LoginLimiter;
+  private readonly rates = new RateLimiter();
+  /** Requests already let through by `turnAway` (a page route may reach the provider's middleware too). */
+  private readonly admitted = new WeakSet<IncomingMessage>();
 
   constructor(options: RegistryOptions) {
     this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
@@ -280,6 +295,7 @@ export class IssuerRegistry {
       store,
       clock,
       issuer: url,
+      admitsUser: this.userAdmission(snapshot),
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.repo.recordAccessToken(issuer, jti, grantId, expiresAt),
     });
@@ -287,8 +303,10 @@ export class IssuerRegistry {
     // Inside the provider, so that the mounted and the direct paths answer alike.
     provider.use(problemMiddleware((error, ctx) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error)));
     provider.use((ctx, next) => this.around(ctx, next, issuer));
+    const admission = snapshot.organization ? admissionRules(snapshot.chain[0], snapshot.template) : { networks: undefined, requestsPerMinute: undefined, problems: [] };
+    for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
-    const issuer: Issuer = { snapshot, provider, ring, url, mounted: mount(snapshot.path, provider), direct: provider.callback() };
+    const issuer: Issuer = { snapshot, provider, ring, url, admission, mounted: mount(snapshot.path, provider), direct: provider.callback() };
     return issuer;
   }
 
@@ -296,6 +314,7 @@ export class IssuerRegistry {
     if (PAGE_ROUTE.test(rest)) {
       const standing = this.standing(issuer);
       if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
+      if (await this.turnAway(ctx, issuer, rest)) return;
       if (await this.page(ctx, issuer, rest)) return;
     }
     await issuer.mounted(ctx, next);
@@ -316,6 +335,7 @@ export class IssuerRegistry {
     const { snapshot } = issuer;
     const standing = this.standing(issuer);
     if (!standing.active && (await this.refuse(ctx, issuer, ctx.path, standing))) return;
+    if (await this.turnAway(ctx, issuer, ctx.path)) return;
     await next();
     const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
     if (!oidc) return;
@@ -327,6 +347,70 @@ export class IssuerRegistry {
     }
     if (oidc.route === 'revocation') await this.revokeJwt(ctx, issuer);
     if (oidc.route === 'token') await this.auditToken(ctx, issuer);
+  }
+
+  /**
+   * An organization's `network` and `limits` at the endpoints its partner calls: a request from
+   * outside its networks gets 403, one beyond its rate 429 with Retry-After. Both are audited
+   * (a run of rate refusals once, at its first). True when it answered.
+   */
+  private async turnAway(ctx: Context, issuer: Issuer, rest: string): Promise<boolean> {
+    const { admission, snapshot } = issuer;
+    if (!admission.networks && admission.requestsPerMinute === undefined) return false;
+    if (UNMETERED_ROUTE.test(rest) || this.admitted.has(ctx.req)) return false;
+    this.admitted.add(ctx.req);
+    const address = clientAddress(ctx.req, this.options.trustedProxies);
+    const record = (action: string, data: Record<string, unknown>) =>
+      this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { address, path: rest, ...data } });
+    const org = snapshot.chain[0];
+    const name = org?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
+    if (!admits(admission.networks, address)) {
+      await record('access.refused-network', {});
+      this.turnedAway(ctx, issuer, rest, 403, 'access_denied', `requests from ${address} are outside the networks ${name} signs in from`);
+      return true;
+    }
+    if (admission.requestsPerMinute !== undefined) {
+      const taken = this.rates.take(snapshot.path, admission.requestsPerMinute, this.options.clock.now());
+      if (!taken.ok) {
+        if (taken.first) await record('access.rate-limited', { requestsPerMinute: admission.requestsPerMinute });
+        ctx.set('Retry-After', String(taken.retryAfterSeconds));
+        this.turnedAway(ctx, issuer, rest, 429, 'too_many_requests', `${name} may make ${admission.requestsPerMinute} requests a minute; try again in ${taken.retryAfterSeconds} s`);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A refusal as the endpoint's callers read them: a page for browsers, OAuth-style JSON for the rest. */
+  private turnedAway(ctx: Context, issuer: Issuer, rest: string, status: number, error: string, detail: string): void {
+    ctx.status = status;
+    ctx.set('Cache-Control', 'no-store');
+    if (rest === '/auth' || PAGE_ROUTE.test(rest)) {
+      const org = issuer.snapshot.chain[0];
+      ctx.type = 'html';
+      ctx.body = page({ title: org?.spec.displayName ?? issuer.snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor }, status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
+      return;
+    }
+    ctx.body = { error, error_description: detail };
+  }
+
+  /**
+   * At a namespace's shared issuer, whether a user's own organization admits the request's
+   * address: the shared issuer serves every organization's users, and must not be a way
+   * around their networks. (Rates are counted at organizations' own issuers only.)
+   */
+  private userAdmission(snapshot: IssuerSnapshot): (organization: string, req: IncomingMessage) => boolean {
+    const rules = new Map<string, AdmissionRules>();
+    return (organization, req) => {
+      let r = rules.get(organization);
+      if (!r) {
+        const org = snapshot.organizations.get(organization);
+        const templateName = org?.spec.templateRef?.name;
+        r = admissionRules(org, templateName ? snapshot.templates.get(templateName) : undefined);
+        rules.set(organization, r);
+      }
+      return admits(r.networks, clientAddress(req, this.options.trustedProxies));
+    };
   }
 
   /** The broker's pages and the sign-in and password pages; false when neither answers `rest`. */

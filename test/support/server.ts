@@ -27,14 +27,21 @@ export interface TestServer {
 }
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
-export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number } = {}): Promise<TestServer> {
+export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[] } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
   await ensureBootstrapToken(store, TEST_ADMIN_TOKEN, clock.now());
   const sealer = new Sealer('test-secret-key-0123456789abcdefghijklmnop');
-  const settings = { store, clock, logger: silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) };
-  const gatehouse = createApp(settings);
+  const settings = { store, clock, logger: silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}), ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) };
+  let gatehouse: GatehouseApp;
+  try {
+    gatehouse = createApp(settings);
+  } catch (error) {
+    await store.close();
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
   settings.publicUrl = running.url;
   const server: TestServer = {

@@ -74,6 +74,20 @@ describe('the shared-application issuer of a namespace', () => {
       await gh.put('organizations', organization('pinnacle'));
     }
   });
+
+  it("is no way around a user's organization's networks: no tokens from outside them", async () => {
+    await gh.put('organizations', organization('cascade', { network: { allowedCidrs: ['203.0.113.0/24'] } }));
+    try {
+      const config = await shared();
+      // The provider finds no account for her there, so no code ever reaches the client.
+      await expect(signIn(config, 'ana@cascade.example')).rejects.toMatchObject({ code: 'OAUTH_INVALID_RESPONSE', cause: { message: 'response parameter "iss" (issuer) missing' } });
+      // Another organization's users are not affected.
+      expect((await signIn(config, 'piet@emea.pinnacle.example')).tokens!.claims()).toMatchObject({ sub: 'piet' });
+    } finally {
+      await gh.put('organizations', organization('cascade'));
+    }
+    expect((await signIn(await shared(), 'ana@cascade.example')).tokens!.claims()).toMatchObject({ sub: 'ana' });
+  });
 });
 
 describe('signing keys', () => {
