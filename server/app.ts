@@ -65,7 +65,7 @@ export interface GatehouseApp {
 /** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
 function trustedProxyList(cidrs: readonly string[]): BlockList {
   const { list, unreadable } = networksOf(cidrs);
-  if (unreadable.length) throw new Error(`GATEHOUSE_TRUSTED_PROXIES: ${unreadable.map((c) => `"${c}"`).join(', ')} ${unreadable.length === 1 ? 'is' : 'are'} not CIDR blocks such as "10.0.0.0/8"`);
+  if (unreadable.length) throw new Error(`GATEHOUSE_TRUSTED_PROXIES: ${unreadable.map((c) => `"${c}"`).join(', ')} ${unreadable.length === 1 ? 'is not a CIDR block' : 'are not CIDR blocks'} such as "10.0.0.0/8"`);
   return list;
 }
 

@@ -94,6 +94,12 @@ describe('gatehouse serve --dir', () => {
     expect(serve.output()).toContain('GATEHOUSE_ADMIN_TOKEN is too short');
     expect(serve.output()).not.toContain('short\n');
   });
+
+  it('refuses a GATEHOUSE_TRUSTED_PROXIES entry that is not a CIDR block, naming it', async () => {
+    const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_TRUSTED_PROXIES: '10.0.0.0/8, lb.internal' });
+    expect(await serve.exit()).toBe(1);
+    expect(serve.output()).toContain('GATEHOUSE_TRUSTED_PROXIES: "lb.internal" is not a CIDR block such as "10.0.0.0/8"');
+  });
 });
 
 describe('gatehouse', () => {

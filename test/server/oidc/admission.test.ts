@@ -170,7 +170,7 @@ describe('behind a trusted proxy', () => {
   });
 
   it('a trusted proxy list that cannot be read stops the server from starting', async () => {
-    await expect(startTestServer({ trustedProxies: ['10.0.0.0/8', 'proxy.internal'] })).rejects.toThrow('GATEHOUSE_TRUSTED_PROXIES: "proxy.internal" is not CIDR blocks such as "10.0.0.0/8"');
+    await expect(startTestServer({ trustedProxies: ['10.0.0.0/8', 'proxy.internal'] })).rejects.toThrow('GATEHOUSE_TRUSTED_PROXIES: "proxy.internal" is not a CIDR block such as "10.0.0.0/8"');
   });
 });
 
