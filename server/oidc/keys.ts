@@ -8,6 +8,11 @@ import { LocalSigningKey } from './signer.ts';
 export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
 export type PublicJwk = Record<string, unknown> & { kid: string; alg: string; use: 'sig' };
 
+/** A key still published: it has not expired (retired keys stay until the tokens they signed have). */
+const isLive = (row: SigningKeyRow, now: number): boolean => row.expiresAt === null || row.expiresAt > now;
+
+const publicJwkOf = (row: SigningKeyRow): PublicJwk => ({ ...row.publicJwk, kid: row.kid, alg: row.alg, use: 'sig' });
+
 function generate(alg: SigningAlg): KeyObject {
   if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   if (alg === 'EdDSA') return generateKeyPairSync('ed25519').privateKey;
@@ -66,7 +71,7 @@ export class SigningKeys {
       await pending;
       rows = await this.store.repo.signingKeys(namespace);
     }
-    const live = rows.filter((r) => r.expiresAt === null || r.expiresAt > now);
+    const live = rows.filter((r) => isLive(r, now));
     const signer = live.find((r) => r.alg === alg && r.activatesAt <= now && r.retiredAt === null) ?? live.find((r) => r.alg === alg && r.activatesAt <= now);
     const ordered = signer ? [signer, ...live.filter((r) => r !== signer)] : live;
     const upcoming = live.filter((r) => r.activatesAt > now).map((r) => r.activatesAt);
@@ -74,9 +79,15 @@ export class SigningKeys {
     const changes = [...upcoming, ...expiring];
     return {
       signers: ordered.map((r) => this.open(namespace, r)),
-      publicJwks: ordered.map((r) => ({ ...r.publicJwk, kid: r.kid, alg: r.alg, use: 'sig' })),
+      publicJwks: ordered.map(publicJwkOf),
       nextChange: changes.length ? Math.min(...changes) : undefined,
     };
+  }
+
+  /** The public JWKs of every key `namespace` still publishes: enough to verify its tokens, with no private key opened. */
+  async publicJwks(namespace: string): Promise<PublicJwk[]> {
+    const now = this.clock.now();
+    return (await this.store.repo.signingKeys(namespace)).filter((r) => isLive(r, now)).map(publicJwkOf);
   }
 
   /**
