@@ -76,15 +76,15 @@ const SERVER_ROUTE = /^\/(admin\/|healthz$|readyz$)/;
 /** The pages the broker and the interaction handlers answer; nothing else need ask them. */
 const PAGE_ROUTE = /^\/(interaction|broker|saml|account)\//;
 /**
- * Endpoints a resource server or machine client calls at volume, which the provider answers
- * on its own: they skip the server's Koa app (see IssuerRegistry.direct).
- */
-/**
  * Endpoints outside an organization's `network` and `limits`: metadata that resource servers
  * fetch, introspection and revocation that they call on the partner's tokens, and sign-out,
  * which only ever ends access.
  */
 const UNMETERED_ROUTE = /^\/(\.well-known\/openid-configuration|jwks|token\/introspection|token\/revocation|session\/end(\/.*)?)$/;
+/**
+ * Endpoints a resource server or machine client calls at volume, which the provider answers
+ * on its own: they skip the server's Koa app (see IssuerRegistry.direct).
+ */
 const DIRECT_ROUTES = new Map([
   ['/token', 'POST'],
   ['/token/introspection', 'POST'],
@@ -386,9 +386,8 @@ export class IssuerRegistry {
     ctx.status = status;
     ctx.set('Cache-Control', 'no-store');
     if (rest === '/auth' || PAGE_ROUTE.test(rest)) {
-      const org = issuer.snapshot.chain[0];
       ctx.type = 'html';
-      ctx.body = page({ title: org?.spec.displayName ?? issuer.snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor }, status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
+      ctx.body = page(pageBranding(issuer.snapshot), status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
       return;
     }
     ctx.body = { error, error_description: detail };
@@ -450,8 +449,7 @@ export class IssuerRegistry {
       await audit('login.refused');
       ctx.status = 403;
       ctx.type = 'html';
-      const org = snapshot.chain[0];
-      ctx.body = page({ title: org?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor }, 'Access has ended', `<p class="error">${escapeHtml(standing.detail)}.</p><p>Contact your Blixit partner manager.</p>`);
+      ctx.body = page(pageBranding(snapshot), 'Access has ended', `<p class="error">${escapeHtml(standing.detail)}.</p><p>Contact your Blixit partner manager.</p>`);
       return true;
     }
     return false;
@@ -521,6 +519,12 @@ export class IssuerRegistry {
       await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });
     }
   }
+}
+
+/** The title and colour of the server's own pages at an issuer: its organization's, else the namespace's name. */
+function pageBranding(snapshot: IssuerSnapshot): { title: string; primaryColor: string | undefined } {
+  const org = snapshot.chain[0];
+  return { title: org?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor };
 }
 
 interface Resolved {
