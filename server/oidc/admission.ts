@@ -4,7 +4,7 @@ import type { OrganizationObject, OrganizationTemplateObject } from '../../api/i
 
 /** What an organization (else its template) declares about where and how often its partner may call. */
 export interface AdmissionRules {
-  /** Undefined: any network. */
+  /** Undefined: every network is admitted. */
   networks: BlockList | undefined;
   /** Undefined: no limit. */
   requestsPerMinute: number | undefined;

@@ -34,11 +34,10 @@ export function joseSignature(der: Uint8Array, size: number): Buffer {
  * sign and never holds the private key itself, nor can it hand it out.
  *
  * It signs with node:crypto's callback form, on libuv's pool like the provider's own path
- * (jose over WebCrypto), but without WebCrypto's promise machinery around each job: that
- * machinery held the event loop, which is what limits token throughput, ~50 µs per ES256
- * token on the bench machine (bench/tokens.ts: the event loop's CPU per token fell from
- * ~320 to ~260 µs, throughput rose ~10 %). Signing on the event loop itself (~30 µs)
- * cost less CPU in all but left the event loop busier, and throughput fell.
+ * (jose over WebCrypto), but holds the event loop for less of each signature, and the event
+ * loop is what limits token throughput (bench/signing.ts: ~6–8 µs of it per ES256 signature,
+ * against ~11–18 µs for the WebCrypto call alone). Signing on the event loop itself
+ * (~50–70 µs) cost less CPU in all but left the event loop busier, and throughput fell.
  */
 export class LocalSigningKey extends ExternalSigningKey {
   readonly #privateKey: KeyObject;
