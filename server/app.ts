@@ -5,6 +5,8 @@ import { adminRouter } from './admin/routes.ts';
 import { ObjectService } from './admin/objects.ts';
 import { problemMiddleware } from './admin/problem.ts';
 import { AdminTokenVerifier } from './admin/tokens.ts';
+import { GENESIS_HASH, auditKey } from './audit/chain.ts';
+import { signCheckpoint } from './audit/checkpoint.ts';
 import { AuditWriter } from './audit/writer.ts';
 import { auditAppender } from './audit/thread-appender.ts';
 import { ClientSecrets } from './clients/secrets.ts';
@@ -76,6 +78,8 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.proxy = false;
   // oidc-provider signs its cookies with the keys of the app it is mounted in.
   app.keys = [sealer.derive('cookie signing v1')];
+  // Before anything appends: from its next record on, the audit chain is keyed.
+  store.useAuditKey(auditKey((purpose) => sealer.derive(purpose)));
   const events = new ConfigEvents();
   const objects = new ObjectService({ store, clock, events, get publicUrl() { return options.publicUrl; } });
   const verifier = new AdminTokenVerifier(store);
@@ -114,6 +118,8 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   const publicUrl = () => options.publicUrl;
+  const workspaceOf = async (namespace: string) => (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
+  const algorithmOf = (ws: WorkspaceObject | undefined) => (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
   const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
@@ -127,11 +133,16 @@ export function createApp(options: AppOptions): GatehouseApp {
     clientSecrets,
     connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.saml.idp(c), now: () => clock.now() }),
     rotateKeys: async (namespace, publishAheadSeconds) => {
-      const ws = (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
+      const ws = await workspaceOf(namespace);
       // The old key stays published for as long as a token it signed can live.
       const ceilings = resolveLifetimes(undefined, undefined, ws ? { ...ws, spec: { ...ws.spec, tokens: { accessToken: '3650d', idToken: '3650d' } } } : undefined);
-      const alg = (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+      const alg = algorithmOf(ws);
       return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
+    },
+    auditCheckpoint: async (namespace) => {
+      const ring = await keys.keyRing(namespace, algorithmOf(await workspaceOf(namespace)));
+      const head = (await store.repo.auditHead()) ?? { seq: 0, hash: GENESIS_HASH };
+      return signCheckpoint(ring.signers[0]!, { seq: head.seq, hash: head.hash, time: new Date(clock.now()).toISOString(), namespace });
     },
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),

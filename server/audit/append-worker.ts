@@ -13,13 +13,16 @@ export interface AppendWorkerData {
   location: string;
   /** Shared with the appender: [0] the last batch id committed with none failed before it; [1] 1 once one failed. */
   progress: ArrayBufferLike;
+  /** The store's audit key, if it has one (in memory, as on the main thread). */
+  auditKey?: { key: Uint8Array; id: string };
 }
 
 const port = parentPort!;
-const { location, progress: shared } = workerData as AppendWorkerData;
+const { location, progress: shared, auditKey: sharedKey } = workerData as AppendWorkerData;
 const progress = new BigInt64Array(shared);
 const connection = new SqliteConnection(openSqlite(location));
-const repo = new Repository(connection);
+const auditKey = sharedKey ? { key: Buffer.from(sharedKey.key), id: sharedKey.id } : undefined;
+const repo = new Repository(connection, () => auditKey);
 let waiting: { id: number; items: AuditItems }[] = [];
 let flushing: Promise<void> | undefined;
 
