@@ -3,7 +3,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { adminRouter } from './admin/routes.ts';
 import { ObjectService } from './admin/objects.ts';
-import { problemMiddleware } from './admin/problem.ts';
+import { notFound, problemMiddleware } from './admin/problem.ts';
 import { AdminTokenVerifier } from './admin/tokens.ts';
 import { GENESIS_HASH, auditKey } from './audit/chain.ts';
 import { signCheckpoint } from './audit/checkpoint.ts';
@@ -140,6 +140,8 @@ export function createApp(options: AppOptions): GatehouseApp {
       return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
     },
     auditCheckpoint: async (namespace) => {
+      // Signing makes the namespace's first key when it has none: not for a namespace nobody declared.
+      if ((await store.repo.listObjects({ namespace })).length === 0) throw notFound(`namespace ${namespace} declares nothing: it has no signing key to sign a checkpoint with`);
       const ring = await keys.keyRing(namespace, algorithmOf(await workspaceOf(namespace)));
       const head = (await store.repo.auditHead()) ?? { seq: 0, hash: GENESIS_HASH };
       return signCheckpoint(ring.signers[0]!, { seq: head.seq, hash: head.hash, time: new Date(clock.now()).toISOString(), namespace });

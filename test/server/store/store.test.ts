@@ -15,6 +15,7 @@ import { Sealer } from '../../../server/secrets/sealer.ts';
 import { openStore, type AuditEntry, type Store, type StoreOptions } from '../../../server/store/index.ts';
 import { MIGRATIONS, migrate } from '../../../server/store/migrations.ts';
 import { PostgresDriver } from '../../../server/store/postgres.ts';
+import { recompute } from '../../support/audit.ts';
 import { startPostgres } from '../../support/postgres.ts';
 import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
@@ -109,23 +110,6 @@ const keyOf = (secret: string): AuditKey => {
 };
 const KEY = keyOf('audit-spec-secret-0123456789abcdefghijklmnop');
 const OTHER_KEY = keyOf('another-secret-0123456789abcdefghijklmnopqrs');
-
-/**
- * What someone with write access to the store does after editing records: re-hashes every
- * record from `from` on (with `key` if they hold it, else as the unkeyed chain) and moves the head.
- */
-async function recompute(store: Store, from: number, hashWith: (r: ChainRecord) => AuditKey | undefined): Promise<void> {
-  const records: ChainRecord[] = [];
-  for await (const r of store.repo.walkAudit()) records.push(r);
-  let prev = records[from - 2]?.hash ?? '0'.repeat(64);
-  for (const r of records.slice(from - 1)) {
-    const { prevHash: _p, hash: _h, ...fields } = r;
-    const hash = recordHash(prev, fields, hashWith(r));
-    await store.driver.run('UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?', [prev, hash, r.seq]);
-    prev = hash;
-  }
-  await store.driver.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [records.length, prev]);
-}
 
 /** Appends each entry in its own transaction, as the server does. */
 async function appendAll(store: Store, entries: AuditEntry[]): Promise<void> {
