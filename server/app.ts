@@ -7,6 +7,7 @@ import { notFound, problemMiddleware } from './admin/problem.ts';
 import { AdminTokenVerifier } from './admin/tokens.ts';
 import { GENESIS_HASH, auditKey } from './audit/chain.ts';
 import { signCheckpoint } from './audit/checkpoint.ts';
+import { RefusalAudit } from './audit/refusals.ts';
 import { AuditWriter } from './audit/writer.ts';
 import { auditAppender } from './audit/thread-appender.ts';
 import { ClientSecrets } from './clients/secrets.ts';
@@ -27,7 +28,7 @@ import { withConnectionStatus } from './broker/readiness.ts';
 import { changeContext } from './admin/routes.ts';
 import { AdminGuard } from './governance/guard.ts';
 import type { BlockList } from 'node:net';
-import { networksOf } from './oidc/admission.ts';
+import { clientAddress, networksOf } from './oidc/admission.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
 import { PrincipalResolver } from './governance/principals.ts';
 
@@ -56,6 +57,8 @@ export interface GatehouseApp {
   keys: SigningKeys;
   issuers: IssuerRegistry;
   audit: AuditWriter;
+  /** Audits refused tokens and redirect URIs, rate-limited; `close()` it before `audit` to write pending counts. */
+  refusals: RefusalAudit;
   broker: Broker;
   upstreamSecrets: UpstreamSecrets;
   /** Emits contract-ending, contract-ended and certification-overdue audit events once each; `start()` it in a long-running server. */
@@ -86,6 +89,8 @@ export function createApp(options: AppOptions): GatehouseApp {
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
   const keys = new SigningKeys({ store, sealer, clock, events });
   const audit = new AuditWriter({ store, clock, appender: auditAppender(store, logger) });
+  const refusals = new RefusalAudit({ append: (entry) => audit.append(entry), clock });
+  const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
   const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const issuers = new IssuerRegistry({
@@ -100,7 +105,8 @@ export function createApp(options: AppOptions): GatehouseApp {
     cookieKeys: app.keys,
     publicUrl: () => options.publicUrl,
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
-    ...(options.trustedProxies?.length ? { trustedProxies: trustedProxyList(options.trustedProxies) } : {}),
+    refusals,
+    ...(proxies ? { trustedProxies: proxies } : {}),
   });
 
   const health = new Router();
@@ -120,7 +126,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const publicUrl = () => options.publicUrl;
   const workspaceOf = async (namespace: string) => (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
   const algorithmOf = (ws: WorkspaceObject | undefined) => (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
-  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }) });
+  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }), refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
   const admin = adminRouter({
@@ -167,5 +173,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = (req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   };
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle, sweeper };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper };
 }

@@ -69,6 +69,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
     },
     async close() {
       await running.close();
+      await gatehouse.refusals.close();
       await gatehouse.audit.close();
       await store.close();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
