@@ -1,4 +1,4 @@
-import { createHash, createHmac, hash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../../api/canonical.ts';
 
 export { canonicalJson };
@@ -28,7 +28,8 @@ export interface AuditFields {
  * cannot recompute the chain after changing a record. Derived, never stored.
  */
 export interface AuditKey {
-  readonly key: Buffer;
+  /** A KeyObject, not bytes: createHmac imports a Buffer key on every call (~40 µs here, against ~4 µs). */
+  readonly key: KeyObject;
   /** Names the key (a hash of it, not the key) so a store keyed with another secret says so. */
   readonly id: string;
 }
@@ -37,8 +38,12 @@ export interface AuditKey {
 export const AUDIT_KEY_PURPOSE = 'audit chain hmac v1';
 
 export function auditKey(derive: (purpose: string) => string): AuditKey {
-  const key = Buffer.from(derive(AUDIT_KEY_PURPOSE), 'base64url');
-  return { key, id: createHash('sha256').update(key).digest('hex').slice(0, 8) };
+  return auditKeyOf(Buffer.from(derive(AUDIT_KEY_PURPOSE), 'base64url'));
+}
+
+/** The key from its bytes (as handed to the audit thread). */
+export function auditKeyOf(bytes: Uint8Array): AuditKey {
+  return { key: createSecretKey(bytes), id: createHash('sha256').update(bytes).digest('hex').slice(0, 8) };
 }
 
 /** Unkeyed (records before the switch point): SHA-256. Keyed: HMAC-SHA256 under `key`, over the same bytes. */

@@ -110,7 +110,7 @@ export class ThreadAppender implements AuditAppender {
     if (this.worker) return this.worker;
     const key = this.store.auditKey;
     const worker = new Worker(new URL('./append-worker.ts', import.meta.url), {
-      workerData: { location: this.location, progress: this.progress.buffer, ...(key ? { auditKey: { key: new Uint8Array(key.key), id: key.id } } : {}) } satisfies AppendWorkerData,
+      workerData: { location: this.location, progress: this.progress.buffer, ...(key ? { auditKey: { key: new Uint8Array(key.key.export()) } } : {}) } satisfies AppendWorkerData,
       // The thread allocates a few KB per record and keeps almost none of it. With a worker's
       // default young generation it collected garbage every ~300 ms under load; with room to
       // grow it does so less often (bench/tokens.ts A/B: 1.03 throughput, 0.96 CPU per token).
