@@ -97,6 +97,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       gatehouse.lifecycle.stop();
       await gatehouse.sweeper.stop();
       await running.close();
+      await gatehouse.refusals.close();
       await gatehouse.audit.close();
       await store.close();
     };

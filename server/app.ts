@@ -3,8 +3,11 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { adminRouter } from './admin/routes.ts';
 import { ObjectService } from './admin/objects.ts';
-import { problemMiddleware } from './admin/problem.ts';
+import { notFound, problemMiddleware } from './admin/problem.ts';
 import { AdminTokenVerifier } from './admin/tokens.ts';
+import { GENESIS_HASH, auditKey } from './audit/chain.ts';
+import { signCheckpoint } from './audit/checkpoint.ts';
+import { RefusalAudit } from './audit/refusals.ts';
 import { AuditWriter } from './audit/writer.ts';
 import { auditAppender } from './audit/thread-appender.ts';
 import { ClientSecrets } from './clients/secrets.ts';
@@ -25,7 +28,7 @@ import { withConnectionStatus } from './broker/readiness.ts';
 import { changeContext } from './admin/routes.ts';
 import { AdminGuard } from './governance/guard.ts';
 import type { BlockList } from 'node:net';
-import { networksOf } from './oidc/admission.ts';
+import { clientAddress, networksOf } from './oidc/admission.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
 import { PrincipalResolver } from './governance/principals.ts';
 
@@ -54,6 +57,8 @@ export interface GatehouseApp {
   keys: SigningKeys;
   issuers: IssuerRegistry;
   audit: AuditWriter;
+  /** Audits refused tokens and redirect URIs, rate-limited; `close()` it before `audit` to write pending counts. */
+  refusals: RefusalAudit;
   broker: Broker;
   upstreamSecrets: UpstreamSecrets;
   /** Emits contract-ending, contract-ended and certification-overdue audit events once each; `start()` it in a long-running server. */
@@ -76,12 +81,16 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.proxy = false;
   // oidc-provider signs its cookies with the keys of the app it is mounted in.
   app.keys = [sealer.derive('cookie signing v1')];
+  // Before anything appends: from its next record on, the audit chain is keyed.
+  store.useAuditKey(auditKey((purpose) => sealer.derive(purpose)));
   const events = new ConfigEvents();
   const objects = new ObjectService({ store, clock, events, get publicUrl() { return options.publicUrl; } });
   const verifier = new AdminTokenVerifier(store);
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
   const keys = new SigningKeys({ store, sealer, clock, events });
   const audit = new AuditWriter({ store, clock, appender: auditAppender(store, logger) });
+  const refusals = new RefusalAudit({ append: (entry) => audit.append(entry), clock });
+  const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
   const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const issuers = new IssuerRegistry({
@@ -96,7 +105,8 @@ export function createApp(options: AppOptions): GatehouseApp {
     cookieKeys: app.keys,
     publicUrl: () => options.publicUrl,
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
-    ...(options.trustedProxies?.length ? { trustedProxies: trustedProxyList(options.trustedProxies) } : {}),
+    refusals,
+    ...(proxies ? { trustedProxies: proxies } : {}),
   });
 
   const health = new Router();
@@ -114,7 +124,9 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   const publicUrl = () => options.publicUrl;
-  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }) });
+  const workspaceOf = async (namespace: string) => (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
+  const algorithmOf = (ws: WorkspaceObject | undefined) => (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }), refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
   const admin = adminRouter({
@@ -127,11 +139,18 @@ export function createApp(options: AppOptions): GatehouseApp {
     clientSecrets,
     connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.saml.idp(c), now: () => clock.now() }),
     rotateKeys: async (namespace, publishAheadSeconds) => {
-      const ws = (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
+      const ws = await workspaceOf(namespace);
       // The old key stays published for as long as a token it signed can live.
       const ceilings = resolveLifetimes(undefined, undefined, ws ? { ...ws, spec: { ...ws.spec, tokens: { accessToken: '3650d', idToken: '3650d' } } } : undefined);
-      const alg = (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+      const alg = algorithmOf(ws);
       return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
+    },
+    auditCheckpoint: async (namespace) => {
+      // Signing makes the namespace's first key when it has none: not for a namespace nobody declared.
+      if ((await store.repo.listObjects({ namespace })).length === 0) throw notFound(`namespace ${namespace} declares nothing: it has no signing key to sign a checkpoint with`);
+      const ring = await keys.keyRing(namespace, algorithmOf(await workspaceOf(namespace)));
+      const head = (await store.repo.auditHead()) ?? { seq: 0, hash: GENESIS_HASH };
+      return signCheckpoint(ring.signers[0]!, { seq: head.seq, hash: head.hash, time: new Date(clock.now()).toISOString(), namespace });
     },
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
@@ -154,5 +173,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = (req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   };
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, broker, upstreamSecrets, lifecycle, sweeper };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper };
 }

@@ -69,6 +69,8 @@ export interface AdminRoutesOptions {
   clientSecrets: ClientSecrets;
   passwordLink(namespace: string, user: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }>;
   rotateKeys(namespace: string, publishAheadSeconds: number): Promise<{ kid: string; activatesAt: number }>;
+  /** A signed checkpoint of the audit chain's head (GET /audit/checkpoint). */
+  auditCheckpoint(namespace: string): Promise<string>;
   verifier: AdminTokenVerifier;
   /** Authentication and the policy table every route asks (server/governance/policy.ts). */
   guard: AdminGuard;
@@ -85,7 +87,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
   const { guard } = options;
   const router = new Router({ prefix: '/admin/v1' });
   router.use(guard.authenticate());
-  registerAuditRoutes(router, { store, guard });
+  registerAuditRoutes(router, { store, guard, checkpoint: options.auditCheckpoint });
   registerGovernanceRoutes(router, {
     store,
     clock: options.clock,

@@ -3,6 +3,7 @@
 // transaction is being written are committed together in the next one (group commit).
 import { parentPort, workerData } from 'node:worker_threads';
 import { Repository } from '../store/repository.ts';
+import { auditKeyOf } from './chain.ts';
 import { SqliteConnection, openSqlite } from '../store/sqlite.ts';
 import type { AuditItems } from './thread-appender.ts';
 
@@ -13,13 +14,16 @@ export interface AppendWorkerData {
   location: string;
   /** Shared with the appender: [0] the last batch id committed with none failed before it; [1] 1 once one failed. */
   progress: ArrayBufferLike;
+  /** The store's audit key, if it has one (in memory, as on the main thread). */
+  auditKey?: { key: Uint8Array };
 }
 
 const port = parentPort!;
-const { location, progress: shared } = workerData as AppendWorkerData;
+const { location, progress: shared, auditKey: sharedKey } = workerData as AppendWorkerData;
 const progress = new BigInt64Array(shared);
 const connection = new SqliteConnection(openSqlite(location));
-const repo = new Repository(connection);
+const auditKey = sharedKey ? auditKeyOf(sharedKey.key) : undefined;
+const repo = new Repository(connection, () => auditKey);
 let waiting: { id: number; items: AuditItems }[] = [];
 let flushing: Promise<void> | undefined;
 

@@ -55,6 +55,7 @@ export class ThreadAppender implements AuditAppender {
   /** The thread takes batches in order and commits those that wait for it together. */
   readonly pipelined = true;
   private readonly location: string;
+  private readonly store: Store;
   private readonly fallback: AuditAppender;
   private readonly logger: Logger;
   private worker: Worker | undefined;
@@ -69,6 +70,7 @@ export class ThreadAppender implements AuditAppender {
   /** `location`: the SQLite file to append to, the store's own unless said otherwise. */
   constructor(options: { store: Store; logger: Logger; location?: string }) {
     this.location = options.location ?? options.store.location;
+    this.store = options.store;
     this.fallback = new TransactionAppender(options.store);
     this.logger = options.logger;
   }
@@ -106,8 +108,9 @@ export class ThreadAppender implements AuditAppender {
 
   private started(): Worker {
     if (this.worker) return this.worker;
+    const key = this.store.auditKey;
     const worker = new Worker(new URL('./append-worker.ts', import.meta.url), {
-      workerData: { location: this.location, progress: this.progress.buffer } satisfies AppendWorkerData,
+      workerData: { location: this.location, progress: this.progress.buffer, ...(key ? { auditKey: { key: new Uint8Array(key.key.export()) } } : {}) } satisfies AppendWorkerData,
       // The thread allocates a few KB per record and keeps almost none of it. With a worker's
       // default young generation it collected garbage every ~300 ms under load; with room to
       // grow it does so less often (bench/tokens.ts A/B: 1.03 throughput, 0.96 CPU per token).

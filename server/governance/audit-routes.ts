@@ -54,12 +54,17 @@ export interface AuditRoutesOptions {
   guard: AdminGuard;
   /** How often a followed export looks for new records (ms). */
   followPollMs?: number;
+  /** A compact JWS over the chain's head, signed with `namespace`'s signing key (server/audit/checkpoint.ts). */
+  checkpoint(namespace: string): Promise<string>;
 }
+
+const CheckpointQuery = z.strictObject({ namespace: dnsLabel });
 
 /**
  * `GET /audit` (newest first, cursor `before`), `GET /audit/export` (oldest first, cursor
  * `after`, NDJSON or OCSF, `follow=true` keeps streaming new records for a log shipper),
- * `GET /audit/verify`. Partner administrators see only their organizations' records.
+ * `GET /audit/verify`, `GET /audit/checkpoint?namespace=` (a signed head to keep elsewhere).
+ * Partner administrators see only their organizations' records.
  */
 export function registerAuditRoutes(router: Router, options: AuditRoutesOptions): void {
   const { store, guard } = options;
@@ -147,5 +152,18 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
   router.get('/audit/verify', async (ctx) => {
     await guard.require(ctx, 'audit.verify', {});
     ctx.body = await store.verifyAudit();
+  });
+
+  // The head of the whole chain, so only those who may verify the whole chain may have it signed.
+  router.get('/audit/checkpoint', async (ctx) => {
+    const parsed = CheckpointQuery.safeParse(ctx.query);
+    if (!parsed.success) {
+      const errors = parsed.error.issues.map((i) => ({ path: i.path.join('.') || 'namespace', message: i.message }));
+      throw badRequest(`bad checkpoint query: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')} (GET /admin/v1/audit/checkpoint?namespace=NAME)`, errors);
+    }
+    await guard.require(ctx, 'audit.verify', { namespace: parsed.data.namespace });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'application/jose';
+    ctx.body = await options.checkpoint(parsed.data.namespace);
   });
 }

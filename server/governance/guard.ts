@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import { Problem } from '../admin/problem.ts';
+import { fingerprint, type RefusalAudit } from '../audit/refusals.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
 import { decide, type Permission, type Principal, type Target } from './policy.ts';
@@ -24,17 +26,27 @@ export class AdminGuard {
   private readonly store: Store;
   private readonly clock: Clock;
   private readonly resolver: PrincipalResolver;
+  private readonly refusals: RefusalAudit | undefined;
+  private readonly addressOf: (req: IncomingMessage) => string;
 
-  constructor(options: { store: Store; clock: Clock; resolver: PrincipalResolver }) {
+  /** `refusals`: where refused tokens are audited (rate-limited per source address); `addressOf`: that address. */
+  constructor(options: { store: Store; clock: Clock; resolver: PrincipalResolver; refusals?: RefusalAudit; addressOf?: (req: IncomingMessage) => string }) {
     this.store = options.store;
     this.clock = options.clock;
     this.resolver = options.resolver;
+    this.refusals = options.refusals;
+    this.addressOf = options.addressOf ?? ((req) => req.socket.remoteAddress ?? '');
   }
 
   authenticate() {
     return async (ctx: Context, next: Next): Promise<void> => {
-      const match = /^Bearer ([\x21-\x7E]+)$/i.exec(ctx.get('authorization'));
-      if (!match) throw new Problem(401, 'Unauthorized', 'send an admin token (or a partner administrator\'s access token) as "Authorization: Bearer <token>"');
+      const header = ctx.get('authorization');
+      const match = /^Bearer ([\x21-\x7E]+)$/i.exec(header);
+      if (!match) {
+        // No header at all is no attempt; a header that is not a bearer token is a malformed one.
+        if (header) await this.refused(ctx, header, 'malformed');
+        throw new Problem(401, 'Unauthorized', 'send an admin token (or a partner administrator\'s access token) as "Authorization: Bearer <token>"');
+      }
       const result = await this.resolver.resolve(match[1]!);
       if ('principal' in result) {
         const state = ctx.state as GuardState;
@@ -42,7 +54,10 @@ export class AdminGuard {
         state.actor = result.principal.actor;
         return next();
       }
-      if (result.status === 401) throw new Problem(401, 'Unauthorized', result.detail);
+      if (result.status === 401) {
+        await this.refused(ctx, match[1]!, result.reason);
+        throw new Problem(401, 'Unauthorized', result.detail);
+      }
       await this.audit(ctx, { actor: result.actor, namespace: result.namespace, organization: result.organization }, result.detail, 'authenticate');
       throw new Problem(403, 'Forbidden', result.detail);
     };
@@ -67,6 +82,11 @@ export class AdminGuard {
       target,
     );
     throw new Problem(403, 'Forbidden', reason, { extra: { permission } });
+  }
+
+  /** An `access.refused-token` record: where, why, and the token's fingerprint, never the token. */
+  private async refused(ctx: Context, presented: string, reason: string): Promise<void> {
+    await this.refusals?.record('token', this.addressOf(ctx.req), { actor: 'anonymous', data: { method: ctx.method, path: ctx.path, reason, fingerprint: fingerprint(presented) } });
   }
 
   private async audit(ctx: Context, who: { actor: string; namespace: string | null; organization: string | null }, reason: string, permission: string, target: Target = {}): Promise<void> {

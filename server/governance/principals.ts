@@ -1,6 +1,7 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { dnsLabel, issuerPath, type ClientObject } from '../../api/index.ts';
 import type { AdminTokenVerifier } from '../admin/tokens.ts';
+import { isUnsignedJwt, refusedReason, type RefusedReason } from '../audit/refusals.ts';
 import type { Clock } from '../clock.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { standingOf } from '../oidc/standing.ts';
@@ -18,7 +19,8 @@ export const ADMIN_CONSOLE_ANNOTATION = 'gatehouse.dev/admin-console';
 
 export type Resolution =
   | { principal: Principal }
-  | { status: 401; detail: string }
+  /** `reason`: why the token was refused, for the audit log (never the token). */
+  | { status: 401; detail: string; reason: RefusedReason }
   | { status: 403; detail: string; actor: string; namespace: string; organization: string | null };
 
 const ROLES = new Set<string>(['organization-admin', 'admin', 'auditor', 'user-manager']);
@@ -55,10 +57,10 @@ export class PrincipalResolver {
   async resolve(token: string): Promise<Resolution> {
     const name = await this.verifier.identify(token);
     if (name) return { principal: { kind: 'token', actor: `admin-token:${name}` } };
-    const verified = isJwt(token) ? await this.verifyJwt(token) : await this.verifyOpaque(token);
-    if (!verified) return { status: 401, detail: 'the admin token is not valid (nor is it a live access token of one of this server\'s issuers)' };
+    const verified = isUnsignedJwt(token) ? 'alg-not-allowed' : isJwt(token) ? await this.verifyJwt(token) : await this.verifyOpaque(token);
+    if (typeof verified === 'string') return { status: 401, detail: 'the admin token is not valid (nor is it a live access token of one of this server\'s issuers)', reason: verified };
     const { namespace } = verified;
-    if (!verified.subject) return { status: 401, detail: 'a client-credentials token names no user; sign in as a partner administrator' };
+    if (!verified.subject) return { status: 401, detail: 'a client-credentials token names no user; sign in as a partner administrator', reason: 'no-user' };
     const actor = `user:${namespace}/${verified.organization ? `${verified.organization}/` : ''}${verified.subject}`;
     const denied = (detail: string, organization: string | null = verified.organization ?? null): Resolution => ({ status: 403, detail, actor, namespace, organization });
 
@@ -124,35 +126,35 @@ export class PrincipalResolver {
     return (await this.store.repo.findOidcModel(issuer, 'Grant', 'id', grantId, this.clock.now())) !== undefined;
   }
 
-  private async verifyJwt(token: string): Promise<Verified | undefined> {
+  private async verifyJwt(token: string): Promise<Verified | RefusedReason> {
     try {
       const iss = decodeJwt(token).iss;
       const path = typeof iss === 'string' ? await this.pathOf(iss) : undefined;
       const parts = path ? this.issuerParts(path) : undefined;
-      if (!iss || !path || !parts) return undefined;
+      if (!iss || !path || !parts) return 'unknown-issuer';
       const keys = await this.keys.publicJwks(parts.namespace);
       const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: iss, typ: 'at+jwt', currentDate: new Date(this.clock.now()) });
-      if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string' || typeof payload.iat !== 'number') return undefined;
-      if (payload.iat * 1000 < (await this.store.repo.issuerCutoff(path))) return undefined;
+      if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string' || typeof payload.iat !== 'number') return 'invalid-claims';
+      if (payload.iat * 1000 < (await this.store.repo.issuerCutoff(path))) return 'revoked';
       const record = await this.store.repo.accessToken(path, payload.jti);
-      if (record?.revokedAt) return undefined;
-      if (record?.grantId && !(await this.grantLives(path, record.grantId))) return undefined;
+      if (record?.revokedAt) return 'revoked';
+      if (record?.grantId && !(await this.grantLives(path, record.grantId))) return 'revoked';
       return { issuer: path, ...parts, subject: typeof payload.sub === 'string' && payload.sub !== payload.client_id ? payload.sub : undefined, clientId: payload.client_id };
-    } catch {
-      return undefined;
+    } catch (error) {
+      return refusedReason(error);
     }
   }
 
-  private async verifyOpaque(token: string): Promise<Verified | undefined> {
-    if (!/^[\w-]{20,128}$/.test(token)) return undefined;
+  private async verifyOpaque(token: string): Promise<Verified | RefusedReason> {
+    if (!/^[\w-]{20,128}$/.test(token)) return 'malformed';
     const found = await this.store.repo.findOidcModelAnywhere('AccessToken', token, this.clock.now());
-    if (!found) return undefined;
+    if (!found) return 'unknown';
     const parts = this.issuerParts(found.issuer);
-    if (!parts) return undefined;
+    if (!parts) return 'unknown';
     const payload = JSON.parse(found.payload) as { accountId?: unknown; clientId?: unknown; grantId?: unknown; exp?: unknown };
-    if (typeof payload.clientId !== 'string') return undefined;
-    if (typeof payload.exp === 'number' && payload.exp * 1000 <= this.clock.now()) return undefined;
-    if (!(await this.grantLives(found.issuer, payload.grantId))) return undefined;
+    if (typeof payload.clientId !== 'string') return 'invalid-claims';
+    if (typeof payload.exp === 'number' && payload.exp * 1000 <= this.clock.now()) return 'expired';
+    if (!(await this.grantLives(found.issuer, payload.grantId))) return 'revoked';
     return { issuer: found.issuer, ...parts, subject: typeof payload.accountId === 'string' ? payload.accountId : undefined, clientId: payload.clientId };
   }
 }

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { fingerprint, isUnsignedJwt, refusedReason, type RefusalAudit, type RefusedReason } from '../audit/refusals.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Clock } from '../clock.ts';
@@ -63,6 +65,8 @@ export interface RegistryOptions {
   broker?: Broker;
   /** Proxies whose X-Forwarded-For is believed when an organization's networks are checked. */
   trustedProxies?: BlockList;
+  /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
+  refusals?: RefusalAudit;
 }
 
 
@@ -94,7 +98,7 @@ const DIRECT_ROUTES = new Map([
 ]);
 
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'trustedProxies'>> & { maxIssuers: number; pollMs: number; broker?: Broker; trustedProxies?: BlockList };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; trustedProxies?: BlockList; refusals?: RefusalAudit };
   private vanity: { key: string; hosts: Map<string, string> } = { key: '', hosts: new Map() };
   /** Each entry's promise, and once it has settled its value, so the hot path need not await it. */
   private readonly issuers = new Map<string, { building: Promise<Issuer | undefined>; built?: Issuer | undefined }>();
@@ -347,6 +351,49 @@ export class IssuerRegistry {
     }
     if (oidc.route === 'revocation') await this.revokeJwt(ctx, issuer);
     if (oidc.route === 'token') await this.auditToken(ctx, issuer);
+    if (this.options.refusals) await this.auditRefusal(ctx, issuer, oidc);
+  }
+
+  /**
+   * A bearer token userinfo refused, and an authorization request whose redirect_uri its client
+   * never registered (the provider answers it with an error page: it must not redirect there).
+   */
+  private async auditRefusal(ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc']): Promise<void> {
+    const { snapshot } = issuer;
+    const refusals = this.options.refusals!;
+    const where = { actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null };
+    if (oidc.route === 'userinfo' && ctx.status === 401) {
+      const bearer = /^Bearer ([\x21-\x7E]+)$/i.exec(ctx.get('authorization'))?.[1];
+      if (!bearer) return;
+      const reason = await this.userinfoReason(issuer, bearer);
+      await refusals.record('token', clientAddress(ctx.req, this.options.trustedProxies), { ...where, data: { method: ctx.method, path: ctx.path, reason, fingerprint: fingerprint(bearer) } });
+      return;
+    }
+
+    if (oidc.route === 'authorization' && ctx.status === 400) {
+      const redirectUri = oidc.params?.redirect_uri;
+      const client = oidc.client;
+      if (typeof redirectUri !== 'string' || !client || client.redirectUriAllowed(redirectUri)) return;
+      await refusals.record('redirect-uri', clientAddress(ctx.req, this.options.trustedProxies), {
+        ...where,
+        client: client.clientId,
+        // The URI is the attacker's own string, not a secret: kept, but bounded.
+        data: { method: ctx.method, path: ctx.path, redirectUri: redirectUri.slice(0, 512) },
+      });
+    }
+  }
+
+  /** Why userinfo refused a token: a JWT is checked as this issuer's access tokens are, to say which way it fails. */
+  private async userinfoReason(issuer: Issuer, token: string): Promise<RefusedReason> {
+    if (isUnsignedJwt(token)) return 'alg-not-allowed';
+    if (!isJwt(token)) return 'unknown';
+    try {
+      await jwtVerify(token, createLocalJWKSet({ keys: issuer.ring.publicJwks as never }), { issuer: issuer.url, currentDate: new Date(this.options.clock.now()) });
+      // Signed by this issuer, yet refused: userinfo takes the opaque tokens it issued, not JWT access tokens.
+      return 'not-accepted-here';
+    } catch (error) {
+      return refusedReason(error);
+    }
   }
 
   /**

@@ -59,14 +59,26 @@ export class Sealer {
  * replicas must share one key, so PostgreSQL deployments must set the variable.
  */
 export function loadSealer(env: { GATEHOUSE_SECRET_KEY?: string | undefined; DATABASE_URL?: string | undefined }, keyFile: string): { sealer: Sealer; source: 'environment' | 'file' | 'generated' } {
-  if (env.GATEHOUSE_SECRET_KEY) return { sealer: new Sealer(env.GATEHOUSE_SECRET_KEY), source: 'environment' };
+  const existing = readSealer(env, undefined);
+  if (existing) return { sealer: existing, source: 'environment' };
   if (env.DATABASE_URL) {
     throw new Error('GATEHOUSE_SECRET_KEY must be set when DATABASE_URL is: every replica needs the same key to read secrets (for example: openssl rand -base64 48)');
   }
-  if (existsSync(keyFile)) return { sealer: new Sealer(readFileSync(keyFile, 'utf8').trim()), source: 'file' };
+  const fromFile = readSealer({}, keyFile);
+  if (fromFile) return { sealer: fromFile, source: 'file' };
   mkdirSync(dirname(keyFile), { recursive: true });
   const secret = randomBytes(48).toString('base64url');
   writeFileSync(keyFile, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(keyFile, 0o600);
   return { sealer: new Sealer(secret), source: 'generated' };
+}
+
+/**
+ * The at-rest key if one is there — GATEHOUSE_SECRET_KEY, else the embedded server's key
+ * file — and never a new one: for tools that read what a server wrote (audit verification).
+ */
+export function readSealer(env: { GATEHOUSE_SECRET_KEY?: string | undefined }, keyFile: string | undefined): Sealer | undefined {
+  if (env.GATEHOUSE_SECRET_KEY) return new Sealer(env.GATEHOUSE_SECRET_KEY);
+  if (keyFile && existsSync(keyFile)) return new Sealer(readFileSync(keyFile, 'utf8').trim());
+  return undefined;
 }

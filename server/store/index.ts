@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { verifyChain, type ChainVerdict } from '../audit/chain.ts';
+import { verifyChain, type AuditKey, type ChainVerdict } from '../audit/chain.ts';
 import { migrate } from './migrations.ts';
 import { Repository } from './repository.ts';
 import type { SqlDriver } from './sql.ts';
@@ -22,9 +22,20 @@ export class Store {
 
   readonly driver: SqlDriver;
 
+  /** What audit records are keyed with (see `useAuditKey`). */
+  auditKey: AuditKey | undefined;
+
   constructor(driver: SqlDriver) {
     this.driver = driver;
-    this.repo = new Repository(driver);
+    this.repo = new Repository(driver, () => this.auditKey);
+  }
+
+  /**
+   * From the next audit record on, the chain is keyed (HMAC) with `key`; verification needs
+   * it from the switch point on. Held in memory only: the key never goes into the store.
+   */
+  useAuditKey(key: AuditKey): void {
+    this.auditKey = key;
   }
 
   get location(): string {
@@ -33,12 +44,13 @@ export class Store {
 
   /** Everything `fn` writes commits together or not at all. */
   transaction<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
-    return this.driver.transaction((tx) => fn(new Repository(tx)));
+    return this.driver.transaction((tx) => fn(new Repository(tx, () => this.auditKey)));
   }
 
   /** Re-walks the audit chain and checks that it ends where the recorded head says. */
   async verifyAudit(): Promise<ChainVerdict> {
-    const verdict = await verifyChain(this.repo.walkAudit());
+    const keying = (await this.repo.auditHead())?.keying ?? null;
+    const verdict = await verifyChain(this.repo.walkAudit(), { keying, ...(this.auditKey ? { key: this.auditKey } : {}) });
     if (!verdict.ok) return verdict;
     const head = await this.repo.auditHead();
     const headSeq = head?.seq ?? 0;

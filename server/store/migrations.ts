@@ -245,6 +245,12 @@ export const MIGRATIONS: Migration[] = [
             `CREATE INDEX audit_at ON audit (at)`,
           ],
   },
+  {
+    version: 10,
+    description: 'audit chain keyed with an HMAC from a switch point on: where it starts, under which key, and the tag that binds it',
+    // Left empty here: the first append made with the key fills them (the migration has no key).
+    statements: () => [`ALTER TABLE audit_head ADD COLUMN keyed_from BIGINT`, `ALTER TABLE audit_head ADD COLUMN keyed_by TEXT`, `ALTER TABLE audit_head ADD COLUMN keyed_tag TEXT`],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

@@ -1,5 +1,5 @@
 import type { AnyObject, KindName, Reference } from '../../api/index.ts';
-import { GENESIS_HASH, recordHash, type AuditFields, type ChainRecord } from '../audit/chain.ts';
+import { GENESIS_HASH, keyingTag, recordHash, type AuditFields, type AuditKey, type ChainKeying, type ChainRecord } from '../audit/chain.ts';
 import type { SqlExecutor, SqlValue } from './sql.ts';
 
 export interface StoredObject {
@@ -187,6 +187,22 @@ function toChainRecord(row: AuditRow): ChainRecord {
   };
 }
 
+interface HeadRow {
+  seq: number | string;
+  hash: string;
+  keyed_from: number | string | null;
+  keyed_by: string | null;
+  keyed_tag: string | null;
+}
+
+const HEAD_COLUMNS = 'seq, hash, keyed_from, keyed_by, keyed_tag';
+
+/** A switch point missing any of its parts is still a switch point: verification then refuses its tag, never skips it. */
+function keyingOf(row: HeadRow): ChainKeying | null {
+  if (row.keyed_from === null && row.keyed_by === null && row.keyed_tag === null) return null;
+  return { from: Number(row.keyed_from ?? 0), keyId: row.keyed_by ?? '', tag: row.keyed_tag ?? '' };
+}
+
 const OBJECT_COLUMNS = 'uid, generation, body, status, created_at, updated_at';
 const AUDIT_COLUMNS = 'seq, at, action, actor, namespace, organization, kind, name, client, subject, outcome, data, prev_hash, hash';
 /** Rows per INSERT when appending a batch of audit records. */
@@ -196,9 +212,12 @@ const INSERT_AUDIT = new Map(INSERT_ROWS.map((rows) => [rows, `INSERT INTO audit
 /** Every query the server makes of its store, over either backend, inside or outside a transaction. */
 export class Repository {
   private readonly db: SqlExecutor;
+  private readonly auditKey: () => AuditKey | undefined;
 
-  constructor(db: SqlExecutor) {
+  /** `auditKey`: the key new audit records are hashed with; none, and they stay unkeyed until a keyed writer has switched the chain. */
+  constructor(db: SqlExecutor, auditKey: () => AuditKey | undefined = () => undefined) {
     this.db = db;
+    this.auditKey = auditKey;
   }
 
   // ── declared objects ────────────────────────────────────────────────
@@ -271,12 +290,24 @@ export class Repository {
     return (await this.appendAuditBatch([{ entry, at }]))[0]!;
   }
 
-  /** Appends several records in order, reading and moving the chain head once (group commit). */
+  /**
+   * Appends several records in order, reading and moving the chain head once (group commit).
+   * The first append made with an audit key switches the chain to keyed hashes from its first
+   * record on, and records the switch point with a tag in the head row, in the same transaction.
+   */
   async appendAuditBatch(items: { entry: AuditEntry; at: number }[]): Promise<ChainRecord[]> {
     const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-    const head = (await this.db.all<{ seq: number | string; hash: string }>(`SELECT seq, hash FROM audit_head WHERE id = 1${lock}`))[0];
+    const head = (await this.db.all<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM audit_head WHERE id = 1${lock}`))[0];
     let prevHash = head?.hash ?? GENESIS_HASH;
     let seq = head ? Number(head.seq) : 0;
+    const key = this.auditKey();
+    let keying = head ? keyingOf(head) : null;
+    let switched: ChainKeying | undefined;
+    if (keying && !key) throw new Error(`the audit chain is keyed from record ${keying.from}: this process has no GATEHOUSE_SECRET_KEY to append to it`);
+    if (keying && key && keying.keyId !== key.id) {
+      throw new Error(`the audit chain was keyed with another GATEHOUSE_SECRET_KEY (key id ${keying.keyId}, this server has ${key.id}): refusing to append`);
+    }
+    if (!keying && key && items.length > 0) keying = switched = { from: seq + 1, keyId: key.id, tag: keyingTag(key, seq + 1, prevHash) };
     const written: ChainRecord[] = [];
     for (const { entry, at } of items) {
       const fields: AuditFields = {
@@ -293,7 +324,7 @@ export class Repository {
         outcome: entry.outcome ?? 'success',
         data: entry.data,
       };
-      const hash = recordHash(prevHash, fields);
+      const hash = recordHash(prevHash, fields, keying ? key : undefined);
       written.push({ ...fields, prevHash, hash });
       prevHash = hash;
     }
@@ -308,7 +339,11 @@ export class Repository {
       i += rows;
     }
     if (written.length === 0) return written;
-    if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [seq, prevHash]);
+    if (switched) {
+      const k: SqlValue[] = [switched.from, switched.keyId, switched.tag];
+      if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ?, keyed_from = ?, keyed_by = ?, keyed_tag = ? WHERE id = 1`, [seq, prevHash, ...k]);
+      else await this.db.run(`INSERT INTO audit_head (id, seq, hash, keyed_from, keyed_by, keyed_tag) VALUES (1, ?, ?, ?, ?, ?)`, [seq, prevHash, ...k]);
+    } else if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [seq, prevHash]);
     else await this.db.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, [seq, prevHash]);
     return written;
   }
@@ -355,9 +390,16 @@ export class Repository {
     }
   }
 
-  async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
-    const row = (await this.db.all<{ seq: number | string; hash: string }>(`SELECT seq, hash FROM audit_head WHERE id = 1`))[0];
-    return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+  /** The head as recorded, and where the chain switched to keyed hashes (null: it has not). */
+  async auditHead(): Promise<{ seq: number; hash: string; keying: ChainKeying | null } | undefined> {
+    const row = (await this.db.all<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM audit_head WHERE id = 1`))[0];
+    return row ? { seq: Number(row.seq), hash: row.hash, keying: keyingOf(row) } : undefined;
+  }
+
+  /** One record, as stored. */
+  async auditRecord(seq: number): Promise<ChainRecord | undefined> {
+    const row = (await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq = ?`, [seq]))[0];
+    return row ? toChainRecord(row) : undefined;
   }
 
   // ── configuration versions ──────────────────────────────────────────

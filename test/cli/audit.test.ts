@@ -1,13 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { recordHash, type AuditFields } from '../../server/audit/chain.ts';
+import { createServer, type Server } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { auditKey, recordHash, type AuditFields } from '../../server/audit/chain.ts';
+import { Sealer } from '../../server/secrets/sealer.ts';
+import { openStore } from '../../server/store/index.ts';
+import { recompute } from '../support/audit.ts';
 import { gatehouse } from '../support/process.ts';
 import { NS, client, organization, user, workspace } from '../support/objects.ts';
-import { startTestServer } from '../support/server.ts';
+import { TEST_SECRET_KEY, startTestServer } from '../support/server.ts';
 
 /**
  * `gatehouse audit verify|export` read the store a server wrote (GATEHOUSE_DATA_DIR), as
@@ -26,9 +31,16 @@ interface Row {
   data: string;
 }
 let rows: Row[];
+/** A checkpoint of the last record, of another namespace's, and the JWKS of the namespace (a file, and served). */
+let checkpointFile: string;
+let otherCheckpointFile: string;
+let jwksFile: string;
+let jwksServer: Server;
+let jwksUrl: string;
 
-async function run(args: string[], dataDir: string): Promise<{ code: number | null; output: string }> {
-  const cmd = gatehouse(['audit', ...args], { GATEHOUSE_DATA_DIR: dataDir });
+/** With the server's GATEHOUSE_SECRET_KEY, as an operator verifying its store would have it. */
+async function run(args: string[], dataDir: string, env: Record<string, string> = { GATEHOUSE_SECRET_KEY: TEST_SECRET_KEY }): Promise<{ code: number | null; output: string }> {
+  const cmd = gatehouse(['audit', ...args], { GATEHOUSE_DATA_DIR: dataDir, ...env });
   const code = await cmd.exit();
   return { code, output: cmd.output() };
 }
@@ -70,6 +82,22 @@ beforeAll(async () => {
     expect(invited.status).toBe(201);
     expect((await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users/${invited.body.user.id}/deactivate`)).status).toBe(200);
     await put('organizations', organization('forge', { suspended: true }));
+    const otherWorkspace = await gh.admin('PUT', '/admin/v1/namespaces/other/workspaces/other', { ...workspace(), metadata: { name: 'other', namespace: 'other' } });
+    expect(otherWorkspace.status).toBeLessThan(300);
+    // Taken last: it vouches for every record above.
+    const checkpoint = await fetch(`${gh.url}/admin/v1/audit/checkpoint?namespace=${NS}`, { headers: { authorization: `Bearer ${gh.token}` } });
+    expect(checkpoint.status).toBe(200);
+    checkpointFile = join(root, 'checkpoint.jws');
+    await writeFile(checkpointFile, await checkpoint.text());
+    const other = await fetch(`${gh.url}/admin/v1/audit/checkpoint?namespace=other`, { headers: { authorization: `Bearer ${gh.token}` } });
+    otherCheckpointFile = join(root, 'other-checkpoint.jws');
+    await writeFile(otherCheckpointFile, await other.text());
+    const jwks = await (await fetch(`${gh.url}/${NS}/cascade/jwks`)).text();
+    jwksFile = join(root, 'jwks.json');
+    await writeFile(jwksFile, jwks);
+    jwksServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/${NS}/cascade/jwks`;
   } finally {
     await gh.close();
   }
@@ -79,6 +107,7 @@ beforeAll(async () => {
   expect(rows.length).toBeGreaterThanOrEqual(10);
 }, 60_000);
 afterAll(async () => {
+  await new Promise((resolve) => jwksServer?.close(resolve));
   await rm(root, { recursive: true, force: true });
 });
 
@@ -86,7 +115,7 @@ describe('gatehouse audit verify', () => {
   it('on an intact store: exit 0 and one line with the record count and the chain head', async () => {
     const { code, output } = await run(['verify'], pristine);
     expect(code).toBe(0);
-    expect(output.trim()).toBe(`audit chain intact: ${rows.length} records, head ${rows[rows.length - 1]!.hash} (sqlite at ${join(pristine, 'gatehouse.db')})`);
+    expect(output.trim()).toBe(`audit chain intact: ${rows.length} records, head ${rows[rows.length - 1]!.hash}, keyed from record 1 (sqlite at ${join(pristine, 'gatehouse.db')})`);
   });
 
   it('a record whose data was edited in the database: exit 1, names that record', async () => {
@@ -117,7 +146,7 @@ describe('gatehouse audit verify', () => {
     expect(output).toMatch(new RegExp(`BROKEN at record ${victim.seq}: record ${victim.seq} was changed after it was written`));
   });
 
-  it('a record edited and re-hashed to match still breaks the link to the next record, which is named', async () => {
+  it('a record edited and re-hashed without the key: its hash is not the keyed one, and it is named', async () => {
     const dir = await copyOfStore();
     const victim = rows[6]!;
     const db = new DatabaseSync(join(dir, 'gatehouse.db'));
@@ -134,7 +163,7 @@ describe('gatehouse audit verify', () => {
     }
     const { code, output } = await run(['verify'], dir);
     expect(code).toBe(1);
-    expect(output).toContain(`audit chain BROKEN at record ${victim.seq + 1}: record ${victim.seq + 1} does not link to record ${victim.seq}`);
+    expect(output).toContain(`audit chain BROKEN at record ${victim.seq}: record ${victim.seq} carries an unkeyed hash, but the chain is keyed from record 1`);
   });
 
   it('a record deleted from the middle: exit 1, names the missing record and the one after the gap', async () => {
@@ -172,6 +201,97 @@ describe('gatehouse audit verify', () => {
     expect(output).toContain(`no store at ${join(empty, 'gatehouse.db')}`);
     expect(await readdir(empty)).toEqual([]);
     expect(existsSync(join(empty, 'gatehouse.db'))).toBe(false);
+  });
+});
+
+describe('gatehouse audit verify --checkpoint', () => {
+  const key = auditKey((purpose) => new Sealer(TEST_SECRET_KEY).derive(purpose));
+  const last = () => rows[rows.length - 1]!;
+
+  /** Opens a copy of the store as someone with write access to its database would. */
+  async function tamper(dir: string, change: (store: Awaited<ReturnType<typeof openStore>>) => Promise<void>): Promise<void> {
+    const store = await openStore({ dataDir: dir });
+    try {
+      await change(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('an intact chain that still holds the checkpoint\'s record: exit 0, saying so', async () => {
+    for (const jwks of [jwksFile, jwksUrl]) {
+      const { code, output } = await run(['verify', '--checkpoint', checkpointFile, '--jwks', jwks], pristine);
+      expect(code).toBe(0);
+      expect(output).toMatch(new RegExp(`^audit chain intact: ${rows.length} records, head ${last().hash}, keyed from record 1; checkpoint of record ${last().seq} \\(${NS}, 2026-11-23T09:00:00.000Z\\) holds `));
+    }
+  });
+
+  it('history rewritten and the chain recomputed with the key itself: the chain verifies, the checkpoint does not', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[4]!;
+    await tamper(dir, async (store) => {
+      await store.driver.run("UPDATE audit SET actor = 'someone-else' WHERE seq = ?", [victim.seq]);
+      await recompute(store, victim.seq, () => key);
+    });
+    expect((await run(['verify'], dir)).code).toBe(0);
+    const { code, output } = await run(['verify', '--checkpoint', checkpointFile, '--jwks', jwksFile], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`audit chain BROKEN against checkpoint ${checkpointFile}: record ${last().seq} has hash `);
+    expect(output).toContain(`but the checkpoint of 2026-11-23T09:00:00.000Z says ${last().hash}: the chain up to it was rewritten`);
+  });
+
+  it('the same rewrite without the key is caught by the chain itself', async () => {
+    const dir = await copyOfStore();
+    const victim = rows[4]!;
+    await tamper(dir, async (store) => {
+      await store.driver.run("UPDATE audit SET actor = 'someone-else' WHERE seq = ?", [victim.seq]);
+      await recompute(store, victim.seq, () => undefined);
+    });
+    const { code, output } = await run(['verify', '--checkpoint', checkpointFile, '--jwks', jwksFile], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`audit chain BROKEN at record ${victim.seq}: record ${victim.seq} carries an unkeyed hash, but the chain is keyed from record 1`);
+  });
+
+  it('the tail cut after the checkpoint, the head row moved back to match: caught', async () => {
+    const dir = await copyOfStore();
+    const cut = rows[rows.length - 3]!;
+    await tamper(dir, async (store) => {
+      await store.driver.run('DELETE FROM audit WHERE seq > ?', [cut.seq]);
+      await store.driver.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [cut.seq, cut.hash]);
+    });
+    expect((await run(['verify'], dir)).code).toBe(0);
+    const { code, output } = await run(['verify', '--checkpoint', checkpointFile, '--jwks', jwksFile], dir);
+    expect(code).toBe(1);
+    expect(output).toContain(`the chain ends at record ${cut.seq}, but the checkpoint of 2026-11-23T09:00:00.000Z vouches for record ${last().seq}: records were cut from the end`);
+  });
+
+  it('a checkpoint signed with another namespace\'s key: refused before the store is read', async () => {
+    const { code, output } = await run(['verify', '--checkpoint', otherCheckpointFile, '--jwks', jwksFile], pristine);
+    expect(code).toBe(1);
+    expect(output).toContain(`checkpoint ${otherCheckpointFile} REFUSED: the checkpoint was not signed by any key of this key set (another namespace, or not ours)`);
+  });
+
+  it('a checkpoint altered to vouch for less (a lower seq): its signature fails', async () => {
+    const [header, payload, signature] = (await readFile(checkpointFile, 'utf8')).trim().split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { seq: number; hash: string };
+    const forged = Buffer.from(JSON.stringify({ ...claims, seq: rows[2]!.seq, hash: rows[2]!.hash })).toString('base64url');
+    const file = join(root, 'forged.jws');
+    await writeFile(file, `${header}.${forged}.${signature}`);
+    const { code, output } = await run(['verify', '--checkpoint', file, '--jwks', jwksFile], pristine);
+    expect(code).toBe(1);
+    expect(output).toContain(`checkpoint ${file} REFUSED: the checkpoint's signature does not verify: it was altered`);
+  });
+
+  it('--checkpoint without --jwks: a usage error', async () => {
+    const { code, output } = await run(['verify', '--checkpoint', checkpointFile], pristine);
+    expect(code).toBe(2);
+    expect(output).toContain('--checkpoint needs --jwks');
+  });
+
+  it('a keyed chain verified without GATEHOUSE_SECRET_KEY: exit 1, naming what is missing', async () => {
+    const { code, output } = await run(['verify'], pristine, {});
+    expect(code).toBe(1);
+    expect(output).toContain('the chain is keyed from record 1: verifying it needs GATEHOUSE_SECRET_KEY');
   });
 });
 

@@ -11,6 +11,8 @@ import { Sealer } from '../../server/secrets/sealer.ts';
 import { NS } from './objects.ts';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+/** The test servers' GATEHOUSE_SECRET_KEY: what a tool reading their store (audit verify) needs too. */
+export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnop';
 
 export interface TestServer {
   url: string;
@@ -32,7 +34,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
   await ensureBootstrapToken(store, TEST_ADMIN_TOKEN, clock.now());
-  const sealer = new Sealer('test-secret-key-0123456789abcdefghijklmnop');
+  const sealer = new Sealer(TEST_SECRET_KEY);
   const settings = { store, clock, logger: silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}), ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) };
   let gatehouse: GatehouseApp;
   try {
@@ -67,6 +69,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
     },
     async close() {
       await running.close();
+      await gatehouse.refusals.close();
       await gatehouse.audit.close();
       await store.close();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });

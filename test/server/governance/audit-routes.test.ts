@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
+import { compactVerify, createRemoteJWKSet, decodeProtectedHeader } from 'jose';
 import type { ChainRecord as AuditRecord } from '../../../server/audit/chain.ts';
 
 /**
@@ -207,6 +208,49 @@ describe('bad audit queries', () => {
   it('needs an admin token', async () => {
     expect((await fetch(`${gh.url}/admin/v1/audit`)).status).toBe(401);
     expect((await fetch(`${gh.url}/admin/v1/audit/export`)).status).toBe(401);
+  });
+});
+
+describe('GET /admin/v1/audit/checkpoint', () => {
+  const checkpoint = (query: string, headers: Record<string, string> = { authorization: `Bearer ${gh.token}` }) => fetch(`${gh.url}/admin/v1/audit/checkpoint${query}`, { headers });
+
+  it('is a compact JWS over {seq, hash, time, namespace} of the chain head, signed by the key the namespace\'s JWKS publishes', async () => {
+    const res = await checkpoint(`?namespace=${NS}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/jose');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const jws = await res.text();
+    const head = (await gh.store.repo.auditHead())!;
+    const { payload, protectedHeader } = await compactVerify(jws, createRemoteJWKSet(new URL(`${gh.url}/${NS}/cascade/jwks`)));
+    expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'gatehouse-audit-checkpoint+jws' });
+    expect(JSON.parse(new TextDecoder().decode(payload))).toEqual({ seq: head.seq, hash: head.hash, time: new Date(gh.clock.now()).toISOString(), namespace: NS });
+    expect(head.seq).toBeGreaterThan(10);
+  });
+
+  it('names the namespace\'s current signing key', async () => {
+    const jwks = (await (await fetch(`${gh.url}/${NS}/jwks`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toContain(decodeProtectedHeader(await (await checkpoint(`?namespace=${NS}`)).text()).kid);
+  });
+
+  it.each([
+    ['', 'namespace'],
+    ['namespace=Not_A_Name', 'namespace'],
+    [`namespace=${NS}&seq=3`, 'seq'],
+  ])('?%s is a 400 problem naming %s', async (query, parameter) => {
+    const res = await checkpoint(`?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await res.json()) as { detail: string }).detail).toContain(parameter);
+  });
+
+  it('is a 404 for a namespace that declares nothing, and makes it no signing key', async () => {
+    const res = await checkpoint('?namespace=nobody-here');
+    expect(res.status).toBe(404);
+    expect(await gh.store.repo.signingKeys('nobody-here')).toEqual([]);
+  });
+
+  it('needs an admin token', async () => {
+    expect((await checkpoint(`?namespace=${NS}`, {})).status).toBe(401);
   });
 });
 

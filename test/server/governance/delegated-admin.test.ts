@@ -133,6 +133,7 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
     ['GET', '/admin/v1/audit?organization=forge'],
     ['GET', '/admin/v1/audit/export?organization=forge'],
     ['GET', '/admin/v1/audit/verify'],
+    ['GET', `/admin/v1/audit/checkpoint?namespace=${NS}`],
     ['GET', '/admin/v1/namespaces/other-workspace/organizations'],
   ];
 

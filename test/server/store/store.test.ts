@@ -7,10 +7,15 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { GROUP_VERSION, kindByName, parseObject, type AnyObject } from '../../../api/index.ts';
-import { recordHash } from '../../../server/audit/chain.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { auditKey, keyingTag, recordHash, type AuditKey, type ChainRecord } from '../../../server/audit/chain.ts';
+import { checkAgainst, openCheckpoint, signCheckpoint } from '../../../server/audit/checkpoint.ts';
+import { LocalSigningKey } from '../../../server/oidc/signer.ts';
+import { Sealer } from '../../../server/secrets/sealer.ts';
 import { openStore, type AuditEntry, type Store, type StoreOptions } from '../../../server/store/index.ts';
 import { MIGRATIONS, migrate } from '../../../server/store/migrations.ts';
 import { PostgresDriver } from '../../../server/store/postgres.ts';
+import { recompute } from '../../support/audit.ts';
 import { startPostgres } from '../../support/postgres.ts';
 import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
@@ -98,6 +103,13 @@ function referencesOf(object: AnyObject) {
 function entry(i: number, extra: Partial<AuditEntry> = {}): AuditEntry {
   return { action: 'object.applied', actor: 'controller', kind: 'Organization', name: `org-${i}`, data: { i }, ...extra };
 }
+
+const keyOf = (secret: string): AuditKey => {
+  const sealer = new Sealer(secret);
+  return auditKey((purpose) => sealer.derive(purpose));
+};
+const KEY = keyOf('audit-spec-secret-0123456789abcdefghijklmnop');
+const OTHER_KEY = keyOf('another-secret-0123456789abcdefghijklmnopqrs');
 
 /** Appends each entry in its own transaction, as the server does. */
 async function appendAll(store: Store, entries: AuditEntry[]): Promise<void> {
@@ -247,8 +259,8 @@ function spec(backend: Backend): void {
       expect(records[1]!.prevHash).toBe(records[0]!.hash);
       expect(records[2]!.prevHash).toBe(records[1]!.hash);
       expect(records[0]).toMatchObject({ action: 'object.applied', actor: 'controller', organization: 'cascade', client: 'cascade-portal', subject: 'user-1', outcome: 'success', data: { i: 1 } });
-      expect(await store.verifyAudit()).toEqual({ ok: true, records: 3, head: records[2]!.hash });
-      expect(await store.repo.auditHead()).toEqual({ seq: 3, hash: records[2]!.hash });
+      expect(await store.verifyAudit()).toEqual({ ok: true, records: 3, head: records[2]!.hash, keyedFrom: null });
+      expect(await store.repo.auditHead()).toEqual({ seq: 3, hash: records[2]!.hash, keying: null });
     });
 
     it('detects a record edited after it was written', async () => {
@@ -324,6 +336,125 @@ function spec(backend: Backend): void {
         ),
       );
       expect(await a!.verifyAudit()).toMatchObject({ ok: true, records: 40 });
+    });
+  });
+
+  describe('audit chain keyed with an HMAC', () => {
+    /** Two records written before keying (an older release), then three keyed ones. */
+    async function keyedChain(): Promise<{ store: Store; options: StoreOptions }> {
+      const options = await backend.fresh();
+      const store = await open(options);
+      await appendAll(store, [entry(1), entry(2)]);
+      store.useAuditKey(KEY);
+      await appendAll(store, [entry(3), entry(4), entry(5)]);
+      return { store, options };
+    }
+    const records = async (store: Store): Promise<ChainRecord[]> => (await store.repo.queryAudit()).reverse();
+
+    it('keeps the records written before unkeyed, keys every record from the first append made with the key, and verifies', async () => {
+      const { store } = await keyedChain();
+      const all = await records(store);
+      for (const r of all) {
+        const { prevHash, hash, ...fields } = r;
+        expect(hash).toBe(recordHash(prevHash, fields, r.seq >= 3 ? KEY : undefined));
+        if (r.seq >= 3) expect(hash).not.toBe(recordHash(prevHash, fields));
+      }
+      expect(await store.verifyAudit()).toEqual({ ok: true, records: 5, head: all[4]!.hash, keyedFrom: 3 });
+      expect((await store.repo.auditHead())!.keying).toMatchObject({ from: 3, keyId: KEY.id });
+    });
+
+    it('is keyed from record 1 in a store that starts with the key', async () => {
+      const store = await open(await backend.fresh());
+      store.useAuditKey(KEY);
+      await appendAll(store, [entry(1), entry(2)]);
+      expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 2, keyedFrom: 1 });
+    });
+
+    it('cannot be verified, nor appended to, without the key or with another one', async () => {
+      const { options } = await keyedChain();
+      const keyless = await open(options);
+      expect(await keyless.verifyAudit()).toEqual({ ok: false, records: 0, seq: 3, problem: 'the chain is keyed from record 3: verifying it needs GATEHOUSE_SECRET_KEY' });
+      await expect(keyless.transaction((repo) => repo.appendAudit(entry(6), 1))).rejects.toThrow('the audit chain is keyed from record 3: this process has no GATEHOUSE_SECRET_KEY to append to it');
+      keyless.useAuditKey(OTHER_KEY);
+      expect(await keyless.verifyAudit()).toMatchObject({ ok: false, problem: `the chain was keyed with another GATEHOUSE_SECRET_KEY (key id ${KEY.id}, this one is ${OTHER_KEY.id})` });
+      await expect(keyless.transaction((repo) => repo.appendAudit(entry(6), 1))).rejects.toThrow(`keyed with another GATEHOUSE_SECRET_KEY (key id ${KEY.id}, this server has ${OTHER_KEY.id})`);
+    });
+
+    (backend.sharedByReplicas ? it : it.skip)('is switched once when two keyed replicas append their first records at once', async () => {
+      const options = await backend.fresh();
+      const [a, b] = await Promise.all([open(options), open(options)]);
+      a!.useAuditKey(KEY);
+      b!.useAuditKey(KEY);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a! : b!).transaction((repo) => repo.appendAudit(entry(i), 1_700_000_000_000 + i))));
+      expect(await a!.verifyAudit()).toMatchObject({ ok: true, records: 20, keyedFrom: 1 });
+    });
+
+    it('catches a record edited and the chain recomputed by someone without the key', async () => {
+      const { store } = await keyedChain();
+      await store.driver.run('UPDATE audit SET actor = ? WHERE seq = ?', ['someone-else', 4]);
+      await recompute(store, 4, () => undefined);
+      expect(await store.verifyAudit()).toEqual({ ok: false, records: 4, seq: 4, problem: 'record 4 carries an unkeyed hash, but the chain is keyed from record 3' });
+    });
+
+    it('catches the switch point moved later, to pass keyed records off as unkeyed ones (a downgrade)', async () => {
+      const { store } = await keyedChain();
+      await store.driver.run('UPDATE audit SET actor = ? WHERE seq = ?', ['someone-else', 4]);
+      await recompute(store, 3, () => undefined);
+      for (const [from, problem] of [
+        [5, 'the switch to a keyed chain at record 5 does not match its tag: the switch point or the records before it were changed'],
+        [6, 'the switch to a keyed chain at record 6 does not match its tag: the switch point or the records before it were changed'],
+        [9, 'the chain is said to be keyed from record 9, but it ends at record 5'],
+      ] as const) {
+        await store.driver.run('UPDATE audit_head SET keyed_from = ? WHERE id = 1', [from]);
+        expect(await store.verifyAudit()).toMatchObject({ ok: false, problem });
+      }
+      // Half a switch point is still one: its tag is checked, never skipped.
+      await store.driver.run('UPDATE audit_head SET keyed_from = NULL, keyed_by = NULL WHERE id = 1', []);
+      expect(await store.verifyAudit()).toMatchObject({ ok: false });
+    });
+
+    it('catches the unkeyed records before the switch point rewritten and recomputed', async () => {
+      const { store } = await keyedChain();
+      await store.driver.run('UPDATE audit SET actor = ? WHERE seq = ?', ['someone-else', 1]);
+      // Without the key, record 3 on can only be left as they were (or re-hashed unkeyed).
+      await recompute(store, 1, () => undefined);
+      expect(await store.verifyAudit()).toMatchObject({ ok: false, seq: 3, problem: 'the switch to a keyed chain at record 3 does not match its tag: the switch point or the records before it were changed' });
+    });
+
+    it('is recomputed undetected by someone holding the key as well: only a checkpoint kept elsewhere catches it', async () => {
+      const { store } = await keyedChain();
+      const signer = new LocalSigningKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as Record<string, unknown>, 'k1', 'ES256');
+      const jwks = { keys: [{ ...(signer.keyObject().export({ format: 'jwk' }) as Record<string, unknown>), kid: 'k1', alg: 'ES256', use: 'sig' }] };
+      const head = (await store.repo.auditHead())!;
+      const jws = await signCheckpoint(signer, { seq: head.seq, hash: head.hash, time: '2026-12-06T03:00:00Z', namespace: NAMESPACE });
+      const opened = await openCheckpoint(jws, jwks);
+      if (!opened.ok) throw new Error(opened.problem);
+      const holds = async () => {
+        const verdict = await store.verifyAudit();
+        if (!verdict.ok) return verdict.problem;
+        return checkAgainst(opened.payload, verdict, (await store.repo.auditRecord(opened.payload.seq))?.hash) ?? 'holds';
+      };
+      expect(await holds()).toBe('holds');
+
+      await store.driver.run('UPDATE audit SET actor = ? WHERE seq = ?', ['someone-else', 2]);
+      // The switch point's tag binds the hash before it: the attacker with the key re-tags it too.
+      await recompute(store, 2, (r) => (r.seq >= 3 ? KEY : undefined));
+      const prev = (await store.repo.auditRecord(2))!.hash;
+      await store.driver.run('UPDATE audit_head SET keyed_tag = ? WHERE id = 1', [keyingTag(KEY, 3, prev)]);
+      expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 5 });
+      expect(await holds()).toMatch(/^record 5 has hash [0-9a-f]{64}, but the checkpoint of 2026-12-06T03:00:00Z says [0-9a-f]{64}: the chain up to it was rewritten$/);
+    });
+
+    it('catches the tail cut after a checkpoint, though the head row was moved back to match', async () => {
+      const { store } = await keyedChain();
+      const head = (await store.repo.auditHead())!;
+      const checkpoint = { seq: head.seq, hash: head.hash, time: '2026-12-06T03:00:00Z', namespace: NAMESPACE };
+      await store.driver.run('DELETE FROM audit WHERE seq >= ?', [4]);
+      await store.driver.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [3, (await store.repo.auditRecord(3))!.hash]);
+      const verdict = await store.verifyAudit();
+      expect(verdict).toMatchObject({ ok: true, records: 3 });
+      if (!verdict.ok) return;
+      expect(checkAgainst(checkpoint, verdict, undefined)).toBe('the chain ends at record 3, but the checkpoint of 2026-12-06T03:00:00Z vouches for record 5: records were cut from the end');
     });
   });
 
