@@ -36,3 +36,18 @@ export function refreshLifetime(lifetimes: Lifetimes, contractEndsAt: string | u
   const left = Math.floor((Date.parse(contractEndsAt) - now) / 1000);
   return Math.max(0, Math.min(lifetimes.refreshToken, left));
 }
+
+/**
+ * A token's lifetime cut so that it ends no later than the earliest contract end of the
+ * organization and its parents (a sub-organization's partner cannot outlive its parent's
+ * contract either). Never below 1 s: oidc-provider refuses a non-positive lifetime, and a
+ * contract already over is refused before any token is made.
+ */
+export function cappedToContracts(seconds: number, chain: readonly OrganizationObject[], now: number): number {
+  let capped = seconds;
+  for (const org of chain) {
+    const endsAt = org.spec.contract?.endsAt;
+    if (endsAt) capped = Math.min(capped, Math.floor((Date.parse(endsAt) - now) / 1000));
+  }
+  return Math.max(1, capped);
+}
