@@ -37,17 +37,21 @@ export function refreshLifetime(lifetimes: Lifetimes, contractEndsAt: string | u
   return Math.max(0, Math.min(lifetimes.refreshToken, left));
 }
 
-/**
- * A token's lifetime cut so that it ends no later than the earliest contract end of the
- * organization and its parents (a sub-organization's partner cannot outlive its parent's
- * contract either). Never below 1 s: oidc-provider refuses a non-positive lifetime, and a
- * contract already over is refused before any token is made.
- */
-export function cappedToContracts(seconds: number, chain: readonly OrganizationObject[], now: number): number {
-  let capped = seconds;
+/** The earliest contract end (ms) of an organization and its parents: a sub-organization's partner cannot outlive its parent's contract either. */
+export function contractsEnd(chain: readonly OrganizationObject[]): number | undefined {
+  let end: number | undefined;
   for (const org of chain) {
     const endsAt = org.spec.contract?.endsAt;
-    if (endsAt) capped = Math.min(capped, Math.floor((Date.parse(endsAt) - now) / 1000));
+    if (endsAt) end = Math.min(end ?? Infinity, Date.parse(endsAt));
   }
-  return Math.max(1, capped);
+  return end;
+}
+
+/**
+ * A token's lifetime cut so that it ends no later than `end` (ms, see `contractsEnd`). Never
+ * below 1 s: oidc-provider refuses a non-positive lifetime, and a contract already over is
+ * refused before any token is made.
+ */
+export function cappedTo(seconds: number, end: number | undefined, now: number): number {
+  return end === undefined ? seconds : Math.max(1, Math.min(seconds, Math.floor((end - now) / 1000)));
 }

@@ -6,7 +6,7 @@ import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
 import { escapeHtml, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
-import { cappedToContracts } from './lifetimes.ts';
+import { cappedTo, contractsEnd } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
@@ -110,11 +110,15 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (organizationOf.size >= 10_000) organizationOf.clear();
     organizationOf.set(user.id, user.organization);
   };
-  /** The organizations whose contracts bound a subject's tokens: the issuer's, or at the shared issuer the user's own. */
-  const contractChain = (accountId: string | undefined) => {
-    if (snapshot.organization !== undefined) return snapshot.chain;
+  /** When the contracts that bound a subject's tokens end: the issuer's organization's, or at the shared issuer the user's own. Worked out once per organization. */
+  const issuerEnd = contractsEnd(snapshot.chain);
+  const ends = new Map<string, number | undefined>();
+  const contractEnd = (accountId: string | undefined): number | undefined => {
+    if (snapshot.organization !== undefined) return issuerEnd;
     const organization = accountId ? organizationOf.get(accountId) : undefined;
-    return organization ? chainOf(snapshot.organizations, organization) : [];
+    if (!organization) return undefined;
+    if (!ends.has(organization)) ends.set(organization, contractsEnd(chainOf(snapshot.organizations, organization)));
+    return ends.get(organization);
   };
   /** Whether the organization of a token's subject still stands (the issuer's own is checked before any endpoint). */
   const subjectStands = async (accountId: string): Promise<boolean> => {
@@ -288,10 +292,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // No token's exp is past the end of the contract of its subject's organization (or its
     // parents'); a contract already over is refused before any of these is asked.
     ttl: {
-      AccessToken: (_ctx, token) => cappedToContracts(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, contractChain(token.accountId), clock.now()),
-      ClientCredentials: (_ctx, token) => cappedToContracts(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, snapshot.chain, clock.now()),
-      IdToken: (_ctx, token) => cappedToContracts(snapshot.lifetimes.idToken, contractChain((token as { available?: { sub?: string } }).available?.sub), clock.now()),
-      RefreshToken: (_ctx, token) => cappedToContracts(snapshot.lifetimes.refreshToken, contractChain(token.accountId), clock.now()),
+      AccessToken: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, contractEnd(token.accountId), clock.now()),
+      ClientCredentials: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, issuerEnd, clock.now()),
+      IdToken: (_ctx, token) => cappedTo(snapshot.lifetimes.idToken, contractEnd((token as { available?: { sub?: string } }).available?.sub), clock.now()),
+      RefreshToken: (_ctx, token) => cappedTo(snapshot.lifetimes.refreshToken, contractEnd(token.accountId), clock.now()),
       Grant: Math.max(snapshot.lifetimes.refreshToken, 3600),
       Session: 8 * 3600,
       Interaction: 600,

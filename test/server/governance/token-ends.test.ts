@@ -263,6 +263,26 @@ describe('an IdPConnection deleted ends its just-in-time users’ grants and ses
   });
 });
 
+describe('an Organization deleted ends its tokens, and one declared again under its name revives none', () => {
+  it('DELETE …?cascade=true, then the same declarations again', async () => {
+    await partner('papa');
+    const credentials = await directoryUser('pim', 'papa');
+    const h = await obtain('papa', own('papa'), withPassword(credentials));
+    const atShared = await obtain(undefined, shared, withPassword(credentials));
+    await expectLive(h);
+    expect((await gh.admin('DELETE', `${base}/organizations/papa?cascade=true`)).status).toBe(200);
+    // Deepest first: its clients and users went before it, each ending what it held.
+    const cascade = (await gh.admin('GET', `/admin/v1/audit?namespace=${NS}&limit=300`)).body.items.filter((r: any) => r.name === 'papa' || r.data.cascadeFrom === 'Organization/papa');
+    expect(cascade.find((r: any) => r.action === 'Organization.deleted').data.revoked).toBe(0);
+    expect(cascade.reduce((sum: number, r: any) => sum + (r.data.revoked ?? 0), 0)).toBeGreaterThan(0);
+    await partner('papa');
+    await directoryUser('pim', 'papa');
+    await expectEnded(h, { machine: true });
+    await expectEnded(atShared);
+    await expectLive(await obtain('papa', own('papa'), withPassword(credentials)));
+  });
+});
+
 describe('a User deactivated ends every token of theirs at both issuers', () => {
   const held: Record<string, { own: Holdings; shared: Holdings }> = {};
 
@@ -356,8 +376,8 @@ describe('no access or ID token carries an exp past the contract end', () => {
       gh.clock.set(new Date(setAt).toISOString());
       const h = await obtain(org, org ? own(org) : shared, withPassword(credentials));
       // Gatehouse judges with the injected clock, fixed at setAt; oidc-provider stamps iat from the
-      // machine's, which moved on while the tokens were obtained: that much slack, and no more.
-      const latest = end + Math.ceil((Date.now() - setAt) / 1000);
+      // machine's, which moved on while the tokens were obtained, in whole seconds: that much slack, and no more.
+      const latest = end + Math.ceil((Date.now() - setAt) / 1000) + 1;
       expect(decodeJwt(h.idToken).exp).toBeLessThanOrEqual(latest);
       expect(decodeJwt(h.exchanged).exp).toBeLessThanOrEqual(latest);
       const sync = await rp(h.org, h.clients.sync);
