@@ -104,6 +104,13 @@ async function obtain(org: string | undefined, clients: Holdings['clients'], sig
   return { org, clients, browser, access: tokens.access_token, refresh: tokens.refresh_token!, idToken: tokens.id_token!, exchanged: exchanged.access_token, machine: machine.access_token };
 }
 
+/** A partner, one directory user of it, and every kind of token the user holds at the organization's issuer and at the shared one. */
+async function heldAtBoth(org: string, name: string, spec: object = {}) {
+  await partner(org, spec);
+  const credentials = await directoryUser(name, org);
+  return { credentials, h: await obtain(org, own(org), withPassword(credentials)), atShared: await obtain(undefined, shared, withPassword(credentials)) };
+}
+
 const introspect = async (h: Holdings, token: string) => (await oidc.tokenIntrospection(await rp(h.org, h.clients.sync), token)).active;
 const userinfo = async (h: Holdings) => oidc.fetchUserInfo(await rp(h.org, h.clients.web), h.access, oidc.skipSubjectCheck);
 const refresh = async (h: Holdings) => oidc.refreshTokenGrant(await rp(h.org, h.clients.web), h.refresh);
@@ -265,10 +272,7 @@ describe('an IdPConnection deleted ends its just-in-time users’ grants and ses
 
 describe('an Organization deleted ends its tokens, and one declared again under its name revives none', () => {
   it('DELETE …?cascade=true, then the same declarations again', async () => {
-    await partner('papa');
-    const credentials = await directoryUser('pim', 'papa');
-    const h = await obtain('papa', own('papa'), withPassword(credentials));
-    const atShared = await obtain(undefined, shared, withPassword(credentials));
+    const { credentials, h, atShared } = await heldAtBoth('papa', 'pim');
     await expectLive(h);
     expect((await gh.admin('DELETE', `${base}/organizations/papa?cascade=true`)).status).toBe(200);
     // Deepest first: its clients and users went before it, each ending what it held.
@@ -325,10 +329,7 @@ describe('a User deactivated ends every token of theirs at both issuers', () => 
 
 describe('a contract that ends ends every token, at the organization’s issuer and the shared one', () => {
   it('ended early by a new endsAt: the change ends them in its transaction, audited', async () => {
-    await partner('nova');
-    const credentials = await directoryUser('nia', 'nova');
-    const h = await obtain('nova', own('nova'), withPassword(credentials));
-    const atShared = await obtain(undefined, shared, withPassword(credentials));
+    const { h, atShared } = await heldAtBoth('nova', 'nia');
     await expectLive(h);
     await expectLive(atShared);
     await gh.put('organizations', organization('nova', { contract: contract('C-nova', new Date(gh.clock.now() - 1000).toISOString()) }));
@@ -341,10 +342,7 @@ describe('a contract that ends ends every token, at the organization’s issuer 
 
   it('passing its end (nothing changed): every use is refused at its end, the monitor revokes, an extension revives nothing', async () => {
     const endsAt = inMinutes(30);
-    await partner('mike', { contract: contract('C-mike', endsAt) });
-    const credentials = await directoryUser('mia', 'mike');
-    const h = await obtain('mike', own('mike'), withPassword(credentials));
-    const atShared = await obtain(undefined, shared, withPassword(credentials));
+    const { credentials, h, atShared } = await heldAtBoth('mike', 'mia', { contract: contract('C-mike', endsAt) });
     const start = gh.clock.now();
     gh.clock.set(new Date(Date.parse(endsAt) + 1000).toISOString());
     try {
