@@ -501,15 +501,9 @@ export class Repository {
     return removed;
   }
 
-  /** JWT access tokens of this issuer issued before this time (ms) are inactive; 0 when none. */
-  async issuerCutoff(issuer: string): Promise<number> {
-    const row = (await this.db.all<{ issued_before: number | string }>(`SELECT issued_before FROM issuer_cutoffs WHERE issuer = ?`, [issuer]))[0];
-    return row ? Number(row.issued_before) : 0;
-  }
-
   /**
-   * The later of the issuer's cutoff and its client's (`revokeOidcClient`): a JWT access
-   * token issued before it is inactive. One query, as the issuer's alone was.
+   * The later of the issuer's cutoff (`revokeOidcIssuers`) and its client's (`revokeOidcClient`),
+   * in ms; 0 when neither is set. A JWT access token issued before it is inactive.
    */
   async tokenCutoff(issuer: string, clientId: string | undefined): Promise<number> {
     const keys = clientId === undefined ? [issuer] : [issuer, clientCutoffKey(issuer, clientId)];
