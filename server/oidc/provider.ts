@@ -273,7 +273,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;
       const grantId = oidc.result?.consent?.grantId ?? (oidc.client ? oidc.session?.grantIdFor(oidc.client.clientId) : undefined);
-      if (grantId) return oidc.provider.Grant.find(grantId);
+      // A session can outlive its grant (the client deleted and declared again, a refresh token
+      // reused): a grant not found is made anew below, or the consent prompt would loop.
+      const found = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+      if (found) return found;
       if (!oidc.client || !oidc.session?.accountId) return undefined;
       // Every client is declared by the platform team, so its users are not asked to consent.
       const c = byClientId.get(oidc.client.clientId);

@@ -104,6 +104,13 @@ async function obtain(org: string | undefined, clients: Holdings['clients'], sig
   return { org, clients, browser, access: tokens.access_token, refresh: tokens.refresh_token!, idToken: tokens.id_token!, exchanged: exchanged.access_token, machine: machine.access_token };
 }
 
+/**
+ * Waits for the machine's clock to reach the next whole second. Cutoffs fail closed: a token
+ * signed in the same second as the change that ended its predecessors (iat has whole seconds)
+ * counts as from before it, so new grants are asked for after that second.
+ */
+const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 10));
+
 /** A partner, one directory user of it, and every kind of token the user holds at the organization's issuer and at the shared one. */
 async function heldAtBoth(org: string, name: string, spec: object = {}) {
   await partner(org, spec);
@@ -130,11 +137,12 @@ async function expectLive(h: Holdings, options: { machine?: boolean } = {}) {
 }
 
 /** Every token of `h` is inactive everywhere it is presented. `web`/`agent`: what refresh and exchange answer (a deleted client cannot authenticate). */
-async function expectEnded(h: Holdings, options: { machine?: boolean; refresh?: string; exchange?: string } = {}) {
+async function expectEnded(h: Holdings, options: { machine?: boolean; refresh?: string; exchange?: string; session?: boolean } = {}) {
   for (const token of [h.access, h.refresh, h.exchanged, ...(options.machine ? [h.machine] : [])]) expect(await introspect(h, token)).toBe(false);
   await expect(userinfo(h)).rejects.toMatchObject({ status: 401 });
   await expect(refresh(h)).rejects.toMatchObject({ error: options.refresh ?? 'invalid_grant' });
   await expect(exchange(h)).rejects.toMatchObject({ error: options.exchange ?? 'invalid_grant' });
+  if (options.session === false) return;
   const session = await silently(h);
   expect(session.get('code')).toBeNull();
   expect(session.get('error')).toBeTruthy();
@@ -221,11 +229,19 @@ describe('a Client deleted ends its tokens, and one re-created under the same na
     await gh.put('clients', webClient('kiosk', undefined));
     await gh.put('clients', agentClient('kiosk-agent', undefined, 'kiosk'));
     for (const name of ['kilo-web', 'kilo-agent', 'kiosk', 'kiosk-agent']) await newSecret(name);
-    await expectEnded(h, { machine: true });
-    await expectEnded(atShared);
-    // New grants work.
-    const fresh = await obtain('kilo', own('kilo'), withPassword({ email: 'kira@kilo.example', password: PASSWORD }));
-    await expectLive(fresh);
+    // The user's sign-in session is the issuer's, not the client's: it signs the user in to the
+    // new client (single sign-on, with a new grant), as it would to any other; see below.
+    await expectEnded(h, { machine: true, session: false });
+    await expectEnded(atShared, { session: false });
+    // New grants work: in a new browser, and in the old one, whose sign-in session outlived the client.
+    await nextSecond();
+    await expectLive(await obtain('kilo', own('kilo'), withPassword({ email: 'kira@kilo.example', password: PASSWORD })));
+    const sameSession: SignIn = async (config, _browser, params) => (await startSignIn(config, params, h.browser)).url;
+    const again = await obtain('kilo', own('kilo'), sameSession);
+    expect(decodeJwt(again.idToken).sub).toBe('kira');
+    await expectLive({ ...again, browser: h.browser });
+    // …and the old tokens stay ended beside the new ones.
+    await expectEnded(h, { machine: true, session: false });
   });
 
   it('a refresh token of the old client that outlived the delete (a stale replica wrote it) is inactive, never a 500', async () => {
@@ -283,6 +299,7 @@ describe('an Organization deleted ends its tokens, and one declared again under 
     await directoryUser('pim', 'papa');
     await expectEnded(h, { machine: true });
     await expectEnded(atShared);
+    await nextSecond();
     await expectLive(await obtain('papa', own('papa'), withPassword(credentials)));
   });
 });
@@ -358,6 +375,7 @@ describe('a contract that ends ends every token, at the organization’s issuer 
     } finally {
       gh.clock.set(new Date(start).toISOString());
     }
+    await nextSecond();
     const fresh = await obtain('mike', own('mike'), withPassword(credentials));
     await expectLive(fresh);
   });
