@@ -10,6 +10,7 @@ import {
   parseObject,
   zodErrors,
   type AnyObject,
+  type ClientObject,
   type KindName,
   type OrganizationObject,
   type UserObject,
@@ -17,11 +18,13 @@ import {
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
-import type { Repository, Store, StoredObject } from '../store/index.ts';
+import type { Repository, Store, StoredObject, UserRecord } from '../store/index.ts';
 import { Problem, notFound } from './problem.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
+import { loadNamespace } from '../governance/organizations.ts';
+import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationTokens, endUserTokens } from '../governance/token-ends.ts';
 
 /** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
 export interface ChangeContext {
@@ -107,6 +110,9 @@ export class ObjectService {
         return { outcome: 'unchanged' as const, object: this.present(existing) };
       }
       const now = this.clock.now();
+      // Standing is judged across the namespace (parents, the Workspace's lifecycle): as it was before this change.
+      const standingBefore = object.kind === 'Organization' || object.kind === 'Workspace' ? await loadNamespace(repo, namespace) : undefined;
+      const userBefore = object.kind === 'User' ? await repo.findUser(namespace, object.metadata.name) : undefined;
       const generation = (existing?.generation ?? 0) + 1;
       const stored: StoredObject = {
         uid: existing?.uid ?? randomUUID(),
@@ -148,8 +154,14 @@ export class ObjectService {
         now,
       );
       const wasSuspended = (existing?.object as OrganizationObject | undefined)?.spec.suspended === true;
+      let pulled: string[] = [];
       if (object.kind === 'Organization' && object.spec.suspended && !wasSuspended) {
-        await pullKillSwitch(repo, { namespace, organization: object.metadata.name, actor: context.actor, provenance: context.provenance, now });
+        pulled = (await pullKillSwitch(repo, { namespace, organization: object.metadata.name, actor: context.actor, provenance: context.provenance, now })).organizations;
+      }
+      if (standingBefore) await endLapsedTokens(repo, standingBefore, now, context, pulled);
+      if (object.kind === 'User' && userBefore?.active && !object.spec.active) {
+        const revoked = await endUserTokens(repo, namespace, [userBefore]);
+        await repo.appendAudit({ action: 'user.deactivated', actor: context.actor, namespace, organization: userBefore.organization || null, kind: 'User', name: userBefore.id, subject: userBefore.id, data: { via: 'declaration', changed: true, revoked } }, now);
       }
       return { outcome, object: this.present(stored) };
     });
@@ -191,7 +203,15 @@ export class ObjectService {
         if (!stored) continue; // reached twice through two references
         await repo.deleteObject(target.kind, namespace, target.name);
         if (target.kind === 'Client') await ClientSecrets.forget(repo, namespace, target.name);
-        if (target.kind === 'User') await retireDeclaredUser(repo, namespace, target.name, now);
+        // What the object granted ends with it, in this transaction (see governance/token-ends.ts).
+        let ended: Record<string, number> = {};
+        if (target.kind === 'Client') ended = { revoked: await endClientTokens(repo, namespace, stored.object as ClientObject) };
+        if (target.kind === 'IdPConnection') ended = await endConnectionTokens(repo, namespace, target.name);
+        if (target.kind === 'Organization') ended = { revoked: await endOrganizationTokens(repo, namespace, [target.name]) };
+        if (target.kind === 'User') {
+          const retired = await retireDeclaredUser(repo, namespace, target.name, now);
+          if (retired) ended = { revoked: await endUserTokens(repo, namespace, [retired]) };
+        }
         await repo.appendAudit(
           {
             action: `${target.kind}.deleted`,
@@ -202,6 +222,7 @@ export class ObjectService {
             name: target.name,
             data: {
               generation: stored.generation,
+              ...ended,
               ...(target.depth > 0 ? { cascadeFrom: `${kind}/${name}` } : {}),
               ...(context.provenance ? { provenance: redact(context.provenance) } : {}),
             },
@@ -350,10 +371,11 @@ async function syncDeclaredUser(repo: Repository, user: UserObject, now: number)
   });
 }
 
-/** Deleting the declaration deactivates the user; the record (and its audit trail) stays. */
-async function retireDeclaredUser(repo: Repository, namespace: string, name: string, now: number): Promise<void> {
+/** Deleting the declaration deactivates the user; the record (and its audit trail) stays. Returns the user as it was. */
+async function retireDeclaredUser(repo: Repository, namespace: string, name: string, now: number): Promise<UserRecord | undefined> {
   const existing = await repo.findUser(namespace, name);
   if (existing) await repo.upsertUser({ ...existing, declaredAs: null, active: false, updatedAt: now });
+  return existing;
 }
 
 function pickMeta(object: AnyObject) {

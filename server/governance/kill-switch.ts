@@ -1,7 +1,7 @@
 import { redact } from '../audit/changes.ts';
 import type { Repository } from '../store/index.ts';
-import { issuerPath } from '../../api/index.ts';
 import { loadNamespace, withDescendants } from './organizations.ts';
+import { endOrganizationTokens } from './token-ends.ts';
 
 /**
  * The kill switch: when an Organization becomes suspended, every grant, refresh token,
@@ -18,10 +18,8 @@ export async function pullKillSwitch(
 ): Promise<{ organizations: string[]; revoked: number }> {
   const view = await loadNamespace(repo, options.namespace);
   const organizations = withDescendants(view.organizations, options.organization);
-  let revoked = await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(options.namespace, o)), issuedBeforeNow());
-  // Their users may also hold sessions at the namespace's shared-application issuer.
-  const users = await repo.listUsers(options.namespace, organizations);
-  revoked += await repo.revokeOidcAccounts([issuerPath(options.namespace)], users.map((u) => u.id));
+  // Their users' sessions and grants at the namespace's shared-application issuer go too.
+  const revoked = await endOrganizationTokens(repo, options.namespace, organizations);
   await repo.appendAudit(
     {
       action: 'Organization.kill-switch',
@@ -35,13 +33,4 @@ export async function pullKillSwitch(
     options.now,
   );
   return { organizations, revoked };
-}
-
-/**
- * The cutoff is compared with `iat`, which oidc-provider stamps from the system clock, so it
- * is read from the same clock (not the injected one). A token signed in the same second as
- * the switch is pulled counts as before it: fail closed.
- */
-export function issuedBeforeNow(): number {
-  return (Math.floor(Date.now() / 1000) + 1) * 1000;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { certificationDueAt, standingOf, type LifecycleSettings } from '../oidc/standing.ts';
 import type { Store } from '../store/index.ts';
 import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts';
+import { endOrganizationTokens } from './token-ends.ts';
 
 /** The warning window when the Workspace declares none: a month is what contract owners act on. */
 export const DEFAULT_CONTRACT_WARNING = '30d';
@@ -130,6 +131,8 @@ export class LifecycleMonitor {
         for (const c of candidates) {
           const fresh = await this.store.transaction(async (repo) => {
             if (!(await repo.recordLifecycleNotice(namespace, name, c.notice, c.key, now))) return false;
+            // Standing already refuses every token of an ended contract; its grants and sessions go now, for good.
+            if (c.notice === 'contract-ended') c.data.revoked = await endOrganizationTokens(repo, namespace, [name]);
             await repo.appendAudit({ action: c.action, actor: 'gatehouse:lifecycle', namespace, organization: name, kind: 'Organization', name, data: c.data }, now);
             return true;
           });

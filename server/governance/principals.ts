@@ -135,7 +135,8 @@ export class PrincipalResolver {
       const keys = await this.keys.publicJwks(parts.namespace);
       const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: iss, typ: 'at+jwt', currentDate: new Date(this.clock.now()) });
       if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string' || typeof payload.iat !== 'number') return 'invalid-claims';
-      if (payload.iat * 1000 < (await this.store.repo.issuerCutoff(path))) return 'revoked';
+      // The issuer's cutoff, and its client's (a deleted Client: tokens from before it are not brought back by one re-created).
+      if (payload.iat * 1000 < (await this.store.repo.tokenCutoff(path, payload.client_id))) return 'revoked';
       const record = await this.store.repo.accessToken(path, payload.jti);
       if (record?.revokedAt) return 'revoked';
       if (record?.grantId && !(await this.grantLives(path, record.grantId))) return 'revoked';

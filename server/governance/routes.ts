@@ -11,7 +11,7 @@ import type { Repository, Store, UserRecord } from '../store/index.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
-import { issuedBeforeNow } from './kill-switch.ts';
+import { endLapsedTokens, endUserTokens, issuedBeforeNow } from './token-ends.ts';
 import { withLifecycleStatus } from './lifecycle.ts';
 import { loadNamespace, withDescendants } from './organizations.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
@@ -100,10 +100,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
   const deactivate = async (repo: Repository, namespace: string, users: UserRecord[], now: number): Promise<{ deactivated: string[]; revoked: number }> => {
     const deactivated: string[] = [];
     for (const u of users) if (await repo.setUserActive(namespace, u.id, false, now)) deactivated.push(u.id);
-    const orgs = [...new Set(users.map((u) => u.organization).filter((o) => o))];
-    const issuers = [issuerPath(namespace), ...orgs.map((o) => issuerPath(namespace, o))];
-    const revoked = await repo.revokeOidcAccounts(issuers, users.map((u) => u.id));
-    return { deactivated, revoked };
+    return { deactivated, revoked: await endUserTokens(repo, namespace, users) };
   };
 
   router.get('/namespaces/:namespace/organizations/:organization/users', async (ctx) => {
@@ -234,9 +231,12 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const certifiedAt = new Date(now).toISOString();
     const change = context(ctx, { action: 'certify', ...(body?.note ? { note: body.note } : {}) });
     await store.transaction(async (repo) => {
+      const before = await loadNamespace(repo, namespace);
       await repo.recordCertification(namespace, organization, now, change.actor);
       await repo.bumpConfigVersion(namespace);
       await repo.appendAudit({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
+      // An overdue certification that had stopped the organization: its tokens from before stay ended.
+      await endLapsedTokens(repo, before, now, change);
     });
     options.objects.notifyChanged(namespace);
     ctx.body = withLifecycleStatus(org, await loadNamespace(store.repo, namespace), clock.now());

@@ -6,11 +6,12 @@ import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
 import { escapeHtml, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
-import { refreshLifetime } from './lifetimes.ts';
+import { cappedTo, contractsEnd } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
+import { holders } from './verify.ts';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -99,9 +100,42 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const tag = (canonical ? snapshot.path : `${snapshot.path}_${new URL(issuer).host}`).replace(/[^a-z0-9]+/g, '_');
 
   const userChain = (user: UserRecord | undefined) => (user ? chainOf(snapshot.organizations, user.organization) : snapshot.chain);
+  /**
+   * Each user's organization as last read from the store, for what must be answered without
+   * waiting (ttl functions are synchronous) or without a store query per token (introspection).
+   * A user's organization is fixed at provisioning; the issuer is rebuilt on any change.
+   */
+  const organizationOf = new Map<string, string>();
+  const remember = (user: UserRecord) => {
+    if (organizationOf.size >= 10_000) organizationOf.clear();
+    organizationOf.set(user.id, user.organization);
+  };
+  /** When the contracts that bound a subject's tokens end: the issuer's organization's, or at the shared issuer the user's own. Worked out once per organization. */
+  const issuerEnd = contractsEnd(snapshot.chain);
+  const ends = new Map<string, number | undefined>();
+  const contractEnd = (accountId: string | undefined): number | undefined => {
+    if (snapshot.organization !== undefined) return issuerEnd;
+    const organization = accountId ? organizationOf.get(accountId) : undefined;
+    if (!organization) return undefined;
+    if (!ends.has(organization)) ends.set(organization, contractsEnd(chainOf(snapshot.organizations, organization)));
+    return ends.get(organization);
+  };
+  /** Whether the organization of a token's subject still stands (the issuer's own is checked before any endpoint). */
+  const subjectStands = async (accountId: string): Promise<boolean> => {
+    if (snapshot.organization !== undefined) return true;
+    let organization = organizationOf.get(accountId);
+    if (organization === undefined) {
+      const user = await store.repo.findUser(snapshot.namespace, accountId);
+      if (!user) return false;
+      remember(user);
+      organization = user.organization;
+    }
+    return !organization || standingOf(chainOf(snapshot.organizations, organization), clock.now(), snapshot.workspace?.spec.lifecycle).active;
+  };
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {
     const user = await store.repo.findUser(snapshot.namespace, sub);
     if (!user || !user.active) return undefined;
+    remember(user);
     // An organization's issuer knows only its own users; the shared issuer knows the namespace's.
     if (snapshot.organization && user.organization !== snapshot.organization) return undefined;
     // At the shared issuer the user's own organization must still stand (its issuer refuses on its own).
@@ -117,7 +151,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
 
   const configuration: Configuration = {
     // Keyed by path, not URL, so grants survive a change of host or port.
-    adapter: storeAdapter(store, clock, snapshot.path),
+    adapter: storeAdapter(store, clock, snapshot.path, (clientId) => byClientId.get(clientId)?.uid),
     clients,
     jwks: { keys: ring.signers },
     cookies: {
@@ -141,7 +175,16 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     enabledJWA: { idTokenSigningAlgValues: [alg], userinfoSigningAlgValues: [alg], introspectionSigningAlgValues: [alg] } as Configuration['enabledJWA'],
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // oidc-provider's own rule (a public client introspects only its own tokens), and at the
+        // shared issuer the subject's organization must still stand: its own issuer refuses on its own.
+        allowedPolicy: async (ctx, client, token) => {
+          if (client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client?.clientId) return false;
+          const { accountId } = token as { accountId?: string };
+          return !accountId || (await subjectStands(accountId));
+        },
+      },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
@@ -230,7 +273,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;
       const grantId = oidc.result?.consent?.grantId ?? (oidc.client ? oidc.session?.grantIdFor(oidc.client.clientId) : undefined);
-      if (grantId) return oidc.provider.Grant.find(grantId);
+      // A session can outlive its grant (the client deleted and declared again, a refresh token
+      // reused): a grant not found is made anew below, or the consent prompt would loop.
+      const found = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+      if (found) return found;
       if (!oidc.client || !oidc.session?.accountId) return undefined;
       // Every client is declared by the platform team, so its users are not asked to consent.
       const c = byClientId.get(oidc.client.clientId);
@@ -246,12 +292,13 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     },
     issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     rotateRefreshToken: true,
+    // No token's exp is past the end of the contract of its subject's organization (or its
+    // parents'); a contract already over is refused before any of these is asked.
     ttl: {
-      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken,
-      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken,
-      IdToken: snapshot.lifetimes.idToken,
-      // Never past the contract's end; a contract already over is refused before this is asked.
-      RefreshToken: () => Math.max(1, refreshLifetime(snapshot.lifetimes, org?.spec.contract?.endsAt, clock.now())),
+      AccessToken: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, contractEnd(token.accountId), clock.now()),
+      ClientCredentials: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, issuerEnd, clock.now()),
+      IdToken: (_ctx, token) => cappedTo(snapshot.lifetimes.idToken, contractEnd((token as { available?: { sub?: string } }).available?.sub), clock.now()),
+      RefreshToken: (_ctx, token) => cappedTo(snapshot.lifetimes.refreshToken, contractEnd(token.accountId), clock.now()),
       Grant: Math.max(snapshot.lifetimes.refreshToken, 3600),
       Session: 8 * 3600,
       Interaction: 600,
@@ -265,6 +312,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   };
   const provider = new Provider(issuer, configuration);
   provider.proxy = false;
+  // A JWT's client must still be this issuer's, and at the shared issuer a user's organization still stand.
+  holders.set(provider, async (claims) => {
+    const clientId = claims.client_id;
+    if (typeof clientId !== 'string' || !byClientId.has(clientId)) return false;
+    return typeof claims.sub !== 'string' || claims.sub === clientId || (await subjectStands(claims.sub));
+  });
   registerTokenExchange(provider, { snapshot, alg, findUser, now: () => clock.now(), verify: { store, clock, ring, issuer, path: snapshot.path, provider } });
   return provider;
 }

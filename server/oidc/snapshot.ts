@@ -18,6 +18,12 @@ import { withCertification } from './standing.ts';
 export interface SnapshotClient {
   object: ClientObject;
   clientId: string;
+  /**
+   * The stored object's uid: new each time a Client is created, kept across updates. The
+   * client_id stays the same when a client is deleted and declared again (hydra-maester#117);
+   * what it holds in the store is bound to this, so a re-created client revives nothing.
+   */
+  uid: string;
   /** Present for confidential clients whose secret has been generated. */
   secret: string | undefined;
   /**
@@ -106,10 +112,10 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
   const mappings = of<ClaimMappingObject>('ClaimMapping').filter((m) => m.spec.organizationRef.name === organization);
   const allPolicies = of<AccessPolicyObject>('AccessPolicy');
   const policies = allPolicies.filter((p) => p.spec.organizationRef.name === organization);
-  const declared = of<ClientObject>('Client').filter((c) => c.spec.organizationRef?.name === organization);
+  const declared = objects.filter((o) => o.object.kind === 'Client' && (o.object as ClientObject).spec.organizationRef?.name === organization);
 
   const clients: SnapshotClient[] = [];
-  for (const declaredClient of declared) {
+  for (const { object: declaredClient, uid } of declared as { object: ClientObject; uid: string }[]) {
     // A client without scopes or audiences of its own takes its organization template's defaults.
     const defaults = template?.spec.clientDefaults;
     const object: ClientObject = {
@@ -120,6 +126,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     clients.push({
       object,
       clientId: clientIdFor(namespace, object.metadata.name),
+      uid,
       secret: confidential ? await secrets.current(namespace, object.metadata.name) : undefined,
       // At the shared issuer the user's organization narrows these per token (grantableApiScopes).
       apiScopes: organization ? apiScopesFor(object, policies) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),

@@ -2,6 +2,9 @@ import type { AnyObject, KindName, Reference } from '../../api/index.ts';
 import { GENESIS_HASH, keyingTag, recordHash, type AuditFields, type AuditKey, type ChainKeying, type ChainRecord } from '../audit/chain.ts';
 import type { SqlExecutor, SqlValue } from './sql.ts';
 
+/** A client's cutoff shares the issuers' table, under a key no issuer path can take (paths have no space). */
+const clientCutoffKey = (issuer: string, clientId: string) => `${issuer} client ${clientId}`;
+
 export interface StoredObject {
   uid: string;
   generation: number;
@@ -498,10 +501,34 @@ export class Repository {
     return removed;
   }
 
-  /** JWT access tokens of this issuer issued before this time (ms) are inactive; 0 when none. */
-  async issuerCutoff(issuer: string): Promise<number> {
-    const row = (await this.db.all<{ issued_before: number | string }>(`SELECT issued_before FROM issuer_cutoffs WHERE issuer = ?`, [issuer]))[0];
-    return row ? Number(row.issued_before) : 0;
+  /**
+   * The later of the issuer's cutoff (`revokeOidcIssuers`) and its client's (`revokeOidcClient`),
+   * in ms; 0 when neither is set. A JWT access token issued before it is inactive.
+   */
+  async tokenCutoff(issuer: string, clientId: string | undefined): Promise<number> {
+    const keys = clientId === undefined ? [issuer] : [issuer, clientCutoffKey(issuer, clientId)];
+    const rows = await this.db.all<{ issued_before: number | string }>(`SELECT issued_before FROM issuer_cutoffs WHERE issuer IN (${keys.map(() => '?').join(', ')})`, keys);
+    return Math.max(0, ...rows.map((r) => Number(r.issued_before)));
+  }
+
+  /**
+   * Every grant, code, refresh and opaque access token of one client at one issuer (a deleted
+   * Client), and a cutoff for the JWT access tokens it was issued before `issuedBefore`
+   * (client-credentials ones are bound to no grant).
+   */
+  async revokeOidcClient(issuer: string, clientId: string, issuedBefore: number): Promise<number> {
+    await this.db.run(`INSERT INTO issuer_cutoffs (issuer, issued_before) VALUES (?, ?) ON CONFLICT (issuer) DO UPDATE SET issued_before = excluded.issued_before`, [clientCutoffKey(issuer, clientId), issuedBefore]);
+    return this.deleteOidcModelsWhere(issuer, (payload) => payload.clientId === clientId);
+  }
+
+  /** Deletes the models of one issuer whose payload matches; the owner is inside the payload only, so the scan is bounded by one issuer's live models. */
+  private async deleteOidcModelsWhere(issuer: string, matches: (payload: { accountId?: unknown; clientId?: unknown }) => boolean): Promise<number> {
+    let removed = 0;
+    const rows = await this.db.all<{ model: string; id: string; payload: string }>(`SELECT model, id, payload FROM oidc_models WHERE issuer = ? AND model <> 'Client'`, [issuer]);
+    for (const row of rows) {
+      if (matches(JSON.parse(row.payload) as { accountId?: unknown })) removed += await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model = ? AND id = ?`, [issuer, row.model, row.id]);
+    }
+    return removed;
   }
 
   /** Every grant, token and session of the given accounts at the given issuers (deactivated users). */
@@ -509,14 +536,7 @@ export class Repository {
     const accounts = new Set(accountIds);
     let removed = 0;
     if (accounts.size === 0) return 0;
-    for (const issuer of issuers) {
-      // The account is inside the payload only; the scan is bounded by one issuer's live models.
-      const rows = await this.db.all<{ model: string; id: string; payload: string }>(`SELECT model, id, payload FROM oidc_models WHERE issuer = ? AND model <> 'Client'`, [issuer]);
-      for (const row of rows) {
-        const payload = JSON.parse(row.payload) as { accountId?: unknown };
-        if (typeof payload.accountId === 'string' && accounts.has(payload.accountId)) removed += await this.db.run(`DELETE FROM oidc_models WHERE issuer = ? AND model = ? AND id = ?`, [issuer, row.model, row.id]);
-      }
-    }
+    for (const issuer of issuers) removed += await this.deleteOidcModelsWhere(issuer, (payload) => typeof payload.accountId === 'string' && accounts.has(payload.accountId));
     return removed;
   }
 

@@ -151,11 +151,13 @@ describe('a contract that ends stops the partner at its end, with no restart', (
     expect((await status('forge')).Active).toMatchObject({ status: 'True' });
   });
 
-  it('extending the contract (PUT with a new endsAt) restores the partner at once', async () => {
+  it('extending the contract (PUT with a new endsAt) restores the partner at once, with new grants only', async () => {
     await gh.put('organizations', organization('harbor', { contract: contract('BLX-HARBOR', '2027-06-30T00:00:00Z') }));
     expect(await m2m('harbor')).toBeDefined();
-    // Nothing was deleted when the contract ended: a token still within its lifetime stands again.
-    expect(await active('harbor', harborJwt)).toBe(true);
+    // No token outlives what granted it: those of the ended contract ended with it, in the extension's transaction.
+    expect(await active('harbor', harborJwt)).toBe(false);
+    await expect(refresh('harbor', 'harbor-web', harborRefresh)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await audit('Organization.tokens-ended', 'harbor'))[0]).toMatchObject({ actor: 'admin-token:bootstrap', data: { reason: 'contract-ended', revoked: expect.any(Number) } });
     const signedIn = await staffSignIn('harbor');
     expect((await refresh('harbor', 'harbor-web', signedIn.refresh_token!)).access_token).toBeDefined();
     expect((await status('harbor')).Active).toMatchObject({ status: 'True' });

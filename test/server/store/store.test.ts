@@ -458,6 +458,32 @@ function spec(backend: Backend): void {
     });
   });
 
+  describe('ending tokens', () => {
+    const path = '/blixit/cascade';
+    const model = (clientId: string, grantId?: string) => JSON.stringify({ clientId, accountId: 'ana', ...(grantId ? { grantId } : {}) });
+
+    it("end one client's grants and tokens at one issuer, with a cutoff of its own beside the issuer's", async () => {
+      const { repo } = await open(await backend.fresh());
+      await repo.upsertOidcModel(path, 'Grant', 'g1', model('web.blixit'), {}, null);
+      await repo.upsertOidcModel(path, 'RefreshToken', 'r1', model('web.blixit', 'g1'), { grantId: 'g1' }, null);
+      await repo.upsertOidcModel(path, 'Grant', 'g2', model('other.blixit'), {}, null);
+      await repo.upsertOidcModel('/blixit', 'Grant', 'g3', model('web.blixit'), {}, null);
+      expect(await repo.revokeOidcClient(path, 'web.blixit', 5000)).toBe(2);
+      expect(await repo.findOidcModel(path, 'RefreshToken', 'id', 'r1', 0)).toBeUndefined();
+      // Another client of the issuer, and the same client_id at another issuer, keep theirs.
+      expect(await repo.findOidcModel(path, 'Grant', 'id', 'g2', 0)).toBeDefined();
+      expect(await repo.findOidcModel('/blixit', 'Grant', 'id', 'g3', 0)).toBeDefined();
+      expect(await repo.tokenCutoff(path, 'web.blixit')).toBe(5000);
+      expect(await repo.tokenCutoff(path, 'other.blixit')).toBe(0);
+      expect(await repo.tokenCutoff(path, undefined)).toBe(0);
+      expect(await repo.tokenCutoff('/blixit', 'web.blixit')).toBe(0);
+      // The issuer's cutoff (the kill switch) counts for every client; the later of the two wins.
+      await repo.revokeOidcIssuers([path], 7000);
+      expect(await repo.tokenCutoff(path, 'web.blixit')).toBe(7000);
+      expect(await repo.tokenCutoff(path, 'other.blixit')).toBe(7000);
+    });
+  });
+
   describe('admin tokens', () => {
     it('are stored as hashes, replaced by name and listed by name', async () => {
       const store = await open(await backend.fresh());
