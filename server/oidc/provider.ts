@@ -11,6 +11,7 @@ import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient }
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
+import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -125,6 +126,16 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       names: { session: `gh_session${tag}`, interaction: `gh_interaction${tag}`, resume: `gh_resume${tag}` },
     },
     pkce: { required: () => true },
+    // Only what a declared client can use, so discovery advertises nothing a client would try
+    // and be refused for: a confidential client's secret in the Authorization header or the
+    // body (oidc-provider takes either for a secret), none for a public client. No JWT assertions:
+    // no client registers keys, and a secret-registered client is refused client_secret_jwt.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    discovery: {
+      // Public clients are refused at both (IssuerRegistry.around).
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    },
     responseTypes: ['code'],
     scopes: OIDC_SCOPES,
     acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', MFA_ACR],
@@ -141,8 +152,15 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     enabledJWA: { idTokenSigningAlgValues: [alg], userinfoSigningAlgValues: [alg], introspectionSigningAlgValues: [alg] } as Configuration['enabledJWA'],
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(snapshot, client.clientId, token) },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => {
+          if (client.clientAuthMethod === 'none') return false; // answered 401 by the registry, nothing revoked
+          if (!mayRevoke(client.clientId, token)) throw new errors.UnauthorizedClient(NOT_YOURS);
+          return true;
+        },
+      },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       // The keys sign themselves (signer.ts); an experiment of oidc-provider's, so the ack names its version.
