@@ -4,7 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
-import { escapeHtml, page } from './html.ts';
+import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
 import { refreshLifetime } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
@@ -168,7 +168,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {
-          ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script nonce="">document.forms[0].submit()</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
+          ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script>${LOGOUT_SCRIPT}</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
         },
         postLogoutSuccessSource: (ctx) => {
           ctx.body = page(branding, 'Signed out', '<p>You have been signed out.</p>');

@@ -17,7 +17,7 @@ import { isJwt, verifyAccessJwt } from './verify.ts';
 import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf, type Standing } from './standing.ts';
-import { escapeHtml, page } from './html.ts';
+import { allowFormSchemes, escapeHtml, page, pageHeaders } from './html.ts';
 import { issuerPath } from '../../api/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import { problemMiddleware } from '../admin/problem.ts';
@@ -37,6 +37,8 @@ interface Issuer {
   url: string;
   /** The organization's declared networks and rate (none at a namespace's shared issuer). */
   admission: AdmissionRules;
+  /** Private-use URI schemes of its native clients' redirect URIs (`com.example.app:`), for pages' form-action. */
+  formSchemes: string[];
 }
 
 /** A request that came in on a declared vanity host of an organization. */
@@ -306,17 +308,19 @@ export class IssuerRegistry {
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
     // Inside the provider, so that the mounted and the direct paths answer alike.
+    provider.use(pageHeaders());
     provider.use(problemMiddleware((error, ctx) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error)));
     provider.use((ctx, next) => this.around(ctx, next, issuer));
     const admission = snapshot.organization ? admissionRules(snapshot.chain[0], snapshot.template) : { networks: undefined, requestsPerMinute: undefined, problems: [] };
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
-    const issuer: Issuer = { snapshot, provider, ring, url, admission, mounted: mount(snapshot.path, provider), direct: provider.callback() };
+    const issuer: Issuer = { snapshot, provider, ring, url, admission, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
     return issuer;
   }
 
   private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {
     pinOrigin(ctx, issuer.url);
+    allowFormSchemes(ctx, issuer.formSchemes);
     if (PAGE_ROUTE.test(rest)) {
       const standing = this.standing(issuer);
       if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
@@ -585,6 +589,18 @@ export class IssuerRegistry {
       await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });
     }
   }
+}
+
+/** `com.example.app:` for each native client's private-use redirect scheme. */
+function nativeSchemes(snapshot: IssuerSnapshot): string[] {
+  const schemes = new Set<string>();
+  for (const c of snapshot.clients) {
+    for (const uri of [...(c.object.spec.redirectUris ?? []), ...(c.object.spec.postLogoutRedirectUris ?? [])]) {
+      const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
+      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && scheme !== 'http:' && scheme !== 'https:') schemes.add(scheme);
+    }
+  }
+  return [...schemes];
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
