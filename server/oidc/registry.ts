@@ -520,8 +520,8 @@ export class IssuerRegistry {
 
   /**
    * oidc-provider keeps no JWT access tokens and refuses them (`unsupported_token_type`)
-   * after it has authenticated the calling client; we answer for them instead. Any client
-   * of this issuer may introspect them: the signature proves they are this partner's.
+   * after it has authenticated the calling client; we answer for them instead, under the
+   * same rule as the provider's allowedPolicy (token-access.ts).
    */
   private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
     const { oidc } = ctx as unknown as KoaContextWithOIDC;
