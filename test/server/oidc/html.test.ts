@@ -51,6 +51,8 @@ beforeAll(async () => {
   await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], postLogoutRedirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
   await gh.put('clients', client('forge-mobile', 'forge', { type: 'native', redirectUris: [NATIVE], scopes: ['openid', 'email'] }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/forge-web/secret`)).body.clientSecret;
+  await gh.put('organizations', organization('harbor', { suspended: true }));
+  await gh.put('organizations', organization('pinnacle', { network: { allowedCidrs: ['10.0.0.0/8'] } }));
   await gh.put('users', user('lena', 'forge', { email: 'lena@forge.example' }));
   await setPassword(gh, 'lena', PASSWORD);
 });
@@ -101,6 +103,16 @@ describe('every page carries the page security headers', () => {
     const hash = `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
     const scriptSrc = logout.headers.get('content-security-policy')!.split(';').find((d) => d.trim().startsWith('script-src'));
     expect(scriptSrc).toContain(hash);
+  });
+
+  it('the refusals of an organization that stands no more or of a network it does not sign in from, and the signed-out page', async () => {
+    const harbor = await fetch(`${gh.url}/${NS}/harbor/auth?client_id=x`);
+    expect(harbor.status).toBe(403);
+    expect(await expectPage(harbor, 'suspended organization')).toContain('Access has ended');
+    const pinnacle = await fetch(`${gh.url}/${NS}/pinnacle/auth?client_id=x`);
+    expect(pinnacle.status).toBe(403);
+    expect(await expectPage(pinnacle, 'outside the networks')).toContain('Not from this network');
+    expect(await expectPage(await fetch(`${issuer()}/session/end/success`), 'signed out')).toContain('You have been signed out');
   });
 
   it("oidc-provider's form_post response carries them, its script admitted by hash", async () => {
