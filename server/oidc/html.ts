@@ -34,7 +34,8 @@ const scriptHash = (script: string) => `'sha256-${createHash('sha256').update(sc
  * For every page the server renders (and harmless on the rest): no framing (clickjacking),
  * no referrer (codes and interaction ids in URLs), no sniffing. Forms post to the server itself,
  * to a partner's IdP (SAML HTTP-POST) and to clients' redirect URIs (form_post, and the
- * redirects that follow a sign-in POST, which browsers hold to form-action too).
+ * redirects that follow a sign-in POST, which CSP 3 holds to form-action; Chromium 150 does
+ * not, other browsers may).
  * oidc-provider appends the hash of its own form_post script to script-src.
  */
 const FORM_ACTION = "form-action 'self' http: https:";
