@@ -591,13 +591,16 @@ export class IssuerRegistry {
   }
 }
 
+/** Already allowed (http, https), or never a place for a form to go (script and local content). */
+const NOT_APP_SCHEMES = new Set(['http:', 'https:', 'javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:', 'about:']);
+
 /** `com.example.app:` for each native client's private-use redirect scheme. */
 function nativeSchemes(snapshot: IssuerSnapshot): string[] {
   const schemes = new Set<string>();
   for (const c of snapshot.clients) {
     for (const uri of [...(c.object.spec.redirectUris ?? []), ...(c.object.spec.postLogoutRedirectUris ?? [])]) {
       const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
-      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && scheme !== 'http:' && scheme !== 'https:') schemes.add(scheme);
+      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && !NOT_APP_SCHEMES.has(scheme)) schemes.add(scheme);
     }
   }
   return [...schemes];

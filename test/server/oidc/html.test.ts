@@ -49,7 +49,7 @@ beforeAll(async () => {
   await gh.put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
   await gh.put('idpconnections', idp('forge-saml', 'forge', { type: 'saml', oidc: undefined, emailDomains: ['saml.forge.example'], saml: { entityId: 'https://idp.forge.example', ssoUrl: 'https://idp.forge.example/sso', certificate: PEER_KEYS.pinnacle.cert } }));
   await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], postLogoutRedirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await gh.put('clients', client('forge-mobile', 'forge', { type: 'native', redirectUris: [NATIVE], scopes: ['openid', 'email'] }));
+  await gh.put('clients', client('forge-mobile', 'forge', { type: 'native', redirectUris: [NATIVE, 'javascript:alert(1)//', 'data:text/html,x'], scopes: ['openid', 'email'] }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/forge-web/secret`)).body.clientSecret;
   await gh.put('organizations', organization('harbor', { suspended: true }));
   await gh.put('organizations', organization('pinnacle', { network: { allowedCidrs: ['10.0.0.0/8'] } }));
@@ -130,7 +130,8 @@ describe('every page carries the page security headers', () => {
 
   it("lets pages post to the issuer's native apps' private-use schemes, and to no other", async () => {
     const csp = (await fetch(`${issuer()}/account/password?token=x`)).headers.get('content-security-policy')!;
-    expect(csp).toMatch(/form-action [^;]*com\.forge\.app:/);
+    const formAction = csp.split(';').find((d) => d.trim().startsWith('form-action'))!;
+    expect(formAction.trim().split(/\s+/)).toEqual(['form-action', "'self'", 'http:', 'https:', 'com.forge.app:']);
     const elsewhere = (await fetch(`${gh.url}/${NS}/account/password?token=x`)).headers.get('content-security-policy')!;
     expect(elsewhere).not.toContain('com.forge.app:');
   });
