@@ -18,6 +18,7 @@ import { SigningKeys, type SigningAlg } from './oidc/keys.ts';
 import { resolveLifetimes } from './oidc/lifetimes.ts';
 import type { WorkspaceObject } from '../api/index.ts';
 import { IssuerRegistry } from './oidc/registry.ts';
+import { pageHeaders } from './oidc/html.ts';
 import type { Sealer } from './secrets/sealer.ts';
 import type { Store } from './store/index.ts';
 import { createPasswordLink } from './users/links.ts';
@@ -156,6 +157,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
 
+  app.use(pageHeaders());
   app.use(problemMiddleware((error, ctx) => logger.error(`${ctx.method} ${ctx.path} failed`, error)));
   app.use(issuers.middleware());
   app.use(health.routes());

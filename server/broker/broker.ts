@@ -19,7 +19,7 @@ import { connectionEndpoints } from './endpoints.ts';
 import { brandingFor, emailForm, refusal, render } from './pages.ts';
 import { provisionUser, type UpstreamIdentity } from './provision.ts';
 import { routeEmail, type Route } from './routing.ts';
-import { SamlUpstreams, type SpEndpoints } from './saml-upstream.ts';
+import { MALFORMED_SAML, SamlUpstreams, type SpEndpoints } from './saml-upstream.ts';
 import type { UpstreamSecrets } from './secrets.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
@@ -295,7 +295,14 @@ export class Broker {
   private async samlAcs(ctx: Context, issuer: BrokerIssuer, connection: IdPConnectionObject): Promise<void> {
     const { snapshot } = issuer;
     const branding = brandingFor(snapshot);
-    const form = await readForm(ctx, SAML_FORM_LIMIT);
+    let form: URLSearchParams;
+    try {
+      form = await readForm(ctx, SAML_FORM_LIMIT);
+    } catch (error) {
+      if ((error as { status?: number }).status !== 413) throw error;
+      await this.refuse(ctx, snapshot, 413, branding, 'Sign-in failed', `The SAML response is larger than ${SAML_FORM_LIMIT / 1024} KiB, which is never accepted.`, { reason: 'malformed-response', connection: connection.metadata.name });
+      return;
+    }
     const relayState = form.get('RelayState') ?? '';
     const samlResponse = form.get('SAMLResponse') ?? '';
     // The interaction cookie is SameSite=lax and does not come with this cross-site POST: RelayState names the sign-in.
@@ -314,7 +321,7 @@ export class Broker {
       await this.verified(ctx, snapshot, pending, { subject: verified.subject, claims: { ...verified.attributes, nameID: verified.subject, ...(/emailAddress$/.test(verified.nameIdFormat) && !verified.attributes.email ? { email: verified.subject } : {}) } }, ['fed']);
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error;
-      await this.refuse(ctx, snapshot, 401, branding, 'Sign-in failed', error.message, { reason: error.reason, connection: name, client: pending.clientId });
+      await this.refuse(ctx, snapshot, MALFORMED_SAML.has(error.reason) ? 400 : 401, branding, 'Sign-in failed', error.message, { reason: error.reason, connection: name, client: pending.clientId });
     }
   }
 

@@ -3,8 +3,6 @@ import type { OrganizationObject } from '../../api/index.ts';
 import { escapeHtml, page, type PageBranding } from '../oidc/html.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
 
-export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self' http: https:";
-
 /** The organization a page is about (the routed one on the shared issuer), else the issuer's own. */
 export function brandingFor(snapshot: IssuerSnapshot, org?: OrganizationObject): PageBranding {
   const o = org ?? snapshot.chain[0];
@@ -15,7 +13,6 @@ export function render(ctx: Context, status: number, branding: PageBranding, hea
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', PAGE_CSP);
   ctx.body = page(branding, heading, body);
 }
 

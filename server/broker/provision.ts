@@ -35,6 +35,22 @@ export function federatedUserId(namespace: string, connection: string, subject: 
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
+const ATEXT = "[a-z0-9!#$%&'*+/=?^_`{|}~-]+";
+/** RFC 5322 dot-atom local part, and a DNS host name of LDH labels (IDNs in their xn-- form). */
+const ROUTABLE_EMAIL = new RegExp(`^${ATEXT}(?:\\.${ATEXT})*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`);
+
+/**
+ * The upstream's email when it is a plain address, lower-cased; undefined otherwise. RFC 5322
+ * also allows quoted local parts (`"boss@cascade.example"@forge.example`), comments, folding
+ * whitespace and address literals: each reads differently to a domain check, a mail server
+ * and an application keying users by email, so none is ever passed on — whoever the IdP is.
+ */
+export function routableEmail(value: string): string | undefined {
+  const email = value.toLowerCase();
+  if (email.length > 254 || email.indexOf('@') > 64) return undefined;
+  return ROUTABLE_EMAIL.test(email) ? email : undefined;
+}
+
 /**
  * Just-in-time provisioning: the user is found by connection + upstream subject, never by
  * email. The asserted email must be in the organization's own domains, whatever the IdP
@@ -42,8 +58,10 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
  */
 export async function provisionUser(repo: Repository, snapshot: IssuerSnapshot, connection: IdPConnectionObject, organization: OrganizationObject, identity: UpstreamIdentity, now: number): Promise<Provisioned> {
   const mapped = mapAttributes(connection, identity.claims);
-  const email = str(mapped.email)?.trim().toLowerCase();
-  if (!email) return { ok: false, reason: 'no-email', message: 'Your identity provider did not send an email address.' };
+  const sent = str(mapped.email);
+  if (!sent) return { ok: false, reason: 'no-email', message: 'Your identity provider did not send an email address.' };
+  const email = routableEmail(sent);
+  if (!email) return { ok: false, reason: 'invalid-email', message: 'Your identity provider sent an email address that is not a plain address (name@domain), which is never accepted.' };
   const domain = emailDomain(email);
   const allowed = organizationDomains(snapshot, organization);
   if (!domain || !allowed.includes(domain)) {

@@ -39,9 +39,64 @@ function refuseDoctype(xml: string, what: string): void {
 function parse(xml: string, what: string): Document {
   refuseDoctype(xml, what);
   const errors: string[] = [];
-  const doc = new DOMParser({ onError: (level, message) => void (level !== 'warning' && errors.push(message)) }).parseFromString(xml, 'text/xml') as unknown as Document;
+  let doc: Document;
+  try {
+    doc = new DOMParser({ onError: (level, message) => void (level !== 'warning' && errors.push(message)) }).parseFromString(xml, 'text/xml') as unknown as Document;
+  } catch {
+    // xmldom 0.9 throws on fatal errors (truncated, not XML at all) after reporting them.
+    throw new UpstreamError('malformed-xml', `${what} is not well-formed XML.`);
+  }
   if (errors.length > 0 || !doc.documentElement) throw new UpstreamError('malformed-xml', `${what} is not well-formed XML.`);
   return doc;
+}
+
+/** The largest decoded SAMLResponse accepted; real ones are a few KiB (a dozen with many attributes). */
+export const MAX_SAML_RESPONSE_BYTES = 256 * 1024;
+/** The refusals that say the response could not even be read: the partner's IdP, or someone posting, sent a bad request. */
+export const MALFORMED_SAML = new Set(['malformed-response', 'malformed-xml', 'doctype']);
+const malformed = (detail: string) => new UpstreamError('malformed-response', `The SAMLResponse ${detail}.`);
+/** Characters XML 1.0 forbids (xmldom lets some through): a response carrying them was not made by an XML library. */
+const FORBIDDEN_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+
+/**
+ * The HTTP-POST binding's SAMLResponse as the XML text node-saml will read: strict base64
+ * (line breaks allowed), within the size bound, UTF-8 (the only encoding accepted: the
+ * signature covers bytes, and a second decoding of them is a second meaning), no forbidden characters.
+ */
+export function decodeSamlResponse(samlResponse: string): { base64: string; xml: string } {
+  const base64 = samlResponse.replace(/[\r\n\t ]+/g, '');
+  if (!base64) throw malformed('is empty');
+  if (base64.length > Math.ceil(MAX_SAML_RESPONSE_BYTES / 3) * 4) throw malformed(`is larger than ${MAX_SAML_RESPONSE_BYTES / 1024} KiB`);
+  if (base64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw malformed('is not base64');
+  let xml: string;
+  try {
+    xml = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(base64, 'base64'));
+  } catch {
+    throw malformed('is not UTF-8 text');
+  }
+  const declared = /^<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']/.exec(xml)?.[1];
+  if (declared !== undefined && !/^utf-?8$/i.test(declared)) throw malformed(`declares the encoding "${declared.slice(0, 40)}"; only UTF-8 is accepted`);
+  if (FORBIDDEN_CHARS.test(xml)) throw malformed('contains control characters, which XML does not allow');
+  return { base64, xml };
+}
+
+/**
+ * SAML Core §2.2.5 and the Web Browser SSO profile (§4.1.4.2): the assertion's Issuer, and the
+ * Response's when present, name the IdP the connection declares — a key shared by several
+ * entities (or reused by the IdP for another entity) must not let one speak for the other.
+ */
+function checkIssuers(response: Document, assertion: Document, entityId: string): void {
+  const check = (issuers: Element[], where: string, required: boolean) => {
+    if (issuers.length === 0 && !required) return;
+    if (issuers.length !== 1) throw new UpstreamError('wrong-issuer', `The SAML ${where} must carry exactly one Issuer (it has ${issuers.length}).`);
+    const issuer = issuers[0]!;
+    const format = issuer.getAttribute('Format');
+    if (format && format !== 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity') throw new UpstreamError('wrong-issuer', `The SAML ${where}'s Issuer has the Format ${format}, not an entity ID.`);
+    const value = (issuer.textContent ?? '').trim();
+    if (value !== entityId) throw new UpstreamError('wrong-issuer', `The SAML ${where} was issued by "${value.slice(0, 200)}", not by ${entityId}, the IdP this connection declares.`);
+  };
+  check(select('/samlp:Response/saml:Issuer', response) as Element[], 'response', false);
+  check(select('/saml:Assertion/saml:Issuer', assertion) as Element[], 'assertion', true);
 }
 
 const pem = (base64: string) => `-----BEGIN CERTIFICATE-----\n${base64.replace(/\s+/g, '').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----`;
@@ -177,19 +232,22 @@ export class SamlUpstreams {
    * Destination — and return the assertion ID for the replay cache.
    */
   async verify(connection: IdPConnectionObject, sp: SpEndpoints, requestId: string, samlResponse: string, relayState: string): Promise<VerifiedAssertion> {
-    const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
+    const { base64, xml } = decodeSamlResponse(samlResponse);
     const doc = parse(xml, 'The SAML response');
+    if (doc.documentElement.localName !== 'Response' || doc.documentElement.namespaceURI !== NS.samlp) throw new UpstreamError('malformed-response', 'The SAMLResponse is not a SAML 2.0 protocol Response.');
     if ((select('//comment()', doc) as Node[]).length > 0) throw new UpstreamError('xml-comment', 'The SAML response contains XML comments, which are refused (they can truncate a signed NameID).');
     const idp = await this.idp(connection);
     let profile: Profile | null;
     try {
-      ({ profile } = await this.saml(connection, idp, sp, requestId).validatePostResponseAsync({ SAMLResponse: samlResponse, RelayState: relayState }));
+      ({ profile } = await this.saml(connection, idp, sp, requestId).validatePostResponseAsync({ SAMLResponse: base64, RelayState: relayState }));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new UpstreamError(samlReason(message), `The SAML response was refused: ${message}.`);
     }
     if (!profile?.getAssertionXml) throw new UpstreamError('no-assertion', 'The SAML response carries no assertion.');
     const assertion = parse(profile.getAssertionXml(), 'The SAML assertion');
+    // node-saml checks the Issuer of logout messages only.
+    checkIssuers(doc, assertion, idp.entityId);
     const confirmation = select('//saml:SubjectConfirmation/saml:SubjectConfirmationData', assertion, true) as Element | undefined;
     if (confirmation?.getAttribute('Recipient') !== sp.acsUrl) throw new UpstreamError('wrong-recipient', `The SAML assertion is addressed to ${confirmation?.getAttribute('Recipient') || 'no recipient'}, not to ${sp.acsUrl}.`);
     if (confirmation.getAttribute('InResponseTo') !== requestId) throw new UpstreamError('in-response-to-mismatch', 'The SAML assertion answers another sign-in request.');

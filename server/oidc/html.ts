@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import type { Middleware } from 'koa';
+
 /** Partner-facing pages: plain HTML, every interpolated value escaped, no external assets. */
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -20,4 +23,46 @@ header{border-bottom:4px solid ${color};padding-bottom:.5rem;margin-bottom:1.5re
 input{width:100%;padding:.5rem;box-sizing:border-box}button{margin-top:1rem;padding:.6rem 1rem;background:${color};color:#fff;border:0;border-radius:4px}
 .error{color:#b42318}</style></head>
 <body><header>${logo}<strong>${escapeHtml(branding.title)}</strong></header><h1>${escapeHtml(heading)}</h1>${body}</body></html>`;
+}
+
+/** The one script a page of ours runs: the sign-out page submits its form (allowed by its hash, not by 'unsafe-inline'). */
+export const LOGOUT_SCRIPT = 'document.forms[0].submit()';
+
+const scriptHash = (script: string) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
+
+/**
+ * For every page the server renders (and harmless on the rest): no framing (clickjacking),
+ * no referrer (codes and interaction ids in URLs), no sniffing. Forms post to the server itself,
+ * to a partner's IdP (SAML HTTP-POST) and to clients' redirect URIs (form_post, and the
+ * redirects that follow a sign-in POST, which CSP 3 holds to form-action; Chromium 150 does
+ * not, other browsers may).
+ * oidc-provider appends the hash of its own form_post script to script-src.
+ */
+const FORM_ACTION = "form-action 'self' http: https:";
+export const PAGE_CSP = ["default-src 'none'", `script-src ${scriptHash(LOGOUT_SCRIPT)}`, "style-src 'unsafe-inline'", 'img-src data:', FORM_ACTION, "frame-ancestors 'none'", "base-uri 'none'"].join('; ');
+
+/**
+ * Sets the page headers before anything answers, so pages written straight to the socket carry
+ * them too. Used by the server's app and inside each provider (for its direct path): the
+ * outer one's policy, perhaps widened by `allowFormSchemes`, is kept.
+ */
+export function pageHeaders(): Middleware {
+  return async (ctx, next) => {
+    if (ctx.response.get('Content-Security-Policy')) return next();
+    ctx.set('Content-Security-Policy', PAGE_CSP);
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    await next();
+  };
+}
+
+/**
+ * Lets forms (and the redirects after them) reach native apps' private-use URI schemes
+ * (RFC 8252 §7.1) of an issuer's clients, which `http: https:` does not cover.
+ */
+export function allowFormSchemes(ctx: { response: { get(name: string): string }; set(name: string, value: string): void }, schemes: readonly string[]): void {
+  if (schemes.length === 0) return;
+  const csp = ctx.response.get('Content-Security-Policy');
+  if (csp.includes(FORM_ACTION)) ctx.set('Content-Security-Policy', csp.replace(FORM_ACTION, `${FORM_ACTION} ${schemes.join(' ')}`));
 }

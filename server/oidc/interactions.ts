@@ -78,7 +78,6 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
   if (login) {
     const [, uid, isPost] = login;
     ctx.set('Cache-Control', 'no-store');
-    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'");
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== uid) ctx.throw(400, 'interaction mismatch');
     if (details.prompt.name !== 'login') {

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
-import { escapeHtml, page } from './html.ts';
+import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
 import type { KeyRing } from './keys.ts';
 import { cappedTo, contractsEnd } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
@@ -12,6 +12,7 @@ import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
 import { holders } from './verify.ts';
+import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -159,6 +160,16 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       names: { session: `gh_session${tag}`, interaction: `gh_interaction${tag}`, resume: `gh_resume${tag}` },
     },
     pkce: { required: () => true },
+    // Only what a declared client can use, so discovery advertises nothing a client would try
+    // and be refused for: a confidential client's secret in the Authorization header or the
+    // body (oidc-provider takes either for a secret), none for a public client. No JWT assertions:
+    // no client registers keys, and a secret-registered client is refused client_secret_jwt.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    discovery: {
+      // Public clients are refused at both (IssuerRegistry.around).
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    },
     responseTypes: ['code'],
     scopes: OIDC_SCOPES,
     acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', MFA_ACR],
@@ -177,15 +188,22 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       devInteractions: { enabled: false },
       introspection: {
         enabled: true,
-        // oidc-provider's own rule (a public client introspects only its own tokens), and at the
-        // shared issuer the subject's organization must still stand: its own issuer refuses on its own.
-        allowedPolicy: async (ctx, client, token) => {
-          if (client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client?.clientId) return false;
+        // Only the caller's own tokens or those for an audience it serves (token-access.ts); and at
+        // the shared issuer the subject's organization must still stand: its own issuer refuses on its own.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (!mayIntrospect(snapshot, client.clientId, token)) return false;
           const { accountId } = token as { accountId?: string };
           return !accountId || (await subjectStands(accountId));
         },
       },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => {
+          if (client.clientAuthMethod === 'none') return false; // answered 401 by the registry, nothing revoked
+          if (!mayRevoke(client.clientId, token)) throw new errors.UnauthorizedClient(NOT_YOURS);
+          return true;
+        },
+      },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       // The keys sign themselves (signer.ts); an experiment of oidc-provider's, so the ack names its version.
@@ -193,7 +211,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {
-          ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script nonce="">document.forms[0].submit()</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
+          ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script>${LOGOUT_SCRIPT}</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
         },
         postLogoutSuccessSource: (ctx) => {
           ctx.body = page(branding, 'Signed out', '<p>You have been signed out.</p>');

@@ -17,12 +17,13 @@ import { isJwt, verifyAccessJwt } from './verify.ts';
 import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf, type Standing } from './standing.ts';
-import { escapeHtml, page } from './html.ts';
+import { allowFormSchemes, escapeHtml, page, pageHeaders } from './html.ts';
 import { issuerPath } from '../../api/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import { problemMiddleware } from '../admin/problem.ts';
 import type { BlockList } from 'node:net';
 import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules } from './admission.ts';
+import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 
 interface Issuer {
   snapshot: IssuerSnapshot;
@@ -36,6 +37,8 @@ interface Issuer {
   url: string;
   /** The organization's declared networks and rate (none at a namespace's shared issuer). */
   admission: AdmissionRules;
+  /** Private-use URI schemes of its native clients' redirect URIs (`com.example.app:`), for pages' form-action. */
+  formSchemes: string[];
 }
 
 /** A request that came in on a declared vanity host of an organization. */
@@ -305,16 +308,19 @@ export class IssuerRegistry {
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
     // Inside the provider, so that the mounted and the direct paths answer alike.
+    provider.use(pageHeaders());
     provider.use(problemMiddleware((error, ctx) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error)));
     provider.use((ctx, next) => this.around(ctx, next, issuer));
     const admission = snapshot.organization ? admissionRules(snapshot.chain[0], snapshot.template) : { networks: undefined, requestsPerMinute: undefined, problems: [] };
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
-    const issuer: Issuer = { snapshot, provider, ring, url, admission, mounted: mount(snapshot.path, provider), direct: provider.callback() };
+    const issuer: Issuer = { snapshot, provider, ring, url, admission, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
     return issuer;
   }
 
   private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {
+    pinOrigin(ctx, issuer.url);
+    allowFormSchemes(ctx, issuer.formSchemes);
     if (PAGE_ROUTE.test(rest)) {
       const standing = this.standing(issuer);
       if (!standing.active && (await this.refuse(ctx, issuer, rest, standing))) return;
@@ -340,9 +346,19 @@ export class IssuerRegistry {
     const standing = this.standing(issuer);
     if (!standing.active && (await this.refuse(ctx, issuer, ctx.path, standing))) return;
     if (await this.turnAway(ctx, issuer, ctx.path)) return;
+    pinOrigin(ctx, issuer.url);
     await next();
     const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
     if (!oidc) return;
+    if ((oidc.route === 'introspection' || oidc.route === 'revocation') && oidc.client?.clientAuthMethod === 'none') {
+      // A public client's client_id proves nothing: what it asked was neither answered nor done (the policies refused it).
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Basic realm="token"');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_client', error_description: CONFIDENTIAL_ONLY };
+      return;
+    }
+    if ((oidc.route === 'discovery' || oidc.route === 'jwks') && ctx.status === 200) ctx.set('Cache-Control', 'public, max-age=300');
     if (oidc.route === 'introspection') {
       await this.introspectJwt(ctx, issuer);
       if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
@@ -504,17 +520,18 @@ export class IssuerRegistry {
 
   /**
    * oidc-provider keeps no JWT access tokens and refuses them (`unsupported_token_type`)
-   * after it has authenticated the calling client; we answer for them instead. Any client
-   * of this issuer may introspect them: the signature proves they are this partner's.
+   * after it has authenticated the calling client; we answer for them instead, under the
+   * same rule as the provider's allowedPolicy (token-access.ts).
    */
   private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
     const { oidc } = ctx as unknown as KoaContextWithOIDC;
     const token = oidc.params?.token;
     if (!this.refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
     const claims = await this.verifyJwt(issuer, token);
+    const allowed = claims && mayIntrospect(issuer.snapshot, oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud });
     ctx.status = 200;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = claims ? { ...claims, active: true, token_type: 'Bearer' } : { active: false };
+    ctx.body = allowed ? { ...claims, active: true, token_type: 'Bearer' } : { active: false };
   }
 
   private refusedAsStructured(ctx: Context): boolean {
@@ -525,10 +542,16 @@ export class IssuerRegistry {
     const { oidc } = ctx as unknown as KoaContextWithOIDC;
     const token = oidc.params?.token;
     if (!this.refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
+    const claims = await this.verifyJwt(issuer, token);
+    if (claims && !mayRevoke(oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud })) {
+      // As oidc-provider's policy answers for the tokens it keeps (provider.ts).
+      ctx.status = 400;
+      ctx.body = { error: 'unauthorized_client', error_description: NOT_YOURS };
+      return;
+    }
     // RFC 7009: an unknown or invalid token is answered like a revoked one.
     ctx.status = 200;
     ctx.body = '';
-    const claims = await this.verifyJwt(issuer, token);
     if (!claims || typeof claims.jti !== 'string') return;
     await this.options.store.repo.revokeAccessToken(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
     await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
@@ -566,6 +589,35 @@ export class IssuerRegistry {
       await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });
     }
   }
+}
+
+/** Already allowed (http, https), or never a place for a form to go (script and local content). */
+const NOT_APP_SCHEMES = new Set(['http:', 'https:', 'javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:', 'about:']);
+
+/** `com.example.app:` for each native client's private-use redirect scheme. */
+function nativeSchemes(snapshot: IssuerSnapshot): string[] {
+  const schemes = new Set<string>();
+  for (const c of snapshot.clients) {
+    for (const uri of [...(c.object.spec.redirectUris ?? []), ...(c.object.spec.postLogoutRedirectUris ?? [])]) {
+      const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
+      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && !NOT_APP_SCHEMES.has(scheme)) schemes.add(scheme);
+    }
+  }
+  return [...schemes];
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * oidc-provider writes its endpoint URLs from the request's Host and scheme: pinned to the
+ * issuer's own origin (PUBLIC_URL's, or the declared vanity host's), a forged Host header
+ * never reaches discovery, redirects or form actions.
+ */
+function pinOrigin(ctx: Context, issuerUrl: string): void {
+  const { host, protocol } = new URL(issuerUrl);
+  if (ctx.req.headers.host !== host) ctx.req.headers.host = host;
+  const scheme = protocol.slice(0, -1);
+  if (ctx.protocol !== scheme) Object.defineProperty(ctx.request, 'protocol', { value: scheme, configurable: true });
 }
 
 /** The title and colour of the server's own pages at an issuer: its organization's, else the namespace's name. */

@@ -667,6 +667,11 @@ export class Repository {
     await this.db.run(`INSERT INTO one_time_links (token_hash, namespace, user_id, purpose, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)`, [tokenHash, namespace, userId, purpose, expiresAt]);
   }
 
+  /** Ends every unused link of this purpose for the user (a newer one replaces them). */
+  async retireOneTimeLinks(namespace: string, userId: string, purpose: string, now: number): Promise<void> {
+    await this.db.run(`UPDATE one_time_links SET used_at = ? WHERE namespace = ? AND user_id = ? AND purpose = ? AND used_at IS NULL`, [now, namespace, userId, purpose]);
+  }
+
   /** Marks a link used and returns whom it was for; undefined when unknown, expired or already used. */
   async useOneTimeLink(tokenHash: string, purpose: string, now: number): Promise<{ namespace: string; userId: string } | undefined> {
     const row = (await this.db.all<{ namespace: string; user_id: string }>(

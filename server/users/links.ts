@@ -9,7 +9,7 @@ const LINK_LIFETIME_MS = 24 * 3600 * 1000;
 
 /**
  * One-time links that let a directory user set a password: only the link's hash is
- * stored, it works once, and it expires after a day.
+ * stored, it works once, it expires after a day, and a newer link ends every older one.
  */
 export async function createPasswordLink(options: { store: Store; clock: Clock; publicUrl: string }, namespace: string, userId: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }> {
   const { store, clock } = options;
@@ -19,6 +19,8 @@ export async function createPasswordLink(options: { store: Store; clock: Clock; 
   const user = await store.transaction(async (repo) => {
     const found = await repo.findUser(namespace, userId);
     if (!found) throw notFound(`User ${namespace}/${userId} does not exist`);
+    // The newest link is the only one that works: one sent to a wrong or old address dies with it.
+    await repo.retireOneTimeLinks(namespace, userId, 'set-password', now);
     await repo.putOneTimeLink(createHash('sha256').update(token).digest('hex'), namespace, userId, 'set-password', expiresAt);
     await repo.appendAudit({ action: 'user.password-link-created', actor: context.actor, namespace, organization: found.organization || null, subject: userId, kind: 'User', name: userId, data: { expiresAt: new Date(expiresAt).toISOString(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
     return found;

@@ -22,6 +22,8 @@ const people: PeerUser[] = [
   { sub: 'f-1002', email: 'omar@forge.example', password: 'forge-pass', name: 'Omar Forge', department: 'logistics' },
   { sub: 'f-1003', email: 'jo@forge.example', password: 'forge-pass', name: 'Jo Forge' },
   { sub: 'f-6666', email: 'ana@cascade.example', password: 'forge-pass', name: 'Not Ana' },
+  // Passes a domain check that reads the text after the last '@'; names Cascade's user to anyone who reads it as a quoted local part.
+  { sub: 'f-7777', email: '"ana@cascade.example"@forge.example', password: 'forge-pass', name: 'Quoted Ana' },
 ];
 
 beforeAll(async () => {
@@ -182,6 +184,17 @@ describe('upstream OpenID Connect (Forge Supplies)', () => {
     expect(await text(s.res)).toContain("not in the organization's email domains");
     expect(await refusals('email-domain-not-allowed')).toHaveLength(1);
     expect(await gh.store.repo.findUserBySubject(NS, 'forge-oidc', 'f-6666')).toBeUndefined();
+  });
+
+  it("refuses an upstream email that is not a plain address, though its last '@' names Forge's domain", async () => {
+    const config = await discover('forge', 'forge-web');
+    let s = await startSignIn(config);
+    s = await submit(s, { email: 'jo@forge.example' });
+    s = await submit(s, { email: '"ana@cascade.example"@forge.example', password: 'forge-pass' });
+    expect(s.res.status).toBe(403);
+    expect(await text(s.res)).toContain('not a plain address');
+    expect(await refusals('invalid-email')).toHaveLength(1);
+    expect(await gh.store.repo.findUserBySubject(NS, 'forge-oidc', 'f-7777')).toBeUndefined();
   });
 
   it('refuses a deactivated user, with an audit record', async () => {

@@ -217,3 +217,104 @@ describe('IdP metadata by URL', () => {
     }
   });
 });
+
+describe('the Issuer names the IdP the connection declares', () => {
+  const ISSUER = (v: string) => `<saml:Issuer>${v}</saml:Issuer>`;
+  /** The Response's Issuer comes first in the document; it is outside the assertion's signature. */
+  const withResponseIssuer = (xml: string, issuer: string) => xml.replace(/<saml:Issuer>[^<]*<\/saml:Issuer>/, ISSUER(issuer));
+  const cases: [string, (flow: { requestId: string }) => string][] = [
+    ["the assertion's, signed by the right key", (flow) => withResponseIssuer(signed(fieldsFor(flow, { issuer: 'https://other-entity.pinnacle.example' })), pinnacleIdp.entityId)],
+    ["the response's", (flow) => withResponseIssuer(signed(fieldsFor(flow)), 'https://other-entity.pinnacle.example')],
+    ['both', (flow) => signed(fieldsFor(flow, { issuer: 'https://idp.cascade.example' }))],
+    ["the assertion's, a prefix of the right one", (flow) => withResponseIssuer(signed(fieldsFor(flow, { issuer: pinnacleIdp.entityId.slice(0, -1) })), pinnacleIdp.entityId)],
+    ['the right value with a Format other than entity', (flow) => {
+      const f = fieldsFor(flow);
+      return signElement(responseXml(f, assertionXml(f).replace('<saml:Issuer>', '<saml:Issuer Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">')), f.assertionId, PEER_KEYS.pinnacle);
+    }],
+    ['two Issuers on the response', (flow) => signed(fieldsFor(flow)).replace(/(<saml:Issuer>[^<]*<\/saml:Issuer>)/, `$1${ISSUER('https://idp.cascade.example')}`)],
+  ];
+
+  it.each(cases)('refuses a wrong Issuer: %s', async (_label, build) => {
+    const flow = await toIdp();
+    const before = await refusalCount();
+    const s = await postToAcs(flow, b64(build(flow)), flow.relayState);
+    expect(s.res.status).toBe(401);
+    expect(await text(s.res)).toMatch(/Sign-in failed .*(Issuer|issued by)/);
+    expect(await refusalCount()).toBe(before + 1);
+    const audit = (await gh.admin('GET', '/admin/v1/audit?action=login.refused&limit=1')).body.items[0];
+    expect(audit.data).toMatchObject({ reason: 'wrong-issuer', connection: 'pinnacle-saml' });
+  });
+
+  it('accepts a response without an Issuer of its own when the signed assertion names the IdP', async () => {
+    const flow = await toIdp();
+    const s = await postToAcs(flow, b64(signed(fieldsFor(flow)).replace(/<saml:Issuer>[^<]*<\/saml:Issuer>/, '')), flow.relayState);
+    expect(s.url.startsWith(CALLBACK)).toBe(true);
+  });
+});
+
+describe('emails that are not plain addresses', () => {
+  const emails = [
+    ['a quoted local part naming another partner', '"boss@cascade.example"@pinnacle.example'],
+    ['two @', 'boss@cascade.example@pinnacle.example'],
+    ['a comment', 'piet(boss@cascade.example)@pinnacle.example'],
+    ['whitespace inside', 'piet @pinnacle.example'],
+    ['a tab', 'piet\t@pinnacle.example'],
+    ['an address literal', 'piet@[10.0.0.1]'],
+    ['a trailing dot', 'piet@pinnacle.example.'],
+    ['consecutive dots', 'piet..boss@pinnacle.example'],
+  ];
+
+  it.each(emails)('refuses %s, provisions nobody and records why', async (_label, email) => {
+    const flow = await toIdp();
+    const before = await refusalCount();
+    const subject = `odd-${Math.random().toString(36).slice(2)}`;
+    const f = fieldsFor(flow, { nameId: subject, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', attributes: { [ATTR.email]: email, [ATTR.name]: 'Odd' } });
+    const s = await postToAcs(flow, b64(signed(f)), flow.relayState);
+    expect(s.res.status).toBe(403);
+    expect(await text(s.res)).toContain('not a plain address');
+    expect(await refusalCount()).toBe(before + 1);
+    expect((await gh.admin('GET', '/admin/v1/audit?action=login.refused&limit=1')).body.items[0].data).toMatchObject({ reason: 'invalid-email' });
+    expect(await gh.store.repo.findUserBySubject(NS, 'pinnacle-saml', subject)).toBeUndefined();
+  });
+});
+
+describe('SAMLResponses that cannot be read: 400, a clear page and an audit record, never a 500', () => {
+  const xmlOf = (flow: { requestId: string }) => signed(fieldsFor(flow));
+  const cases: [string, (flow: { requestId: string }) => string][] = [
+    ['empty', () => ''],
+    ['not base64', () => 'this is not base64!'],
+    ['base64 with a character from outside its alphabet', (flow) => `${b64(xmlOf(flow)).slice(0, 40)}*${b64(xmlOf(flow)).slice(41)}`],
+    ['base64 cut short (bad length)', (flow) => b64(xmlOf(flow)).slice(0, -3)],
+    ['base64 of text that is not XML', () => b64('hello, I am not XML')],
+    ['truncated XML', (flow) => b64(xmlOf(flow).slice(0, 300))],
+    ['two root elements', (flow) => b64(`${xmlOf(flow)}<x/>`)],
+    ['UTF-16', (flow) => Buffer.from(`\uFEFF${xmlOf(flow)}`, 'utf16le').toString('base64')],
+    ['Latin-1 bytes', (flow) => Buffer.from(signed(fieldsFor(flow, { attributes: { [ATTR.email]: 'piet@pinnacle.example', [ATTR.name]: 'Piët' } })), 'latin1').toString('base64')],
+    ['an encoding declaration other than UTF-8', (flow) => b64(`<?xml version="1.0" encoding="ISO-8859-1"?>${xmlOf(flow)}`)],
+    ['a control character', (flow) => b64(xmlOf(flow).replace('Piet Pinnacle', 'Piet\u0001Pinnacle'))],
+    ['a root that is not a protocol Response', (flow) => b64(assertionXml(fieldsFor(flow)))],
+    ['larger than 256 KiB', (flow) => b64(xmlOf(flow).replace('</samlp:Response>', `<!--${'x'.repeat(300 * 1024)}--></samlp:Response>`))],
+  ];
+
+  it.each(cases)('%s', async (_label, build) => {
+    const flow = await toIdp();
+    const before = await refusalCount();
+    const s = await postToAcs(flow, build(flow), flow.relayState);
+    expect(s.res.status).toBe(400);
+    expect(s.res.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await text(s.res);
+    expect(page).toMatch(/Sign-in failed .*SAML/);
+    expect(page).not.toMatch(/at .*\.(ts|js):\d+/);
+    expect(await refusalCount()).toBe(before + 1);
+    expect((await gh.admin('GET', '/admin/v1/audit?action=login.refused&limit=1')).body.items[0].data).toMatchObject({ reason: expect.stringMatching(/^(malformed-response|malformed-xml)$/), connection: 'pinnacle-saml' });
+  });
+
+  it('a form larger than the ACS accepts: 413, a clear page and an audit record', async () => {
+    const flow = await toIdp();
+    const before = await refusalCount();
+    const res = await flow.browser.submit(acs(), { SAMLResponse: 'A'.repeat(600 * 1024), RelayState: flow.relayState });
+    expect(res.status).toBe(413);
+    expect(await text(res)).toContain('larger than 512 KiB');
+    expect(await refusalCount()).toBe(before + 1);
+  });
+});
