@@ -111,8 +111,6 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
   const forgeOrg = organization('forge', { displayName: 'Taken over' });
   const routes: [string, string, unknown?][] = [
     ['GET', `${base}/organizations/forge`],
-    ['GET', `${base}/clients/forge-console`],
-    ['GET', `${base}/users/fred`],
     ['PUT', `${base}/organizations/forge`, forgeOrg],
     ['PUT', `${base}/clients/forge-console`, console('forge-console', 'forge')],
     ['PUT', `${base}/idpconnections/forge-idp`, { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'IdPConnection', metadata: { name: 'forge-idp', namespace: NS }, spec: { organizationRef: { name: 'forge' }, type: 'directory' } }],
@@ -120,7 +118,6 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
     ['DELETE', `${base}/organizations/forge`],
     ['DELETE', `${base}/users/fred`],
     ['POST', `${base}/clients/forge-console/secret`],
-    ['POST', `${base}/users/fred/password-link`],
     ['GET', `${base}/organizations/forge/users`],
     ['POST', `${base}/organizations/forge/users`, { email: 'mole@forge.example', roles: ['organization-admin'] }],
     ['POST', `${base}/organizations/forge/users/fred/deactivate`],
@@ -146,6 +143,39 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
     const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0];
     expect(denied.seq).toBeGreaterThan(before);
     expect(denied).toMatchObject({ actor: `user:${NS}/cascade/ana`, organization: 'cascade', outcome: 'refused', data: { method, path: path.split('?')[0] } });
+  });
+
+  // Routes naming an object or user by id: another partner's answers exactly as a missing one,
+  // so a partner administrator cannot probe which names exist elsewhere.
+  const probes: [string, string, string][] = [
+    ['GET', `${base}/clients/forge-console`, `${base}/clients/no-such-client`],
+    ['GET', `${base}/idpconnections/forge-directory`, `${base}/idpconnections/no-such-idp`],
+    ['GET', `${base}/users/fred`, `${base}/users/no-such-user`],
+    ['GET', `${base}/workspaces/blixit`, `${base}/workspaces/no-such-workspace`],
+    ['POST', `${base}/users/fred/password-link`, `${base}/users/no-such-user/password-link`],
+    ['POST', `${base}/organizations/cascade/users/fred/deactivate`, `${base}/organizations/cascade/users/no-such-user/deactivate`],
+    ['POST', `${base}/organizations/cascade/users/eve/reset-mfa`, `${base}/organizations/cascade/users/no-such-user/reset-mfa`],
+    ['POST', `${base}/organizations/cascade/users/fred/password-link`, `${base}/organizations/cascade/users/no-such-user/password-link`],
+  ];
+  const answer = async (method: string, path: string) => {
+    const res = await fetch(`${gh.url}${path}`, { method, headers: { authorization: `Bearer ${tokens.ana}` } });
+    const headers = [...res.headers].filter(([name]) => !['date', 'content-length'].includes(name));
+    return { status: res.status, headers, body: (await res.json()) as { detail: string } };
+  };
+  const anonymise = (detail: string, name: string) => detail.replace(new RegExp(`(?<![\\w-])${name}(?![\\w-])`, 'g'), '<name>');
+
+  it.each(probes)('%s %s → the same 404 as %s, audited without naming the owner', async (method, taken, missing) => {
+    const before = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0]?.seq ?? 0;
+    const a = await answer(method, taken);
+    const b = await answer(method, missing);
+    expect(a.status).toBe(404);
+    expect(b.headers).toEqual(a.headers);
+    const name = (p: string) => p.split('/').filter((s) => !['password-link', 'deactivate', 'reset-mfa'].includes(s)).at(-1)!;
+    expect(anonymise(a.body.detail, name(taken))).toBe(anonymise(b.body.detail, name(missing)));
+    expect({ ...a.body, detail: '' }).toEqual({ ...b.body, detail: '' });
+    const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=2`)).body.items;
+    expect(denied.map((d: { seq: number }) => d.seq).every((seq: number) => seq > before)).toBe(true);
+    for (const d of denied) expect(d.data).toEqual({ method, path: expect.any(String), permission: expect.any(String), reason: 'not found among your organizations' });
   });
 
   it('left Forge as it was', async () => {

@@ -34,7 +34,7 @@ beforeAll(async () => {
   await gh.put('workspaces', workspace());
   await gh.put('organizations', organization('cascade'));
   await gh.put('organizations', organization('pinnacle'));
-  await gh.put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' } }));
+  await gh.put('organizations', organization('pinnacle-emea', { parentRef: { name: 'pinnacle' }, emailDomains: ['emea.pinnacle.example'] }));
   await gh.put('clients', client('portal', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
   await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
   await gh.put('idpconnections', idp('pinnacle-emea-directory', 'pinnacle-emea', { type: 'directory', oidc: undefined }));
