@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import * as oidc from 'openid-client';
+import { Secret, TOTP } from 'otpauth';
 import { CALLBACK, adminAs, setPassword, signIn } from '../../support/sign-in.ts';
+import { startSignIn, submit } from '../broker/flow.ts';
 
 let gh: TestServer;
 const PASSWORD = 'correct horse battery staple';
@@ -159,7 +162,10 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
   ];
   const answer = async (method: string, path: string) => {
     const res = await fetch(`${gh.url}${path}`, { method, headers: { authorization: `Bearer ${tokens.ana}` } });
-    const headers = [...res.headers].filter(([name]) => !['date', 'content-length'].includes(name));
+    const headers: [string, string][] = [];
+    res.headers.forEach((value, name) => {
+      if (!['date', 'content-length'].includes(name)) headers.push([name, value]);
+    });
     return { status: res.status, headers, body: (await res.json()) as { detail: string } };
   };
   const anonymise = (detail: string, name: string) => detail.replace(new RegExp(`(?<![\\w-])${name}(?![\\w-])`, 'g'), '<name>');
@@ -250,6 +256,66 @@ describe('guardrails', () => {
   it('workspace administrators see everything', async () => {
     expect((await gh.admin('GET', '/admin/v1/organizations')).body.items).toHaveLength(3);
     expect((await gh.admin('GET', `${base}/organizations/forge/users`)).status).toBe(200);
+  });
+});
+
+describe('guardrails: requireMfaForAdmins', () => {
+  const delegated: [string, string, unknown][] = [
+    ['GET', `${base}/organizations/cascade/users`, undefined],
+    ['POST', `${base}/organizations/cascade/users`, { email: 'mfa.less@cascade.example' }],
+    ['POST', `${base}/organizations/cascade/users/ana/reset-mfa`, undefined],
+    ['POST', `${base}/organizations/cascade/users/ana/password-link`, undefined],
+    ['GET', `${base}/organizations/cascade`, undefined],
+    ['GET', `${base}/clients/cascade-console`, undefined],
+    ['GET', `${base}/users/ana`, undefined],
+    ['GET', '/admin/v1/organizations', undefined],
+    ['GET', '/admin/v1/audit', undefined],
+    ['GET', '/admin/v1/audit/export', undefined],
+  ];
+  let mfaToken: string;
+
+  beforeAll(async () => {
+    await gh.put('workspaces', workspace({ guardrails: { maxAccessToken: '30m', requireMfaForAdmins: true } }));
+  });
+  afterAll(async () => {
+    await gh.put('workspaces', workspace({ guardrails: { maxAccessToken: '30m' } }));
+  });
+
+  it.each(delegated)('%s %s with a password-only token → 403 saying why and what to do, audited', async (method, path, body) => {
+    const before = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0]?.seq ?? 0;
+    const res = await as('ana')(method, path, body);
+    expect(res.status).toBe(403);
+    expect(res.type).toContain('application/problem+json');
+    expect(res.body.detail).toContain('spec.guardrails.requireMfaForAdmins');
+    expect(res.body.detail).toContain('sign in to the admin console again');
+    const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0];
+    expect(denied.seq).toBeGreaterThan(before);
+    expect(denied).toMatchObject({ actor: `user:${NS}/cascade/ana`, organization: 'cascade', outcome: 'refused' });
+  });
+
+  it('refuses JWT access tokens without MFA too', async () => {
+    expect(tokens.fred!.split('.')).toHaveLength(3);
+    expect((await as('fred')('GET', `${base}/organizations/forge/users`)).status).toBe(403);
+  });
+
+  it('the admin console sign-in now asks for a second factor, and its token is accepted', async () => {
+    const config = await oidc.discovery(new URL(`${gh.url}/${NS}/cascade`), `cascade-console.${NS}`, secrets['cascade-console']!, undefined, { execute: [oidc.allowInsecureRequests] });
+    let s = await submit(await startSignIn(config, { scope: 'openid email' }), { email: 'ana@cascade.example' });
+    s = await submit(s, { email: 'ana@cascade.example', password: PASSWORD });
+    const html = await s.res.text();
+    expect(html).toContain('Set up two-step verification');
+    const key = /id="totp-secret">([A-Z2-7 ]+)</.exec(html)![1]!.replace(/ /g, '');
+    s = await submit({ ...s, res: new Response(html) }, { code: new TOTP({ secret: Secret.fromBase32(key), digits: 6, period: 30 }).generate({ timestamp: gh.clock.now() }) });
+    s = await submit(s, {});
+    const t = await oidc.authorizationCodeGrant(config, new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+    mfaToken = t.access_token;
+    for (const [method, path] of delegated.filter(([m]) => m === 'GET')) {
+      expect((await adminAs(gh, mfaToken)(method, path)).status).toBe(200);
+    }
+  });
+
+  it('admin tokens (machine credentials of the platform team) are not sessions and are unaffected', async () => {
+    expect((await gh.admin('GET', `${base}/organizations/cascade/users`)).status).toBe(200);
   });
 });
 
