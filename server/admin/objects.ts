@@ -348,9 +348,10 @@ export class ObjectService {
       return domainConflicts(orgs, templates, affected).map((c) => ({ path: this.conflictPath(object, c), message: describeConflict(namespace, c) }));
     }
     const orgName = organizationOf(object);
-    if (!orgName) return []; // a workspace administrator belongs to no partner
+    const takeover = object.kind === 'User' ? await this.takeoverErrors(repo, object, orgName ?? '') : [];
+    if (!orgName) return takeover; // a workspace administrator belongs to no partner
     const org = orgs.get(orgName);
-    if (!org) return [];
+    if (!org) return takeover;
     const owned = ownedDomains(org, templates);
     const ownership = (domain: string | undefined, shown: string) => {
       if (!domain) return `"${shown}" has no email domain an organization could own`;
@@ -365,16 +366,23 @@ export class ObjectService {
         return message ? [{ path: `spec.emailDomains[${i}]`, message: `an IdPConnection routes only its organization's domains: ${message}` }] : [];
       });
     }
-    const user = object as UserObject;
+    const message = ownership(emailDomain((object as UserObject).spec.email), (object as UserObject).spec.email);
+    return [...(message ? [{ path: 'spec.email', message }] : []), ...takeover];
+  }
+
+  /**
+   * A declaration never takes over an account of another organization (or of the workspace):
+   * the runtime record keeps its organization, password, MFA and sessions, and an address
+   * signs in to one account only.
+   */
+  private async takeoverErrors(repo: Repository, user: UserObject, organization: string): Promise<FieldError[]> {
+    const namespace = user.metadata.namespace!;
+    const where = (o: string) => (o ? 'another organization' : 'the workspace');
     const errors: FieldError[] = [];
-    const message = ownership(emailDomain(user.spec.email), user.spec.email);
-    if (message) errors.push({ path: 'spec.email', message });
-    // A declaration never takes over an account of another organization: the runtime record
-    // (its password, MFA, sessions) keeps its organization.
-    const existing = await repo.findUser(namespace, name);
-    if (existing && existing.organization !== orgName) errors.push({ path: 'metadata.name', message: `user ${name} already exists in ${existing.organization ? 'another organization' : 'the workspace'}; choose another name` });
-    const sameEmail = (await repo.findUsersByEmail(namespace, user.spec.email.toLowerCase())).filter((u) => u.organization !== orgName);
-    if (sameEmail.length > 0) errors.push({ path: 'spec.email', message: `${user.spec.email} already has an account outside organization ${orgName}; an address signs in to one account` });
+    const existing = await repo.findUser(namespace, user.metadata.name);
+    if (existing && existing.organization !== organization) errors.push({ path: 'metadata.name', message: `user ${user.metadata.name} already exists in ${where(existing.organization)}; choose another name` });
+    const holder = (await repo.findUsersByEmail(namespace, user.spec.email.toLowerCase())).find((u) => u.organization !== organization);
+    if (holder) errors.push({ path: 'spec.email', message: `${user.spec.email} already has an account in ${where(holder.organization)}; an address signs in to one account` });
     return errors;
   }
 

@@ -75,6 +75,40 @@ describe('a partner administrator signs in through its own issuer and administer
     expect((await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'new.hire@cascade.example' })).status).toBe(409);
   });
 
+  it('an invitation never takes over, nor shadows, an account outside the organization', async () => {
+    // A workspace administrator who happens to use a Cascade address, with a password and a session.
+    await gh.put('users', user('root', undefined, { email: 'root@cascade.example', roles: ['admin'] }));
+    await setPassword(gh, 'root', PASSWORD);
+    const before = await gh.store.repo.findUser(NS, 'root');
+    const res = await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'Root@Cascade.example', roles: ['organization-admin'] });
+    expect(res.status).toBe(409);
+    expect(res.type).toContain('application/problem+json');
+    expect(res.body.detail).toContain('already has an account outside organization cascade');
+    expect(JSON.stringify(res.body)).not.toContain('"root"');
+    // Refused, not a second account: the address still signs in to the one it had, with its credentials.
+    expect((await gh.store.repo.findUsersByEmail(NS, 'root@cascade.example')).map((u) => u.id)).toEqual(['root']);
+    expect(before!.passwordHash).toBeTruthy();
+    expect(await gh.store.repo.findUser(NS, 'root')).toEqual(before);
+    await gh.admin('DELETE', `${base}/users/root`);
+  });
+
+  it('an organization owning no email domain cannot invite anyone', async () => {
+    await gh.admin('PUT', `${base}/organizations/cascade-east`, organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: undefined }));
+    try {
+      const res = await as('ana')('POST', `${base}/organizations/cascade-east/users`, { email: 'new@east.cascade.example' });
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toContain('owns no email domain');
+    } finally {
+      await gh.put('organizations', organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: ['east.cascade.example'] }));
+    }
+  });
+
+  it.each([['x@evilcascade.example'], ['x@sub.cascade.example'], ['x@east.cascade.example'], ['x@cascade.example.evil.example'], ['x@forge.example']])('refuses to invite %s into cascade (not a domain cascade owns)', async (email) => {
+    const res = await as('ana')('POST', `${base}/organizations/cascade/users`, { email });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ path: 'email', message: 'must be in cascade.example' }]);
+  });
+
   it('deactivates and reactivates a runtime user, idempotently', async () => {
     const off = await as('ana')('POST', `${base}/organizations/cascade/users/${invited}/deactivate`);
     expect(off.body).toMatchObject({ changed: true, user: { active: false } });

@@ -145,6 +145,13 @@ describe('a declared User', () => {
     expect(byName.status).toBe(422);
     expect(byName.body.errors).toContainEqual({ path: 'metadata.name', message: expect.stringContaining('already exists in another organization') });
     expect((await gh.store.repo.findUser(NS, 'alice'))!.organization).toBe('acme');
+    // The same address, under another name, in another organization or as a workspace user.
+    const byAddress = await put('users', user('alice2', 'acme-eu', { email: 'alice@acme.example' }));
+    expect(byAddress.status).toBe(422);
+    expect(byAddress.body.errors).toContainEqual({ path: 'spec.email', message: expect.stringContaining('already has an account in another organization') });
+    const asWorkspaceUser = await put('users', user('alice-root', undefined, { email: 'ALICE@acme.example' }));
+    expect(asWorkspaceUser.status).toBe(422);
+    expect(asWorkspaceUser.body.errors).toEqual([{ path: 'spec.email', message: expect.stringContaining('already has an account in another organization') }]);
   });
 
   it('a workspace administrator (no organization) needs no partner domain', async () => {
