@@ -101,6 +101,15 @@ describe('no 500s: the attacker resumes an authorization the shared issuer refus
     expect((await signIn(browser, config, 'ana@cascade.example')).tokens).toBeDefined();
     return { config, browser };
   };
+  /** The session was ended: the browser is asked to sign in again, and is refused there (4xx, no code). */
+  const expectSignInAgainRefused = async (browser: Browser, config: oidc.Configuration) => {
+    const again = await authorize(browser, config);
+    expect(again.res.status).toBe(200);
+    expect(again.url.startsWith(CALLBACK)).toBe(false);
+    const refused = await post(browser, again, { email: 'ana@cascade.example', password: PASSWORD });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.status).toBeLessThan(500);
+  };
   afterEach(async () => {
     await fence('cascade', {});
     await gh.put('users', user('ana', 'cascade'));
@@ -138,24 +147,26 @@ describe('no 500s: the attacker resumes an authorization the shared issuer refus
     expect(new URL(done.url).searchParams.get('error')).toBe('access_denied');
   });
 
-  it('a session of a user deactivated since ends in an OAuth error, not a crash', async () => {
+  it('a session that outlived its account (deactivated in the store, its sessions not ended) ends in an OAuth error, not a crash', async () => {
     const { config, browser } = await signedIn();
-    await gh.put('users', user('ana', 'cascade', { active: false }));
+    await gh.store.repo.setUserActive(NS, 'ana', false, gh.clock.now());
     const again = await authorize(browser, config);
     expect(again.url.startsWith(CALLBACK)).toBe(true);
     expect(new URL(again.url).searchParams.get('error')).toBe('access_denied');
+    await gh.store.repo.setUserActive(NS, 'ana', true, gh.clock.now());
+  });
+
+  it('a session of a user deactivated through the admin API is ended: signing in again is refused, not a crash', async () => {
+    const { config, browser } = await signedIn();
+    await gh.put('users', user('ana', 'cascade', { active: false }));
+    await expectSignInAgainRefused(browser, config);
   });
 
   it('a session of a user whose organization was suspended since ends in a refusal, not a crash', async () => {
     const { config, browser } = await signedIn();
     await fence('cascade', { suspended: true });
-    // The kill switch ended the session: the browser is asked to sign in again, and is refused there.
-    const again = await authorize(browser, config);
-    expect(again.res.status).toBe(200);
-    expect(again.url.startsWith(CALLBACK)).toBe(false);
-    const refused = await post(browser, again, { email: 'ana@cascade.example', password: PASSWORD });
-    expect(refused.status).toBeGreaterThanOrEqual(400);
-    expect(refused.status).toBeLessThan(500);
+    // The kill switch ended the session.
+    await expectSignInAgainRefused(browser, config);
   });
 });
 
