@@ -149,6 +149,15 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const name = pathName(ctx, 'name');
     // An organization is checked by name before it is looked up, so a refusal says nothing of whether it exists.
     if (def.kind === 'Organization') await guard.require(ctx, 'objects.read', { namespace, organization: name });
+    const principal = principalOf(ctx);
+    if (principal.kind === 'user' && principal.scope !== 'namespace') {
+      // A partner administrator asks its own organization's permission first; then another
+      // partner's object (or a workspace one) is "not found", exactly as a missing one.
+      await guard.require(ctx, readPermission(def.kind), { namespace, organization: principal.organization });
+      const stored = await store.repo.getObject(def.kind, namespace, name);
+      const owner = stored ? organizationOf(stored.object) : null;
+      if (!stored || owner === null || !principal.scope.has(owner)) await guard.conceal(ctx, `${def.kind} ${namespace}/${name} does not exist`, readPermission(def.kind));
+    }
     const object = await objects.get(def.kind, namespace, name);
     await guard.require(ctx, readPermission(def.kind), { namespace, organization: organizationOf(object) });
     ctx.body = (await withServerConditions(def.kind, [object]))[0];
@@ -184,8 +193,13 @@ export function adminRouter(options: AdminRoutesOptions): Router {
 
   router.post('/namespaces/:namespace/users/:name/password-link', async (ctx) => {
     const user = await store.repo.findUser(pathName(ctx, 'namespace'), pathName(ctx, 'name'));
-    await guard.require(ctx, 'users.write', { namespace: pathName(ctx, 'namespace'), organization: user ? user.organization || null : null });
     const principal = principalOf(ctx);
+    if (principal.kind === 'user' && principal.scope !== 'namespace') {
+      // Another partner's user answers as a missing one does: its organization is not named.
+      await guard.require(ctx, 'users.write', { namespace: pathName(ctx, 'namespace'), organization: principal.organization });
+      if (!user || !user.organization || !principal.scope.has(user.organization)) await guard.conceal(ctx, `user ${pathName(ctx, 'namespace')}/${pathName(ctx, 'name')} does not exist`, 'users.write');
+    }
+    await guard.require(ctx, 'users.write', { namespace: pathName(ctx, 'namespace'), organization: user ? user.organization || null : null });
     if (principal.kind === 'user' && principal.scope !== 'namespace') {
       // The organization user routes also check the target's roles against the caller's.
       await guard.refuse(ctx, 'partner administrators send password links through POST /admin/v1/namespaces/{namespace}/organizations/{organization}/users/{user}/password-link', 'users.write', { namespace: pathName(ctx, 'namespace'), organization: user?.organization || null });

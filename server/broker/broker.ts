@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { IdPConnectionObject } from '../../api/index.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
+import type { UserAdmission } from '../oidc/admission.ts';
 import { readForm } from '../oidc/forms.ts';
 import { escapeHtml, type PageBranding } from '../oidc/html.ts';
 import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
@@ -75,6 +76,8 @@ export interface BrokerIssuer {
   provider: Provider;
   snapshot: IssuerSnapshot;
   url: string;
+  /** At the shared issuer: the user's organization's networks and rate. */
+  admitUser?: UserAdmission;
 }
 
 const token = () => randomBytes(32).toString('base64url');
@@ -204,6 +207,13 @@ export class Broker {
       const standing = standingOf(chainOf(snapshot.organizations, route.organization.metadata.name), this.options.clock.now(), snapshot.workspace?.spec.lifecycle);
       if (!standing.active) {
         await this.refuse(ctx, snapshot, 403, branding, 'Access has ended', `${standing.detail}.`, { reason: standing.reason, organization: route.organization.metadata.name, client: clientId, email });
+        return true;
+      }
+      // Its networks and rate, before it is sent to its IdP or shown its password form (audited there).
+      const refused = await issuer.admitUser?.(route.organization.metadata.name, ctx.req, `/interaction/${uid}/login`);
+      if (refused) {
+        if (refused.retryAfterSeconds) ctx.set('Retry-After', String(refused.retryAfterSeconds));
+        refusal(ctx, refused.status, branding, refused.heading, `${refused.detail}.`);
         return true;
       }
     }

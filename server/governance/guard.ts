@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
-import { Problem } from '../admin/problem.ts';
+import { Problem, notFound } from '../admin/problem.ts';
 import { fingerprint, type RefusalAudit } from '../audit/refusals.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
@@ -87,6 +87,19 @@ export class AdminGuard {
   /** An `access.refused-token` record: where, why, and the token's fingerprint, never the token. */
   private async refused(ctx: Context, presented: string, reason: string): Promise<void> {
     await this.refusals?.record('token', this.addressOf(ctx.req), { actor: 'anonymous', data: { method: ctx.method, path: ctx.path, reason, fingerprint: fingerprint(presented) } });
+  }
+
+  /**
+   * Answers a partner administrator asking for something outside its organizations (another
+   * partner's, or nothing at all) with the same 404 either way, and records the attempt
+   * without naming whose it was: the actor's own auditors read this record.
+   */
+  async conceal(ctx: Context, detail: string, permission: Permission): Promise<never> {
+    const principal = principalOf(ctx);
+    if (principal.kind === 'user' && principal.scope !== 'namespace') {
+      await this.audit(ctx, { actor: principal.actor, namespace: principal.namespace, organization: principal.organization }, 'not found among your organizations', permission);
+    }
+    throw notFound(detail);
   }
 
   private async audit(ctx: Context, who: { actor: string; namespace: string | null; organization: string | null }, reason: string, permission: string, target: Target = {}): Promise<void> {

@@ -5,6 +5,7 @@ import { isUnsignedJwt, refusedReason, type RefusedReason } from '../audit/refus
 import type { Clock } from '../clock.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { standingOf } from '../oidc/standing.ts';
+import { MFA_ACR } from '../oidc/step-up.ts';
 import type { Store } from '../store/index.ts';
 import { chainFor, loadNamespace, withDescendants } from './organizations.ts';
 import type { Principal, Role } from './policy.ts';
@@ -32,6 +33,14 @@ interface Verified {
   organization: string | undefined;
   subject: string | undefined;
   clientId: string;
+  /** The sign-in behind the token passed a second factor (acr/amr, as the step-up writes them). */
+  mfa: boolean;
+}
+
+/** Whether a token's acr/amr claims say its sign-in passed a second factor. */
+export function signedInWithMfa(claims: { acr?: unknown; amr?: unknown } | undefined): boolean {
+  if (!claims) return false;
+  return claims.acr === MFA_ACR || (Array.isArray(claims.amr) && claims.amr.some((m) => m === 'mfa' || m === 'otp'));
 }
 
 /**
@@ -77,8 +86,14 @@ export class PrincipalResolver {
 
     const organization = user.organization || null;
     let scope: Extract<Principal, { kind: 'user' }>['scope'] = 'namespace';
+    const view = await loadNamespace(this.store.repo, namespace);
+    if (view.workspace?.spec.guardrails?.requireMfaForAdmins && !verified.mfa) {
+      return denied(
+        `workspace ${namespace} requires administrators to sign in with a second factor (Workspace spec.guardrails.requireMfaForAdmins), and this token's sign-in had none; sign in to the admin console again, which now asks for two-step verification`,
+        organization,
+      );
+    }
     if (organization) {
-      const view = await loadNamespace(this.store.repo, namespace);
       const standing = standingOf(chainFor(view, organization), this.clock.now(), view.workspace?.spec.lifecycle);
       if (!standing.active) return denied(`organization ${organization} no longer stands: ${standing.detail}`, organization);
       scope = new Set(withDescendants(view.organizations, organization));
@@ -140,7 +155,7 @@ export class PrincipalResolver {
       const record = await this.store.repo.accessToken(path, payload.jti);
       if (record?.revokedAt) return 'revoked';
       if (record?.grantId && !(await this.grantLives(path, record.grantId))) return 'revoked';
-      return { issuer: path, ...parts, subject: typeof payload.sub === 'string' && payload.sub !== payload.client_id ? payload.sub : undefined, clientId: payload.client_id };
+      return { issuer: path, ...parts, subject: typeof payload.sub === 'string' && payload.sub !== payload.client_id ? payload.sub : undefined, clientId: payload.client_id, mfa: signedInWithMfa({ acr: payload.acr, amr: payload.amr }) };
     } catch (error) {
       return refusedReason(error);
     }
@@ -152,10 +167,11 @@ export class PrincipalResolver {
     if (!found) return 'unknown';
     const parts = this.issuerParts(found.issuer);
     if (!parts) return 'unknown';
-    const payload = JSON.parse(found.payload) as { accountId?: unknown; clientId?: unknown; grantId?: unknown; exp?: unknown };
+    const payload = JSON.parse(found.payload) as { accountId?: unknown; clientId?: unknown; grantId?: unknown; exp?: unknown; extra?: { acr?: unknown; amr?: unknown } };
     if (typeof payload.clientId !== 'string') return 'invalid-claims';
     if (typeof payload.exp === 'number' && payload.exp * 1000 <= this.clock.now()) return 'expired';
     if (!(await this.grantLives(found.issuer, payload.grantId))) return 'revoked';
-    return { issuer: found.issuer, ...parts, subject: typeof payload.accountId === 'string' ? payload.accountId : undefined, clientId: payload.clientId };
+    // An opaque token keeps the claims extraTokenClaims added (acr, amr) under `extra`.
+    return { issuer: found.issuer, ...parts, subject: typeof payload.accountId === 'string' ? payload.accountId : undefined, clientId: payload.clientId, mfa: signedInWithMfa(payload.extra) };
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { Role, dnsLabel, email as emailSchema, type OrganizationObject } from '../../api/index.ts';
+import { Role, dnsLabel, email as emailSchema, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
 import type { ChangeContext, ObjectService } from '../admin/objects.ts';
 import { readBody } from '../admin/body.ts';
 import { Problem, badRequest, notFound } from '../admin/problem.ts';
@@ -14,6 +14,7 @@ import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
 import { endLapsedTokens, endUserTokens, issuedBeforeNow } from './token-ends.ts';
 import { withLifecycleStatus } from './lifecycle.ts';
 import { loadNamespace, withDescendants } from './organizations.ts';
+import { emailDomain, ownedDomains } from './domains.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
 
 export interface GovernanceRoutesOptions {
@@ -83,7 +84,8 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
   const userAt = async (ctx: Context, namespace: string, organization: string): Promise<UserRecord> => {
     const id = String(ctx.params.user);
     const user = await store.repo.findUser(namespace, id);
-    if (!user || user.organization !== organization) throw notFound(`user ${id} does not exist in organization ${namespace}/${organization}`);
+    // Another organization's user (even one below this organization) is as absent as a missing one.
+    if (!user || user.organization !== organization) return guard.conceal(ctx, `user ${id} does not exist in organization ${namespace}/${organization}`, 'users.write');
     return user;
   };
 
@@ -119,18 +121,26 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const assignable = assignableRoles(principalOf(ctx));
     const refused = roles.filter((r) => !assignable.has(r));
     if (refused.length > 0) await guard.refuse(ctx, `you cannot give role ${refused.join(', ')}`, 'users.write', { namespace, organization });
-    const org = await store.repo.getObject('Organization', namespace, organization);
-    if (!org) throw notFound(`Organization ${namespace}/${organization} does not exist`);
     const email = body.email.toLowerCase();
-    const domains = (org.object as OrganizationObject).spec.emailDomains ?? [];
-    const domain = email.split('@')[1]!;
-    if (domains.length > 0 && !domains.includes(domain)) {
-      throw new Problem(422, 'Invalid object', `${email} is not in a domain of organization ${organization} (${domains.join(', ')})`, { errors: [{ path: 'email', message: `must be in ${domains.join(', ')}` }] });
-    }
     const now = clock.now();
     const change = context(ctx, { action: 'invite' });
     const created = await store.transaction(async (repo) => {
-      if ((await repo.findUsersByEmail(namespace, email, organization)).length > 0) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
+      await repo.lockNamespace(namespace);
+      const org = await repo.getObject('Organization', namespace, organization);
+      if (!org) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+      const templates = new Map((await repo.listObjects({ kind: 'OrganizationTemplate', namespace })).map((t) => [t.object.metadata.name, t.object as OrganizationTemplateObject]));
+      const domains = ownedDomains(org.object as OrganizationObject, templates);
+      const domain = emailDomain(email);
+      if (!domain || !domains.includes(domain)) {
+        const detail = domains.length === 0 ? `organization ${organization} owns no email domain, so nobody can be invited to it; a workspace administrator declares spec.emailDomains first` : `${email} is not in a domain of organization ${organization} (${domains.join(', ')})`;
+        throw new Problem(422, 'Invalid object', detail, { errors: [{ path: 'email', message: domains.length === 0 ? 'the organization owns no email domain' : `must be in ${domains.join(', ')}` }] });
+      }
+      // Never a second account for an address that already signs in elsewhere: which of the two
+      // a sign-in by email reaches would be ambiguous. The address is in a domain this
+      // organization owns, so saying that it is taken tells its admin nothing about another partner.
+      const holders = await repo.findUsersByEmail(namespace, email);
+      if (holders.some((u) => u.organization === organization)) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
+      if (holders.length > 0) throw new Problem(409, 'Conflict', `${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
       const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
       const id = `${local}-${randomBytes(3).toString('hex')}`;
       const user: UserRecord = {

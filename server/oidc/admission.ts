@@ -117,3 +117,18 @@ export class RateLimiter {
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)), first };
   }
 }
+
+/**
+ * Why a user's own organization turns a request away at the namespace's shared issuer:
+ * outside its networks (403) or beyond its rate (429). Already audited when returned.
+ */
+export interface UserRefusal {
+  status: 403 | 429;
+  error: 'access_denied' | 'too_many_requests';
+  heading: string;
+  detail: string;
+  retryAfterSeconds?: number;
+}
+
+/** At the shared issuer: the user's organization's networks and rate, for one request; undefined admits it. */
+export type UserAdmission = (organization: string, req: IncomingMessage, path: string) => Promise<UserRefusal | undefined>;

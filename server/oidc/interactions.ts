@@ -9,12 +9,16 @@ import { readForm } from './forms.ts';
 import { escapeHtml, page, type PageBranding } from './html.ts';
 import { chainOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
 import { standingOf } from './standing.ts';
+import type { UserAdmission } from './admission.ts';
+import { emailDomain, ownerOf } from '../governance/domains.ts';
 
 export interface InteractionContext {
   store: Store;
   clock: Clock;
   audit: AuditWriter;
   limiter: LoginLimiter;
+  /** At the shared issuer: the user's organization's networks and rate (server/oidc/admission.ts). */
+  admitUser?: UserAdmission;
   /** Finishes a successful sign-in (the broker's MFA step-up); without it, the login is finished here. */
   complete?: (ctx: Context, user: UserRecord, login: { amr: string[]; acr: string }) => Promise<void>;
 }
@@ -109,6 +113,23 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     }
     const candidates = (await deps.store.repo.findUsersByEmail(snapshot.namespace, email, snapshot.organization)).filter((u) => u.connection === 'directory');
     const user = candidates.length === 1 ? candidates[0] : undefined;
+    // At the shared issuer, before the password is tried: the organization owning the address's
+    // domain (what anyone can tell from the address) and the account's own organization decide
+    // whether this network may sign in, as their own issuers would.
+    if (deps.admitUser) {
+      const domainOwner = ownerOf(snapshot.organizations, snapshot.templates, emailDomain(email) ?? '')?.metadata.name;
+      for (const organization of new Set([domainOwner, user?.organization].filter((o): o is string => Boolean(o)))) {
+        const refused = await deps.admitUser(organization, ctx.req, rest);
+        if (refused) {
+          if (refused.retryAfterSeconds) ctx.set('Retry-After', String(refused.retryAfterSeconds));
+          ctx.status = refused.status;
+          ctx.type = 'html';
+          const org = snapshot.organizations.get(organization);
+          ctx.body = page({ ...brandingOf(snapshot), title: org?.spec.displayName ?? organization, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo }, refused.heading, `<p class="error">${escapeHtml(refused.detail)}.</p>`);
+          return true;
+        }
+      }
+    }
     const ok = await verifyPassword(password, user?.passwordHash);
     if (!user || !ok) {
       deps.limiter.fail(key);

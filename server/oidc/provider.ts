@@ -1,10 +1,10 @@
 import { Provider, errors, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
-import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
 import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
+import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
 import { cappedTo, contractsEnd } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
@@ -26,8 +26,8 @@ export interface ProviderContext {
    */
   issuer: string;
   cookieKeys: string[];
-  /** At a namespace's shared issuer: whether the user's organization admits this request's address. */
-  admitsUser(organization: string, req: IncomingMessage): boolean;
+  /** At a namespace's shared issuer: whether the user's organization admits this request (its networks and rate). */
+  admitsUser: UserAdmission;
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
 }
@@ -253,9 +253,20 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     },
     async findAccount(_ctx, sub) {
       const user = await findUser(sub);
-      if (!user) return undefined;
-      // No tokens or claims at the shared issuer for a user whose organization's networks exclude the caller.
-      if (!snapshot.organization && user.organization && !context.admitsUser(user.organization, _ctx.req)) return undefined;
+      // While authorizing, a session whose account is gone (deactivated, its organization ended)
+      // would leave oidc-provider without a grant and fail with a 500: end it with an OAuth error.
+      const authorizing = _ctx.oidc?.route === 'authorization' || _ctx.oidc?.route === 'resume';
+      if (!user) {
+        if (authorizing && _ctx.oidc.session?.accountId === sub) throw new errors.AccessDenied('this account can no longer sign in here; sign in again or ask your administrator');
+        return undefined;
+      }
+      // At the shared issuer, the user's organization's networks and rate, as at its own issuer.
+      const refused = !snapshot.organization && user.organization ? await context.admitsUser(user.organization, _ctx.req, _ctx.path) : undefined;
+      if (refused) {
+        if (refused.retryAfterSeconds) _ctx.set('Retry-After', String(refused.retryAfterSeconds));
+        if (authorizing) throw new errors.AccessDenied(refused.detail);
+        throw Object.assign(new errors.CustomOIDCProviderError(refused.error, refused.detail), { status: refused.status, statusCode: refused.status });
+      }
       return {
         accountId: user.id,
         async claims() {

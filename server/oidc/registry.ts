@@ -22,7 +22,7 @@ import { issuerPath } from '../../api/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import { problemMiddleware } from '../admin/problem.ts';
 import type { BlockList } from 'node:net';
-import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules } from './admission.ts';
+import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from './admission.ts';
 import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 
 interface Issuer {
@@ -39,6 +39,8 @@ interface Issuer {
   admission: AdmissionRules;
   /** Private-use URI schemes of its native clients' redirect URIs (`com.example.app:`), for pages' form-action. */
   formSchemes: string[];
+  /** At the shared issuer: the signed-in user's organization's networks and rate. */
+  admitUser: UserAdmission;
 }
 
 /** A request that came in on a declared vanity host of an organization. */
@@ -298,11 +300,12 @@ export class IssuerRegistry {
     const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
     const ring = await keys.keyRing(namespace, alg);
     const url = vanity ?? this.canonicalKey(namespace, organization);
+    const admitUser = this.userAdmission(snapshot);
     const provider = buildProvider(snapshot, ring, {
       store,
       clock,
       issuer: url,
-      admitsUser: this.userAdmission(snapshot),
+      admitsUser: admitUser,
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.repo.recordAccessToken(issuer, jti, grantId, expiresAt),
     });
@@ -314,7 +317,7 @@ export class IssuerRegistry {
     const admission = snapshot.organization ? admissionRules(snapshot.chain[0], snapshot.template) : { networks: undefined, requestsPerMinute: undefined, problems: [] };
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
-    const issuer: Issuer = { snapshot, provider, ring, url, admission, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
+    const issuer: Issuer = { snapshot, provider, ring, url, admission, admitUser, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
     return issuer;
   }
 
@@ -457,13 +460,19 @@ export class IssuerRegistry {
   }
 
   /**
-   * At a namespace's shared issuer, whether a user's own organization admits the request's
-   * address: the shared issuer serves every organization's users, and must not be a way
-   * around their networks. (Rates are counted at organizations' own issuers only.)
+   * At a namespace's shared issuer, a user's own organization's `network` and `limits`, as its
+   * own issuer applies them: the shared issuer serves every organization's users and must not
+   * be a way around either. The rate is counted in the organization's own bucket (one limit
+   * for the partner, whichever issuer it calls). Each request is judged once, and audited like
+   * a refusal at the organization's issuer.
    */
-  private userAdmission(snapshot: IssuerSnapshot): (organization: string, req: IncomingMessage) => boolean {
+  private userAdmission(snapshot: IssuerSnapshot): UserAdmission {
     const rules = new Map<string, AdmissionRules>();
-    return (organization, req) => {
+    const judged = new WeakMap<IncomingMessage, Map<string, UserRefusal | undefined>>();
+    return async (organization, req, path) => {
+      const seen = judged.get(req) ?? new Map<string, UserRefusal | undefined>();
+      judged.set(req, seen);
+      if (seen.has(organization)) return seen.get(organization);
       let r = rules.get(organization);
       if (!r) {
         const org = snapshot.organizations.get(organization);
@@ -471,7 +480,23 @@ export class IssuerRegistry {
         r = admissionRules(org, templateName ? snapshot.templates.get(templateName) : undefined);
         rules.set(organization, r);
       }
-      return admits(r.networks, clientAddress(req, this.options.trustedProxies));
+      const address = clientAddress(req, this.options.trustedProxies);
+      const name = snapshot.organizations.get(organization)?.spec.displayName ?? organization;
+      const record = (action: string, data: Record<string, unknown>) =>
+        this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization, outcome: 'refused', data: { address, path, issuer: snapshot.path, ...data } });
+      let refusal: UserRefusal | undefined;
+      if (!admits(r.networks, address)) {
+        await record('access.refused-network', {});
+        refusal = { status: 403, error: 'access_denied', heading: 'Not from this network', detail: `${name} allows sign-ins only from its own networks, and ${address} is not one of them. Connect from your organization's network (or its VPN) and try again` };
+      } else if (r.requestsPerMinute !== undefined) {
+        const taken = this.rates.take(issuerPath(snapshot.namespace, organization), r.requestsPerMinute, this.options.clock.now());
+        if (!taken.ok) {
+          if (taken.first) await record('access.rate-limited', { requestsPerMinute: r.requestsPerMinute });
+          refusal = { status: 429, error: 'too_many_requests', heading: 'Too many requests', detail: `${name} may make ${r.requestsPerMinute} requests a minute; try again in ${taken.retryAfterSeconds} s`, retryAfterSeconds: taken.retryAfterSeconds };
+        }
+      }
+      seen.set(organization, refusal);
+      return refusal;
     };
   }
 
@@ -479,9 +504,10 @@ export class IssuerRegistry {
   private async page(ctx: Context, issuer: Issuer, rest: string): Promise<boolean> {
     const { snapshot } = issuer;
     const { broker } = this.options;
-    const brokered = { provider: issuer.provider, snapshot, url: issuer.url };
+    const admitUser = snapshot.organization ? undefined : issuer.admitUser;
+    const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
     if (broker && (await broker.handle(ctx, rest, brokered))) return true;
-    return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, ...(broker ? { complete: broker.completer(brokered) } : {}) });
+    return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, ...(admitUser ? { admitUser } : {}), ...(broker ? { complete: broker.completer(brokered) } : {}) });
   }
 
   /** What an organization that stands no more gets, endpoint by endpoint; false lets the request through. */

@@ -1,4 +1,5 @@
 import type { OrganizationObject } from '../../api/index.ts';
+import { ADMIN_CONSOLE_ANNOTATION } from '../governance/principals.ts';
 import { policiesFor, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 
 /** The ACR of a sign-in that passed a second factor: the only one that satisfies a step-up. */
@@ -30,6 +31,9 @@ export function mfaRequired(snapshot: IssuerSnapshot, organization: string, clie
   const org: OrganizationObject | undefined = snapshot.organizations.get(organization);
   const template = org?.spec.templateRef ? snapshot.templates.get(org.spec.templateRef.name) : undefined;
   if ((org?.spec.mfa ?? template?.spec.mfa)?.required) return true;
-  const required = stepUpScopes(snapshot, organization || undefined, snapshot.clients.find((c) => c.clientId === clientId));
+  const client = snapshot.clients.find((c) => c.clientId === clientId);
+  // Admin tokens are refused without a second factor under this guardrail, so the console's sign-in asks for one.
+  if (snapshot.workspace?.spec.guardrails?.requireMfaForAdmins && client?.object.metadata.annotations?.[ADMIN_CONSOLE_ANNOTATION] === 'true') return true;
+  const required = stepUpScopes(snapshot, organization || undefined, client);
   return [...scopesOf(scope)].some((s) => required.has(s));
 }

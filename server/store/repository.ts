@@ -407,6 +407,15 @@ export class Repository {
 
   // ── configuration versions ──────────────────────────────────────────
 
+  /**
+   * Serialises writes that check a namespace-wide invariant (an email domain has one owner)
+   * until the transaction ends. SQLite transactions already run one at a time (BEGIN
+   * IMMEDIATE); PostgreSQL's READ COMMITTED would let two racing writes both pass the check.
+   */
+  async lockNamespace(namespace: string): Promise<void> {
+    if (this.db.dialect === 'postgres') await this.db.all(`SELECT pg_advisory_xact_lock(hashtextextended(?, 7193)) AS locked`, [`namespace:${namespace}`]);
+  }
+
   /** Marks a namespace's configuration as changed; issuers built from an older version are rebuilt. */
   async bumpConfigVersion(namespace: string): Promise<void> {
     await this.db.run(

@@ -58,7 +58,8 @@ beforeAll(async () => {
   ({ kube, gh, admin } = harness);
   controller = await start('replica-a');
   await eventually(() => controller.elector.leading);
-  kube.create('organizations', organization('forge') as KubeObject);
+  // A connection routes only domains its organization owns: the two below list subdomains forge declares.
+  kube.create('organizations', organization('forge', { emailDomains: ['forge.example', 'alpha.forge.example', 'beta.forge.example'] }) as KubeObject);
 });
 afterAll(async () => {
   await controller.stop();

@@ -166,7 +166,7 @@ describe('the lifecycle against a live server', () => {
   });
 
   it('refuses to delete while objects outside the program reference it, naming them', async () => {
-    const org = await provider('Organization').create(await checked('Organization', organization('referenced')));
+    const org = await provider('Organization').create(await checked('Organization', organization('referenced', { emailDomains: ['referenced.example'] })));
     await admin.apply({ apiVersion: 'gatehouse.dev/v1alpha1', kind: 'User', metadata: { name: 'outsider', namespace: NS }, spec: { organizationRef: { name: 'referenced' }, email: 'o@referenced.example', active: true } });
     const error = (await provider('Organization').delete(org.id, org.outs).catch((e: unknown) => e)) as Error;
     expect(error.message).toContain('User outsider (spec.organizationRef)');

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import * as oidc from 'openid-client';
+import { Secret, TOTP } from 'otpauth';
 import { CALLBACK, adminAs, setPassword, signIn } from '../../support/sign-in.ts';
+import { startSignIn, submit } from '../broker/flow.ts';
 
 let gh: TestServer;
 const PASSWORD = 'correct horse battery staple';
@@ -72,6 +75,40 @@ describe('a partner administrator signs in through its own issuer and administer
     expect((await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'new.hire@cascade.example' })).status).toBe(409);
   });
 
+  it('an invitation never takes over, nor shadows, an account outside the organization', async () => {
+    // A workspace administrator who happens to use a Cascade address, with a password and a session.
+    await gh.put('users', user('root', undefined, { email: 'root@cascade.example', roles: ['admin'] }));
+    await setPassword(gh, 'root', PASSWORD);
+    const before = await gh.store.repo.findUser(NS, 'root');
+    const res = await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'Root@Cascade.example', roles: ['organization-admin'] });
+    expect(res.status).toBe(409);
+    expect(res.type).toContain('application/problem+json');
+    expect(res.body.detail).toContain('already has an account outside organization cascade');
+    expect(JSON.stringify(res.body)).not.toContain('"root"');
+    // Refused, not a second account: the address still signs in to the one it had, with its credentials.
+    expect((await gh.store.repo.findUsersByEmail(NS, 'root@cascade.example')).map((u) => u.id)).toEqual(['root']);
+    expect(before!.passwordHash).toBeTruthy();
+    expect(await gh.store.repo.findUser(NS, 'root')).toEqual(before);
+    await gh.admin('DELETE', `${base}/users/root`);
+  });
+
+  it('an organization owning no email domain cannot invite anyone', async () => {
+    await gh.admin('PUT', `${base}/organizations/cascade-east`, organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: undefined }));
+    try {
+      const res = await as('ana')('POST', `${base}/organizations/cascade-east/users`, { email: 'new@east.cascade.example' });
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toContain('owns no email domain');
+    } finally {
+      await gh.put('organizations', organization('cascade-east', { parentRef: { name: 'cascade' }, emailDomains: ['east.cascade.example'] }));
+    }
+  });
+
+  it.each([['x@evilcascade.example'], ['x@sub.cascade.example'], ['x@east.cascade.example'], ['x@cascade.example.evil.example'], ['x@forge.example']])('refuses to invite %s into cascade (not a domain cascade owns)', async (email) => {
+    const res = await as('ana')('POST', `${base}/organizations/cascade/users`, { email });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ path: 'email', message: 'must be in cascade.example' }]);
+  });
+
   it('deactivates and reactivates a runtime user, idempotently', async () => {
     const off = await as('ana')('POST', `${base}/organizations/cascade/users/${invited}/deactivate`);
     expect(off.body).toMatchObject({ changed: true, user: { active: false } });
@@ -111,8 +148,6 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
   const forgeOrg = organization('forge', { displayName: 'Taken over' });
   const routes: [string, string, unknown?][] = [
     ['GET', `${base}/organizations/forge`],
-    ['GET', `${base}/clients/forge-console`],
-    ['GET', `${base}/users/fred`],
     ['PUT', `${base}/organizations/forge`, forgeOrg],
     ['PUT', `${base}/clients/forge-console`, console('forge-console', 'forge')],
     ['PUT', `${base}/idpconnections/forge-idp`, { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'IdPConnection', metadata: { name: 'forge-idp', namespace: NS }, spec: { organizationRef: { name: 'forge' }, type: 'directory' } }],
@@ -120,7 +155,6 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
     ['DELETE', `${base}/organizations/forge`],
     ['DELETE', `${base}/users/fred`],
     ['POST', `${base}/clients/forge-console/secret`],
-    ['POST', `${base}/users/fred/password-link`],
     ['GET', `${base}/organizations/forge/users`],
     ['POST', `${base}/organizations/forge/users`, { email: 'mole@forge.example', roles: ['organization-admin'] }],
     ['POST', `${base}/organizations/forge/users/fred/deactivate`],
@@ -146,6 +180,42 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
     const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0];
     expect(denied.seq).toBeGreaterThan(before);
     expect(denied).toMatchObject({ actor: `user:${NS}/cascade/ana`, organization: 'cascade', outcome: 'refused', data: { method, path: path.split('?')[0] } });
+  });
+
+  // Routes naming an object or user by id: another partner's answers exactly as a missing one,
+  // so a partner administrator cannot probe which names exist elsewhere.
+  const probes: [string, string, string][] = [
+    ['GET', `${base}/clients/forge-console`, `${base}/clients/no-such-client`],
+    ['GET', `${base}/idpconnections/forge-directory`, `${base}/idpconnections/no-such-idp`],
+    ['GET', `${base}/users/fred`, `${base}/users/no-such-user`],
+    ['GET', `${base}/workspaces/blixit`, `${base}/workspaces/no-such-workspace`],
+    ['POST', `${base}/users/fred/password-link`, `${base}/users/no-such-user/password-link`],
+    ['POST', `${base}/organizations/cascade/users/fred/deactivate`, `${base}/organizations/cascade/users/no-such-user/deactivate`],
+    ['POST', `${base}/organizations/cascade/users/eve/reset-mfa`, `${base}/organizations/cascade/users/no-such-user/reset-mfa`],
+    ['POST', `${base}/organizations/cascade/users/fred/password-link`, `${base}/organizations/cascade/users/no-such-user/password-link`],
+  ];
+  const answer = async (method: string, path: string) => {
+    const res = await fetch(`${gh.url}${path}`, { method, headers: { authorization: `Bearer ${tokens.ana}` } });
+    const headers: [string, string][] = [];
+    res.headers.forEach((value, name) => {
+      if (!['date', 'content-length'].includes(name)) headers.push([name, value]);
+    });
+    return { status: res.status, headers, body: (await res.json()) as { detail: string } };
+  };
+  const anonymise = (detail: string, name: string) => detail.replace(new RegExp(`(?<![\\w-])${name}(?![\\w-])`, 'g'), '<name>');
+
+  it.each(probes)('%s %s → the same 404 as %s, audited without naming the owner', async (method, taken, missing) => {
+    const before = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0]?.seq ?? 0;
+    const a = await answer(method, taken);
+    const b = await answer(method, missing);
+    expect(a.status).toBe(404);
+    expect(b.headers).toEqual(a.headers);
+    const name = (p: string) => p.split('/').filter((s) => !['password-link', 'deactivate', 'reset-mfa'].includes(s)).at(-1)!;
+    expect(anonymise(a.body.detail, name(taken))).toBe(anonymise(b.body.detail, name(missing)));
+    expect({ ...a.body, detail: '' }).toEqual({ ...b.body, detail: '' });
+    const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=2`)).body.items;
+    expect(denied.map((d: { seq: number }) => d.seq).every((seq: number) => seq > before)).toBe(true);
+    for (const d of denied) expect(d.data).toEqual({ method, path: expect.any(String), permission: expect.any(String), reason: 'not found among your organizations' });
   });
 
   it('left Forge as it was', async () => {
@@ -220,6 +290,66 @@ describe('guardrails', () => {
   it('workspace administrators see everything', async () => {
     expect((await gh.admin('GET', '/admin/v1/organizations')).body.items).toHaveLength(3);
     expect((await gh.admin('GET', `${base}/organizations/forge/users`)).status).toBe(200);
+  });
+});
+
+describe('guardrails: requireMfaForAdmins', () => {
+  const delegated: [string, string, unknown][] = [
+    ['GET', `${base}/organizations/cascade/users`, undefined],
+    ['POST', `${base}/organizations/cascade/users`, { email: 'mfa.less@cascade.example' }],
+    ['POST', `${base}/organizations/cascade/users/ana/reset-mfa`, undefined],
+    ['POST', `${base}/organizations/cascade/users/ana/password-link`, undefined],
+    ['GET', `${base}/organizations/cascade`, undefined],
+    ['GET', `${base}/clients/cascade-console`, undefined],
+    ['GET', `${base}/users/ana`, undefined],
+    ['GET', '/admin/v1/organizations', undefined],
+    ['GET', '/admin/v1/audit', undefined],
+    ['GET', '/admin/v1/audit/export', undefined],
+  ];
+  let mfaToken: string;
+
+  beforeAll(async () => {
+    await gh.put('workspaces', workspace({ guardrails: { maxAccessToken: '30m', requireMfaForAdmins: true } }));
+  });
+  afterAll(async () => {
+    await gh.put('workspaces', workspace({ guardrails: { maxAccessToken: '30m' } }));
+  });
+
+  it.each(delegated)('%s %s with a password-only token → 403 saying why and what to do, audited', async (method, path, body) => {
+    const before = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0]?.seq ?? 0;
+    const res = await as('ana')(method, path, body);
+    expect(res.status).toBe(403);
+    expect(res.type).toContain('application/problem+json');
+    expect(res.body.detail).toContain('spec.guardrails.requireMfaForAdmins');
+    expect(res.body.detail).toContain('sign in to the admin console again');
+    const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=1`)).body.items[0];
+    expect(denied.seq).toBeGreaterThan(before);
+    expect(denied).toMatchObject({ actor: `user:${NS}/cascade/ana`, organization: 'cascade', outcome: 'refused' });
+  });
+
+  it('refuses JWT access tokens without MFA too', async () => {
+    expect(tokens.fred!.split('.')).toHaveLength(3);
+    expect((await as('fred')('GET', `${base}/organizations/forge/users`)).status).toBe(403);
+  });
+
+  it('the admin console sign-in now asks for a second factor, and its token is accepted', async () => {
+    const config = await oidc.discovery(new URL(`${gh.url}/${NS}/cascade`), `cascade-console.${NS}`, secrets['cascade-console']!, undefined, { execute: [oidc.allowInsecureRequests] });
+    let s = await submit(await startSignIn(config, { scope: 'openid email' }), { email: 'ana@cascade.example' });
+    s = await submit(s, { email: 'ana@cascade.example', password: PASSWORD });
+    const html = await s.res.text();
+    expect(html).toContain('Set up two-step verification');
+    const key = /id="totp-secret">([A-Z2-7 ]+)</.exec(html)![1]!.replace(/ /g, '');
+    s = await submit({ ...s, res: new Response(html) }, { code: new TOTP({ secret: Secret.fromBase32(key), digits: 6, period: 30 }).generate({ timestamp: gh.clock.now() }) });
+    s = await submit(s, {});
+    const t = await oidc.authorizationCodeGrant(config, new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+    mfaToken = t.access_token;
+    for (const [method, path] of delegated.filter(([m]) => m === 'GET')) {
+      expect((await adminAs(gh, mfaToken)(method, path)).status).toBe(200);
+    }
+  });
+
+  it('admin tokens (machine credentials of the platform team) are not sessions and are unaffected', async () => {
+    expect((await gh.admin('GET', `${base}/organizations/cascade/users`)).status).toBe(200);
   });
 });
 

@@ -45,7 +45,8 @@ async function authorize(browser: Browser, params: Record<string, string> = {}):
 beforeAll(async () => {
   gh = await startTestServer();
   await gh.put('workspaces', workspace());
-  await gh.put('organizations', organization('forge'));
+  // A connection routes only domains its organization owns: forge declares the SAML one too.
+  await gh.put('organizations', organization('forge', { emailDomains: ['forge.example', 'saml.forge.example'] }));
   await gh.put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
   await gh.put('idpconnections', idp('forge-saml', 'forge', { type: 'saml', oidc: undefined, emailDomains: ['saml.forge.example'], saml: { entityId: 'https://idp.forge.example', ssoUrl: 'https://idp.forge.example/sso', certificate: PEER_KEYS.pinnacle.cert } }));
   await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], postLogoutRedirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
