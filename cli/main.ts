@@ -3,6 +3,7 @@ import { SERVE_USAGE, serve } from './serve.ts';
 import { AUDIT_USAGE, audit } from './audit.ts';
 import { ATTEST_USAGE, attest } from './attest.ts';
 import { SECRET_USAGE, secret } from './secret.ts';
+import { packageVersion } from './version.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -14,6 +15,7 @@ Commands:
   secret set|show|delete NAMESPACE/NAME
                        supply an upstream IdP secret to the server's write-only store
   help [command]       show help
+  version, --version   print the version of Gatehouse
 
 Run "gatehouse <command> --help" for a command's options.`;
 
@@ -40,6 +42,11 @@ export async function main(argv: string[]): Promise<number> {
         return await attest(rest);
       case 'secret':
         return await secret(rest);
+      case 'version':
+      case '--version':
+      case '-v':
+        process.stdout.write(`${packageVersion()}\n`);
+        return 0;
       case 'help':
       case '--help':
       case '-h':

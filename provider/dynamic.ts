@@ -1,12 +1,14 @@
 import type * as pulumi from '@pulumi/pulumi';
+import { extname } from 'node:path';
 import type { KindName } from '../api/index.ts';
 import type * as Logic from './logic.ts';
 
 // Pulumi serializes a dynamic provider's closure into the state and runs it in its own process.
 // Capturing the logic module would drag api/, zod and the admin client through the closure
 // serializer (which does not follow ES modules), so the provider captures only the module's
-// URL and imports it where it runs.
-const LOGIC_URL = new URL('./logic.ts', import.meta.url).href;
+// URL and imports it where it runs. The URL is built at run time, which tsc does not rewrite:
+// the sibling has this module's own extension (logic.ts from the sources, logic.js from dist/).
+const LOGIC_URL = new URL(`./logic${extname(new URL(import.meta.url).pathname)}`, import.meta.url).href;
 
 /**
  * The dynamic provider of one kind: a thin adapter from Pulumi's ResourceProvider to the

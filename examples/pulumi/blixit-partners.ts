@@ -1,4 +1,4 @@
-import * as gatehouse from '../../provider/index.ts';
+import * as gatehouse from 'gatehouse/pulumi';
 
 /**
  * The BlixitPartners workspace of examples/blixit-partners/, declared as Pulumi resources.

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
+import { siblingModule } from '../sibling-module.ts';
 import type { AuditEntry, Store } from '../store/index.ts';
 import { SqliteDriver } from '../store/sqlite.ts';
 import type { AppendReply, AppendRequest, AppendWorkerData } from './append-worker.ts';
@@ -109,7 +110,7 @@ export class ThreadAppender implements AuditAppender {
   private started(): Worker {
     if (this.worker) return this.worker;
     const key = this.store.auditKey;
-    const worker = new Worker(new URL('./append-worker.ts', import.meta.url), {
+    const worker = new Worker(siblingModule(import.meta.url, 'append-worker'), {
       workerData: { location: this.location, progress: this.progress.buffer, ...(key ? { auditKey: { key: new Uint8Array(key.key.export()) } } : {}) } satisfies AppendWorkerData,
       // The thread allocates a few KB per record and keeps almost none of it. With a worker's
       // default young generation it collected garbage every ~300 ms under load; with room to

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { siblingModule } from '../sibling-module.ts';
 
 export interface CheckpointProgress {
   /** Frames in the write-ahead log. */
@@ -26,7 +27,7 @@ export class WalCheckpointer {
   constructor(location: string, options: { settleMs?: number } = {}) {
     const signal = new SharedArrayBuffer(4);
     this.flag = new Int32Array(signal);
-    this.worker = new Worker(new URL('./wal-checkpoint-worker.ts', import.meta.url), {
+    this.worker = new Worker(siblingModule(import.meta.url, 'wal-checkpoint-worker'), {
       workerData: { location, signal, settleMs: options.settleMs ?? 20 },
     });
     this.worker.unref();

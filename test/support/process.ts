@@ -17,7 +17,12 @@ export function gatehouse(args: string[], env: NodeJS.ProcessEnv): RunningComman
 
 /** Starts `node <script> …` (a .js or, on Node 24, a .ts file) with the Node running the tests. */
 export function nodeScript(script: string, args: string[], env: NodeJS.ProcessEnv): RunningCommand {
-  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return command(process.execPath, [script, ...args], { env });
+}
+
+/** Starts an executable with only the PATH of the tests plus `env` (which may replace the PATH). */
+export function command(file: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): RunningCommand {
+  const child = spawn(file, args, { env: { PATH: process.env.PATH, ...options.env }, ...(options.cwd ? { cwd: options.cwd } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
