@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { OrganizationObject } from '../../../api/index.ts';
 import { AdminClient } from '../../../client/admin-client.ts';
 import { startDirectoryController, type DirectoryController } from '../../../controller/directory-controller.ts';
 import { pollUntil } from '../../support/eventually.ts';
@@ -29,7 +30,7 @@ const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Ola Ber
 async function liveAfter(method: string, check: () => Promise<boolean>): Promise<void> {
   await pollUntil(check, LIVE_WITHIN_MS, () => `a change made by ${method} was not live within ${LIVE_WITHIN_MS} ms; controller said:\n${lines.join('\n')}`);
 }
-const displayNameIs = (name: string, expected: string) => async () => (await admin.get('Organization', NS, name))?.spec.displayName === expected;
+const displayNameIs = (name: string, expected: string) => async () => (await admin.get<OrganizationObject>('Organization', NS, name))?.spec.displayName === expected;
 const absent = (name: string) => async () => (await admin.get('Organization', NS, name)) === undefined;
 
 beforeAll(async () => {
