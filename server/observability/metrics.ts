@@ -35,6 +35,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly maxOrganizations: number;
   private readonly seen = new Set<string>();
+  private readonly tokenSeries = new Map<string, { counter: Counter<'namespace' | 'organization' | 'grant_type'>; labels: Record<'namespace' | 'organization' | 'grant_type', string>; count: number; reported: number }>();
   private readonly tokensIssued: Counter<'namespace' | 'organization' | 'grant_type'>;
   private readonly tokensRefused: Counter<'namespace' | 'organization' | 'grant_type'>;
   private readonly signIns: Counter<'namespace' | 'organization' | 'outcome'>;
@@ -49,8 +50,9 @@ export class Metrics {
   constructor(options: { maxOrganizations?: number; processMetrics?: boolean } = {}) {
     this.maxOrganizations = options.maxOrganizations ?? DEFAULT_MAX_ORGANIZATIONS;
     const registers = [this.registry];
-    this.tokensIssued = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'Tokens issued at token endpoints (issued, refreshed, exchanged).', labelNames: ['namespace', 'organization', 'grant_type'], registers });
-    this.tokensRefused = new Counter({ name: 'gatehouse_tokens_refused_total', help: 'Token requests refused at token endpoints.', labelNames: ['namespace', 'organization', 'grant_type'], registers });
+    const flush = () => this.flushTokens();
+    this.tokensIssued = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'Tokens issued at token endpoints (issued, refreshed, exchanged).', labelNames: ['namespace', 'organization', 'grant_type'], registers, collect: flush });
+    this.tokensRefused = new Counter({ name: 'gatehouse_tokens_refused_total', help: 'Token requests refused at token endpoints.', labelNames: ['namespace', 'organization', 'grant_type'], registers, collect: flush });
     this.signIns = new Counter({ name: 'gatehouse_sign_ins_total', help: 'Sign-ins finished, by outcome (succeeded, failed, refused).', labelNames: ['namespace', 'organization', 'outcome'], registers });
     this.auditAppendSeconds = new Histogram({ name: 'gatehouse_audit_append_seconds', help: 'Time from asking for a runtime audit record to it being durable.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
     this.storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Store operations that failed (audit appends, readiness probes).', labelNames: ['operation'], registers });
@@ -90,13 +92,28 @@ export class Metrics {
       if (!refused && !ISSUED.has(action)) return;
       const grant = grantLabel(entry.data.grant);
       const [namespace, organization] = this.organization(entry.namespace, entry.organization);
-      (refused ? this.tokensRefused : this.tokensIssued).inc({ namespace, organization, grant_type: grant });
+      // Counted in a plain map and handed to prom-client when scraped: its inc() hashes the label set each time (~1.5 µs).
+      const key = `${refused ? 'r' : 'i'} ${namespace} ${organization} ${grant}`;
+      let series = this.tokenSeries.get(key);
+      if (!series) {
+        series = { counter: refused ? this.tokensRefused : this.tokensIssued, labels: { namespace, organization, grant_type: grant }, count: 0, reported: 0 };
+        this.tokenSeries.set(key, series);
+      }
+      series.count++;
       return;
     }
     const outcome = SIGN_IN_OUTCOME[action];
     if (!outcome) return;
     const [namespace, organization] = this.organization(entry.namespace, entry.organization);
     this.signIns.inc({ namespace, organization, outcome });
+  }
+
+  private flushTokens(): void {
+    for (const series of this.tokenSeries.values()) {
+      if (series.count === series.reported) continue;
+      series.counter.inc(series.labels, series.count - series.reported);
+      series.reported = series.count;
+    }
   }
 
   /** The labels for an organization: declared-looking names while under the bound, else `_other`. */
