@@ -13,6 +13,7 @@ const DECLARED_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const GRANT_TYPES = new Set(['authorization_code', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:openid:params:grant-type:ciba']);
 
 const ISSUED = new Set(['token.issued', 'token.refreshed', 'token.exchanged']);
+const REFUSED = new Set(['token.refused', 'token.refresh-reuse-detected']);
 const SIGN_IN_OUTCOME: Record<string, string> = {
   'login.succeeded': 'succeeded',
   'login.mfa-verified': 'succeeded',
@@ -87,9 +88,10 @@ export class Metrics {
   /** Counts what an audit record says was decided: a token issued or refused, a sign-in finished. */
   observeAudit(entry: AuditEntry): void {
     const action = entry.action;
-    if (action.startsWith('token.')) {
-      const refused = entry.outcome === 'refused';
-      if (!refused && !ISSUED.has(action)) return;
+    const issued = ISSUED.has(action);
+    // Token requests turned away before the provider saw them (network, rate limit) are refusals too.
+    if (issued || REFUSED.has(action) || (action.startsWith('access.') && entry.data.path === '/token')) {
+      const refused = !issued;
       const grant = grantLabel(entry.data.grant);
       const [namespace, organization] = this.organization(entry.namespace, entry.organization);
       // Counted in a plain map and handed to prom-client when scraped: its inc() hashes the label set each time (~1.5 µs).

@@ -155,6 +155,17 @@ describe('organization labels', () => {
     expect(counts).toEqual({ 'ns/a': 2, 'ns/b': 1, '_other/_other': 3 });
   });
 
+  it('count refusals of token requests only: a network refusal at /token is one, an inactive introspection is not', async () => {
+    const m = new Metrics({ processMetrics: false });
+    const base = { actor: 'anonymous', namespace: 'ns', organization: 'a', outcome: 'refused' };
+    m.observeAudit({ ...base, action: 'access.refused-network', data: { path: '/token' } });
+    m.observeAudit({ ...base, action: 'access.refused-network', data: { path: '/userinfo' } });
+    m.observeAudit({ ...base, action: 'token.introspected-inactive', data: {} });
+    m.observeAudit({ ...base, action: 'token.refresh-reuse-detected', data: { grant: 'refresh_token' } });
+    const { samples } = parseExposition(await m.registry.metrics());
+    expect(samples.filter((s) => s.name === 'gatehouse_tokens_refused_total').map((s) => [s.labels.grant_type, s.value])).toEqual([['_none', 1], ['refresh_token', 1]]);
+  });
+
   it('grant types outside the known set count as _other', async () => {
     const m = new Metrics({ processMetrics: false });
     m.observeAudit({ action: 'token.refused', actor: 'x', namespace: 'ns', organization: 'a', outcome: 'refused', data: { grant: 'urn:attacker:chosen' } });
