@@ -86,10 +86,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
-    const running = await listen(tracing ? tracing.wrap(gatehouse.callback) : gatehouse.callback, { host, port });
-    let metricsServer: RunningServer | undefined;
-    if (metrics && observability.metrics) {
-      metricsServer = await serveMetrics(metrics, { host: observability.metrics.host ?? host, port: observability.metrics.port, token: observability.metrics.token });
+    const metricsServer: RunningServer | undefined = metrics && observability.metrics
+      ? await serveMetrics(metrics, { host: observability.metrics.host ?? host, port: observability.metrics.port, token: observability.metrics.token })
+      : undefined;
+    let running: RunningServer;
+    try {
+      running = await listen(tracing ? tracing.wrap(gatehouse.callback) : gatehouse.callback, { host, port });
+    } catch (error) {
+      await metricsServer?.close();
+      throw error;
     }
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();

@@ -18,7 +18,7 @@ const Schema = z.object({
   GATEHOUSE_METRICS_HOST: z.string().min(1).optional(),
   GATEHOUSE_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   GATEHOUSE_METRICS_MAX_ORGANIZATIONS: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_MAX_ORGANIZATIONS),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://otel-collector:4318' }).optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('gatehouse'),
 });
 
