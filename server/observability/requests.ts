@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { requestScope, type Logger } from '../log.ts';
 
+/** Issuer endpoints called at volume, per token or per verification (IssuerRegistry's direct routes). */
+const HOT_PATH = /\/(token(\/introspection|\/revocation)?|jwks|\.well-known\/openid-configuration)$/;
+
 /** An incoming X-Request-Id is kept when it is a plain token (a UUID, a proxy's hex or base64 id), never otherwise: it is echoed and logged. */
 const WELL_FORMED_ID = /^[A-Za-z0-9._:+=/-]{1,128}$/;
 
@@ -14,7 +17,8 @@ export function requestIdOf(header: string | string[] | undefined): string {
  * UUID), echoes it in the response, serves the request inside its scope (so log lines and
  * audit records written meanwhile carry it), and writes one log line when it is answered:
  * method, path without its query (queries carry codes and hints), status and duration.
- * Successful token responses are logged at debug only: the token path is the hot one.
+ * Successful answers of the endpoints called at volume (token, introspection, revocation,
+ * JWKS, discovery) are logged at debug only: a line per token would cost throughput and say little.
  */
 export function observeRequests(listener: RequestListener, logger: Logger): RequestListener {
   return (req, res) => {
@@ -32,7 +36,7 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, r
   const status = res.statusCode;
   const query = url.indexOf('?');
   const path = query < 0 ? url : url.slice(0, query);
-  const quiet = status < 400 && path.endsWith('/token');
+  const quiet = status < 400 && HOT_PATH.test(path);
   if (quiet && !logger.debugEnabled) return;
   const fields = { requestId, method: req.method, path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
   if (quiet) logger.debug('request', fields);

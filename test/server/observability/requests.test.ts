@@ -94,20 +94,22 @@ describe('request ids', () => {
 
 describe('request log', () => {
   it('writes one JSON line per request: its id, method, path without the query, status and duration', async () => {
-    await fetch(`${gh.url}/${NS}/forge/.well-known/openid-configuration?hint=query-text`, { headers: { 'x-request-id': 'discovery-1' } });
-    const lines = linesOf('discovery-1');
+    await gh.admin('GET', `/admin/v1/namespaces/${NS}/organizations?hint=query-text`, undefined, { 'x-request-id': 'list-1' });
+    const lines = linesOf('list-1');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 'info', msg: 'request', service: 'gatehouse', method: 'GET', path: `/${NS}/forge/.well-known/openid-configuration`, status: 200 });
+    expect(lines[0]).toMatchObject({ level: 'info', msg: 'request', service: 'gatehouse', method: 'GET', path: `/admin/v1/namespaces/${NS}/organizations`, status: 200 });
     expect(typeof lines[0]!.ms).toBe('number');
     expect(typeof lines[0]!.time).toBe('string');
     expect(written).not.toContain('query-text');
   });
 
-  it('logs a token issued at debug level only (the token path is the hot one), a refusal at info', async () => {
+  it('logs answers of the endpoints called at volume (a token issued, discovery) at debug level only, a refusal at info', async () => {
     await tokenRequest('token-ok');
     await tokenRequest('token-refused', 'not-the-secret');
+    await fetch(`${gh.url}/${NS}/forge/.well-known/openid-configuration`, { headers: { 'x-request-id': 'discovery-1' } });
     expect(linesOf('token-ok').map((l) => [l.level, l.status])).toEqual([['debug', 200]]);
     expect(linesOf('token-refused').map((l) => [l.level, l.status])).toEqual([['info', 401]]);
+    expect(linesOf('discovery-1').map((l) => [l.level, l.path])).toEqual([['debug', `/${NS}/forge/.well-known/openid-configuration`]]);
   });
 
   it('never contains a password, a client secret or a token of a sign-in and token flow', async () => {
