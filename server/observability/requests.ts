@@ -27,7 +27,8 @@ export function observeRequests(listener: RequestListener, logger: Logger): Requ
     // req.url is rewritten on the way to an issuer; the reference kept here is the URL as it came.
     const url = req.url ?? '/';
     const started = performance.now();
-    res.once('finish', () => logRequest(logger, req, res, id, url, started));
+    // 'close' comes after the response is sent and also when the client goes away first: one line either way.
+    res.once('close', () => logRequest(logger, req, res, id, url, started));
     requestScope.run({ id }, listener, req, res);
   };
 }
@@ -36,9 +37,9 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, r
   const status = res.statusCode;
   const query = url.indexOf('?');
   const path = query < 0 ? url : url.slice(0, query);
-  const quiet = status < 400 && HOT_PATH.test(path);
+  const quiet = status < 400 && res.writableFinished && HOT_PATH.test(path);
   if (quiet && !logger.debugEnabled) return;
-  const fields = { requestId, method: req.method, path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
+  const fields = { requestId, method: req.method, path, status, ms: Math.round((performance.now() - started) * 10) / 10, ...(res.writableFinished ? {} : { aborted: true }) };
   if (quiet) logger.debug('request', fields);
   else logger.info('request', fields);
 }

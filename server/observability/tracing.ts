@@ -38,8 +38,9 @@ export async function startTracing(options: { serviceName: string }): Promise<Tr
         const method = req.method ?? 'GET';
         // Paths name only declared namespaces and organizations; queries (codes, hints) are left out.
         const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': query < 0 ? url : url.slice(0, query), 'url.scheme': 'http' } }, parent);
-        res.once('finish', () => {
+        res.once('close', () => {
           span.setAttribute('http.response.status_code', res.statusCode);
+          if (!res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away before the response was sent' });
           const requestId = res.getHeader('x-request-id');
           if (typeof requestId === 'string') span.setAttribute('gatehouse.request_id', requestId);
           if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });

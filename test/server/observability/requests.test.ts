@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { jsonLogger } from '../../../server/log.ts';
+import { pollUntil } from '../../support/eventually.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
@@ -110,6 +112,18 @@ describe('request log', () => {
     expect(linesOf('token-ok').map((l) => [l.level, l.status])).toEqual([['debug', 200]]);
     expect(linesOf('token-refused').map((l) => [l.level, l.status])).toEqual([['info', 401]]);
     expect(linesOf('discovery-1').map((l) => [l.level, l.path])).toEqual([['debug', `/${NS}/forge/.well-known/openid-configuration`]]);
+  });
+
+  it('writes the line of a request whose client went away before the answer, marked aborted', async () => {
+    const { port } = new URL(gh.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // Headers and part of a body the admin API waits for, then gone.
+    socket.write(`PUT /admin/v1/namespaces/${NS}/organizations/gone HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${gh.token}\r\ncontent-type: application/json\r\ncontent-length: 100\r\nx-request-id: gone-1\r\n\r\n{"apiVersion"`);
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    const requestLine = () => linesOf('gone-1').find((l) => l.msg === 'request');
+    expect(await pollUntil(requestLine, 2000, () => written)).toMatchObject({ level: 'info', method: 'PUT', aborted: true });
   });
 
   it('never contains a password, a client secret or a token of a sign-in and token flow', async () => {
