@@ -4,6 +4,9 @@ import { AdminClient } from '../client/admin-client.ts';
 import { problemLines, startDirectoryController, summarize } from '../controller/directory-controller.ts';
 import { DirectorySource } from '../controller/sources/directory.ts';
 import { Reconciler } from '../controller/reconciler.ts';
+import { Metrics } from '../server/observability/metrics.ts';
+import { serveMetrics } from '../server/observability/metrics-server.ts';
+import { observabilitySettings } from '../server/observability/settings.ts';
 
 export const CONTROLLER_USAGE = `gatehouse controller --dir PATH --endpoint URL [--owner NAME] [--once]
 gatehouse controller --kubernetes --endpoint URL [--namespace NS] [--owner NAME]
@@ -23,7 +26,11 @@ Reconciles declarations into a Gatehouse server through its admin API.
   --resync SECONDS   pass interval without changes, to put back drift (default 30)
 
 Environment:
-  GATEHOUSE_ADMIN_TOKEN   admin token for the server (required)`;
+  GATEHOUSE_ADMIN_TOKEN   admin token for the server (required)
+  GATEHOUSE_METRICS_PORT  serve Prometheus /metrics (reconcile passes, errors,
+                          durations; process metrics) on this port (default: not served)
+  GATEHOUSE_METRICS_HOST  address of the metrics listener (default 127.0.0.1)
+  GATEHOUSE_METRICS_TOKEN bearer token /metrics requires (default: none)`;
 
 type Out = (line: string) => void;
 
@@ -55,10 +62,32 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
   const resyncMs = values.resync ? Number(values.resync) * 1000 : 30_000;
   if (!Number.isFinite(resyncMs) || resyncMs < 1000) throw new Error(`--resync must be a number of seconds ≥ 1, got "${values.resync}"`);
   const client = new AdminClient({ endpoint, token });
+  const observability = observabilitySettings(env);
+
+  /** The controller's own /metrics, when GATEHOUSE_METRICS_PORT asks for it; returns what stops it. */
+  const withMetrics = async (source: string, start: (observer: ReturnType<Metrics['reconcileObserver']> | undefined) => Promise<() => Promise<void>>): Promise<() => Promise<void>> => {
+    const settings = observability.metrics;
+    if (!settings) return start(undefined);
+    const metrics = new Metrics({ maxOrganizations: settings.maxOrganizations });
+    const server = await serveMetrics(metrics, { host: settings.host ?? '127.0.0.1', port: settings.port, token: settings.token });
+    out(`controller: metrics on ${server.url}/metrics`);
+    try {
+      const stop = await start(metrics.reconcileObserver(source));
+      return async () => {
+        await stop();
+        await server.close();
+      };
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  };
 
   if (values.kubernetes) {
     const { runKubernetesController } = await import('../controller/kubernetes/run.ts');
-    return runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), env });
+    return withMetrics('kubernetes', (observer) =>
+      runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(observer ? { observer } : {}), env }),
+    );
   }
 
   const dir = resolve(values.dir!);
@@ -71,6 +100,8 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
     return report.failed > 0 ? 1 : 0;
   }
   out(`controller: reconciling ${dir} into ${endpoint}`);
-  const running = startDirectoryController({ dir, client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}) });
-  return () => running.stop();
+  return withMetrics('directory', async (observer) => {
+    const running = startDirectoryController({ dir, client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(observer ? { observer } : {}) });
+    return () => running.stop();
+  });
 }

@@ -6,7 +6,12 @@ import { startDirectoryController, type DirectoryController } from '../controlle
 import { createApp } from '../server/app.ts';
 import { systemClock } from '../server/clock.ts';
 import { listen } from '../server/http.ts';
-import { consoleLogger } from '../server/log.ts';
+import { jsonLogger } from '../server/log.ts';
+import { Metrics } from '../server/observability/metrics.ts';
+import { serveMetrics } from '../server/observability/metrics-server.ts';
+import { OBSERVABILITY_ENV_HELP, observabilitySettings } from '../server/observability/settings.ts';
+import type { Tracing } from '../server/observability/tracing.ts';
+import type { RunningServer } from '../server/http.ts';
 import { openStore } from '../server/store/index.ts';
 import { ensureBootstrapToken, generateToken, hashToken } from '../server/admin/tokens.ts';
 
@@ -29,7 +34,8 @@ Environment:
                           generated into GATEHOUSE_DATA_DIR/secret.key if unset
   GATEHOUSE_TRUSTED_PROXIES  comma-separated CIDR blocks of the reverse proxies in front;
                           their X-Forwarded-For names the client for organizations'
-                          network.allowedCidrs (default: none, the socket's peer counts)`;
+                          network.allowedCidrs (default: none, the socket's peer counts)
+${OBSERVABILITY_ENV_HELP}`;
 
 interface Out {
   (line: string): void;
@@ -48,7 +54,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const port = Number(values.port ?? env.PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got "${values.port ?? env.PORT}"`);
   const host = values.host ?? env.HOST ?? '127.0.0.1';
-  const logger = consoleLogger();
+  const observability = observabilitySettings(env);
+  const logger = jsonLogger({ level: observability.logLevel });
+  const metrics = observability.metrics ? new Metrics({ maxOrganizations: observability.metrics.maxOrganizations }) : undefined;
+  // Imported only when asked for: a server without tracing never loads the OpenTelemetry SDK.
+  const tracing: Tracing | undefined = observability.tracing ? await (await import('../server/observability/tracing.ts')).startTracing(observability.tracing) : undefined;
 
   const store = await openStore({ ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}), dataDir: resolve(env.GATEHOUSE_DATA_DIR ?? './data') });
   out(`store: ${store.driver.dialect} at ${store.location}`);
@@ -70,13 +80,22 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
     let publicUrl = env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const trustedProxies = (env.GATEHOUSE_TRUSTED_PROXIES ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean);
-    const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; }, ...(trustedProxies.length ? { trustedProxies } : {}) });
+    const gatehouse = createApp({ store, clock: systemClock, logger, sealer, ...(metrics ? { metrics } : {}), get publicUrl() { return publicUrl; }, ...(trustedProxies.length ? { trustedProxies } : {}) });
     if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
-    const running = await listen(gatehouse.callback, { host, port });
+    const metricsServer: RunningServer | undefined = metrics && observability.metrics
+      ? await serveMetrics(metrics, { host: observability.metrics.host ?? host, port: observability.metrics.port, token: observability.metrics.token })
+      : undefined;
+    let running: RunningServer;
+    try {
+      running = await listen(tracing ? tracing.wrap(gatehouse.callback) : gatehouse.callback, { host, port });
+    } catch (error) {
+      await metricsServer?.close();
+      throw error;
+    }
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();
     if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
@@ -84,13 +103,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     if (values.dir && controllerToken) {
       const loopback = /^(0\.0\.0\.0|::|\[::\])$/.test(host) ? `http://127.0.0.1:${running.port}` : running.url;
       const client = new AdminClient({ endpoint: loopback, token: controllerToken });
-      controller = startDirectoryController({ dir: resolve(values.dir), client, out });
+      controller = startDirectoryController({ dir: resolve(values.dir), client, out, ...(metrics ? { observer: metrics.reconcileObserver('directory') } : {}) });
       await controller.firstPass;
     }
     out(`listening on ${running.url}`);
     out(`  admin API  ${running.url}/admin/v1/namespaces/{namespace}/{organizations|clients|…}`);
     out(`  issuers    ${running.url}/{namespace}/{organization}/.well-known/openid-configuration`);
     out(`  health     ${running.url}/healthz  ${running.url}/readyz`);
+    if (metricsServer) out(`  metrics    ${metricsServer.url}/metrics${observability.metrics?.token ? ' (bearer token required)' : ''}`);
+    if (observability.tracing) out(`  tracing    OTLP/HTTP to ${observability.tracing.endpoint} as ${observability.tracing.serviceName}`);
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
     return async () => {
       await controller?.stop();
@@ -98,6 +119,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       await gatehouse.sweeper.stop();
       await running.close();
       await gatehouse.refusals.close();
+      await metricsServer?.close();
+      await tracing?.shutdown();
       await gatehouse.audit.close();
       await store.close();
     };

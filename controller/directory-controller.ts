@@ -1,5 +1,5 @@
 import type { AdminClient } from '../client/admin-client.ts';
-import { ControllerLoop } from './loop.ts';
+import { ControllerLoop, type PassObserver } from './loop.ts';
 import { Reconciler, type PassReport } from './reconciler.ts';
 import { DirectorySource } from './sources/directory.ts';
 
@@ -14,6 +14,7 @@ export interface DirectoryControllerOptions {
   debounceMs?: number;
   concurrency?: number;
   now?: () => Date;
+  observer?: PassObserver;
 }
 
 export interface DirectoryController {
@@ -62,6 +63,7 @@ export function startDirectoryController(options: DirectoryControllerOptions): D
   const loop = new ControllerLoop({
     reconciler,
     read: () => source.read(),
+    ...(options.observer ? { observer: options.observer } : {}),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
     onPass: (report) => {
       const lines = problemLines(report);

@@ -1,11 +1,18 @@
 import type { DesiredState, PassReport, Reconciler } from './reconciler.ts';
 
+/** Told how each pass went (the CLI feeds Prometheus metrics from it). */
+export interface PassObserver {
+  passed(seconds: number, report: PassReport): void;
+  failed(seconds: number): void;
+}
+
 export interface LoopOptions {
   reconciler: Reconciler;
   /** Reads the whole desired state afresh: every pass is level-triggered, never an event replay. */
   read: () => Promise<DesiredState>;
   onPass?: (report: PassReport, state: DesiredState) => void | Promise<void>;
   onError?: (error: unknown, retryInMs: number) => void;
+  observer?: PassObserver;
   /** A pass runs this often even without a change, to put back drift made through the admin API. */
   resyncMs?: number;
   backoffBaseMs?: number;
@@ -18,7 +25,7 @@ export interface LoopOptions {
  * runs), every `resyncMs`, and after a failed pass with exponential backoff and full jitter.
  */
 export class ControllerLoop {
-  private readonly options: Required<Omit<LoopOptions, 'onPass' | 'onError'>> & Pick<LoopOptions, 'onPass' | 'onError'>;
+  private readonly options: Required<Omit<LoopOptions, 'onPass' | 'onError' | 'observer'>> & Pick<LoopOptions, 'onPass' | 'onError' | 'observer'>;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private pending = false;
@@ -78,15 +85,18 @@ export class ControllerLoop {
   }
 
   private async runPass(): Promise<void> {
+    const started = performance.now();
     try {
       const state = await this.options.read();
       const report = await this.options.reconciler.reconcile(state);
+      this.options.observer?.passed((performance.now() - started) / 1000, report);
       this.passes++;
       this.failures = 0;
       this.lastReport = report;
       await this.options.onPass?.(report, state);
       this.schedule(this.options.resyncMs);
     } catch (error) {
+      this.options.observer?.failed((performance.now() - started) / 1000);
       this.failures++;
       const { backoffBaseMs, backoffMaxMs, random } = this.options;
       const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** (this.failures - 1));

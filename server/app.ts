@@ -14,6 +14,8 @@ import { ClientSecrets } from './clients/secrets.ts';
 import type { Clock } from './clock.ts';
 import { ConfigEvents } from './events.ts';
 import type { Logger } from './log.ts';
+import type { Metrics } from './observability/metrics.ts';
+import { observeRequests } from './observability/requests.ts';
 import { SigningKeys, type SigningAlg } from './oidc/keys.ts';
 import { resolveLifetimes } from './oidc/lifetimes.ts';
 import type { WorkspaceObject } from '../api/index.ts';
@@ -44,6 +46,8 @@ export interface AppOptions {
   pollMs?: number;
   /** CIDR blocks of the reverse proxies in front of the server, whose X-Forwarded-For is believed (GATEHOUSE_TRUSTED_PROXIES). */
   trustedProxies?: readonly string[];
+  /** Where token, sign-in, audit and store figures are counted (served by `serveMetrics`); none when unset. */
+  metrics?: Metrics;
   /** Fetches SAML IdP metadata declared by URL (tests replace it). */
   fetchMetadata?: (url: string) => Promise<string>;
 }
@@ -77,7 +81,7 @@ function trustedProxyList(cidrs: readonly string[]): BlockList {
 
 /** The Koa application: health, the admin API, and the OpenID Connect issuers. */
 export function createApp(options: AppOptions): GatehouseApp {
-  const { store, logger, clock, sealer } = options;
+  const { store, logger, clock, sealer, metrics } = options;
   const app = new Koa();
   app.proxy = false;
   // oidc-provider signs its cookies with the keys of the app it is mounted in.
@@ -89,7 +93,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const verifier = new AdminTokenVerifier(store);
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
   const keys = new SigningKeys({ store, sealer, clock, events });
-  const audit = new AuditWriter({ store, clock, appender: auditAppender(store, logger) });
+  const audit = new AuditWriter({ store, clock, appender: auditAppender(store, logger), ...(metrics ? { metrics } : {}) });
   const refusals = new RefusalAudit({ append: (entry) => audit.append(entry), clock });
   const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
@@ -119,6 +123,7 @@ export function createApp(options: AppOptions): GatehouseApp {
       await store.driver.all('SELECT 1 AS ok');
       ctx.body = { status: 'ready', store: store.driver.dialect };
     } catch {
+      metrics?.storeErrors.inc({ operation: 'readiness' });
       ctx.status = 503;
       ctx.body = { status: 'not ready', reason: 'the store does not answer' };
     }
@@ -158,7 +163,11 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   app.use(pageHeaders());
-  app.use(problemMiddleware((error, ctx) => logger.error(`${ctx.method} ${ctx.path} failed`, error)));
+  app.use(problemMiddleware((error, ctx) => {
+    metrics?.requestErrors.inc();
+    logger.error(`${ctx.method} ${ctx.path} failed`, error);
+  }));
+  metrics?.gauge('gatehouse_issuer_cache_size', 'Issuers (one oidc-provider each) cached in this process.', () => issuers.cacheSize);
   app.use(issuers.middleware());
   app.use(health.routes());
   // Upstream secrets belong to the workspace: no partner administrator may read their names or attach one.
@@ -172,8 +181,8 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
   const koa = app.callback();
-  const callback: RequestListener = (req, res) => {
+  const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
-  };
+  }, logger);
   return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper };
 }

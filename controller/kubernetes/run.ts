@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { AdminClient } from '../../client/admin-client.ts';
-import { ControllerLoop } from '../loop.ts';
+import { ControllerLoop, type PassObserver } from '../loop.ts';
 import { Reconciler } from '../reconciler.ts';
 import { ClientSecretDelivery } from './client-secrets.ts';
 import { LeaderElector } from './lease.ts';
@@ -15,6 +15,7 @@ export interface KubernetesControllerOptions {
   owner?: string;
   namespace?: string;
   env: NodeJS.ProcessEnv;
+  observer?: PassObserver;
 }
 
 export interface StartKubernetesOptions {
@@ -32,6 +33,7 @@ export interface StartKubernetesOptions {
   renewMs?: number;
   resyncMs?: number;
   now?: () => Date;
+  observer?: PassObserver;
 }
 
 export interface KubernetesController {
@@ -73,6 +75,7 @@ export async function startKubernetesController(options: StartKubernetesOptions)
     },
     onError: (error, retryInMs) => options.out(`controller: ${error instanceof Error ? error.message : String(error)}; retrying in ${(retryInMs / 1000).toFixed(1)} s`),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
+    ...(options.observer ? { observer: options.observer } : {}),
   });
   const elector = new LeaderElector({
     api: options.kubeConfig.makeApiClient(CoordinationV1Api),
@@ -122,6 +125,7 @@ export async function runKubernetesController(options: KubernetesControllerOptio
     resyncMs: options.resyncMs,
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
+    ...(options.observer ? { observer: options.observer } : {}),
   });
   options.out(`controller: watching Gatehouse resources${options.namespace ? ` in ${options.namespace}` : ''} as ${identity}`);
   return () => controller.stop();

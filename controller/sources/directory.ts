@@ -1,8 +1,8 @@
-import { watch, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DeclarationSource } from '../../api/index.ts';
 import type { DeclarationError, DesiredObject, DesiredState } from '../reconciler.ts';
 import { GitHistory } from './git.ts';
+import { watchTree } from './tree-watch.ts';
 import { readManifests, type ManifestCache } from './manifest-files.ts';
 
 export interface DirectorySourceOptions {
@@ -89,28 +89,20 @@ export class DirectorySource {
 
   /**
    * Calls `onChange` once things settle after files change (editors write in several steps;
-   * `git pull` touches many files). Returns a function that stops watching.
+   * `git checkout` touches many files), including files replaced by a rename and folders
+   * added or removed. In a checkout, a commit or checkout that changes no file is a change
+   * too (provenance moves). Returns a function that stops watching.
    */
   watch(onChange: () => void, debounceMs = 150): () => void {
-    let timer: NodeJS.Timeout | undefined;
-    let watcher: FSWatcher | undefined;
-    try {
-      watcher = watch(this.dir, { recursive: true }, (_event, filename) => {
-        const name = filename ? String(filename) : '';
-        // git rewrites its index and lock files on its own (and when asked for history): not a change of declarations.
-        if (/(^|[\\/])\.git[\\/](index|.*\.lock$|objects[\\/])/.test(name)) return;
-        clearTimeout(timer);
-        timer = setTimeout(onChange, debounceMs);
-      });
-      watcher.on('error', () => {
-        // The folder went away or the watch limit was hit: the periodic resync still reads it.
-      });
-    } catch {
-      // Watching unsupported here: fall back to the periodic resync.
-    }
-    return () => {
-      clearTimeout(timer);
-      watcher?.close();
-    };
+    const tree = watchTree(this.dir, onChange, { debounceMs });
+    void this.gitRoot().then((root) => {
+      if (!root) return;
+      // git rewrites its index and lock files on its own: not a change of declarations. HEAD, refs and
+      // COMMIT_EDITMSG move on a commit or checkout.
+      const ignore = (name: string) => name === 'index' || name.endsWith('.lock') || name === 'objects' || name === 'logs';
+      tree.also(join(root, '.git'), ignore);
+      tree.also(join(root, '.git', 'refs', 'heads'), ignore);
+    });
+    return () => tree.close();
   }
 }

@@ -1,10 +1,14 @@
 import type { Clock } from '../clock.ts';
 import type { AuditEntry, Store } from '../store/index.ts';
 import { TransactionAppender, type AuditAppender } from './thread-appender.ts';
+import { withRequestId } from '../log.ts';
+import type { Metrics } from '../observability/metrics.ts';
 
 interface Pending {
   entry: AuditEntry;
   at: number;
+  /** performance.now() when asked, for the append-latency histogram. */
+  asked: number;
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -22,9 +26,11 @@ export class AuditWriter {
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly metrics: Metrics | undefined;
 
-  constructor(options: { store: Store; clock: Clock; maxBatch?: number; appender?: AuditAppender }) {
+  constructor(options: { store: Store; clock: Clock; maxBatch?: number; appender?: AuditAppender; metrics?: Metrics }) {
     this.clock = options.clock;
+    this.metrics = options.metrics;
     this.appender = options.appender ?? new TransactionAppender(options.store);
     this.maxBatch = options.maxBatch ?? 512;
   }
@@ -32,8 +38,12 @@ export class AuditWriter {
   append(entry: AuditEntry): Promise<void> {
     // The event loop is here anyway: let callers whose records are already committed go on.
     this.appender.settle();
+    // Tagged here, in the caller's context: the batch is written in whichever request's context started it.
+    const data = withRequestId(entry.data);
+    if (data !== entry.data) entry = { ...entry, data };
+    this.metrics?.observeAudit(entry);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ entry, at: this.clock.now(), resolve, reject });
+      this.queue.push({ entry, at: this.clock.now(), asked: performance.now(), resolve, reject });
       this.writing ??= this.drain();
     });
   }
@@ -51,8 +61,18 @@ export class AuditWriter {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       const written = this.appender.append(batch.map(({ entry, at }) => ({ entry, at }))).then(
-        () => batch.forEach((p) => p.resolve()),
-        (error: unknown) => batch.forEach((p) => p.reject(error)),
+        () => {
+          const histogram = this.metrics?.auditAppendSeconds;
+          if (histogram) {
+            const now = performance.now();
+            for (const p of batch) histogram.observe((now - p.asked) / 1000);
+          }
+          batch.forEach((p) => p.resolve());
+        },
+        (error: unknown) => {
+          this.metrics?.storeErrors.inc({ operation: 'audit_append' });
+          batch.forEach((p) => p.reject(error));
+        },
       );
       this.inFlight.add(written);
       void written.finally(() => this.inFlight.delete(written));

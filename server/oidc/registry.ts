@@ -192,6 +192,11 @@ export class IssuerRegistry {
     return this.vanity.hosts;
   }
 
+  /** Issuers cached (built or being built), for the issuer-cache gauge. */
+  get cacheSize(): number {
+    return this.issuers.size;
+  }
+
   private pollDue(): boolean {
     return Date.now() - this.lastPoll >= this.options.pollMs;
   }

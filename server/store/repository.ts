@@ -1,3 +1,4 @@
+import { withRequestId } from '../log.ts';
 import type { AnyObject, KindName, Reference } from '../../api/index.ts';
 import { GENESIS_HASH, keyingTag, recordHash, type AuditFields, type AuditKey, type ChainKeying, type ChainRecord } from '../audit/chain.ts';
 import type { SqlExecutor, SqlValue } from './sql.ts';
@@ -290,7 +291,8 @@ export class Repository {
    * it records; on PostgreSQL the head row is locked so replicas append one at a time.
    */
   async appendAudit(entry: AuditEntry, at: number): Promise<ChainRecord> {
-    return (await this.appendAuditBatch([{ entry, at }]))[0]!;
+    // Called while serving the request (batches are not: they may run in another request's context, or another thread).
+    return (await this.appendAuditBatch([{ entry: { ...entry, data: withRequestId(entry.data) }, at }]))[0]!;
   }
 
   /**

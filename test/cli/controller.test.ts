@@ -32,10 +32,16 @@ describe('gatehouse controller --dir --endpoint', () => {
     expect(run.output()).toContain('(0 created, 0 updated, 19 unchanged)');
   });
 
-  it('keeps running and applies an edit of the folder', async () => {
-    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+  it('keeps running and applies an edit of the folder; with GATEHOUSE_METRICS_PORT, serves its reconcile metrics', async () => {
+    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token, GATEHOUSE_METRICS_PORT: '0' });
     try {
+      const metricsUrl = (await run.waitFor(/metrics on (http:\/\/\S+)/))[1]!;
       await run.waitFor(/19 unchanged\)/);
+      const metrics = await (await fetch(metricsUrl)).text();
+      expect(metrics).toMatch(/^gatehouse_reconcile_passes_total\{source="directory"\} [1-9]/m);
+      expect(metrics).toMatch(/^gatehouse_reconcile_duration_seconds_count\{source="directory"\} [1-9]/m);
+      expect(metrics).toContain('gatehouse_reconcile_errors_total');
+      expect(metrics).toContain('process_resident_memory_bytes');
       const file = join(dir, 'cascade-consulting.yaml');
       await writeFile(file, (await readFile(file, 'utf8')).replace('accessToken: 30m', 'accessToken: 25m'));
       await run.waitFor(/\(0 created, 1 updated, 18 unchanged\)/, 5000);
