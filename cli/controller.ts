@@ -4,6 +4,7 @@ import { AdminClient } from '../client/admin-client.ts';
 import { problemLines, startDirectoryController, summarize } from '../controller/directory-controller.ts';
 import { DirectorySource } from '../controller/sources/directory.ts';
 import { Reconciler } from '../controller/reconciler.ts';
+import { environmentHelp, readConfig } from './config.ts';
 
 export const CONTROLLER_USAGE = `gatehouse controller --dir PATH --endpoint URL [--owner NAME] [--once]
 gatehouse controller --kubernetes --endpoint URL [--namespace NS] [--owner NAME]
@@ -22,8 +23,7 @@ Reconciles declarations into a Gatehouse server through its admin API.
   --once             one pass, then exit: 0 when everything applied, 1 otherwise
   --resync SECONDS   pass interval without changes, to put back drift (default 30)
 
-Environment:
-  GATEHOUSE_ADMIN_TOKEN   admin token for the server (required)`;
+${environmentHelp('controller')}`;
 
 type Out = (line: string) => void;
 
@@ -48,17 +48,17 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
     return 0;
   }
   if (!values.dir === !values.kubernetes) throw new Error('give exactly one source: --dir PATH or --kubernetes');
-  const endpoint = values.endpoint ?? env.GATEHOUSE_ENDPOINT;
+  const config = readConfig('controller', { ...env, ...(values.endpoint !== undefined ? { GATEHOUSE_ENDPOINT: values.endpoint } : {}) });
+  const endpoint = config.GATEHOUSE_ENDPOINT;
   if (!endpoint) throw new Error('give the server with --endpoint URL (or GATEHOUSE_ENDPOINT)');
-  const token = env.GATEHOUSE_ADMIN_TOKEN;
-  if (!token) throw new Error('set GATEHOUSE_ADMIN_TOKEN to an admin token of the server');
+  const token = config.GATEHOUSE_ADMIN_TOKEN!;
   const resyncMs = values.resync ? Number(values.resync) * 1000 : 30_000;
   if (!Number.isFinite(resyncMs) || resyncMs < 1000) throw new Error(`--resync must be a number of seconds ≥ 1, got "${values.resync}"`);
   const client = new AdminClient({ endpoint, token });
 
   if (values.kubernetes) {
     const { runKubernetesController } = await import('../controller/kubernetes/run.ts');
-    return runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), env });
+    return runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(config.POD_NAME ? { podName: config.POD_NAME } : {}), ...(config.POD_NAMESPACE ? { podNamespace: config.POD_NAMESPACE } : {}) });
   }
 
   const dir = resolve(values.dir!);

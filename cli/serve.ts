@@ -9,6 +9,8 @@ import { listen } from '../server/http.ts';
 import { consoleLogger } from '../server/log.ts';
 import { openStore } from '../server/store/index.ts';
 import { ensureBootstrapToken, generateToken, hashToken } from '../server/admin/tokens.ts';
+import { environmentHelp, readConfig } from './config.ts';
+import { storeOptionsFrom } from './store-env.ts';
 
 export const SERVE_USAGE = `gatehouse serve [--dir PATH] [--port N] [--host ADDR]
 
@@ -18,18 +20,7 @@ of any change to the folder (objects removed from it are deleted, drift made
 through the admin API is put back). In a git checkout, each change records the
 commit, author and date of its file.
 
-Environment:
-  PORT                    port to listen on (default 8080)
-  HOST                    address to listen on (default 127.0.0.1)
-  PUBLIC_URL              external base URL of issuers (default http://127.0.0.1:PORT)
-  GATEHOUSE_DATA_DIR      where the embedded SQLite store lives (default ./data)
-  DATABASE_URL            postgres://… to use PostgreSQL instead (several replicas)
-  GATEHOUSE_ADMIN_TOKEN   bootstrap admin token; generated and printed once if unset
-  GATEHOUSE_SECRET_KEY    key that seals secrets at rest (required with DATABASE_URL);
-                          generated into GATEHOUSE_DATA_DIR/secret.key if unset
-  GATEHOUSE_TRUSTED_PROXIES  comma-separated CIDR blocks of the reverse proxies in front;
-                          their X-Forwarded-For names the client for organizations'
-                          network.allowedCidrs (default: none, the socket's peer counts)`;
+${environmentHelp('serve')}`;
 
 interface Out {
   (line: string): void;
@@ -45,15 +36,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     out(SERVE_USAGE);
     return async () => {};
   }
-  const port = Number(values.port ?? env.PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got "${values.port ?? env.PORT}"`);
-  const host = values.host ?? env.HOST ?? '127.0.0.1';
+  // Flags win over the environment; both go through the same validation.
+  const config = readConfig('serve', { ...env, ...(values.port !== undefined ? { PORT: values.port } : {}), ...(values.host !== undefined ? { HOST: values.host } : {}) });
+  const { PORT: port, HOST: host } = config;
   const logger = consoleLogger();
 
-  const store = await openStore({ ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}), dataDir: resolve(env.GATEHOUSE_DATA_DIR ?? './data') });
+  const store = await openStore({ ...storeOptionsFrom(config), dataDir: resolve(config.GATEHOUSE_DATA_DIR) });
   out(`store: ${store.driver.dialect} at ${store.location}`);
   try {
-    const token = await ensureBootstrapToken(store, env.GATEHOUSE_ADMIN_TOKEN, systemClock.now());
+    const token = await ensureBootstrapToken(store, config.GATEHOUSE_ADMIN_TOKEN, systemClock.now());
     if (token.source === 'generated') {
       out(`admin token (shown once; only its hash is kept): ${token.token}`);
     } else if (token.source === 'environment') {
@@ -62,14 +53,14 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       out('admin token: kept from an earlier start (set GATEHOUSE_ADMIN_TOKEN to replace it)');
     }
 
-    const dataDir = resolve(env.GATEHOUSE_DATA_DIR ?? './data');
-    const { sealer, source: keySource } = loadSealer(env, join(dataDir, 'secret.key'));
+    const dataDir = resolve(config.GATEHOUSE_DATA_DIR);
+    const { sealer, source: keySource } = loadSealer(config, join(dataDir, 'secret.key'));
     if (keySource === 'generated') out(`secrets at rest: sealed with a new key in ${join(dataDir, 'secret.key')} (set GATEHOUSE_SECRET_KEY in production)`);
     else if (keySource === 'file') out(`secrets at rest: sealed with the key in ${join(dataDir, 'secret.key')}`);
 
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
-    let publicUrl = env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const trustedProxies = (env.GATEHOUSE_TRUSTED_PROXIES ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean);
+    let publicUrl = config.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const trustedProxies = config.GATEHOUSE_TRUSTED_PROXIES;
     const gatehouse = createApp({ store, clock: systemClock, logger, sealer, get publicUrl() { return publicUrl; }, ...(trustedProxies.length ? { trustedProxies } : {}) });
     if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its
@@ -79,7 +70,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     const running = await listen(gatehouse.callback, { host, port });
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();
-    if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
+    if (!config.PUBLIC_URL && port === 0) publicUrl = running.url;
     let controller: DirectoryController | undefined;
     if (values.dir && controllerToken) {
       const loopback = /^(0\.0\.0\.0|::|\[::\])$/.test(host) ? `http://127.0.0.1:${running.port}` : running.url;
