@@ -25,14 +25,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': {
         const stop = await serve(rest);
         if (rest.includes('--help') || rest.includes('-h')) return 0;
-        await untilSignal(stop);
-        return 0;
+        return await untilSignal(stop);
       }
       case 'controller': {
         const result = await controller(rest);
         if (typeof result === 'number') return result;
-        await untilSignal(result);
-        return 0;
+        return await untilSignal(result);
       }
       case 'audit':
         return await audit(rest);
@@ -56,13 +54,30 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function untilSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
+/**
+ * Waits for SIGTERM or SIGINT, then stops: 0 once stopped in order, 1 when stopping failed or
+ * overran its deadline. A second signal exits at once. Exits even if a stray handle would keep
+ * the process alive, so an orchestrator never has to kill it.
+ */
+function untilSignal(stop: () => Promise<void>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`${signal} again: exiting without waiting\n`);
+        process.exit(1);
+      }
+      stopping = true;
       process.stdout.write(`\n${signal}: stopping\n`);
-      stop().then(resolve, resolve);
+      stop().then(
+        () => resolve(0),
+        (error: unknown) => {
+          process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+          resolve(1);
+        },
+      ).finally(() => setTimeout(() => process.exit(), 2000).unref());
     };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
 }

@@ -22,6 +22,18 @@ commit, author and date of its file.
 
 ${environmentHelp('serve')}`;
 
+/** Time allowed after the grace period for the audit writer to drain and the store to close. */
+const CLOSE_STORE_MS = 10_000;
+
+function withDeadline(work: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 interface Out {
   (line: string): void;
 }
@@ -67,31 +79,43 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
+    const dir = values.dir ? resolve(values.dir) : undefined;
+    // Not ready until the declared issuers exist: a replica answering ready earlier would send partners 404s.
+    const declared = dir ? gatehouse.readiness.wait('declarations', `the declarations under ${dir} applied once`) : undefined;
     const running = await listen(gatehouse.callback, { host, port });
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();
     if (!config.PUBLIC_URL && port === 0) publicUrl = running.url;
     let controller: DirectoryController | undefined;
-    if (values.dir && controllerToken) {
+    if (dir && controllerToken) {
+      out(`readiness: ${running.url}/readyz answers 503 until the declarations under ${dir} are applied`);
       const loopback = /^(0\.0\.0\.0|::|\[::\])$/.test(host) ? `http://127.0.0.1:${running.port}` : running.url;
       const client = new AdminClient({ endpoint: loopback, token: controllerToken });
-      controller = startDirectoryController({ dir: resolve(values.dir), client, out });
+      controller = startDirectoryController({ dir, client, out });
       await controller.firstPass;
+      declared?.();
     }
     out(`listening on ${running.url}`);
     out(`  admin API  ${running.url}/admin/v1/namespaces/{namespace}/{organizations|clients|…}`);
     out(`  issuers    ${running.url}/{namespace}/{organization}/.well-known/openid-configuration`);
     out(`  health     ${running.url}/healthz  ${running.url}/readyz`);
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
-    return async () => {
+    const graceMs = config.GATEHOUSE_SHUTDOWN_GRACE_SECONDS * 1000;
+    // Drain, in order: no longer ready, no new connections, requests in flight finish (for up to
+    // the grace period), then the audit records they queued are written and the store closed.
+    const drain = async () => {
+      gatehouse.readiness.stop();
       await controller?.stop();
       gatehouse.lifecycle.stop();
+      const closing = running.close(graceMs);
       await gatehouse.sweeper.stop();
-      await running.close();
+      await closing;
       await gatehouse.refusals.close();
       await gatehouse.audit.close();
       await store.close();
+      out('stopped: requests in flight finished, audit records written, store closed');
     };
+    return () => withDeadline(drain(), graceMs + CLOSE_STORE_MS, `did not stop within ${(graceMs + CLOSE_STORE_MS) / 1000} s (GATEHOUSE_SHUTDOWN_GRACE_SECONDS plus ${CLOSE_STORE_MS / 1000} s to write the audit log and close the store)`);
   } catch (error) {
     await store.close();
     throw error;
