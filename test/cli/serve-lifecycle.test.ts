@@ -109,6 +109,21 @@ describe('gatehouse serve: SIGTERM', () => {
     }
   });
 
+  it('stops in order when the signal comes during start-up, before the declarations are applied', async () => {
+    const dir = join(root, 'declarations');
+    const serve = gatehouse(['serve', '--dir', dir], { PORT: '0', GATEHOUSE_DATA_DIR: join(root, 'early-data'), GATEHOUSE_ADMIN_TOKEN: TOKEN });
+    await serve.waitFor(/readiness: .*answers 503/);
+    serve.child.kill('SIGTERM');
+    expect(await serve.exit()).toBe(0);
+    expect(serve.output()).toMatch(/SIGTERM: stopping[^]*stopped: requests in flight finished, audit records written, store closed/);
+    const store = await openStore({ dataDir: join(root, 'early-data') });
+    try {
+      expect(await store.verifyAudit()).toMatchObject({ ok: true });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('cuts a request that outlasts GATEHOUSE_SHUTDOWN_GRACE_SECONDS and still exits 0, within the bound', async () => {
     const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: join(root, 'grace-data'), GATEHOUSE_ADMIN_TOKEN: TOKEN, GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '1' });
     const url = (await serve.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
