@@ -89,6 +89,11 @@ describe('deploy/kustomize and the Helm chart', () => {
     const server = container(deployment(objects, 'gatehouse'));
     expect(server.readinessProbe!.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(server.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    // Draining fits in the pod's grace period: the preStop sleep, then the server's own grace, then closing.
+    const pod = deployment(objects, 'gatehouse').spec.template.spec;
+    const preStop = Number((server as Obj).lifecycle.preStop.exec.command[1]);
+    const grace = Number(server.env.find((e) => e.name === 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS')!.value);
+    expect(preStop + grace).toBeLessThan(pod.terminationGracePeriodSeconds);
     const service = objects.find((o) => o.kind === 'Service')!;
     expect(service.spec.selector).toEqual(deployment(objects, 'gatehouse').spec.selector.matchLabels);
     // The controller reaches the server through the Service, not a sidecar's loopback.
