@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -184,10 +184,24 @@ afterAll(async () => {
   await postgres?.stop();
 });
 
+/**
+ * The image's entry point, built as the Dockerfile builds it (`npm run build`) when the project
+ * has that script. TODO(ship-package): until `npm run build` (emitting dist/) is on main, the same
+ * command runs against the source entry bin/gatehouse.js.
+ */
+function entryPoint(): string {
+  const script = cmd()[1]!;
+  const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
+  if (!scripts.build) return 'bin/gatehouse.js';
+  if (!existsSync(script)) execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit', env: { ...process.env, PATH: `${join(process.cwd(), 'node_modules/.bin')}:${process.env.PATH}` } });
+  return script;
+}
+
 describe('the server as the Deployment runs it', () => {
-  // TODO(ship-package): once `npm run build` emits dist/, this runs dist/bin/gatehouse.js (the
-  // image's CMD) as is; until then the same command against the source entry bin/gatehouse.js.
-  const script = existsSync(cmd()[1]!) ? cmd()[1]! : 'bin/gatehouse.js';
+  let script: string;
+  beforeAll(() => {
+    script = entryPoint();
+  }, 180_000);
   const secrets = { 'database-url': '', 'secret-key': randomBytes(48).toString('base64'), 'admin-token': randomBytes(32).toString('base64url') };
   const server = () => container(deployment(kustomize(), 'gatehouse'));
   // Tests listen on loopback and port 0, and the data volume is a temp dir.
