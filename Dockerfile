@@ -2,13 +2,12 @@
 # The Gatehouse server (and controller) image:   docker build -t gatehouse:0.1.0 .
 # Kubernetes manifests: deploy/helm/gatehouse and deploy/kustomize (README, "Deploy").
 
-# Build: the full dependency tree, compile to dist/, then drop the dev dependencies.
+# Build: the full dependency tree, compile to dist/, then drop the dev dependencies. The sources
+# are copied before `npm ci` because its "prepare" script is one of them.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime: compiled JavaScript and production dependencies only, as an unprivileged user.
 # Nothing is written under /app: the root filesystem can be read-only. The embedded store (when

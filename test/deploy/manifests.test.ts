@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cp, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KINDS } from '../../api/index.ts';
 import { namesOf, readConfig, type Command } from '../../cli/config.ts';
@@ -185,23 +185,42 @@ afterAll(async () => {
 });
 
 /**
- * The image's entry point, built as the Dockerfile builds it (`npm run build`) when the project
- * has that script. TODO(ship-package): until `npm run build` (emitting dist/) is on main, the same
- * command runs against the source entry bin/gatehouse.js.
+ * The image's /app without a container: the build context (.dockerignore applied) copied to a
+ * temp dir, `npm run build` run there as the build stage runs it (node_modules linked in place of
+ * `npm ci`), then everything removed that the runtime stage does not COPY --from=build. What is
+ * left must run by itself, so a file the build forgets to emit fails here.
+ * TODO(ship-package): until `npm run build` is on main, the CMD runs against the checkout's
+ * source entry bin/gatehouse.js instead.
  */
-function entryPoint(): string {
-  const script = cmd()[1]!;
-  const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
-  if (!scripts.build) return 'bin/gatehouse.js';
-  if (!existsSync(script)) execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit', env: { ...process.env, PATH: `${join(process.cwd(), 'node_modules/.bin')}:${process.env.PATH}` } });
-  return script;
+async function imageApp(): Promise<{ app: string; script: string }> {
+  const root = process.cwd();
+  if (!(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.build) return { app: root, script: join(root, 'bin/gatehouse.js') };
+  const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const globs = ignored.filter((p) => p.includes('*')).map((p) => new RegExp(`^${p.replace(/^\*\*\//, '').replace(/\./g, '\\.').replace(/\*/g, '[^/]*')}$`));
+  const app = await mkdtemp(join(tmpdir(), 'gatehouse-image-app-'));
+  await cp(root, app, {
+    recursive: true,
+    filter: (src) => {
+      const rel = relative(root, src);
+      return rel === '' || (!ignored.includes(rel.split(sep)[0]!) && !globs.some((g) => g.test(basename(src))));
+    },
+  });
+  await symlink(join(root, 'node_modules'), join(app, 'node_modules'));
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: app, stdio: 'inherit', env: { ...process.env, PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}` } });
+  const kept = runtimeStage().filter((i) => i.op === 'COPY' && i.arg.startsWith('--from=build')).map((i) => i.arg.split(/\s+/)[1]!.replace(/^\/app\//, ''));
+  for (const entry of await readdir(app)) if (!kept.includes(entry)) await rm(join(app, entry), { recursive: true, force: true });
+  return { app, script: join(app, cmd()[1]!) };
 }
 
 describe('the server as the Deployment runs it', () => {
   let script: string;
-  beforeAll(() => {
-    script = entryPoint();
-  }, 180_000);
+  let app: string;
+  beforeAll(async () => {
+    ({ app, script } = await imageApp());
+  }, 240_000);
+  afterAll(async () => {
+    if (app !== process.cwd()) await rm(app, { recursive: true, force: true });
+  });
   const secrets = { 'database-url': '', 'secret-key': randomBytes(48).toString('base64'), 'admin-token': randomBytes(32).toString('base64url') };
   const server = () => container(deployment(kustomize(), 'gatehouse'));
   // Tests listen on loopback and port 0, and the data volume is a temp dir.
