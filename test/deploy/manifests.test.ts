@@ -230,6 +230,8 @@ describe('the server as the Deployment runs it', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-volume-'));
     // Trust authentication ignores the password: it is there to prove it is never printed.
     secrets['database-url'] = (await postgres!.createDatabase()).replace('postgres://postgres@', 'postgres://postgres:db-password-never-shown@');
+    // Built: /app holds only what the runtime stage copies (no .ts sources to fall back on).
+    if (app !== process.cwd()) expect((await readdir(app)).sort()).toEqual(['dist', 'node_modules', 'package.json']);
     const run = nodeScript(script, cmd().slice(2), local(environment(server(), secrets), dataDir));
     try {
       const url = (await run.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000))[1]!;
