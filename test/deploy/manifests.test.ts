@@ -22,7 +22,16 @@ const RELEASE = { release: 'gatehouse', namespace: 'gatehouse-system' };
 const read = (path: string) => parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as Obj);
 const key = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 const byKey = (objects: Obj[]) => Object.fromEntries(objects.map((o) => [key(o), o]));
-const kustomize = () => parseAllDocuments(execFileSync('kubectl', ['kustomize', 'deploy/kustomize'], { encoding: 'utf8' })).map((d) => d.toJS() as Obj);
+/** `kubectl kustomize` renders offline; kubectl ≥ 1.21 (kustomize v4+, directories as resources). */
+function kustomize(): Obj[] {
+  let text: string;
+  try {
+    text = execFileSync('kubectl', ['kustomize', 'deploy/kustomize'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    throw new Error(`kubectl kustomize deploy/kustomize failed (kubectl ≥ 1.21 must be on PATH): ${(error as Error).message}`);
+  }
+  return parseAllDocuments(text).map((d) => d.toJS() as Obj);
+}
 const helm = (values: Obj = {}) => renderChart(CHART, { ...RELEASE, values });
 const deployment = (objects: Obj[], name: string) => objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!;
 const container = (d: Obj) => d.spec.template.spec.containers[0] as Container;
