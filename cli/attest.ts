@@ -5,6 +5,7 @@ import { readManifests } from '../controller/sources/manifest-files.ts';
 import { attestationMarkdown, buildAttestation } from './attestation.ts';
 import { openStore, type Store } from '../server/store/index.ts';
 import { storeOptionsFrom } from './store-env.ts';
+import { readConfig } from './config.ts';
 
 export const ATTEST_USAGE = `gatehouse attest [--dir PATH] [--format md|json] [--inactive-days N] [--now TIME]
 
@@ -59,8 +60,9 @@ export async function attest(argv: string[], env: NodeJS.ProcessEnv = process.en
 
   // Only a store the environment names: attest must not create an empty one under ./data.
   let store: Store | undefined;
-  if (env.DATABASE_URL || (env.GATEHOUSE_DATA_DIR && existsSync(join(resolve(env.GATEHOUSE_DATA_DIR), 'gatehouse.db')))) {
-    store = await openStore(storeOptionsFrom(env));
+  const config = readConfig('attest', env);
+  if (config.DATABASE_URL || (env.GATEHOUSE_DATA_DIR && existsSync(join(resolve(config.GATEHOUSE_DATA_DIR), 'gatehouse.db')))) {
+    store = await openStore(storeOptionsFrom(config));
   }
   try {
     const report = await buildAttestation({ dir, manifests: manifests.objects, now, ...(store ? { store } : {}), ...(inactiveDays !== undefined ? { inactiveAfterDays: inactiveDays } : {}) });

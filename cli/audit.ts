@@ -9,6 +9,7 @@ import { toOcsf } from '../server/audit/ocsf.ts';
 import { readSealer } from '../server/secrets/sealer.ts';
 import { openStore } from '../server/store/index.ts';
 import { storeOptionsFrom } from './store-env.ts';
+import { readConfig } from './config.ts';
 
 export const AUDIT_USAGE = `gatehouse audit <verify|export> [options]
 
@@ -69,7 +70,14 @@ export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env
     err('gatehouse audit verify: --checkpoint needs --jwks, the JWKS of the namespace that signed it (its issuer\'s /jwks URL or a saved file)');
     return 2;
   }
-  const options = storeOptionsFrom(env);
+  let config;
+  try {
+    config = readConfig('audit', env);
+  } catch (error) {
+    err(`gatehouse audit: ${(error as Error).message}`);
+    return 2;
+  }
+  const options = storeOptionsFrom(config);
   // Opening a missing SQLite file would create an empty store and "verify" it: say so instead.
   if (options.dataDir && !existsSync(join(options.dataDir, 'gatehouse.db'))) {
     err(`gatehouse audit: no store at ${join(options.dataDir, 'gatehouse.db')} (set GATEHOUSE_DATA_DIR or DATABASE_URL to the server's)`);
@@ -101,7 +109,7 @@ export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env
       checkpoints.push({ file, payload: opened.payload });
     }
   }
-  const sealer = readSealer(env, options.dataDir ? join(options.dataDir, 'secret.key') : undefined);
+  const sealer = readSealer(config, options.dataDir ? join(options.dataDir, 'secret.key') : undefined);
   const store = await openStore(options);
   if (sealer) store.useAuditKey(auditKey((purpose) => sealer.derive(purpose)));
   try {

@@ -7,6 +7,7 @@ import { Reconciler } from '../controller/reconciler.ts';
 import { Metrics } from '../server/observability/metrics.ts';
 import { serveMetrics } from '../server/observability/metrics-server.ts';
 import { observabilitySettings } from '../server/observability/settings.ts';
+import { environmentHelp, readConfig } from './config.ts';
 
 export const CONTROLLER_USAGE = `gatehouse controller --dir PATH --endpoint URL [--owner NAME] [--once]
 gatehouse controller --kubernetes --endpoint URL [--namespace NS] [--owner NAME]
@@ -25,12 +26,7 @@ Reconciles declarations into a Gatehouse server through its admin API.
   --once             one pass, then exit: 0 when everything applied, 1 otherwise
   --resync SECONDS   pass interval without changes, to put back drift (default 30)
 
-Environment:
-  GATEHOUSE_ADMIN_TOKEN   admin token for the server (required)
-  GATEHOUSE_METRICS_PORT  serve Prometheus /metrics (reconcile passes, errors,
-                          durations; process metrics) on this port (default: not served)
-  GATEHOUSE_METRICS_HOST  address of the metrics listener (default 127.0.0.1)
-  GATEHOUSE_METRICS_TOKEN bearer token /metrics requires (default: none)`;
+${environmentHelp('controller')}`;
 
 type Out = (line: string) => void;
 
@@ -55,14 +51,14 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
     return 0;
   }
   if (!values.dir === !values.kubernetes) throw new Error('give exactly one source: --dir PATH or --kubernetes');
-  const endpoint = values.endpoint ?? env.GATEHOUSE_ENDPOINT;
+  const config = readConfig('controller', { ...env, ...(values.endpoint !== undefined ? { GATEHOUSE_ENDPOINT: values.endpoint } : {}) });
+  const endpoint = config.GATEHOUSE_ENDPOINT;
   if (!endpoint) throw new Error('give the server with --endpoint URL (or GATEHOUSE_ENDPOINT)');
-  const token = env.GATEHOUSE_ADMIN_TOKEN;
-  if (!token) throw new Error('set GATEHOUSE_ADMIN_TOKEN to an admin token of the server');
+  const token = config.GATEHOUSE_ADMIN_TOKEN!;
   const resyncMs = values.resync ? Number(values.resync) * 1000 : 30_000;
   if (!Number.isFinite(resyncMs) || resyncMs < 1000) throw new Error(`--resync must be a number of seconds ≥ 1, got "${values.resync}"`);
   const client = new AdminClient({ endpoint, token });
-  const observability = observabilitySettings(env);
+  const observability = observabilitySettings(config);
 
   /** The controller's own /metrics, when GATEHOUSE_METRICS_PORT asks for it; returns what stops it. */
   const withMetrics = async (source: string, start: (observer: ReturnType<Metrics['reconcileObserver']> | undefined) => Promise<() => Promise<void>>): Promise<() => Promise<void>> => {
@@ -86,7 +82,7 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values.kubernetes) {
     const { runKubernetesController } = await import('../controller/kubernetes/run.ts');
     return withMetrics('kubernetes', (observer) =>
-      runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(observer ? { observer } : {}), env }),
+      runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(observer ? { observer } : {}), ...(config.POD_NAME ? { podName: config.POD_NAME } : {}), ...(config.POD_NAMESPACE ? { podNamespace: config.POD_NAMESPACE } : {}) }),
     );
   }
 

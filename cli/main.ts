@@ -24,17 +24,19 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
-      case 'serve': {
-        const stop = await serve(rest);
-        if (rest.includes('--help') || rest.includes('-h')) return 0;
-        await untilSignal(stop);
-        return 0;
-      }
+      case 'serve':
       case 'controller': {
-        const result = await controller(rest);
-        if (typeof result === 'number') return result;
-        await untilSignal(result);
-        return 0;
+        // Listening from the start: a signal during start-up (a long first pass) stops the server
+        // in order as soon as it is up, rather than killing it with queued audit records.
+        const signal = signals();
+        try {
+          const result = command === 'serve' ? await serve(rest) : await controller(rest);
+          if (typeof result === 'number') return result;
+          if (rest.includes('--help') || rest.includes('-h')) return 0;
+          return await stopOnSignal(result, signal.received);
+        } finally {
+          signal.dispose();
+        }
       }
       case 'audit':
         return await audit(rest);
@@ -63,13 +65,45 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function untilSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      process.stdout.write(`\n${signal}: stopping\n`);
-      stop().then(resolve, resolve);
-    };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-  });
+/** The first SIGTERM or SIGINT, from now on; a second one exits at once. */
+function signals(): { received: Promise<NodeJS.Signals>; dispose(): void } {
+  let first!: (signal: NodeJS.Signals) => void;
+  const received = new Promise<NodeJS.Signals>((resolve) => (first = resolve));
+  let seen = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (seen) {
+      process.stderr.write(`${signal} again: exiting without waiting\n`);
+      process.exit(1);
+    }
+    seen = true;
+    process.stdout.write(`\n${signal}: stopping\n`);
+    first(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    received,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * Stops after the signal: 0 once stopped in order, 1 when stopping failed or overran its
+ * deadline. Exits even if a stray handle would keep the process alive, so an orchestrator
+ * never has to kill it.
+ */
+async function stopOnSignal(stop: () => Promise<void>, received: Promise<NodeJS.Signals>): Promise<number> {
+  await received;
+  try {
+    await stop();
+    return 0;
+  } catch (error) {
+    process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  } finally {
+    setTimeout(() => process.exit(), 2000).unref();
+  }
 }

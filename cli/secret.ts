@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { dnsLabel } from '../api/index.ts';
 import { matchesFingerprint } from '../client/secret-fingerprint.ts';
 import { AdminApiError, AdminClient } from '../client/admin-client.ts';
+import { environmentHelp, readConfig } from './config.ts';
 
 export const SECRET_USAGE = `gatehouse secret set NAMESPACE/NAME (--from-file [KEY=]PATH | --from-env [KEY=]VAR)... [--endpoint URL]
 gatehouse secret show NAMESPACE/NAME [--endpoint URL]
@@ -22,8 +23,7 @@ controller copies them from Secrets instead. Values are never printed.
   --from-env [KEY=]VAR     the value is the environment variable VAR
   --endpoint URL           the server's base URL (or GATEHOUSE_ENDPOINT)
 
-Environment:
-  GATEHOUSE_ADMIN_TOKEN   admin token for the server (required; a workspace administrator's)`;
+${environmentHelp('secret')}`;
 
 type Out = (line: string) => void;
 
@@ -66,10 +66,15 @@ export async function secret(argv: string[], env: NodeJS.ProcessEnv = process.en
   const sources = [...(values['from-file'] ?? []).map((s) => ({ kind: 'file' as const, spec: s })), ...(values['from-env'] ?? []).map((s) => ({ kind: 'env' as const, spec: s }))];
   if (sub !== 'set' && sources.length > 0) return fail('--from-file and --from-env are for "set" only', 2);
   if (sub === 'set' && sources.length === 0) return fail(`secret ${id}: give the value with --from-file [KEY=]PATH or --from-env [KEY=]VAR`, 2);
-  const endpoint = values.endpoint ?? env.GATEHOUSE_ENDPOINT;
+  let config;
+  try {
+    config = readConfig('secret', { ...env, ...(values.endpoint !== undefined ? { GATEHOUSE_ENDPOINT: values.endpoint } : {}) });
+  } catch (error) {
+    return fail((error as Error).message, 2);
+  }
+  const endpoint = config.GATEHOUSE_ENDPOINT;
   if (!endpoint) return fail('give the server with --endpoint URL (or GATEHOUSE_ENDPOINT)', 2);
-  const token = env.GATEHOUSE_ADMIN_TOKEN;
-  if (!token) return fail('set GATEHOUSE_ADMIN_TOKEN to an admin token of the server', 2);
+  const token = config.GATEHOUSE_ADMIN_TOKEN!;
   const client = new AdminClient({ endpoint, token });
 
   try {

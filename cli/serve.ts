@@ -9,11 +9,13 @@ import { listen } from '../server/http.ts';
 import { jsonLogger } from '../server/log.ts';
 import { Metrics } from '../server/observability/metrics.ts';
 import { serveMetrics } from '../server/observability/metrics-server.ts';
-import { OBSERVABILITY_ENV_HELP, observabilitySettings } from '../server/observability/settings.ts';
+import { observabilitySettings } from '../server/observability/settings.ts';
 import type { Tracing } from '../server/observability/tracing.ts';
 import type { RunningServer } from '../server/http.ts';
 import { openStore } from '../server/store/index.ts';
 import { ensureBootstrapToken, generateToken, hashToken } from '../server/admin/tokens.ts';
+import { environmentHelp, readConfig } from './config.ts';
+import { storeOptionsFrom } from './store-env.ts';
 
 export const SERVE_USAGE = `gatehouse serve [--dir PATH] [--port N] [--host ADDR]
 
@@ -23,19 +25,19 @@ of any change to the folder (objects removed from it are deleted, drift made
 through the admin API is put back). In a git checkout, each change records the
 commit, author and date of its file.
 
-Environment:
-  PORT                    port to listen on (default 8080)
-  HOST                    address to listen on (default 127.0.0.1)
-  PUBLIC_URL              external base URL of issuers (default http://127.0.0.1:PORT)
-  GATEHOUSE_DATA_DIR      where the embedded SQLite store lives (default ./data)
-  DATABASE_URL            postgres://… to use PostgreSQL instead (several replicas)
-  GATEHOUSE_ADMIN_TOKEN   bootstrap admin token; generated and printed once if unset
-  GATEHOUSE_SECRET_KEY    key that seals secrets at rest (required with DATABASE_URL);
-                          generated into GATEHOUSE_DATA_DIR/secret.key if unset
-  GATEHOUSE_TRUSTED_PROXIES  comma-separated CIDR blocks of the reverse proxies in front;
-                          their X-Forwarded-For names the client for organizations'
-                          network.allowedCidrs (default: none, the socket's peer counts)
-${OBSERVABILITY_ENV_HELP}`;
+${environmentHelp('serve')}`;
+
+/** Time allowed after the grace period for the audit writer to drain and the store to close. */
+const CLOSE_STORE_MS = 10_000;
+
+function withDeadline(work: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
 
 interface Out {
   (line: string): void;
@@ -51,19 +53,19 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     out(SERVE_USAGE);
     return async () => {};
   }
-  const port = Number(values.port ?? env.PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got "${values.port ?? env.PORT}"`);
-  const host = values.host ?? env.HOST ?? '127.0.0.1';
-  const observability = observabilitySettings(env);
+  // Flags win over the environment; both go through the same validation.
+  const config = readConfig('serve', { ...env, ...(values.port !== undefined ? { PORT: values.port } : {}), ...(values.host !== undefined ? { HOST: values.host } : {}) });
+  const { PORT: port, HOST: host } = config;
+  const observability = observabilitySettings(config);
   const logger = jsonLogger({ level: observability.logLevel });
   const metrics = observability.metrics ? new Metrics({ maxOrganizations: observability.metrics.maxOrganizations }) : undefined;
   // Imported only when asked for: a server without tracing never loads the OpenTelemetry SDK.
   const tracing: Tracing | undefined = observability.tracing ? await (await import('../server/observability/tracing.ts')).startTracing(observability.tracing) : undefined;
 
-  const store = await openStore({ ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}), dataDir: resolve(env.GATEHOUSE_DATA_DIR ?? './data') });
+  const store = await openStore({ ...storeOptionsFrom(config), dataDir: resolve(config.GATEHOUSE_DATA_DIR) });
   out(`store: ${store.driver.dialect} at ${store.location}`);
   try {
-    const token = await ensureBootstrapToken(store, env.GATEHOUSE_ADMIN_TOKEN, systemClock.now());
+    const token = await ensureBootstrapToken(store, config.GATEHOUSE_ADMIN_TOKEN, systemClock.now());
     if (token.source === 'generated') {
       out(`admin token (shown once; only its hash is kept): ${token.token}`);
     } else if (token.source === 'environment') {
@@ -72,20 +74,23 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       out('admin token: kept from an earlier start (set GATEHOUSE_ADMIN_TOKEN to replace it)');
     }
 
-    const dataDir = resolve(env.GATEHOUSE_DATA_DIR ?? './data');
-    const { sealer, source: keySource } = loadSealer(env, join(dataDir, 'secret.key'));
+    const dataDir = resolve(config.GATEHOUSE_DATA_DIR);
+    const { sealer, source: keySource } = loadSealer(config, join(dataDir, 'secret.key'));
     if (keySource === 'generated') out(`secrets at rest: sealed with a new key in ${join(dataDir, 'secret.key')} (set GATEHOUSE_SECRET_KEY in production)`);
     else if (keySource === 'file') out(`secrets at rest: sealed with the key in ${join(dataDir, 'secret.key')}`);
 
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
-    let publicUrl = env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const trustedProxies = (env.GATEHOUSE_TRUSTED_PROXIES ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean);
+    let publicUrl = config.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const trustedProxies = config.GATEHOUSE_TRUSTED_PROXIES;
     const gatehouse = createApp({ store, clock: systemClock, logger, sealer, ...(metrics ? { metrics } : {}), get publicUrl() { return publicUrl; }, ...(trustedProxies.length ? { trustedProxies } : {}) });
     if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;
     if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
+    const dir = values.dir ? resolve(values.dir) : undefined;
+    // Not ready until the declared issuers exist: a replica answering ready earlier would send partners 404s.
+    const declared = dir ? gatehouse.readiness.wait('declarations', `the declarations under ${dir} applied once`) : undefined;
     const metricsServer: RunningServer | undefined = metrics && observability.metrics
       ? await serveMetrics(metrics, { host: observability.metrics.host ?? host, port: observability.metrics.port, token: observability.metrics.token })
       : undefined;
@@ -98,13 +103,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     }
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();
-    if (!env.PUBLIC_URL && port === 0) publicUrl = running.url;
+    if (!config.PUBLIC_URL && port === 0) publicUrl = running.url;
     let controller: DirectoryController | undefined;
-    if (values.dir && controllerToken) {
+    if (dir && controllerToken) {
+      out(`readiness: ${running.url}/readyz answers 503 until the declarations under ${dir} are applied`);
       const loopback = /^(0\.0\.0\.0|::|\[::\])$/.test(host) ? `http://127.0.0.1:${running.port}` : running.url;
       const client = new AdminClient({ endpoint: loopback, token: controllerToken });
-      controller = startDirectoryController({ dir: resolve(values.dir), client, out, ...(metrics ? { observer: metrics.reconcileObserver('directory') } : {}) });
+      controller = startDirectoryController({ dir, client, out, ...(metrics ? { observer: metrics.reconcileObserver('directory') } : {}) });
       await controller.firstPass;
+      declared?.();
     }
     out(`listening on ${running.url}`);
     out(`  admin API  ${running.url}/admin/v1/namespaces/{namespace}/{organizations|clients|…}`);
@@ -113,17 +120,24 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     if (metricsServer) out(`  metrics    ${metricsServer.url}/metrics${observability.metrics?.token ? ' (bearer token required)' : ''}`);
     if (observability.tracing) out(`  tracing    OTLP/HTTP to ${observability.tracing.endpoint} as ${observability.tracing.serviceName}`);
     out(`  try: curl -H "authorization: Bearer $TOKEN" ${running.url}/admin/v1/organizations`);
-    return async () => {
+    const graceMs = config.GATEHOUSE_SHUTDOWN_GRACE_SECONDS * 1000;
+    // Drain, in order: no longer ready, no new connections, requests in flight finish (for up to
+    // the grace period), then the audit records they queued are written and the store closed.
+    const drain = async () => {
+      gatehouse.readiness.stop();
       await controller?.stop();
       gatehouse.lifecycle.stop();
+      const closing = running.close(graceMs);
       await gatehouse.sweeper.stop();
-      await running.close();
+      await closing;
       await gatehouse.refusals.close();
       await metricsServer?.close();
       await tracing?.shutdown();
       await gatehouse.audit.close();
       await store.close();
+      out('stopped: requests in flight finished, audit records written, store closed');
     };
+    return () => withDeadline(drain(), graceMs + CLOSE_STORE_MS, `did not stop within ${(graceMs + CLOSE_STORE_MS) / 1000} s (GATEHOUSE_SHUTDOWN_GRACE_SECONDS plus ${CLOSE_STORE_MS / 1000} s to write the audit log and close the store)`);
   } catch (error) {
     await store.close();
     throw error;

@@ -34,6 +34,7 @@ import type { BlockList } from 'node:net';
 import { clientAddress, networksOf } from './oidc/admission.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
 import { PrincipalResolver } from './governance/principals.ts';
+import { Readiness } from './readiness.ts';
 
 export interface AppOptions {
   store: Store;
@@ -50,6 +51,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Fetches SAML IdP metadata declared by URL (tests replace it). */
   fetchMetadata?: (url: string) => Promise<string>;
+  /** What /readyz waits for besides the store (the embedded controller's first pass); one is made when not given. */
+  readiness?: Readiness;
 }
 
 export interface GatehouseApp {
@@ -70,6 +73,8 @@ export interface GatehouseApp {
   lifecycle: LifecycleMonitor;
   /** Deletes expired pending broker sign-ins and SAML replay-cache rows; `start()` it in a long-running server, `await stop()` before closing the store. */
   sweeper: BrokerSweeper;
+  /** /readyz answers 503 while it waits for something, and from `stop()` on. */
+  readiness: Readiness;
 }
 
 /** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
@@ -118,7 +123,19 @@ export function createApp(options: AppOptions): GatehouseApp {
   health.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
+  const readiness = options.readiness ?? new Readiness();
   health.get('/readyz', async (ctx) => {
+    const state = readiness.state();
+    if (state.stopping) {
+      ctx.status = 503;
+      ctx.body = { status: 'stopping', reason: 'the server is shutting down' };
+      return;
+    }
+    if (!state.ready) {
+      ctx.status = 503;
+      ctx.body = { status: 'not ready', waitingFor: state.waitingFor };
+      return;
+    }
     try {
       await store.driver.all('SELECT 1 AS ok');
       ctx.body = { status: 'ready', store: store.driver.dialect };
@@ -184,5 +201,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   }, logger);
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness };
 }

@@ -6,7 +6,12 @@ export interface RunningServer {
   server: Server;
   url: string;
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and resolves once every connection is gone. With `graceMs`,
+   * requests in flight may finish for that long (idle keep-alive connections are closed at
+   * once); without it, every connection is cut now.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Listens on `host:port` (port 0 picks a free one) and resolves once the socket is bound. */
@@ -28,10 +33,24 @@ export async function listen(app: Koa | RequestListener, options: { host: string
     server,
     port,
     url: `http://${host}:${port}`,
-    close: () =>
+    close: (graceMs = 0) =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
+        let idle: NodeJS.Timeout | undefined;
+        let cut: NodeJS.Timeout | undefined;
+        server.close((error) => {
+          clearInterval(idle);
+          clearTimeout(cut);
+          if (error) reject(error);
+          else resolve();
+        });
+        if (graceMs <= 0) {
+          server.closeAllConnections();
+          return;
+        }
+        // A keep-alive connection becomes idle when its last response is sent: close it then.
+        server.closeIdleConnections();
+        idle = setInterval(() => server.closeIdleConnections(), 50);
+        cut = setTimeout(() => server.closeAllConnections(), graceMs);
       }),
   };
 }

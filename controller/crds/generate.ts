@@ -2,16 +2,20 @@
  * Writes one CustomResourceDefinition per kind, derived from api/, next to this script:
  *
  *   node controller/crds/generate.ts           regenerate controller/crds/gatehouse.dev_<plural>.yaml
+ *                                              and the Helm chart's copy (deploy/helm/gatehouse/crds)
  *   node controller/crds/generate.ts --check   exit 1, naming the stale files, when the checked-in CRDs differ
  */
-import { readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { allCrds } from '../../api/crd.ts';
 import { API_GROUP } from '../../api/meta.ts';
 
 export const CRD_DIR = dirname(fileURLToPath(import.meta.url));
+/** Helm installs CRDs only from its chart's own crds/ folder, so the chart carries a generated copy. */
+export const CHART_CRD_DIR = resolve(CRD_DIR, '../../deploy/helm/gatehouse/crds');
+const TARGETS = [CRD_DIR, CHART_CRD_DIR];
 export const HEADER = '# Generated from api/ by controller/crds/generate.ts — do not edit.\n';
 
 const GENERATED_FILE = new RegExp(`^${API_GROUP.replace(/\./g, '\\.')}_[a-z0-9]+\\.yaml$`);
@@ -55,21 +59,31 @@ export function writeCrds(dir = CRD_DIR): { written: string[]; removed: string[]
 }
 
 function main(argv: string[]): number {
+  const shown = (dir: string, name: string) => join(relative(process.cwd(), dir), name);
   if (argv.includes('--check')) {
-    const { stale, orphaned } = checkCrds();
-    if (stale.length === 0 && orphaned.length === 0) {
-      console.log(`CRDs in ${CRD_DIR} are up to date.`);
+    let current = true;
+    for (const dir of TARGETS) {
+      const { stale, orphaned } = checkCrds(dir);
+      for (const name of stale) console.error(`stale: ${shown(dir, name)}`);
+      for (const name of orphaned) console.error(`no longer generated: ${shown(dir, name)}`);
+      current &&= stale.length === 0 && orphaned.length === 0;
+    }
+    if (current) {
+      console.log(`CRDs in ${TARGETS.join(' and ')} are up to date.`);
       return 0;
     }
-    for (const name of stale) console.error(`stale: controller/crds/${name}`);
-    for (const name of orphaned) console.error(`no longer generated: controller/crds/${name}`);
     console.error('The CRDs differ from api/: run `npm run gen:crds` and commit the result.');
     return 1;
   }
-  const { written, removed } = writeCrds();
-  for (const name of written) console.log(`wrote controller/crds/${name}`);
-  for (const name of removed) console.log(`removed controller/crds/${name}`);
-  if (written.length === 0 && removed.length === 0) console.log('CRDs already up to date.');
+  let changed = false;
+  for (const dir of TARGETS) {
+    mkdirSync(dir, { recursive: true });
+    const { written, removed } = writeCrds(dir);
+    for (const name of written) console.log(`wrote ${shown(dir, name)}`);
+    for (const name of removed) console.log(`removed ${shown(dir, name)}`);
+    changed ||= written.length + removed.length > 0;
+  }
+  if (!changed) console.log('CRDs already up to date.');
   return 0;
 }
 

@@ -14,8 +14,11 @@ export interface KubernetesControllerOptions {
   resyncMs: number;
   owner?: string;
   namespace?: string;
-  env: NodeJS.ProcessEnv;
   observer?: PassObserver;
+  /** The Lease holder's identity (POD_NAME); the host name when unset. */
+  podName?: string;
+  /** Where the Lease lives (POD_NAMESPACE); else `namespace`, else gatehouse-system. */
+  podNamespace?: string;
 }
 
 export interface StartKubernetesOptions {
@@ -115,13 +118,13 @@ export async function startKubernetesController(options: StartKubernetesOptions)
 export async function runKubernetesController(options: KubernetesControllerOptions): Promise<() => Promise<void>> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
-  const identity = options.env.POD_NAME ?? hostname();
+  const identity = options.podName ?? hostname();
   const controller = await startKubernetesController({
     kubeConfig,
     client: options.client,
     out: options.out,
     identity,
-    leaseNamespace: options.env.POD_NAMESPACE ?? options.namespace ?? 'gatehouse-system',
+    leaseNamespace: options.podNamespace ?? options.namespace ?? 'gatehouse-system',
     resyncMs: options.resyncMs,
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),

@@ -101,11 +101,11 @@ describe('gatehouse serve --dir', () => {
     expect(serve.output()).toContain('GATEHOUSE_TRUSTED_PROXIES: "lb.internal" is not a CIDR block such as "10.0.0.0/8"');
   });
 
-  it('refuses an invalid observability setting, naming it (server/observability/settings.ts checks each)', async () => {
+  it('refuses an invalid observability setting, naming it (cli/config.ts checks each)', async () => {
     const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' });
     try {
       expect(await serve.exit()).toBe(1);
-      expect(serve.output()).toContain('OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL such as http://otel-collector:4318');
+      expect(serve.output()).toContain('OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://otel-collector:4318');
     } finally {
       await serve.stop();
     }

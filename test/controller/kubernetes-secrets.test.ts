@@ -245,7 +245,7 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
     expect(secretRequests.filter((r) => /^GET [^?]*\/secrets(\?watch)?$/.test(r))).toEqual([]);
     const verbOf: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
     const used = new Set(secretRequests.map((r) => verbOf[r.split(' ')[0]!]!));
-    const docs = parseAllDocuments(readFileSync('controller/deploy/rbac.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] });
+    const docs = parseAllDocuments(readFileSync('deploy/kustomize/rbac.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] });
     const granted = new Set(docs.flatMap((d) => d.rules ?? []).filter((r) => r.apiGroups.includes('') && r.resources.includes('secrets')).flatMap((r) => r.verbs));
     for (const verb of used) expect(granted).toContain(verb);
   });
