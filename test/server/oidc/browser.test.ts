@@ -14,6 +14,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery staple 42';
 // Without Chromium (apt-get install chromium) there is no browser to run these in.
 const withBrowser = existsSync(CHROMIUM) ? describe : describe.skip;
+if (!existsSync(CHROMIUM)) console.warn(`SKIPPED: the page specs need Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`);
 
 let gh: TestServer;
 let browser: Browser;
