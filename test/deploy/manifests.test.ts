@@ -15,7 +15,7 @@ import { nodeScript } from '../support/process.ts';
 
 type Obj = Record<string, any>;
 interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }
-interface Container { name: string; command?: string[]; args?: string[]; env: EnvVar[]; securityContext: Obj; volumeMounts?: { name: string; mountPath: string }[]; readinessProbe?: Obj; livenessProbe?: Obj }
+interface Container { name: string; command?: string[]; args?: string[]; env: EnvVar[]; ports?: { name: string; containerPort: number }[]; securityContext: Obj; volumeMounts?: { name: string; mountPath: string }[]; readinessProbe?: Obj; livenessProbe?: Obj }
 
 const CHART = 'deploy/helm/gatehouse';
 const RELEASE = { release: 'gatehouse', namespace: 'gatehouse-system' };
@@ -90,7 +90,18 @@ describe('deploy/kustomize and the Helm chart', () => {
   it('adds a ServiceMonitor on /metrics only when asked', () => {
     expect(helm({ secrets: { existingSecret: 'gatehouse' } }).some((o) => o.kind === 'ServiceMonitor')).toBe(false);
     const monitor = helm({ secrets: { existingSecret: 'gatehouse' }, serviceMonitor: { enabled: true } }).find((o) => o.kind === 'ServiceMonitor')!;
-    expect(monitor.spec).toEqual({ selector: { matchLabels: { 'app.kubernetes.io/name': 'gatehouse', 'app.kubernetes.io/component': 'server' } }, endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }] });
+    expect(monitor.spec).toEqual({ selector: { matchLabels: { 'app.kubernetes.io/name': 'gatehouse', 'app.kubernetes.io/component': 'server' } }, endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }] });
+  });
+
+  it('serve /metrics on a port of its own, which the Service exposes and the server is told to use', () => {
+    for (const objects of [kustomize(), helm({ secrets: { existingSecret: 'gatehouse' } })]) {
+      const server = container(deployment(objects, 'gatehouse'));
+      const port = server.ports!.find((p) => p.name === 'metrics')!.containerPort;
+      expect(server.env!.find((e) => e.name === 'GATEHOUSE_METRICS_PORT')!.value).toBe(String(port));
+      expect(server.env!.find((e) => e.name === 'GATEHOUSE_METRICS_HOST')!.value).toBe('0.0.0.0');
+      const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'gatehouse') as unknown as { spec: { ports: { name: string; targetPort: string }[] } };
+      expect(service.spec.ports.map((p) => [p.name, p.targetPort])).toEqual([['http', 'http'], ['metrics', 'metrics']]);
+    }
   });
 
   it('probe the server on /readyz and /healthz, and expose it through the Service', () => {
@@ -230,7 +241,7 @@ describe('the server as the Deployment runs it', () => {
   const secrets = { 'database-url': '', 'secret-key': randomBytes(48).toString('base64'), 'admin-token': randomBytes(32).toString('base64url') };
   const server = () => container(deployment(kustomize(), 'gatehouse'));
   // Tests listen on loopback and port 0, and the data volume is a temp dir.
-  const local = (env: Record<string, string>, dataDir: string) => ({ ...env, HOST: '127.0.0.1', PORT: '0', GATEHOUSE_DATA_DIR: dataDir });
+  const local = (env: Record<string, string>, dataDir: string) => ({ ...env, HOST: '127.0.0.1', PORT: '0', GATEHOUSE_METRICS_HOST: '127.0.0.1', GATEHOUSE_METRICS_PORT: '0', GATEHOUSE_DATA_DIR: dataDir });
 
   (postgres ? it : it.skip)('starts on PostgreSQL with the Secret the manifests reference and becomes ready on /readyz', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-volume-'));
@@ -244,6 +255,8 @@ describe('the server as the Deployment runs it', () => {
       const ready = await fetch(`${url}/readyz`);
       expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { status: 'ready', store: 'postgres' } });
       expect((await fetch(`${url}/admin/v1/organizations`, { headers: { authorization: `Bearer ${secrets['admin-token']}` } })).status).toBe(200);
+      const metrics = (await run.waitFor(/metrics +(http:\/\/127\.0\.0\.1:\d+\/metrics)/, 5_000))[1]!;
+      expect(await (await fetch(metrics)).text()).toContain('gatehouse_tokens_issued_total');
       expect(run.output()).toContain('admin token: from GATEHOUSE_ADMIN_TOKEN');
       for (const value of [secrets['secret-key'], secrets['admin-token'], 'db-password-never-shown']) expect(run.output()).not.toContain(value);
       // Nothing written to the data volume: the store is PostgreSQL and the key comes from the Secret.
