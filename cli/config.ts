@@ -1,6 +1,6 @@
 /**
- * Every environment variable the `gatehouse` commands read, declared once. The README's
- * Configuration table (cli/config-docs.ts), the "Environment:" part of each command's
+ * Every environment variable the `gatehouse` commands read, declared once. The Configuration
+ * table of docs/configuration.md (cli/config-docs.ts), the "Environment:" part of each command's
  * --help, the Kubernetes manifests' spec and the start-up validation all come from SETTINGS.
  * Adding a variable is one row here, then `npm run gen:config`.
  */
@@ -11,7 +11,7 @@ import { DEFAULT_MAX_ORGANIZATIONS } from '../server/observability/metrics.ts';
 export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest';
 
 interface Setting<T> {
-  /** What it does, one or two sentences (README table and --help). */
+  /** What it does, one or two sentences (docs/configuration.md and --help). */
   description: string;
   /** The value used when the variable is unset or empty (parsed like a set value). */
   default?: string;
@@ -262,7 +262,7 @@ export function environmentHelp(command: Command): string {
   return ['Environment:', ...rows.flatMap((r) => wrap(r.text).map((l, i) => `  ${(i === 0 ? r.name : '').padEnd(width)}${l}`))].join('\n');
 }
 
-/** The README's Configuration table. */
+/** The Configuration table of docs/configuration.md. */
 export function configurationTable(): string {
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   const lines = ['| variable | default | read by | secret | meaning |', '|---|---|---|---|---|'];

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, SETTINGS, environmentHelp, namesOf, readConfig, type Name } from '../../cli/config.ts';
-import { readmeIsCurrent, renderReadme, README } from '../../cli/config-docs.ts';
+import { CONFIGURATION_DOC, configurationDocIsCurrent, renderConfigurationDoc } from '../../cli/config-docs.ts';
 import { SERVE_USAGE } from '../../cli/serve.ts';
 import { CONTROLLER_USAGE } from '../../cli/controller.ts';
 import { SECRET_USAGE } from '../../cli/secret.ts';
@@ -95,18 +95,18 @@ describe('the configuration (cli/config.ts)', () => {
   });
 });
 
-describe('the README Configuration table', () => {
+describe('the Configuration table in docs/configuration.md', () => {
   it('is what cli/config.ts generates (run `npm run gen:config` after changing it)', () => {
-    expect(readmeIsCurrent()).toBe(true);
-    const text = readFileSync(README, 'utf8');
+    expect(configurationDocIsCurrent()).toBe(true);
+    const text = readFileSync(CONFIGURATION_DOC, 'utf8');
     for (const name of Object.keys(SETTINGS) as Name[]) expect(text).toContain(`| \`${name}\` |`);
   });
 
   it('is found stale when a row changes', () => {
-    const text = readFileSync(README, 'utf8');
+    const text = readFileSync(CONFIGURATION_DOC, 'utf8');
     const stale = text.replace('| `PORT` | `8080` |', '| `PORT` | `80` |');
     expect(stale).not.toBe(text);
-    expect(renderReadme(stale)).toBe(text);
-    expect(() => renderReadme('# no table here')).toThrow(/no configuration table markers/);
+    expect(renderConfigurationDoc(stale)).toBe(text);
+    expect(() => renderConfigurationDoc('# no table here')).toThrow(/no configuration table markers/);
   });
 });
