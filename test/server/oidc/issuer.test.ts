@@ -82,8 +82,8 @@ describe('client credentials', () => {
     // The audit record says what was asked for and not granted.
     const audit = await gh.admin('GET', `/admin/v1/audit?organization=forge&action=token.issued&client=forge-sync.${NS}&limit=2`);
     expect(audit.body.items.map((r: { data: object }) => r.data)).toEqual([
-      { grant: 'client_credentials', scope: '', dropped: ['inventory:write'] },
-      { grant: 'client_credentials', scope: 'inventory:read', dropped: ['inventory:write'] },
+      { grant: 'client_credentials', scope: '', dropped: ['inventory:write'], requestId: expect.any(String) },
+      { grant: 'client_credentials', scope: 'inventory:read', dropped: ['inventory:write'], requestId: expect.any(String) },
     ]);
   });
 
