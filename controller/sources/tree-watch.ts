@@ -78,7 +78,11 @@ export function watchTree(root: string, onChange: () => void, options: TreeWatch
     if (!stopped) onChange();
   };
 
-  void sync();
+  // The folders' watches are in place only once the first walk ends, and the caller's first read
+  // may come before that: a save in between would go unseen until the resync. So the root is
+  // watched at once, and one pass follows the first walk (a pass with nothing new writes nothing).
+  add(root);
+  void sync().then(schedule);
   return {
     also(dir, ignore) {
       if (stopped) return;

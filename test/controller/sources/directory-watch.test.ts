@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OrganizationObject } from '../../../api/index.ts';
 import { AdminClient } from '../../../client/admin-client.ts';
 import { startDirectoryController, type DirectoryController } from '../../../controller/directory-controller.ts';
+import { DirectorySource } from '../../../controller/sources/directory.ts';
 import { pollUntil } from '../../support/eventually.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { temporaryDirectories } from '../../support/temp-dirs.ts';
@@ -113,5 +115,24 @@ describe('directory source: every kind of save is live within 2 s', () => {
     expect(afterBurst - before).toBeLessThanOrEqual(3);
     await new Promise((r) => setTimeout(r, 1000));
     expect(controller.loop.passes).toBe(afterBurst);
+  });
+});
+
+describe('directory source: the watch starts before its folders are all watched', () => {
+  it('still reports a save made in a subfolder at once after watch() returns, before its folder is watched', async () => {
+    const root = await tempDir();
+    await mkdir(join(root, 'deep', 'er'), { recursive: true });
+    await writeFile(join(root, 'deep', 'er', 'acme.yaml'), organization('acme', 'Acme 1'));
+    let changes = 0;
+    const unwatch = new DirectorySource({ dir: root }).watch(() => changes++, 50);
+    try {
+      // In the same turn of the event loop: the walk that watches deep/er has not listed it yet.
+      const temp = join(root, 'deep', 'er', '.acme.swp');
+      writeFileSync(temp, organization('acme', 'Acme 2'));
+      renameSync(temp, join(root, 'deep', 'er', 'acme.yaml'));
+      await pollUntil(async () => changes > 0, LIVE_WITHIN_MS, () => 'the save went unseen');
+    } finally {
+      unwatch();
+    }
   });
 });
