@@ -23,6 +23,7 @@ import type { UpstreamSecrets } from './secrets.ts';
 import { createUpstreams, type UpstreamFailure, type Upstreams, type UpstreamType } from './upstreams/index.ts';
 import { OidcExpected } from './upstreams/oidc.ts';
 import { MALFORMED_SAML, SamlExpected } from './upstreams/saml.ts';
+import type { AuditAction } from '../audit/actions.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
@@ -163,7 +164,7 @@ export class Broker {
     return snapshot.connections.find((c) => c.metadata.name === name && c.spec.organizationRef.name === snapshot.organization);
   }
 
-  private async audit(snapshot: IssuerSnapshot, action: string, fields: { organization?: string | null; client?: string; subject?: string | null; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<void> {
+  private async audit(snapshot: IssuerSnapshot, action: AuditAction, fields: { organization?: string | null; client?: string; subject?: string | null; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<void> {
     await this.options.audit.append({
       action,
       actor: fields.actor ?? fields.subject ?? 'anonymous',
