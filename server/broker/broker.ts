@@ -177,14 +177,14 @@ export class Broker {
     });
   }
 
-  private async refuse(ctx: Context, snapshot: IssuerSnapshot, status: number, branding: PageBranding, heading: string, message: string, audit: { reason: string; organization?: string | null; connection?: string; client?: string; email?: string; subject?: string | null }): Promise<void> {
+  private async refuse(ctx: Context, snapshot: IssuerSnapshot, status: number, branding: PageBranding, heading: string, message: string, audit: { reason: string; code?: string; organization?: string | null; connection?: string; client?: string; email?: string; subject?: string | null }): Promise<void> {
     await this.audit(snapshot, 'login.refused', {
       organization: audit.organization ?? null,
       client: audit.client ?? '',
       subject: audit.subject ?? null,
       actor: audit.email ?? audit.subject ?? 'anonymous',
       outcome: 'refused',
-      data: { reason: audit.reason, ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}) },
+      data: { reason: audit.reason, ...(audit.code ? { code: audit.code } : {}), ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}) },
     });
     refusal(ctx, status, branding, heading, message);
   }
@@ -247,7 +247,7 @@ export class Broker {
     const started = await this.upstreams[type].start({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), loginHint: email });
     if (!started.ok) {
       const { status, heading } = startRefusal(started.failure);
-      await this.refuse(ctx, snapshot, status, brandingFor(snapshot, route.organization), heading, started.failure.message, { reason: started.failure.reason, organization, connection: connection.metadata.name, client: clientId, email });
+      await this.refuse(ctx, snapshot, status, brandingFor(snapshot, route.organization), heading, started.failure.message, { reason: started.failure.reason, ...(started.failure.code ? { code: started.failure.code } : {}), organization, connection: connection.metadata.name, client: clientId, email });
       return;
     }
     const { url, correlation, expected } = started.value;
@@ -296,8 +296,8 @@ export class Broker {
     }
     const result = await this.upstreams[type].finish({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), expected, params });
     if (!result.ok) {
-      const { reason, message } = result.failure;
-      await this.refuse(ctx, snapshot, MALFORMED_SAML.has(reason) ? 400 : 401, branding, 'Sign-in failed', message, { reason, connection: connectionName, client: pending.clientId });
+      const { reason, message, code } = result.failure;
+      await this.refuse(ctx, snapshot, MALFORMED_SAML.has(reason) ? 400 : 401, branding, 'Sign-in failed', message, { reason, ...(code ? { code } : {}), connection: connectionName, client: pending.clientId });
       return;
     }
     await this.verified(ctx, snapshot, pending, result.value, ['fed']);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { IdPConnectionObject } from '../../../api/index.ts';
 import type { Clock } from '../../clock.ts';
 import type { UpstreamSecrets } from '../secrets.ts';
-import { attempt, UpstreamError, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest } from './upstream.ts';
+import { attempt, UpstreamError, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest, type UpstreamFailureReason } from './upstream.ts';
 
 const DISCOVERY_TTL_MS = 10 * 60 * 1000;
 
@@ -54,7 +54,7 @@ export class OidcUpstreams implements Upstream {
   async finish({ connection, namespace, expected, params }: UpstreamFinishRequest): Promise<UpstreamResult<UpstreamIdentity>> {
     const error = params.get('error');
     if (error !== null) {
-      return { ok: false, failure: { reason: `upstream-${error}`, message: `Your identity provider refused the sign-in: ${params.get('error_description') ?? error}.` } };
+      return { ok: false, failure: { reason: 'idp-error', code: error.slice(0, 64), message: `Your identity provider refused the sign-in: ${params.get('error_description') ?? error}.` } };
     }
     const pending = OidcExpected.parse(expected);
     return attempt(async () => {
@@ -114,7 +114,7 @@ export class OidcUpstreams implements Upstream {
     try {
       tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: expected.codeVerifier, expectedState: expected.state, expectedNonce: expected.nonce, idTokenExpected: true }, { redirect_uri: expected.redirectUri });
     } catch (error) {
-      throw new UpstreamError(reasonOf(error), `The identity provider's answer was refused: ${messageOf(error)}.`);
+      throw new UpstreamError(oidcReason(error), `The identity provider's answer was refused: ${messageOf(error)}.`, codeOf(error));
     }
     const meta = config.serverMetadata();
     const claims = await this.verifyIdToken(tokens.id_token!, spec.issuer, spec.clientId, meta.jwks_uri, expected.nonce);
@@ -150,7 +150,7 @@ export class OidcUpstreams implements Upstream {
       return payload;
     } catch (error) {
       if (error instanceof UpstreamError) throw error;
-      throw new UpstreamError(reasonOf(error), `The identity provider's ID token was refused: ${messageOf(error)}.`);
+      throw new UpstreamError(oidcReason(error), `The identity provider's ID token was refused: ${messageOf(error)}.`, codeOf(error));
     }
   }
 }
@@ -161,9 +161,43 @@ function messageOf(error: unknown): string {
   return e.error_description ?? e.message;
 }
 
-function reasonOf(error: unknown): string {
+/** The OAuth error the token endpoint sent, or the library's code (openid-client / oauth4webapi, jose). */
+function codeOf(error: unknown): string | undefined {
   const e = error as { code?: unknown; error?: unknown };
-  if (typeof e?.error === 'string') return e.error;
+  if (typeof e?.error === 'string') return e.error.slice(0, 64);
   if (typeof e?.code === 'string') return e.code;
-  return 'upstream-refused';
+  return undefined;
+}
+
+const CLAIM_REASONS: Record<string, UpstreamFailureReason> = { iss: 'wrong-issuer', aud: 'wrong-audience', azp: 'wrong-audience', nonce: 'nonce-mismatch', exp: 'expired', nbf: 'expired', iat: 'expired' };
+
+/** openid-client's and jose's refusals as the broker's reasons. */
+export function oidcReason(error: unknown): UpstreamFailureReason {
+  const e = error as { code?: unknown; error?: unknown; claim?: unknown; message?: unknown; cause?: { claim?: unknown; message?: unknown } };
+  if (typeof e?.error === 'string') return 'token-refused';
+  switch (e?.code) {
+    case 'OAUTH_INVALID_RESPONSE': {
+      // The authorization response itself: openid-client wraps oauth4webapi's error, which names the parameter only in its message.
+      const said = `${String(e.message)} ${String(e.cause?.message)}`;
+      if (/"iss"/.test(said)) return 'wrong-issuer';
+      if (/"state"/.test(said)) return 'state-mismatch';
+      return 'upstream-refused';
+    }
+    case 'ERR_JWT_EXPIRED':
+    case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
+      return 'expired';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'OAUTH_KEY_SELECTION_FAILED':
+      return 'invalid-signature';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+    case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED': {
+      const claim = typeof e.claim === 'string' ? e.claim : e.cause?.claim;
+      return typeof claim === 'string' && Object.hasOwn(CLAIM_REASONS, claim) ? CLAIM_REASONS[claim]! : 'upstream-refused';
+    }
+    default:
+      return 'upstream-refused';
+  }
 }

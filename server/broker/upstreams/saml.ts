@@ -5,7 +5,7 @@ import * as xpath from 'xpath';
 import { z } from 'zod';
 import type { IdPConnectionObject } from '../../../api/index.ts';
 import type { Clock } from '../../clock.ts';
-import { attempt, UpstreamError, type ConnectionEndpoints, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest } from './upstream.ts';
+import { attempt, UpstreamError, type ConnectionEndpoints, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest, type UpstreamFailureReason } from './upstream.ts';
 
 const METADATA_TTL_MS = 10 * 60 * 1000;
 /** How long a failed metadata fetch is answered from memory, so a hung IdP slows one request, not every one. */
@@ -54,7 +54,7 @@ function parse(xml: string, what: string): Document {
 /** The largest decoded SAMLResponse accepted; real ones are a few KiB (a dozen with many attributes). */
 export const MAX_SAML_RESPONSE_BYTES = 256 * 1024;
 /** The refusals that say the response could not even be read: the partner's IdP, or someone posting, sent a bad request. */
-export const MALFORMED_SAML = new Set(['malformed-response', 'malformed-xml', 'doctype']);
+export const MALFORMED_SAML: ReadonlySet<UpstreamFailureReason> = new Set(['malformed-response', 'malformed-xml', 'doctype']);
 const malformed = (detail: string) => new UpstreamError('malformed-response', `The SAMLResponse ${detail}.`);
 /** Characters XML 1.0 forbids (xmldom lets some through): a response carrying them was not made by an XML library. */
 const FORBIDDEN_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
@@ -304,7 +304,7 @@ export class SamlUpstreams implements Upstream {
   }
 }
 
-function samlReason(message: string): string {
+function samlReason(message: string): UpstreamFailureReason {
   const m = message.toLowerCase();
   if (m.includes('signature')) return 'invalid-signature';
   if (m.includes('audience')) return 'wrong-audience';

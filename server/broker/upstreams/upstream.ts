@@ -6,20 +6,64 @@ export type { UpstreamIdentity } from '../provision.ts';
 /** The connection types that send the browser to a partner's IdP; `directory` is the local password form. */
 export type UpstreamType = 'oidc' | 'saml';
 
-/** Why a partner's IdP could not be asked, or its answer was refused; `reason` goes into `login.refused` audit records. */
+/**
+ * Why a partner's IdP could not be asked, or its answer was refused: the `reason` of the
+ * `login.refused` audit record, and what chooses the page's status and heading. The names
+ * are the ones audit records have carried; library error codes are mapped onto them (and
+ * kept as `code`), and an error the IdP sends is `idp-error` with its code.
+ */
+export const UPSTREAM_FAILURE_REASONS = [
+  // The IdP cannot be asked.
+  'secret-missing',
+  'discovery-failed',
+  'metadata-unreachable',
+  'bad-metadata',
+  'no-jwks',
+  // The answer names no sign-in in progress, or another one.
+  'state-mismatch',
+  'unknown-relay-state',
+  'in-response-to-mismatch',
+  'nonce-mismatch',
+  // The answer cannot be read.
+  'malformed-response',
+  'malformed-xml',
+  'doctype',
+  'xml-comment',
+  'no-assertion',
+  // The answer is not the IdP's, not for us, not now, or not the first time.
+  'invalid-signature',
+  'wrong-issuer',
+  'wrong-audience',
+  'wrong-recipient',
+  'wrong-destination',
+  'expired',
+  'replayed-assertion',
+  // The IdP said no, or failed.
+  'idp-error',
+  'token-refused',
+  'userinfo-failed',
+  'upstream-refused',
+  'saml-refused',
+] as const;
+export type UpstreamFailureReason = (typeof UPSTREAM_FAILURE_REASONS)[number];
+
 export class UpstreamError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: UpstreamFailureReason;
+  /** The library's or the IdP's own error code, for the audit record. */
+  readonly code: string | undefined;
+  constructor(reason: UpstreamFailureReason, message: string, code?: string) {
     super(message);
     this.name = 'UpstreamError';
     this.reason = reason;
+    this.code = code;
   }
 }
 
 export interface UpstreamFailure {
-  reason: string;
+  reason: UpstreamFailureReason;
   /** Shown on the sign-in page; says what was refused without any secret. */
   message: string;
+  code?: string;
 }
 
 export type UpstreamResult<T> = { ok: true; value: T } | { ok: false; failure: UpstreamFailure };
@@ -76,6 +120,6 @@ export async function attempt<T>(step: () => Promise<T>): Promise<UpstreamResult
     return { ok: true, value: await step() };
   } catch (error) {
     if (!(error instanceof UpstreamError)) throw error;
-    return { ok: false, failure: { reason: error.reason, message: error.message } };
+    return { ok: false, failure: { reason: error.reason, message: error.message, ...(error.code ? { code: error.code } : {}) } };
   }
 }
