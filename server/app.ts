@@ -160,7 +160,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     clock,
     publicUrl,
     clientSecrets,
-    connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.saml.idp(c), now: () => clock.now() }),
+    connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.upstreams.saml.idp(c), now: () => clock.now() }),
     rotateKeys: async (namespace, publishAheadSeconds) => {
       const ws = await workspaceOf(namespace);
       // The old key stays published for as long as a token it signed can live.

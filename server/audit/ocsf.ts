@@ -1,3 +1,4 @@
+import type { AuditAction } from './actions.ts';
 import type { ChainRecord } from './chain.ts';
 
 /**
@@ -24,12 +25,15 @@ const ACCOUNT_CHANGE = { class_uid: 3001, class_name: 'Account Change' } as cons
 const OPENID = { auth_protocol_id: 4, auth_protocol: 'OpenID' };
 const OAUTH = { auth_protocol_id: 6, auth_protocol: 'OAUTH 2.0' };
 
-/** Our action names → OCSF class and activity (activity ids from the OCSF 1.1 schema). */
-const MAPPINGS: Record<string, ClassMapping> = {
+/**
+ * Our action names → OCSF class and activity (activity ids from the OCSF 1.1 schema). Keyed
+ * by the audit vocabulary, so a name nothing writes cannot be mapped (sign-out is not audited,
+ * so there is no Logoff).
+ */
+const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'login.succeeded': { ...AUTHENTICATION, activity_id: 1, activity_name: 'Logon', ...OPENID },
   'login.failed': { ...AUTHENTICATION, activity_id: 1, activity_name: 'Logon', ...OPENID },
   'login.refused': { ...AUTHENTICATION, activity_id: 1, activity_name: 'Logon', ...OPENID },
-  'logout': { ...AUTHENTICATION, activity_id: 2, activity_name: 'Logoff', ...OPENID },
   // An access token for an API is the OAuth counterpart of a service ticket; a refresh renews it.
   'token.issued': { ...AUTHENTICATION, activity_id: 4, activity_name: 'Service Ticket Request', ...OAUTH },
   'token.refused': { ...AUTHENTICATION, activity_id: 4, activity_name: 'Service Ticket Request', ...OAUTH },
@@ -46,10 +50,14 @@ const MAPPINGS: Record<string, ClassMapping> = {
   'User.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
 };
 
+/** The actions the OCSF export carries; the rest are left out of it. */
+export const OCSF_ACTIONS = Object.keys(MAPPINGS) as AuditAction[];
+
 export type OcsfEvent = Record<string, unknown> & { class_uid: number; activity_id: number; type_uid: number; time: number };
 
 export function toOcsf(record: ChainRecord): OcsfEvent | undefined {
-  const m = MAPPINGS[record.action];
+  // Records read back may carry any name (older records too): only the vocabulary's are mapped.
+  const m = Object.hasOwn(MAPPINGS, record.action) ? MAPPINGS[record.action as AuditAction] : undefined;
   if (!m) return undefined;
   const success = record.outcome === 'success';
   const detail = typeof record.data.reason === 'string' ? record.data.reason : typeof record.data.error === 'string' ? record.data.error : undefined;

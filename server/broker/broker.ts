@@ -15,13 +15,15 @@ import { MFA_ACR, mfaRequired } from '../oidc/step-up.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
-import { OidcUpstreams, UpstreamError } from './oidc-upstream.ts';
 import { connectionEndpoints } from './endpoints.ts';
 import { brandingFor, emailForm, refusal, render } from './pages.ts';
 import { provisionUser, type UpstreamIdentity } from './provision.ts';
 import { routeEmail, type Route } from './routing.ts';
-import { MALFORMED_SAML, SamlUpstreams, type SpEndpoints } from './saml-upstream.ts';
 import type { UpstreamSecrets } from './secrets.ts';
+import { createUpstreams, type UpstreamFailure, type Upstreams, type UpstreamType } from './upstreams/index.ts';
+import { OidcExpected } from './upstreams/oidc.ts';
+import { MALFORMED_SAML, SamlExpected } from './upstreams/saml.ts';
+import type { AuditAction } from '../audit/actions.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
@@ -47,8 +49,9 @@ const Pending = z.object({
   namespace: z.string(),
   connection: z.string(),
   clientId: z.string(),
-  oidc: z.object({ codeVerifier: z.string(), nonce: z.string(), state: z.string(), redirectUri: z.string() }).optional(),
-  saml: z.object({ requestId: z.string() }).optional(),
+  /** What the upstream's answer is checked against, under its type (`Upstream.start`'s `expected`). */
+  oidc: OidcExpected.optional(),
+  saml: SamlExpected.optional(),
   identity: z.object({ subject: z.string(), claims: z.record(z.string(), z.unknown()) }).optional(),
   login: z.object({ accountId: z.string(), amr: z.array(z.string()), acr: z.string() }).optional(),
   /** Set once the first code of a new enrolment was good, while the recovery codes are on screen. */
@@ -82,33 +85,42 @@ export interface BrokerIssuer {
 
 const token = () => randomBytes(32).toString('base64url');
 
+/** An answer that names no sign-in in progress, per type (each protocol names its correlation differently). */
+const UNMATCHED: Record<UpstreamType, UpstreamFailure> = {
+  oidc: { reason: 'state-mismatch', message: 'This sign-in response does not match a sign-in in progress (unknown or reused state). Start again from the application.' },
+  saml: { reason: 'unknown-relay-state', message: 'This SAML response does not match a sign-in in progress (unknown or reused RelayState). Start again from the application.' },
+};
+
+/** How a failure to reach the partner's IdP is shown. */
+function startRefusal(failure: UpstreamFailure): { status: number; heading: string } {
+  if (failure.reason === 'secret-missing') return { status: 503, heading: 'Sign-in is not configured' };
+  if (failure.reason === 'metadata-unreachable') return { status: 502, heading: 'IdP metadata could not be fetched' };
+  return { status: 502, heading: 'Your identity provider cannot be reached' };
+}
+
 /**
- * The federation broker: the email-first sign-in page, home-realm discovery, the round
- * trip to the partner's own IdP (OIDC or SAML), just-in-time provisioning and TOTP
- * step-up. It answers some paths of an issuer before oidc-provider sees them.
+ * The federation broker's stage machine: the email-first sign-in page and home-realm
+ * discovery, then for a federated address `Upstream.start` (the round trip to the partner's
+ * IdP, kept as a pending sign-in in the store), `Upstream.finish` on its answer,
+ * just-in-time provisioning, TOTP step-up, and back to the client. The protocols live in
+ * upstreams/. A directory address gets oidc-provider's password form (interactions.ts),
+ * which rejoins here at `complete`. It answers some paths of an issuer before oidc-provider sees them.
  */
 export class Broker {
-  readonly oidc: OidcUpstreams;
-  readonly saml: SamlUpstreams;
+  readonly upstreams: Upstreams;
   readonly totp: TotpFactors;
   private readonly options: BrokerOptions;
   private readonly otpLimiter: LoginLimiter;
 
   constructor(options: BrokerOptions) {
     this.options = options;
-    this.oidc = new OidcUpstreams(options.clock);
-    this.saml = new SamlUpstreams(options.clock, options.fetchMetadata);
+    this.upstreams = createUpstreams(options);
     this.totp = new TotpFactors(options);
     this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
   }
 
   endpoints(namespace: string, connection: IdPConnectionObject): { redirectUri: string; acsUrl: string; metadataUrl: string } {
     return connectionEndpoints(this.options.publicUrl(), namespace, connection);
-  }
-
-  private sp(namespace: string, connection: IdPConnectionObject): SpEndpoints {
-    const e = this.endpoints(namespace, connection);
-    return { entityId: e.metadataUrl, acsUrl: e.acsUrl };
   }
 
   /** Returns false when the path is not the broker's. */
@@ -136,7 +148,8 @@ export class Broker {
       if (!connection || connection.spec.type !== 'saml') return false;
       if (m[2] === 'metadata' && ctx.method === 'GET') {
         ctx.type = 'application/samlmetadata+xml';
-        ctx.body = this.saml.spMetadata(connection, this.sp(snapshot.namespace, connection));
+        const e = this.endpoints(snapshot.namespace, connection);
+        ctx.body = this.upstreams.saml.spMetadata(connection, { entityId: e.metadataUrl, acsUrl: e.acsUrl });
         return true;
       }
       if (m[2] === 'acs' && ctx.method === 'POST') {
@@ -151,7 +164,7 @@ export class Broker {
     return snapshot.connections.find((c) => c.metadata.name === name && c.spec.organizationRef.name === snapshot.organization);
   }
 
-  private async audit(snapshot: IssuerSnapshot, action: string, fields: { organization?: string | null; client?: string; subject?: string | null; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<void> {
+  private async audit(snapshot: IssuerSnapshot, action: AuditAction, fields: { organization?: string | null; client?: string; subject?: string | null; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<void> {
     await this.options.audit.append({
       action,
       actor: fields.actor ?? fields.subject ?? 'anonymous',
@@ -164,14 +177,14 @@ export class Broker {
     });
   }
 
-  private async refuse(ctx: Context, snapshot: IssuerSnapshot, status: number, branding: PageBranding, heading: string, message: string, audit: { reason: string; organization?: string | null; connection?: string; client?: string; email?: string; subject?: string | null }): Promise<void> {
+  private async refuse(ctx: Context, snapshot: IssuerSnapshot, status: number, branding: PageBranding, heading: string, message: string, audit: { reason: string; code?: string; organization?: string | null; connection?: string; client?: string; email?: string; subject?: string | null }): Promise<void> {
     await this.audit(snapshot, 'login.refused', {
       organization: audit.organization ?? null,
       client: audit.client ?? '',
       subject: audit.subject ?? null,
       actor: audit.email ?? audit.subject ?? 'anonymous',
       outcome: 'refused',
-      data: { reason: audit.reason, ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}) },
+      data: { reason: audit.reason, ...(audit.code ? { code: audit.code } : {}), ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}) },
     });
     refusal(ctx, status, branding, heading, message);
   }
@@ -223,50 +236,26 @@ export class Broker {
       ctx.body = loginForm({ ...snapshot, chain: [route.organization] }, uid, email);
       return true;
     }
-    await this.startUpstream(ctx, issuer, uid, clientId, email, route);
+    await this.startUpstream(ctx, issuer, uid, clientId, email, route, route.type);
     return true;
   }
 
-  private async startUpstream(ctx: Context, issuer: BrokerIssuer, uid: string, clientId: string, email: string, route: Route): Promise<void> {
+  private async startUpstream(ctx: Context, issuer: BrokerIssuer, uid: string, clientId: string, email: string, route: Route, type: UpstreamType): Promise<void> {
     const { snapshot } = issuer;
     const connection = route.connection!;
-    const branding = brandingFor(snapshot, route.organization);
     const organization = route.organization.metadata.name;
-    const base = { uid, issuerPath: snapshot.path, ...vanityOf(issuer), namespace: snapshot.namespace, connection: connection.metadata.name, clientId };
-    const now = this.options.clock.now();
-    try {
-      if (route.type === 'oidc') {
-        const secret = await this.secretFor(snapshot.namespace, connection);
-        if (secret === null) {
-          await this.refuse(ctx, snapshot, 503, branding, 'Sign-in is not configured', `Sign-in with ${connection.spec.displayName ?? connection.metadata.name} is not configured yet: its client secret has not been delivered. Contact your administrator.`, { reason: 'secret-missing', organization, connection: connection.metadata.name, client: clientId, email });
-          return;
-        }
-        const { redirectUri } = this.endpoints(snapshot.namespace, connection);
-        const started = await this.oidc.start(connection, secret, redirectUri, email);
-        const pending: Pending = { stage: 'upstream', ...base, oidc: { codeVerifier: started.codeVerifier, nonce: started.nonce, state: started.state, redirectUri } };
-        await this.options.store.repo.putBrokerRequest(`oidc:${started.state}`, snapshot.namespace, JSON.stringify(pending), now + REQUEST_TTL_MS);
-        ctx.redirect(started.url);
-      } else {
-        const relayState = token();
-        const started = await this.saml.start(connection, this.sp(snapshot.namespace, connection), relayState);
-        const pending: Pending = { stage: 'upstream', ...base, saml: { requestId: started.requestId } };
-        await this.options.store.repo.putBrokerRequest(`saml:${relayState}`, snapshot.namespace, JSON.stringify(pending), now + REQUEST_TTL_MS);
-        ctx.redirect(started.url);
-      }
-      ctx.set('Cache-Control', 'no-store');
-      await this.audit(snapshot, 'login.upstream-started', { organization, client: clientId, actor: email, data: { connection: connection.metadata.name, type: route.type } });
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      const heading = error.reason === 'metadata-unreachable' ? 'IdP metadata could not be fetched' : 'Your identity provider cannot be reached';
-      await this.refuse(ctx, snapshot, 502, branding, heading, error.message, { reason: error.reason, organization, connection: connection.metadata.name, client: clientId, email });
+    const started = await this.upstreams[type].start({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), loginHint: email });
+    if (!started.ok) {
+      const { status, heading } = startRefusal(started.failure);
+      await this.refuse(ctx, snapshot, status, brandingFor(snapshot, route.organization), heading, started.failure.message, { reason: started.failure.reason, ...(started.failure.code ? { code: started.failure.code } : {}), organization, connection: connection.metadata.name, client: clientId, email });
+      return;
     }
-  }
-
-  /** The upstream client secret; undefined when none is declared (public client), null when declared but not delivered. */
-  private async secretFor(namespace: string, connection: IdPConnectionObject): Promise<string | undefined | null> {
-    const ref = connection.spec.oidc?.clientSecretRef;
-    if (!ref) return undefined;
-    return (await this.options.secrets.value(namespace, ref)) ?? null;
+    const { url, correlation, expected } = started.value;
+    const pending = Pending.parse({ stage: 'upstream', uid, issuerPath: snapshot.path, ...vanityOf(issuer), namespace: snapshot.namespace, connection: connection.metadata.name, clientId, [type]: expected });
+    await this.options.store.repo.putBrokerRequest(`${type}:${correlation}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
+    ctx.redirect(url);
+    ctx.set('Cache-Control', 'no-store');
+    await this.audit(snapshot, 'login.upstream-started', { organization, client: clientId, actor: email, data: { connection: connection.metadata.name, type } });
   }
 
   // ── back from the partner's IdP ─────────────────────────────────────
@@ -277,62 +266,41 @@ export class Broker {
   }
 
   private async oidcCallback(ctx: Context, issuer: BrokerIssuer, connectionName: string): Promise<void> {
-    const { snapshot } = issuer;
-    const connection = this.connection(snapshot, connectionName);
-    const branding = brandingFor(snapshot);
-    const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
-    const pending = state ? await this.take(`oidc:${state}`) : undefined;
-    if (!connection || connection.spec.type !== 'oidc' || !pending?.oidc || pending.connection !== connectionName) {
-      await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', 'This sign-in response does not match a sign-in in progress (unknown or reused state). Start again from the application.', { reason: 'state-mismatch', connection: connectionName });
-      return;
-    }
-    const fail = (e: UpstreamError) => this.refuse(ctx, snapshot, 401, branding, 'Sign-in failed', e.message, { reason: e.reason, connection: connectionName, client: pending.clientId });
-    if (typeof ctx.query.error === 'string') {
-      await fail(new UpstreamError(`upstream-${ctx.query.error}`, `Your identity provider refused the sign-in: ${String(ctx.query.error_description ?? ctx.query.error)}.`));
-      return;
-    }
-    try {
-      const secret = await this.secretFor(snapshot.namespace, connection);
-      const url = new URL(`${pending.oidc.redirectUri}?${ctx.querystring}`);
-      const identity = await this.oidc.finish(connection, secret ?? undefined, url, pending.oidc);
-      await this.verified(ctx, snapshot, pending, identity, ['fed']);
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      await fail(error);
-    }
+    const params = new URLSearchParams(ctx.querystring);
+    await this.finishUpstream(ctx, issuer, 'oidc', connectionName, params.get('state') ?? '', params);
   }
 
   private async samlAcs(ctx: Context, issuer: BrokerIssuer, connection: IdPConnectionObject): Promise<void> {
-    const { snapshot } = issuer;
-    const branding = brandingFor(snapshot);
     let form: URLSearchParams;
     try {
       form = await readForm(ctx, SAML_FORM_LIMIT);
     } catch (error) {
       if ((error as { status?: number }).status !== 413) throw error;
-      await this.refuse(ctx, snapshot, 413, branding, 'Sign-in failed', `The SAML response is larger than ${SAML_FORM_LIMIT / 1024} KiB, which is never accepted.`, { reason: 'malformed-response', connection: connection.metadata.name });
+      await this.refuse(ctx, issuer.snapshot, 413, brandingFor(issuer.snapshot), 'Sign-in failed', `The SAML response is larger than ${SAML_FORM_LIMIT / 1024} KiB, which is never accepted.`, { reason: 'malformed-response', connection: connection.metadata.name });
       return;
     }
-    const relayState = form.get('RelayState') ?? '';
-    const samlResponse = form.get('SAMLResponse') ?? '';
     // The interaction cookie is SameSite=lax and does not come with this cross-site POST: RelayState names the sign-in.
-    const pending = relayState ? await this.take(`saml:${relayState}`) : undefined;
-    const name = connection.metadata.name;
-    if (!pending?.saml || pending.connection !== name) {
-      await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', 'This SAML response does not match a sign-in in progress (unknown or reused RelayState). Start again from the application.', { reason: 'unknown-relay-state', connection: name });
+    await this.finishUpstream(ctx, issuer, 'saml', connection.metadata.name, form.get('RelayState') ?? '', form);
+  }
+
+  /** The IdP's answer: it must name a sign-in in progress for this connection, then its upstream checks it. */
+  private async finishUpstream(ctx: Context, issuer: BrokerIssuer, type: UpstreamType, connectionName: string, correlation: string, params: URLSearchParams): Promise<void> {
+    const { snapshot } = issuer;
+    const branding = brandingFor(snapshot);
+    const connection = this.connection(snapshot, connectionName);
+    const pending = correlation ? await this.take(`${type}:${correlation}`) : undefined;
+    const expected = pending?.[type];
+    if (!connection || connection.spec.type !== type || !pending || !expected || pending.connection !== connectionName) {
+      await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', UNMATCHED[type].message, { reason: UNMATCHED[type].reason, connection: connectionName });
       return;
     }
-    try {
-      const verified = await this.saml.verify(connection, this.sp(snapshot.namespace, connection), pending.saml.requestId, samlResponse, relayState);
-      const now = this.options.clock.now();
-      if (!(await this.options.store.repo.rememberAssertion(verified.idp, verified.assertionId, verified.expiresAt, now))) {
-        throw new UpstreamError('replayed-assertion', 'This SAML assertion was already used.');
-      }
-      await this.verified(ctx, snapshot, pending, { subject: verified.subject, claims: { ...verified.attributes, nameID: verified.subject, ...(/emailAddress$/.test(verified.nameIdFormat) && !verified.attributes.email ? { email: verified.subject } : {}) } }, ['fed']);
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      await this.refuse(ctx, snapshot, MALFORMED_SAML.has(error.reason) ? 400 : 401, branding, 'Sign-in failed', error.message, { reason: error.reason, connection: name, client: pending.clientId });
+    const result = await this.upstreams[type].finish({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), expected, params });
+    if (!result.ok) {
+      const { reason, message, code } = result.failure;
+      await this.refuse(ctx, snapshot, MALFORMED_SAML.has(reason) ? 400 : 401, branding, 'Sign-in failed', message, { reason, ...(code ? { code } : {}), connection: connectionName, client: pending.clientId });
+      return;
     }
+    await this.verified(ctx, snapshot, pending, result.value, ['fed']);
   }
 
   /** The IdP's word is checked: hand it to the issuer the client started at, under its interaction path (where its cookie is sent). */

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { AnyObject, Condition, IdPConnectionObject } from '../../api/index.ts';
-import { UpstreamError } from './oidc-upstream.ts';
-import type { IdpDescriptor } from './saml-upstream.ts';
+import { UpstreamError } from './upstreams/upstream.ts';
+import type { IdpDescriptor } from './upstreams/saml.ts';
 import type { UpstreamSecrets } from './secrets.ts';
 
 /**

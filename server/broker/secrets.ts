@@ -53,7 +53,7 @@ export class UpstreamSecrets {
       await repo.putSealedSecret(UPSTREAM_SECRET_SCOPE, row, sealed, now);
       const result = existed ? ('updated' as const) : ('created' as const);
       // Key names only: the audit log must never hold a secret value.
-      await repo.appendAudit({ action: `Secret.${result}`, actor: context.actor, namespace, kind: 'Secret', name, data: { keys: Object.keys(parsed.data.data).sort(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
+      await repo.appendAudit({ action: existed ? 'Secret.updated' : 'Secret.created', actor: context.actor, namespace, kind: 'Secret', name, data: { keys: Object.keys(parsed.data.data).sort(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
       return result;
     });
     return { outcome, secret: { namespace, name, keys: Object.keys(parsed.data.data).sort(), updatedAt: new Date(now).toISOString(), fingerprint } };

@@ -5,6 +5,7 @@ import { certificationDueAt, standingOf, type LifecycleSettings } from '../oidc/
 import type { Store } from '../store/index.ts';
 import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts';
 import { endOrganizationTokens } from './token-ends.ts';
+import type { AuditAction } from '../audit/actions.ts';
 
 /** The warning window when the Workspace declares none: a month is what contract owners act on. */
 export const DEFAULT_CONTRACT_WARNING = '30d';
@@ -82,7 +83,7 @@ export function withLifecycleStatus(object: AnyObject, view: NamespaceView, now:
 }
 
 export interface Notice {
-  action: string;
+  action: AuditAction;
   namespace: string;
   organization: string;
   data: Record<string, unknown>;
@@ -117,7 +118,7 @@ export class LifecycleMonitor {
       for (const org of view.organizations.values()) {
         const name = org.metadata.name;
         const contract = org.spec.contract;
-        const candidates: { notice: string; key: string; action: string; data: Record<string, unknown> }[] = [];
+        const candidates: { notice: string; key: string; action: AuditAction; data: Record<string, unknown> }[] = [];
         const warnFrom = warningStartsAt(org, lifecycle);
         if (contract && warnFrom !== undefined) {
           const endsAt = Date.parse(contract.endsAt);

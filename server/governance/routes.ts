@@ -188,7 +188,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
         const revoked = await repo.revokeOidcAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
         data = { changed, revoked };
       }
-      const action = { deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' }[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
+      const action = ({ deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' } as const)[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
       await repo.appendAudit({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
       return { ...data, user: presentUser((await repo.findUser(namespace, user.id))!) };
     });

@@ -24,6 +24,7 @@ import { problemMiddleware } from '../admin/problem.ts';
 import type { BlockList } from 'node:net';
 import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from './admission.ts';
 import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
+import type { AuditAction } from '../audit/actions.ts';
 
 interface Issuer {
   snapshot: IssuerSnapshot;
@@ -431,7 +432,7 @@ export class IssuerRegistry {
     if (UNMETERED_ROUTE.test(rest) || this.admitted.has(ctx.req)) return false;
     this.admitted.add(ctx.req);
     const address = clientAddress(ctx.req, this.options.trustedProxies);
-    const record = (action: string, data: Record<string, unknown>) =>
+    const record = (action: AuditAction, data: Record<string, unknown>) =>
       this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { address, path: rest, ...data } });
     const org = snapshot.chain[0];
     const name = org?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
@@ -487,7 +488,7 @@ export class IssuerRegistry {
       }
       const address = clientAddress(req, this.options.trustedProxies);
       const name = snapshot.organizations.get(organization)?.spec.displayName ?? organization;
-      const record = (action: string, data: Record<string, unknown>) =>
+      const record = (action: AuditAction, data: Record<string, unknown>) =>
         this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization, outcome: 'refused', data: { address, path, issuer: snapshot.path, ...data } });
       let refusal: UserRefusal | undefined;
       if (!admits(r.networks, address)) {
@@ -518,7 +519,7 @@ export class IssuerRegistry {
   /** What an organization that stands no more gets, endpoint by endpoint; false lets the request through. */
   private async refuse(ctx: Context, issuer: Issuer, rest: string, standing: Extract<Standing, { active: false }>): Promise<boolean> {
     const { snapshot } = issuer;
-    const audit = (action: string) =>
+    const audit = (action: AuditAction) =>
       this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest } });
     if (rest === '/token' && ctx.method === 'POST') {
       await audit('token.refused');

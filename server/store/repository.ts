@@ -1,5 +1,6 @@
 import { withRequestId } from '../log.ts';
 import type { AnyObject, KindName, Reference } from '../../api/index.ts';
+import type { AuditAction } from '../audit/actions.ts';
 import { GENESIS_HASH, keyingTag, recordHash, type AuditFields, type AuditKey, type ChainKeying, type ChainRecord } from '../audit/chain.ts';
 import type { SqlExecutor, SqlValue } from './sql.ts';
 
@@ -100,8 +101,12 @@ export interface Dependant {
   field: string;
 }
 
-/** What a caller says of a new audit record; sequence, time and hashes are the log's. */
-export type AuditEntry = Omit<AuditFields, 'seq' | 'at' | 'namespace' | 'organization' | 'kind' | 'name' | 'client' | 'subject' | 'outcome'> & {
+/**
+ * What a caller says of a new audit record; sequence, time and hashes are the log's. New
+ * records name an action of the vocabulary; records read back keep whatever they were written with.
+ */
+export type AuditEntry = Omit<AuditFields, 'seq' | 'at' | 'action' | 'namespace' | 'organization' | 'kind' | 'name' | 'client' | 'subject' | 'outcome'> & {
+  action: AuditAction;
   namespace?: string | null;
   organization?: string | null;
   kind?: string | null;

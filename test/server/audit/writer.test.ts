@@ -73,13 +73,13 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
     const admin = Array.from({ length: 60 }, (_, i) =>
       store.transaction(async (repo) => {
-        await repo.appendAudit({ action: 'object.applied', actor: 'git:platform-team', namespace: 'blixit', kind: 'Organization', name: `org-${i}`, data: {} }, Date.now());
+        await repo.appendAudit({ action: 'Organization.updated', actor: 'git:platform-team', namespace: 'blixit', kind: 'Organization', name: `org-${i}`, data: {} }, Date.now());
       }),
     );
     const runtime = Array.from({ length: 300 }, (_, i) => writer.append(token(i)));
     await Promise.all([...admin, ...runtime]);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 360 });
-    expect(await store.repo.queryAudit({ action: 'object.applied', limit: 100 })).toHaveLength(60);
+    expect(await store.repo.queryAudit({ action: 'Organization.updated', limit: 100 })).toHaveLength(60);
     await writer.close();
     await store.close();
   });

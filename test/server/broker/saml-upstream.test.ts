@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization } from '../../support/objects.ts';
 import { ATTR, PEER_KEYS, assertionXml, defaultFields, responseXml, signElement, startSamlPeer, type ResponseFields, type SamlPeer } from '../../../demo/peers/saml-idp.ts';
-import { SamlUpstreams } from '../../../server/broker/saml-upstream.ts';
+import { SamlUpstreams } from '../../../server/broker/upstreams/saml.ts';
 import { fixedClock } from '../../../server/clock.ts';
 import { parseObject, type IdPConnectionObject } from '../../../api/index.ts';
 import { CALLBACK, formAction, hiddenFields, resume, startSignIn, submit, text, type Started } from './flow.ts';

@@ -101,7 +101,7 @@ function referencesOf(object: AnyObject) {
 }
 
 function entry(i: number, extra: Partial<AuditEntry> = {}): AuditEntry {
-  return { action: 'object.applied', actor: 'controller', kind: 'Organization', name: `org-${i}`, data: { i }, ...extra };
+  return { action: 'Organization.updated', actor: 'controller', kind: 'Organization', name: `org-${i}`, data: { i }, ...extra };
 }
 
 const keyOf = (secret: string): AuditKey => {
@@ -258,7 +258,7 @@ function spec(backend: Backend): void {
       expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
       expect(records[1]!.prevHash).toBe(records[0]!.hash);
       expect(records[2]!.prevHash).toBe(records[1]!.hash);
-      expect(records[0]).toMatchObject({ action: 'object.applied', actor: 'controller', organization: 'cascade', client: 'cascade-portal', subject: 'user-1', outcome: 'success', data: { i: 1 } });
+      expect(records[0]).toMatchObject({ action: 'Organization.updated', actor: 'controller', organization: 'cascade', client: 'cascade-portal', subject: 'user-1', outcome: 'success', data: { i: 1 } });
       expect(await store.verifyAudit()).toEqual({ ok: true, records: 3, head: records[2]!.hash, keyedFrom: null });
       expect(await store.repo.auditHead()).toEqual({ seq: 3, hash: records[2]!.hash, keying: null });
     });
@@ -298,7 +298,7 @@ function spec(backend: Backend): void {
         ['cascade', NAMESPACE], ['forge', NAMESPACE], ['cascade', NAMESPACE], ['cascade', 'other'],
         ['cascade', NAMESPACE], ['forge', NAMESPACE], ['cascade', NAMESPACE], ['cascade', NAMESPACE],
       ] as const;
-      await appendAll(store, who.map(([organization, namespace], i) => entry(i + 1, { organization, namespace, action: i % 2 ? 'token.issued' : 'login' })));
+      await appendAll(store, who.map(([organization, namespace], i) => entry(i + 1, { organization, namespace, action: i % 2 ? 'token.issued' : 'login.succeeded' })));
 
       const seqs = (records: { seq: number }[]) => records.map((r) => r.seq);
       expect(seqs(await store.repo.queryAudit({ namespace: NAMESPACE, organization: 'cascade' }))).toEqual([8, 7, 5, 3, 1]);

@@ -1,26 +1,17 @@
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import type { IdPConnectionObject } from '../../api/index.ts';
-import type { Clock } from '../clock.ts';
+import { z } from 'zod';
+import type { IdPConnectionObject } from '../../../api/index.ts';
+import type { Clock } from '../../clock.ts';
+import type { UpstreamSecrets } from '../secrets.ts';
+import { attempt, UpstreamError, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest, type UpstreamFailureReason } from './upstream.ts';
 
 const DISCOVERY_TTL_MS = 10 * 60 * 1000;
 
-export class UpstreamError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = 'UpstreamError';
-    this.reason = reason;
-  }
-}
-
-export interface OidcStart {
-  url: string;
-  codeVerifier: string;
-  nonce: string;
-  state: string;
-}
+/** What the callback is checked against; the shape kept in the pending sign-in. */
+export const OidcExpected = z.object({ codeVerifier: z.string(), nonce: z.string(), state: z.string(), redirectUri: z.string() });
+export type OidcExpected = z.infer<typeof OidcExpected>;
 
 /**
  * The partner's OpenID Connect IdP, through openid-client: authorization code with PKCE,
@@ -29,13 +20,49 @@ export interface OidcStart {
  * with our clock — and `iss` on the authorization response is required when the IdP
  * advertises RFC 9207, which openid-client enforces.
  */
-export class OidcUpstreams {
+export class OidcUpstreams implements Upstream {
+  readonly type = 'oidc' as const;
   private readonly clock: Clock;
+  private readonly secrets: Pick<UpstreamSecrets, 'value'>;
   private readonly servers = new Map<string, { at: number; server: client.ServerMetadata }>();
   private readonly jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, secrets: Pick<UpstreamSecrets, 'value'>) {
     this.clock = clock;
+    this.secrets = secrets;
+  }
+
+  /** The upstream client secret; undefined when none is declared (public client), null when declared but not delivered. */
+  private async secretFor(namespace: string, connection: IdPConnectionObject): Promise<string | undefined | null> {
+    const ref = connection.spec.oidc?.clientSecretRef;
+    if (!ref) return undefined;
+    return (await this.secrets.value(namespace, ref)) ?? null;
+  }
+
+  async start({ connection, namespace, endpoints, loginHint }: UpstreamStartRequest): Promise<UpstreamResult<UpstreamStarted>> {
+    const secret = await this.secretFor(namespace, connection);
+    if (secret === null) {
+      return { ok: false, failure: { reason: 'secret-missing', message: `Sign-in with ${connection.spec.displayName ?? connection.metadata.name} is not configured yet: its client secret has not been delivered. Contact your administrator.` } };
+    }
+    return attempt(async () => {
+      const expected = await this.authorization(connection, secret, endpoints.redirectUri, loginHint);
+      const { url, ...kept } = expected;
+      return { url, correlation: expected.state, expected: kept };
+    });
+  }
+
+  async finish({ connection, namespace, expected, params }: UpstreamFinishRequest): Promise<UpstreamResult<UpstreamIdentity>> {
+    const error = params.get('error');
+    if (error !== null) {
+      return { ok: false, failure: { reason: 'idp-error', code: error.slice(0, 64), message: `Your identity provider refused the sign-in: ${params.get('error_description') ?? error}.` } };
+    }
+    const pending = OidcExpected.parse(expected);
+    return attempt(async () => {
+      const secret = await this.secretFor(namespace, connection);
+      const url = new URL(pending.redirectUri);
+      url.search = params.toString();
+      return this.exchange(connection, secret ?? undefined, url, pending);
+    });
   }
 
   /** Discovery is cached; the client configuration is rebuilt per use, so a rotated secret or a moved clock applies at once. */
@@ -61,7 +88,7 @@ export class OidcUpstreams {
     return config;
   }
 
-  async start(connection: IdPConnectionObject, secret: string | undefined, redirectUri: string, loginHint: string): Promise<OidcStart> {
+  private async authorization(connection: IdPConnectionObject, secret: string | undefined, redirectUri: string, loginHint: string): Promise<OidcExpected & { url: string }> {
     const config = await this.configuration(connection, secret);
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
@@ -76,18 +103,18 @@ export class OidcUpstreams {
       nonce,
       ...(loginHint ? { login_hint: loginHint } : {}),
     });
-    return { url: url.href, codeVerifier, nonce, state };
+    return { url: url.href, codeVerifier, nonce, state, redirectUri };
   }
 
   /** Exchanges the code and returns the verified subject and claims (ID token over userinfo). */
-  async finish(connection: IdPConnectionObject, secret: string | undefined, callbackUrl: URL, expected: { codeVerifier: string; nonce: string; state: string; redirectUri: string }): Promise<{ subject: string; claims: Record<string, unknown> }> {
+  private async exchange(connection: IdPConnectionObject, secret: string | undefined, callbackUrl: URL, expected: OidcExpected): Promise<UpstreamIdentity> {
     const spec = connection.spec.oidc!;
     const config = await this.configuration(connection, secret);
     let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
     try {
       tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: expected.codeVerifier, expectedState: expected.state, expectedNonce: expected.nonce, idTokenExpected: true }, { redirect_uri: expected.redirectUri });
     } catch (error) {
-      throw new UpstreamError(reasonOf(error), `The identity provider's answer was refused: ${messageOf(error)}.`);
+      throw new UpstreamError(oidcReason(error), `The identity provider's answer was refused: ${messageOf(error)}.`, codeOf(error));
     }
     const meta = config.serverMetadata();
     const claims = await this.verifyIdToken(tokens.id_token!, spec.issuer, spec.clientId, meta.jwks_uri, expected.nonce);
@@ -123,7 +150,7 @@ export class OidcUpstreams {
       return payload;
     } catch (error) {
       if (error instanceof UpstreamError) throw error;
-      throw new UpstreamError(reasonOf(error), `The identity provider's ID token was refused: ${messageOf(error)}.`);
+      throw new UpstreamError(oidcReason(error), `The identity provider's ID token was refused: ${messageOf(error)}.`, codeOf(error));
     }
   }
 }
@@ -134,9 +161,43 @@ function messageOf(error: unknown): string {
   return e.error_description ?? e.message;
 }
 
-function reasonOf(error: unknown): string {
+/** The OAuth error the token endpoint sent, or the library's code (openid-client / oauth4webapi, jose). */
+function codeOf(error: unknown): string | undefined {
   const e = error as { code?: unknown; error?: unknown };
-  if (typeof e?.error === 'string') return e.error;
+  if (typeof e?.error === 'string') return e.error.slice(0, 64);
   if (typeof e?.code === 'string') return e.code;
-  return 'upstream-refused';
+  return undefined;
+}
+
+const CLAIM_REASONS: Record<string, UpstreamFailureReason> = { iss: 'wrong-issuer', aud: 'wrong-audience', azp: 'wrong-audience', nonce: 'nonce-mismatch', exp: 'expired', nbf: 'expired', iat: 'expired' };
+
+/** openid-client's and jose's refusals as the broker's reasons. */
+export function oidcReason(error: unknown): UpstreamFailureReason {
+  const e = error as { code?: unknown; error?: unknown; claim?: unknown; message?: unknown; cause?: { claim?: unknown; message?: unknown } };
+  if (typeof e?.error === 'string') return 'token-refused';
+  switch (e?.code) {
+    case 'OAUTH_INVALID_RESPONSE': {
+      // The authorization response itself: openid-client wraps oauth4webapi's error, which names the parameter only in its message.
+      const said = `${String(e.message)} ${String(e.cause?.message)}`;
+      if (/"iss"/.test(said)) return 'wrong-issuer';
+      if (/"state"/.test(said)) return 'state-mismatch';
+      return 'upstream-refused';
+    }
+    case 'ERR_JWT_EXPIRED':
+    case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
+      return 'expired';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'OAUTH_KEY_SELECTION_FAILED':
+      return 'invalid-signature';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+    case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED': {
+      const claim = typeof e.claim === 'string' ? e.claim : e.cause?.claim;
+      return typeof claim === 'string' && Object.hasOwn(CLAIM_REASONS, claim) ? CLAIM_REASONS[claim]! : 'upstream-refused';
+    }
+    default:
+      return 'upstream-refused';
+  }
 }

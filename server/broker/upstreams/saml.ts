@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import * as xpath from 'xpath';
-import type { IdPConnectionObject } from '../../api/index.ts';
-import type { Clock } from '../clock.ts';
-import { UpstreamError } from './oidc-upstream.ts';
+import { z } from 'zod';
+import type { IdPConnectionObject } from '../../../api/index.ts';
+import type { Clock } from '../../clock.ts';
+import { attempt, UpstreamError, type ConnectionEndpoints, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest, type UpstreamFailureReason } from './upstream.ts';
 
 const METADATA_TTL_MS = 10 * 60 * 1000;
 /** How long a failed metadata fetch is answered from memory, so a hung IdP slows one request, not every one. */
@@ -53,7 +54,7 @@ function parse(xml: string, what: string): Document {
 /** The largest decoded SAMLResponse accepted; real ones are a few KiB (a dozen with many attributes). */
 export const MAX_SAML_RESPONSE_BYTES = 256 * 1024;
 /** The refusals that say the response could not even be read: the partner's IdP, or someone posting, sent a bad request. */
-export const MALFORMED_SAML = new Set(['malformed-response', 'malformed-xml', 'doctype']);
+export const MALFORMED_SAML: ReadonlySet<UpstreamFailureReason> = new Set(['malformed-response', 'malformed-xml', 'doctype']);
 const malformed = (detail: string) => new UpstreamError('malformed-response', `The SAMLResponse ${detail}.`);
 /** Characters XML 1.0 forbids (xmldom lets some through): a response carrying them was not made by an XML library. */
 const FORBIDDEN_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
@@ -138,17 +139,49 @@ export interface VerifiedAssertion {
   idp: string;
 }
 
-export class SamlUpstreams {
+/** What the response is checked against; the shape kept in the pending sign-in. */
+export const SamlExpected = z.object({ requestId: z.string() });
+
+/** Remembers assertion IDs until they expire; false when the ID was already seen (a replay). */
+export type AssertionCache = (idp: string, assertionId: string, expiresAt: number) => Promise<boolean>;
+
+const spOf = (endpoints: ConnectionEndpoints): SpEndpoints => ({ entityId: endpoints.metadataUrl, acsUrl: endpoints.acsUrl });
+
+export class SamlUpstreams implements Upstream {
+  readonly type = 'saml' as const;
   private readonly clock: Clock;
   private readonly fetchMetadata: (url: string) => Promise<string>;
+  private readonly assertions: AssertionCache | undefined;
   private readonly metadata = new Map<string, { at: number; idp: IdpDescriptor }>();
   private readonly failures = new Map<string, { at: number; error: UpstreamError }>();
   /** One fetch per URL at a time: requests that arrive while it runs wait for it. */
   private readonly fetching = new Map<string, Promise<IdpDescriptor>>();
 
-  constructor(clock: Clock, fetchMetadata?: (url: string) => Promise<string>) {
+  /** Without `assertions` (metadata and readiness only), `finish` refuses every response: replay could not be detected. */
+  constructor(clock: Clock, fetchMetadata?: (url: string) => Promise<string>, assertions?: AssertionCache) {
     this.clock = clock;
     this.fetchMetadata = fetchMetadata ?? defaultFetch;
+    this.assertions = assertions;
+  }
+
+  async start({ connection, endpoints }: UpstreamStartRequest): Promise<UpstreamResult<UpstreamStarted>> {
+    const relayState = randomBytes(32).toString('base64url');
+    return attempt(async () => {
+      const { url, requestId } = await this.authnRequest(connection, spOf(endpoints), relayState);
+      return { url, correlation: relayState, expected: { requestId } };
+    });
+  }
+
+  async finish({ connection, endpoints, expected, params }: UpstreamFinishRequest): Promise<UpstreamResult<UpstreamIdentity>> {
+    const { requestId } = SamlExpected.parse(expected);
+    return attempt(async () => {
+      const verified = await this.verify(connection, spOf(endpoints), requestId, params.get('SAMLResponse') ?? '', params.get('RelayState') ?? '');
+      if (!this.assertions || !(await this.assertions(verified.idp, verified.assertionId, verified.expiresAt))) {
+        throw new UpstreamError('replayed-assertion', 'This SAML assertion was already used.');
+      }
+      const emailNameId = /emailAddress$/.test(verified.nameIdFormat) && !verified.attributes.email;
+      return { subject: verified.subject, claims: { ...verified.attributes, nameID: verified.subject, ...(emailNameId ? { email: verified.subject } : {}) } };
+    });
   }
 
   /** The IdP as declared: inline fields, metadata XML, or metadata fetched from its URL (cached). */
@@ -218,7 +251,7 @@ export class SamlUpstreams {
   }
 
   /** An HTTP-Redirect AuthnRequest; `relayState` names the pending sign-in. */
-  async start(connection: IdPConnectionObject, sp: SpEndpoints, relayState: string): Promise<{ url: string; requestId: string }> {
+  private async authnRequest(connection: IdPConnectionObject, sp: SpEndpoints, relayState: string): Promise<{ url: string; requestId: string }> {
     const idp = await this.idp(connection);
     const requestId = `_${randomBytes(20).toString('hex')}`;
     const url = await this.saml(connection, idp, sp, requestId).getAuthorizeUrlAsync(relayState, undefined, {});
@@ -271,7 +304,7 @@ export class SamlUpstreams {
   }
 }
 
-function samlReason(message: string): string {
+function samlReason(message: string): UpstreamFailureReason {
   const m = message.toLowerCase();
   if (m.includes('signature')) return 'invalid-signature';
   if (m.includes('audience')) return 'wrong-audience';

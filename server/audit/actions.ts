@@ -1,0 +1,79 @@
+import { KINDS, type KindName } from '../../api/index.ts';
+
+/**
+ * Every audit action the server writes. Records are hash-chained and filtered by action
+ * (`GET /admin/v1/audit?action=…`, attestations), so these strings are kept exactly as
+ * they have been written; a new action is added here first, and the type checker refuses
+ * an append of anything else.
+ *
+ * Convention for new actions: `domain.event`, lower case, kebab-case event, for what
+ * happens at run time (sign-ins, tokens, refusals, runtime user state); `Kind.event` with
+ * the kind as declared for events on one declared object (recorded with `kind` and
+ * `name`). `user.*` beside `User.*` is that split: `User.created` is the declaration,
+ * `user.invited` a runtime invitation. `organization.deprovisioned` predates the rule
+ * (it is an event on the declared Organization) and keeps its name, as old records do.
+ */
+export const RUNTIME_ACTIONS = [
+  // Sign-in: the password form, the broker's upstream round trip, step-up.
+  'login.succeeded',
+  'login.failed',
+  'login.refused',
+  'login.unknown-domain',
+  'login.upstream-started',
+  'login.mfa-verified',
+  'login.mfa-failed',
+  // The token endpoint, revocation and introspection.
+  'token.issued',
+  'token.refreshed',
+  'token.refused',
+  'token.refresh-reuse-detected',
+  'token.exchanged',
+  'token.revoked',
+  'token.introspected-inactive',
+  // Requests refused before any protocol step (networks, rate, bad credentials; summarised when flooding).
+  'access.refused-network',
+  'access.rate-limited',
+  'access.refused-token',
+  'access.refused-redirect-uri',
+  'access.refusals-suppressed',
+  'admin.denied',
+  // Runtime user state (JIT provisioning, delegated administration, factors, passwords).
+  'user.provisioned',
+  'user.invited',
+  'user.deactivated',
+  'user.reactivated',
+  'user.mfa-enrolled',
+  'user.mfa-reset',
+  'user.password-set',
+  'user.password-link-created',
+  'organization.deprovisioned',
+] as const;
+
+/** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */
+export const OBJECT_CHANGES = ['created', 'updated', 'deleted'] as const;
+export type ObjectChangeAction = `${KindName}.${(typeof OBJECT_CHANGES)[number]}`;
+
+/** Events on one declared object other than its changes, and on the objects that are not kinds (secrets, keys). */
+export const OBJECT_ACTIONS = [
+  'Secret.created',
+  'Secret.updated',
+  'Secret.deleted',
+  'Client.secret-rotated',
+  'SigningKey.rotated',
+  'Organization.kill-switch',
+  'Organization.tokens-ended',
+  'Organization.certified',
+  'Organization.contract-ending',
+  'Organization.contract-ended',
+  'Organization.certification-overdue',
+] as const;
+
+export type AuditAction = (typeof RUNTIME_ACTIONS)[number] | (typeof OBJECT_ACTIONS)[number] | ObjectChangeAction;
+
+export const objectChange = (kind: KindName, change: (typeof OBJECT_CHANGES)[number]): ObjectChangeAction => `${kind}.${change}`;
+
+/** The whole vocabulary, for readers that validate or list actions. */
+export const AUDIT_ACTIONS: readonly AuditAction[] = [...RUNTIME_ACTIONS, ...KINDS.flatMap((k) => OBJECT_CHANGES.map((c) => objectChange(k.kind, c))), ...OBJECT_ACTIONS];
+
+const known = new Set<string>(AUDIT_ACTIONS);
+export const isAuditAction = (action: string): action is AuditAction => known.has(action);
