@@ -1,5 +1,5 @@
-// `npm test`: the type-check and the specs at the same time. Jest runs the specs in one process
-// on these two-core machines, so tsc fits on the other core instead of delaying the first spec.
+// `npm test`: the type-check and the specs at the same time. The specs spend much of their time
+// waiting on servers and child processes, so tsc fits in their gaps instead of delaying the first.
 // Arguments go to jest (`npm test -- test/cli`). Exits non-zero when either fails; a type error
 // counts as one more failure in the closing "tests: N passed, N failed" line CI reads.
 import { spawn } from 'node:child_process';
