@@ -19,64 +19,76 @@ Commands:
 
 Run "gatehouse <command> --help" for a command's options.`;
 
+/** Where a run reads its environment and writes its output: the process's own, or a caller's (the specs run commands in-process). */
+export interface Io {
+  env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIo: Io = { env: process.env, stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
+
 /** Dispatches a subcommand; resolves to the process exit code. Long-running commands resolve when stopped. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv;
+  const line = (write: (text: string) => void) => (text: string) => write(`${text}\n`);
+  const out = line(io.stdout);
+  const err = line(io.stderr);
   try {
     switch (command) {
       case 'serve':
       case 'controller': {
         // Listening from the start: a signal during start-up (a long first pass) stops the server
         // in order as soon as it is up, rather than killing it with queued audit records.
-        const signal = signals();
+        const signal = signals(io);
         try {
-          const result = command === 'serve' ? await serve(rest) : await controller(rest);
+          const result = command === 'serve' ? await serve(rest, io.env, out) : await controller(rest, io.env, out);
           if (typeof result === 'number') return result;
           if (rest.includes('--help') || rest.includes('-h')) return 0;
-          return await stopOnSignal(result, signal.received);
+          return await stopOnSignal(result, signal.received, io);
         } finally {
           signal.dispose();
         }
       }
       case 'audit':
-        return await audit(rest);
+        return await audit(rest, io.env, out, err);
       case 'attest':
-        return await attest(rest);
+        return await attest(rest, io.env, io.stdout, io.stderr);
       case 'secret':
-        return await secret(rest);
+        return await secret(rest, io.env, out, err);
       case 'version':
       case '--version':
       case '-v':
-        process.stdout.write(`${packageVersion()}\n`);
+        io.stdout(`${packageVersion()}\n`);
         return 0;
       case 'help':
       case '--help':
       case '-h':
       case undefined:
-        process.stdout.write(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : USAGE}\n`);
+        io.stdout(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : USAGE}\n`);
         return command === undefined ? 1 : 0;
       default:
-        process.stderr.write(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);
+        io.stderr(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);
         return 2;
     }
   } catch (error) {
-    process.stderr.write(`gatehouse ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`gatehouse ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
 }
 
 /** The first SIGTERM or SIGINT, from now on; a second one exits at once. */
-function signals(): { received: Promise<NodeJS.Signals>; dispose(): void } {
+function signals(io: Io): { received: Promise<NodeJS.Signals>; dispose(): void } {
   let first!: (signal: NodeJS.Signals) => void;
   const received = new Promise<NodeJS.Signals>((resolve) => (first = resolve));
   let seen = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (seen) {
-      process.stderr.write(`${signal} again: exiting without waiting\n`);
+      io.stderr(`${signal} again: exiting without waiting\n`);
       process.exit(1);
     }
     seen = true;
-    process.stdout.write(`\n${signal}: stopping\n`);
+    io.stdout(`\n${signal}: stopping\n`);
     first(signal);
   };
   process.on('SIGINT', onSignal);
@@ -95,13 +107,13 @@ function signals(): { received: Promise<NodeJS.Signals>; dispose(): void } {
  * deadline. Exits even if a stray handle would keep the process alive, so an orchestrator
  * never has to kill it.
  */
-async function stopOnSignal(stop: () => Promise<void>, received: Promise<NodeJS.Signals>): Promise<number> {
+async function stopOnSignal(stop: () => Promise<void>, received: Promise<NodeJS.Signals>, io: Io): Promise<number> {
   await received;
   try {
     await stop();
     return 0;
   } catch (error) {
-    process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   } finally {
     setTimeout(() => process.exit(), 2000).unref();

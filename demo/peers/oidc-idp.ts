@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import Koa from 'koa';
 import mount from 'koa-mount';
-import { Provider, type Configuration, type JWK } from 'oidc-provider';
+import { Provider, type Adapter, type AdapterFactory, type AdapterPayload, type Configuration, type JWK } from 'oidc-provider';
 import { listen, type RunningServer } from '../../server/http.ts';
 
 /** A person at the partner, as its own IdP knows them. */
@@ -20,6 +20,47 @@ export interface OidcPeer {
   /** Rewrites the next ID tokens the token endpoint returns (negative tests); undefined restores honesty. */
   tamper: ((idToken: string) => Promise<string>) | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * The peer keeps its state in memory on purpose: a demo partner, gone when it stops. Saying so
+ * with an adapter of our own keeps oidc-provider's warning about its development-only one out
+ * of the demo's and the specs' output.
+ */
+function memoryAdapter(): AdapterFactory {
+  const entries = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
+  const byGrant = new Map<string, Set<string>>();
+  const index = new Map<string, string>();
+  return (name: string): Adapter => {
+    const live = (key: string | undefined) => {
+      const entry = key === undefined ? undefined : entries.get(key);
+      if (entry && entry.expiresAt <= Date.now()) entries.delete(key!);
+      return entry && entry.expiresAt > Date.now() ? entry.payload : undefined;
+    };
+    return {
+      async upsert(id, payload, expiresIn) {
+        const key = `${name}:${id}`;
+        entries.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+        if (payload.grantId) byGrant.set(payload.grantId, (byGrant.get(payload.grantId) ?? new Set()).add(key));
+        if (payload.uid) index.set(`${name}:uid:${payload.uid}`, key);
+        if (payload.userCode) index.set(`${name}:userCode:${payload.userCode}`, key);
+      },
+      find: async (id) => live(`${name}:${id}`),
+      findByUid: async (uid) => live(index.get(`${name}:uid:${uid}`)),
+      findByUserCode: async (userCode) => live(index.get(`${name}:userCode:${userCode}`)),
+      async consume(id) {
+        const payload = live(`${name}:${id}`);
+        if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+      },
+      async destroy(id) {
+        entries.delete(`${name}:${id}`);
+      },
+      async revokeByGrantId(grantId) {
+        for (const key of byGrant.get(grantId) ?? []) entries.delete(key);
+        byGrant.delete(grantId);
+      },
+    };
+  };
 }
 
 const esc = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -71,6 +112,9 @@ export async function startOidcPeer(options: { port?: number; clientId: string; 
   peer.url = running.url;
   const configuration: Configuration = {
     clients: [{ client_id: options.clientId, client_secret: options.clientSecret, redirect_uris: options.redirectUris, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
+    adapter: memoryAdapter(),
+    // oidc-provider's own defaults, stated: left unset, each use prints a notice.
+    ttl: { AccessToken: 3600, IdToken: 3600, Interaction: 3600, Session: 14 * 24 * 3600, Grant: 14 * 24 * 3600 },
     jwks: { keys: [privateJwk] },
     pkce: { required: () => true },
     features: { devInteractions: { enabled: false } },

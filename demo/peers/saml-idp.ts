@@ -83,7 +83,22 @@ export interface SamlPeer {
   close(): Promise<void>;
 }
 
-samlify.setSchemaValidator(xmllint);
+/** Runs `work` with console[method] dropping what `noise` matches; anything else still prints. */
+function withoutNoise<T>(method: 'log' | 'warn', noise: RegExp, work: () => T): T {
+  const original = console[method];
+  console[method] = (...args: unknown[]) => {
+    if (!noise.test(args.map(String).join(' '))) original(...args);
+  };
+  try {
+    return work();
+  } finally {
+    console[method] = original;
+  }
+}
+
+// node-xmllint's emscripten build logs its empty standard output on every validation; schema
+// errors still reject the validation and are printed by console.error.
+samlify.setSchemaValidator({ validate: (xml: string) => withoutNoise('log', /^\s*$/, () => xmllint.validate(xml)) });
 
 /**
  * A partner's SAML 2.0 IdP (Pinnacle Logistics in the demo), built on samlify: it reads
@@ -97,7 +112,8 @@ export async function startSamlPeer(options: { port?: number; users: SamlPeerUse
   app.use((ctx, next) => (handler ? handler(ctx, next) : next()));
   const running: RunningServer = await listen(app, { host: '127.0.0.1', port: options.port ?? 0 });
   const entityId = `${running.url}/metadata`;
-  const idp = samlify.IdentityProvider({
+  // This peer has no single logout, which samlify announces on the console.
+  const idp = withoutNoise('warn', /missing endpoint of SingleLogoutService/, () => samlify.IdentityProvider({
     entityID: entityId,
     signingCert: PEER_KEYS.pinnacle.cert,
     privateKey: PEER_KEYS.pinnacle.key,
@@ -105,7 +121,7 @@ export async function startSamlPeer(options: { port?: number; users: SamlPeerUse
     singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${running.url}/sso` }],
     isAssertionEncrypted: false,
     wantAuthnRequestsSigned: false,
-  });
+  }));
   const metadataXml = idp.getMetadata();
   const spMetadata = new Map<string, string>();
   const title = options.title ?? 'Partner SAML IdP';

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
 import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
 import { startTestServer } from '../support/server.ts';
@@ -72,9 +73,7 @@ async function commit(step: (typeof history)[number]): Promise<void> {
 }
 
 async function attest(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-  const cmd = gatehouse(['attest', '--dir', repo, '--now', NOW, ...args], env);
-  const code = await cmd.exit();
-  return { code, output: cmd.output() };
+  return gatehouseInProcess(['attest', '--dir', repo, '--now', NOW, ...args], env);
 }
 
 /** A commit as the report gives it (git's strict ISO 8601 author date). */
@@ -258,7 +257,7 @@ describe('gatehouse attest --format md', () => {
 });
 
 describe('gatehouse attest outside git and with bad options', () => {
-  it('still reports a directory that is not a git checkout, saying there is no provenance', async () => {
+  it('still reports a directory that is not a git checkout, saying there is no provenance (the real binary; other cases run in-process)', async () => {
     const plain = join(root, 'plain');
     await mkdir(plain);
     await writeFile(join(plain, 'org.yaml'), stringify(declarations['organizations/pinnacle.yaml']));
@@ -357,9 +356,9 @@ describe('the inactive-user period with several namespaces', () => {
   });
 
   it('the command reports the same through the store named by GATEHOUSE_DATA_DIR', async () => {
-    const cmd = gatehouse(['attest', '--dir', dir, '--now', NOW, '--format', 'json'], { GATEHOUSE_DATA_DIR: data });
-    expect(await cmd.exit()).toBe(3);
-    const r = JSON.parse(cmd.output()) as Attestation;
+    const run = await gatehouseInProcess(['attest', '--dir', dir, '--now', NOW, '--format', 'json'], { GATEHOUSE_DATA_DIR: data });
+    expect(run.code).toBe(3);
+    const r = JSON.parse(run.output) as Attestation;
     expect(Object.fromEntries(r.organizations.map((o) => [o.name, o.inactiveUsers!.length]))).toEqual({ alpha: 1, beta: 0, gamma: 0 });
   });
 });

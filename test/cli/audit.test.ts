@@ -10,6 +10,7 @@ import { auditKey, recordHash, type AuditFields } from '../../server/audit/chain
 import { Sealer } from '../../server/secrets/sealer.ts';
 import { openStore } from '../../server/store/index.ts';
 import { recompute } from '../support/audit.ts';
+import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
 import { NS, client, organization, user, workspace } from '../support/objects.ts';
 import { TEST_SECRET_KEY, startTestServer } from '../support/server.ts';
@@ -40,9 +41,7 @@ let jwksUrl: string;
 
 /** With the server's GATEHOUSE_SECRET_KEY, as an operator verifying its store would have it. */
 async function run(args: string[], dataDir: string, env: Record<string, string> = { GATEHOUSE_SECRET_KEY: TEST_SECRET_KEY }): Promise<{ code: number | null; output: string }> {
-  const cmd = gatehouse(['audit', ...args], { GATEHOUSE_DATA_DIR: dataDir, ...env });
-  const code = await cmd.exit();
-  return { code, output: cmd.output() };
+  return gatehouseInProcess(['audit', ...args], { GATEHOUSE_DATA_DIR: dataDir, ...env });
 }
 
 /** A copy of the server's data directory to tamper with; the original stays intact. */
@@ -112,6 +111,16 @@ afterAll(async () => {
 });
 
 describe('gatehouse audit verify', () => {
+  it('the real binary: exit 0 on an intact store and exit 1 on a broken one (the other cases run in-process)', async () => {
+    const dir = await copyOfStore();
+    sql(dir, 'DELETE FROM audit WHERE seq = ?', rows[4]!.seq);
+    const [intact, broken] = [pristine, dir].map((d) => gatehouse(['audit', 'verify'], { GATEHOUSE_DATA_DIR: d, GATEHOUSE_SECRET_KEY: TEST_SECRET_KEY }));
+    expect(await intact!.exit()).toBe(0);
+    expect(intact!.output()).toContain(`audit chain intact: ${rows.length} records`);
+    expect(await broken!.exit()).toBe(1);
+    expect(broken!.output()).toContain(`audit chain BROKEN at record ${rows[4]!.seq + 1}`);
+  });
+
   it('on an intact store: exit 0 and one line with the record count and the chain head', async () => {
     const { code, output } = await run(['verify'], pristine);
     expect(code).toBe(0);

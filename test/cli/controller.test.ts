@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -20,19 +21,19 @@ afterAll(async () => {
 
 describe('gatehouse controller --dir --endpoint', () => {
   it('--once applies the folder to a remote server and exits 0', async () => {
-    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
-    expect(await run.exit()).toBe(0);
-    expect(run.output()).toContain(`applied 19 objects from ${dir} (19 created, 0 updated, 0 unchanged)`);
-    expect(run.output()).not.toContain(gh.token);
+    const run = await gatehouseInProcess(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(run.code).toBe(0);
+    expect(run.output).toContain(`applied 19 objects from ${dir} (19 created, 0 updated, 0 unchanged)`);
+    expect(run.output).not.toContain(gh.token);
   });
 
   it('converges with zero writes when run again', async () => {
-    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
-    expect(await run.exit()).toBe(0);
-    expect(run.output()).toContain('(0 created, 0 updated, 19 unchanged)');
+    const run = await gatehouseInProcess(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(run.code).toBe(0);
+    expect(run.output).toContain('(0 created, 0 updated, 19 unchanged)');
   });
 
-  it('keeps running and applies an edit of the folder; with GATEHOUSE_METRICS_PORT, serves its reconcile metrics', async () => {
+  it('keeps running and applies an edit of the folder; with GATEHOUSE_METRICS_PORT, serves its reconcile metrics (the real binary, stopped by SIGTERM)', async () => {
     const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token, GATEHOUSE_METRICS_PORT: '0' });
     try {
       const metricsUrl = (await run.waitFor(/metrics on (http:\/\/\S+)/))[1]!;
@@ -54,18 +55,18 @@ describe('gatehouse controller --dir --endpoint', () => {
 
   it('--once exits 1 and names the file and field when a declaration fails', async () => {
     await writeFile(join(dir, 'broken.yaml'), 'apiVersion: gatehouse.dev/v1alpha1\nkind: Client\nmetadata:\n  name: broken\n  namespace: blixit-partners\nspec:\n  type: m2m\n  organizationRef:\n    name: nobody\n');
-    const run = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
-    expect(await run.exit()).toBe(1);
-    expect(run.output()).toContain('✗ broken.yaml (document 1): Client blixit-partners/broken: spec.organizationRef.name: Organization "nobody" does not exist');
-    expect(run.output()).toContain('19 unchanged, 1 failed');
+    const run = await gatehouseInProcess(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('✗ broken.yaml (document 1): Client blixit-partners/broken: spec.organizationRef.name: Organization "nobody" does not exist');
+    expect(run.output).toContain('19 unchanged, 1 failed');
   });
 
   it('says what is missing without a token or a source', async () => {
-    const noToken = gatehouse(['controller', '--dir', dir, '--endpoint', gh.url], {});
-    expect(await noToken.exit()).toBe(1);
-    expect(noToken.output()).toContain('set GATEHOUSE_ADMIN_TOKEN');
-    const noSource = gatehouse(['controller', '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token });
-    expect(await noSource.exit()).toBe(1);
-    expect(noSource.output()).toContain('--dir PATH or --kubernetes');
+    const noToken = await gatehouseInProcess(['controller', '--dir', dir, '--endpoint', gh.url], {});
+    expect(noToken.code).toBe(1);
+    expect(noToken.output).toContain('set GATEHOUSE_ADMIN_TOKEN');
+    const noSource = await gatehouseInProcess(['controller', '--endpoint', gh.url], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(noSource.code).toBe(1);
+    expect(noSource.output).toContain('--dir PATH or --kubernetes');
   });
 });

@@ -4,6 +4,7 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../server/store/index.ts';
+import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
 
 // The real `gatehouse serve` process, as an orchestrator sees it: /readyz, /healthz, SIGTERM.
@@ -23,9 +24,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `gatehouse audit verify` on the stopped server's store (the chain is keyed from its secret.key). */
 async function expectIntactChain(dataDir: string) {
-  const verify = gatehouse(['audit', 'verify'], { GATEHOUSE_DATA_DIR: dataDir });
-  expect(await verify.exit()).toBe(0);
-  expect(verify.output()).toMatch(/audit chain intact: \d+ records/);
+  // In-process: the signals are what this file needs real processes for.
+  const verify = await gatehouseInProcess(['audit', 'verify'], { GATEHOUSE_DATA_DIR: dataDir });
+  expect(verify).toEqual({ code: 0, output: expect.stringMatching(/audit chain intact: \d+ records/) });
 }
 
 function organization(name: string) {
@@ -139,8 +140,8 @@ describe('gatehouse serve: SIGTERM', () => {
   });
 
   it('refuses a GATEHOUSE_SHUTDOWN_GRACE_SECONDS that is not a number of seconds, naming it', async () => {
-    const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: join(root, 'grace-data'), GATEHOUSE_SHUTDOWN_GRACE_SECONDS: 'soon' });
-    expect(await serve.exit()).toBe(1);
-    expect(serve.output()).toContain('GATEHOUSE_SHUTDOWN_GRACE_SECONDS must be a number of seconds, got "soon"');
+    const serve = await gatehouseInProcess(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: join(root, 'grace-data'), GATEHOUSE_SHUTDOWN_GRACE_SECONDS: 'soon' });
+    expect(serve.code).toBe(1);
+    expect(serve.output).toContain('GATEHOUSE_SHUTDOWN_GRACE_SECONDS must be a number of seconds, got "soon"');
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
 
 let dataDir: string;
@@ -89,33 +90,29 @@ describe('gatehouse serve --dir', () => {
   });
 
   it('refuses a short GATEHOUSE_ADMIN_TOKEN with a message that says what to do', async () => {
-    const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_ADMIN_TOKEN: 'short' });
-    expect(await serve.exit()).toBe(1);
-    expect(serve.output()).toContain('GATEHOUSE_ADMIN_TOKEN is too short');
-    expect(serve.output()).not.toContain('short\n');
+    const serve = await gatehouseInProcess(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_ADMIN_TOKEN: 'short' });
+    expect(serve.code).toBe(1);
+    expect(serve.output).toContain('GATEHOUSE_ADMIN_TOKEN is too short');
+    expect(serve.output).not.toContain('short\n');
   });
 
   it('refuses a GATEHOUSE_TRUSTED_PROXIES entry that is not a CIDR block, naming it', async () => {
-    const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_TRUSTED_PROXIES: '10.0.0.0/8, lb.internal' });
-    expect(await serve.exit()).toBe(1);
-    expect(serve.output()).toContain('GATEHOUSE_TRUSTED_PROXIES: "lb.internal" is not a CIDR block such as "10.0.0.0/8"');
+    const serve = await gatehouseInProcess(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_TRUSTED_PROXIES: '10.0.0.0/8, lb.internal' });
+    expect(serve.code).toBe(1);
+    expect(serve.output).toContain('GATEHOUSE_TRUSTED_PROXIES: "lb.internal" is not a CIDR block such as "10.0.0.0/8"');
   });
 
   it('refuses an invalid observability setting, naming it (cli/config.ts checks each)', async () => {
-    const serve = gatehouse(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' });
-    try {
-      expect(await serve.exit()).toBe(1);
-      expect(serve.output()).toContain('OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://otel-collector:4318');
-    } finally {
-      await serve.stop();
-    }
+    const serve = await gatehouseInProcess(['serve'], { PORT: '0', GATEHOUSE_DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' });
+    expect(serve.code).toBe(1);
+    expect(serve.output).toContain('OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://otel-collector:4318');
   });
 });
 
 describe('gatehouse', () => {
   it('explains an unknown command', async () => {
-    const run = gatehouse(['frobnicate'], {});
-    expect(await run.exit()).toBe(2);
-    expect(run.output()).toContain('unknown command "frobnicate"');
+    const run = await gatehouseInProcess(['frobnicate'], {});
+    expect(run.code).toBe(2);
+    expect(run.output).toContain('unknown command "frobnicate"');
   });
 });

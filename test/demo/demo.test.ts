@@ -87,6 +87,10 @@ describe('npm run demo', () => {
     expect(await text(refused.res)).toContain('No organization signs in with unknown.example addresses here');
   });
 
+  it('prints none of its peer IdPs\' library warnings (in-memory adapter, default TTLs, no single logout)', () => {
+    expect(demo.output()).not.toMatch(/oidc-provider (WARNING|NOTICE)|SingleLogoutService/);
+  });
+
   it('stops cleanly on SIGTERM: exit code 0, nothing listening any more', async () => {
     expect(await demo.stop('SIGTERM')).toBe(0);
     for (const url of [portal, ...Object.values(peers)]) await expect(fetch(url)).rejects.toThrow();

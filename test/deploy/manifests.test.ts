@@ -22,15 +22,18 @@ const RELEASE = { release: 'gatehouse', namespace: 'gatehouse-system' };
 const read = (path: string) => parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as Obj);
 const key = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 const byKey = (objects: Obj[]) => Object.fromEntries(objects.map((o) => [key(o), o]));
-/** `kubectl kustomize` renders offline; kubectl ≥ 1.21 (kustomize v4+, directories as resources). */
+let kustomized: string | undefined;
+/**
+ * `kubectl kustomize` renders offline; kubectl ≥ 1.21 (kustomize v4+, directories as resources).
+ * Rendered once per file (the specs only read deploy/), parsed afresh for each caller.
+ */
 function kustomize(): Obj[] {
-  let text: string;
   try {
-    text = execFileSync('kubectl', ['kustomize', 'deploy/kustomize'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    kustomized ??= execFileSync('kubectl', ['kustomize', 'deploy/kustomize'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
     throw new Error(`kubectl kustomize deploy/kustomize failed (kubectl ≥ 1.21 must be on PATH): ${(error as Error).message}`);
   }
-  return parseAllDocuments(text).map((d) => d.toJS() as Obj);
+  return parseAllDocuments(kustomized).map((d) => d.toJS() as Obj);
 }
 const helm = (values: Obj = {}) => renderChart(CHART, { ...RELEASE, values });
 const deployment = (objects: Obj[], name: string) => objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!;
