@@ -120,16 +120,16 @@ describe('the SQLite audit table', () => {
     expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
     const store = new Store(driver);
     for (let i = 0; i < 25; i++) {
-      await store.transaction((repo) => repo.appendAudit({ action: 'token.issued', actor: `client-${i % 3}`, namespace: 'blixit', organization: 'forge', client: `client-${i % 3}`, data: { n: i } }, 1_700_000_000_000 + i));
+      await store.transaction((repo) => repo.audit.append({ action: 'token.issued', actor: `client-${i % 3}`, namespace: 'blixit', organization: 'forge', client: `client-${i % 3}`, data: { n: i } }, 1_700_000_000_000 + i));
     }
-    const before = await store.repo.queryAudit({ limit: 100 });
+    const before = await store.audit.query({ limit: 100 });
 
     expect(await migrate(driver)).toEqual([9]);
     expect(await indexes(driver)).toEqual(['audit_actor', 'audit_at', 'audit_client', 'audit_organization']);
-    expect(await store.repo.queryAudit({ limit: 100 })).toEqual(before);
+    expect(await store.audit.query({ limit: 100 })).toEqual(before);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 25 });
-    expect((await store.repo.queryAudit({ actor: 'client-1', limit: 100 })).map((r) => r.seq)).toEqual([23, 20, 17, 14, 11, 8, 5, 2]);
-    await store.transaction((repo) => repo.appendAudit({ action: 'token.issued', actor: 'client-0', data: {} }, 1_700_000_001_000));
+    expect((await store.audit.query({ actor: 'client-1', limit: 100 })).map((r) => r.seq)).toEqual([23, 20, 17, 14, 11, 8, 5, 2]);
+    await store.transaction((repo) => repo.audit.append({ action: 'token.issued', actor: 'client-0', data: {} }, 1_700_000_001_000));
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 26 });
     await store.close();
   });

@@ -113,7 +113,7 @@ const OTHER_KEY = keyOf('another-secret-0123456789abcdefghijklmnopqrs');
 
 /** Appends each entry in its own transaction, as the server does. */
 async function appendAll(store: Store, entries: AuditEntry[]): Promise<void> {
-  for (const [i, e] of entries.entries()) await store.transaction((repo) => repo.appendAudit(e, 1_700_000_000_000 + i));
+  for (const [i, e] of entries.entries()) await store.transaction((repo) => repo.audit.append(e, 1_700_000_000_000 + i));
 }
 
 // ── the specification ─────────────────────────────────────────────────
@@ -150,50 +150,50 @@ function spec(backend: Backend): void {
       const cascade = organization('cascade', 'Cascade Consulting');
       const forge = organization('forge', 'Forge Supplies');
       const portal = client('cascade-portal', 'cascade');
-      await store.repo.putObject(stored(cascade, 'uid-cascade', 1000));
-      await store.repo.putObject(stored(forge, 'uid-forge', 1001));
-      await store.repo.putObject(stored(portal, 'uid-portal', 1002));
+      await store.objects.put(stored(cascade, 'uid-cascade', 1000));
+      await store.objects.put(stored(forge, 'uid-forge', 1001));
+      await store.objects.put(stored(portal, 'uid-portal', 1002));
 
-      expect(await store.repo.getObject('Organization', NAMESPACE, 'cascade')).toEqual({
+      expect(await store.objects.get('Organization', NAMESPACE, 'cascade')).toEqual({
         uid: 'uid-cascade', generation: 1, object: cascade, status: null, createdAt: 1000, updatedAt: 1000,
       });
-      expect(await store.repo.getObject('Organization', NAMESPACE, 'pinnacle')).toBeUndefined();
+      expect(await store.objects.get('Organization', NAMESPACE, 'pinnacle')).toBeUndefined();
 
       const names = (list: { object: AnyObject }[]) => list.map((s) => `${s.object.kind}/${s.object.metadata.name}`);
-      expect(names(await store.repo.listObjects())).toEqual(['Client/cascade-portal', 'Organization/cascade', 'Organization/forge']);
-      expect(names(await store.repo.listObjects({ kind: 'Organization' }))).toEqual(['Organization/cascade', 'Organization/forge']);
-      expect(await store.repo.listObjects({ namespace: 'elsewhere' })).toEqual([]);
+      expect(names(await store.objects.list())).toEqual(['Client/cascade-portal', 'Organization/cascade', 'Organization/forge']);
+      expect(names(await store.objects.list({ kind: 'Organization' }))).toEqual(['Organization/cascade', 'Organization/forge']);
+      expect(await store.objects.list({ namespace: 'elsewhere' })).toEqual([]);
 
-      expect(await store.repo.deleteObject('Organization', NAMESPACE, 'forge')).toBe(true);
-      expect(await store.repo.deleteObject('Organization', NAMESPACE, 'forge')).toBe(false);
-      expect(await store.repo.getObject('Organization', NAMESPACE, 'forge')).toBeUndefined();
-      expect(names(await store.repo.listObjects({ kind: 'Organization', namespace: NAMESPACE }))).toEqual(['Organization/cascade']);
+      expect(await store.objects.delete('Organization', NAMESPACE, 'forge')).toBe(true);
+      expect(await store.objects.delete('Organization', NAMESPACE, 'forge')).toBe(false);
+      expect(await store.objects.get('Organization', NAMESPACE, 'forge')).toBeUndefined();
+      expect(names(await store.objects.list({ kind: 'Organization', namespace: NAMESPACE }))).toEqual(['Organization/cascade']);
     });
 
     it('keep their uid, creation time and status when they are put again', async () => {
       const store = await open(await backend.fresh());
-      await store.repo.putObject(stored(organization('cascade', 'Cascade Consulting'), 'uid-first', 1000));
-      await store.repo.setStatus('Organization', NAMESPACE, 'cascade', { observedGeneration: 1 });
+      await store.objects.put(stored(organization('cascade', 'Cascade Consulting'), 'uid-first', 1000));
+      await store.objects.setStatus('Organization', NAMESPACE, 'cascade', { observedGeneration: 1 });
 
       const renamed = organization('cascade', 'Cascade Consulting Group');
-      await store.repo.putObject({ uid: 'uid-second', generation: 2, object: renamed, createdAt: 5000, updatedAt: 6000 });
+      await store.objects.put({ uid: 'uid-second', generation: 2, object: renamed, createdAt: 5000, updatedAt: 6000 });
 
-      expect(await store.repo.getObject('Organization', NAMESPACE, 'cascade')).toEqual({
+      expect(await store.objects.get('Organization', NAMESPACE, 'cascade')).toEqual({
         uid: 'uid-first', generation: 2, object: renamed, status: { observedGeneration: 1 }, createdAt: 1000, updatedAt: 6000,
       });
     });
 
     it('carry a status that can be set and read back', async () => {
       const store = await open(await backend.fresh());
-      await store.repo.putObject(stored(organization('cascade', 'Cascade Consulting'), 'uid-cascade', 1000));
+      await store.objects.put(stored(organization('cascade', 'Cascade Consulting'), 'uid-cascade', 1000));
       const status = {
         observedGeneration: 1,
         issuer: 'https://id.blixit.example/blixit/cascade',
         conditions: [{ type: 'Ready', status: 'True', reason: 'Reconciled', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }],
       };
-      expect(await store.repo.setStatus('Organization', NAMESPACE, 'cascade', status)).toBe(true);
-      expect((await store.repo.getObject('Organization', NAMESPACE, 'cascade'))?.status).toEqual(status);
-      expect(await store.repo.setStatus('Organization', NAMESPACE, 'nobody', status)).toBe(false);
+      expect(await store.objects.setStatus('Organization', NAMESPACE, 'cascade', status)).toBe(true);
+      expect((await store.objects.get('Organization', NAMESPACE, 'cascade'))?.status).toEqual(status);
+      expect(await store.objects.setStatus('Organization', NAMESPACE, 'nobody', status)).toBe(false);
     });
 
     it('record their references, so the objects depending on one can be found', async () => {
@@ -201,20 +201,20 @@ function spec(backend: Backend): void {
       const portal = client('cascade-portal', 'cascade');
       const api = client('cascade-api', 'cascade');
       for (const [object, uid] of [[organization('cascade', 'Cascade Consulting'), 'u1'], [portal, 'u2'], [api, 'u3']] as const) {
-        await store.repo.putObject(stored(object, uid, 1000));
-        await store.repo.setReferences(object.kind, NAMESPACE, object.metadata.name, referencesOf(object));
+        await store.objects.put(stored(object, uid, 1000));
+        await store.objects.setReferences(object.kind, NAMESPACE, object.metadata.name, referencesOf(object));
       }
-      expect(await store.repo.dependantsOf('Organization', NAMESPACE, 'cascade')).toEqual([
+      expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'cascade')).toEqual([
         { kind: 'Client', name: 'cascade-api', field: 'spec.organizationRef' },
         { kind: 'Client', name: 'cascade-portal', field: 'spec.organizationRef' },
       ]);
-      expect(await store.repo.dependantsOf('Organization', 'elsewhere', 'cascade')).toEqual([]);
+      expect(await store.objects.dependantsOf('Organization', 'elsewhere', 'cascade')).toEqual([]);
 
       // Re-pointing a client replaces its references; deleting one removes them.
-      await store.repo.setReferences('Client', NAMESPACE, 'cascade-api', referencesOf(client('cascade-api', 'forge')));
-      await store.repo.deleteObject('Client', NAMESPACE, 'cascade-portal');
-      expect(await store.repo.dependantsOf('Organization', NAMESPACE, 'cascade')).toEqual([]);
-      expect(await store.repo.dependantsOf('Organization', NAMESPACE, 'forge')).toEqual([
+      await store.objects.setReferences('Client', NAMESPACE, 'cascade-api', referencesOf(client('cascade-api', 'forge')));
+      await store.objects.delete('Client', NAMESPACE, 'cascade-portal');
+      expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'cascade')).toEqual([]);
+      expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'forge')).toEqual([
         { kind: 'Client', name: 'cascade-api', field: 'spec.organizationRef' },
       ]);
     });
@@ -226,17 +226,17 @@ function spec(backend: Backend): void {
       await appendAll(store, [entry(1)]);
       const failure = store.transaction(async (repo) => {
         const cascade = organization('cascade', 'Cascade Consulting');
-        await repo.putObject(stored(cascade, 'uid-cascade', 1000));
-        await repo.setReferences('Organization', NAMESPACE, 'cascade', [{ field: 'spec.parentRef', kind: 'Organization', name: 'blixit' }]);
-        await repo.appendAudit(entry(2), 2000);
+        await repo.objects.put(stored(cascade, 'uid-cascade', 1000));
+        await repo.objects.setReferences('Organization', NAMESPACE, 'cascade', [{ field: 'spec.parentRef', kind: 'Organization', name: 'blixit' }]);
+        await repo.audit.append(entry(2), 2000);
         throw new Error('the admission check failed');
       });
       await expect(failure).rejects.toThrow('the admission check failed');
 
-      expect(await store.repo.getObject('Organization', NAMESPACE, 'cascade')).toBeUndefined();
-      expect(await store.repo.dependantsOf('Organization', NAMESPACE, 'blixit')).toEqual([]);
-      expect((await store.repo.queryAudit()).map((r) => r.seq)).toEqual([1]);
-      expect(await store.repo.auditHead()).toMatchObject({ seq: 1 });
+      expect(await store.objects.get('Organization', NAMESPACE, 'cascade')).toBeUndefined();
+      expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'blixit')).toEqual([]);
+      expect((await store.audit.query()).map((r) => r.seq)).toEqual([1]);
+      expect(await store.audit.head()).toMatchObject({ seq: 1 });
       // The chain carries on from where the committed part ended.
       await appendAll(store, [entry(3)]);
       expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 2 });
@@ -254,13 +254,13 @@ function spec(backend: Backend): void {
       const store = await open(await backend.fresh());
       expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 0 });
       await appendAll(store, [1, 2, 3].map((i) => entry(i, { organization: 'cascade', namespace: NAMESPACE, client: 'cascade-portal', subject: `user-${i}` })));
-      const records = (await store.repo.queryAudit()).reverse();
+      const records = (await store.audit.query()).reverse();
       expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
       expect(records[1]!.prevHash).toBe(records[0]!.hash);
       expect(records[2]!.prevHash).toBe(records[1]!.hash);
       expect(records[0]).toMatchObject({ action: 'object.applied', actor: 'controller', organization: 'cascade', client: 'cascade-portal', subject: 'user-1', outcome: 'success', data: { i: 1 } });
       expect(await store.verifyAudit()).toEqual({ ok: true, records: 3, head: records[2]!.hash, keyedFrom: null });
-      expect(await store.repo.auditHead()).toEqual({ seq: 3, hash: records[2]!.hash, keying: null });
+      expect(await store.audit.head()).toEqual({ seq: 3, hash: records[2]!.hash, keying: null });
     });
 
     it('detects a record edited after it was written', async () => {
@@ -271,7 +271,7 @@ function spec(backend: Backend): void {
 
     it('detects a record rewritten with a fresh hash, by the broken link to the next one', async () => {
       const store = await chainOfFive();
-      const [third] = await store.repo.queryAudit({ before: 4, limit: 1 });
+      const [third] = await store.audit.query({ before: 4, limit: 1 });
       const { prevHash, hash: _old, ...fields } = third!;
       const forged = { ...fields, actor: 'someone-else' };
       await store.driver.run('UPDATE audit SET actor = ?, hash = ? WHERE seq = ?', [forged.actor, recordHash(prevHash, forged), 3]);
@@ -301,15 +301,15 @@ function spec(backend: Backend): void {
       await appendAll(store, who.map(([organization, namespace], i) => entry(i + 1, { organization, namespace, action: i % 2 ? 'token.issued' : 'login' })));
 
       const seqs = (records: { seq: number }[]) => records.map((r) => r.seq);
-      expect(seqs(await store.repo.queryAudit({ namespace: NAMESPACE, organization: 'cascade' }))).toEqual([8, 7, 5, 3, 1]);
-      expect(seqs(await store.repo.queryAudit({ organization: 'cascade' }))).toEqual([8, 7, 5, 4, 3, 1]);
-      expect(seqs(await store.repo.queryAudit({ namespace: 'other' }))).toEqual([4]);
-      expect(seqs(await store.repo.queryAudit({ namespace: NAMESPACE, action: 'token.issued' }))).toEqual([8, 6, 2]);
+      expect(seqs(await store.audit.query({ namespace: NAMESPACE, organization: 'cascade' }))).toEqual([8, 7, 5, 3, 1]);
+      expect(seqs(await store.audit.query({ organization: 'cascade' }))).toEqual([8, 7, 5, 4, 3, 1]);
+      expect(seqs(await store.audit.query({ namespace: 'other' }))).toEqual([4]);
+      expect(seqs(await store.audit.query({ namespace: NAMESPACE, action: 'token.issued' }))).toEqual([8, 6, 2]);
 
       const pages: number[][] = [];
       let before: number | undefined;
       for (;;) {
-        const page = await store.repo.queryAudit({ namespace: NAMESPACE, organization: 'cascade', limit: 2, ...(before ? { before } : {}) });
+        const page = await store.audit.query({ namespace: NAMESPACE, organization: 'cascade', limit: 2, ...(before ? { before } : {}) });
         if (page.length === 0) break;
         pages.push(seqs(page));
         before = page[page.length - 1]!.seq;
@@ -320,7 +320,7 @@ function spec(backend: Backend): void {
     it('stays one contiguous, valid chain when 50 transactions append at once', async () => {
       const store = await open(await backend.fresh());
       const records = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => store.transaction((repo) => repo.appendAudit(entry(i, { actor: `client-${i}` }), 1_700_000_000_000 + i))),
+        Array.from({ length: 50 }, (_, i) => store.transaction((repo) => repo.audit.append(entry(i, { actor: `client-${i}` }), 1_700_000_000_000 + i))),
       );
       expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       expect(new Set(records.map((r) => r.actor)).size).toBe(50);
@@ -332,7 +332,7 @@ function spec(backend: Backend): void {
       const [a, b] = await Promise.all([open(options), open(options)]);
       await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          (i % 2 ? a! : b!).transaction((repo) => repo.appendAudit(entry(i, { actor: `replica-${i % 2}` }), 1_700_000_000_000 + i)),
+          (i % 2 ? a! : b!).transaction((repo) => repo.audit.append(entry(i, { actor: `replica-${i % 2}` }), 1_700_000_000_000 + i)),
         ),
       );
       expect(await a!.verifyAudit()).toMatchObject({ ok: true, records: 40 });
@@ -349,7 +349,7 @@ function spec(backend: Backend): void {
       await appendAll(store, [entry(3), entry(4), entry(5)]);
       return { store, options };
     }
-    const records = async (store: Store): Promise<ChainRecord[]> => (await store.repo.queryAudit()).reverse();
+    const records = async (store: Store): Promise<ChainRecord[]> => (await store.audit.query()).reverse();
 
     it('keeps the records written before unkeyed, keys every record from the first append made with the key, and verifies', async () => {
       const { store } = await keyedChain();
@@ -360,7 +360,7 @@ function spec(backend: Backend): void {
         if (r.seq >= 3) expect(hash).not.toBe(recordHash(prevHash, fields));
       }
       expect(await store.verifyAudit()).toEqual({ ok: true, records: 5, head: all[4]!.hash, keyedFrom: 3 });
-      expect((await store.repo.auditHead())!.keying).toMatchObject({ from: 3, keyId: KEY.id });
+      expect((await store.audit.head())!.keying).toMatchObject({ from: 3, keyId: KEY.id });
     });
 
     it('is keyed from record 1 in a store that starts with the key', async () => {
@@ -374,10 +374,10 @@ function spec(backend: Backend): void {
       const { options } = await keyedChain();
       const keyless = await open(options);
       expect(await keyless.verifyAudit()).toEqual({ ok: false, records: 0, seq: 3, problem: 'the chain is keyed from record 3: verifying it needs GATEHOUSE_SECRET_KEY' });
-      await expect(keyless.transaction((repo) => repo.appendAudit(entry(6), 1))).rejects.toThrow('the audit chain is keyed from record 3: this process has no GATEHOUSE_SECRET_KEY to append to it');
+      await expect(keyless.transaction((repo) => repo.audit.append(entry(6), 1))).rejects.toThrow('the audit chain is keyed from record 3: this process has no GATEHOUSE_SECRET_KEY to append to it');
       keyless.useAuditKey(OTHER_KEY);
       expect(await keyless.verifyAudit()).toMatchObject({ ok: false, problem: `the chain was keyed with another GATEHOUSE_SECRET_KEY (key id ${KEY.id}, this one is ${OTHER_KEY.id})` });
-      await expect(keyless.transaction((repo) => repo.appendAudit(entry(6), 1))).rejects.toThrow(`keyed with another GATEHOUSE_SECRET_KEY (key id ${KEY.id}, this server has ${OTHER_KEY.id})`);
+      await expect(keyless.transaction((repo) => repo.audit.append(entry(6), 1))).rejects.toThrow(`keyed with another GATEHOUSE_SECRET_KEY (key id ${KEY.id}, this server has ${OTHER_KEY.id})`);
     });
 
     (backend.sharedByReplicas ? it : it.skip)('is switched once when two keyed replicas append their first records at once', async () => {
@@ -385,7 +385,7 @@ function spec(backend: Backend): void {
       const [a, b] = await Promise.all([open(options), open(options)]);
       a!.useAuditKey(KEY);
       b!.useAuditKey(KEY);
-      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a! : b!).transaction((repo) => repo.appendAudit(entry(i), 1_700_000_000_000 + i))));
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a! : b!).transaction((repo) => repo.audit.append(entry(i), 1_700_000_000_000 + i))));
       expect(await a!.verifyAudit()).toMatchObject({ ok: true, records: 20, keyedFrom: 1 });
     });
 
@@ -425,21 +425,21 @@ function spec(backend: Backend): void {
       const { store } = await keyedChain();
       const signer = new LocalSigningKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as Record<string, unknown>, 'k1', 'ES256');
       const jwks = { keys: [{ ...(signer.keyObject().export({ format: 'jwk' }) as Record<string, unknown>), kid: 'k1', alg: 'ES256', use: 'sig' }] };
-      const head = (await store.repo.auditHead())!;
+      const head = (await store.audit.head())!;
       const jws = await signCheckpoint(signer, { seq: head.seq, hash: head.hash, time: '2026-12-06T03:00:00Z', namespace: NAMESPACE });
       const opened = await openCheckpoint(jws, jwks);
       if (!opened.ok) throw new Error(opened.problem);
       const holds = async () => {
         const verdict = await store.verifyAudit();
         if (!verdict.ok) return verdict.problem;
-        return checkAgainst(opened.payload, verdict, (await store.repo.auditRecord(opened.payload.seq))?.hash) ?? 'holds';
+        return checkAgainst(opened.payload, verdict, (await store.audit.record(opened.payload.seq))?.hash) ?? 'holds';
       };
       expect(await holds()).toBe('holds');
 
       await store.driver.run('UPDATE audit SET actor = ? WHERE seq = ?', ['someone-else', 2]);
       // The switch point's tag binds the hash before it: the attacker with the key re-tags it too.
       await recompute(store, 2, (r) => (r.seq >= 3 ? KEY : undefined));
-      const prev = (await store.repo.auditRecord(2))!.hash;
+      const prev = (await store.audit.record(2))!.hash;
       await store.driver.run('UPDATE audit_head SET keyed_tag = ? WHERE id = 1', [keyingTag(KEY, 3, prev)]);
       expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 5 });
       expect(await holds()).toMatch(/^record 5 has hash [0-9a-f]{64}, but the checkpoint of 2026-12-06T03:00:00Z says [0-9a-f]{64}: the chain up to it was rewritten$/);
@@ -447,10 +447,10 @@ function spec(backend: Backend): void {
 
     it('catches the tail cut after a checkpoint, though the head row was moved back to match', async () => {
       const { store } = await keyedChain();
-      const head = (await store.repo.auditHead())!;
+      const head = (await store.audit.head())!;
       const checkpoint = { seq: head.seq, hash: head.hash, time: '2026-12-06T03:00:00Z', namespace: NAMESPACE };
       await store.driver.run('DELETE FROM audit WHERE seq >= ?', [4]);
-      await store.driver.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [3, (await store.repo.auditRecord(3))!.hash]);
+      await store.driver.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [3, (await store.audit.record(3))!.hash]);
       const verdict = await store.verifyAudit();
       expect(verdict).toMatchObject({ ok: true, records: 3 });
       if (!verdict.ok) return;
@@ -463,34 +463,34 @@ function spec(backend: Backend): void {
     const model = (clientId: string, grantId?: string) => JSON.stringify({ clientId, accountId: 'ana', ...(grantId ? { grantId } : {}) });
 
     it("end one client's grants and tokens at one issuer, with a cutoff of its own beside the issuer's", async () => {
-      const { repo } = await open(await backend.fresh());
-      await repo.upsertOidcModel(path, 'Grant', 'g1', model('web.blixit'), {}, null);
-      await repo.upsertOidcModel(path, 'RefreshToken', 'r1', model('web.blixit', 'g1'), { grantId: 'g1' }, null);
-      await repo.upsertOidcModel(path, 'Grant', 'g2', model('other.blixit'), {}, null);
-      await repo.upsertOidcModel('/blixit', 'Grant', 'g3', model('web.blixit'), {}, null);
-      expect(await repo.revokeOidcClient(path, 'web.blixit', 5000)).toBe(2);
-      expect(await repo.findOidcModel(path, 'RefreshToken', 'id', 'r1', 0)).toBeUndefined();
+      const repo = await open(await backend.fresh());
+      await repo.oidc.upsert(path, 'Grant', 'g1', model('web.blixit'), {}, null);
+      await repo.oidc.upsert(path, 'RefreshToken', 'r1', model('web.blixit', 'g1'), { grantId: 'g1' }, null);
+      await repo.oidc.upsert(path, 'Grant', 'g2', model('other.blixit'), {}, null);
+      await repo.oidc.upsert('/blixit', 'Grant', 'g3', model('web.blixit'), {}, null);
+      expect(await repo.oidc.revokeClient(path, 'web.blixit', 5000)).toBe(2);
+      expect(await repo.oidc.find(path, 'RefreshToken', 'id', 'r1', 0)).toBeUndefined();
       // Another client of the issuer, and the same client_id at another issuer, keep theirs.
-      expect(await repo.findOidcModel(path, 'Grant', 'id', 'g2', 0)).toBeDefined();
-      expect(await repo.findOidcModel('/blixit', 'Grant', 'id', 'g3', 0)).toBeDefined();
-      expect(await repo.tokenCutoff(path, 'web.blixit')).toBe(5000);
-      expect(await repo.tokenCutoff(path, 'other.blixit')).toBe(0);
-      expect(await repo.tokenCutoff(path, undefined)).toBe(0);
-      expect(await repo.tokenCutoff('/blixit', 'web.blixit')).toBe(0);
+      expect(await repo.oidc.find(path, 'Grant', 'id', 'g2', 0)).toBeDefined();
+      expect(await repo.oidc.find('/blixit', 'Grant', 'id', 'g3', 0)).toBeDefined();
+      expect(await repo.oidc.tokenCutoff(path, 'web.blixit')).toBe(5000);
+      expect(await repo.oidc.tokenCutoff(path, 'other.blixit')).toBe(0);
+      expect(await repo.oidc.tokenCutoff(path, undefined)).toBe(0);
+      expect(await repo.oidc.tokenCutoff('/blixit', 'web.blixit')).toBe(0);
       // The issuer's cutoff (the kill switch) counts for every client; the later of the two wins.
-      await repo.revokeOidcIssuers([path], 7000);
-      expect(await repo.tokenCutoff(path, 'web.blixit')).toBe(7000);
-      expect(await repo.tokenCutoff(path, 'other.blixit')).toBe(7000);
+      await repo.oidc.revokeIssuers([path], 7000);
+      expect(await repo.oidc.tokenCutoff(path, 'web.blixit')).toBe(7000);
+      expect(await repo.oidc.tokenCutoff(path, 'other.blixit')).toBe(7000);
     });
   });
 
   describe('admin tokens', () => {
     it('are stored as hashes, replaced by name and listed by name', async () => {
       const store = await open(await backend.fresh());
-      await store.repo.putAdminToken('platform-team', 'sha256:aaa', 1000);
-      await store.repo.putAdminToken('controller', 'sha256:bbb', 1000);
-      await store.repo.putAdminToken('platform-team', 'sha256:ccc', 2000);
-      expect(await store.repo.adminTokens()).toEqual([
+      await store.adminTokens.put('platform-team', 'sha256:aaa', 1000);
+      await store.adminTokens.put('controller', 'sha256:bbb', 1000);
+      await store.adminTokens.put('platform-team', 'sha256:ccc', 2000);
+      expect(await store.adminTokens.list()).toEqual([
         { name: 'controller', tokenHash: 'sha256:bbb' },
         { name: 'platform-team', tokenHash: 'sha256:ccc' },
       ]);
@@ -503,18 +503,18 @@ function spec(backend: Backend): void {
       const first = await open(options);
       const cascade = organization('cascade', 'Cascade Consulting');
       await first.transaction(async (repo) => {
-        await repo.putObject(stored(cascade, 'uid-cascade', 1000));
-        await repo.appendAudit(entry(1, { organization: 'cascade', namespace: NAMESPACE }), 1000);
+        await repo.objects.put(stored(cascade, 'uid-cascade', 1000));
+        await repo.audit.append(entry(1, { organization: 'cascade', namespace: NAMESPACE }), 1000);
       });
-      await first.repo.putAdminToken('controller', 'sha256:bbb', 1000);
-      const head = await first.repo.auditHead();
+      await first.adminTokens.put('controller', 'sha256:bbb', 1000);
+      const head = await first.audit.head();
       await first.close();
 
       const second = await open(options);
       expect(second.location).toBe(first.location);
-      expect((await second.repo.getObject('Organization', NAMESPACE, 'cascade'))?.object).toEqual(cascade);
-      expect(await second.repo.adminTokens()).toEqual([{ name: 'controller', tokenHash: 'sha256:bbb' }]);
-      expect(await second.repo.auditHead()).toEqual(head);
+      expect((await second.objects.get('Organization', NAMESPACE, 'cascade'))?.object).toEqual(cascade);
+      expect(await second.adminTokens.list()).toEqual([{ name: 'controller', tokenHash: 'sha256:bbb' }]);
+      expect(await second.audit.head()).toEqual(head);
       await appendAll(second, [entry(2)]);
       expect(await second.verifyAudit()).toMatchObject({ ok: true, records: 2 });
     });
