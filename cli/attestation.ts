@@ -203,7 +203,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         }),
     );
 
-    const runtimeUsers = store ? await store.repo.listUsers(namespace, [name]) : undefined;
+    const runtimeUsers = store ? await store.users.list(namespace, [name]) : undefined;
     const lastLogin = new Map((runtimeUsers ?? []).map((u) => [u.id, u.lastLoginAt]));
     const admins = await Promise.all(
       inNamespace<UserObject>('User')
@@ -221,7 +221,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
     let activity: OrganizationAttestation['activity'] = null;
     let inactiveUsers: OrganizationAttestation['inactiveUsers'] = null;
     if (store) {
-      const last = async (action: string) => (await store.repo.queryAudit({ namespace, organizations: [name], action, limit: 1 }))[0]?.at;
+      const last = async (action: string) => (await store.audit.query({ namespace, organizations: [name], action, limit: 1 }))[0]?.at;
       activity = { lastSignInAt: iso(await last('login.succeeded')), lastTokenIssuedAt: iso(await last('token.issued')) };
       inactiveUsers = (runtimeUsers ?? [])
         .filter((u) => u.active && now - (u.lastLoginAt ?? u.createdAt) > inactiveMs)
@@ -229,7 +229,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
     }
 
     // A certification made through the admin API (in the store) counts when it is later than the committed one.
-    const viaApi = store ? (await store.repo.certifications(namespace)).get(name) : undefined;
+    const viaApi = store ? (await store.governance.certifications(namespace)).get(name) : undefined;
     const judged = withCertification(org, viaApi?.at);
     const byApi = judged !== org;
     const certifiedAt = judged.spec.contract?.certifiedAt ?? null;

@@ -121,7 +121,7 @@ export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env
         return 1;
       }
       for (const { file, payload } of checkpoints) {
-        const problem = checkAgainst(payload, verdict, (await store.repo.auditRecord(payload.seq))?.hash);
+        const problem = checkAgainst(payload, verdict, (await store.audit.record(payload.seq))?.hash);
         if (problem) {
           err(`audit chain BROKEN against checkpoint ${file}: ${problem} (${where})`);
           return 1;
@@ -132,7 +132,7 @@ export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env
       out(`audit chain intact: ${verdict.records} records, head ${verdict.head}, ${keyed}${vouched} (${where})`);
       return 0;
     }
-    for await (const record of store.repo.walkAudit()) {
+    for await (const record of store.audit.walk()) {
       if (record.seq <= after) continue;
       const line = format === 'ndjson' ? record : toOcsf(record);
       if (line) out(JSON.stringify(line));

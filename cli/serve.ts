@@ -87,7 +87,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // The embedded controller is a client of the admin API like any other, with a token of its
     // own that lives only in this process's memory (its hash in the store).
     const controllerToken = values.dir ? generateToken() : undefined;
-    if (controllerToken) await store.repo.putAdminToken('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
+    if (controllerToken) await store.adminTokens.put('controller', hashToken(controllerToken).toString('hex'), systemClock.now());
     const dir = values.dir ? resolve(values.dir) : undefined;
     // Not ready until the declared issuers exist: a replica answering ready earlier would send partners 404s.
     const declared = dir ? gatehouse.readiness.wait('declarations', `the declarations under ${dir} applied once`) : undefined;

@@ -147,7 +147,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   const publicUrl = () => options.publicUrl;
-  const workspaceOf = async (namespace: string) => (await store.repo.listObjects({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
+  const workspaceOf = async (namespace: string) => (await store.objects.list({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
   const algorithmOf = (ws: WorkspaceObject | undefined) => (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
   const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }), refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
@@ -170,9 +170,9 @@ export function createApp(options: AppOptions): GatehouseApp {
     },
     auditCheckpoint: async (namespace) => {
       // Signing makes the namespace's first key when it has none: not for a namespace nobody declared.
-      if ((await store.repo.listObjects({ namespace })).length === 0) throw notFound(`namespace ${namespace} declares nothing: it has no signing key to sign a checkpoint with`);
+      if ((await store.objects.list({ namespace })).length === 0) throw notFound(`namespace ${namespace} declares nothing: it has no signing key to sign a checkpoint with`);
       const ring = await keys.keyRing(namespace, algorithmOf(await workspaceOf(namespace)));
-      const head = (await store.repo.auditHead()) ?? { seq: 0, hash: GENESIS_HASH };
+      const head = (await store.audit.head()) ?? { seq: 0, hash: GENESIS_HASH };
       return signCheckpoint(ring.signers[0]!, { seq: head.seq, hash: head.hash, time: new Date(clock.now()).toISOString(), namespace });
     },
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),

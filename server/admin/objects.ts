@@ -20,7 +20,7 @@ import {
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
-import type { Repository, Store, StoredObject, UserRecord } from '../store/index.ts';
+import type { Repositories, Store, StoredObject, UserRecord } from '../store/index.ts';
 import { Problem, notFound } from './problem.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
@@ -108,14 +108,14 @@ export class ObjectService {
 
     const result = await this.store.transaction(async (repo) => {
       await this.checkReferences(repo, object, label);
-      const existing = await repo.getObject(object.kind, namespace, object.metadata.name);
+      const existing = await repo.objects.get(object.kind, namespace, object.metadata.name);
       if (existing && sameDeclaration(existing.object, object)) {
         return { outcome: 'unchanged' as const, object: this.present(existing) };
       }
       const now = this.clock.now();
       // Standing is judged across the namespace (parents, the Workspace's lifecycle): as it was before this change.
       const standingBefore = object.kind === 'Organization' || object.kind === 'Workspace' ? await loadNamespace(repo, namespace) : undefined;
-      const userBefore = object.kind === 'User' ? await repo.findUser(namespace, object.metadata.name) : undefined;
+      const userBefore = object.kind === 'User' ? await repo.users.find(namespace, object.metadata.name) : undefined;
       const generation = (existing?.generation ?? 0) + 1;
       const stored: StoredObject = {
         uid: existing?.uid ?? randomUUID(),
@@ -135,12 +135,12 @@ export class ObjectService {
         } as AnyObject,
       };
       delete stored.object.status;
-      await repo.putObject(stored);
-      await repo.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
-      await repo.bumpConfigVersion(namespace);
+      await repo.objects.put(stored);
+      await repo.objects.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
+      await repo.objects.bumpConfigVersion(namespace);
       if (object.kind === 'User') await syncDeclaredUser(repo, object, now);
       const outcome: ApplyOutcome = existing ? 'updated' : 'created';
-      await repo.appendAudit(
+      await repo.audit.append(
         {
           action: `${object.kind}.${outcome}`,
           actor: context.actor,
@@ -164,7 +164,7 @@ export class ObjectService {
       if (standingBefore) await endLapsedTokens(repo, standingBefore, now, context, pulled);
       if (object.kind === 'User' && userBefore?.active && !object.spec.active) {
         const revoked = await endUserTokens(repo, namespace, [userBefore]);
-        await repo.appendAudit({ action: 'user.deactivated', actor: context.actor, namespace, organization: userBefore.organization || null, kind: 'User', name: userBefore.id, subject: userBefore.id, data: { via: 'declaration', changed: true, revoked } }, now);
+        await repo.audit.append({ action: 'user.deactivated', actor: context.actor, namespace, organization: userBefore.organization || null, kind: 'User', name: userBefore.id, subject: userBefore.id, data: { via: 'declaration', changed: true, revoked } }, now);
       }
       return { outcome, object: this.present(stored) };
     });
@@ -172,13 +172,13 @@ export class ObjectService {
   }
 
   async get(kind: KindName, namespace: string, name: string): Promise<AnyObject> {
-    const stored = await this.store.repo.getObject(kind, namespace, name);
+    const stored = await this.store.objects.get(kind, namespace, name);
     if (!stored) throw notFound(`${kind} ${namespace}/${name} does not exist`);
     return this.present(stored);
   }
 
   async list(kind: KindName, namespace?: string): Promise<AnyObject[]> {
-    const rows = await this.store.repo.listObjects(namespace ? { kind, namespace } : { kind });
+    const rows = await this.store.objects.list(namespace ? { kind, namespace } : { kind });
     return rows.map((r) => this.present(r));
   }
 
@@ -188,7 +188,7 @@ export class ObjectService {
    */
   async delete(kind: KindName, namespace: string, name: string, context: ChangeContext, options: { cascade?: boolean } = {}): Promise<{ deleted: string[] }> {
     const result = await this.store.transaction(async (repo) => {
-      const root = await repo.getObject(kind, namespace, name);
+      const root = await repo.objects.get(kind, namespace, name);
       if (!root) throw notFound(`${kind} ${namespace}/${name} does not exist`);
       const closure = await this.dependantClosure(repo, kind, namespace, name);
       if (closure.length > 0 && !options.cascade) {
@@ -202,9 +202,9 @@ export class ObjectService {
       const deleted: string[] = [];
       const now = this.clock.now();
       for (const target of [...order, { kind, name, depth: 0, field: '' }]) {
-        const stored = await repo.getObject(target.kind, namespace, target.name);
+        const stored = await repo.objects.get(target.kind, namespace, target.name);
         if (!stored) continue; // reached twice through two references
-        await repo.deleteObject(target.kind, namespace, target.name);
+        await repo.objects.delete(target.kind, namespace, target.name);
         if (target.kind === 'Client') await ClientSecrets.forget(repo, namespace, target.name);
         // What the object granted ends with it, in this transaction (see governance/token-ends.ts).
         let ended: Record<string, number> = {};
@@ -215,7 +215,7 @@ export class ObjectService {
           const retired = await retireDeclaredUser(repo, namespace, target.name, now);
           if (retired) ended = { revoked: await endUserTokens(repo, namespace, [retired]) };
         }
-        await repo.appendAudit(
+        await repo.audit.append(
           {
             action: `${target.kind}.deleted`,
             actor: context.actor,
@@ -234,7 +234,7 @@ export class ObjectService {
         );
         deleted.push(`${target.kind}/${target.name}`);
       }
-      await repo.bumpConfigVersion(namespace);
+      await repo.objects.bumpConfigVersion(namespace);
       return { deleted };
     });
     return this.changed(namespace, result);
@@ -250,9 +250,9 @@ export class ObjectService {
       throw new Problem(422, 'Invalid object', `${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
     }
     return this.store.transaction(async (repo) => {
-      const stored = await repo.getObject(kind, namespace, name);
+      const stored = await repo.objects.get(kind, namespace, name);
       if (!stored) throw notFound(`${label} does not exist`);
-      await repo.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
+      await repo.objects.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
       return this.present({ ...stored, status: result.data as Record<string, unknown> });
     });
   }
@@ -283,13 +283,13 @@ export class ObjectService {
     return out;
   }
 
-  private async checkReferences(repo: Repository, object: AnyObject, label: string): Promise<void> {
+  private async checkReferences(repo: Repositories, object: AnyObject, label: string): Promise<void> {
     const namespace = object.metadata.namespace!;
     const def = kindByName(object.kind)!;
     const errors: { path: string; message: string }[] = [];
     for (const ref of def.references(object.spec)) {
       const self = ref.kind === object.kind && ref.name === object.metadata.name;
-      const target = self ? undefined : await repo.getObject(ref.kind, namespace, ref.name);
+      const target = self ? undefined : await repo.objects.get(ref.kind, namespace, ref.name);
       if (self) errors.push({ path: `${ref.field}.name`, message: `${object.kind} ${object.metadata.name} cannot reference itself` });
       else if (!target) errors.push({ path: `${ref.field}.name`, message: `${ref.kind} "${ref.name}" does not exist in namespace ${namespace}` });
       else if (ref.kind === 'Client' && object.kind !== 'Client') {
@@ -310,7 +310,7 @@ export class ObjectService {
     }
     if (object.kind === 'Organization' && object.spec.domains?.length) {
       // A vanity domain is an issuer: it names one organization, across every namespace of the server.
-      const others = (await repo.listObjects({ kind: 'Organization' })).filter((o) => o.object.metadata.namespace !== namespace || o.object.metadata.name !== object.metadata.name);
+      const others = (await repo.objects.list({ kind: 'Organization' })).filter((o) => o.object.metadata.namespace !== namespace || o.object.metadata.name !== object.metadata.name);
       object.spec.domains.forEach((domain, i) => {
         const holder = others.find((o) => ((o.object.spec as { domains?: string[] }).domains ?? []).includes(domain));
         if (holder) errors.push({ path: `spec.domains[${i}]`, message: `"${domain}" is already a vanity domain of Organization ${holder.object.metadata.namespace}/${holder.object.metadata.name}` });
@@ -318,7 +318,7 @@ export class ObjectService {
     }
     if (errors.length === 0) errors.push(...(await this.domainErrors(repo, object)));
     if (object.kind === 'Workspace') {
-      const others = (await repo.listObjects({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
+      const others = (await repo.objects.list({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
       if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });
     }
     if (errors.length > 0) {
@@ -331,11 +331,11 @@ export class ObjectService {
    * against the namespace as it would be after this write, inside the write's transaction,
    * which holds the namespace's lock so two racing writes cannot both pass.
    */
-  private async domainErrors(repo: Repository, object: AnyObject): Promise<FieldError[]> {
+  private async domainErrors(repo: Repositories, object: AnyObject): Promise<FieldError[]> {
     if (!['Organization', 'OrganizationTemplate', 'IdPConnection', 'User'].includes(object.kind)) return [];
     const namespace = object.metadata.namespace!;
-    await repo.lockNamespace(namespace);
-    const listed = await repo.listObjects({ namespace });
+    await repo.objects.lockNamespace(namespace);
+    const listed = await repo.objects.list({ namespace });
     const orgs = new Map(listed.filter((o) => o.object.kind === 'Organization').map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
     const templates = new Map(listed.filter((o) => o.object.kind === 'OrganizationTemplate').map((o) => [o.object.metadata.name, o.object as OrganizationTemplateObject]));
     const name = object.metadata.name;
@@ -375,13 +375,13 @@ export class ObjectService {
    * the runtime record keeps its organization, password, MFA and sessions, and an address
    * signs in to one account only.
    */
-  private async takeoverErrors(repo: Repository, user: UserObject, organization: string): Promise<FieldError[]> {
+  private async takeoverErrors(repo: Repositories, user: UserObject, organization: string): Promise<FieldError[]> {
     const namespace = user.metadata.namespace!;
     const where = (o: string) => (o ? 'another organization' : 'the workspace');
     const errors: FieldError[] = [];
-    const existing = await repo.findUser(namespace, user.metadata.name);
+    const existing = await repo.users.find(namespace, user.metadata.name);
     if (existing && existing.organization !== organization) errors.push({ path: 'metadata.name', message: `user ${user.metadata.name} already exists in ${where(existing.organization)}; choose another name` });
-    const holder = (await repo.findUsersByEmail(namespace, user.spec.email.toLowerCase())).find((u) => u.organization !== organization);
+    const holder = (await repo.users.findByEmail(namespace, user.spec.email.toLowerCase())).find((u) => u.organization !== organization);
     if (holder) errors.push({ path: 'spec.email', message: `${user.spec.email} already has an account in ${where(holder.organization)}; an address signs in to one account` });
     return errors;
   }
@@ -392,23 +392,23 @@ export class ObjectService {
     return c.claim.template ? 'spec.templateRef.name' : `spec.emailDomains[${c.claim.index}]`;
   }
 
-  private async parentCycle(repo: Repository, org: OrganizationObject): Promise<string[] | undefined> {
+  private async parentCycle(repo: Repositories, org: OrganizationObject): Promise<string[] | undefined> {
     const chain = [org.metadata.name];
     let next = org.spec.parentRef?.name;
     while (next) {
       chain.push(next);
       if (next === org.metadata.name) return chain;
       if (chain.length > 64) return chain; // deeper than any sane hierarchy: treat as a cycle
-      const parent = await repo.getObject('Organization', org.metadata.namespace!, next);
+      const parent = await repo.objects.get('Organization', org.metadata.namespace!, next);
       next = parent ? (parent.object as OrganizationObject).spec.parentRef?.name : undefined;
     }
     return undefined;
   }
 
-  private async dependantClosure(repo: Repository, kind: KindName, namespace: string, name: string) {
+  private async dependantClosure(repo: Repositories, kind: KindName, namespace: string, name: string) {
     const found = new Map<string, { kind: KindName; name: string; field: string; depth: number }>();
     const visit = async (k: KindName, n: string, depth: number): Promise<void> => {
-      for (const d of await repo.dependantsOf(k, namespace, n)) {
+      for (const d of await repo.objects.dependantsOf(k, namespace, n)) {
         const key = `${d.kind}/${d.name}`;
         if (found.has(key) || (d.kind === kind && d.name === name)) continue;
         found.set(key, { ...d, depth });
@@ -421,9 +421,9 @@ export class ObjectService {
 }
 
 /** A declared User is also a runtime user (the one sign-ins find); its password and history stay with the runtime record. */
-async function syncDeclaredUser(repo: Repository, user: UserObject, now: number): Promise<void> {
+async function syncDeclaredUser(repo: Repositories, user: UserObject, now: number): Promise<void> {
   const { spec } = user;
-  await repo.upsertUser({
+  await repo.users.upsert({
     namespace: user.metadata.namespace!,
     id: user.metadata.name,
     organization: spec.organizationRef?.name ?? '',
@@ -442,9 +442,9 @@ async function syncDeclaredUser(repo: Repository, user: UserObject, now: number)
 }
 
 /** Deleting the declaration deactivates the user; the record (and its audit trail) stays. Returns the user as it was. */
-async function retireDeclaredUser(repo: Repository, namespace: string, name: string, now: number): Promise<UserRecord | undefined> {
-  const existing = await repo.findUser(namespace, name);
-  if (existing) await repo.upsertUser({ ...existing, declaredAs: null, active: false, updatedAt: now });
+async function retireDeclaredUser(repo: Repositories, namespace: string, name: string, now: number): Promise<UserRecord | undefined> {
+  const existing = await repo.users.find(namespace, name);
+  if (existing) await repo.users.upsert({ ...existing, declaredAs: null, active: false, updatedAt: now });
   return existing;
 }
 

@@ -117,14 +117,14 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const out: AnyObject[] = [];
     for (const o of items) {
       const ns = o.metadata.namespace!;
-      if (!views.has(ns)) views.set(ns, await loadNamespace(store.repo, ns));
+      if (!views.has(ns)) views.set(ns, await loadNamespace(store, ns));
       out.push(withLifecycleStatus(o, views.get(ns)!, options.clock.now()));
     }
     return out;
   };
   /** The organization a write touches: the one the object names, before and after the change. */
   const requireWrite = async (ctx: Context, kind: KindName, namespace: string, name: string, body?: unknown) => {
-    const existing = await store.repo.getObject(kind, namespace, name);
+    const existing = await store.objects.get(kind, namespace, name);
     const before = kind === 'Organization' ? name : existing ? organizationOf(existing.object) : null;
     await guard.require(ctx, 'objects.write', { namespace, organization: before });
     const spec = body && typeof body === 'object' ? (body as { spec?: { organizationRef?: { name?: unknown } } }).spec : undefined;
@@ -154,7 +154,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
       // A partner administrator asks its own organization's permission first; then another
       // partner's object (or a workspace one) is "not found", exactly as a missing one.
       await guard.require(ctx, readPermission(def.kind), { namespace, organization: principal.organization });
-      const stored = await store.repo.getObject(def.kind, namespace, name);
+      const stored = await store.objects.get(def.kind, namespace, name);
       const owner = stored ? organizationOf(stored.object) : null;
       if (!stored || owner === null || !principal.scope.has(owner)) await guard.conceal(ctx, `${def.kind} ${namespace}/${name} does not exist`, readPermission(def.kind));
     }
@@ -192,7 +192,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
   });
 
   router.post('/namespaces/:namespace/users/:name/password-link', async (ctx) => {
-    const user = await store.repo.findUser(pathName(ctx, 'namespace'), pathName(ctx, 'name'));
+    const user = await store.users.find(pathName(ctx, 'namespace'), pathName(ctx, 'name'));
     const principal = principalOf(ctx);
     if (principal.kind === 'user' && principal.scope !== 'namespace') {
       // Another partner's user answers as a missing one does: its organization is not named.

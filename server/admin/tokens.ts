@@ -28,13 +28,13 @@ export async function ensureBootstrapToken(store: Store, fromEnvironment: string
     if (fromEnvironment.length < MIN_TOKEN_LENGTH) {
       throw new Error(`GATEHOUSE_ADMIN_TOKEN is too short: use at least ${MIN_TOKEN_LENGTH} random characters (for example: openssl rand -base64 32)`);
     }
-    await store.repo.putAdminToken(BOOTSTRAP_TOKEN, hashToken(fromEnvironment).toString('hex'), now);
+    await store.adminTokens.put(BOOTSTRAP_TOKEN, hashToken(fromEnvironment).toString('hex'), now);
     return { source: 'environment' };
   }
-  const existing = await store.repo.adminTokens();
+  const existing = await store.adminTokens.list();
   if (existing.some((t) => t.name === BOOTSTRAP_TOKEN)) return { source: 'stored' };
   const token = generateToken();
-  await store.repo.putAdminToken(BOOTSTRAP_TOKEN, hashToken(token).toString('hex'), now);
+  await store.adminTokens.put(BOOTSTRAP_TOKEN, hashToken(token).toString('hex'), now);
   return { source: 'generated', token };
 }
 
@@ -48,7 +48,7 @@ export class AdminTokenVerifier {
   }
 
   async identify(presented: string): Promise<string | undefined> {
-    this.cache ??= (await this.store.repo.adminTokens()).map((t) => ({ name: t.name, hash: Buffer.from(t.tokenHash, 'hex') }));
+    this.cache ??= (await this.store.adminTokens.list()).map((t) => ({ name: t.name, hash: Buffer.from(t.tokenHash, 'hex') }));
     const hash = hashToken(presented);
     let match: string | undefined;
     // Every stored hash is compared, so the time taken says nothing about which one matched.

@@ -2,7 +2,7 @@
 // records to the store file over a connection of its own. Batches that arrive while a
 // transaction is being written are committed together in the next one (group commit).
 import { parentPort, workerData } from 'node:worker_threads';
-import { Repository } from '../store/repository.ts';
+import { AuditRepository } from '../store/repositories/audit.ts';
 import { auditKeyOf } from './chain.ts';
 import { SqliteConnection, openSqlite } from '../store/sqlite.ts';
 import type { AuditItems } from './thread-appender.ts';
@@ -23,14 +23,14 @@ const { location, progress: shared, auditKey: sharedKey } = workerData as Append
 const progress = new BigInt64Array(shared);
 const connection = new SqliteConnection(openSqlite(location));
 const auditKey = sharedKey ? auditKeyOf(sharedKey.key) : undefined;
-const repo = new Repository(connection, () => auditKey);
+const audit = new AuditRepository(connection, () => auditKey);
 let waiting: { id: number; items: AuditItems }[] = [];
 let flushing: Promise<void> | undefined;
 
 async function append(items: AuditItems): Promise<void> {
   connection.db.exec('BEGIN IMMEDIATE');
   try {
-    await repo.appendAuditBatch(items);
+    await audit.appendBatch(items);
     connection.db.exec('COMMIT');
   } catch (error) {
     connection.db.exec('ROLLBACK');

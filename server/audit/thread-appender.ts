@@ -30,7 +30,7 @@ export class TransactionAppender implements AuditAppender {
   }
 
   async append(items: AuditItems): Promise<void> {
-    await this.store.transaction((repo) => repo.appendAuditBatch(items));
+    await this.store.transaction((repo) => repo.audit.appendBatch(items));
   }
 
   settle(): void {}

@@ -252,7 +252,7 @@ export class Broker {
     }
     const { url, correlation, expected } = started.value;
     const pending = Pending.parse({ stage: 'upstream', uid, issuerPath: snapshot.path, ...vanityOf(issuer), namespace: snapshot.namespace, connection: connection.metadata.name, clientId, [type]: expected });
-    await this.options.store.repo.putBrokerRequest(`${type}:${correlation}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
+    await this.options.store.broker.putRequest(`${type}:${correlation}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
     ctx.redirect(url);
     ctx.set('Cache-Control', 'no-store');
     await this.audit(snapshot, 'login.upstream-started', { organization, client: clientId, actor: email, data: { connection: connection.metadata.name, type } });
@@ -261,7 +261,7 @@ export class Broker {
   // ── back from the partner's IdP ─────────────────────────────────────
 
   private async take(id: string): Promise<Pending | undefined> {
-    const raw = await this.options.store.repo.takeBrokerRequest(id, this.options.clock.now());
+    const raw = await this.options.store.broker.takeRequest(id, this.options.clock.now());
     return raw ? Pending.parse(JSON.parse(raw)) : undefined;
   }
 
@@ -307,7 +307,7 @@ export class Broker {
   private async verified(ctx: Context, snapshot: IssuerSnapshot, pending: Pending, identity: UpstreamIdentity, amr: string[]): Promise<void> {
     const id = token();
     const next: Pending = { ...pending, stage: 'verified', identity, login: { accountId: '', amr, acr: ACR.federated }, oidc: undefined, saml: undefined };
-    await this.options.store.repo.putBrokerRequest(`verified:${id}`, snapshot.namespace, JSON.stringify(next), this.options.clock.now() + REQUEST_TTL_MS);
+    await this.options.store.broker.putRequest(`verified:${id}`, snapshot.namespace, JSON.stringify(next), this.options.clock.now() + REQUEST_TTL_MS);
     ctx.status = 303;
     ctx.redirect(`${pending.vanityIssuer ?? ''}${pending.issuerPath}/interaction/${pending.uid}/federated?r=${id}`);
   }
@@ -349,7 +349,7 @@ export class Broker {
     const { provider, snapshot } = issuer;
     if (mfaRequired(snapshot, user.organization, clientId, typeof params.scope === 'string' ? params.scope : '')) {
       const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login } };
-      await this.options.store.repo.putBrokerRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
+      await this.options.store.broker.putRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
       ctx.status = 303;
       ctx.redirect(`${snapshot.path}/interaction/${uid}/mfa`);
       return;
@@ -371,14 +371,14 @@ export class Broker {
     ctx.set('Cache-Control', 'no-store');
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const key = `mfa:${snapshot.path}:${uid}`;
-    const raw = await this.options.store.repo.peekBrokerRequest(key, this.options.clock.now());
+    const raw = await this.options.store.broker.peekRequest(key, this.options.clock.now());
     const pending = raw ? Pending.parse(JSON.parse(raw)) : undefined;
     if (details.uid !== uid || !pending?.login) {
       await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'There is no sign-in waiting for a second factor in this browser. Start again from the application.', { reason: 'mfa-without-login' });
       return;
     }
     const login = pending.login;
-    const user = await this.options.store.repo.findUser(snapshot.namespace, login.accountId);
+    const user = await this.options.store.users.find(snapshot.namespace, login.accountId);
     const organization = user ? snapshot.organizations.get(user.organization) : undefined;
     const branding = brandingFor(snapshot, organization);
     if (!user || !user.active) {
@@ -388,7 +388,7 @@ export class Broker {
     const ns = snapshot.namespace;
     const action = `${snapshot.path}/interaction/${uid}/mfa`;
     const finish = async (method: string) => {
-      await this.options.store.repo.takeBrokerRequest(key, this.options.clock.now());
+      await this.options.store.broker.takeRequest(key, this.options.clock.now());
       const amr = [...new Set([...login.amr, 'otp', 'mfa'])];
       await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
       await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: ACR.mfa } }, { mergeWithLastSubmission: false });
@@ -431,7 +431,7 @@ export class Broker {
     this.otpLimiter.succeed(limiterKey);
     if (!enrolled) {
       const codes = await this.totp.confirm(ns, user.id);
-      await this.options.store.repo.putBrokerRequest(key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
+      await this.options.store.broker.putRequest(key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
       await this.audit(snapshot, 'user.mfa-enrolled', { organization: user.organization, subject: user.id, data: { factor: 'totp', recoveryCodes: codes.length } });
       render(ctx, 200, branding, 'Save your recovery codes', `<p>Each code signs you in once if you lose your authenticator. They are shown only now.</p><ul id="recovery-codes">${codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
 <form method="post" action="${escapeHtml(`${action}/continue`)}"><button type="submit">Continue</button></form>`);

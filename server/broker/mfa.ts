@@ -49,13 +49,13 @@ export class TotpFactors {
 
   private async load(namespace: string, userId: string): Promise<Factor | undefined> {
     const row = TotpFactors.row(namespace, userId);
-    const stored = await this.store.repo.getSealedSecret(TOTP_SCOPE, row);
+    const stored = await this.store.secrets.get(TOTP_SCOPE, row);
     return stored ? Factor.parse(JSON.parse(this.sealer.open(stored.sealed, `${TOTP_SCOPE} ${row}`))) : undefined;
   }
 
   private async save(namespace: string, userId: string, factor: Factor): Promise<void> {
     const row = TotpFactors.row(namespace, userId);
-    await this.store.repo.putSealedSecret(TOTP_SCOPE, row, this.sealer.seal(JSON.stringify(factor), `${TOTP_SCOPE} ${row}`), this.clock.now());
+    await this.store.secrets.put(TOTP_SCOPE, row, this.sealer.seal(JSON.stringify(factor), `${TOTP_SCOPE} ${row}`), this.clock.now());
   }
 
   async enrolled(namespace: string, userId: string): Promise<boolean> {
@@ -111,6 +111,6 @@ export class TotpFactors {
   }
 
   async reset(namespace: string, userId: string): Promise<void> {
-    await this.store.repo.deleteSealedSecret(TOTP_SCOPE, TotpFactors.row(namespace, userId));
+    await this.store.secrets.delete(TOTP_SCOPE, TotpFactors.row(namespace, userId));
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IdPConnectionObject, OrganizationObject } from '../../api/index.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
-import type { Repository, UserRecord } from '../store/index.ts';
+import type { Repositories, UserRecord } from '../store/index.ts';
 import { emailDomain, organizationDomains } from './routing.ts';
 
 /** What an upstream IdP vouched for, after its signature and every condition were checked. */
@@ -56,7 +56,7 @@ export function routableEmail(value: string): string | undefined {
  * email. The asserted email must be in the organization's own domains, whatever the IdP
  * says, so one partner's IdP can never sign in as another partner's user.
  */
-export async function provisionUser(repo: Repository, snapshot: IssuerSnapshot, connection: IdPConnectionObject, organization: OrganizationObject, identity: UpstreamIdentity, now: number): Promise<Provisioned> {
+export async function provisionUser(repo: Repositories, snapshot: IssuerSnapshot, connection: IdPConnectionObject, organization: OrganizationObject, identity: UpstreamIdentity, now: number): Promise<Provisioned> {
   const mapped = mapAttributes(connection, identity.claims);
   const sent = str(mapped.email);
   if (!sent) return { ok: false, reason: 'no-email', message: 'Your identity provider did not send an email address.' };
@@ -68,7 +68,7 @@ export async function provisionUser(repo: Repository, snapshot: IssuerSnapshot, 
     return { ok: false, reason: 'email-domain-not-allowed', email, message: `${organization.spec.displayName}'s identity provider may not sign in ${email}: the address is not in the organization's email domains.` };
   }
   const namespace = snapshot.namespace;
-  const existing = await repo.findUserBySubject(namespace, connection.metadata.name, identity.subject);
+  const existing = await repo.users.findBySubject(namespace, connection.metadata.name, identity.subject);
   if (existing && !existing.active) return { ok: false, reason: 'deactivated', email, message: 'This account is deactivated.' };
   if (existing && existing.organization !== organization.metadata.name) return { ok: false, reason: 'organization-mismatch', email, message: 'This account belongs to another organization.' };
   const jit = connection.spec.jit;
@@ -96,7 +96,7 @@ export async function provisionUser(repo: Repository, snapshot: IssuerSnapshot, 
     updatedAt: now,
     lastLoginAt: now,
   };
-  await repo.upsertUser(user);
-  await repo.touchUserLogin(namespace, user.id, now);
+  await repo.users.upsert(user);
+  await repo.users.touchLogin(namespace, user.id, now);
   return { ok: true, user, created: !existing };
 }

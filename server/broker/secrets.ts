@@ -49,11 +49,11 @@ export class UpstreamSecrets {
     const fingerprint = await secretFingerprint(parsed.data.data);
     const sealed = this.sealer.seal(JSON.stringify({ data: parsed.data.data, updatedAt: now, fingerprint }), `${UPSTREAM_SECRET_SCOPE} ${row}`);
     const outcome = await this.store.transaction(async (repo) => {
-      const existed = await repo.getSealedSecret(UPSTREAM_SECRET_SCOPE, row);
-      await repo.putSealedSecret(UPSTREAM_SECRET_SCOPE, row, sealed, now);
+      const existed = await repo.secrets.get(UPSTREAM_SECRET_SCOPE, row);
+      await repo.secrets.put(UPSTREAM_SECRET_SCOPE, row, sealed, now);
       const result = existed ? ('updated' as const) : ('created' as const);
       // Key names only: the audit log must never hold a secret value.
-      await repo.appendAudit({ action: existed ? 'Secret.updated' : 'Secret.created', actor: context.actor, namespace, kind: 'Secret', name, data: { keys: Object.keys(parsed.data.data).sort(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
+      await repo.audit.append({ action: existed ? 'Secret.updated' : 'Secret.created', actor: context.actor, namespace, kind: 'Secret', name, data: { keys: Object.keys(parsed.data.data).sort(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
       return result;
     });
     return { outcome, secret: { namespace, name, keys: Object.keys(parsed.data.data).sort(), updatedAt: new Date(now).toISOString(), fingerprint } };
@@ -61,7 +61,7 @@ export class UpstreamSecrets {
 
   private async open(namespace: string, name: string): Promise<z.infer<typeof Sealed> | undefined> {
     const row = UpstreamSecrets.row(namespace, name);
-    const stored = await this.store.repo.getSealedSecret(UPSTREAM_SECRET_SCOPE, row);
+    const stored = await this.store.secrets.get(UPSTREAM_SECRET_SCOPE, row);
     if (!stored) return undefined;
     return Sealed.parse(JSON.parse(this.sealer.open(stored.sealed, `${UPSTREAM_SECRET_SCOPE} ${row}`)));
   }
@@ -73,7 +73,7 @@ export class UpstreamSecrets {
   }
 
   async list(namespace: string): Promise<SecretDescription[]> {
-    const rows = await this.store.repo.listSealedSecrets(UPSTREAM_SECRET_SCOPE, `${namespace}/`);
+    const rows = await this.store.secrets.list(UPSTREAM_SECRET_SCOPE, `${namespace}/`);
     const out: SecretDescription[] = [];
     for (const r of rows) {
       const described = await this.describe(namespace, r.name.slice(namespace.length + 1));
@@ -90,9 +90,9 @@ export class UpstreamSecrets {
   async delete(namespace: string, name: string, context: ChangeContext): Promise<boolean> {
     const row = UpstreamSecrets.row(namespace, name);
     return this.store.transaction(async (repo) => {
-      if (!(await repo.getSealedSecret(UPSTREAM_SECRET_SCOPE, row))) return false;
-      await repo.deleteSealedSecret(UPSTREAM_SECRET_SCOPE, row);
-      await repo.appendAudit({ action: 'Secret.deleted', actor: context.actor, namespace, kind: 'Secret', name, data: {} }, this.clock.now());
+      if (!(await repo.secrets.get(UPSTREAM_SECRET_SCOPE, row))) return false;
+      await repo.secrets.delete(UPSTREAM_SECRET_SCOPE, row);
+      await repo.audit.append({ action: 'Secret.deleted', actor: context.actor, namespace, kind: 'Secret', name, data: {} }, this.clock.now());
       return true;
     });
   }

@@ -66,12 +66,12 @@ export class BrokerSweeper {
     this.running ??= (async () => {
       try {
         const now = this.clock.now();
-        const { repo } = this.store;
+        const { broker, oidc, accessTokens } = this.store;
         return {
-          brokerRequests: await this.drain((t, n) => repo.deleteExpiredBrokerRequests(t, n), now),
-          samlAssertions: await this.drain((t, n) => repo.deleteExpiredAssertions(t, n), now),
-          oidcModels: await this.drain((t, n) => repo.deleteExpiredOidcModels(t, n), now),
-          accessTokens: await this.drain((t, n) => repo.deleteExpiredAccessTokens(t, n), now),
+          brokerRequests: await this.drain((t, n) => broker.deleteExpiredRequests(t, n), now),
+          samlAssertions: await this.drain((t, n) => broker.deleteExpiredAssertions(t, n), now),
+          oidcModels: await this.drain((t, n) => oidc.deleteExpired(t, n), now),
+          accessTokens: await this.drain((t, n) => accessTokens.deleteExpired(t, n), now),
         };
       } finally {
         this.running = undefined;

@@ -3,7 +3,7 @@ import { clientIdFor, type ClientObject } from '../../api/index.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
-import type { Repository, Store } from '../store/index.ts';
+import type { Repositories, Store } from '../store/index.ts';
 import { Problem, notFound } from '../admin/problem.ts';
 import type { ChangeContext } from '../admin/objects.ts';
 
@@ -32,7 +32,7 @@ export class ClientSecrets {
   /** Generates a new secret, replacing the old one at once, and returns it (the only time it is readable). */
   async rotate(namespace: string, name: string, context: ChangeContext): Promise<{ clientId: string; clientSecret: string; rotatedAt: string }> {
     const result = await this.store.transaction(async (repo) => {
-      const stored = await repo.getObject('Client', namespace, name);
+      const stored = await repo.objects.get('Client', namespace, name);
       if (!stored) throw notFound(`Client ${namespace}/${name} does not exist`);
       const client = stored.object as ClientObject;
       if (client.spec.type === 'spa' || client.spec.type === 'native') {
@@ -41,9 +41,9 @@ export class ClientSecrets {
       const now = this.clock.now();
       const clientSecret = randomBytes(32).toString('base64url');
       const key = secretName(namespace, name);
-      await repo.putSealedSecret(CLIENT_SECRET_SCOPE, key, this.sealer.seal(clientSecret, `${CLIENT_SECRET_SCOPE}:${key}`), now);
-      await repo.bumpConfigVersion(namespace);
-      await repo.appendAudit(
+      await repo.secrets.put(CLIENT_SECRET_SCOPE, key, this.sealer.seal(clientSecret, `${CLIENT_SECRET_SCOPE}:${key}`), now);
+      await repo.objects.bumpConfigVersion(namespace);
+      await repo.audit.append(
         {
           action: 'Client.secret-rotated',
           actor: context.actor,
@@ -63,13 +63,13 @@ export class ClientSecrets {
   }
 
   /** The current secret, for the token endpoint's client authentication; undefined before the first rotation. */
-  async current(namespace: string, name: string, repo: Repository = this.store.repo): Promise<string | undefined> {
+  async current(namespace: string, name: string, repo: Repositories = this.store): Promise<string | undefined> {
     const key = secretName(namespace, name);
-    const stored = await repo.getSealedSecret(CLIENT_SECRET_SCOPE, key);
+    const stored = await repo.secrets.get(CLIENT_SECRET_SCOPE, key);
     return stored ? this.sealer.open(stored.sealed, `${CLIENT_SECRET_SCOPE}:${key}`) : undefined;
   }
 
-  static async forget(repo: Repository, namespace: string, name: string): Promise<void> {
-    await repo.deleteSealedSecret(CLIENT_SECRET_SCOPE, secretName(namespace, name));
+  static async forget(repo: Repositories, namespace: string, name: string): Promise<void> {
+    await repo.secrets.delete(CLIENT_SECRET_SCOPE, secretName(namespace, name));
   }
 }

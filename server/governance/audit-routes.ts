@@ -89,7 +89,7 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     if (f.organization) {
       if (f.subOrganizations === 'false') query.organizations = [f.organization];
       else {
-        const orgs = await store.repo.listObjects({ kind: 'Organization', ...(namespace ? { namespace } : {}) });
+        const orgs = await store.objects.list({ kind: 'Organization', ...(namespace ? { namespace } : {}) });
         const byName = new Map<string, OrganizationObject>();
         for (const o of orgs) byName.set(o.object.metadata.name, o.object as OrganizationObject);
         query.organizations = withDescendants(byName, f.organization);
@@ -103,7 +103,7 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     const f = parse(ctx);
     const query = await scopedQuery(ctx, f);
     const limit = f.limit ?? 100;
-    const items = await store.repo.queryAudit({ ...query, limit });
+    const items = await store.audit.query({ ...query, limit });
     ctx.body = { items, next: items.length === limit ? items[items.length - 1]!.seq : null };
   });
 
@@ -125,7 +125,7 @@ export function registerAuditRoutes(router: Router, options: AuditRoutesOptions)
     async function* records(): AsyncGenerator<string> {
       let after = f.after ?? 0;
       for (;;) {
-        const page = await store.repo.queryAudit({ ...query, after, ascending: true, limit: 500 });
+        const page = await store.audit.query({ ...query, after, ascending: true, limit: 500 });
         for (const r of page) {
           const out = line(r);
           if (out) yield out;

@@ -104,7 +104,7 @@ export class AdminGuard {
 
   private async audit(ctx: Context, who: { actor: string; namespace: string | null; organization: string | null }, reason: string, permission: string, target: Target = {}): Promise<void> {
     await this.store.transaction((repo) =>
-      repo.appendAudit(
+      repo.audit.append(
         {
           action: 'admin.denied',
           actor: who.actor,

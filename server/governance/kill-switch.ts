@@ -1,5 +1,5 @@
 import { redact } from '../audit/changes.ts';
-import type { Repository } from '../store/index.ts';
+import type { Repositories } from '../store/index.ts';
 import { loadNamespace, withDescendants } from './organizations.ts';
 import { endOrganizationTokens } from './token-ends.ts';
 
@@ -13,14 +13,14 @@ import { endOrganizationTokens } from './token-ends.ts';
  * reinstated within their lifetime.
  */
 export async function pullKillSwitch(
-  repo: Repository,
+  repo: Repositories,
   options: { namespace: string; organization: string; actor: string; provenance?: Record<string, string> | undefined; now: number },
 ): Promise<{ organizations: string[]; revoked: number }> {
   const view = await loadNamespace(repo, options.namespace);
   const organizations = withDescendants(view.organizations, options.organization);
   // Their users' sessions and grants at the namespace's shared-application issuer go too.
   const revoked = await endOrganizationTokens(repo, options.namespace, organizations);
-  await repo.appendAudit(
+  await repo.audit.append(
     {
       action: 'Organization.kill-switch',
       actor: options.actor,

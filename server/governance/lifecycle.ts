@@ -110,10 +110,10 @@ export class LifecycleMonitor {
   /** Looks at every organization now; returns the notices emitted by this call. */
   async tick(): Promise<Notice[]> {
     const now = this.clock.now();
-    const namespaces = [...(await this.store.repo.configVersions()).keys()];
+    const namespaces = [...(await this.store.objects.configVersions()).keys()];
     const emitted: Notice[] = [];
     for (const namespace of namespaces) {
-      const view = await loadNamespace(this.store.repo, namespace);
+      const view = await loadNamespace(this.store, namespace);
       const lifecycle = view.workspace?.spec.lifecycle;
       for (const org of view.organizations.values()) {
         const name = org.metadata.name;
@@ -131,10 +131,10 @@ export class LifecycleMonitor {
         }
         for (const c of candidates) {
           const fresh = await this.store.transaction(async (repo) => {
-            if (!(await repo.recordLifecycleNotice(namespace, name, c.notice, c.key, now))) return false;
+            if (!(await repo.governance.recordLifecycleNotice(namespace, name, c.notice, c.key, now))) return false;
             // Standing already refuses every token of an ended contract; its grants and sessions go now, for good.
             if (c.notice === 'contract-ended') c.data.revoked = await endOrganizationTokens(repo, namespace, [name]);
-            await repo.appendAudit({ action: c.action, actor: 'gatehouse:lifecycle', namespace, organization: name, kind: 'Organization', name, data: c.data }, now);
+            await repo.audit.append({ action: c.action, actor: 'gatehouse:lifecycle', namespace, organization: name, kind: 'Organization', name, data: c.data }, now);
             return true;
           });
           if (fresh) emitted.push({ action: c.action, namespace, organization: name, data: c.data });

@@ -1,7 +1,7 @@
 import { type OrganizationObject, type WorkspaceObject } from '../../api/index.ts';
 import { chainOf } from '../oidc/snapshot.ts';
 import { withCertification } from '../oidc/standing.ts';
-import type { Repository } from '../store/index.ts';
+import type { Repositories } from '../store/index.ts';
 
 /** The Organizations and the Workspace of one namespace, as declared now. */
 export interface NamespaceView {
@@ -13,8 +13,8 @@ export interface NamespaceView {
   certifications: Map<string, { at: number; actor: string }>;
 }
 
-export async function loadNamespace(repo: Repository, namespace: string): Promise<NamespaceView> {
-  const [orgs, workspaces, certifications] = await Promise.all([repo.listObjects({ kind: 'Organization', namespace }), repo.listObjects({ kind: 'Workspace', namespace }), repo.certifications(namespace)]);
+export async function loadNamespace(repo: Repositories, namespace: string): Promise<NamespaceView> {
+  const [orgs, workspaces, certifications] = await Promise.all([repo.objects.list({ kind: 'Organization', namespace }), repo.objects.list({ kind: 'Workspace', namespace }), repo.governance.certifications(namespace)]);
   return {
     namespace,
     workspace: workspaces[0]?.object as WorkspaceObject | undefined,

@@ -74,11 +74,11 @@ export class PrincipalResolver {
     const denied = (detail: string, organization: string | null = verified.organization ?? null): Resolution => ({ status: 403, detail, actor, namespace, organization });
 
     const clientName = verified.clientId.endsWith(`.${namespace}`) ? verified.clientId.slice(0, -namespace.length - 1) : undefined;
-    const client = clientName ? await this.store.repo.getObject('Client', namespace, clientName) : undefined;
+    const client = clientName ? await this.store.objects.get('Client', namespace, clientName) : undefined;
     if (!client || (client.object as ClientObject).metadata.annotations?.[ADMIN_CONSOLE_ANNOTATION] !== 'true') {
       return denied(`tokens of client ${verified.clientId} are not admin tokens; sign in through a client annotated ${ADMIN_CONSOLE_ANNOTATION}: "true"`);
     }
-    const user = await this.store.repo.findUser(namespace, verified.subject);
+    const user = await this.store.users.find(namespace, verified.subject);
     if (!user || !user.active) return denied(`user ${verified.subject} is unknown or deactivated`);
     if (verified.organization && user.organization !== verified.organization) return denied(`user ${verified.subject} does not belong to organization ${verified.organization}`);
     const roles = user.roles.filter((r): r is Role => ROLES.has(r));
@@ -86,7 +86,7 @@ export class PrincipalResolver {
 
     const organization = user.organization || null;
     let scope: Extract<Principal, { kind: 'user' }>['scope'] = 'namespace';
-    const view = await loadNamespace(this.store.repo, namespace);
+    const view = await loadNamespace(this.store, namespace);
     if (view.workspace?.spec.guardrails?.requireMfaForAdmins && !verified.mfa) {
       return denied(
         `workspace ${namespace} requires administrators to sign in with a second factor (Workspace spec.guardrails.requireMfaForAdmins), and this token's sign-in had none; sign in to the admin console again, which now asks for two-step verification`,
@@ -129,7 +129,7 @@ export class PrincipalResolver {
     const canonical = new URL(base);
     if (url.protocol !== canonical.protocol || url.origin !== iss || (url.port && url.port !== canonical.port)) return undefined;
     const host = url.hostname.toLowerCase();
-    const declaring = (await this.store.repo.listObjects({ kind: 'Organization' })).filter(({ object }) => ((object.spec as { domains?: string[] }).domains ?? []).some((d) => d.toLowerCase() === host));
+    const declaring = (await this.store.objects.list({ kind: 'Organization' })).filter(({ object }) => ((object.spec as { domains?: string[] }).domains ?? []).some((d) => d.toLowerCase() === host));
     // A domain declared twice is served by neither's tokens here: which organization it names is ambiguous.
     if (declaring.length !== 1) return undefined;
     const { metadata } = declaring[0]!.object;
@@ -138,7 +138,7 @@ export class PrincipalResolver {
 
   private async grantLives(issuer: string, grantId: unknown): Promise<boolean> {
     if (typeof grantId !== 'string') return true;
-    return (await this.store.repo.findOidcModel(issuer, 'Grant', 'id', grantId, this.clock.now())) !== undefined;
+    return (await this.store.oidc.find(issuer, 'Grant', 'id', grantId, this.clock.now())) !== undefined;
   }
 
   private async verifyJwt(token: string): Promise<Verified | RefusedReason> {
@@ -151,8 +151,8 @@ export class PrincipalResolver {
       const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys as never }), { issuer: iss, typ: 'at+jwt', currentDate: new Date(this.clock.now()) });
       if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string' || typeof payload.iat !== 'number') return 'invalid-claims';
       // The issuer's cutoff, and its client's (a deleted Client: tokens from before it are not brought back by one re-created).
-      if (payload.iat * 1000 < (await this.store.repo.tokenCutoff(path, payload.client_id))) return 'revoked';
-      const record = await this.store.repo.accessToken(path, payload.jti);
+      if (payload.iat * 1000 < (await this.store.oidc.tokenCutoff(path, payload.client_id))) return 'revoked';
+      const record = await this.store.accessTokens.find(path, payload.jti);
       if (record?.revokedAt) return 'revoked';
       if (record?.grantId && !(await this.grantLives(path, record.grantId))) return 'revoked';
       return { issuer: path, ...parts, subject: typeof payload.sub === 'string' && payload.sub !== payload.client_id ? payload.sub : undefined, clientId: payload.client_id, mfa: signedInWithMfa({ acr: payload.acr, amr: payload.amr }) };
@@ -163,7 +163,7 @@ export class PrincipalResolver {
 
   private async verifyOpaque(token: string): Promise<Verified | RefusedReason> {
     if (!/^[\w-]{20,128}$/.test(token)) return 'malformed';
-    const found = await this.store.repo.findOidcModelAnywhere('AccessToken', token, this.clock.now());
+    const found = await this.store.oidc.findAnywhere('AccessToken', token, this.clock.now());
     if (!found) return 'unknown';
     const parts = this.issuerParts(found.issuer);
     if (!parts) return 'unknown';

@@ -7,7 +7,7 @@ import type { ChangeContext, ObjectService } from '../admin/objects.ts';
 import { readBody } from '../admin/body.ts';
 import { Problem, badRequest, notFound } from '../admin/problem.ts';
 import type { Clock } from '../clock.ts';
-import type { Repository, Store, UserRecord } from '../store/index.ts';
+import type { Repositories, Store, UserRecord } from '../store/index.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
@@ -83,7 +83,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
   /** The user at the path, which must belong to the organization at the path. */
   const userAt = async (ctx: Context, namespace: string, organization: string): Promise<UserRecord> => {
     const id = String(ctx.params.user);
-    const user = await store.repo.findUser(namespace, id);
+    const user = await store.users.find(namespace, id);
     // Another organization's user (even one below this organization) is as absent as a missing one.
     if (!user || user.organization !== organization) return guard.conceal(ctx, `user ${id} does not exist in organization ${namespace}/${organization}`, 'users.write');
     return user;
@@ -99,9 +99,9 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     if (beyond.length > 0) await guard.refuse(ctx, `user ${user.id} holds role ${beyond.join(', ')}, which you cannot manage`, 'users.write', target);
   };
 
-  const deactivate = async (repo: Repository, namespace: string, users: UserRecord[], now: number): Promise<{ deactivated: string[]; revoked: number }> => {
+  const deactivate = async (repo: Repositories, namespace: string, users: UserRecord[], now: number): Promise<{ deactivated: string[]; revoked: number }> => {
     const deactivated: string[] = [];
-    for (const u of users) if (await repo.setUserActive(namespace, u.id, false, now)) deactivated.push(u.id);
+    for (const u of users) if (await repo.users.setActive(namespace, u.id, false, now)) deactivated.push(u.id);
     return { deactivated, revoked: await endUserTokens(repo, namespace, users) };
   };
 
@@ -109,7 +109,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const namespace = label(ctx, 'namespace');
     const organization = label(ctx, 'organization');
     await guard.require(ctx, 'users.read', { namespace, organization });
-    ctx.body = { items: (await store.repo.listUsers(namespace, [organization])).map(presentUser) };
+    ctx.body = { items: (await store.users.list(namespace, [organization])).map(presentUser) };
   });
 
   router.post('/namespaces/:namespace/organizations/:organization/users', async (ctx) => {
@@ -125,10 +125,10 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const now = clock.now();
     const change = context(ctx, { action: 'invite' });
     const created = await store.transaction(async (repo) => {
-      await repo.lockNamespace(namespace);
-      const org = await repo.getObject('Organization', namespace, organization);
+      await repo.objects.lockNamespace(namespace);
+      const org = await repo.objects.get('Organization', namespace, organization);
       if (!org) throw notFound(`Organization ${namespace}/${organization} does not exist`);
-      const templates = new Map((await repo.listObjects({ kind: 'OrganizationTemplate', namespace })).map((t) => [t.object.metadata.name, t.object as OrganizationTemplateObject]));
+      const templates = new Map((await repo.objects.list({ kind: 'OrganizationTemplate', namespace })).map((t) => [t.object.metadata.name, t.object as OrganizationTemplateObject]));
       const domains = ownedDomains(org.object as OrganizationObject, templates);
       const domain = emailDomain(email);
       if (!domain || !domains.includes(domain)) {
@@ -138,7 +138,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       // Never a second account for an address that already signs in elsewhere: which of the two
       // a sign-in by email reaches would be ambiguous. The address is in a domain this
       // organization owns, so saying that it is taken tells its admin nothing about another partner.
-      const holders = await repo.findUsersByEmail(namespace, email);
+      const holders = await repo.users.findByEmail(namespace, email);
       if (holders.some((u) => u.organization === organization)) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
       if (holders.length > 0) throw new Problem(409, 'Conflict', `${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
       const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
@@ -147,8 +147,8 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
         namespace, id, organization, connection: 'directory', subject: id, email, declaredAs: null,
         profile: body.displayName ? { name: body.displayName } : {}, roles, active: true, passwordHash: null, createdAt: now, updatedAt: now, lastLoginAt: null,
       };
-      await repo.upsertUser(user);
-      await repo.appendAudit({ action: 'user.invited', actor: change.actor, namespace, organization, kind: 'User', name: id, subject: id, data: { email, roles } }, now);
+      await repo.users.upsert(user);
+      await repo.audit.append({ action: 'user.invited', actor: change.actor, namespace, organization, kind: 'User', name: id, subject: id, data: { email, roles } }, now);
       return user;
     });
     const link = await options.passwordLink(namespace, created.id, change);
@@ -180,17 +180,17 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
         const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
         data = { changed: deactivated.length > 0, revoked };
       } else if (operation === 'reactivate') {
-        data = { changed: await repo.setUserActive(namespace, user.id, true, now) };
+        data = { changed: await repo.users.setActive(namespace, user.id, true, now) };
       } else {
         // Removing the sealed TOTP factor (and its recovery codes) makes the next sign-in enrol again;
         // sessions opened with the old factor end now.
-        const changed = await repo.deleteSealedSecret(TOTP_SCOPE, totpRow(namespace, user.id));
-        const revoked = await repo.revokeOidcAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
+        const changed = await repo.secrets.delete(TOTP_SCOPE, totpRow(namespace, user.id));
+        const revoked = await repo.oidc.revokeAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
         data = { changed, revoked };
       }
       const action = ({ deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' } as const)[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
-      await repo.appendAudit({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
-      return { ...data, user: presentUser((await repo.findUser(namespace, user.id))!) };
+      await repo.audit.append({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
+      return { ...data, user: presentUser((await repo.users.find(namespace, user.id))!) };
     });
     ctx.body = result;
   });
@@ -201,12 +201,12 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const now = clock.now();
     const change = context(ctx, { action: 'deprovision' });
     if (body.user) {
-      const user = await store.repo.findUser(namespace, body.user);
+      const user = await store.users.find(namespace, body.user);
       await guard.require(ctx, 'lifecycle.write', { namespace, organization: user?.organization || null });
       if (!user) throw notFound(`user ${namespace}/${body.user} does not exist`);
       ctx.body = await store.transaction(async (repo) => {
         const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
-        await repo.appendAudit({ action: 'user.deactivated', actor: change.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: 'deprovision', changed: deactivated.length > 0, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
+        await repo.audit.append({ action: 'user.deactivated', actor: change.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: 'deprovision', changed: deactivated.length > 0, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
         return { user: user.id, deactivated, revoked };
       });
       return;
@@ -217,10 +217,10 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       const view = await loadNamespace(repo, namespace);
       if (!view.organizations.has(organization)) throw notFound(`Organization ${namespace}/${organization} does not exist`);
       const organizations = withDescendants(view.organizations, organization);
-      const users = await repo.listUsers(namespace, organizations);
+      const users = await repo.users.list(namespace, organizations);
       const { deactivated, revoked: userRevoked } = await deactivate(repo, namespace, users, now);
-      const revoked = userRevoked + (await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow()));
-      await repo.appendAudit({ action: 'organization.deprovisioned', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { organizations, deactivated, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
+      const revoked = userRevoked + (await repo.oidc.revokeIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow()));
+      await repo.audit.append({ action: 'organization.deprovisioned', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { organizations, deactivated, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
       return { organization, organizations, deactivated, revoked };
     });
   });
@@ -231,7 +231,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     await guard.require(ctx, 'lifecycle.write', { namespace, organization });
     const raw = ctx.request.length ? await readBody(ctx, options.bodyLimit) : undefined;
     const body = parseBody(Certify, raw, 'certification');
-    const stored = await store.repo.getObject('Organization', namespace, organization);
+    const stored = await store.objects.get('Organization', namespace, organization);
     if (!stored) throw notFound(`Organization ${namespace}/${organization} does not exist`);
     const org = stored.object as OrganizationObject;
     if (!org.spec.contract) throw new Problem(409, 'Conflict', `Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
@@ -242,13 +242,13 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const change = context(ctx, { action: 'certify', ...(body?.note ? { note: body.note } : {}) });
     await store.transaction(async (repo) => {
       const before = await loadNamespace(repo, namespace);
-      await repo.recordCertification(namespace, organization, now, change.actor);
-      await repo.bumpConfigVersion(namespace);
-      await repo.appendAudit({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
+      await repo.governance.recordCertification(namespace, organization, now, change.actor);
+      await repo.objects.bumpConfigVersion(namespace);
+      await repo.audit.append({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
       // An overdue certification that had stopped the organization: its tokens from before stay ended.
       await endLapsedTokens(repo, before, now, change);
     });
     options.objects.notifyChanged(namespace);
-    ctx.body = withLifecycleStatus(org, await loadNamespace(store.repo, namespace), clock.now());
+    ctx.body = withLifecycleStatus(org, await loadNamespace(store, namespace), clock.now());
   });
 }

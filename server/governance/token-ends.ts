@@ -1,7 +1,7 @@
 import { clientIdFor, issuerPath, type ClientObject } from '../../api/index.ts';
 import { redact } from '../audit/changes.ts';
 import { standingOf } from '../oidc/standing.ts';
-import type { Repository, UserRecord } from '../store/index.ts';
+import type { Repositories, UserRecord } from '../store/index.ts';
 import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts';
 
 /*
@@ -20,10 +20,10 @@ export function issuedBeforeNow(): number {
 }
 
 /** Every grant, token and session of these users, at their organizations' issuers and the namespace's shared issuer. */
-export async function endUserTokens(repo: Repository, namespace: string, users: readonly UserRecord[]): Promise<number> {
+export async function endUserTokens(repo: Repositories, namespace: string, users: readonly UserRecord[]): Promise<number> {
   const organizations = [...new Set(users.map((u) => u.organization).filter((o) => o))];
   const issuers = [issuerPath(namespace), ...organizations.map((o) => issuerPath(namespace, o))];
-  return repo.revokeOidcAccounts(issuers, users.map((u) => u.id));
+  return repo.oidc.revokeAccounts(issuers, users.map((u) => u.id));
 }
 
 /**
@@ -31,10 +31,10 @@ export async function endUserTokens(repo: Repository, namespace: string, users: 
  * now, and their users' grants at the shared issuer: what the kill switch pulls, and what an
  * organization that stood no more loses before it may stand again.
  */
-export async function endOrganizationTokens(repo: Repository, namespace: string, organizations: readonly string[]): Promise<number> {
-  const revoked = await repo.revokeOidcIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow());
-  const users = await repo.listUsers(namespace, [...organizations]);
-  return revoked + (await repo.revokeOidcAccounts([issuerPath(namespace)], users.map((u) => u.id)));
+export async function endOrganizationTokens(repo: Repositories, namespace: string, organizations: readonly string[]): Promise<number> {
+  const revoked = await repo.oidc.revokeIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow());
+  const users = await repo.users.list(namespace, [...organizations]);
+  return revoked + (await repo.oidc.revokeAccounts([issuerPath(namespace)], users.map((u) => u.id)));
 }
 
 /**
@@ -43,13 +43,13 @@ export async function endOrganizationTokens(repo: Repository, namespace: string,
  * Its client_id is reused if it is declared again; this and the adapter's binding to the
  * Client's uid are why nothing of the old one comes back.
  */
-export async function endClientTokens(repo: Repository, namespace: string, client: ClientObject): Promise<number> {
-  return repo.revokeOidcClient(issuerPath(namespace, client.spec.organizationRef?.name), clientIdFor(namespace, client.metadata.name), issuedBeforeNow());
+export async function endClientTokens(repo: Repositories, namespace: string, client: ClientObject): Promise<number> {
+  return repo.oidc.revokeClient(issuerPath(namespace, client.spec.organizationRef?.name), clientIdFor(namespace, client.metadata.name), issuedBeforeNow());
 }
 
 /** The grants and sessions of the users an IdPConnection provisioned (its just-in-time users), when it is deleted. */
-export async function endConnectionTokens(repo: Repository, namespace: string, connection: string): Promise<{ users: number; revoked: number }> {
-  const users = (await repo.listUsers(namespace)).filter((u) => u.connection === connection);
+export async function endConnectionTokens(repo: Repositories, namespace: string, connection: string): Promise<{ users: number; revoked: number }> {
+  const users = (await repo.users.list(namespace)).filter((u) => u.connection === connection);
   return { users: users.length, revoked: await endUserTokens(repo, namespace, users) };
 }
 
@@ -64,7 +64,7 @@ export async function endConnectionTokens(repo: Repository, namespace: string, c
  * Each is audited as `Organization.tokens-ended`. Returns the organizations whose tokens ended.
  */
 export async function endLapsedTokens(
-  repo: Repository,
+  repo: Repositories,
   before: NamespaceView,
   now: number,
   audit: { actor: string; provenance?: Record<string, string> | undefined },
@@ -80,7 +80,7 @@ export async function endLapsedTokens(
     const lapse = was.active ? is : was;
     if (lapse.active) continue; // (narrows the type: one of the two does not stand)
     const revoked = await endOrganizationTokens(repo, before.namespace, [name]);
-    await repo.appendAudit(
+    await repo.audit.append(
       {
         action: 'Organization.tokens-ended',
         actor: audit.actor,

@@ -27,7 +27,7 @@ export function storeAdapter(store: Store, clock: Clock, issuer: string, clientU
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const expiresAt = expiresIn ? clock.now() + expiresIn * 1000 : null;
       const uid = typeof payload.clientId === 'string' ? clientUid(payload.clientId) : undefined;
-      await store.repo.upsertOidcModel(issuer, this.model, id, JSON.stringify(uid ? { ...payload, [CLIENT_UID]: uid } : payload), { grantId: payload.grantId, uid: payload.uid, userCode: payload.userCode }, expiresAt);
+      await store.oidc.upsert(issuer, this.model, id, JSON.stringify(uid ? { ...payload, [CLIENT_UID]: uid } : payload), { grantId: payload.grantId, uid: payload.uid, userCode: payload.userCode }, expiresAt);
     }
 
     find(id: string) {
@@ -43,19 +43,19 @@ export function storeAdapter(store: Store, clock: Clock, issuer: string, clientU
     }
 
     async consume(id: string): Promise<void> {
-      await store.repo.consumeOidcModel(issuer, this.model, id, clock.now());
+      await store.oidc.consume(issuer, this.model, id, clock.now());
     }
 
     async destroy(id: string): Promise<void> {
-      await store.repo.destroyOidcModel(issuer, this.model, id);
+      await store.oidc.destroy(issuer, this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await store.repo.revokeOidcGrant(issuer, grantId);
+      await store.oidc.revokeGrant(issuer, grantId);
     }
 
     private async lookup(where: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const row = await store.repo.findOidcModel(issuer, this.model, where, value, clock.now());
+      const row = await store.oidc.find(issuer, this.model, where, value, clock.now());
       if (!row) return undefined;
       const { [CLIENT_UID]: stamped, ...payload } = JSON.parse(row.payload) as AdapterPayload & { [CLIENT_UID]?: string };
       if (typeof payload.clientId === 'string' && (stamped === undefined || stamped !== clientUid(payload.clientId))) return undefined;

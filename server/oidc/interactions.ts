@@ -111,7 +111,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       await refuse('Too many failed attempts. Try again later.', 'rate-limited', snapshot.organization ?? null);
       return true;
     }
-    const candidates = (await deps.store.repo.findUsersByEmail(snapshot.namespace, email, snapshot.organization)).filter((u) => u.connection === 'directory');
+    const candidates = (await deps.store.users.findByEmail(snapshot.namespace, email, snapshot.organization)).filter((u) => u.connection === 'directory');
     const user = candidates.length === 1 ? candidates[0] : undefined;
     // At the shared issuer, before the password is tried: the organization owning the address's
     // domain (what anyone can tell from the address) and the account's own organization decide
@@ -152,7 +152,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     }
     deps.limiter.succeed(key);
     const now = deps.clock.now();
-    await deps.store.repo.touchUserLogin(snapshot.namespace, user.id, now);
+    await deps.store.users.touchLogin(snapshot.namespace, user.id, now);
     await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'] } });
     if (deps.complete) {
       await deps.complete(ctx, user, { amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' });
@@ -173,7 +173,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
 <label for="password">New password (at least ${MIN_PASSWORD_LENGTH} characters)</label><input id="password" name="password" type="password" minlength="${MIN_PASSWORD_LENGTH}" required>
 <button type="submit">Set password</button></form>`);
     ctx.type = 'html';
-    const link = await deps.store.repo.peekOneTimeLink(tokenHash, 'set-password', deps.clock.now());
+    const link = await deps.store.users.peekLink(tokenHash, 'set-password', deps.clock.now());
     if (!link || link.namespace !== snapshot.namespace) {
       ctx.status = 410;
       ctx.body = page(branding, 'Link expired', '<p class="error">This link is invalid, expired or already used. Ask your administrator for a new one.</p>');
@@ -192,11 +192,11 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     const hash = await hashPassword(password);
     const now = deps.clock.now();
     const used = await deps.store.transaction(async (repo) => {
-      const claimed = await repo.useOneTimeLink(tokenHash, 'set-password', now);
+      const claimed = await repo.users.useLink(tokenHash, 'set-password', now);
       if (!claimed) return undefined;
-      await repo.setUserPassword(claimed.namespace, claimed.userId, hash, now);
-      const user = await repo.findUser(claimed.namespace, claimed.userId);
-      await repo.appendAudit({ action: 'user.password-set', actor: claimed.userId, namespace: claimed.namespace, organization: user?.organization ?? null, subject: claimed.userId, data: { via: 'one-time link' } }, now);
+      await repo.users.setPassword(claimed.namespace, claimed.userId, hash, now);
+      const user = await repo.users.find(claimed.namespace, claimed.userId);
+      await repo.audit.append({ action: 'user.password-set', actor: claimed.userId, namespace: claimed.namespace, organization: user?.organization ?? null, subject: claimed.userId, data: { via: 'one-time link' } }, now);
       return claimed;
     });
     ctx.status = used ? 200 : 410;

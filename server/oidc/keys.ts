@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
-import type { SigningKeyRow, Store } from '../store/index.ts';
+import type { Repositories, SigningKeyRow, Store } from '../store/index.ts';
 import { LocalSigningKey } from './signer.ts';
 
 export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
@@ -58,7 +58,7 @@ export class SigningKeys {
 
   /** The key ring an issuer signs with; makes the first key when the namespace has none for `alg`. */
   async keyRing(namespace: string, alg: SigningAlg): Promise<KeyRing> {
-    let rows = await this.store.repo.signingKeys(namespace);
+    let rows = await this.store.keys.list(namespace);
     const now = this.clock.now();
     if (!rows.some((r) => r.alg === alg && r.retiredAt === null)) {
       // Issuers of one namespace are often built at once: they must share one first key.
@@ -69,7 +69,7 @@ export class SigningKeys {
         this.creating.set(key, pending);
       }
       await pending;
-      rows = await this.store.repo.signingKeys(namespace);
+      rows = await this.store.keys.list(namespace);
     }
     const live = rows.filter((r) => isLive(r, now));
     const signer = live.find((r) => r.alg === alg && r.activatesAt <= now && r.retiredAt === null) ?? live.find((r) => r.alg === alg && r.activatesAt <= now);
@@ -87,7 +87,7 @@ export class SigningKeys {
   /** The public JWKs of every key `namespace` still publishes: enough to verify its tokens, with no private key opened. */
   async publicJwks(namespace: string): Promise<PublicJwk[]> {
     const now = this.clock.now();
-    return (await this.store.repo.signingKeys(namespace)).filter((r) => isLive(r, now)).map(publicJwkOf);
+    return (await this.store.keys.list(namespace)).filter((r) => isLive(r, now)).map(publicJwkOf);
   }
 
   /**
@@ -99,19 +99,19 @@ export class SigningKeys {
     const now = this.clock.now();
     const activatesAt = now + options.publishAheadSeconds * 1000;
     const rotated = await this.store.transaction(async (repo) => {
-      const current = (await repo.signingKeys(namespace)).filter((r) => r.alg === alg && r.retiredAt === null);
+      const current = (await repo.keys.list(namespace)).filter((r) => r.alg === alg && r.retiredAt === null);
       const kid = await this.add(namespace, alg, activatesAt, repo);
-      for (const old of current) await repo.retireSigningKey(old.kid, activatesAt, activatesAt + options.retainForSeconds * 1000);
-      await repo.deleteExpiredSigningKeys(namespace, now);
-      await repo.bumpConfigVersion(namespace);
-      await repo.appendAudit({ action: 'SigningKey.rotated', actor: 'gatehouse', namespace, data: { kid, alg, activatesAt: new Date(activatesAt).toISOString(), retired: current.map((c) => c.kid) } }, now);
+      for (const old of current) await repo.keys.retire(old.kid, activatesAt, activatesAt + options.retainForSeconds * 1000);
+      await repo.keys.deleteExpired(namespace, now);
+      await repo.objects.bumpConfigVersion(namespace);
+      await repo.audit.append({ action: 'SigningKey.rotated', actor: 'gatehouse', namespace, data: { kid, alg, activatesAt: new Date(activatesAt).toISOString(), retired: current.map((c) => c.kid) } }, now);
       return { kid, activatesAt };
     });
     this.events?.emit('changed', namespace);
     return rotated;
   }
 
-  private async add(namespace: string, alg: SigningAlg, activatesAt: number, repo = this.store.repo): Promise<string> {
+  private async add(namespace: string, alg: SigningAlg, activatesAt: number, repo: Repositories = this.store): Promise<string> {
     const privateKey = generate(alg);
     const jwk = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
     const { d, p, q, dp, dq, qi, ...publicJwk } = jwk;
@@ -127,7 +127,7 @@ export class SigningKeys {
       retiredAt: null,
       expiresAt: null,
     };
-    await repo.insertSigningKey(namespace, row);
+    await repo.keys.insert(namespace, row);
     return kid;
   }
 

@@ -126,7 +126,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (snapshot.organization !== undefined) return true;
     let organization = organizationOf.get(accountId);
     if (organization === undefined) {
-      const user = await store.repo.findUser(snapshot.namespace, accountId);
+      const user = await store.users.find(snapshot.namespace, accountId);
       if (!user) return false;
       remember(user);
       organization = user.organization;
@@ -134,7 +134,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     return !organization || standingOf(chainOf(snapshot.organizations, organization), clock.now(), snapshot.workspace?.spec.lifecycle).active;
   };
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {
-    const user = await store.repo.findUser(snapshot.namespace, sub);
+    const user = await store.users.find(snapshot.namespace, sub);
     if (!user || !user.active) return undefined;
     remember(user);
     // An organization's issuer knows only its own users; the shared issuer knows the namespace's.

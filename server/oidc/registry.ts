@@ -178,7 +178,7 @@ export class IssuerRegistry {
     if (this.vanity.key !== key) {
       const hosts = new Map<string, string>();
       const ambiguous = new Set<string>();
-      for (const { object } of await this.options.store.repo.listObjects({ kind: 'Organization' })) {
+      for (const { object } of await this.options.store.objects.list({ kind: 'Organization' })) {
         const domains = (object.spec as { domains?: string[] }).domains ?? [];
         const path = issuerPath(object.metadata.namespace!, object.metadata.name);
         for (const d of domains.map((d) => d.toLowerCase())) {
@@ -204,7 +204,7 @@ export class IssuerRegistry {
 
   private async poll(): Promise<void> {
     this.lastPoll = Date.now();
-    this.versions = await this.options.store.repo.configVersions();
+    this.versions = await this.options.store.objects.configVersions();
     this.versionsKey = [...this.versions].join(',');
   }
 
@@ -223,7 +223,7 @@ export class IssuerRegistry {
     if (version === undefined) return undefined;
     let orgs = this.organizations.get(first);
     if (!orgs || orgs.version !== version) {
-      const list = await this.options.store.repo.listObjects({ kind: 'Organization', namespace: first });
+      const list = await this.options.store.objects.list({ kind: 'Organization', namespace: first });
       orgs = { version, names: new Set(list.map((o) => o.object.metadata.name)) };
       this.organizations.set(first, orgs);
     }
@@ -313,7 +313,7 @@ export class IssuerRegistry {
       issuer: url,
       admitsUser: admitUser,
       cookieKeys: this.options.cookieKeys,
-      onJwtIssued: (issuer, jti, grantId, expiresAt) => store.repo.recordAccessToken(issuer, jti, grantId, expiresAt),
+      onJwtIssued: (issuer, jti, grantId, expiresAt) => store.accessTokens.record(issuer, jti, grantId, expiresAt),
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
     // Inside the provider, so that the mounted and the direct paths answer alike.
@@ -585,7 +585,7 @@ export class IssuerRegistry {
     ctx.status = 200;
     ctx.body = '';
     if (!claims || typeof claims.jti !== 'string') return;
-    await this.options.store.repo.revokeAccessToken(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
+    await this.options.store.accessTokens.revoke(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
     await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
   }
 

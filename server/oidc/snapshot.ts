@@ -97,11 +97,11 @@ export function policiesFor(client: ClientObject, policies: AccessPolicyObject[]
 }
 
 export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
-  const version = (await store.repo.configVersions()).get(namespace) ?? 0;
-  const objects = await store.repo.listObjects({ namespace });
+  const version = (await store.objects.configVersions()).get(namespace) ?? 0;
+  const objects = await store.objects.list({ namespace });
   const of = <T>(kind: string) => objects.filter((o) => o.object.kind === kind).map((o) => o.object as T);
   const workspace = of<WorkspaceObject>('Workspace')[0];
-  const certified = await store.repo.certifications(namespace);
+  const certified = await store.governance.certifications(namespace);
   const orgs = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, withCertification(o, certified.get(o.metadata.name)?.at)]));
 
   const chain = organization ? chainOf(orgs, organization) : [];

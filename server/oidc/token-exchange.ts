@@ -84,7 +84,7 @@ async function present(v: VerifyContext, token: string): Promise<Presented | und
   }
   const opaque = await v.provider.AccessToken.find(token);
   if (!opaque || opaque.isExpired || !opaque.clientId || !opaque.exp) return undefined;
-  if ((opaque.iat ?? 0) * 1000 < (await v.store.repo.tokenCutoff(v.path, opaque.clientId))) return undefined;
+  if ((opaque.iat ?? 0) * 1000 < (await v.store.oidc.tokenCutoff(v.path, opaque.clientId))) return undefined;
   if (opaque.grantId && !(await v.provider.Grant.find(opaque.grantId))) return undefined;
   const extra = (opaque.extra ?? {}) as Record<string, unknown>;
   return {

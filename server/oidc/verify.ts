@@ -33,10 +33,10 @@ export async function verifyAccessJwt(v: VerifyContext, token: string): Promise<
   try {
     const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: v.ring.publicJwks as never }), { issuer: v.issuer, typ: 'at+jwt', currentDate: new Date(v.clock.now()) });
     if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return undefined;
-    if (payload.iat * 1000 < (await v.store.repo.tokenCutoff(v.path, typeof payload.client_id === 'string' ? payload.client_id : undefined))) return undefined;
+    if (payload.iat * 1000 < (await v.store.oidc.tokenCutoff(v.path, typeof payload.client_id === 'string' ? payload.client_id : undefined))) return undefined;
     const held = holders.get(v.provider);
     if (held && !(await held(payload))) return undefined;
-    const record = await v.store.repo.accessToken(v.path, payload.jti);
+    const record = await v.store.accessTokens.find(v.path, payload.jti);
     if (record?.revokedAt) return undefined;
     if (record?.grantId && !(await v.provider.Grant.find(record.grantId))) return undefined;
     return payload as JWTPayload & { jti: string; iat: number; exp: number };
@@ -47,5 +47,5 @@ export async function verifyAccessJwt(v: VerifyContext, token: string): Promise<
 
 /** The grant a JWT access token of this issuer was recorded under, if any. */
 export async function grantOf(v: VerifyContext, jti: string): Promise<string | undefined> {
-  return (await v.store.repo.accessToken(v.path, jti))?.grantId ?? undefined;
+  return (await v.store.accessTokens.find(v.path, jti))?.grantId ?? undefined;
 }

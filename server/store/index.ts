@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import { verifyChain, type AuditKey, type ChainVerdict } from '../audit/chain.ts';
 import { migrate } from './migrations.ts';
-import { Repository } from './repository.ts';
+import { repositories, type Repositories } from './repositories/index.ts';
 import type { SqlDriver } from './sql.ts';
 import { SqliteDriver } from './sqlite.ts';
 
-export { Repository } from './repository.ts';
-export type { StoredObject, Dependant, AuditEntry, AuditQuery, SigningKeyRow, UserRecord, UserProfile } from './repository.ts';
+export type { Repositories, StoredObject, Dependant, AuditEntry, AuditQuery, SigningKeyRow, UserRecord, UserProfile } from './repositories/index.ts';
 export type { SqlDriver, SqlExecutor, Dialect } from './sql.ts';
 
 export interface StoreOptions {
@@ -15,11 +14,15 @@ export interface StoreOptions {
   dataDir?: string;
 }
 
-/** Configuration objects and runtime state, over SQLite or PostgreSQL. */
-export class Store {
-  /** Reads and single writes outside a transaction. */
-  readonly repo: Repository;
+// Merged with the class below: a store is also its repositories (`store.users`, …), which serve
+// reads and single writes outside a transaction; the constructor assigns them.
+export interface Store extends Repositories {}
 
+/**
+ * Configuration objects and runtime state, over SQLite or PostgreSQL, one repository per
+ * aggregate; `transaction` hands out the same repositories bound to one transaction.
+ */
+export class Store {
   readonly driver: SqlDriver;
 
   /** What audit records are keyed with (see `useAuditKey`). */
@@ -27,7 +30,7 @@ export class Store {
 
   constructor(driver: SqlDriver) {
     this.driver = driver;
-    this.repo = new Repository(driver, () => this.auditKey);
+    Object.assign(this, repositories(driver, () => this.auditKey));
   }
 
   /**
@@ -43,16 +46,16 @@ export class Store {
   }
 
   /** Everything `fn` writes commits together or not at all. */
-  transaction<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
-    return this.driver.transaction((tx) => fn(new Repository(tx, () => this.auditKey)));
+  transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T> {
+    return this.driver.transaction((tx) => fn(repositories(tx, () => this.auditKey)));
   }
 
   /** Re-walks the audit chain and checks that it ends where the recorded head says. */
   async verifyAudit(): Promise<ChainVerdict> {
-    const keying = (await this.repo.auditHead())?.keying ?? null;
-    const verdict = await verifyChain(this.repo.walkAudit(), { keying, ...(this.auditKey ? { key: this.auditKey } : {}) });
+    const keying = (await this.audit.head())?.keying ?? null;
+    const verdict = await verifyChain(this.audit.walk(), { keying, ...(this.auditKey ? { key: this.auditKey } : {}) });
     if (!verdict.ok) return verdict;
-    const head = await this.repo.auditHead();
+    const head = await this.audit.head();
     const headSeq = head?.seq ?? 0;
     if (headSeq !== verdict.records) {
       return { ok: false, records: verdict.records, seq: verdict.records + 1, problem: `${headSeq === verdict.records + 1 ? `record ${headSeq} is` : `records ${verdict.records + 1}–${headSeq} are`} missing from the end of the chain` };

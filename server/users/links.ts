@@ -17,12 +17,12 @@ export async function createPasswordLink(options: { store: Store; clock: Clock; 
   const token = randomBytes(32).toString('base64url');
   const expiresAt = now + LINK_LIFETIME_MS;
   const user = await store.transaction(async (repo) => {
-    const found = await repo.findUser(namespace, userId);
+    const found = await repo.users.find(namespace, userId);
     if (!found) throw notFound(`User ${namespace}/${userId} does not exist`);
     // The newest link is the only one that works: one sent to a wrong or old address dies with it.
-    await repo.retireOneTimeLinks(namespace, userId, 'set-password', now);
-    await repo.putOneTimeLink(createHash('sha256').update(token).digest('hex'), namespace, userId, 'set-password', expiresAt);
-    await repo.appendAudit({ action: 'user.password-link-created', actor: context.actor, namespace, organization: found.organization || null, subject: userId, kind: 'User', name: userId, data: { expiresAt: new Date(expiresAt).toISOString(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
+    await repo.users.retireLinks(namespace, userId, 'set-password', now);
+    await repo.users.putLink(createHash('sha256').update(token).digest('hex'), namespace, userId, 'set-password', expiresAt);
+    await repo.audit.append({ action: 'user.password-link-created', actor: context.actor, namespace, organization: found.organization || null, subject: userId, kind: 'User', name: userId, data: { expiresAt: new Date(expiresAt).toISOString(), ...(context.provenance ? { provenance: context.provenance } : {}) } }, now);
     return found;
   });
   const path = issuerPath(namespace, user.organization || undefined);

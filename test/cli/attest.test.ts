@@ -305,8 +305,8 @@ describe('the inactive-user period with several namespaces', () => {
     try {
       for (const [namespace, organization] of [['east', 'alpha'], ['west', 'beta'], ['north', 'gamma']] as const) {
         const at = now - 60 * DAY;
-        await store.repo.upsertUser({ namespace, id: `u-${organization}`, organization, connection: 'directory', subject: `u-${organization}`, email: `u@${organization}.example`, declaredAs: null, profile: {}, roles: [], active: true, passwordHash: null, createdAt: at - DAY, updatedAt: at, lastLoginAt: null });
-        await store.repo.touchUserLogin(namespace, `u-${organization}`, at);
+        await store.users.upsert({ namespace, id: `u-${organization}`, organization, connection: 'directory', subject: `u-${organization}`, email: `u@${organization}.example`, declaredAs: null, profile: {}, roles: [], active: true, passwordHash: null, createdAt: at - DAY, updatedAt: at, lastLoginAt: null });
+        await store.users.touchLogin(namespace, `u-${organization}`, at);
       }
     } finally {
       await store.close();

@@ -109,7 +109,7 @@ describe('gatehouse serve: SIGTERM', () => {
     const store = await openStore({ dataDir });
     try {
       const records = [];
-      for await (const record of store.repo.walkAudit()) records.push(record);
+      for await (const record of store.audit.walk()) records.push(record);
       expect(JSON.stringify(records.at(-1))).toContain('late-partner');
     } finally {
       await store.close();

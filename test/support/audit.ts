@@ -8,7 +8,7 @@ import type { Store } from '../../server/store/index.ts';
  */
 export async function recompute(store: Store, from: number, hashWith: (r: ChainRecord) => AuditKey | undefined): Promise<void> {
   const records: ChainRecord[] = [];
-  for await (const r of store.repo.walkAudit()) records.push(r);
+  for await (const r of store.audit.walk()) records.push(r);
   let prev = records[from - 2]?.hash ?? GENESIS_HASH;
   for (const r of records.slice(from - 1)) {
     const { prevHash: _p, hash: _h, ...fields } = r;

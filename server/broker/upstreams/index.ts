@@ -18,7 +18,7 @@ export interface UpstreamOptions {
 /** One upstream per connection type: a new type is a new entry here and a module beside this one. */
 const FACTORIES = {
   oidc: (o: UpstreamOptions) => new OidcUpstreams(o.clock, o.secrets),
-  saml: (o: UpstreamOptions) => new SamlUpstreams(o.clock, o.fetchMetadata, (idp, id, expiresAt) => o.store.repo.rememberAssertion(idp, id, expiresAt, o.clock.now())),
+  saml: (o: UpstreamOptions) => new SamlUpstreams(o.clock, o.fetchMetadata, (idp, id, expiresAt) => o.store.broker.rememberAssertion(idp, id, expiresAt, o.clock.now())),
 } satisfies Record<UpstreamType, (options: UpstreamOptions) => Upstream>;
 
 export type Upstreams = { readonly [K in UpstreamType]: ReturnType<(typeof FACTORIES)[K]> };

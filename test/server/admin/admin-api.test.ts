@@ -4,7 +4,7 @@ import { NS, accessPolicy, claimMapping, client, idp, organization, template, us
 
 let gh: TestServer;
 const path = (plural: string, name?: string) => `/admin/v1/namespaces/${NS}/${plural}${name ? `/${name}` : ''}`;
-const auditCount = async () => (await gh.store.repo.auditHead())?.seq ?? 0;
+const auditCount = async () => (await gh.store.audit.head())?.seq ?? 0;
 
 beforeAll(async () => {
   gh = await startTestServer();
@@ -251,7 +251,7 @@ describe('admin API: authentication', () => {
   });
 
   it('keeps only a hash of the bootstrap token', async () => {
-    const tokens = await gh.store.repo.adminTokens();
+    const tokens = await gh.store.adminTokens.list();
     expect(tokens).toHaveLength(1);
     expect(tokens[0]!.tokenHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(tokens)).not.toContain(gh.token);

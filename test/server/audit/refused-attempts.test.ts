@@ -22,7 +22,7 @@ let own: { key: KeyObject; kid: string };
 let foreign: { key: KeyObject; kid: string };
 
 async function signingKey(namespace: string): Promise<{ key: KeyObject; kid: string }> {
-  const [row] = await gh.store.repo.signingKeys(namespace);
+  const [row] = await gh.store.keys.list(namespace);
   const jwk = JSON.parse(new Sealer(TEST_SECRET_KEY).open(row!.sealedPrivateJwk, `signing-key:${namespace}:${row!.kid}`)) as Record<string, unknown>;
   return { key: createPrivateKey({ key: jwk as never, format: 'jwk' }), kid: row!.kid };
 }
@@ -111,21 +111,21 @@ describe('a refused token at the admin API', () => {
 
   it('no Authorization header at all is no attempt: nothing is written', async () => {
     gh.clock.advance(61_000);
-    const before = (await gh.store.repo.auditHead())!.seq;
+    const before = (await gh.store.audit.head())!.seq;
     expect((await fetch(`${gh.url}/admin/v1/namespaces/${NS}/organizations`)).status).toBe(401);
-    expect((await gh.store.repo.auditHead())!.seq).toBe(before);
+    expect((await gh.store.audit.head())!.seq).toBe(before);
   });
 
   it('a flood of wrong tokens from one address writes five records, then one with the count when its minute is over', async () => {
     gh.clock.advance(61_000);
-    const from = (await gh.store.repo.auditHead())!.seq;
+    const from = (await gh.store.audit.head())!.seq;
     for (let i = 0; i < 25; i++) {
       expect((await fetch(`${gh.url}/admin/v1/namespaces/${NS}/organizations`, { headers: { authorization: `Bearer wrong-token-${i}-0123456789abcdef` } })).status).toBe(401);
     }
     gh.clock.advance(61_000);
     await gh.gatehouse.refusals.flush();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const written = (await gh.store.repo.queryAudit({ after: from, ascending: true, limit: 100 })).filter((r) => r.action.startsWith('access.'));
+    const written = (await gh.store.audit.query({ after: from, ascending: true, limit: 100 })).filter((r) => r.action.startsWith('access.'));
     expect(written.map((r) => r.action)).toEqual([...Array(5).fill('access.refused-token'), 'access.refusals-suppressed']);
     expect(written[5]!.data).toMatchObject({ kind: 'token', address: '127.0.0.1', suppressed: 20 });
   });

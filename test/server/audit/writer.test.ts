@@ -56,12 +56,12 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     const writer = new AuditWriter({ store, clock: systemClock, appender });
     await writer.append(token(0));
     // Read back on the store's own (reader) connection: the thread's commit is visible.
-    expect((await store.repo.queryAudit({ actor: 'client-0' })).map((r) => r.data)).toEqual([{ grant: 'client_credentials', scope: 'inventory:read', n: 0 }]);
+    expect((await store.audit.query({ actor: 'client-0' })).map((r) => r.data)).toEqual([{ grant: 'client_credentials', scope: 'inventory:read', n: 0 }]);
 
     await Promise.all(Array.from({ length: 200 }, (_, i) => writer.append(token(i + 1))));
     expect(appender.batches.reduce((a, b) => a + b, 0)).toBe(201);
     expect(appender.batches.length).toBeLessThan(20);
-    const records = await store.repo.queryAudit({ action: 'token.issued', limit: 500, ascending: true });
+    const records = await store.audit.query({ action: 'token.issued', limit: 500, ascending: true });
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 201 }, (_, i) => i + 1));
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 201 });
     await writer.close();
@@ -73,13 +73,13 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
     const admin = Array.from({ length: 60 }, (_, i) =>
       store.transaction(async (repo) => {
-        await repo.appendAudit({ action: 'Organization.updated', actor: 'git:platform-team', namespace: 'blixit', kind: 'Organization', name: `org-${i}`, data: {} }, Date.now());
+        await repo.audit.append({ action: 'Organization.updated', actor: 'git:platform-team', namespace: 'blixit', kind: 'Organization', name: `org-${i}`, data: {} }, Date.now());
       }),
     );
     const runtime = Array.from({ length: 300 }, (_, i) => writer.append(token(i)));
     await Promise.all([...admin, ...runtime]);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 360 });
-    expect(await store.repo.queryAudit({ action: 'Organization.updated', limit: 100 })).toHaveLength(60);
+    expect(await store.audit.query({ action: 'Organization.updated', limit: 100 })).toHaveLength(60);
     await writer.close();
     await store.close();
   });
@@ -92,7 +92,7 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger, location: join(store.location, 'not-a-directory', 'gatehouse.db') }) });
     await expect(writer.append(token(1))).rejects.toThrow(/the audit record may not have been written/);
     await writer.append(token(2));
-    expect((await store.repo.queryAudit({ action: 'token.issued' })).map((r) => r.actor)).toEqual(['client-2']);
+    expect((await store.audit.query({ action: 'token.issued' })).map((r) => r.actor)).toEqual(['client-2']);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 1 });
     expect(errors).toEqual(['audit thread failed; audit records are written on the main thread from now on']);
     await writer.close();
@@ -104,7 +104,7 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     const writer = new AuditWriter({ store, clock: systemClock, appender: new ThreadAppender({ store, logger: silentLogger }) });
     await expect(writer.append({ ...token(1), data: { count: 1n } })).rejects.toThrow(/the audit record could not be written: .*BigInt/);
     await writer.append(token(2));
-    expect((await store.repo.queryAudit({ action: 'token.issued' })).map((r) => r.actor)).toEqual(['client-2']);
+    expect((await store.audit.query({ action: 'token.issued' })).map((r) => r.actor)).toEqual(['client-2']);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 1 });
     await writer.close();
     await store.close();
@@ -115,7 +115,7 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
     const deadline = Date.now() + timeoutMs;
     while (!(await done())) if (Date.now() > deadline) throw new Error('the audit thread did not commit in time');
   }
-  const committed = (store: Store, actor: string) => async () => (await store.repo.queryAudit({ actor })).length > 0;
+  const committed = (store: Store, actor: string) => async () => (await store.audit.query({ actor })).length > 0;
   /** Runs pending promise callbacks, and nothing that needs a turn of the event loop. */
   const microtasks = async () => {
     for (let i = 0; i < 10; i++) await Promise.resolve();
@@ -237,7 +237,7 @@ describe('AuditWriter hand-over', () => {
     const store = await fileStore();
     const appender = new ThreadAppender({ store, logger: silentLogger });
     await Promise.all(Array.from({ length: 30 }, (_, i) => appender.append([{ entry: token(i), at: Date.now() }])));
-    const records = await store.repo.queryAudit({ action: 'token.issued', limit: 100, ascending: true });
+    const records = await store.audit.query({ action: 'token.issued', limit: 100, ascending: true });
     expect(records.map((r) => r.actor)).toEqual(Array.from({ length: 30 }, (_, i) => `client-${i}`));
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 30 });
     await appender.close();

@@ -57,7 +57,7 @@ describe('TOTP step-up required by the organization', () => {
     s = await submit({ ...s, res: new Response(codesPage) }, {});
     const t = await tokens(s);
     expect(t.claims()).toMatchObject({ sub: 'ana', acr: 'urn:gatehouse:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
-    expect(JSON.stringify(await gh.store.repo.getSealedSecret('totp', `${NS}/ana`))).not.toContain(recovery[0]!);
+    expect(JSON.stringify(await gh.store.secrets.get('totp', `${NS}/ana`))).not.toContain(recovery[0]!);
   });
 
   it('asks for a code at later sign-ins, and refuses the same code twice', async () => {

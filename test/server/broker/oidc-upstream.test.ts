@@ -154,7 +154,7 @@ describe('upstream OpenID Connect (Forge Supplies)', () => {
   });
 
   it('provisions the user on first sign-in, keyed by connection and upstream subject, with the default roles', async () => {
-    const record = await gh.store.repo.findUserBySubject(NS, 'forge-oidc', 'f-1001');
+    const record = await gh.store.users.findBySubject(NS, 'forge-oidc', 'f-1001');
     expect(record).toMatchObject({ organization: 'forge', email: 'lena@forge.example', roles: ['supplier-user'], active: true, passwordHash: null });
     expect(first.claims()!.sub).toBe(record!.id);
     expect((await gh.admin('GET', '/admin/v1/audit?action=user.provisioned')).body.items[0]).toMatchObject({ subject: record!.id, organization: 'forge' });
@@ -165,7 +165,7 @@ describe('upstream OpenID Connect (Forge Supplies)', () => {
     const config = await discover('forge', 'forge-web');
     const again = await tokensFor(config, await federated(config, 'lena@forge.example'));
     expect(again.claims()).toMatchObject({ sub: first.claims()!.sub, department: 'finance' });
-    expect((await gh.store.repo.findUsersByEmail(NS, 'lena@forge.example')).length).toBe(1);
+    expect((await gh.store.users.findByEmail(NS, 'lena@forge.example')).length).toBe(1);
   });
 
   it('routes across the organizations of the namespace on the shared issuer', async () => {
@@ -183,7 +183,7 @@ describe('upstream OpenID Connect (Forge Supplies)', () => {
     expect(s.res.status).toBe(403);
     expect(await text(s.res)).toContain("not in the organization's email domains");
     expect(await refusals('email-domain-not-allowed')).toHaveLength(1);
-    expect(await gh.store.repo.findUserBySubject(NS, 'forge-oidc', 'f-6666')).toBeUndefined();
+    expect(await gh.store.users.findBySubject(NS, 'forge-oidc', 'f-6666')).toBeUndefined();
   });
 
   it("refuses an upstream email that is not a plain address, though its last '@' names Forge's domain", async () => {
@@ -194,14 +194,14 @@ describe('upstream OpenID Connect (Forge Supplies)', () => {
     expect(s.res.status).toBe(403);
     expect(await text(s.res)).toContain('not a plain address');
     expect(await refusals('invalid-email')).toHaveLength(1);
-    expect(await gh.store.repo.findUserBySubject(NS, 'forge-oidc', 'f-7777')).toBeUndefined();
+    expect(await gh.store.users.findBySubject(NS, 'forge-oidc', 'f-7777')).toBeUndefined();
   });
 
   it('refuses a deactivated user, with an audit record', async () => {
     const config = await discover('forge', 'forge-web');
     await tokensFor(config, await federated(config, 'jo@forge.example'));
-    const jo = (await gh.store.repo.findUserBySubject(NS, 'forge-oidc', 'f-1003'))!;
-    await gh.store.repo.upsertUser({ ...jo, active: false });
+    const jo = (await gh.store.users.findBySubject(NS, 'forge-oidc', 'f-1003'))!;
+    await gh.store.users.upsert({ ...jo, active: false });
     const s = await federated(config, 'jo@forge.example');
     expect(s.res.status).toBe(403);
     expect(await text(s.res)).toContain('This account is deactivated');

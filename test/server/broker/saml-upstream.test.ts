@@ -80,7 +80,7 @@ describe('SP-initiated SAML sign-in (Pinnacle Logistics)', () => {
     expect(s.url.startsWith(CALLBACK)).toBe(true);
     const tokens = await oidc.authorizationCodeGrant(config, new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
     expect(tokens.claims()).toMatchObject({ email: 'piet@pinnacle.example', name: 'Piet Pinnacle', organization_id: 'pinnacle', acr: 'urn:gatehouse:acr:fed', amr: ['fed'] });
-    expect(await gh.store.repo.findUserBySubject(NS, 'pinnacle-saml', 'piet@pinnacle.example')).toMatchObject({ organization: 'pinnacle', roles: ['shipper'] });
+    expect(await gh.store.users.findBySubject(NS, 'pinnacle-saml', 'piet@pinnacle.example')).toMatchObject({ organization: 'pinnacle', roles: ['shipper'] });
   });
 
   it('refuses the same response posted again', async () => {
@@ -147,7 +147,7 @@ describe('SAML responses that must be refused, each with an audit record and a c
     expect(page).toMatch(/Sign-in failed .*(refused|never accepted|addressed to)/);
     expect(page).not.toMatch(/at .*\.(ts|js):\d+/); // no stack trace
     expect(await refusalCount()).toBe(before + 1);
-    expect(await gh.store.repo.findUserBySubject(NS, 'pinnacle-saml', 'boss@pinnacle.example')).toBeUndefined();
+    expect(await gh.store.users.findBySubject(NS, 'pinnacle-saml', 'boss@pinnacle.example')).toBeUndefined();
   });
 
   it('refuses a replayed assertion ID, even inside a new, correctly signed response', async () => {
@@ -274,7 +274,7 @@ describe('emails that are not plain addresses', () => {
     expect(await text(s.res)).toContain('not a plain address');
     expect(await refusalCount()).toBe(before + 1);
     expect((await gh.admin('GET', '/admin/v1/audit?action=login.refused&limit=1')).body.items[0].data).toMatchObject({ reason: 'invalid-email' });
-    expect(await gh.store.repo.findUserBySubject(NS, 'pinnacle-saml', subject)).toBeUndefined();
+    expect(await gh.store.users.findBySubject(NS, 'pinnacle-saml', subject)).toBeUndefined();
   });
 });
 

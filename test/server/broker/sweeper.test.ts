@@ -35,9 +35,9 @@ const count = async (store: Store, table: 'broker_requests' | 'saml_assertions' 
 /** Pending requests and assertion IDs expiring at T0 + the given minutes. */
 async function seed(store: Store, minutes: number[]): Promise<void> {
   for (const [i, m] of minutes.entries()) {
-    await store.repo.putBrokerRequest(`oidc:state-${i}`, 'blixit', `{"i":${i}}`, T0 + m * MIN);
+    await store.broker.putRequest(`oidc:state-${i}`, 'blixit', `{"i":${i}}`, T0 + m * MIN);
     // Remembered "long ago", so the bounded clean-up on insert has nothing to take yet.
-    expect(await store.repo.rememberAssertion('https://idp.example', `_a${i}`, T0 + m * MIN, 0)).toBe(true);
+    expect(await store.broker.rememberAssertion('https://idp.example', `_a${i}`, T0 + m * MIN, 0)).toBe(true);
   }
 }
 
@@ -57,10 +57,10 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
     expect(result).toEqual({ brokerRequests: 3, samlAssertions: 3, oidcModels: 0, accessTokens: 0 });
     expect(await count(store, 'broker_requests')).toBe(2);
     expect(await count(store, 'saml_assertions')).toBe(2);
-    expect(await store.repo.peekBrokerRequest('oidc:state-3', T0)).toBe('{"i":3}');
-    expect(await store.repo.peekBrokerRequest('oidc:state-4', T0)).toBe('{"i":4}');
+    expect(await store.broker.peekRequest('oidc:state-3', T0)).toBe('{"i":3}');
+    expect(await store.broker.peekRequest('oidc:state-4', T0)).toBe('{"i":4}');
     // A live assertion is still remembered: a replay of it is still refused.
-    expect(await store.repo.rememberAssertion('https://idp.example', '_a4', T0 + 10 * MIN, T0)).toBe(false);
+    expect(await store.broker.rememberAssertion('https://idp.example', '_a4', T0 + 10 * MIN, T0)).toBe(false);
     // Nothing more to do until the clock moves; then the rest goes.
     expect(await new BrokerSweeper({ store, clock }).tick()).toEqual({ brokerRequests: 0, samlAssertions: 0, oidcModels: 0, accessTokens: 0 });
     clock.advance(10 * MIN);
@@ -74,8 +74,8 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
     const sweeper = new BrokerSweeper({ store, clock: fixedClock(T0), batchSize: 2, maxBatches: 2 });
     expect(await sweeper.tick()).toEqual({ brokerRequests: 4, samlAssertions: 4, oidcModels: 0, accessTokens: 0 });
     // Oldest first.
-    expect(await store.repo.peekBrokerRequest('oidc:state-0', T0 - 10 * MIN)).toBeUndefined();
-    expect(await store.repo.peekBrokerRequest('oidc:state-4', T0 - 10 * MIN)).toBe('{"i":4}');
+    expect(await store.broker.peekRequest('oidc:state-0', T0 - 10 * MIN)).toBeUndefined();
+    expect(await store.broker.peekRequest('oidc:state-4', T0 - 10 * MIN)).toBe('{"i":4}');
     expect(await sweeper.tick()).toEqual({ brokerRequests: 3, samlAssertions: 3, oidcModels: 0, accessTokens: 0 });
     expect(await count(store, 'broker_requests')).toBe(1);
     expect(await count(store, 'saml_assertions')).toBe(1);
@@ -83,9 +83,9 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
 
   it('deletes expired oidc-provider rows, keeping a consumed refresh token until it expires (reuse detection) and rows without expiry', async () => {
     const store = await open();
-    const { repo } = store;
+    const repo = store;
     const I = '/blixit/forge';
-    const put = (model: string, id: string, expiresAt: number | null, grantId = 'g1') => repo.upsertOidcModel(I, model, id, `{"jti":"${id}"}`, { grantId }, expiresAt);
+    const put = (model: string, id: string, expiresAt: number | null, grantId = 'g1') => repo.oidc.upsert(I, model, id, `{"jti":"${id}"}`, { grantId }, expiresAt);
     await put('RefreshToken', 'rt-used-expired', T0 - MIN);
     await put('RefreshToken', 'rt-used-live', T0 + 10 * MIN);
     await put('RefreshToken', 'rt-live', T0 + 10 * MIN);
@@ -93,37 +93,37 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
     await put('Session', 'session-expired', T0 - 30 * MIN);
     await put('Grant', 'g1', T0 + 60 * MIN);
     await put('Client', 'dynamic', null);
-    await repo.consumeOidcModel(I, 'RefreshToken', 'rt-used-expired', T0 - 2 * MIN);
-    await repo.consumeOidcModel(I, 'RefreshToken', 'rt-used-live', T0 - 2 * MIN);
+    await repo.oidc.consume(I, 'RefreshToken', 'rt-used-expired', T0 - 2 * MIN);
+    await repo.oidc.consume(I, 'RefreshToken', 'rt-used-live', T0 - 2 * MIN);
     const clock = fixedClock(T0);
     expect(await new BrokerSweeper({ store, clock }).tick()).toEqual({ brokerRequests: 0, samlAssertions: 0, oidcModels: 3, accessTokens: 0 });
     expect(await count(store, 'oidc_models')).toBe(4);
     // The consumed, unexpired refresh token is still found, as consumed: presenting it revokes the grant.
-    expect(await repo.findOidcModel(I, 'RefreshToken', 'id', 'rt-used-live', T0)).toEqual({ payload: '{"jti":"rt-used-live"}', consumedAt: T0 - 2 * MIN });
-    expect(await repo.findOidcModel(I, 'RefreshToken', 'id', 'rt-live', T0)).toMatchObject({ consumedAt: null });
-    expect(await repo.findOidcModel(I, 'Grant', 'id', 'g1', T0)).toBeDefined();
+    expect(await repo.oidc.find(I, 'RefreshToken', 'id', 'rt-used-live', T0)).toEqual({ payload: '{"jti":"rt-used-live"}', consumedAt: T0 - 2 * MIN });
+    expect(await repo.oidc.find(I, 'RefreshToken', 'id', 'rt-live', T0)).toMatchObject({ consumedAt: null });
+    expect(await repo.oidc.find(I, 'Grant', 'id', 'g1', T0)).toBeDefined();
     clock.advance(10 * MIN);
     expect((await new BrokerSweeper({ store, clock }).tick()).oidcModels).toBe(2);
     clock.advance(50 * MIN);
     expect((await new BrokerSweeper({ store, clock }).tick()).oidcModels).toBe(1);
     // A row without expiry is never swept.
     expect(await count(store, 'oidc_models')).toBe(1);
-    expect(await repo.findOidcModel(I, 'Client', 'id', 'dynamic', T0 + 365 * 24 * 60 * MIN)).toBeDefined();
+    expect(await repo.oidc.find(I, 'Client', 'id', 'dynamic', T0 + 365 * 24 * 60 * MIN)).toBeDefined();
   });
 
   it('deletes records of expired JWT access tokens, revoked or not, and keeps the live ones (a revoked live token stays revoked)', async () => {
     const store = await open();
-    const { repo } = store;
+    const repo = store;
     const I = '/blixit/forge';
-    await repo.recordAccessToken(I, 'jti-expired', 'g1', T0 - MIN);
-    await repo.revokeAccessToken(I, 'jti-revoked-expired', T0, T0 - 5 * MIN);
-    await repo.revokeAccessToken(I, 'jti-revoked-live', T0 + MIN, T0 - 5 * MIN);
-    await repo.recordAccessToken(I, 'jti-live', 'g1', T0 + 15 * MIN);
+    await repo.accessTokens.record(I, 'jti-expired', 'g1', T0 - MIN);
+    await repo.accessTokens.revoke(I, 'jti-revoked-expired', T0, T0 - 5 * MIN);
+    await repo.accessTokens.revoke(I, 'jti-revoked-live', T0 + MIN, T0 - 5 * MIN);
+    await repo.accessTokens.record(I, 'jti-live', 'g1', T0 + 15 * MIN);
     const clock = fixedClock(T0);
     expect(await new BrokerSweeper({ store, clock }).tick()).toEqual({ brokerRequests: 0, samlAssertions: 0, oidcModels: 0, accessTokens: 2 });
-    expect(await repo.accessToken(I, 'jti-expired')).toBeUndefined();
-    expect(await repo.accessToken(I, 'jti-revoked-live')).toEqual({ grantId: null, revokedAt: T0 - 5 * MIN });
-    expect(await repo.accessToken(I, 'jti-live')).toEqual({ grantId: 'g1', revokedAt: null });
+    expect(await repo.accessTokens.find(I, 'jti-expired')).toBeUndefined();
+    expect(await repo.accessTokens.find(I, 'jti-revoked-live')).toEqual({ grantId: null, revokedAt: T0 - 5 * MIN });
+    expect(await repo.accessTokens.find(I, 'jti-live')).toEqual({ grantId: 'g1', revokedAt: null });
     clock.advance(MIN);
     expect((await new BrokerSweeper({ store, clock }).tick()).accessTokens).toBe(1);
     expect(await count(store, 'access_tokens')).toBe(1);
@@ -132,13 +132,13 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
   it('bounds the oidc-provider and access-token sweeps per tick like the others, oldest first', async () => {
     const store = await open();
     for (let i = 0; i < 7; i++) {
-      await store.repo.upsertOidcModel('/blixit', 'Session', `s${i}`, '{}', {}, T0 - (10 - i) * MIN);
-      await store.repo.recordAccessToken('/blixit', `j${i}`, null, T0 - (10 - i) * MIN);
+      await store.oidc.upsert('/blixit', 'Session', `s${i}`, '{}', {}, T0 - (10 - i) * MIN);
+      await store.accessTokens.record('/blixit', `j${i}`, null, T0 - (10 - i) * MIN);
     }
     const sweeper = new BrokerSweeper({ store, clock: fixedClock(T0), batchSize: 2, maxBatches: 2 });
     expect(await sweeper.tick()).toMatchObject({ oidcModels: 4, accessTokens: 4 });
-    expect(await store.repo.findOidcModel('/blixit', 'Session', 'id', 's3', T0 - 10 * MIN)).toBeUndefined();
-    expect(await store.repo.findOidcModel('/blixit', 'Session', 'id', 's4', T0 - 10 * MIN)).toBeDefined();
+    expect(await store.oidc.find('/blixit', 'Session', 'id', 's3', T0 - 10 * MIN)).toBeUndefined();
+    expect(await store.oidc.find('/blixit', 'Session', 'id', 's4', T0 - 10 * MIN)).toBeDefined();
     expect(await sweeper.tick()).toMatchObject({ oidcModels: 3, accessTokens: 3 });
     expect(await count(store, 'oidc_models')).toBe(0);
     expect(await count(store, 'access_tokens')).toBe(0);
@@ -147,7 +147,7 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
   it('cleans a bounded number of expired assertion IDs on each new one', async () => {
     const store = await open();
     await seed(store, Array.from({ length: 60 }, () => -1));
-    expect(await store.repo.rememberAssertion('https://idp.example', '_fresh', T0 + MIN, T0)).toBe(true);
+    expect(await store.broker.rememberAssertion('https://idp.example', '_fresh', T0 + MIN, T0)).toBe(true);
     expect(await count(store, 'saml_assertions')).toBe(61 - 50);
   });
 });

@@ -220,7 +220,7 @@ describe('GET /admin/v1/audit/checkpoint', () => {
     expect(res.headers.get('content-type')).toContain('application/jose');
     expect(res.headers.get('cache-control')).toBe('no-store');
     const jws = await res.text();
-    const head = (await gh.store.repo.auditHead())!;
+    const head = (await gh.store.audit.head())!;
     const { payload, protectedHeader } = await compactVerify(jws, createRemoteJWKSet(new URL(`${gh.url}/${NS}/cascade/jwks`)));
     expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'gatehouse-audit-checkpoint+jws' });
     expect(JSON.parse(new TextDecoder().decode(payload))).toEqual({ seq: head.seq, hash: head.hash, time: new Date(gh.clock.now()).toISOString(), namespace: NS });
@@ -246,7 +246,7 @@ describe('GET /admin/v1/audit/checkpoint', () => {
   it('is a 404 for a namespace that declares nothing, and makes it no signing key', async () => {
     const res = await checkpoint('?namespace=nobody-here');
     expect(res.status).toBe(404);
-    expect(await gh.store.repo.signingKeys('nobody-here')).toEqual([]);
+    expect(await gh.store.keys.list('nobody-here')).toEqual([]);
   });
 
   it('needs an admin token', async () => {

@@ -79,16 +79,16 @@ describe('a partner administrator signs in through its own issuer and administer
     // A workspace administrator who happens to use a Cascade address, with a password and a session.
     await gh.put('users', user('root', undefined, { email: 'root@cascade.example', roles: ['admin'] }));
     await setPassword(gh, 'root', PASSWORD);
-    const before = await gh.store.repo.findUser(NS, 'root');
+    const before = await gh.store.users.find(NS, 'root');
     const res = await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'Root@Cascade.example', roles: ['organization-admin'] });
     expect(res.status).toBe(409);
     expect(res.type).toContain('application/problem+json');
     expect(res.body.detail).toContain('already has an account outside organization cascade');
     expect(JSON.stringify(res.body)).not.toContain('"root"');
     // Refused, not a second account: the address still signs in to the one it had, with its credentials.
-    expect((await gh.store.repo.findUsersByEmail(NS, 'root@cascade.example')).map((u) => u.id)).toEqual(['root']);
+    expect((await gh.store.users.findByEmail(NS, 'root@cascade.example')).map((u) => u.id)).toEqual(['root']);
     expect(before!.passwordHash).toBeTruthy();
-    expect(await gh.store.repo.findUser(NS, 'root')).toEqual(before);
+    expect(await gh.store.users.find(NS, 'root')).toEqual(before);
     await gh.admin('DELETE', `${base}/users/root`);
   });
 

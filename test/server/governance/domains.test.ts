@@ -144,7 +144,7 @@ describe('a declared User', () => {
     const byName = await put('users', user('alice', 'forge', { email: 'alice@forge.example' }));
     expect(byName.status).toBe(422);
     expect(byName.body.errors).toContainEqual({ path: 'metadata.name', message: expect.stringContaining('already exists in another organization') });
-    expect((await gh.store.repo.findUser(NS, 'alice'))!.organization).toBe('acme');
+    expect((await gh.store.users.find(NS, 'alice'))!.organization).toBe('acme');
     // The same address, under another name, in another organization or as a workspace user.
     const byAddress = await put('users', user('alice2', 'acme-eu', { email: 'alice@acme.example' }));
     expect(byAddress.status).toBe(422);

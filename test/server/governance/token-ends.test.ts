@@ -198,13 +198,13 @@ describe('a Client deleted ends its tokens, and one re-created under the same na
     h = await obtain('kilo', own('kilo'), withPassword(kira));
     atShared = await obtain(undefined, kiosk, withPassword(kira));
     control = await obtain(undefined, shared, withPassword(kira));
-    const row = await gh.store.repo.findOidcModel(issuerPath(NS, 'kilo'), 'RefreshToken', 'id', h.refresh, gh.clock.now());
+    const row = await gh.store.oidc.find(issuerPath(NS, 'kilo'), 'RefreshToken', 'id', h.refresh, gh.clock.now());
     kept = { payload: row!.payload, grantId: JSON.parse(row!.payload).grantId };
   });
 
   /** Puts the refresh token's row back as a replica still serving the old client would have written it; introspects and revokes it by the raw endpoints. */
   async function outlive() {
-    await gh.store.repo.upsertOidcModel(issuerPath(NS, 'kilo'), 'RefreshToken', h.refresh, kept.payload, { grantId: kept.grantId }, gh.clock.now() + 3600_000);
+    await gh.store.oidc.upsert(issuerPath(NS, 'kilo'), 'RefreshToken', h.refresh, kept.payload, { grantId: kept.grantId }, gh.clock.now() + 3600_000);
     for (const endpoint of ['introspection', 'revocation']) {
       const res = await fetch(`${issuerOf('kilo')}/token/${endpoint}`, {
         method: 'POST',

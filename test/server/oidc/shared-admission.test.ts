@@ -149,11 +149,11 @@ describe('no 500s: the attacker resumes an authorization the shared issuer refus
 
   it('a session that outlived its account (deactivated in the store, its sessions not ended) ends in an OAuth error, not a crash', async () => {
     const { config, browser } = await signedIn();
-    await gh.store.repo.setUserActive(NS, 'ana', false, gh.clock.now());
+    await gh.store.users.setActive(NS, 'ana', false, gh.clock.now());
     const again = await authorize(browser, config);
     expect(again.url.startsWith(CALLBACK)).toBe(true);
     expect(new URL(again.url).searchParams.get('error')).toBe('access_denied');
-    await gh.store.repo.setUserActive(NS, 'ana', true, gh.clock.now());
+    await gh.store.users.setActive(NS, 'ana', true, gh.clock.now());
   });
 
   it('a session of a user deactivated through the admin API is ended: signing in again is refused, not a crash', async () => {

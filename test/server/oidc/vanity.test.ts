@@ -155,10 +155,10 @@ describe('a vanity domain is an issuer', () => {
     expect(refused.status).toBe(422);
     expect(refused.body.errors).toEqual([{ path: 'spec.domains[0]', message: `"${VANITY}" is already a vanity domain of Organization ${NS}/forge` }]);
     // Should two declarations meet anyway (written before this check, or by replicas racing), the host is served as neither.
-    const cascade = (await gh.store.repo.getObject('Organization', NS, 'cascade'))!;
+    const cascade = (await gh.store.objects.get('Organization', NS, 'cascade'))!;
     const declare = async (domains: string[]) => {
-      await gh.store.repo.putObject({ ...cascade, object: { ...cascade.object, spec: { ...(cascade.object.spec as object), domains } } as typeof cascade.object });
-      await gh.store.repo.bumpConfigVersion(NS);
+      await gh.store.objects.put({ ...cascade, object: { ...cascade.object, spec: { ...(cascade.object.spec as object), domains } } as typeof cascade.object });
+      await gh.store.objects.bumpConfigVersion(NS);
       gh.gatehouse.issuers.invalidateAll();
     };
     await declare([VANITY]);

@@ -31,17 +31,24 @@ describe('SqliteDriver', () => {
 
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 5);
-    const written = driver.transaction(async (tx) => tx.run("INSERT INTO t VALUES ('driver')"));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    // Still waiting for the lock, and the loop went on turning meanwhile.
-    expect(await driver.all('SELECT v FROM t')).toEqual([]);
-    expect(ticks).toBeGreaterThan(5);
-    other.exec('COMMIT');
-    expect(await written).toBe(1);
-    clearInterval(ticker);
-    expect(await driver.all('SELECT v FROM t ORDER BY rowid')).toEqual([{ v: 'other' }, { v: 'driver' }]);
-    other.close();
-    await driver.close();
+    try {
+      const written = driver.transaction(async (tx) => tx.run("INSERT INTO t VALUES ('driver')"));
+      // The loop goes on turning while the driver waits for the lock. Counted up to a bound rather
+      // than over a fixed 100 ms, which a loaded machine's timers do not reach (a blocked loop
+      // would not turn at all until the lock was given up).
+      for (const deadline = Date.now() + 3000; ticks <= 5 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(ticks).toBeGreaterThan(5);
+      // Still waiting for the lock.
+      expect(await driver.all('SELECT v FROM t')).toEqual([]);
+      other.exec('COMMIT');
+      expect(await written).toBe(1);
+      expect(await driver.all('SELECT v FROM t ORDER BY rowid')).toEqual([{ v: 'other' }, { v: 'driver' }]);
+    } finally {
+      clearInterval(ticker);
+      if (other.isTransaction) other.exec('ROLLBACK');
+      other.close();
+      await driver.close();
+    }
   });
 
   it('keeps the write-ahead log bounded under a stream of commits, with the checkpoint thread running', async () => {
@@ -120,16 +127,16 @@ describe('the SQLite audit table', () => {
     expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
     const store = new Store(driver);
     for (let i = 0; i < 25; i++) {
-      await store.transaction((repo) => repo.appendAudit({ action: 'token.issued', actor: `client-${i % 3}`, namespace: 'blixit', organization: 'forge', client: `client-${i % 3}`, data: { n: i } }, 1_700_000_000_000 + i));
+      await store.transaction((repo) => repo.audit.append({ action: 'token.issued', actor: `client-${i % 3}`, namespace: 'blixit', organization: 'forge', client: `client-${i % 3}`, data: { n: i } }, 1_700_000_000_000 + i));
     }
-    const before = await store.repo.queryAudit({ limit: 100 });
+    const before = await store.audit.query({ limit: 100 });
 
     expect(await migrate(driver)).toEqual([9]);
     expect(await indexes(driver)).toEqual(['audit_actor', 'audit_at', 'audit_client', 'audit_organization']);
-    expect(await store.repo.queryAudit({ limit: 100 })).toEqual(before);
+    expect(await store.audit.query({ limit: 100 })).toEqual(before);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 25 });
-    expect((await store.repo.queryAudit({ actor: 'client-1', limit: 100 })).map((r) => r.seq)).toEqual([23, 20, 17, 14, 11, 8, 5, 2]);
-    await store.transaction((repo) => repo.appendAudit({ action: 'token.issued', actor: 'client-0', data: {} }, 1_700_000_001_000));
+    expect((await store.audit.query({ actor: 'client-1', limit: 100 })).map((r) => r.seq)).toEqual([23, 20, 17, 14, 11, 8, 5, 2]);
+    await store.transaction((repo) => repo.audit.append({ action: 'token.issued', actor: 'client-0', data: {} }, 1_700_000_001_000));
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 26 });
     await store.close();
   });

@@ -1,0 +1,52 @@
+import type { AuditKey } from '../../audit/chain.ts';
+import type { SqlExecutor } from '../sql.ts';
+import { AccessTokenRepository } from './access-tokens.ts';
+import { AdminTokenRepository } from './admin-tokens.ts';
+import { AuditRepository } from './audit.ts';
+import { BrokerRepository } from './broker.ts';
+import { GovernanceRepository } from './governance.ts';
+import { SigningKeyRepository } from './keys.ts';
+import { ObjectRepository } from './objects.ts';
+import { OidcRepository } from './oidc.ts';
+import { SealedSecretRepository } from './secrets.ts';
+import { UserRepository } from './users.ts';
+
+export { AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
+export type { StoredObject, Dependant } from './objects.ts';
+export type { AuditEntry, AuditQuery } from './audit.ts';
+export type { SigningKeyRow } from './keys.ts';
+export type { UserRecord, UserProfile } from './users.ts';
+
+/**
+ * Every query the server makes of its store, one repository per aggregate, all over the same
+ * executor: what a transaction hands its callback, and what the store itself offers for reads
+ * and single writes outside one.
+ */
+export interface Repositories {
+  readonly objects: ObjectRepository;
+  readonly audit: AuditRepository;
+  readonly keys: SigningKeyRepository;
+  readonly oidc: OidcRepository;
+  readonly accessTokens: AccessTokenRepository;
+  readonly users: UserRepository;
+  readonly governance: GovernanceRepository;
+  readonly secrets: SealedSecretRepository;
+  readonly broker: BrokerRepository;
+  readonly adminTokens: AdminTokenRepository;
+}
+
+/** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
+export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefined = () => undefined): Repositories {
+  return {
+    objects: new ObjectRepository(db),
+    audit: new AuditRepository(db, auditKey),
+    keys: new SigningKeyRepository(db),
+    oidc: new OidcRepository(db),
+    accessTokens: new AccessTokenRepository(db),
+    users: new UserRepository(db),
+    governance: new GovernanceRepository(db),
+    secrets: new SealedSecretRepository(db),
+    broker: new BrokerRepository(db),
+    adminTokens: new AdminTokenRepository(db),
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * Conformance of the governance repository: organizations' certifications and the lifecycle
+ * notices already emitted. Every method, on SQLite and on PostgreSQL.
+ */
+import { expect, it } from '@jest/globals';
+import { storeBackends } from '../../../support/store-backends.ts';
+import { NAMESPACE } from '../../../support/store-fixtures.ts';
+
+const backends = await storeBackends();
+const { open } = backends;
+
+backends.each('the governance repository', (backend) => {
+  it('keeps the latest certification of each organization, per namespace', async () => {
+    const store = await open(await backend.fresh());
+    expect(await store.governance.certifications(NAMESPACE)).toEqual(new Map());
+    await store.governance.recordCertification(NAMESPACE, 'cascade', 1000, 'ana');
+    await store.governance.recordCertification(NAMESPACE, 'forge', 1500, 'bo');
+    await store.governance.recordCertification(NAMESPACE, 'cascade', 2000, 'cy');
+    await store.governance.recordCertification('elsewhere', 'cascade', 3000, 'di');
+    expect(await store.governance.certifications(NAMESPACE)).toEqual(new Map([['cascade', { at: 2000, actor: 'cy' }], ['forge', { at: 1500, actor: 'bo' }]]));
+  });
+
+  it('records a lifecycle notice once, so it is emitted once', async () => {
+    const store = await open(await backend.fresh());
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'cascade', 'contract-ending', '2027-12-31', 1000)).toBe(true);
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'cascade', 'contract-ending', '2027-12-31', 2000)).toBe(false);
+    // Another key, notice, organization or namespace is another notice.
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'cascade', 'contract-ending', '2028-12-31', 2000)).toBe(true);
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'cascade', 'suspended', '2027-12-31', 2000)).toBe(true);
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'forge', 'contract-ending', '2027-12-31', 2000)).toBe(true);
+    expect(await store.governance.recordLifecycleNotice('elsewhere', 'cascade', 'contract-ending', '2027-12-31', 2000)).toBe(true);
+  });
+});
