@@ -10,20 +10,22 @@ import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
-import { handleInteraction, LoginLimiter } from './interactions.ts';
-import type { KeyRing, SigningAlg, SigningKeys } from './keys.ts';
-import { buildProvider } from './provider.ts';
-import { isJwt, verifyAccessJwt } from './verify.ts';
-import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from './token-exchange.ts';
-import { loadSnapshot, type IssuerSnapshot } from './snapshot.ts';
-import { standingOf, type Standing } from './standing.ts';
-import { allowFormSchemes, escapeHtml, page, pageHeaders } from './html.ts';
+import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
+import type { KeyRing, SigningAlg, SigningKeys } from '../oidc/keys.ts';
+import { buildProvider } from '../oidc/provider.ts';
+import { isJwt, verifyAccessJwt } from '../oidc/verify.ts';
+import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from '../oidc/token-exchange.ts';
+import { loadSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { standingOf, type Standing } from '../oidc/standing.ts';
+import { allowFormSchemes, escapeHtml, page, pageHeaders } from '../oidc/html.ts';
 import { issuerPath } from '../../api/index.ts';
+import { IssuerCache } from './cache.ts';
+import { IssuerResolution } from './resolution.ts';
 import type { Broker } from '../broker/broker.ts';
 import { problemMiddleware } from '../admin/problem.ts';
 import type { BlockList } from 'node:net';
-import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from './admission.ts';
-import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
+import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
+import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from '../oidc/token-access.ts';
 import type { AuditAction } from '../audit/actions.ts';
 
 interface Issuer {
@@ -42,15 +44,6 @@ interface Issuer {
   formSchemes: string[];
   /** At the shared issuer: the signed-in user's organization's networks and rate. */
   admitUser: UserAdmission;
-}
-
-/** A request that came in on a declared vanity host of an organization. */
-interface VanityMatch {
-  /** The organization's issuer path, under which the store keys the vanity issuer's grants and tokens. */
-  path: string;
-  /** `{scheme of PUBLIC_URL}://{host}[:{port}]`, the port only when the request named a non-default one. */
-  origin: string;
-  scheme: 'http' | 'https';
 }
 
 export interface RegistryOptions {
@@ -105,15 +98,8 @@ const DIRECT_ROUTES = new Map([
 
 export class IssuerRegistry {
   private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; trustedProxies?: BlockList; refusals?: RefusalAudit };
-  private vanity: { key: string; hosts: Map<string, string> } = { key: '', hosts: new Map() };
-  /** Each entry's promise, and once it has settled its value, so the hot path need not await it. */
-  private readonly issuers = new Map<string, { building: Promise<Issuer | undefined>; built?: Issuer | undefined }>();
-  private versions = new Map<string, number>();
-  /** `versions` as one string, to see at a glance whether anything changed. */
-  private versionsKey = '';
-  private base: { publicUrl: string; trimmed: string } = { publicUrl: '', trimmed: '' };
-  private organizations = new Map<string, { version: number; names: Set<string> }>();
-  private lastPoll = 0;
+  private readonly resolution: IssuerResolution;
+  private readonly issuers: IssuerCache<Issuer>;
   private readonly limiter: LoginLimiter;
   private readonly rates = new RateLimiter();
   /** Requests already let through by `turnAway` (a page route may reach the provider's middleware too). */
@@ -122,25 +108,26 @@ export class IssuerRegistry {
   constructor(options: RegistryOptions) {
     this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
-    options.events.on('changed', () => {
-      this.lastPoll = 0;
-    });
+    this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
+    this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now() });
+    options.events.on('changed', () => this.resolution.expire());
   }
 
   middleware(): Middleware {
     return async (ctx, next) => {
       // Served first (token requests are the hot path), so the server's own routes are let through untouched.
       if (SERVER_ROUTE.test(ctx.path)) return next();
-      if (this.pollDue()) await this.poll();
+      const { resolution } = this;
+      if (resolution.pollDue()) await resolution.poll();
       // A declared vanity host of an organization is an issuer of its own (its origin is the
       // issuer identifier), with the organization's endpoints under its path on that host.
-      const vanity = await this.vanityOf(ctx);
+      const vanity = await resolution.vanityOf(ctx);
       if (vanity) {
         if (ctx.path !== vanity.path && !ctx.path.startsWith(`${vanity.path}/`)) ctx.path = `${vanity.path}${ctx.path === '/' ? '' : ctx.path}`;
         // app.proxy is false: the scheme is PUBLIC_URL's, so endpoints and cookies agree with the issuer.
         Object.defineProperty(ctx.request, 'protocol', { value: vanity.scheme, configurable: true });
       }
-      const resolved = await this.resolve(ctx.path);
+      const resolved = await resolution.resolve(ctx.path);
       if (!resolved) return next();
       // Another organization's path on a vanity host is not served there.
       if (vanity && issuerPath(resolved.namespace, resolved.organization) !== vanity.path) return next();
@@ -153,44 +140,7 @@ export class IssuerRegistry {
   /** Drops every built issuer (tests, and key rotation by hand). */
   invalidateAll(): void {
     this.issuers.clear();
-    this.lastPoll = 0;
-  }
-
-  /** The vanity issuer a request's Host names: only hosts an organization declares are served. */
-  private async vanityOf(ctx: Context): Promise<VanityMatch | undefined> {
-    const hosts = this.vanity.key === this.versionsKey ? this.vanity.hosts : await this.vanityHosts();
-    if (hosts.size === 0) return undefined;
-    const hostname = ctx.hostname;
-    if (!hostname) return undefined;
-    const path = hosts.get(hostname.toLowerCase());
-    if (!path) return undefined;
-    const base = new URL(this.options.publicUrl());
-    const scheme = base.protocol === 'https:' ? 'https' : 'http';
-    const port = /:(\d+)$/.exec(ctx.host)?.[1];
-    const named = port && Number(port) !== (scheme === 'https' ? 443 : 80) ? `:${Number(port)}` : '';
-    // Only the default port or PUBLIC_URL's: a Host naming any other mints no issuer (nor a cache entry).
-    if (named && named !== `:${base.port}`) return undefined;
-    return { path, scheme, origin: `${scheme}://${hostname.toLowerCase()}${named}` };
-  }
-
-  private async vanityHosts(): Promise<Map<string, string>> {
-    const key = this.versionsKey;
-    if (this.vanity.key !== key) {
-      const hosts = new Map<string, string>();
-      const ambiguous = new Set<string>();
-      for (const { object } of await this.options.store.repo.listObjects({ kind: 'Organization' })) {
-        const domains = (object.spec as { domains?: string[] }).domains ?? [];
-        const path = issuerPath(object.metadata.namespace!, object.metadata.name);
-        for (const d of domains.map((d) => d.toLowerCase())) {
-          if (hosts.has(d) && hosts.get(d) !== path) ambiguous.add(d);
-          hosts.set(d, path);
-        }
-      }
-      // A host two organizations declare is served as neither (nor are tokens naming it accepted by the admin API).
-      for (const d of ambiguous) hosts.delete(d);
-      this.vanity = { key, hosts };
-    }
-    return this.vanity.hosts;
+    this.resolution.expire();
   }
 
   /** Issuers cached (built or being built), for the issuer-cache gauge. */
@@ -198,82 +148,10 @@ export class IssuerRegistry {
     return this.issuers.size;
   }
 
-  private pollDue(): boolean {
-    return Date.now() - this.lastPoll >= this.options.pollMs;
-  }
-
-  private async poll(): Promise<void> {
-    this.lastPoll = Date.now();
-    this.versions = await this.options.store.repo.configVersions();
-    this.versionsKey = [...this.versions].join(',');
-  }
-
-  /** PUBLIC_URL without its trailing slashes (it is read each time: it may be set after listening). */
-  private publicBase(): string {
-    const publicUrl = this.options.publicUrl();
-    if (this.base.publicUrl !== publicUrl) this.base = { publicUrl, trimmed: publicUrl.replace(/\/+$/, '') };
-    return this.base.trimmed;
-  }
-
-  private async resolve(path: string): Promise<Resolved | undefined> {
-    const first = firstSegment(path);
-    // Only namespaces the store knows are served (their names were validated on write).
-    if (!first || first === 'admin') return undefined;
-    const version = this.versions.get(first);
-    if (version === undefined) return undefined;
-    let orgs = this.organizations.get(first);
-    if (!orgs || orgs.version !== version) {
-      const list = await this.options.store.repo.listObjects({ kind: 'Organization', namespace: first });
-      orgs = { version, names: new Set(list.map((o) => o.object.metadata.name)) };
-      this.organizations.set(first, orgs);
-    }
-    return resolveIn(path, first, orgs.names);
-  }
-
-  /** `resolve` from what is already known, without asking the store; undefined when that is not enough. */
-  private resolveKnown(path: string): Resolved | undefined {
-    const first = firstSegment(path);
-    if (!first || first === 'admin') return undefined;
-    const version = this.versions.get(first);
-    const orgs = this.organizations.get(first);
-    if (version === undefined || !orgs || orgs.version !== version) return undefined;
-    return resolveIn(path, first, orgs.names);
-  }
-
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
-  private async issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
-    const key = vanity ?? this.canonicalKey(namespace, organization);
-    const cached = this.issuers.get(key);
-    if (cached) {
-      const built = 'built' in cached ? cached.built : await cached.building;
-      if (!this.stale(namespace, built)) {
-        this.issuers.delete(key);
-        this.issuers.set(key, cached); // most recently used last
-        return built;
-      }
-      if (this.issuers.get(key) !== cached) return this.issuer(namespace, organization, vanity); // someone else is rebuilding
-    }
-    const entry: { building: Promise<Issuer | undefined>; built?: Issuer | undefined } = { building: this.build(namespace, organization, vanity) };
-    this.issuers.set(key, entry);
-    while (this.issuers.size > this.options.maxIssuers) this.issuers.delete(this.issuers.keys().next().value!);
-    try {
-      entry.built = await entry.building;
-      return entry.built;
-    } catch (error) {
-      if (this.issuers.get(key) === entry) this.issuers.delete(key);
-      throw error;
-    }
-  }
-
-  /** The cache key of a namespace's or organization's issuer on PUBLIC_URL (its identifier). */
-  private canonicalKey(namespace: string, organization: string | undefined): string {
-    return `${this.publicBase()}${issuerPath(namespace, organization)}`;
-  }
-
-  /** True when an issuer must be (re)built: missing, its configuration moved on, or its keys are due to change. */
-  private stale(namespace: string, built: Issuer | undefined): built is undefined {
-    const version = this.versions.get(namespace) ?? 0;
-    return !built || built.snapshot.version !== version || (built.ring.nextChange !== undefined && this.options.clock.now() >= built.ring.nextChange);
+  private issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
+    const key = vanity ?? this.resolution.canonicalUrl(namespace, organization);
+    return this.issuers.get(key, namespace, () => this.build(namespace, organization, vanity));
   }
 
   /**
@@ -287,12 +165,12 @@ export class IssuerRegistry {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
-    if (this.pollDue() || this.vanity.key !== this.versionsKey || this.vanity.hosts.size > 0) return false;
-    const resolved = this.resolveKnown(path);
+    const { resolution } = this;
+    if (resolution.pollDue() || !resolution.noVanityHosts()) return false;
+    const resolved = resolution.resolveKnown(path);
     if (!resolved || DIRECT_ROUTES.get(resolved.rest) !== req.method) return false;
-    const cached = this.issuers.get(this.canonicalKey(resolved.namespace, resolved.organization));
-    const built = cached && 'built' in cached ? cached.built : undefined;
-    if (this.stale(resolved.namespace, built)) return false;
+    const built = this.issuers.current(resolution.canonicalUrl(resolved.namespace, resolved.organization), resolved.namespace);
+    if (!built) return false;
     // The provider finds its mount path as Express's would be found: originalUrl less url.
     Object.assign(req, { originalUrl: url, url: url.slice(path.length - resolved.rest.length) });
     built.direct(req, res);
@@ -305,7 +183,7 @@ export class IssuerRegistry {
     if (!snapshot) return undefined;
     const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
     const ring = await keys.keyRing(namespace, alg);
-    const url = vanity ?? this.canonicalKey(namespace, organization);
+    const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
     const admitUser = this.userAdmission(snapshot);
     const provider = buildProvider(snapshot, ring, {
       store,
@@ -656,28 +534,4 @@ function pinOrigin(ctx: Context, issuerUrl: string): void {
 function pageBranding(snapshot: IssuerSnapshot): { title: string; primaryColor: string | undefined } {
   const org = snapshot.chain[0];
   return { title: org?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor };
-}
-
-interface Resolved {
-  namespace: string;
-  /** Undefined: the namespace's shared issuer. */
-  organization: string | undefined;
-  /** The path below the issuer's ("/" at its root). */
-  rest: string;
-}
-
-/** `path`'s first segment ("/{first}[/...]"). */
-function firstSegment(path: string): string {
-  const end = path.indexOf('/', 1);
-  return end < 0 ? path.slice(1) : path.slice(1, end);
-}
-
-/** Which issuer of namespace `first` answers `path`: an organization's when the second segment names one. */
-function resolveIn(path: string, first: string, organizations: Set<string>): Resolved {
-  const end1 = path.indexOf('/', 1);
-  const afterFirst = end1 < 0 ? '' : path.slice(end1);
-  const end2 = end1 < 0 ? -1 : path.indexOf('/', end1 + 1);
-  const second = end1 < 0 ? undefined : end2 < 0 ? path.slice(end1 + 1) : path.slice(end1 + 1, end2);
-  if (second && organizations.has(second)) return { namespace: first, organization: second, rest: end2 < 0 ? '/' : path.slice(end2) };
-  return { namespace: first, organization: undefined, rest: afterFirst || '/' };
 }
