@@ -16,7 +16,7 @@ import { standingOf, type Standing } from '../oidc/standing.ts';
 import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from '../oidc/token-access.ts';
 import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from '../oidc/token-exchange.ts';
 import { isJwt, verifyAccessJwt } from '../oidc/verify.ts';
-import { pageBranding, type Issuer } from './issuer.ts';
+import { pageBranding, type Issuer, type IssuerOrigin } from './issuer.ts';
 import type { AfterGate, Gate, IssuerRoute, StandingAnswer } from './routes.ts';
 
 /** A check before the handler; true when it answered the request (the handler is not reached). */
@@ -72,7 +72,13 @@ export class IssuerGates {
 
   /** A provider route's whole pipeline around the provider (`ctx.path` is relative to the issuer here). */
   async run(ctx: Context, next: Next, issuer: Issuer, pipeline: Pipeline): Promise<void> {
-    if (await this.before(ctx, issuer, ctx.path, pipeline)) return;
+    // `before`'s loop inline: the token hot path passes here, and a nested async call is another promise per request.
+    const { before } = pipeline;
+    const rest = ctx.path;
+    for (let i = 0; i < before.length; i++) {
+      const answered = before[i]!(ctx, issuer, rest);
+      if (answered === true || (answered !== false && (await answered))) return;
+    }
     await next();
     const { after } = pipeline;
     if (after.length === 0) return;
@@ -101,7 +107,7 @@ export class IssuerGates {
         return (ctx, issuer, rest) => this.rate(ctx, issuer, rest, route);
       case 'origin':
         return (ctx, issuer) => {
-          pinOrigin(ctx, issuer.url);
+          pinOrigin(ctx, issuer.origin);
           return false;
         };
     }
@@ -402,9 +408,8 @@ function displayName(snapshot: IssuerSnapshot): string {
  * issuer's own origin (PUBLIC_URL's, or the declared vanity host's), a forged Host header
  * never reaches discovery, redirects or form actions.
  */
-export function pinOrigin(ctx: Context, issuerUrl: string): void {
-  const { host, protocol } = new URL(issuerUrl);
+export function pinOrigin(ctx: Context, origin: IssuerOrigin): void {
+  const { host, scheme } = origin;
   if (ctx.req.headers.host !== host) ctx.req.headers.host = host;
-  const scheme = protocol.slice(0, -1);
   if (ctx.protocol !== scheme) Object.defineProperty(ctx.request, 'protocol', { value: scheme, configurable: true });
 }

@@ -16,6 +16,8 @@ export interface Issuer {
   ring: KeyRing;
   /** The issuer identifier: `{publicUrl}{path}`, or a vanity origin (`{scheme}://{host[:port]}`). */
   url: string;
+  /** `url`'s Host and scheme, read once: every request is pinned to them. */
+  origin: IssuerOrigin;
   /** The organization's declared networks and rate (none at a namespace's shared issuer). */
   admission: AdmissionRules;
   /** Private-use URI schemes of its native clients' redirect URIs (`com.example.app:`), for pages' form-action. */
@@ -28,4 +30,14 @@ export interface Issuer {
 export function pageBranding(snapshot: IssuerSnapshot): { title: string; primaryColor: string | undefined } {
   const org = snapshot.chain[0];
   return { title: org?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor };
+}
+
+export interface IssuerOrigin {
+  host: string;
+  scheme: string;
+}
+
+export function originOf(issuerUrl: string): IssuerOrigin {
+  const { host, protocol } = new URL(issuerUrl);
+  return { host, scheme: protocol.slice(0, -1) };
 }

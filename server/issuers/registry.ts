@@ -20,7 +20,7 @@ import { buildProvider } from '../oidc/provider.ts';
 import { loadSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { IssuerCache } from './cache.ts';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
-import type { Issuer } from './issuer.ts';
+import { originOf, type Issuer } from './issuer.ts';
 import { IssuerResolution } from './resolution.ts';
 import { directRoutes, ISSUER_ROUTES, RouteIndex } from './routes.ts';
 
@@ -170,13 +170,13 @@ export class IssuerRegistry {
     const admission = snapshot.organization ? admissionRules(snapshot.chain[0], snapshot.template) : { networks: undefined, requestsPerMinute: undefined, problems: [] };
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
-    const issuer: Issuer = { snapshot, provider, ring, url, admission, admitUser, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
+    const issuer: Issuer = { snapshot, provider, ring, url, origin: originOf(url), admission, admitUser, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
     return issuer;
   }
 
   /** On the server's Koa app: a page's gates and the page, else the provider (whose own middleware runs the route's gates). */
   private async serve(ctx: Context, next: Next, issuer: Issuer, rest: string): Promise<void> {
-    pinOrigin(ctx, issuer.url);
+    pinOrigin(ctx, issuer.origin);
     allowFormSchemes(ctx, issuer.formSchemes);
     const pipeline = this.routes.match(rest);
     if (pipeline.route.handler === 'page') {
