@@ -22,7 +22,7 @@ import { IssuerCache } from './cache.ts';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
 import { originOf, type Issuer } from './issuer.ts';
 import { IssuerResolution } from './resolution.ts';
-import { directRoutes, ISSUER_ROUTES, RouteIndex } from './routes.ts';
+import { directRoutes, ISSUER_ROUTES, RouteIndex, type PageHandler } from './routes.ts';
 
 export interface RegistryOptions {
   store: Store;
@@ -181,18 +181,19 @@ export class IssuerRegistry {
     const pipeline = this.routes.match(rest);
     if (pipeline.route.handler === 'page') {
       if (await this.gates.before(ctx, issuer, rest, pipeline)) return;
-      if (await this.page(ctx, issuer, rest)) return;
+      if (await this.page(ctx, issuer, rest, pipeline.route.pages ?? [])) return;
     }
     await issuer.mounted(ctx, next);
   }
 
-  /** The broker's pages and the sign-in and password pages; false when neither answers `rest`. */
-  private async page(ctx: Context, issuer: Issuer, rest: string): Promise<boolean> {
+  /** The route's pages (the broker's, the sign-in and password pages); false when none answers `rest`. */
+  private async page(ctx: Context, issuer: Issuer, rest: string, pages: readonly PageHandler[]): Promise<boolean> {
     const { snapshot } = issuer;
     const { broker } = this.options;
     const admitUser = snapshot.organization ? undefined : issuer.admitUser;
     const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
-    if (broker && (await broker.handle(ctx, rest, brokered))) return true;
+    if (broker && pages.includes('broker') && (await broker.handle(ctx, rest, brokered))) return true;
+    if (!pages.includes('sign-in')) return false;
     return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, ...(admitUser ? { admitUser } : {}), ...(broker ? { complete: broker.completer(brokered) } : {}) });
   }
 }

@@ -25,6 +25,8 @@ export type AfterGate = 'confidential-only' | 'introspect-jwt' | 'revoke-jwt' | 
  */
 export type StandingAnswer = 'token' | 'introspection' | 'bearer' | 'page';
 
+export type PageHandler = 'broker' | 'sign-in';
+
 type ProviderRouteKey = keyof NonNullable<Configuration['routes']>;
 
 export interface IssuerRoute {
@@ -34,8 +36,14 @@ export interface IssuerRoute {
   path: string;
   /** The methods its handler answers (a CORS preflight, OPTIONS, goes through the same gates). */
   methods: readonly string[];
-  /** `provider`: an oidc-provider endpoint; `page`: the broker's pages, then the sign-in pages (interactions.ts). */
+  /** `provider`: an oidc-provider endpoint; `page`: the server's own pages (`pages`), else the provider. */
   handler: 'provider' | 'page';
+  /**
+   * Which of the server's pages may answer, tried in this order: `broker` (email-first sign-in,
+   * upstream IdP callbacks and SAML ACS/metadata, second factor: server/broker), `sign-in`
+   * (the password sign-in and password pages: interactions.ts). None answering: the provider.
+   */
+  pages?: readonly PageHandler[];
   /** The key of oidc-provider's `routes` configuration this path is passed as. */
   configures?: ProviderRouteKey;
   /** The direct path (no Koa app) may answer it, for its first method, once the issuer is built. */
@@ -70,11 +78,12 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'end_session_confirm', path: '/session/end/confirm', methods: ['POST'], handler: 'provider', gates: ['origin'] },
   { name: 'end_session_success', path: '/session/end/success', methods: ['GET'], handler: 'provider', gates: ['origin'] },
   { name: 'end_session', path: '/session/end/', methods: [], handler: 'provider', gates: ['origin'] },
-  { name: 'interaction', path: '/interaction/', methods: ['GET', 'POST'], handler: 'page', gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
-  { name: 'broker', path: '/broker/', methods: ['GET'], handler: 'page', gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
-  { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
-  { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
-  { name: 'account', path: '/account/', methods: [], handler: 'page', gates: ['network', 'rate', 'origin'], refusal: 'page' },
+  { name: 'interaction', path: '/interaction/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker', 'sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  { name: 'broker', path: '/broker/', methods: ['GET'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  // No page answers below /account/ but the password page: the provider's 404, refused as a page.
+  { name: 'account', path: '/account/', methods: [], handler: 'page', pages: [], gates: ['network', 'rate', 'origin'], refusal: 'page' },
 ];
 
 /** Any other path under an issuer: the provider answers it (404), after the organization's network and rate. */

@@ -115,7 +115,7 @@ function matrix(routes: readonly IssuerRoute[]): string[] {
   return routes.map((r) => {
     const before = r.gates.map((g) => (g === 'standing' ? `standing:${r.standing}` : g)).join(',');
     const refusal = r.refusal === 'page' ? ' (refused as a page)' : '';
-    return `${(r.methods.join(',') || '*').padEnd(8)} ${r.path.padEnd(41)} ${r.handler.padEnd(8)} ${r.direct ? 'direct' : '      '} ${before}${refusal} | ${(r.after ?? []).join(',')}`.trimEnd();
+    return `${(r.methods.join(',') || '*').padEnd(8)} ${r.path.padEnd(41)} ${(r.handler === 'page' ? `page:${(r.pages ?? []).join(',') || '-'}` : r.handler).padEnd(21)} ${r.direct ? 'direct' : '      '} ${before}${refusal} | ${(r.after ?? []).join(',')}`.trimEnd();
   });
 }
 
@@ -124,33 +124,34 @@ describe('the gates of each endpoint', () => {
     const lines = matrix([...ISSUER_ROUTES, UNMATCHED]);
     console.log(`Issuer routes and their gates:\n${lines.join('\n')}`);
     expect(lines).toEqual([
-      'GET      /.well-known/openid-configuration         provider direct origin | cache-public',
-      'GET      /.well-known/oauth-authorization-server   provider        network,rate,origin | cache-public',
-      'GET      /jwks                                     provider direct origin | cache-public',
-      'POST     /token                                    provider direct standing:token,network,rate,origin | audit-token',
-      'POST     /token/introspection                      provider direct standing:introspection,origin | confidential-only,introspect-jwt',
-      'POST     /token/revocation                         provider direct origin | confidential-only,revoke-jwt',
-      'GET,POST /me                                       provider        standing:bearer,network,rate,origin | audit-refusal',
-      'GET,POST /auth                                     provider        standing:page,network,rate,origin (refused as a page) | audit-refusal',
-      'GET      /auth/                                    provider        network,rate,origin |',
-      'POST     /request                                  provider        network,rate,origin |',
-      'GET,POST /session/end                              provider        origin |',
-      'POST     /session/end/confirm                      provider        origin |',
-      'GET      /session/end/success                      provider        origin |',
-      '*        /session/end/                             provider        origin |',
-      'GET,POST /interaction/                             page            standing:page,network,rate,origin (refused as a page) |',
-      'GET      /broker/                                  page            standing:page,network,rate,origin (refused as a page) |',
-      'GET,POST /saml/                                    page            standing:page,network,rate,origin (refused as a page) |',
-      'GET,POST /account/password                         page            standing:page,network,rate,origin (refused as a page) |',
-      '*        /account/                                 page            network,rate,origin (refused as a page) |',
-      '*        *                                         provider        network,rate,origin |',
+      'GET      /.well-known/openid-configuration         provider              direct origin | cache-public',
+      'GET      /.well-known/oauth-authorization-server   provider                     network,rate,origin | cache-public',
+      'GET      /jwks                                     provider              direct origin | cache-public',
+      'POST     /token                                    provider              direct standing:token,network,rate,origin | audit-token',
+      'POST     /token/introspection                      provider              direct standing:introspection,origin | confidential-only,introspect-jwt',
+      'POST     /token/revocation                         provider              direct origin | confidential-only,revoke-jwt',
+      'GET,POST /me                                       provider                     standing:bearer,network,rate,origin | audit-refusal',
+      'GET,POST /auth                                     provider                     standing:page,network,rate,origin (refused as a page) | audit-refusal',
+      'GET      /auth/                                    provider                     network,rate,origin |',
+      'POST     /request                                  provider                     network,rate,origin |',
+      'GET,POST /session/end                              provider                     origin |',
+      'POST     /session/end/confirm                      provider                     origin |',
+      'GET      /session/end/success                      provider                     origin |',
+      '*        /session/end/                             provider                     origin |',
+      'GET,POST /interaction/                             page:broker,sign-in          standing:page,network,rate,origin (refused as a page) |',
+      'GET      /broker/                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
+      'GET,POST /saml/                                    page:broker                  standing:page,network,rate,origin (refused as a page) |',
+      'GET,POST /account/password                         page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
+      '*        /account/                                 page:-                       network,rate,origin (refused as a page) |',
+      '*        *                                         provider                     network,rate,origin |',
     ]);
   });
 
-  it('every standing gate says how it refuses, and only provider routes have gates after the provider', () => {
+  it('every standing gate says how it refuses; only pages name pages, and only provider routes have gates after the provider', () => {
     for (const r of ISSUER_ROUTES) {
       expect({ path: r.path, answers: r.gates.includes('standing') === (r.standing !== undefined) }).toEqual({ path: r.path, answers: true });
       if (r.handler === 'page') expect(r.after ?? []).toEqual([]);
+      expect({ path: r.path, pages: r.handler === 'page' ? Array.isArray(r.pages) : r.pages === undefined }).toEqual({ path: r.path, pages: true });
     }
   });
 
