@@ -10,12 +10,14 @@ interface Entry<T> {
   built?: T | undefined;
 }
 
-export interface IssuerCacheOptions {
+export interface IssuerCacheOptions<T> {
   /** Issuers kept built at once; the least recently used is dropped beyond this. */
   maxIssuers: number;
   /** The namespace's configuration version now (the store's, as last polled). */
   version: (namespace: string) => number;
   now: () => number;
+  /** Builds the issuer of a namespace (organization undefined: its shared issuer), on PUBLIC_URL or a vanity origin. */
+  build: (namespace: string, organization: string | undefined, vanity: string | undefined) => Promise<T | undefined>;
 }
 
 /**
@@ -26,9 +28,9 @@ export interface IssuerCacheOptions {
  */
 export class IssuerCache<T extends Cacheable> {
   private readonly entries = new Map<string, Entry<T>>();
-  private readonly options: IssuerCacheOptions;
+  private readonly options: IssuerCacheOptions<T>;
 
-  constructor(options: IssuerCacheOptions) {
+  constructor(options: IssuerCacheOptions<T>) {
     this.options = options;
   }
 
@@ -41,7 +43,7 @@ export class IssuerCache<T extends Cacheable> {
     this.entries.clear();
   }
 
-  async get(key: string, namespace: string, build: () => Promise<T | undefined>): Promise<T | undefined> {
+  async get(key: string, namespace: string, organization: string | undefined, vanity: string | undefined): Promise<T | undefined> {
     const cached = this.entries.get(key);
     if (cached) {
       const built = 'built' in cached ? cached.built : await cached.building;
@@ -50,9 +52,9 @@ export class IssuerCache<T extends Cacheable> {
         this.entries.set(key, cached); // most recently used last
         return built;
       }
-      if (this.entries.get(key) !== cached) return this.get(key, namespace, build); // someone else is rebuilding
+      if (this.entries.get(key) !== cached) return this.get(key, namespace, organization, vanity); // someone else is rebuilding
     }
-    const entry: Entry<T> = { building: build() };
+    const entry: Entry<T> = { building: this.options.build(namespace, organization, vanity) };
     this.entries.set(key, entry);
     while (this.entries.size > this.options.maxIssuers) this.entries.delete(this.entries.keys().next().value!);
     try {

@@ -78,7 +78,7 @@ export class IssuerRegistry {
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
-    this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now() });
+    this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity) });
     options.events.on('changed', () => this.resolution.expire());
   }
 
@@ -120,7 +120,7 @@ export class IssuerRegistry {
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
   private issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
     const key = vanity ?? this.resolution.canonicalUrl(namespace, organization);
-    return this.issuers.get(key, namespace, () => this.build(namespace, organization, vanity));
+    return this.issuers.get(key, namespace, organization, vanity);
   }
 
   /**
