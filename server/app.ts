@@ -19,7 +19,7 @@ import { observeRequests } from './observability/requests.ts';
 import { SigningKeys, type SigningAlg } from './oidc/keys.ts';
 import { resolveLifetimes } from './oidc/lifetimes.ts';
 import type { WorkspaceObject } from '../api/index.ts';
-import { IssuerRegistry } from './oidc/registry.ts';
+import { IssuerRegistry } from './issuers/registry.ts';
 import { pageHeaders } from './oidc/html.ts';
 import type { Sealer } from './secrets/sealer.ts';
 import type { Store } from './store/index.ts';

@@ -13,6 +13,10 @@ import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token
 import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
+import { providerRoutes } from '../issuers/routes.ts';
+
+/** Where each endpoint is, from the issuers' route table, which also says what gates it (server/issuers/routes.ts). */
+const ROUTES = providerRoutes();
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -153,6 +157,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const configuration: Configuration = {
     // Keyed by path, not URL, so grants survive a change of host or port.
     adapter: storeAdapter(store, clock, snapshot.path, (clientId) => byClientId.get(clientId)?.uid),
+    routes: { ...ROUTES },
     clients,
     jwks: { keys: ring.signers },
     cookies: {

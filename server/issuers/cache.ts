@@ -1,0 +1,80 @@
+/** What the cache needs of a built issuer to tell whether it is still current. */
+export interface Cacheable {
+  snapshot: { version: number };
+  ring: { nextChange?: number | undefined };
+}
+
+interface Entry<T> {
+  building: Promise<T | undefined>;
+  /** Once `building` has settled, its value, so the hot path need not await it. */
+  built?: T | undefined;
+}
+
+export interface IssuerCacheOptions<T> {
+  /** Issuers kept built at once; the least recently used is dropped beyond this. */
+  maxIssuers: number;
+  /** The namespace's configuration version now (the store's, as last polled). */
+  version: (namespace: string) => number;
+  now: () => number;
+  /** Builds the issuer of a namespace (organization undefined: its shared issuer), on PUBLIC_URL or a vanity origin. */
+  build: (namespace: string, organization: string | undefined, vanity: string | undefined) => Promise<T | undefined>;
+}
+
+/**
+ * Built issuers by their identifier (an organization's canonical issuer and each of its vanity
+ * issuers apart), least recently used dropped first. An issuer is built again when its
+ * namespace's configuration version moved or its keys are due to change; concurrent requests
+ * for one being built share that build.
+ */
+export class IssuerCache<T extends Cacheable> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly options: IssuerCacheOptions<T>;
+
+  constructor(options: IssuerCacheOptions<T>) {
+    this.options = options;
+  }
+
+  /** Issuers cached (built or being built), for the issuer-cache gauge. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  async get(key: string, namespace: string, organization: string | undefined, vanity: string | undefined): Promise<T | undefined> {
+    const cached = this.entries.get(key);
+    if (cached) {
+      const built = 'built' in cached ? cached.built : await cached.building;
+      if (!this.stale(namespace, built)) {
+        this.entries.delete(key);
+        this.entries.set(key, cached); // most recently used last
+        return built;
+      }
+      if (this.entries.get(key) !== cached) return this.get(key, namespace, organization, vanity); // someone else is rebuilding
+    }
+    const entry: Entry<T> = { building: this.options.build(namespace, organization, vanity) };
+    this.entries.set(key, entry);
+    while (this.entries.size > this.options.maxIssuers) this.entries.delete(this.entries.keys().next().value!);
+    try {
+      entry.built = await entry.building;
+      return entry.built;
+    } catch (error) {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+      throw error;
+    }
+  }
+
+  /** The issuer under `key` if it is built and current, without waiting for anything (the direct path). */
+  current(key: string, namespace: string): T | undefined {
+    const cached = this.entries.get(key);
+    const built = cached && 'built' in cached ? cached.built : undefined;
+    return this.stale(namespace, built) ? undefined : built;
+  }
+
+  /** True when an issuer must be (re)built: missing, its configuration moved on, or its keys are due to change. */
+  private stale(namespace: string, built: T | undefined): built is undefined {
+    return !built || built.snapshot.version !== this.options.version(namespace) || (built.ring.nextChange !== undefined && this.options.now() >= built.ring.nextChange);
+  }
+}

@@ -1,0 +1,415 @@
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Context, Next } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { issuerPath } from '../../api/index.ts';
+import { fingerprint, isUnsignedJwt, refusedReason, type RefusalAudit, type RefusedReason } from '../audit/refusals.ts';
+import type { AuditAction } from '../audit/actions.ts';
+import type { AuditWriter } from '../audit/writer.ts';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/index.ts';
+import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
+import { escapeHtml, page } from '../oidc/html.ts';
+import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+import { standingOf, type Standing } from '../oidc/standing.ts';
+import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from '../oidc/token-access.ts';
+import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from '../oidc/token-exchange.ts';
+import { isJwt, verifyAccessJwt } from '../oidc/verify.ts';
+import { pageBranding, type Issuer, type IssuerOrigin } from './issuer.ts';
+import type { AfterGate, Gate, IssuerRoute, StandingAnswer } from './routes.ts';
+
+/** A check before the handler; true when it answered the request (the handler is not reached). */
+export type BeforeGate = (ctx: Context, issuer: Issuer, rest: string) => boolean | Promise<boolean>;
+/** Runs once the provider answered the route; true when nothing after it may run. */
+export type AfterHook = (ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc']) => boolean | Promise<boolean>;
+
+/** A route's gates as functions, made once per route (not per request) from the route table. */
+export interface Pipeline {
+  route: IssuerRoute;
+  before: readonly BeforeGate[];
+  after: readonly AfterHook[];
+}
+
+export interface GateOptions {
+  store: Store;
+  clock: Clock;
+  audit: AuditWriter;
+  /** Proxies whose X-Forwarded-For is believed when an organization's networks are checked. */
+  trustedProxies?: BlockList | undefined;
+  /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
+  refusals?: RefusalAudit | undefined;
+}
+
+/**
+ * The gates of ISSUER_ROUTES. `pipeline(route)` composes a route's, and `before`/`run` run one
+ * alike on the server's Koa app (pages) and inside the provider (the mounted and the direct
+ * paths both reach it), as oidc-provider runs an action's middleware list.
+ */
+export class IssuerGates {
+  readonly rates = new RateLimiter();
+  /** Requests a rate gate already counted (a page route may reach the provider's middleware too). */
+  private readonly admitted = new WeakSet<IncomingMessage>();
+  private readonly options: GateOptions;
+
+  constructor(options: GateOptions) {
+    this.options = options;
+  }
+
+  pipeline(route: IssuerRoute): Pipeline {
+    return { route, before: route.gates.map((gate) => this.beforeGate(gate, route)), after: (route.after ?? []).map((gate) => this.afterHook(gate)) };
+  }
+
+  /** A route's gates before its handler; true when one answered. */
+  async before(ctx: Context, issuer: Issuer, rest: string, pipeline: Pipeline): Promise<boolean> {
+    const { before } = pipeline;
+    for (let i = 0; i < before.length; i++) {
+      const answered = before[i]!(ctx, issuer, rest);
+      if (answered === true || (answered !== false && (await answered))) return true;
+    }
+    return false;
+  }
+
+  /** A provider route's whole pipeline around the provider (`ctx.path` is relative to the issuer here). */
+  async run(ctx: Context, next: Next, issuer: Issuer, pipeline: Pipeline): Promise<void> {
+    // `before`'s loop inline: the token hot path passes here, and a nested async call is another promise per request.
+    const { before } = pipeline;
+    const rest = ctx.path;
+    for (let i = 0; i < before.length; i++) {
+      const answered = before[i]!(ctx, issuer, rest);
+      if (answered === true || (answered !== false && (await answered))) return;
+    }
+    await next();
+    const { after } = pipeline;
+    if (after.length === 0) return;
+    const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
+    // A CORS preflight at the same path is another of the provider's routes (`cors.token`).
+    if (!oidc || oidc.route !== pipeline.route.name) return;
+    for (let i = 0; i < after.length; i++) {
+      const done = after[i]!(ctx, issuer, oidc);
+      if (done === true || (done !== false && (await done))) return;
+    }
+  }
+
+  private beforeGate(gate: Gate, route: IssuerRoute): BeforeGate {
+    switch (gate) {
+      case 'standing': {
+        const answer = route.standing;
+        if (!answer) throw new Error(`issuer route ${route.path}: the standing gate needs a standing answer`);
+        return (ctx, issuer, rest) => {
+          const standing = this.standing(issuer);
+          return !standing.active && this.refuse(ctx, issuer, rest, standing, answer);
+        };
+      }
+      case 'network':
+        return (ctx, issuer, rest) => this.network(ctx, issuer, rest, route);
+      case 'rate':
+        return (ctx, issuer, rest) => this.rate(ctx, issuer, rest, route);
+      case 'origin':
+        return (ctx, issuer) => {
+          pinOrigin(ctx, issuer.origin);
+          return false;
+        };
+    }
+  }
+
+  private afterHook(gate: AfterGate): AfterHook {
+    switch (gate) {
+      case 'confidential-only':
+        return (ctx, _issuer, oidc) => {
+          if (oidc.client?.clientAuthMethod !== 'none') return false;
+          // A public client's client_id proves nothing: what it asked was neither answered nor done (the policies refused it).
+          ctx.status = 401;
+          ctx.set('WWW-Authenticate', 'Basic realm="token"');
+          ctx.set('Cache-Control', 'no-store');
+          ctx.body = { error: 'invalid_client', error_description: CONFIDENTIAL_ONLY };
+          return true;
+        };
+      case 'cache-public':
+        return (ctx) => {
+          if (ctx.status === 200) ctx.set('Cache-Control', 'public, max-age=300');
+          return false;
+        };
+      case 'introspect-jwt':
+        return async (ctx, issuer, oidc) => {
+          await this.introspectJwt(ctx, issuer);
+          if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
+            const { snapshot } = issuer;
+            await this.options.audit.append({ action: 'token.introspected-inactive', actor: oidc.client?.clientId ?? 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: oidc.client?.clientId ?? null, outcome: 'inactive', data: {} });
+          }
+          return false;
+        };
+      case 'revoke-jwt':
+        return async (ctx, issuer) => {
+          await this.revokeJwt(ctx, issuer);
+          return false;
+        };
+      case 'audit-token':
+        return async (ctx, issuer) => {
+          await this.auditToken(ctx, issuer);
+          return false;
+        };
+      case 'audit-refusal':
+        return async (ctx, issuer, oidc) => {
+          if (this.options.refusals) await this.auditRefusal(ctx, issuer, oidc, this.options.refusals);
+          return false;
+        };
+    }
+  }
+
+  /** The issuer's organization's standing now (a namespace's shared issuer always stands). */
+  private standing(issuer: Issuer): Standing {
+    const { snapshot } = issuer;
+    return snapshot.organization ? standingOf(snapshot.chain, this.options.clock.now(), snapshot.workspace?.spec.lifecycle) : { active: true };
+  }
+
+  /** What an organization that stands no more gets at a route; false lets the request through. */
+  private async refuse(ctx: Context, issuer: Issuer, rest: string, standing: Extract<Standing, { active: false }>, answer: StandingAnswer): Promise<boolean> {
+    const { snapshot } = issuer;
+    const audit = (action: AuditAction) =>
+      this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest } });
+    switch (answer) {
+      case 'token':
+        if (ctx.method !== 'POST') return false;
+        await audit('token.refused');
+        ctx.status = 400;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'invalid_grant', error_description: standing.detail };
+        return true;
+      case 'introspection':
+        if (ctx.method !== 'POST') return false;
+        await audit('token.introspected-inactive');
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { active: false };
+        return true;
+      case 'bearer':
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${standing.detail.replace(/"/g, "'")}"`);
+        ctx.body = { error: 'invalid_token', error_description: standing.detail };
+        return true;
+      case 'page':
+        await audit('login.refused');
+        ctx.status = 403;
+        ctx.type = 'html';
+        ctx.body = page(pageBranding(snapshot), 'Access has ended', `<p class="error">${escapeHtml(standing.detail)}.</p><p>Contact your Blixit partner manager.</p>`);
+        return true;
+    }
+  }
+
+  /** The organization's `network`: a request from outside it gets 403, audited. */
+  private network(ctx: Context, issuer: Issuer, rest: string, route: IssuerRoute): boolean | Promise<boolean> {
+    const { networks } = issuer.admission;
+    // Already counted by the rate gate on the page path: the same request is not judged twice.
+    if (!networks || this.admitted.has(ctx.req)) return false;
+    const address = clientAddress(ctx.req, this.options.trustedProxies);
+    if (admits(networks, address)) return false;
+    return this.record(issuer, 'access.refused-network', address, rest, {}).then(() => {
+      this.turnedAway(ctx, issuer, route, 403, 'access_denied', `requests from ${address} are outside the networks ${displayName(issuer.snapshot)} signs in from`);
+      return true;
+    });
+  }
+
+  /** The organization's `limits`: beyond its rate a request gets 429 with Retry-After, a run of them audited once. */
+  private rate(ctx: Context, issuer: Issuer, rest: string, route: IssuerRoute): boolean | Promise<boolean> {
+    const { requestsPerMinute } = issuer.admission;
+    if (requestsPerMinute === undefined || this.admitted.has(ctx.req)) return false;
+    this.admitted.add(ctx.req);
+    const taken = this.rates.take(issuer.snapshot.path, requestsPerMinute, this.options.clock.now());
+    if (taken.ok) return false;
+    const answer = () => {
+      ctx.set('Retry-After', String(taken.retryAfterSeconds));
+      this.turnedAway(ctx, issuer, route, 429, 'too_many_requests', `${displayName(issuer.snapshot)} may make ${requestsPerMinute} requests a minute; try again in ${taken.retryAfterSeconds} s`);
+      return true;
+    };
+    if (!taken.first) return answer();
+    return this.record(issuer, 'access.rate-limited', clientAddress(ctx.req, this.options.trustedProxies), rest, { requestsPerMinute }).then(answer);
+  }
+
+  private record(issuer: Issuer, action: AuditAction, address: string, path: string, data: Record<string, unknown>): Promise<unknown> {
+    const { snapshot } = issuer;
+    return this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { address, path, ...data } });
+  }
+
+  /** A refusal as the endpoint's callers read them: a page for browsers, OAuth-style JSON for the rest. */
+  private turnedAway(ctx: Context, issuer: Issuer, route: IssuerRoute, status: number, error: string, detail: string): void {
+    ctx.status = status;
+    ctx.set('Cache-Control', 'no-store');
+    if (route.refusal === 'page') {
+      ctx.type = 'html';
+      ctx.body = page(pageBranding(issuer.snapshot), status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
+      return;
+    }
+    ctx.body = { error, error_description: detail };
+  }
+
+  /**
+   * At a namespace's shared issuer, a user's own organization's `network` and `limits`, as its
+   * own issuer applies them: the shared issuer serves every organization's users and must not
+   * be a way around either. The rate is counted in the organization's own bucket (one limit
+   * for the partner, whichever issuer it calls). Each request is judged once, and audited like
+   * a refusal at the organization's issuer.
+   */
+  userAdmission(snapshot: IssuerSnapshot): UserAdmission {
+    const rules = new Map<string, AdmissionRules>();
+    const judged = new WeakMap<IncomingMessage, Map<string, UserRefusal | undefined>>();
+    return async (organization, req, path) => {
+      const seen = judged.get(req) ?? new Map<string, UserRefusal | undefined>();
+      judged.set(req, seen);
+      if (seen.has(organization)) return seen.get(organization);
+      let r = rules.get(organization);
+      if (!r) {
+        const org = snapshot.organizations.get(organization);
+        const templateName = org?.spec.templateRef?.name;
+        r = admissionRules(org, templateName ? snapshot.templates.get(templateName) : undefined);
+        rules.set(organization, r);
+      }
+      const address = clientAddress(req, this.options.trustedProxies);
+      const name = snapshot.organizations.get(organization)?.spec.displayName ?? organization;
+      const record = (action: AuditAction, data: Record<string, unknown>) =>
+        this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization, outcome: 'refused', data: { address, path, issuer: snapshot.path, ...data } });
+      let refusal: UserRefusal | undefined;
+      if (!admits(r.networks, address)) {
+        await record('access.refused-network', {});
+        refusal = { status: 403, error: 'access_denied', heading: 'Not from this network', detail: `${name} allows sign-ins only from its own networks, and ${address} is not one of them. Connect from your organization's network (or its VPN) and try again` };
+      } else if (r.requestsPerMinute !== undefined) {
+        const taken = this.rates.take(issuerPath(snapshot.namespace, organization), r.requestsPerMinute, this.options.clock.now());
+        if (!taken.ok) {
+          if (taken.first) await record('access.rate-limited', { requestsPerMinute: r.requestsPerMinute });
+          refusal = { status: 429, error: 'too_many_requests', heading: 'Too many requests', detail: `${name} may make ${r.requestsPerMinute} requests a minute; try again in ${taken.retryAfterSeconds} s`, retryAfterSeconds: taken.retryAfterSeconds };
+        }
+      }
+      seen.set(organization, refusal);
+      return refusal;
+    };
+  }
+
+  /**
+   * A bearer token userinfo refused, and an authorization request whose redirect_uri its client
+   * never registered (the provider answers it with an error page: it must not redirect there).
+   */
+  private async auditRefusal(ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc'], refusals: RefusalAudit): Promise<void> {
+    const { snapshot } = issuer;
+    const where = { actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null };
+    if (oidc.route === 'userinfo' && ctx.status === 401) {
+      const bearer = /^Bearer ([\x21-\x7E]+)$/i.exec(ctx.get('authorization'))?.[1];
+      if (!bearer) return;
+      const reason = await this.userinfoReason(issuer, bearer);
+      await refusals.record('token', clientAddress(ctx.req, this.options.trustedProxies), { ...where, data: { method: ctx.method, path: ctx.path, reason, fingerprint: fingerprint(bearer) } });
+      return;
+    }
+
+    if (oidc.route === 'authorization' && ctx.status === 400) {
+      const redirectUri = oidc.params?.redirect_uri;
+      const client = oidc.client;
+      if (typeof redirectUri !== 'string' || !client || client.redirectUriAllowed(redirectUri)) return;
+      await refusals.record('redirect-uri', clientAddress(ctx.req, this.options.trustedProxies), {
+        ...where,
+        client: client.clientId,
+        // The URI is the attacker's own string, not a secret: kept, but bounded.
+        data: { method: ctx.method, path: ctx.path, redirectUri: redirectUri.slice(0, 512) },
+      });
+    }
+  }
+
+  /** Why userinfo refused a token: a JWT is checked as this issuer's access tokens are, to say which way it fails. */
+  private async userinfoReason(issuer: Issuer, token: string): Promise<RefusedReason> {
+    if (isUnsignedJwt(token)) return 'alg-not-allowed';
+    if (!isJwt(token)) return 'unknown';
+    try {
+      await jwtVerify(token, createLocalJWKSet({ keys: issuer.ring.publicJwks as never }), { issuer: issuer.url, currentDate: new Date(this.options.clock.now()) });
+      // Signed by this issuer, yet refused: userinfo takes the opaque tokens it issued, not JWT access tokens.
+      return 'not-accepted-here';
+    } catch (error) {
+      return refusedReason(error);
+    }
+  }
+
+  /**
+   * oidc-provider keeps no JWT access tokens and refuses them (`unsupported_token_type`)
+   * after it has authenticated the calling client; we answer for them instead, under the
+   * same rule as the provider's allowedPolicy (token-access.ts).
+   */
+  private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
+    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const token = oidc.params?.token;
+    if (!refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
+    const claims = await this.verifyJwt(issuer, token);
+    const allowed = claims && mayIntrospect(issuer.snapshot, oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud });
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = allowed ? { ...claims, active: true, token_type: 'Bearer' } : { active: false };
+  }
+
+  private async revokeJwt(ctx: Context, issuer: Issuer): Promise<void> {
+    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const token = oidc.params?.token;
+    if (!refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
+    const claims = await this.verifyJwt(issuer, token);
+    if (claims && !mayRevoke(oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud })) {
+      // As oidc-provider's policy answers for the tokens it keeps (provider.ts).
+      ctx.status = 400;
+      ctx.body = { error: 'unauthorized_client', error_description: NOT_YOURS };
+      return;
+    }
+    // RFC 7009: an unknown or invalid token is answered like a revoked one.
+    ctx.status = 200;
+    ctx.body = '';
+    if (!claims || typeof claims.jti !== 'string') return;
+    await this.options.store.accessTokens.revoke(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
+    await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
+  }
+
+  private async verifyJwt(issuer: Issuer, token: string): Promise<Record<string, unknown> | undefined> {
+    return verifyAccessJwt({ store: this.options.store, clock: this.options.clock, ring: issuer.ring, issuer: issuer.url, path: issuer.snapshot.path, provider: issuer.provider }, token);
+  }
+
+  private async auditToken(ctx: Context, issuer: Issuer): Promise<void> {
+    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const grantType = String(oidc.params?.grant_type ?? '');
+    const clientId = oidc.client?.clientId ?? String(oidc.params?.client_id ?? '');
+    const body = ctx.body as { error?: string; scope?: string } | undefined;
+    const entities = oidc.entities as { RefreshToken?: { consumed?: unknown }; Account?: { accountId: string }; AccessToken?: { accountId?: string } };
+    const subject = entities.Account?.accountId ?? entities.AccessToken?.accountId ?? null;
+    const base = { namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: clientId, subject, actor: subject ?? clientId ?? 'anonymous' };
+    if (grantType === TOKEN_EXCHANGE) {
+      const exchange = exchangeOf(ctx);
+      if (ctx.status === 200 && exchange) {
+        await this.options.audit.append({ ...base, action: 'token.exchanged', data: { grant: grantType, ...exchange } });
+      } else {
+        const failure = ctx.body as { error?: string; error_description?: string } | undefined;
+        await this.options.audit.append({ ...base, action: 'token.refused', outcome: 'refused', data: { grant: grantType, error: failure?.error ?? String(ctx.status), reason: refusalOf(ctx) ?? failure?.error_description ?? '' } });
+      }
+      return;
+    }
+    if (ctx.status === 200) {
+      // Scopes asked for but not granted (no policy allows them, or they need a second factor): the audit says which.
+      const granted = new Set((body?.scope ?? '').split(' '));
+      const dropped = String(oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !granted.has(scope));
+      await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '', ...(dropped.length ? { dropped } : {}) } });
+    } else {
+      const reuse = grantType === 'refresh_token' && entities.RefreshToken?.consumed !== undefined && body?.error === 'invalid_grant';
+      await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });
+    }
+  }
+}
+
+function refusedAsStructured(ctx: Context): boolean {
+  return ctx.status === 400 && (ctx.body as { error?: string } | undefined)?.error === 'unsupported_token_type';
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function displayName(snapshot: IssuerSnapshot): string {
+  return snapshot.chain[0]?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
+}
+
+/**
+ * oidc-provider writes its endpoint URLs from the request's Host and scheme: pinned to the
+ * issuer's own origin (PUBLIC_URL's, or the declared vanity host's), a forged Host header
+ * never reaches discovery, redirects or form actions.
+ */
+export function pinOrigin(ctx: Context, origin: IssuerOrigin): void {
+  const { host, scheme } = origin;
+  if (ctx.req.headers.host !== host) ctx.req.headers.host = host;
+  if (ctx.protocol !== scheme) Object.defineProperty(ctx.request, 'protocol', { value: scheme, configurable: true });
+}

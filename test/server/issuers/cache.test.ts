@@ -1,0 +1,100 @@
+// The issuer cache (server/issuers/cache.ts): least recently used dropped first, rebuilt when
+// its namespace's configuration moves or its keys are due to change, one build shared.
+import { describe, expect, it } from '@jest/globals';
+import { IssuerCache } from '../../../server/issuers/cache.ts';
+
+interface Built {
+  name: string;
+  snapshot: { version: number };
+  ring: { nextChange?: number | undefined };
+}
+
+/** A cache over counted builds, at the given versions and time. */
+function cacheOf(options: { maxIssuers?: number; nextChange?: number; fail?: boolean } = {}) {
+  const versions = new Map<string, number>([['ns', 1]]);
+  let now = 1_000;
+  const builds: string[] = [];
+  const cache = new IssuerCache<Built>({
+    maxIssuers: options.maxIssuers ?? 10,
+    version: (namespace) => versions.get(namespace) ?? 0,
+    now: () => now,
+    build: async (namespace, organization, vanity) => {
+      const name = vanity ?? `${namespace}/${organization ?? ''}`;
+      builds.push(name);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (options.fail) throw new Error(`cannot build ${name}`);
+      return { name, snapshot: { version: versions.get(namespace) ?? 0 }, ring: { nextChange: options.nextChange } };
+    },
+  });
+  return { cache, builds, versions, at: (ms: number) => (now = ms) };
+}
+
+describe('the issuer cache', () => {
+  it('builds an issuer once, and concurrent requests for it share that build', async () => {
+    const { cache, builds } = cacheOf();
+    const [a, b] = await Promise.all([cache.get('k', 'ns', 'forge', undefined), cache.get('k', 'ns', 'forge', undefined)]);
+    expect(a).toBe(b);
+    expect(await cache.get('k', 'ns', 'forge', undefined)).toBe(a);
+    expect(builds).toEqual(['ns/forge']);
+  });
+
+  it('answers the direct path only with an issuer built and current', async () => {
+    const { cache, versions } = cacheOf();
+    expect(cache.current('k', 'ns')).toBeUndefined();
+    const pending = cache.get('k', 'ns', 'forge', undefined);
+    expect(cache.current('k', 'ns')).toBeUndefined(); // still building
+    const built = await pending;
+    expect(cache.current('k', 'ns')).toBe(built);
+    versions.set('ns', 2);
+    expect(cache.current('k', 'ns')).toBeUndefined();
+  });
+
+  it("rebuilds when the namespace's configuration version moves", async () => {
+    const { cache, builds, versions } = cacheOf();
+    const first = await cache.get('k', 'ns', 'forge', undefined);
+    versions.set('ns', 2);
+    const second = await cache.get('k', 'ns', 'forge', undefined);
+    expect(second).not.toBe(first);
+    expect(second?.snapshot.version).toBe(2);
+    expect(builds).toEqual(['ns/forge', 'ns/forge']);
+  });
+
+  it('rebuilds once its keys are due to change', async () => {
+    const { cache, builds, at } = cacheOf({ nextChange: 5_000 });
+    await cache.get('k', 'ns', 'forge', undefined);
+    at(4_999);
+    await cache.get('k', 'ns', 'forge', undefined);
+    expect(builds).toHaveLength(1);
+    at(5_000);
+    await cache.get('k', 'ns', 'forge', undefined);
+    expect(builds).toHaveLength(2);
+  });
+
+  it('drops the least recently used beyond its size', async () => {
+    const { cache, builds } = cacheOf({ maxIssuers: 2 });
+    await cache.get('a', 'ns', 'a', undefined);
+    await cache.get('b', 'ns', 'b', undefined);
+    await cache.get('a', 'ns', 'a', undefined); // a is now the most recently used
+    await cache.get('c', 'ns', 'c', undefined);
+    expect(cache.size).toBe(2);
+    expect(cache.current('a', 'ns')).toBeDefined();
+    expect(cache.current('b', 'ns')).toBeUndefined();
+    expect(builds).toEqual(['ns/a', 'ns/b', 'ns/c']);
+  });
+
+  it('keeps a vanity issuer apart from the canonical one', async () => {
+    const { cache } = cacheOf();
+    const canonical = await cache.get('http://gatehouse.test/ns/forge', 'ns', 'forge', undefined);
+    const vanity = await cache.get('https://login.forge.example', 'ns', 'forge', 'https://login.forge.example');
+    expect(vanity).not.toBe(canonical);
+    expect(vanity?.name).toBe('https://login.forge.example');
+  });
+
+  it('keeps no entry for a build that failed, so the next request tries again', async () => {
+    const { cache, builds } = cacheOf({ fail: true });
+    await expect(cache.get('k', 'ns', 'forge', undefined)).rejects.toThrow('cannot build ns/forge');
+    expect(cache.size).toBe(0);
+    await expect(cache.get('k', 'ns', 'forge', undefined)).rejects.toThrow('cannot build ns/forge');
+    expect(builds).toHaveLength(2);
+  });
+});
