@@ -66,3 +66,65 @@ describe('architecture: who may import what', () => {
     expect(importsOf(join(ROOT, 'api/index.ts')).length).toBeGreaterThan(3);
   });
 });
+
+/** Relative imports that exist at run time (type-only ones are erased), as resolved files. */
+function runtimeEdges(files: string[]): Map<string, string[]> {
+  const edges = new Map<string, string[]>();
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const out: string[] = [];
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s(?!type\s)[^;]*?from\s+'(\.[^']+)'/g)) out.push(resolve(dirname(file), m[1]!));
+    edges.set(file, out);
+  }
+  return edges;
+}
+
+/** Strongly connected components of more than one module (Tarjan): each is an import cycle. */
+function cycles(edges: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!edges.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        component.push(relative(ROOT, w));
+      } while (w !== v);
+      if (component.length > 1) found.push(component.sort());
+    }
+  };
+  for (const v of edges.keys()) if (!index.has(v)) visit(v);
+  return found;
+}
+
+describe('architecture: no import cycles', () => {
+  // A cycle makes load order matter (a module sees another's bindings before they are set) and
+  // welds two parts into one: what is shared moves to a module both import.
+  it('no module reaches itself through run-time imports', () => {
+    const files = ['api', 'server', 'controller', 'client', 'provider', 'cli'].flatMap(sources);
+    expect(cycles(runtimeEdges(files))).toEqual([]);
+  });
+
+  it('finds the cycle it is shown', () => {
+    const [a, b, c] = ['a.ts', 'b.ts', 'c.ts'].map((f) => join(ROOT, f));
+    expect(cycles(new Map([[a!, [b!]], [b!, [c!]], [c!, [a!]]]))).toEqual([['a.ts', 'b.ts', 'c.ts']]);
+    expect(cycles(new Map([[a!, [b!]], [b!, [c!]], [c!, []]]))).toEqual([]);
+  });
+});

@@ -11,7 +11,8 @@ import { escapeHtml, type PageBranding } from '../oidc/html.ts';
 import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
 import { chainOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf } from '../oidc/standing.ts';
-import { MFA_ACR, mfaRequired } from '../oidc/step-up.ts';
+import { ACR } from '../oidc/acr.ts';
+import { mfaRequired } from '../oidc/step-up.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
@@ -28,11 +29,6 @@ import type { AuditAction } from '../audit/actions.ts';
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
 
-export const ACR = {
-  password: 'urn:gatehouse:acr:pwd',
-  federated: 'urn:gatehouse:acr:fed',
-  mfa: MFA_ACR,
-} as const;
 
 /** A sign-in waiting on the partner's IdP, or on the second factor; kept in the store so any replica can finish it. */
 const Pending = z.object({

@@ -5,7 +5,7 @@ import { isUnsignedJwt, refusedReason, type RefusedReason } from '../audit/refus
 import type { Clock } from '../clock.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { standingOf } from '../oidc/standing.ts';
-import { MFA_ACR } from '../oidc/step-up.ts';
+import { MFA_ACR } from '../oidc/acr.ts';
 import type { Store } from '../store/index.ts';
 import { chainFor, loadNamespace, withDescendants } from './organizations.ts';
 import type { Principal, Role } from './policy.ts';

@@ -8,6 +8,7 @@ import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/pass
 import { readForm } from './forms.ts';
 import { escapeHtml, page, type PageBranding } from './html.ts';
 import { chainOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
+import { ACR } from './acr.ts';
 import { standingOf } from './standing.ts';
 import type { UserAdmission } from './admission.ts';
 import { emailDomain, ownerOf } from '../governance/domains.ts';
@@ -155,10 +156,10 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     await deps.store.users.touchLogin(snapshot.namespace, user.id, now);
     await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'] } });
     if (deps.complete) {
-      await deps.complete(ctx, user, { amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' });
+      await deps.complete(ctx, user, { amr: ['pwd'], acr: ACR.password });
       return true;
     }
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: ACR.password } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
     return true;
   }

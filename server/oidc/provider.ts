@@ -10,7 +10,8 @@ import { cappedTo, contractsEnd } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
-import { MFA_ACR, mfaRequired, stepUpScopes } from './step-up.ts';
+import { ACR_VALUES, MFA_ACR } from './acr.ts';
+import { mfaRequired, stepUpScopes } from './step-up.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 import { providerRoutes } from '../issuers/routes.ts';
@@ -177,7 +178,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     },
     responseTypes: ['code'],
     scopes: OIDC_SCOPES,
-    acrValues: ['urn:gatehouse:acr:pwd', 'urn:gatehouse:acr:fed', MFA_ACR],
+    acrValues: ACR_VALUES,
     claims: {
       auth_time: null,
       sid: null,

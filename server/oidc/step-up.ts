@@ -3,7 +3,6 @@ import { ADMIN_CONSOLE_ANNOTATION } from '../governance/principals.ts';
 import { policiesFor, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 
 /** The ACR of a sign-in that passed a second factor: the only one that satisfies a step-up. */
-export const MFA_ACR = 'urn:gatehouse:acr:mfa';
 
 const scopesOf = (scope: string) => new Set(scope.split(' ').filter(Boolean));
 

@@ -2,7 +2,8 @@ import { errors, type Provider, type TokenEndpointGrantContext } from 'oidc-prov
 import { clientIdFor } from '../../api/index.ts';
 import type { UserRecord } from '../store/index.ts';
 import type { IssuerSnapshot, SnapshotClient } from './snapshot.ts';
-import { MFA_ACR, stepUpScopes } from './step-up.ts';
+import { MFA_ACR } from './acr.ts';
+import { stepUpScopes } from './step-up.ts';
 import { grantOf, isJwt, verifyAccessJwt, type VerifyContext } from './verify.ts';
 
 /** RFC 8693 section 2.1. */
