@@ -148,7 +148,7 @@ export function createApp(options: AppOptions): GatehouseApp {
 
   const publicUrl = () => options.publicUrl;
   const workspaceOf = async (namespace: string) => (await store.objects.list({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
-  const algorithmOf = (ws: WorkspaceObject | undefined) => (ws?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+  const algorithmOf = (ws: WorkspaceObject | undefined) => ws?.spec.signingAlgorithm ?? 'ES256';
   const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }), refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });

@@ -1,6 +1,7 @@
 import { compactVerify, createLocalJWKSet, errors, type JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import { GENESIS_HASH, type ChainVerdict } from './chain.ts';
+import { SigningAlgorithm } from '../../api/index.ts';
 
 /**
  * A signed checkpoint of the audit chain's head: what the chain held at one instant, signed
@@ -40,7 +41,7 @@ export async function signCheckpoint(signer: CheckpointSigner, payload: Checkpoi
 export async function openCheckpoint(jws: string, jwks: JSONWebKeySet): Promise<{ ok: true; payload: CheckpointPayload } | { ok: false; problem: string }> {
   let verified: Awaited<ReturnType<typeof compactVerify>>;
   try {
-    verified = await compactVerify(jws.trim(), createLocalJWKSet(jwks), { algorithms: ['ES256', 'EdDSA', 'RS256'] });
+    verified = await compactVerify(jws.trim(), createLocalJWKSet(jwks), { algorithms: [...SigningAlgorithm.options] });
   } catch (error) {
     if (error instanceof errors.JWKSNoMatchingKey) return { ok: false, problem: 'the checkpoint was not signed by any key of this key set (another namespace, or not ours)' };
     if (error instanceof errors.JWSSignatureVerificationFailed) return { ok: false, problem: 'the checkpoint\'s signature does not verify: it was altered' };

@@ -150,7 +150,7 @@ export class IssuerRegistry {
     const { store, secrets, keys, clock } = this.options;
     const snapshot = await loadSnapshot(store, secrets, namespace, organization);
     if (!snapshot) return undefined;
-    const alg = (snapshot.workspace?.spec.signingAlgorithm ?? 'ES256') as SigningAlg;
+    const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
     const ring = await keys.keyRing(namespace, alg);
     const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
     const admitUser = this.gates.userAdmission(snapshot);

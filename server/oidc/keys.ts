@@ -4,8 +4,11 @@ import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Repositories, SigningKeyRow, Store } from '../store/index.ts';
 import { LocalSigningKey } from './signer.ts';
+import type { z } from 'zod';
+import type { SigningAlgorithm } from '../../api/index.ts';
 
-export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+/** The algorithms a Workspace may sign with (api/'s SigningAlgorithm, the one place they are listed). */
+export type SigningAlg = z.infer<typeof SigningAlgorithm>;
 export type PublicJwk = Record<string, unknown> & { kid: string; alg: string; use: 'sig' };
 
 /** A key still published: it has not expired (retired keys stay until the tokens they signed have). */
