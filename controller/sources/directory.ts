@@ -3,7 +3,17 @@ import type { DeclarationSource } from '../../api/index.ts';
 import type { DeclarationError, DesiredObject, DesiredState } from '../reconciler.ts';
 import { GitHistory } from './git.ts';
 import { watchTree } from './tree-watch.ts';
-import { readManifests, type ManifestCache } from './manifest-files.ts';
+import { lastChangeMs, readManifests, type ManifestCache } from './manifest-files.ts';
+
+/**
+ * How long the tree must have been still before a read is believed. An editor saving in place
+ * truncates the file, then writes it: a read between the two sees the file's objects gone, and
+ * the pass would delete them (and end every token they granted). A read of a tree that changed
+ * more recently than this waits and reads again.
+ */
+const SETTLE_MS = 250;
+/** Reads again at most this often before going with what it has (the next change triggers a pass anyway). */
+const SETTLE_TRIES = 8;
 
 export interface DirectorySourceOptions {
   dir: string;
@@ -35,11 +45,22 @@ export class DirectorySource {
     return this.git?.root;
   }
 
+  /** The manifests as they are once the tree has been still for SETTLE_MS (see there). */
+  private async settledManifests() {
+    for (let tries = 1; ; tries++) {
+      const changed = await lastChangeMs(this.dir);
+      const manifests = await readManifests(this.dir, { defaultNamespace: this.defaultNamespace, cache: this.cache });
+      const quietFor = Date.now() - Math.max(changed, await lastChangeMs(this.dir));
+      if (quietFor >= SETTLE_MS || tries >= SETTLE_TRIES) return manifests;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS - Math.max(0, quietFor)));
+    }
+  }
+
   async read(): Promise<DesiredState> {
     await this.gitRoot();
     const git = this.git ?? undefined;
     await git?.refresh();
-    const manifests = await readManifests(this.dir, { defaultNamespace: this.defaultNamespace, cache: this.cache });
+    const manifests = await this.settledManifests();
     const origins = new Map<string, { provenance: Record<string, string>; source: DeclarationSource }>();
     const originOf = async (file: string) => {
       const known = origins.get(file);

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ValidationError, kindByName, objectLabel, parseObject, type AnyObject, type KindName } from '../../api/index.ts';
@@ -42,6 +42,29 @@ async function yamlFiles(dir: string): Promise<string[]> {
     .map((e) => join(e.parentPath, e.name))
     .filter((path) => !relative(dir, path).split(/[\\/]/).some((part) => part.startsWith('.') || part === 'node_modules'))
     .sort();
+}
+
+/**
+ * When the declarations last changed: the newest modification time of any YAML file or folder
+ * of the tree (a folder's changes when an entry is added, removed or renamed in it).
+ */
+export async function lastChangeMs(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  const paths = [dir];
+  for (const e of entries) {
+    const path = join(e.parentPath, e.name);
+    if (relative(dir, path).split(/[\\/]/).some((part) => part.startsWith('.') || part === 'node_modules')) continue;
+    if (e.isDirectory() || (e.isFile() && /\.ya?ml$/i.test(e.name))) paths.push(path);
+  }
+  let newest = 0;
+  for (const path of paths) {
+    try {
+      newest = Math.max(newest, (await stat(path)).mtimeMs);
+    } catch {
+      newest = Number.POSITIVE_INFINITY; // gone while looked at: changing right now
+    }
+  }
+  return newest;
 }
 
 /** Parsed documents of one file, reusable while the file's text is the same. */

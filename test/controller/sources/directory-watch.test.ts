@@ -136,3 +136,19 @@ describe('directory source: the watch starts before its folders are all watched'
     }
   });
 });
+
+describe('directory source: a file caught half-saved', () => {
+  it('is read again once the tree is still, so a save in place never reads as its objects deleted', async () => {
+    const root = await tempDir();
+    const file = join(root, 'acme.yaml');
+    await writeFile(file, organization('acme', 'Acme 1'));
+    const source = new DirectorySource({ dir: root, git: false });
+    expect((await source.read()).objects).toHaveLength(1);
+    // An editor saving in place: the file is empty for a moment, then written.
+    writeFileSync(file, '');
+    const reading = source.read();
+    setTimeout(() => writeFileSync(file, organization('acme', 'Acme 2')), 60);
+    const { objects } = await reading;
+    expect(objects.map((o) => (o.object as OrganizationObject).spec.displayName)).toEqual(['Acme 2']);
+  });
+});
