@@ -52,3 +52,19 @@ export const user = (name: string, org: string | undefined, spec: object = {}) =
   metadata: { name, namespace: NS },
   spec: { ...(org ? { organizationRef: { name: org } } : {}), email: `${name}@${org ?? 'blixit'}.example`, ...spec },
 });
+
+/**
+ * Two partners as the observability specs declare them, in the order they can be applied:
+ * Forge with a machine client allowed `inventory:read`, Cascade with a directory, a portal
+ * client (redirecting to `callback`, asking `portalScopes`) and its user Ana.
+ */
+export const forgeAndCascade = (callback: string, portalScopes: string[]): [string, { metadata: { name: string; namespace: string } }][] => [
+  ['workspaces', workspace()],
+  ['organizations', organization('forge')],
+  ['organizations', organization('cascade')],
+  ['clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: ['https://inventory.example'] })],
+  ['accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] })],
+  ['idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined })],
+  ['clients', client('cascade-portal', 'cascade', { redirectUris: [callback], scopes: portalScopes })],
+  ['users', user('ana', 'cascade', { email: 'ana@cascade.example' })],
+];

@@ -4,7 +4,7 @@ import type { RunningServer } from '../../../server/http.ts';
 import { Metrics } from '../../../server/observability/metrics.ts';
 import { serveMetrics } from '../../../server/observability/metrics-server.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import { NS, forgeAndCascade } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
 
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
@@ -74,14 +74,7 @@ beforeAll(async () => {
   metrics = new Metrics();
   gh = await startTestServer({ metrics, now: new Date().toISOString() });
   scrapeServer = await serveMetrics(metrics, { host: '127.0.0.1', port: 0, token: METRICS_TOKEN });
-  await gh.put('workspaces', workspace());
-  await gh.put('organizations', organization('forge'));
-  await gh.put('organizations', organization('cascade'));
-  await gh.put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: ['https://inventory.example'] }));
-  await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
-  await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
-  await gh.put('clients', client('cascade-portal', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
-  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  for (const [plural, object] of forgeAndCascade(CALLBACK, ['openid', 'email'])) await gh.put(plural, object);
   for (const name of ['forge-sync', 'cascade-portal']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   await setPassword(gh, 'ana', PASSWORD);
 });

@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { jsonLogger } from '../../../server/log.ts';
 import { pollUntil } from '../../support/eventually.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import { NS, forgeAndCascade, organization } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -43,14 +43,7 @@ beforeAll(async () => {
     },
   });
   gh = await startTestServer({ logger: jsonLogger({ level: 'debug', stream }), now: new Date().toISOString() });
-  await gh.put('workspaces', workspace());
-  await gh.put('organizations', organization('forge'));
-  await gh.put('organizations', organization('cascade'));
-  await gh.put('clients', client('forge-sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: ['https://inventory.example'] }));
-  await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
-  await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
-  await gh.put('clients', client('cascade-portal', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
-  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example' }));
+  for (const [plural, object] of forgeAndCascade(CALLBACK, ['openid', 'email', 'offline_access'])) await gh.put(plural, object);
   for (const name of ['forge-sync', 'cascade-portal']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   await setPassword(gh, 'ana', PASSWORD);
 });
