@@ -12,9 +12,7 @@ import {
   type AnyObject,
   type ClientObject,
   type KindName,
-  type FieldError,
   type OrganizationObject,
-  type OrganizationTemplateObject,
   type UserObject,
 } from '../../api/index.ts';
 import { diff, redact } from '../audit/changes.ts';
@@ -25,9 +23,9 @@ import { Problem, notFound } from './problem.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
-import { loadNamespace, withDescendants } from '../governance/organizations.ts';
+import { loadNamespace } from '../governance/organizations.ts';
 import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationTokens, endUserTokens } from '../governance/token-ends.ts';
-import { describeConflict, domainConflicts, emailDomain, ownedDomains, ownerOf, type DomainConflict } from '../governance/domains.ts';
+import { domainAdmissionErrors } from '../governance/domain-admission.ts';
 
 /** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
 export interface ChangeContext {
@@ -316,7 +314,7 @@ export class ObjectService {
         if (holder) errors.push({ path: `spec.domains[${i}]`, message: `"${domain}" is already a vanity domain of Organization ${holder.object.metadata.namespace}/${holder.object.metadata.name}` });
       });
     }
-    if (errors.length === 0) errors.push(...(await this.domainErrors(repo, object)));
+    if (errors.length === 0) errors.push(...(await domainAdmissionErrors(repo, object, organizationOf(object))));
     if (object.kind === 'Workspace') {
       const others = (await repo.objects.list({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
       if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });
@@ -324,72 +322,6 @@ export class ObjectService {
     if (errors.length > 0) {
       throw new Problem(422, 'Invalid reference', `${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
     }
-  }
-
-  /**
-   * Email domains belong to exactly one organization (server/governance/domains.ts): checked
-   * against the namespace as it would be after this write, inside the write's transaction,
-   * which holds the namespace's lock so two racing writes cannot both pass.
-   */
-  private async domainErrors(repo: Repositories, object: AnyObject): Promise<FieldError[]> {
-    if (!['Organization', 'OrganizationTemplate', 'IdPConnection', 'User'].includes(object.kind)) return [];
-    const namespace = object.metadata.namespace!;
-    await repo.objects.lockNamespace(namespace);
-    const listed = await repo.objects.list({ namespace });
-    const orgs = new Map(listed.filter((o) => o.object.kind === 'Organization').map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
-    const templates = new Map(listed.filter((o) => o.object.kind === 'OrganizationTemplate').map((o) => [o.object.metadata.name, o.object as OrganizationTemplateObject]));
-    const name = object.metadata.name;
-    if (object.kind === 'Organization' || object.kind === 'OrganizationTemplate') {
-      if (object.kind === 'Organization') orgs.set(name, object);
-      else templates.set(name, object);
-      // Who this write can put in a collision: the organization and those below it (a new
-      // parent changes which subdomains are family), or every organization of the template.
-      const affected = object.kind === 'Organization' ? withDescendants(orgs, name) : [...orgs.values()].filter((o) => !o.spec.emailDomains && o.spec.templateRef?.name === name).map((o) => o.metadata.name);
-      return domainConflicts(orgs, templates, affected).map((c) => ({ path: this.conflictPath(object, c), message: describeConflict(namespace, c) }));
-    }
-    const orgName = organizationOf(object);
-    const takeover = object.kind === 'User' ? await this.takeoverErrors(repo, object, orgName ?? '') : [];
-    if (!orgName) return takeover; // a workspace administrator belongs to no partner
-    const org = orgs.get(orgName);
-    if (!org) return takeover;
-    const owned = ownedDomains(org, templates);
-    const ownership = (domain: string | undefined, shown: string) => {
-      if (!domain) return `"${shown}" has no email domain an organization could own`;
-      if (owned.includes(domain)) return undefined;
-      const owner = ownerOf(orgs, templates, domain);
-      const ownedBy = owner ? `; it is owned by Organization ${namespace}/${owner.metadata.name}` : '';
-      return owned.length === 0 ? `organization ${orgName} owns no email domain (declare spec.emailDomains on it first)${ownedBy}` : `"${domain}" is not an email domain of organization ${orgName} (${owned.join(', ')})${ownedBy}`;
-    };
-    if (object.kind === 'IdPConnection') {
-      return (object.spec.emailDomains ?? []).flatMap((d, i) => {
-        const message = ownership(d.toLowerCase(), d);
-        return message ? [{ path: `spec.emailDomains[${i}]`, message: `an IdPConnection routes only its organization's domains: ${message}` }] : [];
-      });
-    }
-    const message = ownership(emailDomain((object as UserObject).spec.email), (object as UserObject).spec.email);
-    return [...(message ? [{ path: 'spec.email', message }] : []), ...takeover];
-  }
-
-  /**
-   * A declaration never takes over an account of another organization (or of the workspace):
-   * the runtime record keeps its organization, password, MFA and sessions, and an address
-   * signs in to one account only.
-   */
-  private async takeoverErrors(repo: Repositories, user: UserObject, organization: string): Promise<FieldError[]> {
-    const namespace = user.metadata.namespace!;
-    const where = (o: string) => (o ? 'another organization' : 'the workspace');
-    const errors: FieldError[] = [];
-    const existing = await repo.users.find(namespace, user.metadata.name);
-    if (existing && existing.organization !== organization) errors.push({ path: 'metadata.name', message: `user ${user.metadata.name} already exists in ${where(existing.organization)}; choose another name` });
-    const holder = (await repo.users.findByEmail(namespace, user.spec.email.toLowerCase())).find((u) => u.organization !== organization);
-    if (holder) errors.push({ path: 'spec.email', message: `${user.spec.email} already has an account in ${where(holder.organization)}; an address signs in to one account` });
-    return errors;
-  }
-
-  private conflictPath(object: AnyObject, c: DomainConflict): string {
-    if (object.kind === 'OrganizationTemplate') return `spec.emailDomains[${c.claim.index}]`;
-    if (c.claim.organization !== object.metadata.name) return 'spec.parentRef.name';
-    return c.claim.template ? 'spec.templateRef.name' : `spec.emailDomains[${c.claim.index}]`;
   }
 
   private async parentCycle(repo: Repositories, org: OrganizationObject): Promise<string[] | undefined> {
