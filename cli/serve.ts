@@ -5,15 +5,15 @@ import { AdminClient } from '../client/admin-client.ts';
 import { startDirectoryController, type DirectoryController } from '../controller/directory-controller.ts';
 import { createApp } from '../server/app.ts';
 import { systemClock } from '../server/clock.ts';
-import { listen } from '../server/http.ts';
+import { listen } from '../server/http/listen.ts';
 import { jsonLogger } from '../server/log.ts';
 import { Metrics } from '../server/observability/metrics.ts';
 import { serveMetrics } from '../server/observability/metrics-server.ts';
 import { observabilitySettings } from '../server/observability/settings.ts';
 import type { Tracing } from '../server/observability/tracing.ts';
-import type { RunningServer } from '../server/http.ts';
+import type { RunningServer } from '../server/http/listen.ts';
 import { openStore } from '../server/store/index.ts';
-import { ensureBootstrapToken, generateToken, hashToken } from '../server/admin/tokens.ts';
+import { ensureBootstrapToken, generateToken, hashToken } from '../server/governance/admin-tokens.ts';
 import { environmentHelp, readConfig } from './config.ts';
 import { storeOptionsFrom } from './store-env.ts';
 

@@ -13,7 +13,7 @@ import { sortForApply } from '../api/index.ts';
 import { readManifests } from '../controller/sources/manifest-files.ts';
 import { createApp } from '../server/app.ts';
 import { systemClock } from '../server/clock.ts';
-import { listen } from '../server/http.ts';
+import { listen } from '../server/http/listen.ts';
 import { silentLogger } from '../server/log.ts';
 import { Sealer } from '../server/secrets/sealer.ts';
 import { openStore } from '../server/store/index.ts';

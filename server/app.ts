@@ -2,11 +2,9 @@ import type { RequestListener } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { adminRouter } from './admin/routes.ts';
-import { ObjectService } from './admin/objects.ts';
-import { notFound, problemMiddleware } from './admin/problem.ts';
-import { AdminTokenVerifier } from './admin/tokens.ts';
-import { GENESIS_HASH, auditKey } from './audit/chain.ts';
-import { signCheckpoint } from './audit/checkpoint.ts';
+import { ObjectService } from './objects/service.ts';
+import { problemMiddleware } from './http/problems.ts';
+import { AdminTokenVerifier } from './governance/admin-tokens.ts';
 import { RefusalAudit } from './audit/refusals.ts';
 import { AuditWriter } from './audit/writer.ts';
 import { auditAppender } from './audit/thread-appender.ts';
@@ -16,9 +14,10 @@ import { ConfigEvents } from './events.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { observeRequests } from './observability/requests.ts';
-import { SigningKeys, type SigningAlg } from './oidc/keys.ts';
-import { resolveLifetimes } from './oidc/lifetimes.ts';
-import type { WorkspaceObject } from '../api/index.ts';
+import { auditKey } from './audit/chain.ts';
+import { checkpointHead } from './audit/head-checkpoint.ts';
+import { SigningKeys } from './oidc/keys.ts';
+import { rotateNamespaceKey } from './oidc/key-rotation.ts';
 import { IssuerRegistry } from './issuers/registry.ts';
 import { pageHeaders } from './oidc/html.ts';
 import type { Sealer } from './secrets/sealer.ts';
@@ -28,7 +27,7 @@ import { Broker } from './broker/broker.ts';
 import { UpstreamSecrets, secretRoutes } from './broker/secrets.ts';
 import { BrokerSweeper } from './broker/sweeper.ts';
 import { withConnectionStatus } from './broker/readiness.ts';
-import { changeContext } from './admin/routes.ts';
+import { changeContext } from './http/provenance.ts';
 import { AdminGuard } from './governance/guard.ts';
 import type { BlockList } from 'node:net';
 import { clientAddress, networksOf } from './oidc/admission.ts';
@@ -147,8 +146,6 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   const publicUrl = () => options.publicUrl;
-  const workspaceOf = async (namespace: string) => (await store.objects.list({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
-  const algorithmOf = (ws: WorkspaceObject | undefined) => ws?.spec.signingAlgorithm ?? 'ES256';
   const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }), refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
@@ -161,20 +158,8 @@ export function createApp(options: AppOptions): GatehouseApp {
     publicUrl,
     clientSecrets,
     connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.upstreams.saml.idp(c), now: () => clock.now() }),
-    rotateKeys: async (namespace, publishAheadSeconds) => {
-      const ws = await workspaceOf(namespace);
-      // The old key stays published for as long as a token it signed can live.
-      const ceilings = resolveLifetimes(undefined, undefined, ws ? { ...ws, spec: { ...ws.spec, tokens: { accessToken: '3650d', idToken: '3650d' } } } : undefined);
-      const alg = algorithmOf(ws);
-      return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
-    },
-    auditCheckpoint: async (namespace) => {
-      // Signing makes the namespace's first key when it has none: not for a namespace nobody declared.
-      if ((await store.objects.list({ namespace })).length === 0) throw notFound(`namespace ${namespace} declares nothing: it has no signing key to sign a checkpoint with`);
-      const ring = await keys.keyRing(namespace, algorithmOf(await workspaceOf(namespace)));
-      const head = (await store.audit.head()) ?? { seq: 0, hash: GENESIS_HASH };
-      return signCheckpoint(ring.signers[0]!, { seq: head.seq, hash: head.hash, time: new Date(clock.now()).toISOString(), namespace });
-    },
+    rotateKeys: (namespace, publishAheadSeconds) => rotateNamespaceKey({ repo: store, keys }, namespace, publishAheadSeconds),
+    auditCheckpoint: (namespace) => checkpointHead({ store, keys, clock }, namespace),
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });

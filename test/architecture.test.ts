@@ -61,6 +61,20 @@ describe('architecture: who may import what', () => {
     expect(violations('server', { folders: ['api', 'client', 'server'] })).toEqual([]);
   });
 
+  it('only app.ts reaches the HTTP admin layer: domain code raises server/errors.ts problems and takes server/changes.ts contexts', () => {
+    const offenders: string[] = [];
+    for (const file of sources('server')) {
+      const rel = relative(ROOT, file);
+      if (rel === join('server', 'app.ts') || rel.startsWith(join('server', 'admin') + '/')) continue;
+      for (const specifier of importsOf(file)) {
+        if (!specifier.startsWith('.')) continue;
+        const landed = relative(ROOT, resolve(dirname(file), specifier));
+        if (landed.startsWith(join('server', 'admin') + '/')) offenders.push(`${rel} imports ${specifier}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('finds the imports it checks (the check itself can fail)', () => {
     expect(importsOf(join(ROOT, 'server/app.ts')).some((s) => s.startsWith('./admin/'))).toBe(true);
     expect(importsOf(join(ROOT, 'api/index.ts')).length).toBeGreaterThan(3);

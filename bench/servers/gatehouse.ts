@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../server/app.ts';
 import { systemClock } from '../../server/clock.ts';
-import { listen } from '../../server/http.ts';
+import { listen } from '../../server/http/listen.ts';
 import { silentLogger } from '../../server/log.ts';
 import { Sealer } from '../../server/secrets/sealer.ts';
 import { openStore } from '../../server/store/index.ts';

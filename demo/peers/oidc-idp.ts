@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import { Provider, type Adapter, type AdapterFactory, type AdapterPayload, type Configuration, type JWK } from 'oidc-provider';
-import { listen, type RunningServer } from '../../server/http.ts';
+import { listen, type RunningServer } from '../../server/http/listen.ts';
 
 /** A person at the partner, as its own IdP knows them. */
 export interface PeerUser {

@@ -4,7 +4,7 @@ import Koa from 'koa';
 import samlify from 'samlify';
 import * as xmllint from '@authenio/samlify-node-xmllint';
 import { SignedXml } from 'xml-crypto';
-import { listen, type RunningServer } from '../../server/http.ts';
+import { listen, type RunningServer } from '../../server/http/listen.ts';
 import { selfSignedKeyPair } from './self-signed.ts';
 
 /** Demo and test keys only, made fresh in each process: Pinnacle's IdP, and a rogue one whose signatures must be refused. */

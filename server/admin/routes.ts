@@ -1,13 +1,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { principalOf } from '../governance/guard.ts';
-import { z } from 'zod';
 import { KINDS, dnsLabel, duration, durationSeconds, kindByPlural, type KindDefinition } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
-import { readBody } from './body.ts';
-import { ObjectService, type ChangeContext } from './objects.ts';
-import { badRequest, notFound } from './problem.ts';
-import type { AdminTokenVerifier } from './tokens.ts';
+import { readBody } from '../http/body.ts';
+import { ObjectService } from '../objects/service.ts';
+import type { ChangeContext } from '../changes.ts';
+import { changeContext } from '../http/provenance.ts';
+import { badRequest, notFound } from '../errors.ts';
+import type { AdminTokenVerifier } from '../governance/admin-tokens.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Clock } from '../clock.ts';
 import { registerAuditRoutes } from '../governance/audit-routes.ts';
@@ -16,16 +17,9 @@ import { withLifecycleStatus } from '../governance/lifecycle.ts';
 import { loadNamespace } from '../governance/organizations.ts';
 import { visibleOrganizations, type Permission } from '../governance/policy.ts';
 import { registerGovernanceRoutes } from '../governance/routes.ts';
-import { organizationOf } from './objects.ts';
+import { organizationOf } from '../objects/service.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
 
-export const PROVENANCE_HEADER = 'gatehouse-provenance';
-
-const Provenance = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), z.string().max(1024)).refine((p) => Object.keys(p).length <= 32, { error: 'at most 32 entries' });
-
-interface AdminState {
-  actor: string;
-}
 
 const KNOWN = KINDS.map((k) => k.plural).join(', ');
 
@@ -42,23 +36,6 @@ function pathName(ctx: Context, param: 'namespace' | 'name'): string {
     throw badRequest(`${param} "${value}" in the URL: ${result.error.issues[0]!.message}`, [{ path: param === 'name' ? 'metadata.name' : 'metadata.namespace', message: result.error.issues[0]!.message }]);
   }
   return value;
-}
-
-/** Who is calling (set by the guard) and the provenance they declare in the header. */
-export function changeContext(ctx: Context): ChangeContext {
-  const header = ctx.get(PROVENANCE_HEADER);
-  const context: ChangeContext = { actor: (ctx.state as AdminState).actor };
-  if (!header) return context;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(header);
-  } catch {
-    throw badRequest(`the ${PROVENANCE_HEADER} header must be a JSON object of strings, e.g. {"source":"git","commit":"3f2a9c1"}`);
-  }
-  const result = Provenance.safeParse(parsed);
-  if (!result.success) throw badRequest(`the ${PROVENANCE_HEADER} header must be a JSON object of at most 32 string values: ${result.error.issues[0]!.message}`);
-  context.provenance = result.data;
-  return context;
 }
 
 const readPermission = (kind: KindName): Permission => (kind === 'User' ? 'users.read' : 'objects.read');

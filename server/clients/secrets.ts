@@ -4,8 +4,8 @@ import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Repositories, Store } from '../store/index.ts';
-import { Problem, notFound } from '../admin/problem.ts';
-import type { ChangeContext } from '../admin/objects.ts';
+import { Conflict, notFound } from '../errors.ts';
+import type { ChangeContext } from '../changes.ts';
 
 export const CLIENT_SECRET_SCOPE = 'client-secret';
 const secretName = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -36,7 +36,7 @@ export class ClientSecrets {
       if (!stored) throw notFound(`Client ${namespace}/${name} does not exist`);
       const client = stored.object as ClientObject;
       if (client.spec.type === 'spa' || client.spec.type === 'native') {
-        throw new Problem(409, 'Public client', `Client ${namespace}/${name} is a ${client.spec.type} client: public clients have no secret and use PKCE`);
+        throw new Conflict(`Client ${namespace}/${name} is a ${client.spec.type} client: public clients have no secret and use PKCE`, { title: 'Public client' });
       }
       const now = this.clock.now();
       const clientSecret = randomBytes(32).toString('base64url');

@@ -4,7 +4,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { dnsLabel, type OrganizationObject } from '../../api/index.ts';
-import { badRequest } from '../admin/problem.ts';
+import { badRequest } from '../errors.ts';
 import type { ChainRecord } from '../audit/chain.ts';
 import { toOcsf } from '../audit/ocsf.ts';
 import type { AuditQuery, Store } from '../store/index.ts';

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
-import { Problem, notFound } from '../admin/problem.ts';
+import { Forbidden, Unauthorized, notFound } from '../errors.ts';
 import { fingerprint, type RefusalAudit } from '../audit/refusals.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
@@ -14,7 +14,7 @@ interface GuardState {
 
 export function principalOf(ctx: Context): Principal {
   const principal = (ctx.state as Partial<GuardState>).principal;
-  if (!principal) throw new Problem(401, 'Unauthorized', 'send an admin token as "Authorization: Bearer <token>"');
+  if (!principal) throw new Unauthorized('send an admin token as "Authorization: Bearer <token>"');
   return principal;
 }
 
@@ -45,7 +45,7 @@ export class AdminGuard {
       if (!match) {
         // No header at all is no attempt; a header that is not a bearer token is a malformed one.
         if (header) await this.refused(ctx, header, 'malformed');
-        throw new Problem(401, 'Unauthorized', 'send an admin token (or a partner administrator\'s access token) as "Authorization: Bearer <token>"');
+        throw new Unauthorized('send an admin token (or a partner administrator\'s access token) as "Authorization: Bearer <token>"');
       }
       const result = await this.resolver.resolve(match[1]!);
       if ('principal' in result) {
@@ -56,10 +56,10 @@ export class AdminGuard {
       }
       if (result.status === 401) {
         await this.refused(ctx, match[1]!, result.reason);
-        throw new Problem(401, 'Unauthorized', result.detail);
+        throw new Unauthorized(result.detail);
       }
       await this.audit(ctx, { actor: result.actor, namespace: result.namespace, organization: result.organization }, result.detail, 'authenticate');
-      throw new Problem(403, 'Forbidden', result.detail);
+      throw new Forbidden(result.detail);
     };
   }
 
@@ -81,7 +81,7 @@ export class AdminGuard {
       permission,
       target,
     );
-    throw new Problem(403, 'Forbidden', reason, { extra: { permission } });
+    throw new Forbidden(reason, { extra: { permission } });
   }
 
   /** An `access.refused-token` record: where, why, and the token's fingerprint, never the token. */

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { dnsLabel, issuerPath, type ClientObject } from '../../api/index.ts';
-import type { AdminTokenVerifier } from '../admin/tokens.ts';
+import type { AdminTokenVerifier } from './admin-tokens.ts';
 import { isUnsignedJwt, refusedReason, type RefusedReason } from '../audit/refusals.ts';
 import type { Clock } from '../clock.ts';
 import type { SigningKeys } from '../oidc/keys.ts';

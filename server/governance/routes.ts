@@ -3,9 +3,10 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { Role, dnsLabel, email as emailSchema, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
-import type { ChangeContext, ObjectService } from '../admin/objects.ts';
-import { readBody } from '../admin/body.ts';
-import { Problem, badRequest, notFound } from '../admin/problem.ts';
+import type { ChangeContext } from '../changes.ts';
+import type { ObjectService } from '../objects/service.ts';
+import { readBody } from '../http/body.ts';
+import { Conflict, InvalidObject, badRequest, notFound } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import type { Repositories, Store, UserRecord } from '../store/index.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
@@ -133,14 +134,14 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       const domain = emailDomain(email);
       if (!domain || !domains.includes(domain)) {
         const detail = domains.length === 0 ? `organization ${organization} owns no email domain, so nobody can be invited to it; a workspace administrator declares spec.emailDomains first` : `${email} is not in a domain of organization ${organization} (${domains.join(', ')})`;
-        throw new Problem(422, 'Invalid object', detail, { errors: [{ path: 'email', message: domains.length === 0 ? 'the organization owns no email domain' : `must be in ${domains.join(', ')}` }] });
+        throw new InvalidObject(detail, { errors: [{ path: 'email', message: domains.length === 0 ? 'the organization owns no email domain' : `must be in ${domains.join(', ')}` }] });
       }
       // Never a second account for an address that already signs in elsewhere: which of the two
       // a sign-in by email reaches would be ambiguous. The address is in a domain this
       // organization owns, so saying that it is taken tells its admin nothing about another partner.
       const holders = await repo.users.findByEmail(namespace, email);
-      if (holders.some((u) => u.organization === organization)) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
-      if (holders.length > 0) throw new Problem(409, 'Conflict', `${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
+      if (holders.some((u) => u.organization === organization)) throw new Conflict(`a user with email ${email} already exists in organization ${organization}`);
+      if (holders.length > 0) throw new Conflict(`${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
       const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
       const id = `${local}-${randomBytes(3).toString('hex')}`;
       const user: UserRecord = {
@@ -234,7 +235,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const stored = await store.objects.get('Organization', namespace, organization);
     if (!stored) throw notFound(`Organization ${namespace}/${organization} does not exist`);
     const org = stored.object as OrganizationObject;
-    if (!org.spec.contract) throw new Problem(409, 'Conflict', `Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
+    if (!org.spec.contract) throw new Conflict(`Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
     // Runtime state beside the declaration: the controller putting git back must not undo it,
     // and the declared spec.contract.certifiedAt still counts when it is later.
     const now = clock.now();

@@ -3,7 +3,7 @@ import type { BlockList } from 'node:net';
 import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
 import { issuerPath } from '../../api/index.ts';
-import { problemMiddleware } from '../admin/problem.ts';
+import { problemMiddleware } from '../http/problems.ts';
 import type { RefusalAudit } from '../audit/refusals.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Broker } from '../broker/broker.ts';

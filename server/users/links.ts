@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { issuerPath } from '../../api/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
-import { notFound } from '../admin/problem.ts';
-import type { ChangeContext } from '../admin/objects.ts';
+import { notFound } from '../errors.ts';
+import type { ChangeContext } from '../changes.ts';
 
 const LINK_LIFETIME_MS = 24 * 3600 * 1000;
 

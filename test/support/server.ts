@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type GatehouseApp } from '../../server/app.ts';
 import { fixedClock } from '../../server/clock.ts';
-import { listen } from '../../server/http.ts';
+import { listen } from '../../server/http/listen.ts';
 import { silentLogger, type Logger } from '../../server/log.ts';
 import type { Metrics } from '../../server/observability/metrics.ts';
 import { openStore, type Store, type StoreOptions } from '../../server/store/index.ts';
-import { ensureBootstrapToken } from '../../server/admin/tokens.ts';
+import { ensureBootstrapToken } from '../../server/governance/admin-tokens.ts';
 import { Sealer } from '../../server/secrets/sealer.ts';
 import { NS } from './objects.ts';
 

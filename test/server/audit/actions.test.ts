@@ -58,7 +58,7 @@ describe('the audit vocabulary', () => {
 describe('the OCSF export', () => {
   it.each(OCSF_ACTIONS.map((a) => [a]))('maps %s, which the server writes', (action) => {
     expect(isAuditAction(action)).toBe(true);
-    // Object changes are written through `${kind}.${change}` (server/admin/objects.ts), not as literals.
+    // Object changes are written through `${kind}.${change}` (server/objects/service.ts), not as literals.
     if (!/^[A-Z][A-Za-z]+\.(created|updated|deleted)$/.test(action)) expect(outside(named.get(action), 'server/audit/ocsf.ts')).not.toEqual([]);
     expect(toOcsf(record(action))).toMatchObject({ unmapped: { action } });
   });

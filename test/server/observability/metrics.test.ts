@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import type { RunningServer } from '../../../server/http.ts';
+import type { RunningServer } from '../../../server/http/listen.ts';
 import { Metrics } from '../../../server/observability/metrics.ts';
 import { serveMetrics } from '../../../server/observability/metrics-server.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';

@@ -19,7 +19,8 @@ import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Repositories, Store, StoredObject, UserRecord } from '../store/index.ts';
-import { Problem, notFound } from './problem.ts';
+import type { ChangeContext } from '../changes.ts';
+import { BadRequest, Conflict, InvalidObject, notFound } from '../errors.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
@@ -27,11 +28,8 @@ import { loadNamespace } from '../governance/organizations.ts';
 import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationTokens, endUserTokens } from '../governance/token-ends.ts';
 import { domainAdmissionErrors } from '../governance/domain-admission.ts';
 
-/** Who made a change and where it came from (a git commit, a Pulumi stack), for the audit log. */
-export interface ChangeContext {
-  actor: string;
-  provenance?: Record<string, string>;
-}
+
+export type { ChangeContext };
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
@@ -93,13 +91,13 @@ export class ObjectService {
     const label = `${object.kind} ${namespace}/${object.metadata.name}`;
     if (target) {
       if (object.metadata.namespace !== target.namespace) {
-        throw new Problem(400, 'Bad request', `${label}: metadata.namespace does not match the namespace in the URL (${target.namespace})`, { errors: [{ path: 'metadata.namespace', message: `must be "${target.namespace}"` }], object: label });
+        throw new BadRequest(`${label}: metadata.namespace does not match the namespace in the URL (${target.namespace})`, [{ path: 'metadata.namespace', message: `must be "${target.namespace}"` }], label);
       }
       if (target.kind && object.kind !== target.kind) {
-        throw new Problem(400, 'Bad request', `${label}: kind does not match the URL (${target.kind})`, { errors: [{ path: 'kind', message: `must be "${target.kind}"` }], object: label });
+        throw new BadRequest(`${label}: kind does not match the URL (${target.kind})`, [{ path: 'kind', message: `must be "${target.kind}"` }], label);
       }
       if (target.name && object.metadata.name !== target.name) {
-        throw new Problem(400, 'Bad request', `${label}: metadata.name does not match the name in the URL (${target.name})`, { errors: [{ path: 'metadata.name', message: `must be "${target.name}"` }], object: label });
+        throw new BadRequest(`${label}: metadata.name does not match the name in the URL (${target.name})`, [{ path: 'metadata.name', message: `must be "${target.name}"` }], label);
       }
     }
     object.metadata.namespace = namespace;
@@ -191,7 +189,8 @@ export class ObjectService {
       const closure = await this.dependantClosure(repo, kind, namespace, name);
       if (closure.length > 0 && !options.cascade) {
         const list = closure.map((d) => `${d.kind} ${d.name} (${d.field})`);
-        throw new Problem(409, 'Has dependants', `${kind} ${namespace}/${name} is still referenced by ${list.join(', ')}; delete those first or repeat with ?cascade=true`, {
+        throw new Conflict(`${kind} ${namespace}/${name} is still referenced by ${list.join(', ')}; delete those first or repeat with ?cascade=true`, {
+          title: 'Has dependants',
           object: `${kind} ${namespace}/${name}`,
           extra: { dependants: closure },
         });
@@ -245,7 +244,7 @@ export class ObjectService {
     const label = `${kind} ${namespace}/${name}`;
     if (!result.success) {
       const errors = zodErrors(result.error).map((e) => ({ ...e, path: e.path ? `status.${e.path}` : 'status' }));
-      throw new Problem(422, 'Invalid object', `${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
+      throw new InvalidObject(`${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
     }
     return this.store.transaction(async (repo) => {
       const stored = await repo.objects.get(kind, namespace, name);
@@ -320,7 +319,7 @@ export class ObjectService {
       if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });
     }
     if (errors.length > 0) {
-      throw new Problem(422, 'Invalid reference', `${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
+      throw new InvalidObject(`${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label, title: 'Invalid reference' });
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { parse as parseYaml } from 'yaml';
-import { Problem, badRequest } from './problem.ts';
+import { Problem, badRequest } from '../errors.ts';
 
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 
