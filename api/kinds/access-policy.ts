@@ -66,6 +66,12 @@ export const AccessPolicy = defineKind({
   description: 'Which scopes an organization may obtain for a client, and which need MFA or approval.',
   spec: AccessPolicySpec,
   printerColumns: [{ name: 'Organization', type: 'string', jsonPath: '.spec.organizationRef.name' }],
-  celRules: [{ rule: 'has(self.approvers) || !self.scopes.exists(s, has(s.requireApproval) && s.requireApproval)', message: 'a scope with requireApproval needs spec.approvers' }],
+  celRules: [
+    { rule: 'has(self.approvers) || !self.scopes.exists(s, has(s.requireApproval) && s.requireApproval)', message: 'a scope with requireApproval needs spec.approvers' },
+    {
+      rule: '!has(self.approvers) || (has(self.approvers.roles) && size(self.approvers.roles) > 0) || (has(self.approvers.users) && size(self.approvers.users) > 0) || (has(self.approvers.adminTokens) && size(self.approvers.adminTokens) > 0)',
+      message: 'spec.approvers names at least one approver (roles, users or adminTokens)',
+    },
+  ],
   references: (spec) => [...ref('spec.organizationRef', 'Organization', spec.organizationRef), ...ref('spec.clientRef', 'Client', spec.clientRef)],
 });

@@ -16,7 +16,7 @@ import { withLifecycleStatus } from '../governance/lifecycle.ts';
 import { loadNamespace } from '../governance/organizations.ts';
 import { visibleOrganizations, type Permission } from '../governance/policy.ts';
 import { registerGovernanceRoutes } from '../governance/routes.ts';
-import { registerAccessRequestRoutes } from '../governance/access-requests.ts';
+import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
 import { organizationOf } from './objects.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
 
