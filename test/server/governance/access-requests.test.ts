@@ -34,17 +34,17 @@ const ordersPolicy = (approvers: object) => accessPolicy('forge-orders', 'forge'
 const APPROVERS = { roles: ['organization-admin'], users: ['wendy'] };
 
 /** Authorizes at Forge's portal in `browser`, giving the email and password when asked; stops at a page or the callback. */
-async function authorize(browser: Browser, scope: string, email = 'dana@forge.example', params: Record<string, string> = {}): Promise<Started> {
-  let s = await startSignIn(await rp('forge', 'portal'), { scope, ...params }, browser);
+async function authorize(browser: Browser, scope: string, email = 'dana@forge.example', params: Record<string, string> = {}, at: [string | undefined, string] = ['forge', 'portal']): Promise<Started> {
+  let s = await startSignIn(await rp(...at), { scope, ...params }, browser);
   // The session was enough: the client's callback, or the access-request page.
   if (s.url.startsWith(CALLBACK) || !(await s.res.clone().text()).includes('name="email"')) return s;
   s = await submit(s, { email });
   return submit(s, { email, password: PASSWORD });
 }
 
-async function tokensOf(s: Started) {
+async function tokensOf(s: Started, at: [string | undefined, string] = ['forge', 'portal']) {
   expect(s.url.startsWith(CALLBACK)).toBe(true);
-  return oidc.authorizationCodeGrant(await rp('forge', 'portal'), new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+  return oidc.authorizationCodeGrant(await rp(...at), new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
 }
 
 const scopeOf = (accessToken: string) => String(decodeJwt(accessToken).scope ?? '').split(' ').filter(Boolean).sort();
@@ -60,20 +60,23 @@ beforeAll(async () => {
   for (const org of ['forge', 'cascade']) await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
   await gh.put('clients', client('portal', 'forge', { displayName: 'Forge Orders', redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access', 'orders:read', 'orders:write'], audiences: [ORDERS] }));
   await gh.put('clients', client('sync', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['orders:read', 'orders:write'], audiences: [ORDERS] }));
+  await gh.put('clients', client('agent', 'forge', { type: 'm2m', redirectUris: undefined, scopes: ['orders:read', 'orders:write'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'portal' }] } }));
+  await gh.put('clients', client('hub', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write'], audiences: [ORDERS] }));
   await gh.put('accesspolicies', ordersPolicy(APPROVERS));
   await gh.put('accesspolicies', accessPolicy('cascade-orders', 'cascade', { scopes: [{ scope: 'orders:write', requireApproval: true }], approvers: { roles: ['organization-admin'] } }));
   await gh.put('clients', adminConsole('forge-console', 'forge'));
   await gh.put('clients', adminConsole('cascade-console', 'cascade'));
   await gh.put('clients', adminConsole('ws-console', undefined));
   await gh.put('users', user('dana', 'forge', { email: 'dana@forge.example' }));
+  await gh.put('users', user('hana', 'forge', { email: 'hana@forge.example' }));
   await gh.put('users', user('olga', 'forge', { email: 'olga@forge.example', roles: ['organization-admin'] }));
   await gh.put('users', user('oscar', 'forge', { email: 'oscar@forge.example', roles: ['organization-admin'] }));
   await gh.put('users', user('ulf', 'forge', { email: 'ulf@forge.example', roles: ['user-manager'] }));
   await gh.put('users', user('carl', 'cascade', { email: 'carl@cascade.example', roles: ['organization-admin'] }));
   await gh.put('users', user('wendy', undefined, { email: 'wendy@blixit.example', roles: ['admin'] }));
   await gh.put('users', user('walt', undefined, { email: 'walt@blixit.example', roles: ['admin'] }));
-  for (const name of ['portal', 'sync', 'forge-console', 'cascade-console', 'ws-console']) secrets[name] = (await gh.admin('POST', `${base}/clients/${name}/secret`)).body.clientSecret;
-  for (const name of ['dana', 'olga', 'oscar', 'ulf', 'carl', 'wendy', 'walt']) await setPassword(gh, name, PASSWORD);
+  for (const name of ['portal', 'sync', 'agent', 'hub', 'forge-console', 'cascade-console', 'ws-console']) secrets[name] = (await gh.admin('POST', `${base}/clients/${name}/secret`)).body.clientSecret;
+  for (const name of ['dana', 'hana', 'olga', 'oscar', 'ulf', 'carl', 'wendy', 'walt']) await setPassword(gh, name, PASSWORD);
   const consoleToken = async (name: string, org: string | undefined, domain: string) => (await signInAs(gh, org, `${org ?? 'ws'}-console`, secrets[`${org ?? 'ws'}-console`]!, { email: `${name}@${domain}`, password: PASSWORD })).access_token;
   for (const name of ['olga', 'oscar', 'ulf']) tokens[name] = await consoleToken(name, 'forge', 'forge.example');
   tokens.carl = await consoleToken('carl', 'cascade', 'cascade.example');
@@ -298,5 +301,59 @@ describe('approvals', () => {
     expect(await lastAudit('accessrequest.expired')).toMatchObject({ actor: 'gatehouse:lifecycle', subject: 'dana', data: { id, approvedBy: `user:${NS}/forge/olga` } });
     expect((await gh.admin('GET', `${forgeRequests}?state=expired`)).body.items.map((r: { id: string }) => r.id)).toContain(id);
     expect((await as('olga')('POST', `${forgeRequests}/${id}/revoke`)).status).toBe(409);
+  });
+});
+
+describe('at the shared issuer and through token exchange', () => {
+  const HUB: [undefined, string] = [undefined, 'hub'];
+
+  it('asks at a workspace client under the user\'s organization\'s policy; the approval is the user\'s at every client of it, exchanges included, and its revocation ends them all', async () => {
+    const s = await authorize(new Browser(), 'openid orders:read orders:write', 'hana@forge.example', {}, HUB);
+    const html = await s.res.clone().text();
+    expect(html).toContain('Access requested');
+    expect(html).toContain('Forge Supplies'); // the user's organization's page, not the workspace's
+    const id = requestOn(html);
+    expect(scopeOf((await tokensOf(await submit(s, {}), HUB)).access_token)).toEqual(['orders:read']);
+    expect((await gh.admin('GET', `${forgeRequests}/${id}`)).body).toMatchObject({ user: 'hana', client: `hub.${NS}`, scopes: ['orders:write'] });
+    expect((await as('olga')('POST', `${forgeRequests}/${id}/approve`, { for: '1d' })).body.state).toBe('approved');
+
+    const atHub = await tokensOf(await authorize(new Browser(), 'openid orders:write', 'hana@forge.example', {}, HUB), HUB);
+    expect(scopeOf(atHub.access_token)).toEqual(['orders:write']);
+    const atPortal = await tokensOf(await authorize(new Browser(), 'openid orders:write', 'hana@forge.example'));
+    expect(scopeOf(atPortal.access_token)).toEqual(['orders:write']);
+    const agent = await rp('forge', 'agent');
+    const exchanged = await oidc.genericGrantRequest(agent, 'urn:ietf:params:oauth:grant-type:token-exchange', { subject_token: atPortal.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
+    expect(scopeOf(exchanged.access_token)).toEqual(['orders:write']);
+    expect((await oidc.tokenIntrospection(agent, exchanged.access_token)).active).toBe(true);
+    expect((await oidc.tokenIntrospection(await rp(...HUB), atHub.access_token)).active).toBe(true);
+
+    expect((await as('olga')('POST', `${forgeRequests}/${id}/revoke`)).body.state).toBe('revoked');
+    expect((await oidc.tokenIntrospection(agent, exchanged.access_token)).active).toBe(false);
+    expect((await oidc.tokenIntrospection(await rp(...HUB), atHub.access_token)).active).toBe(false);
+    expect(await introspect(atPortal.access_token)).toBe(false);
+    // Nor can the revoked token be exchanged again.
+    await expect(oidc.genericGrantRequest(agent, 'urn:ietf:params:oauth:grant-type:token-exchange', { subject_token: atPortal.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' })).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('the access-request page', () => {
+  it('writes a justification only into the requester\'s own pending request', async () => {
+    const hana = await authorize(new Browser(), 'openid orders:write', 'hana@forge.example');
+    const hanas = requestOn(await hana.res.clone().text());
+    const dana = await authorize(new Browser(), 'openid orders:write');
+    const danas = requestOn(await dana.res.clone().text());
+    // Dana's browser posts Hana's request id: the sign-in goes on, Hana's request is untouched.
+    await tokensOf(await submit(dana, { request: hanas, justification: 'written by someone else' }));
+    expect((await gh.admin('GET', `${forgeRequests}/${hanas}`)).body.justification).toBeNull();
+    expect((await gh.admin('GET', `${forgeRequests}/${danas}`)).body.justification).toBeNull();
+  });
+
+  it('keeps at most 1000 characters of a justification, without control characters', async () => {
+    const s = await authorize(new Browser(), 'openid orders:write', 'ulf@forge.example');
+    const id = requestOn(await s.res.clone().text());
+    await tokensOf(await submit(s, { justification: `needs\u0007 it ${'x'.repeat(2000)}` }));
+    const stored = (await gh.admin('GET', `${forgeRequests}/${id}`)).body.justification;
+    expect(stored).toHaveLength(1000);
+    expect(stored.startsWith('needs it x')).toBe(true);
   });
 });
