@@ -83,6 +83,8 @@ function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) 
         const { oidc } = ctx;
         const accountId = oidc.session?.accountId;
         if (!accountId || !oidc.client || (oidc.result as { approval?: unknown } | undefined)?.approval) return Check.NO_NEED_TO_PROMPT;
+        // A silent authorization (prompt=none) is never failed for it: it goes on without the scope and asks nothing.
+        if (oidc.prompts.has('none')) return Check.NO_NEED_TO_PROMPT;
         const user = await findUser(accountId);
         if (!user) return Check.NO_NEED_TO_PROMPT;
         const client = snapshot.clients.find((c) => c.clientId === oidc.client!.clientId);

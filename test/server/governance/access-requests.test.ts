@@ -123,6 +123,14 @@ describe('a user asking for a scope that needs approval', () => {
     expect((await gh.admin('GET', `${forgeRequests}/${request}`)).body.justification).toBe('Quarter-end purchase orders');
   });
 
+  it('is not asked for by a silent authorization (prompt=none): it goes on without the scope and records nothing', async () => {
+    const silent = new Browser();
+    await tokensOf(await authorize(silent, 'openid', 'hana@forge.example'));
+    const t = await tokensOf(await authorize(silent, 'openid orders:read orders:write', 'hana@forge.example', { prompt: 'none' }));
+    expect(scopeOf(t.access_token)).toEqual(['orders:read']);
+    expect((await gh.admin('GET', forgeRequests)).body.items.filter((r: { user: string }) => r.user === 'hana')).toEqual([]);
+  });
+
   it('is not asked again while the request waits: the sign-in goes straight through, still without it', async () => {
     const t = await tokensOf(await authorize(new Browser(), 'openid orders:read orders:write'));
     expect(scopeOf(t.access_token)).toEqual(['orders:read']);
