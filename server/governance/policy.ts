@@ -12,6 +12,7 @@ export type Role = z.infer<typeof RoleSchema>;
  *   organization-admin, admin → their organization's (and sub-organizations') users and audit log; read its declared objects
  *   user-manager       → their organization's users only
  *   auditor            → read-only: users, declared objects, audit log
+ *   access requests    → every role reads its organization's; who decides is the AccessPolicy's `approvers`
  *
  * Declared objects (Organization, Client, IdPConnection, ClaimMapping, AccessPolicy, User,
  * …) are managed in git or Pulumi: no partner role writes them, so a partner admin can
