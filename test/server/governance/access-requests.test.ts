@@ -182,6 +182,9 @@ describe('a user asking for a scope that needs approval', () => {
       expect(res.body.capped).toBeUndefined();
       expect(await lastAudit('accessrequest.approved')).toMatchObject({ actor: `user:${NS}/forge/olga`, organization: 'forge', subject: 'dana', data: { id: request, scopes: ['orders:write'], for: '30d', justification: 'Quarter-end purchase orders' } });
       expect((await as('olga')('POST', `${forgeRequests}/${request}/approve`)).status).toBe(409);
+      // For a SIEM: OCSF User Access Management, the scopes as the privileges assigned.
+      const exported = (await gh.admin('GET', '/admin/v1/audit/export?format=ocsf&action=accessrequest.approved')).body;
+      expect(exported).toMatchObject({ class_uid: 3005, activity_name: 'Assign Privileges', privileges: ['orders:write'], user: { uid: 'dana' } });
     });
   });
 
