@@ -14,7 +14,11 @@ import { chainFor, loadNamespace } from './organizations.ts';
 import { label, parseBody } from './routes.ts';
 
 const note = z.string().max(1024).optional();
-const Approve = z.strictObject({ for: duration.optional(), note }).optional();
+/** Longer than any contract anyone signs; past it a date is not even representable for long. */
+const MAX_APPROVAL_DAYS = 3650;
+const Approve = z
+  .strictObject({ for: duration.refine((d) => !duration.safeParse(d).success || durationSeconds(d) <= MAX_APPROVAL_DAYS * 86400, { error: `at most ${MAX_APPROVAL_DAYS}d` }).optional(), note })
+  .optional();
 const Decide = z.strictObject({ note }).optional();
 
 /** `…/organizations/{org}/accessrequests`: list, read, and approve, deny or revoke (see access-requests.ts). */

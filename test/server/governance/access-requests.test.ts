@@ -285,11 +285,15 @@ describe('approvals', () => {
     }
   });
 
-  it('refuse a `for` that is not a duration, naming the field', async () => {
+  it('refuse a `for` that is not a duration or longer than ten years, and unknown fields, naming them', async () => {
     const { id } = await ask();
     const res = await as('olga')('POST', `${forgeRequests}/${id}/approve`, { for: 'a month' });
     expect(res.status).toBe(400);
     expect(res.body.detail).toContain('for');
+    const forever = await as('olga')('POST', `${forgeRequests}/${id}/approve`, { for: '99999999d' });
+    expect(forever.status).toBe(400);
+    expect(forever.body.errors).toEqual([{ path: 'for', message: 'at most 3650d' }]);
+    expect((await as('olga')('POST', `${forgeRequests}/${id}/approve`, { until: 'tomorrow' })).status).toBe(400);
     await as('olga')('POST', `${forgeRequests}/${id}/deny`);
   });
 
