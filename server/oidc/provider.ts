@@ -149,16 +149,21 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (!ends.has(organization)) ends.set(organization, contractsEnd(chainOf(snapshot.organizations, organization)));
     return ends.get(organization);
   };
+  /** A subject's organization ('' for a workspace user): the issuer's own, else remembered, else read; undefined for an unknown user. */
+  const subjectOrganization = async (accountId: string): Promise<string | undefined> => {
+    if (snapshot.organization !== undefined) return snapshot.organization;
+    const known = organizationOf.get(accountId);
+    if (known !== undefined) return known;
+    const user = await store.users.find(snapshot.namespace, accountId);
+    if (!user) return undefined;
+    remember(user);
+    return user.organization;
+  };
   /** Whether the organization of a token's subject still stands (the issuer's own is checked before any endpoint). */
   const subjectStands = async (accountId: string): Promise<boolean> => {
     if (snapshot.organization !== undefined) return true;
-    let organization = organizationOf.get(accountId);
-    if (organization === undefined) {
-      const user = await store.users.find(snapshot.namespace, accountId);
-      if (!user) return false;
-      remember(user);
-      organization = user.organization;
-    }
+    const organization = await subjectOrganization(accountId);
+    if (organization === undefined) return false;
     return !organization || standingOf(chainOf(snapshot.organizations, organization), clock.now(), snapshot.workspace?.spec.lifecycle).active;
   };
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {
@@ -387,7 +392,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (typeof claims.sub !== 'string' || claims.sub === clientId) return true;
     if (!(await subjectStands(claims.sub))) return false;
     const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-    const gated = approvalScopes(snapshot, snapshot.organization ?? (organizationOf.get(claims.sub) || undefined), byClientId.get(clientId));
+    const gated = approvalScopes(snapshot, (await subjectOrganization(claims.sub)) || undefined, byClientId.get(clientId));
     return (await withApprovals(store, snapshot.namespace, claims.sub, gated, scopes, clock.now())).scopes.length === scopes.length;
   });
   registerTokenExchange(provider, { snapshot, alg, findUser, now: () => clock.now(), verify: { store, clock, ring, issuer, path: snapshot.path, provider } });
