@@ -55,6 +55,10 @@ export interface OrganizationAttestation {
   admins: { name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null; declaration: Declaration }[];
   activity: { lastSignInAt: string | null; lastTokenIssuedAt: string | null } | null;
   inactiveUsers: { id: string; email: string; lastSignInAt: string | null }[] | null;
+  /** Scopes its AccessPolicies grant only on approval, and who the policy says decides. */
+  approvalScopes: { scope: string; policy: string; client: string | null; approvers: { roles: string[]; users: string[]; adminTokens: string[] } }[];
+  /** Approvals standing now (from the store): who holds which scope, approved by whom, until when; null without a store. */
+  standingApprovals: { id: string; user: string; client: string; scopes: string[]; approvedBy: string | null; approvedAt: string | null; expiresAt: string | null; justification: string | null }[] | null;
   /** The period behind `inactiveUsers`: `--inactive-days`, else its namespace's Workspace `lifecycle.inactiveUserAfter`, else 90. */
   inactiveAfterDays: number;
   flags: Flag[];
@@ -228,6 +232,17 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         .map((u) => ({ id: u.id, email: u.email, lastSignInAt: iso(u.lastLoginAt) }));
     }
 
+    const approvalScopes = policies.flatMap((p) =>
+      p.object.spec.scopes
+        .filter((g) => g.requireApproval)
+        .map((g) => ({ scope: g.scope, policy: p.object.metadata.name, client: p.object.spec.clientRef?.name ?? null, approvers: { roles: p.object.spec.approvers?.roles ?? [], users: p.object.spec.approvers?.users ?? [], adminTokens: p.object.spec.approvers?.adminTokens ?? [] } })),
+    );
+    const standingApprovals = store
+      ? (await store.accessRequests.approvals(namespace, now))
+          .filter((r) => r.organization === name)
+          .map((r) => ({ id: r.id, user: r.userId, client: r.clientId, scopes: r.scopes, approvedBy: r.decidedBy, approvedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), justification: r.justification }))
+      : null;
+
     // A certification made through the admin API (in the store) counts when it is later than the committed one.
     const viaApi = store ? (await store.governance.certifications(namespace)).get(name) : undefined;
     const judged = withCertification(org, viaApi?.at);
@@ -267,6 +282,8 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
       activity,
       inactiveUsers,
       inactiveAfterDays,
+      approvalScopes,
+      standingApprovals,
       flags,
     });
   }
@@ -328,6 +345,19 @@ export function attestationMarkdown(a: Attestation): string {
     lines.push('', '### Administrators', '');
     if (o.admins.length === 0) lines.push('None declared.');
     for (const ad of o.admins) lines.push(`- **${ad.name}** ${ad.email}: ${ad.roles.join(', ')}${ad.active ? '' : ' (deactivated)'}; last sign-in ${ad.lastSignInAt ?? (o.activity ? 'never' : 'unknown')}. ${decl(ad.declaration)}`);
+    if (o.approvalScopes.length > 0 || (o.standingApprovals && o.standingApprovals.length > 0)) {
+      lines.push('', '### Access approvals', '');
+      for (const g of o.approvalScopes) {
+        const by = [...g.approvers.roles.map((r) => `${r} of the organization`), ...g.approvers.users.map((u) => `workspace user ${u}`), ...g.approvers.adminTokens.map((t) => `admin token ${t}`)];
+        lines.push(`- \`${g.scope}\` needs approval (AccessPolicy ${g.policy}${g.client ? `, client ${g.client}` : ''}); approvers: ${by.join(', ')}.`);
+      }
+      if (o.standingApprovals === null) lines.push('', 'Standing approvals: unknown (no store).');
+      else if (o.standingApprovals.length === 0) lines.push('', 'Standing approvals: none.');
+      else {
+        lines.push('', '| User | Scopes | Client | Approved by | Approved | Expires | Request |', '|---|---|---|---|---|---|---|');
+        for (const a of o.standingApprovals) lines.push(`| ${cell(a.user)} | ${cell(a.scopes.join(' '))} | ${cell(a.client)} | ${cell(a.approvedBy ?? '—')} | ${a.approvedAt ?? '—'} | ${a.expiresAt ?? 'with the contract'} | ${a.id} |`);
+      }
+    }
     lines.push('', '### Activity', '');
     if (!o.activity) lines.push('Unknown (no store).');
     else {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import { LocalRef } from '../common.ts';
+import { LocalRef, uniqueList } from '../common.ts';
+import { dnsLabel } from '../meta.ts';
 import { defineKind, ref } from '../kind.ts';
+import { Role } from './user.ts';
 
 const SCOPE = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, { error: 'expected an OAuth scope token' });
 
@@ -16,8 +18,28 @@ export const ScopeGrant = z.strictObject({
     )
     .optional(),
   requireMfa: z.boolean().default(false),
+  /**
+   * A user gets the scope only while an approver's approval of their access request stands;
+   * until then it is left out of their tokens (the rest of the sign-in goes on).
+   */
   requireApproval: z.boolean().default(false),
 });
+
+/**
+ * Who decides the access requests for this policy's `requireApproval` scopes. Nobody else
+ * does, workspace administrators included, and never the requester.
+ */
+export const Approvers = z
+  .strictObject({
+    /** Users of the requester's organization (or of an organization above it) holding one of these roles. */
+    roles: uniqueList(Role).optional(),
+    /** Workspace users (users of no organization), by name. */
+    users: uniqueList(dnsLabel).optional(),
+    /** Admin tokens, by name: a ticketing system that records the approval, for example. */
+    adminTokens: uniqueList(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected an admin token name' })).optional(),
+  })
+  .refine((a) => (a.roles?.length ?? 0) + (a.users?.length ?? 0) + (a.adminTokens?.length ?? 0) > 0, { error: 'name at least one approver (roles, users or adminTokens)' });
+export type Approvers = z.infer<typeof Approvers>;
 
 export const AccessPolicySpec = z.strictObject({
   organizationRef: LocalRef,
@@ -30,6 +52,10 @@ export const AccessPolicySpec = z.strictObject({
   scopes: z
     .array(ScopeGrant)
     .refine((list) => new Set(list.map((s) => s.scope)).size === list.length, { error: 'scopes must be unique' }),
+  approvers: Approvers.optional(),
+}).refine((spec) => spec.approvers !== undefined || !spec.scopes.some((s) => s.requireApproval), {
+  error: 'a scope with requireApproval needs approvers: declare spec.approvers (roles, users or adminTokens)',
+  path: ['approvers'],
 });
 export type AccessPolicySpec = z.infer<typeof AccessPolicySpec>;
 
@@ -40,5 +66,12 @@ export const AccessPolicy = defineKind({
   description: 'Which scopes an organization may obtain for a client, and which need MFA or approval.',
   spec: AccessPolicySpec,
   printerColumns: [{ name: 'Organization', type: 'string', jsonPath: '.spec.organizationRef.name' }],
+  celRules: [
+    { rule: 'has(self.approvers) || !self.scopes.exists(s, has(s.requireApproval) && s.requireApproval)', message: 'a scope with requireApproval needs spec.approvers' },
+    {
+      rule: '!has(self.approvers) || (has(self.approvers.roles) && size(self.approvers.roles) > 0) || (has(self.approvers.users) && size(self.approvers.users) > 0) || (has(self.approvers.adminTokens) && size(self.approvers.adminTokens) > 0)',
+      message: 'spec.approvers names at least one approver (roles, users or adminTokens)',
+    },
+  ],
   references: (spec) => [...ref('spec.organizationRef', 'Organization', spec.organizationRef), ...ref('spec.clientRef', 'Client', spec.clientRef)],
 });

@@ -74,7 +74,7 @@ export function blixitPartners(namespace = 'blixit-partners') {
       displayName: 'Timesheets',
       type: 'web',
       redirectUris: ['http://127.0.0.1:3001/callback'],
-      scopes: ['openid', 'profile', 'email', 'offline_access', 'timesheets:read', 'timesheets:write'],
+      scopes: ['openid', 'profile', 'email', 'offline_access', 'timesheets:read', 'timesheets:write', 'timesheets:approve'],
       audiences: ['https://timesheets.blixit.example'],
       mfa: { requiredScopes: ['timesheets:write'] },
     },
@@ -98,7 +98,10 @@ export function blixitPartners(namespace = 'blixit-partners') {
       scopes: [
         { scope: 'timesheets:read', api: [{ path: '/api/timesheets', methods: ['GET'] }] },
         { scope: 'timesheets:write', api: [{ path: '/api/timesheets', methods: ['POST', 'PUT'] }], requireMfa: true },
+        // Given person by person: Cascade's own administrators decide (admin API …/accessrequests).
+        { scope: 'timesheets:approve', api: [{ path: '/api/timesheets/approvals', methods: ['POST'] }], requireApproval: true },
       ],
+      approvers: { roles: ['organization-admin'] },
     },
   });
   new gatehouse.User('ana-cascade', {

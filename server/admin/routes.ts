@@ -17,6 +17,7 @@ import { withLifecycleStatus } from '../governance/lifecycle.ts';
 import { loadNamespace } from '../governance/organizations.ts';
 import { visibleOrganizations, type Permission } from '../governance/policy.ts';
 import { registerGovernanceRoutes } from '../governance/routes.ts';
+import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
 import { organizationOf } from '../objects/service.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
 
@@ -74,6 +75,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     passwordLink: options.passwordLink,
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
+  registerAccessRequestRoutes(router, { store, clock: options.clock, guard, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
 
   /** What the caller may see of a list, with the lifecycle conditions organizations carry. */
   const visible = async (ctx: Context, kind: KindName, items: AnyObject[], namespace?: string): Promise<AnyObject[]> => {

@@ -47,6 +47,12 @@ export const RUNTIME_ACTIONS = [
   'user.password-set',
   'user.password-link-created',
   'organization.deprovisioned',
+  // Access requests for AccessPolicy scopes that need approval, and their decisions.
+  'accessrequest.created',
+  'accessrequest.approved',
+  'accessrequest.denied',
+  'accessrequest.revoked',
+  'accessrequest.expired',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */

@@ -3,7 +3,8 @@ import type { ChainRecord } from './chain.ts';
 
 /**
  * Audit records as OCSF 1.1 events for a SIEM: sign-ins and token decisions as
- * Authentication (3002), changes to user accounts as Account Change (3001). Records of
+ * Authentication (3002), changes to user accounts as Account Change (3001), scopes given or
+ * taken by an access-request decision as User Access Management (3005). Records of
  * other kinds (configuration changes, lifecycle notices) have no class here and are left
  * out of the OCSF export; the NDJSON export carries everything.
  */
@@ -12,7 +13,7 @@ export const OCSF_VERSION = '1.1.0';
 const IAM = { category_uid: 3, category_name: 'Identity & Access Management' };
 
 interface ClassMapping {
-  class_uid: 3001 | 3002;
+  class_uid: 3001 | 3002 | 3005;
   class_name: string;
   activity_id: number;
   activity_name: string;
@@ -22,6 +23,7 @@ interface ClassMapping {
 
 const AUTHENTICATION = { class_uid: 3002, class_name: 'Authentication' } as const;
 const ACCOUNT_CHANGE = { class_uid: 3001, class_name: 'Account Change' } as const;
+const USER_ACCESS = { class_uid: 3005, class_name: 'User Access Management' } as const;
 const OPENID = { auth_protocol_id: 4, auth_protocol: 'OpenID' };
 const OAUTH = { auth_protocol_id: 6, auth_protocol: 'OAUTH 2.0' };
 
@@ -48,6 +50,10 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'User.deleted': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
   'user.mfa-reset': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
   'User.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
+  // The privileges are the scopes an approval gives; a request or a denial changes none.
+  'accessrequest.approved': { ...USER_ACCESS, activity_id: 1, activity_name: 'Assign Privileges' },
+  'accessrequest.revoked': { ...USER_ACCESS, activity_id: 2, activity_name: 'Revoke Privileges' },
+  'accessrequest.expired': { ...USER_ACCESS, activity_id: 2, activity_name: 'Revoke Privileges' },
 };
 
 /** The actions the OCSF export carries; the rest are left out of it. */
@@ -80,6 +86,7 @@ export function toOcsf(record: ChainRecord): OcsfEvent | undefined {
     ...(detail ? { status_detail: detail } : {}),
     ...(m.auth_protocol_id !== undefined ? { auth_protocol_id: m.auth_protocol_id, auth_protocol: m.auth_protocol } : {}),
     user,
+    ...(m.class_uid === 3005 && Array.isArray(record.data.scopes) ? { privileges: record.data.scopes.map(String) } : {}),
     actor: { user: { uid: record.actor, name: record.actor } },
     ...(record.client ? { service: { name: record.client, uid: record.client } } : {}),
     metadata: {

@@ -6,6 +6,7 @@ import type { Store } from '../store/index.ts';
 import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts';
 import { endOrganizationTokens } from './token-ends.ts';
 import type { AuditAction } from '../audit/actions.ts';
+import { expireApprovals } from './access-requests.ts';
 
 /** The warning window when the Workspace declares none: a month is what contract owners act on. */
 export const DEFAULT_CONTRACT_WARNING = '30d';
@@ -141,6 +142,8 @@ export class LifecycleMonitor {
         }
       }
     }
+    // Approvals past their end: already refused on every token; recorded expired and audited here, once.
+    for (const r of await expireApprovals(this.store, now)) emitted.push({ action: 'accessrequest.expired', namespace: r.namespace, organization: r.organization, data: { id: r.id, scopes: r.scopes } });
     return emitted;
   }
 

@@ -12,12 +12,16 @@ export type Role = z.infer<typeof RoleSchema>;
  *   organization-admin, admin → their organization's (and sub-organizations') users and audit log; read its declared objects
  *   user-manager       → their organization's users only
  *   auditor            → read-only: users, declared objects, audit log
+ *   access requests    → every role reads its organization's; who decides is the AccessPolicy's `approvers`
  *
  * Declared objects (Organization, Client, IdPConnection, ClaimMapping, AccessPolicy, User,
  * …) are managed in git or Pulumi: no partner role writes them, so a partner admin can
  * neither attach an IdP, nor raise a lifetime above the Workspace ceiling, nor switch MFA
  * off. What partner admins change is runtime state: users invited at runtime, the active
  * flag, MFA enrolment, password links.
+ *
+ * `accessrequests.decide` only lets a principal be considered: the AccessPolicy's declared
+ * `approvers` decide who among them approves, denies or revokes (governance/access-requests.ts).
  */
 export type Permission =
   | 'objects.read'
@@ -26,16 +30,18 @@ export type Permission =
   | 'users.write'
   | 'audit.read'
   | 'audit.verify'
-  | 'lifecycle.write';
+  | 'lifecycle.write'
+  | 'accessrequests.read'
+  | 'accessrequests.decide';
 
 const PARTNER: Record<Role, readonly Permission[]> = {
-  'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read'],
-  admin: ['objects.read', 'users.read', 'users.write', 'audit.read'],
-  'user-manager': ['users.read', 'users.write'],
-  auditor: ['objects.read', 'users.read', 'audit.read'],
+  'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read', 'accessrequests.read', 'accessrequests.decide'],
+  admin: ['objects.read', 'users.read', 'users.write', 'audit.read', 'accessrequests.read', 'accessrequests.decide'],
+  'user-manager': ['users.read', 'users.write', 'accessrequests.read', 'accessrequests.decide'],
+  auditor: ['objects.read', 'users.read', 'audit.read', 'accessrequests.read'],
 };
 
-const EVERYTHING: readonly Permission[] = ['objects.read', 'objects.write', 'users.read', 'users.write', 'audit.read', 'audit.verify', 'lifecycle.write'];
+const EVERYTHING: readonly Permission[] = ['objects.read', 'objects.write', 'users.read', 'users.write', 'audit.read', 'audit.verify', 'lifecycle.write', 'accessrequests.read', 'accessrequests.decide'];
 
 export type Principal =
   | { kind: 'token'; actor: string }
@@ -106,5 +112,7 @@ function describe(permission: Permission): string {
     'audit.read': 'read the audit log',
     'audit.verify': 'verify the whole audit chain',
     'lifecycle.write': 'certify or deprovision organizations',
+    'accessrequests.read': 'read access requests',
+    'accessrequests.decide': 'decide access requests',
   }[permission];
 }

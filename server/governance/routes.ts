@@ -28,14 +28,14 @@ export interface GovernanceRoutesOptions {
   bodyLimit?: number;
 }
 
-function label(ctx: Context, param: string): string {
+export function label(ctx: Context, param: string): string {
   const value = String(ctx.params[param]);
   const result = dnsLabel.safeParse(value);
   if (!result.success) throw badRequest(`${param} "${value}" in the URL: ${result.error.issues[0]!.message}`);
   return value;
 }
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const result = schema.safeParse(body);
   if (!result.success) throw badRequest(`${what}: ${result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
   return result.data;

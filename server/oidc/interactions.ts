@@ -12,6 +12,7 @@ import { ACR } from './acr.ts';
 import { standingOf } from './standing.ts';
 import type { UserAdmission } from './admission.ts';
 import { emailDomain, ownerOf } from '../governance/domains.ts';
+import { accessRequestPage } from './access-request-page.ts';
 
 export interface InteractionContext {
   store: Store;
@@ -85,6 +86,11 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     ctx.set('Cache-Control', 'no-store');
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== uid) ctx.throw(400, 'interaction mismatch');
+    if (details.prompt.name === 'approval') {
+      if (isPost) ctx.throw(404, 'not found');
+      await accessRequestPage(ctx, provider, snapshot, details, deps);
+      return true;
+    }
     if (details.prompt.name !== 'login') {
       // Declared clients need no consent: the grant is created by loadExistingGrant.
       await provider.interactionFinished(ctx.req, ctx.res, { consent: {} }, { mergeWithLastSubmission: true });

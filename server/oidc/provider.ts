@@ -12,6 +12,7 @@ import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { ACR_VALUES, MFA_ACR } from './acr.ts';
 import { mfaRequired, stepUpScopes } from './step-up.ts';
+import { approvalScopes, scopesToRequest, withApprovals } from './approval.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 import { providerRoutes } from '../issuers/routes.ts';
@@ -70,9 +71,31 @@ function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
  * request asks for something that needs one. Without it, a session opened for a plain
  * scope would carry a step-up scope asked later without ever seeing the TOTP page.
  */
-function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>): interactionPolicy.Prompt[] {
+function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>, context: { store: Store; clock: Clock }): interactionPolicy.Prompt[] {
   const policy = interactionPolicy.base();
-  const { Check } = interactionPolicy;
+  const { Check, Prompt } = interactionPolicy;
+  // After sign-in, before consent: a scope asked for that needs an approval the user neither
+  // holds nor already waits for shows the access-request page (interactions.ts), once.
+  policy.add(
+    new Prompt(
+      { name: 'approval', requestable: false },
+      new Check('access_request', 'a scope requested needs an approver\'s approval', async (ctx) => {
+        const { oidc } = ctx;
+        const accountId = oidc.session?.accountId;
+        if (!accountId || !oidc.client || (oidc.result as { approval?: unknown } | undefined)?.approval) return Check.NO_NEED_TO_PROMPT;
+        // A silent authorization (prompt=none) is never failed for it: it goes on without the scope and asks nothing.
+        if (oidc.prompts.has('none')) return Check.NO_NEED_TO_PROMPT;
+        const user = await findUser(accountId);
+        if (!user) return Check.NO_NEED_TO_PROMPT;
+        const client = snapshot.clients.find((c) => c.clientId === oidc.client!.clientId);
+        const gated = approvalScopes(snapshot, snapshot.organization ?? (user.organization || undefined), client);
+        if (gated.size === 0) return Check.NO_NEED_TO_PROMPT;
+        const asked = typeof oidc.params?.scope === 'string' ? oidc.params.scope.split(' ') : [];
+        return (await scopesToRequest(context.store, snapshot.namespace, user.id, gated, asked, context.clock.now())).length > 0 ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+      }),
+    ),
+    1,
+  );
   policy.get('login')!.checks.add(
     new Check('mfa_step_up', 'a second factor is required for the scopes requested', async (ctx) => {
       const { oidc } = ctx;
@@ -126,16 +149,21 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (!ends.has(organization)) ends.set(organization, contractsEnd(chainOf(snapshot.organizations, organization)));
     return ends.get(organization);
   };
+  /** A subject's organization ('' for a workspace user): the issuer's own, else remembered, else read; undefined for an unknown user. */
+  const subjectOrganization = async (accountId: string): Promise<string | undefined> => {
+    if (snapshot.organization !== undefined) return snapshot.organization;
+    const known = organizationOf.get(accountId);
+    if (known !== undefined) return known;
+    const user = await store.users.find(snapshot.namespace, accountId);
+    if (!user) return undefined;
+    remember(user);
+    return user.organization;
+  };
   /** Whether the organization of a token's subject still stands (the issuer's own is checked before any endpoint). */
   const subjectStands = async (accountId: string): Promise<boolean> => {
     if (snapshot.organization !== undefined) return true;
-    let organization = organizationOf.get(accountId);
-    if (organization === undefined) {
-      const user = await store.users.find(snapshot.namespace, accountId);
-      if (!user) return false;
-      remember(user);
-      organization = user.organization;
-    }
+    const organization = await subjectOrganization(accountId);
+    if (organization === undefined) return false;
     return !organization || standingOf(chainOf(snapshot.organizations, organization), clock.now(), snapshot.workspace?.spec.lifecycle).active;
   };
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {
@@ -240,10 +268,18 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
           const known = memo === undefined ? undefined : machineResources.get(memo);
           if (known) return { ...known };
           const stepUp = machine ? stepUpScopes(snapshot, snapshot.organization, c) : new Set<string>();
+          const accountId = machine ? undefined : accountOf(ctx);
+          const organization = snapshot.organization ?? (machine ? undefined : (await findUser(accountId ?? ''))?.organization);
           // At the shared issuer the subject's organization decides (a machine has none: no API scope).
-          const allowed = snapshot.organization !== undefined ? c.apiScopes : machine ? [] : grantableApiScopes(snapshot, c, (await findUser(accountOf(ctx) ?? ''))?.organization);
-          const scope = allowed.filter((s) => !stepUp.has(s)).join(' ');
-          const info: ResourceServer = { scope, audience: resource, accessTokenTTL: snapshot.lifetimes.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          const allowed = snapshot.organization !== undefined ? c.apiScopes : machine ? [] : grantableApiScopes(snapshot, c, organization);
+          // A scope that needs approval: never a machine's (nobody to approve), a user's only while an approval stands,
+          // and no token carrying it outlives the approval. Asked again at every refresh.
+          const gated = approvalScopes(snapshot, organization, c);
+          const approved = machine
+            ? { scopes: allowed.filter((s) => !gated.has(s)), endsAt: undefined }
+            : await withApprovals(store, snapshot.namespace, accountId, gated, allowed, clock.now());
+          const scope = approved.scopes.filter((s) => !stepUp.has(s)).join(' ');
+          const info: ResourceServer = { scope, audience: resource, accessTokenTTL: cappedTo(snapshot.lifetimes.accessToken, approved.endsAt, clock.now()), accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
           if (memo !== undefined) machineResources.set(memo, info);
           return { ...info };
         },
@@ -339,7 +375,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       Interaction: 600,
       AuthorizationCode: 60,
     },
-    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser) },
+    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser, { store, clock }) },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);
@@ -347,11 +383,17 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   };
   const provider = new Provider(issuer, configuration);
   provider.proxy = false;
-  // A JWT's client must still be this issuer's, and at the shared issuer a user's organization still stand.
+  // A JWT's client must still be this issuer's, at the shared issuer a user's organization still
+  // stand, and every scope it carries that needs approval still be approved (denied, revoked or
+  // expired: the token is inactive from that instant, as are exchanges of it).
   holders.set(provider, async (claims) => {
     const clientId = claims.client_id;
     if (typeof clientId !== 'string' || !byClientId.has(clientId)) return false;
-    return typeof claims.sub !== 'string' || claims.sub === clientId || (await subjectStands(claims.sub));
+    if (typeof claims.sub !== 'string' || claims.sub === clientId) return true;
+    if (!(await subjectStands(claims.sub))) return false;
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+    const gated = approvalScopes(snapshot, (await subjectOrganization(claims.sub)) || undefined, byClientId.get(clientId));
+    return (await withApprovals(store, snapshot.namespace, claims.sub, gated, scopes, clock.now())).scopes.length === scopes.length;
   });
   registerTokenExchange(provider, { snapshot, alg, findUser, now: () => clock.now(), verify: { store, clock, ring, issuer, path: snapshot.path, provider } });
   return provider;

@@ -362,3 +362,62 @@ describe('the inactive-user period with several namespaces', () => {
     expect(Object.fromEntries(r.organizations.map((o) => [o.name, o.inactiveUsers!.length]))).toEqual({ alpha: 1, beta: 0, gamma: 0 });
   });
 });
+
+describe('gatehouse attest: access approvals', () => {
+  const now = Date.parse(NOW);
+  const DAY = 86_400_000;
+  let dir: string;
+  let data: string;
+
+  beforeAll(async () => {
+    dir = join(root, 'approvals');
+    data = join(root, 'approvals-data');
+    await mkdir(dir);
+    const files: Record<string, unknown> = {
+      'delta.yaml': { ...organization('delta'), metadata: { name: 'delta', namespace: 'south' } },
+      'delta-orders.yaml': {
+        ...accessPolicy('delta-orders', 'delta', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write', requireApproval: true }], approvers: { roles: ['organization-admin'], users: ['wendy'] } }),
+        metadata: { name: 'delta-orders', namespace: 'south' },
+      },
+    };
+    for (const [file, object] of Object.entries(files)) await writeFile(join(dir, file), stringify(object));
+    const store = await openStore({ dataDir: data });
+    try {
+      const ask = (id: string, userId: string) => store.accessRequests.create({ namespace: 'south', id, organization: 'delta', userId, clientId: 'portal.south', scopes: ['orders:write'], justification: `${userId} needs it`, createdAt: now - 10 * DAY });
+      for (const [id, userId] of [['ar-standing', 'dana'], ['ar-lapsed', 'ed'], ['ar-revoked', 'flo'], ['ar-pending', 'gus']] as const) await ask(id, userId);
+      await store.accessRequests.decide('south', 'ar-standing', { state: 'approved', at: now - 9 * DAY, by: 'user:south/delta/olga', expiresAt: now + 21 * DAY });
+      await store.accessRequests.decide('south', 'ar-lapsed', { state: 'approved', at: now - 9 * DAY, by: 'user:south/delta/olga', expiresAt: now - DAY });
+      await store.accessRequests.decide('south', 'ar-revoked', { state: 'approved', at: now - 9 * DAY, by: 'user:south/wendy', expiresAt: null });
+      await store.accessRequests.end('south', 'ar-revoked', { state: 'revoked', at: now - 2 * DAY, by: 'user:south/wendy' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('lists the scopes that need approval with their approvers, and the approvals standing now with approver and expiry', async () => {
+    const store = await openStore({ dataDir: data });
+    let report: Attestation;
+    try {
+      report = await buildAttestation({ dir, manifests: (await readManifests(dir)).objects, store, now });
+    } finally {
+      await store.close();
+    }
+    const delta = report.organizations.find((o) => o.name === 'delta')!;
+    expect(delta.approvalScopes).toEqual([{ scope: 'orders:write', policy: 'delta-orders', client: null, approvers: { roles: ['organization-admin'], users: ['wendy'], adminTokens: [] } }]);
+    // Not the lapsed, revoked or pending ones.
+    expect(delta.standingApprovals).toEqual([
+      { id: 'ar-standing', user: 'dana', client: 'portal.south', scopes: ['orders:write'], approvedBy: 'user:south/delta/olga', approvedAt: new Date(now - 9 * DAY).toISOString(), expiresAt: new Date(now + 21 * DAY).toISOString(), justification: 'dana needs it' },
+    ]);
+    const md = attestationMarkdown(report);
+    expect(md).toContain('### Access approvals');
+    expect(md).toContain('`orders:write` needs approval (AccessPolicy delta-orders); approvers: organization-admin of the organization, workspace user wendy.');
+    expect(md).toContain(`| dana | orders:write | portal.south | user:south/delta/olga | ${new Date(now - 9 * DAY).toISOString()} | ${new Date(now + 21 * DAY).toISOString()} | ar-standing |`);
+    expect(md).not.toContain('ar-lapsed');
+  });
+
+  it('says so when there is no store to read approvals from', async () => {
+    const report = await buildAttestation({ dir, manifests: (await readManifests(dir)).objects, now });
+    expect(report.organizations[0]!.standingApprovals).toBeNull();
+    expect(attestationMarkdown(report)).toContain('Standing approvals: unknown (no store).');
+  });
+});

@@ -82,6 +82,11 @@ describe('the BlixitPartners Pulumi program', () => {
     expect(idp.inputs.spec).toMatchObject({ organizationRef: { name: 'forge-supplies' } });
   });
 
+  it('passes an AccessPolicy\'s approvers through, typed from api/ (AccessPolicyArgs)', () => {
+    const policy = registrations.find((r) => kindOf(r.type) === 'AccessPolicy' && r.name === 'cascade-timesheets')!;
+    expect(policy.inputs.spec).toMatchObject({ approvers: { roles: ['organization-admin'] }, scopes: expect.arrayContaining([expect.objectContaining({ scope: 'timesheets:approve', requireApproval: true })]) });
+  });
+
   it('asks the engine to keep every client secret as a Pulumi secret', () => {
     for (const r of registrations.filter((r) => kindOf(r.type) === 'Client')) expect(r.additionalSecretOutputs).toEqual(['clientSecret']);
     for (const r of registrations.filter((r) => kindOf(r.type) !== 'Client')) expect(r.additionalSecretOutputs).toEqual([]);

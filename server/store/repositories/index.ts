@@ -1,5 +1,6 @@
 import type { AuditKey } from '../../audit/chain.ts';
 import type { SqlExecutor } from '../sql.ts';
+import { AccessRequestRepository } from './access-requests.ts';
 import { AccessTokenRepository } from './access-tokens.ts';
 import { AdminTokenRepository } from './admin-tokens.ts';
 import { AuditRepository } from './audit.ts';
@@ -11,11 +12,12 @@ import { OidcRepository } from './oidc.ts';
 import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 
-export { AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
+export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
 export type { UserRecord, UserProfile } from './users.ts';
+export type { AccessRequestRecord, AccessRequestState } from './access-requests.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -33,6 +35,7 @@ export interface Repositories {
   readonly secrets: SealedSecretRepository;
   readonly broker: BrokerRepository;
   readonly adminTokens: AdminTokenRepository;
+  readonly accessRequests: AccessRequestRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -48,5 +51,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     secrets: new SealedSecretRepository(db),
     broker: new BrokerRepository(db),
     adminTokens: new AdminTokenRepository(db),
+    accessRequests: new AccessRequestRepository(db),
   };
 }

@@ -1,0 +1,128 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { duration, durationSeconds, type AccessPolicyObject, type ClientObject } from '../../api/index.ts';
+import { readBody } from '../http/body.ts';
+import { Problem, badRequest } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import { approversOf, gatedScopes } from '../oidc/approval.ts';
+import { contractsEnd } from '../oidc/lifetimes.ts';
+import type { AccessRequestRecord, AccessRequestState, Store } from '../store/index.ts';
+import { STATES, auditDecision as audit, isApprover, iso, presentRequest } from './access-requests.ts';
+import { principalOf, type AdminGuard } from './guard.ts';
+import { chainFor, loadNamespace } from './organizations.ts';
+import { label, parseBody } from './routes.ts';
+
+const note = z.string().max(1024).optional();
+/** Longer than any contract anyone signs; past it a date is not even representable for long. */
+const MAX_APPROVAL_DAYS = 3650;
+const Approve = z
+  .strictObject({ for: duration.refine((d) => !duration.safeParse(d).success || durationSeconds(d) <= MAX_APPROVAL_DAYS * 86400, { error: `at most ${MAX_APPROVAL_DAYS}d` }).optional(), note })
+  .optional();
+const Decide = z.strictObject({ note }).optional();
+
+/** `…/organizations/{org}/accessrequests`: list, read, and approve, deny or revoke (see access-requests.ts). */
+export function registerAccessRequestRoutes(router: Router, options: { store: Store; clock: Clock; guard: AdminGuard; bodyLimit?: number }): void {
+  const { store, clock, guard } = options;
+  const base = '/namespaces/:namespace/organizations/:organization/accessrequests';
+
+  /** The request at the path; another organization's is as absent as a missing one. */
+  const requestAt = async (ctx: Context, namespace: string, organization: string, permission: 'accessrequests.read' | 'accessrequests.decide'): Promise<AccessRequestRecord> => {
+    const id = String(ctx.params.id);
+    const found = /^ar-[0-9a-f]{18}$/.test(id) ? await store.accessRequests.find(namespace, id) : undefined;
+    if (!found || found.organization !== organization) return guard.conceal(ctx, `access request ${id} does not exist in organization ${namespace}/${organization}`, permission);
+    return found;
+  };
+
+  /**
+   * Only a declared approver of every scope of the request decides it, and never the user who
+   * asked. A scope no policy gates any more (the declaration changed) needs no approver; a
+   * request none of whose scopes is gated any more is closed by a workspace administrator.
+   */
+  const mayDecide = async (ctx: Context, r: AccessRequestRecord, decision: 'approve' | 'deny' | 'revoke'): Promise<void> => {
+    const principal = principalOf(ctx);
+    const target = { namespace: r.namespace, organization: r.organization };
+    if (principal.kind === 'user' && principal.namespace === r.namespace && principal.userId === r.userId) {
+      await guard.refuse(ctx, `access request ${r.id} is your own: another approver must ${decision} it`, 'accessrequests.decide', target);
+    }
+    const objects = await store.objects.list({ namespace: r.namespace });
+    const policies = objects.filter((o) => o.object.kind === 'AccessPolicy').map((o) => o.object as AccessPolicyObject);
+    const client = objects.find((o) => o.object.kind === 'Client' && `${o.object.metadata.name}.${r.namespace}` === r.clientId)?.object as ClientObject | undefined;
+    const gated = gatedScopes(policies, r.organization, client);
+    const governed = r.scopes.filter((s) => gated.has(s));
+    if (governed.length === 0) {
+      if (decision === 'approve') throw new Problem(409, 'Conflict', `no AccessPolicy of organization ${r.organization} asks for approval of ${r.scopes.join(', ')} for client ${r.clientId} any more; nothing to approve`);
+      await guard.require(ctx, 'lifecycle.write', target);
+      return;
+    }
+    for (const scope of governed) {
+      const from = gated.get(scope)!;
+      if (!isApprover(principal, approversOf(from))) {
+        await guard.refuse(ctx, `you are not an approver of scope ${scope}: AccessPolicy ${from.map((p) => p.metadata.name).join(', ')} declares spec.approvers`, 'accessrequests.decide', target);
+      }
+    }
+  };
+
+  router.get(base, async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'accessrequests.read', { namespace, organization });
+    const state = ctx.query.state;
+    if (state !== undefined && !STATES.includes(state as AccessRequestState)) throw badRequest(`state "${String(state)}" in the query: expected one of ${STATES.join(', ')}`);
+    const now = clock.now();
+    // An approval past its end is `expired` whether or not the monitor has marked it yet.
+    const stored = state === 'expired' || state === 'approved' ? 'approved' : (state as AccessRequestState | undefined);
+    const items = (await store.accessRequests.list(namespace, { organizations: [organization], ...(stored ? { state: stored } : {}) })).map((r) => presentRequest(r, now));
+    if (state === 'expired') items.push(...(await store.accessRequests.list(namespace, { organizations: [organization], state: 'expired' })).map((r) => presentRequest(r, now)));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { items: state ? items.filter((i) => i.state === state) : items };
+  });
+
+  router.get(`${base}/:id`, async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'accessrequests.read', { namespace, organization });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = presentRequest(await requestAt(ctx, namespace, organization, 'accessrequests.read'), clock.now());
+  });
+
+  router.post(`${base}/:id/:decision`, async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    const decision = String(ctx.params.decision);
+    if (decision !== 'approve' && decision !== 'deny' && decision !== 'revoke') throw new Problem(404, 'Not Found', `no operation "${decision}"; use approve, deny or revoke`);
+    await guard.require(ctx, 'accessrequests.decide', { namespace, organization });
+    const r = await requestAt(ctx, namespace, organization, 'accessrequests.decide');
+    const raw = ctx.request.length ? await readBody(ctx, options.bodyLimit) : undefined;
+    const body: { for?: string | undefined; note?: string | undefined } | undefined = decision === 'approve' ? parseBody(Approve, raw, 'approval') : parseBody(Decide, raw, decision === 'deny' ? 'denial' : 'revocation');
+    await mayDecide(ctx, r, decision);
+    const actor = principalOf(ctx).actor;
+    const now = clock.now();
+    const wanted = decision === 'revoke' ? 'approved' : 'pending';
+    const shown = presentRequest(r, now).state;
+    if (shown !== wanted) throw new Problem(409, 'Conflict', `access request ${r.id} is ${shown}; only a ${wanted} request can be ${decision === 'approve' ? 'approved' : decision === 'deny' ? 'denied' : 'revoked'}`);
+    const extra = body?.note ? { note: body.note } : {};
+
+    if (decision === 'approve') {
+      const asked = body?.for ? now + durationSeconds(body.for) * 1000 : undefined;
+      // An approval never outlives the partner's contract (nor its parents'): past it, no token is served anyway.
+      const contractEnd = contractsEnd(chainFor(await loadNamespace(store, namespace), organization));
+      const expiresAt = asked === undefined ? (contractEnd ?? null) : contractEnd !== undefined ? Math.min(asked, contractEnd) : asked;
+      const capped = asked !== undefined && contractEnd !== undefined && asked > contractEnd ? { requested: iso(asked), to: iso(contractEnd), reason: `organization ${organization}'s contract ends at ${iso(contractEnd)}` } : undefined;
+      await store.transaction(async (repo) => {
+        if (!(await repo.accessRequests.decide(namespace, r.id, { state: 'approved', at: now, by: actor, expiresAt }))) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
+        await audit(repo, 'accessrequest.approved', actor, r, now, { expiresAt: iso(expiresAt), ...(body?.for ? { for: body.for } : {}), ...(capped ? { capped } : {}), justification: r.justification, ...extra });
+      });
+      ctx.body = { ...presentRequest((await store.accessRequests.find(namespace, r.id))!, now), ...(capped ? { capped } : {}) };
+      return;
+    }
+    await store.transaction(async (repo) => {
+      const changed = decision === 'deny'
+        ? await repo.accessRequests.decide(namespace, r.id, { state: 'denied', at: now, by: actor, expiresAt: null })
+        : await repo.accessRequests.end(namespace, r.id, { state: 'revoked', at: now, by: actor });
+      if (!changed) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
+      await audit(repo, decision === 'deny' ? 'accessrequest.denied' : 'accessrequest.revoked', actor, r, now, decision === 'revoke' ? { approvedBy: r.decidedBy, ...extra } : extra);
+    });
+    ctx.body = presentRequest((await store.accessRequests.find(namespace, r.id))!, now);
+  });
+}
