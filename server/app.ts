@@ -17,8 +17,7 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { observeRequests } from './observability/requests.ts';
 import { SigningKeys, type SigningAlg } from './oidc/keys.ts';
-import { resolveLifetimes } from './oidc/lifetimes.ts';
-import type { WorkspaceObject } from '../api/index.ts';
+import { lifetimeCeilings, type WorkspaceObject } from '../api/index.ts';
 import { IssuerRegistry } from './issuers/registry.ts';
 import { pageHeaders } from './oidc/html.ts';
 import type { Sealer } from './secrets/sealer.ts';
@@ -164,9 +163,9 @@ export function createApp(options: AppOptions): GatehouseApp {
     rotateKeys: async (namespace, publishAheadSeconds) => {
       const ws = await workspaceOf(namespace);
       // The old key stays published for as long as a token it signed can live.
-      const ceilings = resolveLifetimes(undefined, undefined, ws ? { ...ws, spec: { ...ws.spec, tokens: { accessToken: '3650d', idToken: '3650d' } } } : undefined);
+      const ceilings = lifetimeCeilings(ws);
       const alg = algorithmOf(ws);
-      return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
+      return keys.rotate(namespace, alg, { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken.value, ceilings.idToken.value) + 300 });
     },
     auditCheckpoint: async (namespace) => {
       // Signing makes the namespace's first key when it has none: not for a namespace nobody declared.
