@@ -280,17 +280,43 @@ export function effectiveScopes(decls: Declarations, organization: string, clien
   return allowed ?? new Map();
 }
 
-/** A compact summary for `status.effective`: each set field and where its value came from. */
+/** Seconds as a declaration writes them: the largest unit that divides them (`600` → `10m`). */
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) if (seconds % size === 0 && seconds >= size) return `${seconds / size}${unit}`;
+  return `${seconds}s`;
+}
+
+/** One row per set field, as the fields are named in a declaration: what attest prints and `status.effective` summarises. */
+export interface EffectiveRow {
+  field: string;
+  value: string;
+  source: Source;
+  /** Set when a parent's networks narrowed the organization's own. */
+  narrowedBy?: Source;
+}
+
+export function effectiveRows(settings: EffectiveSettings): EffectiveRow[] {
+  const rows: EffectiveRow[] = [];
+  for (const f of LIFETIME_FIELDS) rows.push({ field: `tokens.${f}`, value: formatDuration(settings.tokens[f].value), source: settings.tokens[f].source });
+  rows.push({ field: 'mfa.required', value: String(settings.mfaRequired.value), source: settings.mfaRequired.source });
+  const cidrs = settings.allowedCidrs;
+  if (cidrs) rows.push({ field: 'network.allowedCidrs', value: cidrs.value.length ? cidrs.value.join(', ') : '(none: no address is admitted)', source: cidrs.source, ...(cidrs.narrowedBy ? { narrowedBy: cidrs.narrowedBy } : {}) });
+  if (settings.requestsPerMinute) rows.push({ field: 'limits.requestsPerMinute', value: String(settings.requestsPerMinute.value), source: settings.requestsPerMinute.source });
+  if (settings.emailDomains) rows.push({ field: 'emailDomains', value: settings.emailDomains.value.join(', '), source: settings.emailDomains.source });
+  for (const field of ['primaryColor', 'accentColor', 'logo'] as const) {
+    const b = settings.branding[field];
+    if (b) rows.push({ field: `branding.${field}`, value: field === 'logo' ? `${b.value.slice(0, b.value.indexOf(';'))} (${b.value.length} characters)` : b.value, source: b.source });
+  }
+  for (const c of settings.claims) rows.push({ field: `claims.${c.value.name}`, value: c.value.from ?? JSON.stringify(c.value.value), source: c.source });
+  return rows;
+}
+
+/**
+ * A compact summary for `status.effective`: each set field and where its value came from.
+ * Claims are left out (one per claim name would grow the status without bound).
+ */
 export function effectiveSources(settings: EffectiveSettings): Record<string, Source> {
-  const out: Record<string, Source> = {};
-  for (const f of LIFETIME_FIELDS) out[`tokens.${f}`] = settings.tokens[f].source;
-  out['mfa.required'] = settings.mfaRequired.source;
-  if (settings.allowedCidrs) out['network.allowedCidrs'] = settings.allowedCidrs.source;
-  if (settings.requestsPerMinute) out['limits.requestsPerMinute'] = settings.requestsPerMinute.source;
-  if (settings.emailDomains) out.emailDomains = settings.emailDomains.source;
-  for (const [field, value] of Object.entries(settings.branding)) out[`branding.${field}`] = value.source;
-  for (const c of settings.claims) out[`claims.${c.value.name}`] = c.source;
-  return out;
+  return Object.fromEntries(effectiveRows({ ...settings, claims: [] }).map((r) => [r.field, r.source]));
 }
 
 // --- CIDR blocks, read without node:net so that api/ stays pure ---

@@ -20,6 +20,8 @@ export {
   effectiveSettings,
   effectiveScopes,
   effectiveSources,
+  effectiveRows,
+  formatDuration,
   workspaceSettings,
   declaredEmailDomains,
   lifetimeCeilings,
@@ -29,4 +31,4 @@ export {
   DEFAULT_CEILINGS,
   MAX_ORGANIZATION_DEPTH,
 } from './effective.ts';
-export type { Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, Source, Sourced } from './effective.ts';
+export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, Source, Sourced } from './effective.ts';
