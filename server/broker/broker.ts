@@ -229,7 +229,7 @@ export class Broker {
     if (route.type === 'directory') {
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = loginForm({ ...snapshot, chain: [route.organization] }, uid, email);
+      ctx.body = loginForm(snapshot, uid, email, undefined, route.organization.metadata.name);
       return true;
     }
     await this.startUpstream(ctx, issuer, uid, clientId, email, route, route.type);

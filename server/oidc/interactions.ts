@@ -58,9 +58,10 @@ export class LoginLimiter {
   }
 }
 
-export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string): string {
+/** The password page; `organization`: the one the address routed to at the shared issuer, whose branding it wears. */
+export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string, organization?: string): string {
   return page(
-    brandingOf(snapshot),
+    brandingOf(snapshot, organization),
     'Sign in',
     `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="${escapeHtml(`${snapshot.path}/interaction/${uid}/login`)}" autocomplete="on">
