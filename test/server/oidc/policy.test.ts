@@ -1,13 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseObject, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../../api/index.ts';
+import { parseObject, type OrganizationObject } from '../../../api/index.ts';
 import { refreshLifetime } from '../../../server/oidc/lifetimes.ts';
 import { standingOf } from '../../../server/oidc/standing.ts';
 import { tokenClaims } from '../../../server/oidc/claims.ts';
-import { NS, organization, template, workspace } from '../../support/objects.ts';
+import { NS, organization } from '../../support/objects.ts';
 
 const org = (name: string, spec: object = {}) => parseObject(organization(name, spec), { defaultNamespace: NS }) as OrganizationObject;
-const ws = (spec: object = {}) => parseObject(workspace(spec), { defaultNamespace: NS }) as WorkspaceObject;
-const tpl = (spec: object = {}) => parseObject(template('t', spec), { defaultNamespace: NS }) as OrganizationTemplateObject;
 const NOW = Date.parse('2026-11-23T09:00:00Z');
 
 describe('token lifetimes', () => {
