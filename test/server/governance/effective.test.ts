@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
-import { startSignIn, submit, text } from '../broker/flow.ts';
+import { codeGrant, startSignIn, submit, text, throughSignIn } from '../broker/flow.ts';
 import { Browser } from '../../support/browser.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
@@ -16,6 +16,7 @@ const PASSWORD = 'a long enough password';
 const ORDERS = 'https://orders.example';
 let gh: TestServer;
 let secret: string;
+let hubSecret: string;
 const effective = async (org: string) => gh.admin('GET', `/admin/v1/namespaces/${NS}/organizations/${org}/effective`);
 const child = (name: string, parent: string, spec: object = {}) => organization(name, { parentRef: { name: parent }, ...spec });
 
@@ -34,10 +35,12 @@ beforeAll(async () => {
   await gh.put('accesspolicies', accessPolicy('acme-eu-orders', 'acme-eu', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
   // Berlin's own policy grants what Acme EU was never allowed (invoices, admin): it cannot pass them on.
   await gh.put('accesspolicies', accessPolicy('berlin-orders', 'acme-eu-berlin', { scopes: [{ scope: 'orders:read' }, { scope: 'invoices:read' }, { scope: 'admin:all' }] }));
+  await gh.put('clients', client('hub', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'invoices:read'], audiences: [ORDERS] }));
   await gh.put('clients', client('berlin-portal', 'acme-eu-berlin', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'invoices:read', 'admin:all'], audiences: [ORDERS] }));
   for (const org of ['acme-eu-berlin', 'acme-eu-lab']) await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
   await gh.put('users', user('bea', 'acme-eu-berlin'));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/berlin-portal/secret`)).body.clientSecret;
+  hubSecret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/hub/secret`)).body.clientSecret;
   await setPassword(gh, 'bea', PASSWORD);
 });
 afterAll(async () => {
@@ -116,6 +119,16 @@ describe('the ceilings in real tokens', () => {
     expect(access).toMatchObject({ tier: 'silver', network: 'partners', region: 'eu' });
     // Only what Berlin, Acme EU and Acme all grant: not Berlin's invoices or admin, not Acme EU's write.
     expect(access.scope).toBe('orders:read');
+  });
+
+  it("the shared issuer gives the grandchild's users the same ceilings and inherited claims", async () => {
+    gh.clock.advance(60_000);
+    const config = await oidc.discovery(new URL(`${gh.url}/${NS}`), `hub.${NS}`, hubSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const t = await codeGrant(config, (await throughSignIn(config, 'bea@acme-eu-berlin.example', PASSWORD, 'openid email orders:read orders:write invoices:read')).end);
+    const access = decodeJwt(t.access_token);
+    expect(access.exp! - access.iat!).toBe(600);
+    expect(t.claims()!.exp - t.claims()!.iat).toBe(300);
+    expect(access).toMatchObject({ sub: 'bea', organization_id: 'acme-eu-berlin', scope: 'orders:read', tier: 'silver', network: 'partners', region: 'eu' });
   });
 
   it("a parent's networks hold for a sub-organization that declares wider or other ones", async () => {

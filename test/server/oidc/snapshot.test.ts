@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { setPassword } from '../../support/sign-in.ts';
 import { NS, client, idp, organization, template, user, workspace } from '../../support/objects.ts';
-import { CALLBACK, startSignIn, submit, text, type Started } from '../broker/flow.ts';
+import { CALLBACK, codeGrant, text, throughSignIn } from '../broker/flow.ts';
 
 /**
  * What an issuer reads of an organization is its effective settings (api/effective.ts): an
@@ -40,27 +40,10 @@ afterAll(async () => {
   await gh.close();
 });
 
-/** Through every page a directory user meets: at the shared issuer the email first, then the password. */
-async function signIn(org: string | undefined, clientName: string, email: string): Promise<{ pages: string[]; end: Started }> {
-  let s = await startSignIn(await discover(org, clientName), { scope: 'openid email' });
-  const pages: string[] = [];
-  for (let step = 0; step < 3 && !s.url.startsWith(CALLBACK) && s.res.status === 200; step++) {
-    const html = await s.res.text();
-    pages.push(html);
-    // Another page (a second factor's): left for the caller to read.
-    if (!/name="password"/.test(html) && !/name="email"/.test(html)) {
-      s = { ...s, res: new Response(html) };
-      break;
-    }
-    s = await submit({ ...s, res: new Response(html) }, /name="password"/.test(html) ? { email, password: PASSWORD } : { email });
-  }
-  return { pages, end: s };
-}
+const signIn = async (org: string | undefined, clientName: string, email: string) => throughSignIn(await discover(org, clientName), email, PASSWORD);
 
 async function tokens(org: string | undefined, clientName: string, email: string) {
-  const { end } = await signIn(org, clientName, email);
-  expect(end.url.startsWith(CALLBACK)).toBe(true);
-  return oidc.authorizationCodeGrant(await discover(org, clientName), new URL(end.url), { pkceCodeVerifier: end.verifier, expectedState: end.state });
+  return codeGrant(await discover(org, clientName), (await signIn(org, clientName, email)).end);
 }
 
 describe("a template's branding", () => {
