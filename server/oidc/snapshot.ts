@@ -6,6 +6,7 @@ import {
   organizationChain,
   workspaceSettings,
   type Declarations,
+  type EffectiveScope,
   type EffectiveSettings,
   type AccessPolicyObject,
   type Claim,
@@ -70,6 +71,8 @@ export interface IssuerSnapshot {
    * the signed-in user's organization's. Undefined for no organization (workspace administrators).
    */
   settingsOf(organization: string | undefined): EffectiveSettings | undefined;
+  /** The scopes an organization's effective AccessPolicies grant a client (by name), worked out once per pair. */
+  scopesOf(organization: string, client: string): Map<string, EffectiveScope>;
   lifetimes: Lifetimes;
   version: number;
 }
@@ -107,12 +110,11 @@ export function subjectClaims(snapshot: IssuerSnapshot, client: SnapshotClient |
 export function grantableApiScopes(snapshot: IssuerSnapshot, client: SnapshotClient, organization: string | undefined): string[] {
   if (snapshot.organization !== undefined) return client.apiScopes;
   if (!organization) return [];
-  return apiScopesFor(snapshot.declarations, client.object, organization);
+  return apiScopesFor(snapshot.scopesOf(organization, client.object.metadata.name), client.object);
 }
 
 /** The client's declared API scopes that the organization's effective AccessPolicies grant it (its parents' included): no policy, no API access. */
-function apiScopesFor(declarations: Declarations, client: ClientObject, organization: string): string[] {
-  const allowed = effectiveScopes(declarations, organization, client.metadata.name);
+function apiScopesFor(allowed: Map<string, EffectiveScope>, client: ClientObject): string[] {
   return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
 }
 
@@ -140,6 +142,14 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     return settings.get(name);
   };
   const effective = (organization ? settingsOf(organization) : undefined) ?? workspaceSettings(workspace);
+  const grants = new Map<string, Map<string, EffectiveScope>>();
+  const scopesOf = (name: string, client: string): Map<string, EffectiveScope> => {
+    // Names are DNS labels: a space cannot join two into one key.
+    const key = `${name} ${client}`;
+    let found = grants.get(key);
+    if (!found) grants.set(key, (found = effectiveScopes(declarations, name, client)));
+    return found;
+  };
   const declared = objects.filter((o) => o.object.kind === 'Client' && (o.object as ClientObject).spec.organizationRef?.name === organization);
 
   const clients: SnapshotClient[] = [];
@@ -157,7 +167,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
       uid,
       secret: confidential ? await secrets.current(namespace, object.metadata.name) : undefined,
       // At the shared issuer the user's organization narrows these per token (grantableApiScopes).
-      apiScopes: organization ? apiScopesFor(declarations, object, organization) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
+      apiScopes: organization ? apiScopesFor(scopesOf(organization, object.metadata.name), object) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
       claims: claimsFor(object, effective, mappings),
     });
   }
@@ -176,6 +186,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     declarations,
     effective,
     settingsOf,
+    scopesOf,
     lifetimes: lifetimesOf(effective),
     version,
   };

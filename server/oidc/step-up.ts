@@ -1,4 +1,3 @@
-import { effectiveScopes } from '../../api/index.ts';
 import { ADMIN_CONSOLE_ANNOTATION } from '../governance/principals.ts';
 import type { IssuerSnapshot, SnapshotClient } from './snapshot.ts';
 
@@ -16,7 +15,7 @@ const scopesOf = (scope: string) => new Set(scope.split(' ').filter(Boolean));
  */
 export function stepUpScopes(snapshot: IssuerSnapshot, organization: string | undefined, client: SnapshotClient | undefined): Set<string> {
   if (!client) return new Set();
-  const granted = organization === undefined ? [] : [...effectiveScopes(snapshot.declarations, organization, client.object.metadata.name).values()];
+  const granted = organization === undefined ? [] : [...snapshot.scopesOf(organization, client.object.metadata.name).values()];
   const fromPolicies = granted.filter((s) => s.requireMfa.value).map((s) => s.scope);
   return new Set([...(client.object.spec.mfa?.requiredScopes ?? []), ...fromPolicies]);
 }

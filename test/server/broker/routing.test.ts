@@ -30,6 +30,7 @@ function snapshot(orgs: OrganizationObject[], connections: IdPConnectionObject[]
     declarations: { workspace: undefined, organizations: new Map(orgs.map((o) => [o.metadata.name, o])), templates: new Map(templates.map((t) => [t.metadata.name, t])) },
     effective: workspaceSettings(undefined),
     settingsOf: () => undefined,
+    scopesOf: () => new Map(),
     lifetimes: { accessToken: 900, idToken: 900, refreshToken: 3600 },
     version: 1,
   };
