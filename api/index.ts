@@ -13,3 +13,23 @@ export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';
 export type { SecretDescription } from './secrets.ts';
+export {
+  ancestry,
+  parentCycle,
+  organizationChain,
+  withDescendants,
+  effectiveSettings,
+  effectiveScopes,
+  effectiveSources,
+  effectiveRows,
+  formatDuration,
+  workspaceSettings,
+  declaredEmailDomains,
+  lifetimeCeilings,
+  intersectCidrs,
+  parseCidr,
+  DEFAULT_LIFETIMES,
+  DEFAULT_CEILINGS,
+  MAX_ORGANIZATION_DEPTH,
+} from './effective.ts';
+export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, Source, Sourced } from './effective.ts';

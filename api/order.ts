@@ -1,4 +1,5 @@
-import { applyRank, type AnyObject } from './kinds/index.ts';
+import { ancestry } from './effective.ts';
+import { applyRank, type AnyObject, type OrganizationObject } from './kinds/index.ts';
 
 /**
  * Orders declarations so that everything an object references is applied before it:
@@ -6,22 +7,15 @@ import { applyRank, type AnyObject } from './kinds/index.ts';
  * and are refused when applied), then by namespace and name for a stable result.
  */
 export function sortForApply<T extends { object: AnyObject }>(items: readonly T[]): T[] {
-  const depth = new Map<string, number>();
-  const orgs = new Map(items.filter((i) => i.object.kind === 'Organization').map((i) => [`${i.object.metadata.namespace}/${i.object.metadata.name}`, i.object]));
-  const orgDepth = (key: string, seen = new Set<string>()): number => {
-    const known = depth.get(key);
-    if (known !== undefined) return known;
-    const org = orgs.get(key);
-    const parent = org?.kind === 'Organization' ? org.spec.parentRef?.name : undefined;
-    let d = 0;
-    if (parent && !seen.has(key)) {
-      seen.add(key);
-      d = orgDepth(`${org!.metadata.namespace}/${parent}`, seen) + 1;
-    }
-    depth.set(key, d);
-    return d;
-  };
-  const rank = (o: AnyObject) => applyRank(o.kind) * 1000 + (o.kind === 'Organization' ? orgDepth(`${o.metadata.namespace}/${o.metadata.name}`) : 0);
+  const byNamespace = new Map<string | undefined, Map<string, OrganizationObject>>();
+  for (const { object } of items) {
+    if (object.kind !== 'Organization') continue;
+    const orgs = byNamespace.get(object.metadata.namespace) ?? new Map<string, OrganizationObject>();
+    orgs.set(object.metadata.name, object);
+    byNamespace.set(object.metadata.namespace, orgs);
+  }
+  const orgDepth = (o: OrganizationObject) => Math.max(0, ancestry(byNamespace.get(o.metadata.namespace)!, o.metadata.name).chain.length - 1);
+  const rank = (o: AnyObject) => applyRank(o.kind) * 1000 + (o.kind === 'Organization' ? orgDepth(o) : 0);
   return [...items].sort(
     (a, b) =>
       rank(a.object) - rank(b.object) ||

@@ -2,6 +2,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
   durationSeconds,
+  effectiveRows,
+  effectiveScopes,
+  effectiveSettings,
+  type Declarations,
+  type EffectiveRow,
+  type Source,
   type AccessPolicyObject,
   type AnyObject,
   type ClaimMappingObject,
@@ -51,6 +57,8 @@ export interface OrganizationAttestation {
   certification: { certifiedAt: string | null; certifiedIn: Commit | null; certifiedBy?: string; via?: 'admin-api'; dueAt: string | null; overdue: boolean };
   applications: { name: string; displayName: string | null; type: string; shared: boolean; scopes: string[]; apiScopesAllowed: string[]; audiences: string[]; declaration: Declaration }[];
   claims: { name: string; source: string; tokens: string[]; via: string; declaration: Declaration | null }[];
+  /** Each setting after the template and the parents (api/effective.ts), with where it came from. */
+  effective: EffectiveRow[];
   identityProviders: { name: string; type: string; upstream: string | null; declaration: Declaration }[];
   admins: { name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null; declaration: Declaration }[];
   activity: { lastSignInAt: string | null; lastTokenIssuedAt: string | null } | null;
@@ -163,8 +171,17 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
     const inactiveMs = inactiveAfterDays * 86400_000;
     const contract = org.spec.contract;
 
-    const template = org.spec.templateRef ? inNamespace<OrganizationTemplateObject>('OrganizationTemplate').find((t) => t.object.metadata.name === org.spec.templateRef!.name) : undefined;
-    const policies = inNamespace<AccessPolicyObject>('AccessPolicy').filter((p) => p.object.spec.organizationRef.name === name);
+    const templates = inNamespace<OrganizationTemplateObject>('OrganizationTemplate');
+    const template = org.spec.templateRef ? templates.find((t) => t.object.metadata.name === org.spec.templateRef!.name) : undefined;
+    const mappings = inNamespace<ClaimMappingObject>('ClaimMapping');
+    const declarations: Declarations = {
+      workspace,
+      organizations: new Map(inNamespace<OrganizationObject>('Organization').map((o) => [o.object.metadata.name, o.object])),
+      templates: new Map(templates.map((t) => [t.object.metadata.name, t.object])),
+      claimMappings: mappings.map((m) => m.object),
+      policies: inNamespace<AccessPolicyObject>('AccessPolicy').map((p) => p.object),
+    };
+    const settings = effectiveSettings(declarations, name)!;
     const clients = inNamespace<ClientObject>('Client').filter((c) => !c.object.spec.organizationRef || c.object.spec.organizationRef.name === name);
     const applications = await Promise.all(
       clients.map(async (c) => {
@@ -174,7 +191,8 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         const shared = !spec.organizationRef;
         const defaults = shared ? undefined : template?.object.spec.clientDefaults;
         const scopes = spec.scopes ?? defaults?.scopes ?? ['openid'];
-        const allowed = new Set(policies.filter((p) => !p.object.spec.clientRef || p.object.spec.clientRef.name === c.object.metadata.name).flatMap((p) => p.object.spec.scopes.map((s) => s.scope)));
+        // As the server does: the organization's policies, narrowed by its parents'.
+        const allowed = effectiveScopes(declarations, name, c.object.metadata.name);
         return {
           name: c.object.metadata.name,
           displayName: spec.displayName ?? null,
@@ -189,12 +207,22 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
     );
 
     const claims: OrganizationAttestation['claims'] = [{ name: 'organization_id', source: 'organization.id', tokens: ['access', 'id'], via: 'built in', declaration: null }];
-    if (template) {
-      for (const c of template.object.spec.claims ?? []) claims.push({ name: c.name, source: c.from ?? `value ${JSON.stringify(c.value)}`, tokens: c.tokens, via: `OrganizationTemplate ${template.object.metadata.name}`, declaration: await git.declaration(template.file) });
+    /** The object that declared an effective claim: a ClaimMapping of the organization (or the parent), else its template. */
+    const declaredBy = (source: Source, claim: string): { via: string; file: string } | undefined => {
+      const owner = source === 'organization' ? name : source.startsWith('parent:') ? source.slice('parent:'.length) : undefined;
+      const mapping = owner === undefined ? undefined : mappings.find((m) => m.object.spec.organizationRef.name === owner && !m.object.spec.clientRef && m.object.spec.claims.some((c) => c.name === claim));
+      if (mapping) return { via: `ClaimMapping ${mapping.object.metadata.name}${owner !== name ? ` (inherited from ${owner})` : ''}`, file: mapping.file };
+      const templateName = source.startsWith('template:') ? source.slice('template:'.length) : owner ? declarations.organizations.get(owner)?.spec.templateRef?.name : undefined;
+      const t = templates.find((t) => t.object.metadata.name === templateName);
+      return t ? { via: `OrganizationTemplate ${t.object.metadata.name}${owner && owner !== name ? ` (inherited from ${owner})` : ''}`, file: t.file } : undefined;
+    };
+    for (const { value: c, source } of settings.claims) {
+      const origin = declaredBy(source, c.name);
+      claims.push({ name: c.name, source: c.from ?? `value ${JSON.stringify(c.value)}`, tokens: c.tokens, via: origin?.via ?? source, declaration: origin ? await git.declaration(origin.file) : null });
     }
-    for (const m of inNamespace<ClaimMappingObject>('ClaimMapping').filter((m) => m.object.spec.organizationRef.name === name)) {
+    for (const m of mappings.filter((m) => m.object.spec.organizationRef.name === name && m.object.spec.clientRef)) {
       for (const c of m.object.spec.claims) {
-        claims.push({ name: c.name, source: c.from ?? `value ${JSON.stringify(c.value)}`, tokens: c.tokens, via: `ClaimMapping ${m.object.metadata.name}${m.object.spec.clientRef ? ` (client ${m.object.spec.clientRef.name})` : ''}`, declaration: await git.declaration(m.file) });
+        claims.push({ name: c.name, source: c.from ?? `value ${JSON.stringify(c.value)}`, tokens: c.tokens, via: `ClaimMapping ${m.object.metadata.name} (client ${m.object.spec.clientRef!.name})`, declaration: await git.declaration(m.file) });
       }
     }
 
@@ -232,6 +260,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         .map((u) => ({ id: u.id, email: u.email, lastSignInAt: iso(u.lastLoginAt) }));
     }
 
+    const policies = inNamespace<AccessPolicyObject>('AccessPolicy').filter((p) => p.object.spec.organizationRef.name === name);
     const approvalScopes = policies.flatMap((p) =>
       p.object.spec.scopes
         .filter((g) => g.requireApproval)
@@ -277,6 +306,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
       certification,
       applications,
       claims,
+      effective: effectiveRows(settings),
       identityProviders,
       admins,
       activity,
@@ -339,6 +369,8 @@ export function attestationMarkdown(a: Attestation): string {
     for (const app of o.applications) lines.push(`- **${app.name}** (${app.type}${app.shared ? ', shared by the workspace' : ''}): scopes ${app.scopes.join(' ') || '—'}; API scopes allowed by policy ${app.apiScopesAllowed.join(' ') || '—'}; audiences ${app.audiences.join(' ') || '—'}. ${decl(app.declaration)}`);
     lines.push('', '### Claims in its tokens', '');
     for (const c of o.claims) lines.push(`- \`${c.name}\` ← ${c.source} (${c.tokens.join(', ')} token) via ${c.via}${c.declaration ? `. ${decl(c.declaration)}` : ''}`);
+    lines.push('', '### Effective settings', '', '| Setting | Value | From |', '|---|---|---|');
+    for (const r of o.effective) lines.push(`| ${r.field} | ${cell(r.value)} | ${r.source}${r.narrowedBy ? `, narrowed by ${r.narrowedBy}` : ''} |`);
     lines.push('', '### Identity providers', '');
     if (o.identityProviders.length === 0) lines.push('None declared.');
     for (const i of o.identityProviders) lines.push(`- **${i.name}** (${i.type}${i.upstream ? `, ${i.upstream}` : ''}). ${decl(i.declaration)}`);

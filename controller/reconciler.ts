@@ -1,4 +1,4 @@
-import { KINDS, applyRank, canonicalJson, declarationOf, kindByName, type AnyObject, type DeclarationSource, type KindName } from '../api/index.ts';
+import { KINDS, applyRank, canonicalJson, declarationOf, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
 import { readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
 
@@ -162,21 +162,17 @@ function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][]
 
 /** Declared organizations whose parents lead back to themselves, with the cycle spelled out. */
 function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
-  const orgs = new Map<string, AnyObject>();
-  for (const { object } of objects) if (object.kind === 'Organization') orgs.set(keyOf(objectKey(object)), object);
+  const byNamespace = new Map<string, Map<string, OrganizationObject>>();
+  for (const { object } of objects) {
+    if (object.kind !== 'Organization') continue;
+    const namespace = object.metadata.namespace ?? 'default';
+    byNamespace.set(namespace, (byNamespace.get(namespace) ?? new Map<string, OrganizationObject>()).set(object.metadata.name, object));
+  }
   const found = new Map<string, string>();
-  for (const [key, org] of orgs) {
-    const chain = [org.metadata.name];
-    let current: AnyObject | undefined = org;
-    while (current?.kind === 'Organization' && current.spec.parentRef) {
-      const parent = current.spec.parentRef.name;
-      chain.push(parent);
-      if (parent === org.metadata.name) {
-        found.set(key, `${keyOf(objectKey(org))}: spec.parentRef.name: makes a cycle of parents: ${chain.join(' → ')}`);
-        break;
-      }
-      if (chain.length > 64) break;
-      current = orgs.get(keyOf({ kind: 'Organization', namespace: org.metadata.namespace ?? 'default', name: parent }));
+  for (const orgs of byNamespace.values()) {
+    for (const org of orgs.values()) {
+      const cycle = parentCycle(orgs, org.metadata.name);
+      if (cycle) found.set(keyOf(objectKey(org)), `${keyOf(objectKey(org))}: spec.parentRef.name: makes a cycle of parents: ${cycle.join(' → ')}`);
     }
   }
   return found;

@@ -15,6 +15,7 @@ import { registerAuditRoutes } from '../governance/audit-routes.ts';
 import type { AdminGuard } from '../governance/guard.ts';
 import { withLifecycleStatus } from '../governance/lifecycle.ts';
 import { loadNamespace } from '../governance/organizations.ts';
+import { effectiveDocument, loadDeclarations } from '../governance/effective.ts';
 import { visibleOrganizations, type Permission } from '../governance/policy.ts';
 import { registerGovernanceRoutes } from '../governance/routes.ts';
 import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
@@ -140,6 +141,17 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const object = await objects.get(def.kind, namespace, name);
     await guard.require(ctx, readPermission(def.kind), { namespace, organization: organizationOf(object) });
     ctx.body = (await withServerConditions(def.kind, [object]))[0];
+  });
+
+  /** What an organization's settings come to after its template and parents, and where each came from (api/effective.ts). */
+  router.get('/namespaces/:namespace/organizations/:name/effective', async (ctx) => {
+    const namespace = pathName(ctx, 'namespace');
+    const name = pathName(ctx, 'name');
+    // Checked by name before it is looked up, as GET of the organization itself.
+    await guard.require(ctx, 'objects.read', { namespace, organization: name });
+    const document = effectiveDocument(await loadDeclarations(store, namespace), namespace, name);
+    if (!document) throw notFound(`Organization ${namespace}/${name} does not exist`);
+    ctx.body = document;
   });
 
   router.put('/namespaces/:namespace/:plural/:name', async (ctx) => {

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { z } from 'zod';
-import type { IdPConnectionObject } from '../../api/index.ts';
+import { organizationChain, type IdPConnectionObject } from '../../api/index.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { UserAdmission } from '../oidc/admission.ts';
 import { readForm } from '../oidc/forms.ts';
 import { escapeHtml, type PageBranding } from '../oidc/html.ts';
 import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
-import { chainOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf } from '../oidc/standing.ts';
 import { ACR } from '../oidc/acr.ts';
 import { mfaRequired } from '../oidc/step-up.ts';
@@ -17,7 +17,7 @@ import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
 import { connectionEndpoints } from './endpoints.ts';
-import { brandingFor, emailForm, refusal, render } from './pages.ts';
+import { emailForm, refusal, render } from './pages.ts';
 import { provisionUser, type UpstreamIdentity } from './provision.ts';
 import { routeEmail, type Route } from './routing.ts';
 import type { UpstreamSecrets } from './secrets.ts';
@@ -202,18 +202,18 @@ export class Broker {
       // An unknown address with a password gets the password form's own answer, which reveals nothing.
       if (form.has('password') && (routeEmail(snapshot, email)?.type ?? 'directory') === 'directory') return false;
     } else if (!hint) {
-      render(ctx, 200, brandingFor(snapshot), 'Sign in', emailForm(action, ''));
+      render(ctx, 200, brandingOf(snapshot), 'Sign in', emailForm(action, ''));
       return true;
     }
     const route = routeEmail(snapshot, email);
     if (!route) {
       await this.audit(snapshot, 'login.unknown-domain', { client: clientId, actor: email || 'anonymous', outcome: 'refused', data: { email } });
-      render(ctx, 400, brandingFor(snapshot), 'Sign in', emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.'));
+      render(ctx, 400, brandingOf(snapshot), 'Sign in', emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.'));
       return true;
     }
-    const branding = brandingFor(snapshot, route.organization);
+    const branding = brandingOf(snapshot, route.organization.metadata.name);
     if (!snapshot.organization) {
-      const standing = standingOf(chainOf(snapshot.organizations, route.organization.metadata.name), this.options.clock.now(), snapshot.workspace?.spec.lifecycle);
+      const standing = standingOf(organizationChain(snapshot.organizations, route.organization.metadata.name), this.options.clock.now(), snapshot.workspace?.spec.lifecycle);
       if (!standing.active) {
         await this.refuse(ctx, snapshot, 403, branding, 'Access has ended', `${standing.detail}.`, { reason: standing.reason, organization: route.organization.metadata.name, client: clientId, email });
         return true;
@@ -229,7 +229,7 @@ export class Broker {
     if (route.type === 'directory') {
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = loginForm({ ...snapshot, chain: [route.organization] }, uid, email);
+      ctx.body = loginForm(snapshot, uid, email, undefined, route.organization.metadata.name);
       return true;
     }
     await this.startUpstream(ctx, issuer, uid, clientId, email, route, route.type);
@@ -243,7 +243,7 @@ export class Broker {
     const started = await this.upstreams[type].start({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), loginHint: email });
     if (!started.ok) {
       const { status, heading } = startRefusal(started.failure);
-      await this.refuse(ctx, snapshot, status, brandingFor(snapshot, route.organization), heading, started.failure.message, { reason: started.failure.reason, ...(started.failure.code ? { code: started.failure.code } : {}), organization, connection: connection.metadata.name, client: clientId, email });
+      await this.refuse(ctx, snapshot, status, brandingOf(snapshot, route.organization.metadata.name), heading, started.failure.message, { reason: started.failure.reason, ...(started.failure.code ? { code: started.failure.code } : {}), organization, connection: connection.metadata.name, client: clientId, email });
       return;
     }
     const { url, correlation, expected } = started.value;
@@ -272,7 +272,7 @@ export class Broker {
       form = await readForm(ctx, SAML_FORM_LIMIT);
     } catch (error) {
       if ((error as { status?: number }).status !== 413) throw error;
-      await this.refuse(ctx, issuer.snapshot, 413, brandingFor(issuer.snapshot), 'Sign-in failed', `The SAML response is larger than ${SAML_FORM_LIMIT / 1024} KiB, which is never accepted.`, { reason: 'malformed-response', connection: connection.metadata.name });
+      await this.refuse(ctx, issuer.snapshot, 413, brandingOf(issuer.snapshot), 'Sign-in failed', `The SAML response is larger than ${SAML_FORM_LIMIT / 1024} KiB, which is never accepted.`, { reason: 'malformed-response', connection: connection.metadata.name });
       return;
     }
     // The interaction cookie is SameSite=lax and does not come with this cross-site POST: RelayState names the sign-in.
@@ -282,7 +282,7 @@ export class Broker {
   /** The IdP's answer: it must name a sign-in in progress for this connection, then its upstream checks it. */
   private async finishUpstream(ctx: Context, issuer: BrokerIssuer, type: UpstreamType, connectionName: string, correlation: string, params: URLSearchParams): Promise<void> {
     const { snapshot } = issuer;
-    const branding = brandingFor(snapshot);
+    const branding = brandingOf(snapshot);
     const connection = this.connection(snapshot, connectionName);
     const pending = correlation ? await this.take(`${type}:${correlation}`) : undefined;
     const expected = pending?.[type];
@@ -315,16 +315,16 @@ export class Broker {
     const id = typeof ctx.query.r === 'string' ? ctx.query.r : '';
     const pending = id ? await this.take(`verified:${id}`) : undefined;
     if (details.uid !== uid || !pending?.identity || pending.uid !== uid || pending.issuerPath !== snapshot.path || pending.vanityIssuer !== vanityOf(issuer).vanityIssuer) {
-      await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'This sign-in does not belong to this browser session. Start again from the application.', { reason: 'interaction-mismatch' });
+      await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'This sign-in does not belong to this browser session. Start again from the application.', { reason: 'interaction-mismatch' });
       return;
     }
     const connection = snapshot.connections.find((c) => c.metadata.name === pending.connection);
     const organization = connection ? snapshot.organizations.get(connection.spec.organizationRef.name) : undefined;
     if (!connection || !organization || (snapshot.organization && organization.metadata.name !== snapshot.organization)) {
-      await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'The identity provider of this sign-in is no longer configured.', { reason: 'connection-gone', connection: pending.connection });
+      await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'The identity provider of this sign-in is no longer configured.', { reason: 'connection-gone', connection: pending.connection });
       return;
     }
-    const branding = brandingFor(snapshot, organization);
+    const branding = brandingOf(snapshot, organization?.metadata.name);
     const now = this.options.clock.now();
     const result = await this.options.store.transaction((repo) => provisionUser(repo, snapshot, connection, organization, pending.identity!, now));
     const orgName = organization.metadata.name;
@@ -370,13 +370,13 @@ export class Broker {
     const raw = await this.options.store.broker.peekRequest(key, this.options.clock.now());
     const pending = raw ? Pending.parse(JSON.parse(raw)) : undefined;
     if (details.uid !== uid || !pending?.login) {
-      await this.refuse(ctx, snapshot, 400, brandingFor(snapshot), 'Sign-in failed', 'There is no sign-in waiting for a second factor in this browser. Start again from the application.', { reason: 'mfa-without-login' });
+      await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'There is no sign-in waiting for a second factor in this browser. Start again from the application.', { reason: 'mfa-without-login' });
       return;
     }
     const login = pending.login;
     const user = await this.options.store.users.find(snapshot.namespace, login.accountId);
     const organization = user ? snapshot.organizations.get(user.organization) : undefined;
-    const branding = brandingFor(snapshot, organization);
+    const branding = brandingOf(snapshot, organization?.metadata.name);
     if (!user || !user.active) {
       await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', 'This account is deactivated.', { reason: 'deactivated', organization: user?.organization ?? null, subject: login.accountId, client: pending.clientId });
       return;

@@ -1,13 +1,5 @@
 import type { Context } from 'koa';
-import type { OrganizationObject } from '../../api/index.ts';
 import { escapeHtml, page, type PageBranding } from '../oidc/html.ts';
-import type { IssuerSnapshot } from '../oidc/snapshot.ts';
-
-/** The organization a page is about (the routed one on the shared issuer), else the issuer's own. */
-export function brandingFor(snapshot: IssuerSnapshot, org?: OrganizationObject): PageBranding {
-  const o = org ?? snapshot.chain[0];
-  return { title: o?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: o?.spec.branding?.primaryColor, logo: o?.spec.branding?.logo };
-}
 
 export function render(ctx: Context, status: number, branding: PageBranding, heading: string, body: string): void {
   ctx.status = status;

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { duration, durationSeconds, type AccessPolicyObject, type ClientObject } from '../../api/index.ts';
+import { duration, durationSeconds, type AccessPolicyObject, type ClientObject, type OrganizationObject } from '../../api/index.ts';
 import { readBody } from '../http/body.ts';
 import { Problem, badRequest } from '../errors.ts';
 import type { Clock } from '../clock.ts';
@@ -48,7 +48,8 @@ export function registerAccessRequestRoutes(router: Router, options: { store: St
     const objects = await store.objects.list({ namespace: r.namespace });
     const policies = objects.filter((o) => o.object.kind === 'AccessPolicy').map((o) => o.object as AccessPolicyObject);
     const client = objects.find((o) => o.object.kind === 'Client' && `${o.object.metadata.name}.${r.namespace}` === r.clientId)?.object as ClientObject | undefined;
-    const gated = gatedScopes(policies, r.organization, client);
+    const organizations = new Map(objects.filter((o) => o.object.kind === 'Organization').map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
+    const gated = gatedScopes(organizations, policies, r.organization, client);
     const governed = r.scopes.filter((s) => gated.has(s));
     if (governed.length === 0) {
       if (decision === 'approve') throw new Problem(409, 'Conflict', `no AccessPolicy of organization ${r.organization} asks for approval of ${r.scopes.join(', ')} for client ${r.clientId} any more; nothing to approve`);

@@ -3,13 +3,12 @@ import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { dnsLabel, type OrganizationObject } from '../../api/index.ts';
+import { withDescendants, dnsLabel, type OrganizationObject } from '../../api/index.ts';
 import { badRequest } from '../errors.ts';
 import type { ChainRecord } from '../audit/chain.ts';
 import { toOcsf } from '../audit/ocsf.ts';
 import type { AuditQuery, Store } from '../store/index.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
-import { withDescendants } from './organizations.ts';
 import { visibleOrganizations } from './policy.ts';
 
 const instant = z.union([

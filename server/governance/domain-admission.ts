@@ -1,7 +1,6 @@
-import type { AnyObject, FieldError, OrganizationObject, OrganizationTemplateObject, UserObject } from '../../api/index.ts';
+import { withDescendants, type AnyObject, type FieldError, type OrganizationObject, type OrganizationTemplateObject, type UserObject } from '../../api/index.ts';
 import type { Repositories } from '../store/index.ts';
 import { describeConflict, domainConflicts, emailDomain, ownedDomains, ownerOf, type DomainConflict } from './domains.ts';
-import { withDescendants } from './organizations.ts';
 
 /**
  * Email domains belong to exactly one organization (domains.ts): checked

@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import type { OrganizationObject, OrganizationTemplateObject } from '../../api/index.ts';
+import { declaredEmailDomains, organizationChain, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
 
 /**
  * Email-domain ownership inside one namespace (docs/security.md, "Tenant isolation").
@@ -37,9 +37,9 @@ export function emailDomain(email: string): string | undefined {
 /** What an organization owns: its own domains, else its template's. */
 export function claimsOf(org: OrganizationObject, templates: ReadonlyMap<string, OrganizationTemplateObject>): DomainClaim[] {
   const organization = org.metadata.name;
-  if (org.spec.emailDomains) return org.spec.emailDomains.map((d, index) => ({ organization, domain: d.toLowerCase(), index, template: undefined }));
-  const template = org.spec.templateRef ? templates.get(org.spec.templateRef.name) : undefined;
-  return (template?.spec.emailDomains ?? []).map((d, index) => ({ organization, domain: d.toLowerCase(), index, template: template!.metadata.name }));
+  const declared = declaredEmailDomains(org, templates);
+  const template = declared?.source.startsWith('template:') ? declared.source.slice('template:'.length) : undefined;
+  return (declared?.value ?? []).map((d, index) => ({ organization, domain: d.toLowerCase(), index, template }));
 }
 
 export function ownedDomains(org: OrganizationObject, templates: ReadonlyMap<string, OrganizationTemplateObject>): string[] {
@@ -49,9 +49,7 @@ export function ownedDomains(org: OrganizationObject, templates: ReadonlyMap<str
 const isSubdomain = (sub: string, of: string) => sub.endsWith(`.${of}`);
 
 function ancestors(orgs: ReadonlyMap<string, OrganizationObject>, name: string): Set<string> {
-  const seen = new Set<string>();
-  for (let next = orgs.get(name)?.spec.parentRef?.name; next && !seen.has(next) && next !== name; next = orgs.get(next)?.spec.parentRef?.name) seen.add(next);
-  return seen;
+  return new Set(organizationChain(orgs, name).slice(1).map((o) => o.metadata.name));
 }
 
 export interface DomainConflict {

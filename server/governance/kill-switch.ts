@@ -1,6 +1,7 @@
+import { withDescendants } from '../../api/index.ts';
 import { redact } from '../audit/changes.ts';
 import type { Repositories } from '../store/index.ts';
-import { loadNamespace, withDescendants } from './organizations.ts';
+import { loadNamespace } from './organizations.ts';
 import { endOrganizationTokens } from './token-ends.ts';
 
 /**

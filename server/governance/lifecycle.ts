@@ -1,4 +1,4 @@
-import { durationSeconds, type AnyObject, type Condition, type OrganizationObject } from '../../api/index.ts';
+import { durationSeconds, effectiveSettings, effectiveSources, type AnyObject, type Condition, type OrganizationObject } from '../../api/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { certificationDueAt, standingOf, type LifecycleSettings } from '../oidc/standing.ts';
@@ -80,7 +80,10 @@ export function withLifecycleStatus(object: AnyObject, view: NamespaceView, now:
   const kept = (status.conditions ?? []).filter((c) => !computed.some((n) => n.type === c.type));
   const certified = view.certifications.get(object.metadata.name);
   const certification = certified ? { certification: { certifiedAt: iso(certified.at), by: certified.actor, via: 'admin-api' } } : {};
-  return { ...object, status: { ...status, ...certification, conditions: [...kept, ...computed] } } as AnyObject;
+  // What each inherited field came from, in short; GET …/effective has the values.
+  const settings = effectiveSettings({ workspace: view.workspace, organizations: view.organizations, templates: view.templates }, object.metadata.name);
+  const effective = settings ? { effective: effectiveSources(settings) } : {};
+  return { ...object, status: { ...status, ...certification, ...effective, conditions: [...kept, ...computed] } } as AnyObject;
 }
 
 export interface Notice {

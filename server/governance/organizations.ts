@@ -1,5 +1,4 @@
-import { type OrganizationObject, type WorkspaceObject } from '../../api/index.ts';
-import { chainOf } from '../oidc/snapshot.ts';
+import { organizationChain, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../api/index.ts';
 import { withCertification } from '../oidc/standing.ts';
 import type { Repositories } from '../store/index.ts';
 
@@ -7,6 +6,7 @@ import type { Repositories } from '../store/index.ts';
 export interface NamespaceView {
   namespace: string;
   workspace: WorkspaceObject | undefined;
+  templates: Map<string, OrganizationTemplateObject>;
   /** Each organization as its standing is judged (admin-API certifications applied). */
   organizations: Map<string, OrganizationObject>;
   /** Certifications made through the admin API, by organization. */
@@ -14,27 +14,21 @@ export interface NamespaceView {
 }
 
 export async function loadNamespace(repo: Repositories, namespace: string): Promise<NamespaceView> {
-  const [orgs, workspaces, certifications] = await Promise.all([repo.objects.list({ kind: 'Organization', namespace }), repo.objects.list({ kind: 'Workspace', namespace }), repo.governance.certifications(namespace)]);
+  const [orgs, workspaces, templates, certifications] = await Promise.all([
+    repo.objects.list({ kind: 'Organization', namespace }),
+    repo.objects.list({ kind: 'Workspace', namespace }),
+    repo.objects.list({ kind: 'OrganizationTemplate', namespace }),
+    repo.governance.certifications(namespace),
+  ]);
   return {
     namespace,
     workspace: workspaces[0]?.object as WorkspaceObject | undefined,
+    templates: new Map(templates.map((t) => [t.object.metadata.name, t.object as OrganizationTemplateObject])),
     organizations: new Map(orgs.map((o) => [o.object.metadata.name, withCertification(o.object as OrganizationObject, certifications.get(o.object.metadata.name)?.at)])),
     certifications,
   };
 }
 
-/** An organization and every organization below it (sub-organizations at any depth), the organization first. */
-export function withDescendants(orgs: Map<string, OrganizationObject>, name: string): string[] {
-  const out = [name];
-  // Breadth-first over children; `out` doubles as the visited set, so a cycle (refused on write) cannot loop.
-  for (let i = 0; i < out.length; i++) {
-    for (const org of orgs.values()) {
-      if (org.spec.parentRef?.name === out[i] && !out.includes(org.metadata.name)) out.push(org.metadata.name);
-    }
-  }
-  return out;
-}
-
 export function chainFor(view: NamespaceView, name: string): OrganizationObject[] {
-  return chainOf(view.organizations, name);
+  return organizationChain(view.organizations, name);
 }

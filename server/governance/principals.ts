@@ -1,5 +1,5 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { dnsLabel, issuerPath, type ClientObject } from '../../api/index.ts';
+import { withDescendants, dnsLabel, issuerPath, type ClientObject } from '../../api/index.ts';
 import type { AdminTokenVerifier } from './admin-tokens.ts';
 import { isUnsignedJwt, refusedReason, type RefusedReason } from '../audit/refusals.ts';
 import type { Clock } from '../clock.ts';
@@ -7,7 +7,7 @@ import type { SigningKeys } from '../oidc/keys.ts';
 import { standingOf } from '../oidc/standing.ts';
 import { MFA_ACR } from '../oidc/acr.ts';
 import type { Store } from '../store/index.ts';
-import { chainFor, loadNamespace, withDescendants } from './organizations.ts';
+import { chainFor, loadNamespace } from './organizations.ts';
 import type { Principal, Role } from './policy.ts';
 
 /**

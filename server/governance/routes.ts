@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { Role, dnsLabel, email as emailSchema, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
+import { withDescendants, Role, dnsLabel, email as emailSchema, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
 import type { ChangeContext } from '../changes.ts';
 import type { ObjectService } from '../objects/service.ts';
 import { readBody } from '../http/body.ts';
@@ -14,7 +14,7 @@ import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
 import { endLapsedTokens, endUserTokens, issuedBeforeNow } from './token-ends.ts';
 import { withLifecycleStatus } from './lifecycle.ts';
-import { loadNamespace, withDescendants } from './organizations.ts';
+import { loadNamespace } from './organizations.ts';
 import { emailDomain, ownedDomains } from './domains.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
 

@@ -11,12 +11,12 @@ import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
 import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
 import { escapeHtml, page } from '../oidc/html.ts';
-import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf, type Standing } from '../oidc/standing.ts';
 import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from '../oidc/token-access.ts';
 import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from '../oidc/token-exchange.ts';
 import { isJwt, verifyAccessJwt } from '../oidc/verify.ts';
-import { pageBranding, type Issuer, type IssuerOrigin } from './issuer.ts';
+import type { Issuer, IssuerOrigin } from './issuer.ts';
 import type { AfterGate, Gate, IssuerRoute, StandingAnswer } from './routes.ts';
 
 /** A check before the handler; true when it answered the request (the handler is not reached). */
@@ -191,7 +191,7 @@ export class IssuerGates {
         await audit('login.refused');
         ctx.status = 403;
         ctx.type = 'html';
-        ctx.body = page(pageBranding(snapshot), 'Access has ended', `<p class="error">${escapeHtml(standing.detail)}.</p><p>Contact your Blixit partner manager.</p>`);
+        ctx.body = page(brandingOf(snapshot), 'Access has ended', `<p class="error">${escapeHtml(standing.detail)}.</p><p>Contact your Blixit partner manager.</p>`);
         return true;
     }
   }
@@ -236,7 +236,7 @@ export class IssuerGates {
     ctx.set('Cache-Control', 'no-store');
     if (route.refusal === 'page') {
       ctx.type = 'html';
-      ctx.body = page(pageBranding(issuer.snapshot), status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
+      ctx.body = page(brandingOf(issuer.snapshot), status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
       return;
     }
     ctx.body = { error, error_description: detail };
@@ -258,9 +258,7 @@ export class IssuerGates {
       if (seen.has(organization)) return seen.get(organization);
       let r = rules.get(organization);
       if (!r) {
-        const org = snapshot.organizations.get(organization);
-        const templateName = org?.spec.templateRef?.name;
-        r = admissionRules(org, templateName ? snapshot.templates.get(templateName) : undefined);
+        r = admissionRules(snapshot.settingsOf(organization));
         rules.set(organization, r);
       }
       const address = clientAddress(req, this.options.trustedProxies);

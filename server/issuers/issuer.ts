@@ -26,12 +26,6 @@ export interface Issuer {
   admitUser: UserAdmission;
 }
 
-/** The title and colour of the server's own pages at an issuer: its organization's, else the namespace's name. */
-export function pageBranding(snapshot: IssuerSnapshot): { title: string; primaryColor: string | undefined } {
-  const org = snapshot.chain[0];
-  return { title: org?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor };
-}
-
 export interface IssuerOrigin {
   host: string;
   scheme: string;

@@ -167,7 +167,7 @@ export class IssuerRegistry {
     provider.use(pageHeaders());
     provider.use(problemMiddleware((error, ctx) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error)));
     provider.use((ctx, next) => this.gates.run(ctx, next, issuer, this.routes.match(ctx.path)));
-    const admission = snapshot.organization ? admissionRules(snapshot.chain[0], snapshot.template) : { networks: undefined, requestsPerMinute: undefined, problems: [] };
+    const admission = admissionRules(snapshot.organization ? snapshot.effective : undefined);
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
     const issuer: Issuer = { snapshot, provider, ring, url, origin: originOf(url), admission, admitUser, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };

@@ -14,6 +14,7 @@ import {
   type KindName,
   type OrganizationObject,
   type UserObject,
+  parentCycle,
 } from '../../api/index.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
@@ -302,7 +303,9 @@ export class ObjectService {
       }
     }
     if (object.kind === 'Organization' && object.spec.parentRef && errors.length === 0) {
-      const cycle = await this.parentCycle(repo, object);
+      const orgs = new Map((await repo.objects.list({ kind: 'Organization', namespace })).map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
+      orgs.set(object.metadata.name, object);
+      const cycle = parentCycle(orgs, object.metadata.name);
       if (cycle) errors.push({ path: 'spec.parentRef.name', message: `would make a cycle of parents: ${cycle.join(' → ')}` });
     }
     if (object.kind === 'Organization' && object.spec.domains?.length) {
@@ -321,19 +324,6 @@ export class ObjectService {
     if (errors.length > 0) {
       throw new InvalidObject(`${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label, title: 'Invalid reference' });
     }
-  }
-
-  private async parentCycle(repo: Repositories, org: OrganizationObject): Promise<string[] | undefined> {
-    const chain = [org.metadata.name];
-    let next = org.spec.parentRef?.name;
-    while (next) {
-      chain.push(next);
-      if (next === org.metadata.name) return chain;
-      if (chain.length > 64) return chain; // deeper than any sane hierarchy: treat as a cycle
-      const parent = await repo.objects.get('Organization', org.metadata.namespace!, next);
-      next = parent ? (parent.object as OrganizationObject).spec.parentRef?.name : undefined;
-    }
-    return undefined;
   }
 
   private async dependantClosure(repo: Repositories, kind: KindName, namespace: string, name: string) {

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import type { OrganizationObject, OrganizationTemplateObject } from '../../api/index.ts';
+import type { EffectiveSettings, Source } from '../../api/index.ts';
 
-/** What an organization (else its template) declares about where and how often its partner may call. */
+/** Where and how often an organization's partner may call: its effective `network` and `limits` (api/effective.ts). */
 export interface AdmissionRules {
   /** Undefined: every network is admitted. */
   networks: BlockList | undefined;
@@ -28,19 +28,21 @@ export function networksOf(cidrs: readonly string[]): { list: BlockList; unreada
   return { list, unreadable };
 }
 
+const declaredBy = (organization: string, source: Source) =>
+  source === 'organization' ? `Organization ${organization}` : source.startsWith('template:') ? `OrganizationTemplate ${source.slice(9)}` : `Organization ${source.slice(7)}`;
+
 /**
- * The organization's own `network` and `limits`, else its template's: the nearest declaration
- * wins. `problems` names each CIDR block left out, by object and field, for the log.
+ * An organization's effective networks (its own blocks narrowed to its parents') and rate
+ * (the lowest of its own and its parents'). No settings (no organization): everything is
+ * admitted. `problems` names each CIDR block left out, by object and field, for the log.
  */
-export function admissionRules(organization: OrganizationObject | undefined, template: OrganizationTemplateObject | undefined): AdmissionRules & { problems: string[] } {
-  const own = organization?.spec.network;
-  const network = own ?? template?.spec.network;
-  const limits = organization?.spec.limits ?? template?.spec.limits;
-  const networks = network ? networksOf(network.allowedCidrs) : undefined;
-  const where = own ? `Organization ${organization?.metadata.name}` : `OrganizationTemplate ${template?.metadata.name}`;
+export function admissionRules(settings: EffectiveSettings | undefined): AdmissionRules & { problems: string[] } {
+  const cidrs = settings?.allowedCidrs;
+  const networks = cidrs ? networksOf(cidrs.value) : undefined;
+  const where = cidrs ? declaredBy(settings.organization ?? '', cidrs.source) : '';
   return {
     networks: networks?.list,
-    requestsPerMinute: limits?.requestsPerMinute,
+    requestsPerMinute: settings?.requestsPerMinute?.value,
     problems: (networks?.unreadable ?? []).map((cidr) => `${where}: spec.network.allowedCidrs: "${cidr}" is not a CIDR block; it admits no address`),
   };
 }

@@ -1,6 +1,6 @@
-import type { AccessPolicyObject, Approvers, ClientObject } from '../../api/index.ts';
+import { organizationChain, type AccessPolicyObject, type Approvers, type ClientObject, type OrganizationObject } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
-import { policiesFor, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import type { IssuerSnapshot, SnapshotClient } from './snapshot.ts';
 
 /**
  * AccessPolicy `scopes[].requireApproval`: a user's tokens carry such a scope only while an
@@ -13,18 +13,21 @@ import { policiesFor, type IssuerSnapshot, type SnapshotClient } from './snapsho
 /**
  * The scopes of `client`'s tokens for a user of `organization` that need an approval, each
  * with the policies that say so (whose approvers decide). At the shared issuer, the user's
- * organization's policies; the same set requireMfa reads (step-up.ts).
+ * organization's policies; the same set requireMfa reads (step-up.ts). A scope an ancestor's
+ * policy gates stays gated below it (api/effective.ts), and that ancestor's approvers decide too.
  */
 export function approvalScopes(snapshot: IssuerSnapshot, organization: string | undefined, client: SnapshotClient | undefined): Map<string, AccessPolicyObject[]> {
-  return gatedScopes(snapshot.policies, organization, client?.object);
+  return gatedScopes(snapshot.declarations.organizations, snapshot.policies, organization, client?.object);
 }
 
-/** The same from any list of policies (the admin API reads them from the store). */
-export function gatedScopes(policies: readonly AccessPolicyObject[], organization: string | undefined, client: ClientObject | undefined): Map<string, AccessPolicyObject[]> {
+/** The same from any declarations (the admin API reads them from the store). */
+export function gatedScopes(organizations: ReadonlyMap<string, OrganizationObject>, policies: readonly AccessPolicyObject[], organization: string | undefined, client: ClientObject | undefined): Map<string, AccessPolicyObject[]> {
   const gated = new Map<string, AccessPolicyObject[]>();
   if (!client || organization === undefined) return gated;
-  const own = policies.filter((p) => p.spec.organizationRef.name === organization);
-  for (const policy of policiesFor(client, own)) {
+  const chain = new Set(organizationChain(organizations, organization).map((o) => o.metadata.name));
+  if (chain.size === 0) chain.add(organization);
+  const applicable = policies.filter((p) => chain.has(p.spec.organizationRef.name) && (!p.spec.clientRef || p.spec.clientRef.name === client.metadata.name));
+  for (const policy of applicable) {
     for (const s of policy.spec.scopes) if (s.requireApproval) gated.set(s.scope, [...(gated.get(s.scope) ?? []), policy]);
   }
   return gated;

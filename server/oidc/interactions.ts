@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { organizationChain } from '../../api/index.ts';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import type { AuditWriter } from '../audit/writer.ts';
@@ -7,7 +8,7 @@ import type { Store, UserRecord } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/passwords.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page, type PageBranding } from './html.ts';
-import { chainOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
+import { brandingOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
 import { ACR } from './acr.ts';
 import { standingOf } from './standing.ts';
 import type { UserAdmission } from './admission.ts';
@@ -58,14 +59,10 @@ export class LoginLimiter {
   }
 }
 
-function brandingOf(snapshot: IssuerSnapshot): PageBranding {
-  const org = snapshot.chain[0];
-  return { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
-}
-
-export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string): string {
+/** The password page; `organization`: the one the address routed to at the shared issuer, whose branding it wears. */
+export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string, organization?: string): string {
   return page(
-    brandingOf(snapshot),
+    brandingOf(snapshot, organization),
     'Sign in',
     `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="${escapeHtml(`${snapshot.path}/interaction/${uid}/login`)}" autocomplete="on">
@@ -131,8 +128,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
           if (refused.retryAfterSeconds) ctx.set('Retry-After', String(refused.retryAfterSeconds));
           ctx.status = refused.status;
           ctx.type = 'html';
-          const org = snapshot.organizations.get(organization);
-          ctx.body = page({ ...brandingOf(snapshot), title: org?.spec.displayName ?? organization, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo }, refused.heading, `<p class="error">${escapeHtml(refused.detail)}.</p>`);
+          ctx.body = page(brandingOf(snapshot, organization), refused.heading, `<p class="error">${escapeHtml(refused.detail)}.</p>`);
           return true;
         }
       }
@@ -152,7 +148,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       return true;
     }
     // At the shared issuer, the user's own organization must still stand.
-    const standing = !snapshot.organization && user.organization ? standingOf(chainOf(snapshot.organizations, user.organization), deps.clock.now(), snapshot.workspace?.spec.lifecycle) : undefined;
+    const standing = !snapshot.organization && user.organization ? standingOf(organizationChain(snapshot.organizations, user.organization), deps.clock.now(), snapshot.workspace?.spec.lifecycle) : undefined;
     if (standing && !standing.active) {
       await refuse(`Access has ended: ${standing.detail}.`, standing.reason, user.organization);
       return true;

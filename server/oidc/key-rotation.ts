@@ -1,7 +1,6 @@
-import type { WorkspaceObject } from '../../api/index.ts';
+import { lifetimeCeilings, type WorkspaceObject } from '../../api/index.ts';
 import type { Repositories } from '../store/index.ts';
 import type { SigningKeys } from './keys.ts';
-import { resolveLifetimes } from './lifetimes.ts';
 
 /** The namespace's Workspace, which chooses its signing algorithm; undefined when none is declared. */
 export async function workspaceOf(repo: Repositories, namespace: string): Promise<WorkspaceObject | undefined> {
@@ -17,6 +16,6 @@ export const signingAlgorithmOf = (workspace: WorkspaceObject | undefined) => wo
  */
 export async function rotateNamespaceKey(deps: { repo: Repositories; keys: SigningKeys }, namespace: string, publishAheadSeconds: number): Promise<{ kid: string; activatesAt: number }> {
   const ws = await workspaceOf(deps.repo, namespace);
-  const ceilings = resolveLifetimes(undefined, undefined, ws ? { ...ws, spec: { ...ws.spec, tokens: { accessToken: '3650d', idToken: '3650d' } } } : undefined);
-  return deps.keys.rotate(namespace, signingAlgorithmOf(ws), { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken, ceilings.idToken) + 300 });
+  const ceilings = lifetimeCeilings(ws);
+  return deps.keys.rotate(namespace, signingAlgorithmOf(ws), { publishAheadSeconds, retainForSeconds: Math.max(ceilings.accessToken.value, ceilings.idToken.value) + 300 });
 }

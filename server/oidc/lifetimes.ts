@@ -1,33 +1,10 @@
-import { durationSeconds, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../api/index.ts';
+import type { EffectiveSettings, Lifetimes, OrganizationObject } from '../../api/index.ts';
 
-export interface Lifetimes {
-  accessToken: number;
-  idToken: number;
-  refreshToken: number;
-}
+export type { Lifetimes };
 
-/** What a partner gets when nothing is declared: short access tokens, a working day of refresh. */
-export const DEFAULT_LIFETIMES: Lifetimes = { accessToken: 15 * 60, idToken: 15 * 60, refreshToken: 8 * 3600 };
-const DEFAULT_CEILINGS: Lifetimes = { accessToken: 3600, idToken: 3600, refreshToken: 30 * 86400 };
-
-const pick = (...values: (string | undefined)[]) => values.find((v) => v !== undefined);
-
-/**
- * Lifetimes of an organization's tokens: its own, else its template's, else the
- * workspace's, never above the workspace's ceilings.
- */
-export function resolveLifetimes(org: OrganizationObject | undefined, template: OrganizationTemplateObject | undefined, workspace: WorkspaceObject | undefined): Lifetimes {
-  const guard = workspace?.spec.guardrails;
-  const ceiling: Lifetimes = {
-    accessToken: guard?.maxAccessToken ? durationSeconds(guard.maxAccessToken) : DEFAULT_CEILINGS.accessToken,
-    idToken: guard?.maxIdToken ? durationSeconds(guard.maxIdToken) : DEFAULT_CEILINGS.idToken,
-    refreshToken: guard?.maxRefreshToken ? durationSeconds(guard.maxRefreshToken) : DEFAULT_CEILINGS.refreshToken,
-  };
-  const resolve = (field: keyof Lifetimes): number => {
-    const declared = pick(org?.spec.tokens?.[field], template?.spec.tokens?.[field], workspace?.spec.tokens?.[field]);
-    return Math.min(declared ? durationSeconds(declared) : DEFAULT_LIFETIMES[field], ceiling[field]);
-  };
-  return { accessToken: resolve('accessToken'), idToken: resolve('idToken'), refreshToken: resolve('refreshToken') };
+/** Seconds of each token lifetime of effective settings (api/effective.ts decides them, ceilings included). */
+export function lifetimesOf(settings: EffectiveSettings): Lifetimes {
+  return { accessToken: settings.tokens.accessToken.value, idToken: settings.tokens.idToken.value, refreshToken: settings.tokens.refreshToken.value };
 }
 
 /** A refresh token never outlives the contract: its lifetime is cut to the seconds left. */

@@ -6,8 +6,9 @@ import { tokenClaims, type ClaimValue } from './claims.ts';
 import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
 import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
-import { cappedTo, contractsEnd } from './lifetimes.ts';
-import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import { cappedTo, contractsEnd, lifetimesOf, type Lifetimes } from './lifetimes.ts';
+import { brandingOf, grantableApiScopes, subjectClaims, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import { organizationChain } from '../../api/index.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { ACR_VALUES, MFA_ACR } from './acr.ts';
@@ -120,15 +121,22 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
   const machineResources = new Map<string, ResourceServer>();
   const machineClaims = new Map<string, Record<string, ClaimValue>>();
-  const org = snapshot.chain[0];
   const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
-  const idClaimNames = [...new Set(snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)))];
-  const branding = { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
+  // At the shared issuer the ID token carries the signed-in user's organization's claims: any organization's may appear.
+  const subjects = snapshot.organization === undefined ? [...snapshot.organizations.keys()].flatMap((o) => snapshot.settingsOf(o)?.claims ?? []).filter((c) => c.value.tokens.includes('id')).map((c) => c.value.name) : [];
+  const idClaimNames = [...new Set([...snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)), ...subjects])];
+  const branding = brandingOf(snapshot);
   // Cookie names carry the issuer, because every issuer of the host sets its cookies at path "/".
   // A vanity issuer's cookies are its host's alone, and named apart all the same.
   const tag = (canonical ? snapshot.path : `${snapshot.path}_${new URL(issuer).host}`).replace(/[^a-z0-9]+/g, '_');
 
-  const userChain = (user: UserRecord | undefined) => (user ? chainOf(snapshot.organizations, user.organization) : snapshot.chain);
+  const userChain = (user: UserRecord | undefined) => (user ? organizationChain(snapshot.organizations, user.organization) : snapshot.chain);
+  /** A subject's token lifetimes: the issuer's, or at the shared issuer its organization's effective ones. */
+  const lifetimesFor = (organization: string | undefined): Lifetimes => {
+    if (snapshot.organization !== undefined) return snapshot.lifetimes;
+    const settings = snapshot.settingsOf(organization);
+    return settings ? lifetimesOf(settings) : snapshot.lifetimes;
+  };
   /**
    * Each user's organization as last read from the store, for what must be answered without
    * waiting (ttl functions are synchronous) or without a store query per token (introspection).
@@ -146,7 +154,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (snapshot.organization !== undefined) return issuerEnd;
     const organization = accountId ? organizationOf.get(accountId) : undefined;
     if (!organization) return undefined;
-    if (!ends.has(organization)) ends.set(organization, contractsEnd(chainOf(snapshot.organizations, organization)));
+    if (!ends.has(organization)) ends.set(organization, contractsEnd(organizationChain(snapshot.organizations, organization)));
     return ends.get(organization);
   };
   /** A subject's organization ('' for a workspace user): the issuer's own, else remembered, else read; undefined for an unknown user. */
@@ -164,7 +172,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (snapshot.organization !== undefined) return true;
     const organization = await subjectOrganization(accountId);
     if (organization === undefined) return false;
-    return !organization || standingOf(chainOf(snapshot.organizations, organization), clock.now(), snapshot.workspace?.spec.lifecycle).active;
+    return !organization || standingOf(organizationChain(snapshot.organizations, organization), clock.now(), snapshot.workspace?.spec.lifecycle).active;
   };
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {
     const user = await store.users.find(snapshot.namespace, sub);
@@ -173,7 +181,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // An organization's issuer knows only its own users; the shared issuer knows the namespace's.
     if (snapshot.organization && user.organization !== snapshot.organization) return undefined;
     // At the shared issuer the user's own organization must still stand (its issuer refuses on its own).
-    if (!snapshot.organization && user.organization && !standingOf(chainOf(snapshot.organizations, user.organization), clock.now(), snapshot.workspace?.spec.lifecycle).active) return undefined;
+    if (!snapshot.organization && user.organization && !standingOf(organizationChain(snapshot.organizations, user.organization), clock.now(), snapshot.workspace?.spec.lifecycle).active) return undefined;
     return user;
   };
 
@@ -279,7 +287,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
             ? { scopes: allowed.filter((s) => !gated.has(s)), endsAt: undefined }
             : await withApprovals(store, snapshot.namespace, accountId, gated, allowed, clock.now());
           const scope = approved.scopes.filter((s) => !stepUp.has(s)).join(' ');
-          const info: ResourceServer = { scope, audience: resource, accessTokenTTL: cappedTo(snapshot.lifetimes.accessToken, approved.endsAt, clock.now()), accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          const info: ResourceServer = { scope, audience: resource, accessTokenTTL: cappedTo(lifetimesFor(organization).accessToken, approved.endsAt, clock.now()), accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
           if (memo !== undefined) machineResources.set(memo, info);
           return { ...info };
         },
@@ -320,7 +328,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
             ...(user.profile.name ? { name: user.profile.name } : {}),
             ...(user.profile.givenName ? { given_name: user.profile.givenName } : {}),
             ...(user.profile.familyName ? { family_name: user.profile.familyName } : {}),
-            ...tokenClaims(userChain(user), client?.claims.id ?? [], user),
+            ...tokenClaims(userChain(user), subjectClaims(snapshot, client, user.organization).id, user),
           };
         },
       };
@@ -339,7 +347,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
         if (!claims) machineClaims.set(client.clientId, (claims = tokenClaims(snapshot.chain, client.claims.access, undefined)));
         return { ...claims };
       }
-      return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
+      return { ...tokenClaims(userChain(user), subjectClaims(snapshot, client, user?.organization).access, user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;
@@ -354,8 +362,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       if (!c) return undefined;
       const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
       grant.addOIDCScope((c.object.spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s)).join(' '));
-      grant.addOIDCClaims(['organization_id', 'organization_parents', ...c.claims.id.map((claim) => claim.name)]);
       const user = snapshot.organization !== undefined ? undefined : await findUser(oidc.session.accountId);
+      grant.addOIDCClaims(['organization_id', 'organization_parents', ...subjectClaims(snapshot, c, user?.organization ?? snapshot.organization).id.map((claim) => claim.name)]);
       const apiScopes = grantableApiScopes(snapshot, c, user?.organization);
       for (const audience of c.object.spec.audiences ?? []) grant.addResourceScope(audience, apiScopes.join(' '));
       await grant.save();
@@ -368,9 +376,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     ttl: {
       AccessToken: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, contractEnd(token.accountId), clock.now()),
       ClientCredentials: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, issuerEnd, clock.now()),
-      IdToken: (_ctx, token) => cappedTo(snapshot.lifetimes.idToken, contractEnd((token as { available?: { sub?: string } }).available?.sub), clock.now()),
-      RefreshToken: (_ctx, token) => cappedTo(snapshot.lifetimes.refreshToken, contractEnd(token.accountId), clock.now()),
-      Grant: Math.max(snapshot.lifetimes.refreshToken, 3600),
+      IdToken: (_ctx, token) => {
+        const sub = (token as { available?: { sub?: string } }).available?.sub;
+        return cappedTo(lifetimesFor(sub ? organizationOf.get(sub) : undefined).idToken, contractEnd(sub), clock.now());
+      },
+      RefreshToken: (_ctx, token) => cappedTo(lifetimesFor(token.accountId ? organizationOf.get(token.accountId) : undefined).refreshToken, contractEnd(token.accountId), clock.now()),
+      Grant: Math.max(snapshot.lifetimes.refreshToken, ...[...snapshot.organizations.keys()].map((o) => (snapshot.organization === undefined ? lifetimesFor(o).refreshToken : 0)), 3600),
       Session: 8 * 3600,
       Interaction: 600,
       AuthorizationCode: 60,

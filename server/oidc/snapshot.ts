@@ -1,6 +1,13 @@
 import {
   clientIdFor,
+  effectiveScopes,
+  effectiveSettings,
   issuerPath,
+  organizationChain,
+  workspaceSettings,
+  type Declarations,
+  type EffectiveScope,
+  type EffectiveSettings,
   type AccessPolicyObject,
   type Claim,
   type ClaimMappingObject,
@@ -11,8 +18,9 @@ import {
   type WorkspaceObject,
 } from '../../api/index.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
+import type { PageBranding } from './html.ts';
 import type { Store } from '../store/index.ts';
-import { resolveLifetimes, type Lifetimes } from './lifetimes.ts';
+import { lifetimesOf, type Lifetimes } from './lifetimes.ts';
 import { withCertification } from './standing.ts';
 
 export interface SnapshotClient {
@@ -54,20 +62,41 @@ export interface IssuerSnapshot {
   policies: AccessPolicyObject[];
   /** Every IdPConnection of the namespace: the broker routes sign-ins by their email domains. */
   connections: IdPConnectionObject[];
+  /** What effective settings are computed from (api/effective.ts). */
+  declarations: Declarations;
+  /** The issuer's organization's effective settings; at the shared issuer, the workspace's. */
+  effective: EffectiveSettings;
+  /**
+   * An organization's effective settings, worked out once per snapshot: at the shared issuer,
+   * the signed-in user's organization's. Undefined for no organization (workspace administrators).
+   */
+  settingsOf(organization: string | undefined): EffectiveSettings | undefined;
+  /** The scopes an organization's effective AccessPolicies grant a client (by name), worked out once per pair. */
+  scopesOf(organization: string, client: string): Map<string, EffectiveScope>;
   lifetimes: Lifetimes;
   version: number;
 }
 
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-/** Claims for a client's tokens: the template's, then the organization's, then the client's own mappings, later ones winning by name. */
-function claimsFor(client: ClientObject, template: OrganizationTemplateObject | undefined, mappings: ClaimMappingObject[]): { access: Claim[]; id: Claim[] } {
-  const byName = new Map<string, Claim>();
-  for (const c of template?.spec.claims ?? []) byName.set(c.name, c);
-  const ordered = [...mappings.filter((m) => !m.spec.clientRef), ...mappings.filter((m) => m.spec.clientRef?.name === client.metadata.name)];
-  for (const m of ordered) for (const c of m.spec.claims) byName.set(c.name, c);
-  const all = [...byName.values()];
-  return { access: all.filter((c) => c.tokens.includes('access')), id: all.filter((c) => c.tokens.includes('id')) };
+const byToken = (all: Claim[]) => ({ access: all.filter((c) => c.tokens.includes('access')), id: all.filter((c) => c.tokens.includes('id')) });
+
+/** Claims for a client's tokens: its organization's effective claims, then the client's own mappings, later ones winning by name. */
+function claimsFor(client: ClientObject, effective: EffectiveSettings, mappings: ClaimMappingObject[]): { access: Claim[]; id: Claim[] } {
+  const byName = new Map<string, Claim>(effective.claims.map((c) => [c.value.name, c.value]));
+  for (const m of mappings.filter((m) => m.spec.clientRef?.name === client.metadata.name)) for (const c of m.spec.claims) byName.set(c.name, c);
+  return byToken([...byName.values()]);
+}
+
+/**
+ * The claims of a token of `client` for a subject of `organization`: at an organization's issuer
+ * the client's own; at the shared issuer, the subject's organization's effective claims (its
+ * mappings, its template's, its parents'). A machine or a workspace administrator: none.
+ */
+export function subjectClaims(snapshot: IssuerSnapshot, client: SnapshotClient | undefined, organization: string | undefined): { access: Claim[]; id: Claim[] } {
+  if (snapshot.organization !== undefined) return client?.claims ?? { access: [], id: [] };
+  const settings = snapshot.settingsOf(organization);
+  return settings ? byToken(settings.claims.map((c) => c.value)) : { access: [], id: [] };
 }
 
 /**
@@ -81,19 +110,12 @@ function claimsFor(client: ClientObject, template: OrganizationTemplateObject | 
 export function grantableApiScopes(snapshot: IssuerSnapshot, client: SnapshotClient, organization: string | undefined): string[] {
   if (snapshot.organization !== undefined) return client.apiScopes;
   if (!organization) return [];
-  return apiScopesFor(client.object, snapshot.policies.filter((p) => p.spec.organizationRef.name === organization));
+  return apiScopesFor(snapshot.scopesOf(organization, client.object.metadata.name), client.object);
 }
 
-function apiScopesFor(client: ClientObject, policies: AccessPolicyObject[]): string[] {
-  const applicable = policiesFor(client, policies);
-  const allowed = new Set(applicable.flatMap((p) => p.spec.scopes.map((s) => s.scope)));
-  // An API scope is granted only when a policy of the organization allows it: no policy, no API access.
+/** The client's declared API scopes that the organization's effective AccessPolicies grant it (its parents' included): no policy, no API access. */
+function apiScopesFor(allowed: Map<string, EffectiveScope>, client: ClientObject): string[] {
   return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
-}
-
-/** The policies of the list that apply to a client: its own (`clientRef`) and its organization's general ones. */
-export function policiesFor(client: ClientObject, policies: AccessPolicyObject[]): AccessPolicyObject[] {
-  return policies.filter((p) => !p.spec.clientRef || p.spec.clientRef.name === client.metadata.name);
 }
 
 export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
@@ -104,14 +126,30 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
   const certified = await store.governance.certifications(namespace);
   const orgs = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, withCertification(o, certified.get(o.metadata.name)?.at)]));
 
-  const chain = organization ? chainOf(orgs, organization) : [];
+  const chain = organization ? organizationChain(orgs, organization) : [];
   if (organization && chain.length === 0) return undefined;
   const org = chain[0];
   const templates = new Map(of<OrganizationTemplateObject>('OrganizationTemplate').map((t) => [t.metadata.name, t]));
   const template = org?.spec.templateRef ? templates.get(org.spec.templateRef.name) : undefined;
-  const mappings = of<ClaimMappingObject>('ClaimMapping').filter((m) => m.spec.organizationRef.name === organization);
+  const allMappings = of<ClaimMappingObject>('ClaimMapping');
+  const mappings = allMappings.filter((m) => m.spec.organizationRef.name === organization);
   const allPolicies = of<AccessPolicyObject>('AccessPolicy');
-  const policies = allPolicies.filter((p) => p.spec.organizationRef.name === organization);
+  const declarations: Declarations = { workspace, organizations: orgs, templates, claimMappings: allMappings, policies: allPolicies };
+  const settings = new Map<string, EffectiveSettings | undefined>();
+  const settingsOf = (name: string | undefined): EffectiveSettings | undefined => {
+    if (!name) return undefined;
+    if (!settings.has(name)) settings.set(name, effectiveSettings(declarations, name));
+    return settings.get(name);
+  };
+  const effective = (organization ? settingsOf(organization) : undefined) ?? workspaceSettings(workspace);
+  const grants = new Map<string, Map<string, EffectiveScope>>();
+  const scopesOf = (name: string, client: string): Map<string, EffectiveScope> => {
+    // Names are DNS labels: a space cannot join two into one key.
+    const key = `${name} ${client}`;
+    let found = grants.get(key);
+    if (!found) grants.set(key, (found = effectiveScopes(declarations, name, client)));
+    return found;
+  };
   const declared = objects.filter((o) => o.object.kind === 'Client' && (o.object as ClientObject).spec.organizationRef?.name === organization);
 
   const clients: SnapshotClient[] = [];
@@ -129,8 +167,8 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
       uid,
       secret: confidential ? await secrets.current(namespace, object.metadata.name) : undefined,
       // At the shared issuer the user's organization narrows these per token (grantableApiScopes).
-      apiScopes: organization ? apiScopesFor(object, policies) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
-      claims: claimsFor(object, template, mappings),
+      apiScopes: organization ? apiScopesFor(scopesOf(organization, object.metadata.name), object) : (object.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s)),
+      claims: claimsFor(object, effective, mappings),
     });
   }
   return {
@@ -145,22 +183,25 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     clients,
     policies: allPolicies,
     connections: of<IdPConnectionObject>('IdPConnection'),
-    lifetimes: resolveLifetimes(org, template, workspace),
+    declarations,
+    effective,
+    settingsOf,
+    scopesOf,
+    lifetimes: lifetimesOf(effective),
     version,
   };
 }
 
-/** An organization and its parents, nearest first (a cycle, refused on write, would stop the walk). */
-export function chainOf(orgs: Map<string, OrganizationObject>, name: string): OrganizationObject[] {
-  const chain: OrganizationObject[] = [];
-  let next: string | undefined = name;
-  while (next && !chain.some((o) => o.metadata.name === next)) {
-    const org = orgs.get(next);
-    if (!org) break;
-    chain.push(org);
-    next = org.spec.parentRef?.name;
-  }
-  return chain;
+/**
+ * The look of the server's pages about `organization` (the routed or signed-in one at the
+ * shared issuer), else the issuer's own: its effective branding, every field inherited from
+ * its template and parents (api/effective.ts).
+ */
+export function brandingOf(snapshot: IssuerSnapshot, organization?: string): PageBranding {
+  const org = organization ? snapshot.organizations.get(organization) : snapshot.chain[0];
+  const settings = organization ? snapshot.settingsOf(organization) : snapshot.effective;
+  const b = settings?.branding;
+  return { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: b?.primaryColor?.value, accentColor: b?.accentColor?.value, logo: b?.logo?.value };
 }
 
 /**

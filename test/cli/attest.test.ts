@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
-import { NS, accessPolicy, claimMapping, client, idp, organization, user, workspace } from '../support/objects.ts';
+import { NS, accessPolicy, claimMapping, client, idp, organization, template, user, workspace } from '../support/objects.ts';
 import { startTestServer } from '../support/server.ts';
 import { attestationMarkdown, buildAttestation, type Attestation } from '../../cli/attestation.ts';
 import { readManifests } from '../../controller/sources/manifest-files.ts';
@@ -419,5 +419,62 @@ describe('gatehouse attest: access approvals', () => {
     const report = await buildAttestation({ dir, manifests: (await readManifests(dir)).objects, now });
     expect(report.organizations[0]!.standingApprovals).toBeNull();
     expect(attestationMarkdown(report)).toContain('Standing approvals: unknown (no store).');
+  });
+});
+
+describe('the effective settings of each organization, with where they came from', () => {
+  // A branch of HQ built from the "regional" template: what it declares nothing of itself comes from either.
+  const NS_INHERIT = 'inherit';
+  const at = <T extends { metadata: { name: string } }>(o: T) => ({ ...o, metadata: { name: o.metadata.name, namespace: NS_INHERIT } });
+  let report: Attestation;
+
+  beforeAll(async () => {
+    const dir = join(root, 'inheritance');
+    await mkdir(dir);
+    const files: Record<string, unknown> = {
+      'regional.yaml': at(template('regional', { tokens: { accessToken: '10m' }, emailDomains: ['regional.example'], mfa: { required: true }, network: { allowedCidrs: ['10.0.0.0/8'] }, branding: { accentColor: '#ff8800' }, claims: [{ name: 'region', value: 'eu' }] })),
+      'hq.yaml': at(organization('hq', { tokens: { refreshToken: '1d' }, limits: { requestsPerMinute: 60 } })),
+      'branch.yaml': at(organization('branch', { emailDomains: undefined, parentRef: { name: 'hq' }, templateRef: { name: 'regional' } })),
+      'hq-claims.yaml': at(claimMapping('hq-claims', 'hq', { claims: [{ name: 'tier', value: 'gold' }] })),
+      'hq-policy.yaml': at(accessPolicy('hq-policy', 'hq', { scopes: [{ scope: 'orders:read' }] })),
+      'branch-policy.yaml': at(accessPolicy('branch-policy', 'branch', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] })),
+      'branch-app.yaml': at(client('branch-app', 'branch', { scopes: ['openid', 'orders:read', 'orders:write'], audiences: ['https://orders.example'] })),
+    };
+    for (const [file, object] of Object.entries(files)) await writeFile(join(dir, file), stringify(object));
+    report = await buildAttestation({ dir, manifests: (await readManifests(dir)).objects, now: Date.parse(NOW) });
+  });
+  const branch = () => report.organizations.find((o) => o.name === 'branch')!;
+
+  it('lists each setting, its value and the level it came from', () => {
+    const rows = Object.fromEntries(branch().effective.map((r) => [r.field, `${r.value} ← ${r.source}`]));
+    expect(rows).toEqual({
+      'tokens.accessToken': '10m ← template:regional',
+      'tokens.idToken': '15m ← default',
+      'tokens.refreshToken': '1d ← parent:hq',
+      'mfa.required': 'true ← template:regional',
+      'network.allowedCidrs': '10.0.0.0/8 ← template:regional',
+      'limits.requestsPerMinute': '60 ← parent:hq',
+      emailDomains: 'regional.example ← template:regional',
+      'branding.accentColor': '#ff8800 ← template:regional',
+      'claims.tier': '"gold" ← parent:hq',
+      'claims.region': '"eu" ← template:regional',
+    });
+  });
+
+  it('lists inherited claims with the object that declared them, and API scopes narrowed by the parent', () => {
+    expect(branch().claims.map((c) => [c.name, c.via])).toEqual([
+      ['organization_id', 'built in'],
+      ['tier', 'ClaimMapping hq-claims (inherited from hq)'],
+      ['region', 'OrganizationTemplate regional'],
+    ]);
+    expect(branch().applications[0]).toMatchObject({ name: 'branch-app', apiScopesAllowed: ['orders:read'] });
+  });
+
+  it('prints them as a table in Markdown', () => {
+    const md = attestationMarkdown(report);
+    const section = md.slice(md.indexOf('## branch'), md.indexOf('## hq'));
+    expect(section).toContain('### Effective settings');
+    expect(section).toContain('| tokens.accessToken | 10m | template:regional |');
+    expect(section).toContain('| limits.requestsPerMinute | 60 | parent:hq |');
   });
 });

@@ -40,3 +40,29 @@ export async function submit(s: Started, fields: Record<string, string>, stopAt 
 export async function resume(s: Started, url: string, stopAt = CALLBACK): Promise<Started> {
   return { ...s, ...(await s.browser.follow(url, stopAt)) };
 }
+
+/**
+ * Through every page a directory user meets (at the shared issuer the email first, then the
+ * password) until the callback or another page (a second factor's), left for the caller to read.
+ * `pages`: the HTML of each page passed.
+ */
+export async function throughSignIn(config: oidc.Configuration, email: string, password: string, scope = 'openid email'): Promise<{ pages: string[]; end: Started }> {
+  let s = await startSignIn(config, { scope });
+  const pages: string[] = [];
+  for (let step = 0; step < 3 && !s.url.startsWith(CALLBACK) && s.res.status === 200; step++) {
+    const html = await s.res.text();
+    pages.push(html);
+    if (!/name="password"/.test(html) && !/name="email"/.test(html)) {
+      s = { ...s, res: new Response(html) };
+      break;
+    }
+    s = await submit({ ...s, res: new Response(html) }, /name="password"/.test(html) ? { email, password } : { email });
+  }
+  return { pages, end: s };
+}
+
+/** The tokens at the end of `throughSignIn`. */
+export async function codeGrant(config: oidc.Configuration, end: Started) {
+  if (!end.url.startsWith(CALLBACK)) throw new Error(`sign-in stopped at ${end.url} (${end.res.status})`);
+  return oidc.authorizationCodeGrant(config, new URL(end.url), { pkceCodeVerifier: end.verifier, expectedState: end.state });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseObject, type IdPConnectionObject, type OrganizationObject, type OrganizationTemplateObject } from '../../../api/index.ts';
+import { parseObject, workspaceSettings, type IdPConnectionObject, type OrganizationObject, type OrganizationTemplateObject } from '../../../api/index.ts';
 import { routeEmail } from '../../../server/broker/routing.ts';
 import type { IssuerSnapshot } from '../../../server/oidc/snapshot.ts';
 import { NS, idp, organization, template } from '../../support/objects.ts';
@@ -27,6 +27,10 @@ function snapshot(orgs: OrganizationObject[], connections: IdPConnectionObject[]
     clients: [],
     policies: [],
     connections,
+    declarations: { workspace: undefined, organizations: new Map(orgs.map((o) => [o.metadata.name, o])), templates: new Map(templates.map((t) => [t.metadata.name, t])) },
+    effective: workspaceSettings(undefined),
+    settingsOf: () => undefined,
+    scopesOf: () => new Map(),
     lifetimes: { accessToken: 900, idToken: 900, refreshToken: 3600 },
     version: 1,
   };

@@ -55,6 +55,11 @@ describe('a partner administrator signs in through its own issuer and administer
     expect(JSON.stringify(res.body)).not.toContain('scrypt');
   });
 
+  it("reads its own and its sub-organizations' effective settings", async () => {
+    for (const org of ['cascade', 'cascade-east']) expect((await as('ana')('GET', `${base}/organizations/${org}/effective`)).status).toBe(200);
+    expect((await as('ana')('GET', `${base}/organizations/cascade-east/effective`)).body.chain).toEqual(['cascade-east', 'cascade']);
+  });
+
   it('sees its sub-organizations', async () => {
     const res = await as('ana')('GET', `${base}/organizations/cascade-east/users`);
     expect(res.body.items.map((u: { id: string }) => u.id)).toEqual(['eve']);
@@ -148,6 +153,7 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
   const forgeOrg = organization('forge', { displayName: 'Taken over' });
   const routes: [string, string, unknown?][] = [
     ['GET', `${base}/organizations/forge`],
+    ['GET', `${base}/organizations/forge/effective`],
     ['PUT', `${base}/organizations/forge`, forgeOrg],
     ['PUT', `${base}/clients/forge-console`, console('forge-console', 'forge')],
     ['PUT', `${base}/idpconnections/forge-idp`, { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'IdPConnection', metadata: { name: 'forge-idp', namespace: NS }, spec: { organizationRef: { name: 'forge' }, type: 'directory' } }],

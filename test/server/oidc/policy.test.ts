@@ -1,30 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseObject, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../../api/index.ts';
-import { refreshLifetime, resolveLifetimes } from '../../../server/oidc/lifetimes.ts';
+import { parseObject, type OrganizationObject } from '../../../api/index.ts';
+import { refreshLifetime } from '../../../server/oidc/lifetimes.ts';
 import { standingOf } from '../../../server/oidc/standing.ts';
 import { tokenClaims } from '../../../server/oidc/claims.ts';
-import { NS, organization, template, workspace } from '../../support/objects.ts';
+import { NS, organization } from '../../support/objects.ts';
 
 const org = (name: string, spec: object = {}) => parseObject(organization(name, spec), { defaultNamespace: NS }) as OrganizationObject;
-const ws = (spec: object = {}) => parseObject(workspace(spec), { defaultNamespace: NS }) as WorkspaceObject;
-const tpl = (spec: object = {}) => parseObject(template('t', spec), { defaultNamespace: NS }) as OrganizationTemplateObject;
 const NOW = Date.parse('2026-11-23T09:00:00Z');
 
 describe('token lifetimes', () => {
-  it('come from the organization, else its template, else the workspace', () => {
-    const w = ws({ tokens: { accessToken: '10m', idToken: '5m', refreshToken: '1d' } });
-    const t = tpl({ tokens: { accessToken: '20m' } });
-    expect(resolveLifetimes(org('a', { tokens: { accessToken: '25m' } }), t, w)).toEqual({ accessToken: 1500, idToken: 300, refreshToken: 86400 });
-    expect(resolveLifetimes(org('a'), t, w).accessToken).toBe(1200);
-    expect(resolveLifetimes(org('a'), undefined, w).accessToken).toBe(600);
-    expect(resolveLifetimes(org('a'), undefined, undefined).accessToken).toBe(900);
-  });
-
-  it('never exceed the workspace ceilings, whatever the organization declares', () => {
-    const w = ws({ guardrails: { maxAccessToken: '30m', maxRefreshToken: '7d' } });
-    expect(resolveLifetimes(org('a', { tokens: { accessToken: '1d', refreshToken: '90d' } }), undefined, w)).toMatchObject({ accessToken: 1800, refreshToken: 7 * 86400 });
-  });
-
   it('cut refresh tokens at the end of the contract', () => {
     const lifetimes = { accessToken: 900, idToken: 900, refreshToken: 86400 };
     expect(refreshLifetime(lifetimes, '2026-11-23T10:00:00Z', NOW)).toBe(3600);

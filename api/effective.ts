@@ -1,0 +1,389 @@
+import { durationSeconds } from './common.ts';
+import type { Claim } from './kinds/claim-mapping.ts';
+import type { AccessPolicyObject, ClaimMappingObject, OrganizationObject, OrganizationTemplateObject, WorkspaceObject } from './kinds/index.ts';
+
+/**
+ * Inheritance down the organization tree, computed in one place (docs/declarations.md,
+ * "Inheritance"). An organization's setting is its own, else its template's, else its
+ * parent's effective one; where the field is a limit the parent's value is also a ceiling
+ * the child cannot lift. Every server path that reads an organization's settings reads them
+ * from `effectiveSettings`, so the issuer, the shared issuer, the gates and attest agree.
+ */
+
+/** Where an effective value was declared. */
+export type Source = 'organization' | `template:${string}` | `parent:${string}` | 'workspace' | 'default';
+
+export interface Sourced<T> {
+  value: T;
+  source: Source;
+}
+
+/** Deeper than any sane hierarchy: a walk stops here, and a write that would need more is refused as a cycle. */
+export const MAX_ORGANIZATION_DEPTH = 64;
+
+/**
+ * The one walk up the parent chain: the organization and its parents, nearest first. `cycle`
+ * is set when the walk met a name twice (or ran past MAX_ORGANIZATION_DEPTH): the names in the
+ * order walked, the repeated one last. A missing parent ends the chain.
+ */
+export function ancestry(orgs: ReadonlyMap<string, OrganizationObject>, name: string): { chain: OrganizationObject[]; cycle: string[] | undefined } {
+  const chain: OrganizationObject[] = [];
+  const names: string[] = [];
+  for (let next: string | undefined = name; next !== undefined; ) {
+    if (names.includes(next) || names.length >= MAX_ORGANIZATION_DEPTH) return { chain, cycle: [...names, next] };
+    const org = orgs.get(next);
+    if (!org) break;
+    chain.push(org);
+    names.push(next);
+    next = org.spec.parentRef?.name;
+  }
+  return { chain, cycle: undefined };
+}
+
+/** Whether `name`'s parents lead back to it (or deeper than MAX_ORGANIZATION_DEPTH): the walk spelled out, else undefined. */
+export function parentCycle(orgs: ReadonlyMap<string, OrganizationObject>, name: string): string[] | undefined {
+  const { cycle } = ancestry(orgs, name);
+  return cycle && (cycle.at(-1) === name || cycle.length > MAX_ORGANIZATION_DEPTH) ? cycle : undefined;
+}
+
+/** An organization and its parents, nearest first; empty when it does not exist. */
+export function organizationChain(orgs: ReadonlyMap<string, OrganizationObject>, name: string): OrganizationObject[] {
+  return ancestry(orgs, name).chain;
+}
+
+/** An organization and every organization below it (at any depth), the organization first. */
+export function withDescendants(orgs: ReadonlyMap<string, OrganizationObject>, name: string): string[] {
+  const out = [name];
+  // Breadth-first; `out` doubles as the visited set, so a cycle cannot loop.
+  for (let i = 0; i < out.length && out.length <= orgs.size; i++) {
+    for (const org of orgs.values()) {
+      if (org.spec.parentRef?.name === out[i] && !out.includes(org.metadata.name)) out.push(org.metadata.name);
+    }
+  }
+  return out;
+}
+
+/** What the settings of a namespace's organizations are computed from. */
+export interface Declarations {
+  workspace: WorkspaceObject | undefined;
+  organizations: ReadonlyMap<string, OrganizationObject>;
+  templates: ReadonlyMap<string, OrganizationTemplateObject>;
+  /** The namespace's ClaimMappings: those without `clientRef` are the organization's own claims. */
+  claimMappings?: readonly ClaimMappingObject[];
+  policies?: readonly AccessPolicyObject[];
+}
+
+export interface Lifetimes {
+  accessToken: number;
+  idToken: number;
+  refreshToken: number;
+}
+type LifetimeField = keyof Lifetimes;
+const LIFETIME_FIELDS: readonly LifetimeField[] = ['accessToken', 'idToken', 'refreshToken'];
+
+/** What a partner gets when nothing is declared: short access tokens, a working day of refresh. */
+export const DEFAULT_LIFETIMES: Lifetimes = { accessToken: 15 * 60, idToken: 15 * 60, refreshToken: 8 * 3600 };
+/** The ceilings when the Workspace declares no guardrails. */
+export const DEFAULT_CEILINGS: Lifetimes = { accessToken: 3600, idToken: 3600, refreshToken: 30 * 86400 };
+
+export interface EffectiveBranding {
+  logo?: Sourced<string>;
+  primaryColor?: Sourced<string>;
+  accentColor?: Sourced<string>;
+}
+
+export interface EffectiveSettings {
+  /** Undefined: the workspace's own settings (its shared issuer's, before any organization). */
+  organization: string | undefined;
+  /** The organization and its parents, nearest first. */
+  chain: string[];
+  /** Seconds. Ceiling: never above the parent's, nor the Workspace's guardrails. */
+  tokens: { [F in LifetimeField]: Sourced<number> };
+  /** Ceiling: true anywhere above stays true. */
+  mfaRequired: Sourced<boolean>;
+  /**
+   * Ceiling by intersection: an address is admitted only when it is in the organization's
+   * own blocks and in every ancestor's. Undefined: every network. An empty list: none.
+   */
+  allowedCidrs: (Sourced<string[]> & { narrowedBy?: Source }) | undefined;
+  /** Ceiling: the lowest of the organization's and its ancestors'. Undefined: no limit. */
+  requestsPerMinute: Sourced<number> | undefined;
+  /** Not inherited from parents: an email domain belongs to exactly one organization. */
+  emailDomains: Sourced<string[]> | undefined;
+  /** Inherited field by field. */
+  branding: EffectiveBranding;
+  /** Inherited and overridden per claim name: the organization's mappings, its template's, its parent's. */
+  claims: Sourced<Claim>[];
+}
+
+/** A value declared on `org` itself or on its template, with where. */
+function own<T>(org: OrganizationObject, template: OrganizationTemplateObject | undefined, read: (spec: Partial<OrganizationObject['spec']> & Partial<OrganizationTemplateObject['spec']>) => T | undefined): Sourced<T> | undefined {
+  const mine = read(org.spec);
+  if (mine !== undefined) return { value: mine, source: 'organization' };
+  const inherited = template ? read(template.spec) : undefined;
+  return inherited !== undefined ? { value: inherited, source: `template:${template!.metadata.name}` } : undefined;
+}
+
+/** The email domains an organization owns: its own, else its template's; never its parent's (a domain belongs to one organization). */
+export function declaredEmailDomains(org: OrganizationObject, templates: ReadonlyMap<string, OrganizationTemplateObject>): Sourced<string[]> | undefined {
+  return own(org, org.spec.templateRef ? templates.get(org.spec.templateRef.name) : undefined, (s) => s.emailDomains);
+}
+
+/** A parent's value as its child sees it: what the parent (or its template) declared is `parent:<name>`. */
+function lift<T>(s: Sourced<T>, parent: string): Sourced<T> {
+  return s.source === 'organization' || s.source.startsWith('template:') ? { ...s, source: `parent:${parent}` } : s;
+}
+const liftOptional = <T>(s: Sourced<T> | undefined, parent: string) => (s ? lift(s, parent) : undefined);
+
+const lower = (a: Sourced<number>, b: Sourced<number>) => (b.value < a.value ? b : a);
+
+/** What applies before any organization: the Workspace's lifetimes under its guardrails. */
+export function workspaceSettings(workspace: WorkspaceObject | undefined): EffectiveSettings {
+  const ceilings = lifetimeCeilings(workspace);
+  const tokens = Object.fromEntries(
+    LIFETIME_FIELDS.map((f) => {
+      const declared = workspace?.spec.tokens?.[f];
+      const value: Sourced<number> = declared ? { value: durationSeconds(declared), source: 'workspace' } : { value: DEFAULT_LIFETIMES[f], source: 'default' };
+      return [f, lower(value, ceilings[f])];
+    }),
+  ) as EffectiveSettings['tokens'];
+  return { organization: undefined, chain: [], tokens, mfaRequired: { value: false, source: 'default' }, allowedCidrs: undefined, requestsPerMinute: undefined, emailDomains: undefined, branding: {}, claims: [] };
+}
+
+/** The Workspace's guardrails on lifetimes, else the built-in ceilings. */
+export function lifetimeCeilings(workspace: WorkspaceObject | undefined): { [F in LifetimeField]: Sourced<number> } {
+  const guard = workspace?.spec.guardrails;
+  const max = { accessToken: guard?.maxAccessToken, idToken: guard?.maxIdToken, refreshToken: guard?.maxRefreshToken };
+  return Object.fromEntries(LIFETIME_FIELDS.map((f) => [f, max[f] ? { value: durationSeconds(max[f]), source: 'workspace' } : { value: DEFAULT_CEILINGS[f], source: 'default' }])) as { [F in LifetimeField]: Sourced<number> };
+}
+
+/** One level down: `org`'s settings from its own declarations and its parent's effective ones. */
+function step(decls: Declarations, org: OrganizationObject, above: EffectiveSettings, chain: string[]): EffectiveSettings {
+  const name = org.metadata.name;
+  const template = org.spec.templateRef ? decls.templates.get(org.spec.templateRef.name) : undefined;
+  const parent = above.organization;
+  const inherit = <T>(s: Sourced<T>): Sourced<T> => (parent === undefined ? s : lift(s, parent));
+  const inheritOptional = <T>(s: Sourced<T> | undefined) => (parent === undefined ? s : liftOptional(s, parent));
+
+  // A root's lifetimes are capped by the guardrails only (the Workspace's own are defaults, not limits).
+  const ceilings = parent === undefined ? lifetimeCeilings(decls.workspace) : undefined;
+  const tokens = Object.fromEntries(
+    LIFETIME_FIELDS.map((f) => {
+      const declared = own(org, template, (s) => s.tokens?.[f]);
+      const inherited = inherit(above.tokens[f]);
+      if (!declared) return [f, inherited];
+      const value: Sourced<number> = { value: durationSeconds(declared.value), source: declared.source };
+      return [f, lower(value, ceilings ? ceilings[f] : inherited)];
+    }),
+  ) as EffectiveSettings['tokens'];
+
+  const mfaDeclared = own(org, template, (s) => s.mfa?.required);
+  const mfaAbove = inherit(above.mfaRequired);
+  const mfaRequired = mfaAbove.value ? mfaAbove : (mfaDeclared ?? mfaAbove);
+
+  const cidrs = own(org, template, (s) => s.network?.allowedCidrs);
+  const cidrsAbove = inheritOptional(above.allowedCidrs);
+  let allowedCidrs: EffectiveSettings['allowedCidrs'] = cidrs ?? cidrsAbove;
+  if (cidrs && cidrsAbove) {
+    const value = intersectCidrs(cidrs.value, cidrsAbove.value);
+    allowedCidrs = sameList(value, cidrs.value) ? cidrs : { value, source: cidrs.source, narrowedBy: cidrsAbove.source };
+  }
+
+  const rate = own(org, template, (s) => s.limits?.requestsPerMinute);
+  const rateAbove = inheritOptional(above.requestsPerMinute);
+  const requestsPerMinute = rate && rateAbove ? lower(rate, rateAbove) : (rate ?? rateAbove);
+
+  const branding: EffectiveBranding = {};
+  for (const field of ['logo', 'primaryColor', 'accentColor'] as const) {
+    const value = own(org, template, (s) => s.branding?.[field]) ?? inheritOptional(above.branding[field]);
+    if (value) branding[field] = value;
+  }
+
+  const claims = new Map<string, Sourced<Claim>>();
+  for (const c of above.claims) claims.set(c.value.name, inherit(c));
+  for (const c of template?.spec.claims ?? []) claims.set(c.name, { value: c, source: `template:${template!.metadata.name}` });
+  for (const m of decls.claimMappings ?? []) {
+    if (m.spec.organizationRef.name !== name || m.spec.clientRef) continue;
+    for (const c of m.spec.claims) claims.set(c.name, { value: c, source: 'organization' });
+  }
+
+  return {
+    organization: name,
+    chain,
+    tokens,
+    mfaRequired,
+    allowedCidrs,
+    requestsPerMinute,
+    emailDomains: declaredEmailDomains(org, decls.templates),
+    branding,
+    claims: [...claims.values()],
+  };
+}
+
+/**
+ * The effective settings of `organization` with where each came from; undefined when it does
+ * not exist. The parent chain is walked once, cycle-safe and depth-limited.
+ */
+export function effectiveSettings(decls: Declarations, organization: string): EffectiveSettings | undefined {
+  const chain = organizationChain(decls.organizations, organization);
+  if (chain.length === 0) return undefined;
+  const names = chain.map((o) => o.metadata.name);
+  let settings = workspaceSettings(decls.workspace);
+  for (let i = chain.length - 1; i >= 0; i--) settings = step(decls, chain[i]!, settings, names.slice(i));
+  return settings;
+}
+
+/** What one scope of an AccessPolicy comes to for an organization, after its ancestors' policies. */
+export interface EffectiveScope {
+  scope: string;
+  requireMfa: Sourced<boolean>;
+  requireApproval: Sourced<boolean>;
+}
+
+/**
+ * The API scopes `client` may get for users of `organization`, with their step-up flags. A
+ * level grants a scope when one of its AccessPolicies does, generally or naming the client;
+ * a sub-organization gets a scope only when its own policies and every ancestor's grant it
+ * (no policy above, nothing below), and a `requireMfa` / `requireApproval` set above stays set.
+ */
+export function effectiveScopes(decls: Declarations, organization: string, client: string): Map<string, EffectiveScope> {
+  const chain = organizationChain(decls.organizations, organization);
+  let allowed: Map<string, EffectiveScope> | undefined;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const level = chain[i]!.metadata.name;
+    const granted = new Map<string, EffectiveScope>();
+    for (const p of decls.policies ?? []) {
+      if (p.spec.organizationRef.name !== level || (p.spec.clientRef && p.spec.clientRef.name !== client)) continue;
+      for (const s of p.spec.scopes) {
+        const prior = granted.get(s.scope);
+        granted.set(s.scope, {
+          scope: s.scope,
+          requireMfa: { value: Boolean(prior?.requireMfa.value || s.requireMfa), source: 'organization' },
+          requireApproval: { value: Boolean(prior?.requireApproval.value || s.requireApproval), source: 'organization' },
+        });
+      }
+    }
+    if (allowed) {
+      const parent = chain[i + 1]!.metadata.name;
+      for (const [scope, mine] of granted) {
+        const above = allowed.get(scope);
+        if (!above) granted.delete(scope);
+        else {
+          const mfa = lift(above.requireMfa, parent);
+          const approval = lift(above.requireApproval, parent);
+          granted.set(scope, { scope, requireMfa: mfa.value ? mfa : mine.requireMfa, requireApproval: approval.value ? approval : mine.requireApproval });
+        }
+      }
+    }
+    allowed = granted;
+  }
+  return allowed ?? new Map();
+}
+
+/** Seconds as a declaration writes them: the largest unit that divides them (`600` → `10m`). */
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) if (seconds % size === 0 && seconds >= size) return `${seconds / size}${unit}`;
+  return `${seconds}s`;
+}
+
+/** One row per set field, as the fields are named in a declaration: what attest prints and `status.effective` summarises. */
+export interface EffectiveRow {
+  field: string;
+  value: string;
+  source: Source;
+  /** Set when a parent's networks narrowed the organization's own. */
+  narrowedBy?: Source;
+}
+
+export function effectiveRows(settings: EffectiveSettings): EffectiveRow[] {
+  const rows: EffectiveRow[] = [];
+  for (const f of LIFETIME_FIELDS) rows.push({ field: `tokens.${f}`, value: formatDuration(settings.tokens[f].value), source: settings.tokens[f].source });
+  rows.push({ field: 'mfa.required', value: String(settings.mfaRequired.value), source: settings.mfaRequired.source });
+  const cidrs = settings.allowedCidrs;
+  if (cidrs) rows.push({ field: 'network.allowedCidrs', value: cidrs.value.length ? cidrs.value.join(', ') : '(none: no address is admitted)', source: cidrs.source, ...(cidrs.narrowedBy ? { narrowedBy: cidrs.narrowedBy } : {}) });
+  if (settings.requestsPerMinute) rows.push({ field: 'limits.requestsPerMinute', value: String(settings.requestsPerMinute.value), source: settings.requestsPerMinute.source });
+  if (settings.emailDomains) rows.push({ field: 'emailDomains', value: settings.emailDomains.value.join(', '), source: settings.emailDomains.source });
+  for (const field of ['primaryColor', 'accentColor', 'logo'] as const) {
+    const b = settings.branding[field];
+    if (b) rows.push({ field: `branding.${field}`, value: field === 'logo' ? `${b.value.slice(0, b.value.indexOf(';'))} (${b.value.length} characters)` : b.value, source: b.source });
+  }
+  for (const c of settings.claims) rows.push({ field: `claims.${c.value.name}`, value: c.value.from ?? JSON.stringify(c.value.value), source: c.source });
+  return rows;
+}
+
+/**
+ * A compact summary for `status.effective`: each set field and where its value came from.
+ * Claims are left out (one per claim name would grow the status without bound).
+ */
+export function effectiveSources(settings: EffectiveSettings): Record<string, Source> {
+  return Object.fromEntries(effectiveRows({ ...settings, claims: [] }).map((r) => [r.field, r.source]));
+}
+
+// --- CIDR blocks, read without node:net so that api/ stays pure ---
+
+interface Block {
+  text: string;
+  family: 4 | 6;
+  address: bigint;
+  prefix: number;
+}
+
+function ipv4(text: string): bigint | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  return parts.reduce((n, p) => (n << 8n) | BigInt(Number(p)), 0n);
+}
+
+function ipv6(text: string): bigint | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (s: string) => (s === '' ? [] : s.split(':'));
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const missing = 8 - head.length - tail.length;
+  if ((halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) return undefined;
+  const all = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+  return all.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** A CIDR block, or undefined when it is not one (such a block admits no address). */
+export function parseCidr(text: string): Block | undefined {
+  const [address = '', bits, extra] = text.split('/');
+  if (bits === undefined || extra !== undefined || !/^\d{1,3}$/.test(bits)) return undefined;
+  const prefix = Number(bits);
+  const v4 = ipv4(address);
+  const family = v4 !== undefined ? 4 : 6;
+  const value = v4 ?? ipv6(address);
+  const width = family === 4 ? 32 : 128;
+  if (value === undefined || prefix > width) return undefined;
+  return { text, family, address: (value >> BigInt(width - prefix)) << BigInt(width - prefix), prefix };
+}
+
+/** Whether every address of `inner` is in `outer`. */
+function within(inner: Block, outer: Block): boolean {
+  if (inner.family !== outer.family || inner.prefix < outer.prefix) return false;
+  const shift = BigInt((outer.family === 4 ? 32 : 128) - outer.prefix);
+  return inner.address >> shift === outer.address >> shift;
+}
+
+/**
+ * The addresses in both lists, as blocks: two CIDR blocks either nest or are disjoint, so the
+ * intersection is, for each pair, the narrower block of a nested pair. A block that is not a
+ * CIDR block is dropped (it admitted nothing).
+ */
+export function intersectCidrs(a: readonly string[], b: readonly string[]): string[] {
+  const read = (list: readonly string[]) => list.map(parseCidr).filter((x): x is Block => x !== undefined);
+  const left = read(a);
+  const right = read(b);
+  const out: string[] = [];
+  for (const x of left) {
+    for (const y of right) {
+      const narrower = within(x, y) ? x : within(y, x) ? y : undefined;
+      if (narrower && !out.includes(narrower.text)) out.push(narrower.text);
+    }
+  }
+  return out;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
