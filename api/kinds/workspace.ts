@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TokenLifetimes, duration } from '../common.ts';
+import { SessionLifetimes, TokenLifetimes, duration } from '../common.ts';
 import { defineKind } from '../kind.ts';
 
 export const SigningAlgorithm = z.enum(['ES256', 'EdDSA', 'RS256']);
@@ -8,6 +8,8 @@ export const WorkspaceSpec = z.strictObject({
   displayName: z.string().min(1).max(200).optional(),
   /** Lifetimes every organization inherits unless it or its template says otherwise. */
   tokens: TokenLifetimes.optional(),
+  /** Sign-in sessions every organization inherits unless it or its template says otherwise (default 8h, idle 8h). */
+  sessions: SessionLifetimes.optional(),
   signingAlgorithm: SigningAlgorithm.default('ES256'),
   /** Ceilings no organization, template or partner admin can exceed. */
   guardrails: z
@@ -15,6 +17,8 @@ export const WorkspaceSpec = z.strictObject({
       maxAccessToken: duration.optional(),
       maxIdToken: duration.optional(),
       maxRefreshToken: duration.optional(),
+      /** The longest sign-in session (lifetime and idle timeout alike); default 24h. */
+      maxSession: duration.optional(),
       requireMfaForAdmins: z.boolean().optional(),
     })
     .optional(),

@@ -6,7 +6,7 @@ import { tokenClaims, type ClaimValue } from './claims.ts';
 import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
 import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
-import { cappedTo, contractsEnd } from './lifetimes.ts';
+import { cappedTo, contractsEnd, resolveSessions, sessionTtl, type SessionPolicy } from './lifetimes.ts';
 import { chainOf, grantableApiScopes, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
@@ -70,9 +70,18 @@ function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
  * request asks for something that needs one. Without it, a session opened for a plain
  * scope would carry a step-up scope asked later without ever seeing the TOTP page.
  */
-function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>): interactionPolicy.Prompt[] {
+function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>, sessionOver: (accountId: string, loginTs: number | undefined) => boolean): interactionPolicy.Prompt[] {
   const policy = interactionPolicy.base();
   const { Check } = interactionPolicy;
+  // A session used within its idle timeout is kept (ttl.Session), but never past its declared lifetime.
+  policy.get('login')!.checks.add(
+    new Check('session_lifetime', 'the sign-in session has reached its lifetime', (ctx) => {
+      const { oidc } = ctx;
+      const accountId = oidc.session?.accountId;
+      if (!accountId || oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      return sessionOver(accountId, oidc.session?.loginTs) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
   policy.get('login')!.checks.add(
     new Check('mfa_step_up', 'a second factor is required for the scopes requested', async (ctx) => {
       const { oidc } = ctx;
@@ -148,6 +157,22 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (!snapshot.organization && user.organization && !standingOf(chainOf(snapshot.organizations, user.organization), clock.now(), snapshot.workspace?.spec.lifecycle).active) return undefined;
     return user;
   };
+
+  /** A session's policy: the issuer's organization's, or at the shared issuer its user's organization's (the workspace's until that is known). */
+  const sessionPolicies = new Map<string, SessionPolicy>();
+  const sessionsOf = (accountId: string | undefined): SessionPolicy => {
+    if (snapshot.organization !== undefined) return snapshot.sessions;
+    const organization = accountId ? organizationOf.get(accountId) : undefined;
+    if (!organization) return snapshot.sessions;
+    let policy = sessionPolicies.get(organization);
+    if (!policy) {
+      const own = snapshot.organizations.get(organization);
+      const template = own?.spec.templateRef ? snapshot.templates.get(own.spec.templateRef.name) : undefined;
+      sessionPolicies.set(organization, (policy = resolveSessions(own, template, snapshot.workspace)));
+    }
+    return policy;
+  };
+  const sessionOver = (accountId: string, loginTs: number | undefined) => loginTs !== undefined && Math.floor(clock.now() / 1000) >= loginTs + sessionsOf(accountId).lifetime;
 
   /** The user a token request or authorization is for: the code's, the refresh token's, or the session's. */
   const accountOf = (ctx: KoaContextWithOIDC): string | undefined => {
@@ -335,11 +360,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       IdToken: (_ctx, token) => cappedTo(snapshot.lifetimes.idToken, contractEnd((token as { available?: { sub?: string } }).available?.sub), clock.now()),
       RefreshToken: (_ctx, token) => cappedTo(snapshot.lifetimes.refreshToken, contractEnd(token.accountId), clock.now()),
       Grant: Math.max(snapshot.lifetimes.refreshToken, 3600),
-      Session: 8 * 3600,
+      // Saved again on every use: kept while used within the idle timeout, up to the lifetime since sign-in.
+      Session: (_ctx, session) => sessionTtl(sessionsOf(session.accountId), session.loginTs, clock.now()),
       Interaction: 600,
       AuthorizationCode: 60,
     },
-    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser) },
+    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser, sessionOver) },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);

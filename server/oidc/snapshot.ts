@@ -12,7 +12,7 @@ import {
 } from '../../api/index.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Store } from '../store/index.ts';
-import { resolveLifetimes, type Lifetimes } from './lifetimes.ts';
+import { resolveLifetimes, resolveSessions, type Lifetimes, type SessionPolicy } from './lifetimes.ts';
 import { withCertification } from './standing.ts';
 
 export interface SnapshotClient {
@@ -55,6 +55,8 @@ export interface IssuerSnapshot {
   /** Every IdPConnection of the namespace: the broker routes sign-ins by their email domains. */
   connections: IdPConnectionObject[];
   lifetimes: Lifetimes;
+  /** The issuer's organization's sign-in sessions (at the shared issuer, the workspace's: each user's organization's apply, provider.ts). */
+  sessions: SessionPolicy;
   version: number;
 }
 
@@ -146,6 +148,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     policies: allPolicies,
     connections: of<IdPConnectionObject>('IdPConnection'),
     lifetimes: resolveLifetimes(org, template, workspace),
+    sessions: resolveSessions(org, template, workspace),
     version,
   };
 }
