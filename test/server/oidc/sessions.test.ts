@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Browser } from '../../support/browser.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
+import { NS, client, idp, organization, template, user, workspace } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signInWith } from '../../support/sign-in.ts';
 import { resolveSessions, sessionTtl } from '../../../server/oidc/lifetimes.ts';
 
@@ -99,6 +99,13 @@ describe('resolution', () => {
     expect(resolveSessions(undefined, undefined, undefined)).toEqual({ lifetime: 8 * 3600, idleTimeout: 8 * 3600 });
     const ws = workspace({ sessions: { lifetime: '48h', idleTimeout: '72h' } }) as never;
     expect(resolveSessions(undefined, undefined, ws)).toEqual({ lifetime: 24 * 3600, idleTimeout: 24 * 3600 });
+  });
+
+  it('takes each field from the Organization, else its OrganizationTemplate, else the Workspace', () => {
+    const ws = workspace({ sessions: { lifetime: '4h', idleTimeout: '20m' } }) as never;
+    const tpl = template('partners', { sessions: { idleTimeout: '45m' } }) as never;
+    expect(resolveSessions(organization('x') as never, tpl, ws)).toEqual({ lifetime: 4 * 3600, idleTimeout: 45 * 60 });
+    expect(resolveSessions(organization('x', { sessions: { idleTimeout: '10m' } }) as never, tpl, ws)).toEqual({ lifetime: 4 * 3600, idleTimeout: 10 * 60 });
   });
 
   it('keeps a session saved now for the idle timeout, never past the lifetime since the sign-in', () => {
