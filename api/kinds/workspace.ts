@@ -11,6 +11,11 @@ export const WorkspaceSpec = z.strictObject({
   /** Sign-in sessions every organization inherits unless it or its template says otherwise (default 8h, idle 8h). */
   sessions: SessionLifetimes.optional(),
   signingAlgorithm: SigningAlgorithm.default('ES256'),
+  /**
+   * Every Organization must declare `contract` (id, partnerType, owner, endsAt): none is
+   * admitted without one, and those already without one show `ContractDeclared=False`.
+   */
+  requireContract: z.boolean().optional(),
   /** Ceilings no organization, template or partner admin can exceed. */
   guardrails: z
     .strictObject({

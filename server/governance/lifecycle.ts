@@ -35,7 +35,8 @@ export function remaining(ms: number): string {
 /**
  * Conditions computed from the declaration and the clock on every read, so they are true
  * the moment they are read (nothing has to have run): `Active` (the organization's
- * standing, parents included), `ContractEnding` (inside the Workspace's warning window)
+ * standing, parents included), `ContractDeclared` (when the Workspace sets
+ * `requireContract`), `ContractEnding` (inside the Workspace's warning window)
  * and `CertificationCurrent` (within the review period).
  */
 export function lifecycleConditions(view: NamespaceView, declared: OrganizationObject, now: number, previous: readonly Condition[] = []): Condition[] {
@@ -62,6 +63,9 @@ export function lifecycleConditions(view: NamespaceView, declared: OrganizationO
   out.push(standing.active ? condition('Active', true, 'Standing', 'sign-ins and tokens are served') : condition('Active', false, camel(standing.reason), standing.detail));
 
   const contract = org.spec.contract;
+  if (view.workspace?.spec.requireContract) {
+    out.push(contract ? condition('ContractDeclared', true, 'Declared', `contract ${contract.id}`) : condition('ContractDeclared', false, 'ContractRequired', `Workspace ${view.workspace.metadata.name} requires a contract: declare spec.contract (id, partnerType, owner, endsAt)`));
+  }
   const warnFrom = warningStartsAt(org, lifecycle);
   if (contract && warnFrom !== undefined) {
     const endsAt = Date.parse(contract.endsAt);
