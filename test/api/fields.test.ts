@@ -113,7 +113,9 @@ const ENFORCED: Record<string, string[]> = {
   'AccessPolicy.spec.scopes[].requireMfa': ['test/server/broker/mfa-policy.test.ts'],
   'User.spec.organizationRef': ['test/server/admin/admin-api.test.ts', 'test/server/governance/delegated-admin.test.ts'],
   'User.spec.email': ['test/server/audit/refused-attempts.test.ts', 'test/server/broker/mfa-policy.test.ts'],
-  'User.spec.displayName': ['test/server/admin/admin-api.test.ts', 'test/server/broker/mfa-policy.test.ts'],
+  'User.spec.displayName': ['test/server/oidc/issuer.test.ts'],
+  'User.spec.givenName': ['test/server/oidc/issuer.test.ts'],
+  'User.spec.familyName': ['test/server/oidc/issuer.test.ts'],
   'User.spec.roles': ['test/server/admin/admin-api.test.ts', 'test/server/broker/oidc-upstream.test.ts'],
   'User.spec.active': ['test/server/broker/oidc-upstream.test.ts', 'test/server/governance/delegated-admin.test.ts'],
   'User.spec.attributes': ['test/server/broker/oidc-upstream.test.ts', 'test/server/broker/saml-upstream.test.ts'],
@@ -129,8 +131,6 @@ const IN_PROGRESS: Record<string, string> = {
   'OrganizationTemplate.spec.branding.accentColor': 'issue #17, templates carry everything they declare (every branding field rendered)',
   'Organization.spec.branding.logo': 'issue #17, templates carry everything they declare (every branding field rendered; pages.ts draws it, no spec yet)',
   'OrganizationTemplate.spec.branding.logo': 'issue #17, templates carry everything they declare (every branding field rendered)',
-  'User.spec.givenName': 'given_name in ID tokens (server/oidc/claims.ts); its spec is still to be written',
-  'User.spec.familyName': 'family_name in ID tokens (server/oidc/claims.ts); its spec is still to be written',
 };
 
 interface Def {
