@@ -7,7 +7,7 @@ export { PartnerType, Contract } from './kinds/organization.ts';
 export { Claim } from './kinds/claim-mapping.ts';
 export { ClientType } from './kinds/client.ts';
 export { Role } from './kinds/user.ts';
-export { SigningAlgorithm } from './kinds/workspace.ts';
+export { SigningAlgorithm, ClaimDefinition, ClaimType } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
+import { applySchema } from './claim-schema.ts';
 import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
 import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
@@ -174,6 +175,14 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   };
   const sessionOver = (accountId: string, loginTs: number | undefined) => loginTs !== undefined && Math.floor(clock.now() / 1000) >= loginTs + sessionsOf(accountId).lifetime;
 
+  const claimSchema = snapshot.workspace?.spec.claimSchema;
+  /** An access token's mapped claims under the Workspace's claimSchema: what does not fit is left out; a required claim missing refuses the token. */
+  const schemaChecked = (claims: Record<string, ClaimValue>): Record<string, ClaimValue> => {
+    const checked = applySchema(claims, claimSchema);
+    if (checked.missing.length > 0) throw new errors.InvalidGrant(`the Workspace's claimSchema requires ${checked.missing.join(', ')}, and this token would have no valid value for ${checked.missing.length === 1 ? 'it' : 'them'}`);
+    return checked.claims;
+  };
+
   /** The user a token request or authorization is for: the code's, the refresh token's, or the session's. */
   const accountOf = (ctx: KoaContextWithOIDC): string | undefined => {
     const e = ctx.oidc.entities as { Account?: { accountId?: string }; AuthorizationCode?: { accountId?: string }; RefreshToken?: { accountId?: string }; Session?: { accountId?: string } };
@@ -309,7 +318,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
             ...(user.profile.name ? { name: user.profile.name } : {}),
             ...(user.profile.givenName ? { given_name: user.profile.givenName } : {}),
             ...(user.profile.familyName ? { family_name: user.profile.familyName } : {}),
-            ...tokenClaims(userChain(user), client?.claims.id ?? [], user),
+            // A value the Workspace's claimSchema does not admit is left out of the ID token and userinfo.
+            ...applySchema(tokenClaims(userChain(user), client?.claims.id ?? [], user), claimSchema).claims,
           };
         },
       };
@@ -325,10 +335,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       if (!user && !source && !exchanged && client) {
         // A machine's claims come from the snapshot alone: worked out once per client.
         let claims = machineClaims.get(client.clientId);
-        if (!claims) machineClaims.set(client.clientId, (claims = tokenClaims(snapshot.chain, client.claims.access, undefined)));
+        if (!claims) machineClaims.set(client.clientId, (claims = schemaChecked(tokenClaims(snapshot.chain, client.claims.access, undefined))));
         return { ...claims };
       }
-      return { ...tokenClaims(userChain(user), client?.claims.access ?? [], user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
+      return { ...schemaChecked(tokenClaims(userChain(user), client?.claims.access ?? [], user)), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;

@@ -22,6 +22,7 @@ const ENFORCED: Record<string, string[]> = {
   'Workspace.spec.tokens.refreshToken': ['test/server/oidc/lifetimes.test.ts'],
   'Workspace.spec.sessions.lifetime': ['test/server/oidc/sessions.test.ts'],
   'Workspace.spec.sessions.idleTimeout': ['test/server/oidc/sessions.test.ts'],
+  'Workspace.spec.claimSchema': ['test/server/oidc/claim-schema.test.ts'],
   'Workspace.spec.requireContract': ['test/server/governance/contract-admission.test.ts'],
   'Workspace.spec.signingAlgorithm': ['test/server/oidc/signer.test.ts'],
   'Workspace.spec.guardrails.maxAccessToken': ['test/server/governance/delegated-admin.test.ts', 'test/server/oidc/issuer.test.ts'],
