@@ -30,6 +30,7 @@ export const RUNTIME_ACTIONS = [
   'token.exchanged',
   'token.revoked',
   'token.introspected-inactive',
+  'token.claims-dropped',
   // The authorization decision endpoint (API gateways): allows sampled, every deny.
   'api.allowed',
   'api.denied',

@@ -164,6 +164,9 @@ export class IssuerRegistry {
       admitsUser: admitUser,
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.accessTokens.record(issuer, jti, grantId, expiresAt),
+      onClaimsDropped: async ({ claims, client, subject, organization, token }) => {
+        await this.options.audit.append({ action: 'token.claims-dropped', actor: subject ?? client, namespace, organization: organization ?? null, client, subject: subject ?? null, data: { claims, token, reason: "the value does not fit the Workspace's claimSchema" } });
+      },
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
     // Inside the provider, so that the mounted and the direct paths answer alike.

@@ -34,10 +34,9 @@ export function typed(value: ClaimValue, def: ClaimDefinition): ClaimValue | und
 
 /** The type a claim source always has, when it is known before run time. */
 function sourceType(from: string): ClaimDefinition['type'] | 'runtime' {
-  if (from === 'organization.parents') return 'stringList';
-  if (from === 'contract.endsAt') return 'date';
-  if (from.startsWith('organization.') || from.startsWith('contract.')) return 'string';
-  return 'runtime';
+  const [source, field] = from.split('.', 2);
+  if (source !== 'organization' && source !== 'contract') return 'runtime';
+  return field === 'parents' ? 'stringList' : field === 'endsAt' ? 'date' : 'string';
 }
 
 /**

@@ -34,6 +34,8 @@ export interface ProviderContext {
   cookieKeys: string[];
   /** At a namespace's shared issuer: whether the user's organization admits this request (its networks and rate). */
   admitsUser: UserAdmission;
+  /** A claim left out of a token because its value does not fit the Workspace's claimSchema (audited; never the value). */
+  onClaimsDropped?(dropped: { claims: string[]; client: string; subject: string | undefined; organization: string | undefined; token: 'access' | 'id' }): Promise<void>;
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
 }
@@ -177,8 +179,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
 
   const claimSchema = snapshot.workspace?.spec.claimSchema;
   /** An access token's mapped claims under the Workspace's claimSchema: what does not fit is left out; a required claim missing refuses the token. */
-  const schemaChecked = (claims: Record<string, ClaimValue>): Record<string, ClaimValue> => {
+  const schemaChecked = async (claims: Record<string, ClaimValue>, client: string, user: UserRecord | undefined, token: 'access' | 'id' = 'access'): Promise<Record<string, ClaimValue>> => {
     const checked = applySchema(claims, claimSchema);
+    if (checked.dropped.length > 0) await context.onClaimsDropped?.({ claims: checked.dropped, client, subject: user?.id, organization: user?.organization ?? snapshot.organization, token });
+    if (token === 'id') return checked.claims;
     if (checked.missing.length > 0) throw new errors.InvalidGrant(`the Workspace's claimSchema requires ${checked.missing.join(', ')}, and this token would have no valid value for ${checked.missing.length === 1 ? 'it' : 'them'}`);
     return checked.claims;
   };
@@ -319,7 +323,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
             ...(user.profile.givenName ? { given_name: user.profile.givenName } : {}),
             ...(user.profile.familyName ? { family_name: user.profile.familyName } : {}),
             // A value the Workspace's claimSchema does not admit is left out of the ID token and userinfo.
-            ...applySchema(tokenClaims(userChain(user), client?.claims.id ?? [], user), claimSchema).claims,
+            ...(await schemaChecked(tokenClaims(userChain(user), client?.claims.id ?? [], user), client?.clientId ?? '', user, 'id')),
           };
         },
       };
@@ -335,10 +339,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       if (!user && !source && !exchanged && client) {
         // A machine's claims come from the snapshot alone: worked out once per client.
         let claims = machineClaims.get(client.clientId);
-        if (!claims) machineClaims.set(client.clientId, (claims = schemaChecked(tokenClaims(snapshot.chain, client.claims.access, undefined))));
+        if (!claims) machineClaims.set(client.clientId, (claims = await schemaChecked(tokenClaims(snapshot.chain, client.claims.access, undefined), client.clientId, undefined)));
         return { ...claims };
       }
-      return { ...schemaChecked(tokenClaims(userChain(user), client?.claims.access ?? [], user)), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
+      return { ...(await schemaChecked(tokenClaims(userChain(user), client?.claims.access ?? [], user), client?.clientId ?? '', user)), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;

@@ -1,7 +1,7 @@
 // Workspace.claimSchema: each custom claim's type, allowed values and whether it is required.
 // Declarations that cannot fit are refused when admitted (422 naming object and claim); at
 // run time a value that does not fit (a user's or upstream's attribute) is left out of the
-// token, and a token that would lack a required claim is refused.
+// token and audited, and a token that would lack a required claim is refused.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
@@ -101,6 +101,9 @@ describe('in tokens', () => {
       if (tier === 'platinum') {
         expect(access.tier).toBeUndefined();
         expect(tokens.claims()!.tier).toBeUndefined();
+        const dropped = (await gh.admin('GET', `/admin/v1/audit?action=token.claims-dropped&organization=forge&limit=10`)).body.items;
+        expect(dropped).toEqual(expect.arrayContaining([expect.objectContaining({ subject: name, data: expect.objectContaining({ claims: ['tier'], token: 'access' }) }), expect.objectContaining({ subject: name, data: expect.objectContaining({ claims: ['tier'], token: 'id' }) })]));
+        expect(JSON.stringify(dropped)).not.toContain('platinum');
       } else {
         expect(access.tier).toBe('gold');
         expect(tokens.claims()!.tier).toBe('gold');
