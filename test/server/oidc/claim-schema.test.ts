@@ -20,7 +20,9 @@ const claimSchema = {
   partner_since: { type: 'date' },
   regions: { type: 'stringList', values: ['eu', 'us'] },
   badge: { type: 'string', required: true },
+  partner_kind: { type: 'enum', values: ['supplier', 'vendor'] },
 };
+const supplier = (org: string) => organization(org, { contract: { id: `C-${org}`, partnerType: 'supplier', owner: 'owner@blixit.example', endsAt: '2027-06-30T23:59:59Z' } });
 
 async function machine(org: string): Promise<Record<string, unknown>> {
   const config = await oidc.discovery(new URL(`${gh.url}/${NS}/${org}`), `${org}-sync.${NS}`, secrets[`${org}-sync`]!, undefined, { execute: [oidc.allowInsecureRequests] });
@@ -66,6 +68,21 @@ describe('at admit time', () => {
     expect(res.body.object).toBe(`ClaimMapping ${NS}/bad`);
     expect(res.body.errors).toEqual([{ path: `spec.claims[0].${field}`, message: expect.stringContaining(`claim ${name}: `) }]);
     expect(res.body.errors[0].message).toContain(message);
+  });
+
+  it("refuses a mapping of an organization attribute whose value the schema does not allow (cascade is a consultant)", async () => {
+    const res = await refused('claimmappings', claimMapping('cascade-kind', 'cascade', { claims: [{ name: 'partner_kind', from: 'contract.partnerType' }] }));
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ path: 'spec.claims[0].from', message: expect.stringContaining('organization cascade\'s contract.partnerType is "consultant", not a valid enum (one of supplier, vendor)') }]);
+  });
+
+  it('refuses an Organization change that puts a mapped attribute outside the schema, naming the mapping', async () => {
+    await gh.put('organizations', supplier('pier'));
+    await gh.put('claimmappings', claimMapping('pier-kind', 'pier', { claims: [{ name: 'partner_kind', from: 'contract.partnerType' }, { name: 'badge', value: 'P-1' }] }));
+    const res = await refused('organizations', organization('pier'));
+    expect(res.status).toBe(422);
+    expect(res.body.object).toBe(`Organization ${NS}/pier`);
+    expect(res.body.errors).toEqual([{ path: 'spec.contract.partnerType', message: expect.stringContaining('ClaimMapping pier-kind maps it into claim partner_kind') }]);
   });
 
   it('refuses an OrganizationTemplate the same way, and admits what fits', async () => {
