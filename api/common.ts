@@ -41,6 +41,16 @@ export const TokenLifetimes = z.strictObject({
 });
 export type TokenLifetimes = z.infer<typeof TokenLifetimes>;
 
+/**
+ * A sign-in session at an issuer: `lifetime` from the sign-in on (then the user signs in
+ * again, however active), `idleTimeout` since the session was last used.
+ */
+export const SessionLifetimes = z.strictObject({
+  lifetime: duration.optional(),
+  idleTimeout: duration.optional(),
+});
+export type SessionLifetimes = z.infer<typeof SessionLifetimes>;
+
 export const uniqueList = <T extends z.ZodType>(item: T) =>
   z.array(item).refine((list) => new Set(list.map((v) => JSON.stringify(v))).size === list.length, {
     error: 'must not contain duplicates',

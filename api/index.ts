@@ -8,7 +8,7 @@ export { Claim } from './kinds/claim-mapping.ts';
 export { ClientType } from './kinds/client.ts';
 export { Role } from './kinds/user.ts';
 export { Approvers } from './kinds/access-policy.ts';
-export { SigningAlgorithm } from './kinds/workspace.ts';
+export { SigningAlgorithm, ClaimDefinition, ClaimType } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';

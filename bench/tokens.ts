@@ -1,10 +1,10 @@
 // npm run bench:tokens — client_credentials tokens per second and latency, Gatehouse beside a bare
 // oidc-provider, in the same run on the same machine. Each server runs in its own process; this
 // process only generates load (loopback only, bounded in time).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { Agent, request } from 'undici';
+import { cpuSeconds, machineTicks, median, start } from './harness.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -14,42 +14,6 @@ interface Target {
   tokenUrl: string;
   clientId: string;
   clientSecret: string;
-}
-
-async function start(script: string): Promise<{ child: ChildProcess; target: Target }> {
-  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const nl = buffer.indexOf('\n');
-      if (nl >= 0) resolve(buffer.slice(0, nl));
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-  return { child, target: JSON.parse(line) as Target };
-}
-
-/** CPU seconds a process has used so far, all of its threads (Linux; NaN elsewhere). */
-function cpuSeconds(child: ChildProcess): number {
-  try {
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return NaN;
-  }
-}
-
-/** The machine's CPU time so far, and the part of it the hypervisor gave to other guests (Linux). */
-function machineTicks(): { total: number; steal: number } {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-    return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
-  } catch {
-    return { total: NaN, steal: NaN };
-  }
 }
 
 async function load(server: { child: ChildProcess; target: Target }, seconds: number) {
@@ -89,8 +53,8 @@ type Result = Awaited<ReturnType<typeof load>>;
 // Short rounds, in pairs, each pair in the order ABBA: a burst of other work on this shared
 // machine, or a slow drift, then lands on both servers alike, and each pair yields a ratio.
 const servers = {
-  bare: await start(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
-  gatehouse: await start(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
+  bare: await start<Target>(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
+  gatehouse: await start<Target>(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
 };
 const results: { bare: Result[]; gatehouse: Result[] } = { bare: [], gatehouse: [] };
 try {
@@ -104,11 +68,6 @@ try {
 } finally {
   for (const s of Object.values(servers)) s.child.kill();
 }
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const summary = (list: Result[]) => ({
   tokensPerSecond: median(list.map((r) => r.tokensPerSecond)),
   p50: median(list.map((r) => r.p50)),

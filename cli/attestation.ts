@@ -60,7 +60,15 @@ export interface OrganizationAttestation {
   /** Each setting after the template and the parents (api/effective.ts), with where it came from. */
   effective: EffectiveRow[];
   identityProviders: { name: string; type: string; upstream: string | null; declaration: Declaration }[];
-  admins: { name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null; declaration: Declaration }[];
+  /**
+   * Users with a role: `declared` ones from git (their declaration), and with the store those a
+   * partner admin invited at run time (`runtime`: no declaration; who invited them and when,
+   * from the audit log).
+   */
+  admins: ({ name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null } & (
+    | { source: 'declared'; declaration: Declaration }
+    | { source: 'runtime'; declaration: null; invitedBy: string | null; invitedAt: string | null }
+  ))[];
   activity: { lastSignInAt: string | null; lastTokenIssuedAt: string | null } | null;
   inactiveUsers: { id: string; email: string; lastSignInAt: string | null }[] | null;
   /** Scopes its AccessPolicies grant only on approval, and who the policy says decides. */
@@ -237,18 +245,26 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
 
     const runtimeUsers = store ? await store.users.list(namespace, [name]) : undefined;
     const lastLogin = new Map((runtimeUsers ?? []).map((u) => [u.id, u.lastLoginAt]));
-    const admins = await Promise.all(
-      inNamespace<UserObject>('User')
-        .filter((u) => u.object.spec.organizationRef?.name === name && (u.object.spec.roles ?? []).length > 0)
+    const declaredUsers = inNamespace<UserObject>('User').filter((u) => u.object.spec.organizationRef?.name === name);
+    const admins: OrganizationAttestation['admins'] = await Promise.all(
+      declaredUsers
+        .filter((u) => (u.object.spec.roles ?? []).length > 0)
         .map(async (u) => ({
           name: u.object.metadata.name,
           email: u.object.spec.email,
           roles: u.object.spec.roles ?? [],
           active: u.object.spec.active,
           lastSignInAt: iso(lastLogin.get(u.object.metadata.name)),
+          source: 'declared' as const,
           declaration: await git.declaration(u.file),
         })),
     );
+    // Roles given at run time (a partner admin's invitation) are access too: an auditor reading only git would miss them.
+    const declaredNames = new Set(declaredUsers.map((u) => u.object.metadata.name));
+    for (const u of (runtimeUsers ?? []).filter((u) => u.declaredAs === null && !declaredNames.has(u.id) && u.roles.length > 0)) {
+      const invited = store ? (await store.audit.query({ namespace, organizations: [name], action: 'user.invited', subject: u.id, limit: 1 }))[0] : undefined;
+      admins.push({ name: u.id, email: u.email, roles: u.roles, active: u.active, lastSignInAt: iso(u.lastLoginAt), source: 'runtime', declaration: null, invitedBy: invited?.actor ?? null, invitedAt: iso(invited?.at) });
+    }
 
     let activity: OrganizationAttestation['activity'] = null;
     let inactiveUsers: OrganizationAttestation['inactiveUsers'] = null;
@@ -376,7 +392,10 @@ export function attestationMarkdown(a: Attestation): string {
     for (const i of o.identityProviders) lines.push(`- **${i.name}** (${i.type}${i.upstream ? `, ${i.upstream}` : ''}). ${decl(i.declaration)}`);
     lines.push('', '### Administrators', '');
     if (o.admins.length === 0) lines.push('None declared.');
-    for (const ad of o.admins) lines.push(`- **${ad.name}** ${ad.email}: ${ad.roles.join(', ')}${ad.active ? '' : ' (deactivated)'}; last sign-in ${ad.lastSignInAt ?? (o.activity ? 'never' : 'unknown')}. ${decl(ad.declaration)}`);
+    for (const ad of o.admins) {
+      const origin = ad.source === 'declared' ? decl(ad.declaration) : `**Invited at run time** (not in git)${ad.invitedBy ? ` by ${ad.invitedBy}` : ''}${ad.invitedAt ? ` at ${ad.invitedAt}` : ''}.`;
+      lines.push(`- **${ad.name}** ${ad.email}: ${ad.roles.join(', ')}${ad.active ? '' : ' (deactivated)'}; last sign-in ${ad.lastSignInAt ?? (o.activity ? 'never' : 'unknown')}. ${origin}`);
+    }
     if (o.approvalScopes.length > 0 || (o.standingApprovals && o.standingApprovals.length > 0)) {
       lines.push('', '### Access approvals', '');
       for (const g of o.approvalScopes) {

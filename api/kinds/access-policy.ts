@@ -8,11 +8,15 @@ const SCOPE = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, { error: 'ex
 
 export const ScopeGrant = z.strictObject({
   scope: SCOPE,
-  /** The API paths and methods the scope opens, for resource servers that read the policy. */
+  /**
+   * The API paths and methods the scope opens, as the issuer's authorization decision endpoint
+   * (`/authorize`, `/ext-authz/*`) answers API gateways: a path is exact, or a prefix ending in
+   * `/*` (every path below it).
+   */
   api: z
     .array(
       z.strictObject({
-        path: z.string().regex(/^\/[^\s]*$/, { error: 'expected a path starting with "/"' }),
+        path: z.string().regex(/^(?:\/[^\s*]*)?\/\*$|^\/[^\s*]*$/, { error: 'expected a path starting with "/", exact or ending in "/*" (a "*" nowhere else)' }),
         methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])).min(1),
       }),
     )

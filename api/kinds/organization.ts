@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LocalRef, TokenLifetimes, dateTime, domainName, email, hexColor, uniqueList } from '../common.ts';
+import { LocalRef, SessionLifetimes, TokenLifetimes, dateTime, domainName, email, hexColor, uniqueList } from '../common.ts';
 import { defineKind, ref } from '../kind.ts';
 
 export const PartnerType = z.enum(['contractor', 'vendor', 'distributor', 'consultant', 'supplier', 'reseller', 'other']);
@@ -25,6 +25,8 @@ const CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)\/(3[0
 export const organizationSettingsShape = {
   emailDomains: uniqueList(domainName).optional(),
   tokens: TokenLifetimes.optional(),
+  /** Sign-in sessions of the organization's users; the Workspace's `guardrails.maxSession` caps both. */
+  sessions: SessionLifetimes.optional(),
   branding: z
     .strictObject({
       /** A `data:image/...` URI: partner pages load no external assets. */

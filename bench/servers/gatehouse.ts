@@ -20,8 +20,8 @@ const meta = (kind: string, name: string) => ({ apiVersion: 'gatehouse.dev/v1alp
 await gatehouse.objects.apply({ ...meta('Workspace', 'bench'), spec: { tokens: { accessToken: '15m' } } }, actor);
 await gatehouse.objects.apply({ ...meta('Organization', 'forge'), spec: { displayName: 'Forge', contract: { id: 'B-1', partnerType: 'supplier', owner: 'o@b.example', endsAt: '2099-01-01T00:00:00Z' } } }, actor);
 await gatehouse.objects.apply({ ...meta('Client', 'sync'), spec: { organizationRef: { name: 'forge' }, type: 'm2m', scopes: ['inventory:read'], audiences: ['https://inventory.example'] } }, actor);
-await gatehouse.objects.apply({ ...meta('AccessPolicy', 'forge'), spec: { organizationRef: { name: 'forge' }, scopes: [{ scope: 'inventory:read' }] } }, actor);
+await gatehouse.objects.apply({ ...meta('AccessPolicy', 'forge'), spec: { organizationRef: { name: 'forge' }, scopes: [{ scope: 'inventory:read', api: [{ path: '/inventory/*', methods: ['GET'] }] }] } }, actor);
 await gatehouse.objects.apply({ ...meta('ClaimMapping', 'forge'), spec: { organizationRef: { name: 'forge' }, claims: [{ name: 'partner_type', from: 'contract.partnerType' }] } }, actor);
 const { clientId, clientSecret } = await gatehouse.clientSecrets.rotate(ns, 'sync', actor);
-process.stdout.write(`${JSON.stringify({ tokenUrl: `${running.url}/${ns}/forge/token`, clientId, clientSecret, store: store.driver.dialect })}\n`);
+process.stdout.write(`${JSON.stringify({ tokenUrl: `${running.url}/${ns}/forge/token`, issuer: `${running.url}/${ns}/forge`, clientId, clientSecret, store: store.driver.dialect })}\n`);
 process.on('SIGTERM', () => process.exit(0));

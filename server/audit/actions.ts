@@ -30,6 +30,10 @@ export const RUNTIME_ACTIONS = [
   'token.exchanged',
   'token.revoked',
   'token.introspected-inactive',
+  'token.claims-dropped',
+  // The authorization decision endpoint (API gateways): allows sampled, every deny.
+  'api.allowed',
+  'api.denied',
   // Requests refused before any protocol step (networks, rate, bad credentials; summarised when flooding).
   'access.refused-network',
   'access.rate-limited',

@@ -22,9 +22,22 @@ function warningStartsAt(org: OrganizationObject, lifecycle: LifecycleSettings |
 const iso = (t: number) => new Date(t).toISOString();
 
 /**
+ * The time left as its reader acts on it: "in 45 seconds", "in 6 minutes", "in 5 hours",
+ * "in 3 days". Each unit is used up to twice the next one (so "in 90 minutes", "in 36 hours"),
+ * and rounded down: a warning never promises more time than is left.
+ */
+export function remaining(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  const [count, unit] =
+    seconds < 120 ? [seconds, 'second'] : seconds < 2 * 3600 ? [Math.floor(seconds / 60), 'minute'] : seconds < 2 * 86400 ? [Math.floor(seconds / 3600), 'hour'] : [Math.floor(seconds / 86400), 'day'];
+  return `in ${count} ${unit}${count === 1 ? '' : 's'}`;
+}
+
+/**
  * Conditions computed from the declaration and the clock on every read, so they are true
  * the moment they are read (nothing has to have run): `Active` (the organization's
- * standing, parents included), `ContractEnding` (inside the Workspace's warning window)
+ * standing, parents included), `ContractDeclared` (when the Workspace sets
+ * `requireContract`), `ContractEnding` (inside the Workspace's warning window)
  * and `CertificationCurrent` (within the review period).
  */
 export function lifecycleConditions(view: NamespaceView, declared: OrganizationObject, now: number, previous: readonly Condition[] = []): Condition[] {
@@ -51,11 +64,14 @@ export function lifecycleConditions(view: NamespaceView, declared: OrganizationO
   out.push(standing.active ? condition('Active', true, 'Standing', 'sign-ins and tokens are served') : condition('Active', false, camel(standing.reason), standing.detail));
 
   const contract = org.spec.contract;
+  if (view.workspace?.spec.requireContract) {
+    out.push(contract ? condition('ContractDeclared', true, 'Declared', `contract ${contract.id}`) : condition('ContractDeclared', false, 'ContractRequired', `Workspace ${view.workspace.metadata.name} requires a contract: declare spec.contract (id, partnerType, owner, endsAt)`));
+  }
   const warnFrom = warningStartsAt(org, lifecycle);
   if (contract && warnFrom !== undefined) {
     const endsAt = Date.parse(contract.endsAt);
     if (endsAt <= now) out.push(condition('ContractEnding', false, 'Ended', `the contract ${contract.id} ended at ${contract.endsAt}`, endsAt));
-    else if (warnFrom <= now) out.push(condition('ContractEnding', true, 'WithinWarningWindow', `the contract ${contract.id} ends at ${contract.endsAt} (in ${Math.ceil((endsAt - now) / DAY)} days); extend spec.contract.endsAt to keep the partner working`, warnFrom));
+    else if (warnFrom <= now) out.push(condition('ContractEnding', true, 'WithinWarningWindow', `the contract ${contract.id} ends at ${contract.endsAt} (${remaining(endsAt - now)}); extend spec.contract.endsAt to keep the partner working`, warnFrom));
     else out.push(condition('ContractEnding', false, 'NotYet', `the contract ${contract.id} ends at ${contract.endsAt}; the warning starts at ${iso(warnFrom)}`));
   }
   const due = certificationDueAt(org, lifecycle);
@@ -127,7 +143,7 @@ export class LifecycleMonitor {
         if (contract && warnFrom !== undefined) {
           const endsAt = Date.parse(contract.endsAt);
           if (endsAt <= now) candidates.push({ notice: 'contract-ended', key: contract.endsAt, action: 'Organization.contract-ended', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner } });
-          else if (warnFrom <= now) candidates.push({ notice: 'contract-ending', key: contract.endsAt, action: 'Organization.contract-ending', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner, daysLeft: Math.ceil((endsAt - now) / DAY) } });
+          else if (warnFrom <= now) candidates.push({ notice: 'contract-ending', key: contract.endsAt, action: 'Organization.contract-ending', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner, daysLeft: Math.ceil((endsAt - now) / DAY), remaining: remaining(endsAt - now) } });
         }
         const due = certificationDueAt(org, lifecycle);
         if (due !== undefined && due <= now) {

@@ -18,6 +18,7 @@ import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningAlg, SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
 import { loadSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { ApiAuthorizer } from './authorize.ts';
 import { IssuerCache } from './cache.ts';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
 import { originOf, type Issuer } from './issuer.ts';
@@ -69,6 +70,7 @@ export class IssuerRegistry {
   private readonly issuers: IssuerCache<Issuer>;
   private readonly limiter: LoginLimiter;
   private readonly gates: IssuerGates;
+  private readonly authorizer: ApiAuthorizer;
   /** Each route's gates, composed once. */
   private readonly routes: RouteIndex<Pipeline>;
 
@@ -76,6 +78,7 @@ export class IssuerRegistry {
     this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
+    this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
     this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity) });
@@ -161,6 +164,9 @@ export class IssuerRegistry {
       admitsUser: admitUser,
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.accessTokens.record(issuer, jti, grantId, expiresAt),
+      onClaimsDropped: async ({ claims, client, subject, organization, token }) => {
+        await this.options.audit.append({ action: 'token.claims-dropped', actor: subject ?? client, namespace, organization: organization ?? null, client, subject: subject ?? null, data: { claims, token, reason: "the value does not fit the Workspace's claimSchema" } });
+      },
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
     // Inside the provider, so that the mounted and the direct paths answer alike.
@@ -190,6 +196,7 @@ export class IssuerRegistry {
   private async page(ctx: Context, issuer: Issuer, rest: string, pages: readonly PageHandler[]): Promise<boolean> {
     const { snapshot } = issuer;
     const { broker } = this.options;
+    if (pages.includes('authorize')) return this.authorizer.handle(ctx, issuer, rest);
     const admitUser = snapshot.organization ? undefined : issuer.admitUser;
     const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
     if (broker && pages.includes('broker') && (await broker.handle(ctx, rest, brokered))) return true;

@@ -25,7 +25,7 @@ export type AfterGate = 'confidential-only' | 'introspect-jwt' | 'revoke-jwt' | 
  */
 export type StandingAnswer = 'token' | 'introspection' | 'bearer' | 'page';
 
-export type PageHandler = 'broker' | 'sign-in';
+export type PageHandler = 'broker' | 'sign-in' | 'authorize';
 
 type ProviderRouteKey = keyof NonNullable<Configuration['routes']>;
 
@@ -41,7 +41,8 @@ export interface IssuerRoute {
   /**
    * Which of the server's pages may answer, tried in this order: `broker` (email-first sign-in,
    * upstream IdP callbacks and SAML ACS/metadata, second factor: server/broker), `sign-in`
-   * (the password sign-in and password pages: interactions.ts). None answering: the provider.
+   * (the password sign-in and password pages: interactions.ts), `authorize` (the authorization
+   * decision endpoint: authorize.ts). None answering: the provider.
    */
   pages?: readonly PageHandler[];
   /** The key of oidc-provider's `routes` configuration this path is passed as. */
@@ -82,6 +83,13 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'broker', path: '/broker/', methods: ['GET'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  // The authorization decision endpoint for API gateways. Its caller is the gateway, not the
+  // partner: standing and the organization's networks are judged inside the decision, for the
+  // token's organization and the forwarded client address, and answered as a deny.
+  { name: 'authorize', path: '/authorize', methods: ['POST'], handler: 'page', pages: ['authorize'], gates: ['origin'] },
+  // Every method: Envoy's check request carries the forwarded request's.
+  { name: 'ext_authz', path: '/ext-authz/', methods: [], handler: 'page', pages: ['authorize'], gates: ['origin'] },
+  { name: 'ext_authz', path: '/ext-authz', methods: [], handler: 'page', pages: ['authorize'], gates: ['origin'] },
   // No page answers below /account/ but the password page: the provider's 404, refused as a page.
   { name: 'account', path: '/account/', methods: [], handler: 'page', pages: [], gates: ['network', 'rate', 'origin'], refusal: 'page' },
 ];

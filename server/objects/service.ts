@@ -27,6 +27,8 @@ import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
 import { loadNamespace } from '../governance/organizations.ts';
 import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationTokens, endUserTokens } from '../governance/token-ends.ts';
+import { claimAdmissionErrors } from '../governance/claim-admission.ts';
+import { contractAdmissionErrors } from '../governance/contract-admission.ts';
 import { domainAdmissionErrors } from '../governance/domain-admission.ts';
 
 
@@ -317,6 +319,8 @@ export class ObjectService {
       });
     }
     if (errors.length === 0) errors.push(...(await domainAdmissionErrors(repo, object, organizationOf(object))));
+    errors.push(...(await contractAdmissionErrors(repo, object)));
+    errors.push(...(await claimAdmissionErrors(repo, object)));
     if (object.kind === 'Workspace') {
       const others = (await repo.objects.list({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
       if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });

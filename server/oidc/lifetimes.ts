@@ -1,10 +1,47 @@
-import type { EffectiveSettings, Lifetimes, OrganizationObject } from '../../api/index.ts';
+import { durationSeconds, type EffectiveSettings, type Lifetimes, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../api/index.ts';
 
 export type { Lifetimes };
 
 /** Seconds of each token lifetime of effective settings (api/effective.ts decides them, ceilings included). */
 export function lifetimesOf(settings: EffectiveSettings): Lifetimes {
   return { accessToken: settings.tokens.accessToken.value, idToken: settings.tokens.idToken.value, refreshToken: settings.tokens.refreshToken.value };
+}
+
+/** Sign-in sessions, in seconds: ended `lifetime` after the sign-in, or `idleTimeout` after their last use. */
+export interface SessionPolicy {
+  lifetime: number;
+  idleTimeout: number;
+}
+
+/** A working day, as sessions lasted before they were declared; idle as long (no separate idle limit). */
+export const DEFAULT_SESSION: SessionPolicy = { lifetime: 8 * 3600, idleTimeout: 8 * 3600 };
+const DEFAULT_MAX_SESSION = 24 * 3600;
+
+const pick = (...values: (string | undefined)[]) => values.find((v) => v !== undefined);
+
+/**
+ * An organization's sessions: its own `sessions`, else its template's, else the workspace's,
+ * each field on its own; never above the workspace's `guardrails.maxSession`, and the idle
+ * timeout never above the lifetime.
+ */
+export function resolveSessions(org: OrganizationObject | undefined, template: OrganizationTemplateObject | undefined, workspace: WorkspaceObject | undefined): SessionPolicy {
+  const max = workspace?.spec.guardrails?.maxSession;
+  const ceiling = max ? durationSeconds(max) : DEFAULT_MAX_SESSION;
+  const declared = (field: keyof SessionPolicy) => pick(org?.spec.sessions?.[field], template?.spec.sessions?.[field], workspace?.spec.sessions?.[field]);
+  const lifetimeDeclared = declared('lifetime');
+  const lifetime = Math.min(lifetimeDeclared ? durationSeconds(lifetimeDeclared) : DEFAULT_SESSION.lifetime, ceiling);
+  const idle = declared('idleTimeout');
+  return { lifetime, idleTimeout: Math.min(idle ? durationSeconds(idle) : DEFAULT_SESSION.idleTimeout, lifetime) };
+}
+
+/**
+ * How long a session saved now may be kept: until it has been idle `idleTimeout`, and never
+ * past `lifetime` after the sign-in (`loginTs`, seconds). At least 1 s (oidc-provider refuses
+ * less); a session past its lifetime is sent to sign in again before it is used (provider.ts).
+ */
+export function sessionTtl(policy: SessionPolicy, loginTs: number | undefined, now: number): number {
+  const left = loginTs === undefined ? policy.lifetime : loginTs + policy.lifetime - Math.floor(now / 1000);
+  return Math.max(1, Math.min(policy.idleTimeout, left));
 }
 
 /** A refresh token never outlives the contract: its lifetime is cut to the seconds left. */

@@ -3,10 +3,11 @@ import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
 import { tokenClaims, type ClaimValue } from './claims.ts';
+import { applySchema } from './claim-schema.ts';
 import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
 import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
-import { cappedTo, contractsEnd, lifetimesOf, type Lifetimes } from './lifetimes.ts';
+import { cappedTo, contractsEnd, lifetimesOf, resolveSessions, sessionTtl, type Lifetimes, type SessionPolicy } from './lifetimes.ts';
 import { brandingOf, grantableApiScopes, subjectClaims, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 import { organizationChain } from '../../api/index.ts';
 import { standingOf } from './standing.ts';
@@ -35,6 +36,8 @@ export interface ProviderContext {
   cookieKeys: string[];
   /** At a namespace's shared issuer: whether the user's organization admits this request (its networks and rate). */
   admitsUser: UserAdmission;
+  /** A claim left out of a token because its value does not fit the Workspace's claimSchema (audited; never the value). */
+  onClaimsDropped?(dropped: { claims: string[]; client: string; subject: string | undefined; organization: string | undefined; token: 'access' | 'id' }): Promise<void>;
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
 }
@@ -72,9 +75,18 @@ function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
  * request asks for something that needs one. Without it, a session opened for a plain
  * scope would carry a step-up scope asked later without ever seeing the TOTP page.
  */
-function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>, context: { store: Store; clock: Clock }): interactionPolicy.Prompt[] {
+function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>, context: { store: Store; clock: Clock }, sessionOver: (accountId: string, loginTs: number | undefined) => boolean): interactionPolicy.Prompt[] {
   const policy = interactionPolicy.base();
   const { Check, Prompt } = interactionPolicy;
+  // A session used within its idle timeout is kept (ttl.Session), but never past its declared lifetime.
+  policy.get('login')!.checks.add(
+    new Check('session_lifetime', 'the sign-in session has reached its lifetime', (ctx) => {
+      const { oidc } = ctx;
+      const accountId = oidc.session?.accountId;
+      if (!accountId || oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      return sessionOver(accountId, oidc.session?.loginTs) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
   // After sign-in, before consent: a scope asked for that needs an approval the user neither
   // holds nor already waits for shows the access-request page (interactions.ts), once.
   policy.add(
@@ -183,6 +195,32 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // At the shared issuer the user's own organization must still stand (its issuer refuses on its own).
     if (!snapshot.organization && user.organization && !standingOf(organizationChain(snapshot.organizations, user.organization), clock.now(), snapshot.workspace?.spec.lifecycle).active) return undefined;
     return user;
+  };
+
+  /** A session's policy: the issuer's organization's, or at the shared issuer its user's organization's (the workspace's until that is known). */
+  const sessionPolicies = new Map<string, SessionPolicy>();
+  const sessionsOf = (accountId: string | undefined): SessionPolicy => {
+    if (snapshot.organization !== undefined) return snapshot.sessions;
+    const organization = accountId ? organizationOf.get(accountId) : undefined;
+    if (!organization) return snapshot.sessions;
+    let policy = sessionPolicies.get(organization);
+    if (!policy) {
+      const own = snapshot.organizations.get(organization);
+      const template = own?.spec.templateRef ? snapshot.templates.get(own.spec.templateRef.name) : undefined;
+      sessionPolicies.set(organization, (policy = resolveSessions(own, template, snapshot.workspace)));
+    }
+    return policy;
+  };
+  const sessionOver = (accountId: string, loginTs: number | undefined) => loginTs !== undefined && Math.floor(clock.now() / 1000) >= loginTs + sessionsOf(accountId).lifetime;
+
+  const claimSchema = snapshot.workspace?.spec.claimSchema;
+  /** An access token's mapped claims under the Workspace's claimSchema: what does not fit is left out; a required claim missing refuses the token. */
+  const schemaChecked = async (claims: Record<string, ClaimValue>, client: string, user: UserRecord | undefined, token: 'access' | 'id' = 'access'): Promise<Record<string, ClaimValue>> => {
+    const checked = applySchema(claims, claimSchema);
+    if (checked.dropped.length > 0) await context.onClaimsDropped?.({ claims: checked.dropped, client, subject: user?.id, organization: user?.organization ?? snapshot.organization, token });
+    if (token === 'id') return checked.claims;
+    if (checked.missing.length > 0) throw new errors.InvalidGrant(`the Workspace's claimSchema requires ${checked.missing.join(', ')}, and this token would have no valid value for ${checked.missing.length === 1 ? 'it' : 'them'}`);
+    return checked.claims;
   };
 
   /** The user a token request or authorization is for: the code's, the refresh token's, or the session's. */
@@ -328,7 +366,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
             ...(user.profile.name ? { name: user.profile.name } : {}),
             ...(user.profile.givenName ? { given_name: user.profile.givenName } : {}),
             ...(user.profile.familyName ? { family_name: user.profile.familyName } : {}),
-            ...tokenClaims(userChain(user), subjectClaims(snapshot, client, user.organization).id, user),
+            // A value the Workspace's claimSchema does not admit is left out of the ID token and userinfo.
+            ...(await schemaChecked(tokenClaims(userChain(user), subjectClaims(snapshot, client, user.organization).id, user), client?.clientId ?? '', user, 'id')),
           };
         },
       };
@@ -344,10 +383,10 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       if (!user && !source && !exchanged && client) {
         // A machine's claims come from the snapshot alone: worked out once per client.
         let claims = machineClaims.get(client.clientId);
-        if (!claims) machineClaims.set(client.clientId, (claims = tokenClaims(snapshot.chain, client.claims.access, undefined)));
+        if (!claims) machineClaims.set(client.clientId, (claims = await schemaChecked(tokenClaims(snapshot.chain, client.claims.access, undefined), client.clientId, undefined)));
         return { ...claims };
       }
-      return { ...tokenClaims(userChain(user), subjectClaims(snapshot, client, user?.organization).access, user), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
+      return { ...(await schemaChecked(tokenClaims(userChain(user), subjectClaims(snapshot, client, user?.organization).access, user), client?.clientId ?? '', user)), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { oidc } = ctx;
@@ -382,11 +421,12 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       },
       RefreshToken: (_ctx, token) => cappedTo(lifetimesFor(token.accountId ? organizationOf.get(token.accountId) : undefined).refreshToken, contractEnd(token.accountId), clock.now()),
       Grant: Math.max(snapshot.lifetimes.refreshToken, ...[...snapshot.organizations.keys()].map((o) => (snapshot.organization === undefined ? lifetimesFor(o).refreshToken : 0)), 3600),
-      Session: 8 * 3600,
+      // Saved again on every use: kept while used within the idle timeout, up to the lifetime since sign-in.
+      Session: (_ctx, session) => sessionTtl(sessionsOf(session.accountId), session.loginTs, clock.now()),
       Interaction: 600,
       AuthorizationCode: 60,
     },
-    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser, { store, clock }) },
+    interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser, { store, clock }, sessionOver) },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);

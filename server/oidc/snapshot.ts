@@ -20,7 +20,7 @@ import {
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { PageBranding } from './html.ts';
 import type { Store } from '../store/index.ts';
-import { lifetimesOf, type Lifetimes } from './lifetimes.ts';
+import { lifetimesOf, resolveSessions, type Lifetimes, type SessionPolicy } from './lifetimes.ts';
 import { withCertification } from './standing.ts';
 
 export interface SnapshotClient {
@@ -74,6 +74,8 @@ export interface IssuerSnapshot {
   /** The scopes an organization's effective AccessPolicies grant a client (by name), worked out once per pair. */
   scopesOf(organization: string, client: string): Map<string, EffectiveScope>;
   lifetimes: Lifetimes;
+  /** The issuer's organization's sign-in sessions (at the shared issuer, the workspace's: each user's organization's apply, provider.ts). */
+  sessions: SessionPolicy;
   version: number;
 }
 
@@ -188,6 +190,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     settingsOf,
     scopesOf,
     lifetimes: lifetimesOf(effective),
+    sessions: resolveSessions(org, template, workspace),
     version,
   };
 }

@@ -50,7 +50,9 @@ export const exchangeOf = (ctx: object): ExchangeRecord | undefined => recordsBy
 export const refusalOf = (ctx: object): string | undefined => refusalsByContext.get(ctx);
 
 /** An access token of this issuer as presented, once verified. */
-interface Presented {
+export interface Presented {
+  /** The token's identifier (JWT `jti`, or the opaque token's). */
+  jti: string;
   sub: string;
   clientId: string;
   scopes: Set<string>;
@@ -67,12 +69,17 @@ const isAct = (value: unknown): value is Act =>
 const strings = (value: unknown): string[] | undefined => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined);
 const scopesOf = (scope: unknown) => new Set(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
 
-/** A JWT access token (signature, iss, typ, exp, cutoff, revocation, grant) or an opaque one found through the provider. */
-async function present(v: VerifyContext, token: string): Promise<Presented | undefined> {
+/**
+ * A JWT access token (signature, iss, typ, exp, cutoff, revocation, grant) or an opaque one
+ * found through the provider: the check token exchange and the authorization decision
+ * endpoint (server/issuers/authorize.ts) share.
+ */
+export async function present(v: VerifyContext, token: string): Promise<Presented | undefined> {
   if (isJwt(token)) {
     const claims = await verifyAccessJwt(v, token);
     if (!claims || typeof claims.sub !== 'string' || typeof claims.client_id !== 'string') return undefined;
     return {
+      jti: claims.jti,
       sub: claims.sub,
       clientId: claims.client_id,
       scopes: scopesOf(claims.scope),
@@ -89,6 +96,7 @@ async function present(v: VerifyContext, token: string): Promise<Presented | und
   if (opaque.grantId && !(await v.provider.Grant.find(opaque.grantId))) return undefined;
   const extra = (opaque.extra ?? {}) as Record<string, unknown>;
   return {
+    jti: opaque.jti,
     sub: opaque.accountId ?? opaque.clientId,
     clientId: opaque.clientId,
     scopes: scopesOf(opaque.scope),

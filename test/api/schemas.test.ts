@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { KINDS, ValidationError, durationSeconds, parseObject, sortForApply } from '../../api/index.ts';
 import { readManifests } from '../../controller/sources/manifest-files.ts';
-import { NS, client, claimMapping, idp, organization, user, workspace } from '../support/objects.ts';
+import { NS, accessPolicy, client, claimMapping, idp, organization, user, workspace } from '../support/objects.ts';
 
 function errorsOf(input: unknown): { path: string; message: string }[] {
   try {
@@ -99,6 +99,12 @@ describe('each kind checks what its fields mean together', () => {
       expect(errorsOf(claimMapping('m', 'o', { claims: [{ name: reserved, value: 'forged' }] })).map((e) => e.path)).toContain('spec.claims[0].name');
     }
     expect(errorsOf(claimMapping('m', 'o', { claims: [{ name: 'x', from: 'process.env' }] })).map((e) => e.path)).toContain('spec.claims[0].from');
+  });
+
+  it('AccessPolicy: an api path is exact or a "/*" prefix, with a "*" nowhere else', () => {
+    const api = (path: string) => accessPolicy('p', 'o', { scopes: [{ scope: 's', api: [{ path, methods: ['GET'] }] }] });
+    for (const path of ['/orders', '/orders/*', '/*', '/']) expect(() => parseObject(api(path), { defaultNamespace: NS })).not.toThrow();
+    for (const path of ['/orders*', '/orders/*/items', '/*/x', 'orders', '/a b']) expect(errorsOf(api(path)).map((e) => e.path)).toContain('spec.scopes[0].api[0].path');
   });
 
   it('User: roles come from a fixed set', () => {

@@ -28,6 +28,7 @@ let root: string;
 let repo: string;
 let dataDir: string;
 let clientSecret: string;
+let invitedId: string;
 const commits: Record<string, { hash: string; author: string; email: string; date: string }> = {};
 
 const pinnacleContract = (certifiedAt: string) => ({ id: 'BLX-2026-031', partnerType: 'supplier', owner: 'li.wong@blixit.example', startsAt: '2026-03-01T00:00:00Z', endsAt: '2027-12-31T23:59:59Z', certifiedAt });
@@ -107,6 +108,10 @@ beforeAll(async () => {
     await setPassword(gh, 'ana', PASSWORD);
     gh.clock.set('2026-03-02T09:15:00Z');
     await signIn(gh, 'cascade', 'cascade-web', clientSecret, { email: 'ana@cascade.example', password: PASSWORD });
+    // A partner admin, invited at run time: in the store, never in git.
+    const invited = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users`, { email: 'raj@cascade.example', roles: ['user-manager'] });
+    if (invited.status !== 201) throw new Error(JSON.stringify(invited.body));
+    invitedId = invited.body.user.id;
     // The owner certifies Cascade through the admin API, after the committed certification.
     const certified = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/certify`, { note: 'March review' });
     if (certified.status !== 200) throw new Error(JSON.stringify(certified.body));
@@ -191,6 +196,18 @@ describe('gatehouse attest with the server\'s store', () => {
     report = JSON.parse(run.output);
   });
 
+  it('lists partner admins invited at run time beside the declared ones, marked as such, with who invited them', () => {
+    expect(org('cascade').admins).toEqual([
+      expect.objectContaining({ name: 'ana', source: 'declared', declaration: expect.objectContaining({ file: expect.any(String) }) }),
+      { name: invitedId, email: 'raj@cascade.example', roles: ['user-manager'], active: true, lastSignInAt: null, source: 'runtime', declaration: null, invitedBy: 'admin-token:bootstrap', invitedAt: '2026-03-02T09:15:00.000Z' },
+    ]);
+  });
+
+  it('says so in the Markdown report', async () => {
+    const run = await attest([], { GATEHOUSE_DATA_DIR: dataDir });
+    expect(run.output).toContain(`- **${invitedId}** raj@cascade.example: user-manager; last sign-in never. **Invited at run time** (not in git) by admin-token:bootstrap at 2026-03-02T09:15:00.000Z.`);
+  });
+
   it('reads the last sign-in and the last token issued from the audit log', () => {
     expect(report.store).toBe(`sqlite at ${join(dataDir, 'gatehouse.db')}`);
     expect(org('cascade').activity).toEqual({ lastSignInAt: '2026-03-02T09:15:00.000Z', lastTokenIssuedAt: '2026-03-02T09:15:00.000Z' });
@@ -204,7 +221,7 @@ describe('gatehouse attest with the server\'s store', () => {
 
   it('reports users without a sign-in for the Workspace\'s inactiveUserAfter, and flags them', () => {
     expect(report.inactiveAfterDays).toBe(60);
-    expect(org('cascade').inactiveUsers).toEqual([{ id: 'ana', email: 'ana@cascade.example', lastSignInAt: '2026-03-02T09:15:00.000Z' }]);
+    expect(org('cascade').inactiveUsers).toEqual([{ id: 'ana', email: 'ana@cascade.example', lastSignInAt: '2026-03-02T09:15:00.000Z' }, { id: invitedId, email: 'raj@cascade.example', lastSignInAt: null }]);
     expect(org('cascade').flags.map((f: { code: string }) => f.code)).toContain('inactive-users');
   });
 

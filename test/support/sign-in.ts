@@ -21,8 +21,13 @@ export async function signIn(gh: TestServer, org: string | undefined, client: st
 
 /** The same, at any issuer URL; `transport` replaces fetch for the RP and the browser both (vanity hosts). */
 export async function signInAt(issuer: string, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}, transport?: oidc.CustomFetch): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
-  const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, transport ? { ...insecure, [oidc.customFetch]: transport } : insecure);
   const browser = new Browser(transport ? (url, init) => transport(url, init as oidc.CustomFetchOptions) : undefined);
+  return signInWith(browser, issuer, client, secret, credentials, scope, params, transport);
+}
+
+/** The same in `browser`, which keeps the session cookie for what the spec asks next. */
+export async function signInWith(browser: Browser, issuer: string, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}, transport?: oidc.CustomFetch): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
+  const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, transport ? { ...insecure, [oidc.customFetch]: transport } : insecure);
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params });

@@ -32,6 +32,7 @@ function snapshot(orgs: OrganizationObject[], connections: IdPConnectionObject[]
     settingsOf: () => undefined,
     scopesOf: () => new Map(),
     lifetimes: { accessToken: 900, idToken: 900, refreshToken: 3600 },
+    sessions: { lifetime: 8 * 3600, idleTimeout: 8 * 3600 },
     version: 1,
   };
 }

@@ -4,6 +4,7 @@ import { Browser } from '../../support/browser.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { CALLBACK, setPassword, signIn } from '../../support/sign-in.ts';
+import { remaining } from '../../../server/governance/lifecycle.ts';
 
 /*
  * Lifecycle and governance (issue #7): a partnership stops the moment its contract ends or
@@ -258,7 +259,7 @@ describe('contract warnings: the owner hears once per window, and once when it e
     expect(forPier(await gh.gatehouse.lifecycle.tick())).toEqual([]);
     const records = await notices('Organization.contract-ending');
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ actor: 'gatehouse:lifecycle', organization: 'pier', data: { contract: 'BLX-PIER', endsAt: '2026-12-20T00:00:00Z', owner: 'owner@blixit.example', daysLeft: 14 } });
+    expect(records[0]).toMatchObject({ actor: 'gatehouse:lifecycle', organization: 'pier', data: { contract: 'BLX-PIER', endsAt: '2026-12-20T00:00:00Z', owner: 'owner@blixit.example', daysLeft: 14, remaining: 'in 14 days' } });
     // Organizations outside their window are not warned.
     expect(await audit('Organization.contract-ending', 'forge')).toEqual([]);
   });
@@ -277,6 +278,29 @@ describe('contract warnings: the owner hears once per window, and once when it e
     await gh.put('organizations', organization('pier', { contract: contract('BLX-PIER', '2027-01-01T00:00:00Z') }));
     expect(forPier(await gh.gatehouse.lifecycle.tick())).toEqual(['Organization.contract-ending']);
     expect((await notices('Organization.contract-ending')).map((r) => r.data.endsAt)).toEqual(['2027-01-01T00:00:00Z', '2026-12-20T00:00:00Z']);
+  });
+
+  it('says the real time left, in the status and in the audit: "in 6 minutes", not "in 1 days"', async () => {
+    await gh.put('organizations', organization('pier', { contract: contract('BLX-PIER', '2027-02-01T00:00:00Z') }));
+    gh.clock.set('2027-01-31T23:54:00Z');
+    expect((await status('pier')).ContractEnding).toMatchObject({ status: 'True', message: expect.stringContaining('(in 6 minutes)') });
+    expect(forPier(await gh.gatehouse.lifecycle.tick())).toEqual(['Organization.contract-ending']);
+    expect((await notices('Organization.contract-ending'))[0]).toMatchObject({ data: { endsAt: '2027-02-01T00:00:00Z', remaining: 'in 6 minutes' } });
+    gh.clock.set('2027-01-29T00:00:00Z');
+    expect((await status('pier')).ContractEnding).toMatchObject({ message: expect.stringContaining('(in 3 days)') });
+  });
+
+  it.each([
+    [45_000, 'in 45 seconds'],
+    [60_000, 'in 60 seconds'],
+    [6 * 60_000 + 59_000, 'in 6 minutes'],
+    [90 * 60_000, 'in 90 minutes'],
+    [5 * 3600_000, 'in 5 hours'],
+    [36 * 3600_000, 'in 36 hours'],
+    [86400_000 * 3 + 3600_000, 'in 3 days'],
+    [86400_000 * 400, 'in 400 days'],
+  ])('remaining(%d ms) is "%s"', (ms, text) => {
+    expect(remaining(ms)).toBe(text);
   });
 });
 

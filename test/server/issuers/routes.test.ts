@@ -142,6 +142,9 @@ describe('the gates of each endpoint', () => {
       'GET      /broker/                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /saml/                                    page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/password                         page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
+      'POST     /authorize                                page:authorize               origin |',
+      '*        /ext-authz/                               page:authorize               origin |',
+      '*        /ext-authz                                page:authorize               origin |',
       '*        /account/                                 page:-                       network,rate,origin (refused as a page) |',
       '*        *                                         provider                     network,rate,origin |',
     ]);

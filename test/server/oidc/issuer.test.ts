@@ -29,7 +29,7 @@ beforeAll(async () => {
   await gh.put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
   await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
   await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
-  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz' }));
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Ruiz', givenName: 'Ana', familyName: 'Ruiz' }));
   for (const name of ['cascade-web', 'cascade-api', 'forge-sync', 'forge-web']) {
     secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
   }
@@ -153,9 +153,9 @@ describe('authorization code + PKCE with a directory user', () => {
     expect(t.claims()).toMatchObject({ organization_id: 'cascade', email: 'ana@cascade.example' });
   });
 
-  it('answers userinfo with the partner', async () => {
+  it('answers userinfo with the partner, and the declared displayName, givenName and familyName (profile)', async () => {
     const info = await oidc.fetchUserInfo(config, tokens.access_token, 'ana');
-    expect(info).toMatchObject({ sub: 'ana', email: 'ana@cascade.example', organization_id: 'cascade' });
+    expect(info).toMatchObject({ sub: 'ana', email: 'ana@cascade.example', organization_id: 'cascade', name: 'Ana Ruiz', given_name: 'Ana', family_name: 'Ruiz' });
   });
 
   it('caps lifetimes at the workspace ceiling (the organization asked for 2h)', () => {
