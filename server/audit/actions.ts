@@ -46,6 +46,12 @@ export const RUNTIME_ACTIONS = [
   'user.mfa-reset',
   'user.password-set',
   'user.password-link-created',
+  'user.updated',
+  'user.erased',
+  'group.provisioned',
+  'group.updated',
+  'group.deleted',
+  'scim.refused-token',
   'organization.deprovisioned',
 ] as const;
 
@@ -59,6 +65,8 @@ export const OBJECT_ACTIONS = [
   'Secret.updated',
   'Secret.deleted',
   'Client.secret-rotated',
+  'IdPConnection.scim-token-rotated',
+  'IdPConnection.scim-token-revoked',
   'SigningKey.rotated',
   'Organization.kill-switch',
   'Organization.tokens-ended',

@@ -48,6 +48,8 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'User.deleted': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
   'user.mfa-reset': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
   'User.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
+  'user.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
+  'user.erased': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
 };
 
 /** The actions the OCSF export carries; the rest are left out of it. */

@@ -27,6 +27,7 @@ function sourceValue(from: string, chain: OrganizationObject[], user: UserRecord
       familyName: user.profile.familyName,
       roles: user.roles,
       id: user.id,
+      groups: user.profile.groups,
     };
     return field in known ? known[field] : user.profile.attributes?.[field];
   }
