@@ -105,8 +105,15 @@ export function parseFilter(input: string): Filter {
       pos++;
       const inner = or();
       expect(']');
-      return { op: 'has', path, filter: inner };
+      // `emails[type eq "work"].value eq "…"`: the sub-attribute of the same selected value.
+      const sub = tokens[pos];
+      if (sub?.kind !== 'word' || !/^\.[A-Za-z][\w$-]*$/.test(sub.text)) return { op: 'has', path, filter: inner };
+      pos++;
+      return { op: 'has', path, filter: { op: 'and', left: inner, right: comparison(sub.text.slice(1)) } };
     }
+    return comparison(path);
+  };
+  const comparison = (path: string): Filter => {
     const op = peekWord();
     if (op === 'pr') {
       pos++;

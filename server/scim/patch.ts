@@ -158,7 +158,8 @@ export function applyPatch(resource: Json, body: unknown, extensions: readonly s
     if (op === 'remove') throw new ScimError(400, 'noTarget', `Operations[${i}]: remove needs a path`);
     if (!isObject(raw.value)) throw new ScimError(400, 'invalidValue', `Operations[${i}]: without a path the value must be an object of attributes`);
     for (const [k, v] of Object.entries(raw.value)) {
-      if (k === 'schemas') continue;
+      // Okta repeats the resource's id (and clients echo schemas/meta) beside what changes.
+      if (READ_ONLY.has(k.toLowerCase())) continue;
       applyOne(resource, op, k, v, extensions, core);
     }
   });

@@ -18,7 +18,7 @@ const Enterprise = z.looseObject({
   organization: text().optional(),
   division: text().optional(),
   department: text().optional(),
-  manager: z.union([text(), z.looseObject({ value: text().optional(), displayName: text().optional(), $ref: text(2048).optional() })]).nullable().optional(),
+  manager: z.union([text(), z.looseObject({ value: text().optional(), displayName: text().optional(), $ref: text(2048).nullable().optional() })]).nullable().optional(),
 });
 
 /** A User as a client sends it (POST, PUT, or the result of a PATCH). Attributes not listed are ignored, as RFC 7644 §3.3 allows. */
@@ -45,7 +45,7 @@ export type UserInput = z.infer<typeof UserInput>;
 export const GroupInput = z.looseObject({
   displayName: z.string().min(1).max(256),
   externalId: text().nullable().optional(),
-  members: z.array(z.looseObject({ value: text(), display: text().optional(), $ref: text(2048).optional(), type: text(64).optional() })).max(100_000).optional(),
+  members: z.array(z.looseObject({ value: text(), display: text().optional(), $ref: text(2048).nullable().optional(), type: text(64).optional() })).max(100_000).optional(),
 });
 export type GroupInput = z.infer<typeof GroupInput>;
 
