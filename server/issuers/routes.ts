@@ -85,7 +85,7 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   // SCIM provisioning by the organization's IdPs: an organization that stands no more is provisioned no more.
   { name: 'scim', path: '/scim/v2/', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
-  { name: 'scim', path: '/scim/v2', methods: ['GET'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
+  { name: 'scim', path: '/scim/v2', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
   // No page answers below /account/ but the password page: the provider's 404, refused as a page.
   { name: 'account', path: '/account/', methods: [], handler: 'page', pages: [], gates: ['network', 'rate', 'origin'], refusal: 'page' },
 ];

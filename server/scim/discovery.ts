@@ -59,7 +59,7 @@ const SCHEMAS: { id: string; name: string; description: string; attributes: Attr
   {
     id: ENTERPRISE_SCHEMA,
     name: 'EnterpriseUser',
-    description: 'Enterprise User: its attributes are user attributes in ClaimMappings (user.department, user.employeeNumber, user.manager, …).',
+    description: 'Enterprise User: its attributes are user attributes in ClaimMappings (from: user.<attribute>, e.g. department, employeeNumber, manager).',
     attributes: [
       str('employeeNumber'),
       str('costCenter'),

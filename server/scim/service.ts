@@ -215,7 +215,7 @@ export class ScimService {
     return out;
   }
 
-  /** What tokens and ClaimMappings read of the user (`user.department`, `user.employeeNumber`, …). */
+  /** What tokens and ClaimMappings read of the user (`from: user.<attribute>`: department, employeeNumber, manager, …). */
   private static profile(input: UserInput, existing: UserProfile | undefined): UserProfile {
     const enterprise = input[ENTERPRISE_SCHEMA];
     const attributes: Record<string, string> = {};

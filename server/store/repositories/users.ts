@@ -7,7 +7,7 @@ export interface UserProfile {
   attributes?: Record<string, string>;
   /** Claims or attributes the upstream IdP asserted at the last sign-in. */
   upstream?: Record<string, unknown>;
-  /** Display names of the SCIM groups the user is a member of (the `user.groups` claim source). */
+  /** Display names of the SCIM groups the user is a member of (a ClaimMapping's `from: user.<attribute>` source, attribute groups). */
   groups?: string[];
 }
 

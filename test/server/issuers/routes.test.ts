@@ -142,6 +142,8 @@ describe('the gates of each endpoint', () => {
       'GET      /broker/                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /saml/                                    page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/password                         page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
+      'GET,POST,PUT,PATCH,DELETE /scim/v2/                                 page:scim                    standing:scim,network,rate,origin |',
+      'GET,POST,PUT,PATCH,DELETE /scim/v2                                  page:scim                    standing:scim,network,rate,origin |',
       '*        /account/                                 page:-                       network,rate,origin (refused as a page) |',
       '*        *                                         provider                     network,rate,origin |',
     ]);
@@ -164,6 +166,8 @@ describe('the gates of each endpoint', () => {
     expect(index.match('/auth/abc123').name).toBe('resume');
     expect(index.match('/account/password').name).toBe('account_password');
     expect(index.match('/account/other').name).toBe('account');
+    expect(index.match('/scim/v2/Users/42').name).toBe('scim');
+    expect(index.match('/scim/v2').name).toBe('scim');
     // No trailing slash: not a page, and metered like any other path.
     expect(index.match('/interaction')).toBe(UNMATCHED);
     expect(index.match('/token/')).toBe(UNMATCHED);
