@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { TokenLifetimes, duration } from '../common.ts';
+import { TokenLifetimes, duration, uniqueList } from '../common.ts';
+import { Role } from './user.ts';
 import { defineKind } from '../kind.ts';
 
 export const SigningAlgorithm = z.enum(['ES256', 'EdDSA', 'RS256']);
@@ -16,6 +17,8 @@ export const WorkspaceSpec = z.strictObject({
       maxIdToken: duration.optional(),
       maxRefreshToken: duration.optional(),
       requireMfaForAdmins: z.boolean().optional(),
+      /** The roles an Organization's `groupRoles` may give through partner groups; unset, any role. */
+      groupRoles: uniqueList(Role).optional(),
     })
     .optional(),
   lifecycle: z

@@ -9,6 +9,8 @@ export interface UserProfile {
   upstream?: Record<string, unknown>;
   /** Display names of the SCIM groups the user is a member of (a ClaimMapping's `from: user.<attribute>` source, attribute groups). */
   groups?: string[];
+  /** The roles the user holds only through those groups (an Organization's `groupRoles`): what leaving them takes away. */
+  groupRoles?: string[];
 }
 
 export interface UserRecord {

@@ -543,6 +543,43 @@ describe('runtime user removal through the admin API', () => {
   });
 });
 
+describe('partner groups as Gatehouse roles', () => {
+  const forge = (groupRoles: object[]) => organization('forge', { displayName: 'Forge Supplies', emailDomains: ['forge.example', 'forge-labs.example'], groupRoles });
+  const rolesOf = async (id: string) => (await gh.store.users.find(NS, id))!.roles.sort();
+  let id = '';
+  let groupId = '';
+
+  beforeAll(async () => {
+    await gh.put('organizations', forge([{ group: 'Forge Admins', roles: ['organization-admin', 'auditor'] }]));
+    id = (await scim('POST', '/Users', { schemas: [USER], userName: 'rita@forge.example', externalId: 'rita' })).body.id;
+    groupId = (await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'Forge Admins' })).body.id;
+  });
+
+  it("an Organization's groupRoles give its members the group's roles, and take back only those when they leave", async () => {
+    expect(await rolesOf(id)).toEqual(['supplier-user']);
+    await scim('PATCH', `/Groups/${groupId}`, patchOf({ op: 'add', path: 'members', value: [{ value: id }] }));
+    expect(await rolesOf(id)).toEqual(['auditor', 'organization-admin', 'supplier-user']);
+    await scim('PATCH', `/Groups/${groupId}`, patchOf({ op: 'remove', path: `members[value eq "${id}"]` }));
+    expect(await rolesOf(id)).toEqual(['supplier-user']);
+  });
+
+  it("the Workspace's guardrails.groupRoles caps what any group can give", async () => {
+    await gh.put('workspaces', workspace({ guardrails: { groupRoles: ['auditor', 'user-manager'] } }));
+    await scim('PATCH', `/Groups/${groupId}`, patchOf({ op: 'add', path: 'members', value: [{ value: id }] }));
+    expect(await rolesOf(id)).toEqual(['auditor', 'supplier-user']);
+    await gh.put('workspaces', workspace());
+  });
+
+  it('a group that is renamed or deleted gives nothing any more', async () => {
+    await scim('PATCH', `/Groups/${groupId}`, patchOf({ op: 'replace', path: 'displayName', value: 'Former Admins' }));
+    expect(await rolesOf(id)).toEqual(['supplier-user']);
+    await scim('PATCH', `/Groups/${groupId}`, patchOf({ op: 'replace', path: 'displayName', value: 'Forge Admins' }));
+    expect(await rolesOf(id)).toEqual(['auditor', 'organization-admin', 'supplier-user']);
+    await scim('DELETE', `/Groups/${groupId}`);
+    expect(await rolesOf(id)).toEqual(['supplier-user']);
+  });
+});
+
 describe('status and metrics', () => {
   it("the IdPConnection's status shows when its token was issued, its IdP's last request, and how many failed", async () => {
     const before = (await gh.admin('GET', `/admin/v1/namespaces/${NS}/idpconnections/forge-okta`)).body.status.scim;
