@@ -142,6 +142,41 @@ describe('the SCIM token of a connection', () => {
   });
 });
 
+describe('a deleted connection', () => {
+  it('takes its token with it: declared again under the same name, it starts without one', async () => {
+    await gh.put('idpconnections', idp('cascade-temp', 'cascade', { type: 'directory', oidc: undefined, emailDomains: ['cascade.example'], scim: { enabled: true } }));
+    const token = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/idpconnections/cascade-temp/scim-token`)).body.token;
+    expect((await scim('GET', '/Users', undefined, { org: 'cascade', token })).status).toBe(200);
+    expect((await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/idpconnections/cascade-temp`)).status).toBe(200);
+    await gh.put('idpconnections', idp('cascade-temp', 'cascade', { type: 'directory', oidc: undefined, emailDomains: ['cascade.example'], scim: { enabled: true } }));
+    expect((await scim('GET', '/Users', undefined, { org: 'cascade', token })).status).toBe(401);
+    expect(await gh.store.scim.token(NS, 'cascade-temp')).toBeUndefined();
+    await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/idpconnections/cascade-temp`);
+  });
+});
+
+describe('PUT replaces a resource', () => {
+  it('a user: every stored attribute is the new one, and active is applied', async () => {
+    const id = (await scim('POST', '/Users', { schemas: [USER], userName: 'replaced@forge.example', externalId: 'put-me', title: 'Buyer', name: { givenName: 'Put' } })).body.id;
+    const res = await scim('PUT', `/Users/${id}`, { schemas: [USER], userName: 'replaced@forge.example', externalId: 'put-me', displayName: 'Put Me', active: false });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ displayName: 'Put Me', active: false });
+    expect(res.body.title).toBeUndefined();
+    expect(res.body.name).toBeUndefined();
+    expect((await gh.store.users.find(NS, id))?.active).toBe(false);
+  });
+
+  it('a group: its name and exactly the members listed', async () => {
+    const a = (await scim('POST', '/Users', { schemas: [USER], userName: 'member.a@forge.example' })).body.id;
+    const b = (await scim('POST', '/Users', { schemas: [USER], userName: 'member.b@forge.example' })).body.id;
+    const group = (await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'Put group', members: [{ value: a }] })).body.id;
+    const res = await scim('PUT', `/Groups/${group}`, { schemas: [GROUP], displayName: 'Put group 2', members: [{ value: b }] });
+    expect(res.body).toMatchObject({ displayName: 'Put group 2', members: [expect.objectContaining({ value: b })] });
+    expect((await gh.store.users.find(NS, a))?.profile.groups).toEqual([]);
+    expect((await gh.store.users.find(NS, b))?.profile.groups).toEqual(['Put group 2']);
+  });
+});
+
 describe('discovery', () => {
   it('ServiceProviderConfig says what is supported: PATCH and filters, no bulk, sort, etag or password change; bearer tokens', async () => {
     const res = await scim('GET', '/ServiceProviderConfig');
