@@ -51,7 +51,7 @@ export const RUNTIME_ACTIONS = [
   'group.provisioned',
   'group.updated',
   'group.deleted',
-  'scim.refused-token',
+  'scim.refused',
   'organization.deprovisioned',
 ] as const;
 

@@ -188,7 +188,7 @@ export class IssuerGates {
         ctx.body = { error: 'invalid_token', error_description: standing.detail };
         return true;
       case 'scim':
-        await audit('scim.refused-token');
+        await audit('scim.refused');
         ctx.status = 403;
         ctx.set('Cache-Control', 'no-store');
         ctx.type = 'application/scim+json';

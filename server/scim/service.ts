@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import type { IdPConnectionObject, OrganizationObject } from '../../api/index.ts';
-import type { AuditWriter } from '../audit/writer.ts';
+import type { IncomingMessage } from 'node:http';
+import { fingerprint, type RefusalAudit } from '../audit/refusals.ts';
 import { federatedUserId, routableEmail } from '../broker/provision.ts';
 import { emailDomain, organizationDomains } from '../broker/routing.ts';
 import type { Clock } from '../clock.ts';
@@ -39,7 +40,10 @@ export interface ScimServiceOptions {
   store: Store;
   clock: Clock;
   tokens: ScimTokens;
-  audit: AuditWriter;
+  /** Where refused tokens are audited (`access.refused-token`), rate-limited per source address. */
+  refusals: RefusalAudit;
+  /** The caller's address, as the organization's network gate reads it (trusted proxies). */
+  addressOf(req: IncomingMessage): string;
   metrics?: Metrics | undefined;
 }
 
@@ -104,7 +108,13 @@ export class ScimService {
     const header = ctx.get('authorization');
     const m = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
     const refuse = async (reason: string) => {
-      await this.options.audit.append({ action: 'scim.refused-token', actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason } });
+      // A flood of guesses is summarised per source, as refused tokens at userinfo are; only a fingerprint of what was presented is kept.
+      await this.options.refusals.record('token', this.options.addressOf(ctx.req), {
+        actor: 'anonymous',
+        namespace: snapshot.namespace,
+        organization: snapshot.organization ?? null,
+        data: { method: ctx.method, path: ctx.path, reason: `scim-${reason}`, ...(m ? { fingerprint: fingerprint(m[1]!) } : {}) },
+      });
       return new ScimError(401, undefined, 'a valid SCIM bearer token of one of this organization\'s IdPConnections is required');
     };
     if (!m) throw await refuse(header ? 'malformed' : 'missing');
@@ -112,7 +122,7 @@ export class ScimService {
     if (!name) throw await refuse('unknown');
     const connection = snapshot.connections.find((c) => c.metadata.name === name && c.spec.organizationRef.name === snapshot.organization);
     if (!connection) throw await refuse('connection-gone');
-    if (!connection.spec.scim?.enabled) throw await refuse('scim-disabled');
+    if (!connection.spec.scim?.enabled) throw await refuse('disabled');
     return { namespace: snapshot.namespace, organization, connection, snapshot, base: `${issuerUrl}${PREFIX}`, actor: scimActor(name) };
   }
 
