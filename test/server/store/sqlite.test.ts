@@ -122,8 +122,8 @@ describe('the SQLite audit table', () => {
   it('is rebuilt from a store of schema 8 with every record, index and link of the chain kept', async () => {
     const file = await tempFile();
     const driver = new SqliteDriver(file);
-    // With the audit head's keying columns (10) that this release's appends read.
-    await migrate(driver, MIGRATIONS.filter((m) => m.version <= 8 || m.version === 10));
+    // Every other migration (the audit head's keying columns, 10, are read by this release's appends; later ones by its repositories).
+    await migrate(driver, MIGRATIONS.filter((m) => m.version !== 9));
     expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
     const store = new Store(driver);
     for (let i = 0; i < 25; i++) {
