@@ -185,8 +185,11 @@ export class ScimService {
     return { user, scim };
   }
 
-  private async renderUser(repo: Repositories, caller: Caller, { user, scim }: { user: UserRecord; scim: ScimUserRecord }): Promise<Json> {
-    const groups = await repo.scim.groupsOf(caller.namespace, user.id);
+  private async renderUser(repo: Repositories, caller: Caller, current: { user: UserRecord; scim: ScimUserRecord }): Promise<Json> {
+    return this.userResource(caller, current, await repo.scim.groupsOf(caller.namespace, current.user.id));
+  }
+
+  private userResource(caller: Caller, { user, scim }: { user: UserRecord; scim: ScimUserRecord }, groups: readonly { id: string; displayName: string }[]): Json {
     const attributes = scim.resource;
     return {
       schemas: [USER_SCHEMA, ...(attributes[ENTERPRISE_SCHEMA] ? [ENTERPRISE_SCHEMA] : [])],
@@ -252,11 +255,16 @@ export class ScimService {
     const filter = typeof ctx.query.filter === 'string' && ctx.query.filter.trim() ? parseFilter(ctx.query.filter) : undefined;
     const page = pageOf(ctx.query, MAX_RESULTS);
     const { store } = this.options;
+    const connection = caller.connection.metadata.name;
+    // Three queries whatever the number of users: IdPs list (and look users up by filter) before every create.
+    const users = new Map((await store.users.list(caller.namespace, [caller.organization.metadata.name])).map((u) => [u.id, u]));
+    const groups = new Map<string, { id: string; displayName: string }[]>();
+    for (const m of await store.scim.memberships(caller.namespace, connection)) groups.set(m.userId, [...(groups.get(m.userId) ?? []), m]);
     const out: Json[] = [];
-    for (const scim of await store.scim.users(caller.namespace, caller.connection.metadata.name)) {
-      const user = await store.users.find(caller.namespace, scim.userId);
-      if (!user || user.organization !== caller.organization.metadata.name) continue;
-      const rendered = await this.renderUser(store, caller, { user, scim });
+    for (const scim of await store.scim.users(caller.namespace, connection)) {
+      const user = users.get(scim.userId);
+      if (!user) continue;
+      const rendered = this.userResource(caller, { user, scim }, groups.get(user.id) ?? []);
       if (!filter || matches(rendered, filter)) out.push(rendered);
     }
     this.answer(ctx, 200, listResponse(out, page));
@@ -369,13 +377,11 @@ export class ScimService {
     return group;
   }
 
-  private async renderGroup(repo: Repositories, caller: Caller, group: ScimGroupRecord): Promise<Json> {
+  /** `names`: the connection's users' userNames, when the caller already has them (a list renders many groups). */
+  private async renderGroup(repo: Repositories, caller: Caller, group: ScimGroupRecord, names?: Map<string, string>): Promise<Json> {
     const members = await repo.scim.members(caller.namespace, group.id);
-    const out: Json[] = [];
-    for (const userId of members) {
-      const scim = await repo.scim.user(caller.namespace, userId);
-      out.push({ value: userId, ...(scim ? { display: scim.userName } : {}), $ref: `${caller.base}/Users/${userId}`, type: 'User' });
-    }
+    const display = members.length === 0 ? new Map<string, string>() : (names ?? (await this.userNames(repo, caller)));
+    const out = members.map((userId) => ({ value: userId, ...(display.has(userId) ? { display: display.get(userId) } : {}), $ref: `${caller.base}/Users/${userId}`, type: 'User' }));
     return {
       schemas: [GROUP_SCHEMA],
       id: group.id,
@@ -384,6 +390,10 @@ export class ScimService {
       members: out,
       meta: { resourceType: 'Group', created: new Date(group.createdAt).toISOString(), lastModified: new Date(group.updatedAt).toISOString(), location: `${caller.base}/Groups/${group.id}` },
     };
+  }
+
+  private async userNames(repo: Repositories, caller: Caller): Promise<Map<string, string>> {
+    return new Map((await repo.scim.users(caller.namespace, caller.connection.metadata.name)).map((u) => [u.userId, u.userName]));
   }
 
   /** `excludedAttributes=members` (what Okta and Entra ask to keep group reads small). */
@@ -432,8 +442,9 @@ export class ScimService {
     const page = pageOf(ctx.query, MAX_RESULTS);
     const { store } = this.options;
     const out: Json[] = [];
+    const names = await this.userNames(store, caller);
     for (const group of await store.scim.groups(caller.namespace, caller.connection.metadata.name)) {
-      const rendered = await this.renderGroup(store, caller, group);
+      const rendered = await this.renderGroup(store, caller, group, names);
       if (!filter || matches(rendered, filter)) out.push(this.shape(ctx, rendered));
     }
     this.answer(ctx, 200, listResponse(out, page));

@@ -188,6 +188,14 @@ export class ScimRepository {
     return (await this.db.all<{ user_id: string }>(`SELECT user_id FROM scim_members WHERE namespace = ? AND group_id = ? ORDER BY user_id`, [namespace, groupId])).map((r) => r.user_id);
   }
 
+  /** Every membership in one connection's groups, with the group's display name: a list page reads them at once. */
+  async memberships(namespace: string, connection: string): Promise<{ userId: string; id: string; displayName: string }[]> {
+    return (await this.db.all<{ user_id: string; id: string; display_name: string }>(
+      `SELECT m.user_id, g.id, g.display_name FROM scim_members m JOIN scim_groups g ON g.namespace = m.namespace AND g.id = m.group_id WHERE m.namespace = ? AND g.connection = ? ORDER BY g.display_name, m.user_id`,
+      [namespace, connection],
+    )).map((r) => ({ userId: r.user_id, id: r.id, displayName: r.display_name }));
+  }
+
   /** The groups a user is a member of, by id and display name (for the `groups` claim). */
   async groupsOf(namespace: string, userId: string): Promise<{ id: string; displayName: string }[]> {
     return (await this.db.all<{ id: string; display_name: string }>(

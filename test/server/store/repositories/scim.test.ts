@@ -110,6 +110,10 @@ backends.each('the SCIM repository', (backend) => {
       await store.scim.clearMembers(NAMESPACE, 'g1');
       expect(await store.scim.members(NAMESPACE, 'g1')).toEqual([]);
       expect(await store.scim.groupsOf('elsewhere', 'u1')).toEqual([]);
+      await store.scim.addMembers(NAMESPACE, 'g1', ['u3']);
+      await store.scim.putGroup(group('g9', 'other', 'Elsewhere'));
+      await store.scim.addMembers(NAMESPACE, 'g9', ['u1']);
+      expect(await store.scim.memberships(NAMESPACE, 'forge-okta')).toEqual([{ userId: 'u1', id: 'g2', displayName: 'Buyers' }, { userId: 'u3', id: 'g1', displayName: 'Gatehouse Admins' }]);
     });
   });
 });
