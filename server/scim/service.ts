@@ -407,9 +407,9 @@ export class ScimService {
   /** The member ids of a group resource, each a user this connection provisioned (400 naming the member otherwise). */
   private async memberIds(repo: Repositories, caller: Caller, input: GroupInput): Promise<string[]> {
     const ids: string[] = [];
+    const own = (input.members ?? []).length === 0 ? new Map<string, string>() : await this.userNames(repo, caller);
     for (const [i, m] of (input.members ?? []).entries()) {
-      const scim = await repo.scim.user(caller.namespace, m.value);
-      if (!scim || scim.connection !== caller.connection.metadata.name) throw new ScimError(400, 'invalidValue', `members[${i}].value: ${m.value} is not a user this connection provisioned`);
+      if (!own.has(m.value)) throw new ScimError(400, 'invalidValue', `members[${i}].value: ${m.value} is not a user this connection provisioned`);
       if (!ids.includes(m.value)) ids.push(m.value);
     }
     return ids;
