@@ -107,7 +107,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
   const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const scimTokens = new ScimTokens({ store, clock, publicUrl: () => options.publicUrl });
-  const scim = new ScimService({ store, clock, tokens: scimTokens, refusals, addressOf: (req) => clientAddress(req, proxies), metrics });
+  const scim = new ScimService({ store, clock, tokens: scimTokens, refusals, addressOf: (req) => clientAddress(req, proxies), metrics, logger });
   const issuers = new IssuerRegistry({
     broker,
     scim,

@@ -7,6 +7,7 @@ import { federatedUserId, routableEmail } from '../broker/provision.ts';
 import { emailDomain, organizationDomains } from '../broker/routing.ts';
 import type { Clock } from '../clock.ts';
 import { endUserTokens } from '../governance/token-ends.ts';
+import type { Logger } from '../log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
 import type { Repositories, ScimGroupRecord, ScimUserRecord, Store, UserProfile, UserRecord } from '../store/index.ts';
@@ -45,6 +46,7 @@ export interface ScimServiceOptions {
   /** The caller's address, as the organization's network gate reads it (trusted proxies). */
   addressOf(req: IncomingMessage): string;
   metrics?: Metrics | undefined;
+  logger: Logger;
 }
 
 /** `scim:<connection>`: the actor of what a connection's provisioning does, and the mark on users it deactivated. */
@@ -77,8 +79,10 @@ export class ScimService {
       caller = await this.authenticate(ctx, snapshot, issuerUrl);
       await this.route(ctx, rest.slice(PREFIX.length).replace(/\/+$/, ''), caller);
       status = ctx.status;
-    } catch (error) {
-      if (!(error instanceof ScimError)) throw error;
+    } catch (thrown) {
+      // What nobody expected (the store failing) is logged, and still answered as SCIM: the IdP retries on a 500.
+      if (!(thrown instanceof ScimError)) this.options.logger.error(`${ctx.method} ${snapshot.path}${rest} failed`, thrown);
+      const error = thrown instanceof ScimError ? thrown : new ScimError(500, undefined, 'the request failed inside Gatehouse; it was logged, try again');
       status = error.status;
       this.answer(ctx, status, error.body);
       if (status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="scim"');
@@ -89,8 +93,8 @@ export class ScimService {
     return true;
   }
 
+  /** `body` undefined: no content (204). Serialised here, so Koa keeps the SCIM media type rather than its JSON default. */
   private answer(ctx: Context, status: number, body: unknown): void {
-    ctx.status = status;
     ctx.set('Cache-Control', 'no-store');
     if (body === undefined) {
       ctx.body = null;
@@ -99,6 +103,7 @@ export class ScimService {
     }
     ctx.body = JSON.stringify(body);
     ctx.type = SCIM_MEDIA_TYPE;
+    ctx.status = status;
   }
 
   private async authenticate(ctx: Context, snapshot: IssuerSnapshot, issuerUrl: string): Promise<Caller> {
@@ -306,7 +311,7 @@ export class ScimService {
       const after = await this.setActive(repo, caller, user, active, now);
       return this.renderUser(repo, caller, { user: after, scim });
     });
-    ctx.set('Location', String(rendered.meta && (rendered.meta as Json).location));
+    ctx.set('Location', `${caller.base}/Users/${String(rendered.id)}`);
     this.answer(ctx, 201, rendered);
   }
 

@@ -645,3 +645,15 @@ describe('an organization that stands no more', () => {
     expect((await audit('scim.refused')).map((r) => r.data.reason)).toContain('suspended');
   });
 });
+
+describe('a failure nobody expected', () => {
+  it('is answered as a SCIM 500 (the IdP retries), saying nothing of the cause', async () => {
+    const token = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/idpconnections/cascade-okta/scim-token`)).body.token;
+    await gh.store.driver.run('DROP TABLE scim_groups');
+    const res = await scim('GET', '/Groups', undefined, { org: 'cascade', token });
+    expect(res.status).toBe(500);
+    expect(res.type).toContain('application/scim+json');
+    expect(res.body).toEqual({ schemas: [ERROR], status: '500', detail: expect.stringContaining('logged') });
+    expect(JSON.stringify(res.body)).not.toMatch(/scim_groups|SQL/i);
+  });
+});
