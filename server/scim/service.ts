@@ -287,6 +287,8 @@ export class ScimService {
       const existing = await repo.users.findBySubject(caller.namespace, connection, subject);
       if (existing && (await repo.scim.user(caller.namespace, existing.id))) throw new ScimError(409, 'uniqueness', `externalId: a user with this externalId is already provisioned by this connection`);
       if (existing && existing.organization !== caller.organization.metadata.name) throw new ScimError(409, 'uniqueness', 'externalId: this subject belongs to an account of another organization');
+      // A declared user (git, Pulumi) is the declaration's to change and remove, never an IdP's.
+      if (existing?.declaredAs) throw new ScimError(409, 'uniqueness', `externalId: this subject is the declared User ${existing.declaredAs}, which only its declaration changes`);
       const active = input.active ?? true;
       const user: UserRecord = {
         namespace: caller.namespace,

@@ -8,7 +8,7 @@ import * as oidc from 'openid-client';
 import SCIMMY from 'scimmy';
 import { Metrics } from '../../../server/observability/metrics.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { NS, claimMapping, client, idp, organization, workspace } from '../../support/objects.ts';
+import { NS, claimMapping, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { startOidcPeer, type OidcPeer, type PeerUser } from '../../../demo/peers/oidc-idp.ts';
 import { CALLBACK, resume, startSignIn, submit, text } from '../broker/flow.ts';
 
@@ -419,6 +419,17 @@ describe('guardrails', () => {
     expect((await scim('PATCH', `/Users/${kim.id}`, patchOf({ op: 'replace', path: 'id', value: 'mine' }))).body.scimType).toBe('mutability');
     expect((await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'Twins' })).status).toBe(201);
     expect((await scim('POST', '/Groups', { schemas: [GROUP], displayName: 'twins' })).body.scimType).toBe('uniqueness');
+  });
+
+  it('never adopts a declared user, even through a connection named like the directory', async () => {
+    await gh.put('idpconnections', idp('directory', 'forge', { type: 'directory', oidc: undefined, emailDomains: ['forge-labs.example'], scim: { enabled: true } }));
+    await gh.put('users', user('dora', 'forge', { email: 'dora@forge.example' }));
+    const token = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/idpconnections/directory/scim-token`)).body.token;
+    const res = await scim('POST', '/Users', { schemas: [USER], userName: 'dora@forge.example', externalId: 'dora' }, { token });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toContain('declared User dora');
+    expect((await gh.store.users.find(NS, 'dora'))?.declaredAs).toBe('dora');
+    await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/idpconnections/directory`);
   });
 
   it('answers malformed requests with the RFC 7644 scimTypes', async () => {
