@@ -59,7 +59,7 @@ export interface OrganizationAttestation {
   claims: { name: string; source: string; tokens: string[]; via: string; declaration: Declaration | null }[];
   /** Each setting after the template and the parents (api/effective.ts), with where it came from. */
   effective: EffectiveRow[];
-  identityProviders: { name: string; type: string; upstream: string | null; declaration: Declaration }[];
+  identityProviders: { name: string; type: string; upstream: string | null; scim: boolean; declaration: Declaration }[];
   /**
    * Users with a role: `declared` ones from git (their declaration), and with the store those a
    * partner admin invited at run time (`runtime`: no declaration; who invited them and when,
@@ -75,6 +75,11 @@ export interface OrganizationAttestation {
   approvalScopes: { scope: string; policy: string; client: string | null; approvers: { roles: string[]; users: string[]; adminTokens: string[] } }[];
   /** Approvals standing now (from the store): who holds which scope, approved by whom, until when; null without a store. */
   standingApprovals: { id: string; user: string; client: string; scopes: string[]; approvedBy: string | null; approvedAt: string | null; expiresAt: string | null; justification: string | null }[] | null;
+  /**
+   * Users removed and erased (admin API or their IdP's SCIM DELETE), from the audit log: only the
+   * pseudonymous id each was known by, never personal data (none is left to show). Null without a store.
+   */
+  erasures: { user: string; at: string; via: string; actor: string }[] | null;
   /** The period behind `inactiveUsers`: `--inactive-days`, else its namespace's Workspace `lifecycle.inactiveUserAfter`, else 90. */
   inactiveAfterDays: number;
   flags: Flag[];
@@ -239,7 +244,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         .filter((i) => i.object.spec.organizationRef.name === name)
         .map(async (i) => {
           const spec = i.object.spec as IdPConnectionObject['spec'] & { oidc?: { issuer?: string }; saml?: { entityId?: string; metadataUrl?: string } };
-          return { name: i.object.metadata.name, type: spec.type, upstream: spec.oidc?.issuer ?? spec.saml?.entityId ?? spec.saml?.metadataUrl ?? null, declaration: await git.declaration(i.file) };
+          return { name: i.object.metadata.name, type: spec.type, upstream: spec.oidc?.issuer ?? spec.saml?.entityId ?? spec.saml?.metadataUrl ?? null, scim: spec.scim?.enabled === true, declaration: await git.declaration(i.file) };
         }),
     );
 
@@ -268,7 +273,9 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
 
     let activity: OrganizationAttestation['activity'] = null;
     let inactiveUsers: OrganizationAttestation['inactiveUsers'] = null;
+    let erasures: OrganizationAttestation['erasures'] = null;
     if (store) {
+      erasures = (await store.audit.query({ namespace, organizations: [name], action: 'user.erased', limit: 1000 })).map((r) => ({ user: r.subject ?? r.name ?? '', at: new Date(r.at).toISOString(), via: String(r.data.via ?? ''), actor: r.actor }));
       const last = async (action: string) => (await store.audit.query({ namespace, organizations: [name], action, limit: 1 }))[0]?.at;
       activity = { lastSignInAt: iso(await last('login.succeeded')), lastTokenIssuedAt: iso(await last('token.issued')) };
       inactiveUsers = (runtimeUsers ?? [])
@@ -327,6 +334,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
       admins,
       activity,
       inactiveUsers,
+      erasures,
       inactiveAfterDays,
       approvalScopes,
       standingApprovals,
@@ -389,7 +397,7 @@ export function attestationMarkdown(a: Attestation): string {
     for (const r of o.effective) lines.push(`| ${r.field} | ${cell(r.value)} | ${r.source}${r.narrowedBy ? `, narrowed by ${r.narrowedBy}` : ''} |`);
     lines.push('', '### Identity providers', '');
     if (o.identityProviders.length === 0) lines.push('None declared.');
-    for (const i of o.identityProviders) lines.push(`- **${i.name}** (${i.type}${i.upstream ? `, ${i.upstream}` : ''}). ${decl(i.declaration)}`);
+    for (const i of o.identityProviders) lines.push(`- **${i.name}** (${i.type}${i.upstream ? `, ${i.upstream}` : ''}${i.scim ? ', provisions users by SCIM' : ''}). ${decl(i.declaration)}`);
     lines.push('', '### Administrators', '');
     if (o.admins.length === 0) lines.push('None declared.');
     for (const ad of o.admins) {
@@ -413,6 +421,7 @@ export function attestationMarkdown(a: Attestation): string {
     if (!o.activity) lines.push('Unknown (no store).');
     else {
       lines.push(`Last sign-in: ${o.activity.lastSignInAt ?? 'never'}. Last token issued: ${o.activity.lastTokenIssuedAt ?? 'never'}.`);
+      lines.push(`Users removed and erased: ${o.erasures && o.erasures.length ? o.erasures.map((e) => `${e.user} at ${e.at} (${e.via}, by ${e.actor})`).join(', ') : 'none'}.`);
       lines.push(`Users without a sign-in for ${o.inactiveAfterDays} days: ${o.inactiveUsers && o.inactiveUsers.length ? o.inactiveUsers.map((u) => `${u.id} <${u.email}> (last ${u.lastSignInAt ?? 'never'})`).join(', ') : 'none'}.`);
     }
     lines.push('');

@@ -26,6 +26,9 @@ import { createPasswordLink } from './users/links.ts';
 import { Broker } from './broker/broker.ts';
 import { UpstreamSecrets, secretRoutes } from './broker/secrets.ts';
 import { BrokerSweeper } from './broker/sweeper.ts';
+import { ScimService } from './scim/service.ts';
+import { withScimStatus } from './scim/status.ts';
+import { ScimTokens } from './scim/tokens.ts';
 import { withConnectionStatus } from './broker/readiness.ts';
 import { changeContext } from './http/provenance.ts';
 import { AdminGuard } from './governance/guard.ts';
@@ -102,8 +105,11 @@ export function createApp(options: AppOptions): GatehouseApp {
   const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
   const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const scimTokens = new ScimTokens({ store, clock, publicUrl: () => options.publicUrl });
+  const scim = new ScimService({ store, clock, tokens: scimTokens, refusals, addressOf: (req) => clientAddress(req, proxies), metrics, logger });
   const issuers = new IssuerRegistry({
     broker,
+    scim,
     store,
     clock,
     keys,
@@ -157,7 +163,8 @@ export function createApp(options: AppOptions): GatehouseApp {
     clock,
     publicUrl,
     clientSecrets,
-    connectionStatus: (object) => withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.upstreams.saml.idp(c), now: () => clock.now() }),
+    connectionStatus: async (object) => withScimStatus(await withConnectionStatus(object, { secrets: upstreamSecrets, samlIdp: (c) => broker.upstreams.saml.idp(c), now: () => clock.now() }), store),
+    scimTokens,
     rotateKeys: (namespace, publishAheadSeconds) => rotateNamespaceKey({ repo: store, keys }, namespace, publishAheadSeconds),
     auditCheckpoint: (namespace) => checkpointHead({ store, keys, clock }, namespace),
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),

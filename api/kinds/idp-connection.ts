@@ -55,6 +55,15 @@ export const IdPConnectionSpec = z
       .optional(),
     /** Token claim (key) ← upstream claim or SAML attribute (value). */
     attributeMapping: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().min(1).max(256)).optional(),
+    /**
+     * SCIM 2.0 provisioning pushed by this connection's IdP to `{issuer}/scim/v2/`, with a bearer
+     * token from `POST …/idpconnections/{name}/scim-token`. Disabled, the endpoint refuses the token.
+     */
+    scim: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+      })
+      .optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.type === 'oidc' && !spec.oidc) ctx.addIssue({ code: 'custom', path: ['oidc'], message: 'required when type is oidc' });
@@ -74,6 +83,16 @@ export const IdPConnection = defineKind({
     /** Per-connection SAML service-provider metadata. */
     samlMetadataUrl: z.string().optional(),
     redirectUri: z.string().optional(),
+    /** SCIM provisioning as the server saw it: the token's age, the last request, and how many failed. */
+    scim: z
+      .object({
+        tokenIssuedAt: z.string().optional(),
+        lastRequestAt: z.string().optional(),
+        lastStatus: z.int().optional(),
+        requests: z.int().optional(),
+        errors: z.int().optional(),
+      })
+      .optional(),
   },
   printerColumns: [
     { name: 'Type', type: 'string', jsonPath: '.spec.type' },

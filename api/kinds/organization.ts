@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LocalRef, SessionLifetimes, TokenLifetimes, dateTime, domainName, email, hexColor, uniqueList } from '../common.ts';
 import { defineKind, ref } from '../kind.ts';
+import { Role } from './user.ts';
 
 export const PartnerType = z.enum(['contractor', 'vendor', 'distributor', 'consultant', 'supplier', 'reseller', 'other']);
 
@@ -58,6 +59,14 @@ export const OrganizationSpec = z.strictObject({
   ...organizationSettingsShape,
   /** The kill switch: stops every sign-in, grant, refresh and introspection of the organization. */
   suspended: z.boolean().default(false),
+  /**
+   * Partner IdP groups (pushed by SCIM, by display name) → Gatehouse roles their members hold in
+   * this organization, within the Workspace's `guardrails.groupRoles`.
+   */
+  groupRoles: z
+    .array(z.strictObject({ group: z.string().min(1).max(256), roles: uniqueList(Role).min(1) }))
+    .max(100)
+    .optional(),
 });
 export type OrganizationSpec = z.infer<typeof OrganizationSpec>;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { SessionLifetimes, TokenLifetimes, duration } from '../common.ts';
+import { SessionLifetimes, TokenLifetimes, duration, uniqueList } from '../common.ts';
+import { Role } from './user.ts';
 import { defineKind } from '../kind.ts';
 
 export const SigningAlgorithm = z.enum(['ES256', 'EdDSA', 'RS256']);
@@ -48,6 +49,8 @@ export const WorkspaceSpec = z.strictObject({
       /** The longest sign-in session (lifetime and idle timeout alike); default 24h. */
       maxSession: duration.optional(),
       requireMfaForAdmins: z.boolean().optional(),
+      /** The roles an Organization's `groupRoles` may give through partner groups; unset, any role. */
+      groupRoles: uniqueList(Role).optional(),
     })
     .optional(),
   lifecycle: z

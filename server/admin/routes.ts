@@ -10,6 +10,7 @@ import { changeContext } from '../http/provenance.ts';
 import { badRequest, notFound } from '../errors.ts';
 import type { AdminTokenVerifier } from '../governance/admin-tokens.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
+import type { ScimTokens } from '../scim/tokens.ts';
 import type { Clock } from '../clock.ts';
 import { registerAuditRoutes } from '../governance/audit-routes.ts';
 import type { AdminGuard } from '../governance/guard.ts';
@@ -46,6 +47,8 @@ export interface AdminRoutesOptions {
   store: Store;
   objects: ObjectService;
   clientSecrets: ClientSecrets;
+  /** SCIM bearer tokens of IdPConnections (POST/DELETE …/idpconnections/{name}/scim-token). */
+  scimTokens: ScimTokens;
   passwordLink(namespace: string, user: string, context: ChangeContext): Promise<{ url: string; expiresAt: string }>;
   rotateKeys(namespace: string, publishAheadSeconds: number): Promise<{ kid: string; activatesAt: number }>;
   /** A signed checkpoint of the audit chain's head (GET /audit/checkpoint). */
@@ -180,6 +183,19 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const result = await options.clientSecrets.rotate(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = result;
+  });
+
+  router.post('/namespaces/:namespace/idpconnections/:name/scim-token', async (ctx) => {
+    await requireWrite(ctx, 'IdPConnection', pathName(ctx, 'namespace'), pathName(ctx, 'name'));
+    const result = await options.scimTokens.rotate(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 201;
+    ctx.body = result;
+  });
+
+  router.delete('/namespaces/:namespace/idpconnections/:name/scim-token', async (ctx) => {
+    await requireWrite(ctx, 'IdPConnection', pathName(ctx, 'namespace'), pathName(ctx, 'name'));
+    ctx.body = await options.scimTokens.revoke(pathName(ctx, 'namespace'), pathName(ctx, 'name'), changeContext(ctx));
   });
 
   router.post('/namespaces/:namespace/users/:name/password-link', async (ctx) => {

@@ -54,6 +54,8 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'accessrequest.approved': { ...USER_ACCESS, activity_id: 1, activity_name: 'Assign Privileges' },
   'accessrequest.revoked': { ...USER_ACCESS, activity_id: 2, activity_name: 'Revoke Privileges' },
   'accessrequest.expired': { ...USER_ACCESS, activity_id: 2, activity_name: 'Revoke Privileges' },
+  'user.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
+  'user.erased': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
 };
 
 /** The actions the OCSF export carries; the rest are left out of it. */

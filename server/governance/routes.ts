@@ -13,6 +13,7 @@ import { principalOf, type AdminGuard } from './guard.ts';
 import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
 import { endLapsedTokens, endUserTokens, issuedBeforeNow } from './token-ends.ts';
+import { eraseUser } from '../users/erasure.ts';
 import { withLifecycleStatus } from './lifecycle.ts';
 import { loadNamespace } from './organizations.ts';
 import { emailDomain, ownedDomains } from './domains.ts';
@@ -194,6 +195,22 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       return { ...data, user: presentUser((await repo.users.find(namespace, user.id))!) };
     });
     ctx.body = result;
+  });
+
+  /**
+   * Removes a runtime user and erases its personal data (users/erasure.ts): for leavers and
+   * erasure requests. A declared user is removed by deleting its User declaration instead.
+   */
+  router.delete('/namespaces/:namespace/organizations/:organization/users/:user', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'users.write', { namespace, organization });
+    const user = await userAt(ctx, namespace, organization);
+    await mayManage(ctx, user, { namespace, organization }, true);
+    if (user.declaredAs !== null) throw new Conflict(`user ${user.id} is declared by User ${user.declaredAs}: delete the declaration instead (in git, or DELETE /admin/v1/namespaces/${namespace}/users/${user.declaredAs})`, { title: 'Declared user' });
+    const change = context(ctx, { action: 'erase' });
+    const result = await store.transaction((repo) => eraseUser(repo, user, { actor: change.actor, via: 'admin' }, clock.now()));
+    ctx.body = { user: user.id, erased: true, ...result };
   });
 
   router.post('/namespaces/:namespace/deprovision', async (ctx) => {

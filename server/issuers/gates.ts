@@ -187,6 +187,13 @@ export class IssuerGates {
         ctx.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${standing.detail.replace(/"/g, "'")}"`);
         ctx.body = { error: 'invalid_token', error_description: standing.detail };
         return true;
+      case 'scim':
+        await audit('scim.refused');
+        ctx.status = 403;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.type = 'application/scim+json';
+        ctx.body = JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '403', detail: standing.detail });
+        return true;
       case 'page':
         await audit('login.refused');
         ctx.status = 403;
@@ -237,6 +244,11 @@ export class IssuerGates {
     if (route.refusal === 'page') {
       ctx.type = 'html';
       ctx.body = page(brandingOf(issuer.snapshot), status === 429 ? 'Too many requests' : 'Not from this network', `<p class="error">${escapeHtml(detail)}.</p>`);
+      return;
+    }
+    if (route.refusal === 'scim') {
+      ctx.type = 'application/scim+json';
+      ctx.body = JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: String(status), ...(status === 429 ? { scimType: 'tooMany' } : {}), detail });
       return;
     }
     ctx.body = { error, error_description: detail };

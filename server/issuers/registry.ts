@@ -11,6 +11,7 @@ import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import type { ScimService } from '../scim/service.ts';
 import type { Store } from '../store/index.ts';
 import { admissionRules } from '../oidc/admission.ts';
 import { allowFormSchemes, pageHeaders } from '../oidc/html.ts';
@@ -41,6 +42,8 @@ export interface RegistryOptions {
   pollMs?: number;
   /** The federation broker: email-first sign-in, upstream IdPs, step-up. */
   broker?: Broker;
+  /** SCIM provisioning at `{issuer}/scim/v2/`. */
+  scim?: ScimService;
   /** Proxies whose X-Forwarded-For is believed when an organization's networks are checked. */
   trustedProxies?: BlockList;
   /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
@@ -65,7 +68,7 @@ const DIRECT_ROUTES = directRoutes();
  * endpoints may skip the Koa app (`direct`); the provider runs the same pipeline either way.
  */
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; trustedProxies?: BlockList; refusals?: RefusalAudit };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
   private readonly resolution: IssuerResolution;
   private readonly issuers: IssuerCache<Issuer>;
   private readonly limiter: LoginLimiter;
@@ -195,8 +198,9 @@ export class IssuerRegistry {
   /** The route's pages (the broker's, the sign-in and password pages); false when none answers `rest`. */
   private async page(ctx: Context, issuer: Issuer, rest: string, pages: readonly PageHandler[]): Promise<boolean> {
     const { snapshot } = issuer;
-    const { broker } = this.options;
+    const { broker, scim } = this.options;
     if (pages.includes('authorize')) return this.authorizer.handle(ctx, issuer, rest);
+    if (scim && pages.includes('scim') && (await scim.handle(ctx, rest, snapshot, issuer.url))) return true;
     const admitUser = snapshot.organization ? undefined : issuer.admitUser;
     const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
     if (broker && pages.includes('broker') && (await broker.handle(ctx, rest, brokered))) return true;

@@ -21,11 +21,11 @@ export type AfterGate = 'confidential-only' | 'introspect-jwt' | 'revoke-jwt' | 
 /**
  * How an organization that stands no more is answered: `token` 400 invalid_grant and
  * `introspection` `{active: false}` (POST only; a CORS preflight passes), `bearer` 401
- * invalid_token, `page` a 403 page.
+ * invalid_token, `page` a 403 page, `scim` a 403 SCIM error (RFC 7644 §3.12).
  */
-export type StandingAnswer = 'token' | 'introspection' | 'bearer' | 'page';
+export type StandingAnswer = 'token' | 'introspection' | 'bearer' | 'page' | 'scim';
 
-export type PageHandler = 'broker' | 'sign-in' | 'authorize';
+export type PageHandler = 'broker' | 'sign-in' | 'authorize' | 'scim';
 
 type ProviderRouteKey = keyof NonNullable<Configuration['routes']>;
 
@@ -42,7 +42,7 @@ export interface IssuerRoute {
    * Which of the server's pages may answer, tried in this order: `broker` (email-first sign-in,
    * upstream IdP callbacks and SAML ACS/metadata, second factor: server/broker), `sign-in`
    * (the password sign-in and password pages: interactions.ts), `authorize` (the authorization
-   * decision endpoint: authorize.ts). None answering: the provider.
+   * decision endpoint: authorize.ts), `scim` (SCIM provisioning: server/scim). None answering: the provider.
    */
   pages?: readonly PageHandler[];
   /** The key of oidc-provider's `routes` configuration this path is passed as. */
@@ -53,8 +53,8 @@ export interface IssuerRoute {
   /** Set when `gates` has `standing`. */
   standing?: StandingAnswer;
   after?: readonly AfterGate[];
-  /** How a network or rate refusal is rendered: a page for browsers, else OAuth-style JSON. */
-  refusal?: 'page';
+  /** How a network or rate refusal is rendered: a page for browsers, SCIM error JSON for provisioning clients, else OAuth-style JSON. */
+  refusal?: 'page' | 'scim';
 }
 
 /**
@@ -90,6 +90,9 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   // Every method: Envoy's check request carries the forwarded request's.
   { name: 'ext_authz', path: '/ext-authz/', methods: [], handler: 'page', pages: ['authorize'], gates: ['origin'] },
   { name: 'ext_authz', path: '/ext-authz', methods: [], handler: 'page', pages: ['authorize'], gates: ['origin'] },
+  // SCIM provisioning by the organization's IdPs: an organization that stands no more is provisioned no more.
+  { name: 'scim', path: '/scim/v2/', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
+  { name: 'scim', path: '/scim/v2', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
   // No page answers below /account/ but the password page: the provider's 404, refused as a page.
   { name: 'account', path: '/account/', methods: [], handler: 'page', pages: [], gates: ['network', 'rate', 'origin'], refusal: 'page' },
 ];

@@ -209,7 +209,11 @@ export class ObjectService {
         // What the object granted ends with it, in this transaction (see governance/token-ends.ts).
         let ended: Record<string, number> = {};
         if (target.kind === 'Client') ended = { revoked: await endClientTokens(repo, namespace, stored.object as ClientObject) };
-        if (target.kind === 'IdPConnection') ended = await endConnectionTokens(repo, namespace, target.name);
+        if (target.kind === 'IdPConnection') {
+          ended = await endConnectionTokens(repo, namespace, target.name);
+          // A connection declared again under this name must not inherit the old SCIM token.
+          await repo.scim.deleteToken(namespace, target.name);
+        }
         if (target.kind === 'Organization') ended = { revoked: await endOrganizationTokens(repo, namespace, [target.name]) };
         if (target.kind === 'User') {
           const retired = await retireDeclaredUser(repo, namespace, target.name, now);

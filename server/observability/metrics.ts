@@ -40,6 +40,7 @@ export class Metrics {
   private readonly tokensIssued: Counter<'namespace' | 'organization' | 'grant_type'>;
   private readonly tokensRefused: Counter<'namespace' | 'organization' | 'grant_type'>;
   private readonly signIns: Counter<'namespace' | 'organization' | 'outcome'>;
+  private readonly scimRequests: Counter<'namespace' | 'organization' | 'outcome'>;
   readonly auditAppendSeconds: Histogram;
   readonly storeErrors: Counter<'operation'>;
   readonly requestErrors: Counter;
@@ -55,6 +56,7 @@ export class Metrics {
     this.tokensIssued = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'Tokens issued at token endpoints (issued, refreshed, exchanged).', labelNames: ['namespace', 'organization', 'grant_type'], registers, collect: flush });
     this.tokensRefused = new Counter({ name: 'gatehouse_tokens_refused_total', help: 'Token requests refused at token endpoints.', labelNames: ['namespace', 'organization', 'grant_type'], registers, collect: flush });
     this.signIns = new Counter({ name: 'gatehouse_sign_ins_total', help: 'Sign-ins finished, by outcome (succeeded, failed, refused).', labelNames: ['namespace', 'organization', 'outcome'], registers });
+    this.scimRequests = new Counter({ name: 'gatehouse_scim_requests_total', help: 'SCIM provisioning requests, by outcome (succeeded, unauthorized, rejected, failed).', labelNames: ['namespace', 'organization', 'outcome'], registers });
     this.auditAppendSeconds = new Histogram({ name: 'gatehouse_audit_append_seconds', help: 'Time from asking for a runtime audit record to it being durable.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
     this.storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Store operations that failed (audit appends, readiness probes).', labelNames: ['operation'], registers });
     this.requestErrors = new Counter({ name: 'gatehouse_request_errors_total', help: 'Requests that failed with an unexpected error (answered 500).', registers });
@@ -108,6 +110,13 @@ export class Metrics {
     if (!outcome) return;
     const [namespace, organization] = this.organization(entry.namespace, entry.organization);
     this.signIns.inc({ namespace, organization, outcome });
+  }
+
+  /** Counts a SCIM request by its answer: 2xx/3xx succeeded, 401/403 unauthorized, other 4xx rejected, 5xx failed. */
+  scimRequest(namespace: string, organization: string | undefined, status: number): void {
+    const outcome = status < 400 ? 'succeeded' : status === 401 || status === 403 ? 'unauthorized' : status < 500 ? 'rejected' : 'failed';
+    const [ns, org] = this.organization(namespace, organization);
+    this.scimRequests.inc({ namespace: ns, organization: org, outcome });
   }
 
   private flushTokens(): void {

@@ -27,6 +27,8 @@ function sourceValue(from: string, chain: OrganizationObject[], user: UserRecord
       familyName: user.profile.familyName,
       roles: user.roles,
       id: user.id,
+      // SCIM group memberships; a user no SCIM connection manages keeps any declared `groups` attribute.
+      ...(user.profile.groups ? { groups: user.profile.groups } : {}),
     };
     return field in known ? known[field] : user.profile.attributes?.[field];
   }

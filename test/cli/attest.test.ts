@@ -27,6 +27,7 @@ const PASSWORD = 'correct horse battery staple';
 let root: string;
 let repo: string;
 let dataDir: string;
+let erasedId = '';
 let clientSecret: string;
 let invitedId: string;
 const commits: Record<string, { hash: string; author: string; email: string; date: string }> = {};
@@ -115,6 +116,12 @@ beforeAll(async () => {
     // The owner certifies Cascade through the admin API, after the committed certification.
     const certified = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/certify`, { note: 'March review' });
     if (certified.status !== 200) throw new Error(JSON.stringify(certified.body));
+    // Bo, invited at run time, leaves: removed and erased through the admin API.
+    const leaver = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users`, { email: 'bo@cascade.example' });
+    if (leaver.status !== 201) throw new Error(JSON.stringify(leaver.body));
+    erasedId = leaver.body.user.id;
+    const erased = await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/organizations/cascade/users/${erasedId}`);
+    if (erased.status !== 200) throw new Error(JSON.stringify(erased.body));
   } finally {
     await gh.close();
   }
@@ -223,6 +230,14 @@ describe('gatehouse attest with the server\'s store', () => {
     expect(report.inactiveAfterDays).toBe(60);
     expect(org('cascade').inactiveUsers).toEqual([{ id: 'ana', email: 'ana@cascade.example', lastSignInAt: '2026-03-02T09:15:00.000Z' }, { id: invitedId, email: 'raj@cascade.example', lastSignInAt: null }]);
     expect(org('cascade').flags.map((f: { code: string }) => f.code)).toContain('inactive-users');
+  });
+
+  it('reports users removed and erased by the pseudonymous id they were known by, and nothing personal of them', async () => {
+    expect(org('cascade').erasures).toEqual([{ user: erasedId, at: '2026-03-02T09:15:00.000Z', via: 'admin', actor: 'admin-token:bootstrap' }]);
+    expect(org('cascade').inactiveUsers.map((u: { id: string }) => u.id)).not.toContain(erasedId);
+    const md = (await attest(['--format', 'md'], { GATEHOUSE_DATA_DIR: dataDir })).output;
+    expect(md).toContain(`Users removed and erased: ${erasedId} at 2026-03-02T09:15:00.000Z (admin, by admin-token:bootstrap).`);
+    expect(md).not.toContain('bo@cascade.example');
   });
 
   it('--inactive-days overrides the period: nobody is inactive within 300 days', async () => {

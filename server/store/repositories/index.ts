@@ -9,15 +9,17 @@ import { GovernanceRepository } from './governance.ts';
 import { SigningKeyRepository } from './keys.ts';
 import { ObjectRepository } from './objects.ts';
 import { OidcRepository } from './oidc.ts';
+import { ScimRepository } from './scim.ts';
 import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 
-export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
+export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
 export type { UserRecord, UserProfile } from './users.ts';
 export type { AccessRequestRecord, AccessRequestState } from './access-requests.ts';
+export type { ScimActivity, ScimGroupRecord, ScimTokenRecord, ScimUserRecord } from './scim.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -36,6 +38,7 @@ export interface Repositories {
   readonly broker: BrokerRepository;
   readonly adminTokens: AdminTokenRepository;
   readonly accessRequests: AccessRequestRepository;
+  readonly scim: ScimRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -52,5 +55,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     broker: new BrokerRepository(db),
     adminTokens: new AdminTokenRepository(db),
     accessRequests: new AccessRequestRepository(db),
+    scim: new ScimRepository(db),
   };
 }

@@ -7,6 +7,10 @@ export interface UserProfile {
   attributes?: Record<string, string>;
   /** Claims or attributes the upstream IdP asserted at the last sign-in. */
   upstream?: Record<string, unknown>;
+  /** Display names of the SCIM groups the user is a member of (a ClaimMapping's `from: user.<attribute>` source, attribute groups). */
+  groups?: string[];
+  /** The roles the user holds only through those groups (an Organization's `groupRoles`): what leaving them takes away. */
+  groupRoles?: string[];
 }
 
 export interface UserRecord {
@@ -26,6 +30,8 @@ export interface UserRecord {
   createdAt: number;
   updatedAt: number;
   lastLoginAt: number | null;
+  /** Who deactivated an inactive user: `scim:<connection>` when its IdP's provisioning did, else null (the platform). */
+  deactivatedBy?: string | null;
 }
 
 interface UserRow {
@@ -43,9 +49,10 @@ interface UserRow {
   created_at: number | string;
   updated_at: number | string;
   last_login_at: number | string | null;
+  deactivated_by: string | null;
 }
 
-const USER_COLUMNS = 'namespace, id, organization, connection, subject, email, declared_as, profile, roles, active, password_hash, created_at, updated_at, last_login_at';
+const USER_COLUMNS = 'namespace, id, organization, connection, subject, email, declared_as, profile, roles, active, password_hash, created_at, updated_at, last_login_at, deactivated_by';
 
 function toUser(r: UserRow): UserRecord {
   return {
@@ -63,6 +70,7 @@ function toUser(r: UserRow): UserRecord {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     lastLoginAt: r.last_login_at === null ? null : Number(r.last_login_at),
+    ...(r.deactivated_by !== null ? { deactivatedBy: r.deactivated_by } : {}),
   };
 }
 
@@ -112,8 +120,20 @@ export class UserRepository {
     return rows.map(toUser);
   }
 
-  async setActive(namespace: string, id: string, active: boolean, at: number): Promise<boolean> {
-    return (await this.db.run(`UPDATE users SET active = ?, updated_at = ? WHERE namespace = ? AND id = ? AND active <> ?`, [active ? 1 : 0, at, namespace, id, active ? 1 : 0])) > 0;
+  /**
+   * Activates or deactivates; true when `active` changed. `by` names a deactivation that its
+   * IdP's provisioning may undo (`scim:<connection>`); the platform's (null) overrides it, so
+   * SCIM can never reactivate a user the platform deactivated, even one SCIM deactivated first.
+   */
+  async setActive(namespace: string, id: string, active: boolean, at: number, by: string | null = null): Promise<boolean> {
+    if (!active && by === null) await this.db.run(`UPDATE users SET deactivated_by = NULL WHERE namespace = ? AND id = ? AND active = 0`, [namespace, id]);
+    return (await this.db.run(`UPDATE users SET active = ?, deactivated_by = ?, updated_at = ? WHERE namespace = ? AND id = ? AND active <> ?`, [active ? 1 : 0, active ? null : by, at, namespace, id, active ? 1 : 0])) > 0;
+  }
+
+  /** Erases the user's record and one-time links (its tokens are ended by the caller); true when there was one. */
+  async erase(namespace: string, id: string): Promise<boolean> {
+    await this.db.run(`DELETE FROM one_time_links WHERE namespace = ? AND user_id = ?`, [namespace, id]);
+    return (await this.db.run(`DELETE FROM users WHERE namespace = ? AND id = ?`, [namespace, id])) > 0;
   }
 
   async setProfile(namespace: string, id: string, profile: UserProfile, at: number): Promise<void> {

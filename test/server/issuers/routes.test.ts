@@ -145,6 +145,8 @@ describe('the gates of each endpoint', () => {
       'POST     /authorize                                page:authorize               origin |',
       '*        /ext-authz/                               page:authorize               origin |',
       '*        /ext-authz                                page:authorize               origin |',
+      'GET,POST,PUT,PATCH,DELETE /scim/v2/                                 page:scim                    standing:scim,network,rate,origin |',
+      'GET,POST,PUT,PATCH,DELETE /scim/v2                                  page:scim                    standing:scim,network,rate,origin |',
       '*        /account/                                 page:-                       network,rate,origin (refused as a page) |',
       '*        *                                         provider                     network,rate,origin |',
     ]);
@@ -167,6 +169,8 @@ describe('the gates of each endpoint', () => {
     expect(index.match('/auth/abc123').name).toBe('resume');
     expect(index.match('/account/password').name).toBe('account_password');
     expect(index.match('/account/other').name).toBe('account');
+    expect(index.match('/scim/v2/Users/42').name).toBe('scim');
+    expect(index.match('/scim/v2').name).toBe('scim');
     // No trailing slash: not a page, and metered like any other path.
     expect(index.match('/interaction')).toBe(UNMATCHED);
     expect(index.match('/token/')).toBe(UNMATCHED);

@@ -122,8 +122,7 @@ describe('the SQLite audit table', () => {
   it('is rebuilt from a store of schema 8 with every record, index and link of the chain kept', async () => {
     const file = await tempFile();
     const driver = new SqliteDriver(file);
-    // With every other migration applied (the audit head's keying columns, 10, are read by this
-    // release's appends), so the one left to apply is the rebuild alone.
+    // Every other migration (the audit head's keying columns, 10, are read by this release's appends; later ones by its repositories).
     await migrate(driver, MIGRATIONS.filter((m) => m.version !== 9));
     expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
     const store = new Store(driver);

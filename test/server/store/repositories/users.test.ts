@@ -65,6 +65,36 @@ backends.each('the users repository', (backend) => {
       expect(await store.users.setActive(NAMESPACE, 'nobody', true, 4000)).toBe(false);
     });
 
+    it("remember who deactivated them: a provisioning connection's mark, which the platform's own deactivation overrides", async () => {
+      const store = await open(await backend.fresh());
+      await store.users.upsert(user('ana', 'cascade'));
+      expect(await store.users.setActive(NAMESPACE, 'ana', false, 2000, 'scim:okta')).toBe(true);
+      expect(await store.users.find(NAMESPACE, 'ana')).toMatchObject({ active: false, deactivatedBy: 'scim:okta' });
+      // Already inactive: nothing changes but the mark, which becomes the platform's.
+      expect(await store.users.setActive(NAMESPACE, 'ana', false, 3000)).toBe(false);
+      expect((await store.users.find(NAMESPACE, 'ana'))!.deactivatedBy).toBeUndefined();
+      expect(await store.users.setActive(NAMESPACE, 'ana', false, 3000, 'scim:okta')).toBe(false);
+      expect((await store.users.find(NAMESPACE, 'ana'))!.deactivatedBy).toBeUndefined();
+      expect(await store.users.setActive(NAMESPACE, 'ana', true, 4000)).toBe(true);
+      expect(await store.users.setActive(NAMESPACE, 'ana', false, 5000, 'scim:okta')).toBe(true);
+      expect(await store.users.setActive(NAMESPACE, 'ana', true, 6000)).toBe(true);
+      expect((await store.users.find(NAMESPACE, 'ana'))!.deactivatedBy).toBeUndefined();
+    });
+
+    it('are erased with their one-time links, saying whether there was one', async () => {
+      const store = await open(await backend.fresh());
+      await store.users.upsert(user('ana', 'cascade'));
+      await store.users.upsert(user('bo', 'cascade'));
+      await store.users.putLink('h-ana', NAMESPACE, 'ana', 'reset', 5000);
+      await store.users.putLink('h-bo', NAMESPACE, 'bo', 'reset', 5000);
+      expect(await store.users.erase(NAMESPACE, 'ana')).toBe(true);
+      expect(await store.users.erase(NAMESPACE, 'ana')).toBe(false);
+      expect(await store.users.find(NAMESPACE, 'ana')).toBeUndefined();
+      expect(await store.users.peekLink('h-ana', 'reset', 4000)).toBeUndefined();
+      expect(await store.users.peekLink('h-bo', 'reset', 4000)).toEqual({ namespace: NAMESPACE, userId: 'bo' });
+      expect(await store.users.find(NAMESPACE, 'bo')).toBeDefined();
+    });
+
     it('get a new profile, password and last sign-in time', async () => {
       const store = await open(await backend.fresh());
       await store.users.upsert(user('ana', 'cascade'));
