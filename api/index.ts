@@ -11,4 +11,5 @@ export { SigningAlgorithm } from './kinds/workspace.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';
+export { REDACTED, diff, redact, type FieldChange } from './changes.ts';
 export type { SecretDescription } from './secrets.ts';

@@ -86,8 +86,12 @@ export class ObjectService {
     return this.urls.publicUrl.replace(/\/+$/, '');
   }
 
-  /** Creates or replaces an object. The same declaration twice changes nothing and writes no audit record. */
-  async apply(input: unknown, context: ChangeContext, target?: { namespace: string; kind?: KindName; name?: string }): Promise<ApplyResult> {
+  /**
+   * Creates or replaces an object. The same declaration twice changes nothing and writes no audit record.
+   * `dryRun` runs the whole admission (validation, references, domains) and answers what the write
+   * would be, but writes, audits and ends nothing: `gatehouse plan` relies on that.
+   */
+  async apply(input: unknown, context: ChangeContext, target?: { namespace: string; kind?: KindName; name?: string }, options: { dryRun?: boolean } = {}): Promise<ApplyResult> {
     const object = parseObject(input, target ? { defaultNamespace: target.namespace } : {});
     const namespace = object.metadata.namespace ?? 'default';
     const label = `${object.kind} ${namespace}/${object.metadata.name}`;
@@ -133,6 +137,7 @@ export class ObjectService {
         } as AnyObject,
       };
       delete stored.object.status;
+      if (options.dryRun) return { outcome: existing ? ('updated' as const) : ('created' as const), object: this.present({ ...stored, status: existing?.status ?? null }), dryRun: true };
       await repo.objects.put(stored);
       await repo.objects.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
       await repo.objects.bumpConfigVersion(namespace);
@@ -166,6 +171,7 @@ export class ObjectService {
       }
       return { outcome, object: this.present(stored) };
     });
+    if ('dryRun' in result) return { outcome: result.outcome, object: result.object };
     return result.outcome === 'unchanged' ? result : this.changed(namespace, result);
   }
 
