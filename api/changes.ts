@@ -6,6 +6,8 @@ export interface FieldChange {
 }
 
 const SECRET_KEY = /(secret|password|passwd|token|private.?key|credential)/i;
+/** Fields of the kinds whose names say "token" but hold lifetimes, token kinds or exchange rules: an auditor must see them change. */
+const NOT_SECRET = new Set(['tokens', 'accessToken', 'idToken', 'refreshToken', 'maxAccessToken', 'maxIdToken', 'maxRefreshToken', 'tokenExchange']);
 export const REDACTED = '[redacted]';
 
 /**
@@ -13,7 +15,7 @@ export const REDACTED = '[redacted]';
  * (`...Ref: {name, key}`), which are kept: they say where, not what.
  */
 export function redact(value: unknown, key = ''): unknown {
-  if (SECRET_KEY.test(key) && !/Ref$/.test(key)) return REDACTED;
+  if (SECRET_KEY.test(key) && !/Ref$/.test(key) && !NOT_SECRET.has(key)) return REDACTED;
   if (Array.isArray(value)) return value.map((v) => redact(v));
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redact(v, k)]));

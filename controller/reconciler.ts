@@ -132,7 +132,7 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
  * kind by how deep its references to the same kind go (sub-organizations after their parents,
  * clients after the clients they exchange tokens for).
  */
-function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][] {
+export function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][] {
   const byKey = new Map(items.map((i) => [keyOf(objectKey(objectOf(i))), objectOf(i)]));
   const depth = new Map<string, number>();
   const depthOf = (object: AnyObject, seen: Set<string>): number => {
@@ -161,7 +161,7 @@ function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][]
 }
 
 /** Declared organizations whose parents lead back to themselves, with the cycle spelled out. */
-function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
+export function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
   const orgs = new Map<string, AnyObject>();
   for (const { object } of objects) if (object.kind === 'Organization') orgs.set(keyOf(objectKey(object)), object);
   const found = new Map<string, string>();
@@ -180,6 +180,38 @@ function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
     }
   }
   return found;
+}
+
+/** Every object on the server, by key: what a pass (or a plan) compares the declarations with. */
+export async function readServerObjects(client: AdminClient): Promise<Map<string, AnyObject>> {
+  const server = new Map<string, AnyObject>();
+  try {
+    const lists = await Promise.all(KINDS.map((k) => client.list(k.kind)));
+    for (const object of lists.flat()) server.set(keyOf(objectKey(object)), object);
+  } catch (error) {
+    throw new TransientError(`cannot read the server's objects: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return server;
+}
+
+/** A controller changes objects nobody owns (adopting them) and its own, never another controller's. */
+export function mayWrite(current: AnyObject, owner: string): boolean {
+  const recorded = current.metadata.annotations?.[MANAGED_BY];
+  return recorded === undefined || recorded === owner;
+}
+
+/** The declaration as `owner` writes it: with its ownership annotation when it creates the object or already owns it. */
+export function asWritten(declared: AnyObject, current: AnyObject | undefined, owner: string): AnyObject {
+  // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
+  const annotations: Record<string, string> = { ...(declared.metadata.annotations ?? {}) };
+  delete annotations[MANAGED_BY];
+  if (!current || current.metadata.annotations?.[MANAGED_BY] === owner) annotations[MANAGED_BY] = owner;
+  return { ...declared, metadata: { ...declared.metadata, annotations } } as AnyObject;
+}
+
+/** Undeclared objects this owner created: what a complete pass deletes. Runtime state and others' objects are never among them. */
+export function orphansOf(server: ReadonlyMap<string, AnyObject>, declared: ReadonlySet<string>, owner: string): AnyObject[] {
+  return [...server.values()].filter((o) => o.metadata.annotations?.[MANAGED_BY] === owner && !declared.has(keyOf(objectKey(o))));
 }
 
 function reasonOf(error: AdminApiError): ReadyReason {
@@ -267,7 +299,7 @@ export class Reconciler {
 
     const declared = new Set([...state.objects.map((i) => keyOf(objectKey(i.object))), ...errorTargets]);
     if (state.complete) {
-      const orphans = [...server.values()].filter((o) => o.metadata.annotations?.[MANAGED_BY] === this.owner && !declared.has(keyOf(objectKey(o))));
+      const orphans = orphansOf(server, declared, this.owner);
       for (const level of levels(orphans, (o) => o).reverse()) {
         await pool(level, this.concurrency, (object) => this.deleteOne(object, server, report));
       }
@@ -279,21 +311,12 @@ export class Reconciler {
     return report;
   }
 
-  private async readServer(): Promise<Map<string, AnyObject>> {
-    const server = new Map<string, AnyObject>();
-    try {
-      const lists = await Promise.all(KINDS.map((k) => this.client.list(k.kind)));
-      for (const object of lists.flat()) server.set(keyOf(objectKey(object)), object);
-    } catch (error) {
-      throw new TransientError(`cannot read the server's objects: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    return server;
+  private readServer(): Promise<Map<string, AnyObject>> {
+    return readServerObjects(this.client);
   }
 
-  /** A controller changes objects nobody owns (adopting them) and its own, never another controller's. */
   private mayWrite(current: AnyObject): boolean {
-    const owner = current.metadata.annotations?.[MANAGED_BY];
-    return owner === undefined || owner === this.owner;
+    return mayWrite(current, this.owner);
   }
 
   private async applyOne(
@@ -310,11 +333,7 @@ export class Reconciler {
       await fail(key, { ready: false, reason: 'OwnedElsewhere', message: `${k} is managed by ${currentOwner}; this controller (${this.owner}) leaves it alone` }, item.origin);
       return;
     }
-    // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
-    const annotations: Record<string, string> = { ...(item.object.metadata.annotations ?? {}) };
-    delete annotations[MANAGED_BY];
-    if (!current || currentOwner === this.owner) annotations[MANAGED_BY] = this.owner;
-    const desired = { ...item.object, metadata: { ...item.object.metadata, annotations } } as AnyObject;
+    const desired = asWritten(item.object, current, this.owner);
 
     let object = current;
     let outcome: ObjectOutcome = 'unchanged';
