@@ -1,6 +1,6 @@
-import { KINDS, applyRank, canonicalJson, declarationOf, kindByName, type AnyObject, type DeclarationSource, type KindName } from '../api/index.ts';
+import { KINDS, applyRank, canonicalJson, declarationOf, diff, kindByName, type AnyObject, type DeclarationSource, type KindName } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
-import { readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
+import { driftedCondition, readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
 
 /** Annotation naming the controller that created an object; it deletes only what carries its own name. */
 export const MANAGED_BY = 'gatehouse.dev/managed-by';
@@ -55,7 +55,8 @@ export interface DesiredState {
   complete: boolean;
 }
 
-export type ObjectOutcome = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted';
+/** `drifted`: changed on the server, left as it is and reported (drift mode `report`). */
+export type ObjectOutcome = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted' | 'drifted';
 
 export interface ObjectResult {
   key: ObjectKey;
@@ -81,6 +82,8 @@ export interface PassReport {
   unchanged: number;
   deleted: number;
   failed: number;
+  /** Objects changed on the server and left so (drift mode `report`); also among `problems`. */
+  drifted: number;
   statusWrites: number;
   /** Every write the pass made (applies, deletions, status): zero when the server already matched. */
   writes: number;
@@ -108,7 +111,15 @@ export interface ReconcilerOptions {
   /** Writes in flight at once within one dependency level. */
   concurrency?: number;
   now?: () => Date;
+  /**
+   * What to do with an object changed on the server behind the declaration's back: `correct`
+   * (default) puts the declaration back, audited with reason `drift`; `report` leaves it, sets
+   * its `Drifted` condition and reports it in the pass, for a person to decide.
+   */
+  drift?: DriftMode;
 }
+
+export type DriftMode = 'correct' | 'report';
 
 async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -236,6 +247,7 @@ export class Reconciler {
   private readonly source: string;
   private readonly concurrency: number;
   private readonly now: () => Date;
+  readonly drift: DriftMode;
   /** Objects seen in sync during this process: one of them missing later was deleted behind our back. */
   private readonly seen = new Set<string>();
 
@@ -245,6 +257,7 @@ export class Reconciler {
     this.source = options.source;
     this.concurrency = options.concurrency ?? 8;
     this.now = options.now ?? (() => new Date());
+    this.drift = options.drift ?? 'correct';
   }
 
   async reconcile(state: DesiredState): Promise<PassReport> {
@@ -257,6 +270,7 @@ export class Reconciler {
       unchanged: 0,
       deleted: 0,
       failed: 0,
+      drifted: 0,
       statusWrites: 0,
       writes: 0,
       problems: [],
@@ -339,6 +353,10 @@ export class Reconciler {
     let outcome: ObjectOutcome = 'unchanged';
     if (!current || declarationOf(current) !== declarationOf(desired)) {
       const reason = current ? (this.drifted(current) ? 'drift' : 'declared') : this.seen.has(k) ? 'drift' : 'declared';
+      if (reason === 'drift' && this.drift === 'report') {
+        await this.reportDrift(item, current, desired, report);
+        return;
+      }
       try {
         const result = await this.client.apply(desired, { ...item.provenance, reason, controller: this.owner });
         object = result.object;
@@ -358,6 +376,33 @@ export class Reconciler {
     const readiness: Readiness = { ready: true, reason: 'Reconciled', message: `in sync with its declaration (generation ${object!.metadata.generation ?? 0})` };
     const after = await this.writeStatus(object!, readiness, item.source, report);
     report.results.push({ key, outcome, readiness, server: after, ...(item.origin ? { origin: item.origin } : {}) });
+  }
+
+  /**
+   * Drift mode `report`: the object was changed (or deleted) on the server, not in its
+   * declaration. It is left as it is; the pass reports it, and its status says `Drifted=True`
+   * naming the fields (never their values: some may be secret). Its observedGeneration stays
+   * at the generation last reconciled, so it stays drifted until the declaration matches the
+   * server again or a pass in mode `correct` puts the declaration back.
+   */
+  private async reportDrift(item: DesiredObject, current: AnyObject | undefined, desired: AnyObject, report: PassReport): Promise<void> {
+    const key = objectKey(item.object);
+    const k = keyOf(key);
+    const remedy = 'drift is reported, not corrected (--drift=report): change the declaration to match, or run the controller with --drift=correct to put it back';
+    report.drifted++;
+    if (!current) {
+      const message = `${k} was deleted on the server, not in its declaration; ${remedy}`;
+      report.problems.push({ label: k, message, ...(item.origin ? { origin: item.origin } : {}) });
+      report.results.push({ key, outcome: 'drifted', readiness: { ready: false, reason: 'Drifted', message }, ...(item.origin ? { origin: item.origin } : {}) });
+      return;
+    }
+    const declared = (o: AnyObject) => ({ spec: o.spec, metadata: { labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {} } });
+    const fields = diff(declared(desired), declared(current)).map((c) => c.path);
+    const message = `${k} differs from its declaration in ${fields.join(', ')} (changed on the server at generation ${current.metadata.generation ?? 0}); ${remedy}`;
+    report.problems.push({ label: k, message, ...(item.origin ? { origin: item.origin } : {}) });
+    const readiness: Readiness = { ready: false, reason: 'Drifted', message };
+    const after = await this.writeStatus(current, readiness, item.source, report, { drifted: message });
+    report.results.push({ key, outcome: 'drifted', readiness, server: after, ...(item.origin ? { origin: item.origin } : {}) });
   }
 
   /**
@@ -389,17 +434,24 @@ export class Reconciler {
     }
   }
 
-  /** Writes the Ready condition (and where the declaration came from) when it differs from what the server holds. */
-  private async writeStatus(object: AnyObject, readiness: Readiness, source: DeclarationSource | undefined, report: PassReport): Promise<AnyObject> {
+  /**
+   * Writes the Ready condition (and where the declaration came from) when it differs from what the
+   * server holds. `drifted`: the object is left drifted (see reportDrift); otherwise a `Drifted`
+   * condition left from such a pass is turned False, and none is added where there was none.
+   */
+  private async writeStatus(object: AnyObject, readiness: Readiness, source: DeclarationSource | undefined, report: PassReport, options: { drifted?: string } = {}): Promise<AnyObject> {
     const status = { ...((object.status ?? {}) as Record<string, unknown>) };
     // The server computes an organization's issuer on every read; it is not ours to store.
     if (object.kind === 'Organization') delete status.issuer;
-    const generation = object.metadata.generation;
-    const conditions = status.conditions as Parameters<typeof setCondition>[0];
+    const now = this.now();
+    const observed = options.drifted !== undefined ? (status.observedGeneration as number | undefined) : object.metadata.generation;
+    let conditions = setCondition(status.conditions as Parameters<typeof setCondition>[0], readyCondition(readiness, observed), now);
+    const wasDrifted = conditions.some((c) => c.type === 'Drifted');
+    if (options.drifted !== undefined || wasDrifted) conditions = setCondition(conditions, driftedCondition(options.drifted, observed), now);
     const next: Record<string, unknown> = {
       ...status,
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      conditions: setCondition(conditions, readyCondition(readiness, generation), this.now()),
+      ...(observed !== undefined ? { observedGeneration: observed } : {}),
+      conditions,
       ...(source ? { source } : {}),
     };
     if (canonicalJson(next) === canonicalJson(status)) return object;

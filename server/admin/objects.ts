@@ -11,6 +11,7 @@ import {
   zodErrors,
   type AnyObject,
   type ClientObject,
+  type Condition,
   type KindName,
   type OrganizationObject,
   type UserObject,
@@ -244,8 +245,12 @@ export class ObjectService {
     return this.changed(namespace, result);
   }
 
-  /** Replaces the status an outside reconciler reports (conditions, observedGeneration); not audited. */
-  async setStatus(kind: KindName, namespace: string, name: string, input: unknown): Promise<AnyObject> {
+  /**
+   * Replaces the status an outside reconciler reports (conditions, observedGeneration). Not
+   * audited, except a `Drifted` condition turning True: the object was changed on the server and
+   * the controller left it so (drift mode `report`), which an auditor must find in the log.
+   */
+  async setStatus(kind: KindName, namespace: string, name: string, input: unknown, context?: ChangeContext): Promise<AnyObject> {
     const def = kindByName(kind)!;
     const result = def.status.safeParse(input);
     const label = `${kind} ${namespace}/${name}`;
@@ -257,6 +262,22 @@ export class ObjectService {
       const stored = await repo.objects.get(kind, namespace, name);
       if (!stored) throw notFound(`${label} does not exist`);
       await repo.objects.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
+      const drifted = (status: unknown) => ((status as { conditions?: Condition[] } | null)?.conditions ?? []).find((c) => c.type === 'Drifted' && c.status === 'True');
+      const now = drifted(result.data);
+      if (now && !drifted(stored.status) && context) {
+        await repo.audit.append(
+          {
+            action: `${kind}.drift-reported`,
+            actor: context.actor,
+            namespace,
+            organization: organizationOf(stored.object),
+            kind,
+            name,
+            data: { generation: stored.generation, message: now.message, ...(context.provenance ? { provenance: redact(context.provenance) } : {}) },
+          },
+          this.clock.now(),
+        );
+      }
       return this.present({ ...stored, status: result.data as Record<string, unknown> });
     });
   }

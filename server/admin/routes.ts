@@ -192,7 +192,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     await requireWrite(ctx, def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'));
     const body = await readBody(ctx, options.bodyLimit);
     const status = body && typeof body === 'object' && 'status' in body ? (body as { status: unknown }).status : body;
-    ctx.body = await objects.setStatus(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), status);
+    ctx.body = await objects.setStatus(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), status, changeContext(ctx));
   });
 
   router.post('/namespaces/:namespace/clients/:name/secret', async (ctx) => {
