@@ -292,6 +292,18 @@ describe('gatehouse plan: output', () => {
     expect(stdout).toContain('    spec.suspended: false → true');
   });
 
+  it('is in the help, with its exit codes and the variables it reads', async () => {
+    const overview = await gatehouseInProcess(['help'], {});
+    expect(overview.stdout).toMatch(/^ {2}plan --dir PATH +what applying a folder of YAML would change/m);
+    for (const args of [['help', 'plan'], ['plan', '--help']]) {
+      const { code, stdout } = await gatehouseInProcess(args, {});
+      expect(code).toBe(0);
+      expect(stdout).toContain('Exit status: 0 nothing would change, 2 something would change, 1 an error');
+      expect(stdout).toMatch(/^ {2}GATEHOUSE_ADMIN_TOKEN /m);
+      expect(stdout).toMatch(/^ {2}GATEHOUSE_ENDPOINT /m);
+    }
+  });
+
   it('--format json has the documented, versioned shape', async () => {
     const repo = await appliedRepo();
     const { json } = await repo.plan('--format', 'json');
