@@ -11,6 +11,7 @@ import {
   type FieldError,
   type KindName,
   type OrganizationObject,
+  type OrganizationTemplateObject,
   type UserObject,
 } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
@@ -340,7 +341,21 @@ function consequences(before: ReadonlyMap<string, AnyObject>, after: ReadonlyMap
   }
 
   const scopesOf = (state: ReadonlyMap<string, AnyObject>) => grouped(byKind(state, 'AccessPolicy'), (o) => (o as AccessPolicyObject).spec.scopes.map((s) => s.scope));
-  const claimsOf = (state: ReadonlyMap<string, AnyObject>) => grouped(byKind(state, 'ClaimMapping'), (o) => (o as ClaimMappingObject).spec.claims.map((c) => c.name));
+  /** Claim names per organization (and client): its mappings', and its template's, which every organization using the template gets. */
+  const claimsOf = (state: ReadonlyMap<string, AnyObject>) => {
+    const groups = grouped(byKind(state, 'ClaimMapping'), (o) => (o as ClaimMappingObject).spec.claims.map((c) => c.name));
+    for (const org of byKind(state, 'Organization') as OrganizationObject[]) {
+      const namespace = org.metadata.namespace ?? 'default';
+      const template = org.spec.templateRef ? (state.get(keyOf({ kind: 'OrganizationTemplate', namespace, name: org.spec.templateRef.name })) as OrganizationTemplateObject | undefined) : undefined;
+      const names = (template?.spec.claims ?? []).map((c) => c.name);
+      if (names.length === 0) continue;
+      const k = `${namespace}/${org.metadata.name}/`;
+      const group = groups.get(k) ?? { namespace, organization: org.metadata.name, values: [] };
+      group.values.push(...names);
+      groups.set(k, group);
+    }
+    return groups;
+  };
   const gatedOf = (state: ReadonlyMap<string, AnyObject>) => grouped(byKind(state, 'AccessPolicy'), (o) => (o as AccessPolicyObject).spec.scopes.filter((s) => s.requireApproval).map((s) => s.scope));
 
   return {

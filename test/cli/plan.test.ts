@@ -9,7 +9,7 @@ import { Reconciler } from '../../controller/reconciler.ts';
 import { DirectorySource } from '../../controller/sources/directory.ts';
 import { gatehouseInProcess } from '../support/cli.ts';
 import { gatehouse } from '../support/process.ts';
-import { accessPolicy, claimMapping, client, idp, organization } from '../support/objects.ts';
+import { accessPolicy, claimMapping, client, idp, organization, template } from '../support/objects.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { temporaryDirectories } from '../support/temp-dirs.ts';
 
@@ -187,6 +187,20 @@ describe('gatehouse plan: the consequences an auditor asks about', () => {
     await repo.write('forge-claims.yaml', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_ref', from: 'contract.id' }] }));
     const { json } = await repo.plan('--format', 'json');
     expect(json!.consequences.claims).toEqual([{ namespace: repo.namespace, organization: 'forge', added: ['contract_ref'], removed: ['partner_type'] }]);
+  });
+
+  it("claims a template adds count for every organization using it", async () => {
+    const repo = await appliedRepo({
+      'standard.yaml': template('standard', { claims: [{ name: 'tier', value: 'gold' }] }),
+      'forge.yaml': organization('forge', { templateRef: { name: 'standard' } }),
+      'keel.yaml': organization('keel', { templateRef: { name: 'standard' } }),
+    });
+    await repo.write('standard.yaml', template('standard', { claims: [{ name: 'tier', value: 'gold' }, { name: 'region', value: 'eu' }] }));
+    const { json } = await repo.plan('--format', 'json');
+    expect(json!.consequences.claims).toEqual([
+      { namespace: repo.namespace, organization: 'forge', added: ['region'], removed: [] },
+      { namespace: repo.namespace, organization: 'keel', added: ['region'], removed: [] },
+    ]);
   });
 
   it('approvals needed: a scope newly gated by requireApproval', async () => {
