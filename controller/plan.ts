@@ -15,7 +15,7 @@ import {
   type UserObject,
 } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
-import { TransientError, asWritten, keyOf, levels, mayWrite, objectKey, orphansOf, parentCycles, readServerObjects, MANAGED_BY, type DesiredObject, type DesiredState, type ObjectKey } from './reconciler.ts';
+import { TransientError, asWritten, pool, keyOf, levels, mayWrite, objectKey, orphansOf, parentCycles, readServerObjects, MANAGED_BY, type DesiredObject, type DesiredState, type ObjectKey } from './reconciler.ts';
 
 /*
  * What a reconcile pass would do, computed without changing anything: the server is read with
@@ -113,8 +113,6 @@ export interface PlanOptions {
   owner: string;
   endpoint: string;
   dir: string;
-  /** Ask the server to admit each create and update without writing it (default true). */
-  dryRun?: boolean;
   now?: () => Date;
 }
 
@@ -189,23 +187,20 @@ export async function computePlan(state: DesiredState, options: PlanOptions): Pr
   }
 
   const creating = new Set(toWrite.filter((w) => w.entry.action === 'create').map((w) => keyOf(w.entry)));
-  if (options.dryRun !== false) {
-    for (const level of levels(toWrite, (w) => w.desired)) {
-      await Promise.all(
-        level.map(async ({ item, desired, entry }) => {
-          try {
-            await client.apply(desired, { ...item.provenance, reason: 'plan', controller: owner }, { dryRun: true });
-          } catch (error) {
-            if (isFatal(error)) throw new TransientError(`${keyOf(entry)} (dry run): ${error.message}`, { cause: error });
-            if (!(error instanceof AdminApiError)) throw error;
-            const errors = admissionErrors(error, creating, entry.namespace);
-            if (errors.length === 0 && error.errors.length > 0) return;
-            const message = error.errors.length > 0 ? `${keyOf(entry)}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` : error.message;
-            planned.set(keyOf(entry), { ...entry, action: 'error', changes: entry.changes, error: { message, errors } });
-          }
-        }),
-      );
-    }
+  // Each create and update is admitted by the server itself, in the order a pass would write them.
+  for (const level of levels(toWrite, (w) => w.desired)) {
+    await pool(level, 8, async ({ item, desired, entry }) => {
+      try {
+        await client.apply(desired, { ...item.provenance, reason: 'plan', controller: owner }, { dryRun: true });
+      } catch (error) {
+        if (isFatal(error)) throw new TransientError(`${keyOf(entry)} (dry run): ${error.message}`, { cause: error });
+        if (!(error instanceof AdminApiError)) throw error;
+        const errors = admissionErrors(error, creating, entry.namespace);
+        if (errors.length === 0 && error.errors.length > 0) return;
+        const message = error.errors.length > 0 ? `${keyOf(entry)}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` : error.message;
+        planned.set(keyOf(entry), { ...entry, action: 'error', changes: entry.changes, error: { message, errors } });
+      }
+    });
   }
 
   // The state after the pass: what applies, applied; what errs, as it is now.

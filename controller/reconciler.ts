@@ -121,7 +121,7 @@ export interface ReconcilerOptions {
 
 export type DriftMode = 'correct' | 'report';
 
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: unknown;
   const worker = async () => {
