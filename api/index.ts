@@ -12,6 +12,7 @@ export { SigningAlgorithm, ClaimDefinition, ClaimType } from './kinds/workspace.
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';
+export { REDACTED, diff, redact, type FieldChange } from './changes.ts';
 export type { SecretDescription } from './secrets.ts';
 export {
   ancestry,

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { LOG_LEVELS } from '../server/log.ts';
 import { DEFAULT_MAX_ORGANIZATIONS } from '../server/observability/metrics.ts';
 
-export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest';
+export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest' | 'plan';
 
 interface Setting<T> {
   /** What it does, one or two sentences (docs/configuration.md and --help). */
@@ -83,10 +83,10 @@ export const SETTINGS = {
     schema: z.string().min(SECRET_KEY_LENGTH, `is too short: use at least ${SECRET_KEY_LENGTH} random characters`).optional(),
   }),
   GATEHOUSE_ADMIN_TOKEN: setting({
-    description: `admin token, at least ${ADMIN_TOKEN_LENGTH} characters. \`serve\`: the bootstrap token (unset: one is generated, printed once and kept hashed); \`controller\`, \`secret\`: the token they call the server with`,
+    description: `admin token, at least ${ADMIN_TOKEN_LENGTH} characters. \`serve\`: the bootstrap token (unset: one is generated, printed once and kept hashed); \`controller\`, \`secret\`, \`plan\`: the token they call the server with (\`plan\` needs one allowed to write the objects: its dry runs are authorised as the writes)`,
     shownDefault: 'generated (serve)',
-    commands: ['serve', 'controller', 'secret'],
-    required: ['controller', 'secret'],
+    commands: ['serve', 'controller', 'secret', 'plan'],
+    required: ['controller', 'secret', 'plan'],
     secret: true,
     remedy: 'set GATEHOUSE_ADMIN_TOKEN to an admin token of the server (for a new server: `openssl rand -base64 32`)',
     schema: z.string().min(ADMIN_TOKEN_LENGTH, `is too short: use at least ${ADMIN_TOKEN_LENGTH} random characters (for example: openssl rand -base64 32)`).optional(),
@@ -107,9 +107,16 @@ export const SETTINGS = {
   }),
   GATEHOUSE_ENDPOINT: setting({
     description: "the server's base URL (`--endpoint` wins)",
-    commands: ['controller', 'secret'],
+    commands: ['controller', 'secret', 'plan'],
     secret: false,
     schema: httpUrl('http://gatehouse:8080'),
+  }),
+  GATEHOUSE_DRIFT: setting({
+    description: 'what the controller does when an object on the server differs from its declaration because someone changed it there: `correct` puts the declaration back (audited, with reason `drift`); `report` leaves it, sets the object\'s `Drifted` condition and logs it, for a person to decide (`--drift` wins)',
+    default: 'correct',
+    commands: ['controller'],
+    secret: false,
+    schema: z.enum(['correct', 'report'], { error: 'must be correct or report' }),
   }),
   POD_NAME: setting({
     description: 'identity in the leader-election Lease (Kubernetes mode; set from the downward API)',

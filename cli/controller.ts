@@ -24,7 +24,10 @@ Reconciles declarations into a Gatehouse server through its admin API.
                      kubernetes:gatehouse-controller, shared by all replicas)
   --namespace NS     watch one namespace only (Kubernetes mode)
   --once             one pass, then exit: 0 when everything applied, 1 otherwise
+                     (a drift reported with --drift report counts as not applied)
   --resync SECONDS   pass interval without changes, to put back drift (default 30)
+  --drift MODE       correct (default): put back what was changed on the server; report:
+                     leave it, set the object's Drifted condition and log it (or GATEHOUSE_DRIFT)
 
 ${environmentHelp('controller')}`;
 
@@ -42,6 +45,7 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
       namespace: { type: 'string' },
       once: { type: 'boolean' },
       resync: { type: 'string' },
+      drift: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -51,7 +55,8 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
     return 0;
   }
   if (!values.dir === !values.kubernetes) throw new Error('give exactly one source: --dir PATH or --kubernetes');
-  const config = readConfig('controller', { ...env, ...(values.endpoint !== undefined ? { GATEHOUSE_ENDPOINT: values.endpoint } : {}) });
+  const config = readConfig('controller', { ...env, ...(values.endpoint !== undefined ? { GATEHOUSE_ENDPOINT: values.endpoint } : {}), ...(values.drift !== undefined ? { GATEHOUSE_DRIFT: values.drift } : {}) });
+  const drift = config.GATEHOUSE_DRIFT;
   const endpoint = config.GATEHOUSE_ENDPOINT;
   if (!endpoint) throw new Error('give the server with --endpoint URL (or GATEHOUSE_ENDPOINT)');
   const token = config.GATEHOUSE_ADMIN_TOKEN!;
@@ -82,22 +87,22 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values.kubernetes) {
     const { runKubernetesController } = await import('../controller/kubernetes/run.ts');
     return withMetrics('kubernetes', (observer) =>
-      runKubernetesController({ client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(observer ? { observer } : {}), ...(config.POD_NAME ? { podName: config.POD_NAME } : {}), ...(config.POD_NAMESPACE ? { podNamespace: config.POD_NAMESPACE } : {}) }),
+      runKubernetesController({ client, out, resyncMs, drift, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(observer ? { observer } : {}), ...(config.POD_NAME ? { podName: config.POD_NAME } : {}), ...(config.POD_NAMESPACE ? { podNamespace: config.POD_NAMESPACE } : {}) }),
     );
   }
 
   const dir = resolve(values.dir!);
   if (values.once) {
     const source = new DirectorySource({ dir });
-    const reconciler = new Reconciler({ client, owner: values.owner ?? `directory:${source.dir}`, source: 'directory' });
+    const reconciler = new Reconciler({ client, owner: values.owner ?? `directory:${source.dir}`, source: 'directory', drift });
     const report = await reconciler.reconcile(await source.read());
     for (const line of problemLines(report)) out(line);
     out(summarize(report, dir));
-    return report.failed > 0 ? 1 : 0;
+    return report.failed > 0 || report.drifted > 0 ? 1 : 0;
   }
-  out(`controller: reconciling ${dir} into ${endpoint}`);
+  out(`controller: reconciling ${dir} into ${endpoint}${drift === 'report' ? ' (drift is reported, not corrected)' : ''}`);
   return withMetrics('directory', async (observer) => {
-    const running = startDirectoryController({ dir, client, out, resyncMs, ...(values.owner ? { owner: values.owner } : {}), ...(observer ? { observer } : {}) });
+    const running = startDirectoryController({ dir, client, out, resyncMs, drift, ...(values.owner ? { owner: values.owner } : {}), ...(observer ? { observer } : {}) });
     return () => running.stop();
   });
 }

@@ -3,6 +3,7 @@ import { SERVE_USAGE, serve } from './serve.ts';
 import { AUDIT_USAGE, audit } from './audit.ts';
 import { ATTEST_USAGE, attest } from './attest.ts';
 import { SECRET_USAGE, secret } from './secret.ts';
+import { PLAN_USAGE, plan } from './plan.ts';
 import { packageVersion } from './version.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -10,6 +11,7 @@ const USAGE = `Usage: gatehouse <command> [options]
 Commands:
   serve [--dir PATH]   start the server (and keep the declarations under PATH applied)
   controller           reconcile a folder of YAML or Kubernetes resources into a server
+  plan --dir PATH      what applying a folder of YAML would change (exit 0 none, 2 changes, 1 error)
   audit verify|export  check the audit hash chain of the server's store; export it for a SIEM
   attest [--dir PATH]  attestation report per organization from git history and the audit log
   secret set|show|delete NAMESPACE/NAME
@@ -56,6 +58,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await attest(rest, io.env, io.stdout, io.stderr);
       case 'secret':
         return await secret(rest, io.env, out, err);
+      case 'plan':
+        return await plan(rest, io.env, io.stdout, io.stderr);
       case 'version':
       case '--version':
       case '-v':
@@ -65,7 +69,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       case '--help':
       case '-h':
       case undefined:
-        io.stdout(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : USAGE}\n`);
+        io.stdout(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : rest[0] === 'plan' ? PLAN_USAGE : USAGE}\n`);
         return command === undefined ? 1 : 0;
       default:
         io.stderr(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);

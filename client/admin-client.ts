@@ -76,11 +76,15 @@ export class AdminClient {
     return ((await this.request('GET', path)) as { items: T[] }).items;
   }
 
-  /** Creates or replaces an object; applying the same declaration again is `unchanged`. */
-  async apply<T extends AnyObject = AnyObject>(object: AnyObject, provenance?: Record<string, string>): Promise<{ outcome: ApplyOutcome; object: T }> {
+  /**
+   * Creates or replaces an object; applying the same declaration again is `unchanged`. With
+   * `dryRun` the server runs its whole admission and answers the outcome without writing anything.
+   */
+  async apply<T extends AnyObject = AnyObject>(object: AnyObject, provenance?: Record<string, string>, options: { dryRun?: boolean } = {}): Promise<{ outcome: ApplyOutcome; object: T }> {
     const namespace = object.metadata.namespace ?? 'default';
     const body = { apiVersion: GROUP_VERSION, kind: object.kind, metadata: { ...object.metadata, namespace }, spec: object.spec };
-    const { value, headers } = await this.requestWithHeaders('PUT', objectPath(object.kind, namespace, object.metadata.name), body, provenance);
+    const path = `${objectPath(object.kind, namespace, object.metadata.name)}${options.dryRun ? '?dryRun=All' : ''}`;
+    const { value, headers } = await this.requestWithHeaders('PUT', path, body, provenance);
     return { outcome: (headers.get('gatehouse-outcome') ?? 'updated') as ApplyOutcome, object: value as T };
   }
 

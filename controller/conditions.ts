@@ -14,7 +14,9 @@ export type ReadyReason =
   /** A Secret with the Client's Secret name exists and is not the Client's. */
   | 'SecretConflict'
   /** The client secret could not be rotated or written to its Secret, or a referenced Secret could not be read or copied to the server. */
-  | 'SecretFailed';
+  | 'SecretFailed'
+  /** Changed on the server, not in its declaration, and left so for a person to decide (drift mode `report`). */
+  | 'Drifted';
 
 export interface Readiness {
   ready: boolean;
@@ -47,4 +49,10 @@ export function readyCondition(readiness: Readiness, observedGeneration: number 
     message: readiness.message.length > 2000 ? `${readiness.message.slice(0, 1997)}...` : readiness.message,
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
   };
+}
+
+/** `Drifted`: True with what differs while the object is left changed on the server (drift mode `report`), False once it matches its declaration again. */
+export function driftedCondition(message: string | undefined, observedGeneration: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  const base = readyCondition({ ready: message !== undefined, reason: 'Drifted', message: message ?? 'matches its declaration' }, observedGeneration);
+  return { ...base, type: 'Drifted', reason: message !== undefined ? 'ChangedOnServer' : 'InSync' };
 }

@@ -1,6 +1,6 @@
 import type { AdminClient } from '../client/admin-client.ts';
 import { ControllerLoop, type PassObserver } from './loop.ts';
-import { Reconciler, type PassReport } from './reconciler.ts';
+import { Reconciler, type DriftMode, type PassReport } from './reconciler.ts';
 import { DirectorySource } from './sources/directory.ts';
 
 export interface DirectoryControllerOptions {
@@ -15,6 +15,8 @@ export interface DirectoryControllerOptions {
   concurrency?: number;
   now?: () => Date;
   observer?: PassObserver;
+  /** What to do with objects changed on the server (default `correct`). */
+  drift?: DriftMode;
 }
 
 export interface DirectoryController {
@@ -30,6 +32,7 @@ export interface DirectoryController {
 export function summarize(report: PassReport, dir: string): string {
   const parts = [`${report.created} created`, `${report.updated} updated`, `${report.unchanged} unchanged`];
   if (report.deleted) parts.push(`${report.deleted} deleted`);
+  if (report.drifted) parts.push(`${report.drifted} drifted, left as changed on the server`);
   if (report.failed) parts.push(`${report.failed} failed`);
   return `applied ${report.applied} objects from ${dir} (${parts.join(', ')})`;
 }
@@ -53,6 +56,7 @@ export function startDirectoryController(options: DirectoryControllerOptions): D
     source: 'directory',
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.drift ? { drift: options.drift } : {}),
   });
   let resolveFirst: (report: PassReport) => void;
   const firstPass = new Promise<PassReport>((resolve) => {

@@ -1,6 +1,6 @@
-import { KINDS, applyRank, canonicalJson, declarationOf, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
+import { KINDS, applyRank, canonicalJson, declarationOf, diff, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
-import { readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
+import { driftedCondition, readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
 
 /** Annotation naming the controller that created an object; it deletes only what carries its own name. */
 export const MANAGED_BY = 'gatehouse.dev/managed-by';
@@ -55,7 +55,8 @@ export interface DesiredState {
   complete: boolean;
 }
 
-export type ObjectOutcome = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted';
+/** `drifted`: changed on the server, left as it is and reported (drift mode `report`). */
+export type ObjectOutcome = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted' | 'drifted';
 
 export interface ObjectResult {
   key: ObjectKey;
@@ -81,6 +82,8 @@ export interface PassReport {
   unchanged: number;
   deleted: number;
   failed: number;
+  /** Objects changed on the server and left so (drift mode `report`); also among `problems`. */
+  drifted: number;
   statusWrites: number;
   /** Every write the pass made (applies, deletions, status): zero when the server already matched. */
   writes: number;
@@ -108,9 +111,17 @@ export interface ReconcilerOptions {
   /** Writes in flight at once within one dependency level. */
   concurrency?: number;
   now?: () => Date;
+  /**
+   * What to do with an object changed on the server behind the declaration's back: `correct`
+   * (default) puts the declaration back, audited with reason `drift`; `report` leaves it, sets
+   * its `Drifted` condition and reports it in the pass, for a person to decide.
+   */
+  drift?: DriftMode;
 }
 
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export type DriftMode = 'correct' | 'report';
+
+export async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: unknown;
   const worker = async () => {
@@ -132,7 +143,7 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
  * kind by how deep its references to the same kind go (sub-organizations after their parents,
  * clients after the clients they exchange tokens for).
  */
-function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][] {
+export function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][] {
   const byKey = new Map(items.map((i) => [keyOf(objectKey(objectOf(i))), objectOf(i)]));
   const depth = new Map<string, number>();
   const depthOf = (object: AnyObject, seen: Set<string>): number => {
@@ -161,7 +172,7 @@ function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][]
 }
 
 /** Declared organizations whose parents lead back to themselves, with the cycle spelled out. */
-function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
+export function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
   const byNamespace = new Map<string, Map<string, OrganizationObject>>();
   for (const { object } of objects) {
     if (object.kind !== 'Organization') continue;
@@ -176,6 +187,38 @@ function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
     }
   }
   return found;
+}
+
+/** Every object on the server, by key: what a pass (or a plan) compares the declarations with. */
+export async function readServerObjects(client: AdminClient): Promise<Map<string, AnyObject>> {
+  const server = new Map<string, AnyObject>();
+  try {
+    const lists = await Promise.all(KINDS.map((k) => client.list(k.kind)));
+    for (const object of lists.flat()) server.set(keyOf(objectKey(object)), object);
+  } catch (error) {
+    throw new TransientError(`cannot read the server's objects: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return server;
+}
+
+/** A controller changes objects nobody owns (adopting them) and its own, never another controller's. */
+export function mayWrite(current: AnyObject, owner: string): boolean {
+  const recorded = current.metadata.annotations?.[MANAGED_BY];
+  return recorded === undefined || recorded === owner;
+}
+
+/** The declaration as `owner` writes it: with its ownership annotation when it creates the object or already owns it. */
+export function asWritten(declared: AnyObject, current: AnyObject | undefined, owner: string): AnyObject {
+  // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
+  const annotations: Record<string, string> = { ...(declared.metadata.annotations ?? {}) };
+  delete annotations[MANAGED_BY];
+  if (!current || current.metadata.annotations?.[MANAGED_BY] === owner) annotations[MANAGED_BY] = owner;
+  return { ...declared, metadata: { ...declared.metadata, annotations } } as AnyObject;
+}
+
+/** Undeclared objects this owner created: what a complete pass deletes. Runtime state and others' objects are never among them. */
+export function orphansOf(server: ReadonlyMap<string, AnyObject>, declared: ReadonlySet<string>, owner: string): AnyObject[] {
+  return [...server.values()].filter((o) => o.metadata.annotations?.[MANAGED_BY] === owner && !declared.has(keyOf(objectKey(o))));
 }
 
 function reasonOf(error: AdminApiError): ReadyReason {
@@ -200,6 +243,7 @@ export class Reconciler {
   private readonly source: string;
   private readonly concurrency: number;
   private readonly now: () => Date;
+  readonly drift: DriftMode;
   /** Objects seen in sync during this process: one of them missing later was deleted behind our back. */
   private readonly seen = new Set<string>();
 
@@ -209,6 +253,7 @@ export class Reconciler {
     this.source = options.source;
     this.concurrency = options.concurrency ?? 8;
     this.now = options.now ?? (() => new Date());
+    this.drift = options.drift ?? 'correct';
   }
 
   async reconcile(state: DesiredState): Promise<PassReport> {
@@ -221,6 +266,7 @@ export class Reconciler {
       unchanged: 0,
       deleted: 0,
       failed: 0,
+      drifted: 0,
       statusWrites: 0,
       writes: 0,
       problems: [],
@@ -263,7 +309,7 @@ export class Reconciler {
 
     const declared = new Set([...state.objects.map((i) => keyOf(objectKey(i.object))), ...errorTargets]);
     if (state.complete) {
-      const orphans = [...server.values()].filter((o) => o.metadata.annotations?.[MANAGED_BY] === this.owner && !declared.has(keyOf(objectKey(o))));
+      const orphans = orphansOf(server, declared, this.owner);
       for (const level of levels(orphans, (o) => o).reverse()) {
         await pool(level, this.concurrency, (object) => this.deleteOne(object, server, report));
       }
@@ -275,21 +321,12 @@ export class Reconciler {
     return report;
   }
 
-  private async readServer(): Promise<Map<string, AnyObject>> {
-    const server = new Map<string, AnyObject>();
-    try {
-      const lists = await Promise.all(KINDS.map((k) => this.client.list(k.kind)));
-      for (const object of lists.flat()) server.set(keyOf(objectKey(object)), object);
-    } catch (error) {
-      throw new TransientError(`cannot read the server's objects: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    return server;
+  private readServer(): Promise<Map<string, AnyObject>> {
+    return readServerObjects(this.client);
   }
 
-  /** A controller changes objects nobody owns (adopting them) and its own, never another controller's. */
   private mayWrite(current: AnyObject): boolean {
-    const owner = current.metadata.annotations?.[MANAGED_BY];
-    return owner === undefined || owner === this.owner;
+    return mayWrite(current, this.owner);
   }
 
   private async applyOne(
@@ -306,16 +343,16 @@ export class Reconciler {
       await fail(key, { ready: false, reason: 'OwnedElsewhere', message: `${k} is managed by ${currentOwner}; this controller (${this.owner}) leaves it alone` }, item.origin);
       return;
     }
-    // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
-    const annotations: Record<string, string> = { ...(item.object.metadata.annotations ?? {}) };
-    delete annotations[MANAGED_BY];
-    if (!current || currentOwner === this.owner) annotations[MANAGED_BY] = this.owner;
-    const desired = { ...item.object, metadata: { ...item.object.metadata, annotations } } as AnyObject;
+    const desired = asWritten(item.object, current, this.owner);
 
     let object = current;
     let outcome: ObjectOutcome = 'unchanged';
     if (!current || declarationOf(current) !== declarationOf(desired)) {
       const reason = current ? (this.drifted(current) ? 'drift' : 'declared') : this.seen.has(k) ? 'drift' : 'declared';
+      if (reason === 'drift' && this.drift === 'report') {
+        await this.reportDrift(item, current, desired, report);
+        return;
+      }
       try {
         const result = await this.client.apply(desired, { ...item.provenance, reason, controller: this.owner });
         object = result.object;
@@ -335,6 +372,33 @@ export class Reconciler {
     const readiness: Readiness = { ready: true, reason: 'Reconciled', message: `in sync with its declaration (generation ${object!.metadata.generation ?? 0})` };
     const after = await this.writeStatus(object!, readiness, item.source, report);
     report.results.push({ key, outcome, readiness, server: after, ...(item.origin ? { origin: item.origin } : {}) });
+  }
+
+  /**
+   * Drift mode `report`: the object was changed (or deleted) on the server, not in its
+   * declaration. It is left as it is; the pass reports it, and its status says `Drifted=True`
+   * naming the fields (never their values: some may be secret). Its observedGeneration stays
+   * at the generation last reconciled, so it stays drifted until the declaration matches the
+   * server again or a pass in mode `correct` puts the declaration back.
+   */
+  private async reportDrift(item: DesiredObject, current: AnyObject | undefined, desired: AnyObject, report: PassReport): Promise<void> {
+    const key = objectKey(item.object);
+    const k = keyOf(key);
+    const remedy = 'drift is reported, not corrected (--drift=report): change the declaration to match, or run the controller with --drift=correct to put it back';
+    report.drifted++;
+    if (!current) {
+      const message = `${k} was deleted on the server, not in its declaration; ${remedy}`;
+      report.problems.push({ label: k, message, ...(item.origin ? { origin: item.origin } : {}) });
+      report.results.push({ key, outcome: 'drifted', readiness: { ready: false, reason: 'Drifted', message }, ...(item.origin ? { origin: item.origin } : {}) });
+      return;
+    }
+    const declared = (o: AnyObject) => ({ spec: o.spec, metadata: { labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {} } });
+    const fields = diff(declared(desired), declared(current)).map((c) => c.path);
+    const message = `${k} differs from its declaration in ${fields.join(', ')} (changed on the server at generation ${current.metadata.generation ?? 0}); ${remedy}`;
+    report.problems.push({ label: k, message, ...(item.origin ? { origin: item.origin } : {}) });
+    const readiness: Readiness = { ready: false, reason: 'Drifted', message };
+    const after = await this.writeStatus(current, readiness, item.source, report, { drifted: message });
+    report.results.push({ key, outcome: 'drifted', readiness, server: after, ...(item.origin ? { origin: item.origin } : {}) });
   }
 
   /**
@@ -366,17 +430,24 @@ export class Reconciler {
     }
   }
 
-  /** Writes the Ready condition (and where the declaration came from) when it differs from what the server holds. */
-  private async writeStatus(object: AnyObject, readiness: Readiness, source: DeclarationSource | undefined, report: PassReport): Promise<AnyObject> {
+  /**
+   * Writes the Ready condition (and where the declaration came from) when it differs from what the
+   * server holds. `drifted`: the object is left drifted (see reportDrift); otherwise a `Drifted`
+   * condition left from such a pass is turned False, and none is added where there was none.
+   */
+  private async writeStatus(object: AnyObject, readiness: Readiness, source: DeclarationSource | undefined, report: PassReport, options: { drifted?: string } = {}): Promise<AnyObject> {
     const status = { ...((object.status ?? {}) as Record<string, unknown>) };
     // The server computes an organization's issuer on every read; it is not ours to store.
     if (object.kind === 'Organization') delete status.issuer;
-    const generation = object.metadata.generation;
-    const conditions = status.conditions as Parameters<typeof setCondition>[0];
+    const now = this.now();
+    const observed = options.drifted !== undefined ? (status.observedGeneration as number | undefined) : object.metadata.generation;
+    let conditions = setCondition(status.conditions as Parameters<typeof setCondition>[0], readyCondition(readiness, observed), now);
+    const wasDrifted = conditions.some((c) => c.type === 'Drifted');
+    if (options.drifted !== undefined || wasDrifted) conditions = setCondition(conditions, driftedCondition(options.drifted, observed), now);
     const next: Record<string, unknown> = {
       ...status,
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      conditions: setCondition(conditions, readyCondition(readiness, generation), this.now()),
+      ...(observed !== undefined ? { observedGeneration: observed } : {}),
+      conditions,
       ...(source ? { source } : {}),
     };
     if (canonicalJson(next) === canonicalJson(status)) return object;

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { AdminClient } from '../../client/admin-client.ts';
 import { ControllerLoop, type PassObserver } from '../loop.ts';
-import { Reconciler } from '../reconciler.ts';
+import { Reconciler, type DriftMode } from '../reconciler.ts';
 import { ClientSecretDelivery } from './client-secrets.ts';
 import { LeaderElector } from './lease.ts';
 import { SecretRefSync } from './secret-refs.ts';
@@ -12,6 +12,7 @@ export interface KubernetesControllerOptions {
   client: AdminClient;
   out: (line: string) => void;
   resyncMs: number;
+  drift?: DriftMode;
   owner?: string;
   namespace?: string;
   observer?: PassObserver;
@@ -37,6 +38,8 @@ export interface StartKubernetesOptions {
   resyncMs?: number;
   now?: () => Date;
   observer?: PassObserver;
+  /** What to do with objects changed on the server behind their resources' back (default `correct`). */
+  drift?: DriftMode;
 }
 
 export interface KubernetesController {
@@ -53,7 +56,7 @@ export interface KubernetesController {
  */
 export async function startKubernetesController(options: StartKubernetesOptions): Promise<KubernetesController> {
   const owner = options.owner ?? 'kubernetes:gatehouse-controller';
-  const reconciler = new Reconciler({ client: options.client, owner, source: 'kubernetes', ...(options.now ? { now: options.now } : {}) });
+  const reconciler = new Reconciler({ client: options.client, owner, source: 'kubernetes', ...(options.now ? { now: options.now } : {}), ...(options.drift ? { drift: options.drift } : {}) });
   let loop: ControllerLoop | undefined;
   const source = new KubernetesSource({
     kubeConfig: options.kubeConfig,
@@ -126,6 +129,7 @@ export async function runKubernetesController(options: KubernetesControllerOptio
     identity,
     leaseNamespace: options.podNamespace ?? options.namespace ?? 'gatehouse-system',
     resyncMs: options.resyncMs,
+    ...(options.drift ? { drift: options.drift } : {}),
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.observer ? { observer: options.observer } : {}),

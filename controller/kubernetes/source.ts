@@ -177,7 +177,7 @@ export class KubernetesSource {
       if (!result) continue;
       if (kind === 'Client') await this.writeClientStatus(cr, result, now);
       else if (kind === 'IdPConnection') await this.writeConnectionStatus(cr, result, refs.get(key), now);
-      else await this.writeStatus(kind, cr, result.readiness, now);
+      else await this.writeStatus(kind, cr, result.readiness, now, {}, serverConditions(kind, result));
     }
   }
 
@@ -218,7 +218,7 @@ export class KubernetesSource {
       if (delivery.readiness) readiness = delivery.readiness;
       if (delivery.notice) await this.event(cr, { type: 'Normal', ...delivery.notice }, now);
     }
-    await this.writeStatus('Client', cr, readiness, now, outputs);
+    await this.writeStatus('Client', cr, readiness, now, outputs, serverConditions('Client', result));
   }
 
   /** `outputs`: status fields to set, or to remove when null; `mirrored`: conditions the server computes, copied as they are. */
@@ -315,7 +315,8 @@ export { KubeConfig };
  * The controller's own verdict stays in `Ready`.
  */
 function serverConditions(kind: KindName, result: ObjectResult): Condition[] {
-  if (kind !== 'IdPConnection' || !result.server) return [];
+  if (!result.server) return [];
   const conditions = (result.server.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
-  return conditions.filter((c) => c.type === 'ConnectionReady');
+  // Drifted (drift mode `report`) is the controller's verdict on the server object: the resource shows it too.
+  return conditions.filter((c) => c.type === 'Drifted' || (kind === 'IdPConnection' && c.type === 'ConnectionReady'));
 }

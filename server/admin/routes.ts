@@ -41,6 +41,14 @@ function pathName(ctx: Context, param: 'namespace' | 'name'): string {
   return value;
 }
 
+/** `?dryRun=All`, as kubectl's server-side dry run spells it: admission runs, nothing is written or audited. */
+function dryRunOf(ctx: Context): boolean {
+  const value = ctx.query.dryRun;
+  if (value === undefined) return false;
+  if (value === 'All') return true;
+  throw badRequest(`dryRun must be "All" (run the admission, write nothing), got ${JSON.stringify(value)}`, [{ path: 'dryRun', message: 'must be "All"' }]);
+}
+
 const readPermission = (kind: KindName): Permission => (kind === 'User' ? 'users.read' : 'objects.read');
 
 export interface AdminRoutesOptions {
@@ -162,11 +170,14 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const namespace = pathName(ctx, 'namespace');
     const name = pathName(ctx, 'name');
     const context = changeContext(ctx);
+    const dryRun = dryRunOf(ctx);
     const body = await readBody(ctx, options.bodyLimit);
+    // A dry run is authorised as the write itself: it answers what that caller's write would do.
     await requireWrite(ctx, def.kind, namespace, name, body);
-    const result = await objects.apply(body, context, { namespace, kind: def.kind, name });
+    const result = await objects.apply(body, context, { namespace, kind: def.kind, name }, { dryRun });
     ctx.status = result.outcome === 'created' ? 201 : 200;
     ctx.set('Gatehouse-Outcome', result.outcome);
+    if (dryRun) ctx.set('Gatehouse-Dry-Run', 'All');
     ctx.body = result.object;
   });
 
@@ -175,7 +186,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     await requireWrite(ctx, def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'));
     const body = await readBody(ctx, options.bodyLimit);
     const status = body && typeof body === 'object' && 'status' in body ? (body as { status: unknown }).status : body;
-    ctx.body = await objects.setStatus(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), status);
+    ctx.body = await objects.setStatus(def.kind, pathName(ctx, 'namespace'), pathName(ctx, 'name'), status, changeContext(ctx));
   });
 
   router.post('/namespaces/:namespace/clients/:name/secret', async (ctx) => {

@@ -86,12 +86,21 @@ export const OBJECT_ACTIONS = [
   'Organization.certification-overdue',
 ] as const;
 
-export type AuditAction = (typeof RUNTIME_ACTIONS)[number] | (typeof OBJECT_ACTIONS)[number] | ObjectChangeAction;
+/** What a reconciler reports about a declared object without changing it (through its status): `${kind}.${report}`. */
+export const OBJECT_REPORTS = ['drift-reported'] as const;
+export type ObjectReportAction = `${KindName}.${(typeof OBJECT_REPORTS)[number]}`;
+
+export type AuditAction = (typeof RUNTIME_ACTIONS)[number] | (typeof OBJECT_ACTIONS)[number] | ObjectChangeAction | ObjectReportAction;
 
 export const objectChange = (kind: KindName, change: (typeof OBJECT_CHANGES)[number]): ObjectChangeAction => `${kind}.${change}`;
 
 /** The whole vocabulary, for readers that validate or list actions. */
-export const AUDIT_ACTIONS: readonly AuditAction[] = [...RUNTIME_ACTIONS, ...KINDS.flatMap((k) => OBJECT_CHANGES.map((c) => objectChange(k.kind, c))), ...OBJECT_ACTIONS];
+export const AUDIT_ACTIONS: readonly AuditAction[] = [
+  ...RUNTIME_ACTIONS,
+  ...KINDS.flatMap((k) => OBJECT_CHANGES.map((c) => objectChange(k.kind, c))),
+  ...OBJECT_ACTIONS,
+  ...KINDS.flatMap((k) => OBJECT_REPORTS.map((r): ObjectReportAction => `${k.kind}.${r}`)),
+];
 
 const known = new Set<string>(AUDIT_ACTIONS);
 export const isAuditAction = (action: string): action is AuditAction => known.has(action);

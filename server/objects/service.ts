@@ -11,6 +11,7 @@ import {
   zodErrors,
   type AnyObject,
   type ClientObject,
+  type Condition,
   type KindName,
   type OrganizationObject,
   type UserObject,
@@ -87,8 +88,12 @@ export class ObjectService {
     return this.urls.publicUrl.replace(/\/+$/, '');
   }
 
-  /** Creates or replaces an object. The same declaration twice changes nothing and writes no audit record. */
-  async apply(input: unknown, context: ChangeContext, target?: { namespace: string; kind?: KindName; name?: string }): Promise<ApplyResult> {
+  /**
+   * Creates or replaces an object. The same declaration twice changes nothing and writes no audit record.
+   * `dryRun` runs the whole admission (validation, references, domains) and answers what the write
+   * would be, but writes, audits and ends nothing: `gatehouse plan` relies on that.
+   */
+  async apply(input: unknown, context: ChangeContext, target?: { namespace: string; kind?: KindName; name?: string }, options: { dryRun?: boolean } = {}): Promise<ApplyResult> {
     const object = parseObject(input, target ? { defaultNamespace: target.namespace } : {});
     const namespace = object.metadata.namespace ?? 'default';
     const label = `${object.kind} ${namespace}/${object.metadata.name}`;
@@ -134,6 +139,7 @@ export class ObjectService {
         } as AnyObject,
       };
       delete stored.object.status;
+      if (options.dryRun) return { outcome: existing ? ('updated' as const) : ('created' as const), object: this.present({ ...stored, status: existing?.status ?? null }), dryRun: true };
       await repo.objects.put(stored);
       await repo.objects.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
       await repo.objects.bumpConfigVersion(namespace);
@@ -167,6 +173,7 @@ export class ObjectService {
       }
       return { outcome, object: this.present(stored) };
     });
+    if ('dryRun' in result) return { outcome: result.outcome, object: result.object };
     return result.outcome === 'unchanged' ? result : this.changed(namespace, result);
   }
 
@@ -244,8 +251,12 @@ export class ObjectService {
     return this.changed(namespace, result);
   }
 
-  /** Replaces the status an outside reconciler reports (conditions, observedGeneration); not audited. */
-  async setStatus(kind: KindName, namespace: string, name: string, input: unknown): Promise<AnyObject> {
+  /**
+   * Replaces the status an outside reconciler reports (conditions, observedGeneration). Not
+   * audited, except a `Drifted` condition turning True: the object was changed on the server and
+   * the controller left it so (drift mode `report`), which an auditor must find in the log.
+   */
+  async setStatus(kind: KindName, namespace: string, name: string, input: unknown, context?: ChangeContext): Promise<AnyObject> {
     const def = kindByName(kind)!;
     const result = def.status.safeParse(input);
     const label = `${kind} ${namespace}/${name}`;
@@ -257,6 +268,22 @@ export class ObjectService {
       const stored = await repo.objects.get(kind, namespace, name);
       if (!stored) throw notFound(`${label} does not exist`);
       await repo.objects.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
+      const drifted = (status: unknown) => ((status as { conditions?: Condition[] } | null)?.conditions ?? []).find((c) => c.type === 'Drifted' && c.status === 'True');
+      const now = drifted(result.data);
+      if (now && !drifted(stored.status) && context) {
+        await repo.audit.append(
+          {
+            action: `${kind}.drift-reported`,
+            actor: context.actor,
+            namespace,
+            organization: organizationOf(stored.object),
+            kind,
+            name,
+            data: { generation: stored.generation, message: now.message, ...(context.provenance ? { provenance: redact(context.provenance) } : {}) },
+          },
+          this.clock.now(),
+        );
+      }
       return this.present({ ...stored, status: result.data as Record<string, unknown> });
     });
   }

@@ -53,6 +53,26 @@ describe('gatehouse controller --dir --endpoint', () => {
     }
   });
 
+  it('--drift report (or GATEHOUSE_DRIFT=report) leaves a change made on the server and says so; the default puts it back', async () => {
+    const path = '/admin/v1/namespaces/blixit-partners/organizations/forge-supplies';
+    const current = (await gh.admin('GET', path)).body;
+    expect((await gh.admin('PUT', path, { ...current, status: undefined, spec: { ...current.spec, displayName: 'Forge (edited by hand)' } })).status).toBe(200);
+    const once = ['controller', '--dir', dir, '--endpoint', gh.url, '--once'];
+    const flag = await gatehouseInProcess([...once, '--drift', 'report'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(flag.code).toBe(1);
+    expect(flag.output).toContain('✗ forge-supplies.yaml (document 1): Organization blixit-partners/forge-supplies differs from its declaration in spec.displayName');
+    expect(flag.output).toContain('(0 created, 0 updated, 18 unchanged, 1 drifted, left as changed on the server)');
+    const env = await gatehouseInProcess(once, { GATEHOUSE_ADMIN_TOKEN: gh.token, GATEHOUSE_DRIFT: 'report' });
+    expect(env.output).toContain('1 drifted');
+    expect((await gh.admin('GET', path)).body.spec.displayName).toBe('Forge (edited by hand)');
+    const bad = await gatehouseInProcess([...once, '--drift', 'ignore'], { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(bad).toMatchObject({ code: 1, output: expect.stringContaining('GATEHOUSE_DRIFT must be correct or report, got "ignore"') });
+    const corrected = await gatehouseInProcess(once, { GATEHOUSE_ADMIN_TOKEN: gh.token });
+    expect(corrected.code).toBe(0);
+    expect(corrected.output).toContain('(0 created, 1 updated, 18 unchanged)');
+    expect((await gh.admin('GET', path)).body.spec.displayName).toBe('Forge Supplies');
+  });
+
   it('--once exits 1 and names the file and field when a declaration fails', async () => {
     await writeFile(join(dir, 'broken.yaml'), 'apiVersion: gatehouse.dev/v1alpha1\nkind: Client\nmetadata:\n  name: broken\n  namespace: blixit-partners\nspec:\n  type: m2m\n  organizationRef:\n    name: nobody\n');
     const run = await gatehouseInProcess(['controller', '--dir', dir, '--endpoint', gh.url, '--once'], { GATEHOUSE_ADMIN_TOKEN: gh.token });

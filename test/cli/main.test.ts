@@ -13,7 +13,7 @@ describe('gatehouse --version', () => {
 
   it.each([['--version'], ['-v'], ['version']])('%s prints the version of the package.json and exits 0', async (flag) => {
     const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
-    expect(await gatehouseInProcess([flag], {})).toEqual({ code: 0, output: `${version}\n` });
+    expect(await gatehouseInProcess([flag], {})).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('is listed in the help', async () => {

@@ -86,7 +86,7 @@ describe('gatehouse secret (directory mode: supplying upstream secrets)', () => 
       [['set', `${NS}/forge-oidc`, '--from-env', 'FORGE_SECRET'], { FORGE_SECRET: values[1], GATEHOUSE_ADMIN_TOKEN: '' }, 2, 'set GATEHOUSE_ADMIN_TOKEN'],
     ];
     const results = await Promise.all(cases.map(([args, env]) => run(args, env)));
-    cases.forEach(([args, , exit, message], i) => expect({ args, ...results[i] }).toEqual({ args, code: exit, output: expect.stringContaining(message) }));
+    cases.forEach(([args, , exit, message], i) => expect({ args, code: results[i]!.code, output: results[i]!.output }).toEqual({ args, code: exit, output: expect.stringContaining(message) }));
     // None of these changed what the server holds.
     expect(await stored('forge-oidc', 'secret')).toBe(values[1]);
   });

@@ -175,6 +175,79 @@ describe('reconciler: drift and ownership', () => {
   });
 });
 
+describe('reconciler: drift mode report (a person decides)', () => {
+  const owner = 'drift-reporter';
+  const declared = [organization('keel'), client('keel-app', 'keel'), claimMapping('keel-claims', 'keel')];
+  const reporter = () => new Reconciler({ client: admin, owner, source: 'git', drift: 'report' });
+  const condition = (object: AnyObject | undefined, type: string) => (object?.status as { conditions?: { type: string; status: string; reason: string; message: string }[] } | undefined)?.conditions?.find((c) => c.type === type);
+  const tamper = async () => {
+    const current = await admin.get('Client', NS, 'keel-app');
+    await admin.apply({ ...parseObject(client('keel-app', 'keel', { redirectUris: ['https://evil.example/cb'] }), { defaultNamespace: NS }), metadata: current!.metadata } as AnyObject);
+  };
+
+  beforeAll(async () => {
+    const report = await reporter().reconcile(desired(declared));
+    expect(report.failed).toBe(0);
+  });
+
+  it('a pass that meets nothing changed on the server adds no Drifted condition (and so no status write)', async () => {
+    expect(condition(await admin.get('Client', NS, 'keel-app'), 'Drifted')).toBeUndefined();
+    expect(await reporter().reconcile(desired(declared))).toMatchObject({ drifted: 0, writes: 0 });
+  });
+
+  it('leaves a change made on the server, sets Drifted=True naming the field (never its value), reports and audits it', async () => {
+    await tamper();
+    const report = await reporter().reconcile(desired(declared));
+    expect(report).toMatchObject({ drifted: 1, updated: 0, unchanged: 2 });
+    const stored = await admin.get('Client', NS, 'keel-app');
+    expect(stored?.spec).toMatchObject({ redirectUris: ['https://evil.example/cb'] });
+    const drifted = condition(stored, 'Drifted');
+    expect(drifted).toMatchObject({ status: 'True', reason: 'ChangedOnServer' });
+    expect(drifted!.message).toContain(`Client ${NS}/keel-app differs from its declaration in spec.redirectUris (changed on the server at generation 2)`);
+    expect(drifted!.message).not.toContain('evil.example');
+    expect(ready(stored)).toMatchObject({ status: 'False', reason: 'Drifted' });
+    expect(report.problems.map((p) => p.message)).toEqual([drifted!.message]);
+    expect((await audit('keel-app'))[0]).toMatchObject({ action: 'Client.drift-reported', data: { generation: 2, message: drifted!.message } });
+  });
+
+  it('keeps reporting on later passes without correcting, and audits the drift once', async () => {
+    const report = await reporter().reconcile(desired(declared));
+    expect(report).toMatchObject({ drifted: 1, updated: 0, writes: 0 });
+    expect((await admin.get('Client', NS, 'keel-app'))?.spec).toMatchObject({ redirectUris: ['https://evil.example/cb'] });
+    expect((await audit('keel-app')).filter((r) => r.action === 'Client.drift-reported')).toHaveLength(1);
+  });
+
+  it('an object deleted on the server is reported, not recreated', async () => {
+    const reconciler = reporter();
+    await reconciler.reconcile(desired(declared));
+    await admin.delete('ClaimMapping', NS, 'keel-claims');
+    const report = await reconciler.reconcile(desired(declared));
+    expect(report).toMatchObject({ drifted: 2, created: 0 });
+    expect(report.problems.map((p) => p.message)).toContain(`ClaimMapping ${NS}/keel-claims was deleted on the server, not in its declaration; drift is reported, not corrected (--drift=report): change the declaration to match, or run the controller with --drift=correct to put it back`);
+    expect(await admin.get('ClaimMapping', NS, 'keel-claims')).toBeUndefined();
+  });
+
+  it('the default mode corrects it and turns Drifted False', async () => {
+    const report = await new Reconciler({ client: admin, owner, source: 'git' }).reconcile(desired(declared));
+    expect(report).toMatchObject({ drifted: 0, updated: 1, created: 1 });
+    const stored = await admin.get('Client', NS, 'keel-app');
+    expect(stored?.spec).toMatchObject({ redirectUris: ['https://app.example/callback'] });
+    expect(condition(stored, 'Drifted')).toMatchObject({ status: 'False', reason: 'InSync' });
+    expect(ready(stored)).toMatchObject({ status: 'True', reason: 'Reconciled' });
+    expect((await audit('keel-app'))[0]).toMatchObject({ action: 'Client.updated', data: { provenance: { reason: 'drift' } } });
+  });
+
+  it('a declaration changed to match the server clears the drift in report mode too', async () => {
+    await tamper();
+    await reporter().reconcile(desired(declared));
+    const accepted = [organization('keel'), client('keel-app', 'keel', { redirectUris: ['https://evil.example/cb'] }), claimMapping('keel-claims', 'keel')];
+    expect(await reporter().reconcile(desired(accepted))).toMatchObject({ drifted: 0, updated: 0 });
+    const stored = await admin.get('Client', NS, 'keel-app');
+    expect(condition(stored, 'Drifted')).toMatchObject({ status: 'False' });
+    expect(ready(stored)).toMatchObject({ status: 'True' });
+  });
+});
+
 describe('reconciler: the server down or slow', () => {
   it('stops the pass with a TransientError when the server cannot be reached', async () => {
     const down = new AdminClient({ endpoint: 'http://127.0.0.1:9', token: 'x', attempts: 1 });

@@ -6,6 +6,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { AdminClient } from '../../client/admin-client.ts';
 import { startKubernetesController, type KubernetesController } from '../../controller/kubernetes/run.ts';
+import type { DriftMode } from '../../controller/reconciler.ts';
 import { startFakeKube, type FakeKube, type KubeObject } from './fake-kube.ts';
 import { pollUntil, type Check } from './eventually.ts';
 import { startTestServer, type TestServer } from './server.ts';
@@ -30,7 +31,7 @@ export interface KubeControllerHarness {
   /** Every replica's log, each line prefixed with the replica's identity. */
   lines: string[];
   /** Starts a replica. `fetch` replaces the one its admin client calls the server with. */
-  start(identity: string, options?: { fetch?: typeof fetch }): Promise<KubernetesController>;
+  start(identity: string, options?: { fetch?: typeof fetch; drift?: DriftMode }): Promise<KubernetesController>;
   /** Polls `check` until it gives a value; a timeout fails with the replicas' log. */
   eventually<T>(check: Check<T>, ms?: number): Promise<T>;
   /** Stops the fake API server and the Gatehouse server (stop the replicas first). */
@@ -48,7 +49,7 @@ export async function startKubeControllerHarness(options: { resyncMs?: number; e
     gh,
     admin,
     lines,
-    start(identity, { fetch } = {}) {
+    start(identity, { fetch, drift } = {}) {
       const kubeConfig = new KubeConfig();
       kubeConfig.loadFromString(kube.kubeconfig);
       return startKubernetesController({
@@ -60,6 +61,7 @@ export async function startKubeControllerHarness(options: { resyncMs?: number; e
         leaseDurationSeconds: 2,
         renewMs: 100,
         ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
+        ...(drift ? { drift } : {}),
       });
     },
     eventually: (check, ms = options.eventuallyMs ?? 8000) => pollUntil(check, ms, () => lines.join('\n')),
