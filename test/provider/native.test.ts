@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { AdminClient } from '../../client/admin-client.ts';
 import type { PackageSchema } from '../../provider/schema.ts';
 import { UNKNOWN } from '../../provider/logic.ts';
@@ -254,5 +255,41 @@ describe('the engine order of `up`, `refresh`, `import`, a replace and `destroy`
   it('never wrote the admin token or a client secret to its output', () => {
     expect(engine.plugin.output()).not.toContain(gh.token);
     expect(engine.plugin.output()).not.toContain(clientSecret);
+  });
+});
+
+describe('examples/pulumi-yaml, applied as the engine would', () => {
+  interface YamlProgram {
+    resources: Record<string, { type: string; properties: Props }>;
+    outputs: Record<string, string>;
+  }
+  const program = parse(readFileSync(new URL('../../examples/pulumi-yaml/Pulumi.yaml', import.meta.url), 'utf8')) as YamlProgram;
+
+  /** `${resource.property}` replaced by that resource's output, as Pulumi YAML does once it is known. */
+  function resolve(value: unknown, outputs: Map<string, Props>): unknown {
+    if (typeof value === 'string') {
+      return value.replace(/\$\{(\w+)\.(\w+)\}/g, (_, resource: string, property: string) => {
+        const outs = outputs.get(resource);
+        if (!outs || !(property in outs)) throw new Error(`\${${resource}.${property}} is not an output of the program's resources`);
+        const out = outs[property];
+        return String(typeof out === 'object' && out !== null ? (out as { value: unknown }).value : out);
+      });
+    }
+    if (Array.isArray(value)) return value.map((v) => resolve(v, outputs));
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, outputs)]));
+    return value;
+  }
+
+  it('declares resources of the schema that check, create and expose their outputs (the secret as a secret)', async () => {
+    const outputs = new Map<string, Props>();
+    for (const [name, resource] of Object.entries(program.resources)) {
+      const kind = resource.type.replace('gatehouse:index:', '');
+      const created = await create(kind, name, await checked(kind, name, resolve(resource.properties, outputs) as Props));
+      outputs.set(name, created.outs);
+    }
+    const stackOutputs = resolve(program.outputs, outputs) as Record<string, string>;
+    expect(stackOutputs).toMatchObject({ issuer: `${gh.url}/${NS}/forge-supplies`, clientId: `forge-inventory-sync.${NS}` });
+    expect(outputs.get('inventorySync')!.clientSecret).toEqual(secretValue(expect.any(String)));
+    expect((await admin.get('AccessPolicy', NS, 'forge-inventory'))?.spec).toMatchObject({ clientRef: { name: 'forge-inventory-sync' } });
   });
 });
