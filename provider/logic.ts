@@ -58,7 +58,7 @@ export interface ReadResult {
 }
 
 /** Kinds whose `spec.organizationRef` names their organization; moving one to another organization is a replacement. */
-const OWNED_BY_ORGANIZATION: ReadonlySet<KindName> = new Set(['IdPConnection', 'Client', 'ClaimMapping', 'AccessPolicy', 'User']);
+export const OWNED_BY_ORGANIZATION: ReadonlySet<KindName> = new Set(['IdPConnection', 'Client', 'ClaimMapping', 'AccessPolicy', 'User']);
 
 export const resourceId = (namespace: string, name: string) => `${namespace}/${name}`;
 
@@ -176,7 +176,11 @@ function outputsOf(object: AnyObject, carried: { provenance?: Record<string, str
   });
 }
 
-/** Where the provider finds the server: stack config first (`gatehouse:endpoint`, secret `gatehouse:adminToken`), then the environment. */
+/**
+ * Where the provider finds the server: stack config first (`gatehouse:endpoint`, secret
+ * `gatehouse:token`, or `gatehouse:adminToken` as the dynamic provider first named it), then the
+ * environment (GATEHOUSE_ENDPOINT, GATEHOUSE_TOKEN or GATEHOUSE_ADMIN_TOKEN).
+ */
 export interface Connection {
   endpoint?: string | undefined;
   token?: string | undefined;
@@ -185,8 +189,13 @@ export interface Connection {
 export function resolveConnection(config: (key: string) => string | undefined, env: Record<string, string | undefined>): Connection {
   return {
     endpoint: config('gatehouse:endpoint') ?? env.GATEHOUSE_ENDPOINT,
-    token: config('gatehouse:adminToken') ?? env.GATEHOUSE_ADMIN_TOKEN,
+    token: config('gatehouse:token') ?? config('gatehouse:adminToken') ?? env.GATEHOUSE_TOKEN ?? env.GATEHOUSE_ADMIN_TOKEN,
   };
+}
+
+/** A deletion the server refused because other objects still reference the object. */
+export class DependantsError extends Error {
+  override name = 'DependantsError';
 }
 
 /** The operations that reach the server, all through the admin API client the controller also uses. */
@@ -227,7 +236,11 @@ export class GatehouseResources {
     return { id, props: outputsOf(object, carried), inputs: inputsOf(object, carried) };
   }
 
-  /** Applies the new declaration; the client secret is kept unless it is missing or `rotateSecretTrigger` changed. */
+  /**
+   * Applies the new declaration. A client's secret is generated when it becomes confidential or
+   * `rotateSecretTrigger` changes; otherwise it is kept, and a client imported without its secret
+   * (which the server never shows again) keeps working with the one its application holds.
+   */
   async update(kind: KindName, id: string, olds: Partial<ObjectOutputs>, news: ObjectInputs): Promise<{ outs: ObjectOutputs }> {
     const { namespace, name } = parseId(id);
     if (news.namespace !== namespace || news.name !== name) {
@@ -235,7 +248,8 @@ export class GatehouseResources {
     }
     const { object } = await this.apply(kind, news);
     let clientSecret = olds.clientSecret;
-    if (isConfidential(kind, object.spec as Record<string, unknown>) && (!clientSecret || olds.rotateSecretTrigger !== news.rotateSecretTrigger)) {
+    const wasConfidential = isConfidential(kind, olds.spec);
+    if (isConfidential(kind, object.spec as Record<string, unknown>) && (!wasConfidential || olds.rotateSecretTrigger !== news.rotateSecretTrigger)) {
       clientSecret = await this.rotateSecret(news);
     }
     return { outs: outputsOf(object, { ...news, clientSecret }) };
@@ -253,7 +267,7 @@ export class GatehouseResources {
     } catch (error) {
       if (error instanceof AdminApiError && error.status === 409) {
         const detail = error.message.replace(/; delete those first or repeat with \?cascade=true$/, '');
-        throw new Error(`${detail}. Those objects are not managed by this Pulumi program: delete them, or add them to the program, before deleting ${kind} ${id}`);
+        throw new DependantsError(`${detail}. Those objects are not managed by this Pulumi program: delete them, or add them to the program, before deleting ${kind} ${id}`);
       }
       throw error;
     }

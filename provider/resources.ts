@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
-import type { z } from 'zod';
 import type * as api from '../api/index.ts';
 import type { KindName } from '../api/index.ts';
 import { dynamicProvider } from './dynamic.ts';
-import type { AccessPolicyArgs, ClaimMappingArgs, ClientArgs, IdPConnectionArgs, ObjectArgs, OrganizationArgs, OrganizationTemplateArgs, UserArgs, WorkspaceArgs } from './types.ts';
+import type { AccessPolicyArgs, ClaimMappingArgs, ClientArgs, IdPConnectionArgs, ObjectArgs, OrganizationArgs, OrganizationTemplateArgs, SpecOutput, UserArgs, WorkspaceArgs } from './types.ts';
 
 /** The module of the dynamic resources' type tokens (`pulumi-nodejs:dynamic/gatehouse:Organization`). */
 export const MODULE = 'gatehouse';
 
-/** The tokens the native provider's schema will use for the same resources. */
-export const typeToken = (kind: KindName) => `gatehouse:index:${kind}`;
+/** The tokens of the native provider's resources (schema.json), for the same kinds. */
+export { typeToken } from './schema.ts';
 
 const providers = new Map<KindName, pulumi.dynamic.ResourceProvider>();
 function providerFor(kind: KindName): pulumi.dynamic.ResourceProvider {
@@ -47,8 +46,6 @@ function inputs(name: string, args: ObjectArgs<unknown>, outputs: readonly strin
   for (const output of outputs) props[output] = undefined;
   return props;
 }
-
-type SpecOutput<Def extends { spec: z.ZodType }> = z.output<Def['spec']>;
 
 // Output properties are `declare`d: a plain field (`x!: Output<T>`) becomes a class field under
 // ES2022+ semantics and would overwrite, with undefined, the outputs Pulumi's constructor set.

@@ -21,6 +21,8 @@ export interface ObjectArgs<Spec> {
 }
 
 export type SpecInput<Def extends { spec: z.ZodType }> = z.input<Def['spec']>;
+/** The spec as the server holds it (defaults applied), as resource outputs carry it. */
+export type SpecOutput<Def extends { spec: z.ZodType }> = z.output<Def['spec']>;
 
 export type WorkspaceArgs = ObjectArgs<SpecInput<typeof Workspace>>;
 export type OrganizationTemplateArgs = ObjectArgs<SpecInput<typeof OrganizationTemplate>>;

@@ -13,10 +13,12 @@ import { lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 if (process.env.npm_package_resolved) {
   execSync('npm run build', { stdio: 'inherit' });
 } else {
-  try {
-    lstatSync('dist/bin/gatehouse.js');
-  } catch {
-    mkdirSync('dist/bin', { recursive: true });
-    symlinkSync('../../bin/gatehouse.js', 'dist/bin/gatehouse.js');
+  for (const bin of ['gatehouse.js', 'pulumi-resource-gatehouse.js']) {
+    try {
+      lstatSync(`dist/bin/${bin}`);
+    } catch {
+      mkdirSync('dist/bin', { recursive: true });
+      symlinkSync(`../../bin/${bin}`, `dist/bin/${bin}`);
+    }
   }
 }

@@ -97,7 +97,7 @@ describe('the packed tarball, installed without the network', () => {
   it('holds JavaScript, declarations, the CRDs, README, the docs and LICENSE: no TypeScript sources, tests or data', async () => {
     const installed = join(app, 'node_modules/gatehouse');
     const files = (await readdir(installed, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(installed.length + 1));
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/bin/gatehouse.js', 'dist/cli/main.js', 'dist/provider/index.d.ts', 'controller/crds/gatehouse.dev_organizations.yaml', 'docs/configuration.md', 'docs/security.md']));
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/bin/gatehouse.js', 'dist/bin/pulumi-resource-gatehouse.js', 'dist/provider/native-sdk.d.ts', 'dist/provider/schema.json', 'dist/cli/main.js', 'dist/provider/index.d.ts', 'controller/crds/gatehouse.dev_organizations.yaml', 'docs/configuration.md', 'docs/security.md']));
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => /^(test|bench|demo|examples|data)\/|\.test\.|secret\.key|\.db$|\.tgz$/.test(f))).toEqual([]);
     expect(files.every((f) => f.startsWith('dist/') || f.startsWith('controller/crds/') || /^docs\/[a-z-]+\.md$/.test(f) || ['LICENSE', 'README.md', 'package.json'].includes(f))).toBe(true);
@@ -177,6 +177,34 @@ checkpointer.committed();
     expect(await checkpoint.exit()).toBe(0);
     expect(JSON.parse(checkpoint.output())).toEqual({ log: expect.any(Number), checkpointed: expect.any(Number) });
   }, 30_000);
+
+  it('installs pulumi-resource-gatehouse, the native provider plugin, serving its schema from dist/', async () => {
+    const plugin = command(join(app, 'node_modules/.bin/pulumi-resource-gatehouse'), ['127.0.0.1:1'], { env: { PATH }, cwd: app });
+    try {
+      const port = (await plugin.waitFor(/^(\d+)\n/, 30_000))[1]!;
+      await writeFile(
+        join(app, 'schema.ts'),
+        `import * as grpc from '@grpc/grpc-js';
+import provrpc from '@pulumi/pulumi/proto/provider_grpc_pb.js';
+import provproto from '@pulumi/pulumi/proto/provider_pb.js';
+const client = new provrpc.ResourceProviderClient('127.0.0.1:${port}', grpc.credentials.createInsecure());
+client.getSchema(new provproto.GetSchemaRequest(), (error, response) => {
+  if (error) throw error;
+  const schema = JSON.parse(response.getSchema());
+  process.stdout.write(JSON.stringify({ name: schema.name, version: schema.version, resources: Object.keys(schema.resources).length }));
+  client.close();
+});
+`,
+      );
+      const schema = command(process.execPath, ['schema.ts'], { env: { PATH }, cwd: app });
+      expect(await schema.exit()).toBe(0);
+      expect(JSON.parse(schema.output())).toEqual({ name: 'gatehouse', version: pkg.version, resources: 8 });
+      const file = JSON.parse(await readFile(join(app, 'node_modules/gatehouse/dist/provider/schema.json'), 'utf8')) as { version: string };
+      expect(file.version).toBe(pkg.version);
+    } finally {
+      await plugin.stop('SIGTERM');
+    }
+  }, 60_000);
 
   it('gives a Pulumi program the resources under gatehouse/pulumi, with their types', async () => {
     await writeFile(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2023', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] }, files: ['program.ts'] }));
