@@ -12,7 +12,7 @@ import { PORTAL_CSS, PORTAL_JS, csrfField, layout, securityHeaders, themeCss, ty
 import type { PortalPage, PortalPrincipal, PortalRequest, PortalServices } from './page.ts';
 import { PortalSessions, csrfMatches, type PortalScope, type Session } from './session.ts';
 import { PORTAL_PAGES } from './pages/index.ts';
-import { WORKSPACE_PAGE } from './pages/workspace.ts';
+import { serveWorkspace } from './pages/workspace.ts';
 
 export interface PortalOptions extends PortalServices {
   sealer: Sealer;
@@ -280,18 +280,27 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
     const signedIn = { subject: resolved.principal.userId, csrf: session.csrf };
     const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
 
+    const [first = '', ...more] = rest.split('/').map((s) => decodeURIComponent(s));
+    const redirect: PortalRequest['redirect'] = (path, noticeKey) => {
+      ctx.status = 303;
+      ctx.redirect(`${at.base}/${path}${noticeKey ? `${path.includes('?') ? '&' : '?'}notice=${encodeURIComponent(noticeKey)}` : ''}`);
+    };
+    const url = (path = '') => `${at.base}/${path}`;
+    const rendering = (nav: Layout['nav']): PortalRequest['render'] => (heading, body, o = {}) =>
+      html(ctx, o.status ?? 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav, signedIn, notice: o.notice ?? notice, error: o.error }, heading, body));
+    const problemPage = (render: PortalRequest['render'], back: string) => (error: unknown) => {
+      if (!(error instanceof Problem)) throw error;
+      render(error.status === 403 ? 'Not allowed' : 'Not possible', `<p class="error" role="alert">${escapeHtml(error.message)}</p><p><a href="${escapeHtml(back)}">Back</a></p>`, { status: error.status });
+    };
+
     if (!at.organization) {
-      if (rest !== '' || ctx.method !== 'GET') return plain(ctx, at, 404, 'Not found', '<p>There is no such page.</p>', { signedIn });
-      const body = await WORKSPACE_PAGE(options, at.namespace, at.base);
-      return html(ctx, 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav: [], signedIn }, 'Workspace overview', body));
+      const render = rendering([{ label: 'Organizations', href: url(), current: first === '' }]);
+      return serveWorkspace({ ctx, services: options, url, render, redirect, rest: [first, ...more].filter((s, i) => i > 0 || s !== ''), form, csrfField: csrfField(session.csrf), namespace: at.namespace, subject: resolved.principal.userId }).catch(problemPage(render, url()));
     }
 
     const principal: PortalPrincipal = { namespace: at.namespace, organization: at.organization, subject: resolved.principal.userId, roles: resolved.principal.roles };
-    const [first = '', ...more] = rest.split('/').map((s) => decodeURIComponent(s));
     const page = PORTAL_PAGES.find((p) => p.path === first);
-    const nav = navFor(at, principal, first);
-    const render: PortalRequest['render'] = (heading, body, o = {}) =>
-      html(ctx, o.status ?? 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav, signedIn, notice: o.notice ?? notice, error: o.error }, heading, body));
+    const render = rendering(navFor(at, principal, first));
     if (!page) return render('Not found', '<p>There is no such page in the portal.</p>', { status: 404 });
     if (!allowed(page, principal)) return render('Not allowed', `<p class="error">Your role${principal.roles.length === 1 ? '' : 's'} (${escapeHtml(principal.roles.join(', '))}) may not open this page.</p>`, { status: 403 });
     const handler = ctx.method === 'POST' ? page.post : page.get;
@@ -308,20 +317,12 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
       rest: more,
       form,
       base: at.base,
-      url: (path = '') => `${at.base}/${path}`,
+      url,
       csrfField: csrfField(session.csrf),
       render,
-      redirect: (path, noticeKey) => {
-        ctx.status = 303;
-        ctx.redirect(`${at.base}/${path}${noticeKey ? `${path.includes('?') ? '&' : '?'}notice=${encodeURIComponent(noticeKey)}` : ''}`);
-      },
+      redirect,
     };
-    try {
-      await handler(request);
-    } catch (error) {
-      if (!(error instanceof Problem)) throw error;
-      render(error.status === 403 ? 'Not allowed' : 'Not possible', `<p class="error" role="alert">${escapeHtml(error.message)}</p><p><a href="${escapeHtml(`${at.base}/${first}`)}">Back</a></p>`, { status: error.status });
-    }
+    await handler(request).catch(problemPage(render, url(first)));
   }
 
   function asset(ctx: Context, type: string, body: string, cache: string) {
