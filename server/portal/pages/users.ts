@@ -105,5 +105,5 @@ async function change(req: PortalRequest): Promise<void> {
     }
     const done = await services.governance.operate(ctx, namespace, organization, user, operation);
     if ('link' in done) return list(req, { notice: 'A new password link is made.', shown: linkCard('Password link', user, done.link!) });
-    req.redirect('users', operation);
+    req.redirect('users', ({ deactivate: 'deactivated', reactivate: 'reactivated', 'reset-mfa': 'mfa-reset' } as Record<string, string>)[operation]);
 }
