@@ -206,6 +206,15 @@ export class Broker {
       return true;
     }
     const route = routeEmail(snapshot, email);
+    // The workspace's own administrators (directory users of no organization) sign in at the
+    // shared issuer with a password: their domain is nobody's partner domain. The answer differs
+    // from an unknown address's, so whether a workspace account exists for an address is visible here.
+    if (!route && !snapshot.organization && email.includes('@') && (await this.options.store.users.findByEmail(snapshot.namespace, email)).some((u) => !u.organization && u.connection === 'directory')) {
+      ctx.type = 'html';
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = loginForm(snapshot, uid, email);
+      return true;
+    }
     if (!route) {
       await this.audit(snapshot, 'login.unknown-domain', { client: clientId, actor: email || 'anonymous', outcome: 'refused', data: { email } });
       render(ctx, 400, brandingFor(snapshot), 'Sign in', emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.'));

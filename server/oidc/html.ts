@@ -22,7 +22,7 @@ export function page(branding: PageBranding, heading: string, body: string): str
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(heading)} · ${escapeHtml(branding.title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#24292f;overflow-wrap:anywhere}
-header{border-bottom:4px solid ${colors.accent};padding-bottom:.5rem;margin-bottom:1.5rem}label{display:block;margin:.8rem 0 .2rem}
+header{display:flex;align-items:center;gap:.5rem;border-bottom:4px solid ${colors.accent};padding-bottom:.5rem;margin-bottom:1.5rem}label{display:block;margin:.8rem 0 .2rem}
 a{color:${colors.link}}code{word-break:break-all}.qr{display:block;width:200px;max-width:100%;height:auto;background:#fff;padding:8px}
 input{width:100%;padding:.5rem;box-sizing:border-box}button,.button{display:inline-block;margin-top:1rem;padding:.6rem 1rem;background:${colors.brand};color:${colors.onBrand};border:0;border-radius:4px;text-decoration:none}
 .error{color:#b42318}</style></head>

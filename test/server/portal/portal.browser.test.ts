@@ -100,7 +100,12 @@ async function signInWithPassword(page: Page, email: string, password = PASSWORD
   if ((await page.locator('input[name=password]').count()) === 0) {
     await page.fill('input[name=email]', email);
     await page.click('button[type=submit]');
-    await page.locator('input[name=password]').waitFor();
+    await page
+      .locator('input[name=password]')
+      .waitFor()
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}\nat ${page.url()}: ${await page.locator('body').innerText()}`);
+      });
   }
   if (await page.locator('input[name=email]').count()) await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', password);
@@ -121,7 +126,10 @@ beforeAll(async () => {
   await gh.put('accesspolicies', accessPolicy('cascade-orders', 'cascade', { scopes: [{ scope: 'orders:read', api: [{ path: '/orders', methods: ['GET'] }] }, { scope: 'orders:write', requireMfa: true }] }));
   await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
   await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
-  for (const name of ['ana', 'fred']) await setPassword(gh, name, PASSWORD);
+  await gh.put('users', user('wendy', undefined, { email: 'owner@blixit.example', roles: ['admin'] }));
+  await gh.put('clients', { ...client('workspace-portal', undefined, { redirectUris: [`${gh.url}/${NS}/portal/callback`], scopes: ['openid', 'email'] }), metadata: { name: 'workspace-portal', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
+  await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/workspace-portal/secret`);
+  for (const name of ['ana', 'fred', 'wendy']) await setPassword(gh, name, PASSWORD);
   if (existsSync(CHROMIUM)) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 }, 60_000);
 afterAll(async () => {
@@ -226,10 +234,30 @@ withBrowser('the partner portal in Chromium', () => {
     await fred.context.close();
 
     const { page } = admin;
-    const res = await page.goto(`${portal('forge')}/users`);
-    expect(res!.url()).not.toContain('/forge/portal/users');
-    await expect(page.locator('main').innerText()).resolves.not.toContain('fred@forge.example');
+    // Cascade's session is not Forge's: Forge's portal sends the browser to Forge's own sign-in.
+    await page.goto(`${portal('forge')}/users`);
+    expect(page.url()).toContain(`/${NS}/forge/`);
+    expect(page.url()).not.toContain('/forge/portal/users');
+    await expect(page.locator('body').innerText()).resolves.not.toContain('fred@forge.example');
+    await expect(page.locator('header').innerText()).resolves.toContain('Forge Supplies');
     await page.goto(`${portal('cascade')}/`);
     await admin.context.close();
+  }, 60_000);
+
+  it('shows a workspace administrator the overview of every organization', async () => {
+    const wendy = await session();
+    const { page } = wendy;
+    await page.goto(`${gh.url}/${NS}/portal/`);
+    await signInWithPassword(page, 'owner@blixit.example');
+    await enrolTotp(page, 'workspace');
+    await page.waitForURL(`${gh.url}/${NS}/portal/`);
+    await expect(page.locator('tr.org-row').count()).resolves.toBe(2);
+    await expect(page.locator('tr[data-organization=cascade]').innerText()).resolves.toContain('runtime user');
+    await shoot(page, 'workspace-overview');
+    await page.click('tr[data-organization=cascade] >> text=Activity');
+    await expect(page.locator('h1').innerText()).resolves.toBe('Activity of Cascade Consulting');
+    await shoot(page, 'workspace-activity');
+    expect(wendy.violations).toEqual([]);
+    await wendy.context.close();
   }, 60_000);
 });
