@@ -280,3 +280,21 @@ describe('the workspace overview', () => {
     expect(res.status).toBe(403);
   });
 });
+
+describe('the sign-in pages around the portal', () => {
+  it('keeps the organization\'s branding after a wrong password at the shared issuer', async () => {
+    const browser = new Browser();
+    const start = await browser.follow(`${gh.url}/${NS}/portal/`);
+    const emailForm = await start.res.text();
+    const action = new URL(/action="([^"]+)"/.exec(emailForm)![1]!.replace(/&amp;/g, '&'), start.url).href;
+    const passwordForm = await (await browser.submit(action, { email: 'ana@cascade.example' })).text();
+    expect(passwordForm).toContain('Cascade Consulting');
+    const wrong = await browser.submit(action, { email: 'ana@cascade.example', password: 'not the password' });
+    expect(wrong.status).toBe(401);
+    const html = await wrong.text();
+    expect(html).toContain('The email or password is not correct.');
+    expect(html).toContain('<strong>Cascade Consulting</strong>');
+    // Cascade's yellow carries dark text on its buttons (WCAG AA), not white.
+    expect(html).toContain('background:#ffd33d;color:#1f2328');
+  });
+});
