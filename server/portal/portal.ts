@@ -332,7 +332,8 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
   }
 
   return async (ctx: Context, next: Next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'POST' && ctx.method !== 'HEAD') return next();
+    // Most requests (tokens, the admin API) are not the portal's: no store or vanity lookup for them.
+    if ((ctx.method !== 'GET' && ctx.method !== 'POST' && ctx.method !== 'HEAD') || !ctx.path.includes('/portal')) return next();
     const at = await locate(ctx);
     if (!at) return next();
     securityHeaders(ctx);
