@@ -154,7 +154,8 @@ metadata:
 spec:
 ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n` : ''}  type: web
   scopes: [openid, email]
-  redirectUris: [${escapeHtml(`${at.baseUrl}/callback`)}]</pre>`;
+  redirectUris: [${escapeHtml(`${at.baseUrl}/callback`)}]
+  postLogoutRedirectUris: [${escapeHtml(`${at.baseUrl}/signed-out`)}]</pre>`;
 
   async function signIn(ctx: Context, at: Located) {
     const client = await consoleClient(at);
@@ -219,6 +220,21 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
     ctx.redirect(login.next && login.next.startsWith(`${at.base}/`) ? login.next : `${at.base}/`);
   }
 
+  /**
+   * Signing out of the portal ends the issuer's session too (RP-initiated logout), so the next
+   * sign-in on a shared computer asks for the password again; that needs the signed-out page
+   * among the client's postLogoutRedirectUris. Without it, only the portal's session ends.
+   */
+  async function signOutUrl(at: Located): Promise<string> {
+    const signedOut = `${at.baseUrl}/signed-out`;
+    const client = await consoleClient(at);
+    if (!client || !(client.object.spec.postLogoutRedirectUris ?? []).includes(signedOut)) return `${at.base}/signed-out`;
+    const root = options.publicUrl().replace(/\/+$/, '');
+    const end = new URL(`${root}/${at.namespace}${at.organization ? `/${at.organization}` : ''}/session/end`);
+    end.search = new URLSearchParams({ client_id: client.clientId, post_logout_redirect_uri: signedOut }).toString();
+    return end.href;
+  }
+
   function navFor(at: Located, principal: PortalPrincipal, current: string) {
     return PORTAL_PAGES.filter((p) => p.nav && allowed(p, principal))
       .sort((a, b) => a.nav!.order - b.nav!.order)
@@ -273,7 +289,7 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
       sessions.end(ctx, scope);
       await audit(at, 'portal.signed-out', resolved.principal.actor, {});
       ctx.status = 303;
-      return ctx.redirect(`${at.base}/signed-out`);
+      return ctx.redirect(await signOutUrl(at));
     }
 
     const brand = await brandOf(at);

@@ -11,7 +11,7 @@ const portal = (org: string) => `${gh.url}/${NS}/${org}/portal`;
 const VANITY = 'login.cascade.example';
 const vanityPortal = () => `http://${VANITY}:${new URL(gh.url).port}/portal`;
 const consoleClient = (org: string | undefined, redirectUris: string[]) => ({
-  ...client(`${org ?? 'workspace'}-portal`, org, { redirectUris, scopes: ['openid', 'email'] }),
+  ...client(`${org ?? 'workspace'}-portal`, org, { redirectUris, postLogoutRedirectUris: redirectUris.map((u) => u.replace(/callback$/, 'signed-out')), scopes: ['openid', 'email'] }),
   metadata: { name: `${org ?? 'workspace'}-portal`, namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } },
 });
 
@@ -125,11 +125,23 @@ describe('CSRF', () => {
     expect(res.status).toBe(403);
   });
 
-  it('signs out with the token', async () => {
+  it('signs out with the token, ending the issuer\'s session too: the next visit signs in again', async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/sign-out`, { _csrf: csrfOf(html) });
     expect(res.status).toBe(303);
-    expect((await browser.fetch(`${portal('cascade')}/`)).status).toBe(303);
+    expect(res.headers.get('location')).toContain(`/${NS}/cascade/session/end?`);
+    // The issuer's sign-out page submits its form by script; a browser without one presses the button.
+    const logout = await browser.follow(new URL(res.headers.get('location')!, gh.url).href);
+    const form = await logout.res.text();
+    const action = new URL(/action="([^"]+)"/.exec(form)![1]!.replace(/&amp;/g, '&'), logout.url).href;
+    const fields = Object.fromEntries([...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const done = await browser.follow(action, undefined, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...fields, logout: 'yes' }).toString() });
+    expect(done.url).toBe(`${portal('cascade')}/signed-out`);
+    expect(await done.res.text()).toContain('You are signed out');
+    const again = await browser.follow(`${portal('cascade')}/`);
+    expect(again.url).toContain(`/${NS}/cascade/interaction/`);
+    // The sign-in form again, not a silent sign-in on the old session.
+    expect(await again.res.text()).toContain('<h1>Sign in</h1>');
   });
 });
 
