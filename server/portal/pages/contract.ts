@@ -4,8 +4,9 @@ import { loadNamespace } from '../../governance/organizations.ts';
 import { escapeHtml } from '../../oidc/html.ts';
 import { portalPage } from '../page.ts';
 
-export const conditionBadge = (c: Condition | undefined, good: 'True' | 'False' = 'True') =>
-  c ? `<span class="badge ${c.status === good ? 'ok' : 'bad'}">${escapeHtml(c.type)}: ${escapeHtml(c.reason)}</span> <span class="muted">${escapeHtml(c.message)}</span>` : '<span class="muted">—</span>';
+/** A condition as a badge and its message; `absent`: what its absence means (no review period, not reported yet). */
+export const conditionBadge = (c: Condition | undefined, good: 'True' | 'False' = 'True', absent = '—') =>
+  c ? `<span class="badge ${c.status === good ? 'ok' : 'bad'}">${escapeHtml(c.type)}: ${escapeHtml(c.reason)}</span> <span class="muted">${escapeHtml(c.message)}</span>` : `<span class="muted">${escapeHtml(absent)}</span>`;
 
 /** The organization as the admin API presents it: lifecycle conditions computed now, runtime certification included. */
 export async function organizationStatus(store: Parameters<typeof loadNamespace>[0], namespace: string, org: OrganizationObject, now: number) {
@@ -44,7 +45,7 @@ ${contract.startsAt ? `<dt>Starts</dt><dd>${escapeHtml(contract.startsAt)}</dd>`
 <dt>Ends</dt><dd>${escapeHtml(contract.endsAt)}</dd>
 <dt>Standing</dt><dd>${conditionBadge(cond('Active'))}</dd>
 <dt>Contract end</dt><dd>${conditionBadge(cond('ContractEnding'), 'False')}</dd>
-<dt>Certification</dt><dd>${conditionBadge(cond('CertificationCurrent'))}${certification ? `<br>Last certified ${escapeHtml(certification.certifiedAt)} by <span class="mono">${escapeHtml(certification.by)}</span>` : ''}</dd>
+<dt>Certification</dt><dd>${conditionBadge(cond('CertificationCurrent'), 'True', 'no review period declared')}${certification ? `<br>Last certified ${escapeHtml(certification.certifiedAt)} by <span class="mono">${escapeHtml(certification.by)}</span>` : ''}</dd>
 </dl>
 ${owner ? `<form method="post" action="${escapeHtml(req.url('contract'))}" class="card">${req.csrfField}<p>You own this contract. Certify that the partnership, its users and its access are still right.</p><label for="note">Note (optional)</label><input id="note" name="note" type="text" maxlength="1024"><button type="submit">Certify</button></form>` : `<p class="muted">Certification is given by the contract owner${contract.owner ? ` (${escapeHtml(contract.owner)})` : ''}.</p>`}`,
     );

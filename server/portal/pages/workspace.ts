@@ -43,8 +43,8 @@ async function overview(req: WorkspaceRequest) {
     rows.push(`<tr class="org-row" data-organization="${escapeHtml(name)}">
 <td data-label="Organization"><strong>${escapeHtml(org.spec.displayName ?? name)}</strong><br><span class="mono">${escapeHtml(name)}</span></td>
 <td data-label="Contract ends">${short(org.spec.contract?.endsAt)}</td>
-<td data-label="Certification">${conditionBadge(cond('CertificationCurrent'))}${owner ? `<form class="inline" method="post" action="${escapeHtml(req.url('certify'))}">${req.csrfField}<input type="hidden" name="organization" value="${escapeHtml(name)}"><button type="submit">Certify</button></form>` : ''}</td>
-<td data-label="Ready">${conditionBadge(cond('Ready'))}</td>
+<td data-label="Certification">${conditionBadge(cond('CertificationCurrent'), 'True', 'no review period')}${owner ? `<form class="inline" method="post" action="${escapeHtml(req.url('certify'))}">${req.csrfField}<input type="hidden" name="organization" value="${escapeHtml(name)}"><button type="submit">Certify</button></form>` : ''}</td>
+<td data-label="Ready">${conditionBadge(cond('Ready'), 'True', 'not reported (no controller status yet)')}</td>
 <td data-label="Active">${conditionBadge(cond('Active'))}</td>
 <td data-label="Last sign-in">${last === null ? '<span class="muted">never</span>' : escapeHtml(new Date(last).toISOString().slice(0, 16).replace('T', ' '))}</td>
 <td data-label="Drift">${differs.length ? differs.map((d) => `<span class="badge warn">${escapeHtml(d)}</span>`).join(' ') : '<span class="muted">none</span>'}</td>
