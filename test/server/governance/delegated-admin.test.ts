@@ -364,6 +364,10 @@ describe('guardrails: requireMfaForAdmins', () => {
     for (const [method, path] of delegated.filter(([m]) => m === 'GET')) {
       expect((await adminAs(gh, mfaToken)(method, path)).status).toBe(200);
     }
+    // The factor is sealed in the secret store, and the user list says it is there.
+    const listed = await adminAs(gh, mfaToken)('GET', `${base}/organizations/cascade/users`);
+    expect(listed.body.items.find((u: { id: string }) => u.id === 'ana')).toMatchObject({ mfaEnrolled: true });
+    expect(listed.body.items.find((u: { id: string }) => u.id === 'uma')).toMatchObject({ mfaEnrolled: false });
   });
 
   it('admin tokens (machine credentials of the platform team) are not sessions and are unaffected', async () => {

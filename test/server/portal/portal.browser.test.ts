@@ -205,6 +205,25 @@ withBrowser('the partner portal in Chromium', () => {
     expect(csv).toContain('user.mfa-enrolled');
   }, 30_000);
 
+  it('resets the invited user\'s two-step verification after a confirmation (the portal\'s script, allowed by the CSP)', async () => {
+    const { page } = admin;
+    await page.click('nav >> text=Users');
+    const ben = page.locator('tr.user-row', { hasText: 'ben@cascade.example' });
+    await expect(ben.innerText()).resolves.toContain('2-step');
+    const dialogs: string[] = [];
+    page.once('dialog', async (d) => {
+      dialogs.push(d.message());
+      await d.accept();
+    });
+    await ben.locator('button', { hasText: 'Reset 2-step' }).click();
+    await expect(page.locator('.notice').innerText()).resolves.toContain('Two-step verification is reset');
+    expect(dialogs).toEqual(['Reset two-step verification of ben@cascade.example?']);
+    await expect(page.locator('tr.user-row', { hasText: 'ben@cascade.example' }).innerText()).resolves.not.toContain('2-step');
+    // The live filter: typing hides the rows that do not match, without a request.
+    await page.fill('#q', 'ben');
+    await expect(page.locator('tr.user-row:visible').count()).resolves.toBe(1);
+  }, 30_000);
+
   it('shows the applications and what each may do, and the contract', async () => {
     const { page } = admin;
     await page.click('nav >> text=Applications');
