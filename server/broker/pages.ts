@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import encodeQR from 'qr';
 import { escapeHtml, page, type PageBranding } from '../oidc/html.ts';
 
 export function render(ctx: Context, status: number, branding: PageBranding, heading: string, body: string): void {
@@ -24,4 +25,13 @@ export function refusal(ctx: Context, status: number, branding: PageBranding, he
 export function autoPost(ctx: Context, branding: PageBranding, action: string, fields: Record<string, string>): void {
   const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`).join('');
   render(ctx, 200, branding, 'Continue to your organization', `<form method="post" action="${escapeHtml(action)}">${inputs}<button type="submit">Continue</button></form>`);
+}
+
+/**
+ * The otpauth:// URI as an inline SVG QR code, drawn here (no image service sees the secret,
+ * no network): an authenticator app scans it from the screen.
+ */
+export function totpQr(uri: string): string {
+  const svg = encodeQR(uri, 'svg', { ecc: 'medium', border: 2 });
+  return svg.replace('<svg ', '<svg id="totp-qr" class="qr" role="img" aria-label="QR code of your two-step verification key" width="200" height="200" ');
 }

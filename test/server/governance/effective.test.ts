@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt } from 'jose';
+import { paletteOf } from '../../../server/portal/contrast.ts';
 import * as oidc from 'openid-client';
 import { codeGrant, startSignIn, submit, text, throughSignIn } from '../broker/flow.ts';
 import { Browser } from '../../support/browser.ts';
@@ -146,8 +147,10 @@ describe('the ceilings in real tokens', () => {
   it("the pages of the grandchild carry the colours it inherits", async () => {
     const page = await new Browser().follow(`${gh.url}/${NS}/acme-eu-berlin/auth?client_id=berlin-portal.${NS}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(CALLBACK)}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`, CALLBACK);
     const html = await page.res.text();
-    expect(html).toContain('#112233');
-    expect(html).toContain('#ff8800');
+    // The declared colours, or the accessible shade of them the pages draw (server/portal/contrast.ts).
+    const colours = paletteOf({ primaryColor: '#112233', accentColor: '#ff8800' });
+    expect(html).toContain(`background:${colours.brand}`);
+    expect(html).toContain(`border-left:4px solid ${colours.accent}`);
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
+import { paletteOf } from '../../../server/portal/contrast.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { setPassword } from '../../support/sign-in.ts';
 import { NS, client, idp, organization, template, user, workspace } from '../../support/objects.ts';
@@ -49,8 +50,10 @@ async function tokens(org: string | undefined, clientName: string, email: string
 describe("a template's branding", () => {
   it("colours and marks the organization's own sign-in page, every field of it", async () => {
     const { pages } = await signIn('tenant', 'tenant-portal', 'tia@house.example');
-    expect(pages[0]).toContain('border-bottom:4px solid #0a7cff');
-    expect(pages[0]).toContain('border-left:4px solid #ff00aa');
+    // The declared colours, or the accessible shade of them the pages draw (server/portal/contrast.ts).
+    const colours = paletteOf({ primaryColor: '#0a7cff', accentColor: '#ff00aa' });
+    expect(pages[0]).toContain(`background:${colours.brand}`);
+    expect(pages[0]).toContain(`border-left:4px solid ${colours.accent}`);
     expect(pages[0]).toContain(`<img src="${LOGO}"`);
   });
 
@@ -58,8 +61,9 @@ describe("a template's branding", () => {
     const { pages, end } = await signIn(undefined, 'hub', 'tia@house.example');
     expect(end.url.startsWith(CALLBACK)).toBe(true);
     const password = pages.find((p) => /name="password"/.test(p))!;
-    expect(password).toContain('#ff00aa');
-    expect(password).toContain('#0a7cff');
+    const colours = paletteOf({ primaryColor: '#0a7cff', accentColor: '#ff00aa' });
+    expect(password).toContain(colours.accent);
+    expect(password).toContain(colours.brand);
   });
 });
 
