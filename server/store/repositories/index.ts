@@ -4,6 +4,7 @@ import { AccessTokenRepository } from './access-tokens.ts';
 import { AdminTokenRepository } from './admin-tokens.ts';
 import { AuditRepository } from './audit.ts';
 import { BrokerRepository } from './broker.ts';
+import { FederationDraftRepository } from './federation-drafts.ts';
 import { GovernanceRepository } from './governance.ts';
 import { SigningKeyRepository } from './keys.ts';
 import { ObjectRepository } from './objects.ts';
@@ -11,11 +12,12 @@ import { OidcRepository } from './oidc.ts';
 import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 
-export { AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
+export { AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, ObjectRepository, OidcRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
 export type { UserRecord, UserProfile } from './users.ts';
+export type { FederationDraftRow } from './federation-drafts.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -33,6 +35,7 @@ export interface Repositories {
   readonly secrets: SealedSecretRepository;
   readonly broker: BrokerRepository;
   readonly adminTokens: AdminTokenRepository;
+  readonly federationDrafts: FederationDraftRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -48,5 +51,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     secrets: new SealedSecretRepository(db),
     broker: new BrokerRepository(db),
     adminTokens: new AdminTokenRepository(db),
+    federationDrafts: new FederationDraftRepository(db),
   };
 }
