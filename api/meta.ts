@@ -50,7 +50,8 @@ export type Condition = z.infer<typeof Condition>;
  * audit record, so this is the place to show it without writing a new generation per commit.
  */
 export const DeclarationSource = z.strictObject({
-  type: z.enum(['directory', 'git', 'kubernetes']),
+  /** `portal`: enabled by a partner administrator in the portal (runtime state, see docs/federation.md). */
+  type: z.enum(['directory', 'git', 'kubernetes', 'portal']),
   file: z.string().max(4096).optional(),
   /** 1-based position of the YAML document in its file. */
   document: z.int().min(1).optional(),

@@ -47,6 +47,14 @@ export const RUNTIME_ACTIONS = [
   'user.password-set',
   'user.password-link-created',
   'organization.deprovisioned',
+  // Guided IdP setup in the portal (server/federation-setup/): runtime state until committed to git.
+  'federation.inspected',
+  'federation.draft-saved',
+  'federation.draft-deleted',
+  'federation.test-started',
+  'federation.tested',
+  'federation.enabled',
+  'federation.disabled',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */
