@@ -34,6 +34,8 @@ import { InspectionFailed, inspect, type InspectRequest, type Inspection } from 
 export const SOURCE_ANNOTATION = 'gatehouse.dev/source';
 export const PORTAL_SOURCE = 'portal';
 
+export const PORTAL_PRIORITY = 50;
+
 export const isPortalObject = (object: { metadata: { annotations?: Record<string, string> | undefined } }) => object.metadata.annotations?.[SOURCE_ANNOTATION] === PORTAL_SOURCE;
 
 /** What a partner administrator sends to save a draft: the IdP, never the connection's policy (roles, priority, mapping). */
@@ -223,6 +225,9 @@ export class FederationSetup implements DraftConnections {
       ...(input.emailDomains ? { emailDomains: input.emailDomains } : {}),
       // JIT users get no roles: a delegated administrator never grants by IdP what it could not grant by hand.
       jit: { enabled: true },
+      // Ahead of a declared directory (default 100): the organization's own IdP takes its domains over.
+      // A declared federated connection on the same domains is refused above, so it is never outranked.
+      priority: PORTAL_PRIORITY,
       ...(input.type === 'oidc'
         ? { oidc: { issuer: inspection.entityId, clientId: input.oidc!.clientId, ...(keepsSecret ? { clientSecretRef: { name: secretName, key: 'client-secret' } } : {}) } }
         : { saml: request.type === 'saml' && 'metadataUrl' in request ? { metadataUrl: request.metadataUrl } : { metadataXml: inspection.metadataXml } }),
