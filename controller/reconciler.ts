@@ -1,4 +1,4 @@
-import { KINDS, applyRank, canonicalJson, declarationOf, kindByName, type AnyObject, type DeclarationSource, type KindName } from '../api/index.ts';
+import { KINDS, SOURCE_ANNOTATION, applyRank, canonicalJson, declarationOf, kindByName, type AnyObject, type DeclarationSource, type KindName } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
 import { readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
 
@@ -311,9 +311,13 @@ export class Reconciler {
       return;
     }
     // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
+    // A partner's portal connection, now committed (`gatehouse export`), is the exception: git
+    // became its source of truth, so from now on it is this controller's, deleted when undeclared.
     const annotations: Record<string, string> = { ...(item.object.metadata.annotations ?? {}) };
     delete annotations[MANAGED_BY];
-    if (!current || currentOwner === this.owner) annotations[MANAGED_BY] = this.owner;
+    delete annotations[SOURCE_ANNOTATION];
+    const handedOver = current !== undefined && currentOwner === undefined && current.metadata.annotations?.[SOURCE_ANNOTATION] !== undefined;
+    if (!current || currentOwner === this.owner || handedOver) annotations[MANAGED_BY] = this.owner;
     const desired = { ...item.object, metadata: { ...item.object.metadata, annotations } } as AnyObject;
 
     let object = current;
@@ -375,6 +379,8 @@ export class Reconciler {
     const status = { ...((object.status ?? {}) as Record<string, unknown>) };
     // The server computes an organization's issuer on every read; it is not ours to store.
     if (object.kind === 'Organization') delete status.issuer;
+    // Taken over from the portal: the runtime marker goes with the annotation.
+    if ((status.source as { type?: string } | undefined)?.type === 'portal' && object.metadata.annotations?.[SOURCE_ANNOTATION] === undefined) delete status.source;
     const generation = object.metadata.generation;
     const conditions = status.conditions as Parameters<typeof setCondition>[0];
     const next: Record<string, unknown> = {

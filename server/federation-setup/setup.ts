@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   GROUP_VERSION,
   IdPConnection,
+  SOURCE_ANNOTATION,
   domainName,
   parseObject,
   type IdPConnectionObject,
@@ -27,11 +28,10 @@ import type { FetchGuardOptions } from './fetch-guard.ts';
 import { InspectionFailed, inspect, type InspectRequest, type Inspection } from './inspect.ts';
 
 /**
- * The annotation that marks an IdPConnection a partner administrator enabled in the portal:
- * runtime state, never deleted by a controller (it carries no `managed-by`), exported by
- * `gatehouse export` without it, so the committed declaration takes the object over.
+ * An IdPConnection a partner administrator enabled in the portal carries SOURCE_ANNOTATION
+ * `portal`: runtime state, never deleted by a controller (it carries no `managed-by`),
+ * exported by `gatehouse export` without it, so the committed declaration takes it over.
  */
-export const SOURCE_ANNOTATION = 'gatehouse.dev/source';
 export const PORTAL_SOURCE = 'portal';
 
 export const PORTAL_PRIORITY = 50;
