@@ -37,6 +37,8 @@ import { PrincipalResolver } from './governance/principals.ts';
 import { Readiness } from './readiness.ts';
 import { FederationSetup } from './federation-setup/setup.ts';
 import { federationSetupRoutes } from './federation-setup/routes.ts';
+import { governanceService } from './governance/routes.ts';
+import { portalMiddleware } from './portal/portal.ts';
 
 export interface AppOptions {
   store: Store;
@@ -157,7 +159,8 @@ export function createApp(options: AppOptions): GatehouseApp {
   const publicUrl = () => options.publicUrl;
   const workspaceOf = async (namespace: string) => (await store.objects.list({ kind: 'Workspace', namespace }))[0]?.object as WorkspaceObject | undefined;
   const algorithmOf = (ws: WorkspaceObject | undefined) => ws?.spec.signingAlgorithm ?? 'ES256';
-  const guard = new AdminGuard({ store, clock, resolver: new PrincipalResolver({ store, clock, keys, verifier, publicUrl }), refusals, addressOf: (req) => clientAddress(req, proxies) });
+  const resolver = new PrincipalResolver({ store, clock, keys, verifier, publicUrl });
+  const guard = new AdminGuard({ store, clock, resolver, refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
   const admin = adminRouter({
@@ -193,6 +196,21 @@ export function createApp(options: AppOptions): GatehouseApp {
     logger.error(`${ctx.method} ${ctx.path} failed`, error);
   }));
   metrics?.gauge('gatehouse_issuer_cache_size', 'Issuers (one oidc-provider each) cached in this process.', () => issuers.cacheSize);
+  const passwordLink = (namespace: string, user: string, context: Parameters<typeof createPasswordLink>[3]) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context);
+  // Before the issuers: the portal's paths sit under an organization's issuer path.
+  app.use(
+    portalMiddleware({
+      store,
+      clock,
+      guard,
+      resolver,
+      sealer,
+      clientSecrets,
+      publicUrl,
+      governance: governanceService({ store, clock, guard, objects, publicUrl, passwordLink }),
+      vanityOf: (ctx) => issuers.vanityOf(ctx),
+    }),
+  );
   app.use(issuers.middleware());
   app.use(health.routes());
   // Upstream secrets belong to the workspace: no partner administrator may read their names or attach one.

@@ -37,6 +37,10 @@ export const RUNTIME_ACTIONS = [
   'access.refused-redirect-uri',
   'access.refusals-suppressed',
   'admin.denied',
+  // The partner portal's own sign-ins and sign-outs (its pages' changes are the user.* and Organization.* actions).
+  'portal.signed-in',
+  'portal.signed-out',
+  'portal.refused',
   // Runtime user state (JIT provisioning, delegated administration, factors, passwords).
   'user.provisioned',
   'user.invited',
@@ -44,6 +48,7 @@ export const RUNTIME_ACTIONS = [
   'user.reactivated',
   'user.mfa-enrolled',
   'user.mfa-reset',
+  'user.roles-changed',
   'user.password-set',
   'user.password-link-created',
   'organization.deprovisioned',

@@ -17,7 +17,7 @@ const instant = z.union([
   z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time or epoch milliseconds' }).transform((s) => Date.parse(s)),
 ]);
 
-const Filters = z.strictObject({
+export const AuditFilters = z.strictObject({
   namespace: dnsLabel.optional(),
   organization: dnsLabel.optional(),
   /** With `organization`: also its sub-organizations (the default). */
@@ -35,10 +35,16 @@ const Filters = z.strictObject({
   format: z.enum(['ndjson', 'ocsf']).optional(),
   follow: z.enum(['true', 'false']).optional(),
 });
-type Filters = z.infer<typeof Filters>;
+export type AuditFilters = z.infer<typeof AuditFilters>;
+type Filters = AuditFilters;
 
 function parse(ctx: Context): Filters {
-  const parsed = Filters.safeParse(ctx.query);
+  return parseAuditFilters(ctx.query);
+}
+
+/** The audit filters of a query string; a 400 problem naming each bad (or unknown) parameter. */
+export function parseAuditFilters(input: unknown): AuditFilters {
+  const parsed = AuditFilters.safeParse(input);
   if (!parsed.success) {
     // Each error names its query parameter; an unknown parameter is named too (zod reports it at the root).
     const errors = parsed.error.issues.flatMap((i) =>
@@ -47,6 +53,36 @@ function parse(ctx: Context): Filters {
     throw badRequest(`bad audit query: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
   }
   return parsed.data;
+}
+
+/** The store query a caller may make: its filters, narrowed to what it may see (the admin API's and the portal's). */
+export async function scopedAuditQuery(ctx: Context, f: AuditFilters, { store, guard }: { store: Store; guard: AdminGuard }): Promise<AuditQuery> {
+  const principal = principalOf(ctx);
+  const visible = visibleOrganizations(principal);
+  const namespace = f.namespace ?? (principal.kind === 'user' ? principal.namespace : undefined);
+  await guard.require(ctx, 'audit.read', { namespace, organization: f.organization ?? (visible === 'all' ? null : principal.kind === 'user' ? principal.organization : null) });
+  const query: AuditQuery = {
+    ...(namespace ? { namespace } : {}),
+    ...(f.actor ? { actor: f.actor } : {}),
+    ...(f.client ? { client: f.client } : {}),
+    ...(f.subject ? { subject: f.subject } : {}),
+    ...(f.since !== undefined ? { since: f.since } : {}),
+    ...(f.until !== undefined ? { until: f.until } : {}),
+    ...(f.before !== undefined ? { before: f.before } : {}),
+  };
+  if (f.action?.endsWith('*')) query.actionPrefix = f.action.slice(0, -1);
+  else if (f.action) query.action = f.action;
+  if (f.organization) {
+    if (f.subOrganizations === 'false') query.organizations = [f.organization];
+    else {
+      const orgs = await store.objects.list({ kind: 'Organization', ...(namespace ? { namespace } : {}) });
+      const byName = new Map<string, OrganizationObject>();
+      for (const o of orgs) byName.set(o.object.metadata.name, o.object as OrganizationObject);
+      query.organizations = withDescendants(byName, f.organization);
+    }
+  }
+  if (visible !== 'all') query.organizations = (query.organizations ?? [...visible]).filter((o) => visible.has(o));
+  return query;
 }
 
 export interface AuditRoutesOptions {
@@ -69,35 +105,7 @@ const CheckpointQuery = z.strictObject({ namespace: dnsLabel });
 export function registerAuditRoutes(router: Router, options: AuditRoutesOptions): void {
   const { store, guard } = options;
 
-  /** The store query a caller may make: its filters, narrowed to what it may see. */
-  const scopedQuery = async (ctx: Context, f: Filters): Promise<AuditQuery> => {
-    const principal = principalOf(ctx);
-    const visible = visibleOrganizations(principal);
-    const namespace = f.namespace ?? (principal.kind === 'user' ? principal.namespace : undefined);
-    await guard.require(ctx, 'audit.read', { namespace, organization: f.organization ?? (visible === 'all' ? null : principal.kind === 'user' ? principal.organization : null) });
-    const query: AuditQuery = {
-      ...(namespace ? { namespace } : {}),
-      ...(f.actor ? { actor: f.actor } : {}),
-      ...(f.client ? { client: f.client } : {}),
-      ...(f.subject ? { subject: f.subject } : {}),
-      ...(f.since !== undefined ? { since: f.since } : {}),
-      ...(f.until !== undefined ? { until: f.until } : {}),
-      ...(f.before !== undefined ? { before: f.before } : {}),
-    };
-    if (f.action?.endsWith('*')) query.actionPrefix = f.action.slice(0, -1);
-    else if (f.action) query.action = f.action;
-    if (f.organization) {
-      if (f.subOrganizations === 'false') query.organizations = [f.organization];
-      else {
-        const orgs = await store.objects.list({ kind: 'Organization', ...(namespace ? { namespace } : {}) });
-        const byName = new Map<string, OrganizationObject>();
-        for (const o of orgs) byName.set(o.object.metadata.name, o.object as OrganizationObject);
-        query.organizations = withDescendants(byName, f.organization);
-      }
-    }
-    if (visible !== 'all') query.organizations = (query.organizations ?? [...visible]).filter((o) => visible.has(o));
-    return query;
-  };
+  const scopedQuery = (ctx: Context, f: Filters) => scopedAuditQuery(ctx, f, { store, guard });
 
   router.get('/audit', async (ctx) => {
     const f = parse(ctx);

@@ -71,18 +71,26 @@ const Deprovision = z
 
 const Certify = z.strictObject({ note: z.string().max(1024).optional() }).optional();
 
+const RoleChange = z.strictObject({ roles: z.array(Role).max(4) });
+
+export type UserOperation = 'deactivate' | 'reactivate' | 'reset-mfa' | 'password-link';
+export const USER_OPERATIONS: readonly UserOperation[] = ['deactivate', 'reactivate', 'reset-mfa', 'password-link'];
+
 /**
- * Runtime administration of an organization's users (delegated to partner admins within
- * the policy), the deprovisioning hook for partner-management systems, and certification.
+ * What partner administrators do to their organization's users, and certification: the one
+ * implementation behind the admin API's routes and the portal's pages, so both hold the same
+ * guardrails. Each call takes the request's context, whose `state.principal` the guard reads
+ * (set by the admin API's bearer authentication, or by the portal's session).
  */
-export function registerGovernanceRoutes(router: Router, options: GovernanceRoutesOptions): void {
+export type GovernanceService = ReturnType<typeof governanceService>;
+
+export function governanceService(options: GovernanceRoutesOptions) {
   const { store, clock, guard } = options;
 
-  const context = (ctx: Context, extra: Record<string, string> = {}): ChangeContext => ({ actor: principalOf(ctx).actor, provenance: { source: 'admin-api', ...extra } });
+  const context = (ctx: Context, extra: Record<string, string> = {}): ChangeContext => ({ actor: principalOf(ctx).actor, provenance: { source: (ctx.state as { changeSource?: string }).changeSource ?? 'admin-api', ...extra } });
 
   /** The user at the path, which must belong to the organization at the path. */
-  const userAt = async (ctx: Context, namespace: string, organization: string): Promise<UserRecord> => {
-    const id = String(ctx.params.user);
+  const userAt = async (ctx: Context, namespace: string, organization: string, id: string): Promise<UserRecord> => {
     const user = await store.users.find(namespace, id);
     // Another organization's user (even one below this organization) is as absent as a missing one.
     if (!user || user.organization !== organization) return guard.conceal(ctx, `user ${id} does not exist in organization ${namespace}/${organization}`, 'users.write');
@@ -105,96 +113,181 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     return { deactivated, revoked: await endUserTokens(repo, namespace, users) };
   };
 
+  const refuseUnassignable = async (ctx: Context, roles: RoleName[], target: { namespace: string; organization: string }) => {
+    const assignable = assignableRoles(principalOf(ctx));
+    const refused = roles.filter((r) => !assignable.has(r));
+    if (refused.length > 0) await guard.refuse(ctx, `you cannot give role ${refused.join(', ')}`, 'users.write', target);
+  };
+
+  return {
+    deactivate,
+
+    async listUsers(ctx: Context, namespace: string, organization: string) {
+      await guard.require(ctx, 'users.read', { namespace, organization });
+      return (await store.users.list(namespace, [organization])).map(presentUser);
+    },
+
+    /** `body`: `{email, displayName?, roles?}`, as read from the request (validated here). */
+    async invite(ctx: Context, namespace: string, organization: string, input: unknown) {
+      await guard.require(ctx, 'users.write', { namespace, organization });
+      const body = parseBody(Invite, input, 'invitation');
+      const roles = [...new Set(body.roles ?? [])];
+      await refuseUnassignable(ctx, roles, { namespace, organization });
+      const email = body.email.toLowerCase();
+      const now = clock.now();
+      const change = context(ctx, { action: 'invite' });
+      const created = await store.transaction(async (repo) => {
+        await repo.objects.lockNamespace(namespace);
+        const org = await repo.objects.get('Organization', namespace, organization);
+        if (!org) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+        const templates = new Map((await repo.objects.list({ kind: 'OrganizationTemplate', namespace })).map((t) => [t.object.metadata.name, t.object as OrganizationTemplateObject]));
+        const domains = ownedDomains(org.object as OrganizationObject, templates);
+        const domain = emailDomain(email);
+        if (!domain || !domains.includes(domain)) {
+          const detail = domains.length === 0 ? `organization ${organization} owns no email domain, so nobody can be invited to it; a workspace administrator declares spec.emailDomains first` : `${email} is not in a domain of organization ${organization} (${domains.join(', ')})`;
+          throw new Problem(422, 'Invalid object', detail, { errors: [{ path: 'email', message: domains.length === 0 ? 'the organization owns no email domain' : `must be in ${domains.join(', ')}` }] });
+        }
+        // Never a second account for an address that already signs in elsewhere: which of the two
+        // a sign-in by email reaches would be ambiguous. The address is in a domain this
+        // organization owns, so saying that it is taken tells its admin nothing about another partner.
+        const holders = await repo.users.findByEmail(namespace, email);
+        if (holders.some((u) => u.organization === organization)) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
+        if (holders.length > 0) throw new Problem(409, 'Conflict', `${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
+        const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
+        const id = `${local}-${randomBytes(3).toString('hex')}`;
+        const user: UserRecord = {
+          namespace, id, organization, connection: 'directory', subject: id, email, declaredAs: null,
+          profile: body.displayName ? { name: body.displayName } : {}, roles, active: true, passwordHash: null, createdAt: now, updatedAt: now, lastLoginAt: null,
+        };
+        await repo.users.upsert(user);
+        await repo.audit.append({ action: 'user.invited', actor: change.actor, namespace, organization, kind: 'User', name: id, subject: id, data: { email, roles } }, now);
+        return user;
+      });
+      const link = await options.passwordLink(namespace, created.id, change);
+      return { user: presentUser(created), passwordLink: link };
+    },
+
+    async operate(ctx: Context, namespace: string, organization: string, userId: string, operation: string) {
+      if (!USER_OPERATIONS.includes(operation as UserOperation)) throw notFound(`no operation "${operation}"; use deactivate, reactivate, reset-mfa or password-link`);
+      await guard.require(ctx, 'users.write', { namespace, organization });
+      const user = await userAt(ctx, namespace, organization, userId);
+      // `active` is a field of a declared User; passwords and MFA enrolment are runtime state.
+      await mayManage(ctx, user, { namespace, organization }, operation === 'deactivate' || operation === 'reactivate');
+      const change = context(ctx, { action: operation });
+      const now = clock.now();
+      if (operation === 'password-link') return { link: await options.passwordLink(namespace, user.id, change) };
+      const result = await store.transaction(async (repo) => {
+        let data: Record<string, unknown>;
+        if (operation === 'deactivate') {
+          const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
+          data = { changed: deactivated.length > 0, revoked };
+        } else if (operation === 'reactivate') {
+          data = { changed: await repo.users.setActive(namespace, user.id, true, now) };
+        } else {
+          // Removing the sealed TOTP factor (and its recovery codes) makes the next sign-in enrol again;
+          // sessions opened with the old factor end now.
+          const changed = await repo.secrets.delete(TOTP_SCOPE, totpRow(namespace, user.id));
+          const revoked = await repo.oidc.revokeAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
+          data = { changed, revoked };
+        }
+        const action = ({ deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' } as const)[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
+        await repo.audit.append({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
+        return { ...data, user: presentUser((await repo.users.find(namespace, user.id))!) };
+      });
+      return { result };
+    },
+
+    /**
+     * Replaces a runtime user's roles. The same guardrails as an invitation: only roles the
+     * caller could give, never on a user declared in git, never on one holding a role beyond
+     * the caller's, and never the caller's own (an administrator cannot raise itself).
+     */
+    async setRoles(ctx: Context, namespace: string, organization: string, userId: string, input: unknown) {
+      await guard.require(ctx, 'users.write', { namespace, organization });
+      const body = parseBody(RoleChange, input, 'role change');
+      const user = await userAt(ctx, namespace, organization, userId);
+      const principal = principalOf(ctx);
+      const target = { namespace, organization };
+      if (principal.kind === 'user' && principal.userId === user.id) await guard.refuse(ctx, 'you cannot change your own roles; ask another administrator', 'users.write', target);
+      await mayManage(ctx, user, target, true);
+      const roles = [...new Set(body.roles)];
+      await refuseUnassignable(ctx, roles, target);
+      const change = context(ctx, { action: 'set-roles' });
+      const now = clock.now();
+      return store.transaction(async (repo) => {
+        const current = (await repo.users.find(namespace, user.id))!;
+        await repo.users.upsert({ ...current, roles, updatedAt: now });
+        await repo.audit.append({ action: 'user.roles-changed', actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data: { from: current.roles, to: roles } }, now);
+        return presentUser((await repo.users.find(namespace, user.id))!);
+      });
+    },
+
+    async certify(ctx: Context, namespace: string, organization: string, input: unknown) {
+      await guard.require(ctx, 'lifecycle.write', { namespace, organization });
+      const body = parseBody(Certify, input, 'certification');
+      const stored = await store.objects.get('Organization', namespace, organization);
+      if (!stored) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+      const org = stored.object as OrganizationObject;
+      if (!org.spec.contract) throw new Problem(409, 'Conflict', `Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
+      // Runtime state beside the declaration: the controller putting git back must not undo it,
+      // and the declared spec.contract.certifiedAt still counts when it is later.
+      const now = clock.now();
+      const certifiedAt = new Date(now).toISOString();
+      const change = context(ctx, { action: 'certify', ...(body?.note ? { note: body.note } : {}) });
+      await store.transaction(async (repo) => {
+        const before = await loadNamespace(repo, namespace);
+        await repo.governance.recordCertification(namespace, organization, now, change.actor);
+        await repo.objects.bumpConfigVersion(namespace);
+        await repo.audit.append({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
+        // An overdue certification that had stopped the organization: its tokens from before stay ended.
+        await endLapsedTokens(repo, before, now, change);
+      });
+      options.objects.notifyChanged(namespace);
+      return withLifecycleStatus(org, await loadNamespace(store, namespace), clock.now());
+    },
+  };
+}
+
+/**
+ * Runtime administration of an organization's users (delegated to partner admins within
+ * the policy), the deprovisioning hook for partner-management systems, and certification.
+ */
+export function registerGovernanceRoutes(router: Router, options: GovernanceRoutesOptions): void {
+  const { store, clock, guard } = options;
+  const service = governanceService(options);
+  const context = (ctx: Context, extra: Record<string, string> = {}): ChangeContext => ({ actor: principalOf(ctx).actor, provenance: { source: 'admin-api', ...extra } });
+
   router.get('/namespaces/:namespace/organizations/:organization/users', async (ctx) => {
-    const namespace = label(ctx, 'namespace');
-    const organization = label(ctx, 'organization');
-    await guard.require(ctx, 'users.read', { namespace, organization });
-    ctx.body = { items: (await store.users.list(namespace, [organization])).map(presentUser) };
+    ctx.body = { items: await service.listUsers(ctx, label(ctx, 'namespace'), label(ctx, 'organization')) };
   });
 
   router.post('/namespaces/:namespace/organizations/:organization/users', async (ctx) => {
     const namespace = label(ctx, 'namespace');
     const organization = label(ctx, 'organization');
     await guard.require(ctx, 'users.write', { namespace, organization });
-    const body = parseBody(Invite, await readBody(ctx, options.bodyLimit), 'invitation');
-    const roles = [...new Set(body.roles ?? [])];
-    const assignable = assignableRoles(principalOf(ctx));
-    const refused = roles.filter((r) => !assignable.has(r));
-    if (refused.length > 0) await guard.refuse(ctx, `you cannot give role ${refused.join(', ')}`, 'users.write', { namespace, organization });
-    const email = body.email.toLowerCase();
-    const now = clock.now();
-    const change = context(ctx, { action: 'invite' });
-    const created = await store.transaction(async (repo) => {
-      await repo.objects.lockNamespace(namespace);
-      const org = await repo.objects.get('Organization', namespace, organization);
-      if (!org) throw notFound(`Organization ${namespace}/${organization} does not exist`);
-      const templates = new Map((await repo.objects.list({ kind: 'OrganizationTemplate', namespace })).map((t) => [t.object.metadata.name, t.object as OrganizationTemplateObject]));
-      const domains = ownedDomains(org.object as OrganizationObject, templates);
-      const domain = emailDomain(email);
-      if (!domain || !domains.includes(domain)) {
-        const detail = domains.length === 0 ? `organization ${organization} owns no email domain, so nobody can be invited to it; a workspace administrator declares spec.emailDomains first` : `${email} is not in a domain of organization ${organization} (${domains.join(', ')})`;
-        throw new Problem(422, 'Invalid object', detail, { errors: [{ path: 'email', message: domains.length === 0 ? 'the organization owns no email domain' : `must be in ${domains.join(', ')}` }] });
-      }
-      // Never a second account for an address that already signs in elsewhere: which of the two
-      // a sign-in by email reaches would be ambiguous. The address is in a domain this
-      // organization owns, so saying that it is taken tells its admin nothing about another partner.
-      const holders = await repo.users.findByEmail(namespace, email);
-      if (holders.some((u) => u.organization === organization)) throw new Problem(409, 'Conflict', `a user with email ${email} already exists in organization ${organization}`);
-      if (holders.length > 0) throw new Problem(409, 'Conflict', `${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
-      const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
-      const id = `${local}-${randomBytes(3).toString('hex')}`;
-      const user: UserRecord = {
-        namespace, id, organization, connection: 'directory', subject: id, email, declaredAs: null,
-        profile: body.displayName ? { name: body.displayName } : {}, roles, active: true, passwordHash: null, createdAt: now, updatedAt: now, lastLoginAt: null,
-      };
-      await repo.users.upsert(user);
-      await repo.audit.append({ action: 'user.invited', actor: change.actor, namespace, organization, kind: 'User', name: id, subject: id, data: { email, roles } }, now);
-      return user;
-    });
-    const link = await options.passwordLink(namespace, created.id, change);
+    const invited = await service.invite(ctx, namespace, organization, await readBody(ctx, options.bodyLimit));
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { user: presentUser(created), passwordLink: link };
+    ctx.body = invited;
+  });
+
+  router.put('/namespaces/:namespace/organizations/:organization/users/:user/roles', async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    await guard.require(ctx, 'users.write', { namespace, organization });
+    ctx.body = { user: await service.setRoles(ctx, namespace, organization, String(ctx.params.user), await readBody(ctx, options.bodyLimit)) };
   });
 
   router.post('/namespaces/:namespace/organizations/:organization/users/:user/:operation', async (ctx) => {
-    const namespace = label(ctx, 'namespace');
-    const organization = label(ctx, 'organization');
-    const operation = String(ctx.params.operation);
-    if (!['deactivate', 'reactivate', 'reset-mfa', 'password-link'].includes(operation)) throw notFound(`no operation "${operation}"; use deactivate, reactivate, reset-mfa or password-link`);
-    await guard.require(ctx, 'users.write', { namespace, organization });
-    const user = await userAt(ctx, namespace, organization);
-    // `active` is a field of a declared User; passwords and MFA enrolment are runtime state.
-    await mayManage(ctx, user, { namespace, organization }, operation === 'deactivate' || operation === 'reactivate');
-    const change = context(ctx, { action: operation });
-    const now = clock.now();
-    if (operation === 'password-link') {
+    const done = await service.operate(ctx, label(ctx, 'namespace'), label(ctx, 'organization'), String(ctx.params.user), String(ctx.params.operation));
+    if ('link' in done) {
       ctx.status = 201;
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = await options.passwordLink(namespace, user.id, change);
+      ctx.body = done.link;
       return;
     }
-    const result = await store.transaction(async (repo) => {
-      let data: Record<string, unknown>;
-      if (operation === 'deactivate') {
-        const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
-        data = { changed: deactivated.length > 0, revoked };
-      } else if (operation === 'reactivate') {
-        data = { changed: await repo.users.setActive(namespace, user.id, true, now) };
-      } else {
-        // Removing the sealed TOTP factor (and its recovery codes) makes the next sign-in enrol again;
-        // sessions opened with the old factor end now.
-        const changed = await repo.secrets.delete(TOTP_SCOPE, totpRow(namespace, user.id));
-        const revoked = await repo.oidc.revokeAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
-        data = { changed, revoked };
-      }
-      const action = ({ deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' } as const)[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
-      await repo.audit.append({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
-      return { ...data, user: presentUser((await repo.users.find(namespace, user.id))!) };
-    });
-    ctx.body = result;
+    ctx.body = done.result;
   });
-
   router.post('/namespaces/:namespace/deprovision', async (ctx) => {
     const namespace = label(ctx, 'namespace');
     const body = parseBody(Deprovision, await readBody(ctx, options.bodyLimit), 'deprovisioning request');
@@ -205,7 +298,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       await guard.require(ctx, 'lifecycle.write', { namespace, organization: user?.organization || null });
       if (!user) throw notFound(`user ${namespace}/${body.user} does not exist`);
       ctx.body = await store.transaction(async (repo) => {
-        const { deactivated, revoked } = await deactivate(repo, namespace, [user], now);
+        const { deactivated, revoked } = await service.deactivate(repo, namespace, [user], now);
         await repo.audit.append({ action: 'user.deactivated', actor: change.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: 'deprovision', changed: deactivated.length > 0, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
         return { user: user.id, deactivated, revoked };
       });
@@ -218,7 +311,7 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       if (!view.organizations.has(organization)) throw notFound(`Organization ${namespace}/${organization} does not exist`);
       const organizations = withDescendants(view.organizations, organization);
       const users = await repo.users.list(namespace, organizations);
-      const { deactivated, revoked: userRevoked } = await deactivate(repo, namespace, users, now);
+      const { deactivated, revoked: userRevoked } = await service.deactivate(repo, namespace, users, now);
       const revoked = userRevoked + (await repo.oidc.revokeIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow()));
       await repo.audit.append({ action: 'organization.deprovisioned', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { organizations, deactivated, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
       return { organization, organizations, deactivated, revoked };
@@ -230,25 +323,6 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
     const organization = label(ctx, 'organization');
     await guard.require(ctx, 'lifecycle.write', { namespace, organization });
     const raw = ctx.request.length ? await readBody(ctx, options.bodyLimit) : undefined;
-    const body = parseBody(Certify, raw, 'certification');
-    const stored = await store.objects.get('Organization', namespace, organization);
-    if (!stored) throw notFound(`Organization ${namespace}/${organization} does not exist`);
-    const org = stored.object as OrganizationObject;
-    if (!org.spec.contract) throw new Problem(409, 'Conflict', `Organization ${namespace}/${organization} has no contract to certify; declare spec.contract first`);
-    // Runtime state beside the declaration: the controller putting git back must not undo it,
-    // and the declared spec.contract.certifiedAt still counts when it is later.
-    const now = clock.now();
-    const certifiedAt = new Date(now).toISOString();
-    const change = context(ctx, { action: 'certify', ...(body?.note ? { note: body.note } : {}) });
-    await store.transaction(async (repo) => {
-      const before = await loadNamespace(repo, namespace);
-      await repo.governance.recordCertification(namespace, organization, now, change.actor);
-      await repo.objects.bumpConfigVersion(namespace);
-      await repo.audit.append({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
-      // An overdue certification that had stopped the organization: its tokens from before stay ended.
-      await endLapsedTokens(repo, before, now, change);
-    });
-    options.objects.notifyChanged(namespace);
-    ctx.body = withLifecycleStatus(org, await loadNamespace(store, namespace), clock.now());
+    ctx.body = await service.certify(ctx, namespace, organization, raw);
   });
 }

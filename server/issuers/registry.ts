@@ -106,6 +106,16 @@ export class IssuerRegistry {
     };
   }
 
+  /**
+   * The organization issuer whose declared vanity host a request came in on (its path and
+   * origin), for the server's own pages served on those hosts (the portal).
+   */
+  async vanityOf(ctx: Context): Promise<{ path: string; origin: string } | undefined> {
+    if (this.resolution.pollDue()) await this.resolution.poll();
+    const vanity = await this.resolution.vanityOf(ctx);
+    return vanity ? { path: vanity.path, origin: vanity.origin } : undefined;
+  }
+
   /** Drops every built issuer (tests, and key rotation by hand). */
   invalidateAll(): void {
     this.issuers.clear();
