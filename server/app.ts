@@ -208,6 +208,7 @@ export function createApp(options: AppOptions): GatehouseApp {
       clientSecrets,
       publicUrl,
       governance: governanceService({ store, clock, guard, objects, publicUrl, passwordLink }),
+      federationSetup,
       vanityOf: (ctx) => issuers.vanityOf(ctx),
     }),
   );

@@ -346,9 +346,10 @@ export class FederationSetup implements DraftConnections {
     }
     const recorded = await this.o.store.federationDrafts.recordTest(namespace, name, revision, JSON.stringify(outcome));
     await this.record('federation.tested', namespace, organization, `idp:${name}`, name, { revision, ok: outcome.ok, ...(outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.email ? { email: outcome.email } : {}), ...(recorded ? {} : { stale: true }) }, outcome.ok ? 'success' : 'failure');
-    const claims = outcome.claims ? `<h2>What the IdP sent</h2><table class="claims"><tbody>${Object.entries(outcome.claims).map(([k, v]) => `<tr><th scope="row">${escapeHtml(k)}</th><td>${escapeHtml(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`).join('')}</tbody></table>` : '';
+    // The page's stylesheet is the sign-in pages' own: long claim names (SAML attribute URIs) must wrap inside a phone's width.
+    const claims = outcome.claims ? `<h2>What the IdP sent</h2><table class="claims" style="width:100%;table-layout:fixed;border-collapse:collapse;overflow-wrap:anywhere"><tbody>${Object.entries(outcome.claims).map(([k, v]) => `<tr><th scope="row" style="text-align:left;vertical-align:top;padding:.25rem .5rem .25rem 0;width:40%">${escapeHtml(k)}</th><td style="vertical-align:top;padding:.25rem 0">${escapeHtml(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`).join('')}</tbody></table>` : '';
     const stale = recorded ? '' : '<p class="error">The draft changed while this test ran: this result was not recorded. Run the test again.</p>';
-    render(ctx, 200, branding, outcome.ok ? 'Test sign-in succeeded' : 'Test sign-in failed', `<p id="test-result" class="${outcome.ok ? 'ok' : 'error'}">${escapeHtml(outcome.message ?? '')}</p>${stale}${claims}<p>You can close this tab and return to the sign-in setup.</p>`);
+    render(ctx, 200, branding, outcome.ok ? 'Test sign-in succeeded' : 'Test sign-in failed', `<div style="overflow-wrap:anywhere"><p id="test-result" class="${outcome.ok ? 'ok' : 'error'}">${escapeHtml(outcome.message ?? '')}</p>${stale}${claims}<p>You can close this tab and return to the sign-in setup.</p></div>`);
   }
 
   // ── enabling ──
