@@ -110,8 +110,9 @@ export function createApp(options: AppOptions): GatehouseApp {
   const refusals = new RefusalAudit({ append: (entry) => audit.append(entry), clock });
   const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
-  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
-  const federationSetup = new FederationSetup({ store, clock, objects, secrets: upstreamSecrets, audit, broker, publicUrl: () => options.publicUrl, fetch: { allowLoopbackHttp: options.federationSetup?.allowLoopbackHttp ?? false } });
+  const untrusted = { allowLoopbackHttp: options.federationSetup?.allowLoopbackHttp ?? false };
+  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const federationSetup = new FederationSetup({ store, clock, objects, secrets: upstreamSecrets, audit, broker, publicUrl: () => options.publicUrl, fetch: untrusted });
   broker.drafts = federationSetup;
   const issuers = new IssuerRegistry({
     broker,

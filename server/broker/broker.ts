@@ -25,6 +25,7 @@ import { createUpstreams, isUpstreamType, type UpstreamFailure, type UpstreamRes
 import { OidcExpected } from './upstreams/oidc.ts';
 import { MALFORMED_SAML, SamlExpected } from './upstreams/saml.ts';
 import type { AuditAction } from '../audit/actions.ts';
+import type { FetchGuardOptions } from './upstreams/fetch-guard.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
@@ -71,6 +72,8 @@ export interface BrokerOptions {
   publicUrl: () => string;
   /** Fetches SAML IdP metadata from a `metadataUrl` (tests replace it). */
   fetchMetadata?: (url: string) => Promise<string>;
+  /** How URLs of connections set up in the portal are fetched (the private-address guard's settings). */
+  untrusted?: FetchGuardOptions;
 }
 
 /**

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { parseIdpMetadata } from '../broker/upstreams/saml.ts';
 import { UpstreamError } from '../broker/upstreams/upstream.ts';
-import { FetchRefused, guardedFetch, type FetchGuardOptions } from './fetch-guard.ts';
+import { FetchRefused, guardedFetch, type FetchGuardOptions } from '../broker/upstreams/fetch-guard.ts';
 
 /** Certificates that expire sooner than this are flagged, so the partner rotates before sign-in stops. */
 export const EXPIRY_WARNING_DAYS = 30;

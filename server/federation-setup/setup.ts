@@ -24,7 +24,7 @@ import type { Clock } from '../clock.ts';
 import { emailDomain, ownedDomains } from '../governance/domains.ts';
 import { escapeHtml, type PageBranding } from '../oidc/html.ts';
 import type { FederationDraftRow, Store } from '../store/index.ts';
-import type { FetchGuardOptions } from './fetch-guard.ts';
+import type { FetchGuardOptions } from '../broker/upstreams/fetch-guard.ts';
 import { InspectionFailed, inspect, type InspectRequest, type Inspection } from './inspect.ts';
 
 /**
@@ -303,7 +303,8 @@ export class FederationSetup implements DraftConnections {
     const spec = IdPConnectionSpec.parse(JSON.parse(row.spec));
     const inspection = StoredInspection.parse(JSON.parse(row.inspection));
     const tested = spec.type === 'saml' && inspection.metadataXml ? { ...spec, saml: { metadataXml: inspection.metadataXml } } : spec;
-    return parseObject({ apiVersion: GROUP_VERSION, kind: 'IdPConnection', metadata: { name: row.name, namespace: row.namespace }, spec: tested }) as IdPConnectionObject;
+    // Marked as the portal's: the broker fetches its URLs through the private-address guard.
+    return parseObject({ apiVersion: GROUP_VERSION, kind: 'IdPConnection', metadata: { name: row.name, namespace: row.namespace, annotations: { [SOURCE_ANNOTATION]: PORTAL_SOURCE } }, spec: tested }) as IdPConnectionObject;
   }
 
   async startTest(namespace: string, organization: string, name: string, context: ChangeContext, loginHint = ''): Promise<{ url: string; revision: number }> {

@@ -1,12 +1,20 @@
 /**
- * A URL a partner administrator types is fetched by the server: only https (http to loopback
+ * A URL a partner administrator types (the portal's guided IdP setup) is fetched by the server: only https (http to loopback
  * only where tests and the demo allow it), never a private or reserved address — checked when
  * the socket connects and on every redirect — within a deadline and a size bound.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FetchRefused, guardedFetch, isPrivateAddress } from '../../../server/federation-setup/fetch-guard.ts';
+import { FetchRefused, guardedFetch, isPrivateAddress } from '../../../../server/broker/upstreams/fetch-guard.ts';
+import { OidcUpstreams } from '../../../../server/broker/upstreams/oidc.ts';
+import { SamlUpstreams } from '../../../../server/broker/upstreams/saml.ts';
+import { connectionEndpoints } from '../../../../server/broker/endpoints.ts';
+import { fixedClock } from '../../../../server/clock.ts';
+import { SOURCE_ANNOTATION, parseObject, type IdPConnectionObject } from '../../../../api/index.ts';
+import { startOidcPeer, type OidcPeer } from '../../../../demo/peers/oidc-idp.ts';
+import { startSamlPeer, type SamlPeer } from '../../../../demo/peers/saml-idp.ts';
+import { NS, idp } from '../../../support/objects.ts';
 
 let server: Server;
 let base: string;
@@ -95,5 +103,40 @@ describe('redirects, time and size', () => {
   it('gives up on a slow answer and refuses a large one', async () => {
     await expect(guardedFetch(`${base}/slow`, 'text/plain', { ...LOOPBACK, timeoutMs: 200 })).rejects.toThrow(/did not answer within 0.2 s/);
     await expect(guardedFetch(`${base}/big`, 'text/plain', { ...LOOPBACK, maxBytes: 16 * 1024 })).rejects.toThrow(/more than 16 KiB/);
+  });
+});
+
+describe('connections set up in the portal: every fetch the upstreams make goes through the guard', () => {
+  let oidcPeer: OidcPeer;
+  let samlPeer: SamlPeer;
+  const clock = fixedClock(new Date().toISOString());
+  const noSecrets = { value: async () => undefined };
+  const portal = (object: object) => parseObject({ ...object, metadata: { ...(object as { metadata: object }).metadata, annotations: { [SOURCE_ANNOTATION]: 'portal' } } }) as IdPConnectionObject;
+
+  beforeAll(async () => {
+    oidcPeer = await startOidcPeer({ clientId: 'gatehouse', clientSecret: 's', redirectUris: ['https://gatehouse.example/cb'], users: [] });
+    samlPeer = await startSamlPeer({ users: [] });
+  });
+  afterAll(async () => {
+    await oidcPeer.close();
+    await samlPeer.close();
+  });
+
+  it('OIDC discovery of a portal connection is refused where a declared one is fetched (http on loopback)', async () => {
+    const declared = parseObject(idp('declared-oidc', 'acme', { oidc: { issuer: oidcPeer.url, clientId: 'gatehouse' } })) as IdPConnectionObject;
+    const start = (upstream: OidcUpstreams, connection: IdPConnectionObject) => upstream.start({ connection, namespace: NS, endpoints: connectionEndpoints('https://gatehouse.example', NS, connection), loginHint: '' });
+    const strict = new OidcUpstreams(clock, noSecrets);
+    await expect(start(strict, declared)).resolves.toMatchObject({ ok: true });
+    await expect(start(strict, portal(idp('portal-oidc', 'acme', { oidc: { issuer: oidcPeer.url, clientId: 'gatehouse' } })))).resolves.toMatchObject({ ok: false, failure: { reason: 'discovery-failed', message: expect.stringMatching(/only https URLs are fetched/) } });
+    // Where loopback http is allowed (tests, the demo), the guard's own fetch serves openid-client.
+    await expect(start(new OidcUpstreams(clock, noSecrets, LOOPBACK), portal(idp('portal-oidc', 'acme', { oidc: { issuer: oidcPeer.url, clientId: 'gatehouse' } })))).resolves.toMatchObject({ ok: true });
+  });
+
+  it('SAML metadata of a portal connection is fetched through the guard, cached apart from a declared one of the same URL', async () => {
+    const saml = (name: string) => idp(name, 'acme', { type: 'saml', oidc: undefined, saml: { metadataUrl: `${samlPeer.url}/metadata` } });
+    const strict = new SamlUpstreams(clock);
+    await expect(strict.idp(parseObject(saml('declared-saml')) as IdPConnectionObject)).resolves.toMatchObject({ entityId: samlPeer.entityId });
+    await expect(strict.idp(portal(saml('portal-saml')))).rejects.toThrow(/only https URLs are fetched/);
+    await expect(new SamlUpstreams(clock, undefined, undefined, LOOPBACK).idp(portal(saml('portal-saml')))).resolves.toMatchObject({ entityId: samlPeer.entityId });
   });
 });
