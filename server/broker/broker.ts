@@ -17,7 +17,7 @@ import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
 import { connectionEndpoints } from './endpoints.ts';
-import { brandingFor, emailForm, refusal, render } from './pages.ts';
+import { brandingFor, emailForm, refusal, render, totpQr } from './pages.ts';
 import { provisionUser, type UpstreamIdentity } from './provision.ts';
 import { routeEmail, type Route } from './routing.ts';
 import type { UpstreamSecrets } from './secrets.ts';
@@ -224,6 +224,15 @@ export class Broker {
       return true;
     }
     const route = routeEmail(snapshot, email);
+    // The workspace's own administrators (directory users of no organization) sign in at the
+    // shared issuer with a password: their domain is nobody's partner domain. The answer differs
+    // from an unknown address's, so whether a workspace account exists for an address is visible here.
+    if (!route && !snapshot.organization && email.includes('@') && (await this.options.store.users.findByEmail(snapshot.namespace, email)).some((u) => !u.organization && u.connection === 'directory')) {
+      ctx.type = 'html';
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = loginForm(snapshot, uid, email);
+      return true;
+    }
     if (!route) {
       await this.audit(snapshot, 'login.unknown-domain', { client: clientId, actor: email || 'anonymous', outcome: 'refused', data: { email } });
       render(ctx, 400, brandingFor(snapshot), 'Sign in', emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.'));
@@ -445,8 +454,9 @@ export class Broker {
       `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="${escapeHtml(action)}"><label for="code">Code from your authenticator app${enrolled ? ' (or a recovery code)' : ''}</label><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus><button type="submit">Verify</button></form>`;
     const enrolmentPage = async (error?: string) => {
       const { secret, uri } = await this.totp.beginEnrolment(ns, user.id, user.email, branding.title);
-      render(ctx, error ? 401 : 200, branding, 'Set up two-step verification', `<p>Your organization requires a second factor. Add this key to your authenticator app, then enter the code it shows.</p>
-<p>Key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}`);
+      render(ctx, error ? 401 : 200, branding, 'Set up two-step verification', `<p>Your organization requires a second factor. Scan this code with your authenticator app, then enter the code it shows.</p>
+${totpQr(uri)}
+<p>Or type this key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}`);
     };
     if (ctx.method !== 'POST') {
       if (enrolled) render(ctx, 200, branding, 'Two-step verification', codeForm());

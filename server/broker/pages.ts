@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import encodeQR from 'qr';
 import type { OrganizationObject } from '../../api/index.ts';
 import { escapeHtml, page, type PageBranding } from '../oidc/html.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
@@ -6,7 +7,7 @@ import type { IssuerSnapshot } from '../oidc/snapshot.ts';
 /** The organization a page is about (the routed one on the shared issuer), else the issuer's own. */
 export function brandingFor(snapshot: IssuerSnapshot, org?: OrganizationObject): PageBranding {
   const o = org ?? snapshot.chain[0];
-  return { title: o?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: o?.spec.branding?.primaryColor, logo: o?.spec.branding?.logo };
+  return { title: o?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: o?.spec.branding?.primaryColor, accentColor: o?.spec.branding?.accentColor, logo: o?.spec.branding?.logo };
 }
 
 export function render(ctx: Context, status: number, branding: PageBranding, heading: string, body: string): void {
@@ -32,4 +33,13 @@ export function refusal(ctx: Context, status: number, branding: PageBranding, he
 export function autoPost(ctx: Context, branding: PageBranding, action: string, fields: Record<string, string>): void {
   const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`).join('');
   render(ctx, 200, branding, 'Continue to your organization', `<form method="post" action="${escapeHtml(action)}">${inputs}<button type="submit">Continue</button></form>`);
+}
+
+/**
+ * The otpauth:// URI as an inline SVG QR code, drawn here (no image service sees the secret,
+ * no network): an authenticator app scans it from the screen.
+ */
+export function totpQr(uri: string): string {
+  const svg = encodeQR(uri, 'svg', { ecc: 'medium', border: 2 });
+  return svg.replace('<svg ', '<svg id="totp-qr" class="qr" role="img" aria-label="QR code of your two-step verification key" width="200" height="200" ');
 }

@@ -40,8 +40,11 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   return result.data;
 }
 
-/** A user as the admin API shows it: never its password hash. */
-export function presentUser(u: UserRecord) {
+/**
+ * A user as the admin API shows it: never its password hash. `totp`: whether a TOTP factor is
+ * stored for it (sealed in the secret store, not in the profile: see `totpFactorsOf`).
+ */
+export function presentUser(u: UserRecord, totp = false) {
   return {
     id: u.id,
     namespace: u.namespace,
@@ -53,10 +56,15 @@ export function presentUser(u: UserRecord) {
     connection: u.connection,
     /** Declared in git or Pulumi (a User object): partner administrators cannot change it. */
     managed: u.declaredAs !== null,
-    mfaEnrolled: (u.profile as { mfa?: unknown }).mfa !== undefined,
+    mfaEnrolled: totp || (u.profile as { mfa?: unknown }).mfa !== undefined,
     createdAt: new Date(u.createdAt).toISOString(),
     lastLoginAt: u.lastLoginAt === null ? null : new Date(u.lastLoginAt).toISOString(),
   };
+}
+
+/** The users of `namespace` holding a TOTP factor (its sealed row exists: enrolled, or enrolling until the first code). */
+async function totpFactorsOf(repo: Repositories, namespace: string): Promise<Set<string>> {
+  return new Set((await repo.secrets.list(TOTP_SCOPE, `${namespace}/`)).map((r) => r.name.slice(namespace.length + 1)));
 }
 
 const Invite = z.strictObject({
@@ -124,7 +132,8 @@ export function governanceService(options: GovernanceRoutesOptions) {
 
     async listUsers(ctx: Context, namespace: string, organization: string) {
       await guard.require(ctx, 'users.read', { namespace, organization });
-      return (await store.users.list(namespace, [organization])).map(presentUser);
+      const factors = await totpFactorsOf(store, namespace);
+      return (await store.users.list(namespace, [organization])).map((u) => presentUser(u, factors.has(u.id)));
     },
 
     /** `body`: `{email, displayName?, roles?}`, as read from the request (validated here). */
@@ -192,7 +201,7 @@ export function governanceService(options: GovernanceRoutesOptions) {
         }
         const action = ({ deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' } as const)[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
         await repo.audit.append({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
-        return { ...data, user: presentUser((await repo.users.find(namespace, user.id))!) };
+        return { ...data, user: presentUser((await repo.users.find(namespace, user.id))!, (await totpFactorsOf(repo, namespace)).has(user.id)) };
       });
       return { result };
     },
@@ -218,7 +227,7 @@ export function governanceService(options: GovernanceRoutesOptions) {
         const current = (await repo.users.find(namespace, user.id))!;
         await repo.users.upsert({ ...current, roles, updatedAt: now });
         await repo.audit.append({ action: 'user.roles-changed', actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data: { from: current.roles, to: roles } }, now);
-        return presentUser((await repo.users.find(namespace, user.id))!);
+        return presentUser((await repo.users.find(namespace, user.id))!, (await totpFactorsOf(repo, namespace)).has(user.id));
       });
     },
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { paletteOf } from '../portal/contrast.ts';
 
 /** Partner-facing pages: plain HTML, every interpolated value escaped, no external assets. */
 export function escapeHtml(value: unknown): string {
@@ -9,18 +10,21 @@ export function escapeHtml(value: unknown): string {
 export interface PageBranding {
   title: string;
   primaryColor?: string | undefined;
+  accentColor?: string | undefined;
   logo?: string | undefined;
 }
 
 export function page(branding: PageBranding, heading: string, body: string): string {
-  const color = branding.primaryColor && /^#[0-9a-fA-F]{6}$/.test(branding.primaryColor) ? branding.primaryColor : '#24292f';
+  // The declared colours where they read (WCAG AA), an accessible shade of them where they do not.
+  const colors = paletteOf(branding);
   const logo = branding.logo?.startsWith('data:image/') ? `<img src="${escapeHtml(branding.logo)}" alt="" height="40">` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(heading)} · ${escapeHtml(branding.title)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#24292f}
-header{border-bottom:4px solid ${color};padding-bottom:.5rem;margin-bottom:1.5rem}label{display:block;margin:.8rem 0 .2rem}
-input{width:100%;padding:.5rem;box-sizing:border-box}button{margin-top:1rem;padding:.6rem 1rem;background:${color};color:#fff;border:0;border-radius:4px}
+<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#24292f;overflow-wrap:anywhere}
+header{display:flex;align-items:center;gap:.5rem;border-bottom:4px solid ${colors.accent};padding-bottom:.5rem;margin-bottom:1.5rem}label{display:block;margin:.8rem 0 .2rem}
+a{color:${colors.link}}code{word-break:break-all}.qr{display:block;width:200px;max-width:100%;height:auto;background:#fff;padding:8px}
+input{width:100%;padding:.5rem;box-sizing:border-box}button,.button{display:inline-block;margin-top:1rem;padding:.6rem 1rem;background:${colors.brand};color:${colors.onBrand};border:0;border-radius:4px;text-decoration:none}
 .error{color:#b42318}</style></head>
 <body><header>${logo}<strong>${escapeHtml(branding.title)}</strong></header><h1>${escapeHtml(heading)}</h1>${body}</body></html>`;
 }

@@ -59,7 +59,7 @@ export class LoginLimiter {
 
 function brandingOf(snapshot: IssuerSnapshot): PageBranding {
   const org = snapshot.chain[0];
-  return { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, logo: org?.spec.branding?.logo };
+  return { title: org?.spec.displayName ?? snapshot.workspace?.spec.displayName ?? snapshot.namespace, primaryColor: org?.spec.branding?.primaryColor, accentColor: org?.spec.branding?.accentColor, logo: org?.spec.branding?.logo };
 }
 
 export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, error?: string): string {
@@ -106,7 +106,10 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       await deps.audit.append({ action: 'login.failed', actor: email || 'anonymous', namespace: snapshot.namespace, organization, client: clientId, outcome: 'failure', data: { reason, connection: 'directory' } });
       ctx.status = 401;
       ctx.type = 'html';
-      ctx.body = loginForm(snapshot, uid!, email, message);
+      // At the shared issuer the form came branded for the organization owning the address's
+      // domain (the broker's routing): the answer keeps that branding, and tells no more than the address does.
+      const owner = snapshot.organization ? undefined : ownerOf(snapshot.organizations, snapshot.templates, emailDomain(email) ?? '');
+      ctx.body = loginForm(owner ? { ...snapshot, chain: [owner] } : snapshot, uid!, email, message);
     };
     if (deps.limiter.blocked(key)) {
       await refuse('Too many failed attempts. Try again later.', 'rate-limited', snapshot.organization ?? null);
@@ -198,10 +201,14 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       await repo.users.setPassword(claimed.namespace, claimed.userId, hash, now);
       const user = await repo.users.find(claimed.namespace, claimed.userId);
       await repo.audit.append({ action: 'user.password-set', actor: claimed.userId, namespace: claimed.namespace, organization: user?.organization ?? null, subject: claimed.userId, data: { via: 'one-time link' } }, now);
-      return claimed;
+      return { ...claimed, administrator: (user?.roles.length ?? 0) > 0 };
     });
     ctx.status = used ? 200 : 410;
-    ctx.body = used ? page(branding, 'Password set', '<p>Your password is set. You can now sign in.</p>') : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
+    // Relative, so it holds on the canonical path and on a vanity host alike: …/account/password → …/portal/.
+    const next = used?.administrator
+      ? '<p><a class="button" id="sign-in" href="../portal/">Sign in to the partner portal</a></p>'
+      : '<p>Go back to the application that invited you and sign in there with your email and this password.</p>';
+    ctx.body = used ? page(branding, 'Password set', `<p>Your password is set. You can now sign in.</p>${next}`) : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
     return true;
   }
   return false;

@@ -74,7 +74,7 @@ export function themeCss(p: Palette): string {
  */
 export const PORTAL_CSS = `*{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#fff;overflow-wrap:anywhere}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#fff;overflow-wrap:break-word}
 .wrap{max-width:64rem;margin:0 auto;padding:0 1rem}
 a{color:var(--link)}
 a:focus,button:focus,input:focus,select:focus{outline:3px solid var(--accent);outline-offset:2px}

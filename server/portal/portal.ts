@@ -12,7 +12,7 @@ import { PORTAL_CSS, PORTAL_JS, csrfField, layout, securityHeaders, themeCss, ty
 import type { PortalPage, PortalPrincipal, PortalRequest, PortalServices } from './page.ts';
 import { PortalSessions, csrfMatches, type PortalScope, type Session } from './session.ts';
 import { PORTAL_PAGES } from './pages/index.ts';
-import { WORKSPACE_PAGE } from './pages/workspace.ts';
+import { serveWorkspace } from './pages/workspace.ts';
 
 export interface PortalOptions extends PortalServices {
   sealer: Sealer;
@@ -158,7 +158,8 @@ metadata:
 spec:
 ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n` : ''}  type: web
   scopes: [openid, email]
-  redirectUris: [${escapeHtml(`${at.baseUrl}/callback`)}]</pre>`;
+  redirectUris: [${escapeHtml(`${at.baseUrl}/callback`)}]
+  postLogoutRedirectUris: [${escapeHtml(`${at.baseUrl}/signed-out`)}]</pre>`;
 
   async function signIn(ctx: Context, at: Located) {
     const client = await consoleClient(at);
@@ -223,6 +224,21 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
     ctx.redirect(login.next && login.next.startsWith(`${at.base}/`) ? login.next : `${at.base}/`);
   }
 
+  /**
+   * Signing out of the portal ends the issuer's session too (RP-initiated logout), so the next
+   * sign-in on a shared computer asks for the password again; that needs the signed-out page
+   * among the client's postLogoutRedirectUris. Without it, only the portal's session ends.
+   */
+  async function signOutUrl(at: Located): Promise<string> {
+    const signedOut = `${at.baseUrl}/signed-out`;
+    const client = await consoleClient(at);
+    if (!client || !(client.object.spec.postLogoutRedirectUris ?? []).includes(signedOut)) return `${at.base}/signed-out`;
+    const root = options.publicUrl().replace(/\/+$/, '');
+    const end = new URL(`${root}/${at.namespace}${at.organization ? `/${at.organization}` : ''}/session/end`);
+    end.search = new URLSearchParams({ client_id: client.clientId, post_logout_redirect_uri: signedOut }).toString();
+    return end.href;
+  }
+
   function navFor(at: Located, principal: PortalPrincipal, current: string) {
     return PORTAL_PAGES.filter((p) => p.nav && allowed(p, principal))
       .sort((a, b) => a.nav!.order - b.nav!.order)
@@ -277,25 +293,34 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
       sessions.end(ctx, scope);
       await audit(at, 'portal.signed-out', resolved.principal.actor, {});
       ctx.status = 303;
-      return ctx.redirect(`${at.base}/signed-out`);
+      return ctx.redirect(await signOutUrl(at));
     }
 
     const brand = await brandOf(at);
     const signedIn = { subject: resolved.principal.userId, csrf: session.csrf };
     const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
 
+    const [first = '', ...more] = rest.split('/').map((s) => decodeURIComponent(s));
+    const redirect: PortalRequest['redirect'] = (path, noticeKey) => {
+      ctx.status = 303;
+      ctx.redirect(`${at.base}/${path}${noticeKey ? `${path.includes('?') ? '&' : '?'}notice=${encodeURIComponent(noticeKey)}` : ''}`);
+    };
+    const url = (path = '') => `${at.base}/${path}`;
+    const rendering = (nav: Layout['nav']): PortalRequest['render'] => (heading, body, o = {}) =>
+      html(ctx, o.status ?? 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav, signedIn, notice: o.notice ?? notice, error: o.error }, heading, body));
+    const problemPage = (render: PortalRequest['render'], back: string) => (error: unknown) => {
+      if (!(error instanceof Problem)) throw error;
+      render(error.status === 403 ? 'Not allowed' : 'Not possible', `<p class="error" role="alert">${escapeHtml(error.message)}</p><p><a href="${escapeHtml(back)}">Back</a></p>`, { status: error.status });
+    };
+
     if (!at.organization) {
-      if (rest !== '' || ctx.method !== 'GET') return plain(ctx, at, 404, 'Not found', '<p>There is no such page.</p>', { signedIn });
-      const body = await WORKSPACE_PAGE(options, at.namespace, at.base);
-      return html(ctx, 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav: [], signedIn }, 'Workspace overview', body));
+      const render = rendering([{ label: 'Organizations', href: url(), current: first === '' }]);
+      return serveWorkspace({ ctx, services: options, url, render, redirect, rest: [first, ...more].filter((s, i) => i > 0 || s !== ''), form, csrfField: csrfField(session.csrf), namespace: at.namespace, subject: resolved.principal.userId }).catch(problemPage(render, url()));
     }
 
     const principal: PortalPrincipal = { namespace: at.namespace, organization: at.organization, subject: resolved.principal.userId, roles: resolved.principal.roles };
-    const [first = '', ...more] = rest.split('/').map((s) => decodeURIComponent(s));
     const page = PORTAL_PAGES.find((p) => p.path === first);
-    const nav = navFor(at, principal, first);
-    const render: PortalRequest['render'] = (heading, body, o = {}) =>
-      html(ctx, o.status ?? 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav, signedIn, notice: o.notice ?? notice, error: o.error }, heading, body));
+    const render = rendering(navFor(at, principal, first));
     if (!page) return render('Not found', '<p>There is no such page in the portal.</p>', { status: 404 });
     if (!allowed(page, principal)) return render('Not allowed', `<p class="error">Your role${principal.roles.length === 1 ? '' : 's'} (${escapeHtml(principal.roles.join(', '))}) may not open this page.</p>`, { status: 403 });
     const handler = ctx.method === 'POST' ? page.post : page.get;
@@ -312,20 +337,12 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
       rest: more,
       form,
       base: at.base,
-      url: (path = '') => `${at.base}/${path}`,
+      url,
       csrfField: csrfField(session.csrf),
       render,
-      redirect: (path, noticeKey) => {
-        ctx.status = 303;
-        ctx.redirect(`${at.base}/${path}${noticeKey ? `${path.includes('?') ? '&' : '?'}notice=${encodeURIComponent(noticeKey)}` : ''}`);
-      },
+      redirect,
     };
-    try {
-      await handler(request);
-    } catch (error) {
-      if (!(error instanceof Problem)) throw error;
-      render(error.status === 403 ? 'Not allowed' : 'Not possible', `<p class="error" role="alert">${escapeHtml(error.message)}</p><p><a href="${escapeHtml(`${at.base}/${first}`)}">Back</a></p>`, { status: error.status });
-    }
+    await handler(request).catch(problemPage(render, url(first)));
   }
 
   function asset(ctx: Context, type: string, body: string, cache: string) {
@@ -335,7 +352,8 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
   }
 
   return async (ctx: Context, next: Next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'POST' && ctx.method !== 'HEAD') return next();
+    // Most requests (tokens, the admin API) are not the portal's: no store or vanity lookup for them.
+    if ((ctx.method !== 'GET' && ctx.method !== 'POST' && ctx.method !== 'HEAD') || !ctx.path.includes('/portal')) return next();
     const at = await locate(ctx);
     if (!at) return next();
     securityHeaders(ctx);

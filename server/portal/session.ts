@@ -51,7 +51,11 @@ export class PortalSessions {
     }
   }
 
-  private write(ctx: Context, cookie: string, purpose: string, value: object, scope: PortalScope, expires: number): void {
+  /**
+   * A browser-session cookie: its lifetime is the `exp` sealed inside, judged by the server's
+   * clock, never the browser's (whose clock may disagree).
+   */
+  private write(ctx: Context, cookie: string, purpose: string, value: object, scope: PortalScope): void {
     ctx.cookies.set(cookie, this.sealer.seal(JSON.stringify(value), `portal ${purpose} ${scope.key}`), {
       path: scope.path,
       httpOnly: true,
@@ -59,7 +63,6 @@ export class PortalSessions {
       secure: scope.secure,
       signed: false,
       overwrite: true,
-      expires: new Date(expires),
     });
   }
 
@@ -70,7 +73,7 @@ export class PortalSessions {
   /** Starts a session; the CSRF token is new with each sign-in. */
   begin(ctx: Context, scope: PortalScope, accessToken: string, sub: string, expiresAt: number): Session {
     const session: Session = { v: 1, accessToken, csrf: randomBytes(24).toString('base64url'), exp: expiresAt, sub };
-    this.write(ctx, SESSION_COOKIE, 'session', session, scope, expiresAt);
+    this.write(ctx, SESSION_COOKIE, 'session', session, scope);
     return session;
   }
 
@@ -84,7 +87,7 @@ export class PortalSessions {
 
   beginLogin(ctx: Context, scope: PortalScope, login: Omit<Login, 'v' | 'exp'>): void {
     const exp = this.now() + 10 * 60_000;
-    this.write(ctx, LOGIN_COOKIE, 'login', { v: 1, ...login, exp }, scope, exp);
+    this.write(ctx, LOGIN_COOKIE, 'login', { v: 1, ...login, exp }, scope);
   }
 
   endLogin(ctx: Context, scope: PortalScope): void {

@@ -288,6 +288,23 @@ describe('guardrails', () => {
     expect(res.body.detail).toContain('declared in git');
   });
 
+  it('a partner admin changes a runtime user\'s roles (PUT …/users/{user}/roles), within what it could give', async () => {
+    const invited = await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'roles@cascade.example', roles: ['auditor'] });
+    const id = invited.body.user.id;
+    const changed = await as('ana')('PUT', `${base}/organizations/cascade/users/${id}/roles`, { roles: ['user-manager', 'auditor'] });
+    expect(changed.status).toBe(200);
+    expect(changed.body.user.roles).toEqual(['user-manager', 'auditor']);
+    // A user-manager gives no roles at all, so it changes none.
+    expect((await as('uma')('PUT', `${base}/organizations/cascade/users/${id}/roles`, { roles: [] })).status).toBe(403);
+    // Its own roles, a declared user's, another organization's user: refused (the last as absent).
+    expect((await as('ana')('PUT', `${base}/organizations/cascade/users/ana/roles`, { roles: ['auditor'] })).body.detail).toContain('your own roles');
+    expect((await as('ana')('PUT', `${base}/organizations/cascade/users/pat/roles`, { roles: ['auditor'] })).body.detail).toContain('declared in git');
+    expect((await as('ana')('PUT', `${base}/organizations/cascade/users/fred/roles`, { roles: ['auditor'] })).status).toBe(404);
+    const bad = await as('ana')('PUT', `${base}/organizations/cascade/users/${id}/roles`, { roles: ['root'] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toContain('roles.0');
+  });
+
   it('workspace administrators see everything', async () => {
     expect((await gh.admin('GET', '/admin/v1/organizations')).body.items).toHaveLength(3);
     expect((await gh.admin('GET', `${base}/organizations/forge/users`)).status).toBe(200);
@@ -347,6 +364,10 @@ describe('guardrails: requireMfaForAdmins', () => {
     for (const [method, path] of delegated.filter(([m]) => m === 'GET')) {
       expect((await adminAs(gh, mfaToken)(method, path)).status).toBe(200);
     }
+    // The factor is sealed in the secret store, and the user list says it is there.
+    const listed = await adminAs(gh, mfaToken)('GET', `${base}/organizations/cascade/users`);
+    expect(listed.body.items.find((u: { id: string }) => u.id === 'ana')).toMatchObject({ mfaEnrolled: true });
+    expect(listed.body.items.find((u: { id: string }) => u.id === 'uma')).toMatchObject({ mfaEnrolled: false });
   });
 
   it('admin tokens (machine credentials of the platform team) are not sessions and are unaffected', async () => {

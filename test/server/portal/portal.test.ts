@@ -3,20 +3,29 @@ import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { Browser } from '../../support/browser.ts';
 import { setPassword } from '../../support/sign-in.ts';
+import { loopbackFetch } from '../../support/loopback.ts';
 
 let gh: TestServer;
 const PASSWORD = 'correct horse battery staple';
 const portal = (org: string) => `${gh.url}/${NS}/${org}/portal`;
-const consoleClient = (org: string) => ({
-  ...client(`${org}-portal`, org, { redirectUris: [`${portal(org)}/callback`], scopes: ['openid', 'email'] }),
-  metadata: { name: `${org}-portal`, namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } },
+const VANITY = 'login.cascade.example';
+const vanityPortal = () => `http://${VANITY}:${new URL(gh.url).port}/portal`;
+const consoleClient = (org: string | undefined, redirectUris: string[]) => ({
+  ...client(`${org ?? 'workspace'}-portal`, org, { redirectUris, postLogoutRedirectUris: redirectUris.map((u) => u.replace(/callback$/, 'signed-out')), scopes: ['openid', 'email'] }),
+  metadata: { name: `${org ?? 'workspace'}-portal`, namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } },
 });
 
-/** Signs in to an organization's portal as a browser would; returns the browser and the page it ends on. */
-async function signInToPortal(org: string, email: string): Promise<{ browser: Browser; url: string; res: Response; html: string }> {
-  const browser = new Browser();
-  const form = await browser.follow(`${portal(org)}/`);
-  const html = await form.res.text();
+/** Signs in to a portal (an organization's, by default) as a browser would; returns the browser and the page it ends on. */
+async function signInToPortal(org: string, email: string, at = `${portal(org)}/`, browser = new Browser()): Promise<{ browser: Browser; url: string; res: Response; html: string }> {
+  const form = await browser.follow(at);
+  let html = await form.res.text();
+  if (!html.includes('name="password"')) {
+    // The shared issuer asks for the address first (home-realm discovery).
+    const first = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
+    const next = await browser.follow(new URL(first, form.url).href, undefined, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email }).toString() });
+    html = await next.res.text();
+    form.url = next.url;
+  }
   const action = /action="([^"]+)"/.exec(html)?.[1]?.replace(/&amp;/g, '&');
   if (!action) throw new Error(`no sign-in form at ${form.url}: ${form.res.status} ${html.slice(0, 300)}`);
   const posted = await browser.submit(new URL(action, form.url).href, { email, password: PASSWORD });
@@ -29,17 +38,22 @@ const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
   await gh.put('workspaces', workspace());
-  await gh.put('organizations', organization('cascade', { displayName: 'Cascade Consulting', branding: { primaryColor: '#ffd33d' } }));
+  await gh.put('organizations', organization('cascade', { displayName: 'Cascade Consulting', branding: { primaryColor: '#ffd33d' }, domains: [VANITY] }));
   await gh.put('organizations', organization('forge', { displayName: 'Forge Supplies' }));
   for (const org of ['cascade', 'forge']) {
     await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
-    await gh.put('clients', consoleClient(org));
+    await gh.put('clients', consoleClient(org, [`${portal(org)}/callback`, ...(org === 'cascade' ? [`${vanityPortal()}/callback`] : [])]));
     await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${org}-portal/secret`);
   }
+  await gh.put('clients', consoleClient(undefined, [`${gh.url}/${NS}/portal/callback`]));
+  await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/workspace-portal/secret`);
   await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
+  await gh.put('users', user('ada', 'cascade', { email: 'ada@cascade.example', roles: ['admin'] }));
+  await gh.put('users', user('uma', 'cascade', { email: 'uma@cascade.example', roles: ['user-manager'] }));
   await gh.put('users', user('pat', 'cascade', { email: 'pat@cascade.example' }));
   await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
-  for (const name of ['ana', 'pat', 'fred']) await setPassword(gh, name, PASSWORD);
+  await gh.put('users', user('wendy', undefined, { email: 'owner@blixit.example', roles: ['admin'] }));
+  for (const name of ['ana', 'ada', 'uma', 'pat', 'fred', 'wendy']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh.close();
@@ -64,6 +78,15 @@ describe('signing in to the portal through the organization\'s own issuer', () =
     expect(csp).toContain("frame-ancestors 'none'");
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('serves the organization\'s colours, replacing the declared yellow where white text or links would not read', async () => {
+    const res = await fetch(`${portal('cascade')}/assets/theme.css`);
+    expect(res.headers.get('content-type')).toContain('text/css');
+    const css = await res.text();
+    expect(css).toContain('--brand:#ffd33d');
+    expect(css).toContain('--on-brand:#1f2328');
+    expect(css).not.toContain('--link:#ffd33d');
   });
 
   it('refuses a user without an administrator role', async () => {
@@ -102,10 +125,188 @@ describe('CSRF', () => {
     expect(res.status).toBe(403);
   });
 
-  it('signs out with the token', async () => {
+  it('signs out with the token, ending the issuer\'s session too: the next visit signs in again', async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/sign-out`, { _csrf: csrfOf(html) });
     expect(res.status).toBe(303);
-    expect((await browser.fetch(`${portal('cascade')}/`)).status).toBe(303);
+    expect(res.headers.get('location')).toContain(`/${NS}/cascade/session/end?`);
+    // The issuer's sign-out page submits its form by script; a browser without one presses the button.
+    const logout = await browser.follow(new URL(res.headers.get('location')!, gh.url).href);
+    const form = await logout.res.text();
+    const action = new URL(/action="([^"]+)"/.exec(form)![1]!.replace(/&amp;/g, '&'), logout.url).href;
+    const fields = Object.fromEntries([...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const done = await browser.follow(action, undefined, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...fields, logout: 'yes' }).toString() });
+    expect(done.url).toBe(`${portal('cascade')}/signed-out`);
+    expect(await done.res.text()).toContain('You are signed out');
+    const again = await browser.follow(`${portal('cascade')}/`);
+    expect(again.url).toContain(`/${NS}/cascade/interaction/`);
+    // The sign-in form again, not a silent sign-in on the old session.
+    expect(await again.res.text()).toContain('<h1>Sign in</h1>');
+  });
+});
+
+/** Invites a runtime user through the admin API (as a workspace administrator) and returns its id. */
+async function runtimeUser(email: string, roles: string[]): Promise<string> {
+  const res = await gh.admin('POST', `/admin/v1/namespaces/${NS}/organizations/cascade/users`, { email, roles });
+  if (res.status !== 201) throw new Error(JSON.stringify(res.body));
+  return res.body.user.id;
+}
+
+describe('the users page holds the admin API\'s guardrails', () => {
+  it('invites a user and shows the one-time password link once', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.submit(`${portal('cascade')}/users`, { _csrf: csrfOf(html), email: 'new@cascade.example', roles: 'auditor' });
+    expect(res.status).toBe(201);
+    const page = await res.text();
+    expect(page).toContain('new@cascade.example is invited');
+    expect(page).toMatch(/account\/password\?token=/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('refuses an address outside the organization\'s domains, saying why', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.submit(`${portal('cascade')}/users`, { _csrf: csrfOf(html), email: 'someone@forge.example' });
+    expect(res.status).toBe(422);
+    expect(await res.text()).toContain('is not in a domain of organization cascade');
+  });
+
+  it('refuses an admin giving a role above its own (organization-admin), and audits it', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'ada@cascade.example');
+    const res = await browser.submit(`${portal('cascade')}/users`, { _csrf: csrfOf(html), email: 'boss@cascade.example', roles: 'organization-admin' });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('you cannot give role organization-admin');
+    expect((await gh.store.users.findByEmail(NS, 'boss@cascade.example')).length).toBe(0);
+    const denied = await gh.store.audit.query({ namespace: NS, action: 'admin.denied', limit: 1 });
+    expect(denied[0]!.actor).toContain('ada');
+  });
+
+  it('refuses raising a user\'s roles beyond the admin\'s, and changing one\'s own', async () => {
+    const id = await runtimeUser('raise@cascade.example', ['auditor']);
+    const { browser, html } = await signInToPortal('cascade', 'ada@cascade.example');
+    const raise = await browser.submit(`${portal('cascade')}/users/${id}/roles`, { _csrf: csrfOf(html), roles: 'organization-admin' });
+    expect(raise.status).toBe(403);
+    expect((await gh.store.users.find(NS, id))!.roles).toEqual(['auditor']);
+    const own = await browser.submit(`${portal('cascade')}/users/ada/roles`, { _csrf: csrfOf(html), roles: 'organization-admin' });
+    expect(own.status).toBe(403);
+    expect(await own.text()).toContain('you cannot change your own roles');
+  });
+
+  it('changes a runtime user\'s roles within the guardrails, audited as the portal', async () => {
+    const id = await runtimeUser('change@cascade.example', ['auditor']);
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.submit(`${portal('cascade')}/users/${id}/roles`, { _csrf: csrfOf(html), roles: 'user-manager' });
+    expect(res.status).toBe(303);
+    expect((await gh.store.users.find(NS, id))!.roles).toEqual(['user-manager']);
+    const [record] = await gh.store.audit.query({ namespace: NS, action: 'user.roles-changed', limit: 1 });
+    expect(record).toMatchObject({ subject: id, data: { from: ['auditor'], to: ['user-manager'] } });
+  });
+
+  it('refuses a user manager deactivating an organization admin', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'uma@cascade.example');
+    const id = await runtimeUser('chief@cascade.example', ['organization-admin']);
+    const res = await browser.submit(`${portal('cascade')}/users/${id}/deactivate`, { _csrf: csrfOf(html) });
+    expect(res.status).toBe(403);
+    expect((await gh.store.users.find(NS, id))!.active).toBe(true);
+  });
+
+  it('deactivates a runtime user', async () => {
+    const id = await runtimeUser('leaver@cascade.example', []);
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.submit(`${portal('cascade')}/users/${id}/deactivate`, { _csrf: csrfOf(html) });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toContain('notice=deactivated');
+    expect((await gh.store.users.find(NS, id))!.active).toBe(false);
+    const after = await (await browser.fetch(new URL(res.headers.get('location')!, gh.url).href)).text();
+    expect(after).toContain('The user is deactivated');
+    expect(after).toMatch(new RegExp(`data-user="${id}"[\\s\\S]*?deactivated`));
+  });
+
+  it('does not reach another organization\'s user by editing the URL: the same 404 as a missing one', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.submit(`${portal('cascade')}/users/fred/deactivate`, { _csrf: csrfOf(html) });
+    expect(res.status).toBe(404);
+    const missing = await browser.submit(`${portal('cascade')}/users/nobody/deactivate`, { _csrf: csrfOf(html) });
+    expect(missing.status).toBe(404);
+    expect((await gh.store.users.find(NS, 'fred'))!.active).toBe(true);
+  });
+
+  it('does not act on another organization with this organization\'s session, even with its CSRF token', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.submit(`${portal('forge')}/users/fred/deactivate`, { _csrf: csrfOf(html) });
+    expect(res.status).toBe(403);
+    expect((await gh.store.users.find(NS, 'fred'))!.active).toBe(true);
+  });
+});
+
+describe('the activity page', () => {
+  it('exports only the organization\'s records, whatever the query asks', async () => {
+    const { browser } = await signInToPortal('cascade', 'ana@cascade.example');
+    await signInToPortal('forge', 'fred@forge.example');
+    const res = await browser.fetch(`${portal('cascade')}/audit/export.json?organization=forge`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain('attachment');
+    const { items } = (await res.json()) as { items: { organization: string | null }[] };
+    expect(items.length).toBeGreaterThan(0);
+    expect(new Set(items.map((i) => i.organization))).toEqual(new Set(['cascade']));
+  });
+
+  it('names a bad filter instead of failing', async () => {
+    const { browser } = await signInToPortal('cascade', 'ana@cascade.example');
+    const res = await browser.fetch(`${portal('cascade')}/audit?since=yesterday`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('since');
+  });
+});
+
+describe('the portal on the organization\'s vanity host', () => {
+  it('signs in and serves the same pages at /portal', async () => {
+    const browser = new Browser((url, init) => loopbackFetch(new URL(gh.url).port)(url, init as never));
+    const { res, url, html } = await signInToPortal('cascade', 'ana@cascade.example', `${vanityPortal()}/`, browser);
+    expect(res.status).toBe(200);
+    expect(url).toBe(`${vanityPortal()}/`);
+    expect(html).toContain('href="/portal/users"');
+    expect((await browser.fetch(`${vanityPortal()}/users`)).status).toBe(200);
+  });
+});
+
+describe('the workspace overview', () => {
+  it('lists every organization for a workspace administrator, read-only, with links to each one\'s activity', async () => {
+    const { res, html } = await signInToPortal('', 'owner@blixit.example', `${gh.url}/${NS}/portal/`);
+    expect(res.status).toBe(200);
+    expect(html).toContain('Workspace overview');
+    for (const org of ['cascade', 'forge']) expect(html).toContain(`data-organization="${org}"`);
+    expect(html).toContain('2027-06-30');
+    expect(html).toContain(`/${NS}/portal/audit?organization=cascade`);
+  });
+
+  it('lets the contract owner certify an organization', async () => {
+    const { browser, html } = await signInToPortal('', 'owner@blixit.example', `${gh.url}/${NS}/portal/`);
+    const res = await browser.submit(`${gh.url}/${NS}/portal/certify`, { _csrf: csrfOf(html), organization: 'forge' });
+    expect(res.status).toBe(303);
+    const [record] = await gh.store.audit.query({ namespace: NS, action: 'Organization.certified', limit: 1 });
+    expect(record).toMatchObject({ organization: 'forge', data: { provenance: { source: 'portal' } } });
+  });
+
+  it('is refused to a partner administrator', async () => {
+    const { res } = await signInToPortal('', 'ana@cascade.example', `${gh.url}/${NS}/portal/`);
+    expect(res.status).toBe(403);
+  });
+});
+
+describe('the sign-in pages around the portal', () => {
+  it('keeps the organization\'s branding after a wrong password at the shared issuer', async () => {
+    const browser = new Browser();
+    const start = await browser.follow(`${gh.url}/${NS}/portal/`);
+    const emailForm = await start.res.text();
+    const action = new URL(/action="([^"]+)"/.exec(emailForm)![1]!.replace(/&amp;/g, '&'), start.url).href;
+    const passwordForm = await (await browser.submit(action, { email: 'ana@cascade.example' })).text();
+    expect(passwordForm).toContain('Cascade Consulting');
+    const wrong = await browser.submit(action, { email: 'ana@cascade.example', password: 'not the password' });
+    expect(wrong.status).toBe(401);
+    const html = await wrong.text();
+    expect(html).toContain('The email or password is not correct.');
+    expect(html).toContain('<strong>Cascade Consulting</strong>');
+    // Cascade's yellow carries dark text on its buttons (WCAG AA), not white.
+    expect(html).toContain('background:#ffd33d;color:#1f2328');
   });
 });
