@@ -119,6 +119,8 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.f
   dl.facts{grid-template-columns:1fr}
   .signout .who{display:none}
 }
+/* Sign-in setup: IdP URLs, entity IDs, certificate subjects and claim names are long unbroken strings. */
+.sso{overflow-wrap:anywhere}.sso dl.facts dd,.sso td{min-width:0}
 footer{padding-bottom:2rem;color:#57606a}
 `;
 

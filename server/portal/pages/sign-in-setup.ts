@@ -100,10 +100,10 @@ async function show(req: PortalRequest, options: { status?: number; error?: stri
     : '<p>No connection yet: your users sign in with a password.</p>';
   req.render(
     'Sign-in setup',
-    `<p>Let your people sign in with your company’s own identity provider. Set it up here, test it with a real sign-in, then enable it. Your platform team can later commit it to git; until then it is marked as set up in the portal.</p>
+    `<div class="sso"><p>Let your people sign in with your company’s own identity provider. Set it up here, test it with a real sign-in, then enable it. Your platform team can later commit it to git; until then it is marked as set up in the portal.</p>
 <h2>Connections</h2>${connections}
 ${overview.drafts.length ? `<h2>Drafts</h2>${overview.drafts.map((d) => draftCard(req, d)).join('')}` : ''}
-${setupForm(req, domains, options.values ?? new URLSearchParams())}`,
+${setupForm(req, domains, options.values ?? new URLSearchParams())}</div>`,
     { ...(options.status ? { status: options.status } : {}), ...(options.error ? { error: options.error } : {}) },
   );
 }
