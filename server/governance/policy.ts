@@ -10,7 +10,7 @@ export type Role = z.infer<typeof RoleSchema>;
  *   workspace administrator (admin token, or a workspace user with admin or organization-admin)
  *                      → everything (a workspace user: within its namespace)
  *   organization-admin, admin → their organization's (and sub-organizations') users and audit log; read its declared objects
- *   organization-admin also → its organization's own IdP setup in the portal (federation.write):
+ *   organization-admin also → its organization's own IdP setup in the portal (sso.write):
  *                      drafts tested with a real sign-in, then enabled as a connection marked
  *                      `source: portal`, within the guardrails of server/federation-setup/
  *   user-manager       → their organization's users only
@@ -30,16 +30,16 @@ export type Permission =
   | 'audit.read'
   | 'audit.verify'
   | 'lifecycle.write'
-  | 'federation.write';
+  | 'sso.write';
 
 const PARTNER: Record<Role, readonly Permission[]> = {
-  'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read', 'federation.write'],
+  'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read', 'sso.write'],
   admin: ['objects.read', 'users.read', 'users.write', 'audit.read'],
   'user-manager': ['users.read', 'users.write'],
   auditor: ['objects.read', 'users.read', 'audit.read'],
 };
 
-const EVERYTHING: readonly Permission[] = ['objects.read', 'objects.write', 'users.read', 'users.write', 'audit.read', 'audit.verify', 'lifecycle.write', 'federation.write'];
+const EVERYTHING: readonly Permission[] = ['objects.read', 'objects.write', 'users.read', 'users.write', 'audit.read', 'audit.verify', 'lifecycle.write', 'sso.write'];
 
 export type Principal =
   | { kind: 'token'; actor: string }
@@ -110,6 +110,6 @@ function describe(permission: Permission): string {
     'audit.read': 'read the audit log',
     'audit.verify': 'verify the whole audit chain',
     'lifecycle.write': 'certify or deprovision organizations',
-    'federation.write': "set up the organization's own identity provider",
+    'sso.write': "set up the organization's own identity provider",
   }[permission];
 }

@@ -123,7 +123,7 @@ export const signInSetupPage = portalPage({
   async post(req) {
     const { namespace, organization } = req.principal;
     const setup = req.services.federationSetup;
-    await req.services.guard.require(req.ctx, 'federation.write', { namespace, organization });
+    await req.services.guard.require(req.ctx, 'sso.write', { namespace, organization });
     const context = { actor: principalOf(req.ctx).actor, provenance: { source: 'portal' } };
     const [name, verb, extra] = req.rest;
     if (req.rest.length === 0) {
