@@ -113,6 +113,15 @@ const forge = await startOidcPeer({
   users: [{ sub: 'forge-0042', email: 'dana@forge-supplies.example', password: 'demo', name: 'Dana Smith', department: 'procurement' }],
   title: 'Forge Supplies SSO',
 });
+// Cascade's own IdP, not connected yet: what its administrator connects in the portal's Sign-in setup.
+const cascadeSecret = randomBytes(18).toString('base64url');
+const cascadeIdp = await startOidcPeer({
+  clientId: 'gatehouse-cascade',
+  clientSecret: cascadeSecret,
+  redirectUris: [`${GATEHOUSE}/${NS}/cascade-consulting/broker/cascade-sso/callback`],
+  users: [{ sub: 'cascade-0007', email: 'ana@cascade-consulting.example', password: 'demo', name: 'Ana Ruiz', department: 'delivery' }],
+  title: 'Cascade Consulting SSO',
+});
 const pinnacle = await startSamlPeer({ port: ports.pinnacle, users: [{ email: 'sam@pinnacle-logistics.example', password: 'demo', name: 'Sam Okafor' }], title: 'Pinnacle Logistics ADFS' });
 
 // The examples, pointed at where the peers and the portal really listen.
@@ -154,7 +163,10 @@ The app's "Sign out" ends the Gatehouse session too.
 
 Partner portal (Cascade's administrator Ana; two-step verification is enrolled at first sign-in):
   ${cascadePortal}/
-  "Sign-in setup" there walks through connecting Cascade's own OIDC or SAML IdP.
+  "Sign-in setup" there connects Cascade's own IdP: OpenID Connect, connection name
+  cascade-sso, issuer ${cascadeIdp.url}, client ID gatehouse-cascade,
+  client secret ${cascadeSecret}; "Test sign-in" as ana@cascade-consulting.example,
+  password "demo", then "Enable".
 
 Ctrl-C stops everything.
 `);
@@ -164,7 +176,7 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   await gatehouse.sweeper.stop();
-  await Promise.allSettled([rp.close(), forge.close(), pinnacle.close(), gh.close()]);
+  await Promise.allSettled([rp.close(), forge.close(), cascadeIdp.close(), pinnacle.close(), gh.close()]);
   await gatehouse.audit.close();
   await store.close();
   await rm(dataDir, { recursive: true, force: true });

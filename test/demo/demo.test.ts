@@ -108,6 +108,13 @@ describe('npm run demo', () => {
     expect(claimsOn(body)).toMatchObject({ iss: `${peers.gatehouse}/blixit-partners`, email: 'sam@pinnacle-logistics.example', name: 'Sam Okafor', organization_id: 'pinnacle-logistics', acr: 'urn:gatehouse:acr:fed', amr: ['fed'] });
   });
 
+  it('prints what to paste in Cascade\'s Sign-in setup: an IdP of Cascade\'s own that answers', async () => {
+    const [, issuer, secret] = /issuer (http:\/\/\S+), client ID gatehouse-cascade,\s+client secret (\S+);/.exec(demo.output())!;
+    expect(secret!.length).toBeGreaterThan(20);
+    const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string };
+    expect(discovery.issuer).toBe(issuer);
+  });
+
   it('refuses an address no organization signs in with, on Gatehouse\'s page', async () => {
     const browser = new Browser();
     const page = await browser.follow(`${portal}/`, NOWHERE);
