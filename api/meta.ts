@@ -49,8 +49,16 @@ export type Condition = z.infer<typeof Condition>;
  * in a git checkout, the commit, author and date of the file's last change. Status has no
  * audit record, so this is the place to show it without writing a new generation per commit.
  */
+/**
+ * Marks an object a partner administrator created at run time (`portal`: the guided IdP setup).
+ * A controller never deletes such an object; once the same object is declared (committed from
+ * `gatehouse export`), the declaration takes it over and the annotation goes.
+ */
+export const SOURCE_ANNOTATION = 'gatehouse.dev/source';
+
 export const DeclarationSource = z.strictObject({
-  type: z.enum(['directory', 'git', 'kubernetes']),
+  /** `portal`: enabled by a partner administrator in the portal (runtime state, see docs/federation.md). */
+  type: z.enum(['directory', 'git', 'kubernetes', 'portal']),
   file: z.string().max(4096).optional(),
   /** 1-based position of the YAML document in its file. */
   document: z.int().min(1).optional(),

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { LOG_LEVELS } from '../server/log.ts';
 import { DEFAULT_MAX_ORGANIZATIONS } from '../server/observability/metrics.ts';
 
-export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest' | 'plan';
+export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest' | 'plan' | 'export';
 
 interface Setting<T> {
   /** What it does, one or two sentences (docs/configuration.md and --help). */
@@ -85,8 +85,8 @@ export const SETTINGS = {
   GATEHOUSE_ADMIN_TOKEN: setting({
     description: `admin token, at least ${ADMIN_TOKEN_LENGTH} characters. \`serve\`: the bootstrap token (unset: one is generated, printed once and kept hashed); \`controller\`, \`secret\`, \`plan\`: the token they call the server with (\`plan\` needs one allowed to write the objects: its dry runs are authorised as the writes)`,
     shownDefault: 'generated (serve)',
-    commands: ['serve', 'controller', 'secret', 'plan'],
-    required: ['controller', 'secret', 'plan'],
+    commands: ['serve', 'controller', 'secret', 'plan', 'export'],
+    required: ['controller', 'secret', 'plan', 'export'],
     secret: true,
     remedy: 'set GATEHOUSE_ADMIN_TOKEN to an admin token of the server (for a new server: `openssl rand -base64 32`)',
     schema: z.string().min(ADMIN_TOKEN_LENGTH, `is too short: use at least ${ADMIN_TOKEN_LENGTH} random characters (for example: openssl rand -base64 32)`).optional(),
@@ -107,7 +107,7 @@ export const SETTINGS = {
   }),
   GATEHOUSE_ENDPOINT: setting({
     description: "the server's base URL (`--endpoint` wins)",
-    commands: ['controller', 'secret', 'plan'],
+    commands: ['controller', 'secret', 'plan', 'export'],
     secret: false,
     schema: httpUrl('http://gatehouse:8080'),
   }),

@@ -4,6 +4,7 @@ import { AUDIT_USAGE, audit } from './audit.ts';
 import { ATTEST_USAGE, attest } from './attest.ts';
 import { SECRET_USAGE, secret } from './secret.ts';
 import { PLAN_USAGE, plan } from './plan.ts';
+import { EXPORT_USAGE, exportCommand } from './export.ts';
 import { packageVersion } from './version.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -16,6 +17,7 @@ Commands:
   attest [--dir PATH]  attestation report per organization from git history and the audit log
   secret set|show|delete NAMESPACE/NAME
                        supply an upstream IdP secret to the server's write-only store
+  export --dir PATH    write what partners set up in the portal (IdP connections) as YAML to commit
   help [command]       show help
   version, --version   print the version of Gatehouse
 
@@ -60,6 +62,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await secret(rest, io.env, out, err);
       case 'plan':
         return await plan(rest, io.env, io.stdout, io.stderr);
+      case 'export':
+        return await exportCommand(rest, io.env, out, err);
       case 'version':
       case '--version':
       case '-v':
@@ -69,7 +73,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       case '--help':
       case '-h':
       case undefined:
-        io.stdout(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : rest[0] === 'plan' ? PLAN_USAGE : USAGE}\n`);
+        io.stdout(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : rest[0] === 'plan' ? PLAN_USAGE : rest[0] === 'export' ? EXPORT_USAGE : USAGE}\n`);
         return command === undefined ? 1 : 0;
       default:
         io.stderr(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);

@@ -1,4 +1,4 @@
-import { KINDS, applyRank, canonicalJson, declarationOf, diff, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
+import { KINDS, SOURCE_ANNOTATION, applyRank, canonicalJson, declarationOf, diff, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
 import { driftedCondition, readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
 
@@ -210,9 +210,14 @@ export function mayWrite(current: AnyObject, owner: string): boolean {
 /** The declaration as `owner` writes it: with its ownership annotation when it creates the object or already owns it. */
 export function asWritten(declared: AnyObject, current: AnyObject | undefined, owner: string): AnyObject {
   // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
+  // A partner's portal connection, now committed (`gatehouse export`), is the exception: git
+  // became its source of truth, so from now on it is this controller's, deleted when undeclared.
   const annotations: Record<string, string> = { ...(declared.metadata.annotations ?? {}) };
   delete annotations[MANAGED_BY];
-  if (!current || current.metadata.annotations?.[MANAGED_BY] === owner) annotations[MANAGED_BY] = owner;
+  delete annotations[SOURCE_ANNOTATION];
+  const currentOwner = current?.metadata.annotations?.[MANAGED_BY];
+  const handedOver = current !== undefined && currentOwner === undefined && current.metadata.annotations?.[SOURCE_ANNOTATION] !== undefined;
+  if (!current || currentOwner === owner || handedOver) annotations[MANAGED_BY] = owner;
   return { ...declared, metadata: { ...declared.metadata, annotations } } as AnyObject;
 }
 
@@ -439,6 +444,8 @@ export class Reconciler {
     const status = { ...((object.status ?? {}) as Record<string, unknown>) };
     // The server computes an organization's issuer on every read; it is not ours to store.
     if (object.kind === 'Organization') delete status.issuer;
+    // Taken over from the portal: the runtime marker goes with the annotation.
+    if ((status.source as { type?: string } | undefined)?.type === 'portal' && object.metadata.annotations?.[SOURCE_ANNOTATION] === undefined) delete status.source;
     const now = this.now();
     const observed = options.drifted !== undefined ? (status.observedGeneration as number | undefined) : object.metadata.generation;
     let conditions = setCondition(status.conditions as Parameters<typeof setCondition>[0], readyCondition(readiness, observed), now);

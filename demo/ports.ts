@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { z } from 'zod';
 
 /** Where each piece of the demo listens. 0 lets the system pick a free port. */
@@ -55,4 +56,35 @@ export function movedOrigins(actual: { forge: string; pinnacle: string; app: str
     [origin(DEFAULT_PORTS.pinnacle), actual.pinnacle],
     [origin(DEFAULT_PORTS.app), actual.app],
   ]);
+}
+
+/** Whether something already listens on 127.0.0.1:`port` (the demo binds there). */
+export function portBusy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'EADDRINUSE' || error.code === 'EACCES'));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+}
+
+const portsOf = (p: DemoPorts) => [p.gatehouse, p.forge, p.pinnacle, p.app].filter((n) => n !== 0);
+
+/**
+ * Before anything starts: when a port the demo wants is taken, the line to print instead of a
+ * stack trace, naming the ports in use and a `DEMO_PORT_BASE` whose four ports are free now.
+ */
+export async function busyPortAdvice(ports: DemoPorts, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const busy: number[] = [];
+  for (const port of portsOf(ports)) if (await portBusy(port)) busy.push(port);
+  if (busy.length === 0) return undefined;
+  let suggestion: number | undefined;
+  for (let base = 17000; base <= 65000 && suggestion === undefined; base += 100) {
+    const candidate = demoPorts({ DEMO_PORT_BASE: String(base) });
+    let free = true;
+    for (const port of portsOf(candidate)) if (await portBusy(port)) free = false;
+    if (free) suggestion = base;
+  }
+  const which = `${busy.length === 1 ? 'Port' : 'Ports'} ${busy.join(', ')} ${busy.length === 1 ? 'is' : 'are'} already in use${env.DEMO_PORT_BASE ? ` (DEMO_PORT_BASE=${env.DEMO_PORT_BASE})` : ''}: another demo may still be running.`;
+  const fix = suggestion !== undefined ? `Run it on free ports with:\n\n  DEMO_PORT_BASE=${suggestion} npm run demo\n\n(or DEMO_PORT_BASE=0 for any free ports).` : 'Run it with DEMO_PORT_BASE=0 to use any free ports.';
+  return `${which}\n${fix}\n`;
 }

@@ -37,6 +37,8 @@ import { clientAddress, networksOf } from './oidc/admission.ts';
 import { LifecycleMonitor } from './governance/lifecycle.ts';
 import { PrincipalResolver } from './governance/principals.ts';
 import { Readiness } from './readiness.ts';
+import { FederationSetup } from './federation-setup/setup.ts';
+import { federationSetupRoutes } from './federation-setup/routes.ts';
 import { governanceService } from './governance/routes.ts';
 import { portalMiddleware } from './portal/portal.ts';
 
@@ -57,6 +59,8 @@ export interface AppOptions {
   fetchMetadata?: (url: string) => Promise<string>;
   /** What /readyz waits for besides the store (the embedded controller's first pass); one is made when not given. */
   readiness?: Readiness;
+  /** Partner administrators' IdP setup: `allowLoopbackHttp` lets it read http IdPs on 127.0.0.1 (tests, the demo; never in production). */
+  federationSetup?: { allowLoopbackHttp?: boolean };
 }
 
 export interface GatehouseApp {
@@ -79,6 +83,8 @@ export interface GatehouseApp {
   sweeper: BrokerSweeper;
   /** /readyz answers 503 while it waits for something, and from `stop()` on. */
   readiness: Readiness;
+  /** Guided IdP setup (portal and admin API): drafts, test sign-ins, enabling. */
+  federationSetup: FederationSetup;
 }
 
 /** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
@@ -106,7 +112,10 @@ export function createApp(options: AppOptions): GatehouseApp {
   const refusals = new RefusalAudit({ append: (entry) => audit.append(entry), clock });
   const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
-  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const untrusted = { allowLoopbackHttp: options.federationSetup?.allowLoopbackHttp ?? false };
+  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const federationSetup = new FederationSetup({ store, clock, objects, secrets: upstreamSecrets, audit, broker, publicUrl: () => options.publicUrl, fetch: untrusted });
+  broker.drafts = federationSetup;
   const scimTokens = new ScimTokens({ store, clock, publicUrl: () => options.publicUrl });
   const scim = new ScimService({ store, clock, tokens: scimTokens, refusals, addressOf: (req) => clientAddress(req, proxies), metrics, logger });
   const issuers = new IssuerRegistry({
@@ -192,6 +201,7 @@ export function createApp(options: AppOptions): GatehouseApp {
       clientSecrets,
       publicUrl,
       governance: governanceService({ store, clock, guard, objects, publicUrl, passwordLink }),
+      federationSetup,
       vanityOf: (ctx) => issuers.vanityOf(ctx),
     }),
   );
@@ -205,11 +215,12 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
   const secrets = secretRoutes(upstreamSecrets, workspaceAdmin, changeContext, options.bodyLimit);
   app.use(secrets.routes());
+  app.use(federationSetupRoutes(federationSetup, guard, options.bodyLimit).routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
   const koa = app.callback();
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   }, logger);
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup };
 }

@@ -3,6 +3,7 @@ import Koa from 'koa';
 import mount from 'koa-mount';
 import { Provider, type Adapter, type AdapterFactory, type AdapterPayload, type Configuration, type JWK } from 'oidc-provider';
 import { listen, type RunningServer } from '../../server/http/listen.ts';
+import { demoPage } from './style.ts';
 
 /** A person at the partner, as its own IdP knows them. */
 export interface PeerUser {
@@ -94,7 +95,7 @@ export async function startOidcPeer(options: { port?: number; clientId: string; 
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const page = (error = '') => {
       ctx.type = 'html';
-      ctx.body = `<!doctype html><title>${esc(title)}</title><h1>${esc(title)}</h1>${error ? `<p>${esc(error)}</p>` : ''}<form method="post" action="/interaction/${details.uid}"><label>Email <input name="email" value="${esc(String(details.params.login_hint ?? ''))}"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form>`;
+      ctx.body = demoPage(esc(title), '#b42318', `<h1>Sign in</h1>${error ? `<p class="error">${esc(error)}</p>` : ''}<form method="post" action="/interaction/${details.uid}"><label>Email <input name="email" value="${esc(String(details.params.login_hint ?? ''))}"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form><p class="muted">A partner's own identity provider (demo).</p>`);
     };
     if (ctx.method !== 'POST') return page();
     const chunks: Buffer[] = [];

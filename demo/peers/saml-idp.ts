@@ -4,6 +4,7 @@ import Koa from 'koa';
 import samlify from 'samlify';
 import * as xmllint from '@authenio/samlify-node-xmllint';
 import { SignedXml } from 'xml-crypto';
+import { demoPage } from './style.ts';
 import { listen, type RunningServer } from '../../server/http/listen.ts';
 import { selfSignedKeyPair } from './self-signed.ts';
 
@@ -139,7 +140,7 @@ export async function startSamlPeer(options: { port?: number; users: SamlPeerUse
     const relayState = query.RelayState ?? '';
     const form = (error = '') => {
       ctx.type = 'html';
-      ctx.body = `<!doctype html><title>${x(title)}</title><h1>${x(title)}</h1>${error ? `<p>${x(error)}</p>` : ''}<form method="post" action="/sso"><input type="hidden" name="SAMLRequest" value="${x(request)}"><input type="hidden" name="RelayState" value="${x(relayState)}"><input type="hidden" name="SigAlg" value=""><label>Email <input name="email"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form>`;
+      ctx.body = demoPage(x(title), '#0a7d5a', `<h1>Sign in</h1>${error ? `<p class="error">${x(error)}</p>` : ''}<form method="post" action="/sso"><input type="hidden" name="SAMLRequest" value="${x(request)}"><input type="hidden" name="RelayState" value="${x(relayState)}"><input type="hidden" name="SigAlg" value=""><label>Email <input name="email"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form><p class="muted">A partner's own SAML identity provider (demo).</p>`);
     };
     if (ctx.method !== 'POST') return form();
     const user = users.get(query.email ?? '');

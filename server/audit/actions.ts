@@ -68,6 +68,14 @@ export const RUNTIME_ACTIONS = [
   'accessrequest.denied',
   'accessrequest.revoked',
   'accessrequest.expired',
+  // Guided IdP setup in the portal (server/federation-setup/): runtime state until committed to git.
+  'federation.inspected',
+  'federation.draft-saved',
+  'federation.draft-deleted',
+  'federation.test-started',
+  'federation.tested',
+  'federation.enabled',
+  'federation.disabled',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */

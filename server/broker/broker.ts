@@ -21,10 +21,11 @@ import { emailForm, refusal, render, totpQr } from './pages.ts';
 import { provisionUser, type UpstreamIdentity } from './provision.ts';
 import { routeEmail, type Route } from './routing.ts';
 import type { UpstreamSecrets } from './secrets.ts';
-import { createUpstreams, type UpstreamFailure, type Upstreams, type UpstreamType } from './upstreams/index.ts';
+import { createUpstreams, isUpstreamType, type UpstreamFailure, type UpstreamResult, type Upstreams, type UpstreamType } from './upstreams/index.ts';
 import { OidcExpected } from './upstreams/oidc.ts';
 import { MALFORMED_SAML, SamlExpected } from './upstreams/saml.ts';
 import type { AuditAction } from '../audit/actions.ts';
+import type { FetchGuardOptions } from './upstreams/fetch-guard.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
@@ -52,6 +53,8 @@ const Pending = z.object({
   login: z.object({ accountId: z.string(), amr: z.array(z.string()), acr: z.string() }).optional(),
   /** Set once the first code of a new enrolment was good, while the recovery codes are on screen. */
   mfaVerified: z.boolean().optional(),
+  /** A test sign-in through a draft connection (federation setup): nobody is signed in or provisioned. */
+  test: z.object({ organization: z.string(), revision: z.number() }).optional(),
 });
 type Pending = z.infer<typeof Pending>;
 
@@ -69,6 +72,18 @@ export interface BrokerOptions {
   publicUrl: () => string;
   /** Fetches SAML IdP metadata from a `metadataUrl` (tests replace it). */
   fetchMetadata?: (url: string) => Promise<string>;
+  /** How URLs of connections set up in the portal are fetched (the private-address guard's settings). */
+  untrusted?: FetchGuardOptions;
+}
+
+/**
+ * Draft connections a partner administrator is testing (server/federation-setup/). The broker
+ * answers their callback, ACS and SP metadata, but only a test sign-in started for the draft
+ * finishes through one, and it ends at `finished`, never in a session or a provisioned user.
+ */
+export interface DraftConnections {
+  connection(namespace: string, organization: string, name: string): Promise<IdPConnectionObject | undefined>;
+  finished(ctx: Context, test: { namespace: string; organization: string; connection: string; revision: number }, result: UpstreamResult<UpstreamIdentity>): Promise<void>;
 }
 
 export interface BrokerIssuer {
@@ -107,6 +122,8 @@ export class Broker {
   readonly totp: TotpFactors;
   private readonly options: BrokerOptions;
   private readonly otpLimiter: LoginLimiter;
+  /** Set by the federation setup when the server has one. */
+  drafts: DraftConnections | undefined;
 
   constructor(options: BrokerOptions) {
     this.options = options;
@@ -140,7 +157,8 @@ export class Broker {
       return true;
     }
     if ((m = /^\/saml\/([a-z0-9-]+)\/(acs|metadata)$/.exec(rest))) {
-      const connection = this.connection(snapshot, m[1]!);
+      // A draft's SP metadata and ACS answer too: its test sign-in needs both. Only a test finishes through a draft (finishUpstream).
+      const connection = this.connection(snapshot, m[1]!) ?? (await this.drafts?.connection(snapshot.namespace, snapshot.organization!, m[1]!));
       if (!connection || connection.spec.type !== 'saml') return false;
       if (m[2] === 'metadata' && ctx.method === 'GET') {
         ctx.type = 'application/samlmetadata+xml';
@@ -263,6 +281,23 @@ export class Broker {
     await this.audit(snapshot, 'login.upstream-started', { organization, client: clientId, actor: email, data: { connection: connection.metadata.name, type } });
   }
 
+  /**
+   * Sends a partner administrator's browser to the IdP of a draft connection, as a sign-in
+   * would, and remembers the test; the answer comes back to the draft's own callback or ACS
+   * (the endpoints the enabled connection will have), so the IdP's registration is tested too.
+   */
+  async startTest(namespace: string, connection: IdPConnectionObject, revision: number, loginHint = ''): Promise<{ ok: true; url: string } | { ok: false; failure: UpstreamFailure }> {
+    const type = connection.spec.type;
+    if (!isUpstreamType(type)) throw new Error(`a ${type} connection has no IdP to test`);
+    const organization = connection.spec.organizationRef.name;
+    const started = await this.upstreams[type].start({ connection, namespace, endpoints: this.endpoints(namespace, connection), loginHint });
+    if (!started.ok) return started;
+    const { url, correlation, expected } = started.value;
+    const pending = Pending.parse({ stage: 'upstream', uid: '', issuerPath: `/${namespace}/${organization}`, namespace, connection: connection.metadata.name, clientId: '', [type]: expected, test: { organization, revision } });
+    await this.options.store.broker.putRequest(`${type}:${correlation}`, namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
+    return { ok: true, url };
+  }
+
   // ── back from the partner's IdP ─────────────────────────────────────
 
   private async take(id: string): Promise<Pending | undefined> {
@@ -292,14 +327,22 @@ export class Broker {
   private async finishUpstream(ctx: Context, issuer: BrokerIssuer, type: UpstreamType, connectionName: string, correlation: string, params: URLSearchParams): Promise<void> {
     const { snapshot } = issuer;
     const branding = brandingOf(snapshot);
-    const connection = this.connection(snapshot, connectionName);
     const pending = correlation ? await this.take(`${type}:${correlation}`) : undefined;
+    const test = pending?.test && pending.test.organization === snapshot.organization ? pending.test : undefined;
+    // A test answers for the draft it was started for; anything else for a declared (or enabled) connection only.
+    const connection = test ? await this.drafts?.connection(snapshot.namespace, test.organization, connectionName) : this.connection(snapshot, connectionName);
     const expected = pending?.[type];
-    if (!connection || connection.spec.type !== type || !pending || !expected || pending.connection !== connectionName) {
+    // A test started at another organization's issuer never becomes a sign-in here.
+    if (!connection || connection.spec.type !== type || !pending || !expected || pending.connection !== connectionName || (pending.test && !test)) {
       await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', UNMATCHED[type].message, { reason: UNMATCHED[type].reason, connection: connectionName });
       return;
     }
     const result = await this.upstreams[type].finish({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), expected, params });
+    if (test) {
+      ctx.set('Cache-Control', 'no-store');
+      await this.drafts!.finished(ctx, { namespace: snapshot.namespace, organization: test.organization, connection: connectionName, revision: test.revision }, result);
+      return;
+    }
     if (!result.ok) {
       const { reason, message, code } = result.failure;
       await this.refuse(ctx, snapshot, MALFORMED_SAML.has(reason) ? 400 : 401, branding, 'Sign-in failed', message, { reason, ...(code ? { code } : {}), connection: connectionName, client: pending.clientId });

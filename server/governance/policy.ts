@@ -10,6 +10,9 @@ export type Role = z.infer<typeof RoleSchema>;
  *   workspace administrator (admin token, or a workspace user with admin or organization-admin)
  *                      → everything (a workspace user: within its namespace)
  *   organization-admin, admin → their organization's (and sub-organizations') users and audit log; read its declared objects
+ *   organization-admin also → its organization's own IdP setup in the portal (sso.write):
+ *                      drafts tested with a real sign-in, then enabled as a connection marked
+ *                      `source: portal`, within the guardrails of server/federation-setup/
  *   user-manager       → their organization's users only
  *   auditor            → read-only: users, declared objects, audit log
  *   access requests    → every role reads its organization's; who decides is the AccessPolicy's `approvers`
@@ -32,16 +35,17 @@ export type Permission =
   | 'audit.verify'
   | 'lifecycle.write'
   | 'accessrequests.read'
-  | 'accessrequests.decide';
+  | 'accessrequests.decide'
+  | 'sso.write';
 
 const PARTNER: Record<Role, readonly Permission[]> = {
-  'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read', 'accessrequests.read', 'accessrequests.decide'],
+  'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read', 'accessrequests.read', 'accessrequests.decide', 'sso.write'],
   admin: ['objects.read', 'users.read', 'users.write', 'audit.read', 'accessrequests.read', 'accessrequests.decide'],
   'user-manager': ['users.read', 'users.write', 'accessrequests.read', 'accessrequests.decide'],
   auditor: ['objects.read', 'users.read', 'audit.read', 'accessrequests.read'],
 };
 
-const EVERYTHING: readonly Permission[] = ['objects.read', 'objects.write', 'users.read', 'users.write', 'audit.read', 'audit.verify', 'lifecycle.write', 'accessrequests.read', 'accessrequests.decide'];
+const EVERYTHING: readonly Permission[] = ['objects.read', 'objects.write', 'users.read', 'users.write', 'audit.read', 'audit.verify', 'lifecycle.write', 'accessrequests.read', 'accessrequests.decide', 'sso.write'];
 
 export type Principal =
   | { kind: 'token'; actor: string }
@@ -114,5 +118,6 @@ function describe(permission: Permission): string {
     'lifecycle.write': 'certify or deprovision organizations',
     'accessrequests.read': 'read access requests',
     'accessrequests.decide': 'decide access requests',
+    'sso.write': "set up the organization's own identity provider",
   }[permission];
 }

@@ -119,14 +119,18 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.f
   dl.facts{grid-template-columns:1fr}
   .signout .who{display:none}
 }
+/* Sign-in setup: IdP URLs, entity IDs, certificate subjects and claim names are long unbroken strings. */
+.sso{overflow-wrap:anywhere}.sso dl.facts dd,.sso td{min-width:0}
 footer{padding-bottom:2rem;color:#57606a}
 `;
 
 /**
  * The portal's progressive enhancement, served as a file (CSP allows no inline script):
- * forms marked data-confirm ask first, and the user list filters as one types. Every page
+ * forms marked data-confirm ask first, the user list filters as one types, and a link marked
+ * data-follow is followed at once (the sign-in setup's test tab, on its way to the partner's IdP). Every page
  * works without it.
  */
 export const PORTAL_JS = `document.addEventListener('submit',function(e){var m=e.target.getAttribute('data-confirm');if(m&&!window.confirm(m))e.preventDefault();});
+document.querySelectorAll('a[data-follow]').forEach(function(a){window.location.replace(a.href);});
 document.addEventListener('input',function(e){var t=e.target;if(!t.matches||!t.matches('[data-filter]'))return;var q=t.value.toLowerCase();document.querySelectorAll(t.getAttribute('data-filter')).forEach(function(r){r.hidden=q!==''&&r.textContent.toLowerCase().indexOf(q)<0;});});
 `;

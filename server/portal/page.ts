@@ -6,6 +6,7 @@ import type { AdminGuard } from '../governance/guard.ts';
 import type { Role } from '../governance/policy.ts';
 import type { GovernanceService } from '../governance/routes.ts';
 import type { Store } from '../store/index.ts';
+import type { FederationSetup } from '../federation-setup/setup.ts';
 
 /** Who is signed in to an organization's portal: a user of that organization with an administrator role. */
 export interface PortalPrincipal {
@@ -26,6 +27,8 @@ export interface PortalServices {
   governance: GovernanceService;
   clientSecrets: ClientSecrets;
   publicUrl: () => string;
+  /** Guided IdP setup (drafts, test sign-ins, enabling): the admin API's `…/sso` service. */
+  federationSetup: FederationSetup;
 }
 
 /** One request to one page, signed in, CSRF already checked for a POST. */

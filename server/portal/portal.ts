@@ -48,6 +48,10 @@ export const NOTICES: Record<string, string> = {
   roles: 'The roles are changed.',
   certified: 'The organization is certified.',
   'signed-out': 'You are signed out.',
+  'sso-saved': 'The draft is saved. Register the endpoints shown at your identity provider, then test it.',
+  'sso-enabled': 'Sign-in through your identity provider is on.',
+  'sso-deleted': 'The draft is deleted.',
+  'sso-disabled': 'The connection is turned off: its users sign in as before it was set up.',
 };
 
 /**

@@ -332,6 +332,26 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE users ADD COLUMN deactivated_by TEXT`,
     ],
   },
+  {
+    version: 13,
+    description: 'IdP connections a partner administrator is setting up in the portal (draft, tested): runtime state beside the declarations',
+    statements: () => [
+      `CREATE TABLE federation_drafts (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        organization TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        inspection TEXT NOT NULL,
+        secret_name TEXT,
+        test TEXT,
+        actor TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, name)
+      )`,
+      `CREATE INDEX federation_drafts_organization ON federation_drafts (namespace, organization)`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { parseObject, type AnyObject } from '../../api/index.ts';
+import { SOURCE_ANNOTATION, parseObject, type AnyObject, type IdPConnectionObject } from '../../api/index.ts';
+import { parse as parseYaml } from 'yaml';
+import { exportFiles } from '../../cli/export.ts';
 import { AdminClient } from '../../client/admin-client.ts';
 import { ControllerLoop } from '../../controller/loop.ts';
 import { MANAGED_BY, Reconciler, TransientError, type DesiredState } from '../../controller/reconciler.ts';
@@ -245,6 +247,50 @@ describe('reconciler: drift mode report (a person decides)', () => {
     const stored = await admin.get('Client', NS, 'keel-app');
     expect(condition(stored, 'Drifted')).toMatchObject({ status: 'False' });
     expect(ready(stored)).toMatchObject({ status: 'True' });
+  });
+});
+
+describe('reconciler: connections partners set up in the portal', () => {
+  const owner = 'git-controller';
+  const reconciler = () => new Reconciler({ client: admin, owner, source: 'git' });
+  const portal = { ...idp('summit-sso', 'summit', { priority: 50, jit: { enabled: true } }), metadata: { name: 'summit-sso', namespace: NS, annotations: { [SOURCE_ANNOTATION]: 'portal' } } };
+
+  beforeAll(async () => {
+    await reconciler().reconcile(desired([organization('summit')]));
+    // As the portal's Enable writes it (server/federation-setup/): no managed-by, marked as the portal's.
+    await gh.gatehouse.objects.apply(portal, { actor: 'user:ada', provenance: { source: 'portal' } });
+    await gh.gatehouse.objects.setStatus('IdPConnection', NS, 'summit-sso', { source: { type: 'portal', author: 'user:ada', date: '2026-11-23T09:00:00Z' } });
+  });
+
+  it('never deletes what a partner set up, though it is not declared', async () => {
+    const report = await reconciler().reconcile(desired([organization('summit')]));
+    expect(report).toMatchObject({ deleted: 0, failed: 0 });
+    expect((await admin.get('IdPConnection', NS, 'summit-sso'))?.metadata.annotations).toEqual({ [SOURCE_ANNOTATION]: 'portal' });
+  });
+
+  it('takes it over once its export is committed: same name, adopted and owned, the portal marker gone', async () => {
+    const [file] = exportFiles([(await admin.get('IdPConnection', NS, 'summit-sso')) as IdPConnectionObject]);
+    expect(file!.path).toBe(`${NS}/idpconnection-summit-sso.yaml`);
+    expect(file!.text).toMatch(/^# Set up in the partner portal by user:ada on 2026-11-23T09:00:00Z/);
+    const committed = parseYaml(file!.text) as AnyObject;
+    expect(committed.metadata).toEqual({ name: 'summit-sso', namespace: NS });
+    expect(committed).not.toHaveProperty('status');
+    const report = await reconciler().reconcile(desired([organization('summit'), committed]));
+    expect(report.results.find((r) => r.key.name === 'summit-sso')).toMatchObject({ outcome: 'updated' });
+    const taken = await admin.get('IdPConnection', NS, 'summit-sso');
+    expect(taken?.metadata.annotations).toEqual({ [MANAGED_BY]: owner });
+    expect(taken?.spec).toEqual(parseObject(portal, { defaultNamespace: NS }).spec);
+    expect(taken?.status).not.toHaveProperty('source');
+    expect(ready(taken)).toMatchObject({ status: 'True', reason: 'Reconciled' });
+    // Owned now: removed from git, it goes.
+    expect(await reconciler().reconcile(desired([organization('summit')]))).toMatchObject({ deleted: 1 });
+    expect(await admin.get('IdPConnection', NS, 'summit-sso')).toBeUndefined();
+  });
+
+  it('never lets a declaration claim to be the portal’s', async () => {
+    const forged = { ...idp('forged-sso', 'summit'), metadata: { name: 'forged-sso', namespace: NS, annotations: { [SOURCE_ANNOTATION]: 'portal' } } };
+    await reconciler().reconcile(desired([organization('summit'), forged]));
+    expect((await admin.get('IdPConnection', NS, 'forged-sso'))?.metadata.annotations).toEqual({ [MANAGED_BY]: owner });
   });
 });
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { demoPorts, movedOrigins, relocate } from '../../demo/ports.ts';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { busyPortAdvice, demoPorts, movedOrigins, portBusy, relocate } from '../../demo/ports.ts';
 import { Browser } from '../support/browser.ts';
 import { nodeScript, type RunningCommand } from '../support/process.ts';
 import { formAction, hiddenFields, text } from '../server/broker/flow.ts';
@@ -59,6 +61,33 @@ describe('npm run demo', () => {
     const body = await page.res.text();
     expect(body).toContain('Signed in to the Blixit partner portal');
     expect(claimsOn(body)).toMatchObject({ iss: `${peers.gatehouse}/blixit-partners`, email: 'dana@forge-supplies.example', name: 'Dana Smith', organization_id: 'forge-supplies', acr: 'urn:gatehouse:acr:fed', amr: ['fed'] });
+
+    // Sign-out ends the Gatehouse session too (RP-initiated logout), and lands on the app's own page.
+    const signOut = new URL(/id="sign-out" href="([^"]+)"/.exec(body)![1]!.replace(/&amp;/g, '&'), portal).href;
+    let out = await browser.follow(signOut, NOWHERE);
+    expect(out.url.startsWith(`${peers.gatehouse}/blixit-partners/session/end`)).toBe(true);
+    // oidc-provider's confirmation form (its script submits it in a browser); its xsrf field ends in "/>".
+    const confirm = await out.res.text();
+    out = await post(browser, out.url, confirm, { xsrf: /name="xsrf" value="([^"]+)"/.exec(confirm)![1]!, logout: 'yes' });
+    expect(out.url).toBe(`${portal}/signed-out`);
+    await expect(text(out.res)).resolves.toContain('You are signed out of Gatehouse and of this app.');
+    // Signed out of Gatehouse: the next sign-in asks for the email again.
+    const again = await browser.follow(`${portal}/`, NOWHERE);
+    expect(await again.res.text()).toContain('name="email"');
+  });
+
+  it('prints how Cascade\'s directory user signs in, with a password link it made, and links the portal', async () => {
+    const output = demo.output();
+    const link = /set it first at (http:\/\/\S+)/.exec(output)![1]!;
+    expect(link.startsWith(`${peers.gatehouse}/`)).toBe(true);
+    const browser = new Browser();
+    const form = await browser.follow(link, NOWHERE);
+    expect(form.res.status).toBe(200);
+    const set = await browser.submit(formAction(await form.res.text(), form.url), { password: 'a demo password 1234' });
+    expect(set.status).toBe(200);
+    const portalUrl = /^\s+(http:\/\/\S+\/cascade-consulting\/portal\/)$/m.exec(output)![1]!;
+    const signIn = await browser.follow(portalUrl, NOWHERE);
+    expect(signIn.url.startsWith(`${peers.gatehouse}/blixit-partners/cascade-consulting/interaction/`)).toBe(true);
   });
 
   it('signs sam of Pinnacle Logistics in through Pinnacle\'s SAML IdP', async () => {
@@ -79,6 +108,13 @@ describe('npm run demo', () => {
     expect(claimsOn(body)).toMatchObject({ iss: `${peers.gatehouse}/blixit-partners`, email: 'sam@pinnacle-logistics.example', name: 'Sam Okafor', organization_id: 'pinnacle-logistics', acr: 'urn:gatehouse:acr:fed', amr: ['fed'] });
   });
 
+  it('prints what to paste in Cascade\'s Sign-in setup: an IdP of Cascade\'s own that answers', async () => {
+    const [, issuer, secret] = /issuer (http:\/\/\S+), client ID gatehouse-cascade,\s+client secret (\S+);/.exec(demo.output())!;
+    expect(secret!.length).toBeGreaterThan(20);
+    const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string };
+    expect(discovery.issuer).toBe(issuer);
+  });
+
   it('refuses an address no organization signs in with, on Gatehouse\'s page', async () => {
     const browser = new Browser();
     const page = await browser.follow(`${portal}/`, NOWHERE);
@@ -94,6 +130,39 @@ describe('npm run demo', () => {
   it('stops cleanly on SIGTERM: exit code 0, nothing listening any more', async () => {
     expect(await demo.stop('SIGTERM')).toBe(0);
     for (const url of [portal, ...Object.values(peers)]) await expect(fetch(url)).rejects.toThrow();
+  });
+});
+
+describe('a demo port already taken', () => {
+  it('says which DEMO_PORT_BASE to use instead of printing a stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const run = nodeScript('demo/run.ts', [], { DEMO_PORT_BASE: String(port) });
+      expect(await run.exit()).toBe(1);
+      const output = run.output();
+      expect(output).toContain(`Port ${port} is already in use (DEMO_PORT_BASE=${port}): another demo may still be running.`);
+      expect(output).toMatch(/^ {2}DEMO_PORT_BASE=\d+ npm run demo$/m);
+      expect(output).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  }, 30_000);
+
+  it('is found before anything starts, with a suggestion whose ports are free', async () => {
+    expect(await busyPortAdvice(demoPorts({ DEMO_PORT_BASE: '0' }), {})).toBeUndefined();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      expect(await portBusy(port)).toBe(true);
+      const advice = await busyPortAdvice({ gatehouse: port, forge: 0, pinnacle: 0, app: 0 }, {});
+      const base = Number(/DEMO_PORT_BASE=(\d+) npm run demo/.exec(advice!)![1]);
+      for (const p of Object.values(demoPorts({ DEMO_PORT_BASE: String(base) }))) expect(await portBusy(p)).toBe(false);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
 

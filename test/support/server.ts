@@ -30,13 +30,13 @@ export interface TestServer {
 }
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
-export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics } = {}): Promise<TestServer> {
+export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean } } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
   await ensureBootstrapToken(store, TEST_ADMIN_TOKEN, clock.now());
   const sealer = new Sealer(TEST_SECRET_KEY);
-  const settings = { store, clock, logger: options.logger ?? silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.metrics ? { metrics: options.metrics } : {}), ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}), ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) };
+  const settings = { store, clock, logger: options.logger ?? silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.metrics ? { metrics: options.metrics } : {}), ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}), ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}), ...(options.federationSetup ? { federationSetup: options.federationSetup } : {}) };
   let gatehouse: GatehouseApp;
   try {
     gatehouse = createApp(settings);

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch as joseCustomFetch, jwtVerify, type JWTPayload } from 'jose';
+import { SOURCE_ANNOTATION } from '../../../api/index.ts';
+import { guardedFetchFunction, type FetchGuardOptions } from './fetch-guard.ts';
 import { z } from 'zod';
 import type { IdPConnectionObject } from '../../../api/index.ts';
 import type { Clock } from '../../clock.ts';
@@ -26,10 +28,18 @@ export class OidcUpstreams implements Upstream {
   private readonly secrets: Pick<UpstreamSecrets, 'value'>;
   private readonly servers = new Map<string, { at: number; server: client.ServerMetadata }>();
   private readonly jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  /** How URLs of connections a partner administrator set up (not declared) are fetched. */
+  private readonly untrusted: FetchGuardOptions;
 
-  constructor(clock: Clock, secrets: Pick<UpstreamSecrets, 'value'>) {
+  constructor(clock: Clock, secrets: Pick<UpstreamSecrets, 'value'>, untrusted: FetchGuardOptions = {}) {
     this.clock = clock;
     this.secrets = secrets;
+    this.untrusted = untrusted;
+  }
+
+  /** A connection set up at run time (the portal) names URLs a partner typed: every fetch for it goes through the private-address guard. */
+  private guardFor(connection: IdPConnectionObject): ReturnType<typeof guardedFetchFunction> | undefined {
+    return connection.metadata.annotations?.[SOURCE_ANNOTATION] !== undefined ? guardedFetchFunction(this.untrusted) : undefined;
   }
 
   /** The upstream client secret; undefined when none is declared (public client), null when declared but not delivered. */
@@ -69,21 +79,24 @@ export class OidcUpstreams implements Upstream {
   private async configuration(connection: IdPConnectionObject, secret: string | undefined): Promise<client.Configuration> {
     const spec = connection.spec.oidc!;
     const insecure = new URL(spec.issuer).protocol === 'http:';
-    const cached = this.servers.get(spec.issuer);
+    const guard = this.guardFor(connection);
+    const cacheKey = `${guard ? 'guarded ' : ''}${spec.issuer}`;
+    const cached = this.servers.get(cacheKey);
     let server = cached && Date.now() - cached.at < DISCOVERY_TTL_MS ? cached.server : undefined;
     if (!server) {
       try {
-        const discovered = await client.discovery(new URL(spec.issuer), spec.clientId, undefined, client.None(), { execute: insecure ? [client.allowInsecureRequests] : [], timeout: 10 });
+        const discovered = await client.discovery(new URL(spec.issuer), spec.clientId, undefined, client.None(), { execute: insecure ? [client.allowInsecureRequests] : [], timeout: 10, ...(guard ? { [client.customFetch]: guard } : {}) });
         server = discovered.serverMetadata();
       } catch (error) {
         throw new UpstreamError('discovery-failed', `The identity provider at ${spec.issuer} could not be reached (${messageOf(error)}).`);
       }
-      this.servers.set(spec.issuer, { at: Date.now(), server });
+      this.servers.set(cacheKey, { at: Date.now(), server });
     }
     // openid-client reads Date.now(); the skew aligns it with the injected clock.
     const metadata: Partial<client.ClientMetadata> = { [client.clockSkew]: Math.round((this.clock.now() - Date.now()) / 1000), [client.clockTolerance]: 60 };
     const config = new client.Configuration(server, spec.clientId, metadata, secret ? client.ClientSecretBasic(secret) : client.None());
     if (insecure) client.allowInsecureRequests(config);
+    if (guard) config[client.customFetch] = guard;
     client.enableNonRepudiationChecks(config);
     return config;
   }
@@ -117,7 +130,7 @@ export class OidcUpstreams implements Upstream {
       throw new UpstreamError(oidcReason(error), `The identity provider's answer was refused: ${messageOf(error)}.`, codeOf(error));
     }
     const meta = config.serverMetadata();
-    const claims = await this.verifyIdToken(tokens.id_token!, spec.issuer, spec.clientId, meta.jwks_uri, expected.nonce);
+    const claims = await this.verifyIdToken(tokens.id_token!, spec.issuer, spec.clientId, meta.jwks_uri, expected.nonce, this.guardFor(connection));
     const subject = claims.sub!;
     let userinfo: Record<string, unknown> = {};
     if (meta.userinfo_endpoint && tokens.access_token) {
@@ -130,12 +143,13 @@ export class OidcUpstreams implements Upstream {
     return { subject, claims: { ...userinfo, ...claims } };
   }
 
-  private async verifyIdToken(idToken: string, issuer: string, audience: string, jwksUri: string | undefined, nonce: string): Promise<JWTPayload> {
+  private async verifyIdToken(idToken: string, issuer: string, audience: string, jwksUri: string | undefined, nonce: string, guard: ReturnType<typeof guardedFetchFunction> | undefined): Promise<JWTPayload> {
     if (!jwksUri) throw new UpstreamError('no-jwks', 'The identity provider publishes no signing keys (jwks_uri).');
-    let jwks = this.jwks.get(jwksUri);
+    const key = `${guard ? 'guarded ' : ''}${jwksUri}`;
+    let jwks = this.jwks.get(key);
     if (!jwks) {
-      jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000 });
-      this.jwks.set(jwksUri, jwks);
+      jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000, ...(guard ? { [joseCustomFetch]: guard } : {}) });
+      this.jwks.set(key, jwks);
     }
     try {
       const { payload } = await jwtVerify(idToken, jwks, {
@@ -158,6 +172,8 @@ export class OidcUpstreams implements Upstream {
 function messageOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const e = error as Error & { error?: string; error_description?: string };
+  // openid-client wraps what its fetch threw: the private-address guard's refusal says more than its wrapper.
+  if (e.cause instanceof Error && e.cause.name === 'FetchRefused') return e.cause.message;
   return e.error_description ?? e.message;
 }
 

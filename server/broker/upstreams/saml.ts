@@ -3,7 +3,8 @@ import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@n
 import { DOMParser } from '@xmldom/xmldom';
 import * as xpath from 'xpath';
 import { z } from 'zod';
-import type { IdPConnectionObject } from '../../../api/index.ts';
+import { SOURCE_ANNOTATION, type IdPConnectionObject } from '../../../api/index.ts';
+import { guardedFetch, type FetchGuardOptions } from './fetch-guard.ts';
 import type { Clock } from '../../clock.ts';
 import { attempt, UpstreamError, type ConnectionEndpoints, type Upstream, type UpstreamFinishRequest, type UpstreamIdentity, type UpstreamResult, type UpstreamStarted, type UpstreamStartRequest, type UpstreamFailureReason } from './upstream.ts';
 
@@ -158,10 +159,14 @@ export class SamlUpstreams implements Upstream {
   private readonly fetching = new Map<string, Promise<IdpDescriptor>>();
 
   /** Without `assertions` (metadata and readiness only), `finish` refuses every response: replay could not be detected. */
-  constructor(clock: Clock, fetchMetadata?: (url: string) => Promise<string>, assertions?: AssertionCache) {
+  /** How metadata URLs of connections a partner administrator set up (not declared) are fetched. */
+  private readonly untrusted: FetchGuardOptions;
+
+  constructor(clock: Clock, fetchMetadata?: (url: string) => Promise<string>, assertions?: AssertionCache, untrusted: FetchGuardOptions = {}) {
     this.clock = clock;
     this.fetchMetadata = fetchMetadata ?? defaultFetch;
     this.assertions = assertions;
+    this.untrusted = untrusted;
   }
 
   async start({ connection, endpoints }: UpstreamStartRequest): Promise<UpstreamResult<UpstreamStarted>> {
@@ -189,33 +194,37 @@ export class SamlUpstreams implements Upstream {
     const spec = connection.spec.saml!;
     if (spec.metadataXml) return parseIdpMetadata(spec.metadataXml);
     if (spec.metadataUrl) {
+      // A URL a partner typed (the portal) is fetched through the private-address guard, and cached apart from declared ones.
+      const guarded = connection.metadata.annotations?.[SOURCE_ANNOTATION] !== undefined;
       const url = spec.metadataUrl;
-      const cached = this.metadata.get(url);
+      const key = `${guarded ? 'guarded ' : ''}${url}`;
+      const cached = this.metadata.get(key);
       if (cached && this.clock.now() - cached.at < METADATA_TTL_MS) return cached.idp;
-      const failed = this.failures.get(url);
+      const failed = this.failures.get(key);
       if (failed && this.clock.now() - failed.at < METADATA_FAILURE_TTL_MS) throw failed.error;
-      let pending = this.fetching.get(url);
+      let pending = this.fetching.get(key);
       if (!pending) {
-        pending = this.fetchIdp(url).finally(() => this.fetching.delete(url));
-        this.fetching.set(url, pending);
+        const fetcher = guarded ? async (u: string) => (await guardedFetch(u, 'application/samlmetadata+xml, application/xml, text/xml', { ...this.untrusted, maxBytes: MAX_METADATA_BYTES })).body : this.fetchMetadata;
+        pending = this.fetchIdp(url, key, fetcher).finally(() => this.fetching.delete(key));
+        this.fetching.set(key, pending);
       }
       return pending;
     }
     return { entityId: spec.entityId!, ssoUrl: spec.ssoUrl!, certificates: [spec.certificate!] };
   }
 
-  private async fetchIdp(url: string): Promise<IdpDescriptor> {
+  private async fetchIdp(url: string, key: string, fetcher: (url: string) => Promise<string>): Promise<IdpDescriptor> {
     let xml: string;
     try {
-      xml = await this.fetchMetadata(url);
+      xml = await fetcher(url);
     } catch (error) {
       const failure = new UpstreamError('metadata-unreachable', `IdP metadata could not be fetched from ${url} (${error instanceof Error ? error.message : String(error)}); tried again after ${METADATA_FAILURE_TTL_MS / 1000} s.`);
-      this.failures.set(url, { at: this.clock.now(), error: failure });
+      this.failures.set(key, { at: this.clock.now(), error: failure });
       throw failure;
     }
     const idp = parseIdpMetadata(xml);
-    this.failures.delete(url);
-    this.metadata.set(url, { at: this.clock.now(), idp });
+    this.failures.delete(key);
+    this.metadata.set(key, { at: this.clock.now(), idp });
     return idp;
   }
 

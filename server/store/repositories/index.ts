@@ -5,6 +5,7 @@ import { AccessTokenRepository } from './access-tokens.ts';
 import { AdminTokenRepository } from './admin-tokens.ts';
 import { AuditRepository } from './audit.ts';
 import { BrokerRepository } from './broker.ts';
+import { FederationDraftRepository } from './federation-drafts.ts';
 import { GovernanceRepository } from './governance.ts';
 import { SigningKeyRepository } from './keys.ts';
 import { ObjectRepository } from './objects.ts';
@@ -13,13 +14,14 @@ import { ScimRepository } from './scim.ts';
 import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 
-export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
+export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
 export type { UserRecord, UserProfile } from './users.ts';
 export type { AccessRequestRecord, AccessRequestState } from './access-requests.ts';
 export type { ScimActivity, ScimGroupRecord, ScimTokenRecord, ScimUserRecord } from './scim.ts';
+export type { FederationDraftRow } from './federation-drafts.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -39,6 +41,7 @@ export interface Repositories {
   readonly adminTokens: AdminTokenRepository;
   readonly accessRequests: AccessRequestRepository;
   readonly scim: ScimRepository;
+  readonly federationDrafts: FederationDraftRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -56,5 +59,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     adminTokens: new AdminTokenRepository(db),
     accessRequests: new AccessRequestRepository(db),
     scim: new ScimRepository(db),
+    federationDrafts: new FederationDraftRepository(db),
   };
 }
