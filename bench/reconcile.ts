@@ -101,7 +101,7 @@ try {
     await writeFile(file, (await readFile(file, 'utf8')).replace(/accessToken: \d+m/, `accessToken: ${lifetime}`));
     for (;;) {
       const org = await client.get('Organization', NS, `partner-${String(i).padStart(4, '0')}`);
-      if ((org?.spec as { tokens?: { accessToken?: string } }).tokens?.accessToken === lifetime) break;
+      if ((org?.spec as { tokens?: { accessToken?: string } } | undefined)?.tokens?.accessToken === lifetime) break;
       await new Promise((r) => setTimeout(r, 5));
     }
     latencies.push(performance.now() - t);

@@ -22,6 +22,7 @@ export interface Store extends Repositories {}
  * Configuration objects and runtime state, over SQLite or PostgreSQL, one repository per
  * aggregate; `transaction` hands out the same repositories bound to one transaction.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface is deliberate (see above); the constructor assigns every repository.
 export class Store {
   readonly driver: SqlDriver;
 

@@ -74,7 +74,7 @@ describe('directory source: GitOps without a cluster', () => {
     const org = await admin.get('Organization', NS, 'cascade-consulting');
     expect(org?.spec).toMatchObject({ tokens: { accessToken: '20m' } });
     // Not committed yet: the status names no commit, the audit record the one the edit started from.
-    expect((org?.status as { source: object }).source).not.toHaveProperty('commit');
+    expect((org?.status as { source: object } | undefined)?.source).not.toHaveProperty('commit');
   });
 
   it('records the commit once the edit is committed, without a new generation', async () => {

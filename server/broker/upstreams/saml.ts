@@ -125,7 +125,7 @@ export function parseIdpMetadata(xml: string): IdpDescriptor {
 /** Accepts exactly the one AuthnRequest this sign-in sent: a response to any other request is refused. */
 function singleRequestCache(requestId: string): CacheProvider {
   return {
-    saveAsync: async (key, value) => ({ value, createdAt: Date.now() }),
+    saveAsync: async (_key, value) => ({ value, createdAt: Date.now() }),
     getAsync: async (key) => (key === requestId ? new Date().toISOString() : null),
     removeAsync: async (key) => key,
   };
