@@ -21,17 +21,26 @@ const pick = (...values: (string | undefined)[]) => values.find((v) => v !== und
 
 /**
  * An organization's sessions: its own `sessions`, else its template's, else the workspace's,
- * each field on its own; never above the workspace's `guardrails.maxSession`, and the idle
- * timeout never above the lifetime.
+ * each field on its own; never above what a parent organization ends up with (a session
+ * length is a limit, so the parent's is a ceiling, as for token lifetimes), never above the
+ * workspace's `guardrails.maxSession`, and the idle timeout never above the lifetime.
+ * `chain`: the organization first, then its parents (api/effective.ts organizationChain).
  */
-export function resolveSessions(org: OrganizationObject | undefined, template: OrganizationTemplateObject | undefined, workspace: WorkspaceObject | undefined): SessionPolicy {
+export function resolveSessions(chain: readonly OrganizationObject[], templates: ReadonlyMap<string, OrganizationTemplateObject>, workspace: WorkspaceObject | undefined): SessionPolicy {
   const max = workspace?.spec.guardrails?.maxSession;
   const ceiling = max ? durationSeconds(max) : DEFAULT_MAX_SESSION;
-  const declared = (field: keyof SessionPolicy) => pick(org?.spec.sessions?.[field], template?.spec.sessions?.[field], workspace?.spec.sessions?.[field]);
-  const lifetimeDeclared = declared('lifetime');
-  const lifetime = Math.min(lifetimeDeclared ? durationSeconds(lifetimeDeclared) : DEFAULT_SESSION.lifetime, ceiling);
-  const idle = declared('idleTimeout');
-  return { lifetime, idleTimeout: Math.min(idle ? durationSeconds(idle) : DEFAULT_SESSION.idleTimeout, lifetime) };
+  const seconds = (value: string | undefined, fallback: number) => (value ? durationSeconds(value) : fallback);
+  let policy: SessionPolicy | undefined;
+  for (const org of [...chain].reverse()) {
+    const template = org.spec.templateRef ? templates.get(org.spec.templateRef.name) : undefined;
+    const declared = (field: keyof SessionPolicy) => pick(org.spec.sessions?.[field], template?.spec.sessions?.[field]);
+    const inherited = policy ?? { lifetime: seconds(workspace?.spec.sessions?.lifetime, DEFAULT_SESSION.lifetime), idleTimeout: seconds(workspace?.spec.sessions?.idleTimeout, DEFAULT_SESSION.idleTimeout) };
+    const lifetime = Math.min(seconds(declared('lifetime'), inherited.lifetime), policy?.lifetime ?? Infinity);
+    policy = { lifetime, idleTimeout: Math.min(seconds(declared('idleTimeout'), inherited.idleTimeout), policy?.idleTimeout ?? Infinity) };
+  }
+  const base = policy ?? { lifetime: seconds(workspace?.spec.sessions?.lifetime, DEFAULT_SESSION.lifetime), idleTimeout: seconds(workspace?.spec.sessions?.idleTimeout, DEFAULT_SESSION.idleTimeout) };
+  const lifetime = Math.min(base.lifetime, ceiling);
+  return { lifetime, idleTimeout: Math.min(base.idleTimeout, lifetime) };
 }
 
 /**

@@ -205,9 +205,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (!organization) return snapshot.sessions;
     let policy = sessionPolicies.get(organization);
     if (!policy) {
-      const own = snapshot.organizations.get(organization);
-      const template = own?.spec.templateRef ? snapshot.templates.get(own.spec.templateRef.name) : undefined;
-      sessionPolicies.set(organization, (policy = resolveSessions(own, template, snapshot.workspace)));
+      sessionPolicies.set(organization, (policy = resolveSessions(organizationChain(snapshot.organizations, organization), snapshot.templates, snapshot.workspace)));
     }
     return policy;
   };

@@ -190,7 +190,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     settingsOf,
     scopesOf,
     lifetimes: lifetimesOf(effective),
-    sessions: resolveSessions(org, template, workspace),
+    sessions: resolveSessions(chain, templates, workspace),
     version,
   };
 }

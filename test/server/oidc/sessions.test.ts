@@ -96,16 +96,29 @@ describe('an Organization overrides them, under the guardrail', () => {
 
 describe('resolution', () => {
   it('defaults to 8 hours, idle as long, capped at 24 hours; the idle timeout never exceeds the lifetime', () => {
-    expect(resolveSessions(undefined, undefined, undefined)).toEqual({ lifetime: 8 * 3600, idleTimeout: 8 * 3600 });
+    expect(resolveSessions([], new Map(), undefined)).toEqual({ lifetime: 8 * 3600, idleTimeout: 8 * 3600 });
     const ws = workspace({ sessions: { lifetime: '48h', idleTimeout: '72h' } }) as never;
-    expect(resolveSessions(undefined, undefined, ws)).toEqual({ lifetime: 24 * 3600, idleTimeout: 24 * 3600 });
+    expect(resolveSessions([], new Map(), ws)).toEqual({ lifetime: 24 * 3600, idleTimeout: 24 * 3600 });
   });
 
   it('takes each field from the Organization, else its OrganizationTemplate, else the Workspace', () => {
     const ws = workspace({ sessions: { lifetime: '4h', idleTimeout: '20m' } }) as never;
-    const tpl = template('partners', { sessions: { idleTimeout: '45m' } }) as never;
-    expect(resolveSessions(organization('x') as never, tpl, ws)).toEqual({ lifetime: 4 * 3600, idleTimeout: 45 * 60 });
-    expect(resolveSessions(organization('x', { sessions: { idleTimeout: '10m' } }) as never, tpl, ws)).toEqual({ lifetime: 4 * 3600, idleTimeout: 10 * 60 });
+    const templates = new Map([['partners', template('partners', { sessions: { idleTimeout: '45m' } }) as never]]);
+    const x = (spec: object = {}) => organization('x', { templateRef: { name: 'partners' }, ...spec }) as never;
+    expect(resolveSessions([x()], templates, ws)).toEqual({ lifetime: 4 * 3600, idleTimeout: 45 * 60 });
+    expect(resolveSessions([x({ sessions: { idleTimeout: '10m' } })], templates, ws)).toEqual({ lifetime: 4 * 3600, idleTimeout: 10 * 60 });
+  });
+
+  it("a parent organization's sessions are a ceiling its sub-organizations inherit and cannot lift", () => {
+    const ws = workspace({ sessions: { lifetime: '8h', idleTimeout: '1h' } }) as never;
+    const parent = organization('hq', { sessions: { lifetime: '2h' } }) as never;
+    const child = (spec: object = {}) => organization('branch', { parentRef: { name: 'hq' }, ...spec }) as never;
+    // Inherited: the parent's lifetime, the Workspace's idle timeout.
+    expect(resolveSessions([child(), parent], new Map(), ws)).toEqual({ lifetime: 2 * 3600, idleTimeout: 3600 });
+    // Narrowed: the child may shorten either.
+    expect(resolveSessions([child({ sessions: { lifetime: '1h', idleTimeout: '15m' } }), parent], new Map(), ws)).toEqual({ lifetime: 3600, idleTimeout: 15 * 60 });
+    // Never lifted: a child asking for 12h still gets its parent's 2h.
+    expect(resolveSessions([child({ sessions: { lifetime: '12h' } }), parent], new Map(), ws)).toEqual({ lifetime: 2 * 3600, idleTimeout: 3600 });
   });
 
   it('keeps a session saved now for the idle timeout, never past the lifetime since the sign-in', () => {
