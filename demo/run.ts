@@ -135,9 +135,10 @@ for (const { object, file } of sortForApply(manifests.objects)) {
   await gatehouse.objects.apply(placed, { actor: 'demo', provenance: { source: 'directory', file } });
 }
 // Cascade's partner portal: its admin-console client (demo only; a workspace declares its own).
+// Its signed-out page is a post-logout URI so signing out of the portal ends the issuer's session too.
 const cascadePortal = `${GATEHOUSE}/${NS}/cascade-consulting/portal`;
 await gatehouse.objects.apply(
-  { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Client', metadata: { name: 'cascade-portal', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } }, spec: { organizationRef: { name: 'cascade-consulting' }, type: 'web', displayName: 'Cascade partner portal', redirectUris: [`${cascadePortal}/callback`], scopes: ['openid', 'email'] } },
+  { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Client', metadata: { name: 'cascade-portal', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } }, spec: { organizationRef: { name: 'cascade-consulting' }, type: 'web', displayName: 'Cascade partner portal', redirectUris: [`${cascadePortal}/callback`], postLogoutRedirectUris: [`${cascadePortal}/signed-out`], scopes: ['openid', 'email'] } },
   { actor: 'demo', provenance: { source: 'demo' } },
 );
 await gatehouse.clientSecrets.rotate(NS, 'cascade-portal', { actor: 'demo' });

@@ -21,14 +21,17 @@ const Approve = z
   .optional();
 const Decide = z.strictObject({ note }).optional();
 
-/** `…/organizations/{org}/accessrequests`: list, read, and approve, deny or revoke (see access-requests.ts). */
-export function registerAccessRequestRoutes(router: Router, options: { store: Store; clock: Clock; guard: AdminGuard; bodyLimit?: number }): void {
-  const { store, clock, guard } = options;
-  const base = '/namespaces/:namespace/organizations/:organization/accessrequests';
+export type AccessDecision = 'approve' | 'deny' | 'revoke';
 
-  /** The request at the path; another organization's is as absent as a missing one. */
-  const requestAt = async (ctx: Context, namespace: string, organization: string, permission: 'accessrequests.read' | 'accessrequests.decide'): Promise<AccessRequestRecord> => {
-    const id = String(ctx.params.id);
+/**
+ * Listing and deciding access requests with the admin API's guardrails (only declared
+ * approvers, never one's own request), for the admin API and the portal alike.
+ */
+export function accessRequestService(options: { store: Store; clock: Clock; guard: AdminGuard }) {
+  const { store, clock, guard } = options;
+
+  /** The request with that id; another organization's is as absent as a missing one. */
+  const requestAt = async (ctx: Context, namespace: string, organization: string, id: string, permission: 'accessrequests.read' | 'accessrequests.decide'): Promise<AccessRequestRecord> => {
     const found = /^ar-[0-9a-f]{18}$/.test(id) ? await store.accessRequests.find(namespace, id) : undefined;
     if (!found || found.organization !== organization) return guard.conceal(ctx, `access request ${id} does not exist in organization ${namespace}/${organization}`, permission);
     return found;
@@ -39,7 +42,7 @@ export function registerAccessRequestRoutes(router: Router, options: { store: St
    * asked. A scope no policy gates any more (the declaration changed) needs no approver; a
    * request none of whose scopes is gated any more is closed by a workspace administrator.
    */
-  const mayDecide = async (ctx: Context, r: AccessRequestRecord, decision: 'approve' | 'deny' | 'revoke'): Promise<void> => {
+  const mayDecide = async (ctx: Context, r: AccessRequestRecord, decision: AccessDecision): Promise<void> => {
     const principal = principalOf(ctx);
     const target = { namespace: r.namespace, organization: r.organization };
     if (principal.kind === 'user' && principal.namespace === r.namespace && principal.userId === r.userId) {
@@ -64,37 +67,26 @@ export function registerAccessRequestRoutes(router: Router, options: { store: St
     }
   };
 
-  router.get(base, async (ctx) => {
-    const namespace = label(ctx, 'namespace');
-    const organization = label(ctx, 'organization');
+  const list = async (ctx: Context, namespace: string, organization: string, state: unknown) => {
     await guard.require(ctx, 'accessrequests.read', { namespace, organization });
-    const state = ctx.query.state;
     if (state !== undefined && !STATES.includes(state as AccessRequestState)) throw badRequest(`state "${String(state)}" in the query: expected one of ${STATES.join(', ')}`);
     const now = clock.now();
     // An approval past its end is `expired` whether or not the monitor has marked it yet.
     const stored = state === 'expired' || state === 'approved' ? 'approved' : (state as AccessRequestState | undefined);
     const items = (await store.accessRequests.list(namespace, { organizations: [organization], ...(stored ? { state: stored } : {}) })).map((r) => presentRequest(r, now));
     if (state === 'expired') items.push(...(await store.accessRequests.list(namespace, { organizations: [organization], state: 'expired' })).map((r) => presentRequest(r, now)));
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { items: state ? items.filter((i) => i.state === state) : items };
-  });
+    return state ? items.filter((i) => i.state === state) : items;
+  };
 
-  router.get(`${base}/:id`, async (ctx) => {
-    const namespace = label(ctx, 'namespace');
-    const organization = label(ctx, 'organization');
+  const find = async (ctx: Context, namespace: string, organization: string, id: string) => {
     await guard.require(ctx, 'accessrequests.read', { namespace, organization });
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = presentRequest(await requestAt(ctx, namespace, organization, 'accessrequests.read'), clock.now());
-  });
+    return presentRequest(await requestAt(ctx, namespace, organization, id, 'accessrequests.read'), clock.now());
+  };
 
-  router.post(`${base}/:id/:decision`, async (ctx) => {
-    const namespace = label(ctx, 'namespace');
-    const organization = label(ctx, 'organization');
-    const decision = String(ctx.params.decision);
-    if (decision !== 'approve' && decision !== 'deny' && decision !== 'revoke') throw new Problem(404, 'Not Found', `no operation "${decision}"; use approve, deny or revoke`);
+  /** Approves (`raw` may say `for` and `note`), denies or revokes (`note`); `raw` is checked here, named as the admin API names it. */
+  const decide = async (ctx: Context, namespace: string, organization: string, id: string, decision: AccessDecision, raw: unknown) => {
     await guard.require(ctx, 'accessrequests.decide', { namespace, organization });
-    const r = await requestAt(ctx, namespace, organization, 'accessrequests.decide');
-    const raw = ctx.request.length ? await readBody(ctx, options.bodyLimit) : undefined;
+    const r = await requestAt(ctx, namespace, organization, id, 'accessrequests.decide');
     const body: { for?: string | undefined; note?: string | undefined } | undefined = decision === 'approve' ? parseBody(Approve, raw, 'approval') : parseBody(Decide, raw, decision === 'deny' ? 'denial' : 'revocation');
     await mayDecide(ctx, r, decision);
     const actor = principalOf(ctx).actor;
@@ -114,8 +106,7 @@ export function registerAccessRequestRoutes(router: Router, options: { store: St
         if (!(await repo.accessRequests.decide(namespace, r.id, { state: 'approved', at: now, by: actor, expiresAt }))) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
         await audit(repo, 'accessrequest.approved', actor, r, now, { expiresAt: iso(expiresAt), ...(body?.for ? { for: body.for } : {}), ...(capped ? { capped } : {}), justification: r.justification, ...extra });
       });
-      ctx.body = { ...presentRequest((await store.accessRequests.find(namespace, r.id))!, now), ...(capped ? { capped } : {}) };
-      return;
+      return { ...presentRequest((await store.accessRequests.find(namespace, r.id))!, now), ...(capped ? { capped } : {}) };
     }
     await store.transaction(async (repo) => {
       const changed = decision === 'deny'
@@ -124,6 +115,37 @@ export function registerAccessRequestRoutes(router: Router, options: { store: St
       if (!changed) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
       await audit(repo, decision === 'deny' ? 'accessrequest.denied' : 'accessrequest.revoked', actor, r, now, decision === 'revoke' ? { approvedBy: r.decidedBy, ...extra } : extra);
     });
-    ctx.body = presentRequest((await store.accessRequests.find(namespace, r.id))!, now);
+    return presentRequest((await store.accessRequests.find(namespace, r.id))!, now);
+  };
+
+  return { list, find, decide };
+}
+
+export type AccessRequestService = ReturnType<typeof accessRequestService>;
+
+/** `…/organizations/{org}/accessrequests`: list, read, and approve, deny or revoke (see access-requests.ts). */
+export function registerAccessRequestRoutes(router: Router, options: { store: Store; clock: Clock; guard: AdminGuard; bodyLimit?: number }): void {
+  const service = accessRequestService(options);
+  const base = '/namespaces/:namespace/organizations/:organization/accessrequests';
+
+  router.get(base, async (ctx) => {
+    const items = await service.list(ctx, label(ctx, 'namespace'), label(ctx, 'organization'), ctx.query.state);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { items };
+  });
+
+  router.get(`${base}/:id`, async (ctx) => {
+    const shown = await service.find(ctx, label(ctx, 'namespace'), label(ctx, 'organization'), String(ctx.params.id));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = shown;
+  });
+
+  router.post(`${base}/:id/:decision`, async (ctx) => {
+    const namespace = label(ctx, 'namespace');
+    const organization = label(ctx, 'organization');
+    const decision = String(ctx.params.decision);
+    if (decision !== 'approve' && decision !== 'deny' && decision !== 'revoke') throw new Problem(404, 'Not Found', `no operation "${decision}"; use approve, deny or revoke`);
+    const raw = ctx.request.length ? await readBody(ctx, options.bodyLimit) : undefined;
+    ctx.body = await service.decide(ctx, namespace, organization, String(ctx.params.id), decision, raw);
   });
 }

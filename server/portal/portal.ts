@@ -44,6 +44,7 @@ const label = (s: string) => dnsLabel.safeParse(s).success;
 export const NOTICES: Record<string, string> = {
   deactivated: 'The user is deactivated; their sessions and tokens have ended.',
   reactivated: 'The user can sign in again.',
+  erased: 'The user is removed and their personal data erased.',
   'mfa-reset': 'Two-step verification is reset: the user enrols again at the next sign-in.',
   roles: 'The roles are changed.',
   certified: 'The organization is certified.',

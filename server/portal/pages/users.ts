@@ -28,6 +28,7 @@ function userRow(req: PortalRequest, u: ShownUser, assignable: ReadonlySet<Role>
         !u.managed ? (u.active ? action('deactivate', 'Deactivate', 'danger', `Deactivate ${u.email}? Their sessions end now.`) : action('reactivate', 'Reactivate')) : '',
         u.mfaEnrolled ? action('reset-mfa', 'Reset 2-step', 'secondary', `Reset two-step verification of ${u.email}?`) : '',
         action('password-link', 'Password link'),
+        !u.managed ? action('erase', 'Remove and erase', 'danger') : '',
         !u.managed
           ? `<details><summary>Roles</summary><form method="post" action="${escapeHtml(req.url(`users/${encodeURIComponent(u.id)}/roles`))}">${req.csrfField}<fieldset><legend class="muted">Roles of ${escapeHtml(u.email)}</legend>${ROLES.filter((r) => assignable.has(r))
               .map((r) => `<label><input type="checkbox" name="roles" value="${r}"${u.roles.includes(r) ? ' checked' : ''}> ${escapeHtml(r)}</label>`)
@@ -103,7 +104,28 @@ async function change(req: PortalRequest): Promise<void> {
       await services.governance.setRoles(ctx, namespace, organization, user, { roles: form.getAll('roles') });
       return req.redirect('users', 'roles');
     }
+    if (operation === 'erase') return erase(req, user);
     const done = await services.governance.operate(ctx, namespace, organization, user, operation);
     if ('link' in done) return list(req, { notice: 'A new password link is made.', shown: linkCard('Password link', user, done.link!) });
     req.redirect('users', ({ deactivate: 'deactivated', reactivate: 'reactivated', 'reset-mfa': 'mfa-reset' } as Record<string, string>)[operation]);
+}
+
+/**
+ * Removing a user erases their personal data for good, so the first POST only asks again
+ * (a page, not a script dialog: it holds without JavaScript); the erasure is the admin API's,
+ * guardrails included, and a refusal shows on the list like any other.
+ */
+async function erase(req: PortalRequest, user: string): Promise<void> {
+  const { ctx, principal, services, form } = req;
+  if (form.get('confirm') !== 'erase') {
+    const shown = (await services.governance.listUsers(ctx, principal.namespace, principal.organization)).find((u) => u.id === user);
+    if (!shown) return req.render('Not found', '<p>There is no such user.</p>', { status: 404 });
+    return req.render(
+      'Remove and erase a user',
+      `<div class="card" id="confirm-erase"><p>Remove <strong>${escapeHtml(shown.email)}</strong> and erase their personal data? Their sessions and tokens end; the activity log keeps only their id, which nothing maps back to them any more. This cannot be undone.</p>
+<form method="post" action="${escapeHtml(req.url(`users/${encodeURIComponent(user)}/erase`))}">${req.csrfField}<input type="hidden" name="confirm" value="erase"><button type="submit" class="danger">Remove and erase</button> <a href="${escapeHtml(req.url('users'))}">Cancel</a></form></div>`,
+    );
+  }
+  await services.governance.erase(ctx, principal.namespace, principal.organization, user);
+  req.redirect('users', 'erased');
 }

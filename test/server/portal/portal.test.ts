@@ -221,6 +221,43 @@ describe('the users page holds the admin API\'s guardrails', () => {
     expect(after).toMatch(new RegExp(`data-user="${id}"[\\s\\S]*?deactivated`));
   });
 
+  it('removes and erases a runtime user only after a confirmation step, audited', async () => {
+    const id = await runtimeUser('gone@cascade.example', []);
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const list = await (await browser.fetch(`${portal('cascade')}/users`)).text();
+    expect(list).toContain(`action="/${NS}/cascade/portal/users/${id}/erase"`);
+    const asked = await browser.submit(`${portal('cascade')}/users/${id}/erase`, { _csrf: csrfOf(html) });
+    expect(asked.status).toBe(200);
+    const confirmPage = await asked.text();
+    expect(confirmPage).toContain('gone@cascade.example');
+    expect(confirmPage).toContain('name="confirm" value="erase"');
+    expect(await gh.store.users.find(NS, id)).toBeDefined();
+    const res = await browser.submit(`${portal('cascade')}/users/${id}/erase`, { _csrf: csrfOf(html), confirm: 'erase' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toContain('notice=erased');
+    expect(await gh.store.users.find(NS, id)).toBeUndefined();
+    const [record] = await gh.store.audit.query({ namespace: NS, action: 'user.erased', limit: 1 });
+    expect(record).toMatchObject({ subject: id, data: { via: 'admin' } });
+  });
+
+  it('offers no erasure of a declared user and refuses a forged one; refuses a user manager erasing an organization admin', async () => {
+    const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
+    const list = await (await browser.fetch(`${portal('cascade')}/users`)).text();
+    expect(list).not.toContain('/users/pat/erase');
+    const declared = await browser.submit(`${portal('cascade')}/users/pat/erase`, { _csrf: csrfOf(html), confirm: 'erase' });
+    expect(declared.status).toBe(403);
+    expect(await declared.text()).toContain('declared in git or Pulumi');
+    expect(await gh.store.users.find(NS, 'pat')).toBeDefined();
+    const chief = await runtimeUser('chief2@cascade.example', ['organization-admin']);
+    const uma = await signInToPortal('cascade', 'uma@cascade.example');
+    const refused = await uma.browser.submit(`${portal('cascade')}/users/${chief}/erase`, { _csrf: csrfOf(uma.html), confirm: 'erase' });
+    expect(refused.status).toBe(403);
+    expect(await gh.store.users.find(NS, chief)).toBeDefined();
+    const noToken = await browser.submit(`${portal('cascade')}/users/${chief}/erase`, { confirm: 'erase' });
+    expect(noToken.status).toBe(403);
+    expect(await gh.store.users.find(NS, chief)).toBeDefined();
+  });
+
   it('does not reach another organization\'s user by editing the URL: the same 404 as a missing one', async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/users/fred/deactivate`, { _csrf: csrfOf(html) });
