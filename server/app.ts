@@ -113,7 +113,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
   const untrusted = { allowLoopbackHttp: options.federationSetup?.allowLoopbackHttp ?? false };
-  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, trustedProxies: proxies, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const federationSetup = new FederationSetup({ store, clock, objects, secrets: upstreamSecrets, audit, broker, publicUrl: () => options.publicUrl, fetch: untrusted });
   broker.drafts = federationSetup;
   const scimTokens = new ScimTokens({ store, clock, publicUrl: () => options.publicUrl });

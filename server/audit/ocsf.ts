@@ -63,6 +63,16 @@ export const OCSF_ACTIONS = Object.keys(MAPPINGS) as AuditAction[];
 
 export type OcsfEvent = Record<string, unknown> & { class_uid: number; activity_id: number; type_uid: number; time: number };
 
+/** `data.signals` (server/risk/signals.ts) as OCSF's source endpoint and HTTP request. */
+function endpointOf(data: Record<string, unknown>): Record<string, unknown> {
+  const signals = data.signals as { ip?: unknown; userAgent?: unknown } | undefined;
+  if (!signals || typeof signals !== 'object') return {};
+  return {
+    ...(typeof signals.ip === 'string' ? { src_endpoint: { ip: signals.ip } } : {}),
+    ...(typeof signals.userAgent === 'string' ? { http_request: { user_agent: signals.userAgent } } : {}),
+  };
+}
+
 export function toOcsf(record: ChainRecord): OcsfEvent | undefined {
   // Records read back may carry any name (older records too): only the vocabulary's are mapped.
   const m = Object.hasOwn(MAPPINGS, record.action) ? MAPPINGS[record.action as AuditAction] : undefined;
@@ -90,6 +100,7 @@ export function toOcsf(record: ChainRecord): OcsfEvent | undefined {
     user,
     ...(m.class_uid === 3005 && Array.isArray(record.data.scopes) ? { privileges: record.data.scopes.map(String) } : {}),
     actor: { user: { uid: record.actor, name: record.actor } },
+    ...endpointOf(record.data),
     ...(record.client ? { service: { name: record.client, uid: record.client } } : {}),
     metadata: {
       version: OCSF_VERSION,

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { BlockList } from 'node:net';
+import { signalsOf } from '../risk/signals.ts';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { z } from 'zod';
@@ -74,6 +76,8 @@ export interface BrokerOptions {
   fetchMetadata?: (url: string) => Promise<string>;
   /** How URLs of connections set up in the portal are fetched (the private-address guard's settings). */
   untrusted?: FetchGuardOptions;
+  /** Proxies whose X-Forwarded-For is believed when recording where a sign-in came from. */
+  trustedProxies?: BlockList | undefined;
 }
 
 /**
@@ -198,7 +202,7 @@ export class Broker {
       subject: audit.subject ?? null,
       actor: audit.email ?? audit.subject ?? 'anonymous',
       outcome: 'refused',
-      data: { reason: audit.reason, ...(audit.code ? { code: audit.code } : {}), ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}) },
+      data: { reason: audit.reason, ...(audit.code ? { code: audit.code } : {}), ...(audit.connection ? { connection: audit.connection } : {}), ...(audit.email ? { email: audit.email } : {}), signals: signalsOf(ctx.req, this.options.trustedProxies) },
     });
     refusal(ctx, status, branding, heading, message);
   }
@@ -386,7 +390,7 @@ export class Broker {
     }
     const { user } = result;
     if (result.created) await this.audit(snapshot, 'user.provisioned', { organization: orgName, subject: user.id, actor: `idp:${connection.metadata.name}`, data: { connection: connection.metadata.name, email: user.email, roles: user.roles } });
-    await this.audit(snapshot, 'login.succeeded', { organization: orgName, client: pending.clientId, subject: user.id, data: { connection: connection.metadata.name, type: connection.spec.type, amr: pending.login!.amr } });
+    await this.audit(snapshot, 'login.succeeded', { organization: orgName, client: pending.clientId, subject: user.id, data: { connection: connection.metadata.name, type: connection.spec.type, amr: pending.login!.amr, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
     await this.complete(ctx, issuer, uid, user, { amr: pending.login!.amr, acr: pending.login!.acr }, pending.clientId, details.params);
   }
 

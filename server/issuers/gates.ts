@@ -9,6 +9,7 @@ import type { AuditAction } from '../audit/actions.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
+import { signalsOf } from '../risk/signals.ts';
 import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
 import { escapeHtml, page } from '../oidc/html.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
@@ -135,7 +136,7 @@ export class IssuerGates {
           await this.introspectJwt(ctx, issuer);
           if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
             const { snapshot } = issuer;
-            await this.options.audit.append({ action: 'token.introspected-inactive', actor: oidc.client?.clientId ?? 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: oidc.client?.clientId ?? null, outcome: 'inactive', data: {} });
+            await this.options.audit.append({ action: 'token.introspected-inactive', actor: oidc.client?.clientId ?? 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: oidc.client?.clientId ?? null, outcome: 'inactive', data: { signals: signalsOf(ctx.req, this.options.trustedProxies) } });
           }
           return false;
         };
@@ -167,7 +168,7 @@ export class IssuerGates {
   private async refuse(ctx: Context, issuer: Issuer, rest: string, standing: Extract<Standing, { active: false }>, answer: StandingAnswer): Promise<boolean> {
     const { snapshot } = issuer;
     const audit = (action: AuditAction) =>
-      this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest } });
+      this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
     switch (answer) {
       case 'token':
         if (ctx.method !== 'POST') return false;
@@ -380,14 +381,15 @@ export class IssuerGates {
     const body = ctx.body as { error?: string; scope?: string } | undefined;
     const entities = oidc.entities as { RefreshToken?: { consumed?: unknown }; Account?: { accountId: string }; AccessToken?: { accountId?: string } };
     const subject = entities.Account?.accountId ?? entities.AccessToken?.accountId ?? null;
+    const signals = signalsOf(ctx.req, this.options.trustedProxies);
     const base = { namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: clientId, subject, actor: subject ?? clientId ?? 'anonymous' };
     if (grantType === TOKEN_EXCHANGE) {
       const exchange = exchangeOf(ctx);
       if (ctx.status === 200 && exchange) {
-        await this.options.audit.append({ ...base, action: 'token.exchanged', data: { grant: grantType, ...exchange } });
+        await this.options.audit.append({ ...base, action: 'token.exchanged', data: { grant: grantType, ...exchange, signals } });
       } else {
         const failure = ctx.body as { error?: string; error_description?: string } | undefined;
-        await this.options.audit.append({ ...base, action: 'token.refused', outcome: 'refused', data: { grant: grantType, error: failure?.error ?? String(ctx.status), reason: refusalOf(ctx) ?? failure?.error_description ?? '' } });
+        await this.options.audit.append({ ...base, action: 'token.refused', outcome: 'refused', data: { grant: grantType, error: failure?.error ?? String(ctx.status), reason: refusalOf(ctx) ?? failure?.error_description ?? '', signals } });
       }
       return;
     }
@@ -395,10 +397,10 @@ export class IssuerGates {
       // Scopes asked for but not granted (no policy allows them, or they need a second factor): the audit says which.
       const granted = new Set((body?.scope ?? '').split(' '));
       const dropped = String(oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !granted.has(scope));
-      await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '', ...(dropped.length ? { dropped } : {}) } });
+      await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '', ...(dropped.length ? { dropped } : {}), signals } });
     } else {
       const reuse = grantType === 'refresh_token' && entities.RefreshToken?.consumed !== undefined && body?.error === 'invalid_grant';
-      await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}) } });
+      await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}), signals } });
     }
   }
 }

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { BlockList } from 'node:net';
+import { signalsOf } from '../risk/signals.ts';
 import { organizationChain } from '../../api/index.ts';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
@@ -20,6 +22,8 @@ export interface InteractionContext {
   clock: Clock;
   audit: AuditWriter;
   limiter: LoginLimiter;
+  /** Proxies whose X-Forwarded-For is believed when recording where a sign-in came from. */
+  trustedProxies?: BlockList | undefined;
   /** At the shared issuer: the user's organization's networks and rate (server/oidc/admission.ts). */
   admitUser?: UserAdmission;
   /** Finishes a successful sign-in (the broker's MFA step-up); without it, the login is finished here. */
@@ -106,7 +110,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     const key = `${snapshot.namespace}/${email}`;
     const clientId = String(details.params.client_id ?? '');
     const refuse = async (message: string, reason: string, organization: string | null) => {
-      await deps.audit.append({ action: 'login.failed', actor: email || 'anonymous', namespace: snapshot.namespace, organization, client: clientId, outcome: 'failure', data: { reason, connection: 'directory' } });
+      await deps.audit.append({ action: 'login.failed', actor: email || 'anonymous', namespace: snapshot.namespace, organization, client: clientId, outcome: 'failure', data: { reason, connection: 'directory', signals: signalsOf(ctx.req, deps.trustedProxies) } });
       ctx.status = 401;
       ctx.type = 'html';
       // At the shared issuer the form came branded for the organization owning the address's
@@ -159,7 +163,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     deps.limiter.succeed(key);
     const now = deps.clock.now();
     await deps.store.users.touchLogin(snapshot.namespace, user.id, now);
-    await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'] } });
+    await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'], signals: signalsOf(ctx.req, deps.trustedProxies) } });
     if (deps.complete) {
       await deps.complete(ctx, user, { amr: ['pwd'], acr: ACR.password });
       return true;
