@@ -65,7 +65,8 @@ function contains(list: BlockList, address: string): boolean {
  * that no network admits it.
  */
 export function clientAddress(req: IncomingMessage, trustedProxies: BlockList | undefined): string {
-  const peer = plain(req.socket.remoteAddress ?? '');
+  // A request refused mid-body (413) has its socket detached already: node sets it to null.
+  const peer = plain((req.socket as IncomingMessage['socket'] | null)?.remoteAddress ?? '');
   if (!trustedProxies || !contains(trustedProxies, peer)) return peer;
   const header = req.headers['x-forwarded-for'];
   const hops = (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((hop) => plain(hop.trim())).filter(Boolean);
