@@ -11,7 +11,10 @@ export type LocalRef = z.infer<typeof LocalRef>;
 /** A reference to one key of a secret held outside the manifest (a Kubernetes Secret or the server's secret store). */
 export const SecretKeyRef = z.strictObject({
   name: dnsLabel,
-  key: z.string().regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a secret key: letters, digits, "-", "_" or "."' }).max(253),
+  key: z
+    .string()
+    .regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a secret key: letters, digits, "-", "_" or "."' })
+    .max(253),
 });
 export type SecretKeyRef = z.infer<typeof SecretKeyRef>;
 

@@ -174,16 +174,22 @@ interface Context {
 }
 
 /** Keywords copied as they are (after the node-level rewrites below). */
-const VALUE_KEYWORDS = new Set([
-  'description', 'title', 'format', 'enum', 'default', 'example', 'nullable',
-  'minimum', 'maximum', 'multipleOf', 'minLength', 'maxLength', 'pattern',
-  'minItems', 'maxItems', 'minProperties', 'maxProperties', 'required',
-]);
+const VALUE_KEYWORDS = new Set(['description', 'title', 'format', 'enum', 'default', 'example', 'nullable', 'minimum', 'maximum', 'multipleOf', 'minLength', 'maxLength', 'pattern', 'minItems', 'maxItems', 'minProperties', 'maxProperties', 'required']);
 
 /** Keywords Kubernetes has no use for, or that the conversion below has already accounted for. */
 const DROPPED_KEYWORDS = new Set([
-  '$schema', '$id', 'id', '$defs', 'definitions', '$comment', 'examples', 'readOnly', 'writeOnly', 'deprecated',
-  'contentEncoding', 'contentMediaType',
+  '$schema',
+  '$id',
+  'id',
+  '$defs',
+  'definitions',
+  '$comment',
+  'examples',
+  'readOnly',
+  'writeOnly',
+  'deprecated',
+  'contentEncoding',
+  'contentMediaType',
   // Key constraints of records: Kubernetes has no equivalent (a CEL rule on the map would be one).
   'propertyNames',
 ]);
@@ -360,10 +366,7 @@ function convertUnion(node: Json, ctx: Context, path: string): JSONSchemaProps {
     const { type: _t, ...parentRest } = parent;
     return ordered({ ...stripUndefined(parentRest), 'x-kubernetes-int-or-string': true });
   }
-  throw new Error(
-    `${label(path)}: a union of ${[...types].map((t) => t ?? 'untyped').join(' | ')} cannot be written as a structural schema; ` +
-      'use one object with optional fields and a CEL rule instead',
-  );
+  throw new Error(`${label(path)}: a union of ${[...types].map((t) => t ?? 'untyped').join(' | ')} cannot be written as a structural schema; ` + 'use one object with optional fields and a CEL rule instead');
 }
 
 /** What a union branch may carry in a structural schema: value validations only. */
@@ -430,11 +433,34 @@ function resolveRef(ref: string, ctx: Context, path: string): Json {
 
 /** Keyword order in the generated YAML: what a reader looks for first. */
 const KEY_ORDER = [
-  'description', 'title', 'type', 'format', 'enum', 'default', 'example', 'nullable',
-  'minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum', 'multipleOf',
-  'minLength', 'maxLength', 'pattern', 'minItems', 'maxItems', 'items',
-  'minProperties', 'maxProperties', 'properties', 'required', 'additionalProperties',
-  'anyOf', 'oneOf', 'allOf', 'not',
+  'description',
+  'title',
+  'type',
+  'format',
+  'enum',
+  'default',
+  'example',
+  'nullable',
+  'minimum',
+  'exclusiveMinimum',
+  'maximum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'items',
+  'minProperties',
+  'maxProperties',
+  'properties',
+  'required',
+  'additionalProperties',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'not',
 ];
 
 function ordered(node: Json): JSONSchemaProps {

@@ -282,7 +282,12 @@ export function effectiveScopes(decls: Declarations, organization: string, clien
 
 /** Seconds as a declaration writes them: the largest unit that divides them (`600` → `10m`). */
 export function formatDuration(seconds: number): string {
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) if (seconds % size === 0 && seconds >= size) return `${seconds / size}${unit}`;
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const)
+    if (seconds % size === 0 && seconds >= size) return `${seconds / size}${unit}`;
   return `${seconds}s`;
 }
 

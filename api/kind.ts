@@ -18,15 +18,7 @@ export interface Reference {
   name: string;
 }
 
-export type KindName =
-  | 'Workspace'
-  | 'OrganizationTemplate'
-  | 'Organization'
-  | 'IdPConnection'
-  | 'Client'
-  | 'ClaimMapping'
-  | 'AccessPolicy'
-  | 'User';
+export type KindName = 'Workspace' | 'OrganizationTemplate' | 'Organization' | 'IdPConnection' | 'Client' | 'ClaimMapping' | 'AccessPolicy' | 'User';
 
 export interface KindDefinition<Spec extends z.ZodType = z.ZodType, Status extends z.ZodType = z.ZodType, K extends KindName = KindName> {
   kind: K;

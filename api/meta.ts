@@ -8,20 +8,13 @@ export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 // stricter DNS-1123 label rule (the one Kubernetes applies to namespaces).
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export const dnsLabel = z
-  .string({ error: 'expected a string' })
-  .min(1, { error: 'must not be empty' })
-  .max(63, { error: 'must be at most 63 characters' })
-  .regex(DNS1123_LABEL, {
-    error: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
-  });
+export const dnsLabel = z.string({ error: 'expected a string' }).min(1, { error: 'must not be empty' }).max(63, { error: 'must be at most 63 characters' }).regex(DNS1123_LABEL, {
+  error: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
+});
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
-export const labelMap = z.record(
-  z.string().max(316).regex(LABEL_KEY, { error: 'must be a qualified name (prefix/name)' }),
-  z.string().max(63),
-);
+export const labelMap = z.record(z.string().max(316).regex(LABEL_KEY, { error: 'must be a qualified name (prefix/name)' }), z.string().max(63));
 
 export const ObjectMeta = z.strictObject({
   name: dnsLabel,

@@ -16,10 +16,5 @@ export function sortForApply<T extends { object: AnyObject }>(items: readonly T[
   }
   const orgDepth = (o: OrganizationObject) => Math.max(0, ancestry(byNamespace.get(o.metadata.namespace)!, o.metadata.name).chain.length - 1);
   const rank = (o: AnyObject) => applyRank(o.kind) * 1000 + (o.kind === 'Organization' ? orgDepth(o) : 0);
-  return [...items].sort(
-    (a, b) =>
-      rank(a.object) - rank(b.object) ||
-      (a.object.metadata.namespace ?? '').localeCompare(b.object.metadata.namespace ?? '') ||
-      a.object.metadata.name.localeCompare(b.object.metadata.name),
-  );
+  return [...items].sort((a, b) => rank(a.object) - rank(b.object) || (a.object.metadata.namespace ?? '').localeCompare(b.object.metadata.namespace ?? '') || a.object.metadata.name.localeCompare(b.object.metadata.name));
 }

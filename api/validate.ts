@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { GROUP_VERSION } from './meta.ts';
 import { kindByName, type AnyObject } from './kinds/index.ts';
 

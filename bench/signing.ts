@@ -16,8 +16,7 @@ const data = Buffer.alloc(400, 7); // about a JWT access token's signing input
 
 const ways: Record<string, () => Promise<unknown>> = {
   'WebCrypto (crypto.subtle.sign)': () => webcrypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, cryptoKey, data),
-  'crypto.sign, { key, dsaEncoding }, callback': () =>
-    new Promise((resolve, reject) => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }, (error, signature) => (error ? reject(error) : resolve(signature)))),
+  'crypto.sign, { key, dsaEncoding }, callback': () => new Promise((resolve, reject) => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }, (error, signature) => (error ? reject(error) : resolve(signature)))),
   'LocalSigningKey (KeyObject, callback, DER → r‖s)': async () => gatehouse.sign(data),
   'crypto.sign on the event loop': async () => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }),
 };
@@ -29,9 +28,11 @@ for (let round = 0; round < 3; round++) {
     let left = N;
     const cpu = process.threadCpuUsage();
     const started = performance.now();
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      while (left-- > 0) await signOnce();
-    }));
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (left-- > 0) await signOnce();
+      }),
+    );
     const used = process.threadCpuUsage(cpu);
     const wall = ((performance.now() - started) * 1000) / N;
     console.log(`${name.padEnd(52)} ${((used.user + used.system) / N).toFixed(1).padStart(14)} ${wall.toFixed(1).padStart(8)}`);

@@ -63,7 +63,9 @@ try {
     const order = round % 2 === 0 ? (['bare', 'gatehouse'] as const) : (['gatehouse', 'bare'] as const);
     for (const name of order) results[name].push(await load(servers[name], SECONDS));
     const [b, g] = [results.bare.at(-1)!, results.gatehouse.at(-1)!];
-    process.stderr.write(`round ${round + 1}/${ROUNDS}: bare ${b.tokensPerSecond.toFixed(0)}/s ${b.cpuPerToken.toFixed(0)} µs CPU, gatehouse ${g.tokensPerSecond.toFixed(0)}/s ${g.cpuPerToken.toFixed(0)} µs CPU, ratio ${(g.tokensPerSecond / b.tokensPerSecond).toFixed(2)}, steal ${(100 * b.steal).toFixed(0)}%/${(100 * g.steal).toFixed(0)}%\n`);
+    process.stderr.write(
+      `round ${round + 1}/${ROUNDS}: bare ${b.tokensPerSecond.toFixed(0)}/s ${b.cpuPerToken.toFixed(0)} µs CPU, gatehouse ${g.tokensPerSecond.toFixed(0)}/s ${g.cpuPerToken.toFixed(0)} µs CPU, ratio ${(g.tokensPerSecond / b.tokensPerSecond).toFixed(2)}, steal ${(100 * b.steal).toFixed(0)}%/${(100 * g.steal).toFixed(0)}%\n`,
+    );
   }
 } finally {
   for (const s of Object.values(servers)) s.child.kill();

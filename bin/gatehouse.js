@@ -11,10 +11,7 @@ import { existsSync } from 'node:fs';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
-  console.error(
-    `gatehouse needs Node.js 22.19 or newer; this is ${process.version}.\n` +
-      'Inside the checkout, run it through npm (npm start, npx gatehouse …), which uses the Node 24 the project installs.',
-  );
+  console.error(`gatehouse needs Node.js 22.19 or newer; this is ${process.version}.\n` + 'Inside the checkout, run it through npm (npm start, npx gatehouse …), which uses the Node 24 the project installs.');
   process.exit(1);
 }
 const built = new URL('../cli/main.js', import.meta.url);

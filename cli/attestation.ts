@@ -65,10 +65,7 @@ export interface OrganizationAttestation {
    * partner admin invited at run time (`runtime`: no declaration; who invited them and when,
    * from the audit log).
    */
-  admins: ({ name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null } & (
-    | { source: 'declared'; declaration: Declaration }
-    | { source: 'runtime'; declaration: null; invitedBy: string | null; invitedAt: string | null }
-  ))[];
+  admins: ({ name: string; email: string; roles: string[]; active: boolean; lastSignInAt: string | null } & ({ source: 'declared'; declaration: Declaration } | { source: 'runtime'; declaration: null; invitedBy: string | null; invitedAt: string | null }))[];
   activity: { lastSignInAt: string | null; lastTokenIssuedAt: string | null } | null;
   inactiveUsers: { id: string; email: string; lastSignInAt: string | null }[] | null;
   /** Scopes its AccessPolicies grant only on approval, and who the policy says decides. */
@@ -127,7 +124,10 @@ class GitHistory {
     const key = args.join('\0');
     let pending = this.cache.get(key);
     if (!pending) {
-      pending = run('git', ['-C', this.dir, 'log', `--format=${FORMAT}`, ...args], { maxBuffer: 64 * 1024 * 1024 }).then(({ stdout }) => parseLog(stdout), () => []);
+      pending = run('git', ['-C', this.dir, 'log', `--format=${FORMAT}`, ...args], { maxBuffer: 64 * 1024 * 1024 }).then(
+        ({ stdout }) => parseLog(stdout),
+        () => [],
+      );
       this.cache.set(key, pending);
     }
     return pending;
@@ -278,9 +278,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
       erasures = (await store.audit.query({ namespace, organizations: [name], action: 'user.erased', limit: 1000 })).map((r) => ({ user: r.subject ?? r.name ?? '', at: new Date(r.at).toISOString(), via: String(r.data.via ?? ''), actor: r.actor }));
       const last = async (action: string) => (await store.audit.query({ namespace, organizations: [name], action, limit: 1 }))[0]?.at;
       activity = { lastSignInAt: iso(await last('login.succeeded')), lastTokenIssuedAt: iso(await last('token.issued')) };
-      inactiveUsers = (runtimeUsers ?? [])
-        .filter((u) => u.active && now - (u.lastLoginAt ?? u.createdAt) > inactiveMs)
-        .map((u) => ({ id: u.id, email: u.email, lastSignInAt: iso(u.lastLoginAt) }));
+      inactiveUsers = (runtimeUsers ?? []).filter((u) => u.active && now - (u.lastLoginAt ?? u.createdAt) > inactiveMs).map((u) => ({ id: u.id, email: u.email, lastSignInAt: iso(u.lastLoginAt) }));
     }
 
     const policies = inNamespace<AccessPolicyObject>('AccessPolicy').filter((p) => p.object.spec.organizationRef.name === name);
@@ -290,9 +288,7 @@ export async function buildAttestation(options: { dir: string; manifests: Manife
         .map((g) => ({ scope: g.scope, policy: p.object.metadata.name, client: p.object.spec.clientRef?.name ?? null, approvers: { roles: p.object.spec.approvers?.roles ?? [], users: p.object.spec.approvers?.users ?? [], adminTokens: p.object.spec.approvers?.adminTokens ?? [] } })),
     );
     const standingApprovals = store
-      ? (await store.accessRequests.approvals(namespace, now))
-          .filter((r) => r.organization === name)
-          .map((r) => ({ id: r.id, user: r.userId, client: r.clientId, scopes: r.scopes, approvedBy: r.decidedBy, approvedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), justification: r.justification }))
+      ? (await store.accessRequests.approvals(namespace, now)).filter((r) => r.organization === name).map((r) => ({ id: r.id, user: r.userId, client: r.clientId, scopes: r.scopes, approvedBy: r.decidedBy, approvedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), justification: r.justification }))
       : null;
 
     // A certification made through the admin API (in the store) counts when it is later than the committed one.
@@ -362,8 +358,7 @@ export function inactivePeriodDays(inactiveUserAfter: string | undefined, overri
 }
 
 const who = (c: Commit | null) => (c ? `${c.commit.slice(0, 7)} ${c.author} <${c.email}> ${c.date}` : 'not in git history');
-const decl = (d: Declaration) =>
-  d.declaredIn && d.lastChangedIn && d.declaredIn.commit !== d.lastChangedIn.commit ? `\`${d.file}\`: declared ${who(d.declaredIn)}, last changed ${who(d.lastChangedIn)}` : `\`${d.file}\`: declared ${who(d.declaredIn)}`;
+const decl = (d: Declaration) => (d.declaredIn && d.lastChangedIn && d.declaredIn.commit !== d.lastChangedIn.commit ? `\`${d.file}\`: declared ${who(d.declaredIn)}, last changed ${who(d.lastChangedIn)}` : `\`${d.file}\`: declared ${who(d.declaredIn)}`);
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
 export function attestationMarkdown(a: Attestation): string {
@@ -387,7 +382,10 @@ export function attestationMarkdown(a: Attestation): string {
       const c = o.contract;
       lines.push('| Contract | Type | Owner | Starts | Ends | Certified |', '|---|---|---|---|---|---|', `| ${cell(c.id)} | ${c.partnerType} | ${c.owner} | ${c.startsAt ?? '—'} | ${c.endsAt} | ${c.certifiedAt ?? 'never'} |`, '');
     } else lines.push('No contract declared.', '');
-    lines.push(`Certification: ${o.certification.certifiedAt ? `${o.certification.certifiedAt}, ${o.certification.via === 'admin-api' ? `through the admin API by ${o.certification.certifiedBy}` : `committed by ${who(o.certification.certifiedIn)}`}` : 'never'}${o.certification.dueAt ? `; next due ${o.certification.dueAt}${o.certification.overdue ? ' (OVERDUE)' : ''}` : ''}.`, '');
+    lines.push(
+      `Certification: ${o.certification.certifiedAt ? `${o.certification.certifiedAt}, ${o.certification.via === 'admin-api' ? `through the admin API by ${o.certification.certifiedBy}` : `committed by ${who(o.certification.certifiedIn)}`}` : 'never'}${o.certification.dueAt ? `; next due ${o.certification.dueAt}${o.certification.overdue ? ' (OVERDUE)' : ''}` : ''}.`,
+      '',
+    );
     lines.push('### Applications', '');
     if (o.applications.length === 0) lines.push('None.');
     for (const app of o.applications) lines.push(`- **${app.name}** (${app.type}${app.shared ? ', shared by the workspace' : ''}): scopes ${app.scopes.join(' ') || '—'}; API scopes allowed by policy ${app.apiScopesAllowed.join(' ') || '—'}; audiences ${app.audiences.join(' ') || '—'}. ${decl(app.declaration)}`);
@@ -421,8 +419,8 @@ export function attestationMarkdown(a: Attestation): string {
     if (!o.activity) lines.push('Unknown (no store).');
     else {
       lines.push(`Last sign-in: ${o.activity.lastSignInAt ?? 'never'}. Last token issued: ${o.activity.lastTokenIssuedAt ?? 'never'}.`);
-      lines.push(`Users removed and erased: ${o.erasures && o.erasures.length ? o.erasures.map((e) => `${e.user} at ${e.at} (${e.via}, by ${e.actor})`).join(', ') : 'none'}.`);
-      lines.push(`Users without a sign-in for ${o.inactiveAfterDays} days: ${o.inactiveUsers && o.inactiveUsers.length ? o.inactiveUsers.map((u) => `${u.id} <${u.email}> (last ${u.lastSignInAt ?? 'never'})`).join(', ') : 'none'}.`);
+      lines.push(`Users removed and erased: ${o.erasures?.length ? o.erasures.map((e) => `${e.user} at ${e.at} (${e.via}, by ${e.actor})`).join(', ') : 'none'}.`);
+      lines.push(`Users without a sign-in for ${o.inactiveAfterDays} days: ${o.inactiveUsers?.length ? o.inactiveUsers.map((u) => `${u.id} <${u.email}> (last ${u.lastSignInAt ?? 'never'})`).join(', ') : 'none'}.`);
     }
     lines.push('');
   }

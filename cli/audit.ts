@@ -67,7 +67,7 @@ export async function audit(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   const checkpointFiles = values.checkpoint ?? [];
   if (checkpointFiles.length > 0 && values.jwks === undefined) {
-    err('gatehouse audit verify: --checkpoint needs --jwks, the JWKS of the namespace that signed it (its issuer\'s /jwks URL or a saved file)');
+    err("gatehouse audit verify: --checkpoint needs --jwks, the JWKS of the namespace that signed it (its issuer's /jwks URL or a saved file)");
     return 2;
   }
   let config;

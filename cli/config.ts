@@ -44,7 +44,11 @@ export const SETTINGS = {
     default: '8080',
     commands: ['serve'],
     secret: false,
-    schema: z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).refine((n) => n <= 65535, 'must be a port number'),
+    schema: z
+      .string()
+      .regex(/^\d{1,5}$/, 'must be a port number')
+      .transform(Number)
+      .refine((n) => n <= 65535, 'must be a port number'),
   }),
   HOST: setting({
     description: 'address to listen on (`--host` wins); `0.0.0.0` in a container',
@@ -71,7 +75,10 @@ export const SETTINGS = {
     description: '`postgres://…`: use PostgreSQL instead of the embedded store, for several replicas sharing state',
     commands: ['serve', 'audit', 'attest'],
     secret: true,
-    schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
   }),
   GATEHOUSE_SECRET_KEY: setting({
     description: `key that seals secrets at rest (client secrets, signing keys, upstream IdP secrets) and keys the audit chain, at least ${SECRET_KEY_LENGTH} characters; the same on every replica. Unset, a key is generated once into GATEHOUSE_DATA_DIR/secret.key. \`audit verify\` needs it to check a keyed chain`,
@@ -96,14 +103,25 @@ export const SETTINGS = {
     shownDefault: 'none',
     commands: ['serve'],
     secret: false,
-    schema: z.string().optional().transform((s) => (s ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean)),
+    schema: z
+      .string()
+      .optional()
+      .transform((s) =>
+        (s ?? '')
+          .split(',')
+          .map((cidr) => cidr.trim())
+          .filter(Boolean),
+      ),
   }),
   GATEHOUSE_SHUTDOWN_GRACE_SECONDS: setting({
-    description: 'on SIGTERM/SIGINT: how long in-flight requests may take to finish before their connections are closed (keep it below the orchestrator\'s own grace period, e.g. Kubernetes\' terminationGracePeriodSeconds, 30 by default)',
+    description: "on SIGTERM/SIGINT: how long in-flight requests may take to finish before their connections are closed (keep it below the orchestrator's own grace period, e.g. Kubernetes' terminationGracePeriodSeconds, 30 by default)",
     default: '20',
     commands: ['serve'],
     secret: false,
-    schema: z.string().regex(/^\d{1,4}(\.\d+)?$/, 'must be a number of seconds').transform(Number),
+    schema: z
+      .string()
+      .regex(/^\d{1,4}(\.\d+)?$/, 'must be a number of seconds')
+      .transform(Number),
   }),
   GATEHOUSE_ENDPOINT: setting({
     description: "the server's base URL (`--endpoint` wins)",
@@ -112,7 +130,7 @@ export const SETTINGS = {
     schema: httpUrl('http://gatehouse:8080'),
   }),
   GATEHOUSE_DRIFT: setting({
-    description: 'what the controller does when an object on the server differs from its declaration because someone changed it there: `correct` puts the declaration back (audited, with reason `drift`); `report` leaves it, sets the object\'s `Drifted` condition and logs it, for a person to decide (`--drift` wins)',
+    description: "what the controller does when an object on the server differs from its declaration because someone changed it there: `correct` puts the declaration back (audited, with reason `drift`); `report` leaves it, sets the object's `Drifted` condition and logs it, for a person to decide (`--drift` wins)",
     default: 'correct',
     commands: ['controller'],
     secret: false,
@@ -151,7 +169,12 @@ export const SETTINGS = {
     shownDefault: 'not served',
     commands: ['serve', 'controller'],
     secret: false,
-    schema: z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).refine((n) => n <= 65535, 'must be a port number').optional(),
+    schema: z
+      .string()
+      .regex(/^\d{1,5}$/, 'must be a port number')
+      .transform(Number)
+      .refine((n) => n <= 65535, 'must be a port number')
+      .optional(),
   }),
   GATEHOUSE_METRICS_HOST: setting({
     description: 'address of the metrics listener',
@@ -171,7 +194,11 @@ export const SETTINGS = {
     default: String(DEFAULT_MAX_ORGANIZATIONS),
     commands: ['serve'],
     secret: false,
-    schema: z.string().regex(/^\d{1,6}$/, 'must be a whole number').transform(Number).refine((n) => n >= 1 && n <= 100_000, 'must be between 1 and 100000'),
+    schema: z
+      .string()
+      .regex(/^\d{1,6}$/, 'must be a whole number')
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 100_000, 'must be between 1 and 100000'),
   }),
   OTEL_EXPORTER_OTLP_ENDPOINT: setting({
     description: 'OTLP/HTTP collector base URL; tracing is off (and the OpenTelemetry SDK never loaded) unless set',

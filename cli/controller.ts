@@ -87,7 +87,17 @@ export async function controller(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values.kubernetes) {
     const { runKubernetesController } = await import('../controller/kubernetes/run.ts');
     return withMetrics('kubernetes', (observer) =>
-      runKubernetesController({ client, out, resyncMs, drift, ...(values.owner ? { owner: values.owner } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(observer ? { observer } : {}), ...(config.POD_NAME ? { podName: config.POD_NAME } : {}), ...(config.POD_NAMESPACE ? { podNamespace: config.POD_NAMESPACE } : {}) }),
+      runKubernetesController({
+        client,
+        out,
+        resyncMs,
+        drift,
+        ...(values.owner ? { owner: values.owner } : {}),
+        ...(values.namespace ? { namespace: values.namespace } : {}),
+        ...(observer ? { observer } : {}),
+        ...(config.POD_NAME ? { podName: config.POD_NAME } : {}),
+        ...(config.POD_NAMESPACE ? { podNamespace: config.POD_NAMESPACE } : {}),
+      }),
     );
   }
 

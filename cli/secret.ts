@@ -117,7 +117,10 @@ export async function secret(argv: string[], env: NodeJS.ProcessEnv = process.en
       if (value.length === 0) return fail(`secret ${id}: key "${key}" would be empty (${flag})`);
       data[key] = value;
     }
-    const keys = Object.keys(data).sort().map((k) => `"${k}"`).join(', ');
+    const keys = Object.keys(data)
+      .sort()
+      .map((k) => `"${k}"`)
+      .join(', ');
     const current = await client.describeSecret(namespace, name);
     if (current?.fingerprint && (await matchesFingerprint(current.fingerprint, data))) {
       out(`secret ${id} unchanged: the server already holds this data for keys ${keys}; nothing written`);

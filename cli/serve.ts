@@ -82,7 +82,17 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // The public URL is known before binding only when the port is fixed; port 0 is resolved after listen.
     let publicUrl = config.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const trustedProxies = config.GATEHOUSE_TRUSTED_PROXIES;
-    const gatehouse = createApp({ store, clock: systemClock, logger, sealer, ...(metrics ? { metrics } : {}), get publicUrl() { return publicUrl; }, ...(trustedProxies.length ? { trustedProxies } : {}) });
+    const gatehouse = createApp({
+      store,
+      clock: systemClock,
+      logger,
+      sealer,
+      ...(metrics ? { metrics } : {}),
+      get publicUrl() {
+        return publicUrl;
+      },
+      ...(trustedProxies.length ? { trustedProxies } : {}),
+    });
     if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its
     // own that lives only in this process's memory (its hash in the store).
@@ -91,9 +101,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     const dir = values.dir ? resolve(values.dir) : undefined;
     // Not ready until the declared issuers exist: a replica answering ready earlier would send partners 404s.
     const declared = dir ? gatehouse.readiness.wait('declarations', `the declarations under ${dir} applied once`) : undefined;
-    const metricsServer: RunningServer | undefined = metrics && observability.metrics
-      ? await serveMetrics(metrics, { host: observability.metrics.host ?? host, port: observability.metrics.port, token: observability.metrics.token })
-      : undefined;
+    const metricsServer: RunningServer | undefined = metrics && observability.metrics ? await serveMetrics(metrics, { host: observability.metrics.host ?? host, port: observability.metrics.port, token: observability.metrics.token }) : undefined;
     let running: RunningServer;
     try {
       running = await listen(tracing ? tracing.wrap(gatehouse.callback) : gatehouse.callback, { host, port });

@@ -20,7 +20,11 @@ const MAX_P = 4;
 
 /** Key names sorted, so the same data always hashes alike whatever order it was given in. */
 function canonical(data: Record<string, string>): string {
-  return JSON.stringify(Object.keys(data).sort().map((k) => [k, data[k]]));
+  return JSON.stringify(
+    Object.keys(data)
+      .sort()
+      .map((k) => [k, data[k]]),
+  );
 }
 
 function hash(data: Record<string, string>, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {

@@ -38,9 +38,7 @@ export function summarize(report: PassReport, dir: string): string {
 }
 
 export function problemLines(report: PassReport): string[] {
-  return report.problems.map((p) =>
-    p.origin?.file ? `  ✗ ${p.origin.file}${p.origin.document ? ` (document ${p.origin.document})` : ''}: ${p.message}` : `  ✗ ${p.message}`,
-  );
+  return report.problems.map((p) => (p.origin?.file ? `  ✗ ${p.origin.file}${p.origin.document ? ` (document ${p.origin.document})` : ''}: ${p.message}` : `  ✗ ${p.message}`));
 }
 
 /**

@@ -1,19 +1,4 @@
-import {
-  GROUP_VERSION,
-  REDACTED,
-  declarationOf,
-  diff,
-  kindByName,
-  parseObject,
-  type AccessPolicyObject,
-  type AnyObject,
-  type ClaimMappingObject,
-  type FieldError,
-  type KindName,
-  type OrganizationObject,
-  type OrganizationTemplateObject,
-  type UserObject,
-} from '../api/index.ts';
+import { GROUP_VERSION, REDACTED, declarationOf, diff, kindByName, parseObject, type AccessPolicyObject, type AnyObject, type ClaimMappingObject, type FieldError, type KindName, type OrganizationObject, type OrganizationTemplateObject, type UserObject } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
 import { TransientError, asWritten, pool, keyOf, levels, mayWrite, objectKey, orphansOf, parentCycles, readServerObjects, MANAGED_BY, type DesiredObject, type DesiredState, type ObjectKey } from './reconciler.ts';
 
@@ -131,9 +116,7 @@ const declared = (object: AnyObject | undefined) => (object ? { spec: object.spe
 
 /** The leaves that differ; a secret's values are replaced by the mark that it changed. */
 function fieldChanges(before: AnyObject | undefined, after: AnyObject): PlanFieldChange[] {
-  return diff(declared(before), declared(after)).map((c) =>
-    c.before === REDACTED || c.after === REDACTED ? { path: c.path, secret: true as const } : c,
-  );
+  return diff(declared(before), declared(after)).map((c) => (c.before === REDACTED || c.after === REDACTED ? { path: c.path, secret: true as const } : c));
 }
 
 /** A 422 about a reference to an object this same plan creates is not an error: the controller creates that object first. */
@@ -210,21 +193,23 @@ export async function computePlan(state: DesiredState, options: PlanOptions): Pr
   if (state.complete) {
     const declaredKeys = new Set([...state.objects.map((i) => keyOf(objectKey(i.object))), ...state.errors.flatMap((e) => (e.target ? [keyOf(e.target)] : []))]);
     for (const orphan of orphansOf(server, declaredKeys, owner)) after.delete(keyOf(objectKey(orphan)));
-    for (const orphan of levels(orphansOf(server, declaredKeys, owner), (o) => o).reverse().flat()) {
+    for (const orphan of levels(orphansOf(server, declaredKeys, owner), (o) => o)
+      .reverse()
+      .flat()) {
       const key = objectKey(orphan);
       const dependants = referencing(after, key);
-      deletions.push(
-        dependants.length > 0
-          ? failed(key, `${keyOf(key)} is no longer declared but cannot be deleted: still referenced by ${dependants.join(', ')}; remove those declarations too`, [])
-          : { ...key, action: 'delete', changes: [] },
-      );
+      deletions.push(dependants.length > 0 ? failed(key, `${keyOf(key)} is no longer declared but cannot be deleted: still referenced by ${dependants.join(', ')}; remove those declarations too`, []) : { ...key, action: 'delete', changes: [] });
       if (dependants.length > 0) after.set(keyOf(key), normalised(orphan));
     }
   } else {
     problems.push({ label: 'deletions', message: 'some declarations could not be read, so no deletion is planned (a pass deletes nothing either until they are fixed)' });
   }
 
-  const ordered = [...levels(toWrite, (w) => w.desired).flat().map((w) => planned.get(keyOf(w.entry))!)];
+  const ordered = [
+    ...levels(toWrite, (w) => w.desired)
+      .flat()
+      .map((w) => planned.get(keyOf(w.entry))!),
+  ];
   const inOrder = new Set(ordered.map((o) => keyOf(o)));
   const rest = [...planned.values()].filter((o) => !inOrder.has(keyOf(o)));
   const objects = [...ordered, ...rest.filter((o) => o.action === 'error'), ...deletions, ...rest.filter((o) => o.action === 'unchanged').sort((a, b) => keyOf(a).localeCompare(keyOf(b)))];
@@ -291,8 +276,7 @@ function setChanges(before: ReturnType<typeof grouped<string>>, after: ReturnTyp
 /** What an auditor asks of a change: whose tokens end, and what partners may now get or say in their tokens. */
 function consequences(before: ReadonlyMap<string, AnyObject>, after: ReadonlyMap<string, AnyObject>, now: Date): Plan['consequences'] {
   const tokensRevoked: TokenRevocation[] = [];
-  const revoke = (o: AnyObject, reason: RevocationReason, message: string) =>
-    tokensRevoked.push({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, organization: orgOf(o), reason, message });
+  const revoke = (o: AnyObject, reason: RevocationReason, message: string) => tokensRevoked.push({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, organization: orgOf(o), reason, message });
   const subOrganizations = (org: AnyObject): string[] => {
     const found: string[] = [];
     const walk = (name: string) => {

@@ -334,12 +334,7 @@ export class Reconciler {
     return mayWrite(current, this.owner);
   }
 
-  private async applyOne(
-    item: DesiredObject,
-    server: Map<string, AnyObject>,
-    report: PassReport,
-    fail: (key: ObjectKey, readiness: Readiness, origin: Origin | undefined) => Promise<void>,
-  ): Promise<void> {
+  private async applyOne(item: DesiredObject, server: Map<string, AnyObject>, report: PassReport, fail: (key: ObjectKey, readiness: Readiness, origin: Origin | undefined) => Promise<void>): Promise<void> {
     const key = objectKey(item.object);
     const k = keyOf(key);
     const current = server.get(k);
@@ -365,8 +360,7 @@ export class Reconciler {
         server.set(k, object);
       } catch (error) {
         if (isFatalForPass(error)) throw new TransientError(`${k}: ${error.message}`, { cause: error });
-        const readiness: Readiness =
-          error instanceof AdminApiError ? { ready: false, reason: reasonOf(error), message: error.message } : { ready: false, reason: 'ApplyFailed', message: `${k}: ${String(error)}` };
+        const readiness: Readiness = error instanceof AdminApiError ? { ready: false, reason: reasonOf(error), message: error.message } : { ready: false, reason: 'ApplyFailed', message: `${k}: ${String(error)}` };
         await fail(key, readiness, item.origin);
         return;
       }

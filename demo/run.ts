@@ -43,7 +43,16 @@ const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-demo-'));
 const store = await openStore({ dataDir });
 // Bound first, so every peer knows where Gatehouse is, even on a port the system picked.
 let GATEHOUSE = `http://127.0.0.1:${ports.gatehouse}`;
-const gatehouse = createApp({ store, clock: systemClock, get publicUrl() { return GATEHOUSE; }, logger: silentLogger, sealer: new Sealer(randomBytes(48).toString('base64url')), federationSetup: { allowLoopbackHttp: true } });
+const gatehouse = createApp({
+  store,
+  clock: systemClock,
+  get publicUrl() {
+    return GATEHOUSE;
+  },
+  logger: silentLogger,
+  sealer: new Sealer(randomBytes(48).toString('base64url')),
+  federationSetup: { allowLoopbackHttp: true },
+});
 const gh = await listen(gatehouse.callback, { host: '127.0.0.1', port: ports.gatehouse });
 GATEHOUSE = gh.url;
 gatehouse.sweeper.start();
@@ -138,7 +147,12 @@ for (const { object, file } of sortForApply(manifests.objects)) {
 // Its signed-out page is a post-logout URI so signing out of the portal ends the issuer's session too.
 const cascadePortal = `${GATEHOUSE}/${NS}/cascade-consulting/portal`;
 await gatehouse.objects.apply(
-  { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Client', metadata: { name: 'cascade-portal', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } }, spec: { organizationRef: { name: 'cascade-consulting' }, type: 'web', displayName: 'Cascade partner portal', redirectUris: [`${cascadePortal}/callback`], postLogoutRedirectUris: [`${cascadePortal}/signed-out`], scopes: ['openid', 'email'] } },
+  {
+    apiVersion: 'gatehouse.dev/v1alpha1',
+    kind: 'Client',
+    metadata: { name: 'cascade-portal', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } },
+    spec: { organizationRef: { name: 'cascade-consulting' }, type: 'web', displayName: 'Cascade partner portal', redirectUris: [`${cascadePortal}/callback`], postLogoutRedirectUris: [`${cascadePortal}/signed-out`], scopes: ['openid', 'email'] },
+  },
   { actor: 'demo', provenance: { source: 'demo' } },
 );
 await gatehouse.clientSecrets.rotate(NS, 'cascade-portal', { actor: 'demo' });

@@ -119,7 +119,9 @@ export function check(kind: KindName, news: Partial<ObjectInputs>): CheckResult 
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value ?? null);
@@ -137,12 +139,7 @@ export function diff(kind: KindName, olds: Partial<ObjectOutputs>, news: Partial
   if (!same(olds.namespace, news.namespace)) replaces.push('namespace');
   if (!same(olds.name, news.name)) replaces.push('name');
   if (OWNED_BY_ORGANIZATION.has(kind) && !same(olds.spec?.organizationRef, news.spec?.organizationRef)) replaces.push('spec.organizationRef');
-  const changes =
-    replaces.length > 0 ||
-    !sameMap(olds.labels, news.labels) ||
-    !sameMap(olds.annotations, news.annotations) ||
-    !same(olds.spec, news.spec) ||
-    (kind === 'Client' && !same(olds.rotateSecretTrigger, news.rotateSecretTrigger));
+  const changes = replaces.length > 0 || !sameMap(olds.labels, news.labels) || !sameMap(olds.annotations, news.annotations) || !same(olds.spec, news.spec) || (kind === 'Client' && !same(olds.rotateSecretTrigger, news.rotateSecretTrigger));
   const sameIdentity = !replaces.includes('namespace') && !replaces.includes('name');
   return { changes, replaces, deleteBeforeReplace: replaces.length > 0 && sameIdentity };
 }

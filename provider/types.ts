@@ -3,11 +3,7 @@ import type { z } from 'zod';
 import type { AccessPolicy, ClaimMapping, Client, IdPConnection, Organization, OrganizationTemplate, User, Workspace } from '../api/index.ts';
 
 /** A value any part of which may be an Output, as Pulumi programs pass them. */
-export type DeepInput<T> = T extends string | number | boolean | null | undefined
-  ? pulumi.Input<T>
-  : T extends readonly (infer U)[]
-    ? pulumi.Input<DeepInput<U>[]>
-    : pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>;
+export type DeepInput<T> = T extends string | number | boolean | null | undefined ? pulumi.Input<T> : T extends readonly (infer U)[] ? pulumi.Input<DeepInput<U>[]> : pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>;
 
 /** Metadata and spec of one object; the spec type is the api/ schema's input type (defaults optional). */
 export interface ObjectArgs<Spec> {

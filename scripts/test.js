@@ -1,4 +1,4 @@
-// `npm test`: the type-check and the specs at the same time. The specs spend much of their time
+// `npm test`: the type-check, the formatter and linter (Biome) and the specs at the same time. The specs spend much of their time
 // waiting on servers and child processes, so tsc fits in their gaps instead of delaying the first.
 // Arguments go to jest (`npm test -- test/cli`). Exits non-zero when either fails; a type error
 // counts as one more failure in the closing "tests: N passed, N failed" line CI reads.
@@ -21,14 +21,17 @@ function run(args, echo) {
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), output })));
 }
 
-const [typecheck, specs] = await Promise.all([
+const [typecheck, style, specs] = await Promise.all([
   run(['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'], false),
+  // `biome ci`: formatting and lint rules (biome.json), read-only; `npm run format` fixes what it can.
+  run(['node_modules/@biomejs/biome/bin/biome', 'ci', '--reporter=summary', '.'], false),
   run(['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', 'node_modules/jest/bin/jest.js', ...process.argv.slice(2)], true),
 ]);
 
-if (typecheck.code !== 0) {
-  process.stdout.write(`\ntsc --noEmit -p . failed:\n${typecheck.output}\n`);
+const failed = [...(typecheck.code !== 0 ? [['tsc --noEmit -p .', typecheck.output]] : []), ...(style.code !== 0 ? [['biome ci (run `npm run format` to fix formatting; lint findings name the rule)', style.output]] : [])];
+for (const [what, output] of failed) process.stdout.write(`\n${what} failed:\n${output}\n`);
+if (failed.length > 0) {
   const closing = [...specs.output.matchAll(CLOSING)].at(-1);
-  process.stdout.write(closing ? `tests: ${closing[1]} passed, ${Number(closing[2]) + 1} failed${closing[3]}\n` : 'tests: 0 passed, 1 failed\n');
+  process.stdout.write(closing ? `tests: ${closing[1]} passed, ${Number(closing[2]) + failed.length} failed${closing[3]}\n` : `tests: 0 passed, ${failed.length} failed\n`);
 }
-process.exitCode = specs.code || typecheck.code;
+process.exitCode = specs.code || typecheck.code || style.code;

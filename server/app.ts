@@ -104,7 +104,14 @@ export function createApp(options: AppOptions): GatehouseApp {
   // Before anything appends: from its next record on, the audit chain is keyed.
   store.useAuditKey(auditKey((purpose) => sealer.derive(purpose)));
   const events = new ConfigEvents();
-  const objects = new ObjectService({ store, clock, events, get publicUrl() { return options.publicUrl; } });
+  const objects = new ObjectService({
+    store,
+    clock,
+    events,
+    get publicUrl() {
+      return options.publicUrl;
+    },
+  });
   const verifier = new AdminTokenVerifier(store);
   const clientSecrets = new ClientSecrets({ store, sealer, clock, events });
   const keys = new SigningKeys({ store, sealer, clock, events });
@@ -184,10 +191,12 @@ export function createApp(options: AppOptions): GatehouseApp {
   });
 
   app.use(pageHeaders());
-  app.use(problemMiddleware((error, ctx) => {
-    metrics?.requestErrors.inc();
-    logger.error(`${ctx.method} ${ctx.path} failed`, error);
-  }));
+  app.use(
+    problemMiddleware((error, ctx) => {
+      metrics?.requestErrors.inc();
+      logger.error(`${ctx.method} ${ctx.path} failed`, error);
+    }),
+  );
   metrics?.gauge('gatehouse_issuer_cache_size', 'Issuers (one oidc-provider each) cached in this process.', () => issuers.cacheSize);
   const passwordLink = (namespace: string, user: string, context: Parameters<typeof createPasswordLink>[3]) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context);
   // Before the issuers: the portal's paths sit under an organization's issuer path.
@@ -209,10 +218,11 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(health.routes());
   // Upstream secrets belong to the workspace: no partner administrator may read their names or attach one.
   const authenticate = guard.authenticate();
-  const workspaceAdmin: Koa.Middleware = (ctx, next) => authenticate(ctx, async () => {
-    await guard.require(ctx, 'objects.write', { namespace: String(ctx.params?.namespace ?? ''), organization: null });
-    await next();
-  });
+  const workspaceAdmin: Koa.Middleware = (ctx, next) =>
+    authenticate(ctx, async () => {
+      await guard.require(ctx, 'objects.write', { namespace: String(ctx.params?.namespace ?? ''), organization: null });
+      await next();
+    });
   const secrets = secretRoutes(upstreamSecrets, workspaceAdmin, changeContext, options.bodyLimit);
   app.use(secrets.routes());
   app.use(federationSetupRoutes(federationSetup, guard, options.bodyLimit).routes());

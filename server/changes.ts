@@ -7,6 +7,4 @@ export interface ChangeContext {
 }
 
 /** What a caller may declare as the source of a change: at most 32 named strings. */
-export const Provenance = z
-  .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), z.string().max(1024))
-  .refine((p) => Object.keys(p).length <= 32, { error: 'at most 32 entries' });
+export const Provenance = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), z.string().max(1024)).refine((p) => Object.keys(p).length <= 32, { error: 'at most 32 entries' });

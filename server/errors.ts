@@ -1,4 +1,4 @@
-import { ValidationError, type FieldError } from '../api/index.ts';
+import type { ValidationError, FieldError } from '../api/index.ts';
 
 /**
  * An error that reaches the caller as RFC 9457 `application/problem+json`: what was

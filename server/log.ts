@@ -52,7 +52,6 @@ export function jsonLogger(options: { level?: LogLevel; stream?: NodeJS.Writable
   };
 }
 
-
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {}, debugEnabled: false };
 
 /** `data` with the id of the request being served, for an audit record written while serving it (an id already there stays). */

@@ -138,7 +138,23 @@ describe('architecture: no import cycles', () => {
 
   it('finds the cycle it is shown', () => {
     const [a, b, c] = ['a.ts', 'b.ts', 'c.ts'].map((f) => join(ROOT, f));
-    expect(cycles(new Map([[a!, [b!]], [b!, [c!]], [c!, [a!]]]))).toEqual([['a.ts', 'b.ts', 'c.ts']]);
-    expect(cycles(new Map([[a!, [b!]], [b!, [c!]], [c!, []]]))).toEqual([]);
+    expect(
+      cycles(
+        new Map([
+          [a!, [b!]],
+          [b!, [c!]],
+          [c!, [a!]],
+        ]),
+      ),
+    ).toEqual([['a.ts', 'b.ts', 'c.ts']]);
+    expect(
+      cycles(
+        new Map([
+          [a!, [b!]],
+          [b!, [c!]],
+          [c!, []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 });

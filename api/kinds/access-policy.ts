@@ -45,22 +45,22 @@ export const Approvers = z
   .refine((a) => (a.roles?.length ?? 0) + (a.users?.length ?? 0) + (a.adminTokens?.length ?? 0) > 0, { error: 'name at least one approver (roles, users or adminTokens)' });
 export type Approvers = z.infer<typeof Approvers>;
 
-export const AccessPolicySpec = z.strictObject({
-  organizationRef: LocalRef,
-  /**
-   * The client whose tokens the policy limits: one of the organization's own, or a workspace
-   * (shared-application) client, whose tokens for this organization's users it then decides.
-   * Absent: every client of the organization, and every shared client its users sign in to.
-   */
-  clientRef: LocalRef.optional(),
-  scopes: z
-    .array(ScopeGrant)
-    .refine((list) => new Set(list.map((s) => s.scope)).size === list.length, { error: 'scopes must be unique' }),
-  approvers: Approvers.optional(),
-}).refine((spec) => spec.approvers !== undefined || !spec.scopes.some((s) => s.requireApproval), {
-  error: 'a scope with requireApproval needs approvers: declare spec.approvers (roles, users or adminTokens)',
-  path: ['approvers'],
-});
+export const AccessPolicySpec = z
+  .strictObject({
+    organizationRef: LocalRef,
+    /**
+     * The client whose tokens the policy limits: one of the organization's own, or a workspace
+     * (shared-application) client, whose tokens for this organization's users it then decides.
+     * Absent: every client of the organization, and every shared client its users sign in to.
+     */
+    clientRef: LocalRef.optional(),
+    scopes: z.array(ScopeGrant).refine((list) => new Set(list.map((s) => s.scope)).size === list.length, { error: 'scopes must be unique' }),
+    approvers: Approvers.optional(),
+  })
+  .refine((spec) => spec.approvers !== undefined || !spec.scopes.some((s) => s.requireApproval), {
+    error: 'a scope with requireApproval needs approvers: declare spec.approvers (roles, users or adminTokens)',
+    path: ['approvers'],
+  });
 export type AccessPolicySpec = z.infer<typeof AccessPolicySpec>;
 
 export const AccessPolicy = defineKind({

@@ -17,7 +17,10 @@ export const Claim = z
       .refine((n) => !RESERVED.has(n), { error: 'is reserved by the token server' }),
     value: z.string().max(2048).optional(),
     from: z.string().regex(SOURCE, { error: 'expected organization.<id|displayName|parents>, contract.<id|partnerType|owner|endsAt>, user.<attribute> or upstream.<claim>' }).optional(),
-    tokens: z.array(z.enum(['access', 'id'])).min(1).default(['access', 'id']),
+    tokens: z
+      .array(z.enum(['access', 'id']))
+      .min(1)
+      .default(['access', 'id']),
   })
   .refine((c) => (c.value === undefined) !== (c.from === undefined), { error: 'exactly one of value or from must be set' });
 export type Claim = z.infer<typeof Claim>;

@@ -74,8 +74,5 @@ export const Client = defineKind({
     { rule: "self.type != 'm2m' || !has(self.redirectUris) || size(self.redirectUris) == 0", message: 'an m2m client has no redirect URIs' },
     { rule: "self.type == 'm2m' || (has(self.redirectUris) && size(self.redirectUris) > 0)", message: 'a web, spa or native client needs at least one redirect URI' },
   ],
-  references: (spec) => [
-    ...ref('spec.organizationRef', 'Organization', spec.organizationRef),
-    ...(spec.tokenExchange?.subjectClients ?? []).flatMap((c, i) => ref(`spec.tokenExchange.subjectClients[${i}]`, 'Client', c)),
-  ],
+  references: (spec) => [...ref('spec.organizationRef', 'Organization', spec.organizationRef), ...(spec.tokenExchange?.subjectClients ?? []).flatMap((c, i) => ref(`spec.tokenExchange.subjectClients[${i}]`, 'Client', c))],
 });

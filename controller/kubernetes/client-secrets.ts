@@ -105,9 +105,7 @@ export class ClientSecretDelivery {
       if (previous && previous !== name) await this.removeOwn(cr, previous);
       return {
         outputs: { secretName: name },
-        ...(delivered.rotated
-          ? { notice: { reason: 'SecretRotated', message: `rotated the client secret of ${label} into Secret ${namespace}/${name}: ${describeRotation[delivered.rotated]}` } }
-          : {}),
+        ...(delivered.rotated ? { notice: { reason: 'SecretRotated', message: `rotated the client secret of ${label} into Secret ${namespace}/${name}: ${describeRotation[delivered.rotated]}` } } : {}),
       };
     } catch (error) {
       const where = secretName ? `Secret ${namespace}/${secretName}` : 'its Secret';

@@ -37,7 +37,6 @@ interface Matched {
   fingerprint: string;
 }
 
-
 /**
  * Copies the Kubernetes Secrets that IdPConnections reference (`spec.oidc.clientSecretRef`)
  * into the server's write-only secret store, level-triggered. Secrets are read by name (GET,
@@ -127,7 +126,10 @@ export class SecretRefSync {
       return;
     }
     if (!copied) return;
-    const keys = Object.keys(data).sort().map((k) => `"${k}"`).join(', ');
+    const keys = Object.keys(data)
+      .sort()
+      .map((k) => `"${k}"`)
+      .join(', ');
     for (const key of Object.keys(data)) {
       for (const c of group.keys.get(key)!) verdicts.set(c, { notice: { reason: 'SecretCopied', message: `copied key ${keys} of ${where} into the Gatehouse secret store (${copied})` } });
     }
@@ -177,5 +179,7 @@ function referenceOf(cr: CustomResource): SecretKeyRef | undefined {
 /** Keyed by the Secret's identity so equal data under two names never compares equal; the digest, unlike the value, may sit in memory. */
 function digestOf(namespace: string, name: string, data: Record<string, string>): string {
   const sorted = Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return createHash('sha256').update(JSON.stringify([namespace, name, sorted])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([namespace, name, sorted]))
+    .digest('hex');
 }

@@ -1,14 +1,4 @@
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  makeInformer,
-  setHeaderOptions,
-  type Informer,
-  type KubernetesObject,
-  type ObjectCache,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, KINDS, ValidationError, canonicalJson, kindByName, parseObject, type Condition, type KindName } from '../../api/index.ts';
 import { readyCondition, setCondition, type Readiness } from '../conditions.ts';
 import { MANAGED_BY, keyOf, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type ObjectResult, type PassReport } from '../reconciler.ts';
@@ -81,9 +71,7 @@ export class KubernetesSource {
     const { namespace } = this.options;
     const path = namespace ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${def.plural}` : `/apis/${API_GROUP}/${API_VERSION}/${def.plural}`;
     const list = () =>
-      (namespace
-        ? this.custom.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: def.plural })
-        : this.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: def.plural })) as Promise<{ items: CustomResource[]; metadata?: { resourceVersion?: string } }>;
+      (namespace ? this.custom.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: def.plural }) : this.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: def.plural })) as Promise<{ items: CustomResource[]; metadata?: { resourceVersion?: string } }>;
     let informer = this.informers.get(kind);
     if (!informer) {
       informer = makeInformer<CustomResource>(this.options.kubeConfig, path, list);
@@ -241,10 +229,7 @@ export class KubernetesSource {
     if (canonicalJson(next) === canonicalJson(current)) return;
     const def = kindByName(kind)!;
     try {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: def.plural, name: cr.metadata.name, body: { status: { ...next, ...patch } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await this.custom.patchNamespacedCustomObjectStatus({ group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: def.plural, name: cr.metadata.name, body: { status: { ...next, ...patch } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     } catch (error) {
       if (statusCode(error) !== 404) this.options.onError?.(error);
       return;
@@ -279,10 +264,7 @@ export class KubernetesSource {
 
   private async patch(kind: KindName, cr: CustomResource, body: object): Promise<void> {
     try {
-      await this.custom.patchNamespacedCustomObject(
-        { group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: kindByName(kind)!.plural, name: cr.metadata.name, body },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await this.custom.patchNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: cr.metadata.namespace ?? 'default', plural: kindByName(kind)!.plural, name: cr.metadata.name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     } catch (error) {
       // 409: changed since the informer saw it; 404: gone. The next pass works from the newer state.
       const code = statusCode(error);

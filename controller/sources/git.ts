@@ -17,7 +17,7 @@ function git(cwd: string, args: string[]): Promise<{ code: number; stdout: strin
   return new Promise((resolve) => {
     // execFile, not a shell: file names go to git as arguments, never through a command line.
     execFile('git', args, { cwd, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' } }, (error, stdout) => {
-      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : -1) : 0;
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : -1) : 0;
       resolve({ code, stdout: String(stdout) });
     });
   });

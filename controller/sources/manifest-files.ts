@@ -40,7 +40,12 @@ async function yamlFiles(dir: string): Promise<string[]> {
   return entries
     .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name) && !e.name.startsWith('.'))
     .map((e) => join(e.parentPath, e.name))
-    .filter((path) => !relative(dir, path).split(/[\\/]/).some((part) => part.startsWith('.') || part === 'node_modules'))
+    .filter(
+      (path) =>
+        !relative(dir, path)
+          .split(/[\\/]/)
+          .some((part) => part.startsWith('.') || part === 'node_modules'),
+    )
     .sort();
 }
 
@@ -53,7 +58,12 @@ export async function lastChangeMs(dir: string): Promise<number> {
   const paths = [dir];
   for (const e of entries) {
     const path = join(e.parentPath, e.name);
-    if (relative(dir, path).split(/[\\/]/).some((part) => part.startsWith('.') || part === 'node_modules')) continue;
+    if (
+      relative(dir, path)
+        .split(/[\\/]/)
+        .some((part) => part.startsWith('.') || part === 'node_modules')
+    )
+      continue;
     if (e.isDirectory() || (e.isFile() && /\.ya?ml$/i.test(e.name))) paths.push(path);
   }
   let newest = 0;

@@ -95,7 +95,11 @@ export async function startOidcPeer(options: { port?: number; clientId: string; 
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const page = (error = '') => {
       ctx.type = 'html';
-      ctx.body = demoPage(esc(title), '#b42318', `<h1>Sign in</h1>${error ? `<p class="error">${esc(error)}</p>` : ''}<form method="post" action="/interaction/${details.uid}"><label>Email <input name="email" value="${esc(String(details.params.login_hint ?? ''))}"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form><p class="muted">A partner's own identity provider (demo).</p>`);
+      ctx.body = demoPage(
+        esc(title),
+        '#b42318',
+        `<h1>Sign in</h1>${error ? `<p class="error">${esc(error)}</p>` : ''}<form method="post" action="/interaction/${details.uid}"><label>Email <input name="email" value="${esc(String(details.params.login_hint ?? ''))}"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form><p class="muted">A partner's own identity provider (demo).</p>`,
+      );
     };
     if (ctx.method !== 'POST') return page();
     const chunks: Buffer[] = [];

@@ -114,15 +114,17 @@ export async function startSamlPeer(options: { port?: number; users: SamlPeerUse
   const running: RunningServer = await listen(app, { host: '127.0.0.1', port: options.port ?? 0 });
   const entityId = `${running.url}/metadata`;
   // This peer has no single logout, which samlify announces on the console.
-  const idp = withoutNoise('warn', /missing endpoint of SingleLogoutService/, () => samlify.IdentityProvider({
-    entityID: entityId,
-    signingCert: PEER_KEYS.pinnacle.cert,
-    privateKey: PEER_KEYS.pinnacle.key,
-    nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'],
-    singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${running.url}/sso` }],
-    isAssertionEncrypted: false,
-    wantAuthnRequestsSigned: false,
-  }));
+  const idp = withoutNoise('warn', /missing endpoint of SingleLogoutService/, () =>
+    samlify.IdentityProvider({
+      entityID: entityId,
+      signingCert: PEER_KEYS.pinnacle.cert,
+      privateKey: PEER_KEYS.pinnacle.key,
+      nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'],
+      singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${running.url}/sso` }],
+      isAssertionEncrypted: false,
+      wantAuthnRequestsSigned: false,
+    }),
+  );
   const metadataXml = idp.getMetadata();
   const spMetadata = new Map<string, string>();
   const title = options.title ?? 'Partner SAML IdP';
@@ -140,7 +142,11 @@ export async function startSamlPeer(options: { port?: number; users: SamlPeerUse
     const relayState = query.RelayState ?? '';
     const form = (error = '') => {
       ctx.type = 'html';
-      ctx.body = demoPage(x(title), '#0a7d5a', `<h1>Sign in</h1>${error ? `<p class="error">${x(error)}</p>` : ''}<form method="post" action="/sso"><input type="hidden" name="SAMLRequest" value="${x(request)}"><input type="hidden" name="RelayState" value="${x(relayState)}"><input type="hidden" name="SigAlg" value=""><label>Email <input name="email"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form><p class="muted">A partner's own SAML identity provider (demo).</p>`);
+      ctx.body = demoPage(
+        x(title),
+        '#0a7d5a',
+        `<h1>Sign in</h1>${error ? `<p class="error">${x(error)}</p>` : ''}<form method="post" action="/sso"><input type="hidden" name="SAMLRequest" value="${x(request)}"><input type="hidden" name="RelayState" value="${x(relayState)}"><input type="hidden" name="SigAlg" value=""><label>Email <input name="email"></label><label>Password <input name="password" type="password"></label><button>Sign in</button></form><p class="muted">A partner's own SAML identity provider (demo).</p>`,
+      );
     };
     if (ctx.method !== 'POST') return form();
     const user = users.get(query.email ?? '');

@@ -4,7 +4,7 @@ import { principalOf } from '../governance/guard.ts';
 import { KINDS, dnsLabel, duration, durationSeconds, kindByPlural, type KindDefinition } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
 import { readBody } from '../http/body.ts';
-import { ObjectService } from '../objects/service.ts';
+import type { ObjectService } from '../objects/service.ts';
 import type { ChangeContext } from '../changes.ts';
 import { changeContext } from '../http/provenance.ts';
 import { badRequest, notFound } from '../errors.ts';
@@ -22,7 +22,6 @@ import { registerGovernanceRoutes } from '../governance/routes.ts';
 import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
 import { organizationOf } from '../objects/service.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
-
 
 const KNOWN = KINDS.map((k) => k.plural).join(', ');
 
@@ -215,7 +214,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     if (principal.kind === 'user' && principal.scope !== 'namespace') {
       // Another partner's user answers as a missing one does: its organization is not named.
       await guard.require(ctx, 'users.write', { namespace: pathName(ctx, 'namespace'), organization: principal.organization });
-      if (!user || !user.organization || !principal.scope.has(user.organization)) await guard.conceal(ctx, `user ${pathName(ctx, 'namespace')}/${pathName(ctx, 'name')} does not exist`, 'users.write');
+      if (!user?.organization || !principal.scope.has(user.organization)) await guard.conceal(ctx, `user ${pathName(ctx, 'namespace')}/${pathName(ctx, 'name')} does not exist`, 'users.write');
     }
     await guard.require(ctx, 'users.write', { namespace: pathName(ctx, 'namespace'), organization: user ? user.organization || null : null });
     if (principal.kind === 'user' && principal.scope !== 'namespace') {

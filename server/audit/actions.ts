@@ -108,12 +108,7 @@ export type AuditAction = (typeof RUNTIME_ACTIONS)[number] | (typeof OBJECT_ACTI
 export const objectChange = (kind: KindName, change: (typeof OBJECT_CHANGES)[number]): ObjectChangeAction => `${kind}.${change}`;
 
 /** The whole vocabulary, for readers that validate or list actions. */
-export const AUDIT_ACTIONS: readonly AuditAction[] = [
-  ...RUNTIME_ACTIONS,
-  ...KINDS.flatMap((k) => OBJECT_CHANGES.map((c) => objectChange(k.kind, c))),
-  ...OBJECT_ACTIONS,
-  ...KINDS.flatMap((k) => OBJECT_REPORTS.map((r): ObjectReportAction => `${k.kind}.${r}`)),
-];
+export const AUDIT_ACTIONS: readonly AuditAction[] = [...RUNTIME_ACTIONS, ...KINDS.flatMap((k) => OBJECT_CHANGES.map((c) => objectChange(k.kind, c))), ...OBJECT_ACTIONS, ...KINDS.flatMap((k) => OBJECT_REPORTS.map((r): ObjectReportAction => `${k.kind}.${r}`))];
 
 const known = new Set<string>(AUDIT_ACTIONS);
 export const isAuditAction = (action: string): action is AuditAction => known.has(action);

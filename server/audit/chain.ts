@@ -99,9 +99,7 @@ export interface ChainRecord extends AuditFields {
   hash: string;
 }
 
-export type ChainVerdict =
-  | { ok: true; records: number; head: string; keyedFrom: number | null }
-  | { ok: false; records: number; seq: number; problem: string };
+export type ChainVerdict = { ok: true; records: number; head: string; keyedFrom: number | null } | { ok: false; records: number; seq: number; problem: string };
 
 export interface VerifyOptions {
   /** The switch point the store records; none: the chain was never keyed. */

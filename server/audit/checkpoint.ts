@@ -44,7 +44,7 @@ export async function openCheckpoint(jws: string, jwks: JSONWebKeySet): Promise<
     verified = await compactVerify(jws.trim(), createLocalJWKSet(jwks), { algorithms: [...SigningAlgorithm.options] });
   } catch (error) {
     if (error instanceof errors.JWKSNoMatchingKey) return { ok: false, problem: 'the checkpoint was not signed by any key of this key set (another namespace, or not ours)' };
-    if (error instanceof errors.JWSSignatureVerificationFailed) return { ok: false, problem: 'the checkpoint\'s signature does not verify: it was altered' };
+    if (error instanceof errors.JWSSignatureVerificationFailed) return { ok: false, problem: "the checkpoint's signature does not verify: it was altered" };
     return { ok: false, problem: `the checkpoint is not a signed JWS this key set verifies (${error instanceof Error ? error.message : String(error)})` };
   }
   if (verified.protectedHeader.typ !== CHECKPOINT_TYP) return { ok: false, problem: `the JWS is not an audit checkpoint (typ ${JSON.stringify(verified.protectedHeader.typ ?? null)})` };
@@ -52,7 +52,7 @@ export async function openCheckpoint(jws: string, jwks: JSONWebKeySet): Promise<
   try {
     body = JSON.parse(new TextDecoder().decode(verified.payload));
   } catch {
-    return { ok: false, problem: 'the checkpoint\'s payload is not JSON' };
+    return { ok: false, problem: "the checkpoint's payload is not JSON" };
   }
   const parsed = CheckpointPayload.safeParse(body);
   if (!parsed.success) return { ok: false, problem: `the checkpoint's payload is not {seq, hash, time, namespace}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}` };

@@ -31,9 +31,7 @@ export function fingerprint(credential: string): string {
  * (`none` among them), `unknown-issuer`, `invalid-claims`, `no-user` (client credentials),
  * `not-accepted-here` (a valid token of ours, of a kind this endpoint does not take).
  */
-export type RefusedReason =
-  | 'unknown' | 'malformed' | 'expired' | 'revoked' | 'bad-signature' | 'unknown-key' | 'alg-not-allowed' | 'unknown-issuer' | 'invalid-claims' | 'no-user'
-  | 'not-accepted-here';
+export type RefusedReason = 'unknown' | 'malformed' | 'expired' | 'revoked' | 'bad-signature' | 'unknown-key' | 'alg-not-allowed' | 'unknown-issuer' | 'invalid-claims' | 'no-user' | 'not-accepted-here';
 
 /** jose's error codes, as the reasons the audit log names. */
 const JOSE_REASONS: Record<string, RefusedReason> = {

@@ -32,7 +32,6 @@ import type { FetchGuardOptions } from './upstreams/fetch-guard.ts';
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
 
-
 /** A sign-in waiting on the partner's IdP, or on the second factor; kept in the store so any replica can finish it. */
 const Pending = z.object({
   stage: z.enum(['upstream', 'verified', 'mfa']),
@@ -163,7 +162,7 @@ export class Broker {
     if ((m = /^\/saml\/([a-z0-9-]+)\/(acs|metadata)$/.exec(rest))) {
       // A draft's SP metadata and ACS answer too: its test sign-in needs both. Only a test finishes through a draft (finishUpstream).
       const connection = this.connection(snapshot, m[1]!) ?? (await this.drafts?.connection(snapshot.namespace, snapshot.organization!, m[1]!));
-      if (!connection || connection.spec.type !== 'saml') return false;
+      if (connection?.spec.type !== 'saml') return false;
       if (m[2] === 'metadata' && ctx.method === 'GET') {
         ctx.type = 'application/samlmetadata+xml';
         const e = this.endpoints(snapshot.namespace, connection);
@@ -433,7 +432,7 @@ export class Broker {
     const user = await this.options.store.users.find(snapshot.namespace, login.accountId);
     const organization = user ? snapshot.organizations.get(user.organization) : undefined;
     const branding = brandingOf(snapshot, organization?.metadata.name);
-    if (!user || !user.active) {
+    if (!user?.active) {
       await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', 'This account is deactivated.', { reason: 'deactivated', organization: user?.organization ?? null, subject: login.accountId, client: pending.clientId });
       return;
     }
@@ -458,9 +457,15 @@ export class Broker {
       `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="${escapeHtml(action)}"><label for="code">Code from your authenticator app${enrolled ? ' (or a recovery code)' : ''}</label><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus><button type="submit">Verify</button></form>`;
     const enrolmentPage = async (error?: string) => {
       const { secret, uri } = await this.totp.beginEnrolment(ns, user.id, user.email, branding.title);
-      render(ctx, error ? 401 : 200, branding, 'Set up two-step verification', `<p>Your organization requires a second factor. Scan this code with your authenticator app, then enter the code it shows.</p>
+      render(
+        ctx,
+        error ? 401 : 200,
+        branding,
+        'Set up two-step verification',
+        `<p>Your organization requires a second factor. Scan this code with your authenticator app, then enter the code it shows.</p>
 ${totpQr(uri)}
-<p>Or type this key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}`);
+<p>Or type this key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}`,
+      );
     };
     if (ctx.method !== 'POST') {
       if (enrolled) render(ctx, 200, branding, 'Two-step verification', codeForm());
@@ -486,8 +491,14 @@ ${totpQr(uri)}
       const codes = await this.totp.confirm(ns, user.id);
       await this.options.store.broker.putRequest(key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
       await this.audit(snapshot, 'user.mfa-enrolled', { organization: user.organization, subject: user.id, data: { factor: 'totp', recoveryCodes: codes.length } });
-      render(ctx, 200, branding, 'Save your recovery codes', `<p>Each code signs you in once if you lose your authenticator. They are shown only now.</p><ul id="recovery-codes">${codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
-<form method="post" action="${escapeHtml(`${action}/continue`)}"><button type="submit">Continue</button></form>`);
+      render(
+        ctx,
+        200,
+        branding,
+        'Save your recovery codes',
+        `<p>Each code signs you in once if you lose your authenticator. They are shown only now.</p><ul id="recovery-codes">${codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
+<form method="post" action="${escapeHtml(`${action}/continue`)}"><button type="submit">Continue</button></form>`,
+      );
       return;
     }
     await finish(result.method);

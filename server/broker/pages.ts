@@ -23,7 +23,9 @@ export function refusal(ctx: Context, status: number, branding: PageBranding, he
 
 /** HTTP-POST binding to the partner's IdP: a self-submitting form needs script, so the button stays for users without it. */
 export function autoPost(ctx: Context, branding: PageBranding, action: string, fields: Record<string, string>): void {
-  const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`).join('');
+  const inputs = Object.entries(fields)
+    .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+    .join('');
   render(ctx, 200, branding, 'Continue to your organization', `<form method="post" action="${escapeHtml(action)}">${inputs}<button type="submit">Continue</button></form>`);
 }
 

@@ -13,9 +13,7 @@ import type { Store } from '../store/index.ts';
 export const UPSTREAM_SECRET_SCOPE = 'secret';
 
 const SecretData = z.strictObject({
-  data: z
-    .record(z.string().regex(/^[A-Za-z0-9._-]{1,253}$/, { error: 'expected a key like a Kubernetes Secret key ([A-Za-z0-9._-])' }), z.string().max(65536))
-    .refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= 64, { error: 'between 1 and 64 keys' }),
+  data: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,253}$/, { error: 'expected a key like a Kubernetes Secret key ([A-Za-z0-9._-])' }), z.string().max(65536)).refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= 64, { error: 'between 1 and 64 keys' }),
 });
 
 /** `fingerprint` is absent from secrets stored before it existed: a writer then sees no match and writes once. */
@@ -137,5 +135,3 @@ export function secretRoutes(secrets: UpstreamSecrets, auth: Middleware, changeC
   });
   return router;
 }
-
-

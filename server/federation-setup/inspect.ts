@@ -43,11 +43,7 @@ export class InspectionFailed extends Error {
   }
 }
 
-export const InspectRequest = z.union([
-  z.strictObject({ type: z.literal('oidc'), issuer: z.string().min(1).max(2048) }),
-  z.strictObject({ type: z.literal('saml'), metadataUrl: z.string().min(1).max(2048) }),
-  z.strictObject({ type: z.literal('saml'), metadataXml: z.string().min(1).max(1_048_576) }),
-]);
+export const InspectRequest = z.union([z.strictObject({ type: z.literal('oidc'), issuer: z.string().min(1).max(2048) }), z.strictObject({ type: z.literal('saml'), metadataUrl: z.string().min(1).max(2048) }), z.strictObject({ type: z.literal('saml'), metadataXml: z.string().min(1).max(1_048_576) })]);
 export type InspectRequest = z.infer<typeof InspectRequest>;
 
 function summarise(pem: string, from: string, now: number): CertificateSummary {

@@ -38,7 +38,11 @@ export function federationSetupRoutes(setup: FederationSetup, guard: AdminGuard,
   router.post('/inspect', async (ctx) => {
     const { namespace, organization, context } = await at(ctx, 'sso.write');
     const parsed = InspectRequest.safeParse(await readBody(ctx, bodyLimit));
-    if (!parsed.success) throw badRequest('inspect: give {"type":"oidc","issuer":…}, {"type":"saml","metadataUrl":…} or {"type":"saml","metadataXml":…}', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!parsed.success)
+      throw badRequest(
+        'inspect: give {"type":"oidc","issuer":…}, {"type":"saml","metadataUrl":…} or {"type":"saml","metadataXml":…}',
+        parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
     const { metadataXml: _xml, ...shown } = await setup.inspect(namespace, organization, parsed.data, context.actor);
     ctx.body = shown;
   });

@@ -1,15 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import {
-  GROUP_VERSION,
-  IdPConnection,
-  SOURCE_ANNOTATION,
-  domainName,
-  parseObject,
-  type IdPConnectionObject,
-  type OrganizationObject,
-  type OrganizationTemplateObject,
-} from '../../api/index.ts';
+import { GROUP_VERSION, IdPConnection, SOURCE_ANNOTATION, domainName, parseObject, type IdPConnectionObject, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
 import type { ChangeContext, ObjectService } from '../objects/service.ts';
 import { Problem, badRequest, notFound } from '../errors.ts';
 import type { AuditAction } from '../audit/actions.ts';
@@ -175,9 +166,7 @@ export class FederationSetup implements DraftConnections {
   private async checkDomains(namespace: string, organization: string, name: string, domains: string[], owned: string[]): Promise<void> {
     const foreign = domains.filter((d) => !owned.includes(d));
     if (foreign.length > 0) throw new Problem(422, 'Invalid object', `emailDomains: ${foreign.join(', ')} ${foreign.length === 1 ? 'is' : 'are'} not among your organization's domains (${owned.join(', ') || 'none'})`, { errors: [{ path: 'emailDomains', message: 'only the organization’s own email domains' }] });
-    const declared = (await this.o.store.objects.list({ kind: 'IdPConnection', namespace }))
-      .map((r) => r.object as IdPConnectionObject)
-      .filter((c) => c.metadata.name !== name && c.spec.organizationRef.name === organization && !isPortalObject(c) && c.spec.type !== 'directory');
+    const declared = (await this.o.store.objects.list({ kind: 'IdPConnection', namespace })).map((r) => r.object as IdPConnectionObject).filter((c) => c.metadata.name !== name && c.spec.organizationRef.name === organization && !isPortalObject(c) && c.spec.type !== 'directory');
     for (const c of declared) {
       const taken = domains.filter((d) => (c.spec.emailDomains ?? owned).includes(d));
       if (taken.length > 0) throw conflict(`${taken.join(', ')} already sign${taken.length === 1 ? 's' : ''} in through ${c.metadata.name}, declared by your platform team; ask them to change it there`, 'emailDomains');
@@ -190,7 +179,11 @@ export class FederationSetup implements DraftConnections {
 
   async saveDraft(namespace: string, organization: string, name: string, raw: unknown, context: ChangeContext): Promise<DraftView> {
     const parsed = DraftInput.safeParse(raw);
-    if (!parsed.success) throw badRequest(`draft ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!parsed.success)
+      throw badRequest(
+        `draft ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`,
+        parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
     const input = parsed.data;
     const { domains: owned } = await this.organization(namespace, organization);
     const existing = await this.nameFree(namespace, organization, name);
@@ -232,7 +225,11 @@ export class FederationSetup implements DraftConnections {
         ? { oidc: { issuer: inspection.entityId, clientId: input.oidc!.clientId, ...(keepsSecret ? { clientSecretRef: { name: secretName, key: 'client-secret' } } : {}) } }
         : { saml: request.type === 'saml' && 'metadataUrl' in request ? { metadataUrl: request.metadataUrl } : { metadataXml: inspection.metadataXml } }),
     });
-    if (!spec.success) throw badRequest(`draft ${name}: ${spec.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, spec.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!spec.success)
+      throw badRequest(
+        `draft ${name}: ${spec.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        spec.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
 
     const revision = await this.o.store.federationDrafts.save({
       namespace,
@@ -348,7 +345,11 @@ export class FederationSetup implements DraftConnections {
     const recorded = await this.o.store.federationDrafts.recordTest(namespace, name, revision, JSON.stringify(outcome));
     await this.record('federation.tested', namespace, organization, `idp:${name}`, name, { revision, ok: outcome.ok, ...(outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.email ? { email: outcome.email } : {}), ...(recorded ? {} : { stale: true }) }, outcome.ok ? 'success' : 'failure');
     // The page's stylesheet is the sign-in pages' own: long claim names (SAML attribute URIs) must wrap inside a phone's width.
-    const claims = outcome.claims ? `<h2>What the IdP sent</h2><table class="claims" style="width:100%;table-layout:fixed;border-collapse:collapse;overflow-wrap:anywhere"><tbody>${Object.entries(outcome.claims).map(([k, v]) => `<tr><th scope="row" style="text-align:left;vertical-align:top;padding:.25rem .5rem .25rem 0;width:40%">${escapeHtml(k)}</th><td style="vertical-align:top;padding:.25rem 0">${escapeHtml(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`).join('')}</tbody></table>` : '';
+    const claims = outcome.claims
+      ? `<h2>What the IdP sent</h2><table class="claims" style="width:100%;table-layout:fixed;border-collapse:collapse;overflow-wrap:anywhere"><tbody>${Object.entries(outcome.claims)
+          .map(([k, v]) => `<tr><th scope="row" style="text-align:left;vertical-align:top;padding:.25rem .5rem .25rem 0;width:40%">${escapeHtml(k)}</th><td style="vertical-align:top;padding:.25rem 0">${escapeHtml(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`)
+          .join('')}</tbody></table>`
+      : '';
     const stale = recorded ? '' : '<p class="error">The draft changed while this test ran: this result was not recorded. Run the test again.</p>';
     render(ctx, 200, branding, outcome.ok ? 'Test sign-in succeeded' : 'Test sign-in failed', `<div style="overflow-wrap:anywhere"><p id="test-result" class="${outcome.ok ? 'ok' : 'error'}">${escapeHtml(outcome.message ?? '')}</p>${stale}${claims}<p>You can close this tab and return to the sign-in setup.</p></div>`);
   }
@@ -358,7 +359,7 @@ export class FederationSetup implements DraftConnections {
   async enable(namespace: string, organization: string, name: string, context: ChangeContext): Promise<IdPConnectionObject> {
     const row = await this.row(namespace, organization, name);
     const test = row.test ? TestResult.parse(JSON.parse(row.test)) : null;
-    if (!test || !test.ok || test.revision !== row.revision) {
+    if (!test?.ok || test.revision !== row.revision) {
       throw conflict(`draft ${name} has ${test ? (test.ok ? 'changed since its test' : 'failed its last test') : 'not been tested'}: run a test sign-in that succeeds before enabling it`);
     }
     // Checked again: the organization's domains or the declarations may have changed since the draft was saved.

@@ -16,9 +16,7 @@ import { label, parseBody } from './routes.ts';
 const note = z.string().max(1024).optional();
 /** Longer than any contract anyone signs; past it a date is not even representable for long. */
 const MAX_APPROVAL_DAYS = 3650;
-const Approve = z
-  .strictObject({ for: duration.refine((d) => !duration.safeParse(d).success || durationSeconds(d) <= MAX_APPROVAL_DAYS * 86400, { error: `at most ${MAX_APPROVAL_DAYS}d` }).optional(), note })
-  .optional();
+const Approve = z.strictObject({ for: duration.refine((d) => !duration.safeParse(d).success || durationSeconds(d) <= MAX_APPROVAL_DAYS * 86400, { error: `at most ${MAX_APPROVAL_DAYS}d` }).optional(), note }).optional();
 const Decide = z.strictObject({ note }).optional();
 
 export type AccessDecision = 'approve' | 'deny' | 'revoke';
@@ -109,9 +107,7 @@ export function accessRequestService(options: { store: Store; clock: Clock; guar
       return { ...presentRequest((await store.accessRequests.find(namespace, r.id))!, now), ...(capped ? { capped } : {}) };
     }
     await store.transaction(async (repo) => {
-      const changed = decision === 'deny'
-        ? await repo.accessRequests.decide(namespace, r.id, { state: 'denied', at: now, by: actor, expiresAt: null })
-        : await repo.accessRequests.end(namespace, r.id, { state: 'revoked', at: now, by: actor });
+      const changed = decision === 'deny' ? await repo.accessRequests.decide(namespace, r.id, { state: 'denied', at: now, by: actor, expiresAt: null }) : await repo.accessRequests.end(namespace, r.id, { state: 'revoked', at: now, by: actor });
       if (!changed) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
       await audit(repo, decision === 'deny' ? 'accessrequest.denied' : 'accessrequest.revoked', actor, r, now, decision === 'revoke' ? { approvedBy: r.decidedBy, ...extra } : extra);
     });

@@ -59,4 +59,3 @@ export async function expireApprovals(store: Store, now: number): Promise<Access
 export function auditDecision(repo: Repositories, action: 'accessrequest.approved' | 'accessrequest.denied' | 'accessrequest.revoked' | 'accessrequest.expired', actor: string, r: AccessRequestRecord, now: number, data: Record<string, unknown>) {
   return repo.audit.append({ action, actor, namespace: r.namespace, organization: r.organization || null, client: r.clientId, subject: r.userId, name: r.id, data: { id: r.id, scopes: r.scopes, ...data } }, now);
 }
-

@@ -13,10 +13,7 @@ export function generateToken(): string {
   return `gha_${randomBytes(32).toString('base64url')}`;
 }
 
-export type BootstrapResult =
-  | { source: 'environment' }
-  | { source: 'stored' }
-  | { source: 'generated'; token: string };
+export type BootstrapResult = { source: 'environment' } | { source: 'stored' } | { source: 'generated'; token: string };
 
 /**
  * Makes sure a bootstrap admin token exists, keeping only its hash: the one from

@@ -12,7 +12,10 @@ import { principalOf, type AdminGuard } from './guard.ts';
 import { visibleOrganizations } from './policy.ts';
 
 const instant = z.union([
-  z.string().regex(/^\d{1,15}$/).transform(Number),
+  z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number),
   z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time or epoch milliseconds' }).transform((s) => Date.parse(s)),
 ]);
 
@@ -46,9 +49,7 @@ export function parseAuditFilters(input: unknown): AuditFilters {
   const parsed = AuditFilters.safeParse(input);
   if (!parsed.success) {
     // Each error names its query parameter; an unknown parameter is named too (zod reports it at the root).
-    const errors = parsed.error.issues.flatMap((i) =>
-      i.code === 'unrecognized_keys' ? i.keys.map((key) => ({ path: key, message: 'unknown query parameter' })) : [{ path: i.path.join('.') || 'query', message: i.message }],
-    );
+    const errors = parsed.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((key) => ({ path: key, message: 'unknown query parameter' })) : [{ path: i.path.join('.') || 'query', message: i.message }]));
     throw badRequest(`bad audit query: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
   }
   return parsed.data;

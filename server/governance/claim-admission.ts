@@ -24,10 +24,12 @@ export async function claimAdmissionErrors(repo: Repositories, object: AnyObject
   if (object.kind === 'Organization') {
     const orgs = await organizations();
     const mappings = (await repo.objects.list({ kind: 'ClaimMapping', namespace })).map((m) => m.object as ClaimMappingObject).filter((m) => m.spec.organizationRef.name === object.metadata.name);
-    return mappings.flatMap((m) => m.spec.claims.flatMap((claim) => {
-      const problem = attributeProblem(claim, organizationChain(orgs, object.metadata.name), schema);
-      return problem ? [{ path: `spec.${claim.from!.replace(/^organization\./, '')}`, message: `ClaimMapping ${m.metadata.name} maps it into claim ${claim.name}: ${problem}` }] : [];
-    }));
+    return mappings.flatMap((m) =>
+      m.spec.claims.flatMap((claim) => {
+        const problem = attributeProblem(claim, organizationChain(orgs, object.metadata.name), schema);
+        return problem ? [{ path: `spec.${claim.from!.replace(/^organization\./, '')}`, message: `ClaimMapping ${m.metadata.name} maps it into claim ${claim.name}: ${problem}` }] : [];
+      }),
+    );
   }
   const claims: Claim[] = object.spec.claims ?? [];
   const chain = object.kind === 'ClaimMapping' ? organizationChain(await organizations(), object.spec.organizationRef.name) : [];

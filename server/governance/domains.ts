@@ -49,7 +49,11 @@ export function ownedDomains(org: OrganizationObject, templates: ReadonlyMap<str
 const isSubdomain = (sub: string, of: string) => sub.endsWith(`.${of}`);
 
 function ancestors(orgs: ReadonlyMap<string, OrganizationObject>, name: string): Set<string> {
-  return new Set(organizationChain(orgs, name).slice(1).map((o) => o.metadata.name));
+  return new Set(
+    organizationChain(orgs, name)
+      .slice(1)
+      .map((o) => o.metadata.name),
+  );
 }
 
 export interface DomainConflict {

@@ -74,13 +74,7 @@ export class AdminGuard {
   /** Refuses the request for a reason found outside the policy table (a managed user, an unassignable role). */
   async refuse(ctx: Context, reason: string, permission: Permission, target: Target): Promise<never> {
     const principal = principalOf(ctx);
-    await this.audit(
-      ctx,
-      { actor: principal.actor, namespace: principal.kind === 'user' ? principal.namespace : (target.namespace ?? null), organization: principal.kind === 'user' ? principal.organization : null },
-      reason,
-      permission,
-      target,
-    );
+    await this.audit(ctx, { actor: principal.actor, namespace: principal.kind === 'user' ? principal.namespace : (target.namespace ?? null), organization: principal.kind === 'user' ? principal.organization : null }, reason, permission, target);
     throw new Forbidden(reason, { extra: { permission } });
   }
 

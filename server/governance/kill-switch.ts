@@ -13,10 +13,7 @@ import { endOrganizationTokens } from './token-ends.ts';
  * every JWT signed before now inactive at introspection for good, even if the organization is
  * reinstated within their lifetime.
  */
-export async function pullKillSwitch(
-  repo: Repositories,
-  options: { namespace: string; organization: string; actor: string; provenance?: Record<string, string> | undefined; now: number },
-): Promise<{ organizations: string[]; revoked: number }> {
+export async function pullKillSwitch(repo: Repositories, options: { namespace: string; organization: string; actor: string; provenance?: Record<string, string> | undefined; now: number }): Promise<{ organizations: string[]; revoked: number }> {
   const view = await loadNamespace(repo, options.namespace);
   const organizations = withDescendants(view.organizations, options.organization);
   // Their users' sessions and grants at the namespace's shared-application issuer go too.

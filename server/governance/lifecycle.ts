@@ -28,8 +28,7 @@ const iso = (t: number) => new Date(t).toISOString();
  */
 export function remaining(ms: number): string {
   const seconds = Math.max(0, Math.floor(ms / 1000));
-  const [count, unit] =
-    seconds < 120 ? [seconds, 'second'] : seconds < 2 * 3600 ? [Math.floor(seconds / 60), 'minute'] : seconds < 2 * 86400 ? [Math.floor(seconds / 3600), 'hour'] : [Math.floor(seconds / 86400), 'day'];
+  const [count, unit] = seconds < 120 ? [seconds, 'second'] : seconds < 2 * 3600 ? [Math.floor(seconds / 60), 'minute'] : seconds < 2 * 86400 ? [Math.floor(seconds / 3600), 'hour'] : [Math.floor(seconds / 86400), 'day'];
   return `in ${count} ${unit}${count === 1 ? '' : 's'}`;
 }
 
@@ -77,9 +76,7 @@ export function lifecycleConditions(view: NamespaceView, declared: OrganizationO
   const due = certificationDueAt(org, lifecycle);
   if (due !== undefined) {
     const enforce = lifecycle?.suspendWhenCertificationOverdue ? '; the organization is suspended until it is certified' : '';
-    out.push(due <= now
-      ? condition('CertificationCurrent', false, 'Overdue', `certification was due at ${iso(due)} (owner ${contract?.owner ?? 'none'}): commit spec.contract.certifiedAt${enforce}`, due)
-      : condition('CertificationCurrent', true, 'Certified', `next certification due at ${iso(due)}`));
+    out.push(due <= now ? condition('CertificationCurrent', false, 'Overdue', `certification was due at ${iso(due)} (owner ${contract?.owner ?? 'none'}): commit spec.contract.certifiedAt${enforce}`, due) : condition('CertificationCurrent', true, 'Certified', `next certification due at ${iso(due)}`));
   }
   return out;
 }

@@ -14,12 +14,7 @@ export interface NamespaceView {
 }
 
 export async function loadNamespace(repo: Repositories, namespace: string): Promise<NamespaceView> {
-  const [orgs, workspaces, templates, certifications] = await Promise.all([
-    repo.objects.list({ kind: 'Organization', namespace }),
-    repo.objects.list({ kind: 'Workspace', namespace }),
-    repo.objects.list({ kind: 'OrganizationTemplate', namespace }),
-    repo.governance.certifications(namespace),
-  ]);
+  const [orgs, workspaces, templates, certifications] = await Promise.all([repo.objects.list({ kind: 'Organization', namespace }), repo.objects.list({ kind: 'Workspace', namespace }), repo.objects.list({ kind: 'OrganizationTemplate', namespace }), repo.governance.certifications(namespace)]);
   return {
     namespace,
     workspace: workspaces[0]?.object as WorkspaceObject | undefined,

@@ -26,17 +26,7 @@ export type Role = z.infer<typeof RoleSchema>;
  * `accessrequests.decide` only lets a principal be considered: the AccessPolicy's declared
  * `approvers` decide who among them approves, denies or revokes (governance/access-requests.ts).
  */
-export type Permission =
-  | 'objects.read'
-  | 'objects.write'
-  | 'users.read'
-  | 'users.write'
-  | 'audit.read'
-  | 'audit.verify'
-  | 'lifecycle.write'
-  | 'accessrequests.read'
-  | 'accessrequests.decide'
-  | 'sso.write';
+export type Permission = 'objects.read' | 'objects.write' | 'users.read' | 'users.write' | 'audit.read' | 'audit.verify' | 'lifecycle.write' | 'accessrequests.read' | 'accessrequests.decide' | 'sso.write';
 
 const PARTNER: Record<Role, readonly Permission[]> = {
   'organization-admin': ['objects.read', 'users.read', 'users.write', 'audit.read', 'accessrequests.read', 'accessrequests.decide', 'sso.write'],

@@ -67,7 +67,7 @@ export class PrincipalResolver {
     const name = await this.verifier.identify(token);
     if (name) return { principal: { kind: 'token', actor: `admin-token:${name}` } };
     const verified = isUnsignedJwt(token) ? 'alg-not-allowed' : isJwt(token) ? await this.verifyJwt(token) : await this.verifyOpaque(token);
-    if (typeof verified === 'string') return { status: 401, detail: 'the admin token is not valid (nor is it a live access token of one of this server\'s issuers)', reason: verified };
+    if (typeof verified === 'string') return { status: 401, detail: "the admin token is not valid (nor is it a live access token of one of this server's issuers)", reason: verified };
     const { namespace } = verified;
     if (!verified.subject) return { status: 401, detail: 'a client-credentials token names no user; sign in as a partner administrator', reason: 'no-user' };
     const actor = `user:${namespace}/${verified.organization ? `${verified.organization}/` : ''}${verified.subject}`;
@@ -79,7 +79,7 @@ export class PrincipalResolver {
       return denied(`tokens of client ${verified.clientId} are not admin tokens; sign in through a client annotated ${ADMIN_CONSOLE_ANNOTATION}: "true"`);
     }
     const user = await this.store.users.find(namespace, verified.subject);
-    if (!user || !user.active) return denied(`user ${verified.subject} is unknown or deactivated`);
+    if (!user?.active) return denied(`user ${verified.subject} is unknown or deactivated`);
     if (verified.organization && user.organization !== verified.organization) return denied(`user ${verified.subject} does not belong to organization ${verified.organization}`);
     const roles = user.roles.filter((r): r is Role => ROLES.has(r));
     if (roles.length === 0) return denied(`user ${verified.subject} has no administrator role`, user.organization || null);
@@ -88,10 +88,7 @@ export class PrincipalResolver {
     let scope: Extract<Principal, { kind: 'user' }>['scope'] = 'namespace';
     const view = await loadNamespace(this.store, namespace);
     if (view.workspace?.spec.guardrails?.requireMfaForAdmins && !verified.mfa) {
-      return denied(
-        `workspace ${namespace} requires administrators to sign in with a second factor (Workspace spec.guardrails.requireMfaForAdmins), and this token's sign-in had none; sign in to the admin console again, which now asks for two-step verification`,
-        organization,
-      );
+      return denied(`workspace ${namespace} requires administrators to sign in with a second factor (Workspace spec.guardrails.requireMfaForAdmins), and this token's sign-in had none; sign in to the admin console again, which now asks for two-step verification`, organization);
     }
     if (organization) {
       const standing = standingOf(chainFor(view, organization), this.clock.now(), view.workspace?.spec.lifecycle);

@@ -38,7 +38,11 @@ export function label(ctx: Context, param: string): string {
 
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const result = schema.safeParse(body);
-  if (!result.success) throw badRequest(`${what}: ${result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  if (!result.success)
+    throw badRequest(
+      `${what}: ${result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`,
+      result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
   return result.data;
 }
 
@@ -75,9 +79,7 @@ const Invite = z.strictObject({
   roles: z.array(Role).max(4).optional(),
 });
 
-const Deprovision = z
-  .strictObject({ organization: dnsLabel.optional(), user: z.string().min(1).max(128).optional(), reason: z.string().max(1024).optional() })
-  .refine((b) => (b.organization === undefined) !== (b.user === undefined), { error: 'name exactly one of "organization" or "user"' });
+const Deprovision = z.strictObject({ organization: dnsLabel.optional(), user: z.string().min(1).max(128).optional(), reason: z.string().max(1024).optional() }).refine((b) => (b.organization === undefined) !== (b.user === undefined), { error: 'name exactly one of "organization" or "user"' });
 
 const Certify = z.strictObject({ note: z.string().max(1024).optional() }).optional();
 
@@ -175,11 +177,29 @@ export function governanceService(options: GovernanceRoutesOptions) {
         const holders = await repo.users.findByEmail(namespace, email);
         if (holders.some((u) => u.organization === organization)) throw new Conflict(`a user with email ${email} already exists in organization ${organization}`);
         if (holders.length > 0) throw new Conflict(`${email} already has an account outside organization ${organization}; a workspace administrator must resolve it before it can be invited`, { errors: [{ path: 'email', message: 'already has an account outside this organization' }] });
-        const local = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'user';
+        const local =
+          email
+            .split('@')[0]!
+            .toLowerCase()
+            .replace(/[^a-z0-9]+/g, '-')
+            .replace(/^-+|-+$/g, '')
+            .slice(0, 40) || 'user';
         const id = `${local}-${randomBytes(3).toString('hex')}`;
         const user: UserRecord = {
-          namespace, id, organization, connection: 'directory', subject: id, email, declaredAs: null,
-          profile: body.displayName ? { name: body.displayName } : {}, roles, active: true, passwordHash: null, createdAt: now, updatedAt: now, lastLoginAt: null,
+          namespace,
+          id,
+          organization,
+          connection: 'directory',
+          subject: id,
+          email,
+          declaredAs: null,
+          profile: body.displayName ? { name: body.displayName } : {},
+          roles,
+          active: true,
+          passwordHash: null,
+          createdAt: now,
+          updatedAt: now,
+          lastLoginAt: null,
         };
         await repo.users.upsert(user);
         await repo.audit.append({ action: 'user.invited', actor: change.actor, namespace, organization, kind: 'User', name: id, subject: id, data: { email, roles } }, now);
@@ -260,7 +280,10 @@ export function governanceService(options: GovernanceRoutesOptions) {
         const before = await loadNamespace(repo, namespace);
         await repo.governance.recordCertification(namespace, organization, now, change.actor);
         await repo.objects.bumpConfigVersion(namespace);
-        await repo.audit.append({ action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
+        await repo.audit.append(
+          { action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } },
+          now,
+        );
         // An overdue certification that had stopped the organization: its tokens from before stay ended.
         await endLapsedTokens(repo, before, now, change);
       });
@@ -345,7 +368,12 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       const organizations = withDescendants(view.organizations, organization);
       const users = await repo.users.list(namespace, organizations);
       const { deactivated, revoked: userRevoked } = await service.deactivate(repo, namespace, users, now);
-      const revoked = userRevoked + (await repo.oidc.revokeIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow()));
+      const revoked =
+        userRevoked +
+        (await repo.oidc.revokeIssuers(
+          organizations.map((o) => issuerPath(namespace, o)),
+          issuedBeforeNow(),
+        ));
       await repo.audit.append({ action: 'organization.deprovisioned', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { organizations, deactivated, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
       return { organization, organizations, deactivated, revoked };
     });

@@ -23,7 +23,10 @@ export function issuedBeforeNow(): number {
 export async function endUserTokens(repo: Repositories, namespace: string, users: readonly UserRecord[]): Promise<number> {
   const organizations = [...new Set(users.map((u) => u.organization).filter((o) => o))];
   const issuers = [issuerPath(namespace), ...organizations.map((o) => issuerPath(namespace, o))];
-  return repo.oidc.revokeAccounts(issuers, users.map((u) => u.id));
+  return repo.oidc.revokeAccounts(
+    issuers,
+    users.map((u) => u.id),
+  );
 }
 
 /**
@@ -32,9 +35,18 @@ export async function endUserTokens(repo: Repositories, namespace: string, users
  * organization that stood no more loses before it may stand again.
  */
 export async function endOrganizationTokens(repo: Repositories, namespace: string, organizations: readonly string[]): Promise<number> {
-  const revoked = await repo.oidc.revokeIssuers(organizations.map((o) => issuerPath(namespace, o)), issuedBeforeNow());
+  const revoked = await repo.oidc.revokeIssuers(
+    organizations.map((o) => issuerPath(namespace, o)),
+    issuedBeforeNow(),
+  );
   const users = await repo.users.list(namespace, [...organizations]);
-  return revoked + (await repo.oidc.revokeAccounts([issuerPath(namespace)], users.map((u) => u.id)));
+  return (
+    revoked +
+    (await repo.oidc.revokeAccounts(
+      [issuerPath(namespace)],
+      users.map((u) => u.id),
+    ))
+  );
 }
 
 /**
@@ -63,13 +75,7 @@ export async function endConnectionTokens(repo: Repositories, namespace: string,
  *   new grants and never revives old ones.
  * Each is audited as `Organization.tokens-ended`. Returns the organizations whose tokens ended.
  */
-export async function endLapsedTokens(
-  repo: Repositories,
-  before: NamespaceView,
-  now: number,
-  audit: { actor: string; provenance?: Record<string, string> | undefined },
-  skip: readonly string[] = [],
-): Promise<string[]> {
+export async function endLapsedTokens(repo: Repositories, before: NamespaceView, now: number, audit: { actor: string; provenance?: Record<string, string> | undefined }, skip: readonly string[] = []): Promise<string[]> {
   const after = await loadNamespace(repo, before.namespace);
   const ended: string[] = [];
   for (const name of after.organizations.keys()) {

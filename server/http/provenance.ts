@@ -24,4 +24,3 @@ export function changeContext(ctx: Context): ChangeContext {
   context.provenance = result.data;
   return context;
 }
-

@@ -20,9 +20,7 @@ import type { Issuer } from './issuer.ts';
  */
 export type DenyReason = 'no-token' | 'invalid-token' | 'network' | 'path-not-canonical' | 'no-matching-scope' | 'no-organization' | 'suspended' | 'contract-ended' | 'contract-not-started' | 'parent-inactive' | 'certification-overdue';
 
-export type Decision =
-  | ({ allow: true; organization: string; sub: string; client_id: string } & ApiMatch)
-  | { allow: false; reason: DenyReason; detail: string };
+export type Decision = ({ allow: true; organization: string; sub: string; client_id: string } & ApiMatch) | { allow: false; reason: DenyReason; detail: string };
 
 export interface AuthorizeOptions {
   store: Store;

@@ -136,7 +136,15 @@ export class IssuerGates {
           await this.introspectJwt(ctx, issuer);
           if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
             const { snapshot } = issuer;
-            await this.options.audit.append({ action: 'token.introspected-inactive', actor: oidc.client?.clientId ?? 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: oidc.client?.clientId ?? null, outcome: 'inactive', data: { signals: signalsOf(ctx.req, this.options.trustedProxies) } });
+            await this.options.audit.append({
+              action: 'token.introspected-inactive',
+              actor: oidc.client?.clientId ?? 'anonymous',
+              namespace: snapshot.namespace,
+              organization: snapshot.organization ?? null,
+              client: oidc.client?.clientId ?? null,
+              outcome: 'inactive',
+              data: { signals: signalsOf(ctx.req, this.options.trustedProxies) },
+            });
           }
           return false;
         };
@@ -167,8 +175,7 @@ export class IssuerGates {
   /** What an organization that stands no more gets at a route; false lets the request through. */
   private async refuse(ctx: Context, issuer: Issuer, rest: string, standing: Extract<Standing, { active: false }>, answer: StandingAnswer): Promise<boolean> {
     const { snapshot } = issuer;
-    const audit = (action: AuditAction) =>
-      this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
+    const audit = (action: AuditAction) => this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null, outcome: 'refused', data: { reason: standing.reason, path: rest, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
     switch (answer) {
       case 'token':
         if (ctx.method !== 'POST') return false;
@@ -276,8 +283,7 @@ export class IssuerGates {
       }
       const address = clientAddress(req, this.options.trustedProxies);
       const name = snapshot.organizations.get(organization)?.spec.displayName ?? organization;
-      const record = (action: AuditAction, data: Record<string, unknown>) =>
-        this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization, outcome: 'refused', data: { address, path, issuer: snapshot.path, ...data } });
+      const record = (action: AuditAction, data: Record<string, unknown>) => this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization, outcome: 'refused', data: { address, path, issuer: snapshot.path, ...data } });
       let refusal: UserRefusal | undefined;
       if (!admits(r.networks, address)) {
         await record('access.refused-network', {});
@@ -396,7 +402,9 @@ export class IssuerGates {
     if (ctx.status === 200) {
       // Scopes asked for but not granted (no policy allows them, or they need a second factor): the audit says which.
       const granted = new Set((body?.scope ?? '').split(' '));
-      const dropped = String(oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !granted.has(scope));
+      const dropped = String(oidc.params?.scope ?? '')
+        .split(' ')
+        .filter((scope) => scope && !granted.has(scope));
       await this.options.audit.append({ ...base, action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued', data: { grant: grantType, scope: body?.scope ?? '', ...(dropped.length ? { dropped } : {}), signals } });
     } else {
       const reuse = grantType === 'refresh_token' && entities.RefreshToken?.consumed !== undefined && body?.error === 'invalid_grant';

@@ -16,7 +16,7 @@ import type { Store } from '../store/index.ts';
 import { admissionRules } from '../oidc/admission.ts';
 import { allowFormSchemes, pageHeaders } from '../oidc/html.ts';
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
-import type { SigningAlg, SigningKeys } from '../oidc/keys.ts';
+import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
 import { loadSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { ApiAuthorizer } from './authorize.ts';
@@ -49,7 +49,6 @@ export interface RegistryOptions {
   /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
   refusals?: RefusalAudit;
 }
-
 
 /** The server's own routes, never an issuer's. */
 const SERVER_ROUTE = /^\/(admin\/|healthz$|readyz$)/;

@@ -1,22 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  GROUP_VERSION,
-  KINDS,
-  clientIdFor,
-  issuerPath,
-  applyRank,
-  kindByName,
-  declarationOf,
-  parseObject,
-  zodErrors,
-  type AnyObject,
-  type ClientObject,
-  type Condition,
-  type KindName,
-  type OrganizationObject,
-  type UserObject,
-  parentCycle,
-} from '../../api/index.ts';
+import { GROUP_VERSION, KINDS, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject, type UserObject, parentCycle } from '../../api/index.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
@@ -31,7 +14,6 @@ import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationT
 import { claimAdmissionErrors } from '../governance/claim-admission.ts';
 import { contractAdmissionErrors } from '../governance/contract-admission.ts';
 import { domainAdmissionErrors } from '../governance/domain-admission.ts';
-
 
 export type { ChangeContext };
 

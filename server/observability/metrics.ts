@@ -84,7 +84,14 @@ export class Metrics {
 
   /** A gauge read when scraped (e.g. the issuer cache's size). */
   gauge(name: string, help: string, read: () => number): void {
-    new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** Counts what an audit record says was decided: a token issued or refused, a sign-in finished. */

@@ -25,9 +25,7 @@ export interface ObservabilitySettings {
 export function observabilitySettings(values: ObservabilityValues): ObservabilitySettings {
   return {
     logLevel: values.LOG_LEVEL ?? 'info',
-    ...(values.GATEHOUSE_METRICS_PORT !== undefined
-      ? { metrics: { port: values.GATEHOUSE_METRICS_PORT, host: values.GATEHOUSE_METRICS_HOST, token: values.GATEHOUSE_METRICS_TOKEN, maxOrganizations: values.GATEHOUSE_METRICS_MAX_ORGANIZATIONS ?? DEFAULT_MAX_ORGANIZATIONS } }
-      : {}),
+    ...(values.GATEHOUSE_METRICS_PORT !== undefined ? { metrics: { port: values.GATEHOUSE_METRICS_PORT, host: values.GATEHOUSE_METRICS_HOST, token: values.GATEHOUSE_METRICS_TOKEN, maxOrganizations: values.GATEHOUSE_METRICS_MAX_ORGANIZATIONS ?? DEFAULT_MAX_ORGANIZATIONS } } : {}),
     ...(values.OTEL_EXPORTER_OTLP_ENDPOINT ? { tracing: { endpoint: values.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: values.OTEL_SERVICE_NAME ?? 'gatehouse' } } : {}),
   };
 }

@@ -40,7 +40,10 @@ export async function accessRequestPage(ctx: Context, provider: Provider, snapsh
     const form = await readForm(ctx);
     const id = form.get('request') ?? '';
     // Control characters would only garble what approvers read.
-    const justification = (form.get('justification') ?? '').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '').trim().slice(0, JUSTIFICATION_LIMIT);
+    const justification = (form.get('justification') ?? '')
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
+      .trim()
+      .slice(0, JUSTIFICATION_LIMIT);
     // Only the requester's own pending request takes a justification (justify checks both).
     if (justification && /^ar-[0-9a-f]{18}$/.test(id)) await deps.store.accessRequests.justify(snapshot.namespace, id, user.id, justification);
     return finish(id || undefined);

@@ -28,8 +28,7 @@ export function networksOf(cidrs: readonly string[]): { list: BlockList; unreada
   return { list, unreadable };
 }
 
-const declaredBy = (organization: string, source: Source) =>
-  source === 'organization' ? `Organization ${organization}` : source.startsWith('template:') ? `OrganizationTemplate ${source.slice(9)}` : `Organization ${source.slice(7)}`;
+const declaredBy = (organization: string, source: Source) => (source === 'organization' ? `Organization ${organization}` : source.startsWith('template:') ? `OrganizationTemplate ${source.slice(9)}` : `Organization ${source.slice(7)}`);
 
 /**
  * An organization's effective networks (its own blocks narrowed to its parents') and rate
@@ -69,7 +68,10 @@ export function clientAddress(req: IncomingMessage, trustedProxies: BlockList | 
   const peer = plain((req.socket as IncomingMessage['socket'] | null)?.remoteAddress ?? '');
   if (!trustedProxies || !contains(trustedProxies, peer)) return peer;
   const header = req.headers['x-forwarded-for'];
-  const hops = (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((hop) => plain(hop.trim())).filter(Boolean);
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((hop) => plain(hop.trim()))
+    .filter(Boolean);
   let client = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
     client = hops[i]!;

@@ -27,7 +27,7 @@ export function typed(value: ClaimValue, def: ClaimDefinition): ClaimValue | und
       return typeof value === 'string' && RFC3339.test(value) && !Number.isNaN(Date.parse(value)) ? value : undefined;
     case 'stringList': {
       const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
-      return list && list.every(allowed) ? list : undefined;
+      return list?.every(allowed) ? list : undefined;
     }
   }
 }
@@ -74,6 +74,8 @@ export function applySchema(claims: Record<string, ClaimValue>, schema: ClaimSch
       dropped.push(name);
     } else out[name] = fit;
   }
-  const missing = Object.entries(schema).filter(([name, def]) => def.required && out[name] === undefined).map(([name]) => name);
+  const missing = Object.entries(schema)
+    .filter(([name, def]) => def.required && out[name] === undefined)
+    .map(([name]) => name);
   return { claims: out, dropped, missing };
 }

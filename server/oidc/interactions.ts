@@ -9,7 +9,7 @@ import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from '../users/passwords.ts';
 import { readForm } from './forms.ts';
-import { escapeHtml, page, type PageBranding } from './html.ts';
+import { escapeHtml, page } from './html.ts';
 import { brandingOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
 import { ACR } from './acr.ts';
 import { standingOf } from './standing.ts';
@@ -147,7 +147,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       return true;
     }
     if (!usesDirectory(snapshot, user.organization)) {
-      await refuse('Sign in with your organization\'s own identity provider.', 'no-directory-connection', user.organization);
+      await refuse("Sign in with your organization's own identity provider.", 'no-directory-connection', user.organization);
       return true;
     }
     if (!user.active) {
@@ -179,9 +179,13 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     const tokenHash = createHash('sha256').update(token).digest('hex');
     const branding = brandingOf(snapshot);
     const form = (error?: string) =>
-      page(branding, 'Set your password', `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="?token=${escapeHtml(encodeURIComponent(token))}">
+      page(
+        branding,
+        'Set your password',
+        `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="?token=${escapeHtml(encodeURIComponent(token))}">
 <label for="password">New password (at least ${MIN_PASSWORD_LENGTH} characters)</label><input id="password" name="password" type="password" minlength="${MIN_PASSWORD_LENGTH}" required>
-<button type="submit">Set password</button></form>`);
+<button type="submit">Set password</button></form>`,
+      );
     ctx.type = 'html';
     const link = await deps.store.users.peekLink(tokenHash, 'set-password', deps.clock.now());
     if (!link || link.namespace !== snapshot.namespace) {
@@ -211,9 +215,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     });
     ctx.status = used ? 200 : 410;
     // Relative, so it holds on the canonical path and on a vanity host alike: …/account/password → …/portal/.
-    const next = used?.administrator
-      ? '<p><a class="button" id="sign-in" href="../portal/">Sign in to the partner portal</a></p>'
-      : '<p>Go back to the application that invited you and sign in there with your email and this password.</p>';
+    const next = used?.administrator ? '<p><a class="button" id="sign-in" href="../portal/">Sign in to the partner portal</a></p>' : '<p>Go back to the application that invited you and sign in there with your email and this password.</p>';
     ctx.body = used ? page(branding, 'Password set', `<p>Your password is set. You can now sign in.</p>${next}`) : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
     return true;
   }

@@ -92,7 +92,7 @@ function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) 
   policy.add(
     new Prompt(
       { name: 'approval', requestable: false },
-      new Check('access_request', 'a scope requested needs an approver\'s approval', async (ctx) => {
+      new Check('access_request', "a scope requested needs an approver's approval", async (ctx) => {
         const { oidc } = ctx;
         const accountId = oidc.session?.accountId;
         if (!accountId || !oidc.client || (oidc.result as { approval?: unknown } | undefined)?.approval) return Check.NO_NEED_TO_PROMPT;
@@ -135,7 +135,13 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const machineClaims = new Map<string, Record<string, ClaimValue>>();
   const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
   // At the shared issuer the ID token carries the signed-in user's organization's claims: any organization's may appear.
-  const subjects = snapshot.organization === undefined ? [...snapshot.organizations.keys()].flatMap((o) => snapshot.settingsOf(o)?.claims ?? []).filter((c) => c.value.tokens.includes('id')).map((c) => c.value.name) : [];
+  const subjects =
+    snapshot.organization === undefined
+      ? [...snapshot.organizations.keys()]
+          .flatMap((o) => snapshot.settingsOf(o)?.claims ?? [])
+          .filter((c) => c.value.tokens.includes('id'))
+          .map((c) => c.value.name)
+      : [];
   const idClaimNames = [...new Set([...snapshot.clients.flatMap((c) => c.claims.id.map((claim) => claim.name)), ...subjects])];
   const branding = brandingOf(snapshot);
   // Cookie names carry the issuer, because every issuer of the host sets its cookies at path "/".
@@ -188,7 +194,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   };
   const findUser = async (sub: string): Promise<UserRecord | undefined> => {
     const user = await store.users.find(snapshot.namespace, sub);
-    if (!user || !user.active) return undefined;
+    if (!user?.active) return undefined;
     remember(user);
     // An organization's issuer knows only its own users; the shared issuer knows the namespace's.
     if (snapshot.organization && user.organization !== snapshot.organization) return undefined;
@@ -319,9 +325,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
           // A scope that needs approval: never a machine's (nobody to approve), a user's only while an approval stands,
           // and no token carrying it outlives the approval. Asked again at every refresh.
           const gated = approvalScopes(snapshot, organization, c);
-          const approved = machine
-            ? { scopes: allowed.filter((s) => !gated.has(s)), endsAt: undefined }
-            : await withApprovals(store, snapshot.namespace, accountId, gated, allowed, clock.now());
+          const approved = machine ? { scopes: allowed.filter((s) => !gated.has(s)), endsAt: undefined } : await withApprovals(store, snapshot.namespace, accountId, gated, allowed, clock.now());
           const scope = approved.scopes.filter((s) => !stepUp.has(s)).join(' ');
           const info: ResourceServer = { scope, audience: resource, accessTokenTTL: cappedTo(lifetimesFor(organization).accessToken, approved.endsAt, clock.now()), accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
           if (memo !== undefined) machineResources.set(memo, info);

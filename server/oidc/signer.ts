@@ -21,7 +21,7 @@ export function joseSignature(der: Uint8Array, size: number): Buffer {
     let start = at + 2;
     at = start + length;
     // INTEGERs are signed: a leading zero byte only keeps the high bit off.
-    while (length > size && der[start] === 0) (start++, length--);
+    while (length > size && der[start] === 0) start++, length--;
     if (length > size || at > der.length) throw new Error('not a DER ECDSA signature');
     out.set(der.subarray(start, start + length), (part + 1) * size - length);
   }

@@ -1,8 +1,6 @@
 import { durationSeconds, type OrganizationObject, type WorkspaceObject } from '../../api/index.ts';
 
-export type Standing =
-  | { active: true }
-  | { active: false; reason: 'suspended' | 'contract-ended' | 'contract-not-started' | 'parent-inactive' | 'certification-overdue'; detail: string };
+export type Standing = { active: true } | { active: false; reason: 'suspended' | 'contract-ended' | 'contract-not-started' | 'parent-inactive' | 'certification-overdue'; detail: string };
 
 /** The Workspace's lifecycle settings that bear on standing. */
 export type LifecycleSettings = NonNullable<WorkspaceObject['spec']['lifecycle']>;

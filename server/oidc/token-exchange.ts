@@ -64,8 +64,7 @@ export interface Presented {
   amr: string[] | undefined;
 }
 
-const isAct = (value: unknown): value is Act =>
-  typeof value === 'object' && value !== null && typeof (value as { sub?: unknown }).sub === 'string' && ((value as { act?: unknown }).act === undefined || isAct((value as { act?: unknown }).act));
+const isAct = (value: unknown): value is Act => typeof value === 'object' && value !== null && typeof (value as { sub?: unknown }).sub === 'string' && ((value as { act?: unknown }).act === undefined || isAct((value as { act?: unknown }).act));
 const strings = (value: unknown): string[] | undefined => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined);
 const scopesOf = (scope: unknown) => new Set(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
 

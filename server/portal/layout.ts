@@ -43,12 +43,8 @@ export const csrfField = (csrf: string) => `<input type="hidden" name="_csrf" va
 
 export function layout(l: Layout, heading: string, body: string): string {
   const logo = l.logo?.startsWith('data:image/') ? `<img class="logo" src="${escapeHtml(l.logo)}" alt="">` : '';
-  const nav = l.nav.length
-    ? `<nav aria-label="Portal"><ul>${l.nav.map((n) => `<li><a href="${escapeHtml(n.href)}"${n.current ? ' aria-current="page"' : ''}>${escapeHtml(n.label)}</a></li>`).join('')}</ul></nav>`
-    : '';
-  const who = l.signedIn
-    ? `<form class="signout" method="post" action="${escapeHtml(`${l.base}/sign-out`)}">${csrfField(l.signedIn.csrf)}<span class="who">${escapeHtml(l.signedIn.subject)}</span> <button type="submit" class="link">Sign out</button></form>`
-    : '';
+  const nav = l.nav.length ? `<nav aria-label="Portal"><ul>${l.nav.map((n) => `<li><a href="${escapeHtml(n.href)}"${n.current ? ' aria-current="page"' : ''}>${escapeHtml(n.label)}</a></li>`).join('')}</ul></nav>` : '';
+  const who = l.signedIn ? `<form class="signout" method="post" action="${escapeHtml(`${l.base}/sign-out`)}">${csrfField(l.signedIn.csrf)}<span class="who">${escapeHtml(l.signedIn.subject)}</span> <button type="submit" class="link">Sign out</button></form>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(heading)} · ${escapeHtml(l.title)}</title>

@@ -128,12 +128,7 @@ export function portalMiddleware(options: PortalOptions): Middleware {
   async function consoleClient(at: Located): Promise<{ object: ClientObject; clientId: string; secret: string | undefined } | undefined> {
     const callback = `${at.baseUrl}/callback`;
     const clients = (await store.objects.list({ kind: 'Client', namespace: at.namespace })).map((c) => c.object as ClientObject);
-    const found = clients.find(
-      (c) =>
-        c.metadata.annotations?.[ADMIN_CONSOLE_ANNOTATION] === 'true' &&
-        c.spec.organizationRef?.name === at.organization &&
-        (c.spec.redirectUris ?? []).includes(callback),
-    );
+    const found = clients.find((c) => c.metadata.annotations?.[ADMIN_CONSOLE_ANNOTATION] === 'true' && c.spec.organizationRef?.name === at.organization && (c.spec.redirectUris ?? []).includes(callback));
     if (!found) return undefined;
     const secret = found.spec.type === 'web' || found.spec.type === undefined ? await options.clientSecrets.current(at.namespace, found.metadata.name) : undefined;
     return { object: found, clientId: `${found.metadata.name}.${at.namespace}`, secret };
@@ -222,7 +217,7 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
     sessions.begin(ctx, scope, tokens.access_token, resolved.principal.userId, expiresAt);
     await audit(at, 'portal.signed-in', resolved.principal.actor, { client: client.clientId });
     ctx.status = 303;
-    ctx.redirect(login.next && login.next.startsWith(`${at.base}/`) ? login.next : `${at.base}/`);
+    ctx.redirect(login.next?.startsWith(`${at.base}/`) ? login.next : `${at.base}/`);
   }
 
   /**
@@ -307,8 +302,10 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
       ctx.redirect(`${at.base}/${path}${noticeKey ? `${path.includes('?') ? '&' : '?'}notice=${encodeURIComponent(noticeKey)}` : ''}`);
     };
     const url = (path = '') => `${at.base}/${path}`;
-    const rendering = (nav: Layout['nav']): PortalRequest['render'] => (heading, body, o = {}) =>
-      html(ctx, o.status ?? 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav, signedIn, notice: o.notice ?? notice, error: o.error }, heading, body));
+    const rendering =
+      (nav: Layout['nav']): PortalRequest['render'] =>
+      (heading, body, o = {}) =>
+        html(ctx, o.status ?? 200, layout({ base: at.base, title: brand.title, logo: brand.logo, nav, signedIn, notice: o.notice ?? notice, error: o.error }, heading, body));
     const problemPage = (render: PortalRequest['render'], back: string) => (error: unknown) => {
       if (!(error instanceof Problem)) throw error;
       render(error.status === 403 ? 'Not allowed' : 'Not possible', `<p class="error" role="alert">${escapeHtml(error.message)}</p><p><a href="${escapeHtml(back)}">Back</a></p>`, { status: error.status });

@@ -60,14 +60,7 @@ const SCHEMAS: { id: string; name: string; description: string; attributes: Attr
     id: ENTERPRISE_SCHEMA,
     name: 'EnterpriseUser',
     description: 'Enterprise User: its attributes are user attributes in ClaimMappings (from: user.<attribute>, e.g. department, employeeNumber, manager).',
-    attributes: [
-      str('employeeNumber'),
-      str('costCenter'),
-      str('organization'),
-      str('division'),
-      str('department'),
-      { name: 'manager', type: 'complex', subAttributes: [str('value'), { name: '$ref', type: 'reference', referenceTypes: ['User'] }, str('displayName', { mutability: 'readOnly' })] },
-    ],
+    attributes: [str('employeeNumber'), str('costCenter'), str('organization'), str('division'), str('department'), { name: 'manager', type: 'complex', subAttributes: [str('value'), { name: '$ref', type: 'reference', referenceTypes: ['User'] }, str('displayName', { mutability: 'readOnly' })] }],
   },
   {
     id: GROUP_SCHEMA,

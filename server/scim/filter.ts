@@ -6,12 +6,7 @@ import { ScimError } from './errors.ts';
  * multi-valued attributes (`emails[type eq "work"]`). Attribute names and operators are
  * case-insensitive; string comparisons too (every attribute we keep is caseExact false).
  */
-export type Filter =
-  | { op: 'and' | 'or'; left: Filter; right: Filter }
-  | { op: 'not'; filter: Filter }
-  | { op: 'pr'; path: string }
-  | { op: 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le'; path: string; value: string | number | boolean | null }
-  | { op: 'has'; path: string; filter: Filter };
+export type Filter = { op: 'and' | 'or'; left: Filter; right: Filter } | { op: 'not'; filter: Filter } | { op: 'pr'; path: string } | { op: 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le'; path: string; value: string | number | boolean | null } | { op: 'has'; path: string; filter: Filter };
 
 const COMPARE = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
 const MAX_FILTER = 2048;
@@ -175,25 +170,40 @@ function compare(actual: unknown, op: string, expected: string | number | boolea
     const a = actual.toLowerCase();
     const e = expected.toLowerCase();
     switch (op) {
-      case 'eq': return a === e;
-      case 'ne': return a !== e;
-      case 'co': return a.includes(e);
-      case 'sw': return a.startsWith(e);
-      case 'ew': return a.endsWith(e);
-      case 'gt': return a > e;
-      case 'ge': return a >= e;
-      case 'lt': return a < e;
-      case 'le': return a <= e;
+      case 'eq':
+        return a === e;
+      case 'ne':
+        return a !== e;
+      case 'co':
+        return a.includes(e);
+      case 'sw':
+        return a.startsWith(e);
+      case 'ew':
+        return a.endsWith(e);
+      case 'gt':
+        return a > e;
+      case 'ge':
+        return a >= e;
+      case 'lt':
+        return a < e;
+      case 'le':
+        return a <= e;
     }
   }
   if (typeof actual === 'number' && typeof expected === 'number') {
     switch (op) {
-      case 'eq': return actual === expected;
-      case 'ne': return actual !== expected;
-      case 'gt': return actual > expected;
-      case 'ge': return actual >= expected;
-      case 'lt': return actual < expected;
-      case 'le': return actual <= expected;
+      case 'eq':
+        return actual === expected;
+      case 'ne':
+        return actual !== expected;
+      case 'gt':
+        return actual > expected;
+      case 'ge':
+        return actual >= expected;
+      case 'lt':
+        return actual < expected;
+      case 'le':
+        return actual <= expected;
     }
   }
   if (op === 'eq') return actual === expected;
@@ -204,11 +214,16 @@ function compare(actual: unknown, op: string, expected: string | number | boolea
 /** Whether a resource (as it is rendered) matches the filter. */
 export function matches(resource: Record<string, unknown>, filter: Filter): boolean {
   switch (filter.op) {
-    case 'and': return matches(resource, filter.left) && matches(resource, filter.right);
-    case 'or': return matches(resource, filter.left) || matches(resource, filter.right);
-    case 'not': return !matches(resource, filter.filter);
-    case 'pr': return valuesAt(resource, filter.path).some((v) => v !== '' && !(Array.isArray(v) && v.length === 0));
-    case 'has': return valuesAt(resource, filter.path).some((item) => item && typeof item === 'object' && matches(item as Record<string, unknown>, filter.filter));
+    case 'and':
+      return matches(resource, filter.left) && matches(resource, filter.right);
+    case 'or':
+      return matches(resource, filter.left) || matches(resource, filter.right);
+    case 'not':
+      return !matches(resource, filter.filter);
+    case 'pr':
+      return valuesAt(resource, filter.path).some((v) => v !== '' && !(Array.isArray(v) && v.length === 0));
+    case 'has':
+      return valuesAt(resource, filter.path).some((item) => item && typeof item === 'object' && matches(item as Record<string, unknown>, filter.filter));
     default: {
       const values = valuesAt(resource, filter.path);
       if (filter.op === 'ne') return values.length === 0 ? filter.value !== null : values.every((v) => compare(v, 'ne', filter.value));

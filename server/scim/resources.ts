@@ -18,7 +18,10 @@ const Enterprise = z.looseObject({
   organization: text().optional(),
   division: text().optional(),
   department: text().optional(),
-  manager: z.union([text(), z.looseObject({ value: text().optional(), displayName: text().optional(), $ref: text(2048).nullable().optional() })]).nullable().optional(),
+  manager: z
+    .union([text(), z.looseObject({ value: text().optional(), displayName: text().optional(), $ref: text(2048).nullable().optional() })])
+    .nullable()
+    .optional(),
 });
 
 /** A User as a client sends it (POST, PUT, or the result of a PATCH). Attributes not listed are ignored, as RFC 7644 §3.3 allows. */
@@ -26,9 +29,7 @@ export const UserInput = z.looseObject({
   userName: z.string().min(1).max(254),
   externalId: text().nullable().optional(),
   active: Bool.optional(),
-  name: z
-    .looseObject({ formatted: text().optional(), givenName: text().optional(), familyName: text().optional(), middleName: text().optional(), honorificPrefix: text().optional(), honorificSuffix: text().optional() })
-    .optional(),
+  name: z.looseObject({ formatted: text().optional(), givenName: text().optional(), familyName: text().optional(), middleName: text().optional(), honorificPrefix: text().optional(), honorificSuffix: text().optional() }).optional(),
   displayName: text().optional(),
   nickName: text().optional(),
   title: text().optional(),
@@ -45,7 +46,10 @@ export type UserInput = z.infer<typeof UserInput>;
 export const GroupInput = z.looseObject({
   displayName: z.string().min(1).max(256),
   externalId: text().nullable().optional(),
-  members: z.array(z.looseObject({ value: text(), display: text().optional(), $ref: text(2048).nullable().optional(), type: text(64).optional() })).max(100_000).optional(),
+  members: z
+    .array(z.looseObject({ value: text(), display: text().optional(), $ref: text(2048).nullable().optional(), type: text(64).optional() }))
+    .max(100_000)
+    .optional(),
 });
 export type GroupInput = z.infer<typeof GroupInput>;
 

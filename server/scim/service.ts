@@ -120,7 +120,7 @@ export class ScimService {
         organization: snapshot.organization ?? null,
         data: { method: ctx.method, path: ctx.path, reason: `scim-${reason}`, ...(m ? { fingerprint: fingerprint(m[1]!) } : {}) },
       });
-      return new ScimError(401, undefined, 'a valid SCIM bearer token of one of this organization\'s IdPConnections is required');
+      return new ScimError(401, undefined, "a valid SCIM bearer token of one of this organization's IdPConnections is required");
     };
     if (!m) throw await refuse(header ? 'malformed' : 'missing');
     const name = await this.options.tokens.identify(snapshot.namespace, snapshot.organization, m[1]!);
@@ -148,13 +148,29 @@ export class ScimService {
       case 'ResourceTypes': {
         only('GET');
         const types = resourceTypes(caller.base);
-        if (id) return this.answer(ctx, 200, types.find((t) => t.id === id) ?? (() => { throw notFound(`ResourceType ${id}`); })());
+        if (id)
+          return this.answer(
+            ctx,
+            200,
+            types.find((t) => t.id === id) ??
+              (() => {
+                throw notFound(`ResourceType ${id}`);
+              })(),
+          );
         return this.answer(ctx, 200, listResponse(types, { startIndex: 1, count: types.length }));
       }
       case 'Schemas': {
         only('GET');
         const all = schemas(caller.base);
-        if (id) return this.answer(ctx, 200, all.find((s) => s.id === id) ?? (() => { throw notFound(`Schema ${id}`); })());
+        if (id)
+          return this.answer(
+            ctx,
+            200,
+            all.find((s) => s.id === id) ??
+              (() => {
+                throw notFound(`Schema ${id}`);
+              })(),
+          );
         return this.answer(ctx, 200, listResponse(all, { startIndex: 1, count: all.length }));
       }
       case 'Users':
@@ -224,7 +240,7 @@ export class ScimService {
     const userName = check('userName', input.userName);
     const emails = (input.emails ?? []).map((e, i) => check(`emails[${i}].value`, e.value));
     const primary = (input.emails ?? []).findIndex((e) => e.primary === true);
-    return { userName, email: emails[primary >= 0 ? primary : 0] ?? userName };
+    return { userName, email: emails[Math.max(primary, 0)] ?? userName };
   }
 
   private static stored(input: UserInput): Json {

@@ -48,10 +48,7 @@ export class ScimTokens {
       const now = this.clock.now();
       const token = `ghscim_${randomBytes(32).toString('base64url')}`;
       await repo.scim.putToken({ namespace, connection: name, organization, tokenHash: hash(token).toString('hex'), createdAt: now });
-      await repo.audit.append(
-        { action: 'IdPConnection.scim-token-rotated', actor: context.actor, namespace, organization, kind: 'IdPConnection', name, data: context.provenance ? { provenance: redact(context.provenance) } : {} },
-        now,
-      );
+      await repo.audit.append({ action: 'IdPConnection.scim-token-rotated', actor: context.actor, namespace, organization, kind: 'IdPConnection', name, data: context.provenance ? { provenance: redact(context.provenance) } : {} }, now);
       return { connection: name, organization, token, endpoint: `${this.publicUrl()}/${namespace}/${organization}/scim/v2`, rotatedAt: new Date(now).toISOString() };
     });
   }
@@ -63,10 +60,7 @@ export class ScimTokens {
       if (!stored) throw notFound(`IdPConnection ${namespace}/${name} does not exist`);
       const revoked = await repo.scim.deleteToken(namespace, name);
       if (revoked) {
-        await repo.audit.append(
-          { action: 'IdPConnection.scim-token-revoked', actor: context.actor, namespace, organization: (stored.object as IdPConnectionObject).spec.organizationRef.name, kind: 'IdPConnection', name, data: context.provenance ? { provenance: redact(context.provenance) } : {} },
-          this.clock.now(),
-        );
+        await repo.audit.append({ action: 'IdPConnection.scim-token-revoked', actor: context.actor, namespace, organization: (stored.object as IdPConnectionObject).spec.organizationRef.name, kind: 'IdPConnection', name, data: context.provenance ? { provenance: redact(context.provenance) } : {} }, this.clock.now());
       }
       return { revoked };
     });

@@ -31,7 +31,10 @@ export class Store {
 
   constructor(driver: SqlDriver) {
     this.driver = driver;
-    Object.assign(this, repositories(driver, () => this.auditKey));
+    Object.assign(
+      this,
+      repositories(driver, () => this.auditKey),
+    );
   }
 
   /**

@@ -71,9 +71,7 @@ export const MIGRATIONS: Migration[] = [
     description: 'seed the audit chain head, so the first appends of concurrent writers queue on its row lock',
     // Without a head row, concurrent first appends on PostgreSQL all see "no head" (FOR UPDATE
     // locks nothing) and race to insert record 1: all but one fail on the audit primary key.
-    statements: () => [
-      `INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, '${'0'.repeat(64)}' WHERE NOT EXISTS (SELECT 1 FROM audit_head WHERE id = 1)`,
-    ],
+    statements: () => [`INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, '${'0'.repeat(64)}' WHERE NOT EXISTS (SELECT 1 FROM audit_head WHERE id = 1)`],
   },
   {
     version: 3,
@@ -213,7 +211,7 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 9,
-    description: 'SQLite: the audit sequence number becomes the table\'s rowid, one B-tree fewer to write per record (the table is copied once)',
+    description: "SQLite: the audit sequence number becomes the table's rowid, one B-tree fewer to write per record (the table is copied once)",
     // "BIGINT PRIMARY KEY" is not a rowid alias in SQLite: every record was stored in the table's
     // hidden rowid B-tree and again in a separate unique index on seq. PostgreSQL is unchanged.
     statements: (dialect) =>
@@ -253,7 +251,7 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 11,
-    description: 'access requests: a user asking for a requireApproval scope, and the approver\'s decision (runtime state beside the AccessPolicy)',
+    description: "access requests: a user asking for a requireApproval scope, and the approver's decision (runtime state beside the AccessPolicy)",
     statements: () => [
       `CREATE TABLE access_requests (
         namespace TEXT NOT NULL,

@@ -36,10 +36,12 @@ export class WalCheckpointer {
     });
     // A failed thread only costs speed: the writer's own checkpoints carry on.
     this.worker.on('error', () => undefined);
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => {
-      this.running = false;
-      resolve();
-    }));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', () => {
+        this.running = false;
+        resolve();
+      }),
+    );
   }
 
   /** Tells the thread that a transaction committed: an atomic add, no message. */

@@ -10,9 +10,7 @@ describe('field changes (audit records and gatehouse plan)', () => {
   });
 
   it('redacts values under secret-looking keys, at any depth, and keeps references to secrets', () => {
-    expect(diff({ annotations: { 'vendor.example/api-token': 'old' } }, { annotations: { 'vendor.example/api-token': 'new' } })).toEqual([
-      { path: 'annotations.vendor.example/api-token', before: REDACTED, after: REDACTED },
-    ]);
+    expect(diff({ annotations: { 'vendor.example/api-token': 'old' } }, { annotations: { 'vendor.example/api-token': 'new' } })).toEqual([{ path: 'annotations.vendor.example/api-token', before: REDACTED, after: REDACTED }]);
     expect(redact({ oidc: { clientSecret: 's3cret', clientSecretRef: { name: 'forge', key: 'secret' } }, password: 'pw' })).toEqual({
       oidc: { clientSecret: REDACTED, clientSecretRef: { name: 'forge', key: 'secret' } },
       password: REDACTED,

@@ -38,10 +38,7 @@ const TYPES = new Set(['object', 'array', 'string', 'integer', 'number', 'boolea
 const FORBIDDEN = ['$ref', '$schema', '$defs', 'definitions', 'const', 'propertyNames', 'patternProperties', 'additionalItems', 'dependencies', 'prefixItems'];
 const JUNCTORS = ['anyOf', 'oneOf', 'allOf'] as const;
 /** Formats the API server validates (JSONSchemaProps.format); others are ignored with a warning. */
-const KUBERNETES_FORMATS = new Set([
-  'bsonobjectid', 'uri', 'email', 'hostname', 'ipv4', 'ipv6', 'cidr', 'mac', 'uuid', 'uuid3', 'uuid4', 'uuid5',
-  'isbn', 'isbn10', 'isbn13', 'creditcard', 'ssn', 'hexcolor', 'rgbcolor', 'byte', 'password', 'date', 'duration', 'datetime', 'date-time',
-]);
+const KUBERNETES_FORMATS = new Set(['bsonobjectid', 'uri', 'email', 'hostname', 'ipv4', 'ipv6', 'cidr', 'mac', 'uuid', 'uuid3', 'uuid4', 'uuid5', 'isbn', 'isbn10', 'isbn13', 'creditcard', 'ssn', 'hexcolor', 'rgbcolor', 'byte', 'password', 'date', 'duration', 'datetime', 'date-time']);
 /** Pattern syntax JavaScript accepts and Go's RE2 (which compiles CRD patterns) does not. */
 const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k<|\(\?<[A-Za-z]|\\u[0-9A-Fa-f{]/;
 
@@ -194,10 +191,7 @@ function failedRules(def: { celRules: { rule: string; message: string }[] }, spe
 describe('the CRDs in controller/crds', () => {
   it('are exactly what api/ generates (run `npm run gen:crds` after changing api/)', () => {
     const { stale, orphaned } = checkCrds();
-    const problems = [
-      ...stale.map((f) => `controller/crds/${f} is stale or missing — run \`npm run gen:crds\` and commit it`),
-      ...orphaned.map((f) => `controller/crds/${f} belongs to no kind — run \`npm run gen:crds\` to remove it`),
-    ];
+    const problems = [...stale.map((f) => `controller/crds/${f} is stale or missing — run \`npm run gen:crds\` and commit it`), ...orphaned.map((f) => `controller/crds/${f} belongs to no kind — run \`npm run gen:crds\` to remove it`)];
     expect(problems).toEqual([]);
   });
 
@@ -345,10 +339,7 @@ describe('the CEL rules (x-kubernetes-validations)', () => {
     expect(failedRules(IdPConnection, { organizationRef: ref, type: 'saml', saml })).toEqual([]);
     expect(failedRules(IdPConnection, { organizationRef: ref, type: 'directory' })).toEqual([]);
     expect(failedRules(IdPConnection, { organizationRef: ref, type: 'oidc' })).toEqual(['spec.oidc is required when type is oidc']);
-    expect(failedRules(IdPConnection, { organizationRef: ref, type: 'saml', oidc })).toEqual([
-      'spec.saml is required when type is saml',
-      'spec.oidc is only allowed when type is oidc',
-    ]);
+    expect(failedRules(IdPConnection, { organizationRef: ref, type: 'saml', oidc })).toEqual(['spec.saml is required when type is saml', 'spec.oidc is only allowed when type is oidc']);
     expect(failedRules(IdPConnection, { organizationRef: ref, type: 'directory', saml })).toEqual(['spec.saml is only allowed when type is saml']);
   });
 
@@ -360,10 +351,16 @@ describe('the CEL rules (x-kubernetes-validations)', () => {
   });
 
   it('accept claims that set exactly one of value or from', () => {
-    expect(failedRules(ClaimMapping, { organizationRef: ref, claims: [{ name: 'partner', from: 'contract.partnerType' }, { name: 'tier', value: 'gold' }] })).toEqual([]);
-    expect(failedRules(ClaimMapping, { organizationRef: ref, claims: [{ name: 'tier', value: 'gold', from: 'user.tier' }] })).toEqual([
-      'each claim sets exactly one of value or from',
-    ]);
+    expect(
+      failedRules(ClaimMapping, {
+        organizationRef: ref,
+        claims: [
+          { name: 'partner', from: 'contract.partnerType' },
+          { name: 'tier', value: 'gold' },
+        ],
+      }),
+    ).toEqual([]);
+    expect(failedRules(ClaimMapping, { organizationRef: ref, claims: [{ name: 'tier', value: 'gold', from: 'user.tier' }] })).toEqual(['each claim sets exactly one of value or from']);
   });
 });
 
@@ -425,9 +422,7 @@ describe('the structural conversion of a zod schema', () => {
 
   it('refuses, naming the field, what has no structural form', () => {
     expect(() => zodToStructural(z.strictObject({ name: z.string().regex(/^(?!admin)[a-z]+$/) }), 'spec')).toThrow(/spec\.name: pattern .* lookaround/);
-    expect(() => zodToStructural(z.strictObject({ v: z.union([z.strictObject({ a: z.string() }), z.strictObject({ b: z.int() })]) }), 'spec')).toThrow(
-      /spec\.v: a union of object/,
-    );
+    expect(() => zodToStructural(z.strictObject({ v: z.union([z.strictObject({ a: z.string() }), z.strictObject({ b: z.int() })]) }), 'spec')).toThrow(/spec\.v: a union of object/);
     type Tree = { children?: Tree[] };
     const tree: z.ZodType<Tree> = z.lazy(() => z.strictObject({ children: z.array(tree).optional() }));
     expect(() => zodToStructural(z.strictObject({ tree }), 'spec')).toThrow(/recursive schema/);

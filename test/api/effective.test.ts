@@ -176,11 +176,21 @@ describe('email domains', () => {
 
 describe('claims', () => {
   it('inherit, and each claim name is overridden by the nearest declaration', () => {
-    const t = tpl('t', { claims: [{ name: 'tier', value: 'gold' }, { name: 'region', value: 'eu' }] });
+    const t = tpl('t', {
+      claims: [
+        { name: 'tier', value: 'gold' },
+        { name: 'region', value: 'eu' },
+      ],
+    });
     const d = declarations([org('root'), child('leaf', 'root', { templateRef: { name: 't' } })], {
       templateList: [t],
       claimMappings: [
-        mapping('root-claims', 'root', { claims: [{ name: 'tier', value: 'bronze' }, { name: 'network', value: 'partners' }] }),
+        mapping('root-claims', 'root', {
+          claims: [
+            { name: 'tier', value: 'bronze' },
+            { name: 'network', value: 'partners' },
+          ],
+        }),
         mapping('leaf-claims', 'leaf', { claims: [{ name: 'region', value: 'us' }] }),
         mapping('leaf-client', 'leaf', { clientRef: { name: 'app' }, claims: [{ name: 'only_app', value: 'x' }] }),
       ],

@@ -138,8 +138,7 @@ const ENFORCED: Record<string, string[]> = {
  * Fields another part of issue #17 makes work, on its own branch: the lead replaces each with
  * its row in ENFORCED at merge. Not a place to park a field: each names what will enforce it.
  */
-const IN_PROGRESS: Record<string, string> = {
-};
+const IN_PROGRESS: Record<string, string> = {};
 
 interface Def {
   type: string;

@@ -94,7 +94,16 @@ describe('each kind checks what its fields mean together', () => {
 
   it('ClaimMapping: one source per claim, unique names, and reserved claims are refused', () => {
     expect(errorsOf(claimMapping('m', 'o', { claims: [{ name: 'a', value: 'x', from: 'contract.id' }] })).map((e) => e.path)).toContain('spec.claims[0]');
-    expect(errorsOf(claimMapping('m', 'o', { claims: [{ name: 'a', value: 'x' }, { name: 'a', value: 'y' }] })).map((e) => e.path)).toContain('spec.claims');
+    expect(
+      errorsOf(
+        claimMapping('m', 'o', {
+          claims: [
+            { name: 'a', value: 'x' },
+            { name: 'a', value: 'y' },
+          ],
+        }),
+      ).map((e) => e.path),
+    ).toContain('spec.claims');
     for (const reserved of ['organization_id', 'sub', 'iss', 'aud', 'act']) {
       expect(errorsOf(claimMapping('m', 'o', { claims: [{ name: reserved, value: 'forged' }] })).map((e) => e.path)).toContain('spec.claims[0].name');
     }
@@ -120,21 +129,7 @@ describe('each kind checks what its fields mean together', () => {
 
 describe('apply order', () => {
   it('puts kinds in dependency order and parent organizations before their children', () => {
-    const items = [
-      user('u', 'child'),
-      organization('child', { parentRef: { name: 'mid' } }),
-      client('c', 'root'),
-      organization('mid', { parentRef: { name: 'root' } }),
-      organization('root'),
-      workspace(),
-    ].map((o) => ({ object: parseObject(o, { defaultNamespace: NS }) }));
-    expect(sortForApply(items).map((i) => `${i.object.kind}/${i.object.metadata.name}`)).toEqual([
-      'Workspace/blixit',
-      'Organization/root',
-      'Organization/mid',
-      'Organization/child',
-      'Client/c',
-      'User/u',
-    ]);
+    const items = [user('u', 'child'), organization('child', { parentRef: { name: 'mid' } }), client('c', 'root'), organization('mid', { parentRef: { name: 'root' } }), organization('root'), workspace()].map((o) => ({ object: parseObject(o, { defaultNamespace: NS }) }));
+    expect(sortForApply(items).map((i) => `${i.object.kind}/${i.object.metadata.name}`)).toEqual(['Workspace/blixit', 'Organization/root', 'Organization/mid', 'Organization/child', 'Client/c', 'User/u']);
   });
 });

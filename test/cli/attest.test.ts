@@ -141,7 +141,7 @@ describe('gatehouse attest --format json (git only)', () => {
     report = JSON.parse(run.output);
   });
 
-  it('covers every declared organization, at the checkout\'s HEAD, with no store', () => {
+  it("covers every declared organization, at the checkout's HEAD, with no store", () => {
     expect(report.organizations.map((o: { name: string }) => o.name)).toEqual(['cascade', 'forge', 'pinnacle']);
     expect(report.git.head).toBe(commits.rename!.hash);
     expect(report.generatedAt).toBe('2026-11-23T09:00:00.000Z');
@@ -162,7 +162,7 @@ describe('gatehouse attest --format json (git only)', () => {
     expect(org('pinnacle').declaration.lastChangedIn).toMatchObject(by('recertify'));
   });
 
-  it('lists the applications, claims, identity providers and administrators, each with who declared it (a moved file keeps its history; a similar new file does not borrow another\'s)', () => {
+  it("lists the applications, claims, identity providers and administrators, each with who declared it (a moved file keeps its history; a similar new file does not borrow another's)", () => {
     const cascade = org('cascade');
     expect(cascade.applications).toEqual([
       expect.objectContaining({ name: 'cascade-web', displayName: 'Timesheets', type: 'web', scopes: ['openid', 'email'], audiences: ['https://timesheets.blixit.example'], declaration: expect.objectContaining({ file: 'clients/cascade-web.yaml', declaredIn: expect.objectContaining(by('client')) }) }),
@@ -193,7 +193,7 @@ describe('gatehouse attest --format json (git only)', () => {
   });
 });
 
-describe('gatehouse attest with the server\'s store', () => {
+describe("gatehouse attest with the server's store", () => {
   let report: any;
   const org = (name: string) => report.organizations.find((o: { name: string }) => o.name === name);
 
@@ -226,9 +226,12 @@ describe('gatehouse attest with the server\'s store', () => {
     expect(org('cascade').certification).toEqual({ certifiedAt: '2026-03-02T09:15:00.000Z', certifiedIn: null, certifiedBy: 'admin-token:bootstrap', via: 'admin-api', dueAt: '2026-05-31T09:15:00.000Z', overdue: true });
   });
 
-  it('reports users without a sign-in for the Workspace\'s inactiveUserAfter, and flags them', () => {
+  it("reports users without a sign-in for the Workspace's inactiveUserAfter, and flags them", () => {
     expect(report.inactiveAfterDays).toBe(60);
-    expect(org('cascade').inactiveUsers).toEqual([{ id: 'ana', email: 'ana@cascade.example', lastSignInAt: '2026-03-02T09:15:00.000Z' }, { id: invitedId, email: 'raj@cascade.example', lastSignInAt: null }]);
+    expect(org('cascade').inactiveUsers).toEqual([
+      { id: 'ana', email: 'ana@cascade.example', lastSignInAt: '2026-03-02T09:15:00.000Z' },
+      { id: invitedId, email: 'raj@cascade.example', lastSignInAt: null },
+    ]);
     expect(org('cascade').flags.map((f: { code: string }) => f.code)).toContain('inactive-users');
   });
 
@@ -299,7 +302,12 @@ describe('gatehouse attest outside git and with bad options', () => {
     expect(cmd.output()).toContain('`org.yaml`: declared not in git history');
   });
 
-  it.each([[['--format', 'pdf'], '--format'], [['--now', 'soon'], '--now'], [['--inactive-days', '0'], '--inactive-days'], [['--signed'], '--signed']])('%j exits 2 naming %s', async (args, named) => {
+  it.each([
+    [['--format', 'pdf'], '--format'],
+    [['--now', 'soon'], '--now'],
+    [['--inactive-days', '0'], '--inactive-days'],
+    [['--signed'], '--signed'],
+  ])('%j exits 2 naming %s', async (args, named) => {
     const run = await attest(args);
     expect(run.code).toBe(2);
     expect(run.output).toContain(named);
@@ -335,7 +343,11 @@ describe('the inactive-user period with several namespaces', () => {
     for (const [file, object] of Object.entries(files)) await writeFile(join(dir, file), stringify(object));
     const store = await openStore({ dataDir: data });
     try {
-      for (const [namespace, organization] of [['east', 'alpha'], ['west', 'beta'], ['north', 'gamma']] as const) {
+      for (const [namespace, organization] of [
+        ['east', 'alpha'],
+        ['west', 'beta'],
+        ['north', 'gamma'],
+      ] as const) {
         const at = now - 60 * DAY;
         await store.users.upsert({ namespace, id: `u-${organization}`, organization, connection: 'directory', subject: `u-${organization}`, email: `u@${organization}.example`, declaredAs: null, profile: {}, roles: [], active: true, passwordHash: null, createdAt: at - DAY, updatedAt: at, lastLoginAt: null });
         await store.users.touchLogin(namespace, `u-${organization}`, at);
@@ -416,7 +428,13 @@ describe('gatehouse attest: access approvals', () => {
     const store = await openStore({ dataDir: data });
     try {
       const ask = (id: string, userId: string) => store.accessRequests.create({ namespace: 'south', id, organization: 'delta', userId, clientId: 'portal.south', scopes: ['orders:write'], justification: `${userId} needs it`, createdAt: now - 10 * DAY });
-      for (const [id, userId] of [['ar-standing', 'dana'], ['ar-lapsed', 'ed'], ['ar-revoked', 'flo'], ['ar-pending', 'gus']] as const) await ask(id, userId);
+      for (const [id, userId] of [
+        ['ar-standing', 'dana'],
+        ['ar-lapsed', 'ed'],
+        ['ar-revoked', 'flo'],
+        ['ar-pending', 'gus'],
+      ] as const)
+        await ask(id, userId);
       await store.accessRequests.decide('south', 'ar-standing', { state: 'approved', at: now - 9 * DAY, by: 'user:south/delta/olga', expiresAt: now + 21 * DAY });
       await store.accessRequests.decide('south', 'ar-lapsed', { state: 'approved', at: now - 9 * DAY, by: 'user:south/delta/olga', expiresAt: now - DAY });
       await store.accessRequests.decide('south', 'ar-revoked', { state: 'approved', at: now - 9 * DAY, by: 'user:south/wendy', expiresAt: null });
@@ -437,9 +455,7 @@ describe('gatehouse attest: access approvals', () => {
     const delta = report.organizations.find((o) => o.name === 'delta')!;
     expect(delta.approvalScopes).toEqual([{ scope: 'orders:write', policy: 'delta-orders', client: null, approvers: { roles: ['organization-admin'], users: ['wendy'], adminTokens: [] } }]);
     // Not the lapsed, revoked or pending ones.
-    expect(delta.standingApprovals).toEqual([
-      { id: 'ar-standing', user: 'dana', client: 'portal.south', scopes: ['orders:write'], approvedBy: 'user:south/delta/olga', approvedAt: new Date(now - 9 * DAY).toISOString(), expiresAt: new Date(now + 21 * DAY).toISOString(), justification: 'dana needs it' },
-    ]);
+    expect(delta.standingApprovals).toEqual([{ id: 'ar-standing', user: 'dana', client: 'portal.south', scopes: ['orders:write'], approvedBy: 'user:south/delta/olga', approvedAt: new Date(now - 9 * DAY).toISOString(), expiresAt: new Date(now + 21 * DAY).toISOString(), justification: 'dana needs it' }]);
     const md = attestationMarkdown(report);
     expect(md).toContain('### Access approvals');
     expect(md).toContain('`orders:write` needs approval (AccessPolicy delta-orders); approvers: organization-admin of the organization, workspace user wendy.');

@@ -162,9 +162,18 @@ describe('gatehouse audit verify', () => {
     try {
       const row = db.prepare('SELECT * FROM audit WHERE seq = ?').get(victim.seq) as Record<string, string | number | null>;
       const fields: AuditFields = {
-        seq: Number(row.seq), at: Number(row.at), action: String(row.action), actor: 'someone-else',
-        namespace: row.namespace as string | null, organization: row.organization as string | null, kind: row.kind as string | null, name: row.name as string | null,
-        client: row.client as string | null, subject: row.subject as string | null, outcome: String(row.outcome), data: JSON.parse(String(row.data)) as Record<string, unknown>,
+        seq: Number(row.seq),
+        at: Number(row.at),
+        action: String(row.action),
+        actor: 'someone-else',
+        namespace: row.namespace as string | null,
+        organization: row.organization as string | null,
+        kind: row.kind as string | null,
+        name: row.name as string | null,
+        client: row.client as string | null,
+        subject: row.subject as string | null,
+        outcome: String(row.outcome),
+        data: JSON.parse(String(row.data)) as Record<string, unknown>,
       };
       db.prepare('UPDATE audit SET actor = ?, hash = ? WHERE seq = ?').run(fields.actor, recordHash(String(row.prev_hash), fields), victim.seq);
     } finally {
@@ -227,7 +236,7 @@ describe('gatehouse audit verify --checkpoint', () => {
     }
   }
 
-  it('an intact chain that still holds the checkpoint\'s record: exit 0, saying so', async () => {
+  it("an intact chain that still holds the checkpoint's record: exit 0, saying so", async () => {
     for (const jwks of [jwksFile, jwksUrl]) {
       const { code, output } = await run(['verify', '--checkpoint', checkpointFile, '--jwks', jwks], pristine);
       expect(code).toBe(0);
@@ -274,7 +283,7 @@ describe('gatehouse audit verify --checkpoint', () => {
     expect(output).toContain(`the chain ends at record ${cut.seq}, but the checkpoint of 2026-11-23T09:00:00.000Z vouches for record ${last().seq}: records were cut from the end`);
   });
 
-  it('a checkpoint signed with another namespace\'s key: refused before the store is read', async () => {
+  it("a checkpoint signed with another namespace's key: refused before the store is read", async () => {
     const { code, output } = await run(['verify', '--checkpoint', otherCheckpointFile, '--jwks', jwksFile], pristine);
     expect(code).toBe(1);
     expect(output).toContain(`checkpoint ${otherCheckpointFile} REFUSED: the checkpoint was not signed by any key of this key set (another namespace, or not ours)`);
@@ -308,7 +317,10 @@ describe('gatehouse audit export', () => {
   it('writes every record as one JSON line, oldest first, the same rows as the store', async () => {
     const { code, output } = await run(['export'], pristine);
     expect(code).toBe(0);
-    const lines = output.trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; action: string; hash: string });
+    const lines = output
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; action: string; hash: string });
     expect(lines.map((l) => [l.seq, l.action, l.hash])).toEqual(rows.map((r) => [r.seq, r.action, r.hash]));
     expect(output).not.toContain(clientSecret);
     expect(output).not.toContain(adminToken);
@@ -318,13 +330,21 @@ describe('gatehouse audit export', () => {
     const cut = rows[5]!.seq;
     const { code, output } = await run(['export', '--after', String(cut)], pristine);
     expect(code).toBe(0);
-    expect(output.trimEnd().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(rows.filter((r) => r.seq > cut).map((r) => r.seq));
+    expect(
+      output
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    ).toEqual(rows.filter((r) => r.seq > cut).map((r) => r.seq));
   });
 
   it('--format ocsf writes Account Change events for the user changes and leaves configuration out', async () => {
     const { code, output } = await run(['export', '--format', 'ocsf'], pristine);
     expect(code).toBe(0);
-    const events = output.trimEnd().split('\n').map((l) => JSON.parse(l) as { class_uid: number; activity_id: number; type_uid: number; unmapped: { action: string } });
+    const events = output
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { class_uid: number; activity_id: number; type_uid: number; unmapped: { action: string } });
     expect(events.map((e) => [e.unmapped.action, e.class_uid, e.type_uid])).toEqual([
       ['User.created', 3001, 300101],
       ['user.invited', 3001, 300101],
@@ -333,7 +353,12 @@ describe('gatehouse audit export', () => {
     ]);
   });
 
-  it.each([[['--format', 'csv'], '--format'], [['--after', 'yesterday'], '--after'], [['--after=-1'], '--after'], [['--bogus'], '--bogus']])('refuses %j with exit 2, naming %s, and writes no records', async (args, named) => {
+  it.each([
+    [['--format', 'csv'], '--format'],
+    [['--after', 'yesterday'], '--after'],
+    [['--after=-1'], '--after'],
+    [['--bogus'], '--bogus'],
+  ])('refuses %j with exit 2, naming %s, and writes no records', async (args, named) => {
     const { code, output } = await run(['export', ...args], pristine);
     expect(code).toBe(2);
     expect(output).toContain(named);

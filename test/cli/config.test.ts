@@ -87,7 +87,11 @@ describe('the configuration (cli/config.ts)', () => {
   });
 
   it('generates the --help of serve, controller and secret from the same rows', () => {
-    for (const [usage, command] of [[SERVE_USAGE, 'serve'], [CONTROLLER_USAGE, 'controller'], [SECRET_USAGE, 'secret']] as const) {
+    for (const [usage, command] of [
+      [SERVE_USAGE, 'serve'],
+      [CONTROLLER_USAGE, 'controller'],
+      [SECRET_USAGE, 'secret'],
+    ] as const) {
       expect(usage).toContain(environmentHelp(command));
       for (const name of namesOf(command)) expect(usage).toMatch(new RegExp(`^  ${name} `, 'm'));
     }

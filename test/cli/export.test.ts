@@ -40,7 +40,12 @@ describe('gatehouse export', () => {
     const text = await readFile(join(dir, NS, 'idpconnection-acme-sso.yaml'), 'utf8');
     expect(text).not.toContain('never-exported-7f3a');
     const object = parse(text);
-    expect(object).toEqual({ apiVersion: 'gatehouse.dev/v1alpha1', kind: 'IdPConnection', metadata: { name: 'acme-sso', namespace: NS }, spec: expect.objectContaining({ organizationRef: { name: 'acme' }, oidc: { issuer: 'https://sso.acme.example', clientId: 'gatehouse', clientSecretRef: { name: 'acme-sso-client-secret', key: 'client-secret' } } }) });
+    expect(object).toEqual({
+      apiVersion: 'gatehouse.dev/v1alpha1',
+      kind: 'IdPConnection',
+      metadata: { name: 'acme-sso', namespace: NS },
+      spec: expect.objectContaining({ organizationRef: { name: 'acme' }, oidc: { issuer: 'https://sso.acme.example', clientId: 'gatehouse', clientSecretRef: { name: 'acme-sso-client-secret', key: 'client-secret' } } }),
+    });
     // What the directory source will read back is a valid declaration.
     expect(() => parseObject(object)).not.toThrow();
   });

@@ -152,9 +152,7 @@ describe('gatehouse plan: the consequences an auditor asks about', () => {
     const repo = await appliedRepo({ ...forge(), 'forge-east.yaml': organization('forge-east', { parentRef: { name: 'forge' } }) });
     await repo.write('forge.yaml', organization('forge', { suspended: true, tokens: { accessToken: '30m' }, contract: { id: 'C-forge', partnerType: 'supplier', owner: 'owner@blixit.example', endsAt: '2099-12-31T23:59:59Z' } }));
     const { json, stdout } = await (async () => ({ json: (await repo.plan('--format', 'json')).json, stdout: (await repo.plan()).stdout }))();
-    expect(json!.consequences.tokensRevoked).toEqual([
-      { kind: 'Organization', namespace: repo.namespace, name: 'forge', organization: 'forge', reason: 'kill-switch', message: 'kill switch turned on for Organization forge and its sub-organizations forge-east: every token, grant and session ends at once' },
-    ]);
+    expect(json!.consequences.tokensRevoked).toEqual([{ kind: 'Organization', namespace: repo.namespace, name: 'forge', organization: 'forge', reason: 'kill-switch', message: 'kill switch turned on for Organization forge and its sub-organizations forge-east: every token, grant and session ends at once' }]);
     expect(stdout).toContain('Tokens revoked:\n  - kill switch turned on for Organization forge');
     // Planned, not pulled.
     expect((await admin.get('Organization', repo.namespace, 'forge'))!.spec).toMatchObject({ suspended: false });
@@ -164,9 +162,7 @@ describe('gatehouse plan: the consequences an auditor asks about', () => {
     const repo = await appliedRepo();
     const contract = (endsAt: string) => ({ tokens: { accessToken: '30m' }, contract: { id: 'C-forge', partnerType: 'supplier', owner: 'owner@blixit.example', endsAt } });
     await repo.write('forge.yaml', organization('forge', contract('2098-06-30T00:00:00Z')));
-    expect((await repo.plan('--format', 'json')).json!.consequences.tokensRevoked).toEqual([
-      expect.objectContaining({ reason: 'contract-shortened', message: 'contract of Organization forge now ends at 2098-06-30T00:00:00Z (was 2099-12-31T23:59:59Z): no token or refresh outlives that date' }),
-    ]);
+    expect((await repo.plan('--format', 'json')).json!.consequences.tokensRevoked).toEqual([expect.objectContaining({ reason: 'contract-shortened', message: 'contract of Organization forge now ends at 2098-06-30T00:00:00Z (was 2099-12-31T23:59:59Z): no token or refresh outlives that date' })]);
     await repo.write('forge.yaml', organization('forge', contract('2020-01-31T00:00:00Z')));
     expect((await repo.plan('--format', 'json')).json!.consequences.tokensRevoked).toEqual([expect.objectContaining({ reason: 'contract-ended' })]);
     // Extending a contract revokes nothing.
@@ -189,13 +185,21 @@ describe('gatehouse plan: the consequences an auditor asks about', () => {
     expect(json!.consequences.claims).toEqual([{ namespace: repo.namespace, organization: 'forge', added: ['contract_ref'], removed: ['partner_type'] }]);
   });
 
-  it("claims a template adds count for every organization using it", async () => {
+  it('claims a template adds count for every organization using it', async () => {
     const repo = await appliedRepo({
       'standard.yaml': template('standard', { claims: [{ name: 'tier', value: 'gold' }] }),
       'forge.yaml': organization('forge', { templateRef: { name: 'standard' } }),
       'keel.yaml': organization('keel', { templateRef: { name: 'standard' } }),
     });
-    await repo.write('standard.yaml', template('standard', { claims: [{ name: 'tier', value: 'gold' }, { name: 'region', value: 'eu' }] }));
+    await repo.write(
+      'standard.yaml',
+      template('standard', {
+        claims: [
+          { name: 'tier', value: 'gold' },
+          { name: 'region', value: 'eu' },
+        ],
+      }),
+    );
     const { json } = await repo.plan('--format', 'json');
     expect(json!.consequences.claims).toEqual([
       { namespace: repo.namespace, organization: 'forge', added: ['region'], removed: [] },
@@ -211,7 +215,14 @@ describe('gatehouse plan: the consequences an auditor asks about', () => {
     expect(json!.consequences.approvals).toEqual([{ namespace: repo.namespace, organization: 'forge', scope: 'orders:read' }]);
     expect(entry(json!, 'AccessPolicy', 'forge-api')!.changes).toEqual([
       { path: 'spec.approvers', after: { roles: ['organization-admin'] } },
-      { path: 'spec.scopes', before: [{ scope: 'orders:read', requireMfa: false, requireApproval: false }], after: [{ scope: 'orders:read', requireMfa: false, requireApproval: true }, { scope: 'invoices:read', requireMfa: false, requireApproval: false }] },
+      {
+        path: 'spec.scopes',
+        before: [{ scope: 'orders:read', requireMfa: false, requireApproval: false }],
+        after: [
+          { scope: 'orders:read', requireMfa: false, requireApproval: true },
+          { scope: 'invoices:read', requireMfa: false, requireApproval: false },
+        ],
+      },
     ]);
   });
 });
@@ -310,7 +321,10 @@ describe('gatehouse plan: output', () => {
   it('is in the help, with its exit codes and the variables it reads', async () => {
     const overview = await gatehouseInProcess(['help'], {});
     expect(overview.stdout).toMatch(/^ {2}plan --dir PATH +what applying a folder of YAML would change/m);
-    for (const args of [['help', 'plan'], ['plan', '--help']]) {
+    for (const args of [
+      ['help', 'plan'],
+      ['plan', '--help'],
+    ]) {
       const { code, stdout } = await gatehouseInProcess(args, {});
       expect(code).toBe(0);
       expect(stdout).toContain('Exit status: 0 nothing would change, 2 something would change, 1 an error');

@@ -16,7 +16,10 @@ let dir: string;
 let controller: DirectoryController;
 const lines: string[] = [];
 
-const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env: { ...process.env, GIT_AUTHOR_DATE: '2026-11-20T08:00:00Z', GIT_COMMITTER_DATE: '2026-11-20T08:00:00Z' } }).toString().trim();
+const git = (...args: string[]) =>
+  execFileSync('git', args, { cwd: dir, env: { ...process.env, GIT_AUTHOR_DATE: '2026-11-20T08:00:00Z', GIT_COMMITTER_DATE: '2026-11-20T08:00:00Z' } })
+    .toString()
+    .trim();
 
 /** Polls until `check` passes; resolves with how long that took. */
 async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<number> {
@@ -87,10 +90,7 @@ describe('directory source: GitOps without a cluster', () => {
   });
 
   it('creates a client added in a new file', async () => {
-    await writeFile(
-      join(dir, 'forge-reports.yaml'),
-      'apiVersion: gatehouse.dev/v1alpha1\nkind: Client\nmetadata:\n  name: forge-reports\n  namespace: blixit-partners\nspec:\n  organizationRef:\n    name: forge-supplies\n  type: m2m\n  scopes: [reports:read]\n',
-    );
+    await writeFile(join(dir, 'forge-reports.yaml'), 'apiVersion: gatehouse.dev/v1alpha1\nkind: Client\nmetadata:\n  name: forge-reports\n  namespace: blixit-partners\nspec:\n  organizationRef:\n    name: forge-supplies\n  type: m2m\n  scopes: [reports:read]\n');
     await eventually(async () => (await admin.get('Client', NS, 'forge-reports')) !== undefined);
   });
 
@@ -115,7 +115,10 @@ describe('directory source: GitOps without a cluster', () => {
     await eventually(async () => (await admin.get('Organization', NS, 'pinnacle-logistics')) === undefined);
     expect(await admin.list('Client', NS)).not.toContainEqual(expect.objectContaining({ metadata: expect.objectContaining({ name: 'pinnacle-shipments' }) }));
     const records = (await admin.request('GET', `/admin/v1/audit?organization=pinnacle-logistics&limit=10`)) as { items: { action: string; data: { provenance: Record<string, string> } }[] };
-    const deletions = records.items.filter((r) => r.action.endsWith('.deleted')).map((r) => r.action).reverse();
+    const deletions = records.items
+      .filter((r) => r.action.endsWith('.deleted'))
+      .map((r) => r.action)
+      .reverse();
     expect(deletions.at(-1)).toBe('Organization.deleted');
     expect(deletions).toHaveLength(4);
     expect(records.items[0]!.data.provenance).toMatchObject({ reason: 'undeclared' });

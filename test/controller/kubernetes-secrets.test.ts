@@ -35,10 +35,11 @@ function decoded(secret: KubeObject): Record<string, string> {
   return out;
 }
 
-const secretWithValue = (name: string) => eventually(() => {
-  const s = kube.get('secrets', NS, name);
-  return s && decoded(s).client_secret ? s : undefined;
-});
+const secretWithValue = (name: string) =>
+  eventually(() => {
+    const s = kube.get('secrets', NS, name);
+    return s && decoded(s).client_secret ? s : undefined;
+  });
 
 async function rotations(name: string): Promise<{ data: { provenance?: Record<string, string> } }[]> {
   const body = (await admin.request('GET', `/admin/v1/audit?action=Client.secret-rotated&limit=1000`)) as { items: { name: string; data: { provenance?: Record<string, string> } }[] };
@@ -132,10 +133,12 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
   it('rotates into a new Secret when the Secret is deleted; the old secret stops working', async () => {
     const old = decoded(kube.get('secrets', NS, 'cascade-sync-gatehouse-client')!);
     kube.remove('secrets', NS, 'cascade-sync-gatehouse-client');
-    const fresh = decoded(await eventually(() => {
-      const s = kube.get('secrets', NS, 'cascade-sync-gatehouse-client');
-      return s && decoded(s).client_secret && decoded(s).client_secret !== old.client_secret ? s : undefined;
-    }));
+    const fresh = decoded(
+      await eventually(() => {
+        const s = kube.get('secrets', NS, 'cascade-sync-gatehouse-client');
+        return s && decoded(s).client_secret && decoded(s).client_secret !== old.client_secret ? s : undefined;
+      }),
+    );
     expect(fresh.client_id).toBe(old.client_id);
     expect((await clientCredentials(fresh)).status).toBe(200);
     expect((await clientCredentials(old)).status).toBe(401);
@@ -146,10 +149,12 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
   it('rotates into the existing Secret when the Client is re-created in the server (which forgets its secret)', async () => {
     const old = decoded(kube.get('secrets', NS, 'cascade-web-gatehouse-client')!);
     await admin.delete('Client', NS, 'cascade-web');
-    const fresh = decoded(await eventually(() => {
-      const s = kube.get('secrets', NS, 'cascade-web-gatehouse-client');
-      return s && decoded(s).client_secret !== old.client_secret ? s : undefined;
-    }));
+    const fresh = decoded(
+      await eventually(() => {
+        const s = kube.get('secrets', NS, 'cascade-web-gatehouse-client');
+        return s && decoded(s).client_secret !== old.client_secret ? s : undefined;
+      }),
+    );
     expect(await introspectAs(fresh)).toBe(200);
     const all = await rotations('cascade-web');
     expect(all).toHaveLength(2);
@@ -246,7 +251,12 @@ describe('client secrets delivered into Kubernetes Secrets', () => {
     const verbOf: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
     const used = new Set(secretRequests.map((r) => verbOf[r.split(' ')[0]!]!));
     const docs = parseAllDocuments(readFileSync('deploy/kustomize/rbac.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] });
-    const granted = new Set(docs.flatMap((d) => d.rules ?? []).filter((r) => r.apiGroups.includes('') && r.resources.includes('secrets')).flatMap((r) => r.verbs));
+    const granted = new Set(
+      docs
+        .flatMap((d) => d.rules ?? [])
+        .filter((r) => r.apiGroups.includes('') && r.resources.includes('secrets'))
+        .flatMap((r) => r.verbs),
+    );
     for (const verb of used) expect(granted).toContain(verb);
   });
 });

@@ -63,7 +63,7 @@ describe('Kubernetes source, against a fake API server driven by the real @kuber
     expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidReference' });
   });
 
-  it('shows the server\'s ConnectionReady on an IdPConnection beside its own Ready', async () => {
+  it("shows the server's ConnectionReady on an IdPConnection beside its own Ready", async () => {
     const condition = (type: string) => (o: KubeObject | undefined) => (o?.status?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === type);
     const connectionReady = condition('ConnectionReady');
     kube.create('idpconnections', idp('cascade-oidc', 'cascade', { oidc: { issuer: 'https://sso.cascade.example', clientId: 'gatehouse', clientSecretRef: { name: 'cascade-oidc', key: 'client-secret' } } }) as KubeObject);
@@ -128,7 +128,14 @@ describe('toDeclaration', () => {
       apiVersion: 'gatehouse.dev/v1alpha1',
       kind: 'Organization',
       metadata: {
-        name: 'x', namespace: NS, uid: 'u', resourceVersion: '7', generation: 3, finalizers: [FINALIZER], managedFields: [], creationTimestamp: new Date('2026-11-23T00:00:00Z'),
+        name: 'x',
+        namespace: NS,
+        uid: 'u',
+        resourceVersion: '7',
+        generation: 3,
+        finalizers: [FINALIZER],
+        managedFields: [],
+        creationTimestamp: new Date('2026-11-23T00:00:00Z'),
         labels: { team: 'partners' },
         annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'argocd.argoproj.io/tracking-id': 't', note: 'kept' },
       },

@@ -31,8 +31,7 @@ const desired = (inputs: object[], extra: Partial<DesiredState> = {}): DesiredSt
 });
 
 const ready = (object: AnyObject | undefined) => (object?.status as { conditions?: { type: string; status: string; reason: string; message: string }[] } | undefined)?.conditions?.find((c) => c.type === 'Ready');
-const audit = async (name: string) =>
-  ((await admin.request('GET', `/admin/v1/audit?namespace=${NS}&limit=1000`)) as { items: { action: string; name: string; data: { provenance?: Record<string, string> } }[] }).items.filter((r) => r.name === name);
+const audit = async (name: string) => ((await admin.request('GET', `/admin/v1/audit?namespace=${NS}&limit=1000`)) as { items: { action: string; name: string; data: { provenance?: Record<string, string> } }[] }).items.filter((r) => r.name === name);
 
 // Listed children before parents and dependants before what they reference: the reconciler orders them.
 const partner = [
@@ -89,21 +88,14 @@ describe('reconciler: one bad object does not stop the others', () => {
   it('marks a dangling reference Ready=False naming the field and converges the rest', async () => {
     const report = await reconciler.reconcile(desired([organization('forge'), client('forge-app', 'forge'), client('orphan-app', 'nobody')]));
     expect(report).toMatchObject({ applied: 2, failed: 1 });
-    expect(report.problems).toEqual([
-      { label: `Client ${NS}/orphan-app`, message: expect.stringContaining('spec.organizationRef.name: Organization "nobody" does not exist'), origin: { file: 'partners.yaml', document: 3 } },
-    ]);
+    expect(report.problems).toEqual([{ label: `Client ${NS}/orphan-app`, message: expect.stringContaining('spec.organizationRef.name: Organization "nobody" does not exist'), origin: { file: 'partners.yaml', document: 3 } }]);
     expect(report.results.find((r) => r.key.name === 'orphan-app')?.readiness.reason).toBe('InvalidReference');
   });
 
   it('reports a cycle of parents on every organization in it, naming spec.parentRef.name', async () => {
-    const report = await reconciler.reconcile(
-      desired([organization('forge'), client('forge-app', 'forge'), organization('loop-a', { parentRef: { name: 'loop-b' } }), organization('loop-b', { parentRef: { name: 'loop-a' } })]),
-    );
+    const report = await reconciler.reconcile(desired([organization('forge'), client('forge-app', 'forge'), organization('loop-a', { parentRef: { name: 'loop-b' } }), organization('loop-b', { parentRef: { name: 'loop-a' } })]));
     expect(report).toMatchObject({ applied: 2, failed: 2 });
-    expect(report.problems.map((p) => p.message)).toEqual([
-      `Organization ${NS}/loop-a: spec.parentRef.name: makes a cycle of parents: loop-a → loop-b → loop-a`,
-      `Organization ${NS}/loop-b: spec.parentRef.name: makes a cycle of parents: loop-b → loop-a → loop-b`,
-    ]);
+    expect(report.problems.map((p) => p.message)).toEqual([`Organization ${NS}/loop-a: spec.parentRef.name: makes a cycle of parents: loop-a → loop-b → loop-a`, `Organization ${NS}/loop-b: spec.parentRef.name: makes a cycle of parents: loop-b → loop-a → loop-b`]);
   });
 
   it('keeps an object whose new declaration is invalid, and says why on its status', async () => {

@@ -42,7 +42,7 @@ describe('npm run demo', () => {
     expect(new Set([portal, ...Object.values(peers)]).size).toBe(4);
   });
 
-  it('signs dana of Forge Supplies in through Forge\'s OIDC IdP, to the portal page showing her token', async () => {
+  it("signs dana of Forge Supplies in through Forge's OIDC IdP, to the portal page showing her token", async () => {
     const browser = new Browser();
     let page = await browser.follow(`${portal}/`, NOWHERE);
     expect(page.url.startsWith(`${peers.gatehouse}/blixit-partners/interaction/`)).toBe(true);
@@ -76,7 +76,7 @@ describe('npm run demo', () => {
     expect(await again.res.text()).toContain('name="email"');
   });
 
-  it('prints how Cascade\'s directory user signs in, with a password link it made, and links the portal', async () => {
+  it("prints how Cascade's directory user signs in, with a password link it made, and links the portal", async () => {
     const output = demo.output();
     const link = /set it first at (http:\/\/\S+)/.exec(output)![1]!;
     expect(link.startsWith(`${peers.gatehouse}/`)).toBe(true);
@@ -90,7 +90,7 @@ describe('npm run demo', () => {
     expect(signIn.url.startsWith(`${peers.gatehouse}/blixit-partners/cascade-consulting/interaction/`)).toBe(true);
   });
 
-  it('signs sam of Pinnacle Logistics in through Pinnacle\'s SAML IdP', async () => {
+  it("signs sam of Pinnacle Logistics in through Pinnacle's SAML IdP", async () => {
     const browser = new Browser();
     let page = await browser.follow(`${portal}/`, NOWHERE);
     page = await post(browser, page.url, await page.res.text(), { email: 'sam@pinnacle-logistics.example' });
@@ -108,14 +108,14 @@ describe('npm run demo', () => {
     expect(claimsOn(body)).toMatchObject({ iss: `${peers.gatehouse}/blixit-partners`, email: 'sam@pinnacle-logistics.example', name: 'Sam Okafor', organization_id: 'pinnacle-logistics', acr: 'urn:gatehouse:acr:fed', amr: ['fed'] });
   });
 
-  it('prints what to paste in Cascade\'s Sign-in setup: an IdP of Cascade\'s own that answers', async () => {
+  it("prints what to paste in Cascade's Sign-in setup: an IdP of Cascade's own that answers", async () => {
     const [, issuer, secret] = /issuer (http:\/\/\S+), client ID gatehouse-cascade,\s+client secret (\S+);/.exec(demo.output())!;
     expect(secret!.length).toBeGreaterThan(20);
     const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string };
     expect(discovery.issuer).toBe(issuer);
   });
 
-  it('refuses an address no organization signs in with, on Gatehouse\'s page', async () => {
+  it("refuses an address no organization signs in with, on Gatehouse's page", async () => {
     const browser = new Browser();
     const page = await browser.follow(`${portal}/`, NOWHERE);
     const refused = await post(browser, page.url, await page.res.text(), { email: 'eve@unknown.example' });
@@ -123,7 +123,7 @@ describe('npm run demo', () => {
     expect(await text(refused.res)).toContain('No organization signs in with unknown.example addresses here');
   });
 
-  it('prints none of its peer IdPs\' library warnings (in-memory adapter, default TTLs, no single logout)', () => {
+  it("prints none of its peer IdPs' library warnings (in-memory adapter, default TTLs, no single logout)", () => {
     expect(demo.output()).not.toMatch(/oidc-provider (WARNING|NOTICE)|SingleLogoutService/);
   });
 
@@ -175,7 +175,7 @@ describe('demo ports', () => {
     expect(() => demoPorts({ DEMO_PORT_BASE: 'seven' })).toThrow('DEMO_PORT_BASE="seven"');
   });
 
-  it('point the examples\' loopback origins at the moved peers, leaving other URLs alone', () => {
+  it("point the examples' loopback origins at the moved peers, leaving other URLs alone", () => {
     const moved = movedOrigins({ forge: 'http://127.0.0.1:41001', pinnacle: 'http://127.0.0.1:41002', app: 'http://127.0.0.1:41003' });
     const spec = { oidc: { issuer: 'http://127.0.0.1:7001' }, metadataUrl: 'http://127.0.0.1:7002/metadata', redirectUris: ['http://127.0.0.1:3000/callback', 'http://127.0.0.1:3001/callback', 'https://app.example/cb'], note: 'see http://127.0.0.1:7001' };
     expect(relocate(spec, moved)).toEqual({ oidc: { issuer: 'http://127.0.0.1:41001' }, metadataUrl: 'http://127.0.0.1:41002/metadata', redirectUris: ['http://127.0.0.1:41003/callback', 'http://127.0.0.1:3001/callback', 'https://app.example/cb'], note: 'see http://127.0.0.1:7001' });

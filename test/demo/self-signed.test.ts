@@ -22,7 +22,11 @@ describe('a demo IdP key pair made in memory', () => {
 
   it('is different in every call, so no key is shared or committed', () => {
     const other = selfSignedKeyPair('pinnacle-idp (Gatehouse demo and tests only)', 30);
-    expect(createPublicKey(other.key).export({ type: 'spki', format: 'der' }).equals(cert.publicKey.export({ type: 'spki', format: 'der' }))).toBe(false);
+    expect(
+      createPublicKey(other.key)
+        .export({ type: 'spki', format: 'der' })
+        .equals(cert.publicKey.export({ type: 'spki', format: 'der' })),
+    ).toBe(false);
     expect(new X509Certificate(other.cert).serialNumber).not.toBe(cert.serialNumber);
   });
 

@@ -15,7 +15,14 @@ describe('the Helm template subset', () => {
 
   it('branches with if/else and with/else on Go truthiness', () => {
     const t = '{{ if .Values.X }}yes{{ else }}no{{ end }}';
-    const cases: [string, string][] = [['on', 'yes'], ['off', 'no'], ['empty', 'no'], ['list', 'yes'], ['missing', 'no'], ['port', 'yes']];
+    const cases: [string, string][] = [
+      ['on', 'yes'],
+      ['off', 'no'],
+      ['empty', 'no'],
+      ['list', 'yes'],
+      ['missing', 'no'],
+      ['port', 'yes'],
+    ];
     for (const [field, expected] of cases) expect(renderString(t.replace('X', field), ctx)).toBe(expected);
     expect(renderString('{{ with .Values.nested.x }}{{ .y }}{{ else }}none{{ end }}', ctx)).toBe('deep');
     expect(renderString('{{ with .Values.empty }}{{ . }}{{ else }}none{{ end }}', ctx)).toBe('none');

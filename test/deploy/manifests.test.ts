@@ -14,8 +14,22 @@ import { startPostgres } from '../support/postgres.ts';
 import { nodeScript } from '../support/process.ts';
 
 type Obj = Record<string, any>;
-interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }
-interface Container { name: string; command?: string[]; args?: string[]; env: EnvVar[]; ports?: { name: string; containerPort: number }[]; securityContext: Obj; volumeMounts?: { name: string; mountPath: string }[]; readinessProbe?: Obj; livenessProbe?: Obj }
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+}
+interface Container {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env: EnvVar[];
+  ports?: { name: string; containerPort: number }[];
+  securityContext: Obj;
+  volumeMounts?: { name: string; mountPath: string }[];
+  readinessProbe?: Obj;
+  livenessProbe?: Obj;
+}
 
 const CHART = 'deploy/helm/gatehouse';
 const RELEASE = { release: 'gatehouse', namespace: 'gatehouse-system' };
@@ -41,14 +55,28 @@ const container = (d: Obj) => d.spec.template.spec.containers[0] as Container;
 
 /** The Dockerfile's instructions, continuation lines joined, comments dropped. */
 function dockerfile(): { op: string; arg: string }[] {
-  return readFileSync('Dockerfile', 'utf8').replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).map((l) => {
-    const [op, ...rest] = l.trim().split(/\s+/);
-    return { op: op!.toUpperCase(), arg: rest.join(' ') };
-  });
+  return readFileSync('Dockerfile', 'utf8')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => l.trim() && !l.trim().startsWith('#'))
+    .map((l) => {
+      const [op, ...rest] = l.trim().split(/\s+/);
+      return { op: op!.toUpperCase(), arg: rest.join(' ') };
+    });
 }
-const runtimeStage = () => dockerfile().slice(dockerfile().map((i) => i.op).lastIndexOf('FROM'));
+const runtimeStage = () =>
+  dockerfile().slice(
+    dockerfile()
+      .map((i) => i.op)
+      .lastIndexOf('FROM'),
+  );
 const cmd = () => JSON.parse(runtimeStage().find((i) => i.op === 'CMD')!.arg) as string[];
-const imageEnv = () => Object.fromEntries(runtimeStage().filter((i) => i.op === 'ENV').flatMap((i) => i.arg.split(/\s+/).map((kv) => kv.split('=') as [string, string])));
+const imageEnv = () =>
+  Object.fromEntries(
+    runtimeStage()
+      .filter((i) => i.op === 'ENV')
+      .flatMap((i) => i.arg.split(/\s+/).map((kv) => kv.split('=') as [string, string])),
+  );
 
 /** The container's environment as the kubelet would give it, with test values for Secrets and the downward API. */
 function environment(c: Container, secrets: Record<string, string>): Record<string, string> {
@@ -67,7 +95,11 @@ describe('deploy/kustomize and the Helm chart', () => {
     const fromHelm = helm({ secrets: { existingSecret: 'gatehouse' } });
     expect(Object.keys(byKey(fromHelm)).sort()).toEqual(Object.keys(byKey(fromKustomize)).sort());
     expect(byKey(fromHelm)).toEqual(byKey(fromKustomize));
-    expect(kustomize().filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name)).toEqual(['gatehouse-system']);
+    expect(
+      kustomize()
+        .filter((o) => o.kind === 'Namespace')
+        .map((o) => o.metadata.name),
+    ).toEqual(['gatehouse-system']);
   });
 
   it('ship the generated CRDs, one per kind, in the chart as well (run `npm run gen:crds` after changing api/)', () => {
@@ -75,7 +107,11 @@ describe('deploy/kustomize and the Helm chart', () => {
     const crds = helm({ secrets: { existingSecret: 'gatehouse' } }).filter((o) => o.kind === 'CustomResourceDefinition');
     expect(crds.map((c) => c.spec.names.plural).sort()).toEqual(KINDS.map((k) => k.plural).sort());
     const [crdKustomization] = read('controller/crds/kustomization.yaml');
-    expect([...(crdKustomization!.resources as string[])].sort()).toEqual(readdirSync('controller/crds').filter((f) => /^gatehouse\.dev_.*\.yaml$/.test(f)).sort());
+    expect([...(crdKustomization!.resources as string[])].sort()).toEqual(
+      readdirSync('controller/crds')
+        .filter((f) => /^gatehouse\.dev_.*\.yaml$/.test(f))
+        .sort(),
+    );
   });
 
   it('creates the Secret from values when no existingSecret is named, and refuses to render without its values', () => {
@@ -84,7 +120,10 @@ describe('deploy/kustomize and the Helm chart', () => {
     const secret = objects.find((o) => o.kind === 'Secret')!;
     expect(secret.metadata).toMatchObject({ name: 'gatehouse', namespace: 'gatehouse-system' });
     expect(secret.stringData).toEqual({ 'database-url': secrets.databaseUrl, 'secret-key': secrets.secretKey, 'admin-token': secrets.adminToken });
-    const refs = objects.filter((o) => o.kind === 'Deployment').flatMap((d) => container(d).env).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []));
+    const refs = objects
+      .filter((o) => o.kind === 'Deployment')
+      .flatMap((d) => container(d).env)
+      .flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []));
     expect(refs.every((r) => r.name === 'gatehouse' && r.key in secret.stringData)).toBe(true);
     expect(helm({ secrets: { existingSecret: 'mine' } }).some((o) => o.kind === 'Secret')).toBe(false);
     expect(() => helm({ secrets: { ...secrets, secretKey: '' } })).toThrow('secrets.secretKey (or secrets.existingSecret) is required: openssl rand -base64 48');
@@ -103,7 +142,10 @@ describe('deploy/kustomize and the Helm chart', () => {
       expect(server.env!.find((e) => e.name === 'GATEHOUSE_METRICS_PORT')!.value).toBe(String(port));
       expect(server.env!.find((e) => e.name === 'GATEHOUSE_METRICS_HOST')!.value).toBe('0.0.0.0');
       const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'gatehouse') as unknown as { spec: { ports: { name: string; targetPort: string }[] } };
-      expect(service.spec.ports.map((p) => [p.name, p.targetPort])).toEqual([['http', 'http'], ['metrics', 'metrics']]);
+      expect(service.spec.ports.map((p) => [p.name, p.targetPort])).toEqual([
+        ['http', 'http'],
+        ['metrics', 'metrics'],
+      ]);
     }
   });
 
@@ -141,7 +183,10 @@ describe('deploy/kustomize and the Helm chart', () => {
   it('set only variables the configuration declares for the command each container runs, and every required one', () => {
     const secrets = { 'database-url': 'postgres://gh:pw@db/gatehouse', 'secret-key': 'k'.repeat(48), 'admin-token': 't'.repeat(32) };
     const objects = kustomize();
-    const commands: [string, Command][] = [['gatehouse', 'serve'], ['gatehouse-controller', 'controller']];
+    const commands: [string, Command][] = [
+      ['gatehouse', 'serve'],
+      ['gatehouse-controller', 'controller'],
+    ];
     for (const [name, command] of commands) {
       const c = container(deployment(objects, name));
       const argv = c.command ?? cmd();
@@ -190,7 +235,11 @@ describe('the Dockerfile', () => {
     const froms = steps.filter((i) => i.op === 'FROM');
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(froms.at(-1)!.arg).toMatch(/^node:24[\w.-]*-slim$/);
-    const build = steps.slice(0, steps.indexOf(froms.at(-1)!)).filter((i) => i.op === 'RUN').map((i) => i.arg).join(' && ');
+    const build = steps
+      .slice(0, steps.indexOf(froms.at(-1)!))
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.arg)
+      .join(' && ');
     expect(build).toMatch(/npm ci\b/);
     expect(build).toMatch(/npm run build/);
     expect(build).toMatch(/npm prune --omit=dev|npm ci --omit=dev/);
@@ -215,8 +264,21 @@ afterAll(async () => {
  */
 async function imageApp(): Promise<{ app: string; script: string }> {
   const root = process.cwd();
-  const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const globs = ignored.filter((p) => p.includes('*')).map((p) => new RegExp(`^${p.replace(/^\*\*\//, '').replace(/\./g, '\\.').replace(/\*/g, '[^/]*')}$`));
+  const ignored = readFileSync('.dockerignore', 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const globs = ignored
+    .filter((p) => p.includes('*'))
+    .map(
+      (p) =>
+        new RegExp(
+          `^${p
+            .replace(/^\*\*\//, '')
+            .replace(/\./g, '\\.')
+            .replace(/\*/g, '[^/]*')}$`,
+        ),
+    );
   const app = await mkdtemp(join(tmpdir(), 'gatehouse-image-app-'));
   await cp(root, app, {
     recursive: true,
@@ -227,7 +289,9 @@ async function imageApp(): Promise<{ app: string; script: string }> {
   });
   await symlink(join(root, 'node_modules'), join(app, 'node_modules'));
   execFileSync('npm', ['run', '-s', 'build'], { cwd: app, stdio: 'inherit', env: { ...process.env, PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}` } });
-  const kept = runtimeStage().filter((i) => i.op === 'COPY' && i.arg.startsWith('--from=build')).map((i) => i.arg.split(/\s+/)[1]!.replace(/^\/app\//, ''));
+  const kept = runtimeStage()
+    .filter((i) => i.op === 'COPY' && i.arg.startsWith('--from=build'))
+    .map((i) => i.arg.split(/\s+/)[1]!.replace(/^\/app\//, ''));
   for (const entry of await readdir(app)) if (!kept.includes(entry)) await rm(join(app, entry), { recursive: true, force: true });
   return { app, script: join(app, cmd()[1]!) };
 }

@@ -9,7 +9,13 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'bench/README.md'];
+const DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+  'bench/README.md',
+];
 
 const withoutFences = (markdown: string) => markdown.replace(/^(```|~~~)[^]*?^\1/gm, '');
 
@@ -22,7 +28,10 @@ export function anchors(markdown: string): Set<string> {
   const out = new Set<string>();
   for (const [, heading] of withoutFences(markdown).matchAll(/^#{1,6}[ \t]+(.+?)[ \t#]*$/gm)) {
     const text = heading!.replace(/`([^`]*)`/g, '$1').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1');
-    const slug = text.toLowerCase().replace(/[^\p{L}\p{N}\p{M}_ -]/gu, '').replace(/ /g, '-');
+    const slug = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\p{M}_ -]/gu, '')
+      .replace(/ /g, '-');
     const n = seen.get(slug) ?? 0;
     seen.set(slug, n + 1);
     out.add(n === 0 ? slug : `${slug}-${n}`);
@@ -74,10 +83,6 @@ describe('the link check', () => {
 
   it('names a missing file, a missing heading in this file and a missing heading in another', () => {
     const text = `${page}[a](#nowhere) [b](docs/missing.md) [c](security.md#no-such-section) [d](../README.md)`;
-    expect(brokenLinks('docs/x.md', text, readDoc)).toEqual([
-      'docs/x.md: #nowhere (no heading #nowhere in docs/x.md)',
-      'docs/x.md: docs/missing.md (no such file docs/docs/missing.md)',
-      'docs/x.md: security.md#no-such-section (no heading #no-such-section in docs/security.md)',
-    ]);
+    expect(brokenLinks('docs/x.md', text, readDoc)).toEqual(['docs/x.md: #nowhere (no heading #nowhere in docs/x.md)', 'docs/x.md: docs/missing.md (no such file docs/docs/missing.md)', 'docs/x.md: security.md#no-such-section (no heading #no-such-section in docs/security.md)']);
   });
 });

@@ -97,7 +97,22 @@ describe('the packed tarball, installed without the network', () => {
   it('holds JavaScript, declarations, the CRDs, README, the docs and LICENSE: no TypeScript sources, tests or data', async () => {
     const installed = join(app, 'node_modules/gatehouse');
     const files = (await readdir(installed, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(installed.length + 1));
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/bin/gatehouse.js', 'dist/bin/pulumi-resource-gatehouse.js', 'dist/provider/native-sdk.d.ts', 'dist/provider/schema.json', 'dist/cli/main.js', 'dist/provider/index.d.ts', 'controller/crds/gatehouse.dev_organizations.yaml', 'docs/configuration.md', 'docs/security.md']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'LICENSE',
+        'README.md',
+        'package.json',
+        'dist/bin/gatehouse.js',
+        'dist/bin/pulumi-resource-gatehouse.js',
+        'dist/provider/native-sdk.d.ts',
+        'dist/provider/schema.json',
+        'dist/cli/main.js',
+        'dist/provider/index.d.ts',
+        'controller/crds/gatehouse.dev_organizations.yaml',
+        'docs/configuration.md',
+        'docs/security.md',
+      ]),
+    );
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => /^(test|bench|demo|examples|data)\/|\.test\.|secret\.key|\.db$|\.tgz$/.test(f))).toEqual([]);
     expect(files.every((f) => f.startsWith('dist/') || f.startsWith('controller/crds/') || /^docs\/[a-z-]+\.md$/.test(f) || ['LICENSE', 'README.md', 'package.json'].includes(f))).toBe(true);

@@ -66,7 +66,12 @@ describe('check', () => {
 
   it('names an unknown field and a missing one', async () => {
     const result = await provider('Client').check({}, { namespace: NS, name: 'portal', spec: { organizationRef: { name: 'acme' }, redirectUris: ['https://a.example/cb'], colour: 'red' } });
-    expect(result.failures).toEqual(expect.arrayContaining([{ property: 'spec.type', reason: expect.stringContaining('"web"|"spa"|"native"|"m2m"') }, { property: 'spec.colour', reason: 'unknown field' }]));
+    expect(result.failures).toEqual(
+      expect.arrayContaining([
+        { property: 'spec.type', reason: expect.stringContaining('"web"|"spa"|"native"|"m2m"') },
+        { property: 'spec.colour', reason: 'unknown field' },
+      ]),
+    );
   });
 
   it('requires the namespace', async () => {
@@ -168,7 +173,9 @@ describe('the lifecycle against a live server', () => {
   it('refuses to delete while objects outside the program reference it, naming them', async () => {
     const org = await provider('Organization').create(await checked('Organization', organization('referenced', { emailDomains: ['referenced.example'] })));
     await admin.apply({ apiVersion: 'gatehouse.dev/v1alpha1', kind: 'User', metadata: { name: 'outsider', namespace: NS }, spec: { organizationRef: { name: 'referenced' }, email: 'o@referenced.example', active: true } });
-    const error = (await provider('Organization').delete(org.id, org.outs).catch((e: unknown) => e)) as Error;
+    const error = (await provider('Organization')
+      .delete(org.id, org.outs)
+      .catch((e: unknown) => e)) as Error;
     expect(error.message).toContain('User outsider (spec.organizationRef)');
     expect(error.message).not.toContain('cascade=true');
     expect(await admin.get('Organization', NS, 'referenced')).toBeDefined();
@@ -189,7 +196,9 @@ describe('the lifecycle against a live server', () => {
   });
 
   it('reports the field when the server refuses a declaration', async () => {
-    const error = (await provider('Client').create(await checked('Client', client('orphan', 'nobody'))).catch((e: unknown) => e)) as Error;
+    const error = (await provider('Client')
+      .create(await checked('Client', client('orphan', 'nobody')))
+      .catch((e: unknown) => e)) as Error;
     expect(error.message).toContain('spec.organizationRef.name: Organization "nobody" does not exist');
   });
 });

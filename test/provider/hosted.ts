@@ -16,6 +16,15 @@ export async function hostedProvider(kind: KindName, config: Record<string, stri
   const original = dynamicProvider(kind);
   const serialized = await pulumi.runtime.serializeFunction(() => original, { allowSecrets: true });
   const provider = requireFromString(serialized.text).handler() as HostedProvider;
-  await provider.configure({ config: { get: (key) => config[key], require: (key) => config[key] ?? (() => { throw new Error(`missing ${key}`); })() } });
+  await provider.configure({
+    config: {
+      get: (key) => config[key],
+      require: (key) =>
+        config[key] ??
+        (() => {
+          throw new Error(`missing ${key}`);
+        })(),
+    },
+  });
   return { provider, serialized: serialized.text };
 }

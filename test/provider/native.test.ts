@@ -173,7 +173,7 @@ describe('the engine order of `up`, `refresh`, `import`, a replace and `destroy`
       changes: DiffChanges.DIFF_SOME,
       replaces: [],
       deleteBeforeReplace: false,
-      detailed: { 'spec.displayName': Kind.UPDATE, 'spec.emailDomains': Kind.ADD, 'labels': Kind.ADD },
+      detailed: { 'spec.displayName': Kind.UPDATE, 'spec.emailDomains': Kind.ADD, labels: Kind.ADD },
     });
     org.outs = await update('Organization', 'forge-supplies', org.id, org.outs, news);
     expect(org.outs).toMatchObject({ generation: 2, labels: { tier: 'gold' }, spec: { displayName: 'Forge Supplies AB' } });

@@ -82,7 +82,7 @@ describe('the BlixitPartners Pulumi program', () => {
     expect(idp.inputs.spec).toMatchObject({ organizationRef: { name: 'forge-supplies' } });
   });
 
-  it('passes an AccessPolicy\'s approvers through, typed from api/ (AccessPolicyArgs)', () => {
+  it("passes an AccessPolicy's approvers through, typed from api/ (AccessPolicyArgs)", () => {
     const policy = registrations.find((r) => kindOf(r.type) === 'AccessPolicy' && r.name === 'cascade-timesheets')!;
     expect(policy.inputs.spec).toMatchObject({ approvers: { roles: ['organization-admin'] }, scopes: expect.arrayContaining([expect.objectContaining({ scope: 'timesheets:approve', requireApproval: true })]) });
   });
@@ -119,9 +119,7 @@ describe('the Pulumi program and the YAML manifests', () => {
     const admin = new AdminClient({ endpoint: gh.url, token: gh.token });
     const kinds: KindName[] = ['Workspace', 'OrganizationTemplate', 'Organization', 'IdPConnection', 'Client', 'ClaimMapping', 'AccessPolicy', 'User'];
     const objects = (await Promise.all(kinds.map((k) => admin.list(k)))).flat();
-    return objects
-      .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {}, spec: o.spec }))
-      .sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+    return objects.map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {}, spec: o.spec })).sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
   }
 
   it('describe the same server state', async () => {

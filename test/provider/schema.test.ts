@@ -38,7 +38,11 @@ describe('schema.json, the native provider package schema derived from api/', ()
   });
 
   it('marks the client secret and the admin token secret', () => {
-    const secrets = Object.entries(schema.resources).flatMap(([token, r]) => Object.entries(r.properties).filter(([, p]) => p.secret).map(([key]) => `${token}.${key}`));
+    const secrets = Object.entries(schema.resources).flatMap(([token, r]) =>
+      Object.entries(r.properties)
+        .filter(([, p]) => p.secret)
+        .map(([key]) => `${token}.${key}`),
+    );
     expect(secrets).toEqual(['gatehouse:index:Client.clientSecret']);
     expect(schema.config.variables.token).toMatchObject({ secret: true });
     expect(schema.provider.inputProperties.token).toMatchObject({ secret: true });

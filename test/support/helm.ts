@@ -15,11 +15,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 
 type Value = unknown;
-type Node =
-  | { t: 'text'; text: string }
-  | { t: 'out'; pipe: Pipe }
-  | { t: 'if' | 'with'; pipe: Pipe; then: Node[]; else: Node[] }
-  | { t: 'range'; pipe: Pipe; vars: string[]; body: Node[]; else: Node[] };
+type Node = { t: 'text'; text: string } | { t: 'out'; pipe: Pipe } | { t: 'if' | 'with'; pipe: Pipe; then: Node[]; else: Node[] } | { t: 'range'; pipe: Pipe; vars: string[]; body: Node[]; else: Node[] };
 type Operand = { t: 'lit'; v: Value } | { t: 'field'; base: '.' | string; path: string[] } | { t: 'sub'; pipe: Pipe } | { t: 'fn'; name: string };
 type Command = Operand[];
 type Pipe = Command[];
@@ -168,7 +164,11 @@ function printable(v: Value): string {
   return String(v);
 }
 
-const indentLines = (n: number, s: string) => s.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+const indentLines = (n: number, s: string) =>
+  s
+    .split('\n')
+    .map((l) => ' '.repeat(n) + l)
+    .join('\n');
 
 class Renderer {
   readonly defines = new Map<string, Node[]>();
@@ -242,7 +242,13 @@ class Renderer {
         out += truthy(v) ? this.nodes(node.then, { ...scope, dot: v }) : this.nodes(node.else, scope);
       } else if (node.t === 'range') {
         const v = this.pipe(node.pipe, scope);
-        const entries: [Value, Value][] = Array.isArray(v) ? v.map((e, i) => [i, e]) : v && typeof v === 'object' ? Object.keys(v).sort().map((k) => [k, (v as Record<string, Value>)[k]]) : [];
+        const entries: [Value, Value][] = Array.isArray(v)
+          ? v.map((e, i) => [i, e])
+          : v && typeof v === 'object'
+            ? Object.keys(v)
+                .sort()
+                .map((k) => [k, (v as Record<string, Value>)[k]])
+            : [];
         if (v !== undefined && v !== null && typeof v !== 'object') throw new Error('helm subset: range over a list or map only');
         if (!entries.length) out += this.nodes(node.else, scope);
         for (const [key, item] of entries) {
@@ -285,11 +291,21 @@ export function renderChart(chartDir: string, options: RenderOptions): Record<st
   const context = { Values: values, Release: { Name: options.release, Namespace: options.namespace, Service: 'Helm' }, Chart: { Name: chart.name, Version: chart.version, AppVersion: chart.appVersion } };
   const renderer = new Renderer(context);
   const dir = join(chartDir, 'templates');
-  const files = readdirSync(dir).filter((f) => /\.(ya?ml|tpl)$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /\.(ya?ml|tpl)$/.test(f))
+    .sort();
   const parsed = files.map((f) => ({ f, nodes: parseTemplate(readFileSync(join(dir, f), 'utf8'), renderer.defines) }));
-  const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as Record<string, any> | null).filter((d): d is Record<string, any> => d !== null && typeof d === 'object');
+  const docs = (text: string) =>
+    parseAllDocuments(text)
+      .map((d) => d.toJS() as Record<string, any> | null)
+      .filter((d): d is Record<string, any> => d !== null && typeof d === 'object');
   const crdDir = join(chartDir, 'crds');
-  const crds = existsSync(crdDir) ? readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).sort().flatMap((f) => docs(readFileSync(join(crdDir, f), 'utf8'))) : [];
+  const crds = existsSync(crdDir)
+    ? readdirSync(crdDir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort()
+        .flatMap((f) => docs(readFileSync(join(crdDir, f), 'utf8')))
+    : [];
   const objects = parsed.filter(({ f }) => !f.startsWith('_')).flatMap(({ nodes }) => docs(renderer.nodes(nodes, { dot: context, vars: { $: context } })));
   return [...crds, ...objects];
 }

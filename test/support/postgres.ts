@@ -167,11 +167,7 @@ export async function startPostgres(): Promise<PostgresServer | undefined> {
   const stopCommand = as(pgCtl, ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '10']);
 
   // Stops the server and removes its files should this process die without stop().
-  const watchdog = spawn(
-    '/bin/sh',
-    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${stopCommand.map(shellQuote).join(' ')} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`],
-    { detached: true, stdio: 'ignore' },
-  );
+  const watchdog = spawn('/bin/sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${stopCommand.map(shellQuote).join(' ')} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`], { detached: true, stdio: 'ignore' });
   watchdog.unref();
 
   let running = false;
@@ -196,9 +192,16 @@ export async function startPostgres(): Promise<PostgresServer | undefined> {
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const options = [`-p ${port}`, `-k ${shellQuote(dir)}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off',
+      const options = [
+        `-p ${port}`,
+        `-k ${shellQuote(dir)}`,
+        '-c listen_addresses=127.0.0.1',
+        '-c fsync=off',
+        '-c synchronous_commit=off',
+        '-c full_page_writes=off',
         // Dynamic shared memory in the data dir, not /dev/shm: an immediate stop leaves nothing behind.
-        '-c dynamic_shared_memory_type=mmap'];
+        '-c dynamic_shared_memory_type=mmap',
+      ];
       try {
         await exec(as(pgCtl, ['start', '-D', data, '-l', log, '-w', '-t', '15', '-o', options.join(' ')]), dir);
         running = true;

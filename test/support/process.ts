@@ -50,13 +50,15 @@ export function command(file: string, args: string[], options: { env: NodeJS.Pro
           reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`));
         }, ms);
         waiters.add(check);
-        exited.then(() => setTimeout(() => {
-          if (waiters.has(check)) {
-            waiters.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`process exited before printing ${pattern}; output:\n${out}`));
-          }
-        }, 50));
+        exited.then(() =>
+          setTimeout(() => {
+            if (waiters.has(check)) {
+              waiters.delete(check);
+              clearTimeout(timer);
+              reject(new Error(`process exited before printing ${pattern}; output:\n${out}`));
+            }
+          }, 50),
+        );
         check();
       });
     },

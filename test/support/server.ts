@@ -36,7 +36,17 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
   await ensureBootstrapToken(store, TEST_ADMIN_TOKEN, clock.now());
   const sealer = new Sealer(TEST_SECRET_KEY);
-  const settings = { store, clock, logger: options.logger ?? silentLogger, sealer, publicUrl: 'http://127.0.0.1', ...(options.metrics ? { metrics: options.metrics } : {}), ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}), ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}), ...(options.federationSetup ? { federationSetup: options.federationSetup } : {}) };
+  const settings = {
+    store,
+    clock,
+    logger: options.logger ?? silentLogger,
+    sealer,
+    publicUrl: 'http://127.0.0.1',
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...(options.federationSetup ? { federationSetup: options.federationSetup } : {}),
+  };
   let gatehouse: GatehouseApp;
   try {
     gatehouse = createApp(settings);

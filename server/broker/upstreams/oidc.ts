@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, customFetch as joseCustomFetch, jwtVerify, type JWTPayload } from 'jose';
 import { SOURCE_ANNOTATION } from '../../../api/index.ts';

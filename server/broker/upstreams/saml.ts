@@ -101,7 +101,11 @@ function checkIssuers(response: Document, assertion: Document, entityId: string)
   check(select('/saml:Assertion/saml:Issuer', assertion) as Element[], 'assertion', true);
 }
 
-const pem = (base64: string) => `-----BEGIN CERTIFICATE-----\n${base64.replace(/\s+/g, '').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----`;
+const pem = (base64: string) =>
+  `-----BEGIN CERTIFICATE-----\n${base64
+    .replace(/\s+/g, '')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')}\n-----END CERTIFICATE-----`;
 
 /** node-saml does not read IdP metadata: the entity ID, the SSO endpoint and the signing certificates, read here. */
 export function parseIdpMetadata(xml: string): IdpDescriptor {
@@ -109,7 +113,7 @@ export function parseIdpMetadata(xml: string): IdpDescriptor {
   const entity = select('//md:EntityDescriptor[md:IDPSSODescriptor]', doc, true) as Element | undefined;
   if (!entity) throw new UpstreamError('bad-metadata', 'The IdP metadata has no EntityDescriptor with an IDPSSODescriptor.');
   const entityId = entity.getAttribute('entityID') ?? '';
-  const sso = (select('md:IDPSSODescriptor/md:SingleSignOnService', entity) as Element[]);
+  const sso = select('md:IDPSSODescriptor/md:SingleSignOnService', entity) as Element[];
   const redirect = sso.find((e) => e.getAttribute('Binding') === 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect');
   const ssoUrl = redirect?.getAttribute('Location') ?? '';
   const certificates = (select("md:IDPSSODescriptor/md:KeyDescriptor[not(@use) or @use='signing']/ds:KeyInfo/ds:X509Data/ds:X509Certificate", entity) as Element[])

@@ -25,7 +25,12 @@ function describe(client: ClientObject, policies: AccessPolicyObject[]): string 
   const isConsole = client.metadata.annotations?.[ADMIN_CONSOLE_ANNOTATION] === 'true';
   return `<section class="card" id="app-${escapeHtml(client.metadata.name)}"><h2>${escapeHtml(client.metadata.name)}${isConsole ? ' <span class="badge warn">admin console</span>' : ''}</h2>
 <dl class="facts"><dt>Type</dt><dd>${escapeHtml(client.spec.type ?? 'web')}</dd>
-<dt>Sign-in scopes</dt><dd>${declared.filter((s) => OIDC_SCOPES.has(s)).map((s) => `<code>${escapeHtml(s)}</code>`).join(' ') || '<span class="muted">none</span>'}</dd>
+<dt>Sign-in scopes</dt><dd>${
+    declared
+      .filter((s) => OIDC_SCOPES.has(s))
+      .map((s) => `<code>${escapeHtml(s)}</code>`)
+      .join(' ') || '<span class="muted">none</span>'
+  }</dd>
 ${client.spec.redirectUris?.length ? `<dt>Returns to</dt><dd>${client.spec.redirectUris.map((u) => `<code>${escapeHtml(u)}</code>`).join('<br>')}</dd>` : ''}
 ${client.spec.audiences?.length ? `<dt>APIs (audiences)</dt><dd>${client.spec.audiences.map((u) => `<code>${escapeHtml(u)}</code>`).join('<br>')}</dd>` : ''}</dl>
 ${rows.length ? `<table class="stack"><thead><tr><th>API scope</th><th>Granted</th><th>Needs</th><th>Opens</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : '<p class="muted">No API scopes: sign-in only.</p>'}</section>`;

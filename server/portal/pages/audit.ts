@@ -44,7 +44,9 @@ const csvCell = (value: unknown) => {
 const csvRow = (r: ChainRecord) => [r.seq, iso(r.at), r.action, r.outcome, r.actor, r.organization, r.subject, r.client, r.kind, r.name, JSON.stringify(r.data)].map(csvCell).join(',');
 
 function describeData(r: ChainRecord): string {
-  const entries = Object.entries(r.data).filter(([k]) => k !== 'provenance').slice(0, 6);
+  const entries = Object.entries(r.data)
+    .filter(([k]) => k !== 'provenance')
+    .slice(0, 6);
   return entries.map(([k, v]) => `${escapeHtml(k)}: <span class="mono">${escapeHtml(typeof v === 'string' ? v : JSON.stringify(v))}</span>`).join('<br>');
 }
 
@@ -97,7 +99,9 @@ export async function auditView(req: AuditRequest, keep: Record<string, string> 
 <div><label for="f-subject">User (subject)</label><input id="f-subject" name="subject" type="text" value="${value('subject')}"></div>
 <div><label for="f-since">From (UTC)</label><input id="f-since" name="since" type="datetime-local" value="${value('since')}"></div>
 <div><label for="f-until">Until (UTC)</label><input id="f-until" name="until" type="datetime-local" value="${value('until')}"></div>
-${Object.entries(keep).map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`).join('')}<div><button type="submit">Filter</button></div></form>`;
+${Object.entries(keep)
+  .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+  .join('')}<div><button type="submit">Filter</button></div></form>`;
   const exportQs = params.toString() ? `?${params}` : '';
   const rows = items.map(
     (r) => `<tr class="audit-row"><td data-label="Time"><time datetime="${iso(r.at)}">${iso(r.at).slice(0, 19).replace('T', ' ')}</time></td>

@@ -27,12 +27,21 @@ function draftCard(req: PortalRequest, d: DraftView): string {
   const state = { draft: '<span class="badge warn">not tested</span>', tested: '<span class="badge ok">tested</span>', 'test-failed': '<span class="badge bad">test failed</span>' }[d.state];
   const read = facts([[d.type === 'oidc' ? 'Issuer' : 'Entity ID', d.inspection.entityId], ...Object.entries(d.inspection.endpoints).map(([k, v]) => [ENDPOINT_LABELS[k] ?? k, v] as [string, string])]);
   const warnings = d.inspection.warnings.length ? `<ul class="error" role="alert">${d.inspection.warnings.map((w) => `<li>${e(w)}</li>`).join('')}</ul>` : '';
-  const register = d.type === 'oidc'
-    ? facts([['Redirect URI', d.register.redirectUri!]])
-    : facts([['ACS URL', d.register.acsUrl!], ['SP entity ID', d.register.spEntityId!], ['SP metadata', d.register.spMetadataUrl!]]);
+  const register =
+    d.type === 'oidc'
+      ? facts([['Redirect URI', d.register.redirectUri!]])
+      : facts([
+          ['ACS URL', d.register.acsUrl!],
+          ['SP entity ID', d.register.spEntityId!],
+          ['SP metadata', d.register.spMetadataUrl!],
+        ]);
   const test = d.test
     ? `<div class="${d.test.ok ? 'notice' : 'error'}" id="test-${e(d.name)}" role="status"><p><strong>${d.test.ok ? 'Test sign-in succeeded' : 'Test sign-in failed'}</strong> (${e(d.test.at.slice(0, 16).replace('T', ' '))} UTC): ${e(d.test.message ?? '')}</p>${
-        d.test.claims ? `<table class="stack claims"><thead><tr><th scope="col">Claim</th><th scope="col">Value</th></tr></thead><tbody>${Object.entries(d.test.claims).map(([k, v]) => `<tr><td data-label="Claim"><code>${e(k)}</code></td><td data-label="Value">${e(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`).join('')}</tbody></table>` : ''
+        d.test.claims
+          ? `<table class="stack claims"><thead><tr><th scope="col">Claim</th><th scope="col">Value</th></tr></thead><tbody>${Object.entries(d.test.claims)
+              .map(([k, v]) => `<tr><td data-label="Claim"><code>${e(k)}</code></td><td data-label="Value">${e(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`)
+              .join('')}</tbody></table>`
+          : ''
       }</div>`
     : '<p class="muted">Not tested yet. A test signs you in at your identity provider in a new tab; nobody is signed in to any application and no user is created.</p>';
   const action = (verb: string) => e(req.url(`sso/${d.name}/${verb}`));
@@ -93,9 +102,12 @@ async function show(req: PortalRequest, options: { status?: number; error?: stri
   const domains = await domainsOf(req);
   const connections = overview.connections.length
     ? `<table class="stack"><thead><tr><th scope="col">Connection</th><th scope="col">Type</th><th scope="col">Set up by</th><th scope="col">Email domains</th><th scope="col"></th></tr></thead><tbody>${overview.connections
-        .map((c) => `<tr id="connection-${e(c.name)}"><td data-label="Connection">${e(c.displayName ?? c.name)} <small class="muted">${e(c.name)}</small></td><td data-label="Type">${e(c.type)}</td><td data-label="Set up by">${c.source === 'portal' ? '<span class="badge">you, in this portal</span>' : 'your platform team (git)'}</td><td data-label="Email domains">${e(c.emailDomains.join(', ') || 'all')}</td><td>${
-          c.source === 'portal' ? `<form class="inline" method="post" action="${e(req.url(`sso/connections/${c.name}/disable`))}" data-confirm="Turn off sign-in through ${e(c.name)}?">${req.csrfField}<button type="submit" class="danger">Turn off</button></form>` : ''
-        }</td></tr>`)
+        .map(
+          (c) =>
+            `<tr id="connection-${e(c.name)}"><td data-label="Connection">${e(c.displayName ?? c.name)} <small class="muted">${e(c.name)}</small></td><td data-label="Type">${e(c.type)}</td><td data-label="Set up by">${c.source === 'portal' ? '<span class="badge">you, in this portal</span>' : 'your platform team (git)'}</td><td data-label="Email domains">${e(c.emailDomains.join(', ') || 'all')}</td><td>${
+              c.source === 'portal' ? `<form class="inline" method="post" action="${e(req.url(`sso/connections/${c.name}/disable`))}" data-confirm="Turn off sign-in through ${e(c.name)}?">${req.csrfField}<button type="submit" class="danger">Turn off</button></form>` : ''
+            }</td></tr>`,
+        )
         .join('')}</tbody></table>`
     : '<p>No connection yet: your users sign in with a password.</p>';
   req.render(

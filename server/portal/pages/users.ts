@@ -54,7 +54,13 @@ async function list(req: PortalRequest, extra: { notice?: string; error?: string
     ? `<h2>Invite a user</h2><form method="post" action="${escapeHtml(req.url('users'))}" class="card">${req.csrfField}
 <label for="invite-email">Work email</label><input id="invite-email" name="email" type="email" required autocomplete="off">
 <label for="invite-name">Name (optional)</label><input id="invite-name" name="displayName" type="text" maxlength="200">
-${assignable.size ? `<fieldset><legend>Roles (optional)</legend>${ROLES.filter((r) => assignable.has(r)).map((r) => `<label><input type="checkbox" name="roles" value="${r}"> ${escapeHtml(ROLE_TEXT[r])}</label>`).join('')}</fieldset>` : ''}
+${
+  assignable.size
+    ? `<fieldset><legend>Roles (optional)</legend>${ROLES.filter((r) => assignable.has(r))
+        .map((r) => `<label><input type="checkbox" name="roles" value="${r}"> ${escapeHtml(ROLE_TEXT[r])}</label>`)
+        .join('')}</fieldset>`
+    : ''
+}
 <button type="submit">Invite</button></form>`
     : '';
   req.render(
@@ -89,25 +95,25 @@ export const usersPage = portalPage({
 });
 
 async function change(req: PortalRequest): Promise<void> {
-    const { ctx, principal, services, form, rest } = req;
-    const { namespace, organization } = principal;
-    if (rest.length === 0) {
-      const roles = form.getAll('roles');
-      const displayName = form.get('displayName')?.trim();
-      const invited = await services.governance.invite(ctx, namespace, organization, { email: (form.get('email') ?? '').trim(), ...(displayName ? { displayName } : {}), ...(roles.length ? { roles } : {}) });
-      ctx.set('Cache-Control', 'no-store');
-      return list(req, { status: 201, notice: `${invited.user.email} is invited.`, shown: linkCard('Password link', invited.user.email, invited.passwordLink) });
-    }
-    const [user, operation] = rest as [string, string | undefined];
-    if (!user || !operation || rest.length !== 2) return req.render('Not found', '<p>There is no such action.</p>', { status: 404 });
-    if (operation === 'roles') {
-      await services.governance.setRoles(ctx, namespace, organization, user, { roles: form.getAll('roles') });
-      return req.redirect('users', 'roles');
-    }
-    if (operation === 'erase') return erase(req, user);
-    const done = await services.governance.operate(ctx, namespace, organization, user, operation);
-    if ('link' in done) return list(req, { notice: 'A new password link is made.', shown: linkCard('Password link', user, done.link!) });
-    req.redirect('users', ({ deactivate: 'deactivated', reactivate: 'reactivated', 'reset-mfa': 'mfa-reset' } as Record<string, string>)[operation]);
+  const { ctx, principal, services, form, rest } = req;
+  const { namespace, organization } = principal;
+  if (rest.length === 0) {
+    const roles = form.getAll('roles');
+    const displayName = form.get('displayName')?.trim();
+    const invited = await services.governance.invite(ctx, namespace, organization, { email: (form.get('email') ?? '').trim(), ...(displayName ? { displayName } : {}), ...(roles.length ? { roles } : {}) });
+    ctx.set('Cache-Control', 'no-store');
+    return list(req, { status: 201, notice: `${invited.user.email} is invited.`, shown: linkCard('Password link', invited.user.email, invited.passwordLink) });
+  }
+  const [user, operation] = rest as [string, string | undefined];
+  if (!user || !operation || rest.length !== 2) return req.render('Not found', '<p>There is no such action.</p>', { status: 404 });
+  if (operation === 'roles') {
+    await services.governance.setRoles(ctx, namespace, organization, user, { roles: form.getAll('roles') });
+    return req.redirect('users', 'roles');
+  }
+  if (operation === 'erase') return erase(req, user);
+  const done = await services.governance.operate(ctx, namespace, organization, user, operation);
+  if ('link' in done) return list(req, { notice: 'A new password link is made.', shown: linkCard('Password link', user, done.link!) });
+  req.redirect('users', ({ deactivate: 'deactivated', reactivate: 'reactivated', 'reset-mfa': 'mfa-reset' } as Record<string, string>)[operation]);
 }
 
 /**

@@ -30,7 +30,10 @@ async function overview(req: WorkspaceRequest) {
   await services.guard.require(ctx, 'objects.read', { namespace, organization: null });
   const now = services.clock.now();
   const stored = (await services.store.objects.list({ kind: 'Organization', namespace })).sort((a, b) => a.object.metadata.name.localeCompare(b.object.metadata.name));
-  const users = await services.store.users.list(namespace, stored.map((s) => s.object.metadata.name));
+  const users = await services.store.users.list(
+    namespace,
+    stored.map((s) => s.object.metadata.name),
+  );
   const rows: string[] = [];
   for (const s of stored) {
     const name = s.object.metadata.name;

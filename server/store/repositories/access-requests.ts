@@ -72,10 +72,7 @@ export class AccessRequestRepository {
   }
 
   async create(r: Pick<AccessRequestRecord, 'namespace' | 'id' | 'organization' | 'userId' | 'clientId' | 'scopes' | 'justification' | 'createdAt'>): Promise<AccessRequestRecord> {
-    await this.db.run(
-      `INSERT INTO access_requests (namespace, id, organization, user_id, client_id, scopes, justification, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-      [r.namespace, r.id, r.organization, r.userId, r.clientId, r.scopes.join(' '), r.justification, r.createdAt],
-    );
+    await this.db.run(`INSERT INTO access_requests (namespace, id, organization, user_id, client_id, scopes, justification, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`, [r.namespace, r.id, r.organization, r.userId, r.clientId, r.scopes.join(' '), r.justification, r.createdAt]);
     return { ...r, state: 'pending', decidedAt: null, decidedBy: null, expiresAt: null, endedAt: null, endedBy: null };
   }
 
@@ -137,10 +134,7 @@ export class AccessRequestRepository {
 
   /** Approves or denies a pending request; false when it is no longer pending (decided by someone else first). */
   async decide(namespace: string, id: string, decision: { state: 'approved' | 'denied'; at: number; by: string; expiresAt: number | null }): Promise<boolean> {
-    const changed = await this.db.run(
-      `UPDATE access_requests SET state = ?, decided_at = ?, decided_by = ?, expires_at = ? WHERE namespace = ? AND id = ? AND state = 'pending'`,
-      [decision.state, decision.at, decision.by, decision.expiresAt, namespace, id],
-    );
+    const changed = await this.db.run(`UPDATE access_requests SET state = ?, decided_at = ?, decided_by = ?, expires_at = ? WHERE namespace = ? AND id = ? AND state = 'pending'`, [decision.state, decision.at, decision.by, decision.expiresAt, namespace, id]);
     return changed > 0;
   }
 
@@ -150,10 +144,7 @@ export class AccessRequestRepository {
    */
   async end(namespace: string, id: string, ending: { state: 'revoked' | 'expired'; at: number; by: string }): Promise<boolean> {
     const expiredOnly = ending.state === 'expired' ? ' AND expires_at IS NOT NULL AND expires_at <= ?' : '';
-    const changed = await this.db.run(
-      `UPDATE access_requests SET state = ?, ended_at = ?, ended_by = ? WHERE namespace = ? AND id = ? AND state = 'approved'${expiredOnly}`,
-      [ending.state, ending.at, ending.by, namespace, id, ...(ending.state === 'expired' ? [ending.at] : [])],
-    );
+    const changed = await this.db.run(`UPDATE access_requests SET state = ?, ended_at = ?, ended_by = ? WHERE namespace = ? AND id = ? AND state = 'approved'${expiredOnly}`, [ending.state, ending.at, ending.by, namespace, id, ...(ending.state === 'expired' ? [ending.at] : [])]);
     return changed > 0;
   }
 

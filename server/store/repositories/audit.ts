@@ -184,7 +184,7 @@ export class AuditRepository {
     const where: string[] = [];
     const params: SqlValue[] = [];
     const eq = (column: string, value: string | undefined) => {
-      if (value !== undefined) (where.push(`${column} = ?`), params.push(value));
+      if (value !== undefined) where.push(`${column} = ?`), params.push(value);
     };
     eq('namespace', q.namespace);
     eq('organization', q.organization);
@@ -199,12 +199,12 @@ export class AuditRepository {
     }
     if (q.actionPrefix !== undefined) {
       // substr rather than LIKE: action names may hold "_" and "%" would need escaping on both backends.
-      (where.push('substr(action, 1, ?) = ?'), params.push(q.actionPrefix.length, q.actionPrefix));
+      where.push('substr(action, 1, ?) = ?'), params.push(q.actionPrefix.length, q.actionPrefix);
     }
-    if (q.since !== undefined) (where.push('at >= ?'), params.push(q.since));
-    if (q.until !== undefined) (where.push('at < ?'), params.push(q.until));
-    if (q.before !== undefined) (where.push('seq < ?'), params.push(q.before));
-    if (q.after !== undefined) (where.push('seq > ?'), params.push(q.after));
+    if (q.since !== undefined) where.push('at >= ?'), params.push(q.since);
+    if (q.until !== undefined) where.push('at < ?'), params.push(q.until);
+    if (q.before !== undefined) where.push('seq < ?'), params.push(q.before);
+    if (q.after !== undefined) where.push('seq > ?'), params.push(q.after);
     params.push(Math.min(Math.max(q.limit ?? 100, 1), 1000));
     const rows = await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.ascending ? 'ASC' : 'DESC'} LIMIT ?`, params);
     return rows.map(toChainRecord);

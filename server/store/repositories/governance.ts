@@ -24,10 +24,7 @@ export class GovernanceRepository {
 
   /** Records that a lifecycle notice was emitted; false when it already was (so it is emitted once). */
   async recordLifecycleNotice(namespace: string, organization: string, notice: string, key: string, at: number): Promise<boolean> {
-    const inserted = await this.db.run(
-      `INSERT INTO lifecycle_notices (namespace, organization, notice, notice_key, emitted_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, organization, notice, notice_key) DO NOTHING`,
-      [namespace, organization, notice, key, at],
-    );
+    const inserted = await this.db.run(`INSERT INTO lifecycle_notices (namespace, organization, notice, notice_key, emitted_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, organization, notice, notice_key) DO NOTHING`, [namespace, organization, notice, key, at]);
     return inserted > 0;
   }
 }

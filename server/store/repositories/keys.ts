@@ -39,10 +39,17 @@ export class SigningKeyRepository {
   }
 
   async insert(namespace: string, key: SigningKeyRow): Promise<void> {
-    await this.db.run(
-      `INSERT INTO signing_keys (kid, namespace, alg, private_jwk, public_jwk, created_at, activates_at, retired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [key.kid, namespace, key.alg, key.sealedPrivateJwk, JSON.stringify(key.publicJwk), key.createdAt, key.activatesAt, key.retiredAt, key.expiresAt],
-    );
+    await this.db.run(`INSERT INTO signing_keys (kid, namespace, alg, private_jwk, public_jwk, created_at, activates_at, retired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      key.kid,
+      namespace,
+      key.alg,
+      key.sealedPrivateJwk,
+      JSON.stringify(key.publicJwk),
+      key.createdAt,
+      key.activatesAt,
+      key.retiredAt,
+      key.expiresAt,
+    ]);
   }
 
   async retire(kid: string, retiredAt: number, expiresAt: number): Promise<void> {

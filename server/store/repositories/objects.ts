@@ -54,12 +54,9 @@ export class ObjectRepository {
   async list(filter: { kind?: KindName; namespace?: string } = {}): Promise<StoredObject[]> {
     const where: string[] = [];
     const params: SqlValue[] = [];
-    if (filter.kind) (where.push('kind = ?'), params.push(filter.kind));
-    if (filter.namespace) (where.push('namespace = ?'), params.push(filter.namespace));
-    const rows = await this.db.all<ObjectRow>(
-      `SELECT ${OBJECT_COLUMNS} FROM objects ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY namespace, kind, name`,
-      params,
-    );
+    if (filter.kind) where.push('kind = ?'), params.push(filter.kind);
+    if (filter.namespace) where.push('namespace = ?'), params.push(filter.namespace);
+    const rows = await this.db.all<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY namespace, kind, name`, params);
     return rows.map(toStored);
   }
 
@@ -97,10 +94,7 @@ export class ObjectRepository {
 
   /** Objects whose references name the given one. */
   async dependantsOf(kind: KindName, namespace: string, name: string): Promise<Dependant[]> {
-    const rows = await this.db.all<{ from_kind: KindName; from_name: string; field: string }>(
-      `SELECT from_kind, from_name, field FROM object_refs WHERE to_kind = ? AND namespace = ? AND to_name = ? ORDER BY from_kind, from_name, field`,
-      [kind, namespace, name],
-    );
+    const rows = await this.db.all<{ from_kind: KindName; from_name: string; field: string }>(`SELECT from_kind, from_name, field FROM object_refs WHERE to_kind = ? AND namespace = ? AND to_name = ? ORDER BY from_kind, from_name, field`, [kind, namespace, name]);
     return rows.map((r) => ({ kind: r.from_kind, name: r.from_name, field: r.field }));
   }
 

@@ -21,10 +21,7 @@ export class OidcRepository {
   }
 
   async find(issuer: string, model: string, where: 'id' | 'uid' | 'user_code', value: string, now: number): Promise<{ payload: string; consumedAt: number | null } | undefined> {
-    const row = (await this.db.all<{ payload: string; consumed_at: number | string | null }>(
-      `SELECT payload, consumed_at FROM oidc_models WHERE issuer = ? AND model = ? AND ${where} = ? AND (expires_at IS NULL OR expires_at > ?)`,
-      [issuer, model, value, now],
-    ))[0];
+    const row = (await this.db.all<{ payload: string; consumed_at: number | string | null }>(`SELECT payload, consumed_at FROM oidc_models WHERE issuer = ? AND model = ? AND ${where} = ? AND (expires_at IS NULL OR expires_at > ?)`, [issuer, model, value, now]))[0];
     return row ? { payload: row.payload, consumedAt: row.consumed_at === null ? null : Number(row.consumed_at) } : undefined;
   }
 
@@ -96,10 +93,7 @@ export class OidcRepository {
 
   /** An OIDC model by id at whichever issuer holds it (opaque access tokens carry no issuer). */
   async findAnywhere(model: string, id: string, now: number): Promise<{ issuer: string; payload: string } | undefined> {
-    const row = (await this.db.all<{ issuer: string; payload: string }>(
-      `SELECT issuer, payload FROM oidc_models WHERE model = ? AND id = ? AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
-      [model, id, now],
-    ))[0];
+    const row = (await this.db.all<{ issuer: string; payload: string }>(`SELECT issuer, payload FROM oidc_models WHERE model = ? AND id = ? AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, [model, id, now]))[0];
     return row;
   }
 
@@ -110,9 +104,6 @@ export class OidcRepository {
    * that has not expired stays: presenting it again is how reuse is detected (grant revoked).
    */
   async deleteExpired(now: number, limit: number): Promise<number> {
-    return this.db.run(
-      `DELETE FROM oidc_models WHERE (issuer, model, id) IN (SELECT issuer, model, id FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)`,
-      [now, limit],
-    );
+    return this.db.run(`DELETE FROM oidc_models WHERE (issuer, model, id) IN (SELECT issuer, model, id FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)`, [now, limit]);
   }
 }

@@ -41,9 +41,32 @@ export interface ScimGroupRecord {
   updatedAt: number;
 }
 
-interface TokenRow { namespace: string; connection: string; organization: string; token_hash: string; created_at: number | string }
-interface UserRow { namespace: string; user_id: string; connection: string; user_name: string; external_id: string | null; resource: string; created_at: number | string; updated_at: number | string }
-interface GroupRow { namespace: string; id: string; connection: string; display_name: string; external_id: string | null; created_at: number | string; updated_at: number | string }
+interface TokenRow {
+  namespace: string;
+  connection: string;
+  organization: string;
+  token_hash: string;
+  created_at: number | string;
+}
+interface UserRow {
+  namespace: string;
+  user_id: string;
+  connection: string;
+  user_name: string;
+  external_id: string | null;
+  resource: string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+interface GroupRow {
+  namespace: string;
+  id: string;
+  connection: string;
+  display_name: string;
+  external_id: string | null;
+  created_at: number | string;
+  updated_at: number | string;
+}
 
 const toToken = (r: TokenRow): ScimTokenRecord => ({ namespace: r.namespace, connection: r.connection, organization: r.organization, tokenHash: r.token_hash, createdAt: Number(r.created_at) });
 const toUser = (r: UserRow): ScimUserRecord => ({
@@ -104,10 +127,7 @@ export class ScimRepository {
   }
 
   async activity(namespace: string, connection: string): Promise<ScimActivity | undefined> {
-    const row = (await this.db.all<{ last_request_at: number | string; last_status: number | string; requests: number | string; errors: number | string }>(
-      `SELECT last_request_at, last_status, requests, errors FROM scim_activity WHERE namespace = ? AND connection = ?`,
-      [namespace, connection],
-    ))[0];
+    const row = (await this.db.all<{ last_request_at: number | string; last_status: number | string; requests: number | string; errors: number | string }>(`SELECT last_request_at, last_status, requests, errors FROM scim_activity WHERE namespace = ? AND connection = ?`, [namespace, connection]))[0];
     return row ? { lastRequestAt: Number(row.last_request_at), lastStatus: Number(row.last_status), requests: Number(row.requests), errors: Number(row.errors) } : undefined;
   }
 
@@ -166,10 +186,7 @@ export class ScimRepository {
   async addMembers(namespace: string, groupId: string, userIds: readonly string[]): Promise<number> {
     let added = 0;
     for (const userId of userIds) {
-      added += await this.db.run(
-        `INSERT INTO scim_members (namespace, group_id, user_id) SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM scim_members WHERE namespace = ? AND group_id = ? AND user_id = ?)`,
-        [namespace, groupId, userId, namespace, groupId, userId],
-      );
+      added += await this.db.run(`INSERT INTO scim_members (namespace, group_id, user_id) SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM scim_members WHERE namespace = ? AND group_id = ? AND user_id = ?)`, [namespace, groupId, userId, namespace, groupId, userId]);
     }
     return added;
   }
@@ -190,17 +207,16 @@ export class ScimRepository {
 
   /** Every membership in one connection's groups, with the group's display name: a list page reads them at once. */
   async memberships(namespace: string, connection: string): Promise<{ userId: string; id: string; displayName: string }[]> {
-    return (await this.db.all<{ user_id: string; id: string; display_name: string }>(
-      `SELECT m.user_id, g.id, g.display_name FROM scim_members m JOIN scim_groups g ON g.namespace = m.namespace AND g.id = m.group_id WHERE m.namespace = ? AND g.connection = ? ORDER BY g.display_name, m.user_id`,
-      [namespace, connection],
-    )).map((r) => ({ userId: r.user_id, id: r.id, displayName: r.display_name }));
+    return (
+      await this.db.all<{ user_id: string; id: string; display_name: string }>(`SELECT m.user_id, g.id, g.display_name FROM scim_members m JOIN scim_groups g ON g.namespace = m.namespace AND g.id = m.group_id WHERE m.namespace = ? AND g.connection = ? ORDER BY g.display_name, m.user_id`, [namespace, connection])
+    ).map((r) => ({ userId: r.user_id, id: r.id, displayName: r.display_name }));
   }
 
   /** The groups a user is a member of, by id and display name (for the `groups` claim). */
   async groupsOf(namespace: string, userId: string): Promise<{ id: string; displayName: string }[]> {
-    return (await this.db.all<{ id: string; display_name: string }>(
-      `SELECT g.id, g.display_name FROM scim_members m JOIN scim_groups g ON g.namespace = m.namespace AND g.id = m.group_id WHERE m.namespace = ? AND m.user_id = ? ORDER BY g.display_name`,
-      [namespace, userId],
-    )).map((r) => ({ id: r.id, displayName: r.display_name }));
+    return (await this.db.all<{ id: string; display_name: string }>(`SELECT g.id, g.display_name FROM scim_members m JOIN scim_groups g ON g.namespace = m.namespace AND g.id = m.group_id WHERE m.namespace = ? AND m.user_id = ? ORDER BY g.display_name`, [namespace, userId])).map((r) => ({
+      id: r.id,
+      displayName: r.display_name,
+    }));
   }
 }

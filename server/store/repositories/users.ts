@@ -88,8 +88,7 @@ export class UserRepository {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (namespace, id) DO UPDATE SET organization = excluded.organization, email = excluded.email, declared_as = excluded.declared_as,
          profile = excluded.profile, roles = excluded.roles, active = excluded.active, updated_at = excluded.updated_at`,
-      [user.namespace, user.id, user.organization, user.connection, user.subject, user.email, user.declaredAs, JSON.stringify(user.profile), JSON.stringify(user.roles),
-        user.active ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt, user.lastLoginAt],
+      [user.namespace, user.id, user.organization, user.connection, user.subject, user.email, user.declaredAs, JSON.stringify(user.profile), JSON.stringify(user.roles), user.active ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt, user.lastLoginAt],
     );
   }
 
@@ -100,9 +99,7 @@ export class UserRepository {
 
   /** Users with this email, in one organization or (for the shared-application issuer) the whole namespace. */
   async findByEmail(namespace: string, email: string, organization?: string): Promise<UserRecord[]> {
-    const rows = organization
-      ? await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND organization = ? AND email = ?`, [namespace, organization, email])
-      : await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND email = ?`, [namespace, email]);
+    const rows = organization ? await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND organization = ? AND email = ?`, [namespace, organization, email]) : await this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE namespace = ? AND email = ?`, [namespace, email]);
     return rows.map(toUser);
   }
 
@@ -159,20 +156,14 @@ export class UserRepository {
 
   /** Marks a link used and returns whom it was for; undefined when unknown, expired or already used. */
   async useLink(tokenHash: string, purpose: string, now: number): Promise<{ namespace: string; userId: string } | undefined> {
-    const row = (await this.db.all<{ namespace: string; user_id: string }>(
-      `SELECT namespace, user_id FROM one_time_links WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`,
-      [tokenHash, purpose, now],
-    ))[0];
+    const row = (await this.db.all<{ namespace: string; user_id: string }>(`SELECT namespace, user_id FROM one_time_links WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`, [tokenHash, purpose, now]))[0];
     if (!row) return undefined;
     const changed = await this.db.run(`UPDATE one_time_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`, [now, tokenHash]);
     return changed > 0 ? { namespace: row.namespace, userId: row.user_id } : undefined;
   }
 
   async peekLink(tokenHash: string, purpose: string, now: number): Promise<{ namespace: string; userId: string } | undefined> {
-    const row = (await this.db.all<{ namespace: string; user_id: string }>(
-      `SELECT namespace, user_id FROM one_time_links WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`,
-      [tokenHash, purpose, now],
-    ))[0];
+    const row = (await this.db.all<{ namespace: string; user_id: string }>(`SELECT namespace, user_id FROM one_time_links WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`, [tokenHash, purpose, now]))[0];
     return row ? { namespace: row.namespace, userId: row.user_id } : undefined;
   }
 }

@@ -24,9 +24,11 @@ let dir: string;
 let controller: DirectoryController;
 const lines: string[] = [];
 
-const organization = (name: string, displayName: string) =>
-  `apiVersion: gatehouse.dev/v1alpha1\nkind: Organization\nmetadata:\n  name: ${name}\n  namespace: ${NS}\nspec:\n  displayName: ${displayName}\n`;
-const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Ola Berg', '-c', 'user.email=ola@blixit.example', ...args], { cwd: dir }).toString().trim();
+const organization = (name: string, displayName: string) => `apiVersion: gatehouse.dev/v1alpha1\nkind: Organization\nmetadata:\n  name: ${name}\n  namespace: ${NS}\nspec:\n  displayName: ${displayName}\n`;
+const git = (...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=Ola Berg', '-c', 'user.email=ola@blixit.example', ...args], { cwd: dir })
+    .toString()
+    .trim();
 
 /** Waits until the admin API shows what `method` changed; the failure names the method. */
 async function liveAfter(method: string, check: () => Promise<boolean>, ms = LIVE_WITHIN_MS): Promise<void> {
@@ -130,7 +132,11 @@ describe('directory source: the watch starts before its folders are all watched'
       const temp = join(root, 'deep', 'er', '.acme.swp');
       writeFileSync(temp, organization('acme', 'Acme 2'));
       renameSync(temp, join(root, 'deep', 'er', 'acme.yaml'));
-      await pollUntil(async () => changes > 0, LIVE_WITHIN_MS, () => 'the save went unseen');
+      await pollUntil(
+        async () => changes > 0,
+        LIVE_WITHIN_MS,
+        () => 'the save went unseen',
+      );
     } finally {
       unwatch();
     }

@@ -163,7 +163,7 @@ describe('admin API: bad input is refused, names the field, and changes nothing'
     expect(await auditCount()).toBe(before);
   });
 
-  it('a claim mapping cannot narrow to another organization\'s client', async () => {
+  it("a claim mapping cannot narrow to another organization's client", async () => {
     await gh.admin('PUT', path('clients', 'forge-app'), client('forge-app', 'forge'));
     const res = await gh.admin('PUT', path('claimmappings', 'sneaky'), claimMapping('sneaky', 'cascade', { clientRef: { name: 'forge-app' } }));
     await expectRefused(res, 422, 'spec.clientRef.name');
@@ -290,7 +290,12 @@ describe('admin API: deletion', () => {
     expect(res.status).toBe(200);
     expect(res.body.deleted.indexOf('ClaimMapping/cascade-claims')).toBeLessThan(res.body.deleted.indexOf('Client/cascade-app'));
     expect(res.body.deleted.at(-1)).toBe('Organization/cascade');
-    for (const [plural, name] of [['clients', 'cascade-app'], ['claimmappings', 'cascade-claims'], ['users', 'ana'], ['idpconnections', 'cascade-idp']]) {
+    for (const [plural, name] of [
+      ['clients', 'cascade-app'],
+      ['claimmappings', 'cascade-claims'],
+      ['users', 'ana'],
+      ['idpconnections', 'cascade-idp'],
+    ]) {
       expect((await gh.admin('GET', path(plural!, name))).status).toBe(404);
     }
   });

@@ -38,7 +38,10 @@ const applied: AuditFields = {
 };
 
 /** The definition: SHA-256 over the previous hash, a newline and the canonical JSON of the fields. */
-const definition = (prevHash: string, fields: object) => createHash('sha256').update(`${prevHash}\n${canonicalJson(fields)}`).digest('hex');
+const definition = (prevHash: string, fields: object) =>
+  createHash('sha256')
+    .update(`${prevHash}\n${canonicalJson(fields)}`)
+    .digest('hex');
 
 describe('recordHash', () => {
   it('gives the hashes records have always had', () => {
@@ -54,7 +57,11 @@ describe('recordHash', () => {
   });
 
   it('hashes a record with a missing, extra or object-valued field by the same definition', () => {
-    const odd = [{ ...issued, kind: undefined }, { ...issued, extra: 'field' }, { ...issued, actor: { b: 1, a: 2 } }] as unknown as AuditFields[];
+    const odd = [
+      { ...issued, kind: undefined },
+      { ...issued, extra: 'field' },
+      { ...issued, actor: { b: 1, a: 2 } },
+    ] as unknown as AuditFields[];
     for (const fields of odd) expect(recordHash(GENESIS_HASH, fields)).toBe(definition(GENESIS_HASH, fields));
   });
 });
@@ -67,7 +74,11 @@ describe('recordHash with an audit key', () => {
     const bytes = Buffer.from(sealer.derive(AUDIT_KEY_PURPOSE), 'base64url');
     expect(key.key.export()).toEqual(bytes);
     expect(bytes).not.toEqual(Buffer.from(sealer.derive('cookie signing v1'), 'base64url'));
-    expect(recordHash(GENESIS_HASH, issued, key)).toBe(createHmac('sha256', bytes).update(`${GENESIS_HASH}\n${canonicalJson(issued)}`).digest('hex'));
+    expect(recordHash(GENESIS_HASH, issued, key)).toBe(
+      createHmac('sha256', bytes)
+        .update(`${GENESIS_HASH}\n${canonicalJson(issued)}`)
+        .digest('hex'),
+    );
     expect(recordHash(GENESIS_HASH, issued, key)).not.toBe(recordHash(GENESIS_HASH, issued));
   });
 

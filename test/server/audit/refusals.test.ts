@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { fixedClock } from '../../../server/clock.ts';
-import { DEFAULT_REFUSAL_LIMITS, fingerprint, RefusalAudit, refusedReason } from '../../../server/audit/refusals.ts';
+import { type DEFAULT_REFUSAL_LIMITS, fingerprint, RefusalAudit, refusedReason } from '../../../server/audit/refusals.ts';
 import type { AuditEntry } from '../../../server/store/index.ts';
 
 function auditor(limits: Partial<typeof DEFAULT_REFUSAL_LIMITS> = {}) {
@@ -26,9 +26,7 @@ describe('RefusalAudit', () => {
     expect(written[0]).toMatchObject({ actor: 'anonymous', outcome: 'refused', data: { reason: 'unknown', address: '198.51.100.7' } });
     clock.advance(60_000);
     await refusals.flush();
-    expect(written.slice(3)).toEqual([
-      { action: 'access.refusals-suppressed', actor: 'gatehouse', outcome: 'refused', data: { kind: 'token', address: '198.51.100.7', suppressed: 47, since: '2026-12-06T03:00:00.000Z', until: '2026-12-06T03:01:00.000Z' } },
-    ]);
+    expect(written.slice(3)).toEqual([{ action: 'access.refusals-suppressed', actor: 'gatehouse', outcome: 'refused', data: { kind: 'token', address: '198.51.100.7', suppressed: 47, since: '2026-12-06T03:00:00.000Z', until: '2026-12-06T03:01:00.000Z' } }]);
     await refusals.close();
   });
 
@@ -50,7 +48,7 @@ describe('RefusalAudit', () => {
     await refusals.close();
   });
 
-  it('bounds a flood from many addresses: the server\'s cap, then one summary of its own', async () => {
+  it("bounds a flood from many addresses: the server's cap, then one summary of its own", async () => {
     const { clock, written, refusals, refuse } = auditor();
     for (let i = 0; i < 1000; i++) await refuse(`203.0.113.${i % 250}`);
     expect(written).toHaveLength(10);
@@ -103,7 +101,7 @@ describe('fingerprint', () => {
 });
 
 describe('refusedReason', () => {
-  it('names jose\'s failures', () => {
+  it("names jose's failures", () => {
     expect(refusedReason({ code: 'ERR_JWT_EXPIRED' })).toBe('expired');
     expect(refusedReason({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'iss' })).toBe('unknown-issuer');
     expect(refusedReason(new Error('anything else'))).toBe('malformed');

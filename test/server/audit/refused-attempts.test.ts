@@ -70,23 +70,23 @@ afterAll(async () => {
 type Case = [string, () => Promise<string>, string];
 
 const forgedJwts: Case[] = [
-  ['an expired JWT of the namespace\'s own key', () => accessJwt({ expiresIn: -60 }), 'expired'],
-  ['a JWT whose payload was changed after signing', async () => {
-    const [h, , s] = (await accessJwt()).split('.');
-    return `${h}.${b64({ iss: issuer, sub: 'root', client_id: 'x', jti: 'j', iat: 1, exp: 9_999_999_999 })}.${s}`;
-  }, 'bad-signature'],
+  ["an expired JWT of the namespace's own key", () => accessJwt({ expiresIn: -60 }), 'expired'],
+  [
+    'a JWT whose payload was changed after signing',
+    async () => {
+      const [h, , s] = (await accessJwt()).split('.');
+      return `${h}.${b64({ iss: issuer, sub: 'root', client_id: 'x', jti: 'j', iat: 1, exp: 9_999_999_999 })}.${s}`;
+    },
+    'bad-signature',
+  ],
   ['an unsigned JWT (alg none)', async () => `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64({ iss: issuer, sub: 'ana', client_id: `cascade-console.${NS}`, jti: 'j', iat: 1, exp: 9_999_999_999 })}.`, 'alg-not-allowed'],
   ['a JWT signed by a key of another namespace', () => accessJwt({ with: foreign }), 'unknown-key'],
-  ['a JWT signed by a key that is nobody\'s', () => accessJwt({ with: { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: own.kid } }), 'bad-signature'],
+  ["a JWT signed by a key that is nobody's", () => accessJwt({ with: { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: own.kid } }), 'bad-signature'],
   ['a JWT naming an issuer that is not ours', () => accessJwt({ iss: 'https://idp.evil.example/blixit-partners/cascade' }), 'unknown-issuer'],
 ];
 
 describe('a refused token at the admin API', () => {
-  const adminCases: Case[] = [
-    ['a wrong admin token', async () => 'test-admin-token-0123456789abcdeX', 'unknown'],
-    ['a token of no known shape', async () => 'zz~not~a~token~zz', 'malformed'],
-    ...forgedJwts,
-  ];
+  const adminCases: Case[] = [['a wrong admin token', async () => 'test-admin-token-0123456789abcdeX', 'unknown'], ['a token of no known shape', async () => 'zz~not~a~token~zz', 'malformed'], ...forgedJwts];
 
   it.each(adminCases)('%s: 401, and an access.refused-token record saying why (%s)', async (_name, make, reason) => {
     gh.clock.advance(61_000);
@@ -169,7 +169,11 @@ describe('an unregistered redirect_uri at authorization', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(await lastRecord('access.refused-redirect-uri')).toMatchObject({
-      actor: 'anonymous', namespace: NS, organization: 'cascade', client: `cascade-web.${NS}`, outcome: 'refused',
+      actor: 'anonymous',
+      namespace: NS,
+      organization: 'cascade',
+      client: `cascade-web.${NS}`,
+      outcome: 'refused',
       data: { path: '/auth', redirectUri: 'https://attacker.example/steal', address: '127.0.0.1' },
     });
   });

@@ -156,7 +156,10 @@ describe('AuditWriter on a SQLite file (thread appender)', () => {
       await appender.append([{ entry: token(0), at: Date.now() }]);
       const outcome = { bad: 'pending', good: 'pending' };
       const bad = appender.append([{ entry: { ...token(1), data: { count: 1n } }, at: Date.now() }]);
-      bad.then(() => (outcome.bad = 'resolved'), () => (outcome.bad = 'rejected'));
+      bad.then(
+        () => (outcome.bad = 'resolved'),
+        () => (outcome.bad = 'rejected'),
+      );
       // Let the thread refuse it in a transaction of its own before the next batch arrives
       // (batches waiting together share one transaction, and would fail together).
       await holdLoopUntil(async () => false, 1000).catch(() => undefined);

@@ -3,9 +3,22 @@ import { Browser } from '../../support/browser.ts';
 
 export const CALLBACK = 'http://127.0.0.1:9/callback';
 
-export const text = async (res: Response) => (await res.text()).replace(/<[^>]+>/g, ' ').replace(/&#39;/g, "'").replace(/\s+/g, ' ');
+export const text = async (res: Response) =>
+  (await res.text())
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&#39;/g, "'")
+    .replace(/\s+/g, ' ');
 export const formAction = (html: string, base: string) => new URL(/action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&'), base).href;
-export const hiddenFields = (html: string) => Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!.replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))).replace(/&quot;/g, '"').replace(/&amp;/g, '&')]));
+export const hiddenFields = (html: string) =>
+  Object.fromEntries(
+    [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [
+      m[1]!,
+      m[2]!
+        .replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c)))
+        .replace(/&quot;/g, '"')
+        .replace(/&amp;/g, '&'),
+    ]),
+  );
 
 export interface Started {
   browser: Browser;
@@ -28,7 +41,13 @@ export async function startSignIn(config: oidc.Configuration, params: Record<str
 /** Fills the form on the current page and follows redirects until a page (or the client's callback). */
 export async function submit(s: Started, fields: Record<string, string>, stopAt = CALLBACK): Promise<Started> {
   const html = await s.res.text();
-  if (!/action="/.test(html)) throw new Error(`no form at ${s.url} (${s.res.status}): ${html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 500)}`);
+  if (!/action="/.test(html))
+    throw new Error(
+      `no form at ${s.url} (${s.res.status}): ${html
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .slice(0, 500)}`,
+    );
   // Like a browser: the form's hidden fields go along with what the user typed.
   const posted = await s.browser.submit(formAction(html, s.url), { ...hiddenFields(html), ...fields });
   if (posted.status < 300 || posted.status >= 400) return { ...s, res: posted };

@@ -131,8 +131,8 @@ describe('AccessPolicy requireMfa', () => {
   });
 });
 
-describe('at the shared issuer, the signed-in user\'s organization decides', () => {
-  it('steps a Forge user up for a scope Forge\'s policy marks requireMfa, at a workspace client', async () => {
+describe("at the shared issuer, the signed-in user's organization decides", () => {
+  it("steps a Forge user up for a scope Forge's policy marks requireMfa, at a workspace client", async () => {
     gh.clock.advance(60_000);
     const plain = await tokens(await signIn('openid orders:read', new Browser(), 'hub'), 'hub');
     expect(plain.claims()).toMatchObject({ sub: 'dana', acr: 'urn:gatehouse:acr:pwd' });

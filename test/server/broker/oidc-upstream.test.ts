@@ -32,7 +32,10 @@ beforeAll(async () => {
   await gh.put('workspaces', workspace());
   await gh.put('organizations', organization('forge', { displayName: 'Forge Supplies', branding: { primaryColor: '#b42318' }, domains: ['sso.forge.example'] }));
   await gh.put('organizations', organization('cascade', { displayName: 'Cascade Consulting' }));
-  await gh.put('idpconnections', idp('forge-oidc', 'forge', { displayName: 'Forge SSO', oidc: { issuer: forgeIdp.url, clientId: 'gatehouse', clientSecretRef: { name: 'forge-oidc', key: 'client-secret' } }, jit: { enabled: true, defaultRoles: ['supplier-user'] }, attributeMapping: { email: 'email', name: 'name', department: 'department' } }));
+  await gh.put(
+    'idpconnections',
+    idp('forge-oidc', 'forge', { displayName: 'Forge SSO', oidc: { issuer: forgeIdp.url, clientId: 'gatehouse', clientSecretRef: { name: 'forge-oidc', key: 'client-secret' } }, jit: { enabled: true, defaultRoles: ['supplier-user'] }, attributeMapping: { email: 'email', name: 'name', department: 'department' } }),
+  );
   await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'profile', 'inventory:read'], audiences: [INVENTORY] }));
   await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
   await gh.put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'department', from: 'upstream.department', tokens: ['id', 'access'] }] }));
@@ -108,7 +111,9 @@ describe('routing by email domain', () => {
         let data = '';
         res.on('data', (c) => (data += c));
         res.on('end', () => resolve(data));
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     // The vanity host is an issuer of its own (Discovery §4.3: the issuer is where the metadata was fetched).
     const meta = JSON.parse(body) as { issuer: string; authorization_endpoint: string };
@@ -218,11 +223,13 @@ describe('upstream ID tokens that must be refused', () => {
     forgeIdp.tamper = undefined;
   });
 
-  const resign = (change: (claims: JWTPayload) => JWTPayload, how: { key?: 'other' } = {}) => async (idToken: string) => {
-    const claims = change(decodeJwt(idToken));
-    const key = how.key === 'other' ? otherKey : await importJWK(forgeIdp.privateJwk as JsonWebKey, 'RS256');
-    return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: decodeProtectedHeader(idToken).kid! }).sign(key);
-  };
+  const resign =
+    (change: (claims: JWTPayload) => JWTPayload, how: { key?: 'other' } = {}) =>
+    async (idToken: string) => {
+      const claims = change(decodeJwt(idToken));
+      const key = how.key === 'other' ? otherKey : await importJWK(forgeIdp.privateJwk as JsonWebKey, 'RS256');
+      return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: decodeProtectedHeader(idToken).kid! }).sign(key);
+    };
   const unsigned = async (idToken: string) => {
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     return `${b64({ alg: 'none' })}.${b64(decodeJwt(idToken))}.`;

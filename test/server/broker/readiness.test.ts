@@ -23,8 +23,7 @@ async function connectionReady(name: string): Promise<Condition & { raw: string 
   expect(found).toHaveLength(1);
   return { ...found[0]!, raw: JSON.stringify(res.body) };
 }
-const oidcConnection = (name: string, ref?: { name: string; key: string }) =>
-  idp(name, 'forge', { oidc: { issuer: 'https://sso.forge.example', clientId: 'gatehouse', ...(ref ? { clientSecretRef: ref } : {}) } });
+const oidcConnection = (name: string, ref?: { name: string; key: string }) => idp(name, 'forge', { oidc: { issuer: 'https://sso.forge.example', clientId: 'gatehouse', ...(ref ? { clientSecretRef: ref } : {}) } });
 const samlConnection = (name: string, saml: object) => idp(name, 'forge', { type: 'saml', oidc: undefined, saml });
 const closedPort = () =>
   new Promise<number>((resolve) => {
@@ -83,7 +82,7 @@ describe('an OIDC connection', () => {
     expect(await connectionReady('forge-public')).toMatchObject({ status: 'True', reason: 'Ready' });
   });
 
-  it('leaves the controller\'s Ready alone, and keeps lastTransitionTime while the verdict holds', async () => {
+  it("leaves the controller's Ready alone, and keeps lastTransitionTime while the verdict holds", async () => {
     const first = await gh.admin('GET', `${base}/idpconnections/forge-public`);
     const controllerReady = { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'applied', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 1 };
     // A controller echoes what it read, with its own Ready set.

@@ -80,7 +80,7 @@ describe('routing at the shared issuer', () => {
     expect(where(s, 'a@acme.example')).toBe('acme/acme-idp');
   });
 
-  it("routes domains an organization inherits from its template (looked up by name at the shared issuer)", () => {
+  it('routes domains an organization inherits from its template (looked up by name at the shared issuer)', () => {
     const t = tpl('partner', { emailDomains: ['tpl.example'] });
     const inheriting = org('inheriting', { emailDomains: undefined, templateRef: { name: 'partner' } });
     expect(where(snapshot([inheriting], [conn('inheriting-idp', 'inheriting')], [t]), 'a@tpl.example')).toBe('inheriting/inheriting-idp');

@@ -122,14 +122,14 @@ describe('SAML responses that must be refused, each with an audit record and a c
   const cases: [string, (flow: { requestId: string }, other: { requestId: string }) => string, string?][] = [
     ['an unsigned assertion', (flow) => responseXml(fieldsFor(flow))],
     ['a signature by another key', (flow) => signed(fieldsFor(flow), PEER_KEYS.rogue)],
-    ...Object.entries(wrap).map(([placement, build]): [string, (flow: { requestId: string }) => string] => [
-      `signature wrapping (${placement})`,
-      (flow) => build(fieldsFor(flow), fieldsFor(flow, { nameId: 'boss@pinnacle.example', attributes: { [ATTR.email]: 'boss@pinnacle.example' } })),
-    ]),
-    ['a comment inside the NameID', (flow) => {
-      const f = fieldsFor(flow, { nameId: 'piet@pinnacle.example.attacker.example', attributes: { [ATTR.email]: 'piet@pinnacle.example.attacker.example' } });
-      return signed(f).replace('piet@pinnacle.example.attacker.example</saml:NameID>', 'piet@pinnacle.example<!---->.attacker.example</saml:NameID>');
-    }],
+    ...Object.entries(wrap).map(([placement, build]): [string, (flow: { requestId: string }) => string] => [`signature wrapping (${placement})`, (flow) => build(fieldsFor(flow), fieldsFor(flow, { nameId: 'boss@pinnacle.example', attributes: { [ATTR.email]: 'boss@pinnacle.example' } }))]),
+    [
+      'a comment inside the NameID',
+      (flow) => {
+        const f = fieldsFor(flow, { nameId: 'piet@pinnacle.example.attacker.example', attributes: { [ATTR.email]: 'piet@pinnacle.example.attacker.example' } });
+        return signed(f).replace('piet@pinnacle.example.attacker.example</saml:NameID>', 'piet@pinnacle.example<!---->.attacker.example</saml:NameID>');
+      },
+    ],
     ['a wrong audience', (flow) => signed(fieldsFor(flow, { audience: 'https://another-sp.example/metadata' }))],
     ['a wrong recipient', (flow) => signed(fieldsFor(flow, { recipient: 'https://another-sp.example/acs' }))],
     ['an expired assertion', (flow) => signed(fieldsFor(flow, { notBefore: new Date(Date.now() - 30 * 60_000).toISOString(), notOnOrAfter: new Date(Date.now() - 10 * 60_000).toISOString() }))],
@@ -227,10 +227,13 @@ describe('the Issuer names the IdP the connection declares', () => {
     ["the response's", (flow) => withResponseIssuer(signed(fieldsFor(flow)), 'https://other-entity.pinnacle.example')],
     ['both', (flow) => signed(fieldsFor(flow, { issuer: 'https://idp.cascade.example' }))],
     ["the assertion's, a prefix of the right one", (flow) => withResponseIssuer(signed(fieldsFor(flow, { issuer: pinnacleIdp.entityId.slice(0, -1) })), pinnacleIdp.entityId)],
-    ['the right value with a Format other than entity', (flow) => {
-      const f = fieldsFor(flow);
-      return signElement(responseXml(f, assertionXml(f).replace('<saml:Issuer>', '<saml:Issuer Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">')), f.assertionId, PEER_KEYS.pinnacle);
-    }],
+    [
+      'the right value with a Format other than entity',
+      (flow) => {
+        const f = fieldsFor(flow);
+        return signElement(responseXml(f, assertionXml(f).replace('<saml:Issuer>', '<saml:Issuer Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">')), f.assertionId, PEER_KEYS.pinnacle);
+      },
+    ],
     ['two Issuers on the response', (flow) => signed(fieldsFor(flow)).replace(/(<saml:Issuer>[^<]*<\/saml:Issuer>)/, `$1${ISSUER('https://idp.cascade.example')}`)],
   ];
 

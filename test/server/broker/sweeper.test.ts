@@ -146,14 +146,17 @@ describe.each(backends)('the broker sweep on $name', (backend) => {
 
   it('cleans a bounded number of expired assertion IDs on each new one', async () => {
     const store = await open();
-    await seed(store, Array.from({ length: 60 }, () => -1));
+    await seed(
+      store,
+      Array.from({ length: 60 }, () => -1),
+    );
     expect(await store.broker.rememberAssertion('https://idp.example', '_fresh', T0 + MIN, T0)).toBe(true);
     expect(await count(store, 'saml_assertions')).toBe(61 - 50);
   });
 });
 
 describe('the sweep owned by the app', () => {
-  it('runs on its timer from start() until stop(), with the app\'s clock', async () => {
+  it("runs on its timer from start() until stop(), with the app's clock", async () => {
     const gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
     try {
       const { sweeper } = gh.gatehouse;

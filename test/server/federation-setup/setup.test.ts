@@ -26,10 +26,16 @@ const consoleClient = (name: string, org: string) => ({ ...client(name, org, { r
 
 beforeAll(async () => {
   gh = await startTestServer({ now: new Date().toISOString(), federationSetup: { allowLoopbackHttp: true } });
-  acmeOidc = await startOidcPeer({ clientId: 'gatehouse-acme', clientSecret: 'acme-upstream-secret', redirectUris: [`${issuerOf('acme')}/broker/acme-oidc/callback`], users: [
-    { sub: 'a-1', email: 'ada@acme.example', password: 'acme-pass', name: 'Ada Acme' },
-    { sub: 'a-2', email: 'mallory@elsewhere.example', password: 'acme-pass', name: 'Mallory' },
-  ], title: 'Acme SSO' });
+  acmeOidc = await startOidcPeer({
+    clientId: 'gatehouse-acme',
+    clientSecret: 'acme-upstream-secret',
+    redirectUris: [`${issuerOf('acme')}/broker/acme-oidc/callback`],
+    users: [
+      { sub: 'a-1', email: 'ada@acme.example', password: 'acme-pass', name: 'Ada Acme' },
+      { sub: 'a-2', email: 'mallory@elsewhere.example', password: 'acme-pass', name: 'Mallory' },
+    ],
+    title: 'Acme SSO',
+  });
   acmeSaml = await startSamlPeer({ users: [{ email: 'sam@labs.acme.example', password: 'acme-pass', name: 'Sam Labs' }], title: 'Acme ADFS' });
   await gh.put('workspaces', workspace());
   await gh.put('organizations', organization('acme', { displayName: 'Acme Industries', emailDomains: ['acme.example', 'labs.acme.example'] }));
@@ -42,7 +48,11 @@ beforeAll(async () => {
   await gh.put('users', user('root', 'acme', { email: 'root@acme.example', roles: ['organization-admin'] }));
   await gh.put('users', user('aud', 'acme', { email: 'aud@acme.example', roles: ['auditor'] }));
   await gh.put('users', user('fred', 'forge', { email: 'fred@forge-staff.example', roles: ['organization-admin'] }));
-  for (const [name, org] of [['root', 'acme'], ['aud', 'acme'], ['fred', 'forge']] as const) {
+  for (const [name, org] of [
+    ['root', 'acme'],
+    ['aud', 'acme'],
+    ['fred', 'forge'],
+  ] as const) {
     const secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${org}-console/secret`)).body.clientSecret;
     await setPassword(gh, name, PASSWORD);
     tokens[name] = (await signIn(gh, org, `${org}-console`, secret, { email: (await gh.store.users.find(NS, name))!.email, password: PASSWORD })).access_token;
@@ -69,7 +79,13 @@ async function testTab(url: string, credentials: { email: string; password: stri
     last = { url: last.url, res: acs };
     body = await acs.text();
   }
-  return { status: last.res.status, page: body.replace(/<[^>]+>/g, ' ').replace(/&#39;/g, "'").replace(/\s+/g, ' ') };
+  return {
+    status: last.res.status,
+    page: body
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/&#39;/g, "'")
+      .replace(/\s+/g, ' '),
+  };
 }
 
 const oidcDraft = { type: 'oidc', displayName: 'Acme SSO', emailDomains: ['acme.example'], oidc: { issuer: '', clientId: 'gatehouse-acme', clientSecret: 'acme-upstream-secret' } };
@@ -160,7 +176,11 @@ describe('SAML, from metadata to an enabled connection', () => {
 
 describe('guardrails', () => {
   it('a partner administrator cannot inspect for, draft for, or attach an IdP to another organization', async () => {
-    for (const [method, path, body] of [['POST', `${sso('forge')}/inspect`, { type: 'oidc', issuer: acmeOidc.url }], ['PUT', `${sso('forge')}/drafts/evil`, oidcDraft], ['GET', sso('forge'), undefined]] as const) {
+    for (const [method, path, body] of [
+      ['POST', `${sso('forge')}/inspect`, { type: 'oidc', issuer: acmeOidc.url }],
+      ['PUT', `${sso('forge')}/drafts/evil`, oidcDraft],
+      ['GET', sso('forge'), undefined],
+    ] as const) {
       const res = await as('root')(method, path, body);
       expect([path, res.status]).toEqual([path, 403]);
     }

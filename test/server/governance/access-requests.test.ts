@@ -47,7 +47,11 @@ async function tokensOf(s: Started, at: [string | undefined, string] = ['forge',
   return oidc.authorizationCodeGrant(await rp(...at), new URL(s.url), { pkceCodeVerifier: s.verifier, expectedState: s.state });
 }
 
-const scopeOf = (accessToken: string) => String(decodeJwt(accessToken).scope ?? '').split(' ').filter(Boolean).sort();
+const scopeOf = (accessToken: string) =>
+  String(decodeJwt(accessToken).scope ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .sort();
 const introspect = async (token: string) => (await oidc.tokenIntrospection(await rp('forge', 'portal'), token)).active;
 const requestOn = (html: string) => /name="request" value="(ar-[0-9a-f]+)"/.exec(html)![1]!;
 const lastAudit = async (action: string) => (await gh.admin('GET', `/admin/v1/audit?action=${action}&limit=1`)).body.items[0];
@@ -143,7 +147,7 @@ describe('a user asking for a scope that needs approval', () => {
   });
 
   describe('the approver', () => {
-    it('may not be another partner: Cascade\'s admin neither sees nor decides Forge\'s requests', async () => {
+    it("may not be another partner: Cascade's admin neither sees nor decides Forge's requests", async () => {
       expect((await as('carl')('GET', forgeRequests)).status).toBe(403);
       expect((await as('carl')('POST', `${forgeRequests}/${request}/approve`)).status).toBe(403);
       // Through its own organization's path, Forge's request is as absent as a missing one.
@@ -164,7 +168,7 @@ describe('a user asking for a scope that needs approval', () => {
       expect((await gh.admin('GET', `${forgeRequests}/${request}`)).body.state).toBe('pending');
     });
 
-    it('lists the organization\'s requests, filtered by state, and refuses an unknown state', async () => {
+    it("lists the organization's requests, filtered by state, and refuses an unknown state", async () => {
       const res = await as('olga')('GET', `${forgeRequests}?state=pending`);
       expect(res.status).toBe(200);
       expect(res.body.items.map((r: { id: string }) => r.id)).toEqual([request]);
@@ -191,7 +195,7 @@ describe('a user asking for a scope that needs approval', () => {
   describe('once approved', () => {
     let after: oidc.TokenEndpointResponse;
 
-    it('is in the user\'s next authorization, and no token carrying it outlives the approval', async () => {
+    it("is in the user's next authorization, and no token carrying it outlives the approval", async () => {
       after = await tokensOf(await authorize(browser, 'openid offline_access orders:read orders:write', undefined, { prompt: 'consent' }));
       expect(scopeOf(after.access_token)).toEqual(['orders:read', 'orders:write']);
       const approval = (await gh.admin('GET', `${forgeRequests}/${request}`)).body;
@@ -322,7 +326,7 @@ describe('approvals', () => {
 describe('at the shared issuer and through token exchange', () => {
   const HUB: [undefined, string] = [undefined, 'hub'];
 
-  it('asks at a workspace client under the user\'s organization\'s policy; the approval is the user\'s at every client of it, exchanges included, and its revocation ends them all', async () => {
+  it("asks at a workspace client under the user's organization's policy; the approval is the user's at every client of it, exchanges included, and its revocation ends them all", async () => {
     const s = await authorize(new Browser(), 'openid orders:read orders:write', 'hana@forge.example', {}, HUB);
     const html = await s.res.clone().text();
     expect(html).toContain('Access requested');
@@ -352,7 +356,7 @@ describe('at the shared issuer and through token exchange', () => {
 });
 
 describe('the access-request page', () => {
-  it('writes a justification only into the requester\'s own pending request', async () => {
+  it("writes a justification only into the requester's own pending request", async () => {
     const hana = await authorize(new Browser(), 'openid orders:write', 'hana@forge.example');
     const hanas = requestOn(await hana.res.clone().text());
     const dana = await authorize(new Browser(), 'openid orders:write');

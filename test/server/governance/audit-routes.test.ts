@@ -111,7 +111,7 @@ describe('GET /admin/v1/audit filters', () => {
     expect((await audit(`?actor=${encodeURIComponent(adminActor)}&limit=1000`)).items).toEqual(all.filter((r) => r.actor === adminActor));
   });
 
-  it('client= is the application: Forge\'s sign-in, token and secret rotation, nothing of Cascade', async () => {
+  it("client= is the application: Forge's sign-in, token and secret rotation, nothing of Cascade", async () => {
     const { items } = await audit(`?client=${clientId('forge-web')}`);
     expect(items.map((r) => [r.action, r.subject])).toEqual([
       ['token.issued', 'fred'],
@@ -140,7 +140,7 @@ describe('GET /admin/v1/audit filters', () => {
     expect((await audit(`?since=${T3}&limit=1000`)).items.map((r) => r.action)).toEqual(['user.deactivated', 'user.password-link-created', 'user.invited']);
   });
 
-  it('filters combine: Cascade\'s (with its sub-organization) sign-ins before noon', async () => {
+  it("filters combine: Cascade's (with its sub-organization) sign-ins before noon", async () => {
     const { items } = await audit(`?organization=cascade&action=login.succeeded&until=${T3}`);
     expect(items.map((r) => r.subject)).toEqual(['eve', 'ana']);
   });
@@ -214,7 +214,7 @@ describe('bad audit queries', () => {
 describe('GET /admin/v1/audit/checkpoint', () => {
   const checkpoint = (query: string, headers: Record<string, string> = { authorization: `Bearer ${gh.token}` }) => fetch(`${gh.url}/admin/v1/audit/checkpoint${query}`, { headers });
 
-  it('is a compact JWS over {seq, hash, time, namespace} of the chain head, signed by the key the namespace\'s JWKS publishes', async () => {
+  it("is a compact JWS over {seq, hash, time, namespace} of the chain head, signed by the key the namespace's JWKS publishes", async () => {
     const res = await checkpoint(`?namespace=${NS}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/jose');
@@ -227,7 +227,7 @@ describe('GET /admin/v1/audit/checkpoint', () => {
     expect(head.seq).toBeGreaterThan(10);
   });
 
-  it('names the namespace\'s current signing key', async () => {
+  it("names the namespace's current signing key", async () => {
     const jwks = (await (await fetch(`${gh.url}/${NS}/jwks`)).json()) as { keys: { kid: string }[] };
     expect(jwks.keys.map((k) => k.kid)).toContain(decodeProtectedHeader(await (await checkpoint(`?namespace=${NS}`)).text()).kid);
   });

@@ -75,7 +75,7 @@ describe('a partner administrator signs in through its own issuer and administer
     expect(audit.body.items[0]).toMatchObject({ actor: `user:${NS}/cascade/ana`, organization: 'cascade', subject: invited });
   });
 
-  it('refuses an invitation outside the organization\'s email domains, and a duplicate', async () => {
+  it("refuses an invitation outside the organization's email domains, and a duplicate", async () => {
     expect((await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'someone@forge.example' })).status).toBe(422);
     expect((await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'new.hire@cascade.example' })).status).toBe(409);
   });
@@ -217,7 +217,11 @@ describe('a partner administrator of Cascade cannot see or touch Forge', () => {
     const b = await answer(method, missing);
     expect(a.status).toBe(404);
     expect(b.headers).toEqual(a.headers);
-    const name = (p: string) => p.split('/').filter((s) => !['password-link', 'deactivate', 'reset-mfa'].includes(s)).at(-1)!;
+    const name = (p: string) =>
+      p
+        .split('/')
+        .filter((s) => !['password-link', 'deactivate', 'reset-mfa'].includes(s))
+        .at(-1)!;
     expect(anonymise(a.body.detail, name(taken))).toBe(anonymise(b.body.detail, name(missing)));
     expect({ ...a.body, detail: '' }).toEqual({ ...b.body, detail: '' });
     const denied = (await gh.admin('GET', `/admin/v1/audit?action=admin.denied&limit=2`)).body.items;
@@ -294,7 +298,7 @@ describe('guardrails', () => {
     expect(res.body.detail).toContain('declared in git');
   });
 
-  it('a partner admin changes a runtime user\'s roles (PUT …/users/{user}/roles), within what it could give', async () => {
+  it("a partner admin changes a runtime user's roles (PUT …/users/{user}/roles), within what it could give", async () => {
     const invited = await as('ana')('POST', `${base}/organizations/cascade/users`, { email: 'roles@cascade.example', roles: ['auditor'] });
     const id = invited.body.user.id;
     const changed = await as('ana')('PUT', `${base}/organizations/cascade/users/${id}/roles`, { roles: ['user-manager', 'auditor'] });
@@ -392,7 +396,7 @@ describe('deprovisioning hook', () => {
     expect(audit.body.items[1].actor).toBe('admin-token:bootstrap');
   });
 
-  it('deactivates a whole organization: its users and its administrators\' tokens', async () => {
+  it("deactivates a whole organization: its users and its administrators' tokens", async () => {
     const res = await gh.admin('POST', `${base}/deprovision`, { organization: 'forge' });
     expect(res.body).toMatchObject({ organization: 'forge', deactivated: ['fred'] });
     expect((await as('fred')('GET', `${base}/organizations/forge/users`)).status).toBe(401);

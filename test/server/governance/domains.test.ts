@@ -45,7 +45,10 @@ describe('an organization cannot claim a domain another organization owns', () =
   });
 
   it('look-alikes are different domains: a suffix without the dot, another label', async () => {
-    for (const [name, domain] of [['evil', 'evilacme.example'], ['acmex', 'acme.example.evil.example']] as const) {
+    for (const [name, domain] of [
+      ['evil', 'evilacme.example'],
+      ['acmex', 'acme.example.evil.example'],
+    ] as const) {
       expect((await put('organizations', organization(name, { emailDomains: [domain] }))).status).toBe(201);
     }
   });
@@ -58,7 +61,7 @@ describe('an organization cannot claim a domain another organization owns', () =
     }
   });
 
-  it('a sub-organization may own a subdomain of its parent\'s domain, never the same domain', async () => {
+  it("a sub-organization may own a subdomain of its parent's domain, never the same domain", async () => {
     expect((await put('organizations', organization('acme-us', { parentRef: { name: 'acme' }, emailDomains: ['us.acme.example'] }))).status).toBe(201);
     const same = await put('organizations', organization('acme-dup', { parentRef: { name: 'acme' }, emailDomains: ['acme.example'] }));
     expect(same.status).toBe(422);
@@ -71,7 +74,7 @@ describe('an organization cannot claim a domain another organization owns', () =
     expect(res.body.errors[0]).toEqual({ path: 'spec.emailDomains[0]', message: expect.stringContaining('"us.acme.example" is a subdomain of "acme.example"') });
   });
 
-  it('moving a parent away from its family is refused for its sub-organization\'s domains', async () => {
+  it("moving a parent away from its family is refused for its sub-organization's domains", async () => {
     await gh.put('organizations', organization('holding', { emailDomains: ['holding.example'] }));
     await gh.put('organizations', organization('holding-mid', { parentRef: { name: 'holding' }, emailDomains: ['mid.holding.example'] }));
     await gh.put('organizations', organization('holding-leaf', { parentRef: { name: 'holding-mid' }, emailDomains: ['leaf.holding.example'] }));
@@ -104,9 +107,9 @@ describe('inherited domains are owned too', () => {
   });
 });
 
-describe('an IdPConnection routes only its own organization\'s domains', () => {
+describe("an IdPConnection routes only its own organization's domains", () => {
   it.each([
-    ['another organization\'s domain', 'acme.example', 'owned by Organization'],
+    ["another organization's domain", 'acme.example', 'owned by Organization'],
     ['a domain nobody owns', 'nobody.example', 'is not an email domain of organization forge'],
     ['a subdomain of its own domain it did not declare', 'eu.forge.example', 'is not an email domain of organization forge'],
   ])('%s is refused', async (_what, domain, message) => {
@@ -121,7 +124,7 @@ describe('an IdPConnection routes only its own organization\'s domains', () => {
 });
 
 describe('a declared User', () => {
-  it('must have an address in its organization\'s domains', async () => {
+  it("must have an address in its organization's domains", async () => {
     const res = await put('users', user('mallory', 'forge', { email: 'mallory@acme.example' }));
     expect(res.status).toBe(422);
     expect(res.body.errors).toEqual([{ path: 'spec.email', message: expect.stringContaining(`owned by Organization ${NS}/acme`) }]);
@@ -138,7 +141,7 @@ describe('a declared User', () => {
     expect(res.body.errors[0].message).toContain('owns no email domain');
   });
 
-  it('never takes over another organization\'s account, by name or by address', async () => {
+  it("never takes over another organization's account, by name or by address", async () => {
     await gh.put('users', user('alice', 'acme', { email: 'alice@acme.example' }));
     // The same name declared in another organization would move alice's account (password, MFA) there.
     const byName = await put('users', user('alice', 'forge', { email: 'alice@forge.example' }));
@@ -186,7 +189,7 @@ describe('two racing writes cannot both claim a domain', () => {
     expect(await race(gh)).toBe(1);
   });
 
-  it('on PostgreSQL (the check holds the namespace\'s lock)', async () => {
+  it("on PostgreSQL (the check holds the namespace's lock)", async () => {
     const pg = await startPostgres();
     if (!pg) return;
     const server = await startTestServer({ store: { databaseUrl: await pg.createSchema() } });

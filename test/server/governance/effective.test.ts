@@ -30,7 +30,15 @@ beforeAll(async () => {
   // Berlin asks for more than its parents allow, everywhere.
   await gh.put('organizations', child('acme-eu-berlin', 'acme-eu', { tokens: { accessToken: '1h', idToken: '1h', refreshToken: '30d' }, network: { allowedCidrs: ['0.0.0.0/0'] }, limits: { requestsPerMinute: 100_000 } }));
   await gh.put('organizations', child('acme-eu-lab', 'acme-eu', { network: { allowedCidrs: ['10.0.0.0/8'] } }));
-  await gh.put('claimmappings', claimMapping('acme-claims', 'acme', { claims: [{ name: 'tier', value: 'gold' }, { name: 'network', value: 'partners' }] }));
+  await gh.put(
+    'claimmappings',
+    claimMapping('acme-claims', 'acme', {
+      claims: [
+        { name: 'tier', value: 'gold' },
+        { name: 'network', value: 'partners' },
+      ],
+    }),
+  );
   await gh.put('claimmappings', claimMapping('berlin-claims', 'acme-eu-berlin', { claims: [{ name: 'tier', value: 'silver' }] }));
   await gh.put('accesspolicies', accessPolicy('acme-orders', 'acme', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }, { scope: 'invoices:read', requireMfa: true }] }));
   await gh.put('accesspolicies', accessPolicy('acme-eu-orders', 'acme-eu', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write' }] }));
@@ -144,7 +152,7 @@ describe('the ceilings in real tokens', () => {
     expect((await fetch(`${gh.url}/${NS}/acme-eu-berlin/auth?client_id=x&response_type=code&scope=openid`)).status).not.toBe(403);
   });
 
-  it("the pages of the grandchild carry the colours it inherits", async () => {
+  it('the pages of the grandchild carry the colours it inherits', async () => {
     const page = await new Browser().follow(`${gh.url}/${NS}/acme-eu-berlin/auth?client_id=berlin-portal.${NS}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(CALLBACK)}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`, CALLBACK);
     const html = await page.res.text();
     // The declared colours, or the accessible shade of them the pages draw (server/portal/contrast.ts).

@@ -48,8 +48,7 @@ function rp(org: string | undefined, clientName: string): Promise<oidc.Configura
 const m2m = async (org: string) => (await oidc.clientCredentialsGrant(await rp(org, `${org}-sync`), { scope: 'inventory:read' })).access_token;
 const active = async (org: string, token: string) => (await oidc.tokenIntrospection(await rp(org, `${org}-sync`), token)).active;
 const refresh = async (org: string | undefined, clientName: string, token: string) => oidc.refreshTokenGrant(await rp(org, clientName), token);
-const staffSignIn = (org: string, domain = `${org}.example`) =>
-  signIn(gh, org, `${org}-web`, secrets[`${org}-web`]!, { email: `staff@${domain}`, password: PASSWORD }, 'openid email offline_access', { prompt: 'consent' });
+const staffSignIn = (org: string, domain = `${org}.example`) => signIn(gh, org, `${org}-web`, secrets[`${org}-web`]!, { email: `staff@${domain}`, password: PASSWORD }, 'openid email offline_access', { prompt: 'consent' });
 
 async function status(org: string) {
   const res = await gh.admin('GET', `${base}/organizations/${org}`);
@@ -306,8 +305,7 @@ describe('contract warnings: the owner hears once per window, and once when it e
 
 describe('certification: a Workspace review period, optionally enforced', () => {
   // Review period 90d. atlas was last certified 2026-09-01 (due 2026-11-30); cobalt 2026-12-15.
-  const setEnforcement = (suspendWhenCertificationOverdue: boolean) =>
-    gh.put('workspaces', workspace({ tokens: { accessToken: '1h', refreshToken: '8h' }, lifecycle: { contractWarning: '14d', reviewPeriod: '90d', suspendWhenCertificationOverdue } }));
+  const setEnforcement = (suspendWhenCertificationOverdue: boolean) => gh.put('workspaces', workspace({ tokens: { accessToken: '1h', refreshToken: '8h' }, lifecycle: { contractWarning: '14d', reviewPeriod: '90d', suspendWhenCertificationOverdue } }));
   let atlasShared: string;
 
   beforeAll(() => gh.clock.set('2026-12-21T00:00:00Z'));

@@ -37,8 +37,7 @@ const rp = (org: string | undefined, name: string) => oidc.discovery(new URL(iss
 const newSecret = async (name: string) => (secrets[name] = (await gh.admin('POST', `${base}/clients/${name}/secret`)).body.clientSecret);
 
 const webClient = (name: string, org: string | undefined) => client(name, org, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] });
-const agentClient = (name: string, org: string | undefined, subject: string) =>
-  client(name, org, { type: 'm2m', redirectUris: undefined, scopes: ['api:read'], audiences: [API], tokenExchange: { enabled: true, subjectClients: [{ name: subject }] } });
+const agentClient = (name: string, org: string | undefined, subject: string) => client(name, org, { type: 'm2m', redirectUris: undefined, scopes: ['api:read'], audiences: [API], tokenExchange: { enabled: true, subjectClients: [{ name: subject }] } });
 const syncClient = (name: string, org: string | undefined) => client(name, org, { type: 'm2m', redirectUris: undefined, scopes: ['api:read'], audiences: [API] });
 
 /** An organization with its own directory, `{org}-web` (users), `{org}-agent` (machine, exchanges `{org}-web`'s tokens), `{org}-sync` (a bystander serving the API's audience, which introspects API tokens). */
@@ -75,18 +74,22 @@ interface Holdings {
 type SignIn = (config: oidc.Configuration, browser: Browser, params: Record<string, string>) => Promise<string>;
 
 /** Directory sign-in: the password form, in one browser that keeps its session cookie. */
-const withPassword = (credentials: { email: string; password: string }): SignIn => async (config, browser, params) => {
-  const s = await submit(await startSignIn(config, params, browser), credentials);
-  return s.url;
-};
+const withPassword =
+  (credentials: { email: string; password: string }): SignIn =>
+  async (config, browser, params) => {
+    const s = await submit(await startSignIn(config, params, browser), credentials);
+    return s.url;
+  };
 
 /** Federated sign-in: email at Gatehouse, password at Quay's own IdP, back through Gatehouse. */
-const atQuay = (email: string, password: string): SignIn => async (config, browser, params) => {
-  let s = await submit(await startSignIn(config, params, browser), { email });
-  if (!s.url.startsWith(quayIdp.url)) throw new Error(`expected Quay's sign-in page, got ${s.res.status} at ${s.url}: ${await text(s.res)}`);
-  s = await submit(s, { email, password }, `${issuerOf('quay')}/broker/`);
-  return (await resume(s, s.url)).url;
-};
+const atQuay =
+  (email: string, password: string): SignIn =>
+  async (config, browser, params) => {
+    let s = await submit(await startSignIn(config, params, browser), { email });
+    if (!s.url.startsWith(quayIdp.url)) throw new Error(`expected Quay's sign-in page, got ${s.res.status} at ${s.url}: ${await text(s.res)}`);
+    s = await submit(s, { email, password }, `${issuerOf('quay')}/broker/`);
+    return (await resume(s, s.url)).url;
+  };
 
 /** Every kind of token for one user through one issuer's clients. */
 async function obtain(org: string | undefined, clients: Holdings['clients'], signIn: SignIn): Promise<Holdings> {

@@ -49,7 +49,13 @@ beforeAll(async () => {
       'accesspolicies',
       accessPolicy(`${org}-inventory`, org, {
         scopes: [
-          { scope: 'inventory:read', api: [{ path: '/inventory', methods: ['GET'] }, { path: '/inventory/*', methods: ['GET', 'HEAD'] }] },
+          {
+            scope: 'inventory:read',
+            api: [
+              { path: '/inventory', methods: ['GET'] },
+              { path: '/inventory/*', methods: ['GET', 'HEAD'] },
+            ],
+          },
           { scope: 'inventory:write', api: [{ path: '/inventory/*', methods: ['POST', 'DELETE'] }] },
           // Granted, but opening no path at a gateway.
           { scope: 'inventory:audit' },
@@ -153,27 +159,20 @@ describe('Envoy ext_authz at {issuer}/ext-authz/*', () => {
     expect(none.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/);
   });
 
-  it.each([
-    ['/inventory/../admin'],
-    ['/inventory/./items'],
-    ['/inventory/%2e%2e/admin'],
-    ['/inventory/%2E%2E/admin'],
-    ['/inventory/..%2fadmin'],
-    ['/inventory%2F..%2Fadmin'],
-    ['/inventory/%252e%252e/admin'],
-    ['/inventory/..%5cadmin'],
-    ['/inventory/a\\..\\admin'],
-  ])('denies a path that leaves its prefix or hides a separator: %s', async (raw) => {
-    const token = await machineToken('forge', 'forge-sync', 'inventory:read');
-    const res = await extAuthz('forge', 'GET', raw, { authorization: `Bearer ${token}` });
-    expect(res.status).toBe(403);
-    expect(res.headers['x-gatehouse-reason']).toBe('path-not-canonical');
-    expect((await authorize('forge', { token, method: 'GET', path: raw })).body).toMatchObject({ allow: false, reason: 'path-not-canonical' });
-  });
+  it.each([['/inventory/../admin'], ['/inventory/./items'], ['/inventory/%2e%2e/admin'], ['/inventory/%2E%2E/admin'], ['/inventory/..%2fadmin'], ['/inventory%2F..%2Fadmin'], ['/inventory/%252e%252e/admin'], ['/inventory/..%5cadmin'], ['/inventory/a\\..\\admin']])(
+    'denies a path that leaves its prefix or hides a separator: %s',
+    async (raw) => {
+      const token = await machineToken('forge', 'forge-sync', 'inventory:read');
+      const res = await extAuthz('forge', 'GET', raw, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(403);
+      expect(res.headers['x-gatehouse-reason']).toBe('path-not-canonical');
+      expect((await authorize('forge', { token, method: 'GET', path: raw })).body).toMatchObject({ allow: false, reason: 'path-not-canonical' });
+    },
+  );
 });
 
 describe('standing and networks', () => {
-  it('denies calls forwarded from outside the organization\'s networks (X-Forwarded-For past a trusted proxy)', async () => {
+  it("denies calls forwarded from outside the organization's networks (X-Forwarded-For past a trusted proxy)", async () => {
     const token = await machineToken('forge', 'forge-sync', 'inventory:read');
     expect((await extAuthz('forge', 'GET', '/inventory/1', { authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.7' })).status).toBe(200);
     const outside = await extAuthz('forge', 'GET', '/inventory/1', { authorization: `Bearer ${token}`, 'x-forwarded-for': '198.51.100.9' });
@@ -206,7 +205,9 @@ describe('standing and networks', () => {
       gh.clock.set(start);
       const fresh = await machineToken('cascade', 'cascade-sync', 'inventory:read');
       await gh.put('organizations', organization('cascade', { contract: { id: 'C-cascade', partnerType: 'consultant', owner: 'owner@blixit.example', endsAt: new Date(start + 5 * 60_000).toISOString() } }));
-      const b = (await authorize("cascade", { token: fresh, method: "GET", path: "/inventory/1" })).body; console.log(b, JSON.parse(Buffer.from(fresh.split(".")[1]!, "base64url").toString()), gh.clock.now()); expect(b).toMatchObject({ allow: true });
+      const b = (await authorize('cascade', { token: fresh, method: 'GET', path: '/inventory/1' })).body;
+      console.log(b, JSON.parse(Buffer.from(fresh.split('.')[1]!, 'base64url').toString()), gh.clock.now());
+      expect(b).toMatchObject({ allow: true });
       gh.clock.advance(6 * 60_000);
       expect((await authorize('cascade', { token: fresh, method: 'GET', path: '/inventory/1' })).body).toMatchObject({ allow: false, reason: 'contract-ended' });
     } finally {

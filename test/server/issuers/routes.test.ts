@@ -10,10 +10,32 @@ import { NS, organization, workspace } from '../../support/objects.ts';
 
 /** Every route name oidc-provider 9 may register (lib/helpers/initialize_app.js), whichever features are on. */
 const PROVIDER_ROUTE_NAMES = [
-  'authorization', 'resume', 'userinfo', 'token', 'jwks', 'discovery', 'openid_credential_issuer', 'credential', 'challenge',
-  'registration', 'client', 'client_update', 'client_delete', 'revocation', 'introspection', 'end_session', 'end_session_confirm',
-  'end_session_success', 'device_authorization', 'code_verification', 'device_resume', 'pushed_authorization_request',
-  'backchannel_authentication', 'interaction', 'submit', 'abort',
+  'authorization',
+  'resume',
+  'userinfo',
+  'token',
+  'jwks',
+  'discovery',
+  'openid_credential_issuer',
+  'credential',
+  'challenge',
+  'registration',
+  'client',
+  'client_update',
+  'client_delete',
+  'revocation',
+  'introspection',
+  'end_session',
+  'end_session_confirm',
+  'end_session_success',
+  'device_authorization',
+  'code_verification',
+  'device_resume',
+  'pushed_authorization_request',
+  'backchannel_authentication',
+  'interaction',
+  'submit',
+  'abort',
 ];
 
 let gh: TestServer;

@@ -156,7 +156,10 @@ describe('organization labels', () => {
     m.observeAudit({ ...base, action: 'token.introspected-inactive', data: {} });
     m.observeAudit({ ...base, action: 'token.refresh-reuse-detected', data: { grant: 'refresh_token' } });
     const { samples } = parseExposition(await m.registry.metrics());
-    expect(samples.filter((s) => s.name === 'gatehouse_tokens_refused_total').map((s) => [s.labels.grant_type, s.value])).toEqual([['_none', 1], ['refresh_token', 1]]);
+    expect(samples.filter((s) => s.name === 'gatehouse_tokens_refused_total').map((s) => [s.labels.grant_type, s.value])).toEqual([
+      ['_none', 1],
+      ['refresh_token', 1],
+    ]);
   });
 
   it('grant types outside the known set count as _other', async () => {

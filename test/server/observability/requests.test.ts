@@ -15,7 +15,11 @@ let gh: TestServer;
 const secrets: Record<string, string> = {};
 let written = '';
 /** Every line the server logged, at debug level and up: the strictest case for what must never appear. */
-const logLines = () => written.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+const logLines = () =>
+  written
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 const linesOf = (requestId: string) => logLines().filter((l) => l.requestId === requestId);
 
 async function tokenRequest(requestId: string | undefined, secret = secrets['forge-sync']!): Promise<Response> {

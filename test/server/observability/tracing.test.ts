@@ -37,8 +37,7 @@ const attribute = (span: ExportedSpan, key: string) => {
   const value = span.attributes.find((a) => a.key === key)?.value;
   return value?.stringValue ?? (value?.intValue !== undefined ? Number(value.intValue) : undefined);
 };
-const admin = (method: string, path: string, body?: unknown) =>
-  fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+const admin = (method: string, path: string, body?: unknown) => fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
 
 beforeAll(async () => {
   collector = createServer((req, res) => {
@@ -97,7 +96,11 @@ describe('OpenTelemetry tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set', () =>
     });
     expect(res.status).toBe(200);
     const requestId = res.headers.get('x-request-id');
-    const token = await pollUntil(() => received.find((r) => r.span.traceId === traceId), 5000, () => `spans received: ${JSON.stringify(received.map((r) => [r.span.name, attribute(r.span, 'url.path')]))}\n${serve.output()}`);
+    const token = await pollUntil(
+      () => received.find((r) => r.span.traceId === traceId),
+      5000,
+      () => `spans received: ${JSON.stringify(received.map((r) => [r.span.name, attribute(r.span, 'url.path')]))}\n${serve.output()}`,
+    );
     expect(token.service).toBe('gatehouse');
     expect(token.span).toMatchObject({ name: 'POST', kind: 2 }); // SPAN_KIND_SERVER
     expect(attribute(token.span, 'url.path')).toBe(`/${NS}/forge/token`);

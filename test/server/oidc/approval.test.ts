@@ -4,11 +4,7 @@ import { gatedScopes } from '../../../server/oidc/approval.ts';
 import { NS, accessPolicy, client, organization } from '../../support/objects.ts';
 
 const parse = <T>(o: object) => parseObject(o, { defaultNamespace: NS }) as T;
-const orgs = new Map(
-  [organization('root'), organization('mid', { parentRef: { name: 'root' } }), organization('leaf', { parentRef: { name: 'mid' } }), organization('other')]
-    .map((o) => parse<OrganizationObject>(o))
-    .map((o) => [o.metadata.name, o]),
-);
+const orgs = new Map([organization('root'), organization('mid', { parentRef: { name: 'root' } }), organization('leaf', { parentRef: { name: 'mid' } }), organization('other')].map((o) => parse<OrganizationObject>(o)).map((o) => [o.metadata.name, o]));
 const approvers = { roles: ['organization-admin'] };
 const policies = [
   parse<AccessPolicyObject>(accessPolicy('root-policy', 'root', { scopes: [{ scope: 'invoices:read', requireApproval: true }, { scope: 'orders:read' }], approvers })),

@@ -96,10 +96,14 @@ withBrowser('in Chromium', () => {
     await s.context.close();
   }, 30_000);
 
-  it('refuses to show a page inside another site\'s frame', async () => {
+  it("refuses to show a page inside another site's frame", async () => {
     const s = await session();
     await s.page.setContent(`<iframe src="${authorizeUrl()}"></iframe>`);
-    await pollUntil(() => s.violations.some((v) => v.includes("frame-ancestors 'none'")), 10_000, () => s.violations.join('\n'));
+    await pollUntil(
+      () => s.violations.some((v) => v.includes("frame-ancestors 'none'")),
+      10_000,
+      () => s.violations.join('\n'),
+    );
     await s.context.close();
   }, 30_000);
 });

@@ -40,15 +40,18 @@ beforeAll(async () => {
     await gh.put('clients', client(`${org}-sync`, org, { type: 'm2m', redirectUris: undefined, scopes: ['inventory:read'], audiences: [API] }));
     secrets[`${org}-sync`] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${org}-sync/secret`)).body.clientSecret;
   }
-  await gh.put('claimmappings', claimMapping('forge-claims', 'forge', {
-    claims: [
-      { name: 'badge', value: 'B-7' },
-      { name: 'seats', value: '42' },
-      { name: 'vip', value: 'true' },
-      { name: 'partner_since', from: 'contract.endsAt' },
-      { name: 'tier', from: 'user.tier' },
-    ],
-  }));
+  await gh.put(
+    'claimmappings',
+    claimMapping('forge-claims', 'forge', {
+      claims: [
+        { name: 'badge', value: 'B-7' },
+        { name: 'seats', value: '42' },
+        { name: 'vip', value: 'true' },
+        { name: 'partner_since', from: 'contract.endsAt' },
+        { name: 'tier', from: 'user.tier' },
+      ],
+    }),
+  );
 });
 afterAll(async () => {
   await gh.close();
@@ -70,7 +73,7 @@ describe('at admit time', () => {
     expect(res.body.errors[0].message).toContain(message);
   });
 
-  it("refuses a mapping of an organization attribute whose value the schema does not allow (cascade is a consultant)", async () => {
+  it('refuses a mapping of an organization attribute whose value the schema does not allow (cascade is a consultant)', async () => {
     const res = await refused('claimmappings', claimMapping('cascade-kind', 'cascade', { claims: [{ name: 'partner_kind', from: 'contract.partnerType' }] }));
     expect(res.status).toBe(422);
     expect(res.body.errors).toEqual([{ path: 'spec.claims[0].from', message: expect.stringContaining('organization cascade\'s contract.partnerType is "consultant", not a valid enum (one of supplier, vendor)') }]);
@@ -78,7 +81,15 @@ describe('at admit time', () => {
 
   it('refuses an Organization change that puts a mapped attribute outside the schema, naming the mapping', async () => {
     await gh.put('organizations', supplier('pier'));
-    await gh.put('claimmappings', claimMapping('pier-kind', 'pier', { claims: [{ name: 'partner_kind', from: 'contract.partnerType' }, { name: 'badge', value: 'P-1' }] }));
+    await gh.put(
+      'claimmappings',
+      claimMapping('pier-kind', 'pier', {
+        claims: [
+          { name: 'partner_kind', from: 'contract.partnerType' },
+          { name: 'badge', value: 'P-1' },
+        ],
+      }),
+    );
     const res = await refused('organizations', organization('pier'));
     expect(res.status).toBe(422);
     expect(res.body.object).toBe(`Organization ${NS}/pier`);
@@ -89,7 +100,15 @@ describe('at admit time', () => {
     const res = await refused('organizationtemplates', template('partners', { claims: [{ name: 'regions', value: 'apac' }] }));
     expect(res.status).toBe(422);
     expect(res.body.errors[0]).toMatchObject({ path: 'spec.claims[0].value', message: expect.stringContaining('claim regions') });
-    await gh.put('organizationtemplates', template('partners', { claims: [{ name: 'regions', value: 'eu' }, { name: 'tier', value: 'gold' }] }));
+    await gh.put(
+      'organizationtemplates',
+      template('partners', {
+        claims: [
+          { name: 'regions', value: 'eu' },
+          { name: 'tier', value: 'gold' },
+        ],
+      }),
+    );
   });
 });
 
@@ -109,7 +128,10 @@ describe('in tokens', () => {
     await gh.put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined }));
     await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'inventory:read'], audiences: [API] }));
     secrets['forge-web'] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/forge-web/secret`)).body.clientSecret;
-    for (const [name, tier] of [['plat', 'platinum'], ['goldie', 'gold']] as const) {
+    for (const [name, tier] of [
+      ['plat', 'platinum'],
+      ['goldie', 'gold'],
+    ] as const) {
       await gh.put('users', user(name, 'forge', { email: `${name}@forge.example`, attributes: { tier } }));
       await setPassword(gh, name, PASSWORD);
       const tokens = await signIn(gh, 'forge', 'forge-web', secrets['forge-web']!, { email: `${name}@forge.example`, password: PASSWORD }, 'openid email inventory:read', { resource: API });

@@ -58,9 +58,11 @@ describe('the direct path to a built issuer', () => {
     // Building can take longer than the poll interval on a loaded machine: a request on the Koa
     // path polls the store, so the next ones find nothing due and may go direct.
     await fetch(`${gh.url}/${NS}/forge/.well-known/openid-configuration`);
-    expect(await paths(async () => {
-      viaDirect = (await oidc.clientCredentialsGrant(await config(), { scope: 'inventory:read' })).access_token;
-    })).toEqual([true, true]); // discovery, token
+    expect(
+      await paths(async () => {
+        viaDirect = (await oidc.clientCredentialsGrant(await config(), { scope: 'inventory:read' })).access_token;
+      }),
+    ).toEqual([true, true]); // discovery, token
     const claims = (token: string) => {
       const { jti, iat, exp, ...rest } = decodeJwt(token);
       return rest;
@@ -103,9 +105,11 @@ describe('the direct path to a built issuer', () => {
     try {
       const auth = `Basic ${Buffer.from(`${encodeURIComponent(`forge-sync.${NS}`)}:${encodeURIComponent(secret)}`).toString('base64')}`;
       let res: Response | undefined;
-      expect(await paths(async () => {
-        res = await fetch(`${gh.url}/${NS}/forge/token`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=inventory%3Aread' });
-      })).toEqual([true]);
+      expect(
+        await paths(async () => {
+          res = await fetch(`${gh.url}/${NS}/forge/token`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=inventory%3Aread' });
+        }),
+      ).toEqual([true]);
       expect(res!.status).toBe(500);
       expect(res!.headers.get('content-type')).toContain('application/problem+json');
       const body = await res!.text();
@@ -118,9 +122,11 @@ describe('the direct path to a built issuer', () => {
 
   it('leaves to the Koa app what is not one of its endpoints', async () => {
     let res: Response | undefined;
-    expect(await paths(async () => {
-      res = await fetch(`${gh.url}/${NS}/forge/token`); // GET: no such endpoint
-    })).toEqual([false]);
+    expect(
+      await paths(async () => {
+        res = await fetch(`${gh.url}/${NS}/forge/token`); // GET: no such endpoint
+      }),
+    ).toEqual([false]);
     expect(res!.status).toBe(404);
     expect(res!.headers.get('content-type')).toContain('application/problem+json');
     expect((await res!.json()) as unknown).toMatchObject({ detail: `no route for GET /${NS}/forge/token` });

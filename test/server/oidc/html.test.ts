@@ -4,7 +4,7 @@
 // the server emits, and discovery and keys are cacheable.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { Browser } from '../../support/browser.ts';
@@ -20,7 +20,12 @@ const issuer = () => `${gh.url}/${NS}/forge`;
 
 function expectPageHeaders(res: Response, where: string): void {
   const csp = res.headers.get('content-security-policy') ?? '';
-  const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+  const directives = new Map(
+    csp
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .map(([name, ...values]) => [name!, values]),
+  );
   expect({ where, frameAncestors: directives.get('frame-ancestors'), defaultSrc: directives.get('default-src'), baseUri: directives.get('base-uri') }).toEqual({ where, frameAncestors: ["'none'"], defaultSrc: ["'none'"], baseUri: ["'none'"] });
   expect(directives.get('form-action')).toEqual(expect.arrayContaining(["'self'", 'https:']));
   expect(directives.get('script-src')?.includes("'unsafe-inline'")).toBe(false);
@@ -102,7 +107,10 @@ describe('every page carries the page security headers', () => {
     const html = await expectPage(logout, 'sign-out');
     const script = /<script>([^<]*)<\/script>/.exec(html)![1]!;
     const hash = `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
-    const scriptSrc = logout.headers.get('content-security-policy')!.split(';').find((d) => d.trim().startsWith('script-src'));
+    const scriptSrc = logout.headers
+      .get('content-security-policy')!
+      .split(';')
+      .find((d) => d.trim().startsWith('script-src'));
     expect(scriptSrc).toContain(hash);
   });
 
@@ -145,9 +153,8 @@ describe('every page carries the page security headers', () => {
   });
 });
 
-describe('the issuer origin is never the request\'s to choose', () => {
-  const forged = (path: string, headers: Record<string, string>, init: { method?: string; body?: URLSearchParams } = {}) =>
-    loopbackFetch(new URL(gh.url).port)(`http://${headers.host ?? new URL(gh.url).host}${path}`, { ...init, headers });
+describe("the issuer origin is never the request's to choose", () => {
+  const forged = (path: string, headers: Record<string, string>, init: { method?: string; body?: URLSearchParams } = {}) => loopbackFetch(new URL(gh.url).port)(`http://${headers.host ?? new URL(gh.url).host}${path}`, { ...init, headers });
 
   it('discovery at a forged Host or X-Forwarded-Host names only PUBLIC_URL', async () => {
     const variants: Record<string, string>[] = [{ host: 'evil.example' }, { host: 'evil.example:8443' }, { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }, { host: 'evil.example', 'x-forwarded-host': 'evil.example' }];

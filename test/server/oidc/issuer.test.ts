@@ -12,8 +12,7 @@ const TIMESHEETS = 'https://timesheets.example';
 const secrets: Record<string, string> = {};
 const issuerOf = (org: string) => `${gh.url}/${NS}/${org}`;
 const insecure = { execute: [oidc.allowInsecureRequests] };
-const discover = (org: string, name: string, secret?: string) =>
-  oidc.discovery(new URL(issuerOf(org)), `${name}.${NS}`, secret ?? secrets[name], secret === undefined && !secrets[name] ? oidc.None() : undefined, insecure);
+const discover = (org: string, name: string, secret?: string) => oidc.discovery(new URL(issuerOf(org)), `${name}.${NS}`, secret ?? secrets[name], secret === undefined && !secrets[name] ? oidc.None() : undefined, insecure);
 
 beforeAll(async () => {
   gh = await startTestServer({ now: '2026-11-23T09:00:00Z' });
@@ -25,7 +24,15 @@ beforeAll(async () => {
   await gh.put('clients', client('forge-web', 'forge', { redirectUris: [CALLBACK] }));
   await gh.put('clients', client('cascade-api', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'timesheets:read', 'timesheets:write'], audiences: [TIMESHEETS] }));
   await gh.put('accesspolicies', accessPolicy('cascade-timesheets', 'cascade', { clientRef: { name: 'cascade-api' }, scopes: [{ scope: 'timesheets:read' }] }));
-  await gh.put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'partner_type', from: 'contract.partnerType' }, { name: 'cost_center', value: 'CC-4410', tokens: ['access'] }] }));
+  await gh.put(
+    'claimmappings',
+    claimMapping('cascade-claims', 'cascade', {
+      claims: [
+        { name: 'partner_type', from: 'contract.partnerType' },
+        { name: 'cost_center', value: 'CC-4410', tokens: ['access'] },
+      ],
+    }),
+  );
   await gh.put('claimmappings', claimMapping('forge-claims', 'forge', { claims: [{ name: 'contract_id', from: 'contract.id' }] }));
   await gh.put('accesspolicies', accessPolicy('forge-inventory', 'forge', { scopes: [{ scope: 'inventory:read' }] }));
   await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined }));
@@ -73,7 +80,7 @@ describe('client credentials', () => {
     expect(payload.exp! - payload.iat!).toBe(15 * 60);
   });
 
-  it('never grants a scope the client declares but the organization\'s policy does not allow', async () => {
+  it("never grants a scope the client declares but the organization's policy does not allow", async () => {
     const config = await discover('forge', 'forge-sync');
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'inventory:read inventory:write' });
     expect(decodeJwt(tokens.access_token).scope).toBe('inventory:read');
@@ -121,7 +128,13 @@ async function signIn(config: oidc.Configuration, browser: Browser, credentials:
   const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: params.scope ?? 'openid email profile offline_access', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params });
   const form = await browser.follow(url.href, CALLBACK);
   const html = await form.res.text();
-  if (form.res.status !== 200) throw new Error(`sign-in page: ${form.res.status} ${html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(-300)}`);
+  if (form.res.status !== 200)
+    throw new Error(
+      `sign-in page: ${form.res.status} ${html
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .slice(-300)}`,
+    );
   const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
   const posted = await browser.submit(new URL(action, form.url).href, credentials);
   if (posted.status !== 303 && posted.status !== 302) return { failed: posted };
@@ -144,7 +157,7 @@ describe('authorization code + PKCE with a directory user', () => {
     expect(tokens.refresh_token).toBeDefined();
   });
 
-  it('grants API scopes in an access token for the client\'s audience, only as far as the policy allows', async () => {
+  it("grants API scopes in an access token for the client's audience, only as far as the policy allows", async () => {
     const api = await discover('cascade', 'cascade-api');
     const result = await signIn(api, new Browser(), { email: 'ana@cascade.example', password: 'correct horse battery staple' }, { scope: 'openid email timesheets:read timesheets:write' });
     const t = await oidc.authorizationCodeGrant(api, result.callback!, { pkceCodeVerifier: result.verifier, expectedState: result.state });

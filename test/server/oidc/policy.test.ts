@@ -42,7 +42,14 @@ describe('token claims', () => {
     expect(tokenClaims(chain, [], undefined)).toEqual({ organization_id: 'emea', organization_parents: ['pinnacle'] });
   });
   it('add mapped contract fields and constants', () => {
-    const claims = tokenClaims(chain, [{ name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] }, { name: 'tier', value: 'gold', tokens: ['access'] }], undefined);
+    const claims = tokenClaims(
+      chain,
+      [
+        { name: 'partner_type', from: 'contract.partnerType', tokens: ['access'] },
+        { name: 'tier', value: 'gold', tokens: ['access'] },
+      ],
+      undefined,
+    );
     expect(claims).toMatchObject({ partner_type: 'distributor', tier: 'gold' });
   });
   it('cannot be made to lie about the organization', () => {

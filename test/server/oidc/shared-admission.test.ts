@@ -28,7 +28,11 @@ afterAll(async () => {
   await gh.close();
 });
 
-const text = async (res: Response) => (await res.text()).replace(/<[^>]+>/g, ' ').replace(/&#39;/g, "'").replace(/\s+/g, ' ');
+const text = async (res: Response) =>
+  (await res.text())
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&#39;/g, "'")
+    .replace(/\s+/g, ' ');
 const lastAudit = async (action: string) => (await gh.admin('GET', `/admin/v1/audit?action=${action}&limit=1`)).body.items[0];
 
 /** A browser at the shared issuer's sign-in: the authorization request, to the first page. */

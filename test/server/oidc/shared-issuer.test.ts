@@ -51,7 +51,7 @@ afterAll(async () => {
 const shared = () => oidc.discovery(new URL(`${gh.url}/${NS}`), `portal.${NS}`, secret, undefined, insecure);
 
 describe('the shared-application issuer of a namespace', () => {
-  it('signs in users of every organization, each token naming the user\'s own organization', async () => {
+  it("signs in users of every organization, each token naming the user's own organization", async () => {
     const config = await shared();
     expect(config.serverMetadata().issuer).toBe(`${gh.url}/${NS}`);
     const ana = await signIn(config, 'ana@cascade.example');

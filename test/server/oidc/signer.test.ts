@@ -12,8 +12,7 @@ import { NS, accessPolicy, client, organization, workspace } from '../../support
 const ALGS: SigningAlg[] = ['ES256', 'EdDSA', 'RS256'];
 
 function privateJwk(alg: SigningAlg): Record<string, unknown> {
-  const pair: { privateKey: KeyObject } =
-    alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pair: { privateKey: KeyObject } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 });
   return pair.privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
 }
 

@@ -25,7 +25,11 @@ beforeAll(async () => {
   await gh.put('organizationtemplates', template('house', { emailDomains: ['house.example'], branding: { logo: LOGO, primaryColor: '#0a7cff', accentColor: '#ff00aa' }, claims: [{ name: 'program', value: 'gold' }] }));
   await gh.put('organizationtemplates', template('locked', { emailDomains: ['locked.example'], mfa: { required: true } }));
   await gh.put('organizationtemplates', template('offsite', { emailDomains: ['offsite.example'], network: { allowedCidrs: ['203.0.113.0/24'] } }));
-  for (const [org, tpl, person] of [['tenant', 'house', 'tia'], ['vaulted', 'locked', 'lou'], ['remote', 'offsite', 'rae']] as const) {
+  for (const [org, tpl, person] of [
+    ['tenant', 'house', 'tia'],
+    ['vaulted', 'locked', 'lou'],
+    ['remote', 'offsite', 'rae'],
+  ] as const) {
     await gh.put('organizations', templated(org, tpl));
     await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
     await gh.put('clients', client(`${org}-portal`, org, { redirectUris: [CALLBACK], scopes: ['openid', 'email'] }));
@@ -98,7 +102,10 @@ describe("a template's email domains", () => {
 
 describe("a template's MFA requirement", () => {
   it("asks the organization's users for a second factor at its own issuer and at the shared issuer", async () => {
-    for (const [org, clientName] of [['vaulted', 'vaulted-portal'], [undefined, 'hub']] as const) {
+    for (const [org, clientName] of [
+      ['vaulted', 'vaulted-portal'],
+      [undefined, 'hub'],
+    ] as const) {
       const { end } = await signIn(org, clientName, 'lou@locked.example');
       expect(end.url.startsWith(CALLBACK)).toBe(false);
       expect(await text(end.res)).toContain('Set up two-step verification');

@@ -134,7 +134,7 @@ describe('revocation of JWT access tokens', () => {
     });
   });
 
-  it('revokes the caller\'s own token; an unknown token is a 200 no-op', async () => {
+  it("revokes the caller's own token; an unknown token is a 200 no-op", async () => {
     for (const direct of [false, true]) {
       directOpen = direct;
       const token = await machineToken('forge-sync');

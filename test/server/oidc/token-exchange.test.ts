@@ -18,16 +18,13 @@ const insecure = { execute: [oidc.allowInsecureRequests] };
 let gh: TestServer;
 const secrets: Record<string, string> = {};
 const issuerOf = (org: string) => `${gh.url}/${NS}/${org}`;
-const config = (org: string, name: string) =>
-  oidc.discovery(new URL(issuerOf(org)), `${name}.${NS}`, secrets[name], secrets[name] ? undefined : oidc.None(), insecure);
-const exchange = async (org: string, name: string, params: Record<string, string>) =>
-  oidc.genericGrantRequest(await config(org, name), GRANT, { subject_token_type: ACCESS, ...params });
+const config = (org: string, name: string) => oidc.discovery(new URL(issuerOf(org)), `${name}.${NS}`, secrets[name], secrets[name] ? undefined : oidc.None(), insecure);
+const exchange = async (org: string, name: string, params: Record<string, string>) => oidc.genericGrantRequest(await config(org, name), GRANT, { subject_token_type: ACCESS, ...params });
 
 const m2m = (name: string, spec: object) => client(name, 'cascade', { type: 'm2m', redirectUris: [], ...spec });
 
 /** A fresh user token of cascade-portal (code + PKCE), as the subject. */
-const portalToken = async (email = 'ana@cascade.example') =>
-  (await signIn(gh, 'cascade', 'cascade-portal', secrets['cascade-portal']!, { email, password: PASSWORD }, 'openid email orders:read orders:write reports:read')).access_token;
+const portalToken = async (email = 'ana@cascade.example') => (await signIn(gh, 'cascade', 'cascade-portal', secrets['cascade-portal']!, { email, password: PASSWORD }, 'openid email orders:read orders:write reports:read')).access_token;
 
 beforeAll(async () => {
   // The injected clock starts at wall time: oidc-provider stamps iat/exp from it too.
@@ -120,7 +117,7 @@ describe('RFC 8693 token exchange at an organization issuer', () => {
     expect(decodeJwt(res.access_token)).toMatchObject({ sub: 'mo', scope: 'orders:write', acr: 'urn:gatehouse:acr:mfa', amr: ['pwd', 'otp', 'mfa'], act: { sub: `cascade-agent.${NS}` } });
   });
 
-  it('exchanges an opaque subject token, found through the provider\'s AccessToken model', async () => {
+  it("exchanges an opaque subject token, found through the provider's AccessToken model", async () => {
     const opaque = (await signIn(gh, 'cascade', 'cascade-lite', secrets['cascade-lite']!, { email: 'ana@cascade.example', password: PASSWORD })).access_token;
     expect(opaque.split('.')).toHaveLength(1);
     const res = await exchange('cascade', 'cascade-agent', { subject_token: opaque, audience: ORDERS });

@@ -116,7 +116,7 @@ describe('a vanity domain is an issuer', () => {
     expect((await viaLoopback(`${vanityIssuer()}/${NS}/cascade/.well-known/openid-configuration`)).status).toBe(404);
   });
 
-  it('serves the declared host on no other port than the default or PUBLIC_URL\'s', async () => {
+  it("serves the declared host on no other port than the default or PUBLIC_URL's", async () => {
     const other = Number(port) === 1 ? 2 : 1;
     expect((await viaLoopback(`http://${VANITY}:${other}/.well-known/openid-configuration`)).status).toBe(404);
   });
@@ -139,10 +139,12 @@ describe('a vanity domain is an issuer', () => {
     expect(res.body.items.map((u: { id: string }) => u.id)).toEqual(['fred', 'lena']);
   });
 
-  it('exchanges (RFC 8693) its own subject tokens, not the canonical issuer\'s', async () => {
+  it("exchanges (RFC 8693) its own subject tokens, not the canonical issuer's", async () => {
     const agent = await discoverAt(vanityIssuer(), 'forge-agent');
     const exchange = (subject: string) => oidc.genericGrantRequest(agent, 'urn:ietf:params:oauth:grant-type:token-exchange', { subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', resource: INVENTORY });
-    const exchanged = await exchange(fred).catch((e: { error?: string; error_description?: string }) => { throw new Error(`${e.error}: ${e.error_description}`); });
+    const exchanged = await exchange(fred).catch((e: { error?: string; error_description?: string }) => {
+      throw new Error(`${e.error}: ${e.error_description}`);
+    });
     expect(decodeJwt(exchanged.access_token)).toMatchObject({ iss: vanityIssuer(), sub: 'fred', aud: INVENTORY, act: { sub: `forge-agent.${NS}` } });
     const canonical = await signInAt(issuerOf('forge'), 'forge-console', secrets['forge-console']!, { email: 'fred@forge.example', password: PASSWORD });
     const refused = await exchange(canonical.access_token).catch((e: unknown) => e);

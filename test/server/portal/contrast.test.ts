@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { AA_TEXT, INK, PAPER, accessibleOn, contrastRatio, paletteOf } from '../../../server/portal/contrast.ts';
 
-describe('WCAG contrast of an organization\'s colours', () => {
+describe("WCAG contrast of an organization's colours", () => {
   it('computes the WCAG 2.1 ratio (black on white is 21:1, a colour on itself 1:1)', () => {
     expect(contrastRatio('#000000', '#ffffff')).toBeCloseTo(21, 5);
     expect(contrastRatio('#777777', '#777777')).toBe(1);

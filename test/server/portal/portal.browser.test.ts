@@ -123,7 +123,15 @@ beforeAll(async () => {
     await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${org}-portal/secret`);
   }
   await gh.put('clients', client('cascade-crm', 'cascade', { scopes: ['openid', 'email', 'orders:read', 'orders:write'], audiences: ['https://orders.example'] }));
-  await gh.put('accesspolicies', accessPolicy('cascade-orders', 'cascade', { scopes: [{ scope: 'orders:read', api: [{ path: '/orders', methods: ['GET'] }] }, { scope: 'orders:write', requireMfa: true }] }));
+  await gh.put(
+    'accesspolicies',
+    accessPolicy('cascade-orders', 'cascade', {
+      scopes: [
+        { scope: 'orders:read', api: [{ path: '/orders', methods: ['GET'] }] },
+        { scope: 'orders:write', requireMfa: true },
+      ],
+    }),
+  );
   await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
   await gh.put('users', user('fred', 'forge', { email: 'fred@forge.example', roles: ['organization-admin'] }));
   await gh.put('users', user('wendy', undefined, { email: 'owner@blixit.example', roles: ['admin'] }));
@@ -191,7 +199,7 @@ withBrowser('the partner portal in Chromium', () => {
     await ben.context.close();
   }, 60_000);
 
-  it('shows the administrator the enrolment in the organization\'s activity, and exports it', async () => {
+  it("shows the administrator the enrolment in the organization's activity, and exports it", async () => {
     const { page } = admin;
     await page.click('nav >> text=Activity');
     await page.fill('#f-action', 'user.mfa-enrolled');
@@ -205,7 +213,7 @@ withBrowser('the partner portal in Chromium', () => {
     expect(csv).toContain('user.mfa-enrolled');
   }, 30_000);
 
-  it('resets the invited user\'s two-step verification after a confirmation (the portal\'s script, allowed by the CSP)', async () => {
+  it("resets the invited user's two-step verification after a confirmation (the portal's script, allowed by the CSP)", async () => {
     const { page } = admin;
     await page.click('nav >> text=Users');
     const ben = page.locator('tr.user-row', { hasText: 'ben@cascade.example' });

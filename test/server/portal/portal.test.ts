@@ -59,7 +59,7 @@ afterAll(async () => {
   await gh.close();
 });
 
-describe('signing in to the portal through the organization\'s own issuer', () => {
+describe("signing in to the portal through the organization's own issuer", () => {
   it('brings a partner administrator to the branded portal home', async () => {
     const { url, res, html } = await signInToPortal('cascade', 'ana@cascade.example');
     expect(res.status).toBe(200);
@@ -80,7 +80,7 @@ describe('signing in to the portal through the organization\'s own issuer', () =
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
-  it('serves the organization\'s colours, replacing the declared yellow where white text or links would not read', async () => {
+  it("serves the organization's colours, replacing the declared yellow where white text or links would not read", async () => {
     const res = await fetch(`${portal('cascade')}/assets/theme.css`);
     expect(res.headers.get('content-type')).toContain('text/css');
     const css = await res.text();
@@ -96,12 +96,12 @@ describe('signing in to the portal through the organization\'s own issuer', () =
     expect(html).toContain('Cascade Consulting');
   });
 
-  it('refuses a user of another organization at this organization\'s portal', async () => {
+  it("refuses a user of another organization at this organization's portal", async () => {
     const { res } = await signInToPortal('cascade', 'fred@forge.example');
     expect(res.status).not.toBe(200);
   });
 
-  it('does not open another organization\'s portal with this organization\'s session', async () => {
+  it("does not open another organization's portal with this organization's session", async () => {
     const { browser } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.fetch(`${portal('forge')}/users`);
     expect(res.status).toBe(303);
@@ -110,7 +110,7 @@ describe('signing in to the portal through the organization\'s own issuer', () =
 });
 
 describe('CSRF', () => {
-  it('refuses a POST without the session\'s token, and one with a wrong token', async () => {
+  it("refuses a POST without the session's token, and one with a wrong token", async () => {
     const { browser } = await signInToPortal('cascade', 'ana@cascade.example');
     const none = await browser.submit(`${portal('cascade')}/sign-out`, {});
     expect(none.status).toBe(403);
@@ -125,7 +125,7 @@ describe('CSRF', () => {
     expect(res.status).toBe(403);
   });
 
-  it('signs out with the token, ending the issuer\'s session too: the next visit signs in again', async () => {
+  it("signs out with the token, ending the issuer's session too: the next visit signs in again", async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/sign-out`, { _csrf: csrfOf(html) });
     expect(res.status).toBe(303);
@@ -152,7 +152,7 @@ async function runtimeUser(email: string, roles: string[]): Promise<string> {
   return res.body.user.id;
 }
 
-describe('the users page holds the admin API\'s guardrails', () => {
+describe("the users page holds the admin API's guardrails", () => {
   it('invites a user and shows the one-time password link once', async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/users`, { _csrf: csrfOf(html), email: 'new@cascade.example', roles: 'auditor' });
@@ -163,7 +163,7 @@ describe('the users page holds the admin API\'s guardrails', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
-  it('refuses an address outside the organization\'s domains, saying why', async () => {
+  it("refuses an address outside the organization's domains, saying why", async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/users`, { _csrf: csrfOf(html), email: 'someone@forge.example' });
     expect(res.status).toBe(422);
@@ -180,7 +180,7 @@ describe('the users page holds the admin API\'s guardrails', () => {
     expect(denied[0]!.actor).toContain('ada');
   });
 
-  it('refuses raising a user\'s roles beyond the admin\'s, and changing one\'s own', async () => {
+  it("refuses raising a user's roles beyond the admin's, and changing one's own", async () => {
     const id = await runtimeUser('raise@cascade.example', ['auditor']);
     const { browser, html } = await signInToPortal('cascade', 'ada@cascade.example');
     const raise = await browser.submit(`${portal('cascade')}/users/${id}/roles`, { _csrf: csrfOf(html), roles: 'organization-admin' });
@@ -191,7 +191,7 @@ describe('the users page holds the admin API\'s guardrails', () => {
     expect(await own.text()).toContain('you cannot change your own roles');
   });
 
-  it('changes a runtime user\'s roles within the guardrails, audited as the portal', async () => {
+  it("changes a runtime user's roles within the guardrails, audited as the portal", async () => {
     const id = await runtimeUser('change@cascade.example', ['auditor']);
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/users/${id}/roles`, { _csrf: csrfOf(html), roles: 'user-manager' });
@@ -258,7 +258,7 @@ describe('the users page holds the admin API\'s guardrails', () => {
     expect(await gh.store.users.find(NS, chief)).toBeDefined();
   });
 
-  it('does not reach another organization\'s user by editing the URL: the same 404 as a missing one', async () => {
+  it("does not reach another organization's user by editing the URL: the same 404 as a missing one", async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('cascade')}/users/fred/deactivate`, { _csrf: csrfOf(html) });
     expect(res.status).toBe(404);
@@ -267,7 +267,7 @@ describe('the users page holds the admin API\'s guardrails', () => {
     expect((await gh.store.users.find(NS, 'fred'))!.active).toBe(true);
   });
 
-  it('does not act on another organization with this organization\'s session, even with its CSRF token', async () => {
+  it("does not act on another organization with this organization's session, even with its CSRF token", async () => {
     const { browser, html } = await signInToPortal('cascade', 'ana@cascade.example');
     const res = await browser.submit(`${portal('forge')}/users/fred/deactivate`, { _csrf: csrfOf(html) });
     expect(res.status).toBe(403);
@@ -276,7 +276,7 @@ describe('the users page holds the admin API\'s guardrails', () => {
 });
 
 describe('the activity page', () => {
-  it('exports only the organization\'s records, whatever the query asks', async () => {
+  it("exports only the organization's records, whatever the query asks", async () => {
     const { browser } = await signInToPortal('cascade', 'ana@cascade.example');
     await signInToPortal('forge', 'fred@forge.example');
     const res = await browser.fetch(`${portal('cascade')}/audit/export.json?organization=forge`);
@@ -295,7 +295,7 @@ describe('the activity page', () => {
   });
 });
 
-describe('the portal on the organization\'s vanity host', () => {
+describe("the portal on the organization's vanity host", () => {
   it('signs in and serves the same pages at /portal', async () => {
     const browser = new Browser((url, init) => loopbackFetch(new URL(gh.url).port)(url, init as never));
     const { res, url, html } = await signInToPortal('cascade', 'ana@cascade.example', `${vanityPortal()}/`, browser);
@@ -307,7 +307,7 @@ describe('the portal on the organization\'s vanity host', () => {
 });
 
 describe('the workspace overview', () => {
-  it('lists every organization for a workspace administrator, read-only, with links to each one\'s activity', async () => {
+  it("lists every organization for a workspace administrator, read-only, with links to each one's activity", async () => {
     const { res, html } = await signInToPortal('', 'owner@blixit.example', `${gh.url}/${NS}/portal/`);
     expect(res.status).toBe(200);
     expect(html).toContain('Workspace overview');
@@ -331,7 +331,7 @@ describe('the workspace overview', () => {
 });
 
 describe('the sign-in pages around the portal', () => {
-  it('keeps the organization\'s branding after a wrong password at the shared issuer', async () => {
+  it("keeps the organization's branding after a wrong password at the shared issuer", async () => {
     const browser = new Browser();
     const start = await browser.follow(`${gh.url}/${NS}/portal/`);
     const emailForm = await start.res.text();

@@ -9,7 +9,10 @@ const lena = {
   externalId: '00u-lena',
   active: true,
   name: { givenName: 'Lena', familyName: 'Forge' },
-  emails: [{ value: 'lena@forge.example', type: 'work', primary: true }, { value: 'l@forge-labs.example', type: 'home' }],
+  emails: [
+    { value: 'lena@forge.example', type: 'work', primary: true },
+    { value: 'l@forge-labs.example', type: 'home' },
+  ],
   [ENTERPRISE]: { department: 'Procurement', manager: { value: 'boss' } },
 };
 const hit = (f: string) => matches(lena, parseFilter(f));

@@ -34,7 +34,10 @@ describe('operations with a path', () => {
   it('value filters select elements to change or remove; replace of an element not there makes it', () => {
     expect(patch(base(), { op: 'remove', path: 'members[value eq "a"]' }).members).toEqual([{ value: 'b' }]);
     expect(patch(base(), { op: 'replace', path: 'emails[type eq "work"].value', value: 'x@forge.example' }).emails).toEqual([{ value: 'x@forge.example', type: 'work' }]);
-    expect(patch(base(), { op: 'add', path: 'emails[type eq "home"].value', value: 'h@forge.example' }).emails).toEqual([{ value: 'lena@forge.example', type: 'work' }, { type: 'home', value: 'h@forge.example' }]);
+    expect(patch(base(), { op: 'add', path: 'emails[type eq "home"].value', value: 'h@forge.example' }).emails).toEqual([
+      { value: 'lena@forge.example', type: 'work' },
+      { type: 'home', value: 'h@forge.example' },
+    ]);
     expect(refusal(() => patch(base(), { op: 'replace', path: 'emails[value co "zzz"].type', value: 'a' }))).toMatchObject({ status: 400, scimType: 'noTarget' });
   });
 

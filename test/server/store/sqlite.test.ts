@@ -123,7 +123,10 @@ describe('the SQLite audit table', () => {
     const file = await tempFile();
     const driver = new SqliteDriver(file);
     // Every other migration (the audit head's keying columns, 10, are read by this release's appends; later ones by its repositories).
-    await migrate(driver, MIGRATIONS.filter((m) => m.version !== 9));
+    await migrate(
+      driver,
+      MIGRATIONS.filter((m) => m.version !== 9),
+    );
     expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
     const store = new Store(driver);
     for (let i = 0; i < 25; i++) {

@@ -188,7 +188,10 @@ describe('the PostgreSQL driver', () => {
           });
         await Promise.all([transfer(1, 2), transfer(2, 1)]);
         expect(attempts).toBe(3);
-        expect(await driver.all('SELECT id, n FROM account ORDER BY id')).toEqual([{ id: 1, n: 0 }, { id: 2, n: 0 }]);
+        expect(await driver.all('SELECT id, n FROM account ORDER BY id')).toEqual([
+          { id: 1, n: 0 },
+          { id: 2, n: 0 },
+        ]);
       } finally {
         await driver.close();
       }
@@ -198,10 +201,12 @@ describe('the PostgreSQL driver', () => {
       const driver = new PostgresDriver(server!.url);
       try {
         let attempts = 0;
-        await expect(driver.transaction(async (tx) => {
-          attempts++;
-          await tx.all('SELECT * FROM no_such_table');
-        })).rejects.toThrow(/no_such_table/);
+        await expect(
+          driver.transaction(async (tx) => {
+            attempts++;
+            await tx.all('SELECT * FROM no_such_table');
+          }),
+        ).rejects.toThrow(/no_such_table/);
         expect(attempts).toBe(1);
 
         let leaked: { all(sql: string): Promise<unknown> } | undefined;

@@ -36,7 +36,13 @@ describe('the upstream factory', () => {
     for (const [type, upstream] of Object.entries(upstreams)) expect(upstream.type).toBe(type);
   });
 
-  it.each([['oidc', true], ['saml', true], ['directory', false], ['toString', false], ['__proto__', false]])('knows %s as an upstream type: %s', (type, known) => {
+  it.each([
+    ['oidc', true],
+    ['saml', true],
+    ['directory', false],
+    ['toString', false],
+    ['__proto__', false],
+  ])('knows %s as an upstream type: %s', (type, known) => {
     expect(isUpstreamType(type)).toBe(known);
   });
 });

@@ -21,8 +21,7 @@ beforeAll(async () => {
   ({ privateKey: other } = await generateKeyPair('ES256'));
 });
 
-const token = (claims: Record<string, unknown>, signer = key) =>
-  new SignJWT({ sub: 'omar', iss: ISSUER, aud: 'gatehouse', iat: NOW - 60, exp: NOW + 300, nonce: 'n', ...claims }).setProtectedHeader({ alg: 'ES256' }).sign(signer);
+const token = (claims: Record<string, unknown>, signer = key) => new SignJWT({ sub: 'omar', iss: ISSUER, aud: 'gatehouse', iat: NOW - 60, exp: NOW + 300, nonce: 'n', ...claims }).setProtectedHeader({ alg: 'ES256' }).sign(signer);
 
 async function refusalOf(jwt: Promise<string>): Promise<unknown> {
   try {
@@ -82,11 +81,19 @@ describe('an authorization response refused by openid-client', () => {
 
 describe('an upstream failure', () => {
   it('keeps the reason, the message and the code', async () => {
-    expect(await attempt(async () => { throw new UpstreamError('expired', 'The ID token has expired.', 'ERR_JWT_EXPIRED'); })).toEqual({ ok: false, failure: { reason: 'expired', message: 'The ID token has expired.', code: 'ERR_JWT_EXPIRED' } });
+    expect(
+      await attempt(async () => {
+        throw new UpstreamError('expired', 'The ID token has expired.', 'ERR_JWT_EXPIRED');
+      }),
+    ).toEqual({ ok: false, failure: { reason: 'expired', message: 'The ID token has expired.', code: 'ERR_JWT_EXPIRED' } });
   });
 
   it('lets any other error through: a bug is not a refusal', async () => {
-    await expect(attempt(async () => { throw new TypeError('bug'); })).rejects.toThrow('bug');
+    await expect(
+      attempt(async () => {
+        throw new TypeError('bug');
+      }),
+    ).rejects.toThrow('bug');
   });
 
   it('is one of a closed list of reasons', () => {

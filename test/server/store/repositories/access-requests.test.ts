@@ -10,8 +10,7 @@ import type { Store } from '../../../../server/store/index.ts';
 const backends = await storeBackends();
 const { open } = backends;
 
-const ask = (store: Store, id: string, userId: string, scopes: string[], createdAt = 1000, organization = 'forge') =>
-  store.accessRequests.create({ namespace: NAMESPACE, id, organization, userId, clientId: `portal.${NAMESPACE}`, scopes, justification: null, createdAt });
+const ask = (store: Store, id: string, userId: string, scopes: string[], createdAt = 1000, organization = 'forge') => store.accessRequests.create({ namespace: NAMESPACE, id, organization, userId, clientId: `portal.${NAMESPACE}`, scopes, justification: null, createdAt });
 
 backends.each('the access-requests repository', (backend) => {
   it('keeps a request as made, pending, and lists it by organization and state, newest first', async () => {
@@ -29,7 +28,7 @@ backends.each('the access-requests repository', (backend) => {
     expect(await store.accessRequests.find(NAMESPACE, 'nope')).toBeUndefined();
   });
 
-  it('takes the requester\'s justification only while pending, and only from them', async () => {
+  it("takes the requester's justification only while pending, and only from them", async () => {
     const store = await open(await backend.fresh());
     await ask(store, 'ar-1', 'dana', ['orders:write']);
     expect(await store.accessRequests.justify(NAMESPACE, 'ar-1', 'ben', 'not mine')).toBe(false);
@@ -59,9 +58,20 @@ backends.each('the access-requests repository', (backend) => {
     await store.accessRequests.decide(NAMESPACE, 'c', { state: 'approved', at: 1, by: 'x', expiresAt: null });
     await store.accessRequests.decide(NAMESPACE, 'd', { state: 'denied', at: 1, by: 'x', expiresAt: null });
     await store.accessRequests.decide(NAMESPACE, 'e', { state: 'approved', at: 1, by: 'x', expiresAt: null });
-    expect(await store.accessRequests.standing(NAMESPACE, 'dana', 4000)).toEqual(new Map([['orders:write', 9000], ['orders:admin', 5000], ['billing:read', null]]));
+    expect(await store.accessRequests.standing(NAMESPACE, 'dana', 4000)).toEqual(
+      new Map([
+        ['orders:write', 9000],
+        ['orders:admin', 5000],
+        ['billing:read', null],
+      ]),
+    );
     // At its end an approval grants nothing, marked expired or not.
-    expect(await store.accessRequests.standing(NAMESPACE, 'dana', 5000)).toEqual(new Map([['orders:write', 9000], ['billing:read', null]]));
+    expect(await store.accessRequests.standing(NAMESPACE, 'dana', 5000)).toEqual(
+      new Map([
+        ['orders:write', 9000],
+        ['billing:read', null],
+      ]),
+    );
     expect((await store.accessRequests.approvals(NAMESPACE, 5000)).map((r) => r.id).sort()).toEqual(['b', 'c', 'e']);
   });
 

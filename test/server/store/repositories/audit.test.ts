@@ -28,14 +28,20 @@ backends.each('the audit repository', (backend) => {
   describe('audit chain', () => {
     async function chainOfFive(): Promise<Store> {
       const store = await open(await backend.fresh());
-      await appendAll(store, [1, 2, 3, 4, 5].map((i) => entry(i)));
+      await appendAll(
+        store,
+        [1, 2, 3, 4, 5].map((i) => entry(i)),
+      );
       return store;
     }
 
     it('links every appended record to the one before, and verifies', async () => {
       const store = await open(await backend.fresh());
       expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 0 });
-      await appendAll(store, [1, 2, 3].map((i) => entry(i, { organization: 'cascade', namespace: NAMESPACE, client: 'cascade-portal', subject: `user-${i}` })));
+      await appendAll(
+        store,
+        [1, 2, 3].map((i) => entry(i, { organization: 'cascade', namespace: NAMESPACE, client: 'cascade-portal', subject: `user-${i}` })),
+      );
       const records = (await store.audit.query()).reverse();
       expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
       expect(records[1]!.prevHash).toBe(records[0]!.hash);
@@ -77,10 +83,19 @@ backends.each('the audit repository', (backend) => {
     it('is queried by organization and namespace, newest first, a page at a time', async () => {
       const store = await open(await backend.fresh());
       const who = [
-        ['cascade', NAMESPACE], ['forge', NAMESPACE], ['cascade', NAMESPACE], ['cascade', 'other'],
-        ['cascade', NAMESPACE], ['forge', NAMESPACE], ['cascade', NAMESPACE], ['cascade', NAMESPACE],
+        ['cascade', NAMESPACE],
+        ['forge', NAMESPACE],
+        ['cascade', NAMESPACE],
+        ['cascade', 'other'],
+        ['cascade', NAMESPACE],
+        ['forge', NAMESPACE],
+        ['cascade', NAMESPACE],
+        ['cascade', NAMESPACE],
       ] as const;
-      await appendAll(store, who.map(([organization, namespace], i) => entry(i + 1, { organization, namespace, action: i % 2 ? 'token.issued' : 'login.succeeded' })));
+      await appendAll(
+        store,
+        who.map(([organization, namespace], i) => entry(i + 1, { organization, namespace, action: i % 2 ? 'token.issued' : 'login.succeeded' })),
+      );
 
       const seqs = (records: { seq: number }[]) => records.map((r) => r.seq);
       expect(seqs(await store.audit.query({ namespace: NAMESPACE, organization: 'cascade' }))).toEqual([8, 7, 5, 3, 1]);
@@ -101,9 +116,7 @@ backends.each('the audit repository', (backend) => {
 
     it('stays one contiguous, valid chain when 50 transactions append at once', async () => {
       const store = await open(await backend.fresh());
-      const records = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => store.transaction((repo) => repo.audit.append(entry(i, { actor: `client-${i}` }), 1_700_000_000_000 + i))),
-      );
+      const records = await Promise.all(Array.from({ length: 50 }, (_, i) => store.transaction((repo) => repo.audit.append(entry(i, { actor: `client-${i}` }), 1_700_000_000_000 + i))));
       expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       expect(new Set(records.map((r) => r.actor)).size).toBe(50);
       expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 50 });
@@ -112,11 +125,7 @@ backends.each('the audit repository', (backend) => {
     (backend.sharedByReplicas ? it : it.skip)('stays one chain when two replicas append at once, from the very first record', async () => {
       const options = await backend.fresh();
       const [a, b] = await Promise.all([open(options), open(options)]);
-      await Promise.all(
-        Array.from({ length: 40 }, (_, i) =>
-          (i % 2 ? a! : b!).transaction((repo) => repo.audit.append(entry(i, { actor: `replica-${i % 2}` }), 1_700_000_000_000 + i)),
-        ),
-      );
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a! : b!).transaction((repo) => repo.audit.append(entry(i, { actor: `replica-${i % 2}` }), 1_700_000_000_000 + i))));
       expect(await a!.verifyAudit()).toMatchObject({ ok: true, records: 40 });
     });
 
@@ -124,7 +133,11 @@ backends.each('the audit repository', (backend) => {
       const store = await open(await backend.fresh());
       await appendAll(store, [entry(1)]);
       const written = await store.transaction((repo) => repo.audit.appendBatch([1, 2, 3].map((i) => ({ entry: entry(i + 1, { outcome: 'failure' }), at: 2000 + i }))));
-      expect(written.map((r) => [r.seq, r.at, r.outcome])).toEqual([[2, 2001, 'failure'], [3, 2002, 'failure'], [4, 2003, 'failure']]);
+      expect(written.map((r) => [r.seq, r.at, r.outcome])).toEqual([
+        [2, 2001, 'failure'],
+        [3, 2002, 'failure'],
+        [4, 2003, 'failure'],
+      ]);
       expect(written[0]!.prevHash).toBe((await store.audit.record(1))!.hash);
       expect(await store.audit.head()).toEqual({ seq: 4, hash: written[2]!.hash, keying: null });
       expect(await store.audit.record(3)).toEqual(written[1]);
@@ -142,7 +155,10 @@ backends.each('the audit repository', (backend) => {
       };
       expect(await walked()).toEqual([]);
       expect(await store.audit.head()).toMatchObject({ seq: 0, keying: null });
-      await appendAll(store, [1, 2, 3, 4, 5].map((i) => entry(i)));
+      await appendAll(
+        store,
+        [1, 2, 3, 4, 5].map((i) => entry(i)),
+      );
       expect(await walked(2)).toEqual([1, 2, 3, 4, 5]);
       expect(await walked(5)).toEqual([1, 2, 3, 4, 5]);
       expect(await walked()).toEqual([1, 2, 3, 4, 5]);
@@ -157,7 +173,10 @@ backends.each('the audit repository', (backend) => {
         { organization: 'pinnacle', action: 'login' as AuditAction, actor: 'a', client: 'web', subject: 'ana' },
         { organization: 'cascade', action: 'token_issued' as AuditAction, actor: 'b', client: 'api', subject: 'cy' },
       ];
-      await appendAll(store, rows.map((r, i) => entry(i + 1, { namespace: NAMESPACE, ...r })));
+      await appendAll(
+        store,
+        rows.map((r, i) => entry(i + 1, { namespace: NAMESPACE, ...r })),
+      );
       const seqs = async (q: Parameters<Store['audit']['query']>[0]) => (await store.audit.query(q)).map((r) => r.seq);
       expect(await seqs({ organizations: ['cascade', 'forge'] })).toEqual([4, 2, 1]);
       expect(await seqs({ organizations: [] })).toEqual([]);

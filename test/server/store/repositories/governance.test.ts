@@ -17,7 +17,12 @@ backends.each('the governance repository', (backend) => {
     await store.governance.recordCertification(NAMESPACE, 'forge', 1500, 'bo');
     await store.governance.recordCertification(NAMESPACE, 'cascade', 2000, 'cy');
     await store.governance.recordCertification('elsewhere', 'cascade', 3000, 'di');
-    expect(await store.governance.certifications(NAMESPACE)).toEqual(new Map([['cascade', { at: 2000, actor: 'cy' }], ['forge', { at: 1500, actor: 'bo' }]]));
+    expect(await store.governance.certifications(NAMESPACE)).toEqual(
+      new Map([
+        ['cascade', { at: 2000, actor: 'cy' }],
+        ['forge', { at: 1500, actor: 'bo' }],
+      ]),
+    );
   });
 
   it('records a lifecycle notice once, so it is emitted once', async () => {

@@ -11,7 +11,14 @@ const backends = await storeBackends();
 const { open } = backends;
 
 const key = (kid: string, createdAt: number, activatesAt: number): SigningKeyRow => ({
-  kid, alg: 'ES256', sealedPrivateJwk: `sealed-${kid}`, publicJwk: { kty: 'EC', crv: 'P-256', kid }, createdAt, activatesAt, retiredAt: null, expiresAt: null,
+  kid,
+  alg: 'ES256',
+  sealedPrivateJwk: `sealed-${kid}`,
+  publicJwk: { kty: 'EC', crv: 'P-256', kid },
+  createdAt,
+  activatesAt,
+  retiredAt: null,
+  expiresAt: null,
 });
 
 backends.each('the keys repository', (backend) => {

@@ -23,7 +23,12 @@ backends.each('the objects repository', (backend) => {
       await store.objects.put(stored(portal, 'uid-portal', 1002));
 
       expect(await store.objects.get('Organization', NAMESPACE, 'cascade')).toEqual({
-        uid: 'uid-cascade', generation: 1, object: cascade, status: null, createdAt: 1000, updatedAt: 1000,
+        uid: 'uid-cascade',
+        generation: 1,
+        object: cascade,
+        status: null,
+        createdAt: 1000,
+        updatedAt: 1000,
       });
       expect(await store.objects.get('Organization', NAMESPACE, 'pinnacle')).toBeUndefined();
 
@@ -47,7 +52,12 @@ backends.each('the objects repository', (backend) => {
       await store.objects.put({ uid: 'uid-second', generation: 2, object: renamed, createdAt: 5000, updatedAt: 6000 });
 
       expect(await store.objects.get('Organization', NAMESPACE, 'cascade')).toEqual({
-        uid: 'uid-first', generation: 2, object: renamed, status: { observedGeneration: 1 }, createdAt: 1000, updatedAt: 6000,
+        uid: 'uid-first',
+        generation: 2,
+        object: renamed,
+        status: { observedGeneration: 1 },
+        createdAt: 1000,
+        updatedAt: 6000,
       });
     });
 
@@ -68,7 +78,11 @@ backends.each('the objects repository', (backend) => {
       const store = await open(await backend.fresh());
       const portal = client('cascade-portal', 'cascade');
       const api = client('cascade-api', 'cascade');
-      for (const [object, uid] of [[organization('cascade', 'Cascade Consulting'), 'u1'], [portal, 'u2'], [api, 'u3']] as const) {
+      for (const [object, uid] of [
+        [organization('cascade', 'Cascade Consulting'), 'u1'],
+        [portal, 'u2'],
+        [api, 'u3'],
+      ] as const) {
         await store.objects.put(stored(object, uid, 1000));
         await store.objects.setReferences(object.kind, NAMESPACE, object.metadata.name, referencesOf(object));
       }
@@ -82,9 +96,7 @@ backends.each('the objects repository', (backend) => {
       await store.objects.setReferences('Client', NAMESPACE, 'cascade-api', referencesOf(client('cascade-api', 'forge')));
       await store.objects.delete('Client', NAMESPACE, 'cascade-portal');
       expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'cascade')).toEqual([]);
-      expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'forge')).toEqual([
-        { kind: 'Client', name: 'cascade-api', field: 'spec.organizationRef' },
-      ]);
+      expect(await store.objects.dependantsOf('Organization', NAMESPACE, 'forge')).toEqual([{ kind: 'Client', name: 'cascade-api', field: 'spec.organizationRef' }]);
     });
 
     it('count configuration versions per namespace, bumped inside transactions that lock their namespace', async () => {
@@ -96,12 +108,21 @@ backends.each('the objects repository', (backend) => {
       });
       await store.objects.bumpConfigVersion(NAMESPACE);
       await store.objects.bumpConfigVersion('elsewhere');
-      expect(await store.objects.configVersions()).toEqual(new Map([[NAMESPACE, 2], ['elsewhere', 1]]));
+      expect(await store.objects.configVersions()).toEqual(
+        new Map([
+          [NAMESPACE, 2],
+          ['elsewhere', 1],
+        ]),
+      );
       // The lock serialises writers of one namespace: racing ones each count.
-      await Promise.all(Array.from({ length: 5 }, () => store.transaction(async (repo) => {
-        await repo.objects.lockNamespace(NAMESPACE);
-        await repo.objects.bumpConfigVersion(NAMESPACE);
-      })));
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          store.transaction(async (repo) => {
+            await repo.objects.lockNamespace(NAMESPACE);
+            await repo.objects.bumpConfigVersion(NAMESPACE);
+          }),
+        ),
+      );
       expect((await store.objects.configVersions()).get(NAMESPACE)).toBe(7);
     });
   });

@@ -11,13 +11,21 @@ const backends = await storeBackends();
 const { open } = backends;
 
 const scimUser = (userId: string, connection: string, extra: Partial<ScimUserRecord> = {}): ScimUserRecord => ({
-  namespace: NAMESPACE, userId, connection, userName: `${userId}@forge.example`, externalId: `ext-${userId}`, resource: { displayName: userId }, createdAt: 1000, updatedAt: 1000, ...extra,
+  namespace: NAMESPACE,
+  userId,
+  connection,
+  userName: `${userId}@forge.example`,
+  externalId: `ext-${userId}`,
+  resource: { displayName: userId },
+  createdAt: 1000,
+  updatedAt: 1000,
+  ...extra,
 });
 const group = (id: string, connection: string, displayName: string, createdAt = 1000) => ({ namespace: NAMESPACE, id, connection, displayName, externalId: null, createdAt, updatedAt: createdAt });
 
 backends.each('the SCIM repository', (backend) => {
   describe('tokens', () => {
-    it("are kept per connection as a hash, replaced on rotation, listed per organization and deleted", async () => {
+    it('are kept per connection as a hash, replaced on rotation, listed per organization and deleted', async () => {
       const store = await open(await backend.fresh());
       await store.scim.putToken({ namespace: NAMESPACE, connection: 'forge-okta', organization: 'forge', tokenHash: 'aa', createdAt: 1000 });
       await store.scim.putToken({ namespace: NAMESPACE, connection: 'cascade-entra', organization: 'cascade', tokenHash: 'bb', createdAt: 1000 });
@@ -104,7 +112,10 @@ backends.each('the SCIM repository', (backend) => {
       expect(await store.scim.addMembers(NAMESPACE, 'g1', ['u2'])).toBe(0);
       await store.scim.addMembers(NAMESPACE, 'g2', ['u1']);
       expect(await store.scim.members(NAMESPACE, 'g1')).toEqual(['u1', 'u2']);
-      expect(await store.scim.groupsOf(NAMESPACE, 'u1')).toEqual([{ id: 'g2', displayName: 'Buyers' }, { id: 'g1', displayName: 'Gatehouse Admins' }]);
+      expect(await store.scim.groupsOf(NAMESPACE, 'u1')).toEqual([
+        { id: 'g2', displayName: 'Buyers' },
+        { id: 'g1', displayName: 'Gatehouse Admins' },
+      ]);
       expect(await store.scim.removeMembers(NAMESPACE, 'g1', ['u1', 'nobody'])).toBe(1);
       expect(await store.scim.members(NAMESPACE, 'g1')).toEqual(['u2']);
       await store.scim.clearMembers(NAMESPACE, 'g1');
@@ -113,7 +124,10 @@ backends.each('the SCIM repository', (backend) => {
       await store.scim.addMembers(NAMESPACE, 'g1', ['u3']);
       await store.scim.putGroup(group('g9', 'other', 'Elsewhere'));
       await store.scim.addMembers(NAMESPACE, 'g9', ['u1']);
-      expect(await store.scim.memberships(NAMESPACE, 'forge-okta')).toEqual([{ userId: 'u1', id: 'g2', displayName: 'Buyers' }, { userId: 'u3', id: 'g1', displayName: 'Gatehouse Admins' }]);
+      expect(await store.scim.memberships(NAMESPACE, 'forge-okta')).toEqual([
+        { userId: 'u1', id: 'g2', displayName: 'Buyers' },
+        { userId: 'u3', id: 'g1', displayName: 'Gatehouse Admins' },
+      ]);
     });
   });
 });

@@ -28,7 +28,10 @@ backends.each('the secrets repository', (backend) => {
     await store.secrets.put('client', 'blixitx/web', 's', 3000);
     await store.secrets.put('client', 'b_ixit/web', 's', 3000);
     await store.secrets.put('broker', 'blixit/okta', 's', 4000);
-    expect(await store.secrets.list('client', 'blixit/')).toEqual([{ name: 'blixit/api', createdAt: 2000 }, { name: 'blixit/web', createdAt: 1000 }]);
+    expect(await store.secrets.list('client', 'blixit/')).toEqual([
+      { name: 'blixit/api', createdAt: 2000 },
+      { name: 'blixit/web', createdAt: 1000 },
+    ]);
     expect(await store.secrets.list('client', 'b_')).toEqual([{ name: 'b_ixit/web', createdAt: 3000 }]);
     expect(await store.secrets.list('client', '%')).toEqual([]);
     expect((await store.secrets.list('client', '')).map((s) => s.name)).toEqual(['b_ixit/web', 'blixit/api', 'blixit/web', 'blixitx/web']);

@@ -12,8 +12,21 @@ const { open } = backends;
 
 function user(id: string, organization: string, extra: Partial<UserRecord> = {}): UserRecord {
   return {
-    namespace: NAMESPACE, id, organization, connection: 'directory', subject: id, email: `${id}@${organization}.example`, declaredAs: null,
-    profile: { name: id }, roles: [], active: true, passwordHash: null, createdAt: 1000, updatedAt: 1000, lastLoginAt: null, ...extra,
+    namespace: NAMESPACE,
+    id,
+    organization,
+    connection: 'directory',
+    subject: id,
+    email: `${id}@${organization}.example`,
+    declaredAs: null,
+    profile: { name: id },
+    roles: [],
+    active: true,
+    passwordHash: null,
+    createdAt: 1000,
+    updatedAt: 1000,
+    lastLoginAt: null,
+    ...extra,
   };
 }
 
@@ -29,7 +42,14 @@ backends.each('the users repository', (backend) => {
 
       await store.users.upsert(user('ana', 'forge', { connection: 'okta', subject: 'other', passwordHash: 'hash-2', createdAt: 9, updatedAt: 2000, active: false, roles: ['viewer'] }));
       expect(await store.users.find(NAMESPACE, 'ana')).toEqual({
-        ...ana, organization: 'forge', email: 'ana@forge.example', declaredAs: null, profile: { name: 'ana' }, roles: ['viewer'], active: false, updatedAt: 2000,
+        ...ana,
+        organization: 'forge',
+        email: 'ana@forge.example',
+        declaredAs: null,
+        profile: { name: 'ana' },
+        roles: ['viewer'],
+        active: false,
+        updatedAt: 2000,
       });
     });
 
@@ -47,7 +67,13 @@ backends.each('the users repository', (backend) => {
 
     it('are listed by organization then id, of all or of the named organizations', async () => {
       const store = await open(await backend.fresh());
-      for (const [id, org] of [['cy', 'forge'], ['bo', 'cascade'], ['ana', 'forge'], ['di', 'pinnacle']] as const) await store.users.upsert(user(id, org));
+      for (const [id, org] of [
+        ['cy', 'forge'],
+        ['bo', 'cascade'],
+        ['ana', 'forge'],
+        ['di', 'pinnacle'],
+      ] as const)
+        await store.users.upsert(user(id, org));
       const ids = (users: UserRecord[]) => users.map((u) => `${u.organization}/${u.id}`);
       expect(ids(await store.users.list(NAMESPACE))).toEqual(['cascade/bo', 'forge/ana', 'forge/cy', 'pinnacle/di']);
       expect(ids(await store.users.list(NAMESPACE, ['forge', 'pinnacle']))).toEqual(['forge/ana', 'forge/cy', 'pinnacle/di']);
@@ -119,7 +145,7 @@ backends.each('the users repository', (backend) => {
       expect(await store.users.useLink('unknown', 'reset', 0)).toBeUndefined();
     });
 
-    it("are retired when a newer one replaces them, for that user and purpose only", async () => {
+    it('are retired when a newer one replaces them, for that user and purpose only', async () => {
       const store = await open(await backend.fresh());
       await store.users.putLink('old', NAMESPACE, 'ana', 'reset', 5000);
       await store.users.putLink('invite', NAMESPACE, 'ana', 'invite', 5000);
