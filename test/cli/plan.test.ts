@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { AdminClient } from '../../client/admin-client.ts';
@@ -38,6 +38,20 @@ const forge = () => ({
 
 let scenarios = 0;
 
+let rested = 0;
+/**
+ * Dates `paths` back: the folder is at rest, as it is when someone runs plan after saving. A read
+ * believes a tree only once it has been still for 250 ms (controller/sources/directory.ts,
+ * specified in test/controller/sources/directory-watch.test.ts); files written the moment before
+ * would make each read of this spec wait that out (half the file's time). Each call goes one more
+ * second back, so an edit of the same size never carries the modification time git recorded for
+ * the file (git would take it as unchanged and `commit -a` would commit nothing).
+ */
+async function atRest(...paths: string[]): Promise<void> {
+  const past = Date.now() / 1000 - 2 - rested++;
+  for (const path of paths) await utimes(path, past, past);
+}
+
 /**
  * A git checkout holding `files` (committed), applied to the live server by the controller's own
  * reconciler with the owner `gatehouse controller --dir` uses; each scenario has its own namespace.
@@ -46,7 +60,10 @@ async function appliedRepo(files: Record<string, Declaration> = forge()) {
   const dir = await tempDir();
   const namespace = `plan-${++scenarios}`;
   const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Maria Jensen', '-c', 'user.email=maria@blixit.example', ...args], { cwd: dir }).toString();
-  const write = (file: string, object: Declaration) => writeFile(join(dir, file), stringify({ ...object, metadata: { ...object.metadata, namespace } }));
+  const write = async (file: string, object: Declaration) => {
+    await writeFile(join(dir, file), stringify({ ...object, metadata: { ...object.metadata, namespace } }));
+    await atRest(join(dir, file), dir);
+  };
   git('init', '-q', '-b', 'main');
   for (const [file, object] of Object.entries(files)) await write(file, object);
   git('add', '.');
@@ -59,7 +76,10 @@ async function appliedRepo(files: Record<string, Declaration> = forge()) {
     dir,
     namespace,
     write,
-    remove: (file: string) => rm(join(dir, file)),
+    remove: async (file: string) => {
+      await rm(join(dir, file));
+      await atRest(dir);
+    },
     commit: (message: string) => git('commit', '-q', '-am', message),
     /** `gatehouse plan --dir` in-process; `json` is the parsed plan when asked for with --format json. */
     plan: async (...args: string[]) => {
