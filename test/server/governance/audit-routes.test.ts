@@ -371,7 +371,9 @@ describe('GET /admin/v1/audit/export?follow=true (for a log shipper)', () => {
       while (!predicate()) {
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`timed out; received ${JSON.stringify(received.map((r) => [r.seq, r.action, r.name]))}`);
-        const chunk = await Promise.race([reader.read(), new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), left))]);
+        // The timer is cleared once the race is decided: a pending one would keep the jest worker alive for up to 5 s after the suite.
+        let timer: NodeJS.Timeout | undefined;
+        const chunk = await Promise.race([reader.read(), new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), left)))]).finally(() => clearTimeout(timer));
         if (chunk === 'timeout') continue;
         if (chunk.done) throw new Error(`the stream ended; received ${JSON.stringify(received.map((r) => [r.seq, r.action, r.name]))}`);
         buffered += decoder.decode(chunk.value, { stream: true });
