@@ -228,6 +228,13 @@ export function createApp(options: AppOptions): GatehouseApp {
   app.use(federationSetupRoutes(federationSetup, guard, options.bodyLimit).routes());
   app.use(admin.routes());
   app.use(admin.allowedMethods({ throw: false }));
+  // Without a listener Koa prints the stack of an error met after the answer began (a client
+  // gone mid-body: Node's "Parse Error") to stderr, outside the JSON log; the request's own log
+  // line already says it was aborted.
+  app.on('error', (error: Error & { code?: string }, ctx?: Koa.Context) => {
+    if (ctx?.req.destroyed || error.code === 'ECONNRESET' || error.code?.startsWith('HPE_')) logger.debug(`${ctx?.method} ${ctx?.path}: the client went away (${error.message})`);
+    else logger.error(ctx ? `${ctx.method} ${ctx.path} failed` : 'request failed', error);
+  });
   const koa = app.callback();
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);

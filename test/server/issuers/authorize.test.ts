@@ -205,9 +205,7 @@ describe('standing and networks', () => {
       gh.clock.set(start);
       const fresh = await machineToken('cascade', 'cascade-sync', 'inventory:read');
       await gh.put('organizations', organization('cascade', { contract: { id: 'C-cascade', partnerType: 'consultant', owner: 'owner@blixit.example', endsAt: new Date(start + 5 * 60_000).toISOString() } }));
-      const b = (await authorize('cascade', { token: fresh, method: 'GET', path: '/inventory/1' })).body;
-      console.log(b, JSON.parse(Buffer.from(fresh.split('.')[1]!, 'base64url').toString()), gh.clock.now());
-      expect(b).toMatchObject({ allow: true });
+      expect((await authorize('cascade', { token: fresh, method: 'GET', path: '/inventory/1' })).body).toMatchObject({ allow: true });
       gh.clock.advance(6 * 60_000);
       expect((await authorize('cascade', { token: fresh, method: 'GET', path: '/inventory/1' })).body).toMatchObject({ allow: false, reason: 'contract-ended' });
     } finally {

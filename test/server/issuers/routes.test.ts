@@ -144,7 +144,6 @@ function matrix(routes: readonly IssuerRoute[]): string[] {
 describe('the gates of each endpoint', () => {
   it('are as this matrix says (a change to the table shows here)', () => {
     const lines = matrix([...ISSUER_ROUTES, UNMATCHED]);
-    console.log(`Issuer routes and their gates:\n${lines.join('\n')}`);
     expect(lines).toEqual([
       'GET      /.well-known/openid-configuration         provider              direct origin | cache-public',
       'GET      /.well-known/oauth-authorization-server   provider                     network,rate,origin | cache-public',

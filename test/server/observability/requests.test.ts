@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
@@ -111,7 +111,9 @@ describe('request log', () => {
     expect(linesOf('discovery-1').map((l) => [l.level, l.path])).toEqual([['debug', `/${NS}/forge/.well-known/openid-configuration`]]);
   });
 
-  it('writes the line of a request whose client went away before the answer, marked aborted', async () => {
+  it('writes the line of a request whose client went away before the answer, marked aborted, and nothing outside the log', async () => {
+    // Koa's own error listener would print the parser's "Parse Error" stack to stderr.
+    const printed = jest.spyOn(console, 'error');
     const { port } = new URL(gh.url);
     const socket = connect(Number(port), '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -121,6 +123,14 @@ describe('request log', () => {
     socket.destroy();
     const requestLine = () => linesOf('gone-1').find((l) => l.msg === 'request');
     expect(await pollUntil(requestLine, 2000, () => written)).toMatchObject({ level: 'info', method: 'PUT', aborted: true });
+    const wentAway = await pollUntil(
+      () => logLines().find((l) => typeof l.msg === 'string' && l.msg.includes('the client went away')),
+      2000,
+      () => written,
+    );
+    expect(wentAway).toMatchObject({ level: 'debug', msg: expect.stringContaining(`PUT /admin/v1/namespaces/${NS}/organizations/gone`) });
+    expect(printed).not.toHaveBeenCalled();
+    printed.mockRestore();
   });
 
   it('never contains a password, a client secret or a token of a sign-in and token flow', async () => {
