@@ -24,7 +24,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chown, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -137,7 +138,37 @@ let databases = 0;
 let schemas = 0;
 
 /**
- * Starts a server (about a second), or returns `undefined` after saying why on the
+ * A freshly initialised data directory, made once per machine, binaries and user, for each
+ * server to copy: initdb is most of a server's start (~0.8 s here, for each of the ~17 spec
+ * files that start one), a copy of its 40 MB about 0.1 s, and the copy is the same cluster.
+ * It lives under the temporary directory (on disk, not in /dev/shm); made under a temporary
+ * name and renamed, so a concurrent spec file never copies half of one.
+ */
+async function clusterTemplate(bin: string, as: AsServerUser, ids: { uid: number; gid: number } | undefined): Promise<string> {
+  const initdb = join(bin, 'initdb');
+  const version = (await exec([initdb, '--version'], tmpdir())).trim();
+  const key = createHash('sha256')
+    .update(`${bin}\n${version}\n${process.getuid?.() ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
+  const template = join(tmpdir(), `gatehouse-pg-template-${key}`);
+  if (existsSync(join(template, 'PG_VERSION'))) return template;
+  const building = await mkdtemp(join(tmpdir(), 'gatehouse-pg-template-'));
+  try {
+    if (ids) await chown(building, ids.uid, ids.gid);
+    await exec(as(initdb, ['-D', join(building, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']), building);
+    await rename(join(building, 'data'), template).catch((error: NodeJS.ErrnoException) => {
+      // Another spec file made it first: theirs is as good.
+      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+    });
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+  return template;
+}
+
+/**
+ * Starts a server (a few tenths of a second, from a copy of `clusterTemplate`), or returns `undefined` after saying why on the
  * console, so callers can skip their PostgreSQL tests.
  */
 export async function startPostgres(): Promise<PostgresServer | undefined> {
@@ -188,7 +219,8 @@ export async function startPostgres(): Promise<PostgresServer | undefined> {
     })());
 
   try {
-    await exec(as(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']), dir);
+    // `cp -a` keeps the owner (the postgres user when the tests run as root) and the 0700 mode.
+    await exec(['cp', '-a', await clusterTemplate(bin, as, ids), data], dir);
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
