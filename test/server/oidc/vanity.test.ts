@@ -204,7 +204,8 @@ describe('a vanity domain is an issuer', () => {
     await gh.put('organizations', organization('forge', { domains: [VANITY], suspended: false }));
     expect(await introspect(vanity, token)).toEqual({ active: false });
     // The cutoff is the second after the switch (JWT iat has whole seconds): a token of the next second is live.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // The switch was before now, so its cutoff is at most the next whole second: wait for that, not a fixed 1.1 s.
+    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 10));
     const fresh = (await oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).access_token;
     expect((await introspect(vanity, fresh)).active).toBe(true);
   });
