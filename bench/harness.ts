@@ -1,6 +1,6 @@
 // What the benchmarks share: a server in its own process, its CPU time and the machine's, medians.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Runs a server script in its own process and reads the JSON line it prints once it listens. */
 export async function start<Target>(script: string): Promise<{ child: ChildProcess; target: Target }> {
@@ -27,6 +27,30 @@ export function cpuSeconds(child: ChildProcess): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU seconds each group of a process's threads has used so far (Linux; empty elsewhere): the
+ * main thread ("event loop"), libuv's pool ("libuv-worker"), worker threads ("WorkerThread"),
+ * V8's helpers ("V8Worker"); other threads by their name.
+ */
+export function threadCpuSeconds(child: ChildProcess): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    for (const task of readdirSync(`/proc/${child.pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${child.pid}/task/${task}/stat`, 'utf8');
+        const name = task === String(child.pid) ? 'event loop' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
 }
 
 /** The machine's CPU time so far, and the part of it the hypervisor gave to other guests (Linux). */
