@@ -3,41 +3,21 @@
 // process only generates load (loopback only, bounded in time).
 import type { ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { Agent, request } from 'undici';
-import { cpuSeconds, machineTicks, median, start, threadCpuSeconds } from './harness.ts';
+import { Agent } from 'undici';
+import { cpuSeconds, issueTokens, machineTicks, median, quantile, start, startBenchPostgres, threadCpuSeconds, type TokenTarget } from './harness.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 
-interface Target {
-  tokenUrl: string;
-  clientId: string;
-  clientSecret: string;
-}
-
-async function load(server: { child: ChildProcess; target: Target }, seconds: number) {
-  const { target } = server;
+async function load(server: { child: ChildProcess; target: TokenTarget }, seconds: number) {
   const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 10_000 });
-  const auth = `Basic ${Buffer.from(`${encodeURIComponent(target.clientId)}:${encodeURIComponent(target.clientSecret)}`).toString('base64')}`;
-  const body = 'grant_type=client_credentials&scope=inventory%3Aread';
-  const latencies: number[] = [];
-  let errors = 0;
   const deadline = performance.now() + seconds * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      const res = await request(target.tokenUrl, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body, dispatcher });
-      const json = (await res.body.json()) as { access_token?: string };
-      if (res.statusCode !== 200 || !json.access_token) errors++;
-      else latencies.push(performance.now() - t0);
-    }
-  };
   const started = performance.now();
   const cpuBefore = cpuSeconds(server.child);
   const threadsBefore = threadCpuSeconds(server.child);
   const machineBefore = machineTicks();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const { latencies, errors } = await issueTokens(server.target, dispatcher, CONCURRENCY, deadline);
   const elapsed = (performance.now() - started) / 1000;
   const cpuPerToken = ((cpuSeconds(server.child) - cpuBefore) / latencies.length) * 1e6;
   const threadsAfter = threadCpuSeconds(server.child);
@@ -46,18 +26,21 @@ async function load(server: { child: ChildProcess; target: Target }, seconds: nu
   const steal = (machine.steal - machineBefore.steal) / (machine.total - machineBefore.total);
   await dispatcher.close();
   latencies.sort((a, b) => a - b);
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { tokensPerSecond: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), cpuPerToken, cpuPerTokenByThread, steal, errors, tokens: latencies.length };
+  return { tokensPerSecond: latencies.length / elapsed, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), cpuPerToken, cpuPerTokenByThread, steal, errors, tokens: latencies.length };
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 type Result = Awaited<ReturnType<typeof load>>;
 
+// --postgres: Gatehouse's store on a throwaway PostgreSQL cluster started here (as the specs start one).
+const postgres = process.argv.includes('--postgres') ? await startBenchPostgres() : undefined;
+if (postgres) process.env.DATABASE_URL = postgres.url;
+
 // Short rounds, in pairs, each pair in the order ABBA: a burst of other work on this shared
 // machine, or a slow drift, then lands on both servers alike, and each pair yields a ratio.
 const servers = {
-  bare: await start<Target>(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
-  gatehouse: await start<Target>(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
+  bare: await start<TokenTarget>(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
+  gatehouse: await start<TokenTarget>(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
 };
 const results: { bare: Result[]; gatehouse: Result[] } = { bare: [], gatehouse: [] };
 try {
@@ -72,6 +55,7 @@ try {
   }
 } finally {
   for (const s of Object.values(servers)) s.child.kill();
+  await postgres?.stop();
 }
 const summary = (list: Result[]) => ({
   tokensPerSecond: median(list.map((r) => r.tokensPerSecond)),
