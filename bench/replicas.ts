@@ -1,7 +1,8 @@
 // npm run bench:replicas — two Gatehouse replicas on one PostgreSQL database (started here, as the
 // specs start one): client_credentials tokens/s of each while both take load, beside one replica
 // alone, and how long a change made through one replica's admin API takes to be in force at the
-// other (an Organization's access-token lifetime, its suspension and its return). Loopback only,
+// other (an Organization's access-token lifetime, its suspension and its return), while both take a
+// trickle of token requests. Loopback only,
 // bounded in time.
 import type { ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -120,9 +121,20 @@ try {
     process.stderr.write(`round ${round + 1}/${ROUNDS}: replica A ${ra!.tokensPerSecond.toFixed(0)}/s, replica B ${rb!.tokensPerSecond.toFixed(0)}/s together; A alone ${alone.at(-1)!.tokensPerSecond.toFixed(0)}/s\n`);
   }
   // Each change made at one replica and awaited at the other, alternating directions. A replica
-  // looks for other replicas' changes once a second: each change waits a random part of that
-  // first, or it would always land just after the look that let the previous one through.
+  // looks for other replicas' changes when a request comes at least a second after its last
+  // look: an idle one sees a change at its next request. So both keep taking a trickle of
+  // token requests meanwhile, as replicas in service do, and each change waits a random part
+  // of a second first, or it would always land just after the look that let the previous one through.
   const pause = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 1000));
+  let trickling = true;
+  const trickle = Promise.all(
+    [a, b].map(async (r) => {
+      while (trickling) {
+        await oneToken(r);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }),
+  );
   for (let i = 0; i < CHANGES; i++) {
     const [from, to] = i % 2 === 0 ? [a, b] : [b, a];
     const minutes = i % 2 === 0 ? 5 : 10;
@@ -134,6 +146,8 @@ try {
     returns.push(await propagation(from, to, { tokens: { accessToken: `${minutes}m` } }, (r) => r.status === 200));
     process.stderr.write(`change ${i + 1}/${CHANGES}: lifetime ${lifetimes.at(-1)!.toFixed(0)} ms, suspension ${suspensions.at(-1)!.toFixed(0)} ms, return ${returns.at(-1)!.toFixed(0)} ms\n`);
   }
+  trickling = false;
+  await trickle;
 } finally {
   a.child.kill();
   b.child.kill();
