@@ -96,8 +96,12 @@ describe('the direct path to a built issuer', () => {
     let viaKoa: Response | undefined;
     let viaDirect: Response | undefined;
     expect(await paths(async () => void (viaKoa = await ask()))).toEqual([false]);
-    await fetch(`${gh.url}/${NS}/forge/.well-known/openid-configuration`);
-    expect(await paths(async () => void (viaDirect = await ask()))).toEqual([true]);
+    // On a loaded machine a look at the store may fall due between two requests: asked again until one goes direct.
+    for (let i = 0; i < 5 && !viaDirect; i++) {
+      await fetch(`${gh.url}/${NS}/forge/.well-known/openid-configuration`);
+      const res = await ask();
+      if (taken.at(-1)) viaDirect = res;
+    }
     const varying = new Set(['date', 'content-length', 'x-request-id']);
     const headers = (res: Response) => {
       const kept: Record<string, string> = {};
@@ -106,6 +110,7 @@ describe('the direct path to a built issuer', () => {
       });
       return kept;
     };
+    expect(viaDirect).toBeDefined();
     expect(viaKoa!.status).toBe(200);
     expect(viaDirect!.status).toBe(200);
     expect(headers(viaDirect!)).toEqual(headers(viaKoa!));
