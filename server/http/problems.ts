@@ -18,22 +18,25 @@ function askedPath(ctx: Context): string {
 
 /** Renders every error as problem+json; unexpected ones become a 500 that reveals nothing internal. */
 export function problemMiddleware(report: ErrorReporter) {
-  return async (ctx: Context, next: Next): Promise<void> => {
-    try {
-      await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route for ${ctx.method} ${askedPath(ctx)}`);
-    } catch (error) {
-      let problem: Problem;
-      if (error instanceof Problem) problem = error;
-      else if (error instanceof ValidationError) problem = Problem.fromValidation(error);
-      else {
-        report(error, ctx);
-        problem = new Problem(500, 'Internal error', 'the server failed to handle the request; the error was logged');
-      }
-      ctx.status = problem.status;
-      ctx.type = 'application/problem+json';
-      ctx.body = problem.toJSON();
-      if (problem.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="gatehouse-admin"');
+  return (ctx: Context, next: Next): Promise<void> => withProblems(ctx, next, report);
+}
+
+/** `problemMiddleware`'s work around `next`, for a middleware that does more (the issuers' one, on the token path). */
+export async function withProblems(ctx: Context, next: Next, report: ErrorReporter): Promise<void> {
+  try {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route for ${ctx.method} ${askedPath(ctx)}`);
+  } catch (error) {
+    let problem: Problem;
+    if (error instanceof Problem) problem = error;
+    else if (error instanceof ValidationError) problem = Problem.fromValidation(error);
+    else {
+      report(error, ctx);
+      problem = new Problem(500, 'Internal error', 'the server failed to handle the request; the error was logged');
     }
-  };
+    ctx.status = problem.status;
+    ctx.type = 'application/problem+json';
+    ctx.body = problem.toJSON();
+    if (problem.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="gatehouse-admin"');
+  }
 }

@@ -3,7 +3,7 @@ import type { BlockList } from 'node:net';
 import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
 import { issuerPath } from '../../api/index.ts';
-import { problemMiddleware } from '../http/problems.ts';
+import { withProblems } from '../http/problems.ts';
 import type { RefusalAudit } from '../audit/refusals.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Broker } from '../broker/broker.ts';
@@ -14,7 +14,7 @@ import type { Logger } from '../log.ts';
 import type { ScimService } from '../scim/service.ts';
 import type { Store } from '../store/index.ts';
 import { admissionRules } from '../oidc/admission.ts';
-import { allowFormSchemes, pageHeaders } from '../oidc/html.ts';
+import { allowFormSchemes, setPageHeaders } from '../oidc/html.ts';
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
@@ -181,10 +181,15 @@ export class IssuerRegistry {
       },
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
-    // Inside the provider, so that the mounted and the direct paths answer alike.
-    provider.use(pageHeaders());
-    provider.use(problemMiddleware((error, ctx) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error)));
-    provider.use((ctx, next) => this.gates.run(ctx, next, issuer, this.routes.match(ctx.path)));
+    // Inside the provider, so that the mounted and the direct paths answer alike: the page
+    // headers, problem+json for errors, then the route's gates around the provider's handler.
+    // One middleware, not three: each costs the token path another async frame per request.
+    const report = (error: unknown, ctx: Context) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error);
+    const { gates, routes } = this;
+    provider.use((ctx, next) => {
+      setPageHeaders(ctx.res);
+      return withProblems(ctx, () => gates.run(ctx, next, issuer, routes.match(ctx.path)), report);
+    });
     const admission = admissionRules(snapshot.organization ? snapshot.effective : undefined);
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.

@@ -42,6 +42,8 @@ export class IssuerResolution {
   private base: { publicUrl: string; trimmed: string } = { publicUrl: '', trimmed: '' };
   private organizations = new Map<string, { version: number; names: Set<string> }>();
   private lastPoll = 0;
+  /** The look at the store under way: every request that finds a look due waits for this one. */
+  private polling: Promise<void> | undefined;
 
   constructor(options: ResolutionOptions) {
     this.options = options;
@@ -52,11 +54,26 @@ export class IssuerResolution {
     this.lastPoll = 0;
   }
 
+  /**
+   * True when the store must be looked at before a request is resolved: a look is due, or one
+   * is under way. A request that came while a look was under way used to be resolved against
+   * the versions from before it: on PostgreSQL, where the look takes a round trip, the first
+   * token requests to a namespace just declared were answered 404.
+   */
   pollDue(): boolean {
-    return Date.now() - this.lastPoll >= this.options.pollMs;
+    return this.polling !== undefined || Date.now() - this.lastPoll >= this.options.pollMs;
   }
 
-  async poll(): Promise<void> {
+  /** Looks at the store's configuration versions, or waits for the look already under way. */
+  poll(): Promise<void> {
+    this.polling ??= this.look().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async look(): Promise<void> {
+    // Stamped before the read: a change made meanwhile (expire()) makes the next request look again.
     this.lastPoll = Date.now();
     this.versions = await this.options.store.objects.configVersions();
     this.versionsKey = [...this.versions].join(',');

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Middleware } from 'koa';
 import { paletteOf } from '../portal/contrast.ts';
 
@@ -53,14 +54,19 @@ export const PAGE_CSP = ["default-src 'none'", `script-src ${scriptHash(LOGOUT_S
  * outer one's policy, perhaps widened by `allowFormSchemes`, is kept.
  */
 export function pageHeaders(): Middleware {
-  return async (ctx, next) => {
-    if (ctx.response.get('Content-Security-Policy')) return next();
-    ctx.set('Content-Security-Policy', PAGE_CSP);
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    await next();
+  return (ctx, next) => {
+    setPageHeaders(ctx.res);
+    return next();
   };
+}
+
+/** What `pageHeaders` does, for a middleware that does more (the issuers' one, on the token path). */
+export function setPageHeaders(res: ServerResponse): void {
+  if (res.hasHeader('content-security-policy') || res.headersSent) return;
+  res.setHeader('Content-Security-Policy', PAGE_CSP);
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
 }
 
 /**

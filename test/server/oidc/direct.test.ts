@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, organization, workspace } from '../../support/objects.ts';
+import { PAGE_CSP } from '../../../server/oidc/html.ts';
 
 let gh: TestServer;
 let secret: string;
@@ -81,6 +82,40 @@ describe('the direct path to a built issuer', () => {
       expect((await oidc.tokenIntrospection(c, token)).active).toBe(false);
     });
     expect(steps).toEqual([true, true, true]);
+  });
+
+  it('answers a token request with the same headers as the Koa app: page headers, request id, no-store', async () => {
+    const ask = () =>
+      fetch(`${gh.url}/${NS}/forge/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${encodeURIComponent(`forge-sync.${NS}`)}:${encodeURIComponent(secret)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials&scope=inventory%3Aread',
+      });
+    // Dropped issuers are built again on the Koa app's path; a discovery request there looks for changes, then tokens go direct.
+    gh.gatehouse.issuers.invalidateAll();
+    let viaKoa: Response | undefined;
+    let viaDirect: Response | undefined;
+    expect(await paths(async () => void (viaKoa = await ask()))).toEqual([false]);
+    // On a loaded machine a look at the store may fall due between two requests: asked again until one goes direct.
+    for (let i = 0; i < 5 && !viaDirect; i++) {
+      await fetch(`${gh.url}/${NS}/forge/.well-known/openid-configuration`);
+      const res = await ask();
+      if (taken.at(-1)) viaDirect = res;
+    }
+    const varying = new Set(['date', 'content-length', 'x-request-id']);
+    const headers = (res: Response) => {
+      const kept: Record<string, string> = {};
+      res.headers.forEach((value, name) => {
+        if (!varying.has(name)) kept[name] = value;
+      });
+      return kept;
+    };
+    expect(viaDirect).toBeDefined();
+    expect(viaKoa!.status).toBe(200);
+    expect(viaDirect!.status).toBe(200);
+    expect(headers(viaDirect!)).toEqual(headers(viaKoa!));
+    expect(headers(viaDirect!)).toMatchObject({ 'cache-control': 'no-store', 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
+    for (const res of [viaKoa!, viaDirect!]) expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('refuses every grant as soon as the organization is suspended', async () => {
