@@ -18,12 +18,13 @@ import { allowFormSchemes, pageHeaders } from '../oidc/html.ts';
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
-import { loadSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { snapshotOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { ApiAuthorizer } from './authorize.ts';
 import { IssuerCache } from './cache.ts';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
 import { originOf, type Issuer } from './issuer.ts';
 import { IssuerResolution } from './resolution.ts';
+import { NamespaceViews } from './views.ts';
 import { directRoutes, ISSUER_ROUTES, RouteIndex, type PageHandler } from './routes.ts';
 
 export interface RegistryOptions {
@@ -70,6 +71,8 @@ export class IssuerRegistry {
   private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
   private readonly resolution: IssuerResolution;
   private readonly issuers: IssuerCache<Issuer>;
+  /** Each namespace's declarations, read once per version for all its issuers. */
+  private readonly views: NamespaceViews;
   private readonly limiter: LoginLimiter;
   private readonly gates: IssuerGates;
   private readonly authorizer: ApiAuthorizer;
@@ -82,6 +85,7 @@ export class IssuerRegistry {
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
+    this.views = new NamespaceViews(options.store);
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
     this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity) });
     options.events.on('changed', () => this.resolution.expire());
@@ -124,6 +128,7 @@ export class IssuerRegistry {
   /** Drops every built issuer (tests, and key rotation by hand). */
   invalidateAll(): void {
     this.issuers.clear();
+    this.views.clear();
     this.resolution.expire();
   }
 
@@ -163,7 +168,7 @@ export class IssuerRegistry {
 
   private async build(namespace: string, organization: string | undefined, vanity: string | undefined): Promise<Issuer | undefined> {
     const { store, secrets, keys, clock } = this.options;
-    const snapshot = await loadSnapshot(store, secrets, namespace, organization);
+    const snapshot = await snapshotOf(await this.views.get(namespace), secrets, organization);
     if (!snapshot) return undefined;
     const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
     const ring = await keys.keyRing(namespace, alg);
