@@ -37,7 +37,10 @@ export interface RegistryOptions {
   logger: Logger;
   cookieKeys: string[];
   publicUrl: () => string;
-  /** Issuers kept built at once; the least recently used is dropped beyond this. */
+  /**
+   * Issuers kept built at once; the least recently used is dropped beyond this. One costs
+   * ~60 KiB of heap and ~1 ms to build (bench/README.md, "Issuers at scale").
+   */
   maxIssuers?: number;
   /** How often other replicas' changes are looked for in the store. */
   pollMs?: number;
@@ -80,7 +83,7 @@ export class IssuerRegistry {
   private readonly routes: RouteIndex<Pipeline>;
 
   constructor(options: RegistryOptions) {
-    this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
+    this.options = { maxIssuers: 10_000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
@@ -96,7 +99,7 @@ export class IssuerRegistry {
       // Served first (token requests are the hot path), so the server's own routes are let through untouched.
       if (SERVER_ROUTE.test(ctx.path)) return next();
       const { resolution } = this;
-      if (resolution.pollDue()) await resolution.poll();
+      if (resolution.pollDue()) await this.poll();
       // A declared vanity host of an organization is an issuer of its own (its origin is the
       // issuer identifier), with the organization's endpoints under its path on that host.
       const vanity = await resolution.vanityOf(ctx);
@@ -120,9 +123,14 @@ export class IssuerRegistry {
    * origin), for the server's own pages served on those hosts (the portal).
    */
   async vanityOf(ctx: Context): Promise<{ path: string; origin: string } | undefined> {
-    if (this.resolution.pollDue()) await this.resolution.poll();
+    if (this.resolution.pollDue()) await this.poll();
     const vanity = await this.resolution.vanityOf(ctx);
     return vanity ? { path: vanity.path, origin: vanity.origin } : undefined;
+  }
+
+  /** Polls the store's configuration versions; issuers left behind by a move are dropped at once. */
+  private async poll(): Promise<void> {
+    if (await this.resolution.poll()) this.issuers.prune();
   }
 
   /** Drops every built issuer (tests, and key rotation by hand). */
@@ -168,10 +176,12 @@ export class IssuerRegistry {
 
   private async build(namespace: string, organization: string | undefined, vanity: string | undefined): Promise<Issuer | undefined> {
     const { store, secrets, keys, clock } = this.options;
-    const snapshot = await snapshotOf(await this.views.get(namespace), secrets, organization);
+    const view = await this.views.get(namespace);
+    const snapshot = await snapshotOf(view, secrets, organization);
     if (!snapshot) return undefined;
     const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
-    const ring = await keys.keyRing(namespace, alg);
+    // One ring per namespace: its keys are imported once, not once per organization.
+    const ring = await this.views.keyRing(view, alg, () => keys.keyRing(namespace, alg), clock.now());
     const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
     const admitUser = this.gates.userAdmission(snapshot);
     const provider = buildProvider(snapshot, ring, {

@@ -56,10 +56,13 @@ export class IssuerResolution {
     return Date.now() - this.lastPoll >= this.options.pollMs;
   }
 
-  async poll(): Promise<void> {
+  /** Reads the configuration versions again; true when any moved since the last poll. */
+  async poll(): Promise<boolean> {
     this.lastPoll = Date.now();
+    const before = this.versionsKey;
     this.versions = await this.options.store.objects.configVersions();
     this.versionsKey = [...this.versions].join(',');
+    return this.versionsKey !== before;
   }
 
   /** The configuration version of `namespace` last polled (0 when unknown). */

@@ -1,3 +1,4 @@
+import type { KeyRing } from '../oidc/keys.ts';
 import type { Store } from '../store/index.ts';
 import { loadNamespaceView, type NamespaceView } from '../oidc/snapshot.ts';
 
@@ -11,6 +12,8 @@ import { loadNamespaceView, type NamespaceView } from '../oidc/snapshot.ts';
 export class NamespaceViews {
   private readonly store: Store;
   private readonly views = new Map<string, { version: number; view: Promise<NamespaceView> }>();
+  /** Each view's key rings by algorithm, the ring once it is open. */
+  private readonly rings = new WeakMap<NamespaceView, Map<string, { opening: Promise<KeyRing>; ring?: KeyRing }>>();
 
   constructor(store: Store) {
     this.store = store;
@@ -27,6 +30,26 @@ export class NamespaceViews {
       if (this.views.get(namespace) === entry) this.views.delete(namespace);
     });
     return entry.view;
+  }
+
+  /**
+   * The namespace's signing keys for `alg`, opened (unsealed, imported) once for every issuer
+   * built from `view`, until the next key takes over or one expires (`nextChange`): a rotation
+   * moves the configuration version, so it comes with a new view and a new ring.
+   */
+  keyRing(view: NamespaceView, alg: string, open: () => Promise<KeyRing>, now: number): Promise<KeyRing> {
+    let byAlg = this.rings.get(view);
+    if (!byAlg) this.rings.set(view, (byAlg = new Map()));
+    const cached = byAlg.get(alg);
+    const due = cached?.ring?.nextChange !== undefined && now >= cached.ring.nextChange;
+    if (cached && !due) return cached.opening;
+    const entry: { opening: Promise<KeyRing>; ring?: KeyRing } = { opening: open() };
+    byAlg.set(alg, entry);
+    entry.opening.then(
+      (ring) => (entry.ring = ring),
+      () => byAlg.get(alg) === entry && byAlg.delete(alg),
+    );
+    return entry.opening;
   }
 
   clear(): void {

@@ -72,6 +72,39 @@ describe("a namespace's view", () => {
   });
 });
 
+describe("a namespace's key ring", () => {
+  it('is opened once for every issuer of a view, and again once a key takes over or expires', async () => {
+    const views = new NamespaceViews(gh.store);
+    const view = await views.get(NS);
+    let opened = 0;
+    const open = async () => ({ signers: [], publicJwks: [], nextChange: 5_000, opened: ++opened });
+    const first = await views.keyRing(view, 'ES256', open, 1_000);
+    expect(await views.keyRing(view, 'ES256', open, 4_999)).toBe(first);
+    expect(opened).toBe(1);
+    const after = await views.keyRing(view, 'ES256', open, 5_000);
+    expect(after).not.toBe(first);
+    expect(opened).toBe(2);
+    // Another algorithm is another ring; a new view (a new configuration version) opens its own.
+    await views.keyRing(view, 'RS256', open, 5_000);
+    expect(opened).toBe(3);
+  });
+
+  it("signs every organization's tokens with the namespace's current key, and a rotation reaches all of them", async () => {
+    const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid as string;
+    const signedBy = async (org: string) => kidOf((await token(org)).body.access_token!);
+    const old = await signedBy('forge');
+    expect(await signedBy('cascade')).toBe(old);
+    const { kid: next } = await gh.gatehouse.keys.rotate(NS, 'ES256', { publishAheadSeconds: 3600, retainForSeconds: 7200 });
+    for (const org of ['forge', 'cascade']) {
+      const jwks = (await (await fetch(`${gh.url}/${NS}/${org}/jwks`)).json()) as { keys: { kid: string }[] };
+      expect(jwks.keys.map((k) => k.kid).sort()).toEqual([old, next].sort());
+      expect(await signedBy(org)).toBe(old);
+    }
+    gh.clock.advance(3601 * 1000);
+    expect([await signedBy('forge'), await signedBy('cascade')]).toEqual([next, next]);
+  });
+});
+
 describe('issuers built from a shared view', () => {
   it("take a change to one organization at once, and it never reaches another organization's issuer", async () => {
     // Both issuers built and serving.
