@@ -299,7 +299,9 @@ try {
     `issuers at scale: ${ORGS} organizations (and ${SMALL}), each with an m2m client; mix discovery:jwks:token 1:1:2, Zipf s=${ZIPF}, ${CONCURRENCY} concurrent + 1 cold prober, ${ROUNDS} ABBA rounds of ${SECONDS} s${CACHE ? `, issuer cache ${CACHE}` : ''}${CHANGE_EVERY ? `, a change every ${CHANGE_EVERY} s` : ''}; ${cpus().length} cores, Node ${process.version}, ${large.target.store}`,
   );
   console.log(`creation: ${ORGS} organizations + ${ORGS} clients + ${ORGS} secrets through the admin API (${how}, secrets ${PUT_CONCURRENCY} in flight) in ${created.toFixed(1)} s (${(ORGS / created).toFixed(0)} organizations/s)`);
-  console.log(`first request to each organization: ${swept.seconds.toFixed(1)} s for ${ORGS}, p99 ${swept.p99.toFixed(1)} ms; server RSS ${(idle / MiB).toFixed(0)} MiB idle, ${(afterCreate / MiB).toFixed(0)} MiB after creation, ${(afterSweep / MiB).toFixed(0)} MiB after the sweep`);
+  console.log(
+    `first request to each organization: ${swept.seconds.toFixed(1)} s for ${ORGS}, p99 ${swept.p99.toFixed(1)} ms; server RSS ${(idle / MiB).toFixed(0)} MiB idle, ${(afterCreate / MiB).toFixed(0)} MiB after creation, ${(afterSweep / MiB).toFixed(0)} MiB after the sweep (${((afterSweep - afterCreate) / ORGS / 1024).toFixed(0)} KiB per organization)`,
+  );
   line('rss', '<', '1024 MiB', `${(Math.max(peakRss, afterSweep) / MiB).toFixed(0)} MiB after all ${ORGS} served (${untouched} never served; process peak incl. creation ${(peak / MiB).toFixed(0)} MiB)`, Math.max(peakRss, afterSweep) < 1024 * MiB && untouched === 0);
   line('cold-p99', '<', '50 ms', `${quantile(cold, 0.99).toFixed(1)} ms (p50 ${quantile(cold, 0.5).toFixed(1)} ms, ${cold.length} requests to the organization untouched the longest; the mix's own p99 ${median(results.large.map((r) => r.p99)).toFixed(1)} ms in the same rounds)`, quantile(cold, 0.99) < 50);
   line(
