@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { createApp } from '../../server/app.ts';
 import { systemClock } from '../../server/clock.ts';
 import { ensureBootstrapToken } from '../../server/governance/admin-tokens.ts';
@@ -21,4 +22,18 @@ const gatehouse = createApp(settings);
 const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
 settings.publicUrl = running.url;
 process.stdout.write(`${JSON.stringify({ url: running.url, token, store: store.driver.dialect })}\n`);
-process.on('SIGTERM', () => process.exit(0));
+// Time spent collecting garbage, by kind, told on stderr when the bench stops the server.
+const gc = { major: 0, minor: 0, other: 0, count: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+    gc.count++;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major += entry.duration;
+    else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gc.minor += entry.duration;
+    else gc.other += entry.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+process.on('SIGTERM', () => {
+  process.stderr.write(`server (${process.env.BENCH_LABEL ?? running.url}): ${gc.count} collections, major ${gc.major.toFixed(0)} ms, minor ${gc.minor.toFixed(0)} ms, other ${gc.other.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
+  process.exit(0);
+});
