@@ -51,6 +51,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** How often changes made by other replicas are looked for (ms). */
   pollMs?: number;
+  /** Issuers kept built at once (default 10,000; the benchmarks set it). */
+  maxIssuers?: number;
   /** CIDR blocks of the reverse proxies in front of the server, whose X-Forwarded-For is believed (GATEHOUSE_TRUSTED_PROXIES). */
   trustedProxies?: readonly string[];
   /** Where token, sign-in, audit and store figures are counted (served by `serveMetrics`); none when unset. */
@@ -138,6 +140,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     cookieKeys: app.keys,
     publicUrl: () => options.publicUrl,
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+    ...(options.maxIssuers !== undefined ? { maxIssuers: options.maxIssuers } : {}),
     refusals,
     ...(proxies ? { trustedProxies: proxies } : {}),
   });

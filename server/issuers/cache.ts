@@ -5,6 +5,7 @@ export interface Cacheable {
 }
 
 interface Entry<T> {
+  namespace: string;
   building: Promise<T | undefined>;
   /** Once `building` has settled, its value, so the hot path need not await it. */
   built?: T | undefined;
@@ -54,7 +55,7 @@ export class IssuerCache<T extends Cacheable> {
       }
       if (this.entries.get(key) !== cached) return this.get(key, namespace, organization, vanity); // someone else is rebuilding
     }
-    const entry: Entry<T> = { building: this.options.build(namespace, organization, vanity) };
+    const entry: Entry<T> = { namespace, building: this.options.build(namespace, organization, vanity) };
     this.entries.set(key, entry);
     while (this.entries.size > this.options.maxIssuers) this.entries.delete(this.entries.keys().next().value!);
     try {
@@ -64,6 +65,22 @@ export class IssuerCache<T extends Cacheable> {
       if (this.entries.get(key) === entry) this.entries.delete(key);
       throw error;
     }
+  }
+
+  /**
+   * Drops every built issuer no longer current (its namespace's configuration moved, or its
+   * keys are due to change), and says how many: none then holds an old configuration of its
+   * namespace in memory until it is next asked for, however rarely that is.
+   */
+  prune(): number {
+    let dropped = 0;
+    for (const [key, entry] of this.entries) {
+      if ('built' in entry && this.stale(entry.namespace, entry.built)) {
+        this.entries.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   /** The issuer under `key` if it is built and current, without waiting for anything (the direct path). */

@@ -18,12 +18,13 @@ import { allowFormSchemes, setPageHeaders } from '../oidc/html.ts';
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
-import { loadSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { snapshotOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { ApiAuthorizer } from './authorize.ts';
 import { IssuerCache } from './cache.ts';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
 import { originOf, type Issuer } from './issuer.ts';
 import { IssuerResolution } from './resolution.ts';
+import { NamespaceViews } from './views.ts';
 import { directRoutes, ISSUER_ROUTES, RouteIndex, type PageHandler } from './routes.ts';
 
 export interface RegistryOptions {
@@ -36,7 +37,10 @@ export interface RegistryOptions {
   logger: Logger;
   cookieKeys: string[];
   publicUrl: () => string;
-  /** Issuers kept built at once; the least recently used is dropped beyond this. */
+  /**
+   * Issuers kept built at once; the least recently used is dropped beyond this. One costs
+   * ~60 KiB of heap and ~1 ms to build (bench/README.md, "Issuers at scale").
+   */
   maxIssuers?: number;
   /** How often other replicas' changes are looked for in the store. */
   pollMs?: number;
@@ -70,6 +74,8 @@ export class IssuerRegistry {
   private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
   private readonly resolution: IssuerResolution;
   private readonly issuers: IssuerCache<Issuer>;
+  /** Each namespace's declarations, read once per version for all its issuers. */
+  private readonly views: NamespaceViews;
   private readonly limiter: LoginLimiter;
   private readonly gates: IssuerGates;
   private readonly authorizer: ApiAuthorizer;
@@ -77,11 +83,12 @@ export class IssuerRegistry {
   private readonly routes: RouteIndex<Pipeline>;
 
   constructor(options: RegistryOptions) {
-    this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
+    this.options = { maxIssuers: 10_000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
+    this.views = new NamespaceViews(options.store);
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
     this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity) });
     options.events.on('changed', () => this.resolution.expire());
@@ -92,7 +99,7 @@ export class IssuerRegistry {
       // Served first (token requests are the hot path), so the server's own routes are let through untouched.
       if (SERVER_ROUTE.test(ctx.path)) return next();
       const { resolution } = this;
-      if (resolution.pollDue()) await resolution.poll();
+      if (resolution.pollDue()) await this.poll();
       // A declared vanity host of an organization is an issuer of its own (its origin is the
       // issuer identifier), with the organization's endpoints under its path on that host.
       const vanity = await resolution.vanityOf(ctx);
@@ -116,14 +123,20 @@ export class IssuerRegistry {
    * origin), for the server's own pages served on those hosts (the portal).
    */
   async vanityOf(ctx: Context): Promise<{ path: string; origin: string } | undefined> {
-    if (this.resolution.pollDue()) await this.resolution.poll();
+    if (this.resolution.pollDue()) await this.poll();
     const vanity = await this.resolution.vanityOf(ctx);
     return vanity ? { path: vanity.path, origin: vanity.origin } : undefined;
+  }
+
+  /** Polls the store's configuration versions; issuers left behind by a move are dropped at once. */
+  private async poll(): Promise<void> {
+    if (await this.resolution.poll()) this.issuers.prune();
   }
 
   /** Drops every built issuer (tests, and key rotation by hand). */
   invalidateAll(): void {
     this.issuers.clear();
+    this.views.clear();
     this.resolution.expire();
   }
 
@@ -163,10 +176,12 @@ export class IssuerRegistry {
 
   private async build(namespace: string, organization: string | undefined, vanity: string | undefined): Promise<Issuer | undefined> {
     const { store, secrets, keys, clock } = this.options;
-    const snapshot = await loadSnapshot(store, secrets, namespace, organization);
+    const view = await this.views.get(namespace);
+    const snapshot = await snapshotOf(view, secrets, organization);
     if (!snapshot) return undefined;
     const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
-    const ring = await keys.keyRing(namespace, alg);
+    // One ring per namespace: its keys are imported once, not once per organization.
+    const ring = await this.views.keyRing(view, alg, () => keys.keyRing(namespace, alg), clock.now());
     const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
     const admitUser = this.gates.userAdmission(snapshot);
     const provider = buildProvider(snapshot, ring, {

@@ -43,7 +43,7 @@ export class IssuerResolution {
   private organizations = new Map<string, { version: number; names: Set<string> }>();
   private lastPoll = 0;
   /** The look at the store under way: every request that finds a look due waits for this one. */
-  private polling: Promise<void> | undefined;
+  private polling: Promise<boolean> | undefined;
 
   constructor(options: ResolutionOptions) {
     this.options = options;
@@ -64,19 +64,24 @@ export class IssuerResolution {
     return this.polling !== undefined || Date.now() - this.lastPoll >= this.options.pollMs;
   }
 
-  /** Looks at the store's configuration versions, or waits for the look already under way. */
-  poll(): Promise<void> {
+  /**
+   * Looks at the store's configuration versions, or waits for the look already under way;
+   * true when any version moved since the previous look.
+   */
+  poll(): Promise<boolean> {
     this.polling ??= this.look().finally(() => {
       this.polling = undefined;
     });
     return this.polling;
   }
 
-  private async look(): Promise<void> {
+  private async look(): Promise<boolean> {
     // Stamped before the read: a change made meanwhile (expire()) makes the next request look again.
     this.lastPoll = Date.now();
+    const before = this.versionsKey;
     this.versions = await this.options.store.objects.configVersions();
     this.versionsKey = [...this.versions].join(',');
+    return this.versionsKey !== before;
   }
 
   /** The configuration version of `namespace` last polled (0 when unknown). */

@@ -120,42 +120,106 @@ function apiScopesFor(allowed: Map<string, EffectiveScope>, client: ClientObject
   return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
 }
 
-export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
-  const version = (await store.objects.configVersions()).get(namespace) ?? 0;
+/**
+ * What every issuer of a namespace reads from its declarations, at one configuration version:
+ * read from the store once and shared by all of them (an issuer's snapshot adds only its own
+ * organization's clients and settings). Read-only: no issuer may change what it holds.
+ */
+export interface NamespaceView {
+  namespace: string;
+  /** The namespace's configuration version, read before its objects were. */
+  version: number;
+  workspace: WorkspaceObject | undefined;
+  organizations: Map<string, OrganizationObject>;
+  templates: Map<string, OrganizationTemplateObject>;
+  policies: AccessPolicyObject[];
+  connections: IdPConnectionObject[];
+  declarations: Declarations;
+  /** Each organization's ClaimMappings ('' for none: the workspace's). */
+  mappingsOf(organization: string | undefined): ClaimMappingObject[];
+  /** The Clients declared in an organization (undefined: the workspace's shared ones), with their stored uid. */
+  clientsOf(organization: string | undefined): { object: ClientObject; uid: string }[];
+  /** An organization's effective settings, worked out once per view; undefined for no organization. */
+  settingsOf(organization: string | undefined): EffectiveSettings | undefined;
+  /** The scopes an organization's effective AccessPolicies grant a client (by name), worked out once per pair. */
+  scopesOf(organization: string, client: string): Map<string, EffectiveScope>;
+}
+
+/** Groups `items` by `key` (undefined and '' together). */
+function groupBy<T>(items: T[], key: (item: T) => string | undefined): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item) ?? '';
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+/** Reads a namespace's declarations once (see NamespaceView); `version` is the configuration version read before. */
+export async function loadNamespaceView(store: Store, namespace: string, version?: number): Promise<NamespaceView> {
+  const at = version ?? (await store.objects.configVersions()).get(namespace) ?? 0;
   const objects = await store.objects.list({ namespace });
-  const of = <T>(kind: string) => objects.filter((o) => o.object.kind === kind).map((o) => o.object as T);
+  const byKind = groupBy(objects, (o) => o.object.kind);
+  const of = <T>(kind: string) => (byKind.get(kind) ?? []).map((o) => o.object as T);
   const workspace = of<WorkspaceObject>('Workspace')[0];
   const certified = await store.governance.certifications(namespace);
-  const orgs = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, withCertification(o, certified.get(o.metadata.name)?.at)]));
+  const organizations = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, withCertification(o, certified.get(o.metadata.name)?.at)]));
+  const templates = new Map(of<OrganizationTemplateObject>('OrganizationTemplate').map((t) => [t.metadata.name, t]));
+  const allMappings = of<ClaimMappingObject>('ClaimMapping');
+  const mappings = groupBy(allMappings, (m) => m.spec.organizationRef.name);
+  const policies = of<AccessPolicyObject>('AccessPolicy');
+  const clients = groupBy(
+    (byKind.get('Client') ?? []).map((o) => ({ object: o.object as ClientObject, uid: o.uid })),
+    (c) => c.object.spec.organizationRef?.name,
+  );
+  const declarations: Declarations = { workspace, organizations, templates, claimMappings: allMappings, policies };
+  const settings = new Map<string, EffectiveSettings | undefined>();
+  const grants = new Map<string, Map<string, EffectiveScope>>();
+  return {
+    namespace,
+    version: at,
+    workspace,
+    organizations,
+    templates,
+    policies,
+    connections: of<IdPConnectionObject>('IdPConnection'),
+    declarations,
+    mappingsOf: (organization) => mappings.get(organization ?? '') ?? [],
+    clientsOf: (organization) => clients.get(organization ?? '') ?? [],
+    settingsOf(name) {
+      if (!name) return undefined;
+      if (!settings.has(name)) settings.set(name, effectiveSettings(declarations, name));
+      return settings.get(name);
+    },
+    scopesOf(name, client) {
+      // Names are DNS labels: a space cannot join two into one key.
+      const key = `${name} ${client}`;
+      let found = grants.get(key);
+      if (!found) grants.set(key, (found = effectiveScopes(declarations, name, client)));
+      return found;
+    },
+  };
+}
 
+export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
+  return snapshotOf(await loadNamespaceView(store, namespace), secrets, organization);
+}
+
+/** One issuer's snapshot from its namespace's view: what is the organization's own is worked out here, the rest shared. */
+export async function snapshotOf(view: NamespaceView, secrets: ClientSecrets, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
+  const { namespace, workspace, organizations: orgs, templates, settingsOf, scopesOf } = view;
   const chain = organization ? organizationChain(orgs, organization) : [];
   if (organization && chain.length === 0) return undefined;
   const org = chain[0];
-  const templates = new Map(of<OrganizationTemplateObject>('OrganizationTemplate').map((t) => [t.metadata.name, t]));
   const template = org?.spec.templateRef ? templates.get(org.spec.templateRef.name) : undefined;
-  const allMappings = of<ClaimMappingObject>('ClaimMapping');
-  const mappings = allMappings.filter((m) => m.spec.organizationRef.name === organization);
-  const allPolicies = of<AccessPolicyObject>('AccessPolicy');
-  const declarations: Declarations = { workspace, organizations: orgs, templates, claimMappings: allMappings, policies: allPolicies };
-  const settings = new Map<string, EffectiveSettings | undefined>();
-  const settingsOf = (name: string | undefined): EffectiveSettings | undefined => {
-    if (!name) return undefined;
-    if (!settings.has(name)) settings.set(name, effectiveSettings(declarations, name));
-    return settings.get(name);
-  };
+  // Only an organization's own mappings (none at the shared issuer, whose clients are the workspace's).
+  const mappings = organization ? view.mappingsOf(organization) : [];
   const effective = (organization ? settingsOf(organization) : undefined) ?? workspaceSettings(workspace);
-  const grants = new Map<string, Map<string, EffectiveScope>>();
-  const scopesOf = (name: string, client: string): Map<string, EffectiveScope> => {
-    // Names are DNS labels: a space cannot join two into one key.
-    const key = `${name} ${client}`;
-    let found = grants.get(key);
-    if (!found) grants.set(key, (found = effectiveScopes(declarations, name, client)));
-    return found;
-  };
-  const declared = objects.filter((o) => o.object.kind === 'Client' && (o.object as ClientObject).spec.organizationRef?.name === organization);
 
   const clients: SnapshotClient[] = [];
-  for (const { object: declaredClient, uid } of declared as { object: ClientObject; uid: string }[]) {
+  for (const { object: declaredClient, uid } of view.clientsOf(organization)) {
     // A client without scopes or audiences of its own takes its organization template's defaults.
     const defaults = template?.spec.clientDefaults;
     const object: ClientObject = {
@@ -183,15 +247,15 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
     template,
     templates,
     clients,
-    policies: allPolicies,
-    connections: of<IdPConnectionObject>('IdPConnection'),
-    declarations,
+    policies: view.policies,
+    connections: view.connections,
+    declarations: view.declarations,
     effective,
     settingsOf,
     scopesOf,
     lifetimes: lifetimesOf(effective),
     sessions: resolveSessions(chain, templates, workspace),
-    version,
+    version: view.version,
   };
 }
 

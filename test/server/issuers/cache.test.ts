@@ -59,6 +59,29 @@ describe('the issuer cache', () => {
     expect(builds).toEqual(['ns/forge', 'ns/forge']);
   });
 
+  it('drops at once every issuer left behind by a configuration move, and only those', async () => {
+    const { cache, versions } = cacheOf();
+    versions.set('other', 1);
+    await cache.get('a', 'ns', 'a', undefined);
+    await cache.get('b', 'ns', 'b', undefined);
+    await cache.get('c', 'other', 'c', undefined);
+    expect(cache.prune()).toBe(0);
+    versions.set('ns', 2);
+    expect(cache.prune()).toBe(2);
+    expect(cache.size).toBe(1);
+    expect(cache.current('c', 'other')).toBeDefined();
+  });
+
+  it('prunes an issuer whose keys are due to change, never one still being built', async () => {
+    const { cache, at } = cacheOf({ nextChange: 5_000 });
+    await cache.get('a', 'ns', 'a', undefined);
+    const building = cache.get('b', 'ns', 'b', undefined);
+    at(5_000);
+    expect(cache.prune()).toBe(1);
+    expect(await building).toBeDefined();
+    expect(cache.size).toBe(1);
+  });
+
   it('rebuilds once its keys are due to change', async () => {
     const { cache, builds, at } = cacheOf({ nextChange: 5_000 });
     await cache.get('k', 'ns', 'forge', undefined);
