@@ -121,6 +121,14 @@ export class AdminClient {
   }
 
   /**
+   * Replaces the statuses of several objects of one namespace in one transaction
+   * (`POST …/namespaces/{namespace}/status`); all or nothing, `problem.item` names the one refused.
+   */
+  async putStatuses(namespace: string, items: readonly { kind: KindName; name: string; status: Record<string, unknown> }[]): Promise<AnyObject[]> {
+    return ((await this.request('POST', `/admin/v1/namespaces/${encodeURIComponent(namespace)}/status`, { items })) as { items: AnyObject[] }).items;
+  }
+
+  /**
    * Stores (or replaces) a write-only secret the server reads by reference, such as an
    * upstream IdP's client secret. The server never returns the values.
    */

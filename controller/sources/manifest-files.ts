@@ -83,7 +83,7 @@ export type ParsedFile = { kind: 'object'; object: AnyObject; document: number }
 /** What a caller keeps between reads so unchanged files are not parsed again (YAML parsing dominates a read). */
 export type ManifestCache = Map<string, { text: string; parsed: ParsedFile[] }>;
 
-function parseFile(file: string, text: string, defaultNamespace: string): ParsedFile[] {
+export function parseFile(file: string, text: string, defaultNamespace: string): ParsedFile[] {
   const out: ParsedFile[] = [];
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [docs];

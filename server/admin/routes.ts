@@ -42,6 +42,22 @@ const BulkApply = z.object({
     .max(BULK_LIMIT),
 });
 
+const BulkStatus = z.object({
+  items: z
+    .array(z.object({ kind: z.string(), name: z.string(), status: z.unknown() }))
+    .min(1)
+    .max(BULK_LIMIT),
+});
+
+function bulkBodyProblem(error: z.ZodError, expected: string) {
+  const issue = error.issues[0]!;
+  const path = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+  return badRequest(`${path || 'body'}: ${issue.message} (expected ${expected}, at most ${BULK_LIMIT} items)`, [{ path: path || 'items', message: issue.message }]);
+}
+
 function kindFrom(ctx: Context): KindDefinition {
   const def = kindByPlural(String(ctx.params.plural));
   if (!def) throw notFound(`unknown resource type "${ctx.params.plural}"; known: ${KNOWN}`);
@@ -228,6 +244,23 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const results = await objects.applyMany(namespace, items, context, { dryRun });
     if (dryRun) ctx.set('Gatehouse-Dry-Run', 'All');
     ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'ApplyResultList', items: results.map((r) => ({ outcome: r.outcome, object: r.object })) };
+  });
+
+  /** Bulk status: several objects' statuses in one transaction, each authorised as its own `PUT …/status`. All or nothing. */
+  router.post('/namespaces/:namespace/status', async (ctx) => {
+    const namespace = pathName(ctx, 'namespace');
+    const context = changeContext(ctx);
+    const parsed = BulkStatus.safeParse(await readBody(ctx, options.bodyLimit));
+    if (!parsed.success) throw bulkBodyProblem(parsed.error, '{"items": [{"kind": "Client", "name": "…", "status": {...}}]}');
+    const items = parsed.data.items.map((item, i) => {
+      const def = kindByName(item.kind);
+      if (!def) throw badRequest(`items[${i}].kind: unknown kind "${item.kind}"; known: ${KINDS.map((k) => k.kind).join(', ')}`, [{ path: `items[${i}].kind`, message: 'unknown kind' }]);
+      const name = dnsLabel.safeParse(item.name);
+      if (!name.success) throw badRequest(`items[${i}].name: ${name.error.issues[0]!.message}`, [{ path: `items[${i}].name`, message: name.error.issues[0]!.message }]);
+      return { kind: def.kind, name: name.data, status: item.status };
+    });
+    for (const item of items) await requireWrite(ctx, item.kind, namespace, item.name);
+    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'StatusResultList', items: await objects.setStatuses(namespace, items, context) };
   });
 
   router.put('/namespaces/:namespace/:plural/:name/status', async (ctx) => {

@@ -126,7 +126,7 @@ export class ObjectService {
     });
     const dryRun = options.dryRun === true;
     const results = await this.store.transaction(async (repo) => {
-      const tx: Repositories = { ...repo, objects: await namespaceSnapshot(repo.objects, namespace) };
+      const tx: Repositories = { ...repo, objects: namespaceSnapshot(repo.objects, namespace) };
       const judgesStanding = !dryRun && parsed.some((p) => p.object.kind === 'Organization' || p.object.kind === 'Workspace');
       const standingBefore = judgesStanding ? await loadNamespace(tx, namespace) : undefined;
       const batch = { pulled: [] as string[] };
@@ -297,6 +297,37 @@ export class ObjectService {
    * the controller left it so (drift mode `report`), which an auditor must find in the log.
    */
   async setStatus(kind: KindName, namespace: string, name: string, input: unknown, context?: ChangeContext): Promise<AnyObject> {
+    const status = this.parseStatus(kind, namespace, name, input);
+    return this.store.transaction((repo) => this.setStatusIn(repo, kind, namespace, name, status, context));
+  }
+
+  /**
+   * Replaces the statuses of several objects of one namespace in one transaction, each as
+   * `setStatus` does. All or nothing: an invalid status or a missing object rolls the batch
+   * back, and the error names its item.
+   */
+  async setStatuses(namespace: string, items: readonly { kind: KindName; name: string; status: unknown }[], context?: ChangeContext): Promise<AnyObject[]> {
+    const parsed = items.map((item, i) => {
+      try {
+        return { ...item, status: this.parseStatus(item.kind, namespace, item.name, item.status) };
+      } catch (error) {
+        throw itemProblem(i, error);
+      }
+    });
+    return this.store.transaction(async (repo) => {
+      const out: AnyObject[] = [];
+      for (const [i, item] of parsed.entries()) {
+        try {
+          out.push(await this.setStatusIn(repo, item.kind, namespace, item.name, item.status, context));
+        } catch (error) {
+          throw itemProblem(i, error);
+        }
+      }
+      return out;
+    });
+  }
+
+  private parseStatus(kind: KindName, namespace: string, name: string, input: unknown): Record<string, unknown> {
     const def = kindByName(kind)!;
     const result = def.status.safeParse(input);
     const label = `${kind} ${namespace}/${name}`;
@@ -304,28 +335,31 @@ export class ObjectService {
       const errors = zodErrors(result.error).map((e) => ({ ...e, path: e.path ? `status.${e.path}` : 'status' }));
       throw new InvalidObject(`${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
     }
-    return this.store.transaction(async (repo) => {
-      const stored = await repo.objects.get(kind, namespace, name);
-      if (!stored) throw notFound(`${label} does not exist`);
-      await repo.objects.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
-      const drifted = (status: unknown) => ((status as { conditions?: Condition[] } | null)?.conditions ?? []).find((c) => c.type === 'Drifted' && c.status === 'True');
-      const now = drifted(result.data);
-      if (now && !drifted(stored.status) && context) {
-        await repo.audit.append(
-          {
-            action: `${kind}.drift-reported`,
-            actor: context.actor,
-            namespace,
-            organization: organizationOf(stored.object),
-            kind,
-            name,
-            data: { generation: stored.generation, message: now.message, ...(context.provenance ? { provenance: redact(context.provenance) } : {}) },
-          },
-          this.clock.now(),
-        );
-      }
-      return this.present({ ...stored, status: result.data as Record<string, unknown> });
-    });
+    return result.data as Record<string, unknown>;
+  }
+
+  private async setStatusIn(repo: Repositories, kind: KindName, namespace: string, name: string, status: Record<string, unknown>, context?: ChangeContext): Promise<AnyObject> {
+    const label = `${kind} ${namespace}/${name}`;
+    const stored = await repo.objects.get(kind, namespace, name);
+    if (!stored) throw notFound(`${label} does not exist`);
+    await repo.objects.setStatus(kind, namespace, name, status);
+    const drifted = (value: unknown) => ((value as { conditions?: Condition[] } | null)?.conditions ?? []).find((c) => c.type === 'Drifted' && c.status === 'True');
+    const now = drifted(status);
+    if (now && !drifted(stored.status) && context) {
+      await repo.audit.append(
+        {
+          action: `${kind}.drift-reported`,
+          actor: context.actor,
+          namespace,
+          organization: organizationOf(stored.object),
+          kind,
+          name,
+          data: { generation: stored.generation, message: now.message, ...(context.provenance ? { provenance: redact(context.provenance) } : {}) },
+        },
+        this.clock.now(),
+      );
+    }
+    return this.present({ ...stored, status });
   }
 
   /** The object as callers see it: the declaration plus status, with outputs the server computes. */

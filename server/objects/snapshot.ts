@@ -10,15 +10,23 @@ type ObjectRepository = Repositories['objects'];
  * namespace once, not once per object its admission checks list (email domains, standing).
  * Reads of other namespaces, and every other method, go to the repository.
  */
-export async function namespaceSnapshot(inner: ObjectRepository, namespace: string): Promise<ObjectRepository> {
+export function namespaceSnapshot(inner: ObjectRepository, namespace: string): ObjectRepository {
   const kinds = new Map<KindName, StoredObject[]>();
   const index = new Map<string, StoredObject>();
   const keyOf = (kind: KindName, name: string) => `${kind}\u0000${name}`;
-  for (const stored of await inner.list({ namespace })) {
-    const kind = stored.object.kind;
-    kinds.set(kind, [...(kinds.get(kind) ?? []), stored]);
-    index.set(keyOf(kind, stored.object.metadata.name), stored);
-  }
+  // Read on the first list of the namespace: a batch whose admission only looks objects up by name never lists it.
+  let loaded = false;
+  const load = async () => {
+    if (loaded) return;
+    for (const stored of await inner.list({ namespace })) {
+      const kind = stored.object.kind;
+      const list = kinds.get(kind) ?? [];
+      kinds.set(kind, list);
+      list.push(stored);
+      index.set(keyOf(kind, stored.object.metadata.name), stored);
+    }
+    loaded = true;
+  };
   /** Where `name` sits (or would sit) in a kind's list, kept sorted by name as the repository's ORDER BY. */
   const position = (list: StoredObject[], name: string): number => {
     let lo = 0;
@@ -50,29 +58,30 @@ export async function namespaceSnapshot(inner: ObjectRepository, namespace: stri
   const snapshot = Object.create(inner) as ObjectRepository;
   Object.assign(snapshot, {
     async get(kind: KindName, ns: string, name: string) {
-      return ns === namespace ? index.get(keyOf(kind, name)) : inner.get(kind, ns, name);
+      return ns === namespace && loaded ? index.get(keyOf(kind, name)) : inner.get(kind, ns, name);
     },
     async list(filter: { kind?: KindName; namespace?: string } = {}) {
       if (filter.namespace !== namespace) return inner.list(filter);
+      await load();
       if (filter.kind) return [...(kinds.get(filter.kind) ?? [])];
       return [...kinds.keys()].sort().flatMap((k) => kinds.get(k)!);
     },
     async put(stored: Parameters<ObjectRepository['put']>[0]) {
       await inner.put(stored);
-      if (stored.object.metadata.namespace !== namespace) return;
+      if (stored.object.metadata.namespace !== namespace || !loaded) return;
       // As the repository does: a replaced object keeps the status it had.
       const before = index.get(keyOf(stored.object.kind, stored.object.metadata.name));
       remember({ ...stored, status: before ? before.status : (stored.status ?? null) });
     },
     async setStatus(kind: KindName, ns: string, name: string, status: Record<string, unknown>) {
       const changed = await inner.setStatus(kind, ns, name, status);
-      const before = ns === namespace ? index.get(keyOf(kind, name)) : undefined;
+      const before = ns === namespace && loaded ? index.get(keyOf(kind, name)) : undefined;
       if (changed && before) remember({ ...before, status });
       return changed;
     },
     async delete(kind: KindName, ns: string, name: string) {
       const deleted = await inner.delete(kind, ns, name);
-      if (ns === namespace) forget(kind, name);
+      if (ns === namespace && loaded) forget(kind, name);
       return deleted;
     },
   });
