@@ -380,7 +380,7 @@ export class Reconciler {
       );
       // Written already: what is left is each one's status, which goes out in bulk as well.
       const bulked = level.filter((i) => applied.has(keyOf(objectKey(i.object))));
-      await pool(bulked, Math.max(this.concurrency, this.bulkSize), (item) => this.applyOne(item, server, report, fail, applied));
+      await pool(bulked, Math.max(1, bulked.length), (item) => this.applyOne(item, server, report, fail, applied));
     }
 
     const declared = new Set([...state.objects.map((i) => keyOf(objectKey(i.object))), ...errorTargets]);

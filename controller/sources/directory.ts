@@ -222,6 +222,9 @@ export class DirectorySource {
         read.set(file, entry);
       }
       const dirty = new Set<string>();
+      // A problem that names no object (a document that is not YAML) appears or goes away: a full
+      // pass reports it as a full read would, and deletes nothing while it lasts.
+      let full = false;
       const keysOf = (entry: FileEntry | undefined) => [...(entry?.objects ?? []).map((o) => keyOf(objectKey(o.object))), ...(entry?.errors ?? []).flatMap((e) => (e.target ? [keyOf(e.target)] : []))];
       for (const [file, entry] of read) {
         for (const key of keysOf(files.get(file))) {
@@ -230,7 +233,9 @@ export class DirectorySource {
         }
         if (entry) files.set(file, entry);
         else files.delete(file);
-        if (entry && (entry.incomplete || entry.errors.some((e) => !e.target))) this.troubled.add(file);
+        const troubled = entry !== undefined && (entry.incomplete || entry.errors.some((e) => !e.target));
+        if (troubled || this.troubled.has(file)) full = true;
+        if (troubled) this.troubled.add(file);
         else this.troubled.delete(file);
       }
       for (const [file, entry] of read) {
@@ -239,7 +244,7 @@ export class DirectorySource {
           this.owners.set(key, file);
         }
       }
-      return dirty;
+      return full ? undefined : dirty;
     });
   }
 
