@@ -88,7 +88,10 @@ export function startDirectoryController(options: DirectoryControllerOptions): D
   });
   // A change maps to the keys its files declare or declared (a keyed pass); when it cannot, a full pass.
   const onChange = (paths?: ReadonlySet<string>) => {
-    if (!paths) return loop.trigger();
+    if (!paths) {
+      loop.trigger();
+      return;
+    }
     source.changed(paths).then(
       (keys) => (keys ? loop.enqueue(keys) : loop.trigger()),
       () => loop.trigger(),

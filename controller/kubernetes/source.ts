@@ -106,7 +106,10 @@ export class KubernetesSource {
 
   private changedResource(kind: KindName, cr: CustomResource, verb: 'add' | 'update' | 'delete'): void {
     const { onKeys } = this.options;
-    if (!onKeys) return this.options.onChange();
+    if (!onKeys) {
+      this.options.onChange();
+      return;
+    }
     const key = keyOf({ kind, namespace: cr.metadata.namespace ?? 'default', name: cr.metadata.name });
     const { generation, deletionTimestamp, labels, annotations, finalizers } = cr.metadata;
     const fingerprint = canonicalJson({ generation, deletionTimestamp, labels, annotations, finalizers, spec: cr.spec });
