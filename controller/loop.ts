@@ -119,7 +119,7 @@ export class ControllerLoop {
     try {
       const state = keys ? await this.options.readKeys!(keys) : await this.options.read();
       const report = keys ? await this.options.reconciler.reconcileKeys(state, keys) : await this.options.reconciler.reconcile(state);
-      this.options.observer?.passed((performance.now() - started) / 1000, report);
+      this.options.observer?.passed((performance.now() - started) / 1000, { ...report, failed: this.failingAfter(report) });
       this.passes++;
       if (keys) this.keyedPasses++;
       this.failures = 0;
@@ -139,6 +139,23 @@ export class ControllerLoop {
       // The retry is a full pass: it covers the keys of a keyed pass that failed.
       this.schedule(wait);
     }
+  }
+
+  /** Keys failing as of the last pass that covered them: a keyed pass speaks for its keys only. */
+  private readonly failing = new Set<string>();
+
+  /** Objects failing across the workspace after this pass (what the failed-objects gauge shows). */
+  private failingAfter(report: PassReport): number {
+    if (!report.keys) this.failing.clear();
+    else for (const key of report.keys) this.failing.delete(key);
+    let targeted = 0;
+    for (const result of report.results) {
+      if (result.outcome !== 'failed') continue;
+      targeted++;
+      this.failing.add(keyOf(result.key));
+    }
+    // Problems that name no object are in every pass's report.
+    return this.failing.size + (report.failed - targeted);
   }
 
   private requeueWaiting(report: PassReport): void {

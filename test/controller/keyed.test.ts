@@ -109,14 +109,16 @@ describe('keyed pass: reconciles what changed, by key, at the cost of the change
 });
 
 describe('work queue', () => {
-  it('dedups keys, reconciles them in a keyed pass, and requeues one waiting for a reference once something is created', async () => {
+  it('dedups keys, reconciles them in a keyed pass, requeues one waiting for a reference once something is created, and counts failures across passes', async () => {
     let state = desired([client('late-app', 'late')]);
     const passes: (ReadonlySet<string> | undefined)[] = [];
+    const failing: number[] = [];
     const loop = new ControllerLoop({
       reconciler: reconciler(),
       read: async () => state,
       readKeys: async () => state,
       onPass: (report) => void passes.push(report.keys),
+      observer: { passed: (_s, report) => void failing.push(report.failed), failed: () => {} },
       resyncMs: 3_600_000,
     });
     loop.start();
@@ -130,6 +132,8 @@ describe('work queue', () => {
     expect(passes[2]).toEqual(new Set([`Client ${NS}/late-app`]));
     expect(ready(await admin.get('Client', NS, 'late-app'))).toMatchObject({ status: 'True' });
     expect(loop.keyedPasses).toBe(2);
+    // The failed-objects gauge counts the whole workspace: a keyed pass over other keys leaves the client failing.
+    expect(failing).toEqual([1, 1, 0]);
     await loop.stop();
   });
 });
