@@ -3,85 +3,115 @@ import type { Repositories, StoredObject } from '../store/index.ts';
 
 type ObjectRepository = Repositories['objects'];
 
+/** The repository's order: by kind, then by name. */
+const before = (a: StoredObject, b: { kind: string; name: string }) => a.object.kind < b.kind || (a.object.kind === b.kind && a.object.metadata.name < b.name);
+
+/** Where an object of that kind and name sits (or would sit) in a list kept in the repository's order. */
+function position(list: readonly StoredObject[], kind: string, name: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before(list[mid]!, { kind, name })) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function upsert(list: StoredObject[], stored: StoredObject): void {
+  const { kind, metadata } = stored.object;
+  const at = position(list, kind, metadata.name);
+  const there = list[at];
+  if (there && there.object.kind === kind && there.object.metadata.name === metadata.name) list[at] = stored;
+  else list.splice(at, 0, stored);
+}
+
+function remove(list: StoredObject[], kind: string, name: string): void {
+  const at = position(list, kind, name);
+  const there = list[at];
+  if (there && there.object.kind === kind && there.object.metadata.name === name) list.splice(at, 1);
+}
+
 /**
  * The objects of one namespace held in memory for the length of one transaction, in front of
  * the repository bound to it: reads of that namespace come from memory, writes go to the
- * repository and into memory. A batch of writes (ObjectService.applyMany) pays for listing the
- * namespace once, not once per object its admission checks list (email domains, standing).
- * Reads of other namespaces, and every other method, go to the repository.
+ * repository and into memory. A batch of writes (ObjectService.applyMany) pays for reading a
+ * kind (or the whole namespace) once, on its first list, not once per object whose admission
+ * lists it (email domains, claims, standing). Reads of other namespaces, and every other
+ * method, go to the repository.
  */
 export function namespaceSnapshot(inner: ObjectRepository, namespace: string): ObjectRepository {
+  /** The kinds read so far, each in name order. */
   const kinds = new Map<KindName, StoredObject[]>();
-  const index = new Map<string, StoredObject>();
-  const keyOf = (kind: KindName, name: string) => `${kind}\u0000${name}`;
-  // Read on the first list of the namespace: a batch whose admission only looks objects up by name never lists it.
-  let loaded = false;
-  const load = async () => {
-    if (loaded) return;
-    for (const stored of await inner.list({ namespace })) {
-      const kind = stored.object.kind;
-      const list = kinds.get(kind) ?? [];
+  /** Every object of the namespace in the repository's order, once it was listed whole. */
+  let all: StoredObject[] | undefined;
+
+  /** Whether memory holds every object of that kind in the namespace. */
+  const known = (kind: KindName) => all !== undefined || kinds.has(kind);
+  const loadKind = async (kind: KindName): Promise<StoredObject[]> => {
+    let list = kinds.get(kind);
+    if (!list) {
+      list = all ? [] : await inner.list({ kind, namespace });
       kinds.set(kind, list);
-      list.push(stored);
-      index.set(keyOf(kind, stored.object.metadata.name), stored);
     }
-    loaded = true;
+    return list;
   };
-  /** Where `name` sits (or would sit) in a kind's list, kept sorted by name as the repository's ORDER BY. */
-  const position = (list: StoredObject[], name: string): number => {
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid]!.object.metadata.name < name) lo = mid + 1;
-      else hi = mid;
+  const loadAll = async (): Promise<StoredObject[]> => {
+    if (!all) {
+      // The repository has seen every write made through here: it is as current as memory.
+      all = await inner.list({ namespace });
+      kinds.clear();
+      for (const stored of all) {
+        const list = kinds.get(stored.object.kind) ?? [];
+        kinds.set(stored.object.kind, list);
+        list.push(stored);
+      }
     }
-    return lo;
+    return all;
+  };
+  const find = (kind: KindName, name: string): StoredObject | undefined => {
+    const list = kinds.get(kind) ?? [];
+    const there = list[position(list, kind, name)];
+    return there && there.object.metadata.name === name ? there : undefined;
   };
   const remember = (stored: StoredObject) => {
-    const { kind, metadata } = stored.object;
-    const list = kinds.get(kind) ?? [];
-    kinds.set(kind, list);
-    const at = position(list, metadata.name);
-    if (list[at]?.object.metadata.name === metadata.name) list[at] = stored;
-    else list.splice(at, 0, stored);
-    index.set(keyOf(kind, metadata.name), stored);
-  };
-  const forget = (kind: KindName, name: string) => {
-    const list = kinds.get(kind) ?? [];
-    const at = position(list, name);
-    if (list[at]?.object.metadata.name === name) list.splice(at, 1);
-    index.delete(keyOf(kind, name));
+    const { kind } = stored.object;
+    const list = kinds.get(kind) ?? (all ? kinds.set(kind, []).get(kind) : undefined);
+    if (list) upsert(list, stored);
+    if (all) upsert(all, stored);
   };
 
   // The repository's own methods stay reachable (and bound to its executor) through the prototype.
   const snapshot = Object.create(inner) as ObjectRepository;
   Object.assign(snapshot, {
     async get(kind: KindName, ns: string, name: string) {
-      return ns === namespace && loaded ? index.get(keyOf(kind, name)) : inner.get(kind, ns, name);
+      return ns === namespace && known(kind) ? find(kind, name) : inner.get(kind, ns, name);
     },
     async list(filter: { kind?: KindName; namespace?: string } = {}) {
       if (filter.namespace !== namespace) return inner.list(filter);
-      await load();
-      if (filter.kind) return [...(kinds.get(filter.kind) ?? [])];
-      return [...kinds.keys()].sort().flatMap((k) => kinds.get(k)!);
+      return [...(filter.kind ? await loadKind(filter.kind) : await loadAll())];
     },
     async put(stored: Parameters<ObjectRepository['put']>[0]) {
       await inner.put(stored);
-      if (stored.object.metadata.namespace !== namespace || !loaded) return;
-      // As the repository does: a replaced object keeps the status it had.
-      const before = index.get(keyOf(stored.object.kind, stored.object.metadata.name));
-      remember({ ...stored, status: before ? before.status : (stored.status ?? null) });
+      const { kind, metadata } = stored.object;
+      if (metadata.namespace !== namespace || !known(kind)) return;
+      // As the repository does: a replaced object keeps its uid, creation time and status.
+      const earlier = find(kind, metadata.name);
+      remember(earlier ? { ...stored, uid: earlier.uid, createdAt: earlier.createdAt, status: earlier.status } : { ...stored, status: stored.status ?? null });
     },
     async setStatus(kind: KindName, ns: string, name: string, status: Record<string, unknown>) {
       const changed = await inner.setStatus(kind, ns, name, status);
-      const before = ns === namespace && loaded ? index.get(keyOf(kind, name)) : undefined;
-      if (changed && before) remember({ ...before, status });
+      const earlier = ns === namespace && known(kind) ? find(kind, name) : undefined;
+      if (changed && earlier) remember({ ...earlier, status });
       return changed;
     },
     async delete(kind: KindName, ns: string, name: string) {
       const deleted = await inner.delete(kind, ns, name);
-      if (ns === namespace && loaded) forget(kind, name);
+      if (ns === namespace) {
+        const list = kinds.get(kind);
+        if (list) remove(list, kind, name);
+        if (all) remove(all, kind, name);
+      }
       return deleted;
     },
   });
