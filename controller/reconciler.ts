@@ -186,7 +186,9 @@ export function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject)
   for (const item of items) {
     const object = objectOf(item);
     const rank = applyRank(object.kind) * 10_000 + depthOf(object, new Set());
-    groups.set(rank, [...(groups.get(rank) ?? []), item]);
+    const group = groups.get(rank);
+    if (group) group.push(item);
+    else groups.set(rank, [item]);
   }
   return [...groups.entries()].sort(([a], [b]) => a - b).map(([, group]) => group);
 }
@@ -417,7 +419,8 @@ export class Reconciler {
       const reason = this.reasonFor(k, current);
       if (reason === 'drift' && this.drift === 'report') continue;
       const namespace = item.object.metadata.namespace ?? 'default';
-      byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), { key: k, object: desired, provenance: { ...item.provenance, reason, controller: this.owner } }]);
+      const writes = byNamespace.get(namespace) ?? byNamespace.set(namespace, []).get(namespace)!;
+      writes.push({ key: k, object: desired, provenance: { ...item.provenance, reason, controller: this.owner } });
     }
     for (const [namespace, writes] of byNamespace) {
       if (writes.length < this.bulkMin) continue;
@@ -560,7 +563,7 @@ export class Reconciler {
   private async flushStatuses(): Promise<void> {
     const pending = this.pendingStatus.splice(0);
     const byNamespace = new Map<string, typeof pending>();
-    for (const p of pending) byNamespace.set(p.key.namespace, [...(byNamespace.get(p.key.namespace) ?? []), p]);
+    for (const p of pending) (byNamespace.get(p.key.namespace) ?? byNamespace.set(p.key.namespace, []).get(p.key.namespace)!).push(p);
     const one = (p: (typeof pending)[number]) => this.client.putStatus(p.key.kind, p.key.namespace, p.key.name, p.status).then(p.resolve, p.reject);
     await Promise.all(
       [...byNamespace].map(async ([namespace, writes]) => {

@@ -115,7 +115,8 @@ export async function readManifests(dir: string, options: { defaultNamespace?: s
   const result: Manifests = { objects: [], errors: [] };
   const seen = new Map<string, string>();
   const files = await yamlFiles(dir);
-  if (options.cache) for (const path of options.cache.keys()) if (!files.includes(path)) options.cache.delete(path);
+  const present = new Set(files);
+  if (options.cache) for (const path of options.cache.keys()) if (!present.has(path)) options.cache.delete(path);
   for (const path of files) {
     const file = relative(dir, path);
     let text: string;
