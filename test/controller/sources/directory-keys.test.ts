@@ -6,6 +6,7 @@ import { AdminClient } from '../../../client/admin-client.ts';
 import { startDirectoryController } from '../../../controller/directory-controller.ts';
 import { keyOf, objectKey } from '../../../controller/reconciler.ts';
 import { DirectorySource } from '../../../controller/sources/directory.ts';
+import { watchTree } from '../../../controller/sources/tree-watch.ts';
 import { startTestServer } from '../../support/server.ts';
 
 const NS = 'blixit-partners';
@@ -122,6 +123,34 @@ describe('directory controller: an edit makes a keyed pass over the edited fileâ
       await controller.stop();
     } finally {
       await gh.close();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('tree watch: says which files changed', () => {
+  it('names the files events named, and nothing (a full read) at first and when a folder comes or goes', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'gatehouse-keys-'));
+    const seen: (ReadonlySet<string> | undefined)[] = [];
+    const tree = watchTree(folder, (changed) => void seen.push(changed), { debounceMs: 50 });
+    const next = async (count: number) => {
+      const start = Date.now();
+      while (seen.length < count) {
+        if (Date.now() - start > 5000) throw new Error(`no change reported after ${seen.length}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return seen[count - 1];
+    };
+    try {
+      expect(await next(1)).toBeUndefined();
+      await writeFile(join(folder, 'a.yaml'), org('a'));
+      expect([...((await next(2)) ?? ['(everything)'])]).toEqual([join(folder, 'a.yaml')]);
+      await mkdir(join(folder, 'sub'));
+      expect(await next(3)).toBeUndefined();
+      await writeFile(join(folder, 'sub', 'b.yaml'), org('b'));
+      expect([...((await next(4)) ?? ['(everything)'])]).toEqual([join(folder, 'sub', 'b.yaml')]);
+    } finally {
+      tree.close();
       await rm(folder, { recursive: true, force: true });
     }
   });
