@@ -88,6 +88,23 @@ export class AdminClient {
     return { outcome: (headers.get('gatehouse-outcome') ?? 'updated') as ApplyOutcome, object: value as T };
   }
 
+  /**
+   * Creates or replaces several objects of one namespace in one transaction, in the order given
+   * (`POST …/namespaces/{namespace}/apply`): each is authorised and audited as its own `apply`.
+   * All or nothing: when the server refuses one object nothing is written, and the error's
+   * `problem.item` is its index. Resolves with one result per object, in order.
+   */
+  async applyMany<T extends AnyObject = AnyObject>(namespace: string, items: readonly { object: AnyObject; provenance?: Record<string, string> }[], options: { dryRun?: boolean } = {}): Promise<{ outcome: ApplyOutcome; object: T }[]> {
+    const body = {
+      items: items.map(({ object, provenance }) => ({
+        object: { apiVersion: GROUP_VERSION, kind: object.kind, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? namespace }, spec: object.spec },
+        ...(provenance ? { provenance } : {}),
+      })),
+    };
+    const path = `/admin/v1/namespaces/${encodeURIComponent(namespace)}/apply${options.dryRun ? '?dryRun=All' : ''}`;
+    return ((await this.request('POST', path, body)) as { items: { outcome: ApplyOutcome; object: T }[] }).items;
+  }
+
   /** Deletes an object; resolves to false when it was already gone. */
   async delete(kind: KindName, namespace: string, name: string, options: { cascade?: boolean; provenance?: Record<string, string> } = {}): Promise<boolean> {
     try {
@@ -101,6 +118,14 @@ export class AdminClient {
 
   async putStatus(kind: KindName, namespace: string, name: string, status: Record<string, unknown>): Promise<AnyObject> {
     return (await this.request('PUT', `${objectPath(kind, namespace, name)}/status`, { status })) as AnyObject;
+  }
+
+  /**
+   * Replaces the statuses of several objects of one namespace in one transaction
+   * (`POST …/namespaces/{namespace}/status`); all or nothing, `problem.item` names the one refused.
+   */
+  async putStatuses(namespace: string, items: readonly { kind: KindName; name: string; status: Record<string, unknown> }[]): Promise<AnyObject[]> {
+    return ((await this.request('POST', `/admin/v1/namespaces/${encodeURIComponent(namespace)}/status`, { items })) as { items: AnyObject[] }).items;
   }
 
   /**

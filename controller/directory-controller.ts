@@ -43,7 +43,8 @@ export function problemLines(report: PassReport): string[] {
 
 /**
  * Reconciles a folder of YAML declarations into a server, then keeps doing so: on every change
- * of the folder (debounced), and periodically to put back drift. Prints a summary after the
+ * of the folder (debounced; a keyed pass over the objects of the files that changed), and
+ * periodically (a full pass) to put back drift. Prints a summary after the
  * first pass and after any pass that wrote something or whose problems differ from the last.
  */
 export function startDirectoryController(options: DirectoryControllerOptions): DirectoryController {
@@ -65,6 +66,7 @@ export function startDirectoryController(options: DirectoryControllerOptions): D
   const loop = new ControllerLoop({
     reconciler,
     read: () => source.read(),
+    readKeys: (keys) => source.readKeys(keys),
     ...(options.observer ? { observer: options.observer } : {}),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
     onPass: (report) => {
@@ -84,7 +86,18 @@ export function startDirectoryController(options: DirectoryControllerOptions): D
       lastError = message;
     },
   });
-  const unwatch = options.watch === false ? () => {} : source.watch(() => loop.trigger(), options.debounceMs);
+  // A change maps to the keys its files declare or declared (a keyed pass); when it cannot, a full pass.
+  const onChange = (paths?: ReadonlySet<string>) => {
+    if (!paths) {
+      loop.trigger();
+      return;
+    }
+    source.changed(paths).then(
+      (keys) => (keys ? loop.enqueue(keys) : loop.trigger()),
+      () => loop.trigger(),
+    );
+  };
+  const unwatch = options.watch === false ? () => {} : source.watch(onChange, options.debounceMs);
   loop.start();
   return {
     loop,

@@ -1,5 +1,5 @@
 import { KINDS, SOURCE_ANNOTATION, applyRank, canonicalJson, declarationOf, diff, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
-import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
+import { AdminApiError, type AdminClient, type ApplyOutcome } from '../client/admin-client.ts';
 import { driftedCondition, readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
 
 /** Annotation naming the controller that created an object; it deletes only what carries its own name. */
@@ -13,6 +13,13 @@ export interface ObjectKey {
 
 export function keyOf(k: ObjectKey): string {
   return `${k.kind} ${k.namespace}/${k.name}`;
+}
+
+/** The key `keyOf` wrote, read back; undefined for a string that is not one. */
+export function parseKey(key: string): ObjectKey | undefined {
+  const match = /^([A-Za-z]+) ([^/ ]+)\/([^/ ]+)$/.exec(key);
+  const kind = match ? kindByName(match[1]!)?.kind : undefined;
+  return match && kind ? { kind, namespace: match[2]!, name: match[3]! } : undefined;
 }
 
 export function objectKey(object: AnyObject): ObjectKey {
@@ -89,8 +96,15 @@ export interface PassReport {
   writes: number;
   problems: PassProblem[];
   results: ObjectResult[];
-  /** Every object on the server after the pass, by key. */
+  /**
+   * The objects on the server after the pass, by key: every one after a full pass, those of
+   * `keys` after a keyed pass.
+   */
   present: Map<string, AnyObject>;
+  /** The keys a keyed pass reconciled (`reconcileKeys`); undefined for a full pass, which covers every key. */
+  keys?: ReadonlySet<string>;
+  /** Requests the pass sent that wrote (or tried to write) several objects at once. */
+  batches: number;
   durationMs: number;
 }
 
@@ -110,6 +124,12 @@ export interface ReconcilerOptions {
   source: string;
   /** Writes in flight at once within one dependency level. */
   concurrency?: number;
+  /**
+   * Creates and updates of one level go to the server in bulk applies of at most this many
+   * objects (one transaction each) when there are at least `bulkMin` of them; 0 turns bulk off.
+   */
+  bulkSize?: number;
+  bulkMin?: number;
   now?: () => Date;
   /**
    * What to do with an object changed on the server behind the declaration's back: `correct`
@@ -166,13 +186,15 @@ export function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject)
   for (const item of items) {
     const object = objectOf(item);
     const rank = applyRank(object.kind) * 10_000 + depthOf(object, new Set());
-    groups.set(rank, [...(groups.get(rank) ?? []), item]);
+    const group = groups.get(rank);
+    if (group) group.push(item);
+    else groups.set(rank, [item]);
   }
   return [...groups.entries()].sort(([a], [b]) => a - b).map(([, group]) => group);
 }
 
 /** Declared organizations whose parents lead back to themselves, with the cycle spelled out. */
-export function parentCycles(objects: readonly DesiredObject[]): Map<string, string> {
+export function parentCycles(objects: readonly DesiredObject[], only?: ReadonlySet<string>): Map<string, string> {
   const byNamespace = new Map<string, Map<string, OrganizationObject>>();
   for (const { object } of objects) {
     if (object.kind !== 'Organization') continue;
@@ -182,6 +204,7 @@ export function parentCycles(objects: readonly DesiredObject[]): Map<string, str
   const found = new Map<string, string>();
   for (const orgs of byNamespace.values()) {
     for (const org of orgs.values()) {
+      if (only && !only.has(keyOf(objectKey(org)))) continue;
       const cycle = parentCycle(orgs, org.metadata.name);
       if (cycle) found.set(keyOf(objectKey(org)), `${keyOf(objectKey(org))}: spec.parentRef.name: makes a cycle of parents: ${cycle.join(' → ')}`);
     }
@@ -247,8 +270,11 @@ export class Reconciler {
   private readonly client: AdminClient;
   private readonly source: string;
   private readonly concurrency: number;
+  private readonly bulkSize: number;
+  private readonly bulkMin: number;
   private readonly now: () => Date;
   readonly drift: DriftMode;
+  private readonly pendingStatus: { key: ObjectKey; status: Record<string, unknown>; resolve: (object: AnyObject) => void; reject: (error: unknown) => void; report: PassReport }[] = [];
   /** Objects seen in sync during this process: one of them missing later was deleted behind our back. */
   private readonly seen = new Set<string>();
 
@@ -257,12 +283,50 @@ export class Reconciler {
     this.owner = options.owner;
     this.source = options.source;
     this.concurrency = options.concurrency ?? 8;
+    this.bulkSize = options.bulkSize ?? 500;
+    this.bulkMin = options.bulkMin ?? 8;
     this.now = options.now ?? (() => new Date());
     this.drift = options.drift ?? 'correct';
   }
 
+  /**
+   * A full pass: every declaration against every object on the server (the safety net that
+   * catches drift and anything a keyed pass missed).
+   */
   async reconcile(state: DesiredState): Promise<PassReport> {
     const started = performance.now();
+    const server = await this.readServer();
+    return this.pass(state, server, undefined, started);
+  }
+
+  /**
+   * A keyed pass: only the objects of `keys` (`keyOf`), each read from the server by name,
+   * applied or deleted as a full pass would. `state` needs to hold only those keys'
+   * declarations (more is ignored); its `complete` still guards deletions. The cost is that of
+   * the keys, not of the workspace.
+   */
+  async reconcileKeys(state: DesiredState, keys: ReadonlySet<string>): Promise<PassReport> {
+    const started = performance.now();
+    const server = new Map<string, AnyObject>();
+    const targets = [...keys].map((k) => parseKey(k)).filter((k): k is ObjectKey => k !== undefined);
+    try {
+      await pool(targets, this.concurrency, async (key) => {
+        const object = await this.client.get(key.kind, key.namespace, key.name);
+        if (object) server.set(keyOf(key), object);
+      });
+    } catch (error) {
+      throw new TransientError(`cannot read the server's objects: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    const scoped: DesiredState = {
+      objects: state.objects.filter((i) => keys.has(keyOf(objectKey(i.object)))),
+      // A document whose object cannot be told stays a problem of every pass until it is fixed.
+      errors: state.errors.filter((e) => !e.target || keys.has(keyOf(e.target))),
+      complete: state.complete,
+    };
+    return this.pass(scoped, server, keys, started);
+  }
+
+  private async pass(state: DesiredState, server: Map<string, AnyObject>, keys: ReadonlySet<string> | undefined, started: number): Promise<PassReport> {
     const report: PassReport = {
       declared: state.objects.length + state.errors.length,
       applied: 0,
@@ -277,9 +341,10 @@ export class Reconciler {
       problems: [],
       results: [],
       present: new Map(),
+      ...(keys ? { keys } : {}),
+      batches: 0,
       durationMs: 0,
     };
-    const server = await this.readServer();
     const fail = async (key: ObjectKey, readiness: Readiness, origin: Origin | undefined) => {
       report.failed++;
       report.problems.push({ label: keyOf(key), message: readiness.message, ...(origin ? { origin } : {}) });
@@ -309,11 +374,20 @@ export class Reconciler {
     }
 
     for (const level of levels(valid, (i) => i.object)) {
-      await pool(level, this.concurrency, (item) => this.applyOne(item, server, report, fail));
+      const applied = await this.applyInBulk(level, server, report);
+      await pool(
+        level.filter((i) => !applied.has(keyOf(objectKey(i.object)))),
+        this.concurrency,
+        (item) => this.applyOne(item, server, report, fail, applied),
+      );
+      // Written already: what is left is each one's status, which goes out in bulk as well.
+      const bulked = level.filter((i) => applied.has(keyOf(objectKey(i.object))));
+      await pool(bulked, Math.max(1, bulked.length), (item) => this.applyOne(item, server, report, fail, applied));
     }
 
     const declared = new Set([...state.objects.map((i) => keyOf(objectKey(i.object))), ...errorTargets]);
     if (state.complete) {
+      // A keyed pass deletes only among its keys: what the server holds under them is all it read.
       const orphans = orphansOf(server, declared, this.owner);
       for (const level of levels(orphans, (o) => o).reverse()) {
         await pool(level, this.concurrency, (object) => this.deleteOne(object, server, report));
@@ -326,6 +400,50 @@ export class Reconciler {
     return report;
   }
 
+  /**
+   * What a level needs written (created, or changed in its declaration and not drift to be
+   * reported), sent in bulk applies of `bulkSize`, per namespace, in the level's order. A batch
+   * the server refuses as a whole (one invalid object rolls it back) is left to `applyOne`,
+   * object by object, so the one at fault is told apart and the others still converge.
+   */
+  private async applyInBulk(level: readonly DesiredObject[], server: Map<string, AnyObject>, report: PassReport): Promise<Map<string, { outcome: ApplyOutcome; object: AnyObject }>> {
+    const applied = new Map<string, { outcome: ApplyOutcome; object: AnyObject }>();
+    if (this.bulkSize <= 0) return applied;
+    const byNamespace = new Map<string, { key: string; object: AnyObject; provenance: Record<string, string> }[]>();
+    for (const item of level) {
+      const k = keyOf(objectKey(item.object));
+      const current = server.get(k);
+      if (current && !this.mayWrite(current)) continue;
+      const desired = asWritten(item.object, current, this.owner);
+      if (current && declarationOf(current) === declarationOf(desired)) continue;
+      const reason = this.reasonFor(k, current);
+      if (reason === 'drift' && this.drift === 'report') continue;
+      const namespace = item.object.metadata.namespace ?? 'default';
+      const writes = byNamespace.get(namespace) ?? byNamespace.set(namespace, []).get(namespace)!;
+      writes.push({ key: k, object: desired, provenance: { ...item.provenance, reason, controller: this.owner } });
+    }
+    for (const [namespace, writes] of byNamespace) {
+      if (writes.length < this.bulkMin) continue;
+      for (let i = 0; i < writes.length; i += this.bulkSize) {
+        const chunk = writes.slice(i, i + this.bulkSize);
+        try {
+          const results = await this.client.applyMany(namespace, chunk);
+          report.batches++;
+          results.forEach((result, n) => applied.set(chunk[n]!.key, result));
+        } catch (error) {
+          if (isFatalForPass(error)) throw new TransientError(`bulk apply in ${namespace}: ${error.message}`, { cause: error });
+          if (!(error instanceof AdminApiError)) throw error;
+          // Refused as a whole: applyOne writes these one by one and reports the one at fault.
+        }
+      }
+    }
+    return applied;
+  }
+
+  private reasonFor(k: string, current: AnyObject | undefined): 'drift' | 'declared' {
+    return current ? (this.drifted(current) ? 'drift' : 'declared') : this.seen.has(k) ? 'drift' : 'declared';
+  }
+
   private readServer(): Promise<Map<string, AnyObject>> {
     return readServerObjects(this.client);
   }
@@ -334,7 +452,7 @@ export class Reconciler {
     return mayWrite(current, this.owner);
   }
 
-  private async applyOne(item: DesiredObject, server: Map<string, AnyObject>, report: PassReport, fail: (key: ObjectKey, readiness: Readiness, origin: Origin | undefined) => Promise<void>): Promise<void> {
+  private async applyOne(item: DesiredObject, server: Map<string, AnyObject>, report: PassReport, fail: (key: ObjectKey, readiness: Readiness, origin: Origin | undefined) => Promise<void>, applied: ReadonlyMap<string, { outcome: ApplyOutcome; object: AnyObject }>): Promise<void> {
     const key = objectKey(item.object);
     const k = keyOf(key);
     const current = server.get(k);
@@ -348,13 +466,13 @@ export class Reconciler {
     let object = current;
     let outcome: ObjectOutcome = 'unchanged';
     if (!current || declarationOf(current) !== declarationOf(desired)) {
-      const reason = current ? (this.drifted(current) ? 'drift' : 'declared') : this.seen.has(k) ? 'drift' : 'declared';
+      const reason = this.reasonFor(k, current);
       if (reason === 'drift' && this.drift === 'report') {
         await this.reportDrift(item, current, desired, report);
         return;
       }
       try {
-        const result = await this.client.apply(desired, { ...item.provenance, reason, controller: this.owner });
+        const result = applied.get(k) ?? (await this.client.apply(desired, { ...item.provenance, reason, controller: this.owner }));
         object = result.object;
         outcome = result.outcome;
         server.set(k, object);
@@ -430,6 +548,45 @@ export class Reconciler {
   }
 
   /**
+   * A status write, gathered with the others made in the same turn of the event loop and sent
+   * in bulk (per namespace, `bulkSize` at a time) when there are at least `bulkMin` of them. A
+   * batch the server refuses as a whole is sent again one status at a time, so each answers for itself.
+   */
+  private putStatus(key: ObjectKey, status: Record<string, unknown>, report: PassReport): Promise<AnyObject> {
+    if (this.bulkSize <= 0) return this.client.putStatus(key.kind, key.namespace, key.name, status);
+    return new Promise((resolve, reject) => {
+      this.pendingStatus.push({ key, status, resolve, reject, report });
+      if (this.pendingStatus.length === 1) setImmediate(() => void this.flushStatuses());
+    });
+  }
+
+  private async flushStatuses(): Promise<void> {
+    const pending = this.pendingStatus.splice(0);
+    const byNamespace = new Map<string, typeof pending>();
+    for (const p of pending) (byNamespace.get(p.key.namespace) ?? byNamespace.set(p.key.namespace, []).get(p.key.namespace)!).push(p);
+    const one = (p: (typeof pending)[number]) => this.client.putStatus(p.key.kind, p.key.namespace, p.key.name, p.status).then(p.resolve, p.reject);
+    await Promise.all(
+      [...byNamespace].map(async ([namespace, writes]) => {
+        if (writes.length < this.bulkMin) return Promise.all(writes.map(one));
+        for (let i = 0; i < writes.length; i += this.bulkSize) {
+          const chunk = writes.slice(i, i + this.bulkSize);
+          try {
+            const updated = await this.client.putStatuses(
+              namespace,
+              chunk.map((p) => ({ kind: p.key.kind, name: p.key.name, status: p.status })),
+            );
+            chunk[0]!.report.batches++;
+            chunk.forEach((p, n) => p.resolve(updated[n]!));
+          } catch (error) {
+            if (error instanceof AdminApiError && !isFatalForPass(error)) await Promise.all(chunk.map(one));
+            else for (const p of chunk) p.reject(error);
+          }
+        }
+      }),
+    );
+  }
+
+  /**
    * Writes the Ready condition (and where the declaration came from) when it differs from what the
    * server holds. `drifted`: the object is left drifted (see reportDrift); otherwise a `Drifted`
    * condition left from such a pass is turned False, and none is added where there was none.
@@ -454,7 +611,7 @@ export class Reconciler {
     if (canonicalJson(next) === canonicalJson(status)) return object;
     const key = objectKey(object);
     try {
-      const updated = await this.client.putStatus(key.kind, key.namespace, key.name, next);
+      const updated = await this.putStatus(key, next, report);
       report.statusWrites++;
       return updated;
     } catch (error) {

@@ -62,6 +62,7 @@ export async function startKubernetesController(options: StartKubernetesOptions)
     kubeConfig: options.kubeConfig,
     ...(options.namespace ? { namespace: options.namespace } : {}),
     onChange: () => loop?.trigger(),
+    onKeys: (keys) => loop?.enqueue(keys),
     onError: (error) => options.out(`kubernetes: ${error instanceof Error ? error.message : String(error)}`),
     ...(options.now ? { now: options.now } : {}),
     clientSecrets: new ClientSecretDelivery({ core: options.kubeConfig.makeApiClient(CoreV1Api), admin: options.client, owner }),
@@ -73,6 +74,7 @@ export async function startKubernetesController(options: StartKubernetesOptions)
       await source.ensureFinalizers();
       return source.read();
     },
+    readKeys: (keys) => source.readKeys(keys),
     onPass: async (report) => {
       await source.afterPass(report, owner);
       if (report.writes > 0 || report.failed > 0) {

@@ -1,7 +1,7 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, KINDS, ValidationError, canonicalJson, kindByName, parseObject, type Condition, type KindName } from '../../api/index.ts';
 import { readyCondition, setCondition, type Readiness } from '../conditions.ts';
-import { MANAGED_BY, keyOf, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type ObjectResult, type PassReport } from '../reconciler.ts';
+import { MANAGED_BY, keyOf, parseKey, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type ObjectResult, type PassReport } from '../reconciler.ts';
 import type { ClientSecretDelivery } from './client-secrets.ts';
 import type { RefVerdict, SecretRefSync } from './secret-refs.ts';
 
@@ -20,8 +20,14 @@ export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
-  /** Called on every add, update and delete seen by an informer. */
+  /** Called when the whole state must be read again (an informer listed). */
   onChange: () => void;
+  /**
+   * Called with the key (`keyOf`) of a resource added, deleted, or changed in what it declares
+   * (generation, labels, annotations, finalizers, deletion); a change of its status alone is not
+   * one. Without it every event calls `onChange`.
+   */
+  onKeys?: (keys: string[]) => void;
   onError?: (error: unknown) => void;
   component?: string;
   now?: () => Date;
@@ -75,7 +81,7 @@ export class KubernetesSource {
     let informer = this.informers.get(kind);
     if (!informer) {
       informer = makeInformer<CustomResource>(this.options.kubeConfig, path, list);
-      for (const verb of ['add', 'update', 'delete'] as const) informer.on(verb, () => this.options.onChange());
+      for (const verb of ['add', 'update', 'delete'] as const) informer.on(verb, (cr) => this.changedResource(kind, cr, verb));
       // The informer stops on any error but 410 (which it handles by re-listing): restart it with backoff.
       informer.on('error', (error) => {
         this.synced.delete(kind);
@@ -93,6 +99,24 @@ export class KubernetesSource {
       this.options.onError?.(error);
       this.scheduleRestart(kind);
     }
+  }
+
+  /** What of a resource the controller acts on; its status (which the controller writes itself) is left out. */
+  private readonly fingerprints = new Map<string, string>();
+
+  private changedResource(kind: KindName, cr: CustomResource, verb: 'add' | 'update' | 'delete'): void {
+    const { onKeys } = this.options;
+    if (!onKeys) {
+      this.options.onChange();
+      return;
+    }
+    const key = keyOf({ kind, namespace: cr.metadata.namespace ?? 'default', name: cr.metadata.name });
+    const { generation, deletionTimestamp, labels, annotations, finalizers } = cr.metadata;
+    const fingerprint = canonicalJson({ generation, deletionTimestamp, labels, annotations, finalizers, spec: cr.spec });
+    if (verb === 'delete') this.fingerprints.delete(key);
+    else if (this.fingerprints.get(key) === fingerprint) return;
+    else this.fingerprints.set(key, fingerprint);
+    onKeys([key]);
   }
 
   private scheduleRestart(kind: KindName): void {
@@ -121,10 +145,35 @@ export class KubernetesSource {
     }
   }
 
+  /** The resources of some keys (`keyOf`) from the informers' caches, each with the finalizer in place. */
+  private resourcesOf(keys: ReadonlySet<string>): { kind: KindName; cr: CustomResource }[] {
+    const out: { kind: KindName; cr: CustomResource }[] = [];
+    for (const key of keys) {
+      const k = parseKey(key);
+      const cr = k ? this.informers.get(k.kind)?.get(k.name, k.namespace) : undefined;
+      if (k && cr) out.push({ kind: k.kind, cr });
+    }
+    return out;
+  }
+
+  /** `read()` for some keys only: what a keyed pass reconciles. */
+  async readKeys(keys: ReadonlySet<string>): Promise<DesiredState> {
+    const resources = this.resourcesOf(keys);
+    for (const { kind, cr } of resources) {
+      if (cr.metadata.deletionTimestamp || cr.metadata.finalizers?.includes(FINALIZER)) continue;
+      await this.patch(kind, cr, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER], resourceVersion: cr.metadata.resourceVersion } });
+    }
+    return this.desiredOf(resources);
+  }
+
   read(): DesiredState {
+    return this.desiredOf(this.resources());
+  }
+
+  private desiredOf(resources: readonly { kind: KindName; cr: CustomResource }[]): DesiredState {
     const objects: DesiredObject[] = [];
     const errors: DeclarationError[] = [];
-    for (const { kind, cr } of this.resources()) {
+    for (const { kind, cr } of resources) {
       if (cr.metadata.deletionTimestamp) continue; // being deleted: no longer declared, so the reconciler deprovisions it
       const namespace = cr.metadata.namespace ?? 'default';
       const target: ObjectKey = { kind, namespace, name: cr.metadata.name };
@@ -148,7 +197,11 @@ export class KubernetesSource {
     const results = new Map(report.results.map((r) => [keyOf(r.key), r]));
     const now = (this.options.now ?? (() => new Date()))();
     const refs = await this.syncSecretRefs(results);
-    for (const { kind, cr } of this.resources()) {
+    // The server computes ConnectionReady on read, and a write's answer does not carry it: a
+    // connection written (or whose secret was copied) this pass is read again in the next one.
+    const again = report.results.filter((r) => r.key.kind === 'IdPConnection' && (r.outcome === 'created' || r.outcome === 'updated' || refs.get(keyOf(r.key))?.notice)).map((r) => keyOf(r.key));
+    // After a keyed pass only its keys: what the server holds for the others was not read.
+    for (const { kind, cr } of report.keys ? this.resourcesOf(report.keys) : this.resources()) {
       const key = keyOf({ kind, namespace: cr.metadata.namespace ?? 'default', name: cr.metadata.name });
       const result = results.get(key);
       if (cr.metadata.deletionTimestamp) {
@@ -167,6 +220,7 @@ export class KubernetesSource {
       else if (kind === 'IdPConnection') await this.writeConnectionStatus(cr, result, refs.get(key), now);
       else await this.writeStatus(kind, cr, result.readiness, now, {}, serverConditions(kind, result));
     }
+    if (again.length > 0) this.options.onKeys?.(again);
   }
 
   /**

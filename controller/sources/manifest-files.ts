@@ -83,7 +83,7 @@ export type ParsedFile = { kind: 'object'; object: AnyObject; document: number }
 /** What a caller keeps between reads so unchanged files are not parsed again (YAML parsing dominates a read). */
 export type ManifestCache = Map<string, { text: string; parsed: ParsedFile[] }>;
 
-function parseFile(file: string, text: string, defaultNamespace: string): ParsedFile[] {
+export function parseFile(file: string, text: string, defaultNamespace: string): ParsedFile[] {
   const out: ParsedFile[] = [];
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [docs];
@@ -115,7 +115,8 @@ export async function readManifests(dir: string, options: { defaultNamespace?: s
   const result: Manifests = { objects: [], errors: [] };
   const seen = new Map<string, string>();
   const files = await yamlFiles(dir);
-  if (options.cache) for (const path of options.cache.keys()) if (!files.includes(path)) options.cache.delete(path);
+  const present = new Set(files);
+  if (options.cache) for (const path of options.cache.keys()) if (!present.has(path)) options.cache.delete(path);
   for (const path of files) {
     const file = relative(dir, path);
     let text: string;

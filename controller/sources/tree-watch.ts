@@ -23,13 +23,16 @@ const hidden = (name: string) => name.startsWith('.') || name === 'node_modules'
  * atomic saves, `git checkout`) keeps being seen; recursive `fs.watch` on Linux watches
  * the replaced file's inode and goes silent. After each quiet period the tree is walked
  * again so folders created or removed since gain or lose their watch, then `onChange` runs
- * once.
+ * once, with the paths the events named (undefined when that cannot tell the whole change: a
+ * folder came or went, an event named nothing, an extra folder such as `.git` moved).
  */
-export function watchTree(root: string, onChange: () => void, options: TreeWatchOptions): TreeWatch {
+export function watchTree(root: string, onChange: (changed?: ReadonlySet<string>) => void, options: TreeWatchOptions): TreeWatch {
   const skip = options.skip ?? hidden;
   const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  /** The paths events named since the last `onChange`; undefined once one could not be told (anything may have changed). */
+  let changed: Set<string> | undefined = new Set();
 
   const schedule = () => {
     if (stopped) return;
@@ -41,6 +44,9 @@ export function watchTree(root: string, onChange: () => void, options: TreeWatch
     try {
       const watcher = watch(dir, (_event, name) => {
         if (ignore && name && ignore(String(name))) return;
+        // An extra folder (a checkout's .git) or an event without a name: no file to point at.
+        if (ignore || !name) changed = undefined;
+        else changed?.add(join(dir, String(name)));
         schedule();
       });
       // The folder went away (its parent's watch reports that) or the watch limit was hit: the periodic resync still reads it.
@@ -66,23 +72,41 @@ export function watchTree(root: string, onChange: () => void, options: TreeWatch
     await Promise.all(entries.filter((e) => e.isDirectory() && !skip(e.name)).map((e) => folders(join(dir, e.name), out)));
   };
   const extras = new Set<string>();
-  const sync = async () => {
+  /** Brings the watches in line with the tree's folders; true when a folder came or went. */
+  const sync = async (): Promise<boolean> => {
     const now = new Set<string>();
     await folders(root, now);
-    if (stopped) return;
-    for (const dir of now) add(dir);
-    for (const dir of [...watchers.keys()]) if (!now.has(dir) && !extras.has(dir)) remove(dir);
+    if (stopped) return false;
+    let moved = false;
+    for (const dir of now) {
+      if (!watchers.has(dir)) moved = true;
+      add(dir);
+    }
+    for (const dir of [...watchers.keys()]) {
+      if (!now.has(dir) && !extras.has(dir)) {
+        moved = true;
+        remove(dir);
+      }
+    }
+    return moved;
   };
   const settle = async () => {
-    await sync();
-    if (!stopped) onChange();
+    const folderMoved = await sync();
+    if (stopped) return;
+    // A folder added, removed or renamed changes files no event named one by one.
+    const paths = folderMoved ? undefined : changed;
+    changed = new Set();
+    onChange(paths);
   };
 
   // The folders' watches are in place only once the first walk ends, and the caller's first read
   // may come before that: a save in between would go unseen until the resync. So the root is
   // watched at once, and one pass follows the first walk (a pass with nothing new writes nothing).
   add(root);
-  void sync().then(schedule);
+  void sync().then(() => {
+    changed = undefined;
+    schedule();
+  });
   return {
     also(dir, ignore) {
       if (stopped) return;

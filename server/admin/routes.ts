@@ -1,7 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { principalOf } from '../governance/guard.ts';
-import { KINDS, dnsLabel, duration, durationSeconds, kindByPlural, type KindDefinition } from '../../api/index.ts';
+import { z } from 'zod';
+import { KINDS, dnsLabel, duration, durationSeconds, kindByName, kindByPlural, type KindDefinition } from '../../api/index.ts';
+import { Provenance } from '../changes.ts';
 import type { Store } from '../store/index.ts';
 import { readBody } from '../http/body.ts';
 import type { ObjectService } from '../objects/service.ts';
@@ -24,6 +26,37 @@ import { organizationOf } from '../objects/service.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
 
 const KNOWN = KINDS.map((k) => k.plural).join(', ');
+
+/** At most this many objects per bulk apply: one transaction holds the namespace's lock while it runs. */
+export const BULK_LIMIT = 1000;
+
+const BulkApply = z.object({
+  items: z
+    .array(
+      z.object({
+        object: z.looseObject({ kind: z.string(), metadata: z.looseObject({ name: z.string() }) }),
+        provenance: Provenance.optional(),
+      }),
+    )
+    .min(1)
+    .max(BULK_LIMIT),
+});
+
+const BulkStatus = z.object({
+  items: z
+    .array(z.object({ kind: z.string(), name: z.string(), status: z.unknown() }))
+    .min(1)
+    .max(BULK_LIMIT),
+});
+
+function bulkBodyProblem(error: z.ZodError, expected: string) {
+  const issue = error.issues[0]!;
+  const path = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+  return badRequest(`${path || 'body'}: ${issue.message} (expected ${expected}, at most ${BULK_LIMIT} items)`, [{ path: path || 'items', message: issue.message }]);
+}
 
 function kindFrom(ctx: Context): KindDefinition {
   const def = kindByPlural(String(ctx.params.plural));
@@ -178,6 +211,56 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     ctx.set('Gatehouse-Outcome', result.outcome);
     if (dryRun) ctx.set('Gatehouse-Dry-Run', 'All');
     ctx.body = result.object;
+  });
+
+  /**
+   * Bulk apply: several objects of one namespace in one transaction, in the order given, each
+   * authorised and audited as its own PUT. All or nothing: a refused object rolls the batch back
+   * and the problem names it (`item`, `object`, field paths). See docs/admin-api.md.
+   */
+  router.post('/namespaces/:namespace/apply', async (ctx) => {
+    const namespace = pathName(ctx, 'namespace');
+    const context = changeContext(ctx);
+    const dryRun = dryRunOf(ctx);
+    const parsed = BulkApply.safeParse(await readBody(ctx, options.bodyLimit));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const path = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
+      throw badRequest(`${path || 'body'}: ${issue.message} (expected {"items": [{"object": {...}, "provenance"?: {...}}], at most ${BULK_LIMIT} items)`, [{ path: path || 'items', message: issue.message }]);
+    }
+    const { items } = parsed.data;
+    for (const [i, item] of items.entries()) {
+      const { kind, metadata } = item.object;
+      const def = kindByName(kind);
+      if (!def) throw badRequest(`items[${i}].object.kind: unknown kind "${kind}"; known: ${KINDS.map((k) => k.kind).join(', ')}`, [{ path: `items[${i}].object.kind`, message: 'unknown kind' }]);
+      const name = dnsLabel.safeParse(metadata.name);
+      if (!name.success) throw badRequest(`items[${i}].object.metadata.name: ${name.error.issues[0]!.message}`, [{ path: `items[${i}].object.metadata.name`, message: name.error.issues[0]!.message }]);
+      // Each object is authorised exactly as its own PUT would be (a partner administrator's guardrails included).
+      await requireWrite(ctx, def.kind, namespace, name.data, item.object);
+    }
+    const results = await objects.applyMany(namespace, items, context, { dryRun });
+    if (dryRun) ctx.set('Gatehouse-Dry-Run', 'All');
+    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'ApplyResultList', items: results.map((r) => ({ outcome: r.outcome, object: r.object })) };
+  });
+
+  /** Bulk status: several objects' statuses in one transaction, each authorised as its own `PUT …/status`. All or nothing. */
+  router.post('/namespaces/:namespace/status', async (ctx) => {
+    const namespace = pathName(ctx, 'namespace');
+    const context = changeContext(ctx);
+    const parsed = BulkStatus.safeParse(await readBody(ctx, options.bodyLimit));
+    if (!parsed.success) throw bulkBodyProblem(parsed.error, '{"items": [{"kind": "Client", "name": "…", "status": {...}}]}');
+    const items = parsed.data.items.map((item, i) => {
+      const def = kindByName(item.kind);
+      if (!def) throw badRequest(`items[${i}].kind: unknown kind "${item.kind}"; known: ${KINDS.map((k) => k.kind).join(', ')}`, [{ path: `items[${i}].kind`, message: 'unknown kind' }]);
+      const name = dnsLabel.safeParse(item.name);
+      if (!name.success) throw badRequest(`items[${i}].name: ${name.error.issues[0]!.message}`, [{ path: `items[${i}].name`, message: name.error.issues[0]!.message }]);
+      return { kind: def.kind, name: name.data, status: item.status };
+    });
+    for (const item of items) await requireWrite(ctx, item.kind, namespace, item.name);
+    ctx.body = { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'StatusResultList', items: await objects.setStatuses(namespace, items, context) };
   });
 
   router.put('/namespaces/:namespace/:plural/:name/status', async (ctx) => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { GROUP_VERSION, KINDS, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject, type UserObject, parentCycle } from '../../api/index.ts';
+import { GROUP_VERSION, KINDS, ValidationError, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject, type UserObject, parentCycle } from '../../api/index.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Repositories, Store, StoredObject, UserRecord } from '../store/index.ts';
 import type { ChangeContext } from '../changes.ts';
-import { BadRequest, Conflict, InvalidObject, notFound } from '../errors.ts';
+import { BadRequest, Conflict, InvalidObject, Problem, notFound } from '../errors.ts';
+import { namespaceSnapshot } from './snapshot.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
@@ -92,71 +93,128 @@ export class ObjectService {
     }
     object.metadata.namespace = namespace;
 
-    const result = await this.store.transaction(async (repo) => {
-      await this.checkReferences(repo, object, label);
-      const existing = await repo.objects.get(object.kind, namespace, object.metadata.name);
-      if (existing && sameDeclaration(existing.object, object)) {
-        return { outcome: 'unchanged' as const, object: this.present(existing) };
-      }
-      const now = this.clock.now();
-      // Standing is judged across the namespace (parents, the Workspace's lifecycle): as it was before this change.
-      const standingBefore = object.kind === 'Organization' || object.kind === 'Workspace' ? await loadNamespace(repo, namespace) : undefined;
-      const userBefore = object.kind === 'User' ? await repo.users.find(namespace, object.metadata.name) : undefined;
-      const generation = (existing?.generation ?? 0) + 1;
-      const stored: StoredObject = {
-        uid: existing?.uid ?? randomUUID(),
-        generation,
-        status: existing?.status ?? null,
-        createdAt: existing?.createdAt ?? now,
-        updatedAt: now,
-        object: {
-          ...object,
-          metadata: {
-            ...object.metadata,
-            namespace,
-            generation,
-            creationTimestamp: new Date(existing?.createdAt ?? now).toISOString(),
-          },
-          status: undefined,
-        } as AnyObject,
-      };
-      delete stored.object.status;
-      if (options.dryRun) return { outcome: existing ? ('updated' as const) : ('created' as const), object: this.present({ ...stored, status: existing?.status ?? null }), dryRun: true };
-      await repo.objects.put(stored);
-      await repo.objects.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
-      await repo.objects.bumpConfigVersion(namespace);
-      if (object.kind === 'User') await syncDeclaredUser(repo, object, now);
-      const outcome: ApplyOutcome = existing ? 'updated' : 'created';
-      await repo.audit.append(
-        {
-          action: `${object.kind}.${outcome}`,
-          actor: context.actor,
-          namespace,
-          organization: organizationOf(object),
-          kind: object.kind,
-          name: object.metadata.name,
-          data: {
-            generation,
-            changes: diff(existing ? { spec: existing.object.spec, metadata: pickMeta(existing.object) } : { spec: {}, metadata: {} }, { spec: object.spec, metadata: pickMeta(object) }),
-            ...(context.provenance ? { provenance: redact(context.provenance) } : {}),
-          },
-        },
-        now,
-      );
-      const wasSuspended = (existing?.object as OrganizationObject | undefined)?.spec.suspended === true;
-      let pulled: string[] = [];
-      if (object.kind === 'Organization' && object.spec.suspended && !wasSuspended) {
-        pulled = (await pullKillSwitch(repo, { namespace, organization: object.metadata.name, actor: context.actor, provenance: context.provenance, now })).organizations;
-      }
-      if (standingBefore) await endLapsedTokens(repo, standingBefore, now, context, pulled);
-      if (object.kind === 'User' && userBefore?.active && !object.spec.active) {
-        const revoked = await endUserTokens(repo, namespace, [userBefore]);
-        await repo.audit.append({ action: 'user.deactivated', actor: context.actor, namespace, organization: userBefore.organization || null, kind: 'User', name: userBefore.id, subject: userBefore.id, data: { via: 'declaration', changed: true, revoked } }, now);
-      }
-      return { outcome, object: this.present(stored) };
-    });
+    const result = await this.store.transaction((repo) => this.applyIn(repo, object, label, context, options));
     if ('dryRun' in result) return { outcome: result.outcome, object: result.object };
     return result.outcome === 'unchanged' ? result : this.changed(namespace, result);
+  }
+
+  /**
+   * Applies several objects of one namespace in one transaction, in the order given (so an
+   * object may reference one earlier in the list): each gets exactly the admission and the
+   * audit record a single PUT gives it. All or nothing: the first object refused rolls the whole
+   * batch back and the error names it (`item`, `object`, field paths). Standing (contracts,
+   * parents, lifecycle) is judged once across the batch. With `dryRun` each object's admission
+   * runs against the server as it is, nothing is written.
+   */
+  async applyMany(namespace: string, items: readonly { object: unknown; provenance?: Record<string, string> }[], context: ChangeContext, options: { dryRun?: boolean } = {}): Promise<ApplyResult[]> {
+    const seen = new Map<string, number>();
+    const parsed = items.map((item, i) => {
+      try {
+        const object = parseObject(item.object, { defaultNamespace: namespace });
+        const label = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
+        if (object.metadata.namespace !== namespace) {
+          throw new BadRequest(`${label}: metadata.namespace does not match the namespace in the URL (${namespace})`, [{ path: 'metadata.namespace', message: `must be "${namespace}"` }], label);
+        }
+        const earlier = seen.get(label);
+        if (earlier !== undefined) throw new BadRequest(`${label} appears twice in the batch (also item ${earlier})`, [{ path: 'metadata.name', message: 'appears twice in the batch' }], label);
+        seen.set(label, i);
+        const itemContext: ChangeContext = { actor: context.actor, ...(context.provenance || item.provenance ? { provenance: { ...context.provenance, ...item.provenance } } : {}) };
+        return { object, label, context: itemContext };
+      } catch (error) {
+        throw itemProblem(i, error);
+      }
+    });
+    const dryRun = options.dryRun === true;
+    const results = await this.store.transaction(async (repo) => {
+      const tx: Repositories = { ...repo, objects: namespaceSnapshot(repo.objects, namespace) };
+      const judgesStanding = !dryRun && parsed.some((p) => p.object.kind === 'Organization' || p.object.kind === 'Workspace');
+      const standingBefore = judgesStanding ? await loadNamespace(tx, namespace) : undefined;
+      const batch = { pulled: [] as string[] };
+      const out: ApplyResult[] = [];
+      for (const [i, p] of parsed.entries()) {
+        try {
+          const result = await this.applyIn(tx, p.object, p.label, p.context, { dryRun, batch });
+          out.push({ outcome: result.outcome, object: result.object });
+        } catch (error) {
+          throw itemProblem(i, error);
+        }
+      }
+      if (standingBefore && out.some((r) => r.outcome !== 'unchanged')) await endLapsedTokens(tx, standingBefore, this.clock.now(), context, batch.pulled);
+      return out;
+    });
+    if (!dryRun && results.some((r) => r.outcome !== 'unchanged')) this.notifyChanged(namespace);
+    return results;
+  }
+
+  /**
+   * One object's admission and write inside a transaction. In a `batch` (applyMany) the
+   * standing of the namespace's organizations is judged once, across the whole batch, by the
+   * caller; the organizations the kill switch pulled are collected for it.
+   */
+  private async applyIn(repo: Repositories, object: AnyObject, label: string, context: ChangeContext, options: { dryRun?: boolean; batch?: { pulled: string[] } }): Promise<ApplyResult | (ApplyResult & { dryRun: true })> {
+    const namespace = object.metadata.namespace!;
+    await this.checkReferences(repo, object, label);
+    const existing = await repo.objects.get(object.kind, namespace, object.metadata.name);
+    if (existing && sameDeclaration(existing.object, object)) {
+      return { outcome: 'unchanged' as const, object: this.present(existing) };
+    }
+    const now = this.clock.now();
+    // Standing is judged across the namespace (parents, the Workspace's lifecycle): as it was before this change.
+    const standingBefore = options.batch === undefined && (object.kind === 'Organization' || object.kind === 'Workspace') ? await loadNamespace(repo, namespace) : undefined;
+    const userBefore = object.kind === 'User' ? await repo.users.find(namespace, object.metadata.name) : undefined;
+    const generation = (existing?.generation ?? 0) + 1;
+    const stored: StoredObject = {
+      uid: existing?.uid ?? randomUUID(),
+      generation,
+      status: existing?.status ?? null,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      object: {
+        ...object,
+        metadata: {
+          ...object.metadata,
+          namespace,
+          generation,
+          creationTimestamp: new Date(existing?.createdAt ?? now).toISOString(),
+        },
+        status: undefined,
+      } as AnyObject,
+    };
+    delete stored.object.status;
+    if (options.dryRun) return { outcome: existing ? ('updated' as const) : ('created' as const), object: this.present({ ...stored, status: existing?.status ?? null }), dryRun: true };
+    await repo.objects.put(stored);
+    await repo.objects.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
+    await repo.objects.bumpConfigVersion(namespace);
+    if (object.kind === 'User') await syncDeclaredUser(repo, object, now);
+    const outcome: ApplyOutcome = existing ? 'updated' : 'created';
+    await repo.audit.append(
+      {
+        action: `${object.kind}.${outcome}`,
+        actor: context.actor,
+        namespace,
+        organization: organizationOf(object),
+        kind: object.kind,
+        name: object.metadata.name,
+        data: {
+          generation,
+          changes: diff(existing ? { spec: existing.object.spec, metadata: pickMeta(existing.object) } : { spec: {}, metadata: {} }, { spec: object.spec, metadata: pickMeta(object) }),
+          ...(context.provenance ? { provenance: redact(context.provenance) } : {}),
+        },
+      },
+      now,
+    );
+    const wasSuspended = (existing?.object as OrganizationObject | undefined)?.spec.suspended === true;
+    let pulled: string[] = [];
+    if (object.kind === 'Organization' && object.spec.suspended && !wasSuspended) {
+      pulled = (await pullKillSwitch(repo, { namespace, organization: object.metadata.name, actor: context.actor, provenance: context.provenance, now })).organizations;
+    }
+    if (standingBefore) await endLapsedTokens(repo, standingBefore, now, context, pulled);
+    options.batch?.pulled.push(...pulled);
+    if (object.kind === 'User' && userBefore?.active && !object.spec.active) {
+      const revoked = await endUserTokens(repo, namespace, [userBefore]);
+      await repo.audit.append({ action: 'user.deactivated', actor: context.actor, namespace, organization: userBefore.organization || null, kind: 'User', name: userBefore.id, subject: userBefore.id, data: { via: 'declaration', changed: true, revoked } }, now);
+    }
+    return { outcome, object: this.present(stored) };
   }
 
   async get(kind: KindName, namespace: string, name: string): Promise<AnyObject> {
@@ -239,6 +297,37 @@ export class ObjectService {
    * the controller left it so (drift mode `report`), which an auditor must find in the log.
    */
   async setStatus(kind: KindName, namespace: string, name: string, input: unknown, context?: ChangeContext): Promise<AnyObject> {
+    const status = this.parseStatus(kind, namespace, name, input);
+    return this.store.transaction((repo) => this.setStatusIn(repo, kind, namespace, name, status, context));
+  }
+
+  /**
+   * Replaces the statuses of several objects of one namespace in one transaction, each as
+   * `setStatus` does. All or nothing: an invalid status or a missing object rolls the batch
+   * back, and the error names its item.
+   */
+  async setStatuses(namespace: string, items: readonly { kind: KindName; name: string; status: unknown }[], context?: ChangeContext): Promise<AnyObject[]> {
+    const parsed = items.map((item, i) => {
+      try {
+        return { ...item, status: this.parseStatus(item.kind, namespace, item.name, item.status) };
+      } catch (error) {
+        throw itemProblem(i, error);
+      }
+    });
+    return this.store.transaction(async (repo) => {
+      const out: AnyObject[] = [];
+      for (const [i, item] of parsed.entries()) {
+        try {
+          out.push(await this.setStatusIn(repo, item.kind, namespace, item.name, item.status, context));
+        } catch (error) {
+          throw itemProblem(i, error);
+        }
+      }
+      return out;
+    });
+  }
+
+  private parseStatus(kind: KindName, namespace: string, name: string, input: unknown): Record<string, unknown> {
     const def = kindByName(kind)!;
     const result = def.status.safeParse(input);
     const label = `${kind} ${namespace}/${name}`;
@@ -246,28 +335,31 @@ export class ObjectService {
       const errors = zodErrors(result.error).map((e) => ({ ...e, path: e.path ? `status.${e.path}` : 'status' }));
       throw new InvalidObject(`${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label });
     }
-    return this.store.transaction(async (repo) => {
-      const stored = await repo.objects.get(kind, namespace, name);
-      if (!stored) throw notFound(`${label} does not exist`);
-      await repo.objects.setStatus(kind, namespace, name, result.data as Record<string, unknown>);
-      const drifted = (status: unknown) => ((status as { conditions?: Condition[] } | null)?.conditions ?? []).find((c) => c.type === 'Drifted' && c.status === 'True');
-      const now = drifted(result.data);
-      if (now && !drifted(stored.status) && context) {
-        await repo.audit.append(
-          {
-            action: `${kind}.drift-reported`,
-            actor: context.actor,
-            namespace,
-            organization: organizationOf(stored.object),
-            kind,
-            name,
-            data: { generation: stored.generation, message: now.message, ...(context.provenance ? { provenance: redact(context.provenance) } : {}) },
-          },
-          this.clock.now(),
-        );
-      }
-      return this.present({ ...stored, status: result.data as Record<string, unknown> });
-    });
+    return result.data as Record<string, unknown>;
+  }
+
+  private async setStatusIn(repo: Repositories, kind: KindName, namespace: string, name: string, status: Record<string, unknown>, context?: ChangeContext): Promise<AnyObject> {
+    const label = `${kind} ${namespace}/${name}`;
+    const stored = await repo.objects.get(kind, namespace, name);
+    if (!stored) throw notFound(`${label} does not exist`);
+    await repo.objects.setStatus(kind, namespace, name, status);
+    const drifted = (value: unknown) => ((value as { conditions?: Condition[] } | null)?.conditions ?? []).find((c) => c.type === 'Drifted' && c.status === 'True');
+    const now = drifted(status);
+    if (now && !drifted(stored.status) && context) {
+      await repo.audit.append(
+        {
+          action: `${kind}.drift-reported`,
+          actor: context.actor,
+          namespace,
+          organization: organizationOf(stored.object),
+          kind,
+          name,
+          data: { generation: stored.generation, message: now.message, ...(context.provenance ? { provenance: redact(context.provenance) } : {}) },
+        },
+        this.clock.now(),
+      );
+    }
+    return this.present({ ...stored, status });
   }
 
   /** The object as callers see it: the declaration plus status, with outputs the server computes. */
@@ -356,6 +448,13 @@ export class ObjectService {
     await visit(kind, name, 1);
     return [...found.values()];
   }
+}
+
+/** A refusal of one object of a batch, saying which item it was. */
+function itemProblem(index: number, error: unknown): unknown {
+  const problem = error instanceof ValidationError ? Problem.fromValidation(error) : error;
+  if (!(problem instanceof Problem)) return error;
+  return new Problem(problem.status, problem.title, `items[${index}]: ${problem.message}`, { errors: problem.errors, ...(problem.object ? { object: problem.object } : {}), extra: { ...problem.extra, item: index } });
 }
 
 /** A declared User is also a runtime user (the one sign-ins find); its password and history stay with the runtime record. */

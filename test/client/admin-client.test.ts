@@ -67,4 +67,21 @@ describe('AdminClient', () => {
     const wrong = new AdminClient({ endpoint: gh.url, token: 'wrong-token-wrong-token-wrong' });
     await expect(wrong.list('Organization')).rejects.toThrow('the admin token is not valid');
   });
+  it('applies a batch in one call, and a refused batch names the item and writes nothing', async () => {
+    const org = parseObject(organization('batch'), { defaultNamespace: NS });
+    const web = parseObject(client('batch-web', 'batch'), { defaultNamespace: NS });
+    const results = await admin.applyMany(NS, [{ object: org, provenance: { file: 'batch.yaml' } }, { object: web }]);
+    expect(results.map((r) => [r.outcome, r.object.metadata.name])).toEqual([
+      ['created', 'batch'],
+      ['created', 'batch-web'],
+    ]);
+    expect((await admin.applyMany(NS, [{ object: org }], { dryRun: true }))[0]!.outcome).toBe('unchanged');
+    const orphan = parseObject(client('batch-orphan', 'nobody'), { defaultNamespace: NS });
+    const error = (await admin.applyMany(NS, [{ object: parseObject(client('batch-two', 'batch'), { defaultNamespace: NS }) }, { object: orphan }]).catch((e: unknown) => e)) as AdminApiError;
+    expect(error).toBeInstanceOf(AdminApiError);
+    expect(error.status).toBe(422);
+    expect(error.problem.item).toBe(1);
+    expect(error.errors[0]!.path).toBe('spec.organizationRef.name');
+    expect(await admin.get('Client', NS, 'batch-two')).toBeUndefined();
+  });
 });
