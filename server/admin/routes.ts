@@ -22,6 +22,8 @@ import { registerGovernanceRoutes } from '../governance/routes.ts';
 import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
 import { organizationOf } from '../objects/service.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
+import type { RiskEngine } from '../risk/engine.ts';
+import { presentSuspension, registerRiskRoutes } from '../risk/routes.ts';
 
 const KNOWN = KINDS.map((k) => k.plural).join(', ');
 
@@ -67,6 +69,8 @@ export interface AdminRoutesOptions {
   publicUrl: () => string;
   /** Adds the server's own conditions to an IdPConnection (`ConnectionReady`: can it sign anybody in now). */
   connectionStatus(object: AnyObject): Promise<AnyObject>;
+  /** Client suspensions (shown in Client and Organization status) and the risk summary. */
+  risk: RiskEngine;
   bodyLimit?: number;
 }
 
@@ -87,6 +91,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
   registerAccessRequestRoutes(router, { store, clock: options.clock, guard, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
+  registerRiskRoutes(router, { store, guard, clock: options.clock, risk: options.risk });
 
   /** What the caller may see of a list, with the lifecycle conditions organizations carry. */
   const visible = async (ctx: Context, kind: KindName, items: AnyObject[], namespace?: string): Promise<AnyObject[]> => {
@@ -98,9 +103,25 @@ export function adminRouter(options: AdminRoutesOptions): Router {
   };
   /** Conditions the server computes on every read, so they are true when read. */
   const withServerConditions = async (kind: KindName, items: AnyObject[]): Promise<AnyObject[]> => {
-    if (kind === 'Organization') return withLifecycle(items);
+    if (kind === 'Organization') return withSuspensions(kind, await withLifecycle(items));
+    if (kind === 'Client') return withSuspensions(kind, items);
     if (kind === 'IdPConnection') return Promise.all(items.map((o) => options.connectionStatus(o)));
     return items;
+  };
+  /** A suspended client's `status.suspension`, an organization's `status.suspendedClients`: while the suspension stands. */
+  const withSuspensions = async (kind: 'Organization' | 'Client', items: AnyObject[]): Promise<AnyObject[]> => {
+    if (items.length === 0) return items;
+    const now = options.clock.now();
+    const standing = (await store.risk.suspensions()).filter((s) => s.until === null || s.until > now);
+    if (standing.length === 0) return items;
+    return items.map((o) => {
+      const mine = standing.filter((s) => s.namespace === o.metadata.namespace && (kind === 'Client' ? s.client === o.metadata.name : s.organization === o.metadata.name));
+      if (mine.length === 0) return o;
+      const status = { ...(o as { status?: Record<string, unknown> }).status };
+      if (kind === 'Client') status.suspension = presentSuspension(mine[0]!);
+      else status.suspendedClients = mine.map((s) => s.client);
+      return { ...o, status } as AnyObject;
+    });
   };
   const withLifecycle = async (items: AnyObject[]): Promise<AnyObject[]> => {
     const views = new Map<string, Awaited<ReturnType<typeof loadNamespace>>>();
