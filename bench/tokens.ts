@@ -52,9 +52,11 @@ type Result = Awaited<ReturnType<typeof load>>;
 
 // Short rounds, in pairs, each pair in the order ABBA: a burst of other work on this shared
 // machine, or a slow drift, then lands on both servers alike, and each pair yields a ratio.
+// BENCH_RISK=1: Gatehouse without a risk policy stands in for the bare provider, beside Gatehouse with one (ratios: policy on / off).
+const RISK = process.env.BENCH_RISK === '1';
 const servers = {
-  bare: await start<Target>(new URL('./servers/bare-oidc-provider.ts', import.meta.url).pathname),
-  gatehouse: await start<Target>(new URL('./servers/gatehouse.ts', import.meta.url).pathname),
+  bare: await start<Target>(new URL(RISK ? './servers/gatehouse.ts' : './servers/bare-oidc-provider.ts', import.meta.url).pathname),
+  gatehouse: await start<Target>(new URL(RISK ? './servers/gatehouse-risk.ts' : './servers/gatehouse.ts', import.meta.url).pathname),
 };
 const results: { bare: Result[]; gatehouse: Result[] } = { bare: [], gatehouse: [] };
 try {
@@ -84,8 +86,8 @@ const cpuRatios = results.gatehouse.map((g, i) => g.cpuPerToken / results.bare[i
 const row = (name: string, r: typeof bare) => `${name.padEnd(44)} ${r.tokensPerSecond.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.cpuPerToken.toFixed(0).padStart(11)} ${String(r.errors).padStart(7)}`;
 console.log(`client_credentials, ES256 JWT access tokens, ${CONCURRENCY} concurrent clients, medians of ${ROUNDS} paired rounds of ${SECONDS} s, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`);
 console.log(`${'server'.padEnd(44)} ${'tokens/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/tok'.padStart(11)} ${'errors'.padStart(7)}`);
-console.log(row(`bare oidc-provider (in-memory${process.env.BENCH_BARE_SIGNER === 'gatehouse' ? ', our signer' : ''})`, bare));
-console.log(row(`gatehouse (${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}, audit on)`, gatehouse));
+console.log(row(RISK ? 'gatehouse, no risk policy (in place of bare)' : `bare oidc-provider (in-memory${process.env.BENCH_BARE_SIGNER === 'gatehouse' ? ', our signer' : ''})`, bare));
+console.log(row(`gatehouse (${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}, audit on${RISK ? ', risk policy on' : ''})`, gatehouse));
 console.log(`throughput ratio gatehouse / bare: ${median(ratios).toFixed(2)} median of the pairs (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}); target ≥ 0.80`);
 console.log(`server CPU per token, gatehouse / bare: ${median(cpuRatios).toFixed(2)} median of the pairs (all threads of each server process)`);
 const steals = [...results.bare, ...results.gatehouse].map((r) => r.steal).filter((x) => !Number.isNaN(x));

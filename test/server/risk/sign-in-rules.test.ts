@@ -10,7 +10,9 @@ import { NS, client, idp, organization, user } from '../../support/objects.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { setPassword } from '../../support/sign-in.ts';
 import { CALLBACK, startSignIn, submit, type Started } from '../broker/flow.ts';
+import { Secret, TOTP } from 'otpauth';
 import { deviceCookieName } from '../../../server/risk/device.ts';
+import { eraseUser } from '../../../server/users/erasure.ts';
 
 const NL = '193.0.0.1';
 const US = '8.8.8.8';
@@ -105,6 +107,22 @@ describe('newDevice', () => {
     expect(decision).toMatchObject({ action: 'risk.stepped-up', data: { score: 40, action: 'stepUp', rules: [{ rule: 'newDevice', weight: 40, reason: 'a browser this user never signed in from' }] } });
   });
 
+  it('learns the new browser once the second factor is passed: it is known from then on', async () => {
+    gh.clock.advance(60_000);
+    const browser = browserAt({ ip: NL });
+    const first = await signIn('nd', browser);
+    expect(first.outcome).toBe('stepped-up');
+    const secret = /id="totp-secret">([A-Z2-7 ]+)</.exec(first.html)![1]!.replace(/ /g, '');
+    const code = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30 }).generate({ timestamp: gh.clock.now() });
+    let s = await submit({ ...first.end, res: new Response(first.html) }, { code });
+    expect(await s.res.clone().text()).toContain('Save your recovery codes');
+    s = await submit(s, {});
+    expect(s.url.startsWith(CALLBACK)).toBe(true);
+    gh.clock.advance(60_000);
+    expect((await signIn('nd', browser)).outcome).toBe('allowed');
+    expect(await gh.store.risk.seen(NS, 'device', 'nd-user')).toHaveLength(2);
+  });
+
   it('ignores a forged device cookie: the browser is a new device, and the forged id is not recorded', async () => {
     gh.clock.advance(60_000);
     const forgedId = 'AAAAAAAAAAAAAAAAAAAAAA';
@@ -124,6 +142,15 @@ describe('newDevice', () => {
     expect(value).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/);
     const borrowed = browserAt({ ip: NL, extraCookie: `${deviceCookieName(`/${NS}/nd`)}=${value}` });
     expect((await signIn('nd', borrowed)).outcome).toBe('stepped-up');
+  });
+});
+
+describe('erasing a user', () => {
+  it('forgets what the risk engine saw of it', async () => {
+    const user = (await gh.store.users.find(NS, 'nd-user'))!;
+    expect(await gh.store.risk.seen(NS, 'device', 'nd-user')).not.toEqual([]);
+    await gh.store.transaction((repo) => eraseUser(repo, user, { actor: 'test', via: 'admin' }, gh.clock.now()));
+    expect(await gh.store.risk.seen(NS, 'device', 'nd-user')).toEqual([]);
   });
 });
 
