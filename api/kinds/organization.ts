@@ -129,7 +129,8 @@ export const Organization = defineKind({
   spec: OrganizationSpec,
   /** vanityIssuers: the issuer identifier of each of `spec.domains` (PUBLIC_URL's scheme, default port). */
   /** effective: where each inherited setting came from (`organization`, `template:<name>`, `parent:<name>`, `workspace`, `default`); GET …/effective has the values. */
-  statusShape: { issuer: z.string().optional(), vanityIssuers: z.array(z.string()).optional(), effective: z.record(z.string(), z.string()).optional() },
+  /** suspendedClients: its clients the risk engine has suspended now (set by the server on every read). */
+  statusShape: { issuer: z.string().optional(), vanityIssuers: z.array(z.string()).optional(), effective: z.record(z.string(), z.string()).optional(), suspendedClients: z.array(z.string()).optional() },
   printerColumns: [
     { name: 'Partner', type: 'string', jsonPath: '.spec.contract.partnerType' },
     { name: 'Contract-End', type: 'date', jsonPath: '.spec.contract.endsAt' },

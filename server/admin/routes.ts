@@ -113,13 +113,14 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     if (items.length === 0) return items;
     const now = options.clock.now();
     const standing = (await store.risk.suspensions()).filter((s) => s.until === null || s.until > now);
-    if (standing.length === 0) return items;
+    const field = kind === 'Client' ? 'suspension' : 'suspendedClients';
     return items.map((o) => {
       const mine = standing.filter((s) => s.namespace === o.metadata.namespace && (kind === 'Client' ? s.client === o.metadata.name : s.organization === o.metadata.name));
-      if (mine.length === 0) return o;
-      const status = { ...(o as { status?: Record<string, unknown> }).status };
-      if (kind === 'Client') status.suspension = presentSuspension(mine[0]!);
-      else status.suspendedClients = mine.map((s) => s.client);
+      const stored = (o as { status?: Record<string, unknown> }).status;
+      if (mine.length === 0 && stored?.[field] === undefined) return o;
+      // Computed on every read: a value a status write carried back is never what is shown.
+      const { [field]: _, ...status } = stored ?? {};
+      if (mine.length > 0) status[field] = kind === 'Client' ? presentSuspension(mine[0]!) : mine.map((s) => s.client);
       return { ...o, status } as AnyObject;
     });
   };

@@ -103,6 +103,12 @@ describe('clientBurst and suspendClient', () => {
     expect((await gh.admin('GET', `/admin/v1/namespaces/${NS}/clients/forge-flood`)).body.status?.suspension).toBeUndefined();
   });
 
+  it('is computed on every read: a status write carrying an old suspension back does not show it', async () => {
+    const stale = { client: 'forge-flood', organization: 'forge', score: 100, rules: ['clientBurst'], suspendedAt: '2026-11-23T09:03:00.000Z', until: null };
+    expect((await gh.admin('PUT', `/admin/v1/namespaces/${NS}/clients/forge-flood/status`, { status: { suspension: stale } })).status).toBe(200);
+    expect((await gh.admin('GET', `/admin/v1/namespaces/${NS}/clients/forge-flood`)).body.status?.suspension).toBeUndefined();
+  });
+
   it('is lifted by the declared suspendFor once it has passed', async () => {
     expect(await tokens(25, 'pinnacle-sync', 'pinnacle')).toEqual([...Array(20).fill(200), ...Array(5).fill(400)]);
     expect((await token('pinnacle-sync', 'pinnacle')).body.error_description).toMatch(/until 2026-11-23T09:1\d:00\.000Z$/);
