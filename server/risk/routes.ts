@@ -46,6 +46,39 @@ function presentDecision(r: ChainRecord) {
   return { seq: r.seq, at: new Date(r.at).toISOString(), event: r.action, stage: data.stage ?? null, subject: r.subject, client: r.client, score: data.score ?? null, action: data.action ?? null, rules: data.rules ?? [], ip: data.signals?.ip ?? null, ...(data.country ? { country: data.country } : {}) };
 }
 
+export type RiskSummary = Awaited<ReturnType<typeof riskSummary>>;
+
+/**
+ * An organization's risk events since `since` (default: the last 7 days): decisions by action,
+ * rules fired, its suspended clients, the latest `limit` (default 20) decisions with their
+ * reasons. The caller has checked that its principal may read the organization's audit.
+ */
+export async function riskSummary(store: Store, clock: Clock, namespace: string, organization: string, since = clock.now() - 7 * DAY, limit = 20) {
+  const where = { namespace, organizations: [organization], since };
+  const decisions = await store.audit.query({ ...where, actionPrefix: 'risk.', limit: 1000 });
+  const suspensions = await store.audit.query({ ...where, actionPrefix: 'client.', limit: 1000 });
+  const byAction: Record<RiskAction, number> = { allow: 0, stepUp: 0, deny: 0, suspendClient: 0 };
+  const byRule = Object.fromEntries(RISK_RULES.map((r) => [r, 0])) as Record<RiskRuleName, number>;
+  for (const r of decisions) {
+    const data = r.data as { action?: RiskAction; rules?: { rule?: string }[] };
+    if (data.action && data.action in byAction) byAction[data.action]++;
+    for (const f of data.rules ?? []) if (f.rule && f.rule in byRule) byRule[f.rule as RiskRuleName]++;
+  }
+  const suspended = (await store.risk.suspensions(namespace)).filter((s) => s.organization === organization && (s.until === null || s.until > clock.now()));
+  return {
+    namespace,
+    organization,
+    since: new Date(since).toISOString(),
+    evaluated: decisions.length,
+    truncated: decisions.length === 1000,
+    decisions: byAction,
+    rules: byRule,
+    suspendedClients: suspended.map(presentSuspension),
+    suspensionEvents: suspensions.length,
+    recent: decisions.slice(0, limit).map(presentDecision),
+  };
+}
+
 /**
  * `GET /admin/v1/namespaces/{ns}/organizations/{org}/risk`: the organization's risk events
  * since `since` (default 7 days) summarised — decisions by action, rules fired, suspended
@@ -68,31 +101,8 @@ export function registerRiskRoutes(router: Router, options: RiskRoutesOptions): 
         `bad risk query: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}`,
         parsed.error.issues.map((i) => ({ path: i.path.join('.') || 'query', message: i.message })),
       );
-    const since = parsed.data.since ?? clock.now() - 7 * DAY;
-    const where = { namespace, organizations: [organization], since };
-    const decisions = await store.audit.query({ ...where, actionPrefix: 'risk.', limit: 1000 });
-    const suspensions = await store.audit.query({ ...where, actionPrefix: 'client.', limit: 1000 });
-    const byAction: Record<RiskAction, number> = { allow: 0, stepUp: 0, deny: 0, suspendClient: 0 };
-    const byRule = Object.fromEntries(RISK_RULES.map((r) => [r, 0])) as Record<RiskRuleName, number>;
-    for (const r of decisions) {
-      const data = r.data as { action?: RiskAction; rules?: { rule?: string }[] };
-      if (data.action && data.action in byAction) byAction[data.action]++;
-      for (const f of data.rules ?? []) if (f.rule && f.rule in byRule) byRule[f.rule as RiskRuleName]++;
-    }
-    const suspended = (await store.risk.suspensions(namespace)).filter((s) => s.organization === organization && (s.until === null || s.until > clock.now()));
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = {
-      namespace,
-      organization,
-      since: new Date(since).toISOString(),
-      evaluated: decisions.length,
-      truncated: decisions.length === 1000,
-      decisions: byAction,
-      rules: byRule,
-      suspendedClients: suspended.map(presentSuspension),
-      suspensionEvents: suspensions.length,
-      recent: decisions.slice(0, parsed.data.limit ?? 20).map(presentDecision),
-    };
+    ctx.body = await riskSummary(store, clock, namespace, organization, parsed.data.since, parsed.data.limit);
   });
 
   router.delete('/namespaces/:namespace/clients/:name/suspension', async (ctx) => {
