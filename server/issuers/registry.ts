@@ -86,7 +86,7 @@ export class IssuerRegistry {
     this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo, risk: options.risk });
-    this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
+    this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
     this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity) });

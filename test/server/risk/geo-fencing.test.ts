@@ -59,6 +59,21 @@ describe('deniedCountries', () => {
   });
 });
 
+describe('the API gateway decision endpoint', () => {
+  it('denies a forge token presented from a denied country, and allows it from elsewhere', async () => {
+    const basic = Buffer.from(`${encodeURIComponent(`forge-sync.${NS}`)}:${encodeURIComponent(secrets.forge!)}`).toString('base64');
+    const issued = await fetch(`${gh.url}/${NS}/forge/token`, { method: 'POST', headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'inventory:read' }) });
+    const { access_token: token } = (await issued.json()) as { access_token: string };
+    const decide = async (ip: string) => {
+      const res = await fetch(`${gh.url}/${NS}/forge/authorize`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ token, method: 'GET', path: '/inventory/1' }) });
+      return (await res.json()) as { allow: boolean; reason?: string };
+    };
+    expect(await decide('5.255.255.5')).toMatchObject({ allow: false, reason: 'network' });
+    // From elsewhere the network passes: what it decides next is the path (no api entry opens it here).
+    expect((await decide('8.8.8.8')).reason).not.toBe('network');
+  });
+});
+
 describe('allowedCountries', () => {
   it('admits only the declared countries; an address in no country is refused', async () => {
     expect((await token('cascade', '193.0.0.1')).status).toBe(200);
