@@ -205,6 +205,20 @@ describe('failedSignIns', () => {
     gh.clock.advance(16 * 60_000);
     expect((await signIn('fs', browserAt({ ip: RU }))).outcome).toBe('allowed');
   });
+
+  it('fires for failures from the same address against other accounts (password spraying)', async () => {
+    gh.clock.advance(20 * 60_000);
+    const spray = browserAt({ ip: JP });
+    const config = await oidc.discovery(new URL(`${gh.url}/${NS}/fs`), `fs-app.${NS}`, secrets.fs, undefined, { execute: [oidc.allowInsecureRequests] });
+    for (const victim of ['a@fs.example', 'b@fs.example', 'c@fs.example']) {
+      let s = await startSignIn(config, { scope: 'openid email', prompt: 'login' }, spray);
+      s = await submit(s, { email: victim });
+      s = await submit(s, { email: victim, password: 'Winter2026!' });
+      expect(s.res.status).toBe(401);
+    }
+    expect((await signIn('fs', spray)).outcome).toBe('stepped-up');
+    expect((await lastDecision('fs')).data.rules).toEqual([{ rule: 'failedSignIns', weight: 50, reason: `3 failed sign-ins from ${JP} within 15m` }]);
+  });
 });
 
 describe('outsideHours', () => {
