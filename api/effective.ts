@@ -1,6 +1,7 @@
 import { durationSeconds } from './common.ts';
 import type { Claim } from './kinds/claim-mapping.ts';
 import type { AccessPolicyObject, ClaimMappingObject, OrganizationObject, OrganizationTemplateObject, WorkspaceObject } from './kinds/index.ts';
+import type { RiskRules } from './kinds/organization.ts';
 
 /**
  * Inheritance down the organization tree, computed in one place (docs/declarations.md,
@@ -106,6 +107,12 @@ export interface EffectiveSettings {
    * own blocks and in every ancestor's. Undefined: every network. An empty list: none.
    */
   allowedCidrs: (Sourced<string[]> & { narrowedBy?: Source }) | undefined;
+  /** Ceiling by intersection, as allowedCidrs: a country admitted only when every level admits it. Undefined: every country. */
+  allowedCountries: Sourced<string[]> | undefined;
+  /** Union: a country denied anywhere above stays denied. */
+  deniedCountries: Sourced<string[]> | undefined;
+  /** The risk engine's rules and thresholds; undefined when no level declares `risk`. */
+  risk: EffectiveRisk | undefined;
   /** Ceiling: the lowest of the organization's and its ancestors'. Undefined: no limit. */
   requestsPerMinute: Sourced<number> | undefined;
   /** Not inherited from parents: an email domain belongs to exactly one organization. */
@@ -114,6 +121,23 @@ export interface EffectiveSettings {
   branding: EffectiveBranding;
   /** Inherited and overridden per claim name: the organization's mappings, its template's, its parent's. */
   claims: Sourced<Claim>[];
+}
+
+export type RiskRuleName = keyof RiskRules;
+export const RISK_RULES: readonly RiskRuleName[] = ['newDevice', 'unusualLocation', 'impossibleTravel', 'failedSignIns', 'clientBurst', 'newClientAddress', 'outsideHours'];
+export type RiskThreshold = 'stepUp' | 'deny' | 'suspendClient';
+export const RISK_THRESHOLDS: readonly RiskThreshold[] = ['stepUp', 'deny', 'suspendClient'];
+
+/**
+ * `risk` down the tree, never loosened below: a rule declared above keeps its parameters and
+ * its weight is a floor (a sub-organization may raise it); each threshold is a ceiling (the
+ * lowest wins); `suspendFor` the longest.
+ */
+export interface EffectiveRisk {
+  rules: { [R in RiskRuleName]?: Sourced<NonNullable<RiskRules[R]>> };
+  thresholds: { [T in RiskThreshold]?: Sourced<number> };
+  /** Seconds; undefined: until a person lifts the suspension. */
+  suspendFor: Sourced<number> | undefined;
 }
 
 /** A value declared on `org` itself or on its template, with where. */
@@ -147,7 +171,7 @@ export function workspaceSettings(workspace: WorkspaceObject | undefined): Effec
       return [f, lower(value, ceilings[f])];
     }),
   ) as EffectiveSettings['tokens'];
-  return { organization: undefined, chain: [], tokens, mfaRequired: { value: false, source: 'default' }, allowedCidrs: undefined, requestsPerMinute: undefined, emailDomains: undefined, branding: {}, claims: [] };
+  return { organization: undefined, chain: [], tokens, mfaRequired: { value: false, source: 'default' }, allowedCidrs: undefined, allowedCountries: undefined, deniedCountries: undefined, risk: undefined, requestsPerMinute: undefined, emailDomains: undefined, branding: {}, claims: [] };
 }
 
 /** The Workspace's guardrails on lifetimes, else the built-in ceilings. */
@@ -189,6 +213,17 @@ function step(decls: Declarations, org: OrganizationObject, above: EffectiveSett
     allowedCidrs = sameList(value, cidrs.value) ? cidrs : { value, source: cidrs.source, narrowedBy: cidrsAbove.source };
   }
 
+  const countries = own(org, template, (s) => s.network?.allowedCountries);
+  const countriesAbove = inheritOptional(above.allowedCountries);
+  const allowedCountries = countries && countriesAbove ? { value: countries.value.filter((c) => countriesAbove.value.includes(c)), source: countries.source } : (countries ?? countriesAbove);
+  const denied = own(org, template, (s) => s.network?.deniedCountries);
+  const deniedAbove = inheritOptional(above.deniedCountries);
+  const deniedCountries = denied && deniedAbove ? { value: [...new Set([...deniedAbove.value, ...denied.value])], source: denied.source } : (denied ?? deniedAbove);
+  const risk = riskStep(
+    own(org, template, (s) => s.risk),
+    parent === undefined ? above.risk : liftRisk(above.risk, parent),
+  );
+
   const rate = own(org, template, (s) => s.limits?.requestsPerMinute);
   const rateAbove = inheritOptional(above.requestsPerMinute);
   const requestsPerMinute = rate && rateAbove ? lower(rate, rateAbove) : (rate ?? rateAbove);
@@ -213,11 +248,47 @@ function step(decls: Declarations, org: OrganizationObject, above: EffectiveSett
     tokens,
     mfaRequired,
     allowedCidrs,
+    allowedCountries,
+    deniedCountries,
+    risk,
     requestsPerMinute,
     emailDomains: declaredEmailDomains(org, decls.templates),
     branding,
     claims: [...claims.values()],
   };
+}
+
+function liftRisk(risk: EffectiveRisk | undefined, parent: string): EffectiveRisk | undefined {
+  if (!risk) return undefined;
+  const rules: EffectiveRisk['rules'] = {};
+  for (const r of RISK_RULES) if (risk.rules[r]) (rules as Record<string, Sourced<unknown>>)[r] = lift(risk.rules[r]!, parent);
+  const thresholds: EffectiveRisk['thresholds'] = {};
+  for (const t of RISK_THRESHOLDS) if (risk.thresholds[t]) thresholds[t] = lift(risk.thresholds[t]!, parent);
+  return { rules, thresholds, suspendFor: liftOptional(risk.suspendFor, parent) };
+}
+
+/** One level's declared `risk` over its parent's effective one (see EffectiveRisk). */
+function riskStep(declared: Sourced<NonNullable<OrganizationObject['spec']['risk']>> | undefined, above: EffectiveRisk | undefined): EffectiveRisk | undefined {
+  if (!declared) return above;
+  const { value, source } = declared;
+  const rules: Record<string, Sourced<{ weight: number }>> = { ...(above?.rules as Record<string, Sourced<{ weight: number }>> | undefined) };
+  for (const r of RISK_RULES) {
+    const mine = value.rules?.[r];
+    if (!mine) continue;
+    const inherited = rules[r];
+    // A parent's rule keeps its parameters; only a heavier weight is taken from below.
+    rules[r] = !inherited ? { value: mine, source } : mine.weight > inherited.value.weight ? { value: { ...inherited.value, weight: mine.weight }, source } : inherited;
+  }
+  const thresholds: EffectiveRisk['thresholds'] = { ...above?.thresholds };
+  for (const t of RISK_THRESHOLDS) {
+    const mine = value.thresholds?.[t];
+    if (mine === undefined) continue;
+    const inherited = thresholds[t];
+    thresholds[t] = inherited && inherited.value <= mine ? inherited : { value: mine, source };
+  }
+  const seconds = value.suspendFor ? durationSeconds(value.suspendFor) : undefined;
+  const suspendFor = seconds === undefined ? above?.suspendFor : above?.suspendFor && above.suspendFor.value >= seconds ? above.suspendFor : { value: seconds, source };
+  return { rules: rules as EffectiveRisk['rules'], thresholds, suspendFor };
 }
 
 /**
@@ -306,6 +377,20 @@ export function effectiveRows(settings: EffectiveSettings): EffectiveRow[] {
   rows.push({ field: 'mfa.required', value: String(settings.mfaRequired.value), source: settings.mfaRequired.source });
   const cidrs = settings.allowedCidrs;
   if (cidrs) rows.push({ field: 'network.allowedCidrs', value: cidrs.value.length ? cidrs.value.join(', ') : '(none: no address is admitted)', source: cidrs.source, ...(cidrs.narrowedBy ? { narrowedBy: cidrs.narrowedBy } : {}) });
+  if (settings.allowedCountries) rows.push({ field: 'network.allowedCountries', value: settings.allowedCountries.value.join(', ') || '(none: no country is admitted)', source: settings.allowedCountries.source });
+  if (settings.deniedCountries) rows.push({ field: 'network.deniedCountries', value: settings.deniedCountries.value.join(', '), source: settings.deniedCountries.source });
+  const risk = settings.risk;
+  if (risk) {
+    for (const r of RISK_RULES) {
+      const rule = risk.rules[r];
+      if (rule) rows.push({ field: `risk.rules.${r}`, value: JSON.stringify(rule.value), source: rule.source });
+    }
+    for (const t of RISK_THRESHOLDS) {
+      const threshold = risk.thresholds[t];
+      if (threshold) rows.push({ field: `risk.thresholds.${t}`, value: String(threshold.value), source: threshold.source });
+    }
+    if (risk.suspendFor) rows.push({ field: 'risk.suspendFor', value: formatDuration(risk.suspendFor.value), source: risk.suspendFor.source });
+  }
   if (settings.requestsPerMinute) rows.push({ field: 'limits.requestsPerMinute', value: String(settings.requestsPerMinute.value), source: settings.requestsPerMinute.source });
   if (settings.emailDomains) rows.push({ field: 'emailDomains', value: settings.emailDomains.value.join(', '), source: settings.emailDomains.source });
   for (const field of ['primaryColor', 'accentColor', 'logo'] as const) {

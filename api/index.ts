@@ -32,5 +32,9 @@ export {
   DEFAULT_LIFETIMES,
   DEFAULT_CEILINGS,
   MAX_ORGANIZATION_DEPTH,
+  RISK_RULES,
+  RISK_THRESHOLDS,
 } from './effective.ts';
+export type { EffectiveRisk, RiskRuleName, RiskThreshold } from './effective.ts';
+export { RiskPolicy, RiskRules, countryCode } from './kinds/organization.ts';
 export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, Source, Sourced } from './effective.ts';

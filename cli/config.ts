@@ -113,6 +113,13 @@ export const SETTINGS = {
           .filter(Boolean),
       ),
   }),
+  GATEHOUSE_GEOIP_DB: setting({
+    description: 'path of the MaxMind-format (mmdb) country database that places client addresses for `network.allowedCountries`/`deniedCountries` and the risk rules (docs/risk.md: accuracy, refreshing it). Unset, the database shipped by `@ip-location-db/geo-whois-asn-country-mmdb`',
+    shownDefault: 'the shipped database',
+    commands: ['serve'],
+    secret: false,
+    schema: z.string().min(1).optional(),
+  }),
   GATEHOUSE_SHUTDOWN_GRACE_SECONDS: setting({
     description: "on SIGTERM/SIGINT: how long in-flight requests may take to finish before their connections are closed (keep it below the orchestrator's own grace period, e.g. Kubernetes' terminationGracePeriodSeconds, 30 by default)",
     default: '20',

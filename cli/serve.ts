@@ -92,6 +92,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
         return publicUrl;
       },
       ...(trustedProxies.length ? { trustedProxies } : {}),
+      ...(config.GATEHOUSE_GEOIP_DB ? { geoipDb: config.GATEHOUSE_GEOIP_DB } : {}),
     });
     if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its

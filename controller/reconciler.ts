@@ -595,6 +595,9 @@ export class Reconciler {
     const status = { ...((object.status ?? {}) as Record<string, unknown>) };
     // The server computes an organization's issuer on every read; it is not ours to store.
     if (object.kind === 'Organization') delete status.issuer;
+    // So are client suspensions (the risk engine's runtime state).
+    delete status.suspension;
+    delete status.suspendedClients;
     // Taken over from the portal: the runtime marker goes with the annotation.
     if ((status.source as { type?: string } | undefined)?.type === 'portal' && object.metadata.annotations?.[SOURCE_ANNOTATION] === undefined) delete status.source;
     const now = this.now();

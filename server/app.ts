@@ -41,6 +41,9 @@ import { FederationSetup } from './federation-setup/setup.ts';
 import { federationSetupRoutes } from './federation-setup/routes.ts';
 import { governanceService } from './governance/routes.ts';
 import { portalMiddleware } from './portal/portal.ts';
+import { GeoLocator } from './risk/geo.ts';
+import { DeviceCookies } from './risk/device.ts';
+import { RiskEngine } from './risk/engine.ts';
 
 export interface AppOptions {
   store: Store;
@@ -61,6 +64,8 @@ export interface AppOptions {
   fetchMetadata?: (url: string) => Promise<string>;
   /** What /readyz waits for besides the store (the embedded controller's first pass); one is made when not given. */
   readiness?: Readiness;
+  /** The MaxMind-format country database (GATEHOUSE_GEOIP_DB); the shipped one when unset. */
+  geoipDb?: string;
   /** Partner administrators' IdP setup: `allowLoopbackHttp` lets it read http IdPs on 127.0.0.1 (tests, the demo; never in production). */
   federationSetup?: { allowLoopbackHttp?: boolean };
 }
@@ -87,6 +92,8 @@ export interface GatehouseApp {
   readiness: Readiness;
   /** Guided IdP setup (portal and admin API): drafts, test sign-ins, enabling. */
   federationSetup: FederationSetup;
+  /** Adaptive access: the risk engine and the clients it suspended. */
+  risk: RiskEngine;
 }
 
 /** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
@@ -121,8 +128,13 @@ export function createApp(options: AppOptions): GatehouseApp {
   const refusals = new RefusalAudit({ append: (entry) => audit.append(entry), clock });
   const proxies = options.trustedProxies?.length ? trustedProxyList(options.trustedProxies) : undefined;
   const upstreamSecrets = new UpstreamSecrets({ store, sealer, clock });
+  // Read at start: a GATEHOUSE_GEOIP_DB that cannot be read stops the server, not its first request.
+  const geo = new GeoLocator(options.geoipDb).open();
+  const risk = new RiskEngine({ store, clock, audit, geo, logger, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) });
+  audit.onAppend((entry) => risk.observe(entry));
+  const devices = new DeviceCookies(sealer.derive('device cookie v1'));
   const untrusted = { allowLoopbackHttp: options.federationSetup?.allowLoopbackHttp ?? false };
-  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, trustedProxies: proxies, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, trustedProxies: proxies, risk, devices, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const federationSetup = new FederationSetup({ store, clock, objects, secrets: upstreamSecrets, audit, broker, publicUrl: () => options.publicUrl, fetch: untrusted });
   broker.drafts = federationSetup;
   const scimTokens = new ScimTokens({ store, clock, publicUrl: () => options.publicUrl });
@@ -143,6 +155,8 @@ export function createApp(options: AppOptions): GatehouseApp {
     ...(options.maxIssuers !== undefined ? { maxIssuers: options.maxIssuers } : {}),
     refusals,
     ...(proxies ? { trustedProxies: proxies } : {}),
+    geo,
+    risk,
   });
 
   const health = new Router();
@@ -190,6 +204,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     rotateKeys: (namespace, publishAheadSeconds) => rotateNamespaceKey({ repo: store, keys }, namespace, publishAheadSeconds),
     auditCheckpoint: (namespace) => checkpointHead({ store, keys, clock }, namespace),
     passwordLink: (namespace, user, context) => createPasswordLink({ store, clock, publicUrl: options.publicUrl }, namespace, user, context),
+    risk,
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
 
@@ -242,5 +257,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   }, logger);
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup, risk };
 }

@@ -64,6 +64,8 @@ export const Client = defineKind({
     issuer: z.string().optional(),
     /** Where the controller delivered the client secret (a Kubernetes Secret name); never the secret itself. */
     secretName: z.string().optional(),
+    /** Set by the server on every read while the risk engine has the client suspended (docs/risk.md). */
+    suspension: z.strictObject({ client: z.string(), organization: z.string(), score: z.number(), rules: z.array(z.string()), suspendedAt: z.string(), until: z.string().nullable() }).optional(),
   },
   printerColumns: [
     { name: 'Type', type: 'string', jsonPath: '.spec.type' },

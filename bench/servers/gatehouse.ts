@@ -26,7 +26,9 @@ if (process.env.BENCH_JOIN === '1') {
   const actor = { actor: 'bench' };
   const meta = (kind: string, name: string) => ({ apiVersion: 'gatehouse.dev/v1alpha1', kind, metadata: { name, namespace: ns } });
   await gatehouse.objects.apply({ ...meta('Workspace', 'bench'), spec: { tokens: { accessToken: '15m' } } }, actor);
-  await gatehouse.objects.apply({ ...meta('Organization', 'forge'), spec: { displayName: 'Forge', contract: { id: 'B-1', partnerType: 'supplier', owner: 'o@b.example', endsAt: '2099-01-01T00:00:00Z' } } }, actor);
+  // servers/gatehouse-risk.ts: a risk policy evaluated on every token (clientBurst, newClientAddress) that never fires.
+  const risk = process.env.GATEHOUSE_BENCH_RISK === '1' ? { risk: { rules: { clientBurst: { weight: 100, minimum: 10_000_000 }, newClientAddress: { weight: 50 } }, thresholds: { deny: 50, suspendClient: 100 } } } : {};
+  await gatehouse.objects.apply({ ...meta('Organization', 'forge'), spec: { displayName: 'Forge', contract: { id: 'B-1', partnerType: 'supplier', owner: 'o@b.example', endsAt: '2099-01-01T00:00:00Z' }, ...risk } }, actor);
   await gatehouse.objects.apply({ ...meta('Client', 'sync'), spec: { organizationRef: { name: 'forge' }, type: 'm2m', scopes: ['inventory:read'], audiences: ['https://inventory.example'] } }, actor);
   await gatehouse.objects.apply({ ...meta('AccessPolicy', 'forge'), spec: { organizationRef: { name: 'forge' }, scopes: [{ scope: 'inventory:read', api: [{ path: '/inventory/*', methods: ['GET'] }] }] } }, actor);
   await gatehouse.objects.apply({ ...meta('ClaimMapping', 'forge'), spec: { organizationRef: { name: 'forge' }, claims: [{ name: 'partner_type', from: 'contract.partnerType' }] } }, actor);

@@ -24,6 +24,8 @@ import { registerGovernanceRoutes } from '../governance/routes.ts';
 import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
 import { organizationOf } from '../objects/service.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
+import type { RiskEngine } from '../risk/engine.ts';
+import { presentSuspension, registerRiskRoutes } from '../risk/routes.ts';
 
 const KNOWN = KINDS.map((k) => k.plural).join(', ');
 
@@ -100,6 +102,8 @@ export interface AdminRoutesOptions {
   publicUrl: () => string;
   /** Adds the server's own conditions to an IdPConnection (`ConnectionReady`: can it sign anybody in now). */
   connectionStatus(object: AnyObject): Promise<AnyObject>;
+  /** Client suspensions (shown in Client and Organization status) and the risk summary. */
+  risk: RiskEngine;
   bodyLimit?: number;
 }
 
@@ -120,6 +124,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
   registerAccessRequestRoutes(router, { store, clock: options.clock, guard, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
+  registerRiskRoutes(router, { store, guard, clock: options.clock, risk: options.risk });
 
   /** What the caller may see of a list, with the lifecycle conditions organizations carry. */
   const visible = async (ctx: Context, kind: KindName, items: AnyObject[], namespace?: string): Promise<AnyObject[]> => {
@@ -131,9 +136,26 @@ export function adminRouter(options: AdminRoutesOptions): Router {
   };
   /** Conditions the server computes on every read, so they are true when read. */
   const withServerConditions = async (kind: KindName, items: AnyObject[]): Promise<AnyObject[]> => {
-    if (kind === 'Organization') return withLifecycle(items);
+    if (kind === 'Organization') return withSuspensions(kind, await withLifecycle(items));
+    if (kind === 'Client') return withSuspensions(kind, items);
     if (kind === 'IdPConnection') return Promise.all(items.map((o) => options.connectionStatus(o)));
     return items;
+  };
+  /** A suspended client's `status.suspension`, an organization's `status.suspendedClients`: while the suspension stands. */
+  const withSuspensions = async (kind: 'Organization' | 'Client', items: AnyObject[]): Promise<AnyObject[]> => {
+    if (items.length === 0) return items;
+    const now = options.clock.now();
+    const standing = (await store.risk.suspensions()).filter((s) => s.until === null || s.until > now);
+    const field = kind === 'Client' ? 'suspension' : 'suspendedClients';
+    return items.map((o) => {
+      const mine = standing.filter((s) => s.namespace === o.metadata.namespace && (kind === 'Client' ? s.client === o.metadata.name : s.organization === o.metadata.name));
+      const stored = (o as { status?: Record<string, unknown> }).status;
+      if (mine.length === 0 && stored?.[field] === undefined) return o;
+      // Computed on every read: a value a status write carried back is never what is shown.
+      const { [field]: _, ...status } = stored ?? {};
+      if (mine.length > 0) status[field] = kind === 'Client' ? presentSuspension(mine[0]!) : mine.map((s) => s.client);
+      return { ...o, status } as AnyObject;
+    });
   };
   const withLifecycle = async (items: AnyObject[]): Promise<AnyObject[]> => {
     const views = new Map<string, Awaited<ReturnType<typeof loadNamespace>>>();

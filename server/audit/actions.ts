@@ -36,6 +36,7 @@ export const RUNTIME_ACTIONS = [
   'api.denied',
   // Requests refused before any protocol step (networks, rate, bad credentials; summarised when flooding).
   'access.refused-network',
+  'access.refused-country',
   'access.rate-limited',
   'access.refused-token',
   'access.refused-redirect-uri',
@@ -68,6 +69,12 @@ export const RUNTIME_ACTIONS = [
   'accessrequest.denied',
   'accessrequest.revoked',
   'accessrequest.expired',
+  // Adaptive access (server/risk/): each scored sign-in or grant, by the action it led to, and the clients it paused.
+  'risk.evaluated',
+  'risk.stepped-up',
+  'risk.denied',
+  'client.suspended',
+  'client.resumed',
   // Guided IdP setup in the portal (server/federation-setup/): runtime state until committed to git.
   'federation.inspected',
   'federation.draft-saved',

@@ -58,9 +58,6 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'user.erased': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
 };
 
-/** The actions the OCSF export carries; the rest are left out of it. */
-export const OCSF_ACTIONS = Object.keys(MAPPINGS) as AuditAction[];
-
 export type OcsfEvent = Record<string, unknown> & { class_uid: number; activity_id: number; type_uid: number; time: number };
 
 /** `data.signals` (server/risk/signals.ts) as OCSF's source endpoint and HTTP request. */
@@ -73,7 +70,73 @@ function endpointOf(data: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
+/**
+ * Risk decisions and the client suspensions they lead to, as OCSF Detection Finding (2004):
+ * the finding's title names the action, its types the rules that fired, `risk_score` the
+ * score. A decision where no rule fired is a finding of no risk (severity Informational).
+ */
+const DETECTIONS: Partial<Record<AuditAction, string>> = {
+  'risk.evaluated': 'Risk evaluated: allowed',
+  'risk.stepped-up': 'Risk evaluated: second factor required',
+  'risk.denied': 'Risk evaluated: denied',
+  'client.suspended': 'Client suspended by the risk policy',
+  'client.resumed': 'Client suspension lifted',
+};
+
+/** OCSF's risk levels (0 Info … 4 Critical) and severities (1 Informational … 5 Critical) for a decision. */
+function detectionLevel(action: AuditAction, score: number): { risk: number; severity: number } {
+  if (action === 'client.suspended') return { risk: 3, severity: 4 };
+  if (action === 'risk.denied') return { risk: 3, severity: 4 };
+  if (action === 'risk.stepped-up') return { risk: 2, severity: 3 };
+  if (action === 'client.resumed' || score <= 0) return { risk: 0, severity: 1 };
+  return { risk: 1, severity: 2 };
+}
+const RISK_LEVELS = ['Info', 'Low', 'Medium', 'High', 'Critical'];
+const SEVERITIES = ['Unknown', 'Informational', 'Low', 'Medium', 'High', 'Critical'];
+
+function detectionFinding(record: ChainRecord, action: AuditAction, title: string): OcsfEvent {
+  const data = record.data as { score?: unknown; rules?: { rule?: unknown; weight?: unknown; reason?: unknown }[]; action?: unknown; stage?: unknown };
+  const score = typeof data.score === 'number' ? data.score : 0;
+  const rules = Array.isArray(data.rules) ? data.rules.filter((r) => r && typeof r.rule === 'string') : [];
+  const level = detectionLevel(action, score);
+  return {
+    category_uid: 2,
+    category_name: 'Findings',
+    class_uid: 2004,
+    class_name: 'Detection Finding',
+    activity_id: action === 'client.resumed' ? 3 : 1,
+    activity_name: action === 'client.resumed' ? 'Close' : 'Create',
+    type_uid: 200400 + (action === 'client.resumed' ? 3 : 1),
+    type_name: `Detection Finding: ${action === 'client.resumed' ? 'Close' : 'Create'}`,
+    time: record.at,
+    severity_id: level.severity,
+    severity: SEVERITIES[level.severity],
+    risk_level_id: level.risk,
+    risk_level: RISK_LEVELS[level.risk],
+    ...(typeof data.score === 'number' ? { risk_score: data.score } : {}),
+    status_id: 1,
+    status: 'New',
+    finding_info: {
+      uid: `${record.seq}`,
+      title,
+      ...(rules.length ? { types: rules.map((r) => String(r.rule)), desc: rules.map((r) => `${String(r.rule)} (+${String(r.weight)}): ${String(r.reason)}`).join('; ') } : {}),
+      analytic: { name: 'Gatehouse risk rules', type_id: 1, type: 'Rule' },
+    },
+    ...(record.subject ? { user: { uid: record.subject, name: record.subject, type_id: 1, type: 'User' } } : {}),
+    actor: { user: { uid: record.actor, name: record.actor } },
+    ...endpointOf(record.data),
+    ...(record.client ? { service: { name: record.client, uid: record.client } } : {}),
+    metadata: { version: OCSF_VERSION, product: { name: 'Gatehouse', vendor_name: 'Gatehouse' }, uid: `${record.seq}`, sequence: record.seq, log_name: 'audit', ...(record.namespace ? { tenant_uid: record.namespace } : {}), original_time: new Date(record.at).toISOString() },
+    unmapped: { action: record.action, organization: record.organization, namespace: record.namespace, hash: record.hash, prev_hash: record.prevHash, data: record.data },
+  };
+}
+
+/** The actions the OCSF export carries; the rest are left out of it. */
+export const OCSF_ACTIONS = [...Object.keys(MAPPINGS), ...Object.keys(DETECTIONS)] as AuditAction[];
+
 export function toOcsf(record: ChainRecord): OcsfEvent | undefined {
+  const detection = Object.hasOwn(DETECTIONS, record.action) ? DETECTIONS[record.action as AuditAction] : undefined;
+  if (detection) return detectionFinding(record, record.action as AuditAction, detection);
   // Records read back may carry any name (older records too): only the vocabulary's are mapped.
   const m = Object.hasOwn(MAPPINGS, record.action) ? MAPPINGS[record.action as AuditAction] : undefined;
   if (!m) return undefined;

@@ -27,6 +27,7 @@ export class AuditWriter {
   private writing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly metrics: Metrics | undefined;
+  private readonly observers: ((entry: AuditEntry) => void)[] = [];
 
   constructor(options: { store: Store; clock: Clock; maxBatch?: number; appender?: AuditAppender; metrics?: Metrics }) {
     this.clock = options.clock;
@@ -42,10 +43,16 @@ export class AuditWriter {
     const data = withRequestId(entry.data);
     if (data !== entry.data) entry = { ...entry, data };
     this.metrics?.observeAudit(entry);
+    for (const observe of this.observers) observe(entry);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ entry, at: this.clock.now(), asked: performance.now(), resolve, reject });
       this.writing ??= this.drain();
     });
+  }
+
+  /** Is shown every record as it is appended (the risk engine counts failed sign-ins from them). */
+  onAppend(observe: (entry: AuditEntry) => void): void {
+    this.observers.push(observe);
   }
 
   /** Waits for the records already appended, then releases what the appender holds (its thread). */

@@ -28,6 +28,8 @@ import { OidcExpected } from './upstreams/oidc.ts';
 import { MALFORMED_SAML, SamlExpected } from './upstreams/saml.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import type { FetchGuardOptions } from './upstreams/fetch-guard.ts';
+import type { DeviceCookies } from '../risk/device.ts';
+import { DECISION_ACTIONS, type RiskDecision, type RiskEngine } from '../risk/engine.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 const SAML_FORM_LIMIT = 512 * 1024;
@@ -52,6 +54,8 @@ const Pending = z.object({
   saml: SamlExpected.optional(),
   identity: z.object({ subject: z.string(), claims: z.record(z.string(), z.unknown()) }).optional(),
   login: z.object({ accountId: z.string(), amr: z.array(z.string()), acr: z.string() }).optional(),
+  /** What the risk engine learns once the second factor is passed (a step-up it asked for, or policy's). */
+  learn: z.object({ device: z.string().optional(), country: z.string().optional() }).optional(),
   /** Set once the first code of a new enrolment was good, while the recovery codes are on screen. */
   mfaVerified: z.boolean().optional(),
   /** A test sign-in through a draft connection (federation setup): nobody is signed in or provisioned. */
@@ -77,6 +81,10 @@ export interface BrokerOptions {
   untrusted?: FetchGuardOptions;
   /** Proxies whose X-Forwarded-For is believed when recording where a sign-in came from. */
   trustedProxies?: BlockList | undefined;
+  /** Adaptive access: scores each sign-in (server/risk/engine.ts). */
+  risk?: RiskEngine;
+  /** The browser's device cookie, per issuer (server/risk/device.ts). */
+  devices?: DeviceCookies;
 }
 
 /**
@@ -389,22 +397,53 @@ export class Broker {
     }
     const { user } = result;
     if (result.created) await this.audit(snapshot, 'user.provisioned', { organization: orgName, subject: user.id, actor: `idp:${connection.metadata.name}`, data: { connection: connection.metadata.name, email: user.email, roles: user.roles } });
-    await this.audit(snapshot, 'login.succeeded', { organization: orgName, client: pending.clientId, subject: user.id, data: { connection: connection.metadata.name, type: connection.spec.type, amr: pending.login!.amr, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
+    await this.audit(snapshot, 'login.succeeded', { organization: orgName, client: pending.clientId, subject: user.id, data: { connection: connection.metadata.name, type: connection.spec.type, amr: pending.login!.amr, signals: signalsOf(ctx.req, this.options.trustedProxies, this.device(ctx, snapshot)) } });
     await this.complete(ctx, issuer, uid, user, { amr: pending.login!.amr, acr: pending.login!.acr }, pending.clientId, details.params);
   }
 
   // ── step-up ─────────────────────────────────────────────────────────
 
-  /** The end of every first factor: straight back to the client, or through TOTP first. */
+  /** The browser's device digest at this issuer, giving it a device cookie when it has none (undefined without device cookies). */
+  device(ctx: Context, snapshot: IssuerSnapshot): string | undefined {
+    return this.options.devices?.ensure(ctx, snapshot.path);
+  }
+
+  /** The risk engine's verdict on a sign-in, audited; undefined when the user's organization declares no `risk`. */
+  private async assess(ctx: Context, snapshot: IssuerSnapshot, user: UserRecord, clientId: string): Promise<{ decision: RiskDecision; device: string | undefined } | undefined> {
+    const { risk } = this.options;
+    if (!risk || !user.organization) return undefined;
+    const device = this.device(ctx, snapshot);
+    const signals = signalsOf(ctx.req, this.options.trustedProxies, device);
+    const decision = await risk.signIn({ namespace: snapshot.namespace, organization: user.organization, settings: snapshot.settingsOf(user.organization), user: user.id, email: user.email, client: clientId, ip: signals.ip, device });
+    if (!decision) return undefined;
+    await this.audit(snapshot, DECISION_ACTIONS[decision.action], {
+      organization: user.organization,
+      client: clientId,
+      subject: user.id,
+      ...(decision.action === 'deny' ? { outcome: 'refused' } : {}),
+      data: { stage: 'sign-in', score: decision.score, action: decision.action, rules: decision.fired, ...(decision.country ? { country: decision.country } : {}), signals },
+    });
+    return { decision, device };
+  }
+
+  /** The end of every first factor: the risk engine's verdict, then straight back to the client, or through TOTP first. */
   async complete(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, login: { amr: string[]; acr: string }, clientId: string, params: Record<string, unknown>): Promise<void> {
     const { provider, snapshot } = issuer;
-    if (mfaRequired(snapshot, user.organization, clientId, typeof params.scope === 'string' ? params.scope : '')) {
-      const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login } };
+    const assessed = await this.assess(ctx, snapshot, user, clientId);
+    if (assessed?.decision.action === 'deny') {
+      ctx.set('Cache-Control', 'no-store');
+      refusal(ctx, 403, brandingOf(snapshot, user.organization), 'Sign-in refused', 'This sign-in looks unusual for your account and was refused. Try again from your usual device and network, or contact your administrator.');
+      return;
+    }
+    const learn = assessed ? { ...(assessed.device ? { device: assessed.device } : {}), ...(assessed.decision.country ? { country: assessed.decision.country } : {}) } : undefined;
+    if (assessed?.decision.action === 'stepUp' || mfaRequired(snapshot, user.organization, clientId, typeof params.scope === 'string' ? params.scope : '')) {
+      const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login }, ...(learn ? { learn } : {}) };
       await this.options.store.broker.putRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
       ctx.status = 303;
       ctx.redirect(`${snapshot.path}/interaction/${uid}/mfa`);
       return;
     }
+    if (learn) await this.options.risk!.learn(snapshot.namespace, user.id, learn);
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
   }
@@ -442,6 +481,7 @@ export class Broker {
       await this.options.store.broker.takeRequest(key, this.options.clock.now());
       const amr = [...new Set([...login.amr, 'otp', 'mfa'])];
       await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
+      if (pending.learn) await this.options.risk?.learn(ns, user.id, pending.learn);
       await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: ACR.mfa } }, { mergeWithLastSubmission: false });
       ctx.respond = false;
     };

@@ -6,7 +6,8 @@ import { fingerprint, type RefusalAudit } from '../audit/refusals.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
-import { admits, clientAddress } from '../oidc/admission.ts';
+import { admits, admitsCountry, clientAddress } from '../oidc/admission.ts';
+import type { GeoLocator } from '../risk/geo.ts';
 import { canonicalPath, matchApi, type ApiMatch } from '../oidc/api-access.ts';
 import { standingOf } from '../oidc/standing.ts';
 import { present, type Presented } from '../oidc/token-exchange.ts';
@@ -15,7 +16,7 @@ import type { Issuer } from './issuer.ts';
 /**
  * Why a request was denied: `no-token`, `invalid-token` (not this issuer's, expired, revoked,
  * its client gone), the organization's standing (`suspended`, `contract-ended`, …),
- * `network` (from outside the organization's networks), `path-not-canonical`, and
+ * `network` (from outside the organization's networks or countries), `path-not-canonical`, and
  * `no-matching-scope` (no scope the token holds has an `api` entry for the method and path).
  */
 export type DenyReason = 'no-token' | 'invalid-token' | 'network' | 'path-not-canonical' | 'no-matching-scope' | 'no-organization' | 'suspended' | 'contract-ended' | 'contract-not-started' | 'parent-inactive' | 'certification-overdue';
@@ -29,6 +30,8 @@ export interface AuthorizeOptions {
   trustedProxies?: BlockList | undefined;
   /** Where denials without a token of ours (none, or not valid here) are audited, rate-limited per source. */
   refusals?: RefusalAudit | undefined;
+  /** Places addresses in countries, for the organization's `network.allowedCountries` / `deniedCountries`. */
+  geo?: GeoLocator | undefined;
 }
 
 /** The POST /authorize body; the token may come in the Authorization header instead. */
@@ -135,6 +138,9 @@ export class ApiAuthorizer {
     if (!standing.active) return deny(standing.reason, standing.detail);
     if (snapshot.organization) {
       if (!admits(issuer.admission.networks, address)) return deny('network', `requests from ${address} are outside the networks of organization ${organization}`);
+      const { countries } = issuer.admission;
+      const country = countries ? this.options.geo?.country(address) : undefined;
+      if (!admitsCountry(countries, country)) return deny('network', `requests from ${address} (${country ?? 'no known country'}) are outside the countries of organization ${organization}`, { country: country ?? null });
     } else {
       const refusal = await issuer.admitUser(organization, ctx.req, rawPath);
       if (refusal) return deny('network', refusal.detail);

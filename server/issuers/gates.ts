@@ -10,7 +10,9 @@ import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
 import { signalsOf } from '../risk/signals.ts';
-import { admissionRules, admits, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
+import { admissionRules, admits, admitsCountry, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
+import { DECISION_ACTIONS, type RiskEngine } from '../risk/engine.ts';
+import type { GeoLocator } from '../risk/geo.ts';
 import { escapeHtml, page } from '../oidc/html.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf, type Standing } from '../oidc/standing.ts';
@@ -40,6 +42,31 @@ export interface GateOptions {
   trustedProxies?: BlockList | undefined;
   /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
   refusals?: RefusalAudit | undefined;
+  /** Places client addresses in countries, for `network.allowedCountries` / `deniedCountries`. */
+  geo?: GeoLocator | undefined;
+  /** Scores grants and keeps the suspended clients (the `risk` gates). */
+  risk?: RiskEngine | undefined;
+}
+
+/** Each snapshot's client_id → Client name, made once. */
+const clientNames = new WeakMap<IssuerSnapshot, Map<string, string>>();
+function clientName(snapshot: IssuerSnapshot, clientId: string): string | undefined {
+  let names = clientNames.get(snapshot);
+  if (!names) clientNames.set(snapshot, (names = new Map(snapshot.clients.map((c) => [c.clientId, c.object.metadata.name]))));
+  return names.get(clientId);
+}
+
+/** The client_id of an HTTP Basic client authentication (RFC 6749 §2.3.1: form-encoded), without verifying anything. */
+function basicClientId(header: string | undefined): string | undefined {
+  if (!header || header.length < 7 || header.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -106,6 +133,14 @@ export class IssuerGates {
         return (ctx, issuer, rest) => this.network(ctx, issuer, rest, route);
       case 'rate':
         return (ctx, issuer, rest) => this.rate(ctx, issuer, rest, route);
+      case 'risk':
+        return (ctx, issuer) => {
+          const { risk } = this.options;
+          // Confidential clients authenticate with Basic (m2m clients must): the client is known before the provider runs.
+          if (!risk?.anySuspended() || ctx.method !== 'POST') return false;
+          const clientId = basicClientId(ctx.req.headers.authorization);
+          return clientId !== undefined && this.refuseSuspended(ctx, issuer, clientId);
+        };
       case 'origin':
         return (ctx, issuer) => {
           pinOrigin(ctx, issuer.origin);
@@ -153,6 +188,8 @@ export class IssuerGates {
           await this.revokeJwt(ctx, issuer);
           return false;
         };
+      case 'risk':
+        return (ctx, issuer, oidc) => this.assessGrant(ctx, issuer, oidc);
       case 'audit-token':
         return async (ctx, issuer) => {
           await this.auditToken(ctx, issuer);
@@ -211,17 +248,76 @@ export class IssuerGates {
     }
   }
 
-  /** The organization's `network`: a request from outside it gets 403, audited. */
+  /** The organization's `network`: a request from outside its networks or countries gets 403, audited. */
   private network(ctx: Context, issuer: Issuer, rest: string, route: IssuerRoute): boolean | Promise<boolean> {
-    const { networks } = issuer.admission;
+    const { networks, countries } = issuer.admission;
     // Already counted by the rate gate on the page path: the same request is not judged twice.
-    if (!networks || this.admitted.has(ctx.req)) return false;
+    if ((!networks && !countries) || this.admitted.has(ctx.req)) return false;
     const address = clientAddress(ctx.req, this.options.trustedProxies);
-    if (admits(networks, address)) return false;
-    return this.record(issuer, 'access.refused-network', address, rest, {}).then(() => {
-      this.turnedAway(ctx, issuer, route, 403, 'access_denied', `requests from ${address} are outside the networks ${displayName(issuer.snapshot)} signs in from`);
+    if (!admits(networks, address)) {
+      return this.record(issuer, 'access.refused-network', address, rest, {}).then(() => {
+        this.turnedAway(ctx, issuer, route, 403, 'access_denied', `requests from ${address} are outside the networks ${displayName(issuer.snapshot)} signs in from`);
+        return true;
+      });
+    }
+    const country = countries ? this.options.geo?.country(address) : undefined;
+    if (admitsCountry(countries, country)) return false;
+    return this.record(issuer, 'access.refused-country', address, rest, { country: country ?? null }).then(() => {
+      this.turnedAway(ctx, issuer, route, 403, 'access_denied', `requests from ${address} (${country ?? 'no known country'}) are outside the countries ${displayName(issuer.snapshot)} signs in from`);
       return true;
     });
+  }
+
+  /** A client the risk engine suspended: 400 unauthorized_client, audited as a refused token. */
+  private refuseSuspended(ctx: Context, issuer: Issuer, clientId: string): boolean | Promise<boolean> {
+    const { snapshot } = issuer;
+    const name = clientName(snapshot, clientId);
+    const suspension = name === undefined ? undefined : this.options.risk!.suspension(snapshot.namespace, name);
+    if (!suspension) return false;
+    const until = suspension.until === null ? 'until an administrator lifts it' : `until ${new Date(suspension.until).toISOString()}`;
+    return this.options.audit
+      .append({ action: 'token.refused', actor: clientId, namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: clientId, outcome: 'refused', data: { grant: '', error: 'unauthorized_client', reason: 'client-suspended', signals: signalsOf(ctx.req, this.options.trustedProxies) } })
+      .then(() => {
+        ctx.status = 400;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)} ${until}` };
+        return true;
+      });
+  }
+
+  /**
+   * The risk engine's verdict on a grant the provider answered: a suspended public client
+   * (unknown before the provider read the body) and a denied grant get an error instead of
+   * their tokens; a client over `suspendClient` is paused. Only decisions where a rule fired
+   * are audited (a token of no concern adds no record).
+   */
+  private assessGrant(ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc']): boolean | Promise<boolean> {
+    const { risk } = this.options;
+    const { snapshot } = issuer;
+    const settings = snapshot.organization ? snapshot.effective : undefined;
+    if (!risk || ctx.status !== 200 || !settings?.risk || !oidc.client) return false;
+    return this.judgeGrant(ctx, issuer, oidc.client.clientId, String(oidc.params?.grant_type ?? ''), risk);
+  }
+
+  private async judgeGrant(ctx: Context, issuer: Issuer, clientId: string, grant: string, risk: RiskEngine): Promise<boolean> {
+    const { snapshot } = issuer;
+    const name = clientName(snapshot, clientId);
+    const organization = snapshot.organization!;
+    if (name === undefined) return false;
+    // Refused and audited as such: nothing after it runs.
+    if (risk.anySuspended() && (await this.refuseSuspended(ctx, issuer, clientId))) return true;
+    const signals = signalsOf(ctx.req, this.options.trustedProxies);
+    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings: snapshot.effective, client: name, grant, ip: signals.ip });
+    if (!decision || decision.score === 0) return false;
+    const refused = decision.action === 'deny' || decision.action === 'suspendClient';
+    await this.options.audit.append({ action: DECISION_ACTIONS[decision.action], actor: clientId, namespace: snapshot.namespace, organization, client: clientId, ...(refused ? { outcome: 'refused' } : {}), data: { stage: 'token', grant, score: decision.score, action: decision.action, rules: decision.fired, signals } });
+    if (!refused) return false;
+    if (decision.action === 'suspendClient') await risk.suspend(snapshot.namespace, organization, name, decision, snapshot.effective.risk?.suspendFor?.value);
+    ctx.status = 400;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = decision.action === 'suspendClient' ? { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)}` } : { error: 'invalid_grant', error_description: `refused by the risk policy of ${displayName(snapshot)}` };
+    // audit-token records the refusal that the client sees.
+    return false;
   }
 
   /** The organization's `limits`: beyond its rate a request gets 429 with Retry-After, a run of them audited once. */
@@ -285,9 +381,13 @@ export class IssuerGates {
       const name = snapshot.organizations.get(organization)?.spec.displayName ?? organization;
       const record = (action: AuditAction, data: Record<string, unknown>) => this.options.audit.append({ action, actor: 'anonymous', namespace: snapshot.namespace, organization, outcome: 'refused', data: { address, path, issuer: snapshot.path, ...data } });
       let refusal: UserRefusal | undefined;
+      const country = r.countries ? this.options.geo?.country(address) : undefined;
       if (!admits(r.networks, address)) {
         await record('access.refused-network', {});
         refusal = { status: 403, error: 'access_denied', heading: 'Not from this network', detail: `${name} allows sign-ins only from its own networks, and ${address} is not one of them. Connect from your organization's network (or its VPN) and try again` };
+      } else if (!admitsCountry(r.countries, country)) {
+        await record('access.refused-country', { country: country ?? null });
+        refusal = { status: 403, error: 'access_denied', heading: 'Not from this country', detail: `${name} allows sign-ins only from the countries it declares, and ${address} (${country ?? 'no known country'}) is not in one of them` };
       } else if (r.requestsPerMinute !== undefined) {
         const taken = this.rates.take(issuerPath(snapshot.namespace, organization), r.requestsPerMinute, this.options.clock.now());
         if (!taken.ok) {

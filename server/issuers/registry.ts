@@ -25,6 +25,8 @@ import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
 import { originOf, type Issuer } from './issuer.ts';
 import { IssuerResolution } from './resolution.ts';
 import { NamespaceViews } from './views.ts';
+import type { GeoLocator } from '../risk/geo.ts';
+import type { RiskEngine } from '../risk/engine.ts';
 import { directRoutes, ISSUER_ROUTES, RouteIndex, type PageHandler } from './routes.ts';
 
 export interface RegistryOptions {
@@ -52,6 +54,10 @@ export interface RegistryOptions {
   trustedProxies?: BlockList;
   /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
   refusals?: RefusalAudit;
+  /** Places client addresses in countries (geo-fencing). */
+  geo?: GeoLocator;
+  /** Scores grants, keeps suspended clients (server/risk/engine.ts). */
+  risk?: RiskEngine;
 }
 
 /** The server's own routes, never an issuer's. */
@@ -71,7 +77,7 @@ const DIRECT_ROUTES = directRoutes();
  * endpoints may skip the Koa app (`direct`); the provider runs the same pipeline either way.
  */
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals' | 'geo' | 'risk'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
   private readonly resolution: IssuerResolution;
   private readonly issuers: IssuerCache<Issuer>;
   /** Each namespace's declarations, read once per version for all its issuers. */
@@ -85,8 +91,8 @@ export class IssuerRegistry {
   constructor(options: RegistryOptions) {
     this.options = { maxIssuers: 10_000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
-    this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
-    this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
+    this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo, risk: options.risk });
+    this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
     this.views = new NamespaceViews(options.store);
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
@@ -234,7 +240,15 @@ export class IssuerRegistry {
     const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
     if (broker && pages.includes('broker') && (await broker.handle(ctx, rest, brokered))) return true;
     if (!pages.includes('sign-in')) return false;
-    return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, trustedProxies: this.options.trustedProxies, ...(admitUser ? { admitUser } : {}), ...(broker ? { complete: broker.completer(brokered) } : {}) });
+    return handleInteraction(ctx, rest, issuer.provider, snapshot, {
+      store: this.options.store,
+      clock: this.options.clock,
+      audit: this.options.audit,
+      limiter: this.limiter,
+      trustedProxies: this.options.trustedProxies,
+      ...(admitUser ? { admitUser } : {}),
+      ...(broker ? { complete: broker.completer(brokered), device: (c: Context) => broker.device(c, snapshot) } : {}),
+    });
   }
 }
 

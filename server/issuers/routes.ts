@@ -4,9 +4,10 @@ import type { Configuration } from 'oidc-provider';
  * Checks a request passes before its handler, in this order. `standing`: an organization that
  * stands no more (suspended, contract ended) is refused, answered as `IssuerRoute.standing`
  * says. `network` and `rate`: the organization's declared `network` and `limits` (403 and 429,
- * audited). `origin`: the Host and scheme the provider writes URLs from are the issuer's own.
+ * audited; `network` also the declared countries). `risk`: a client the risk engine suspended
+ * is refused (400 unauthorized_client). `origin`: the Host and scheme the provider writes URLs from are the issuer's own.
  */
-export type Gate = 'standing' | 'network' | 'rate' | 'origin';
+export type Gate = 'standing' | 'network' | 'rate' | 'risk' | 'origin';
 
 /**
  * What runs once the provider has answered (its `ctx.oidc.route` must be the row's `name`).
@@ -14,9 +15,11 @@ export type Gate = 'standing' | 'network' | 'rate' | 'origin';
  * `introspect-jwt` / `revoke-jwt`: JWT access tokens, which the provider keeps none of, are
  * introspected and revoked here (audited). `audit-token`: every token decision is audited.
  * `audit-refusal`: refused bearer tokens and unregistered redirect URIs go to the refusal
- * audit. `cache-public`: metadata may be cached for five minutes.
+ * audit. `cache-public`: metadata may be cached for five minutes. `risk`: the risk engine
+ * scores the grant (server/risk/engine.ts); a denied one is answered with an error instead
+ * of its tokens, and a client over `suspendClient` is paused.
  */
-export type AfterGate = 'confidential-only' | 'introspect-jwt' | 'revoke-jwt' | 'audit-token' | 'audit-refusal' | 'cache-public';
+export type AfterGate = 'confidential-only' | 'introspect-jwt' | 'revoke-jwt' | 'risk' | 'audit-token' | 'audit-refusal' | 'cache-public';
 
 /**
  * How an organization that stands no more is answered: `token` 400 invalid_grant and
@@ -68,7 +71,7 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'discovery', path: '/.well-known/openid-configuration', methods: ['GET'], handler: 'provider', direct: true, gates: ['origin'], after: ['cache-public'] },
   { name: 'discovery', path: '/.well-known/oauth-authorization-server', methods: ['GET'], handler: 'provider', gates: ['network', 'rate', 'origin'], after: ['cache-public'] },
   { name: 'jwks', path: '/jwks', methods: ['GET'], handler: 'provider', configures: 'jwks', direct: true, gates: ['origin'], after: ['cache-public'] },
-  { name: 'token', path: '/token', methods: ['POST'], handler: 'provider', configures: 'token', direct: true, gates: ['standing', 'network', 'rate', 'origin'], standing: 'token', after: ['audit-token'] },
+  { name: 'token', path: '/token', methods: ['POST'], handler: 'provider', configures: 'token', direct: true, gates: ['standing', 'network', 'rate', 'risk', 'origin'], standing: 'token', after: ['risk', 'audit-token'] },
   { name: 'introspection', path: '/token/introspection', methods: ['POST'], handler: 'provider', configures: 'introspection', direct: true, gates: ['standing', 'origin'], standing: 'introspection', after: ['confidential-only', 'introspect-jwt'] },
   { name: 'revocation', path: '/token/revocation', methods: ['POST'], handler: 'provider', configures: 'revocation', direct: true, gates: ['origin'], after: ['confidential-only', 'revoke-jwt'] },
   { name: 'userinfo', path: '/me', methods: ['GET', 'POST'], handler: 'provider', configures: 'userinfo', gates: ['standing', 'network', 'rate', 'origin'], standing: 'bearer', after: ['audit-refusal'] },

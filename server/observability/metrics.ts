@@ -12,6 +12,10 @@ export const DEFAULT_MAX_ORGANIZATIONS = 1000;
 const DECLARED_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const GRANT_TYPES = new Set(['authorization_code', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:openid:params:grant-type:ciba']);
 
+const RISK_RULE_NAMES = new Set(['newDevice', 'unusualLocation', 'impossibleTravel', 'failedSignIns', 'clientBurst', 'newClientAddress', 'outsideHours']);
+const RISK_ACTIONS = new Set(['allow', 'stepUp', 'deny', 'suspendClient']);
+const RISK_RECORDS = new Set(['risk.evaluated', 'risk.stepped-up', 'risk.denied']);
+
 const ISSUED = new Set(['token.issued', 'token.refreshed', 'token.exchanged']);
 const REFUSED = new Set(['token.refused', 'token.refresh-reuse-detected']);
 const SIGN_IN_OUTCOME: Record<string, string> = {
@@ -41,6 +45,9 @@ export class Metrics {
   private readonly tokensRefused: Counter<'namespace' | 'organization' | 'grant_type'>;
   private readonly signIns: Counter<'namespace' | 'organization' | 'outcome'>;
   private readonly scimRequests: Counter<'namespace' | 'organization' | 'outcome'>;
+  private readonly riskDecisions: Counter<'namespace' | 'organization' | 'action'>;
+  private readonly riskRules: Counter<'namespace' | 'organization' | 'rule'>;
+  private readonly clientSuspensions: Counter<'namespace' | 'organization'>;
   readonly auditAppendSeconds: Histogram;
   readonly storeErrors: Counter<'operation'>;
   readonly requestErrors: Counter;
@@ -57,6 +64,9 @@ export class Metrics {
     this.tokensRefused = new Counter({ name: 'gatehouse_tokens_refused_total', help: 'Token requests refused at token endpoints.', labelNames: ['namespace', 'organization', 'grant_type'], registers, collect: flush });
     this.signIns = new Counter({ name: 'gatehouse_sign_ins_total', help: 'Sign-ins finished, by outcome (succeeded, failed, refused).', labelNames: ['namespace', 'organization', 'outcome'], registers });
     this.scimRequests = new Counter({ name: 'gatehouse_scim_requests_total', help: 'SCIM provisioning requests, by outcome (succeeded, unauthorized, rejected, failed).', labelNames: ['namespace', 'organization', 'outcome'], registers });
+    this.riskDecisions = new Counter({ name: 'gatehouse_risk_decisions_total', help: 'Sign-ins and grants scored by the risk engine, by the action taken (allow, stepUp, deny, suspendClient).', labelNames: ['namespace', 'organization', 'action'], registers });
+    this.riskRules = new Counter({ name: 'gatehouse_risk_rules_fired_total', help: 'Risk rules that fired, by rule.', labelNames: ['namespace', 'organization', 'rule'], registers });
+    this.clientSuspensions = new Counter({ name: 'gatehouse_risk_client_suspensions_total', help: 'Clients the risk engine suspended.', labelNames: ['namespace', 'organization'], registers });
     this.auditAppendSeconds = new Histogram({ name: 'gatehouse_audit_append_seconds', help: 'Time from asking for a runtime audit record to it being durable.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
     this.storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Store operations that failed (audit appends, readiness probes).', labelNames: ['operation'], registers });
     this.requestErrors = new Counter({ name: 'gatehouse_request_errors_total', help: 'Requests that failed with an unexpected error (answered 500).', registers });
@@ -113,10 +123,30 @@ export class Metrics {
       series.count++;
       return;
     }
+    if (RISK_RECORDS.has(action) || action === 'client.suspended') {
+      this.observeRisk(entry);
+      return;
+    }
     const outcome = SIGN_IN_OUTCOME[action];
     if (!outcome) return;
     const [namespace, organization] = this.organization(entry.namespace, entry.organization);
     this.signIns.inc({ namespace, organization, outcome });
+  }
+
+  /** A risk decision by its action and each rule that fired; a suspension. Rules and actions are fixed sets. */
+  private observeRisk(entry: AuditEntry): void {
+    const [namespace, organization] = this.organization(entry.namespace, entry.organization);
+    if (entry.action === 'client.suspended') {
+      this.clientSuspensions.inc({ namespace, organization });
+      return;
+    }
+    const data = entry.data as { action?: unknown; rules?: { rule?: unknown }[] };
+    const action = typeof data.action === 'string' && RISK_ACTIONS.has(data.action) ? data.action : OTHER;
+    this.riskDecisions.inc({ namespace, organization, action });
+    for (const fired of Array.isArray(data.rules) ? data.rules : []) {
+      const rule = typeof fired?.rule === 'string' && RISK_RULE_NAMES.has(fired.rule) ? fired.rule : OTHER;
+      this.riskRules.inc({ namespace, organization, rule });
+    }
   }
 
   /** Counts a SCIM request by its answer: 2xx/3xx succeeded, 401/403 unauthorized, other 4xx rejected, 5xx failed. */

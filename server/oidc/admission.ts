@@ -8,6 +8,21 @@ export interface AdmissionRules {
   networks: BlockList | undefined;
   /** Undefined: no limit. */
   requestsPerMinute: number | undefined;
+  /** The declared countries (geo-fencing, server/risk/geo.ts); undefined: every country. */
+  countries: CountryRules | undefined;
+}
+
+/** `network.allowedCountries` (an address placed in none of them is refused, as is one placed nowhere) and `deniedCountries`. */
+export interface CountryRules {
+  allowed: ReadonlySet<string> | undefined;
+  denied: ReadonlySet<string> | undefined;
+}
+
+/** Whether the country an address is placed in (undefined: nowhere, such as a private address) passes the rules. */
+export function admitsCountry(rules: CountryRules | undefined, country: string | undefined): boolean {
+  if (!rules) return true;
+  if (rules.allowed && (country === undefined || !rules.allowed.has(country))) return false;
+  return !(country !== undefined && rules.denied?.has(country));
 }
 
 /**
@@ -39,9 +54,12 @@ export function admissionRules(settings: EffectiveSettings | undefined): Admissi
   const cidrs = settings?.allowedCidrs;
   const networks = cidrs ? networksOf(cidrs.value) : undefined;
   const where = cidrs ? declaredBy(settings.organization ?? '', cidrs.source) : '';
+  const allowed = settings?.allowedCountries?.value;
+  const denied = settings?.deniedCountries?.value;
   return {
     networks: networks?.list,
     requestsPerMinute: settings?.requestsPerMinute?.value,
+    countries: allowed || denied?.length ? { allowed: allowed ? new Set(allowed) : undefined, denied: denied?.length ? new Set(denied) : undefined } : undefined,
     problems: (networks?.unreadable ?? []).map((cidr) => `${where}: spec.network.allowedCidrs: "${cidr}" is not a CIDR block; it admits no address`),
   };
 }

@@ -26,6 +26,8 @@ export interface InteractionContext {
   trustedProxies?: BlockList | undefined;
   /** At the shared issuer: the user's organization's networks and rate (server/oidc/admission.ts). */
   admitUser?: UserAdmission;
+  /** The browser's device digest at this issuer (server/risk/device.ts), for the sign-in's signals. */
+  device?: (ctx: Context) => string | undefined;
   /** Finishes a successful sign-in (the broker's MFA step-up); without it, the login is finished here. */
   complete?: (ctx: Context, user: UserRecord, login: { amr: string[]; acr: string }) => Promise<void>;
 }
@@ -163,7 +165,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     deps.limiter.succeed(key);
     const now = deps.clock.now();
     await deps.store.users.touchLogin(snapshot.namespace, user.id, now);
-    await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'], signals: signalsOf(ctx.req, deps.trustedProxies) } });
+    await deps.audit.append({ action: 'login.succeeded', actor: user.id, namespace: snapshot.namespace, organization: user.organization, client: clientId, subject: user.id, data: { connection: 'directory', amr: ['pwd'], signals: signalsOf(ctx.req, deps.trustedProxies, deps.device?.(ctx)) } });
     if (deps.complete) {
       await deps.complete(ctx, user, { amr: ['pwd'], acr: ACR.password });
       return true;

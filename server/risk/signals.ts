@@ -15,11 +15,13 @@ export interface Signals {
   ip: string;
   /** The User-Agent header, cut to USER_AGENT_LIMIT characters; absent when none was sent. */
   userAgent?: string;
+  /** On browser sign-ins: the digest of the issuer's device cookie (server/risk/device.ts), never the cookie. */
+  device?: string;
 }
 
-export function signalsOf(req: IncomingMessage, trustedProxies: BlockList | undefined): Signals {
+export function signalsOf(req: IncomingMessage, trustedProxies: BlockList | undefined, device?: string): Signals {
   const raw = req.headers['user-agent'];
   // Control characters would let a client forge line breaks in logs that print the record.
   const userAgent = typeof raw === 'string' ? raw.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, USER_AGENT_LIMIT) : '';
-  return { ip: clientAddress(req, trustedProxies), ...(userAgent ? { userAgent } : {}) };
+  return { ip: clientAddress(req, trustedProxies), ...(userAgent ? { userAgent } : {}), ...(device ? { device } : {}) };
 }

@@ -30,7 +30,7 @@ export interface TestServer {
 }
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
-export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean } } = {}): Promise<TestServer> {
+export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
@@ -46,6 +46,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.federationSetup ? { federationSetup: options.federationSetup } : {}),
+    ...(options.geoipDb ? { geoipDb: options.geoipDb } : {}),
   };
   let gatehouse: GatehouseApp;
   try {

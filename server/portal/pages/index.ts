@@ -28,7 +28,8 @@ import { applicationsPage } from './applications.ts';
 import { auditPage } from './audit.ts';
 import { contractPage } from './contract.ts';
 import { homePage } from './home.ts';
+import { riskPage } from './risk.ts';
 import { signInSetupPage } from './sign-in-setup.ts';
 import { usersPage } from './users.ts';
 
-export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, contractPage, signInSetupPage];
+export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, riskPage, contractPage, signInSetupPage];

@@ -148,7 +148,7 @@ describe('the gates of each endpoint', () => {
       'GET      /.well-known/openid-configuration         provider              direct origin | cache-public',
       'GET      /.well-known/oauth-authorization-server   provider                     network,rate,origin | cache-public',
       'GET      /jwks                                     provider              direct origin | cache-public',
-      'POST     /token                                    provider              direct standing:token,network,rate,origin | audit-token',
+      'POST     /token                                    provider              direct standing:token,network,rate,risk,origin | risk,audit-token',
       'POST     /token/introspection                      provider              direct standing:introspection,origin | confidential-only,introspect-jwt',
       'POST     /token/revocation                         provider              direct origin | confidential-only,revoke-jwt',
       'GET,POST /me                                       provider                     standing:bearer,network,rate,origin | audit-refusal',
