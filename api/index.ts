@@ -33,4 +33,4 @@ export {
   DEFAULT_CEILINGS,
   MAX_ORGANIZATION_DEPTH,
 } from './effective.ts';
-export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, Source, Sourced } from './effective.ts';
+export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, MfaMethod, Source, Sourced, UpstreamMfa } from './effective.ts';
