@@ -79,6 +79,8 @@ export const RUNTIME_ACTIONS = [
   // Passkeys (WebAuthn): enrolled, renamed or removed by their user, revoked by an administrator,
   // an enrolment refused, and a signature counter that went back (a cloned authenticator).
   'passkey.added',
+  'passkey.renamed',
+  'passkey.removed',
   'passkey.revoked',
   'passkey.refused',
   'passkey.counter-regression',

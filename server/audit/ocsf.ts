@@ -50,6 +50,7 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'User.deleted': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
   'user.mfa-reset': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
   'passkey.added': { ...ACCOUNT_CHANGE, activity_id: 10, activity_name: 'MFA Factor Enable' },
+  'passkey.removed': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
   'passkey.revoked': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
   'User.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
   // The privileges are the scopes an approval gives; a request or a denial changes none.

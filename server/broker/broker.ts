@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import { signalsOf } from '../risk/signals.ts';
 import type { Context } from 'koa';
@@ -17,7 +17,7 @@ import { ACR } from '../oidc/acr.ts';
 import { methodsFor, mfaLevel, reaches, settingsFor, type MfaLevel } from '../oidc/step-up.ts';
 import { allowOwnScripts } from '../oidc/html.ts';
 import { usesDirectory } from '../oidc/snapshot.ts';
-import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
+import { Passkeys, REFUSAL_MESSAGES, cleanName, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
 import { assetBase, passkeyForm } from '../passkeys/pages.ts';
 import type { AccountEvents } from '../events.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
@@ -172,6 +172,10 @@ export class Broker {
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/passkey$/.exec(rest)) && ctx.method === 'POST') {
       await this.passwordless(ctx, issuer, m[1]!);
+      return true;
+    }
+    if (rest === '/account/passkeys') {
+      await this.account(ctx, issuer);
       return true;
     }
     if (!snapshot.organization) return false;
@@ -616,12 +620,12 @@ ${totpQr(uri)}
   }
 
   /** The email-first page's passkey form (a fresh challenge, no user named), or nothing where passkeys are not offered. */
-  private async passwordlessForm(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<string> {
+  private async passwordlessForm(ctx: Context, issuer: BrokerIssuer, uid: string, autofill = true): Promise<string> {
     const { snapshot } = issuer;
     if (!this.passwordlessOffered(snapshot)) return '';
     allowOwnScripts(ctx);
     const options = await this.passkeys.authenticationOptions(this.rpOf(issuer), snapshot.namespace);
-    return passkeyForm({ action: `${snapshot.path}/interaction/${uid}/passkey`, mode: 'authenticate', options, autofill: true, label: 'Sign in with a passkey', assets: assetBase(issuer.url, this.options.publicUrl()) });
+    return passkeyForm({ action: `${snapshot.path}/interaction/${uid}/passkey`, mode: 'authenticate', options, autofill, label: 'Sign in with a passkey', assets: assetBase(issuer.url, this.options.publicUrl()) });
   }
 
   /**
@@ -644,7 +648,8 @@ ${totpQr(uri)}
         outcome: 'failure',
         data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.options.trustedProxies) },
       });
-      render(ctx, status, brandingOf(snapshot, who.organization ?? undefined), 'Sign in', emailForm(action, '', message, await this.passwordlessForm(ctx, issuer, uid)));
+      // After a refused passkey the page offers the button again, not the autofill: the user chooses to retry.
+      render(ctx, status, brandingOf(snapshot, who.organization ?? undefined), 'Sign in', emailForm(action, '', message, await this.passwordlessForm(ctx, issuer, uid, false)));
     };
     if (details.uid !== uid || details.prompt.name !== 'login') return fail(400, 'interaction-mismatch', 'This sign-in does not belong to this browser session. Start again from the application.');
     if (!this.passwordlessOffered(snapshot)) return fail(403, 'method-not-allowed', 'Passkeys are not accepted here.');
@@ -673,7 +678,93 @@ ${totpQr(uri)}
     await this.audit(snapshot, 'login.succeeded', { organization: user.organization || null, client: clientId, subject: user.id, data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
     await this.complete(ctx, issuer, uid, user, { amr: used.value.amr, acr: used.value.acr }, clientId, details.params);
   }
+
+  // ── the account page ────────────────────────────────────────────────
+
+  /**
+   * `{issuer}/account/passkeys`: the signed-in user's passkeys at this issuer (its session
+   * cookie says who), to add, rename and remove. Changes are POSTs from this page only: each
+   * form carries a token derived from the session's id, which no other site can read (and the
+   * session cookie is SameSite=lax); each change is audited.
+   */
+  private async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
+    const { provider, snapshot } = issuer;
+    ctx.set('Cache-Control', 'no-store');
+    const session = await provider.Session.get(ctx);
+    const user = session.accountId ? await this.options.store.users.find(snapshot.namespace, session.accountId) : undefined;
+    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
+      render(ctx, 401, brandingOf(snapshot), 'Your passkeys', '<p class="error">You are not signed in here. Sign in to an application of your organization, then come back to this page.</p>');
+      return;
+    }
+    const branding = brandingOf(snapshot, user.organization || undefined);
+    const rp = this.rpOf(issuer, user.organization);
+    const methods = settingsFor(snapshot, user.organization).mfaMethods.value;
+    const self = `${snapshot.path}/account/passkeys`;
+    const csrf = createHash('sha256').update(`passkeys ${session.jti}`).digest('base64url');
+    const token = `<input type="hidden" name="csrf" value="${csrf}">`;
+    const page = async (status: number, message?: { error?: string; notice?: string }) => {
+      const mine = await this.options.store.passkeys.list(snapshot.namespace, user.id);
+      const when = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString().slice(0, 16).replace('T', ' '));
+      const rows = mine
+        .map(
+          (
+            p,
+          ) => `<li class="passkey" data-id="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong> <small>${p.deviceType === 'singleDevice' ? 'this device or security key' : 'synced passkey'}${p.rpId === rp.id ? '' : ` · for ${escapeHtml(p.rpId)}`} · added ${when(p.createdAt)} · last used ${when(p.lastUsedAt)}</small>
+<form method="post" action="${escapeHtml(self)}">${token}<input type="hidden" name="op" value="rename"><input type="hidden" name="id" value="${escapeHtml(p.id)}"><label for="rename-${escapeHtml(p.id)}">New name</label><input id="rename-${escapeHtml(p.id)}" name="name" maxlength="64" required value="${escapeHtml(p.name)}"><button type="submit">Rename</button></form>
+<form method="post" action="${escapeHtml(self)}">${token}<input type="hidden" name="op" value="remove"><input type="hidden" name="id" value="${escapeHtml(p.id)}"><button type="submit">Remove</button></form></li>`,
+        )
+        .join('');
+      let add = '<p>Your organization does not allow passkeys.</p>';
+      if (methods.includes('webauthn')) {
+        allowOwnScripts(ctx);
+        add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { csrf, op: 'register' } })}`;
+      }
+      render(
+        ctx,
+        status,
+        branding,
+        'Your passkeys',
+        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${mine.length ? `<ul id="passkeys">${rows}</ul>` : '<p id="no-passkeys">You have no passkeys yet.</p>'}${add}`,
+      );
+    };
+    if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });
+    const form = await readForm(ctx, 256 * 1024);
+    const presented = Buffer.from(form.get('csrf') ?? '');
+    if (presented.length !== csrf.length || !timingSafeEqual(presented, Buffer.from(csrf))) {
+      await this.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
+      return page(403, { error: 'This change did not come from this page. Try again.' });
+    }
+    const op = form.get('op') ?? '';
+    const id = form.get('id') ?? '';
+    const done = (what: string) => {
+      ctx.status = 303;
+      ctx.redirect(`${self}?done=${what}`);
+    };
+    const base = { actor: user.id, namespace: snapshot.namespace, organization: user.organization || null, subject: user.id };
+    if (op === 'register') {
+      if (!methods.includes('webauthn')) return page(403, { error: 'Your organization does not allow passkeys.' });
+      const response = parseResponse(form.get('response') ?? '', 'register');
+      if (!response) return page(400, { error: REFUSAL_MESSAGES.malformed });
+      const added = await this.passkeys.register(rp, user, response, form.get('name') ?? '');
+      return added.ok ? done('added') : page(400, { error: REFUSAL_MESSAGES[added.reason] });
+    }
+    if (op === 'rename') {
+      const name = cleanName(form.get('name') ?? '');
+      if (!name) return page(400, { error: 'Give the passkey a name.' });
+      if (!(await this.options.store.passkeys.rename(snapshot.namespace, user.id, id, name))) return page(404, { error: 'You have no such passkey.' });
+      await this.options.audit.append({ ...base, action: 'passkey.renamed', data: { credential: id, name } });
+      return done('renamed');
+    }
+    if (op === 'remove') {
+      if (!(await this.options.store.passkeys.remove(snapshot.namespace, user.id, id))) return page(404, { error: 'You have no such passkey.' });
+      await this.options.audit.append({ ...base, action: 'passkey.removed', data: { credential: id } });
+      return done('removed');
+    }
+    return page(400, { error: 'Unknown change.' });
+  }
 }
+
+const ACCOUNT_NOTICES: Record<string, string> = { added: 'Your passkey is added.', renamed: 'The passkey is renamed.', removed: 'The passkey is removed.' };
 
 /** A passkey just enrolled, as a second factor: possession proven, user verification not asked of it. */
 function passkeyLoginOf(deviceType: 'singleDevice' | 'multiDevice', userVerified: boolean): { amr: string[]; acr: string } {

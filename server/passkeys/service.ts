@@ -103,8 +103,9 @@ function classify(error: unknown): PasskeyRefusal {
   return 'invalid';
 }
 
+// Post-quantum signatures (ML-DSA, which @simplewebauthn 14 accepts and Chromium's authenticator picks) run to a few KiB.
 const RegistrationJSON = z.looseObject({ id: z.string().max(1024), rawId: z.string().max(1024), type: z.string(), response: z.looseObject({ clientDataJSON: z.string().max(8192), attestationObject: z.string().max(65536) }) });
-const AuthenticationJSON = z.looseObject({ id: z.string().max(1024), rawId: z.string().max(1024), type: z.string(), response: z.looseObject({ clientDataJSON: z.string().max(8192), authenticatorData: z.string().max(8192), signature: z.string().max(2048), userHandle: z.string().max(256).optional() }) });
+const AuthenticationJSON = z.looseObject({ id: z.string().max(1024), rawId: z.string().max(1024), type: z.string(), response: z.looseObject({ clientDataJSON: z.string().max(8192), authenticatorData: z.string().max(8192), signature: z.string().max(16384), userHandle: z.string().max(256).optional() }) });
 
 /** Parses the JSON the page posts (`response`); undefined when it is not a WebAuthn answer. */
 export function parseResponse(raw: string, kind: 'register'): RegistrationResponseJSON | undefined;

@@ -226,3 +226,58 @@ describe('what an attacker would post is refused', () => {
     await refusedWith('malformed', () => 'not json', 400);
   });
 });
+
+describe('the account page at the issuer', () => {
+  const account = () => `${issuer('cascade')}/account/passkeys`;
+  let csrf = '';
+  const change = (s: Started, fields: Record<string, string>, token = csrf) => s.browser.submit(account(), { csrf: token, ...fields });
+
+  it('is for a signed-in user only', async () => {
+    const res = await fetch(account());
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('not signed in');
+  });
+
+  it("lists the signed-in user's passkeys, renames, adds and removes one, each audited", async () => {
+    gh.clock.advance(60_000);
+    const { s, form } = await emailFirst('cascade');
+    expect((await post(s, form, ana.authenticate(form.options as PublicKeyCredentialRequestOptionsJSON))).url.startsWith(CALLBACK)).toBe(true);
+    const listed = await (await s.browser.fetch(account())).text();
+    csrf = /name="csrf" value="([^"]+)"/.exec(listed)![1]!;
+    expect(listed).toContain('Work laptop');
+    expect(listed).toContain('ana@cascade.example');
+    const id = ana.credentials[0]!.id;
+
+    expect((await change(s, { op: 'rename', id, name: 'Old laptop\u202e' })).status).toBe(303);
+    expect((await gh.store.passkeys.find(id))?.name).toBe('Old laptop');
+    expect(await lastAudit('passkey.renamed')).toMatchObject({ subject: 'ana', data: { credential: id, name: 'Old laptop' } });
+
+    // A form posted from another site has no token (its page cannot read this one).
+    const forged = await change(s, { op: 'remove', id }, '');
+    expect(forged.status).toBe(403);
+    expect(await lastAudit('passkey.refused')).toMatchObject({ subject: 'ana', data: { reason: 'cross-site-form' } });
+    expect(await gh.store.passkeys.find(id)).toBeDefined();
+    // Ben's passkey is not Ana's to rename or remove.
+    const bens = (await gh.store.passkeys.list(NS, 'ben'))[0]!.id;
+    expect((await change(s, { op: 'remove', id: bens })).status).toBe(404);
+
+    const page = await s.browser.fetch(account());
+    const html = await page.text();
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const add = passkeyForm(html, account())!;
+    expect(add.mode).toBe('register');
+    // The user's existing passkey is excluded, so an authenticator does not enrol twice.
+    expect((add.options as PublicKeyCredentialCreationOptionsJSON).excludeCredentials?.map((c) => c.id)).toContain(id);
+    const phone = new SoftAuthenticator(ana.origin);
+    const added = await s.browser.submit(account(), { ...add.hidden, response: JSON.stringify(phone.register(add.options as PublicKeyCredentialCreationOptionsJSON, { synced: true })), name: 'Phone' });
+    expect(added.status).toBe(303);
+    expect((await gh.store.passkeys.list(NS, 'ana')).map((p) => [p.name, p.deviceType])).toEqual([
+      ['Old laptop', 'singleDevice'],
+      ['Phone', 'multiDevice'],
+    ]);
+
+    expect((await change(s, { op: 'remove', id: phone.credentials[0]!.id })).status).toBe(303);
+    expect(await lastAudit('passkey.removed')).toMatchObject({ subject: 'ana', data: { credential: phone.credentials[0]!.id } });
+    expect(await gh.store.passkeys.count(NS, 'ana')).toBe(1);
+  });
+});
