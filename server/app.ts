@@ -215,6 +215,7 @@ export function createApp(options: AppOptions): GatehouseApp {
       publicUrl,
       governance: governanceService({ store, clock, guard, objects, publicUrl, passwordLink }),
       federationSetup,
+      passkeys: broker.passkeys,
       vanityOf: (ctx) => issuers.vanityOf(ctx),
     }),
   );

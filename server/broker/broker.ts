@@ -17,8 +17,8 @@ import { ACR } from '../oidc/acr.ts';
 import { methodsFor, mfaLevel, reaches, settingsFor, type MfaLevel } from '../oidc/step-up.ts';
 import { allowOwnScripts } from '../oidc/html.ts';
 import { usesDirectory } from '../oidc/snapshot.ts';
-import { Passkeys, REFUSAL_MESSAGES, cleanName, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
-import { assetBase, passkeyForm } from '../passkeys/pages.ts';
+import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
+import { ACCOUNT_NOTICES, accountChange, assetBase, passkeyForm, passkeyList } from '../passkeys/pages.ts';
 import type { AccountEvents } from '../events.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
@@ -704,27 +704,17 @@ ${totpQr(uri)}
     const token = `<input type="hidden" name="csrf" value="${csrf}">`;
     const page = async (status: number, message?: { error?: string; notice?: string }) => {
       const mine = await this.options.store.passkeys.list(snapshot.namespace, user.id);
-      const when = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString().slice(0, 16).replace('T', ' '));
-      const rows = mine
-        .map(
-          (
-            p,
-          ) => `<li class="passkey" data-id="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong> <small>${p.deviceType === 'singleDevice' ? 'this device or security key' : 'synced passkey'}${p.rpId === rp.id ? '' : ` · for ${escapeHtml(p.rpId)}`} · added ${when(p.createdAt)} · last used ${when(p.lastUsedAt)}</small>
-<form method="post" action="${escapeHtml(self)}">${token}<input type="hidden" name="op" value="rename"><input type="hidden" name="id" value="${escapeHtml(p.id)}"><label for="rename-${escapeHtml(p.id)}">New name</label><input id="rename-${escapeHtml(p.id)}" name="name" maxlength="64" required value="${escapeHtml(p.name)}"><button type="submit">Rename</button></form>
-<form method="post" action="${escapeHtml(self)}">${token}<input type="hidden" name="op" value="remove"><input type="hidden" name="id" value="${escapeHtml(p.id)}"><button type="submit">Remove</button></form></li>`,
-        )
-        .join('');
       let add = '<p>Your organization does not allow passkeys.</p>';
       if (methods.includes('webauthn')) {
         allowOwnScripts(ctx);
-        add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { csrf, op: 'register' } })}`;
+        add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { op: 'register' }, extra: token })}`;
       }
       render(
         ctx,
         status,
         branding,
         'Your passkeys',
-        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${mine.length ? `<ul id="passkeys">${rows}</ul>` : '<p id="no-passkeys">You have no passkeys yet.</p>'}${add}`,
+        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}`,
       );
     };
     if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });
@@ -734,37 +724,12 @@ ${totpQr(uri)}
       await this.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
       return page(403, { error: 'This change did not come from this page. Try again.' });
     }
-    const op = form.get('op') ?? '';
-    const id = form.get('id') ?? '';
-    const done = (what: string) => {
-      ctx.status = 303;
-      ctx.redirect(`${self}?done=${what}`);
-    };
-    const base = { actor: user.id, namespace: snapshot.namespace, organization: user.organization || null, subject: user.id };
-    if (op === 'register') {
-      if (!methods.includes('webauthn')) return page(403, { error: 'Your organization does not allow passkeys.' });
-      const response = parseResponse(form.get('response') ?? '', 'register');
-      if (!response) return page(400, { error: REFUSAL_MESSAGES.malformed });
-      const added = await this.passkeys.register(rp, user, response, form.get('name') ?? '');
-      return added.ok ? done('added') : page(400, { error: REFUSAL_MESSAGES[added.reason] });
-    }
-    if (op === 'rename') {
-      const name = cleanName(form.get('name') ?? '');
-      if (!name) return page(400, { error: 'Give the passkey a name.' });
-      if (!(await this.options.store.passkeys.rename(snapshot.namespace, user.id, id, name))) return page(404, { error: 'You have no such passkey.' });
-      await this.options.audit.append({ ...base, action: 'passkey.renamed', data: { credential: id, name } });
-      return done('renamed');
-    }
-    if (op === 'remove') {
-      if (!(await this.options.store.passkeys.remove(snapshot.namespace, user.id, id))) return page(404, { error: 'You have no such passkey.' });
-      await this.options.audit.append({ ...base, action: 'passkey.removed', data: { credential: id } });
-      return done('removed');
-    }
-    return page(400, { error: 'Unknown change.' });
+    const changed = await accountChange(this.passkeys, rp, user, form, methods.includes('webauthn'));
+    if ('error' in changed) return page(changed.status, { error: changed.error });
+    ctx.status = 303;
+    ctx.redirect(`${self}?done=${changed.done}`);
   }
 }
-
-const ACCOUNT_NOTICES: Record<string, string> = { added: 'Your passkey is added.', renamed: 'The passkey is renamed.', removed: 'The passkey is removed.' };
 
 /** A passkey just enrolled, as a second factor: possession proven, user verification not asked of it. */
 function passkeyLoginOf(deviceType: 'singleDevice' | 'multiDevice', userVerified: boolean): { amr: string[]; acr: string } {

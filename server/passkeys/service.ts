@@ -276,6 +276,20 @@ export class Passkeys {
     return { ok: true, value: { passkey: used, userVerified, ...passkeyAuthentication(passkey, userVerified) } };
   }
 
+  /** Renames one of `user`'s passkeys (audited); false when the user has no such passkey. */
+  async rename(user: UserRecord, id: string, name: string): Promise<boolean> {
+    if (!(await this.store.passkeys.rename(user.namespace, user.id, id, name))) return false;
+    await this.audit.append({ action: 'passkey.renamed', actor: user.id, namespace: user.namespace, organization: user.organization || null, subject: user.id, data: { credential: id, name } });
+    return true;
+  }
+
+  /** Removes one of `user`'s passkeys, by the user (audited); false when the user has no such passkey. */
+  async remove(user: UserRecord, id: string): Promise<boolean> {
+    if (!(await this.store.passkeys.remove(user.namespace, user.id, id))) return false;
+    await this.audit.append({ action: 'passkey.removed', actor: user.id, namespace: user.namespace, organization: user.organization || null, subject: user.id, data: { credential: id } });
+    return true;
+  }
+
   private async counterRegression(passkey: PasskeyRecord, rp: RelyingParty, error: unknown): Promise<void> {
     await this.audit.append({
       action: 'passkey.counter-regression',

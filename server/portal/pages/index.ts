@@ -24,6 +24,7 @@
  * becomes a branded error page with its status.
  */
 import type { PortalPage } from '../page.ts';
+import { accountPage } from './account.ts';
 import { applicationsPage } from './applications.ts';
 import { auditPage } from './audit.ts';
 import { contractPage } from './contract.ts';
@@ -31,4 +32,4 @@ import { homePage } from './home.ts';
 import { signInSetupPage } from './sign-in-setup.ts';
 import { usersPage } from './users.ts';
 
-export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, contractPage, signInSetupPage];
+export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, contractPage, signInSetupPage, accountPage];
