@@ -679,6 +679,49 @@ ${totpQr(uri)}
     await this.complete(ctx, issuer, uid, user, { amr: used.value.amr, acr: used.value.acr }, clientId, details.params);
   }
 
+  // ── at invitation acceptance ────────────────────────────────────────
+
+  /**
+   * For the password page (interactions.ts): once an invited user has set a password, a form to
+   * add a passkey as well, where the organization allows passkeys. The user is not signed in:
+   * a ticket (random, stored hashed for ten minutes, taken by the enrolment) stands for the
+   * one-time link just used.
+   */
+  passkeyOffer(issuer: BrokerIssuer): (ctx: Context, namespace: string, userId: string) => Promise<string> {
+    return async (ctx, namespace, userId) => {
+      const { snapshot } = issuer;
+      const user = await this.options.store.users.find(namespace, userId);
+      if (!user?.active || user.connection !== 'directory' || (snapshot.organization && user.organization !== snapshot.organization)) return '';
+      if (!settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) return '';
+      const ticket = token();
+      await this.options.store.broker.putRequest(ticketKey(ticket), namespace, JSON.stringify({ userId }), this.options.clock.now() + REQUEST_TTL_MS);
+      allowOwnScripts(ctx);
+      const options = await this.passkeys.registrationOptions(this.rpOf(issuer, user.organization), user);
+      return `<h2>Add a passkey</h2><p>Sign in next time with this device or a security key instead of your password.</p>${passkeyForm({ action: `${snapshot.path}/account/passkeys`, mode: 'register', options, label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { op: 'register', ticket } })}`;
+    };
+  }
+
+  /** The enrolment the password page offered: the ticket names the user; it is taken once the passkey is stored. */
+  private async enrolWithTicket(ctx: Context, issuer: BrokerIssuer, ticket: string): Promise<void> {
+    const { snapshot } = issuer;
+    const raw = await this.options.store.broker.peekRequest(ticketKey(ticket), this.options.clock.now());
+    const userId = raw ? z.object({ userId: z.string() }).parse(JSON.parse(raw)).userId : undefined;
+    const user = userId ? await this.options.store.users.find(snapshot.namespace, userId) : undefined;
+    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
+      render(ctx, 410, brandingOf(snapshot), 'Link expired', '<p class="error">This page expired. Sign in with your password; you can add a passkey at your next sign-in.</p>');
+      return;
+    }
+    const branding = brandingOf(snapshot, user.organization || undefined);
+    const form = await readForm(ctx, 256 * 1024);
+    const changed = form.get('op') === 'register' ? await accountChange(this.passkeys, this.rpOf(issuer, user.organization), user, form, settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) : { status: 400, error: 'Unknown change.' };
+    if ('error' in changed) {
+      render(ctx, changed.status, branding, 'Passkey not added', `<p class="error" role="alert">${escapeHtml(changed.error)}</p><p>Your password is set: sign in with it, and add a passkey at your next sign-in.</p>`);
+      return;
+    }
+    await this.options.store.broker.takeRequest(ticketKey(ticket), this.options.clock.now());
+    render(ctx, 200, branding, 'Passkey added', '<p id="notice">Your passkey is added. Go back to the application that invited you and sign in with it: no password needed.</p>');
+  }
+
   // ── the account page ────────────────────────────────────────────────
 
   /**
@@ -690,6 +733,10 @@ ${totpQr(uri)}
   private async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
     const { provider, snapshot } = issuer;
     ctx.set('Cache-Control', 'no-store');
+    if (ctx.method === 'POST') {
+      const ticket = (await readForm(ctx, 256 * 1024)).get('ticket');
+      if (ticket) return this.enrolWithTicket(ctx, issuer, ticket);
+    }
     const session = await provider.Session.get(ctx);
     const user = session.accountId ? await this.options.store.users.find(snapshot.namespace, session.accountId) : undefined;
     if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
@@ -730,6 +777,8 @@ ${totpQr(uri)}
     ctx.redirect(`${self}?done=${changed.done}`);
   }
 }
+
+const ticketKey = (ticket: string) => `passkey-ticket:${createHash('sha256').update(ticket).digest('base64url')}`;
 
 /** A passkey just enrolled, as a second factor: possession proven, user verification not asked of it. */
 function passkeyLoginOf(deviceType: 'singleDevice' | 'multiDevice', userVerified: boolean): { amr: string[]; acr: string } {

@@ -214,7 +214,15 @@ export class IssuerRegistry {
     const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
     if (broker && pages.includes('broker') && (await broker.handle(ctx, rest, brokered))) return true;
     if (!pages.includes('sign-in')) return false;
-    return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, trustedProxies: this.options.trustedProxies, ...(admitUser ? { admitUser } : {}), ...(broker ? { complete: broker.completer(brokered) } : {}) });
+    return handleInteraction(ctx, rest, issuer.provider, snapshot, {
+      store: this.options.store,
+      clock: this.options.clock,
+      audit: this.options.audit,
+      limiter: this.limiter,
+      trustedProxies: this.options.trustedProxies,
+      ...(admitUser ? { admitUser } : {}),
+      ...(broker ? { complete: broker.completer(brokered), passkeyOffer: broker.passkeyOffer(brokered) } : {}),
+    });
   }
 }
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { SoftAuthenticator } from '../../support/authenticator.ts';
+import { Browser } from '../../support/browser.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { setPassword } from '../../support/sign-in.ts';
 import { NS, client, idp, organization, user } from '../../support/objects.ts';
@@ -282,5 +283,31 @@ describe('the account page at the issuer', () => {
     expect((await change(s, { op: 'remove', id: phone.credentials[0]!.id })).status).toBe(303);
     expect(await lastAudit('passkey.removed')).toMatchObject({ subject: 'ana', data: { credential: phone.credentials[0]!.id } });
     expect(await gh.store.passkeys.count(NS, 'ana')).toBe(1);
+  });
+});
+
+describe('at invitation acceptance', () => {
+  it('offers a passkey once the password is set; the ticket enrols once, and the passkey then signs in', async () => {
+    await gh.put('users', user('cara', 'cascade', { email: 'cara@cascade.example' }));
+    const link = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/users/cara/password-link`)).body.url as string;
+    const invited = new Browser();
+    const set = await invited.submit(link, { password: PASSWORD });
+    const html = await set.text();
+    expect(html).toContain('Your password is set');
+    const form = passkeyForm(html, link)!;
+    expect(form).toMatchObject({ mode: 'register', action: `${issuer('cascade')}/account/passkeys` });
+    expect(set.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const key = new SoftAuthenticator(ana.origin);
+    const added = await invited.submit(form.action, { ...form.hidden, name: 'Cara laptop', response: JSON.stringify(key.register(form.options as PublicKeyCredentialCreationOptionsJSON)) });
+    expect(added.status).toBe(200);
+    expect(await added.text()).toContain('Your passkey is added');
+    expect((await gh.store.passkeys.list(NS, 'cara')).map((p) => p.name)).toEqual(['Cara laptop']);
+    // The ticket was taken: a second enrolment through it is refused.
+    const again = await invited.submit(form.action, { ...form.hidden, response: '{}' });
+    expect(again.status).toBe(410);
+    gh.clock.advance(60_000);
+    const { s, form: signIn } = await emailFirst('cascade');
+    const t = await tokens('cascade', await post(s, signIn, key.authenticate(signIn.options as PublicKeyCredentialRequestOptionsJSON)));
+    expect(t.claims()).toMatchObject({ sub: 'cara', amr: ['hwk', 'user', 'mfa'] });
   });
 });
