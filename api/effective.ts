@@ -1,7 +1,7 @@
 import { durationSeconds } from './common.ts';
 import type { Claim } from './kinds/claim-mapping.ts';
 import type { AccessPolicyObject, ClaimMappingObject, OrganizationObject, OrganizationTemplateObject, WorkspaceObject } from './kinds/index.ts';
-import type { RiskRules } from './kinds/organization.ts';
+import type { MfaPolicy, RiskRules } from './kinds/organization.ts';
 
 /**
  * Inheritance down the organization tree, computed in one place (docs/declarations.md,
@@ -18,6 +18,10 @@ export interface Sourced<T> {
   value: T;
   source: Source;
 }
+
+export type MfaMethod = NonNullable<MfaPolicy['methods']>[number];
+export type UpstreamMfa = NonNullable<MfaPolicy['upstreamMfa']>;
+export const MFA_METHODS: readonly MfaMethod[] = ['totp', 'webauthn'];
 
 /** Deeper than any sane hierarchy: a walk stops here, and a write that would need more is refused as a cycle. */
 export const MAX_ORGANIZATION_DEPTH = 64;
@@ -102,6 +106,12 @@ export interface EffectiveSettings {
   tokens: { [F in LifetimeField]: Sourced<number> };
   /** Ceiling: true anywhere above stays true. */
   mfaRequired: Sourced<boolean>;
+  /** Ceiling by intersection: the second factors allowed here and at every level above (default both). */
+  mfaMethods: Sourced<MfaMethod[]>;
+  /** Ceilings: true anywhere above stays true. Where only a passkey will do. */
+  phishingResistant: { administrators: Sourced<boolean>; highValueScopes: Sourced<boolean> };
+  /** Ceiling: `require-local` declared above stays (the default, `require-local`, binds nobody). */
+  upstreamMfa: Sourced<UpstreamMfa>;
   /**
    * Ceiling by intersection: an address is admitted only when it is in the organization's
    * own blocks and in every ancestor's. Undefined: every network. An empty list: none.
@@ -171,7 +181,24 @@ export function workspaceSettings(workspace: WorkspaceObject | undefined): Effec
       return [f, lower(value, ceilings[f])];
     }),
   ) as EffectiveSettings['tokens'];
-  return { organization: undefined, chain: [], tokens, mfaRequired: { value: false, source: 'default' }, allowedCidrs: undefined, allowedCountries: undefined, deniedCountries: undefined, risk: undefined, requestsPerMinute: undefined, emailDomains: undefined, branding: {}, claims: [] };
+  return { organization: undefined, chain: [], tokens, ...workspaceMfa(workspace), allowedCidrs: undefined, allowedCountries: undefined, deniedCountries: undefined, risk: undefined, requestsPerMinute: undefined, emailDomains: undefined, branding: {}, claims: [] };
+}
+
+/** The Workspace's second-factor policy, else the defaults (optional, both methods, local factor for federated users). */
+function workspaceMfa(workspace: WorkspaceObject | undefined): Pick<EffectiveSettings, 'mfaRequired' | 'mfaMethods' | 'phishingResistant' | 'upstreamMfa'> {
+  const mfa = workspace?.spec.mfa;
+  const at = <T>(value: T | undefined, fallback: T): Sourced<T> => (value === undefined ? { value: fallback, source: 'default' } : { value, source: 'workspace' });
+  return {
+    mfaRequired: at(mfa?.required, false),
+    mfaMethods: at(mfa?.methods, [...MFA_METHODS]),
+    phishingResistant: { administrators: at(mfa?.requirePhishingResistant?.administrators, false), highValueScopes: at(mfa?.requirePhishingResistant?.highValueScopes, false) },
+    upstreamMfa: at(mfa?.upstreamMfa, 'require-local'),
+  };
+}
+
+/** A boolean ceiling: true above stays true, else the level's own declaration, else what is above. */
+function stickyTrue(declared: Sourced<boolean> | undefined, above: Sourced<boolean>): Sourced<boolean> {
+  return above.value ? above : (declared ?? above);
 }
 
 /** The Workspace's guardrails on lifetimes, else the built-in ceilings. */
@@ -201,9 +228,28 @@ function step(decls: Declarations, org: OrganizationObject, above: EffectiveSett
     }),
   ) as EffectiveSettings['tokens'];
 
-  const mfaDeclared = own(org, template, (s) => s.mfa?.required);
-  const mfaAbove = inherit(above.mfaRequired);
-  const mfaRequired = mfaAbove.value ? mfaAbove : (mfaDeclared ?? mfaAbove);
+  const mfaRequired = stickyTrue(
+    own(org, template, (s) => s.mfa?.required),
+    inherit(above.mfaRequired),
+  );
+  const phishingResistant = {
+    administrators: stickyTrue(
+      own(org, template, (s) => s.mfa?.requirePhishingResistant?.administrators),
+      inherit(above.phishingResistant.administrators),
+    ),
+    highValueScopes: stickyTrue(
+      own(org, template, (s) => s.mfa?.requirePhishingResistant?.highValueScopes),
+      inherit(above.phishingResistant.highValueScopes),
+    ),
+  };
+  // Methods narrow: what this level allows of what is allowed above (a declaration that would leave none keeps the above's).
+  const methodsDeclared = own(org, template, (s) => s.mfa?.methods);
+  const methodsAbove = inherit(above.mfaMethods);
+  const narrowed = methodsDeclared ? MFA_METHODS.filter((m) => methodsDeclared.value.includes(m) && methodsAbove.value.includes(m)) : [];
+  const mfaMethods = methodsDeclared && narrowed.length > 0 ? { value: narrowed, source: methodsDeclared.source } : methodsAbove;
+  const upstreamDeclared = own(org, template, (s) => s.mfa?.upstreamMfa);
+  const upstreamAbove = inherit(above.upstreamMfa);
+  const upstreamMfa = upstreamAbove.source !== 'default' && upstreamAbove.value === 'require-local' ? upstreamAbove : (upstreamDeclared ?? upstreamAbove);
 
   const cidrs = own(org, template, (s) => s.network?.allowedCidrs);
   const cidrsAbove = inheritOptional(above.allowedCidrs);
@@ -247,6 +293,9 @@ function step(decls: Declarations, org: OrganizationObject, above: EffectiveSett
     chain,
     tokens,
     mfaRequired,
+    mfaMethods,
+    phishingResistant,
+    upstreamMfa,
     allowedCidrs,
     allowedCountries,
     deniedCountries,
@@ -375,6 +424,14 @@ export function effectiveRows(settings: EffectiveSettings): EffectiveRow[] {
   const rows: EffectiveRow[] = [];
   for (const f of LIFETIME_FIELDS) rows.push({ field: `tokens.${f}`, value: formatDuration(settings.tokens[f].value), source: settings.tokens[f].source });
   rows.push({ field: 'mfa.required', value: String(settings.mfaRequired.value), source: settings.mfaRequired.source });
+  // The second-factor policy beyond `required`: only where something was declared, so the defaults add no rows.
+  const mfaRows: [string, Sourced<unknown>][] = [
+    ['mfa.methods', settings.mfaMethods],
+    ['mfa.requirePhishingResistant.administrators', settings.phishingResistant.administrators],
+    ['mfa.requirePhishingResistant.highValueScopes', settings.phishingResistant.highValueScopes],
+    ['mfa.upstreamMfa', settings.upstreamMfa],
+  ];
+  for (const [field, v] of mfaRows) if (v.source !== 'default') rows.push({ field, value: Array.isArray(v.value) ? v.value.join(', ') : String(v.value), source: v.source });
   const cidrs = settings.allowedCidrs;
   if (cidrs) rows.push({ field: 'network.allowedCidrs', value: cidrs.value.length ? cidrs.value.join(', ') : '(none: no address is admitted)', source: cidrs.source, ...(cidrs.narrowedBy ? { narrowedBy: cidrs.narrowedBy } : {}) });
   if (settings.allowedCountries) rows.push({ field: 'network.allowedCountries', value: settings.allowedCountries.value.join(', ') || '(none: no country is admitted)', source: settings.allowedCountries.source });

@@ -37,4 +37,4 @@ export {
 } from './effective.ts';
 export type { EffectiveRisk, RiskRuleName, RiskThreshold } from './effective.ts';
 export { RiskPolicy, RiskRules, countryCode } from './kinds/organization.ts';
-export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, Source, Sourced } from './effective.ts';
+export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, MfaMethod, Source, Sourced, UpstreamMfa } from './effective.ts';

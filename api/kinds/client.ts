@@ -33,7 +33,13 @@ export const ClientSpec = z
         subjectClients: z.array(LocalRef).optional(),
       })
       .optional(),
-    mfa: z.strictObject({ requiredScopes: uniqueList(SCOPE) }).optional(),
+    mfa: z
+      .strictObject({
+        requiredScopes: uniqueList(SCOPE).optional(),
+        /** Scopes that need a phishing-resistant sign-in (a passkey) where the organization's `mfa.requirePhishingResistant.highValueScopes` is set; they need a second factor in any case. */
+        highValueScopes: uniqueList(SCOPE).optional(),
+      })
+      .optional(),
   })
   .superRefine((spec, ctx) => {
     const uris = spec.redirectUris ?? [];

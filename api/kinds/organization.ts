@@ -66,6 +66,36 @@ export const RiskPolicy = z.strictObject({
   suspendFor: duration.optional(),
 });
 export type RiskPolicy = z.infer<typeof RiskPolicy>;
+/** The second factors a user may use: TOTP (an authenticator app) and WebAuthn (passkeys, security keys). */
+export const MfaMethod = z.enum(['totp', 'webauthn']);
+
+/**
+ * Second-factor policy, declared on the Workspace (every organization's default) and on an
+ * Organization or its template; inherited down the tree as a ceiling: a level may tighten what
+ * is above it (require MFA, fewer methods, phishing resistance, a local factor), never loosen it.
+ */
+export const MfaPolicy = z.strictObject({
+  /** Every sign-in of the organization's users passes a second factor. */
+  required: z.boolean().optional(),
+  /** The second factors its users may use; unset: both. A passkey also signs in without a password. */
+  methods: uniqueList(MfaMethod).min(1).optional(),
+  /** Where only a passkey will do (phishing-resistant, `acr` `phr`/`phrh`): TOTP codes are not accepted there. */
+  requirePhishingResistant: z
+    .strictObject({
+      /** Users holding any administrative role. */
+      administrators: z.boolean().optional(),
+      /** The scopes a Client marks `mfa.highValueScopes`. */
+      highValueScopes: z.boolean().optional(),
+    })
+    .optional(),
+  /**
+   * Federated users: `require-local` (the default) accepts the partner IdP's sign-in as a second
+   * factor only when the IdP asserts one (`amr`, `acr`, SAML AuthnContext), otherwise the user
+   * adds a Gatehouse factor; `trust` takes the partner IdP's sign-in as complete.
+   */
+  upstreamMfa: z.enum(['trust', 'require-local']).optional(),
+});
+export type MfaPolicy = z.infer<typeof MfaPolicy>;
 
 /** Fields an OrganizationTemplate may preset; an Organization's own fields win. */
 export const organizationSettingsShape = {
@@ -97,7 +127,7 @@ export const organizationSettingsShape = {
   /** Adaptive access: rules scoring each sign-in and grant, and what a score leads to (docs/risk.md). */
   risk: RiskPolicy.optional(),
   limits: z.strictObject({ requestsPerMinute: z.int().min(1).max(1_000_000) }).optional(),
-  mfa: z.strictObject({ required: z.boolean() }).optional(),
+  mfa: MfaPolicy.optional(),
 };
 
 export const OrganizationSpec = z.strictObject({

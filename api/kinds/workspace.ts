@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SessionLifetimes, TokenLifetimes, duration, uniqueList } from '../common.ts';
 import { Role } from './user.ts';
+import { MfaPolicy } from './organization.ts';
 import { defineKind } from '../kind.ts';
 
 export const SigningAlgorithm = z.enum(['ES256', 'EdDSA', 'RS256']);
@@ -29,6 +30,8 @@ export const WorkspaceSpec = z.strictObject({
   /** Sign-in sessions every organization inherits unless it or its template says otherwise (default 8h, idle 8h). */
   sessions: SessionLifetimes.optional(),
   signingAlgorithm: SigningAlgorithm.default('ES256'),
+  /** Second-factor policy every organization inherits; an organization, its template or a partner administrator may tighten it, never loosen it. */
+  mfa: MfaPolicy.optional(),
   /**
    * The type of each custom claim (by name). ClaimMappings and templates are checked against
    * it when admitted; at run time a value that does not fit is left out of the token, and a

@@ -83,6 +83,14 @@ export const RUNTIME_ACTIONS = [
   'federation.tested',
   'federation.enabled',
   'federation.disabled',
+  // Passkeys (WebAuthn): enrolled, renamed or removed by their user, revoked by an administrator,
+  // an enrolment refused, and a signature counter that went back (a cloned authenticator).
+  'passkey.added',
+  'passkey.renamed',
+  'passkey.removed',
+  'passkey.revoked',
+  'passkey.refused',
+  'passkey.counter-regression',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */

@@ -49,6 +49,9 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'user.deactivated': { ...ACCOUNT_CHANGE, activity_id: 5, activity_name: 'Disable' },
   'User.deleted': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
   'user.mfa-reset': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
+  'passkey.added': { ...ACCOUNT_CHANGE, activity_id: 10, activity_name: 'MFA Factor Enable' },
+  'passkey.removed': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
+  'passkey.revoked': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },
   'User.updated': { ...ACCOUNT_CHANGE, activity_id: 99, activity_name: 'Other' },
   // The privileges are the scopes an approval gives; a request or a denial changes none.
   'accessrequest.approved': { ...USER_ACCESS, activity_id: 1, activity_name: 'Assign Privileges' },

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import { signalsOf } from '../risk/signals.ts';
 import type { Context } from 'koa';
@@ -14,7 +14,13 @@ import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf } from '../oidc/standing.ts';
 import { ACR } from '../oidc/acr.ts';
-import { mfaRequired } from '../oidc/step-up.ts';
+import { methodsFor, mfaLevel, reaches, settingsFor, type MfaLevel } from '../oidc/step-up.ts';
+import { allowOwnScripts } from '../oidc/html.ts';
+import { usesDirectory } from '../oidc/snapshot.ts';
+import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
+import { ACCOUNT_NOTICES, accountChange, assetBase, passkeyForm, passkeyList } from '../passkeys/pages.ts';
+import type { AccountEvents } from '../events.ts';
+import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
@@ -56,6 +62,8 @@ const Pending = z.object({
   login: z.object({ accountId: z.string(), amr: z.array(z.string()), acr: z.string() }).optional(),
   /** What the risk engine learns once the second factor is passed (a step-up it asked for, or policy's). */
   learn: z.object({ device: z.string().optional(), country: z.string().optional() }).optional(),
+  /** The second-factor level the sign-in must reach (step-up.ts). */
+  level: z.enum(['none', 'mfa', 'phishing-resistant']).optional(),
   /** Set once the first code of a new enrolment was good, while the recovery codes are on screen. */
   mfaVerified: z.boolean().optional(),
   /** A test sign-in through a draft connection (federation setup): nobody is signed in or provisioned. */
@@ -85,6 +93,8 @@ export interface BrokerOptions {
   risk?: RiskEngine;
   /** The browser's device cookie, per issuer (server/risk/device.ts). */
   devices?: DeviceCookies;
+  /** Where "passkey added" is announced (server/events.ts). */
+  accountEvents?: AccountEvents;
 }
 
 /**
@@ -131,6 +141,7 @@ function startRefusal(failure: UpstreamFailure): { status: number; heading: stri
 export class Broker {
   readonly upstreams: Upstreams;
   readonly totp: TotpFactors;
+  readonly passkeys: Passkeys;
   private readonly options: BrokerOptions;
   private readonly otpLimiter: LoginLimiter;
   /** Set by the federation setup when the server has one. */
@@ -140,6 +151,7 @@ export class Broker {
     this.options = options;
     this.upstreams = createUpstreams(options);
     this.totp = new TotpFactors(options);
+    this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit, ...(options.accountEvents ? { events: options.accountEvents } : {}) });
     this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
   }
 
@@ -158,8 +170,20 @@ export class Broker {
       await this.federated(ctx, issuer, m[1]!);
       return true;
     }
+    if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/mfa\/passkey$/.exec(rest)) && ctx.method === 'POST') {
+      await this.mfaPasskey(ctx, issuer, m[1]!);
+      return true;
+    }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/mfa(\/continue)?$/.exec(rest))) {
       await this.mfa(ctx, issuer, m[1]!, Boolean(m[2]));
+      return true;
+    }
+    if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/passkey$/.exec(rest)) && ctx.method === 'POST') {
+      await this.passwordless(ctx, issuer, m[1]!);
+      return true;
+    }
+    if (rest === '/account/passkeys') {
+      await this.account(ctx, issuer);
       return true;
     }
     if (!snapshot.organization) return false;
@@ -231,7 +255,7 @@ export class Broker {
       // An unknown address with a password gets the password form's own answer, which reveals nothing.
       if (form.has('password') && (routeEmail(snapshot, email)?.type ?? 'directory') === 'directory') return false;
     } else if (!hint) {
-      render(ctx, 200, brandingOf(snapshot), 'Sign in', emailForm(action, ''));
+      render(ctx, 200, brandingOf(snapshot), 'Sign in', emailForm(action, '', undefined, await this.passwordlessForm(ctx, issuer, uid)));
       return true;
     }
     const route = routeEmail(snapshot, email);
@@ -246,7 +270,13 @@ export class Broker {
     }
     if (!route) {
       await this.audit(snapshot, 'login.unknown-domain', { client: clientId, actor: email || 'anonymous', outcome: 'refused', data: { email } });
-      render(ctx, 400, brandingOf(snapshot), 'Sign in', emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.'));
+      render(
+        ctx,
+        400,
+        brandingOf(snapshot),
+        'Sign in',
+        emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.', await this.passwordlessForm(ctx, issuer, uid)),
+      );
       return true;
     }
     const branding = brandingOf(snapshot, route.organization.metadata.name);
@@ -365,7 +395,9 @@ export class Broker {
   /** The IdP's word is checked: hand it to the issuer the client started at, under its interaction path (where its cookie is sent). */
   private async verified(ctx: Context, snapshot: IssuerSnapshot, pending: Pending, identity: UpstreamIdentity, amr: string[]): Promise<void> {
     const id = token();
-    const next: Pending = { ...pending, stage: 'verified', identity, login: { accountId: '', amr, acr: ACR.federated }, oidc: undefined, saml: undefined };
+    // What the partner's IdP asserted about how the user signed in (a second factor or not): upstreamMfa reads it.
+    const asserted = upstreamLogin(identity.claims);
+    const next: Pending = { ...pending, stage: 'verified', identity, login: { accountId: '', amr: [...new Set([...amr, ...asserted.amr])], acr: asserted.acr }, oidc: undefined, saml: undefined };
     await this.options.store.broker.putRequest(`verified:${id}`, snapshot.namespace, JSON.stringify(next), this.options.clock.now() + REQUEST_TTL_MS);
     ctx.status = 303;
     ctx.redirect(`${pending.vanityIssuer ?? ''}${pending.issuerPath}/interaction/${pending.uid}/federated?r=${id}`);
@@ -426,7 +458,12 @@ export class Broker {
     return { decision, device };
   }
 
-  /** The end of every first factor: the risk engine's verdict, then straight back to the client, or through TOTP first. */
+  /** The relying party of an issuer's passkeys: its host, its origin, its organization's name. */
+  private rpOf(issuer: BrokerIssuer, organization?: string): RelyingParty {
+    return relyingPartyOf(issuer.url, brandingOf(issuer.snapshot, organization).title);
+  }
+
+  /** The end of every first factor: the risk engine's verdict, then straight back to the client, or through a second factor first. */
   async complete(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, login: { amr: string[]; acr: string }, clientId: string, params: Record<string, unknown>): Promise<void> {
     const { provider, snapshot } = issuer;
     const assessed = await this.assess(ctx, snapshot, user, clientId);
@@ -436,8 +473,12 @@ export class Broker {
       return;
     }
     const learn = assessed ? { ...(assessed.device ? { device: assessed.device } : {}), ...(assessed.decision.country ? { country: assessed.decision.country } : {}) } : undefined;
-    if (assessed?.decision.action === 'stepUp' || mfaRequired(snapshot, user.organization, clientId, typeof params.scope === 'string' ? params.scope : '')) {
-      const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login }, ...(learn ? { learn } : {}) };
+    const declared = mfaLevel(snapshot, user, clientId, typeof params.scope === 'string' ? params.scope : '');
+    // A risk step-up asks for a Gatehouse factor even where the first factor (an upstream IdP's MFA) would have done.
+    const stepUp = assessed?.decision.action === 'stepUp';
+    const level = stepUp && declared === 'none' ? 'mfa' : declared;
+    if (stepUp || !reaches(snapshot, user, level, login)) {
+      const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login }, level, ...(learn ? { learn } : {}) };
       await this.options.store.broker.putRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
       ctx.status = 303;
       ctx.redirect(`${snapshot.path}/interaction/${uid}/mfa`);
@@ -456,7 +497,8 @@ export class Broker {
     };
   }
 
-  private async mfa(ctx: Context, issuer: BrokerIssuer, uid: string, isContinue: boolean): Promise<void> {
+  /** The sign-in waiting for its second factor in this browser, and its user; refused (and answered) otherwise. */
+  private async waiting(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<{ key: string; pending: Pending & { login: NonNullable<Pending['login']> }; user: UserRecord; branding: PageBranding; level: MfaLevel } | undefined> {
     const { provider, snapshot } = issuer;
     ctx.set('Cache-Control', 'no-store');
     const details = await provider.interactionDetails(ctx.req, ctx.res);
@@ -465,30 +507,69 @@ export class Broker {
     const pending = raw ? Pending.parse(JSON.parse(raw)) : undefined;
     if (details.uid !== uid || !pending?.login) {
       await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'There is no sign-in waiting for a second factor in this browser. Start again from the application.', { reason: 'mfa-without-login' });
-      return;
+      return undefined;
     }
-    const login = pending.login;
-    const user = await this.options.store.users.find(snapshot.namespace, login.accountId);
+    const user = await this.options.store.users.find(snapshot.namespace, pending.login.accountId);
     const organization = user ? snapshot.organizations.get(user.organization) : undefined;
     const branding = brandingOf(snapshot, organization?.metadata.name);
     if (!user?.active) {
-      await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', 'This account is deactivated.', { reason: 'deactivated', organization: user?.organization ?? null, subject: login.accountId, client: pending.clientId });
-      return;
+      await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', 'This account is deactivated.', { reason: 'deactivated', organization: user?.organization ?? null, subject: pending.login.accountId, client: pending.clientId });
+      return undefined;
     }
+    return { key, pending: pending as Pending & { login: NonNullable<Pending['login']> }, user, branding, level: pending.level ?? 'mfa' };
+  }
+
+  /** Ends the step-up: the first factor's amr with the second's, and the ACR the second factor earns. */
+  private async finishMfa(ctx: Context, issuer: BrokerIssuer, w: { key: string; pending: Pending & { login: NonNullable<Pending['login']> }; user: UserRecord }, method: string, second: { amr: string[]; acr: string }): Promise<void> {
+    const { provider, snapshot } = issuer;
+    const { user, pending } = w;
+    await this.options.store.broker.takeRequest(w.key, this.options.clock.now());
+    const amr = [...new Set([...pending.login.amr, ...second.amr, 'mfa'])];
+    await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
+    if (pending.learn) await this.options.risk?.learn(snapshot.namespace, user.id, pending.learn);
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: second.acr } }, { mergeWithLastSubmission: false });
+    ctx.respond = false;
+  }
+
+  /**
+   * The passkey part of the second-factor page, where the policy allows passkeys: sign in with
+   * one of the user's, or add one (when the user has none for this issuer's host).
+   */
+  private async passkeyStep(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, methods: readonly string[]): Promise<string> {
+    if (!methods.includes('webauthn')) return '';
+    const rp = this.rpOf(issuer, user.organization);
+    const action = `${issuer.snapshot.path}/interaction/${uid}/mfa/passkey`;
+    const assets = assetBase(issuer.url, this.options.publicUrl());
+    allowOwnScripts(ctx);
+    const mine = (await this.options.store.passkeys.list(user.namespace, user.id)).filter((p) => p.rpId === rp.id);
+    if (mine.length > 0) {
+      return `<h2>Use your passkey</h2>${passkeyForm({ action, mode: 'authenticate', options: await this.passkeys.authenticationOptions(rp, user.namespace, user), label: 'Use my passkey', assets, hidden: { ceremony: 'authenticate' } })}`;
+    }
+    return `<h2>Add a passkey</h2><p>A passkey on this device, or a security key, signs you in without codes and cannot be phished.</p>${passkeyForm({ action, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets, nameField: true, hidden: { ceremony: 'register' } })}`;
+  }
+
+  private async mfa(ctx: Context, issuer: BrokerIssuer, uid: string, isContinue: boolean): Promise<void> {
+    const { snapshot } = issuer;
+    const w = await this.waiting(ctx, issuer, uid);
+    if (!w) return;
+    const { pending, user, branding, level } = w;
     const ns = snapshot.namespace;
     const action = `${snapshot.path}/interaction/${uid}/mfa`;
-    const finish = async (method: string) => {
-      await this.options.store.broker.takeRequest(key, this.options.clock.now());
-      const amr = [...new Set([...login.amr, 'otp', 'mfa'])];
-      await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
-      if (pending.learn) await this.options.risk?.learn(ns, user.id, pending.learn);
-      await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: ACR.mfa } }, { mergeWithLastSubmission: false });
-      ctx.respond = false;
-    };
+    const methods = methodsFor(snapshot, user.organization, level);
     if (isContinue) {
-      if (ctx.method === 'POST' && pending.mfaVerified) return finish('otp-enrolment');
+      if (ctx.method === 'POST' && pending.mfaVerified) return this.finishMfa(ctx, issuer, w, 'otp-enrolment', { amr: ['otp'], acr: ACR.mfa });
       ctx.status = 303;
       ctx.redirect(action);
+      return;
+    }
+    const intro = level === 'phishing-resistant' ? '<p>This sign-in needs a passkey: codes from an authenticator app are not accepted here.</p>' : '';
+    if (!methods.includes('totp')) {
+      if (ctx.method === 'POST') {
+        await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'refused', data: { reason: 'method-not-allowed', method: 'totp', level } });
+        render(ctx, 403, branding, 'Two-step verification', `<p class="error">Codes from an authenticator app are not accepted for this sign-in.</p>${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
+        return;
+      }
+      render(ctx, 200, branding, 'Two-step verification', `${intro}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
       return;
     }
     const enrolled = await this.totp.enrolled(ns, user.id);
@@ -504,11 +585,11 @@ export class Broker {
         'Set up two-step verification',
         `<p>Your organization requires a second factor. Scan this code with your authenticator app, then enter the code it shows.</p>
 ${totpQr(uri)}
-<p>Or type this key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}`,
+<p>Or type this key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`,
       );
     };
     if (ctx.method !== 'POST') {
-      if (enrolled) render(ctx, 200, branding, 'Two-step verification', codeForm());
+      if (enrolled) render(ctx, 200, branding, 'Two-step verification', `${codeForm()}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
       else await enrolmentPage();
       return;
     }
@@ -522,14 +603,14 @@ ${totpQr(uri)}
     if (!result.ok) {
       this.otpLimiter.fail(limiterKey);
       await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'failure', data: { reason: 'wrong-code' } });
-      if (enrolled) render(ctx, 401, branding, 'Two-step verification', codeForm('That code is not correct.'));
+      if (enrolled) render(ctx, 401, branding, 'Two-step verification', `${codeForm('That code is not correct.')}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
       else await enrolmentPage('That code is not correct.');
       return;
     }
     this.otpLimiter.succeed(limiterKey);
     if (!enrolled) {
       const codes = await this.totp.confirm(ns, user.id);
-      await this.options.store.broker.putRequest(key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
+      await this.options.store.broker.putRequest(w.key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
       await this.audit(snapshot, 'user.mfa-enrolled', { organization: user.organization, subject: user.id, data: { factor: 'totp', recoveryCodes: codes.length } });
       render(
         ctx,
@@ -541,6 +622,208 @@ ${totpQr(uri)}
       );
       return;
     }
-    await finish(result.method);
+    await this.finishMfa(ctx, issuer, w, result.method, { amr: ['otp'], acr: ACR.mfa });
   }
+
+  /** The second factor by passkey: one of the user's (verified), or a new one enrolled now (its enrolment is the proof of possession). */
+  private async mfaPasskey(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
+    const { snapshot } = issuer;
+    const w = await this.waiting(ctx, issuer, uid);
+    if (!w) return;
+    const { pending, user, branding, level } = w;
+    const methods = methodsFor(snapshot, user.organization, level);
+    const form = await readForm(ctx, 256 * 1024);
+    const ceremony = form.get('ceremony') === 'register' ? 'register' : 'authenticate';
+    const again = async (status: number, reason: string, message: string) => {
+      await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: status === 403 ? 'refused' : 'failure', data: { reason, method: 'webauthn', ceremony } });
+      render(ctx, status, branding, 'Two-step verification', `<p class="error">${escapeHtml(message)}</p>${await this.passkeyStep(ctx, issuer, uid, user, methods)}<p><a href="${escapeHtml(`${snapshot.path}/interaction/${uid}/mfa`)}">Other ways to verify</a></p>`);
+    };
+    if (!methods.includes('webauthn')) return again(403, 'method-not-allowed', 'Passkeys are not allowed for this sign-in.');
+    const rp = this.rpOf(issuer, user.organization);
+    if (ceremony === 'register') {
+      const response = parseResponse(form.get('response') ?? '', 'register');
+      if (!response) return again(400, 'malformed', REFUSAL_MESSAGES.malformed);
+      const added = await this.passkeys.register(rp, user, response, form.get('name') ?? '');
+      if (!added.ok) return again(added.reason === 'unknown-challenge' ? 400 : 401, added.reason, REFUSAL_MESSAGES[added.reason]);
+      return this.finishMfa(ctx, issuer, w, 'passkey-enrolment', passkeyLoginOf(added.value.deviceType, false));
+    }
+    const response = parseResponse(form.get('response') ?? '', 'authenticate');
+    if (!response) return again(400, 'malformed', REFUSAL_MESSAGES.malformed);
+    const used = await this.passkeys.authenticate(rp, snapshot.namespace, response, { organization: user.organization, user });
+    if (!used.ok) return again(used.reason === 'unknown-challenge' ? 400 : 401, used.reason, REFUSAL_MESSAGES[used.reason]);
+    return this.finishMfa(ctx, issuer, w, 'passkey', { amr: used.value.amr, acr: used.value.acr });
+  }
+
+  // ── passwordless ────────────────────────────────────────────────────
+
+  /** Whether the issuer offers passwordless sign-in: it has directory users, and its policy allows passkeys. */
+  private passwordlessOffered(snapshot: IssuerSnapshot): boolean {
+    const organization = snapshot.organization ?? '';
+    return usesDirectory(snapshot, organization) && settingsFor(snapshot, organization).mfaMethods.value.includes('webauthn');
+  }
+
+  /** The email-first page's passkey form (a fresh challenge, no user named), or nothing where passkeys are not offered. */
+  private async passwordlessForm(ctx: Context, issuer: BrokerIssuer, uid: string, autofill = true): Promise<string> {
+    const { snapshot } = issuer;
+    if (!this.passwordlessOffered(snapshot)) return '';
+    allowOwnScripts(ctx);
+    const options = await this.passkeys.authenticationOptions(this.rpOf(issuer), snapshot.namespace);
+    return passkeyForm({ action: `${snapshot.path}/interaction/${uid}/passkey`, mode: 'authenticate', options, autofill, label: 'Sign in with a passkey', assets: assetBase(issuer.url, this.options.publicUrl()) });
+  }
+
+  /**
+   * A directory user signs in with a discoverable passkey, no password typed: the credential
+   * names the user; the authenticator must have verified the user (so the sign-in has two
+   * factors); the user's organization must allow passkeys and still stand.
+   */
+  private async passwordless(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
+    const { provider, snapshot } = issuer;
+    ctx.set('Cache-Control', 'no-store');
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const clientId = String(details.params.client_id ?? '');
+    const action = `${snapshot.path}/interaction/${uid}/login`;
+    const fail = async (status: number, reason: string, message: string, who: { organization?: string | null; subject?: string | null } = {}) => {
+      await this.audit(snapshot, 'login.failed', {
+        organization: who.organization ?? snapshot.organization ?? null,
+        client: clientId,
+        subject: who.subject ?? null,
+        actor: who.subject ?? 'anonymous',
+        outcome: 'failure',
+        data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.options.trustedProxies) },
+      });
+      // After a refused passkey the page offers the button again, not the autofill: the user chooses to retry.
+      render(ctx, status, brandingOf(snapshot, who.organization ?? undefined), 'Sign in', emailForm(action, '', message, await this.passwordlessForm(ctx, issuer, uid, false)));
+    };
+    if (details.uid !== uid || details.prompt.name !== 'login') return fail(400, 'interaction-mismatch', 'This sign-in does not belong to this browser session. Start again from the application.');
+    if (!this.passwordlessOffered(snapshot)) return fail(403, 'method-not-allowed', 'Passkeys are not accepted here.');
+    const response = parseResponse((await readForm(ctx, 256 * 1024)).get('response') ?? '', 'authenticate');
+    if (!response) return fail(400, 'malformed', REFUSAL_MESSAGES.malformed);
+    const used = await this.passkeys.authenticate(this.rpOf(issuer), snapshot.namespace, response, { organization: snapshot.organization });
+    if (!used.ok) return fail(used.reason === 'unknown-challenge' ? 400 : 401, used.reason, REFUSAL_MESSAGES[used.reason]);
+    const { passkey } = used.value;
+    const who = { organization: passkey.organization || null, subject: passkey.userId };
+    const user = await this.options.store.users.find(snapshot.namespace, passkey.userId);
+    if (!user || user.organization !== passkey.organization) return fail(401, 'unknown-user', REFUSAL_MESSAGES['unknown-credential'], who);
+    if (user.connection !== 'directory' || !usesDirectory(snapshot, user.organization)) return fail(403, 'no-directory-connection', "Sign in with your organization's own identity provider.", who);
+    if (!user.active) return fail(403, 'deactivated', 'This account is deactivated.', who);
+    if (!settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) return fail(403, 'method-not-allowed', 'Your organization does not allow passkeys.', who);
+    if (!snapshot.organization && user.organization) {
+      const standing = standingOf(organizationChain(snapshot.organizations, user.organization), this.options.clock.now(), snapshot.workspace?.spec.lifecycle);
+      if (!standing.active) return fail(403, standing.reason, `Access has ended: ${standing.detail}.`, who);
+      const refused = await issuer.admitUser?.(user.organization, ctx.req, `/interaction/${uid}/passkey`);
+      if (refused) {
+        if (refused.retryAfterSeconds) ctx.set('Retry-After', String(refused.retryAfterSeconds));
+        refusal(ctx, refused.status, brandingOf(snapshot, user.organization), refused.heading, `${refused.detail}.`);
+        return;
+      }
+    }
+    await this.options.store.users.touchLogin(snapshot.namespace, user.id, this.options.clock.now());
+    await this.audit(snapshot, 'login.succeeded', { organization: user.organization || null, client: clientId, subject: user.id, data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
+    await this.complete(ctx, issuer, uid, user, { amr: used.value.amr, acr: used.value.acr }, clientId, details.params);
+  }
+
+  // ── at invitation acceptance ────────────────────────────────────────
+
+  /**
+   * For the password page (interactions.ts): once an invited user has set a password, a form to
+   * add a passkey as well, where the organization allows passkeys. The user is not signed in:
+   * a ticket (random, stored hashed for ten minutes, taken by the enrolment) stands for the
+   * one-time link just used.
+   */
+  passkeyOffer(issuer: BrokerIssuer): (ctx: Context, namespace: string, userId: string) => Promise<string> {
+    return async (ctx, namespace, userId) => {
+      const { snapshot } = issuer;
+      const user = await this.options.store.users.find(namespace, userId);
+      if (!user?.active || user.connection !== 'directory' || (snapshot.organization && user.organization !== snapshot.organization)) return '';
+      if (!settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) return '';
+      const ticket = token();
+      await this.options.store.broker.putRequest(ticketKey(ticket), namespace, JSON.stringify({ userId }), this.options.clock.now() + REQUEST_TTL_MS);
+      allowOwnScripts(ctx);
+      const options = await this.passkeys.registrationOptions(this.rpOf(issuer, user.organization), user);
+      return `<h2>Add a passkey</h2><p>Sign in next time with this device or a security key instead of your password.</p>${passkeyForm({ action: `${snapshot.path}/account/passkeys`, mode: 'register', options, label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { op: 'register', ticket } })}`;
+    };
+  }
+
+  /** The enrolment the password page offered: the ticket names the user; it is taken once the passkey is stored. */
+  private async enrolWithTicket(ctx: Context, issuer: BrokerIssuer, ticket: string): Promise<void> {
+    const { snapshot } = issuer;
+    const raw = await this.options.store.broker.peekRequest(ticketKey(ticket), this.options.clock.now());
+    const userId = raw ? z.object({ userId: z.string() }).parse(JSON.parse(raw)).userId : undefined;
+    const user = userId ? await this.options.store.users.find(snapshot.namespace, userId) : undefined;
+    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
+      render(ctx, 410, brandingOf(snapshot), 'Link expired', '<p class="error">This page expired. Sign in with your password; you can add a passkey at your next sign-in.</p>');
+      return;
+    }
+    const branding = brandingOf(snapshot, user.organization || undefined);
+    const form = await readForm(ctx, 256 * 1024);
+    const changed = form.get('op') === 'register' ? await accountChange(this.passkeys, this.rpOf(issuer, user.organization), user, form, settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) : { status: 400, error: 'Unknown change.' };
+    if ('error' in changed) {
+      render(ctx, changed.status, branding, 'Passkey not added', `<p class="error" role="alert">${escapeHtml(changed.error)}</p><p>Your password is set: sign in with it, and add a passkey at your next sign-in.</p>`);
+      return;
+    }
+    await this.options.store.broker.takeRequest(ticketKey(ticket), this.options.clock.now());
+    render(ctx, 200, branding, 'Passkey added', '<p id="notice">Your passkey is added. Go back to the application that invited you and sign in with it: no password needed.</p>');
+  }
+
+  // ── the account page ────────────────────────────────────────────────
+
+  /**
+   * `{issuer}/account/passkeys`: the signed-in user's passkeys at this issuer (its session
+   * cookie says who), to add, rename and remove. Changes are POSTs from this page only: each
+   * form carries a token derived from the session's id, which no other site can read (and the
+   * session cookie is SameSite=lax); each change is audited.
+   */
+  private async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
+    const { provider, snapshot } = issuer;
+    ctx.set('Cache-Control', 'no-store');
+    if (ctx.method === 'POST') {
+      const ticket = (await readForm(ctx, 256 * 1024)).get('ticket');
+      if (ticket) return this.enrolWithTicket(ctx, issuer, ticket);
+    }
+    const session = await provider.Session.get(ctx);
+    const user = session.accountId ? await this.options.store.users.find(snapshot.namespace, session.accountId) : undefined;
+    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
+      render(ctx, 401, brandingOf(snapshot), 'Your passkeys', '<p class="error">You are not signed in here. Sign in to an application of your organization, then come back to this page.</p>');
+      return;
+    }
+    const branding = brandingOf(snapshot, user.organization || undefined);
+    const rp = this.rpOf(issuer, user.organization);
+    const methods = settingsFor(snapshot, user.organization).mfaMethods.value;
+    const self = `${snapshot.path}/account/passkeys`;
+    const csrf = createHash('sha256').update(`passkeys ${session.jti}`).digest('base64url');
+    const token = `<input type="hidden" name="csrf" value="${csrf}">`;
+    const page = async (status: number, message?: { error?: string; notice?: string }) => {
+      const mine = await this.options.store.passkeys.list(snapshot.namespace, user.id);
+      let add = '<p>Your organization does not allow passkeys.</p>';
+      if (methods.includes('webauthn')) {
+        allowOwnScripts(ctx);
+        add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { op: 'register' }, extra: token })}`;
+      }
+      render(
+        ctx,
+        status,
+        branding,
+        'Your passkeys',
+        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}`,
+      );
+    };
+    if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });
+    const form = await readForm(ctx, 256 * 1024);
+    const presented = Buffer.from(form.get('csrf') ?? '');
+    if (presented.length !== csrf.length || !timingSafeEqual(presented, Buffer.from(csrf))) {
+      await this.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
+      return page(403, { error: 'This change did not come from this page. Try again.' });
+    }
+    const changed = await accountChange(this.passkeys, rp, user, form, methods.includes('webauthn'));
+    if ('error' in changed) return page(changed.status, { error: changed.error });
+    ctx.status = 303;
+    ctx.redirect(`${self}?done=${changed.done}`);
+  }
+}
+
+const ticketKey = (ticket: string) => `passkey-ticket:${createHash('sha256').update(ticket).digest('base64url')}`;
+
+/** A passkey just enrolled, as a second factor: possession proven, user verification not asked of it. */
+function passkeyLoginOf(deviceType: 'singleDevice' | 'multiDevice', userVerified: boolean): { amr: string[]; acr: string } {
+  return passkeyAuthentication({ deviceType }, userVerified);
 }

@@ -9,11 +9,12 @@ export function render(ctx: Context, status: number, branding: PageBranding, hea
   ctx.body = page(branding, heading, body);
 }
 
-export function emailForm(action: string, email: string, error?: string): string {
+/** The email-first form; `passkey`: the passwordless form (server/passkeys/pages.ts), whose passkeys the email field's autofill offers too. */
+export function emailForm(action: string, email: string, error?: string, passkey = ''): string {
   return `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="${escapeHtml(action)}" autocomplete="on">
-<label for="email">Work email</label><input id="email" name="email" type="email" required value="${escapeHtml(email)}" autofocus>
-<button type="submit">Continue</button></form>`;
+<label for="email">Work email</label><input id="email" name="email" type="email" required value="${escapeHtml(email)}" autocomplete="${passkey ? 'username webauthn' : 'username'}" autofocus>
+<button type="submit">Continue</button></form>${passkey ? `<p>Or, without typing anything:</p>${passkey}` : ''}`;
 }
 
 /** A refusal a partner user can act on: what went wrong, never a stack trace. */

@@ -5,7 +5,7 @@ import { isUnsignedJwt, refusedReason, type RefusedReason } from '../audit/refus
 import type { Clock } from '../clock.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { standingOf } from '../oidc/standing.ts';
-import { MFA_ACR } from '../oidc/acr.ts';
+import { isMfa } from '../oidc/acr.ts';
 import type { Store } from '../store/index.ts';
 import { chainFor, loadNamespace } from './organizations.ts';
 import type { Principal, Role } from './policy.ts';
@@ -40,7 +40,7 @@ interface Verified {
 /** Whether a token's acr/amr claims say its sign-in passed a second factor. */
 export function signedInWithMfa(claims: { acr?: unknown; amr?: unknown } | undefined): boolean {
   if (!claims) return false;
-  return claims.acr === MFA_ACR || (Array.isArray(claims.amr) && claims.amr.some((m) => m === 'mfa' || m === 'otp'));
+  return isMfa(claims.acr, claims.amr);
 }
 
 /**

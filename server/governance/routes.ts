@@ -8,7 +8,7 @@ import type { ObjectService } from '../objects/service.ts';
 import { readBody } from '../http/body.ts';
 import { Conflict, InvalidObject, badRequest, notFound } from '../errors.ts';
 import type { Clock } from '../clock.ts';
-import type { Repositories, Store, UserRecord } from '../store/index.ts';
+import type { PasskeyRecord, Repositories, Store, UserRecord } from '../store/index.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { issuerPath } from '../../api/index.ts';
 import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
@@ -50,6 +50,11 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string):
  * A user as the admin API shows it: never its password hash. `totp`: whether a TOTP factor is
  * stored for it (sealed in the secret store, not in the profile: see `totpFactorsOf`).
  */
+/** A passkey as the admin API and the account pages show it: what it is and when it was used, never its key. */
+export function presentPasskey(p: PasskeyRecord) {
+  return { id: p.id, name: p.name, rpId: p.rpId, deviceType: p.deviceType, backedUp: p.backedUp, transports: p.transports, aaguid: p.aaguid, createdAt: new Date(p.createdAt).toISOString(), lastUsedAt: p.lastUsedAt === null ? null : new Date(p.lastUsedAt).toISOString() };
+}
+
 export function presentUser(u: UserRecord, totp = false) {
   return {
     id: u.id,
@@ -133,6 +138,28 @@ export function governanceService(options: GovernanceRoutesOptions) {
 
   return {
     deactivate,
+
+    /** A user's passkeys, as an administrator sees them (no key material). */
+    async listPasskeys(ctx: Context, namespace: string, organization: string, userId: string) {
+      await guard.require(ctx, 'users.read', { namespace, organization });
+      const user = await userAt(ctx, namespace, organization, userId);
+      return (await store.passkeys.list(namespace, user.id)).map(presentPasskey);
+    },
+
+    /** Revokes one of a user's passkeys (a lost device, a counter regression): audited; the user's sessions stay. */
+    async revokePasskey(ctx: Context, namespace: string, organization: string, userId: string, credential: string) {
+      await guard.require(ctx, 'users.write', { namespace, organization });
+      const user = await userAt(ctx, namespace, organization, userId);
+      await mayManage(ctx, user, { namespace, organization }, false);
+      const change = context(ctx, { action: 'revoke-passkey' });
+      const now = clock.now();
+      return store.transaction(async (repo) => {
+        const passkey = (await repo.passkeys.list(namespace, user.id)).find((p) => p.id === credential);
+        if (!passkey || !(await repo.passkeys.remove(namespace, user.id, credential))) throw notFound(`user ${user.id} of ${namespace}/${organization} has no passkey ${credential}`);
+        await repo.audit.append({ action: 'passkey.revoked', actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data: { credential, name: passkey.name, rpId: passkey.rpId, ...(change.provenance ? { provenance: change.provenance } : {}) } }, now);
+        return { revoked: presentPasskey(passkey) };
+      });
+    },
 
     /** Removes a runtime user and erases its personal data (users/erasure.ts); a declared user is removed from git instead. */
     async erase(ctx: Context, namespace: string, organization: string, userId: string) {
@@ -332,6 +359,14 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       return;
     }
     ctx.body = done.result;
+  });
+
+  router.get('/namespaces/:namespace/organizations/:organization/users/:user/passkeys', async (ctx) => {
+    ctx.body = { items: await service.listPasskeys(ctx, label(ctx, 'namespace'), label(ctx, 'organization'), String(ctx.params.user)) };
+  });
+
+  router.delete('/namespaces/:namespace/organizations/:organization/users/:user/passkeys/:credential', async (ctx) => {
+    ctx.body = await service.revokePasskey(ctx, label(ctx, 'namespace'), label(ctx, 'organization'), String(ctx.params.user), String(ctx.params.credential));
   });
 
   /**

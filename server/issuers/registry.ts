@@ -247,7 +247,7 @@ export class IssuerRegistry {
       limiter: this.limiter,
       trustedProxies: this.options.trustedProxies,
       ...(admitUser ? { admitUser } : {}),
-      ...(broker ? { complete: broker.completer(brokered), device: (c: Context) => broker.device(c, snapshot) } : {}),
+      ...(broker ? { complete: broker.completer(brokered), passkeyOffer: broker.passkeyOffer(brokered), device: (c: Context) => broker.device(c, snapshot) } : {}),
     });
   }
 }

@@ -85,6 +85,8 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'interaction', path: '/interaction/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker', 'sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'broker', path: '/broker/', methods: ['GET'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  // A signed-in user's passkeys (list, rename, remove, add): the broker's page, under the issuer's session.
+  { name: 'account_passkeys', path: '/account/passkeys', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   // The authorization decision endpoint for API gateways. Its caller is the gateway, not the
   // partner: standing and the organization's networks are judged inside the decision, for the
@@ -96,7 +98,7 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   // SCIM provisioning by the organization's IdPs: an organization that stands no more is provisioned no more.
   { name: 'scim', path: '/scim/v2/', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
   { name: 'scim', path: '/scim/v2', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], handler: 'page', pages: ['scim'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'scim', refusal: 'scim' },
-  // No page answers below /account/ but the password page: the provider's 404, refused as a page.
+  // No page answers below /account/ but the password and passkey pages: the provider's 404, refused as a page.
   { name: 'account', path: '/account/', methods: [], handler: 'page', pages: [], gates: ['network', 'rate', 'origin'], refusal: 'page' },
 ];
 

@@ -70,6 +70,15 @@ export function setPageHeaders(res: ServerResponse): void {
 }
 
 /**
+ * Lets a page load the server's own scripts (the passkey pages: server/passkeys/assets.ts),
+ * which the default policy refuses; inline script stays refused.
+ */
+export function allowOwnScripts(ctx: { response: { get(name: string): string }; set(name: string, value: string): void }): void {
+  const csp = ctx.response.get('Content-Security-Policy') || PAGE_CSP;
+  if (!csp.includes("script-src 'self'")) ctx.set('Content-Security-Policy', csp.replace('script-src ', "script-src 'self' "));
+}
+
+/**
  * Lets forms (and the redirects after them) reach native apps' private-use URI schemes
  * (RFC 8252 §7.1) of an issuer's clients, which `http: https:` does not cover.
  */

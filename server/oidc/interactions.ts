@@ -30,6 +30,8 @@ export interface InteractionContext {
   device?: (ctx: Context) => string | undefined;
   /** Finishes a successful sign-in (the broker's MFA step-up); without it, the login is finished here. */
   complete?: (ctx: Context, user: UserRecord, login: { amr: string[]; acr: string }) => Promise<void>;
+  /** After a password is set (an invitation accepted): the form that adds a passkey too, or '' (the broker's). */
+  passkeyOffer?: (ctx: Context, namespace: string, userId: string) => Promise<string>;
 }
 
 /** Slows down password guessing: after `max` failures for one address in `windowMs`, further attempts are refused until the window passes. */
@@ -218,7 +220,8 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     ctx.status = used ? 200 : 410;
     // Relative, so it holds on the canonical path and on a vanity host alike: …/account/password → …/portal/.
     const next = used?.administrator ? '<p><a class="button" id="sign-in" href="../portal/">Sign in to the partner portal</a></p>' : '<p>Go back to the application that invited you and sign in there with your email and this password.</p>';
-    ctx.body = used ? page(branding, 'Password set', `<p>Your password is set. You can now sign in.</p>${next}`) : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
+    const passkey = used && deps.passkeyOffer ? await deps.passkeyOffer(ctx, used.namespace, used.userId) : '';
+    ctx.body = used ? page(branding, 'Password set', `<p>Your password is set. You can now sign in.</p>${passkey}${next}`) : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
     return true;
   }
   return false;

@@ -12,8 +12,8 @@ import { brandingOf, grantableApiScopes, subjectClaims, type IssuerSnapshot, typ
 import { organizationChain } from '../../api/index.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
-import { ACR_VALUES, MFA_ACR } from './acr.ts';
-import { mfaRequired, stepUpScopes } from './step-up.ts';
+import { ACR_VALUES } from './acr.ts';
+import { mfaLevel, reaches, stepUpScopes } from './step-up.ts';
 import { approvalScopes, scopesToRequest, withApprovals } from './approval.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
@@ -114,11 +114,13 @@ function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) 
       const { oidc } = ctx;
       const accountId = oidc.session?.accountId;
       // A login finished in this very interaction was already decided by the broker.
-      if (!accountId || oidc.session?.acr === MFA_ACR || oidc.result?.login || !oidc.client) return Check.NO_NEED_TO_PROMPT;
+      if (!accountId || oidc.result?.login || !oidc.client) return Check.NO_NEED_TO_PROMPT;
       const user = await findUser(accountId);
       if (!user) return Check.NO_NEED_TO_PROMPT; // the no_session / account checks deal with it
       const scope = typeof oidc.params?.scope === 'string' ? oidc.params.scope : '';
-      return mfaRequired(snapshot, user.organization, oidc.client.clientId, scope) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+      // A session opened with TOTP does not reach a phishing-resistant requirement: the user signs in again with a passkey.
+      const level = mfaLevel(snapshot, user, oidc.client.clientId, scope);
+      return reaches(snapshot, user, level, { acr: oidc.session?.acr, amr: oidc.session?.amr }) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );
   return policy;

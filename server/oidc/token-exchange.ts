@@ -2,7 +2,7 @@ import { errors, type Provider, type TokenEndpointGrantContext } from 'oidc-prov
 import { clientIdFor } from '../../api/index.ts';
 import type { UserRecord } from '../store/index.ts';
 import type { IssuerSnapshot, SnapshotClient } from './snapshot.ts';
-import { MFA_ACR } from './acr.ts';
+import { isMfa } from './acr.ts';
 import { stepUpScopes } from './step-up.ts';
 import { grantOf, isJwt, verifyAccessJwt, type VerifyContext } from './verify.ts';
 
@@ -153,7 +153,7 @@ function scopesFor(ctx: TokenEndpointGrantContext, deps: ExchangeDeps, client: S
   const available = client.apiScopes.filter((s) => subject.scopes.has(s));
   // At the shared issuer, the user's own organization's policies say what needs a second factor.
   const stepUp = stepUpScopes(deps.snapshot, deps.snapshot.organization ?? (user.organization || undefined), client);
-  const mfa = subject.acr === MFA_ACR || (subject.amr ?? []).some((m) => m === 'mfa' || m === 'otp');
+  const mfa = isMfa(subject.acr, subject.amr);
   const requested = param(ctx, 'scope');
   if (requested === undefined) return available.filter((s) => mfa || !stepUp.has(s));
   const asked = [...scopesOf(requested)];

@@ -7,6 +7,7 @@ import type { Role } from '../governance/policy.ts';
 import type { GovernanceService } from '../governance/routes.ts';
 import type { Store } from '../store/index.ts';
 import type { FederationSetup } from '../federation-setup/setup.ts';
+import type { Passkeys } from '../passkeys/service.ts';
 
 /** Who is signed in to an organization's portal: a user of that organization with an administrator role. */
 export interface PortalPrincipal {
@@ -29,6 +30,8 @@ export interface PortalServices {
   publicUrl: () => string;
   /** Guided IdP setup (drafts, test sign-ins, enabling): the admin API's `…/sso` service. */
   federationSetup: FederationSetup;
+  /** WebAuthn ceremonies (the account page's passkeys). */
+  passkeys?: Passkeys;
 }
 
 /** One request to one page, signed in, CSRF already checked for a POST. */
@@ -43,6 +46,8 @@ export interface PortalRequest {
   form: URLSearchParams;
   /** The portal's base path as the browser sees it; `url('users')` → `${base}/users`. */
   base: string;
+  /** The portal's base URL as the browser sees it (its origin is the passkeys' relying party). */
+  baseUrl: string;
   url(path?: string): string;
   /** The hidden CSRF field every form of a page must carry. */
   csrfField: string;

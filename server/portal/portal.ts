@@ -53,6 +53,9 @@ export const NOTICES: Record<string, string> = {
   'sso-enabled': 'Sign-in through your identity provider is on.',
   'sso-deleted': 'The draft is deleted.',
   'sso-disabled': 'The connection is turned off: its users sign in as before it was set up.',
+  'passkey-added': 'Your passkey is added.',
+  'passkey-renamed': 'The passkey is renamed.',
+  'passkey-removed': 'The passkey is removed.',
 };
 
 /**
@@ -335,6 +338,7 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
       rest: more,
       form,
       base: at.base,
+      baseUrl: at.baseUrl,
       url,
       csrfField: csrfField(session.csrf),
       render,

@@ -377,6 +377,30 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 15,
+    description: "Passkeys (WebAuthn credentials): each belongs to one user of one organization, for one relying party (the issuer's host)",
+    statements: () => [
+      `CREATE TABLE passkeys (
+        credential_id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        organization TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        rp_id TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        counter BIGINT NOT NULL,
+        transports TEXT NOT NULL,
+        name TEXT NOT NULL,
+        aaguid TEXT NOT NULL,
+        device_type TEXT NOT NULL,
+        backed_up INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT
+      )`,
+      `CREATE INDEX passkeys_user ON passkeys (namespace, user_id)`,
+      `CREATE INDEX passkeys_organization ON passkeys (namespace, organization)`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

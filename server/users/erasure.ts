@@ -6,7 +6,7 @@ import type { Repositories, UserRecord } from '../store/index.ts';
  * Removes a runtime user and erases its personal data, inside the caller's transaction: its
  * grants, sessions and tokens end, then its record (email, names, attributes, upstream
  * claims, password hash), its SCIM attributes and group memberships, its one-time links and
- * its second factor and what the risk engine saw of it (its devices and sign-in countries) are deleted. What stays is the audit chain, which is never rewritten: its
+ * its second factors (TOTP, passkeys) and what the risk engine saw of it (its devices and sign-in countries) are deleted. What stays is the audit chain, which is never rewritten: its
  * records name the user by `id` (for federated users `fed-` + a hash of the connection and
  * the IdP's subject), which nothing in the store maps back to a person once this has run.
  * The erasure itself is recorded under that id, without any personal data.
@@ -17,6 +17,7 @@ export async function eraseUser(repo: Repositories, user: UserRecord, audit: { a
   await repo.scim.deleteUser(namespace, user.id);
   await repo.secrets.delete(TOTP_SCOPE, totpRow(namespace, user.id));
   await repo.risk.forget(namespace, user.id);
+  await repo.passkeys.removeAll(namespace, user.id);
   await repo.users.erase(namespace, user.id);
   await repo.audit.append({ action: 'user.erased', actor: audit.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: audit.via, revoked, ...(audit.connection ? { connection: audit.connection } : {}) } }, now);
   return { revoked };

@@ -114,6 +114,31 @@ describe('MFA', () => {
   });
 });
 
+describe('the second-factor policy beyond required', () => {
+  it('methods narrow down the tree; a level that would leave none keeps what is above', () => {
+    const d = declarations([org('root', { mfa: { methods: ['webauthn'] } }), child('leaf', 'root', { mfa: { methods: ['totp', 'webauthn'] } }), child('odd', 'root', { mfa: { methods: ['totp'] } }), org('free')], { workspace: ws() });
+    expect(settings(d, 'free').mfaMethods).toEqual({ value: ['totp', 'webauthn'], source: 'default' });
+    expect(settings(d, 'leaf').mfaMethods).toEqual({ value: ['webauthn'], source: 'organization' });
+    expect(settings(d, 'odd').mfaMethods).toEqual({ value: ['webauthn'], source: 'parent:root' });
+  });
+
+  it('requirePhishingResistant (administrators, highValueScopes) set above stays set; a template may set it', () => {
+    const t = tpl('strict', { mfa: { requirePhishingResistant: { highValueScopes: true } } });
+    const d = declarations([org('root', { templateRef: { name: 'strict' } }), child('leaf', 'root', { mfa: { requirePhishingResistant: { administrators: true, highValueScopes: false } } })], { templateList: [t], workspace: ws() });
+    expect(settings(d, 'root').phishingResistant).toEqual({ administrators: { value: false, source: 'default' }, highValueScopes: { value: true, source: 'template:strict' } });
+    expect(settings(d, 'leaf').phishingResistant).toEqual({ administrators: { value: true, source: 'organization' }, highValueScopes: { value: true, source: 'parent:root' } });
+  });
+
+  it('upstreamMfa: require-local declared above binds; the default binds nobody; a template may say trust', () => {
+    const t = tpl('trusting', { mfa: { upstreamMfa: 'trust' } });
+    const strict = declarations([org('a', { templateRef: { name: 'trusting' } })], { templateList: [t], workspace: ws({ mfa: { upstreamMfa: 'require-local' } }) });
+    expect(settings(strict, 'a').upstreamMfa).toEqual({ value: 'require-local', source: 'workspace' });
+    const open = declarations([org('a', { templateRef: { name: 'trusting' } }), child('b', 'a', { mfa: { upstreamMfa: 'require-local' } })], { templateList: [t], workspace: ws() });
+    expect(settings(open, 'a').upstreamMfa).toEqual({ value: 'trust', source: 'template:trusting' });
+    expect(settings(open, 'b').upstreamMfa).toEqual({ value: 'require-local', source: 'organization' });
+  });
+});
+
 describe('networks', () => {
   it('intersect CIDR lists: nested blocks keep the narrower, disjoint ones nothing', () => {
     expect(intersectCidrs(['10.0.0.0/8', '192.0.2.0/24'], ['10.1.0.0/16', '198.51.100.0/24'])).toEqual(['10.1.0.0/16']);

@@ -30,7 +30,7 @@ export interface TestServer {
 }
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
-export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string } = {}): Promise<TestServer> {
+export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string; publicHost?: string } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
@@ -57,9 +57,11 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
     throw error;
   }
   const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
-  settings.publicUrl = running.url;
+  // `localhost` where WebAuthn needs a domain for its RP ID (an IP address is refused): the server still listens on 127.0.0.1.
+  const url = options.publicHost ? running.url.replace('127.0.0.1', options.publicHost) : running.url;
+  settings.publicUrl = url;
   const server: TestServer = {
-    url: running.url,
+    url,
     token: TEST_ADMIN_TOKEN,
     store,
     gatehouse,

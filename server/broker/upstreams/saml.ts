@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { AUTHN_CONTEXT_CLAIM } from '../upstream-mfa.ts';
 import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import * as xpath from 'xpath';
@@ -306,6 +307,9 @@ export class SamlUpstreams implements Upstream {
     const notOnOrAfter = Date.parse(conditions?.getAttribute('NotOnOrAfter') ?? confirmation.getAttribute('NotOnOrAfter') ?? '');
     const attributes: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(profile)) if (typeof v === 'string' || Array.isArray(v)) attributes[k] = v;
+    // How the IdP says the user signed in (a second factor or not): what `upstreamMfa` reads.
+    const context = (select('string(//saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef)', assertion) as unknown as string).trim();
+    if (context) attributes[AUTHN_CONTEXT_CLAIM] = context;
     return {
       subject: profile.nameID,
       nameIdFormat: profile.nameIDFormat,

@@ -24,6 +24,7 @@
  * becomes a branded error page with its status.
  */
 import type { PortalPage } from '../page.ts';
+import { accountPage } from './account.ts';
 import { applicationsPage } from './applications.ts';
 import { auditPage } from './audit.ts';
 import { contractPage } from './contract.ts';
@@ -32,4 +33,4 @@ import { riskPage } from './risk.ts';
 import { signInSetupPage } from './sign-in-setup.ts';
 import { usersPage } from './users.ts';
 
-export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, riskPage, contractPage, signInSetupPage];
+export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, riskPage, contractPage, signInSetupPage, accountPage];

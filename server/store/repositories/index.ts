@@ -10,12 +10,13 @@ import { GovernanceRepository } from './governance.ts';
 import { SigningKeyRepository } from './keys.ts';
 import { ObjectRepository } from './objects.ts';
 import { OidcRepository } from './oidc.ts';
+import { PasskeyRepository } from './passkeys.ts';
 import { ScimRepository } from './scim.ts';
 import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 import { RiskRepository } from './risk.ts';
 
-export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository, RiskRepository };
+export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository, RiskRepository, PasskeyRepository };
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
@@ -24,6 +25,7 @@ export type { AccessRequestRecord, AccessRequestState } from './access-requests.
 export type { ScimActivity, ScimGroupRecord, ScimTokenRecord, ScimUserRecord } from './scim.ts';
 export type { FederationDraftRow } from './federation-drafts.ts';
 export type { ClientSuspension, SeenKind } from './risk.ts';
+export type { PasskeyRecord } from './passkeys.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -45,6 +47,7 @@ export interface Repositories {
   readonly scim: ScimRepository;
   readonly federationDrafts: FederationDraftRepository;
   readonly risk: RiskRepository;
+  readonly passkeys: PasskeyRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -64,5 +67,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     scim: new ScimRepository(db),
     federationDrafts: new FederationDraftRepository(db),
     risk: new RiskRepository(db),
+    passkeys: new PasskeyRepository(db),
   };
 }

@@ -162,6 +162,7 @@ describe('the gates of each endpoint', () => {
       'GET,POST /interaction/                             page:broker,sign-in          standing:page,network,rate,origin (refused as a page) |',
       'GET      /broker/                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /saml/                                    page:broker                  standing:page,network,rate,origin (refused as a page) |',
+      'GET,POST /account/passkeys                         page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/password                         page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
       'POST     /authorize                                page:authorize               origin |',
       '*        /ext-authz/                               page:authorize               origin |',
@@ -189,6 +190,7 @@ describe('the gates of each endpoint', () => {
     expect(index.match('/session/end/elsewhere').path).toBe('/session/end/');
     expect(index.match('/auth/abc123').name).toBe('resume');
     expect(index.match('/account/password').name).toBe('account_password');
+    expect(index.match('/account/passkeys').name).toBe('account_passkeys');
     expect(index.match('/account/other').name).toBe('account');
     expect(index.match('/scim/v2/Users/42').name).toBe('scim');
     expect(index.match('/scim/v2').name).toBe('scim');

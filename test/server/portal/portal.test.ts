@@ -347,3 +347,34 @@ describe('the sign-in pages around the portal', () => {
     expect(html).toContain('background:#ffd33d;color:#1f2328');
   });
 });
+
+describe("an administrator's own passkeys from the portal", () => {
+  it('lists none, adds one (a software authenticator answers the page’s options), renames and removes it, each audited', async () => {
+    const { SoftAuthenticator } = await import('../../support/authenticator.ts');
+    const { browser, html: home } = await signInToPortal('cascade', 'ada@cascade.example');
+    expect(home).toContain('Your passkeys');
+    const page = await (await browser.fetch(`${portal('cascade')}/account`)).text();
+    expect(page).toContain('You have no passkeys yet.');
+    const options = JSON.parse(
+      /data-options="([^"]+)"/
+        .exec(page)![1]!
+        .replace(/&quot;/g, '"')
+        .replace(/&amp;/g, '&'),
+    );
+    expect(options.rp.id).toBe('127.0.0.1');
+    const key = new SoftAuthenticator(new URL(gh.url).origin);
+    const csrf = csrfOf(page);
+    const added = await browser.submit(`${portal('cascade')}/account`, { _csrf: csrf, op: 'register', name: 'Admin key', response: JSON.stringify(key.register(options)) });
+    expect(added.status).toBe(303);
+    const [passkey] = await gh.store.passkeys.list(NS, 'ada');
+    expect(passkey).toMatchObject({ name: 'Admin key', organization: 'cascade', rpId: '127.0.0.1' });
+    expect((await browser.submit(`${portal('cascade')}/account`, { _csrf: csrf, op: 'rename', id: passkey!.id, name: 'YubiKey' })).status).toBe(303);
+    expect((await gh.store.passkeys.find(passkey!.id))?.name).toBe('YubiKey');
+    // Without the portal's CSRF token, nothing changes.
+    expect((await browser.submit(`${portal('cascade')}/account`, { op: 'remove', id: passkey!.id })).status).toBe(403);
+    expect((await browser.submit(`${portal('cascade')}/account`, { _csrf: csrf, op: 'remove', id: passkey!.id })).status).toBe(303);
+    expect(await gh.store.passkeys.count(NS, 'ada')).toBe(0);
+    const actions = (await gh.admin('GET', '/admin/v1/audit?limit=20')).body.items.filter((r: { subject: string }) => r.subject === 'ada').map((r: { action: string }) => r.action);
+    expect(actions).toEqual(expect.arrayContaining(['passkey.added', 'passkey.renamed', 'passkey.removed']));
+  });
+});
