@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SessionLifetimes, TokenLifetimes, duration, uniqueList } from '../common.ts';
 import { Role } from './user.ts';
 import { defineKind } from '../kind.ts';
+import { WorkspaceNotifications } from '../notifications.ts';
 
 export const SigningAlgorithm = z.enum(['ES256', 'EdDSA', 'RS256']);
 
@@ -64,6 +65,8 @@ export const WorkspaceSpec = z.strictObject({
       inactiveUserAfter: duration.optional(),
     })
     .optional(),
+  /** Message templates every organization inherits (docs/notifications.md), and the signed webhook channel (SMS, voice). */
+  notifications: WorkspaceNotifications.optional(),
 });
 export type WorkspaceSpec = z.infer<typeof WorkspaceSpec>;
 

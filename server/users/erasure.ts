@@ -17,6 +17,7 @@ export async function eraseUser(repo: Repositories, user: UserRecord, audit: { a
   await repo.scim.deleteUser(namespace, user.id);
   await repo.secrets.delete(TOTP_SCOPE, totpRow(namespace, user.id));
   await repo.users.erase(namespace, user.id);
+  await repo.notifications.eraseUser(namespace, user.id);
   await repo.audit.append({ action: 'user.erased', actor: audit.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: audit.via, revoked, ...(audit.connection ? { connection: audit.connection } : {}) } }, now);
   return { revoked };
 }

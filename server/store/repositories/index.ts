@@ -8,13 +8,14 @@ import { BrokerRepository } from './broker.ts';
 import { FederationDraftRepository } from './federation-drafts.ts';
 import { GovernanceRepository } from './governance.ts';
 import { SigningKeyRepository } from './keys.ts';
+import { NotificationRepository } from './notifications.ts';
 import { ObjectRepository } from './objects.ts';
 import { OidcRepository } from './oidc.ts';
 import { ScimRepository } from './scim.ts';
 import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 
-export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
+export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, NotificationRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository };
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
@@ -22,6 +23,7 @@ export type { UserRecord, UserProfile } from './users.ts';
 export type { AccessRequestRecord, AccessRequestState } from './access-requests.ts';
 export type { ScimActivity, ScimGroupRecord, ScimTokenRecord, ScimUserRecord } from './scim.ts';
 export type { FederationDraftRow } from './federation-drafts.ts';
+export type { NotificationRecord, NotificationState, NewNotification } from './notifications.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -42,6 +44,7 @@ export interface Repositories {
   readonly accessRequests: AccessRequestRepository;
   readonly scim: ScimRepository;
   readonly federationDrafts: FederationDraftRepository;
+  readonly notifications: NotificationRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -60,5 +63,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     accessRequests: new AccessRequestRepository(db),
     scim: new ScimRepository(db),
     federationDrafts: new FederationDraftRepository(db),
+    notifications: new NotificationRepository(db),
   };
 }
