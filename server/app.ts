@@ -41,6 +41,8 @@ import { FederationSetup } from './federation-setup/setup.ts';
 import { federationSetupRoutes } from './federation-setup/routes.ts';
 import { governanceService } from './governance/routes.ts';
 import { portalMiddleware } from './portal/portal.ts';
+import { SmtpChannel } from './notifications/channels.ts';
+import { NotificationDispatcher } from './notifications/dispatcher.ts';
 
 export interface AppOptions {
   store: Store;
@@ -61,6 +63,19 @@ export interface AppOptions {
   readiness?: Readiness;
   /** Partner administrators' IdP setup: `allowLoopbackHttp` lets it read http IdPs on 127.0.0.1 (tests, the demo; never in production). */
   federationSetup?: { allowLoopbackHttp?: boolean };
+  /** Delivery of the notification outbox (docs/notifications.md). */
+  notifications?: {
+    /** GATEHOUSE_SMTP_URL: `smtp://user:pass@host:port` or `smtps://…`; unset, messages are held (admin API, CLI, `onHeld`). */
+    smtpUrl?: string | undefined;
+    /** GATEHOUSE_MAIL_FROM. */
+    from?: string | undefined;
+    leaseMs?: number;
+    backoffMs?: number;
+    /** Where a held message's subject and link are printed (the console of `npm start`). */
+    onHeld?: (line: string) => void;
+    /** The webhook channel may POST to http on loopback (tests, the demo). */
+    allowLoopbackHttp?: boolean;
+  };
 }
 
 export interface GatehouseApp {
@@ -85,7 +100,11 @@ export interface GatehouseApp {
   readiness: Readiness;
   /** Guided IdP setup (portal and admin API): drafts, test sign-ins, enabling. */
   federationSetup: FederationSetup;
+  /** Sends the notification outbox; `start()` it in a long-running server, `await stop()` before closing the store. */
+  notifications: NotificationDispatcher;
 }
+
+export const DEFAULT_MAIL_FROM = 'Gatehouse <gatehouse@localhost>';
 
 /** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
 function trustedProxyList(cidrs: readonly string[]): BlockList {
@@ -140,6 +159,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
     refusals,
     ...(proxies ? { trustedProxies: proxies } : {}),
+    recoveryKey: sealer.derive('notification recipient v1'),
   });
 
   const health = new Router();
@@ -174,6 +194,19 @@ export function createApp(options: AppOptions): GatehouseApp {
   const guard = new AdminGuard({ store, clock, resolver, refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
+  const mail = options.notifications;
+  const notifications = new NotificationDispatcher({
+    store,
+    clock,
+    logger,
+    smtp: mail?.smtpUrl ? new SmtpChannel(mail.smtpUrl, mail.from ?? DEFAULT_MAIL_FROM) : undefined,
+    secret: (namespace, ref) => upstreamSecrets.value(namespace, ref),
+    pseudonymKey: sealer.derive('notification recipient v1'),
+    ...(mail?.leaseMs !== undefined ? { leaseMs: mail.leaseMs } : {}),
+    ...(mail?.backoffMs !== undefined ? { backoffMs: mail.backoffMs } : {}),
+    ...(mail?.onHeld ? { onHeld: mail.onHeld } : {}),
+    fetch: { allowLoopbackHttp: mail?.allowLoopbackHttp ?? false },
+  });
   const admin = adminRouter({
     store,
     objects,
@@ -232,5 +265,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   }, logger);
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup, notifications };
 }

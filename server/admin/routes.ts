@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { registerNotificationRoutes } from '../governance/notification-routes.ts';
 import type { Context } from 'koa';
 import { principalOf } from '../governance/guard.ts';
 import { KINDS, dnsLabel, duration, durationSeconds, kindByPlural, type KindDefinition } from '../../api/index.ts';
@@ -87,6 +88,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
   registerAccessRequestRoutes(router, { store, clock: options.clock, guard, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
+  registerNotificationRoutes(router, { store, guard });
 
   /** What the caller may see of a list, with the lifecycle conditions organizations carry. */
   const visible = async (ctx: Context, kind: KindName, items: AnyObject[], namespace?: string): Promise<AnyObject[]> => {

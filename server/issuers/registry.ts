@@ -48,6 +48,8 @@ export interface RegistryOptions {
   trustedProxies?: BlockList;
   /** Where refused bearer tokens (userinfo) and unregistered redirect URIs are audited, rate-limited per source. */
   refusals?: RefusalAudit;
+  /** Keys addresses in the audit of self-service password resets; without it `/password/forgot` is not offered. */
+  recoveryKey?: string;
 }
 
 /** The server's own routes, never an issuer's. */
@@ -67,10 +69,12 @@ const DIRECT_ROUTES = directRoutes();
  * endpoints may skip the Koa app (`direct`); the provider runs the same pipeline either way.
  */
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals' | 'recoveryKey'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit; recoveryKey?: string };
   private readonly resolution: IssuerResolution;
   private readonly issuers: IssuerCache<Issuer>;
   private readonly limiter: LoginLimiter;
+  /** Self-service password resets: 3 per address and 20 per client address in 15 minutes (this replica's count). */
+  private readonly recovery: { perAddress: LoginLimiter; perClient: LoginLimiter; pseudonymKey: string } | undefined;
   private readonly gates: IssuerGates;
   private readonly authorizer: ApiAuthorizer;
   /** Each route's gates, composed once. */
@@ -79,6 +83,7 @@ export class IssuerRegistry {
   constructor(options: RegistryOptions) {
     this.options = { maxIssuers: 1000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
+    this.recovery = options.recoveryKey ? { perAddress: new LoginLimiter(options.clock, 3), perClient: new LoginLimiter(options.clock, 20), pseudonymKey: options.recoveryKey } : undefined;
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
@@ -214,7 +219,16 @@ export class IssuerRegistry {
     const brokered = { provider: issuer.provider, snapshot, url: issuer.url, ...(admitUser ? { admitUser } : {}) };
     if (broker && pages.includes('broker') && (await broker.handle(ctx, rest, brokered))) return true;
     if (!pages.includes('sign-in')) return false;
-    return handleInteraction(ctx, rest, issuer.provider, snapshot, { store: this.options.store, clock: this.options.clock, audit: this.options.audit, limiter: this.limiter, trustedProxies: this.options.trustedProxies, ...(admitUser ? { admitUser } : {}), ...(broker ? { complete: broker.completer(brokered) } : {}) });
+    return handleInteraction(ctx, rest, issuer.provider, snapshot, {
+      store: this.options.store,
+      clock: this.options.clock,
+      audit: this.options.audit,
+      limiter: this.limiter,
+      trustedProxies: this.options.trustedProxies,
+      ...(admitUser ? { admitUser } : {}),
+      ...(broker ? { complete: broker.completer(brokered) } : {}),
+      ...(this.recovery ? { recovery: this.recovery } : {}),
+    });
   }
 }
 

@@ -82,6 +82,7 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'interaction', path: '/interaction/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker', 'sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'broker', path: '/broker/', methods: ['GET'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  { name: 'password_forgot', path: '/password/forgot', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   // The authorization decision endpoint for API gateways. Its caller is the gateway, not the
   // partner: standing and the organization's networks are judged inside the decision, for the

@@ -100,10 +100,16 @@ export class NotificationRepository {
 
   /** Records the outcome of an attempt made under `owner`'s lease; false when the lease was lost (another replica owns the row now). */
   async settle(id: string, owner: string, outcome: { state: NotificationState; attempts: number; nextAttemptAt?: number; channel?: string | null; error?: string | null; at: number }): Promise<boolean> {
-    const changed = await this.db.run(
-      `UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, channel = ?, last_error = ?, sent_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
-      [outcome.state, outcome.attempts, outcome.nextAttemptAt ?? outcome.at, outcome.channel ?? null, outcome.error ?? null, outcome.state === 'sent' || outcome.state === 'held' ? outcome.at : null, id, owner],
-    );
+    const changed = await this.db.run(`UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, channel = ?, last_error = ?, sent_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND state = 'pending'`, [
+      outcome.state,
+      outcome.attempts,
+      outcome.nextAttemptAt ?? outcome.at,
+      outcome.channel ?? null,
+      outcome.error ?? null,
+      outcome.state === 'sent' || outcome.state === 'held' ? outcome.at : null,
+      id,
+      owner,
+    ]);
     return changed > 0;
   }
 
