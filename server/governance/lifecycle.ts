@@ -155,15 +155,19 @@ export class LifecycleMonitor {
         if (due !== undefined && due <= now) {
           candidates.push({ notice: 'certification-overdue', key: iso(due), action: 'Organization.certification-overdue', data: { dueAt: iso(due), certifiedAt: contract?.certifiedAt ?? null, owner: contract?.owner ?? null, suspends: lifecycle?.suspendWhenCertificationOverdue === true } });
         }
+        let warnedNow = false;
         for (const c of candidates) {
           const fresh = await this.store.transaction(async (repo) => {
             if (!(await repo.governance.recordLifecycleNotice(namespace, name, c.notice, c.key, now))) return false;
+            // The warning went out in this very pass (the window was entered inside the last week): it is the week's reminder too.
+            if (c.notice === 'contract-ending-week' && warnedNow) return false;
             // Standing already refuses every token of an ended contract; its grants and sessions go now, for good.
             if (c.notice === 'contract-ended') c.data.revoked = await endOrganizationTokens(repo, namespace, [name]);
             await repo.audit.append({ action: c.action, actor: 'gatehouse:lifecycle', namespace, organization: name, kind: 'Organization', name, data: c.data }, now);
             if (c.message && contract) await enqueue(repo, { namespace, organization: name, message: 'contract-ending', to: contract.owner, variables: { contractId: contract.id, endsAt: contract.endsAt, remaining: remaining(Date.parse(contract.endsAt) - now) } }, now);
             return true;
           });
+          if (fresh && c.notice === 'contract-ending') warnedNow = true;
           if (fresh) emitted.push({ action: c.action, namespace, organization: name, data: c.data });
         }
       }
