@@ -30,6 +30,14 @@ export function enqueueForUser(repo: Repositories, user: UserRecord, message: Me
   return enqueue(repo, { namespace: user.namespace, organization: user.organization, message, to: user.email, userId: user.id, recipientName: user.profile.name ?? user.email, variables }, now);
 }
 
+/**
+ * "A passkey was added to your account", for the passkey enrolment to call inside the
+ * transaction that stores the credential (issue #25's passkeys part).
+ */
+export function notifyPasskeyAdded(repo: Repositories, user: UserRecord, passkeyName: string, now: number): Promise<string> {
+  return enqueueForUser(repo, user, 'passkey-added', { passkeyName, addedAt: iso(now) }, now);
+}
+
 /** The administrators of an organization (who hold `organization-admin` or `admin`), active ones only. */
 export async function organizationAdmins(repo: Repositories, namespace: string, organization: string): Promise<UserRecord[]> {
   return (await repo.users.list(namespace, [organization])).filter((u) => u.active && u.roles.some((r) => r === 'organization-admin' || r === 'admin'));
