@@ -75,6 +75,8 @@ export class NotificationDispatcher {
       const due = await store.notifications.lease(this.owner, now, now + this.leaseMs, this.options.batch ?? 20);
       if (!due.length) return settled;
       for (const n of due) {
+        // A batch can outlast its lease (slow mail servers): each message's lease is renewed right before its attempt.
+        if (!(await store.notifications.renew(n.id, this.owner, clock.now() + this.leaseMs))) continue;
         await this.attempt(n);
         settled++;
       }

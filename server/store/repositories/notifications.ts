@@ -98,6 +98,14 @@ export class NotificationRepository {
     return rows.map(toRecord);
   }
 
+  /**
+   * Extends `owner`'s lease of one message to `until`, just before it is attempted; false when
+   * another replica has taken it since (the batch took longer than the lease): then it is not attempted.
+   */
+  async renew(id: string, owner: string, until: number): Promise<boolean> {
+    return (await this.db.run(`UPDATE notifications SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'`, [until, id, owner])) > 0;
+  }
+
   /** Records the outcome of an attempt made under `owner`'s lease; false when the lease was lost (another replica owns the row now). */
   async settle(id: string, owner: string, outcome: { state: NotificationState; attempts: number; nextAttemptAt?: number; channel?: string | null; error?: string | null; at: number }): Promise<boolean> {
     const changed = await this.db.run(`UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, channel = ?, last_error = ?, sent_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND state = 'pending'`, [

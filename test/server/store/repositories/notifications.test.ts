@@ -43,6 +43,16 @@ backends.each('the notifications repository', (backend) => {
     expect((await store.notifications.lease('b', 6000, 7000, 1)).map((n) => n.id)).toEqual(['n1']);
   });
 
+  it('renews a lease only for its holder: a message another replica took over is not attempted', async () => {
+    const store = await open(await backend.fresh());
+    await store.notifications.enqueue(message('n1'), 1000);
+    await store.notifications.lease('a', 1000, 2000, 10);
+    expect(await store.notifications.renew('n1', 'a', 3000)).toBe(true);
+    expect(await store.notifications.lease('b', 2500, 4000, 10)).toEqual([]);
+    expect((await store.notifications.lease('b', 3000, 4000, 10)).map((n) => n.id)).toEqual(['n1']);
+    expect(await store.notifications.renew('n1', 'a', 5000)).toBe(false);
+  });
+
   it('settles an attempt only under the lease that made it', async () => {
     const store = await open(await backend.fresh());
     await store.notifications.enqueue(message('n1'), 1000);
