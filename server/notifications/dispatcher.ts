@@ -172,18 +172,19 @@ export class NotificationDispatcher {
 
   /** Sends every `intervalMs` until `stop` (the first tick right away: messages written while the server was down go out). */
   start(intervalMs = 2_000): void {
-    this.stop();
+    if (this.timer) clearInterval(this.timer);
     const run = () => void this.tick().catch((error: unknown) => this.options.logger.error('notification dispatch failed', error));
     run();
     this.timer = setInterval(run, intervalMs);
     this.timer.unref();
   }
 
-  /** Stops the timer and waits for an attempt in flight. */
+  /** Stops the timer, waits for an attempt in flight, and closes the mail server's pooled connections. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+    this.options.smtp?.close();
   }
 }
 

@@ -28,6 +28,7 @@ export async function startMailbox(port = 0): Promise<Mailbox> {
   let holding: (() => void) | undefined;
   const server = new SMTPServer({
     authOptional: true,
+    disableReverseLookup: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     onMailFrom(_address, _session, callback) {

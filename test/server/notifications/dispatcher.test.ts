@@ -5,7 +5,7 @@
 // (partner administrators see only their organizations'). Also: which changes write which message.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../../server/log.ts';
 import { SmtpChannel, webhookSignature } from '../../../server/notifications/channels.ts';
 import { NotificationDispatcher } from '../../../server/notifications/dispatcher.ts';
@@ -21,9 +21,19 @@ let mailbox: Mailbox;
 const base = `/admin/v1/namespaces/${NS}`;
 const PASSWORD = 'correct horse battery staple';
 
-/** A dispatcher of its own on the test server's store (a replica), with the test's clock. */
+const dispatchers: NotificationDispatcher[] = [];
+afterEach(async () => {
+  await Promise.all(dispatchers.splice(0).map((d) => d.stop()));
+});
+
+/** A dispatcher of its own on the test server's store (a replica), with the test's clock; stopped after the test. */
 function dispatcher(options: Partial<ConstructorParameters<typeof NotificationDispatcher>[0]> = {}) {
-  return new NotificationDispatcher({ store: gh.store, clock: gh.clock, logger: silentLogger, secret: (ns, ref) => gh.gatehouse.upstreamSecrets.value(ns, ref), pseudonymKey: 'test pseudonym key', ...options });
+  return remember(new NotificationDispatcher({ store: gh.store, clock: gh.clock, logger: silentLogger, secret: (ns, ref) => gh.gatehouse.upstreamSecrets.value(ns, ref), pseudonymKey: 'test pseudonym key', ...options }));
+}
+
+function remember(d: NotificationDispatcher): NotificationDispatcher {
+  dispatchers.push(d);
+  return d;
 }
 
 async function message(to: string, organization = 'cascade') {
