@@ -9,6 +9,7 @@ export { ClientType } from './kinds/client.ts';
 export { Role } from './kinds/user.ts';
 export { Approvers } from './kinds/access-policy.ts';
 export { SigningAlgorithm, ClaimDefinition, ClaimType } from './kinds/workspace.ts';
+export { MESSAGE_NAMES, MESSAGE_VARIABLES, COMMON_VARIABLES, PLACEHOLDER, variablesOf, unknownVariables, MessageTemplate, MessageTemplates, type MessageName } from './notifications.ts';
 export { sortForApply } from './order.ts';
 export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';

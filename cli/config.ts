@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { LOG_LEVELS } from '../server/log.ts';
 import { DEFAULT_MAX_ORGANIZATIONS } from '../server/observability/metrics.ts';
 
-export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest' | 'plan' | 'export';
+export type Command = 'serve' | 'controller' | 'secret' | 'audit' | 'attest' | 'plan' | 'export' | 'notifications';
 
 interface Setting<T> {
   /** What it does, one or two sentences (docs/configuration.md and --help). */
@@ -92,8 +92,8 @@ export const SETTINGS = {
   GATEHOUSE_ADMIN_TOKEN: setting({
     description: `admin token, at least ${ADMIN_TOKEN_LENGTH} characters. \`serve\`: the bootstrap token (unset: one is generated, printed once and kept hashed); \`controller\`, \`secret\`, \`plan\`: the token they call the server with (\`plan\` needs one allowed to write the objects: its dry runs are authorised as the writes)`,
     shownDefault: 'generated (serve)',
-    commands: ['serve', 'controller', 'secret', 'plan', 'export'],
-    required: ['controller', 'secret', 'plan', 'export'],
+    commands: ['serve', 'controller', 'secret', 'plan', 'export', 'notifications'],
+    required: ['controller', 'secret', 'plan', 'export', 'notifications'],
     secret: true,
     remedy: 'set GATEHOUSE_ADMIN_TOKEN to an admin token of the server (for a new server: `openssl rand -base64 32`)',
     schema: z.string().min(ADMIN_TOKEN_LENGTH, `is too short: use at least ${ADMIN_TOKEN_LENGTH} random characters (for example: openssl rand -base64 32)`).optional(),
@@ -130,9 +130,38 @@ export const SETTINGS = {
       .regex(/^\d{1,4}(\.\d+)?$/, 'must be a number of seconds')
       .transform(Number),
   }),
+  GATEHOUSE_SMTP_URL: setting({
+    description:
+      'where notifications (invitations, password resets, contract warnings, …) are sent as email: `smtp://user:password@host:587` (STARTTLS when offered) or `smtps://…:465`; `?tls=insecure` accepts a self-signed certificate. Unset, messages are held: readable through the admin API and `gatehouse notifications list`, their link printed on the console (docs/notifications.md)',
+    shownDefault: 'none (messages held)',
+    commands: ['serve'],
+    secret: true,
+    schema: z
+      .string()
+      .regex(/^smtps?:\/\/[^/\s]+/, 'must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.com:587')
+      .optional(),
+  }),
+  GATEHOUSE_MAIL_FROM: setting({
+    description: 'the sender of notification emails, as `Name <address>` or an address',
+    default: 'Gatehouse <gatehouse@localhost>',
+    commands: ['serve'],
+    secret: false,
+    schema: z.string().min(3).max(320),
+  }),
+  GATEHOUSE_NOTIFICATION_LEASE_SECONDS: setting({
+    description: "how long a replica holds the notifications it is sending; a replica that dies mid-send leaves them to another after this (longer than an SMTP exchange's timeouts, 40 s)",
+    default: '60',
+    commands: ['serve'],
+    secret: false,
+    schema: z
+      .string()
+      .regex(/^\d{1,5}$/, 'must be a whole number of seconds')
+      .transform(Number)
+      .refine((n) => n >= 1, 'must be at least 1 second'),
+  }),
   GATEHOUSE_ENDPOINT: setting({
     description: "the server's base URL (`--endpoint` wins)",
-    commands: ['controller', 'secret', 'plan', 'export'],
+    commands: ['controller', 'secret', 'plan', 'export', 'notifications'],
     secret: false,
     schema: httpUrl('http://gatehouse:8080'),
   }),

@@ -5,6 +5,7 @@ import { ATTEST_USAGE, attest } from './attest.ts';
 import { SECRET_USAGE, secret } from './secret.ts';
 import { PLAN_USAGE, plan } from './plan.ts';
 import { EXPORT_USAGE, exportCommand } from './export.ts';
+import { NOTIFICATIONS_USAGE, notifications } from './notifications.ts';
 import { packageVersion } from './version.ts';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -18,6 +19,8 @@ Commands:
   secret set|show|delete NAMESPACE/NAME
                        supply an upstream IdP secret to the server's write-only store
   export --dir PATH    write what partners set up in the portal (IdP connections) as YAML to commit
+  notifications list --namespace NS
+                       the notification outbox (invitations, resets, …) and, unused, their links
   help [command]       show help
   version, --version   print the version of Gatehouse
 
@@ -64,6 +67,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await plan(rest, io.env, io.stdout, io.stderr);
       case 'export':
         return await exportCommand(rest, io.env, out, err);
+      case 'notifications':
+        return await notifications(rest, io.env, out, err);
       case 'version':
       case '--version':
       case '-v':
@@ -73,7 +78,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       case '--help':
       case '-h':
       case undefined:
-        io.stdout(`${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : rest[0] === 'plan' ? PLAN_USAGE : rest[0] === 'export' ? EXPORT_USAGE : USAGE}\n`);
+        io.stdout(
+          `${rest[0] === 'serve' ? SERVE_USAGE : rest[0] === 'controller' ? CONTROLLER_USAGE : rest[0] === 'audit' ? AUDIT_USAGE : rest[0] === 'attest' ? ATTEST_USAGE : rest[0] === 'secret' ? SECRET_USAGE : rest[0] === 'plan' ? PLAN_USAGE : rest[0] === 'export' ? EXPORT_USAGE : rest[0] === 'notifications' ? NOTIFICATIONS_USAGE : USAGE}\n`,
+        );
         return command === undefined ? 1 : 0;
       default:
         io.stderr(`gatehouse: unknown command "${command}"\n\n${USAGE}\n`);

@@ -93,7 +93,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       },
       ...(trustedProxies.length ? { trustedProxies } : {}),
       ...(config.GATEHOUSE_GEOIP_DB ? { geoipDb: config.GATEHOUSE_GEOIP_DB } : {}),
+      notifications: { smtpUrl: config.GATEHOUSE_SMTP_URL, from: config.GATEHOUSE_MAIL_FROM, leaseMs: config.GATEHOUSE_NOTIFICATION_LEASE_SECONDS * 1000, onHeld: (line) => out(line) },
     });
+    out(config.GATEHOUSE_SMTP_URL ? 'notifications: sent by email (GATEHOUSE_SMTP_URL)' : 'notifications: held, no GATEHOUSE_SMTP_URL (each one is printed here and listed by `gatehouse notifications list`)');
     if (trustedProxies.length) out(`trusted proxies: ${trustedProxies.join(', ')} (their X-Forwarded-For names the client)`);
     // The embedded controller is a client of the admin API like any other, with a token of its
     // own that lives only in this process's memory (its hash in the store).
@@ -112,6 +114,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     }
     gatehouse.lifecycle.start();
     gatehouse.sweeper.start();
+    gatehouse.notifications.start();
     if (!config.PUBLIC_URL && port === 0) publicUrl = running.url;
     let controller: DirectoryController | undefined;
     if (dir && controllerToken) {
@@ -138,6 +141,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       gatehouse.lifecycle.stop();
       const closing = running.close(graceMs);
       await gatehouse.sweeper.stop();
+      await gatehouse.notifications.stop();
       await closing;
       await gatehouse.refusals.close();
       await metricsServer?.close();

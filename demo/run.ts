@@ -52,6 +52,8 @@ const gatehouse = createApp({
   logger: silentLogger,
   sealer: new Sealer(randomBytes(48).toString('base64url')),
   federationSetup: { allowLoopbackHttp: true },
+  // No mail server in the demo: each message (an invitation, a "Forgot password?" link) is printed below the banner.
+  notifications: { onHeld: (line) => process.stdout.write(`  [mail] ${line}\n`) },
 });
 const gh = await listen(gatehouse.callback, { host: '127.0.0.1', port: ports.gatehouse });
 GATEHOUSE = gh.url;
@@ -183,14 +185,19 @@ Partner portal (Cascade's administrator Ana; two-step verification is enrolled a
   client secret ${cascadeSecret}; "Test sign-in" as ana@cascade-consulting.example,
   password "demo", then "Enable".
 
+Messages Gatehouse sends (invitations, "Forgot password?" links, …) are printed here as [mail] lines:
+no mail server is configured (GATEHOUSE_SMTP_URL sends them by email; docs/notifications.md).
+
 Ctrl-C stops everything.
 `);
+gatehouse.notifications.start(1000);
 
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
   await gatehouse.sweeper.stop();
+  await gatehouse.notifications.stop();
   await Promise.allSettled([rp.close(), forge.close(), cascadeIdp.close(), pinnacle.close(), gh.close()]);
   await gatehouse.audit.close();
   await store.close();

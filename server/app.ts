@@ -45,6 +45,8 @@ import { portalMiddleware } from './portal/portal.ts';
 import { GeoLocator } from './risk/geo.ts';
 import { DeviceCookies } from './risk/device.ts';
 import { RiskEngine } from './risk/engine.ts';
+import { SmtpChannel } from './notifications/channels.ts';
+import { NotificationDispatcher } from './notifications/dispatcher.ts';
 
 export interface AppOptions {
   store: Store;
@@ -69,6 +71,19 @@ export interface AppOptions {
   geoipDb?: string;
   /** Partner administrators' IdP setup: `allowLoopbackHttp` lets it read http IdPs on 127.0.0.1 (tests, the demo; never in production). */
   federationSetup?: { allowLoopbackHttp?: boolean };
+  /** Delivery of the notification outbox (docs/notifications.md). */
+  notifications?: {
+    /** GATEHOUSE_SMTP_URL: `smtp://user:pass@host:port` or `smtps://…`; unset, messages are held (admin API, CLI, `onHeld`). */
+    smtpUrl?: string | undefined;
+    /** GATEHOUSE_MAIL_FROM. */
+    from?: string | undefined;
+    leaseMs?: number;
+    backoffMs?: number;
+    /** Where a held message's subject and link are printed (the console of `npm start`). */
+    onHeld?: (line: string) => void;
+    /** The webhook channel may POST to http on loopback (tests, the demo). */
+    allowLoopbackHttp?: boolean;
+  };
 }
 
 export interface GatehouseApp {
@@ -97,7 +112,11 @@ export interface GatehouseApp {
   federationSetup: FederationSetup;
   /** Adaptive access: the risk engine and the clients it suspended. */
   risk: RiskEngine;
+  /** Sends the notification outbox; `start()` it in a long-running server, `await stop()` before closing the store. */
+  notifications: NotificationDispatcher;
 }
+
+export const DEFAULT_MAIL_FROM = 'Gatehouse <gatehouse@localhost>';
 
 /** The trusted proxies as a BlockList; a block that cannot be read stops the server from starting. */
 function trustedProxyList(cidrs: readonly string[]): BlockList {
@@ -161,6 +180,7 @@ export function createApp(options: AppOptions): GatehouseApp {
     ...(proxies ? { trustedProxies: proxies } : {}),
     geo,
     risk,
+    recoveryKey: sealer.derive('notification recipient v1'),
   });
 
   const health = new Router();
@@ -195,6 +215,19 @@ export function createApp(options: AppOptions): GatehouseApp {
   const guard = new AdminGuard({ store, clock, resolver, refusals, addressOf: (req) => clientAddress(req, proxies) });
   const lifecycle = new LifecycleMonitor({ store, clock, logger });
   const sweeper = new BrokerSweeper({ store, clock, logger });
+  const mail = options.notifications;
+  const notifications = new NotificationDispatcher({
+    store,
+    clock,
+    logger,
+    smtp: mail?.smtpUrl ? new SmtpChannel(mail.smtpUrl, mail.from ?? DEFAULT_MAIL_FROM) : undefined,
+    secret: (namespace, ref) => upstreamSecrets.value(namespace, ref),
+    pseudonymKey: sealer.derive('notification recipient v1'),
+    ...(mail?.leaseMs !== undefined ? { leaseMs: mail.leaseMs } : {}),
+    ...(mail?.backoffMs !== undefined ? { backoffMs: mail.backoffMs } : {}),
+    ...(mail?.onHeld ? { onHeld: mail.onHeld } : {}),
+    fetch: { allowLoopbackHttp: mail?.allowLoopbackHttp ?? false },
+  });
   const admin = adminRouter({
     store,
     objects,
@@ -263,5 +296,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   }, logger);
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, accountEvents, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup, risk };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, accountEvents, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup, risk, notifications };
 }

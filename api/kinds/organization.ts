@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { LocalRef, SessionLifetimes, TokenLifetimes, dateTime, domainName, duration, email, hexColor, uniqueList } from '../common.ts';
 import { defineKind, ref } from '../kind.ts';
 import { Role } from './user.ts';
+import { OrganizationNotifications } from '../notifications.ts';
 
 export const PartnerType = z.enum(['contractor', 'vendor', 'distributor', 'consultant', 'supplier', 'reseller', 'other']);
 
@@ -148,6 +149,8 @@ export const OrganizationSpec = z.strictObject({
     .array(z.strictObject({ group: z.string().min(1).max(256), roles: uniqueList(Role).min(1) }))
     .max(100)
     .optional(),
+  /** Overrides of the Workspace's message templates for this organization's users (docs/notifications.md). */
+  notifications: OrganizationNotifications.optional(),
 });
 export type OrganizationSpec = z.infer<typeof OrganizationSpec>;
 

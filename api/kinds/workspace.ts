@@ -3,6 +3,7 @@ import { SessionLifetimes, TokenLifetimes, duration, uniqueList } from '../commo
 import { Role } from './user.ts';
 import { MfaPolicy } from './organization.ts';
 import { defineKind } from '../kind.ts';
+import { WorkspaceNotifications } from '../notifications.ts';
 
 export const SigningAlgorithm = z.enum(['ES256', 'EdDSA', 'RS256']);
 
@@ -67,6 +68,8 @@ export const WorkspaceSpec = z.strictObject({
       inactiveUserAfter: duration.optional(),
     })
     .optional(),
+  /** Message templates every organization inherits (docs/notifications.md), and the signed webhook channel (SMS, voice). */
+  notifications: WorkspaceNotifications.optional(),
 });
 export type WorkspaceSpec = z.infer<typeof WorkspaceSpec>;
 

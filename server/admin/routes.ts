@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { registerNotificationRoutes } from '../governance/notification-routes.ts';
 import type { Context } from 'koa';
 import { principalOf } from '../governance/guard.ts';
 import { z } from 'zod';
@@ -125,6 +126,7 @@ export function adminRouter(options: AdminRoutesOptions): Router {
   });
   registerAccessRequestRoutes(router, { store, clock: options.clock, guard, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) });
   registerRiskRoutes(router, { store, guard, clock: options.clock, risk: options.risk });
+  registerNotificationRoutes(router, { store, guard });
 
   /** What the caller may see of a list, with the lifecycle conditions organizations carry. */
   const visible = async (ctx: Context, kind: KindName, items: AnyObject[], namespace?: string): Promise<AnyObject[]> => {

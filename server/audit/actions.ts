@@ -91,6 +91,11 @@ export const RUNTIME_ACTIONS = [
   'passkey.revoked',
   'passkey.refused',
   'passkey.counter-regression',
+  // The notification outbox (server/notifications/): each message's delivery, the recipient as a keyed hash.
+  'notification.sent',
+  'notification.failed',
+  // Self-service recovery: a reset link asked for (whether or not the address has an account: the record says which).
+  'user.password-reset-requested',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */

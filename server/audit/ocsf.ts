@@ -46,6 +46,7 @@ const MAPPINGS: Partial<Record<AuditAction, ClassMapping>> = {
   'user.reactivated': { ...ACCOUNT_CHANGE, activity_id: 2, activity_name: 'Enable' },
   'user.password-set': { ...ACCOUNT_CHANGE, activity_id: 3, activity_name: 'Password Change' },
   'user.password-link-created': { ...ACCOUNT_CHANGE, activity_id: 4, activity_name: 'Password Reset' },
+  'user.password-reset-requested': { ...ACCOUNT_CHANGE, activity_id: 4, activity_name: 'Password Reset' },
   'user.deactivated': { ...ACCOUNT_CHANGE, activity_id: 5, activity_name: 'Disable' },
   'User.deleted': { ...ACCOUNT_CHANGE, activity_id: 6, activity_name: 'Delete' },
   'user.mfa-reset': { ...ACCOUNT_CHANGE, activity_id: 11, activity_name: 'MFA Factor Disable' },

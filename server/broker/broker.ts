@@ -24,6 +24,7 @@ import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
+import { enqueueForUser, iso } from '../notifications/outbox.ts';
 import { connectionEndpoints } from './endpoints.ts';
 import { emailForm, refusal, render, totpQr } from './pages.ts';
 import { provisionUser, type UpstreamIdentity } from './provision.ts';
@@ -609,7 +610,9 @@ ${totpQr(uri)}
     }
     this.otpLimiter.succeed(limiterKey);
     if (!enrolled) {
-      const codes = await this.totp.confirm(ns, user.id);
+      const codes = await this.totp.confirm(ns, user.id, async (repo) => {
+        await enqueueForUser(repo, user, 'mfa-enrolled', { method: 'authenticator app (TOTP)', enrolledAt: iso(this.options.clock.now()) }, this.options.clock.now());
+      });
       await this.options.store.broker.putRequest(w.key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
       await this.audit(snapshot, 'user.mfa-enrolled', { organization: user.organization, subject: user.id, data: { factor: 'totp', recoveryCodes: codes.length } });
       render(

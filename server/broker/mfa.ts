@@ -3,11 +3,12 @@ import { Secret, TOTP } from 'otpauth';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Sealer } from '../secrets/sealer.ts';
-import type { Store } from '../store/index.ts';
+import type { Repositories, Store } from '../store/index.ts';
 
 export const TOTP_SCOPE = 'totp';
 const PERIOD = 30;
-const RECOVERY_CODES = 8;
+/** Ten, as the issue asks and most products give (GitHub 16, Google 10): each works once. */
+const RECOVERY_CODES = 10;
 
 const Factor = z.object({
   secret: z.string(),
@@ -53,9 +54,9 @@ export class TotpFactors {
     return stored ? Factor.parse(JSON.parse(this.sealer.open(stored.sealed, `${TOTP_SCOPE} ${row}`))) : undefined;
   }
 
-  private async save(namespace: string, userId: string, factor: Factor): Promise<void> {
+  private async save(namespace: string, userId: string, factor: Factor, repo: Repositories = this.store): Promise<void> {
     const row = TotpFactors.row(namespace, userId);
-    await this.store.secrets.put(TOTP_SCOPE, row, this.sealer.seal(JSON.stringify(factor), `${TOTP_SCOPE} ${row}`), this.clock.now());
+    await repo.secrets.put(TOTP_SCOPE, row, this.sealer.seal(JSON.stringify(factor), `${TOTP_SCOPE} ${row}`), this.clock.now());
   }
 
   async enrolled(namespace: string, userId: string): Promise<boolean> {
@@ -98,15 +99,21 @@ export class TotpFactors {
     return { ok: true, method: 'recovery-code', remainingRecoveryCodes: recovery.length };
   }
 
-  /** Confirms the enrolment after a first good code; returns the recovery codes, the only time they are readable. */
-  async confirm(namespace: string, userId: string): Promise<string[]> {
+  /**
+   * Confirms the enrolment after a first good code; returns the recovery codes, the only time
+   * they are readable. `within` runs in the same transaction (the "MFA enrolled" message).
+   */
+  async confirm(namespace: string, userId: string, within?: (repo: Repositories) => Promise<void>): Promise<string[]> {
     const factor = await this.load(namespace, userId);
     if (!factor) throw new Error('no enrolment');
     const codes = Array.from({ length: RECOVERY_CODES }, () => {
       const raw = randomBytes(8).toString('hex');
       return `${raw.slice(0, 4)}-${raw.slice(4, 8)}-${raw.slice(8, 12)}-${raw.slice(12)}`;
     });
-    await this.save(namespace, userId, { ...factor, confirmed: true, recovery: codes.map(hash) });
+    await this.store.transaction(async (repo) => {
+      await this.save(namespace, userId, { ...factor, confirmed: true, recovery: codes.map(hash) }, repo);
+      await within?.(repo);
+    });
     return codes;
   }
 

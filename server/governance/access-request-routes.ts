@@ -8,7 +8,7 @@ import type { Clock } from '../clock.ts';
 import { approversOf, gatedScopes } from '../oidc/approval.ts';
 import { contractsEnd } from '../oidc/lifetimes.ts';
 import type { AccessRequestRecord, AccessRequestState, Store } from '../store/index.ts';
-import { STATES, auditDecision as audit, isApprover, iso, presentRequest } from './access-requests.ts';
+import { STATES, auditDecision as audit, isApprover, iso, notifyDecision, presentRequest } from './access-requests.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { chainFor, loadNamespace } from './organizations.ts';
 import { label, parseBody } from './routes.ts';
@@ -103,6 +103,7 @@ export function accessRequestService(options: { store: Store; clock: Clock; guar
       await store.transaction(async (repo) => {
         if (!(await repo.accessRequests.decide(namespace, r.id, { state: 'approved', at: now, by: actor, expiresAt }))) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
         await audit(repo, 'accessrequest.approved', actor, r, now, { expiresAt: iso(expiresAt), ...(body?.for ? { for: body.for } : {}), ...(capped ? { capped } : {}), justification: r.justification, ...extra });
+        await notifyDecision(repo, r, 'approved', actor, now);
       });
       return { ...presentRequest((await store.accessRequests.find(namespace, r.id))!, now), ...(capped ? { capped } : {}) };
     }
@@ -110,6 +111,7 @@ export function accessRequestService(options: { store: Store; clock: Clock; guar
       const changed = decision === 'deny' ? await repo.accessRequests.decide(namespace, r.id, { state: 'denied', at: now, by: actor, expiresAt: null }) : await repo.accessRequests.end(namespace, r.id, { state: 'revoked', at: now, by: actor });
       if (!changed) throw new Problem(409, 'Conflict', `access request ${r.id} was decided meanwhile`);
       await audit(repo, decision === 'deny' ? 'accessrequest.denied' : 'accessrequest.revoked', actor, r, now, decision === 'revoke' ? { approvedBy: r.decidedBy, ...extra } : extra);
+      await notifyDecision(repo, r, decision === 'deny' ? 'denied' : 'revoked', actor, now);
     });
     return presentRequest((await store.accessRequests.find(namespace, r.id))!, now);
   };

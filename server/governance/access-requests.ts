@@ -1,6 +1,7 @@
 import type { approversOf } from '../oidc/approval.ts';
 import type { AccessRequestRecord, AccessRequestState, Repositories, Store } from '../store/index.ts';
 import type { Principal } from './policy.ts';
+import { enqueueForUser } from '../notifications/outbox.ts';
 
 /*
  * Access requests for AccessPolicy scopes marked `requireApproval` (the sign-in records them:
@@ -58,4 +59,10 @@ export async function expireApprovals(store: Store, now: number): Promise<Access
 
 export function auditDecision(repo: Repositories, action: 'accessrequest.approved' | 'accessrequest.denied' | 'accessrequest.revoked' | 'accessrequest.expired', actor: string, r: AccessRequestRecord, now: number, data: Record<string, unknown>) {
   return repo.audit.append({ action, actor, namespace: r.namespace, organization: r.organization || null, client: r.clientId, subject: r.userId, name: r.id, data: { id: r.id, scopes: r.scopes, ...data } }, now);
+}
+
+/** The requester hears the decision (inside the decision's transaction). */
+export async function notifyDecision(repo: Repositories, r: AccessRequestRecord, decision: 'approved' | 'denied' | 'revoked', actor: string, now: number): Promise<void> {
+  const user = await repo.users.find(r.namespace, r.userId);
+  if (user?.active) await enqueueForUser(repo, user, 'access-request-decided', { decision, client: r.clientId, scopes: r.scopes.join(' '), decidedBy: actor }, now);
 }

@@ -7,11 +7,14 @@ import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts'
 import { endOrganizationTokens } from './token-ends.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { expireApprovals } from './access-requests.ts';
+import { enqueue } from '../notifications/outbox.ts';
 
 /** The warning window when the Workspace declares none: a month is what contract owners act on. */
 export const DEFAULT_CONTRACT_WARNING = '30d';
 
 const DAY = 86400_000;
+/** The owner's last reminder before a contract ends. */
+const LAST_WARNING_MS = 7 * DAY;
 
 function warningStartsAt(org: OrganizationObject, lifecycle: LifecycleSettings | undefined): number | undefined {
   const endsAt = org.spec.contract?.endsAt;
@@ -135,25 +138,36 @@ export class LifecycleMonitor {
       for (const org of view.organizations.values()) {
         const name = org.metadata.name;
         const contract = org.spec.contract;
-        const candidates: { notice: string; key: string; action: AuditAction; data: Record<string, unknown> }[] = [];
+        const candidates: { notice: string; key: string; action: AuditAction; data: Record<string, unknown>; message?: boolean }[] = [];
         const warnFrom = warningStartsAt(org, lifecycle);
         if (contract && warnFrom !== undefined) {
           const endsAt = Date.parse(contract.endsAt);
           if (endsAt <= now) candidates.push({ notice: 'contract-ended', key: contract.endsAt, action: 'Organization.contract-ended', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner } });
-          else if (warnFrom <= now) candidates.push({ notice: 'contract-ending', key: contract.endsAt, action: 'Organization.contract-ending', data: { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner, daysLeft: Math.ceil((endsAt - now) / DAY), remaining: remaining(endsAt - now) } });
+          else if (warnFrom <= now) {
+            const data = { contract: contract.id, endsAt: contract.endsAt, owner: contract.owner, daysLeft: Math.ceil((endsAt - now) / DAY), remaining: remaining(endsAt - now) };
+            // The owner is told at the warning and again a week before the end (once, when the warning itself came earlier than that).
+            const lastWeek = endsAt - now <= LAST_WARNING_MS && warnFrom < endsAt - LAST_WARNING_MS;
+            candidates.push({ notice: 'contract-ending', key: contract.endsAt, action: 'Organization.contract-ending', data, message: true });
+            if (lastWeek) candidates.push({ notice: 'contract-ending-week', key: contract.endsAt, action: 'Organization.contract-ending', data, message: true });
+          }
         }
         const due = certificationDueAt(org, lifecycle);
         if (due !== undefined && due <= now) {
           candidates.push({ notice: 'certification-overdue', key: iso(due), action: 'Organization.certification-overdue', data: { dueAt: iso(due), certifiedAt: contract?.certifiedAt ?? null, owner: contract?.owner ?? null, suspends: lifecycle?.suspendWhenCertificationOverdue === true } });
         }
+        let warnedNow = false;
         for (const c of candidates) {
           const fresh = await this.store.transaction(async (repo) => {
             if (!(await repo.governance.recordLifecycleNotice(namespace, name, c.notice, c.key, now))) return false;
+            // The warning went out in this very pass (the window was entered inside the last week): it is the week's reminder too.
+            if (c.notice === 'contract-ending-week' && warnedNow) return false;
             // Standing already refuses every token of an ended contract; its grants and sessions go now, for good.
             if (c.notice === 'contract-ended') c.data.revoked = await endOrganizationTokens(repo, namespace, [name]);
             await repo.audit.append({ action: c.action, actor: 'gatehouse:lifecycle', namespace, organization: name, kind: 'Organization', name, data: c.data }, now);
+            if (c.message && contract) await enqueue(repo, { namespace, organization: name, message: 'contract-ending', to: contract.owner, variables: { contractId: contract.id, endsAt: contract.endsAt, remaining: remaining(Date.parse(contract.endsAt) - now) } }, now);
             return true;
           });
+          if (fresh && c.notice === 'contract-ending') warnedNow = true;
           if (fresh) emitted.push({ action: c.action, namespace, organization: name, data: c.data });
         }
       }

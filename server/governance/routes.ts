@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { enqueue, enqueueForUser, iso, organizationAdmins } from '../notifications/outbox.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -258,6 +259,8 @@ export function governanceService(options: GovernanceRoutesOptions) {
           const changed = await repo.secrets.delete(TOTP_SCOPE, totpRow(namespace, user.id));
           const revoked = await repo.oidc.revokeAccounts([issuerPath(namespace), issuerPath(namespace, organization)], [user.id]);
           data = { changed, revoked };
+          // The user hears of it: a reset nobody asked for is how a takeover would start.
+          if (changed) await enqueueForUser(repo, user, 'mfa-reset', { resetAt: iso(now), resetBy: change.actor }, now);
         }
         const action = ({ deactivate: 'user.deactivated', reactivate: 'user.reactivated', 'reset-mfa': 'user.mfa-reset' } as const)[operation as 'deactivate' | 'reactivate' | 'reset-mfa'];
         await repo.audit.append({ action, actor: change.actor, namespace, organization, kind: 'User', name: user.id, subject: user.id, data }, now);
@@ -391,6 +394,13 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       ctx.body = await store.transaction(async (repo) => {
         const { deactivated, revoked } = await service.deactivate(repo, namespace, [user], now);
         await repo.audit.append({ action: 'user.deactivated', actor: change.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: 'deprovision', changed: deactivated.length > 0, revoked, ...(body.reason ? { reason: body.reason } : {}) } }, now);
+        // The organization's administrators hear who lost access (the user itself is gone from every session).
+        if (deactivated.length > 0 && user.organization) {
+          for (const admin of await organizationAdmins(repo, namespace, user.organization)) {
+            if (admin.id === user.id) continue;
+            await enqueue(repo, { namespace, organization: user.organization, message: 'user-deprovisioned', to: admin.email, recipientName: admin.profile.name ?? admin.email, variables: { userEmail: user.email, reason: body.reason ?? 'not given', deprovisionedAt: iso(now) } }, now);
+          }
+        }
         return { user: user.id, deactivated, revoked };
       });
       return;

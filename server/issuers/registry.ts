@@ -58,6 +58,8 @@ export interface RegistryOptions {
   geo?: GeoLocator;
   /** Scores grants, keeps suspended clients (server/risk/engine.ts). */
   risk?: RiskEngine;
+  /** Keys addresses in the audit of self-service password resets; without it `/password/forgot` is not offered. */
+  recoveryKey?: string;
 }
 
 /** The server's own routes, never an issuer's. */
@@ -77,12 +79,22 @@ const DIRECT_ROUTES = directRoutes();
  * endpoints may skip the Koa app (`direct`); the provider runs the same pipeline either way.
  */
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals' | 'geo' | 'risk'>> & { maxIssuers: number; pollMs: number; broker?: Broker; scim?: ScimService; trustedProxies?: BlockList; refusals?: RefusalAudit };
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals' | 'geo' | 'risk' | 'recoveryKey'>> & {
+    maxIssuers: number;
+    pollMs: number;
+    broker?: Broker;
+    scim?: ScimService;
+    trustedProxies?: BlockList;
+    refusals?: RefusalAudit;
+    recoveryKey?: string;
+  };
   private readonly resolution: IssuerResolution;
   private readonly issuers: IssuerCache<Issuer>;
   /** Each namespace's declarations, read once per version for all its issuers. */
   private readonly views: NamespaceViews;
   private readonly limiter: LoginLimiter;
+  /** Self-service password resets: 3 per address and 20 per client address in 15 minutes (this replica's count). */
+  private readonly recovery: { perAddress: LoginLimiter; perClient: LoginLimiter; pseudonymKey: string } | undefined;
   private readonly gates: IssuerGates;
   private readonly authorizer: ApiAuthorizer;
   /** Each route's gates, composed once. */
@@ -91,6 +103,7 @@ export class IssuerRegistry {
   constructor(options: RegistryOptions) {
     this.options = { maxIssuers: 10_000, pollMs: 1000, ...options };
     this.limiter = new LoginLimiter(options.clock);
+    this.recovery = options.recoveryKey ? { perAddress: new LoginLimiter(options.clock, 3), perClient: new LoginLimiter(options.clock, 20), pseudonymKey: options.recoveryKey } : undefined;
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo, risk: options.risk });
     this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
@@ -248,6 +261,7 @@ export class IssuerRegistry {
       trustedProxies: this.options.trustedProxies,
       ...(admitUser ? { admitUser } : {}),
       ...(broker ? { complete: broker.completer(brokered), passkeyOffer: broker.passkeyOffer(brokered), device: (c: Context) => broker.device(c, snapshot) } : {}),
+      ...(this.recovery ? { recovery: this.recovery } : {}),
     });
   }
 }

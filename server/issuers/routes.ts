@@ -87,6 +87,7 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   // A signed-in user's passkeys (list, rename, remove, add): the broker's page, under the issuer's session.
   { name: 'account_passkeys', path: '/account/passkeys', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  { name: 'password_forgot', path: '/password/forgot', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'account_password', path: '/account/password', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   // The authorization decision endpoint for API gateways. Its caller is the gateway, not the
   // partner: standing and the organization's networks are judged inside the decision, for the

@@ -3,7 +3,8 @@ import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import type { AccessRequestRecord, Store } from '../store/index.ts';
-import { approvalScopes, scopesToRequest } from './approval.ts';
+import { approvalScopes, approversOf, scopesToRequest } from './approval.ts';
+import { enqueue } from '../notifications/outbox.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page } from './html.ts';
 import type { IssuerSnapshot } from './snapshot.ts';
@@ -58,6 +59,24 @@ export async function accessRequestPage(ctx: Context, provider: Provider, snapsh
     request = await deps.store.transaction(async (repo) => {
       const made = await repo.accessRequests.create({ namespace: snapshot.namespace, id: newRequestId(), organization: user.organization, userId: user.id, clientId, scopes: missing, justification: null, createdAt: now });
       await repo.audit.append({ action: 'accessrequest.created', actor: user.id, namespace: snapshot.namespace, organization: user.organization || null, client: clientId, subject: user.id, kind: null, name: made.id, data: { id: made.id, scopes: missing } }, now);
+      // The approvers hear of it: holders of an approver role in the requester's organization, and the workspace users named.
+      const approvers = approversOf(missing.flatMap((s) => gated.get(s) ?? []));
+      const candidates = [...(await repo.users.list(snapshot.namespace, user.organization ? [user.organization] : [])), ...(await repo.users.list(snapshot.namespace, [''])).filter((u) => approvers.users.includes(u.id))];
+      const recipients = candidates.filter((u) => u.active && u.id !== user.id && (approvers.users.includes(u.id) || u.roles.some((r) => (approvers.roles as string[]).includes(r))));
+      for (const approver of new Map(recipients.map((u) => [u.id, u])).values()) {
+        await enqueue(
+          repo,
+          {
+            namespace: snapshot.namespace,
+            organization: user.organization,
+            message: 'access-request-pending',
+            to: approver.email,
+            recipientName: approver.profile.name ?? approver.email,
+            variables: { requester: user.email, client: client?.object.metadata.name ?? clientId, scopes: missing.join(' '), justification: '(none yet)', link: `${provider.issuer.replace(/\/+$/, '')}/portal/` },
+          },
+          now,
+        );
+      }
       return made;
     });
   } else {

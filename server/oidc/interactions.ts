@@ -16,6 +16,9 @@ import { standingOf } from './standing.ts';
 import type { UserAdmission } from './admission.ts';
 import { emailDomain, ownerOf } from '../governance/domains.ts';
 import { accessRequestPage } from './access-request-page.ts';
+import { RESET_PURPOSE, forgotPassword, type RecoveryContext } from '../users/recovery.ts';
+import { endUserTokens } from '../governance/token-ends.ts';
+import { enqueueForUser, iso } from '../notifications/outbox.ts';
 
 export interface InteractionContext {
   store: Store;
@@ -32,6 +35,8 @@ export interface InteractionContext {
   complete?: (ctx: Context, user: UserRecord, login: { amr: string[]; acr: string }) => Promise<void>;
   /** After a password is set (an invitation accepted): the form that adds a passkey too, or '' (the broker's). */
   passkeyOffer?: (ctx: Context, namespace: string, userId: string) => Promise<string>;
+  /** Self-service password reset (`/password/forgot`); without it the page is not offered. */
+  recovery?: Omit<RecoveryContext, 'store' | 'clock' | 'audit' | 'trustedProxies'>;
 }
 
 /** Slows down password guessing: after `max` failures for one address in `windowMs`, further attempts are refused until the window passes. */
@@ -76,7 +81,8 @@ export function loginForm(snapshot: IssuerSnapshot, uid: string, email: string, 
 <form method="post" action="${escapeHtml(`${snapshot.path}/interaction/${uid}/login`)}" autocomplete="on">
 <label for="email">Email</label><input id="email" name="email" type="email" required value="${escapeHtml(email)}" autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password" required>
-<button type="submit">Sign in</button></form>`,
+<button type="submit">Sign in</button></form>
+<p><a id="forgot-password" href="${escapeHtml(`${snapshot.path}/password/forgot`)}">Forgot password?</a></p>`,
   );
 }
 
@@ -177,6 +183,11 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     return true;
   }
 
+  if (rest === '/password/forgot' && deps.recovery) {
+    await forgotPassword(ctx, provider, snapshot, { store: deps.store, clock: deps.clock, audit: deps.audit, trustedProxies: deps.trustedProxies, ...deps.recovery });
+    return true;
+  }
+
   if (rest === '/account/password') {
     ctx.set('Cache-Control', 'no-store');
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
@@ -191,7 +202,9 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
 <button type="submit">Set password</button></form>`,
       );
     ctx.type = 'html';
-    const link = await deps.store.users.peekLink(tokenHash, 'set-password', deps.clock.now());
+    // An invitation's (or an administrator's) link, or a self-service reset's.
+    const purpose = (await deps.store.users.peekLink(tokenHash, RESET_PURPOSE, deps.clock.now())) ? RESET_PURPOSE : 'set-password';
+    const link = await deps.store.users.peekLink(tokenHash, purpose, deps.clock.now());
     if (!link || link.namespace !== snapshot.namespace) {
       ctx.status = 410;
       ctx.body = page(branding, 'Link expired', '<p class="error">This link is invalid, expired or already used. Ask your administrator for a new one.</p>');
@@ -210,11 +223,16 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     const hash = await hashPassword(password);
     const now = deps.clock.now();
     const used = await deps.store.transaction(async (repo) => {
-      const claimed = await repo.users.useLink(tokenHash, 'set-password', now);
+      const claimed = await repo.users.useLink(tokenHash, purpose, now);
       if (!claimed) return undefined;
+      const before = await repo.users.find(claimed.namespace, claimed.userId);
       await repo.users.setPassword(claimed.namespace, claimed.userId, hash, now);
       const user = await repo.users.find(claimed.namespace, claimed.userId);
-      await repo.audit.append({ action: 'user.password-set', actor: claimed.userId, namespace: claimed.namespace, organization: user?.organization ?? null, subject: claimed.userId, data: { via: 'one-time link' } }, now);
+      // A password replaced (not a first one): every session, grant and refresh token of the user ends, and the user is told.
+      const replaced = before?.passwordHash !== null && before?.passwordHash !== undefined;
+      const revoked = replaced && user ? await endUserTokens(repo, claimed.namespace, [user]) : 0;
+      if (replaced && user) await enqueueForUser(repo, user, 'password-changed', { changedAt: iso(now) }, now);
+      await repo.audit.append({ action: 'user.password-set', actor: claimed.userId, namespace: claimed.namespace, organization: user?.organization ?? null, subject: claimed.userId, data: { via: purpose === RESET_PURPOSE ? 'self-service reset link' : 'one-time link', ...(replaced ? { replaced, revoked } : {}) } }, now);
       return { ...claimed, administrator: (user?.roles.length ?? 0) > 0 };
     });
     ctx.status = used ? 200 : 410;

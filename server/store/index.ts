@@ -5,7 +5,29 @@ import { repositories, type Repositories } from './repositories/index.ts';
 import type { SqlDriver } from './sql.ts';
 import { SqliteDriver } from './sqlite.ts';
 
-export type { Repositories, StoredObject, Dependant, AuditEntry, AuditQuery, SigningKeyRow, UserRecord, UserProfile, AccessRequestRecord, AccessRequestState, ScimActivity, ScimGroupRecord, ScimTokenRecord, ScimUserRecord, FederationDraftRow, ClientSuspension, SeenKind, PasskeyRecord } from './repositories/index.ts';
+export type {
+  Repositories,
+  StoredObject,
+  Dependant,
+  AuditEntry,
+  AuditQuery,
+  SigningKeyRow,
+  UserRecord,
+  UserProfile,
+  AccessRequestRecord,
+  AccessRequestState,
+  ScimActivity,
+  ScimGroupRecord,
+  ScimTokenRecord,
+  ScimUserRecord,
+  FederationDraftRow,
+  NotificationRecord,
+  NotificationState,
+  NewNotification,
+  ClientSuspension,
+  SeenKind,
+  PasskeyRecord,
+} from './repositories/index.ts';
 export type { SqlDriver, SqlExecutor, Dialect } from './sql.ts';
 
 export interface StoreOptions {

@@ -19,6 +19,7 @@ export async function eraseUser(repo: Repositories, user: UserRecord, audit: { a
   await repo.risk.forget(namespace, user.id);
   await repo.passkeys.removeAll(namespace, user.id);
   await repo.users.erase(namespace, user.id);
+  await repo.notifications.eraseUser(namespace, user.id);
   await repo.audit.append({ action: 'user.erased', actor: audit.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: audit.via, revoked, ...(audit.connection ? { connection: audit.connection } : {}) } }, now);
   return { revoked };
 }

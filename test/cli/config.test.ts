@@ -67,6 +67,14 @@ describe('the configuration (cli/config.ts)', () => {
     for (const secret of ['hunter2', 'short-but-secret', 'tiny-secret']) expect(error.message).not.toContain(secret);
   });
 
+  it('reads the SMTP URL of notifications as a secret: a wrong one is named, its credentials are not', () => {
+    const error = problem('serve', { GATEHOUSE_SMTP_URL: 'mailto://relay:smtp-pass-hunter3@mail.example' });
+    expect(error.problems.map((p) => p.variable)).toEqual(['GATEHOUSE_SMTP_URL']);
+    expect(error.message).toContain('GATEHOUSE_SMTP_URL must be an smtp:// or smtps:// URL');
+    expect(error.message).not.toContain('hunter3');
+    expect(readConfig('serve', { GATEHOUSE_SMTP_URL: 'smtps://relay:pw@mail.example:465' })).toMatchObject({ GATEHOUSE_SMTP_URL: 'smtps://relay:pw@mail.example:465', GATEHOUSE_MAIL_FROM: 'Gatehouse <gatehouse@localhost>', GATEHOUSE_NOTIFICATION_LEASE_SECONDS: 60 });
+  });
+
   it('requires the admin token of the commands that call the server, not of serve', () => {
     expect(problem('controller', {}).message).toMatch(/^GATEHOUSE_ADMIN_TOKEN is not set: set GATEHOUSE_ADMIN_TOKEN to an admin token of the server/);
     expect(problem('secret', { GATEHOUSE_ADMIN_TOKEN: '' }).problems[0]!.variable).toBe('GATEHOUSE_ADMIN_TOKEN');

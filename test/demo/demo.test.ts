@@ -42,6 +42,11 @@ describe('npm run demo', () => {
     expect(new Set([portal, ...Object.values(peers)]).size).toBe(4);
   });
 
+  it('prints the messages Gatehouse sends, with their links, since no mail server is configured', async () => {
+    const [, link] = await demo.waitFor(/\[mail\] notification for ana@cascade-consulting\.example: You are invited to Cascade Consulting (http:\/\/\S+)/, 10_000);
+    expect(demo.output()).toContain(`set it first at ${link}`);
+  });
+
   it("signs dana of Forge Supplies in through Forge's OIDC IdP, to the portal page showing her token", async () => {
     const browser = new Browser();
     let page = await browser.follow(`${portal}/`, NOWHERE);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type GatehouseApp } from '../../server/app.ts';
+import { createApp, type AppOptions, type GatehouseApp } from '../../server/app.ts';
 import { fixedClock } from '../../server/clock.ts';
 import { listen } from '../../server/http/listen.ts';
 import { silentLogger, type Logger } from '../../server/log.ts';
@@ -30,7 +30,9 @@ export interface TestServer {
 }
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
-export async function startTestServer(options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string; publicHost?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string; publicHost?: string; notifications?: AppOptions['notifications'] } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
   const clock = fixedClock(options.now ?? '2026-11-23T09:00:00Z');
@@ -47,6 +49,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.federationSetup ? { federationSetup: options.federationSetup } : {}),
     ...(options.geoipDb ? { geoipDb: options.geoipDb } : {}),
+    ...(options.notifications ? { notifications: options.notifications } : {}),
   };
   let gatehouse: GatehouseApp;
   try {
@@ -83,6 +86,7 @@ export async function startTestServer(options: { store?: StoreOptions; dataDir?:
     },
     async close() {
       await running.close();
+      await gatehouse.notifications.stop();
       await gatehouse.refusals.close();
       await gatehouse.audit.close();
       await store.close();

@@ -8,6 +8,7 @@ import { BrokerRepository } from './broker.ts';
 import { FederationDraftRepository } from './federation-drafts.ts';
 import { GovernanceRepository } from './governance.ts';
 import { SigningKeyRepository } from './keys.ts';
+import { NotificationRepository } from './notifications.ts';
 import { ObjectRepository } from './objects.ts';
 import { OidcRepository } from './oidc.ts';
 import { PasskeyRepository } from './passkeys.ts';
@@ -16,7 +17,24 @@ import { SealedSecretRepository } from './secrets.ts';
 import { UserRepository } from './users.ts';
 import { RiskRepository } from './risk.ts';
 
-export { AccessRequestRepository, AccessTokenRepository, AdminTokenRepository, AuditRepository, BrokerRepository, FederationDraftRepository, GovernanceRepository, ObjectRepository, OidcRepository, ScimRepository, SealedSecretRepository, SigningKeyRepository, UserRepository, RiskRepository, PasskeyRepository };
+export {
+  AccessRequestRepository,
+  AccessTokenRepository,
+  AdminTokenRepository,
+  AuditRepository,
+  BrokerRepository,
+  FederationDraftRepository,
+  GovernanceRepository,
+  NotificationRepository,
+  ObjectRepository,
+  OidcRepository,
+  ScimRepository,
+  SealedSecretRepository,
+  SigningKeyRepository,
+  UserRepository,
+  RiskRepository,
+  PasskeyRepository,
+};
 export type { StoredObject, Dependant } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
@@ -26,6 +44,7 @@ export type { ScimActivity, ScimGroupRecord, ScimTokenRecord, ScimUserRecord } f
 export type { FederationDraftRow } from './federation-drafts.ts';
 export type { ClientSuspension, SeenKind } from './risk.ts';
 export type { PasskeyRecord } from './passkeys.ts';
+export type { NotificationRecord, NotificationState, NewNotification } from './notifications.ts';
 
 /**
  * Every query the server makes of its store, one repository per aggregate, all over the same
@@ -48,6 +67,7 @@ export interface Repositories {
   readonly federationDrafts: FederationDraftRepository;
   readonly risk: RiskRepository;
   readonly passkeys: PasskeyRepository;
+  readonly notifications: NotificationRepository;
 }
 
 /** `auditKey`: the key new audit records are hashed with (see AuditRepository). */
@@ -68,5 +88,6 @@ export function repositories(db: SqlExecutor, auditKey: () => AuditKey | undefin
     federationDrafts: new FederationDraftRepository(db),
     risk: new RiskRepository(db),
     passkeys: new PasskeyRepository(db),
+    notifications: new NotificationRepository(db),
   };
 }

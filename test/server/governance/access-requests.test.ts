@@ -119,6 +119,10 @@ describe('a user asking for a scope that needs approval', () => {
     expect(listed[0]).toMatchObject({ organization: 'forge', user: 'dana', client: `portal.${NS}`, scopes: ['orders:write'], state: 'pending', justification: null });
     request = listed[0].id;
     expect(await lastAudit('accessrequest.created')).toMatchObject({ actor: 'dana', organization: 'forge', client: `portal.${NS}`, subject: 'dana', data: { id: request, scopes: ['orders:write'] } });
+    // The approvers hear of it (docs/notifications.md): the declared roles in Forge, and the workspace users named.
+    const pending = (await gh.store.notifications.list(NS)).filter((n) => n.message === 'access-request-pending');
+    expect(pending.map((n) => n.recipient).sort()).toEqual(['olga@forge.example', 'oscar@forge.example', 'wendy@blixit.example']);
+    expect(pending[0]!.variables).toMatchObject({ requester: 'dana@forge.example', client: 'portal', scopes: 'orders:write' });
 
     // The rest of the sign-in goes on: the user reaches the application without the gated scope.
     before = await tokensOf(await submit(s, { justification: 'Quarter-end purchase orders' }));
@@ -186,6 +190,8 @@ describe('a user asking for a scope that needs approval', () => {
       expect(res.body.capped).toBeUndefined();
       expect(await lastAudit('accessrequest.approved')).toMatchObject({ actor: `user:${NS}/forge/olga`, organization: 'forge', subject: 'dana', data: { id: request, scopes: ['orders:write'], for: '30d', justification: 'Quarter-end purchase orders' } });
       expect((await as('olga')('POST', `${forgeRequests}/${request}/approve`)).status).toBe(409);
+      // The requester hears the decision.
+      expect((await gh.store.notifications.list(NS)).find((n) => n.message === 'access-request-decided')).toMatchObject({ recipient: 'dana@forge.example', variables: expect.objectContaining({ decision: 'approved', decidedBy: `user:${NS}/forge/olga` }) });
       // For a SIEM: OCSF User Access Management, the scopes as the privileges assigned.
       const exported = (await gh.admin('GET', '/admin/v1/audit/export?format=ocsf&action=accessrequest.approved')).body;
       expect(exported).toMatchObject({ class_uid: 3005, activity_name: 'Assign Privileges', privileges: ['orders:write'], user: { uid: 'dana' } });

@@ -163,6 +163,7 @@ describe('the gates of each endpoint', () => {
       'GET      /broker/                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /saml/                                    page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/passkeys                         page:broker                  standing:page,network,rate,origin (refused as a page) |',
+      'GET,POST /password/forgot                          page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/password                         page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
       'POST     /authorize                                page:authorize               origin |',
       '*        /ext-authz/                               page:authorize               origin |',
