@@ -136,10 +136,9 @@ export class IssuerGates {
       case 'risk':
         return (ctx, issuer) => {
           const { risk } = this.options;
-          // Confidential clients authenticate with Basic (m2m clients must): the client is known before the provider runs.
-          if (!risk?.anySuspended() || ctx.method !== 'POST') return false;
-          const clientId = basicClientId(ctx.req.headers.authorization);
-          return clientId !== undefined && this.refuseSuspended(ctx, issuer, clientId);
+          if (!risk || ctx.method !== 'POST') return false;
+          const reading = risk.whenRead();
+          return reading ? reading.then(() => this.suspendedBasic(ctx, issuer, risk)) : this.suspendedBasic(ctx, issuer, risk);
         };
       case 'origin':
         return (ctx, issuer) => {
@@ -266,6 +265,13 @@ export class IssuerGates {
       this.turnedAway(ctx, issuer, route, 403, 'access_denied', `requests from ${address} (${country ?? 'no known country'}) are outside the countries ${displayName(issuer.snapshot)} signs in from`);
       return true;
     });
+  }
+
+  /** Confidential clients authenticate with Basic (m2m clients must): the client is known before the provider runs. */
+  private suspendedBasic(ctx: Context, issuer: Issuer, risk: RiskEngine): boolean | Promise<boolean> {
+    if (!risk.anySuspended()) return false;
+    const clientId = basicClientId(ctx.req.headers.authorization);
+    return clientId !== undefined && this.refuseSuspended(ctx, issuer, clientId);
   }
 
   /** A client the risk engine suspended: 400 unauthorized_client, audited as a refused token. */

@@ -153,6 +153,9 @@ export class RiskEngine {
   private suspended = new Map<string, ClientSuspension>();
   private polledAt = Number.NEGATIVE_INFINITY;
   private polling: Promise<void> | undefined;
+  /** Until the suspensions were read once: a replica that just started must not let a paused client through. */
+  private firstRead: Promise<void> | undefined;
+  private read = false;
 
   constructor(options: RiskEngineOptions) {
     this.options = options;
@@ -315,6 +318,13 @@ export class RiskEngine {
 
   // ── suspended clients ──────────────────────────────────────────────
 
+  /** Undefined once the suspensions have been read from the store; until then, what to wait for. */
+  whenRead(): Promise<void> | undefined {
+    if (this.read) return undefined;
+    this.firstRead ??= this.refresh().catch((error: unknown) => this.options.logger.error('risk: reading client suspensions', error));
+    return this.firstRead;
+  }
+
   /** Whether any client is suspended (known to this process): the token path skips reading the client otherwise. */
   anySuspended(): boolean {
     this.pollIfDue();
@@ -343,6 +353,7 @@ export class RiskEngine {
       next.set(`${s.namespace} ${s.client}`, s);
     }
     this.suspended = next;
+    this.read = true;
   }
 
   private pollIfDue(): void {

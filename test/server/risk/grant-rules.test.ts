@@ -77,6 +77,18 @@ describe('clientBurst and suspendClient', () => {
     expect((await audit('action=token.refused')).filter((r) => r.data.reason === 'client-suspended')).not.toEqual([]);
   });
 
+  it('is refused by another replica from its first request (the suspension is in the store)', async () => {
+    const replica = await startTestServer({ dataDir: gh.dataDir, trustedProxies: ['127.0.0.1/32'] });
+    try {
+      const basic = Buffer.from(`${encodeURIComponent(`forge-flood.${NS}`)}:${encodeURIComponent(secrets['forge-flood']!)}`).toString('base64');
+      const res = await fetch(`${replica.url}/${NS}/forge/token`, { method: 'POST', headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'inventory:read' }) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toBe('unauthorized_client');
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('leaves the organization’s other clients and other organizations untouched', async () => {
     expect(await tokens(8, 'forge-steady', 'forge')).toEqual(Array(8).fill(200));
     expect(await tokens(8, 'cascade-sync', 'cascade')).toEqual(Array(8).fill(200));
