@@ -221,6 +221,14 @@ describe('the changes that write messages', () => {
     expect(await latest('pat@cascade.example')).toMatchObject({ message: 'mfa-reset', userId: 'pat', variables: expect.objectContaining({ resetBy: 'admin-token:bootstrap' }) });
   });
 
+  it('erasing a user erases the messages about it', async () => {
+    const invited = await gh.admin('POST', `${base}/organizations/cascade/users`, { email: 'temp@cascade.example' });
+    expect(invited.status).toBe(201);
+    expect(await latest('temp@cascade.example')).toMatchObject({ message: 'invitation', userId: invited.body.user.id });
+    expect((await gh.admin('DELETE', `${base}/organizations/cascade/users/${invited.body.user.id}`)).status).toBe(200);
+    expect(await latest('temp@cascade.example')).toBeUndefined();
+  });
+
   it("deprovisioning a user tells its organization's administrators", async () => {
     const res = await gh.admin('POST', `${base}/deprovision`, { user: 'pat', reason: 'left the project' });
     expect(res.status).toBe(200);

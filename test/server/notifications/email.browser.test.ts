@@ -210,6 +210,14 @@ describe('POST {issuer}/password/forgot', () => {
     expect((await fetch(link)).status).toBe(410);
   });
 
+  it("works at the workspace's shared issuer too, for a directory user of any organization", async () => {
+    const res = await fetch(`${gh.url}/${NS}/password/forgot`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '198.51.100.90' }, body: new URLSearchParams({ email: 'bo@cascade.example' }).toString() });
+    expect(res.status).toBe(200);
+    await gh.gatehouse.notifications.tick();
+    const mail = await mailbox.next((m) => JSON.stringify(m.to).includes('bo@cascade.example') && linkIn(m).startsWith(`${gh.url}/${NS}/account/password?token=`));
+    expect((await fetch(linkIn(mail))).status).toBe(200);
+  });
+
   it('is not offered where the organization signs in with its own IdP', async () => {
     await gh.put('organizations', organization('forge', { displayName: 'Forge' }));
     await gh.put('idpconnections', idp('forge-oidc', 'forge'));
