@@ -4,7 +4,10 @@ import { loadNamespace } from './organizations.ts';
 
 /** Everything an organization's effective settings are computed from, as stored now. */
 export async function loadDeclarations(repo: Repositories, namespace: string): Promise<Declarations> {
-  const [view, mappings, policies] = await Promise.all([loadNamespace(repo, namespace), repo.objects.list({ kind: 'ClaimMapping', namespace }), repo.objects.list({ kind: 'AccessPolicy', namespace })]);
+  // In sequence: `repo` may be a transaction (see loadNamespace).
+  const view = await loadNamespace(repo, namespace);
+  const mappings = await repo.objects.list({ kind: 'ClaimMapping', namespace });
+  const policies = await repo.objects.list({ kind: 'AccessPolicy', namespace });
   return {
     workspace: view.workspace,
     organizations: view.organizations,

@@ -14,7 +14,12 @@ export interface NamespaceView {
 }
 
 export async function loadNamespace(repo: Repositories, namespace: string): Promise<NamespaceView> {
-  const [orgs, workspaces, templates, certifications] = await Promise.all([repo.objects.list({ kind: 'Organization', namespace }), repo.objects.list({ kind: 'Workspace', namespace }), repo.objects.list({ kind: 'OrganizationTemplate', namespace }), repo.governance.certifications(namespace)]);
+  // One query after another: `repo` may be a transaction, whose one PostgreSQL client runs one query at a time
+  // (pg queues overlapping ones with a deprecation warning; pg 9 refuses them).
+  const orgs = await repo.objects.list({ kind: 'Organization', namespace });
+  const workspaces = await repo.objects.list({ kind: 'Workspace', namespace });
+  const templates = await repo.objects.list({ kind: 'OrganizationTemplate', namespace });
+  const certifications = await repo.governance.certifications(namespace);
   return {
     namespace,
     workspace: workspaces[0]?.object as WorkspaceObject | undefined,
