@@ -424,7 +424,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
         return cappedTo(lifetimesFor(sub ? organizationOf.get(sub) : undefined).idToken, contractEnd(sub), clock.now());
       },
       RefreshToken: (_ctx, token) => cappedTo(lifetimesFor(token.accountId ? organizationOf.get(token.accountId) : undefined).refreshToken, contractEnd(token.accountId), clock.now()),
-      Grant: Math.max(snapshot.lifetimes.refreshToken, ...[...snapshot.organizations.keys()].map((o) => (snapshot.organization === undefined ? lifetimesFor(o).refreshToken : 0)), 3600),
+      // At the shared issuer, the longest of any organization's; at an organization's, its own (not a walk over the namespace).
+      Grant: Math.max(snapshot.lifetimes.refreshToken, ...(snapshot.organization === undefined ? [...snapshot.organizations.keys()].map((o) => lifetimesFor(o).refreshToken) : []), 3600),
       // Saved again on every use: kept while used within the idle timeout, up to the lifetime since sign-in.
       Session: (_ctx, session) => sessionTtl(sessionsOf(session.accountId), session.loginTs, clock.now()),
       Interaction: 600,

@@ -175,6 +175,16 @@ export async function loadNamespaceView(store: Store, namespace: string, version
     (c) => c.object.spec.organizationRef?.name,
   );
   const declarations: Declarations = { workspace, organizations, templates, claimMappings: allMappings, policies };
+  const policiesOf = groupBy(policies, (p) => p.spec.organizationRef.name);
+  /**
+   * The declarations an organization's settings and scopes read: its chain's own ClaimMappings
+   * and AccessPolicies only (effectiveSettings and effectiveScopes take no other organization's),
+   * so working them out costs the chain, not the namespace.
+   */
+  const narrowed = (name: string): Declarations => {
+    const chain = organizationChain(organizations, name).map((o) => o.metadata.name);
+    return { workspace, organizations, templates, claimMappings: chain.flatMap((n) => mappings.get(n) ?? []), policies: chain.flatMap((n) => policiesOf.get(n) ?? []) };
+  };
   const settings = new Map<string, EffectiveSettings | undefined>();
   const grants = new Map<string, Map<string, EffectiveScope>>();
   return {
@@ -190,14 +200,14 @@ export async function loadNamespaceView(store: Store, namespace: string, version
     clientsOf: (organization) => clients.get(organization ?? '') ?? [],
     settingsOf(name) {
       if (!name) return undefined;
-      if (!settings.has(name)) settings.set(name, effectiveSettings(declarations, name));
+      if (!settings.has(name)) settings.set(name, effectiveSettings(narrowed(name), name));
       return settings.get(name);
     },
     scopesOf(name, client) {
       // Names are DNS labels: a space cannot join two into one key.
       const key = `${name} ${client}`;
       let found = grants.get(key);
-      if (!found) grants.set(key, (found = effectiveScopes(declarations, name, client)));
+      if (!found) grants.set(key, (found = effectiveScopes(narrowed(name), name, client)));
       return found;
     },
   };

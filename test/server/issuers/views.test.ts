@@ -4,10 +4,11 @@
 // clients and settings from it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt } from 'jose';
+import { effectiveScopes, effectiveSettings } from '../../../api/index.ts';
 import { NamespaceViews } from '../../../server/issuers/views.ts';
 import { snapshotOf } from '../../../server/oidc/snapshot.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { NS, claimMapping, client, organization, workspace } from '../../support/objects.ts';
+import { NS, accessPolicy, claimMapping, client, organization, workspace } from '../../support/objects.ts';
 
 let gh: TestServer;
 const secrets = new Map<string, string>();
@@ -69,6 +70,32 @@ describe("a namespace's view", () => {
     expect(forge.clients[0]!.secret).toBe(secrets.get('forge'));
     expect(cascade.clients[0]!.secret).toBe(secrets.get('cascade'));
     expect(await snapshotOf(view, gh.gatehouse.clientSecrets, 'nobody')).toBeUndefined();
+  });
+});
+
+describe("an organization's settings from the view", () => {
+  it("read only its chain's mappings and policies, and come out as from the whole namespace's", async () => {
+    await gh.put('organizations', organization('forge-eu', { parentRef: { name: 'forge' } }));
+    await gh.put('claimmappings', claimMapping('forge-eu-claims', 'forge-eu', { claims: [{ name: 'region', value: 'eu' }] }));
+    await gh.put('claimmappings', claimMapping('cascade-claims', 'cascade', { claims: [{ name: 'region', value: 'us' }] }));
+    await gh.put('accesspolicies', accessPolicy('forge-orders', 'forge', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write', requireApproval: true }], approvers: { roles: ['admin'] } }));
+    await gh.put('accesspolicies', accessPolicy('forge-eu-orders', 'forge-eu', { scopes: [{ scope: 'orders:read', requireMfa: true }, { scope: 'orders:write' }, { scope: 'orders:delete' }] }));
+    await gh.put('accesspolicies', accessPolicy('cascade-orders', 'cascade', { scopes: [{ scope: 'orders:delete' }] }));
+    const view = await new NamespaceViews(gh.store).get(NS);
+    for (const name of ['forge', 'forge-eu', 'cascade']) {
+      expect(view.settingsOf(name)).toEqual(effectiveSettings(view.declarations, name));
+      expect(view.scopesOf(name, 'forge-sync')).toEqual(effectiveScopes(view.declarations, name, 'forge-sync'));
+    }
+    // A sub-organization inherits its parent's mappings, never a sibling's; its scopes are narrowed by its parent's.
+    expect(view.settingsOf('forge-eu')!.claims.map((c) => [c.value.name, c.source])).toEqual(
+      expect.arrayContaining([
+        ['contract_id', 'parent:forge'],
+        ['region', 'organization'],
+      ]),
+    );
+    expect(view.settingsOf('forge-eu')!.claims.find((c) => c.value.name === 'region')!.value).toMatchObject({ value: 'eu' });
+    expect([...view.scopesOf('forge-eu', 'forge-sync').keys()].sort()).toEqual(['orders:read', 'orders:write']);
+    expect(view.scopesOf('forge-eu', 'forge-sync').get('orders:write')!.requireApproval.value).toBe(true);
   });
 });
 
