@@ -132,6 +132,52 @@ describe('bulk apply: a refused object names itself and nothing of the batch is 
   });
 });
 
+describe('bulk status (POST /admin/v1/namespaces/{namespace}/status): one transaction, all or nothing', () => {
+  const statusPath = `/admin/v1/namespaces/${NS}/status`;
+  const ready = (generation: number) => ({ observedGeneration: generation, conditions: [{ type: 'Ready', status: 'True', reason: 'Reconciled', message: 'in sync', lastTransitionTime: '2026-11-23T09:00:00Z' }] });
+  const statusOf = async (plural: string, name: string) => (await gh.admin('GET', `/admin/v1/namespaces/${NS}/${plural}/${name}`)).body.status;
+
+  it('writes several statuses and answers each object as it now is', async () => {
+    const res = await gh.admin('POST', statusPath, {
+      items: [
+        { kind: 'Organization', name: 'acme', status: ready(2) },
+        { kind: 'Client', name: 'acme-web', status: ready(1) },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((o: { metadata: { name: string }; status: { observedGeneration: number } }) => [o.metadata.name, o.status.observedGeneration])).toEqual([
+      ['acme', 2],
+      ['acme-web', 1],
+    ]);
+    expect(await statusOf('clients', 'acme-web')).toMatchObject({ observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True' }] });
+  });
+
+  it('an invalid status or a missing object names its item, and no status of the batch is written', async () => {
+    const invalid = await gh.admin('POST', statusPath, {
+      items: [
+        { kind: 'Organization', name: 'acme', status: ready(5) },
+        { kind: 'Client', name: 'acme-web', status: { observedGeneration: 'two' } },
+      ],
+    });
+    expect(invalid).toMatchObject({ status: 422, body: { item: 1, object: `Client ${NS}/acme-web`, errors: [{ path: 'status.observedGeneration' }] } });
+    const missing = await gh.admin('POST', statusPath, {
+      items: [
+        { kind: 'Organization', name: 'acme', status: ready(5) },
+        { kind: 'Client', name: 'nobody', status: ready(1) },
+      ],
+    });
+    expect(missing).toMatchObject({ status: 404, body: { item: 1 } });
+    expect((await statusOf('organizations', 'acme')).observedGeneration).toBe(2);
+  });
+
+  it('an unknown kind, a bad name, an empty or malformed body: 400', async () => {
+    expect(await gh.admin('POST', statusPath, { items: [{ kind: 'Planet', name: 'acme', status: {} }] })).toMatchObject({ status: 400, body: { errors: [{ path: 'items[0].kind' }] } });
+    expect(await gh.admin('POST', statusPath, { items: [{ kind: 'Client', name: 'Not_A_Label', status: {} }] })).toMatchObject({ status: 400, body: { errors: [{ path: 'items[0].name' }] } });
+    expect((await gh.admin('POST', statusPath, { items: [] })).status).toBe(400);
+    expect((await gh.admin('POST', statusPath, { status: {} })).status).toBe(400);
+  });
+});
+
 describe("bulk apply: a partner administrator's guardrails are those of single PUTs", () => {
   let ana: ReturnType<typeof adminAs>;
 
@@ -159,6 +205,10 @@ describe("bulk apply: a partner administrator's guardrails are those of single P
     expect((await ana('POST', `${apply}?dryRun=All`, { items: [{ object: organization('cascade', { tokens: { accessToken: '24h' } }) }] })).status).toBe(403);
     expect((await ana('POST', apply, { items: [{ object: client('forge-sneak', 'forge') }] })).status).toBe(403);
     expect((await ana('POST', apply, { items: [{ object: client('shared', undefined) }] })).status).toBe(403);
+    // Statuses too: refused in bulk as the single PUT …/status is.
+    const status = { observedGeneration: 1 };
+    expect((await ana('PUT', `/admin/v1/namespaces/${NS}/organizations/cascade/status`, { status })).status).toBe(403);
+    expect((await ana('POST', `/admin/v1/namespaces/${NS}/status`, { items: [{ kind: 'Organization', name: 'cascade', status }] })).status).toBe(403);
     expect(await objectCount()).toBe(count);
     expect((await gh.admin('GET', `/admin/v1/namespaces/${NS}/organizations/cascade`)).body.spec.tokens).toBeUndefined();
   });
