@@ -31,7 +31,8 @@ if (form) {
   if (browserSupportsWebAuthn()) {
     button.hidden = false;
     button.addEventListener('click', () => run(false).then(send, fail));
-    if (form.dataset.autofill === 'true' && (await browserSupportsWebAuthnAutofill())) run(true).then(send, fail);
+    // The autofill waits quietly: a browser that cannot offer passkeys there says nothing, the button still works.
+    if (form.dataset.autofill === 'true' && (await browserSupportsWebAuthnAutofill())) run(true).then(send, () => {});
   }
   form.dataset.ready = 'true';
 }
