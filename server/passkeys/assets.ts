@@ -25,6 +25,7 @@ if (form) {
   const fail = (e) => {
     if (e && e.name === 'AbortError') return;
     error.textContent = e && e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out. Try again.' : 'Your browser could not use a passkey here (' + (e && e.message ? e.message : e) + ').';
+    error.className = 'error';
     error.hidden = false;
   };
   const run = (autofill) => (form.dataset.mode === 'register' ? startRegistration({ optionsJSON: options }) : startAuthentication({ optionsJSON: options, useBrowserAutofill: autofill }));
