@@ -76,7 +76,10 @@ async function start(): Promise<{ verifier: string; state: string; callback: Pro
 const reached = (flow: { callback: Promise<string> }) => Promise.race([flow.callback, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the callback was not reached; the browser is at ${page.url()}`)), 10_000))]);
 
 async function tokens(flow: { verifier: string; state: string; callback: Promise<string> }) {
-  return oidc.authorizationCodeGrant(await config(), new URL(await reached(flow)), { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+  const url = await reached(flow);
+  // The browser has finished arriving there, so the next step's navigation interrupts nothing.
+  await page.waitForURL((u) => u.href.startsWith(CALLBACK));
+  return oidc.authorizationCodeGrant(await config(), new URL(url), { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
 }
 
 /** The passkey script has looked for WebAuthn (and started autofill where offered). */
