@@ -84,6 +84,8 @@ export const RUNTIME_ACTIONS = [
   'passkey.revoked',
   'passkey.refused',
   'passkey.counter-regression',
+  // A partner administrator tightened its organization's second-factor policy (never looser than declared).
+  'organization.mfa-tightened',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */

@@ -1,11 +1,22 @@
-import { effectiveScopes, effectiveSettings, type AccessPolicyObject, type ClaimMappingObject, type Declarations, type EffectiveScope, type EffectiveSettings } from '../../api/index.ts';
+import { MfaPolicy, effectiveScopes, effectiveSettings, type AccessPolicyObject, type ClaimMappingObject, type Declarations, type EffectiveScope, type EffectiveSettings } from '../../api/index.ts';
 import type { Repositories } from '../store/index.ts';
 import { loadNamespace } from './organizations.ts';
 
+/** Partner administrators' tightenings of their organizations' second-factor policy, as stored (one unreadable is skipped: it can only have tightened). */
+export async function loadMfaTightenings(repo: Repositories, namespace: string): Promise<Map<string, MfaPolicy>> {
+  const out = new Map<string, MfaPolicy>();
+  for (const [organization, row] of await repo.governance.mfaTightenings(namespace)) {
+    const parsed = MfaPolicy.safeParse(JSON.parse(row.policy));
+    if (parsed.success) out.set(organization, parsed.data);
+  }
+  return out;
+}
+
 /** Everything an organization's effective settings are computed from, as stored now. */
 export async function loadDeclarations(repo: Repositories, namespace: string): Promise<Declarations> {
-  const [view, mappings, policies] = await Promise.all([loadNamespace(repo, namespace), repo.objects.list({ kind: 'ClaimMapping', namespace }), repo.objects.list({ kind: 'AccessPolicy', namespace })]);
+  const [view, mappings, policies, mfaTightenings] = await Promise.all([loadNamespace(repo, namespace), repo.objects.list({ kind: 'ClaimMapping', namespace }), repo.objects.list({ kind: 'AccessPolicy', namespace }), loadMfaTightenings(repo, namespace)]);
   return {
+    mfaTightenings,
     workspace: view.workspace,
     organizations: view.organizations,
     templates: view.templates,

@@ -17,6 +17,7 @@ import {
   type OrganizationTemplateObject,
   type WorkspaceObject,
 } from '../../api/index.ts';
+import { loadMfaTightenings } from '../governance/effective.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { PageBranding } from './html.ts';
 import type { Store } from '../store/index.ts';
@@ -136,7 +137,7 @@ export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespa
   const allMappings = of<ClaimMappingObject>('ClaimMapping');
   const mappings = allMappings.filter((m) => m.spec.organizationRef.name === organization);
   const allPolicies = of<AccessPolicyObject>('AccessPolicy');
-  const declarations: Declarations = { workspace, organizations: orgs, templates, claimMappings: allMappings, policies: allPolicies };
+  const declarations: Declarations = { workspace, organizations: orgs, templates, claimMappings: allMappings, policies: allPolicies, mfaTightenings: await loadMfaTightenings(store, namespace) };
   const settings = new Map<string, EffectiveSettings | undefined>();
   const settingsOf = (name: string | undefined): EffectiveSettings | undefined => {
     if (!name) return undefined;
