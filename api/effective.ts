@@ -12,7 +12,8 @@ import type { MfaPolicy, RiskRules } from './kinds/organization.ts';
  */
 
 /** Where an effective value was declared. */
-export type Source = 'organization' | `template:${string}` | `parent:${string}` | 'workspace' | 'default';
+/** `partner`: added at run time by the organization's own administrator, only ever tighter (`Declarations.mfaTightenings`). */
+export type Source = 'organization' | `template:${string}` | `parent:${string}` | 'workspace' | 'default' | 'partner';
 
 export interface Sourced<T> {
   value: T;
@@ -76,6 +77,12 @@ export interface Declarations {
   /** The namespace's ClaimMappings: those without `clientRef` are the organization's own claims. */
   claimMappings?: readonly ClaimMappingObject[];
   policies?: readonly AccessPolicyObject[];
+  /**
+   * What partner administrators added to their organization's second-factor policy at run
+   * time: applied after the declarations, and only where it tightens (a flag turned on, fewer
+   * methods, `require-local`); what would loosen is ignored. Inherited by sub-organizations.
+   */
+  mfaTightenings?: ReadonlyMap<string, MfaPolicy>;
 }
 
 export interface Lifetimes {
@@ -196,6 +203,21 @@ function workspaceMfa(workspace: WorkspaceObject | undefined): Pick<EffectiveSet
   };
 }
 
+type MfaSettings = Pick<EffectiveSettings, 'mfaRequired' | 'mfaMethods' | 'phishingResistant' | 'upstreamMfa'>;
+
+/** A partner administrator's tightening applied to what the declarations came to: only what is stricter takes effect. */
+function tighten(t: MfaPolicy | undefined, s: MfaSettings): MfaSettings {
+  if (!t) return s;
+  const on = (flag: boolean | undefined, current: Sourced<boolean>): Sourced<boolean> => (flag && !current.value ? { value: true, source: 'partner' } : current);
+  const fewer = t.methods ? s.mfaMethods.value.filter((m) => t.methods!.includes(m)) : s.mfaMethods.value;
+  return {
+    mfaRequired: on(t.required, s.mfaRequired),
+    mfaMethods: fewer.length > 0 && fewer.length < s.mfaMethods.value.length ? { value: fewer, source: 'partner' } : s.mfaMethods,
+    phishingResistant: { administrators: on(t.requirePhishingResistant?.administrators, s.phishingResistant.administrators), highValueScopes: on(t.requirePhishingResistant?.highValueScopes, s.phishingResistant.highValueScopes) },
+    upstreamMfa: t.upstreamMfa === 'require-local' && s.upstreamMfa.value === 'trust' ? { value: 'require-local', source: 'partner' } : s.upstreamMfa,
+  };
+}
+
 /** A boolean ceiling: true above stays true, else the level's own declaration, else what is above. */
 function stickyTrue(declared: Sourced<boolean> | undefined, above: Sourced<boolean>): Sourced<boolean> {
   return above.value ? above : (declared ?? above);
@@ -250,6 +272,7 @@ function step(decls: Declarations, org: OrganizationObject, above: EffectiveSett
   const upstreamDeclared = own(org, template, (s) => s.mfa?.upstreamMfa);
   const upstreamAbove = inherit(above.upstreamMfa);
   const upstreamMfa = upstreamAbove.source !== 'default' && upstreamAbove.value === 'require-local' ? upstreamAbove : (upstreamDeclared ?? upstreamAbove);
+  const tightened = tighten(decls.mfaTightenings?.get(name), { mfaRequired, mfaMethods, phishingResistant, upstreamMfa });
 
   const cidrs = own(org, template, (s) => s.network?.allowedCidrs);
   const cidrsAbove = inheritOptional(above.allowedCidrs);
@@ -292,10 +315,7 @@ function step(decls: Declarations, org: OrganizationObject, above: EffectiveSett
     organization: name,
     chain,
     tokens,
-    mfaRequired,
-    mfaMethods,
-    phishingResistant,
-    upstreamMfa,
+    ...tightened,
     allowedCidrs,
     allowedCountries,
     deniedCountries,

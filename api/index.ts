@@ -3,7 +3,7 @@ export * from './common.ts';
 export * from './kind.ts';
 export * from './kinds/index.ts';
 export * from './validate.ts';
-export { PartnerType, Contract } from './kinds/organization.ts';
+export { PartnerType, Contract, MfaPolicy } from './kinds/organization.ts';
 export { Claim } from './kinds/claim-mapping.ts';
 export { ClientType } from './kinds/client.ts';
 export { Role } from './kinds/user.ts';

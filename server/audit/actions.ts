@@ -96,6 +96,8 @@ export const RUNTIME_ACTIONS = [
   'notification.failed',
   // Self-service recovery: a reset link asked for (whether or not the address has an account: the record says which).
   'user.password-reset-requested',
+  // A partner administrator tightened its organization's second-factor policy (never looser than declared).
+  'organization.mfa-tightened',
 ] as const;
 
 /** Changes applied to a declared object (admin API, controller, CLI): `${kind}.${change}`. */

@@ -1,6 +1,16 @@
-import { effectiveScopes, effectiveSettings, type AccessPolicyObject, type ClaimMappingObject, type Declarations, type EffectiveScope, type EffectiveSettings } from '../../api/index.ts';
+import { MfaPolicy, effectiveScopes, effectiveSettings, type AccessPolicyObject, type ClaimMappingObject, type Declarations, type EffectiveScope, type EffectiveSettings } from '../../api/index.ts';
 import type { Repositories } from '../store/index.ts';
 import { loadNamespace } from './organizations.ts';
+
+/** Partner administrators' tightenings of their organizations' second-factor policy, as stored (one unreadable is skipped: it can only have tightened). */
+export async function loadMfaTightenings(repo: Repositories, namespace: string): Promise<Map<string, MfaPolicy>> {
+  const out = new Map<string, MfaPolicy>();
+  for (const [organization, row] of await repo.governance.mfaTightenings(namespace)) {
+    const parsed = MfaPolicy.safeParse(JSON.parse(row.policy));
+    if (parsed.success) out.set(organization, parsed.data);
+  }
+  return out;
+}
 
 /** Everything an organization's effective settings are computed from, as stored now. */
 export async function loadDeclarations(repo: Repositories, namespace: string): Promise<Declarations> {
@@ -8,7 +18,9 @@ export async function loadDeclarations(repo: Repositories, namespace: string): P
   const view = await loadNamespace(repo, namespace);
   const mappings = await repo.objects.list({ kind: 'ClaimMapping', namespace });
   const policies = await repo.objects.list({ kind: 'AccessPolicy', namespace });
+  const mfaTightenings = await loadMfaTightenings(repo, namespace);
   return {
+    mfaTightenings,
     workspace: view.workspace,
     organizations: view.organizations,
     templates: view.templates,

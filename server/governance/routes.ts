@@ -3,7 +3,7 @@ import { enqueue, enqueueForUser, iso, organizationAdmins } from '../notificatio
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { withDescendants, Role, dnsLabel, email as emailSchema, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
+import { MfaPolicy, effectiveSettings, withDescendants, Role, dnsLabel, email as emailSchema, type OrganizationObject, type OrganizationTemplateObject } from '../../api/index.ts';
 import type { ChangeContext } from '../changes.ts';
 import type { ObjectService } from '../objects/service.ts';
 import { readBody } from '../http/body.ts';
@@ -17,6 +17,7 @@ import { endLapsedTokens, endUserTokens, issuedBeforeNow } from './token-ends.ts
 import { eraseUser } from '../users/erasure.ts';
 import { withLifecycleStatus } from './lifecycle.ts';
 import { loadNamespace } from './organizations.ts';
+import { loadDeclarations } from './effective.ts';
 import { emailDomain, ownedDomains } from './domains.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
 
@@ -139,6 +140,38 @@ export function governanceService(options: GovernanceRoutesOptions) {
 
   return {
     deactivate,
+
+    /**
+     * What a partner administrator adds to its organization's declared second-factor policy
+     * (`mfa`): applied only where it is stricter (api/effective.ts), so nobody loosens a
+     * declaration or a parent's policy this way. An empty policy clears it. Audited; the
+     * organization's issuers are rebuilt.
+     */
+    async setMfaTightening(ctx: Context, namespace: string, organization: string, input: unknown) {
+      await guard.require(ctx, 'sso.write', { namespace, organization });
+      const policy = parseBody(MfaPolicy, input, 'mfa policy');
+      const decls = await loadDeclarations(store, namespace);
+      if (!decls.organizations.has(organization)) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+      const change = context(ctx, { action: 'tighten-mfa' });
+      const empty = Object.keys(policy).length === 0;
+      await store.transaction(async (repo) => {
+        await repo.governance.setMfaTightening(namespace, organization, empty ? null : JSON.stringify(policy), change.actor, clock.now());
+        // Issuers built before it are rebuilt, on every replica.
+        await repo.objects.bumpConfigVersion(namespace);
+        await repo.audit.append({ action: 'organization.mfa-tightened', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { policy, ...(change.provenance ? { provenance: change.provenance } : {}) } }, clock.now());
+      });
+      options.objects.notifyChanged(namespace);
+      return this.mfaTightening(ctx, namespace, organization);
+    },
+
+    /** The tightening in force and what the organization's second-factor policy comes to with it. */
+    async mfaTightening(ctx: Context, namespace: string, organization: string) {
+      await guard.require(ctx, 'users.read', { namespace, organization });
+      const decls = await loadDeclarations(store, namespace);
+      const settings = effectiveSettings(decls, organization);
+      if (!settings) throw notFound(`Organization ${namespace}/${organization} does not exist`);
+      return { tightening: decls.mfaTightenings?.get(organization) ?? {}, effective: { required: settings.mfaRequired, methods: settings.mfaMethods, requirePhishingResistant: settings.phishingResistant, upstreamMfa: settings.upstreamMfa } };
+    },
 
     /** A user's passkeys, as an administrator sees them (no key material). */
     async listPasskeys(ctx: Context, namespace: string, organization: string, userId: string) {
@@ -362,6 +395,14 @@ export function registerGovernanceRoutes(router: Router, options: GovernanceRout
       return;
     }
     ctx.body = done.result;
+  });
+
+  router.get('/namespaces/:namespace/organizations/:organization/mfa', async (ctx) => {
+    ctx.body = await service.mfaTightening(ctx, label(ctx, 'namespace'), label(ctx, 'organization'));
+  });
+
+  router.put('/namespaces/:namespace/organizations/:organization/mfa', async (ctx) => {
+    ctx.body = await service.setMfaTightening(ctx, label(ctx, 'namespace'), label(ctx, 'organization'), await readBody(ctx, options.bodyLimit));
   });
 
   router.get('/namespaces/:namespace/organizations/:organization/users/:user/passkeys', async (ctx) => {

@@ -17,6 +17,7 @@ import {
   type OrganizationTemplateObject,
   type WorkspaceObject,
 } from '../../api/index.ts';
+import { loadMfaTightenings } from '../governance/effective.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { PageBranding } from './html.ts';
 import type { Store } from '../store/index.ts';
@@ -174,7 +175,8 @@ export async function loadNamespaceView(store: Store, namespace: string, version
     (byKind.get('Client') ?? []).map((o) => ({ object: o.object as ClientObject, uid: o.uid })),
     (c) => c.object.spec.organizationRef?.name,
   );
-  const declarations: Declarations = { workspace, organizations, templates, claimMappings: allMappings, policies };
+  const mfaTightenings = await loadMfaTightenings(store, namespace);
+  const declarations: Declarations = { workspace, organizations, templates, claimMappings: allMappings, policies, mfaTightenings };
   const policiesOf = groupBy(policies, (p) => p.spec.organizationRef.name);
   /**
    * The declarations an organization's settings and scopes read: its chain's own ClaimMappings
@@ -183,7 +185,7 @@ export async function loadNamespaceView(store: Store, namespace: string, version
    */
   const narrowed = (name: string): Declarations => {
     const chain = organizationChain(organizations, name).map((o) => o.metadata.name);
-    return { workspace, organizations, templates, claimMappings: chain.flatMap((n) => mappings.get(n) ?? []), policies: chain.flatMap((n) => policiesOf.get(n) ?? []) };
+    return { workspace, organizations, templates, claimMappings: chain.flatMap((n) => mappings.get(n) ?? []), policies: chain.flatMap((n) => policiesOf.get(n) ?? []), mfaTightenings };
   };
   const settings = new Map<string, EffectiveSettings | undefined>();
   const grants = new Map<string, Map<string, EffectiveScope>>();

@@ -25,13 +25,15 @@ if (form) {
   const fail = (e) => {
     if (e && e.name === 'AbortError') return;
     error.textContent = e && e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out. Try again.' : 'Your browser could not use a passkey here (' + (e && e.message ? e.message : e) + ').';
+    error.className = 'error';
     error.hidden = false;
   };
   const run = (autofill) => (form.dataset.mode === 'register' ? startRegistration({ optionsJSON: options }) : startAuthentication({ optionsJSON: options, useBrowserAutofill: autofill }));
   if (browserSupportsWebAuthn()) {
     button.hidden = false;
     button.addEventListener('click', () => run(false).then(send, fail));
-    if (form.dataset.autofill === 'true' && (await browserSupportsWebAuthnAutofill())) run(true).then(send, fail);
+    // The autofill waits quietly: a browser that cannot offer passkeys there says nothing, the button still works.
+    if (form.dataset.autofill === 'true' && (await browserSupportsWebAuthnAutofill())) run(true).then(send, () => {});
   }
   form.dataset.ready = 'true';
 }

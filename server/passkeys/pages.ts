@@ -29,14 +29,16 @@ export interface PasskeyFormOptions {
 
 /**
  * The form a passkey ceremony posts: its options in `data-options` (no inline script), the
- * answer in `response`. The button shows once the script found WebAuthn in the browser.
+ * answer in `response`. The button shows once the script found WebAuthn in the browser; the
+ * error line becomes an `.error` only when the script has something to say (a page's own
+ * `.error` stays the only one until then).
  */
 export function passkeyForm(f: PasskeyFormOptions): string {
   const hidden = Object.entries(f.hidden ?? {})
     .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
     .join('');
   const name = f.nameField ? '<label for="passkey-name">Name of this passkey (optional)</label><input id="passkey-name" name="name" maxlength="64" placeholder="e.g. Work laptop">' : '';
-  return `<form id="passkey-form" method="post" action="${escapeHtml(f.action)}" data-mode="${f.mode}" data-autofill="${f.autofill ? 'true' : 'false'}" data-options="${escapeHtml(JSON.stringify(f.options))}">${hidden}${f.extra ?? ''}<input type="hidden" name="response" value="">${name}<button type="button" id="passkey-button" hidden>${escapeHtml(f.label)}</button><p id="passkey-error" class="error" role="alert" hidden></p></form>
+  return `<form id="passkey-form" method="post" action="${escapeHtml(f.action)}" data-mode="${f.mode}" data-autofill="${f.autofill ? 'true' : 'false'}" data-options="${escapeHtml(JSON.stringify(f.options))}">${hidden}${f.extra ?? ''}<input type="hidden" name="response" value="">${name}<button type="button" id="passkey-button" hidden>${escapeHtml(f.label)}</button><p id="passkey-error" role="alert" hidden></p></form>
 <script type="module" src="${escapeHtml(`${f.assets}/passkeys.js`)}"></script>`;
 }
 

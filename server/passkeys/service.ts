@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { PasskeyRecord, Store, UserRecord } from '../store/index.ts';
 import { ACR } from '../oidc/acr.ts';
 import type { AccountEvents } from '../events.ts';
+import { notifyPasskeyAdded } from '../notifications/outbox.ts';
 
 /** How long a ceremony's challenge stays good: the browser's own timeout, and a little more. */
 export const CHALLENGE_TTL_MS = 5 * 60 * 1000;
@@ -214,7 +215,13 @@ export class Passkeys {
       createdAt: now,
       lastUsedAt: null,
     };
-    if (!(await this.store.passkeys.add(passkey))) return { ok: false, reason: 'already-enrolled' };
+    // The credential and its "passkey added" message commit together (the notification outbox).
+    const added = await this.store.transaction(async (tx) => {
+      if (!(await tx.passkeys.add(passkey))) return false;
+      await notifyPasskeyAdded(tx, user, passkey.name, now);
+      return true;
+    });
+    if (!added) return { ok: false, reason: 'already-enrolled' };
     return { ok: true, value: passkey };
   }
 

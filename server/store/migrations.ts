@@ -379,7 +379,7 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 15,
-    description: "Passkeys (WebAuthn credentials): each belongs to one user of one organization, for one relying party (the issuer's host)",
+    description: "Passkeys (WebAuthn credentials): each belongs to one user of one organization, for one relying party (the issuer's host); partner administrators' tightenings of the second-factor policy",
     statements: () => [
       `CREATE TABLE passkeys (
         credential_id TEXT PRIMARY KEY,
@@ -399,6 +399,15 @@ export const MIGRATIONS: Migration[] = [
       )`,
       `CREATE INDEX passkeys_user ON passkeys (namespace, user_id)`,
       `CREATE INDEX passkeys_organization ON passkeys (namespace, organization)`,
+      // What a partner administrator added to its organization's declared second-factor policy (only ever tighter).
+      `CREATE TABLE mfa_tightenings (
+        namespace TEXT NOT NULL,
+        organization TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, organization)
+      )`,
     ],
   },
   {

@@ -139,6 +139,17 @@ describe('the second-factor policy beyond required', () => {
   });
 });
 
+describe("a partner administrator's tightening (mfaTightenings)", () => {
+  it('applies only what is stricter, and sub-organizations inherit it', () => {
+    const d = declarations([org('root', { mfa: { methods: ['totp', 'webauthn'], upstreamMfa: 'trust' } }), child('leaf', 'root')], { workspace: ws() });
+    const tightened = { ...d, mfaTightenings: new Map([['root', { required: true, methods: ['webauthn' as const], upstreamMfa: 'require-local' as const }]]) };
+    expect(settings(tightened, 'root')).toMatchObject({ mfaRequired: { value: true, source: 'partner' }, mfaMethods: { value: ['webauthn'], source: 'partner' }, upstreamMfa: { value: 'require-local', source: 'partner' } });
+    expect(settings(tightened, 'leaf')).toMatchObject({ mfaRequired: { value: true, source: 'partner' }, mfaMethods: { value: ['webauthn'], source: 'partner' }, upstreamMfa: { value: 'require-local', source: 'partner' } });
+    const loosening = { ...declarations([org('strict', { mfa: { required: true, methods: ['webauthn'] } })], { workspace: ws() }), mfaTightenings: new Map([['strict', { required: false, methods: ['totp' as const], upstreamMfa: 'trust' as const }]]) };
+    expect(settings(loosening, 'strict')).toMatchObject({ mfaRequired: { value: true, source: 'organization' }, mfaMethods: { value: ['webauthn'], source: 'organization' }, upstreamMfa: { value: 'require-local', source: 'default' } });
+  });
+});
+
 describe('networks', () => {
   it('intersect CIDR lists: nested blocks keep the narrower, disjoint ones nothing', () => {
     expect(intersectCidrs(['10.0.0.0/8', '192.0.2.0/24'], ['10.1.0.0/16', '198.51.100.0/24'])).toEqual(['10.1.0.0/16']);

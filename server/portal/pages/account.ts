@@ -1,5 +1,5 @@
 import { effectiveSettings } from '../../../api/index.ts';
-import { loadNamespace } from '../../governance/organizations.ts';
+import { loadDeclarations } from '../../governance/effective.ts';
 import { escapeHtml } from '../../oidc/html.ts';
 import { accountChange, assetBase, passkeyForm, passkeyList } from '../../passkeys/pages.ts';
 import { relyingPartyOf } from '../../passkeys/service.ts';
@@ -11,8 +11,7 @@ async function context(req: PortalRequest) {
   const { store, publicUrl } = req.services;
   const user = await store.users.find(req.principal.namespace, req.principal.subject);
   if (!user) throw notFound(`user ${req.principal.subject} does not exist`);
-  const view = await loadNamespace(store, req.principal.namespace);
-  const methods = effectiveSettings(view, req.principal.organization)?.mfaMethods.value ?? [];
+  const methods = effectiveSettings(await loadDeclarations(store, req.principal.namespace), req.principal.organization)?.mfaMethods.value ?? [];
   // The portal's own host is the RP ID: the issuer's, canonical or vanity, where the passkey is used.
   const rp = relyingPartyOf(req.baseUrl, req.organization.spec.displayName ?? req.organization.metadata.name);
   return { user, rp, allowed: methods.includes('webauthn'), assets: assetBase(req.baseUrl, publicUrl()) };

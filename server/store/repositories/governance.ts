@@ -1,6 +1,6 @@
 import type { SqlExecutor } from '../sql.ts';
 
-/** Organizations' certifications and the lifecycle notices already emitted. */
+/** Organizations' certifications, the lifecycle notices already emitted, and partner administrators' MFA tightenings. */
 export class GovernanceRepository {
   private readonly db: SqlExecutor;
 
@@ -20,6 +20,25 @@ export class GovernanceRepository {
   async certifications(namespace: string): Promise<Map<string, { at: number; actor: string }>> {
     const rows = await this.db.all<{ organization: string; certified_at: number | string; actor: string }>(`SELECT organization, certified_at, actor FROM certifications WHERE namespace = ?`, [namespace]);
     return new Map(rows.map((r) => [r.organization, { at: Number(r.certified_at), actor: r.actor }]));
+  }
+
+  /** Sets (or, with null, clears) what a partner administrator added to its organization's second-factor policy (JSON of an `mfa` block). */
+  async setMfaTightening(namespace: string, organization: string, policy: string | null, actor: string, at: number): Promise<void> {
+    if (policy === null) {
+      await this.db.run(`DELETE FROM mfa_tightenings WHERE namespace = ? AND organization = ?`, [namespace, organization]);
+      return;
+    }
+    await this.db.run(
+      `INSERT INTO mfa_tightenings (namespace, organization, policy, actor, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (namespace, organization) DO UPDATE SET policy = excluded.policy, actor = excluded.actor, updated_at = excluded.updated_at`,
+      [namespace, organization, policy, actor, at],
+    );
+  }
+
+  /** The namespace's tightenings, by organization: the stored JSON, who set it and when. */
+  async mfaTightenings(namespace: string): Promise<Map<string, { policy: string; actor: string; at: number }>> {
+    const rows = await this.db.all<{ organization: string; policy: string; actor: string; updated_at: number | string }>(`SELECT organization, policy, actor, updated_at FROM mfa_tightenings WHERE namespace = ?`, [namespace]);
+    return new Map(rows.map((r) => [r.organization, { policy: r.policy, actor: r.actor, at: Number(r.updated_at) }]));
   }
 
   /** Records that a lifecycle notice was emitted; false when it already was (so it is emitted once). */

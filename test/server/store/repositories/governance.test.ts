@@ -1,6 +1,6 @@
 /**
- * Conformance of the governance repository: organizations' certifications and the lifecycle
- * notices already emitted. Every method, on SQLite and on PostgreSQL.
+ * Conformance of the governance repository: organizations' certifications, the lifecycle
+ * notices already emitted and partner administrators' MFA tightenings. Every method, on SQLite and on PostgreSQL.
  */
 import { expect, it } from '@jest/globals';
 import { storeBackends } from '../../../support/store-backends.ts';
@@ -23,6 +23,23 @@ backends.each('the governance repository', (backend) => {
         ['forge', { at: 1500, actor: 'bo' }],
       ]),
     );
+  });
+
+  it('keeps one MFA tightening per organization, replaced when set again and gone when cleared', async () => {
+    const store = await open(await backend.fresh());
+    expect(await store.governance.mfaTightenings(NAMESPACE)).toEqual(new Map());
+    await store.governance.setMfaTightening(NAMESPACE, 'cascade', '{"required":true}', 'ana', 1000);
+    await store.governance.setMfaTightening(NAMESPACE, 'cascade', '{"methods":["webauthn"]}', 'oli', 2000);
+    await store.governance.setMfaTightening(NAMESPACE, 'forge', '{"required":true}', 'fred', 1500);
+    await store.governance.setMfaTightening('elsewhere', 'cascade', '{}', 'x', 1500);
+    expect(await store.governance.mfaTightenings(NAMESPACE)).toEqual(
+      new Map([
+        ['cascade', { policy: '{"methods":["webauthn"]}', actor: 'oli', at: 2000 }],
+        ['forge', { policy: '{"required":true}', actor: 'fred', at: 1500 }],
+      ]),
+    );
+    await store.governance.setMfaTightening(NAMESPACE, 'forge', null, 'fred', 3000);
+    expect([...(await store.governance.mfaTightenings(NAMESPACE)).keys()]).toEqual(['cascade']);
   });
 
   it('records a lifecycle notice once, so it is emitted once', async () => {
