@@ -116,6 +116,9 @@ describe('enrolment at the second-factor step', () => {
     const [stored] = await gh.store.passkeys.list(NS, 'ana');
     expect(stored).toMatchObject({ organization: 'cascade', userId: 'ana', rpId: '127.0.0.1', name: 'Work laptop', deviceType: 'singleDevice' });
     expect(await lastAudit('passkey.added')).toMatchObject({ subject: 'ana', organization: 'cascade', data: { name: 'Work laptop', rpId: '127.0.0.1' } });
+    // The "passkey added" message was committed with the credential (the notification outbox).
+    const messages = await gh.store.notifications.list(NS, { organizations: ['cascade'] });
+    expect(messages.filter((m) => m.message === 'passkey-added' && m.userId === 'ana')).toEqual([expect.objectContaining({ recipient: 'ana@cascade.example', variables: expect.objectContaining({ passkeyName: 'Work laptop' }) })]);
     await enrol('forge', 'fiona@forge.example', fiona);
   });
 
