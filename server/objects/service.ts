@@ -93,7 +93,9 @@ export class ObjectService {
     }
     object.metadata.namespace = namespace;
 
-    const result = await this.store.transaction((repo) => this.applyIn(repo, object, label, context, options));
+    // One read of the namespace's organizations and templates per write: the domain admission,
+    // the standing before and the standing after all read them through the snapshot.
+    const result = await this.store.transaction((repo) => this.applyIn({ ...repo, objects: namespaceSnapshot(repo.objects, namespace) }, object, label, context, options));
     if ('dryRun' in result) return { outcome: result.outcome, object: result.object };
     return result.outcome === 'unchanged' ? result : this.changed(namespace, result);
   }
