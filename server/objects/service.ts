@@ -277,6 +277,8 @@ export class ObjectService {
    */
   async delete(kind: KindName, namespace: string, name: string, context: ChangeContext, options: { cascade?: boolean } = {}): Promise<{ deleted: string[] }> {
     const result = await this.store.transaction(async (repo) => {
+      // As a write does: a replica keeping the namespace's email-domain index must see a delete as a version of its own.
+      await repo.objects.lockNamespace(namespace);
       const root = await repo.objects.get(kind, namespace, name);
       if (!root) throw notFound(`${kind} ${namespace}/${name} does not exist`);
       const closure = await this.dependantClosure(repo, kind, namespace, name);
