@@ -18,7 +18,10 @@ import type { Clock } from '../clock.ts';
 import { registerAuditRoutes } from '../governance/audit-routes.ts';
 import type { AdminGuard } from '../governance/guard.ts';
 import { withLifecycleStatus } from '../governance/lifecycle.ts';
-import { loadNamespace } from '../governance/organizations.ts';
+import { loadChains, loadNamespace } from '../governance/organizations.ts';
+
+/** Up to this many organizations of a namespace, their lifecycle is read chain by chain rather than from the whole namespace. */
+const CHAIN_READS = 16;
 import { effectiveDocument, loadDeclarations } from '../governance/effective.ts';
 import { visibleOrganizations, type Permission } from '../governance/policy.ts';
 import { registerGovernanceRoutes } from '../governance/routes.ts';
@@ -164,7 +167,11 @@ export function adminRouter(options: AdminRoutesOptions): Router {
     const out: AnyObject[] = [];
     for (const o of items) {
       const ns = o.metadata.namespace!;
-      if (!views.has(ns)) views.set(ns, await loadNamespace(store, ns));
+      // A few organizations (a GET of one) are judged from their own parent chains, read by name; a list from the namespace, read once.
+      if (!views.has(ns)) {
+        const names = items.filter((i) => i.metadata.namespace === ns).map((i) => i.metadata.name);
+        views.set(ns, await (names.length <= CHAIN_READS ? loadChains(store, ns, names) : loadNamespace(store, ns)));
+      }
       out.push(withLifecycleStatus(o, views.get(ns)!, options.clock.now()));
     }
     return out;

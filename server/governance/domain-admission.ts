@@ -1,6 +1,11 @@
-import { withDescendants, type AnyObject, type FieldError, type OrganizationObject, type OrganizationTemplateObject, type UserObject } from '../../api/index.ts';
+import type { AnyObject, FieldError, OrganizationObject, OrganizationTemplateObject, UserObject } from '../../api/index.ts';
 import type { Repositories } from '../store/index.ts';
-import { describeConflict, domainConflicts, emailDomain, ownedDomains, ownerOf, type DomainConflict } from './domains.ts';
+import { follower } from '../objects/snapshot.ts';
+import { DomainIndex } from './domain-index.ts';
+import { describeConflict, emailDomain, type DomainConflict } from './domains.ts';
+
+/** The key the email-domain index is kept under by a write's namespace snapshot. */
+export const DOMAIN_INDEX = 'email-domains';
 
 /**
  * Email domains belong to exactly one organization (domains.ts): checked
@@ -12,27 +17,32 @@ export async function domainAdmissionErrors(repo: Repositories, object: AnyObjec
   const namespace = object.metadata.namespace!;
   await repo.objects.lockNamespace(namespace);
   // Only the two kinds that own domains: the namespace's clients, mappings and users are most of its rows.
-  const [listedOrgs, listedTemplates] = await Promise.all([repo.objects.list({ kind: 'Organization', namespace }), repo.objects.list({ kind: 'OrganizationTemplate', namespace })]);
-  const orgs = new Map(listedOrgs.map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
-  const templates = new Map(listedTemplates.map((o) => [o.object.metadata.name, o.object as OrganizationTemplateObject]));
+  // Inside a write's snapshot the index is built once per transaction and follows its writes.
+  const index = await follower(repo.objects, DOMAIN_INDEX, async () => {
+    const orgs = await repo.objects.list({ kind: 'Organization', namespace });
+    const templates = await repo.objects.list({ kind: 'OrganizationTemplate', namespace });
+    return new DomainIndex(
+      orgs.map((o) => o.object as OrganizationObject),
+      templates.map((t) => t.object as OrganizationTemplateObject),
+    );
+  });
   const name = object.metadata.name;
   if (object.kind === 'Organization' || object.kind === 'OrganizationTemplate') {
-    if (object.kind === 'Organization') orgs.set(name, object);
-    else templates.set(name, object);
     // Who this write can put in a collision: the organization and those below it (a new
     // parent changes which subdomains are family), or every organization of the template.
-    const affected = object.kind === 'Organization' ? withDescendants(orgs, name) : [...orgs.values()].filter((o) => !o.spec.emailDomains && o.spec.templateRef?.name === name).map((o) => o.metadata.name);
-    return domainConflicts(orgs, templates, affected).map((c) => ({ path: conflictPath(object, c), message: describeConflict(namespace, c) }));
+    return index.trial(object, () => {
+      const affected = object.kind === 'Organization' ? index.withDescendants(name) : index.inheritorsOf(name);
+      return index.conflicts(affected).map((c) => ({ path: conflictPath(object, c), message: describeConflict(namespace, c) }));
+    });
   }
   const takeover = object.kind === 'User' ? await takeoverErrors(repo, object, orgName ?? '') : [];
   if (!orgName) return takeover; // a workspace administrator belongs to no partner
-  const org = orgs.get(orgName);
-  if (!org) return takeover;
-  const owned = ownedDomains(org, templates);
+  if (!index.organizations.has(orgName)) return takeover;
+  const owned = index.ownedDomains(orgName);
   const ownership = (domain: string | undefined, shown: string) => {
     if (!domain) return `"${shown}" has no email domain an organization could own`;
     if (owned.includes(domain)) return undefined;
-    const owner = ownerOf(orgs, templates, domain);
+    const owner = index.ownerOf(domain);
     const ownedBy = owner ? `; it is owned by Organization ${namespace}/${owner.metadata.name}` : '';
     return owned.length === 0 ? `organization ${orgName} owns no email domain (declare spec.emailDomains on it first)${ownedBy}` : `"${domain}" is not an email domain of organization ${orgName} (${owned.join(', ')})${ownedBy}`;
   };

@@ -1,4 +1,4 @@
-import { organizationChain, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../api/index.ts';
+import { MAX_ORGANIZATION_DEPTH, organizationChain, type OrganizationObject, type OrganizationTemplateObject, type WorkspaceObject } from '../../api/index.ts';
 import { withCertification } from '../oidc/standing.ts';
 import type { Repositories } from '../store/index.ts';
 
@@ -11,6 +11,11 @@ export interface NamespaceView {
   organizations: Map<string, OrganizationObject>;
   /** Certifications made through the admin API, by organization. */
   certifications: Map<string, { at: number; actor: string }>;
+  /**
+   * Set when only these organizations were loaded, with their parents (`loadChains`): what
+   * depends on each one's own chain is judged right, nothing about the others is known.
+   */
+  scope?: readonly string[];
 }
 
 export async function loadNamespace(repo: Repositories, namespace: string): Promise<NamespaceView> {
@@ -27,6 +32,34 @@ export async function loadNamespace(repo: Repositories, namespace: string): Prom
     organizations: new Map(orgs.map((o) => [o.object.metadata.name, withCertification(o.object as OrganizationObject, certifications.get(o.object.metadata.name)?.at)])),
     certifications,
   };
+}
+
+/**
+ * The view of `names` and their parents only, read by name (a parent chain is short): what a
+ * write of one organization or a GET of one needs, at a cost that does not grow with the
+ * namespace. Templates are those the loaded organizations reference.
+ */
+export async function loadChains(repo: Repositories, namespace: string, names: readonly string[]): Promise<NamespaceView> {
+  const organizations = new Map<string, OrganizationObject>();
+  const templates = new Map<string, OrganizationTemplateObject>();
+  const certifications = await repo.governance.certifications(namespace);
+  for (const name of names) {
+    // The walk ancestry (api/effective.ts) makes, bounded as it is: a cycle or a missing parent ends it.
+    for (let next: string | undefined = name, depth = 0; next !== undefined && !organizations.has(next) && depth <= MAX_ORGANIZATION_DEPTH; depth++) {
+      const stored = await repo.objects.get('Organization', namespace, next);
+      if (!stored) break;
+      const org = stored.object as OrganizationObject;
+      organizations.set(next, withCertification(org, certifications.get(next)?.at));
+      const template = org.spec.templateRef?.name;
+      if (template && !templates.has(template)) {
+        const t = await repo.objects.get('OrganizationTemplate', namespace, template);
+        if (t) templates.set(template, t.object as OrganizationTemplateObject);
+      }
+      next = org.spec.parentRef?.name;
+    }
+  }
+  const workspaces = await repo.objects.list({ kind: 'Workspace', namespace });
+  return { namespace, workspace: workspaces[0]?.object as WorkspaceObject | undefined, templates, organizations, certifications, scope: names };
 }
 
 export function chainFor(view: NamespaceView, name: string): OrganizationObject[] {

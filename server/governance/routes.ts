@@ -16,7 +16,7 @@ import { TOTP_SCOPE, totpRow } from '../broker/mfa.ts';
 import { endLapsedTokens, endUserTokens, issuedBeforeNow } from './token-ends.ts';
 import { eraseUser } from '../users/erasure.ts';
 import { withLifecycleStatus } from './lifecycle.ts';
-import { loadNamespace } from './organizations.ts';
+import { loadChains, loadNamespace } from './organizations.ts';
 import { loadDeclarations } from './effective.ts';
 import { emailDomain, ownedDomains } from './domains.ts';
 import { assignableRoles, type Role as RoleName } from './policy.ts';
@@ -351,7 +351,7 @@ export function governanceService(options: GovernanceRoutesOptions) {
         await endLapsedTokens(repo, before, now, change);
       });
       options.objects.notifyChanged(namespace);
-      return withLifecycleStatus(org, await loadNamespace(store, namespace), clock.now());
+      return withLifecycleStatus(org, await loadChains(store, namespace, [organization]), clock.now());
     },
   };
 }

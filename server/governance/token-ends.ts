@@ -2,7 +2,7 @@ import { clientIdFor, issuerPath, type ClientObject } from '../../api/index.ts';
 import { redact } from '../audit/changes.ts';
 import { standingOf } from '../oidc/standing.ts';
 import type { Repositories, UserRecord } from '../store/index.ts';
-import { chainFor, loadNamespace, type NamespaceView } from './organizations.ts';
+import { chainFor, loadChains, loadNamespace, type NamespaceView } from './organizations.ts';
 
 /*
  * Every path that ends access ends every token: these are called inside the store
@@ -76,9 +76,11 @@ export async function endConnectionTokens(repo: Repositories, namespace: string,
  * Each is audited as `Organization.tokens-ended`. Returns the organizations whose tokens ended.
  */
 export async function endLapsedTokens(repo: Repositories, before: NamespaceView, now: number, audit: { actor: string; provenance?: Record<string, string> | undefined }, skip: readonly string[] = []): Promise<string[]> {
-  const after = await loadNamespace(repo, before.namespace);
+  // A view loaded for some organizations (a write of one and those below it) is compared on those.
+  const after = before.scope ? await loadChains(repo, before.namespace, before.scope) : await loadNamespace(repo, before.namespace);
   const ended: string[] = [];
-  for (const name of after.organizations.keys()) {
+  for (const name of before.scope ?? after.organizations.keys()) {
+    if (!after.organizations.has(name)) continue;
     if (!before.organizations.has(name) || skip.includes(name)) continue;
     const was = standingOf(chainFor(before, name), now, before.workspace?.spec.lifecycle);
     const is = standingOf(chainFor(after, name), now, after.workspace?.spec.lifecycle);

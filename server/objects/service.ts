@@ -1,20 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { GROUP_VERSION, KINDS, ValidationError, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject, type UserObject, parentCycle } from '../../api/index.ts';
+import { GROUP_VERSION, KINDS, ValidationError, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject, type UserObject, parentCycle, MAX_ORGANIZATION_DEPTH } from '../../api/index.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
 import type { Repositories, Store, StoredObject, UserRecord } from '../store/index.ts';
 import type { ChangeContext } from '../changes.ts';
 import { BadRequest, Conflict, InvalidObject, Problem, notFound } from '../errors.ts';
-import { namespaceSnapshot } from './snapshot.ts';
+import { followerOf, giveFollower, namespaceSnapshot } from './snapshot.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
-import { loadNamespace } from '../governance/organizations.ts';
+import { loadChains, loadNamespace } from '../governance/organizations.ts';
 import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationTokens, endUserTokens } from '../governance/token-ends.ts';
 import { claimAdmissionErrors } from '../governance/claim-admission.ts';
 import { contractAdmissionErrors } from '../governance/contract-admission.ts';
-import { domainAdmissionErrors } from '../governance/domain-admission.ts';
+import { DOMAIN_INDEX, domainAdmissionErrors } from '../governance/domain-admission.ts';
+import type { DomainIndex } from '../governance/domain-index.ts';
 
 export type { ChangeContext };
 
@@ -57,6 +58,38 @@ export class ObjectService {
     this.events = options.events;
   }
 
+  /**
+   * Each namespace's email-domain index as a write left it, with the configuration version it is
+   * current at. A write takes it out (so a rollback cannot leave it half-changed) and uses it when
+   * the version is still that one, which no other writer (another replica included) changed; it
+   * puts it back after committing. Otherwise the write builds it from the store.
+   */
+  private readonly domainIndexes = new Map<string, { version: number; index: DomainIndex }>();
+
+  /** The repositories a write of `namespace` runs with: its reads of the namespace from one snapshot. */
+  private async snapshotIn(repo: Repositories, namespace: string): Promise<Repositories> {
+    const objects = namespaceSnapshot(repo.objects, namespace);
+    const kept = this.domainIndexes.get(namespace);
+    if (kept) {
+      this.domainIndexes.delete(namespace);
+      await repo.objects.lockNamespace(namespace);
+      if ((await repo.objects.configVersions()).get(namespace) === kept.version) giveFollower(objects, DOMAIN_INDEX, kept.index);
+    }
+    return { ...repo, objects };
+  }
+
+  /** At the end of a write's transaction (the namespace still locked): the index to keep once it commits. */
+  private async keepable(tx: Repositories, namespace: string): Promise<{ version: number; index: DomainIndex } | undefined> {
+    const index = followerOf<DomainIndex>(tx.objects, DOMAIN_INDEX);
+    if (!index) return undefined;
+    const version = (await tx.objects.configVersions()).get(namespace);
+    return version === undefined ? undefined : { version, index };
+  }
+
+  private keep(namespace: string, kept: { version: number; index: DomainIndex } | undefined): void {
+    if (kept) this.domainIndexes.set(namespace, kept);
+  }
+
   /** Tells this process's issuers that a namespace's configuration changed (other replicas poll the version). */
   notifyChanged(namespace: string): void {
     this.events?.emit('changed', namespace);
@@ -93,7 +126,14 @@ export class ObjectService {
     }
     object.metadata.namespace = namespace;
 
-    const result = await this.store.transaction((repo) => this.applyIn(repo, object, label, context, options));
+    // One read of the namespace's organizations and templates per write: the domain admission,
+    // the standing before and the standing after all read them through the snapshot.
+    const { result, kept } = await this.store.transaction(async (repo) => {
+      const tx = await this.snapshotIn(repo, namespace);
+      const result = await this.applyIn(tx, object, label, context, options);
+      return { result, kept: await this.keepable(tx, namespace) };
+    });
+    this.keep(namespace, kept);
     if ('dryRun' in result) return { outcome: result.outcome, object: result.object };
     return result.outcome === 'unchanged' ? result : this.changed(namespace, result);
   }
@@ -125,8 +165,8 @@ export class ObjectService {
       }
     });
     const dryRun = options.dryRun === true;
-    const results = await this.store.transaction(async (repo) => {
-      const tx: Repositories = { ...repo, objects: namespaceSnapshot(repo.objects, namespace) };
+    const { out: results, kept } = await this.store.transaction(async (repo) => {
+      const tx = await this.snapshotIn(repo, namespace);
       const judgesStanding = !dryRun && parsed.some((p) => p.object.kind === 'Organization' || p.object.kind === 'Workspace');
       const standingBefore = judgesStanding ? await loadNamespace(tx, namespace) : undefined;
       const batch = { pulled: [] as string[] };
@@ -140,8 +180,9 @@ export class ObjectService {
         }
       }
       if (standingBefore && out.some((r) => r.outcome !== 'unchanged')) await endLapsedTokens(tx, standingBefore, this.clock.now(), context, batch.pulled);
-      return out;
+      return { out, kept: await this.keepable(tx, namespace) };
     });
+    this.keep(namespace, kept);
     if (!dryRun && results.some((r) => r.outcome !== 'unchanged')) this.notifyChanged(namespace);
     return results;
   }
@@ -160,7 +201,9 @@ export class ObjectService {
     }
     const now = this.clock.now();
     // Standing is judged across the namespace (parents, the Workspace's lifecycle): as it was before this change.
-    const standingBefore = options.batch === undefined && (object.kind === 'Organization' || object.kind === 'Workspace') ? await loadNamespace(repo, namespace) : undefined;
+    // An Organization's write changes the standing of nothing but itself and those below it.
+    const below = object.kind === 'Organization' ? followerOf<DomainIndex>(repo.objects, DOMAIN_INDEX)?.withDescendants(object.metadata.name) : undefined;
+    const standingBefore = options.batch === undefined && (object.kind === 'Organization' || object.kind === 'Workspace') ? await (below ? loadChains(repo, namespace, below) : loadNamespace(repo, namespace)) : undefined;
     const userBefore = object.kind === 'User' ? await repo.users.find(namespace, object.metadata.name) : undefined;
     const generation = (existing?.generation ?? 0) + 1;
     const stored: StoredObject = {
@@ -234,6 +277,8 @@ export class ObjectService {
    */
   async delete(kind: KindName, namespace: string, name: string, context: ChangeContext, options: { cascade?: boolean } = {}): Promise<{ deleted: string[] }> {
     const result = await this.store.transaction(async (repo) => {
+      // As a write does: a replica keeping the namespace's email-domain index must see a delete as a version of its own.
+      await repo.objects.lockNamespace(namespace);
       const root = await repo.objects.get(kind, namespace, name);
       if (!root) throw notFound(`${kind} ${namespace}/${name} does not exist`);
       const closure = await this.dependantClosure(repo, kind, namespace, name);
@@ -410,8 +455,14 @@ export class ObjectService {
       }
     }
     if (object.kind === 'Organization' && object.spec.parentRef && errors.length === 0) {
-      const orgs = new Map((await repo.objects.list({ kind: 'Organization', namespace })).map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
-      orgs.set(object.metadata.name, object);
+      // The parents only, read by name: a cycle is a walk up the chain.
+      const orgs = new Map<string, OrganizationObject>([[object.metadata.name, object]]);
+      for (let next: string | undefined = object.spec.parentRef?.name; next !== undefined && !orgs.has(next) && orgs.size <= MAX_ORGANIZATION_DEPTH; ) {
+        const parent = (await repo.objects.get('Organization', namespace, next))?.object as OrganizationObject | undefined;
+        if (!parent) break;
+        orgs.set(next, parent);
+        next = parent.spec.parentRef?.name;
+      }
       const cycle = parentCycle(orgs, object.metadata.name);
       if (cycle) errors.push({ path: 'spec.parentRef.name', message: `would make a cycle of parents: ${cycle.join(' → ')}` });
     }

@@ -1,4 +1,4 @@
-import type { KindName } from '../../api/index.ts';
+import type { AnyObject, KindName } from '../../api/index.ts';
 import type { Repositories, StoredObject } from '../store/index.ts';
 
 type ObjectRepository = Repositories['objects'];
@@ -30,6 +30,40 @@ function remove(list: StoredObject[], kind: string, name: string): void {
   const at = position(list, kind, name);
   const there = list[at];
   if (there && there.object.kind === kind && there.object.metadata.name === name) list.splice(at, 1);
+}
+
+/** What is derived from a namespace's objects (an index) and kept current by following the writes made through a snapshot. */
+export interface Follower {
+  put(object: AnyObject): void;
+  delete(kind: KindName, name: string): void;
+}
+
+const FOLLOWERS = Symbol('followers');
+
+/**
+ * The follower kept under `key` for the snapshot `objects` is (built on first use, then told of
+ * every write made through it), so a batch builds its index once; through anything but a
+ * snapshot, a fresh one on each call.
+ */
+export async function follower<T extends Follower>(objects: ObjectRepository, key: string, build: () => Promise<T>): Promise<T> {
+  const followers = (objects as { [FOLLOWERS]?: Map<string, Follower> })[FOLLOWERS];
+  if (!followers) return build();
+  let found = followers.get(key) as T | undefined;
+  if (!found) {
+    found = await build();
+    followers.set(key, found);
+  }
+  return found;
+}
+
+/** The follower kept under `key` by the snapshot `objects`, if one was built or given to it. */
+export function followerOf<T extends Follower>(objects: ObjectRepository, key: string): T | undefined {
+  return (objects as { [FOLLOWERS]?: Map<string, Follower> })[FOLLOWERS]?.get(key) as T | undefined;
+}
+
+/** Hands the snapshot `objects` a follower already current with the repository (one kept from an earlier transaction). */
+export function giveFollower(objects: ObjectRepository, key: string, follower: Follower): void {
+  (objects as { [FOLLOWERS]?: Map<string, Follower> })[FOLLOWERS]?.set(key, follower);
 }
 
 /**
@@ -83,7 +117,9 @@ export function namespaceSnapshot(inner: ObjectRepository, namespace: string): O
 
   // The repository's own methods stay reachable (and bound to its executor) through the prototype.
   const snapshot = Object.create(inner) as ObjectRepository;
+  const followers = new Map<string, Follower>();
   Object.assign(snapshot, {
+    [FOLLOWERS]: followers,
     async get(kind: KindName, ns: string, name: string) {
       return ns === namespace && known(kind) ? find(kind, name) : inner.get(kind, ns, name);
     },
@@ -94,7 +130,9 @@ export function namespaceSnapshot(inner: ObjectRepository, namespace: string): O
     async put(stored: Parameters<ObjectRepository['put']>[0]) {
       await inner.put(stored);
       const { kind, metadata } = stored.object;
-      if (metadata.namespace !== namespace || !known(kind)) return;
+      if (metadata.namespace !== namespace) return;
+      for (const f of followers.values()) f.put(stored.object);
+      if (!known(kind)) return;
       // As the repository does: a replaced object keeps its uid, creation time and status.
       const earlier = find(kind, metadata.name);
       remember(earlier ? { ...stored, uid: earlier.uid, createdAt: earlier.createdAt, status: earlier.status } : { ...stored, status: stored.status ?? null });
@@ -108,6 +146,7 @@ export function namespaceSnapshot(inner: ObjectRepository, namespace: string): O
     async delete(kind: KindName, ns: string, name: string) {
       const deleted = await inner.delete(kind, ns, name);
       if (ns === namespace) {
+        if (deleted) for (const f of followers.values()) f.delete(kind, name);
         const list = kinds.get(kind);
         if (list) remove(list, kind, name);
         if (all) remove(all, kind, name);
