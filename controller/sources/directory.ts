@@ -253,7 +253,11 @@ export class DirectorySource {
     const paths = [...new Set(files.flatMap((f) => [join(this.dir, f), dirname(join(this.dir, f))]))];
     for (let tries = 1; tries < SETTLE_TRIES; tries++) {
       let newest = 0;
-      for (const path of paths) newest = Math.max(newest, (await stat(path).catch(() => undefined))?.mtimeMs ?? 0);
+      for (const path of paths) {
+        const info = await stat(path).catch(() => undefined);
+        // An empty file is mid-save (see lastChangeMs): wait for its text.
+        newest = Math.max(newest, info?.isFile() && info.size === 0 ? Date.now() : (info?.mtimeMs ?? 0));
+      }
       const quietFor = Date.now() - newest;
       if (quietFor >= SETTLE_MS) return;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS - Math.max(0, quietFor)));

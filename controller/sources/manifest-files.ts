@@ -69,7 +69,11 @@ export async function lastChangeMs(dir: string): Promise<number> {
   let newest = 0;
   for (const path of paths) {
     try {
-      newest = Math.max(newest, (await stat(path)).mtimeMs);
+      const info = await stat(path);
+      // An empty YAML file is what a save looks like between its truncation and its text: count it
+      // as changing now, so a read waits for the text (up to the settle's tries) instead of taking
+      // the file's objects as removed. A file emptied on purpose still takes effect after the tries.
+      newest = Math.max(newest, info.isFile() && info.size === 0 ? Date.now() : info.mtimeMs);
     } catch {
       newest = Number.POSITIVE_INFINITY; // gone while looked at: changing right now
     }

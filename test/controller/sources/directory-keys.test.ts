@@ -60,6 +60,28 @@ describe('directory source: the files a change names map to the keys they declar
     expect(state.complete).toBe(true);
   });
 
+  it('a file caught empty mid-save is read once its text is back: its objects are never taken as removed', async () => {
+    await source.read();
+    const path = join(dir, 'acme.yaml');
+    await writeFile(path, ''); // truncated, as a save starts
+    const written = new Promise((resolve) => setTimeout(resolve, 600)).then(() => writeFile(path, `${org('acme', '25m')}---\n${app('acme-sync', 'acme')}`));
+    const keys = await source.changed(new Set([path]));
+    await written;
+    const state = await source.readKeys(keys!);
+    expect(keysOf(state)).toEqual([`Client ${NS}/acme-sync`, `Organization ${NS}/acme`]);
+    expect(state.objects.find((o) => o.object.kind === 'Organization')?.object.spec).toMatchObject({ tokens: { accessToken: '25m' } });
+  });
+
+  it('a file emptied on purpose still removes its objects, after the settle gives up waiting for text', async () => {
+    const path = join(dir, 'beta.yaml');
+    await source.read();
+    await writeFile(path, '');
+    const keys = await source.changed(new Set([path]));
+    expect([...keys!]).toEqual([`Organization ${NS}/beta`]);
+    expect(keysOf(await source.readKeys(keys!))).toEqual([]);
+    await writeFile(path, org('beta'));
+    await source.changed(new Set([path]));
+  });
   it('a document removed from a file names the object it declared, which is then undeclared', async () => {
     await writeFile(join(dir, 'acme.yaml'), org('acme', '20m'));
     const keys = await source.changed(new Set([join(dir, 'acme.yaml')]));
