@@ -1,7 +1,7 @@
 import { withRequestId } from '../../log.ts';
 import type { AuditAction } from '../../audit/actions.ts';
 import { GENESIS_HASH, keyingTag, recordHash, type AuditFields, type AuditKey, type ChainKeying, type ChainRecord } from '../../audit/chain.ts';
-import type { SqlExecutor, SqlValue } from '../sql.ts';
+import type { SqlDriver, SqlExecutor, SqlValue } from '../sql.ts';
 
 /**
  * What a caller says of a new audit record; sequence, time and hashes are the log's. New
@@ -328,5 +328,34 @@ export class AuditRepository {
   async record(seq: number): Promise<ChainRecord | undefined> {
     const row = (await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq = ?`, [seq]))[0];
     return row ? toChainRecord(row) : undefined;
+  }
+}
+
+/**
+ * PostgreSQL: appends batches after the head the last one left, in one statement each
+ * ({@link AuditRepository.appendIfHead}); when that head has moved (another replica, an admin
+ * change), is not known yet (the first batch, or after a failure) or the chain switches to
+ * keyed hashes, in a transaction that locks the head row first ({@link AuditRepository.appendLocked}).
+ * One batch at a time: the head it remembers is the one its own last batch left.
+ */
+export class HeadAppend {
+  private readonly driver: SqlDriver;
+  private readonly audit: AuditRepository;
+  private readonly auditKey: () => AuditKey | undefined;
+  private head: AuditHead | undefined;
+
+  constructor(driver: SqlDriver, auditKey: () => AuditKey | undefined) {
+    this.driver = driver;
+    this.auditKey = auditKey;
+    this.audit = new AuditRepository(driver, auditKey);
+  }
+
+  async append(items: { entry: AuditEntry; at: number }[]): Promise<ChainRecord[]> {
+    const head = this.head;
+    // Forgotten while a batch is under way: a batch that fails leaves the head unknown.
+    this.head = undefined;
+    const done = (head && (await this.audit.appendIfHead(head, items))) || (await this.driver.transaction((tx) => new AuditRepository(tx, this.auditKey).appendLocked(items)));
+    this.head = done.head;
+    return done.records;
   }
 }

@@ -297,6 +297,23 @@ backends.each('AuditWriter on the store’s own transactions', (backend) => {
     await Promise.all(writers.map((w) => w.close()));
   });
 
+  (backend.sharedByReplicas ? it : it.skip)('appends on a thread with a connection of its own, one chain with another replica’s thread and admin changes', async () => {
+    const options = await backend.fresh();
+    const replicas = [await backends.open(options), await backends.open(options)];
+    const appenders = replicas.map((store) => auditAppender(store, silentLogger));
+    for (const appender of appenders) expect(appender).toBeInstanceOf(ThreadAppender);
+    const counted = appenders.map(counting);
+    const writers = replicas.map((store, r) => new AuditWriter({ store, clock: systemClock, appender: counted[r]! }));
+    for (let wave = 0; wave < 4; wave++) {
+      await Promise.all([...Array.from({ length: 100 }, (_, i) => writers[i % 2]!.append(token(wave * 100 + i))), ...[0, 1].map((r) => replicas[r]!.transaction((repo) => repo.audit.append({ action: 'Organization.updated', actor: `admin-${wave}-${r}`, data: { wave } }, 1_700_000_000_000)))]);
+    }
+    expect(counted.flatMap((c) => c.batches).reduce((a, b) => a + b, 0)).toBe(400);
+    const records = await replicas[0]!.audit.query({ ascending: true, limit: 1000 });
+    expect(new Set(records.map((r) => r.actor)).size).toBe(4 * 102);
+    expect(await replicas[1]!.verifyAudit()).toMatchObject({ ok: true, records: 4 * 102 });
+    await Promise.all(writers.map((w) => w.close()));
+  });
+
   (backend.sharedByReplicas ? it : it.skip)('refuses loudly when a batch cannot be written, and appends the next one after the head as it is', async () => {
     const store = await backends.open(await backend.fresh());
     const writer = new AuditWriter({ store, clock: systemClock, appender: new TransactionAppender(store) });
