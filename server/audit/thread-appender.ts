@@ -2,6 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import { siblingModule } from '../sibling-module.ts';
 import type { AuditEntry, Store } from '../store/index.ts';
+import { HeadAppend } from '../store/repositories/audit.ts';
+import type { PostgresDriver } from '../store/postgres.ts';
 import { SqliteDriver } from '../store/sqlite.ts';
 import type { AppendReply, AppendRequest, AppendWorkerData } from './append-worker.ts';
 
@@ -20,17 +22,23 @@ export interface AuditAppender {
   close(): Promise<void>;
 }
 
-/** Appends on the store's own writer, in a transaction of its own (PostgreSQL, SQLite `:memory:`). */
+/**
+ * Appends on the store's own writer (PostgreSQL, SQLite `:memory:`), one batch at a time. On
+ * PostgreSQL a batch is one statement after the head the last one left (`HeadAppend`).
+ */
 export class TransactionAppender implements AuditAppender {
   readonly pipelined = false;
   private readonly store: Store;
+  private readonly headAppend: HeadAppend | undefined;
 
   constructor(store: Store) {
     this.store = store;
+    if (store.driver.dialect === 'postgres') this.headAppend = new HeadAppend(store.driver, () => store.auditKey);
   }
 
   async append(items: AuditItems): Promise<void> {
-    await this.store.transaction((repo) => repo.audit.appendBatch(items));
+    if (this.headAppend) await this.headAppend.append(items);
+    else await this.store.transaction((repo) => repo.audit.appendBatch(items));
   }
 
   settle(): void {}
@@ -39,10 +47,13 @@ export class TransactionAppender implements AuditAppender {
 }
 
 /**
- * Appends on a worker thread with its own connection to the SQLite file. Hashing the chain
- * and committing — with node:sqlite, synchronous disk work — then no longer hold up the
- * event loop, which is what limits token throughput. The chain stays one chain: each writer
- * reads the head inside its own write transaction, and SQLite lets one writer in at a time.
+ * Appends on a worker thread with its own connection to the SQLite file or the PostgreSQL
+ * database. Hashing the chain and committing — with node:sqlite, synchronous disk work; with
+ * pg, the protocol's encoding and parsing — then no longer hold up the event loop, which is
+ * what limits token throughput. The chain stays one chain: on SQLite each writer reads the
+ * head inside its own write transaction, and SQLite lets one writer in at a time; on
+ * PostgreSQL every append moves the head row under its row lock, and only from the head it
+ * holds (`HeadAppend`).
  *
  * The thread answers each batch with a message, but the event loop, busy with requests,
  * may take milliseconds to read it. So the thread also publishes, in shared memory, the last
@@ -111,7 +122,7 @@ export class ThreadAppender implements AuditAppender {
     if (this.worker) return this.worker;
     const key = this.store.auditKey;
     const worker = new Worker(siblingModule(import.meta.url, 'append-worker'), {
-      workerData: { location: this.location, progress: this.progress.buffer, ...(key ? { auditKey: { key: new Uint8Array(key.key.export()) } } : {}) } satisfies AppendWorkerData,
+      workerData: { ...this.target(), progress: this.progress.buffer, ...(key ? { auditKey: { key: new Uint8Array(key.key.export()) } } : {}) } satisfies AppendWorkerData,
       // The thread allocates a few KB per record and keeps almost none of it. With a worker's
       // default young generation it collected garbage every ~300 ms under load; with room to
       // grow it does so less often (bench/tokens.ts A/B: 1.03 throughput, 0.96 CPU per token).
@@ -132,6 +143,12 @@ export class ThreadAppender implements AuditAppender {
     return worker;
   }
 
+  /** Where the thread appends: the SQLite file, or the PostgreSQL database the store is on. */
+  private target(): { location: string } | { databaseUrl: string } {
+    const driver = this.store.driver;
+    return driver.dialect === 'postgres' ? { databaseUrl: (driver as PostgresDriver).connectionUrl() } : { location: this.location };
+  }
+
   /** Settles batch `id`, if it still waits (a reply and the shared progress may both name it). */
   private answer(id: number, error?: string): void {
     const waiter = this.waiting.get(id);
@@ -150,7 +167,8 @@ export class ThreadAppender implements AuditAppender {
   }
 }
 
-/** The appender a store wants: a thread for a SQLite file, the store's own transactions otherwise. */
+/** The appender a store wants: a thread for a SQLite file or PostgreSQL, the store's own transactions for SQLite `:memory:`. */
 export function auditAppender(store: Store, logger: Logger): AuditAppender {
-  return store.driver instanceof SqliteDriver && store.driver.shared ? new ThreadAppender({ store, logger }) : new TransactionAppender(store);
+  const shared = store.driver instanceof SqliteDriver ? store.driver.shared : store.driver.dialect === 'postgres';
+  return shared ? new ThreadAppender({ store, logger }) : new TransactionAppender(store);
 }

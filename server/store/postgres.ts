@@ -97,12 +97,14 @@ export class PostgresDriver implements SqlDriver {
   /** `postgres://user@host:port/db`: never the password. */
   readonly location: string;
   private readonly pool: pg.Pool;
+  private readonly url: string;
   private readonly password: string | undefined;
   private readonly translations = new Map<string, string>();
   private closed = false;
 
   constructor(url: string, options: { max?: number; connectionTimeoutMillis?: number } = {}) {
     this.location = describeDatabaseUrl(url);
+    this.url = url;
     this.password = passwordOf(url);
     const types = new pg.TypeOverrides();
     types.setTypeParser(INT8_OID, 'text', (value: string) => {
@@ -121,6 +123,14 @@ export class PostgresDriver implements SqlDriver {
     // An idle connection that dies (server restart, network) is dropped from the pool;
     // without a listener the 'error' event would crash the process.
     this.pool.on('error', () => undefined);
+  }
+
+  /**
+   * The URL this driver was opened with, password and all: for a connection of its own in a
+   * thread of this process (the audit thread). Never to be logged or shown; `location` is for people.
+   */
+  connectionUrl(): string {
+    return this.url;
   }
 
   /** `?` → `$n`, cached per SQL string. */

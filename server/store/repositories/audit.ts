@@ -1,7 +1,7 @@
 import { withRequestId } from '../../log.ts';
 import type { AuditAction } from '../../audit/actions.ts';
 import { GENESIS_HASH, keyingTag, recordHash, type AuditFields, type AuditKey, type ChainKeying, type ChainRecord } from '../../audit/chain.ts';
-import type { SqlExecutor, SqlValue } from '../sql.ts';
+import type { SqlDriver, SqlExecutor, SqlValue } from '../sql.ts';
 
 /**
  * What a caller says of a new audit record; sequence, time and hashes are the log's. New
@@ -101,6 +101,31 @@ const INSERT_ROWS = [64, 16, 4, 1];
 
 const INSERT_AUDIT = new Map(INSERT_ROWS.map((rows) => [rows, `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`]));
 
+/**
+ * PostgreSQL: the head row moves from the head the records were hashed after ($6–$9) to the
+ * new one ($1–$5), and the records ($10, a JSON array of rows) are inserted only if it moved.
+ * The UPDATE takes the head row's lock, so appends from several replicas still go one at a
+ * time; under READ COMMITTED one that waited for another's commit finds the head moved and
+ * writes nothing.
+ */
+const APPEND_AFTER_HEAD = `WITH moved AS (
+  UPDATE audit_head SET seq = ?, hash = ?, keyed_from = ?, keyed_by = ?, keyed_tag = ?
+  WHERE id = 1 AND seq = ? AND hash = ? AND keyed_from IS NOT DISTINCT FROM ? AND keyed_by IS NOT DISTINCT FROM ?
+  RETURNING 1
+), written AS (
+  INSERT INTO audit (${AUDIT_COLUMNS})
+  SELECT ${AUDIT_COLUMNS} FROM json_populate_recordset(NULL::audit, ?::json) WHERE EXISTS (SELECT 1 FROM moved)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM written) AS written`;
+
+/** The chain's head: the last record's sequence number and hash, and where keying started (null: it has not). */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+  keying: ChainKeying | null;
+}
+
 /** The hash-chained audit log and its recorded head. */
 export class AuditRepository {
   private readonly db: SqlExecutor;
@@ -127,19 +152,64 @@ export class AuditRepository {
    * record on, and records the switch point with a tag in the head row, in the same transaction.
    */
   async appendBatch(items: { entry: AuditEntry; at: number }[]): Promise<ChainRecord[]> {
-    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-    const head = (await this.db.all<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM audit_head WHERE id = 1${lock}`))[0];
-    let prevHash = head?.hash ?? GENESIS_HASH;
-    let seq = head ? Number(head.seq) : 0;
+    return (await this.appendLocked(items)).records;
+  }
+
+  /**
+   * {@link appendBatch}, saying where the chain's head is after it. Must run inside a
+   * transaction; on PostgreSQL the head row is locked (FOR UPDATE) so replicas append one at a
+   * time, and the records and the new head are written in one statement.
+   */
+  async appendLocked(items: { entry: AuditEntry; at: number }[]): Promise<{ records: ChainRecord[]; head: AuditHead }> {
+    const postgres = this.db.dialect === 'postgres';
+    const row = (await this.db.all<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM audit_head WHERE id = 1${postgres ? ' FOR UPDATE' : ''}`))[0];
+    const head: AuditHead | undefined = row ? { seq: Number(row.seq), hash: row.hash, keying: keyingOf(row) } : undefined;
+    const { records, next, switched } = this.chainOn(head ?? { seq: 0, hash: GENESIS_HASH, keying: null }, items);
+    if (records.length === 0) return { records, head: next };
+    if (postgres && head) {
+      // Locked: the head cannot have moved, so a statement that did not move it is a bug, never a race.
+      if (!(await this.writeAfter(head, next, records))) throw new Error(`the audit chain head moved while its row was locked (expected record ${head.seq})`);
+      return { records, head: next };
+    }
+    await this.insertRecords(records);
+    if (switched) {
+      const k: SqlValue[] = [switched.from, switched.keyId, switched.tag];
+      if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ?, keyed_from = ?, keyed_by = ?, keyed_tag = ? WHERE id = 1`, [next.seq, next.hash, ...k]);
+      else await this.db.run(`INSERT INTO audit_head (id, seq, hash, keyed_from, keyed_by, keyed_tag) VALUES (1, ?, ?, ?, ?, ?)`, [next.seq, next.hash, ...k]);
+    } else if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [next.seq, next.hash]);
+    else await this.db.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, [next.seq, next.hash]);
+    return { records, head: next };
+  }
+
+  /**
+   * PostgreSQL, outside a transaction: appends the records after `head`, as the caller last
+   * saw it, in one statement (one round trip) — if the head is still there. The statement
+   * moves the head row only if it still holds `head` (waiting on the row lock of any append
+   * under way, as {@link appendLocked} does), and inserts the records only if it moved it.
+   * Undefined, with nothing written, when the head has moved or the chain is about to switch
+   * to keyed hashes: the caller then appends with {@link appendLocked}.
+   */
+  async appendIfHead(head: AuditHead, items: { entry: AuditEntry; at: number }[]): Promise<{ records: ChainRecord[]; head: AuditHead } | undefined> {
+    if (this.db.dialect !== 'postgres') throw new Error('appending without a transaction needs PostgreSQL');
+    const { records, next, switched } = this.chainOn(head, items);
+    if (switched) return undefined;
+    if (records.length === 0) return { records, head };
+    return (await this.writeAfter(head, next, records)) ? { records, head: next } : undefined;
+  }
+
+  /** The records after `head`, hashed and linked, and the head after them. */
+  private chainOn(head: AuditHead, items: { entry: AuditEntry; at: number }[]): { records: ChainRecord[]; next: AuditHead; switched: ChainKeying | undefined } {
+    let prevHash = head.hash;
+    let seq = head.seq;
     const key = this.auditKey();
-    let keying = head ? keyingOf(head) : null;
+    let keying = head.keying;
     let switched: ChainKeying | undefined;
     if (keying && !key) throw new Error(`the audit chain is keyed from record ${keying.from}: this process has no GATEHOUSE_SECRET_KEY to append to it`);
     if (keying && key && keying.keyId !== key.id) {
       throw new Error(`the audit chain was keyed with another GATEHOUSE_SECRET_KEY (key id ${keying.keyId}, this server has ${key.id}): refusing to append`);
     }
     if (!keying && key && items.length > 0) keying = switched = { from: seq + 1, keyId: key.id, tag: keyingTag(key, seq + 1, prevHash) };
-    const written: ChainRecord[] = [];
+    const records: ChainRecord[] = [];
     for (const { entry, at } of items) {
       const fields: AuditFields = {
         seq: ++seq,
@@ -156,10 +226,45 @@ export class AuditRepository {
         data: entry.data,
       };
       const hash = recordHash(prevHash, fields, keying ? key : undefined);
-      written.push({ ...fields, prevHash, hash });
+      records.push({ ...fields, prevHash, hash });
       prevHash = hash;
     }
-    // Several rows per statement, in a few fixed sizes so that each connection prepares at most four.
+    return { records, next: { seq, hash: prevHash, keying }, switched };
+  }
+
+  /**
+   * PostgreSQL: moves the head row from `head` to `next` and inserts `records` (one JSON
+   * parameter for all of them), in one statement; false, with nothing written, if the head row
+   * no longer holds `head`.
+   */
+  private async writeAfter(head: AuditHead, next: AuditHead, records: ChainRecord[]): Promise<boolean> {
+    const rows = records.map((r) => ({
+      seq: r.seq,
+      at: r.at,
+      action: r.action,
+      actor: r.actor,
+      namespace: r.namespace,
+      organization: r.organization,
+      kind: r.kind,
+      name: r.name,
+      client: r.client,
+      subject: r.subject,
+      outcome: r.outcome,
+      data: JSON.stringify(r.data),
+      prev_hash: r.prevHash,
+      hash: r.hash,
+    }));
+    const k = next.keying;
+    const [result] = await this.db.all<{ moved: number | string; written: number | string }>(APPEND_AFTER_HEAD, [next.seq, next.hash, k?.from ?? null, k?.keyId ?? null, k?.tag ?? null, head.seq, head.hash, head.keying?.from ?? null, head.keying?.keyId ?? null, JSON.stringify(rows)]);
+    const moved = Number(result?.moved ?? 0);
+    if (moved === 0) return false;
+    // One statement: either both happened or neither did. Anything else is a broken chain, said at once.
+    if (Number(result?.written) !== records.length) throw new Error(`the audit head moved to record ${next.seq}, but ${String(result?.written)} of ${records.length} records were written`);
+    return true;
+  }
+
+  /** Several rows per statement, in a few fixed sizes so that each connection prepares at most four. */
+  private async insertRecords(written: ChainRecord[]): Promise<void> {
     for (let i = 0; i < written.length; ) {
       const rows = INSERT_ROWS.find((n) => n <= written.length - i)!;
       const params: SqlValue[] = [];
@@ -169,14 +274,6 @@ export class AuditRepository {
       await this.db.run(INSERT_AUDIT.get(rows)!, params);
       i += rows;
     }
-    if (written.length === 0) return written;
-    if (switched) {
-      const k: SqlValue[] = [switched.from, switched.keyId, switched.tag];
-      if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ?, keyed_from = ?, keyed_by = ?, keyed_tag = ? WHERE id = 1`, [seq, prevHash, ...k]);
-      else await this.db.run(`INSERT INTO audit_head (id, seq, hash, keyed_from, keyed_by, keyed_tag) VALUES (1, ?, ?, ?, ?, ?)`, [seq, prevHash, ...k]);
-    } else if (head) await this.db.run(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, [seq, prevHash]);
-    else await this.db.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, [seq, prevHash]);
-    return written;
   }
 
   /** Newest first. */
@@ -222,7 +319,7 @@ export class AuditRepository {
   }
 
   /** The head as recorded, and where the chain switched to keyed hashes (null: it has not). */
-  async head(): Promise<{ seq: number; hash: string; keying: ChainKeying | null } | undefined> {
+  async head(): Promise<AuditHead | undefined> {
     const row = (await this.db.all<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM audit_head WHERE id = 1`))[0];
     return row ? { seq: Number(row.seq), hash: row.hash, keying: keyingOf(row) } : undefined;
   }
@@ -231,5 +328,34 @@ export class AuditRepository {
   async record(seq: number): Promise<ChainRecord | undefined> {
     const row = (await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq = ?`, [seq]))[0];
     return row ? toChainRecord(row) : undefined;
+  }
+}
+
+/**
+ * PostgreSQL: appends batches after the head the last one left, in one statement each
+ * ({@link AuditRepository.appendIfHead}); when that head has moved (another replica, an admin
+ * change), is not known yet (the first batch, or after a failure) or the chain switches to
+ * keyed hashes, in a transaction that locks the head row first ({@link AuditRepository.appendLocked}).
+ * One batch at a time: the head it remembers is the one its own last batch left.
+ */
+export class HeadAppend {
+  private readonly driver: SqlDriver;
+  private readonly audit: AuditRepository;
+  private readonly auditKey: () => AuditKey | undefined;
+  private head: AuditHead | undefined;
+
+  constructor(driver: SqlDriver, auditKey: () => AuditKey | undefined) {
+    this.driver = driver;
+    this.auditKey = auditKey;
+    this.audit = new AuditRepository(driver, auditKey);
+  }
+
+  async append(items: { entry: AuditEntry; at: number }[]): Promise<ChainRecord[]> {
+    const head = this.head;
+    // Forgotten while a batch is under way: a batch that fails leaves the head unknown.
+    this.head = undefined;
+    const done = (head && (await this.audit.appendIfHead(head, items))) || (await this.driver.transaction((tx) => new AuditRepository(tx, this.auditKey).appendLocked(items)));
+    this.head = done.head;
+    return done.records;
   }
 }

@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../../../server/log.ts';
 import { Store, openStore, type AuditEntry } from '../../../server/store/index.ts';
 import { migrate } from '../../../server/store/migrations.ts';
 import { SqliteDriver } from '../../../server/store/sqlite.ts';
+import { storeBackends } from '../../support/store-backends.ts';
 import { temporaryDirectories } from '../../support/temp-dirs.ts';
 
 const tempDir = temporaryDirectories('gatehouse-audit-');
@@ -258,5 +259,71 @@ describe('AuditWriter on the store’s own transactions', () => {
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 100 });
     await writer.close();
     await store.close();
+  });
+});
+
+const backends = await storeBackends();
+
+backends.each('AuditWriter on the store’s own transactions', (backend) => {
+  it('commits a batch of records from concurrent appends as one stretch of the chain', async () => {
+    const store = await backends.open(await backend.fresh());
+    const appender = counting(new TransactionAppender(store));
+    const writer = new AuditWriter({ store, clock: systemClock, appender });
+    for (let wave = 0; wave < 3; wave++) await Promise.all(Array.from({ length: 100 }, (_, i) => writer.append(token(wave * 100 + i))));
+    expect(appender.batches.reduce((a, b) => a + b, 0)).toBe(300);
+    expect(appender.batches.length).toBeLessThan(30);
+    expect(Math.max(...appender.batches)).toBeGreaterThan(1);
+    const records = await store.audit.query({ ascending: true, limit: 1000 });
+    expect(new Set(records.map((r) => r.actor)).size).toBe(300);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 300 });
+    await writer.close();
+  });
+
+  (backend.sharedByReplicas ? it : it.skip)('keeps one chain when two replicas’ writers and their admin changes append to one database at once', async () => {
+    const options = await backend.fresh();
+    const replicas = [await backends.open(options), await backends.open(options)];
+    const writers = replicas.map((store) => new AuditWriter({ store, clock: systemClock, appender: new TransactionAppender(store) }));
+    for (let wave = 0; wave < 4; wave++) {
+      await Promise.all([
+        ...Array.from({ length: 60 }, (_, i) => writers[i % 2]!.append(token(wave * 100 + i))),
+        // An admin change appends in its own transaction, moving the head under both writers.
+        ...[0, 1].map((r) => replicas[r]!.transaction((repo) => repo.audit.append({ action: 'Organization.updated', actor: `admin-${wave}-${r}`, data: { wave } }, 1_700_000_000_000))),
+      ]);
+    }
+    const records = await replicas[0]!.audit.query({ ascending: true, limit: 1000 });
+    expect(records).toHaveLength(4 * 62);
+    expect(new Set(records.map((r) => r.actor)).size).toBe(4 * 62);
+    expect(await replicas[1]!.verifyAudit()).toMatchObject({ ok: true, records: 4 * 62 });
+    await Promise.all(writers.map((w) => w.close()));
+  });
+
+  (backend.sharedByReplicas ? it : it.skip)('appends on a thread with a connection of its own, one chain with another replica’s thread and admin changes', async () => {
+    const options = await backend.fresh();
+    const replicas = [await backends.open(options), await backends.open(options)];
+    const appenders = replicas.map((store) => auditAppender(store, silentLogger));
+    for (const appender of appenders) expect(appender).toBeInstanceOf(ThreadAppender);
+    const counted = appenders.map(counting);
+    const writers = replicas.map((store, r) => new AuditWriter({ store, clock: systemClock, appender: counted[r]! }));
+    for (let wave = 0; wave < 4; wave++) {
+      await Promise.all([...Array.from({ length: 100 }, (_, i) => writers[i % 2]!.append(token(wave * 100 + i))), ...[0, 1].map((r) => replicas[r]!.transaction((repo) => repo.audit.append({ action: 'Organization.updated', actor: `admin-${wave}-${r}`, data: { wave } }, 1_700_000_000_000)))]);
+    }
+    expect(counted.flatMap((c) => c.batches).reduce((a, b) => a + b, 0)).toBe(400);
+    const records = await replicas[0]!.audit.query({ ascending: true, limit: 1000 });
+    expect(new Set(records.map((r) => r.actor)).size).toBe(4 * 102);
+    expect(await replicas[1]!.verifyAudit()).toMatchObject({ ok: true, records: 4 * 102 });
+    await Promise.all(writers.map((w) => w.close()));
+  });
+
+  (backend.sharedByReplicas ? it : it.skip)('refuses loudly when a batch cannot be written, and appends the next one after the head as it is', async () => {
+    const store = await backends.open(await backend.fresh());
+    const writer = new AuditWriter({ store, clock: systemClock, appender: new TransactionAppender(store) });
+    await writer.append(token(1));
+    await expect(writer.append({ ...token(2), actor: 'nul\u0000byte' })).rejects.toThrow();
+    // The head moved under the writer meanwhile: it must not append after the head it remembers.
+    await store.transaction((repo) => repo.audit.append({ action: 'Organization.updated', actor: 'admin', data: {} }, 1_700_000_000_000));
+    await writer.append(token(3));
+    expect((await store.audit.query({ ascending: true })).map((r) => r.actor)).toEqual(['client-1', 'admin', 'client-3']);
+    expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 3 });
+    await writer.close();
   });
 });

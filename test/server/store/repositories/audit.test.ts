@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { generateKeyPairSync } from 'node:crypto';
-import { auditKey, keyingTag, recordHash, type AuditKey, type ChainRecord } from '../../../../server/audit/chain.ts';
+import { GENESIS_HASH, auditKey, keyingTag, recordHash, type AuditKey, type ChainRecord } from '../../../../server/audit/chain.ts';
 import { checkAgainst, openCheckpoint, signCheckpoint } from '../../../../server/audit/checkpoint.ts';
 import { LocalSigningKey } from '../../../../server/oidc/signer.ts';
 import { Sealer } from '../../../../server/secrets/sealer.ts';
@@ -144,6 +144,35 @@ backends.each('the audit repository', (backend) => {
       expect(await store.audit.record(5)).toBeUndefined();
       expect(await store.transaction((repo) => repo.audit.appendBatch([]))).toEqual([]);
       expect(await store.audit.head()).toMatchObject({ seq: 4 });
+    });
+
+    (backend.sharedByReplicas ? it : it.skip)('appends after a remembered head in one statement, and writes nothing once that head has moved', async () => {
+      const store = await open(await backend.fresh());
+      const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ entry: entry(from + i), at: 3000 + from + i }));
+      const first = await store.audit.appendIfHead({ seq: 0, hash: GENESIS_HASH, keying: null }, batch(1, 5));
+      expect(first!.records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(await store.audit.head()).toEqual(first!.head);
+      expect(first!.head).toEqual({ seq: 5, hash: first!.records[4]!.hash, keying: null });
+      const second = await store.audit.appendIfHead(first!.head, batch(6, 70));
+      expect(second!.records[0]!.prevHash).toBe(first!.head.hash);
+      expect(await store.audit.head()).toEqual(second!.head);
+      expect(await store.audit.record(40)).toEqual(second!.records[34]);
+      // Another writer's head is stale now: the same head, or an older one, writes nothing.
+      for (const stale of [first!.head, { ...second!.head, hash: first!.head.hash }, { ...second!.head, seq: 74 }]) {
+        expect(await store.audit.appendIfHead(stale, batch(100, 3))).toBeUndefined();
+      }
+      expect(await store.audit.head()).toEqual(second!.head);
+      expect(await store.audit.record(76)).toBeUndefined();
+      expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 75 });
+      // Switching to keyed hashes is left to the locked append, which records the switch point.
+      store.useAuditKey(KEY);
+      expect(await store.audit.appendIfHead(second!.head, batch(76, 1))).toBeUndefined();
+      const locked = await store.transaction((repo) => repo.audit.appendLocked(batch(76, 2)));
+      expect(locked.head).toEqual({ seq: 77, hash: locked.records[1]!.hash, keying: { from: 76, keyId: KEY.id, tag: keyingTag(KEY, 76, second!.head.hash) } });
+      expect(await store.audit.head()).toEqual(locked.head);
+      const keyed = await store.audit.appendIfHead(locked.head, batch(78, 2));
+      expect(await store.audit.head()).toEqual(keyed!.head);
+      expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 79, keyedFrom: 76 });
     });
 
     it('walks the whole chain in order, a page at a time, and an empty chain yields nothing', async () => {
