@@ -10,7 +10,7 @@ import { AuditWriter } from './audit/writer.ts';
 import { auditAppender } from './audit/thread-appender.ts';
 import { ClientSecrets } from './clients/secrets.ts';
 import type { Clock } from './clock.ts';
-import { AccountEvents, ConfigEvents } from './events.ts';
+import { ConfigEvents } from './events.ts';
 import { passkeyAssets } from './passkeys/assets.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './observability/metrics.ts';
@@ -99,8 +99,6 @@ export interface GatehouseApp {
   /** Audits refused tokens and redirect URIs, rate-limited; `close()` it before `audit` to write pending counts. */
   refusals: RefusalAudit;
   broker: Broker;
-  /** Account events (a passkey added): what notifications listen on. */
-  accountEvents: AccountEvents;
   upstreamSecrets: UpstreamSecrets;
   /** Emits contract-ending, contract-ended and certification-overdue audit events once each; `start()` it in a long-running server. */
   lifecycle: LifecycleMonitor;
@@ -135,7 +133,6 @@ export function createApp(options: AppOptions): GatehouseApp {
   // Before anything appends: from its next record on, the audit chain is keyed.
   store.useAuditKey(auditKey((purpose) => sealer.derive(purpose)));
   const events = new ConfigEvents();
-  const accountEvents = new AccountEvents();
   const objects = new ObjectService({
     store,
     clock,
@@ -157,7 +154,7 @@ export function createApp(options: AppOptions): GatehouseApp {
   audit.onAppend((entry) => risk.observe(entry));
   const devices = new DeviceCookies(sealer.derive('device cookie v1'));
   const untrusted = { allowLoopbackHttp: options.federationSetup?.allowLoopbackHttp ?? false };
-  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, trustedProxies: proxies, risk, devices, accountEvents, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
+  const broker = new Broker({ store, clock, audit, sealer, secrets: upstreamSecrets, publicUrl: () => options.publicUrl, untrusted, trustedProxies: proxies, risk, devices, ...(options.fetchMetadata ? { fetchMetadata: options.fetchMetadata } : {}) });
   const federationSetup = new FederationSetup({ store, clock, objects, secrets: upstreamSecrets, audit, broker, publicUrl: () => options.publicUrl, fetch: untrusted });
   broker.drafts = federationSetup;
   const scimTokens = new ScimTokens({ store, clock, publicUrl: () => options.publicUrl });
@@ -296,5 +293,5 @@ export function createApp(options: AppOptions): GatehouseApp {
   const callback: RequestListener = observeRequests((req, res) => {
     if (!issuers.direct(req, res)) void koa(req, res);
   }, logger);
-  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, accountEvents, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup, risk, notifications };
+  return { app, callback, objects, verifier, clientSecrets, keys, issuers, audit, refusals, broker, upstreamSecrets, lifecycle, sweeper, readiness, federationSetup, risk, notifications };
 }

@@ -19,7 +19,6 @@ import { allowOwnScripts } from '../oidc/html.ts';
 import { usesDirectory } from '../oidc/snapshot.ts';
 import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
 import { ACCOUNT_NOTICES, accountChange, assetBase, passkeyForm, passkeyList } from '../passkeys/pages.ts';
-import type { AccountEvents } from '../events.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
@@ -94,8 +93,6 @@ export interface BrokerOptions {
   risk?: RiskEngine;
   /** The browser's device cookie, per issuer (server/risk/device.ts). */
   devices?: DeviceCookies;
-  /** Where "passkey added" is announced (server/events.ts). */
-  accountEvents?: AccountEvents;
 }
 
 /**
@@ -152,7 +149,7 @@ export class Broker {
     this.options = options;
     this.upstreams = createUpstreams(options);
     this.totp = new TotpFactors(options);
-    this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit, ...(options.accountEvents ? { events: options.accountEvents } : {}) });
+    this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit });
     this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
   }
 

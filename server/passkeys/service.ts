@@ -5,7 +5,6 @@ import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { PasskeyRecord, Store, UserRecord } from '../store/index.ts';
 import { ACR } from '../oidc/acr.ts';
-import type { AccountEvents } from '../events.ts';
 import { notifyPasskeyAdded } from '../notifications/outbox.ts';
 
 /** How long a ceremony's challenge stays good: the browser's own timeout, and a little more. */
@@ -131,13 +130,11 @@ export class Passkeys {
   private readonly store: Store;
   private readonly clock: Clock;
   private readonly audit: AuditWriter;
-  private readonly events: AccountEvents | undefined;
 
-  constructor(options: { store: Store; clock: Clock; audit: AuditWriter; events?: AccountEvents }) {
+  constructor(options: { store: Store; clock: Clock; audit: AuditWriter }) {
     this.store = options.store;
     this.clock = options.clock;
     this.audit = options.audit;
-    this.events = options.events;
   }
 
   private async remember(challenge: string, ceremony: Ceremony): Promise<void> {
@@ -180,7 +177,6 @@ export class Passkeys {
     }
     const p = result.value;
     await this.audit.append({ ...base, action: 'passkey.added', data: { credential: p.id, name: p.name, rpId: p.rpId, deviceType: p.deviceType, aaguid: p.aaguid } });
-    this.events?.emit('passkey-added', p, user);
     return result;
   }
 
@@ -227,7 +223,7 @@ export class Passkeys {
 
   /**
    * Options to sign in with a passkey at `rp`. With `user` (a step-up after the first factor):
-   * that user's passkeys for this RP. Without (passwordless): any discoverable credential, and
+   * that user's passkeys for this RP. Without a user (passwordless), every discoverable credential is offered, and
    * the authenticator must verify the user.
    */
   async authenticationOptions(rp: RelyingParty, namespace: string, user?: UserRecord): Promise<PublicKeyCredentialRequestOptionsJSON> {
