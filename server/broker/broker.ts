@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import { signalsOf } from '../risk/signals.ts';
 import type { Context } from 'koa';
@@ -14,11 +14,11 @@ import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf } from '../oidc/standing.ts';
 import { ACR } from '../oidc/acr.ts';
-import { methodsFor, mfaLevel, reaches, settingsFor, type MfaLevel } from '../oidc/step-up.ts';
+import { methodsFor, mfaLevel, reaches, type MfaLevel } from '../oidc/step-up.ts';
 import { allowOwnScripts } from '../oidc/html.ts';
-import { usesDirectory } from '../oidc/snapshot.ts';
-import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication, relyingPartyOf, type RelyingParty } from '../passkeys/service.ts';
-import { ACCOUNT_NOTICES, accountChange, assetBase, passkeyForm, passkeyList } from '../passkeys/pages.ts';
+import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication } from '../passkeys/service.ts';
+import { PasskeyPages, rpOf } from './passkey-pages.ts';
+import { assetBase, passkeyForm } from '../passkeys/pages.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
@@ -105,6 +105,16 @@ export interface DraftConnections {
   finished(ctx: Context, test: { namespace: string; organization: string; connection: string; revision: number }, result: UpstreamResult<UpstreamIdentity>): Promise<void>;
 }
 
+/** What a broker audit record says beyond the issuer's namespace and organization. */
+export interface BrokerAuditFields {
+  organization?: string | null;
+  client?: string;
+  subject?: string | null;
+  actor?: string;
+  outcome?: string;
+  data: Record<string, unknown>;
+}
+
 export interface BrokerIssuer {
   provider: Provider;
   snapshot: IssuerSnapshot;
@@ -140,6 +150,8 @@ export class Broker {
   readonly upstreams: Upstreams;
   readonly totp: TotpFactors;
   readonly passkeys: Passkeys;
+  /** Passwordless sign-in, the account page and enrolment at invitation acceptance. */
+  private readonly passkeyPages: PasskeyPages;
   private readonly options: BrokerOptions;
   private readonly otpLimiter: LoginLimiter;
   /** Set by the federation setup when the server has one. */
@@ -150,6 +162,7 @@ export class Broker {
     this.upstreams = createUpstreams(options);
     this.totp = new TotpFactors(options);
     this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit });
+    this.passkeyPages = new PasskeyPages({ options, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), complete: (...args) => this.complete(...args) });
     this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
   }
 
@@ -177,11 +190,11 @@ export class Broker {
       return true;
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/passkey$/.exec(rest)) && ctx.method === 'POST') {
-      await this.passwordless(ctx, issuer, m[1]!);
+      await this.passkeyPages.passwordless(ctx, issuer, m[1]!);
       return true;
     }
     if (rest === '/account/passkeys') {
-      await this.account(ctx, issuer);
+      await this.passkeyPages.account(ctx, issuer);
       return true;
     }
     if (!snapshot.organization) return false;
@@ -211,7 +224,7 @@ export class Broker {
     return snapshot.connections.find((c) => c.metadata.name === name && c.spec.organizationRef.name === snapshot.organization);
   }
 
-  private async audit(snapshot: IssuerSnapshot, action: AuditAction, fields: { organization?: string | null; client?: string; subject?: string | null; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<void> {
+  private async audit(snapshot: IssuerSnapshot, action: AuditAction, fields: BrokerAuditFields): Promise<void> {
     await this.options.audit.append({
       action,
       actor: fields.actor ?? fields.subject ?? 'anonymous',
@@ -253,7 +266,7 @@ export class Broker {
       // An unknown address with a password gets the password form's own answer, which reveals nothing.
       if (form.has('password') && (routeEmail(snapshot, email)?.type ?? 'directory') === 'directory') return false;
     } else if (!hint) {
-      render(ctx, 200, brandingOf(snapshot), 'Sign in', emailForm(action, '', undefined, await this.passwordlessForm(ctx, issuer, uid)));
+      render(ctx, 200, brandingOf(snapshot), 'Sign in', emailForm(action, '', undefined, await this.passkeyPages.passwordlessForm(ctx, issuer, uid)));
       return true;
     }
     const route = routeEmail(snapshot, email);
@@ -273,7 +286,7 @@ export class Broker {
         400,
         brandingOf(snapshot),
         'Sign in',
-        emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.', await this.passwordlessForm(ctx, issuer, uid)),
+        emailForm(action, email, email.includes('@') ? `No organization signs in with ${email.slice(email.lastIndexOf('@') + 1)} addresses here. Check the address, or ask your Blixit partner manager.` : 'Enter your work email address.', await this.passkeyPages.passwordlessForm(ctx, issuer, uid)),
       );
       return true;
     }
@@ -456,11 +469,6 @@ export class Broker {
     return { decision, device };
   }
 
-  /** The relying party of an issuer's passkeys: its host, its origin, its organization's name. */
-  private rpOf(issuer: BrokerIssuer, organization?: string): RelyingParty {
-    return relyingPartyOf(issuer.url, brandingOf(issuer.snapshot, organization).title);
-  }
-
   /** The end of every first factor: the risk engine's verdict, then straight back to the client, or through a second factor first. */
   async complete(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, login: { amr: string[]; acr: string }, clientId: string, params: Record<string, unknown>): Promise<void> {
     const { provider, snapshot } = issuer;
@@ -485,6 +493,11 @@ export class Broker {
     if (learn) await this.options.risk!.learn(snapshot.namespace, user.id, learn);
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
+  }
+
+  /** For interactions.ts: after an invitation's password is set, a form to add a passkey too (PasskeyPages.passkeyOffer). */
+  passkeyOffer(issuer: BrokerIssuer): (ctx: Context, namespace: string, userId: string) => Promise<string> {
+    return this.passkeyPages.passkeyOffer(issuer);
   }
 
   /** For interactions.ts: the password form's success goes through the same step-up. */
@@ -535,7 +548,7 @@ export class Broker {
    */
   private async passkeyStep(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, methods: readonly string[]): Promise<string> {
     if (!methods.includes('webauthn')) return '';
-    const rp = this.rpOf(issuer, user.organization);
+    const rp = rpOf(issuer, user.organization);
     const action = `${issuer.snapshot.path}/interaction/${uid}/mfa/passkey`;
     const assets = assetBase(issuer.url, this.options.publicUrl());
     allowOwnScripts(ctx);
@@ -639,7 +652,7 @@ ${totpQr(uri)}
       render(ctx, status, branding, 'Two-step verification', `<p class="error">${escapeHtml(message)}</p>${await this.passkeyStep(ctx, issuer, uid, user, methods)}<p><a href="${escapeHtml(`${snapshot.path}/interaction/${uid}/mfa`)}">Other ways to verify</a></p>`);
     };
     if (!methods.includes('webauthn')) return again(403, 'method-not-allowed', 'Passkeys are not allowed for this sign-in.');
-    const rp = this.rpOf(issuer, user.organization);
+    const rp = rpOf(issuer, user.organization);
     if (ceremony === 'register') {
       const response = parseResponse(form.get('response') ?? '', 'register');
       if (!response) return again(400, 'malformed', REFUSAL_MESSAGES.malformed);
@@ -653,175 +666,7 @@ ${totpQr(uri)}
     if (!used.ok) return again(used.reason === 'unknown-challenge' ? 400 : 401, used.reason, REFUSAL_MESSAGES[used.reason]);
     return this.finishMfa(ctx, issuer, w, 'passkey', { amr: used.value.amr, acr: used.value.acr });
   }
-
-  // ── passwordless ────────────────────────────────────────────────────
-
-  /** Whether the issuer offers passwordless sign-in: it has directory users, and its policy allows passkeys. */
-  private passwordlessOffered(snapshot: IssuerSnapshot): boolean {
-    const organization = snapshot.organization ?? '';
-    return usesDirectory(snapshot, organization) && settingsFor(snapshot, organization).mfaMethods.value.includes('webauthn');
-  }
-
-  /** The email-first page's passkey form (a fresh challenge, no user named), or nothing where passkeys are not offered. */
-  private async passwordlessForm(ctx: Context, issuer: BrokerIssuer, uid: string, autofill = true): Promise<string> {
-    const { snapshot } = issuer;
-    if (!this.passwordlessOffered(snapshot)) return '';
-    allowOwnScripts(ctx);
-    const options = await this.passkeys.authenticationOptions(this.rpOf(issuer), snapshot.namespace);
-    return passkeyForm({ action: `${snapshot.path}/interaction/${uid}/passkey`, mode: 'authenticate', options, autofill, label: 'Sign in with a passkey', assets: assetBase(issuer.url, this.options.publicUrl()) });
-  }
-
-  /**
-   * A directory user signs in with a discoverable passkey, no password typed: the credential
-   * names the user; the authenticator must have verified the user (so the sign-in has two
-   * factors); the user's organization must allow passkeys and still stand.
-   */
-  private async passwordless(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
-    const { provider, snapshot } = issuer;
-    ctx.set('Cache-Control', 'no-store');
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    const clientId = String(details.params.client_id ?? '');
-    const action = `${snapshot.path}/interaction/${uid}/login`;
-    const fail = async (status: number, reason: string, message: string, who: { organization?: string | null; subject?: string | null } = {}) => {
-      await this.audit(snapshot, 'login.failed', {
-        organization: who.organization ?? snapshot.organization ?? null,
-        client: clientId,
-        subject: who.subject ?? null,
-        actor: who.subject ?? 'anonymous',
-        outcome: 'failure',
-        data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.options.trustedProxies) },
-      });
-      // After a refused passkey the page offers the button again, not the autofill: the user chooses to retry.
-      render(ctx, status, brandingOf(snapshot, who.organization ?? undefined), 'Sign in', emailForm(action, '', message, await this.passwordlessForm(ctx, issuer, uid, false)));
-    };
-    if (details.uid !== uid || details.prompt.name !== 'login') return fail(400, 'interaction-mismatch', 'This sign-in does not belong to this browser session. Start again from the application.');
-    if (!this.passwordlessOffered(snapshot)) return fail(403, 'method-not-allowed', 'Passkeys are not accepted here.');
-    const response = parseResponse((await readForm(ctx, 256 * 1024)).get('response') ?? '', 'authenticate');
-    if (!response) return fail(400, 'malformed', REFUSAL_MESSAGES.malformed);
-    const used = await this.passkeys.authenticate(this.rpOf(issuer), snapshot.namespace, response, { organization: snapshot.organization });
-    if (!used.ok) return fail(used.reason === 'unknown-challenge' ? 400 : 401, used.reason, REFUSAL_MESSAGES[used.reason]);
-    const { passkey } = used.value;
-    const who = { organization: passkey.organization || null, subject: passkey.userId };
-    const user = await this.options.store.users.find(snapshot.namespace, passkey.userId);
-    if (!user || user.organization !== passkey.organization) return fail(401, 'unknown-user', REFUSAL_MESSAGES['unknown-credential'], who);
-    if (user.connection !== 'directory' || !usesDirectory(snapshot, user.organization)) return fail(403, 'no-directory-connection', "Sign in with your organization's own identity provider.", who);
-    if (!user.active) return fail(403, 'deactivated', 'This account is deactivated.', who);
-    if (!settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) return fail(403, 'method-not-allowed', 'Your organization does not allow passkeys.', who);
-    if (!snapshot.organization && user.organization) {
-      const standing = standingOf(organizationChain(snapshot.organizations, user.organization), this.options.clock.now(), snapshot.workspace?.spec.lifecycle);
-      if (!standing.active) return fail(403, standing.reason, `Access has ended: ${standing.detail}.`, who);
-      const refused = await issuer.admitUser?.(user.organization, ctx.req, `/interaction/${uid}/passkey`);
-      if (refused) {
-        if (refused.retryAfterSeconds) ctx.set('Retry-After', String(refused.retryAfterSeconds));
-        refusal(ctx, refused.status, brandingOf(snapshot, user.organization), refused.heading, `${refused.detail}.`);
-        return;
-      }
-    }
-    await this.options.store.users.touchLogin(snapshot.namespace, user.id, this.options.clock.now());
-    await this.audit(snapshot, 'login.succeeded', { organization: user.organization || null, client: clientId, subject: user.id, data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.options.trustedProxies) } });
-    await this.complete(ctx, issuer, uid, user, { amr: used.value.amr, acr: used.value.acr }, clientId, details.params);
-  }
-
-  // ── at invitation acceptance ────────────────────────────────────────
-
-  /**
-   * For the password page (interactions.ts): once an invited user has set a password, a form to
-   * add a passkey as well, where the organization allows passkeys. The user is not signed in:
-   * a ticket (random, stored hashed for ten minutes, taken by the enrolment) stands for the
-   * one-time link just used.
-   */
-  passkeyOffer(issuer: BrokerIssuer): (ctx: Context, namespace: string, userId: string) => Promise<string> {
-    return async (ctx, namespace, userId) => {
-      const { snapshot } = issuer;
-      const user = await this.options.store.users.find(namespace, userId);
-      if (!user?.active || user.connection !== 'directory' || (snapshot.organization && user.organization !== snapshot.organization)) return '';
-      if (!settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) return '';
-      const ticket = token();
-      await this.options.store.broker.putRequest(ticketKey(ticket), namespace, JSON.stringify({ userId }), this.options.clock.now() + REQUEST_TTL_MS);
-      allowOwnScripts(ctx);
-      const options = await this.passkeys.registrationOptions(this.rpOf(issuer, user.organization), user);
-      return `<h2>Add a passkey</h2><p>Sign in next time with this device or a security key instead of your password.</p>${passkeyForm({ action: `${snapshot.path}/account/passkeys`, mode: 'register', options, label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { op: 'register', ticket } })}`;
-    };
-  }
-
-  /** The enrolment the password page offered: the ticket names the user; it is taken once the passkey is stored. */
-  private async enrolWithTicket(ctx: Context, issuer: BrokerIssuer, ticket: string): Promise<void> {
-    const { snapshot } = issuer;
-    const raw = await this.options.store.broker.peekRequest(ticketKey(ticket), this.options.clock.now());
-    const userId = raw ? z.object({ userId: z.string() }).parse(JSON.parse(raw)).userId : undefined;
-    const user = userId ? await this.options.store.users.find(snapshot.namespace, userId) : undefined;
-    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
-      render(ctx, 410, brandingOf(snapshot), 'Link expired', '<p class="error">This page expired. Sign in with your password; you can add a passkey at your next sign-in.</p>');
-      return;
-    }
-    const branding = brandingOf(snapshot, user.organization || undefined);
-    const form = await readForm(ctx, 256 * 1024);
-    const changed = form.get('op') === 'register' ? await accountChange(this.passkeys, this.rpOf(issuer, user.organization), user, form, settingsFor(snapshot, user.organization).mfaMethods.value.includes('webauthn')) : { status: 400, error: 'Unknown change.' };
-    if ('error' in changed) {
-      render(ctx, changed.status, branding, 'Passkey not added', `<p class="error" role="alert">${escapeHtml(changed.error)}</p><p>Your password is set: sign in with it, and add a passkey at your next sign-in.</p>`);
-      return;
-    }
-    await this.options.store.broker.takeRequest(ticketKey(ticket), this.options.clock.now());
-    render(ctx, 200, branding, 'Passkey added', '<p id="notice">Your passkey is added. Go back to the application that invited you and sign in with it: no password needed.</p>');
-  }
-
-  // ── the account page ────────────────────────────────────────────────
-
-  /**
-   * `{issuer}/account/passkeys`: the signed-in user's passkeys at this issuer (its session
-   * cookie says who), to add, rename and remove. Changes are POSTs from this page only: each
-   * form carries a token derived from the session's id, which no other site can read (and the
-   * session cookie is SameSite=lax); each change is audited.
-   */
-  private async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
-    const { provider, snapshot } = issuer;
-    ctx.set('Cache-Control', 'no-store');
-    if (ctx.method === 'POST') {
-      const ticket = (await readForm(ctx, 256 * 1024)).get('ticket');
-      if (ticket) return this.enrolWithTicket(ctx, issuer, ticket);
-    }
-    const session = await provider.Session.get(ctx);
-    const user = session.accountId ? await this.options.store.users.find(snapshot.namespace, session.accountId) : undefined;
-    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
-      render(ctx, 401, brandingOf(snapshot), 'Your passkeys', '<p class="error">You are not signed in here. Sign in to an application of your organization, then come back to this page.</p>');
-      return;
-    }
-    const branding = brandingOf(snapshot, user.organization || undefined);
-    const rp = this.rpOf(issuer, user.organization);
-    const methods = settingsFor(snapshot, user.organization).mfaMethods.value;
-    const self = `${snapshot.path}/account/passkeys`;
-    const csrf = createHash('sha256').update(`passkeys ${session.jti}`).digest('base64url');
-    const token = `<input type="hidden" name="csrf" value="${csrf}">`;
-    const page = async (status: number, message?: { error?: string; notice?: string }) => {
-      const mine = await this.options.store.passkeys.list(snapshot.namespace, user.id);
-      let add = '<p>Your organization does not allow passkeys.</p>';
-      if (methods.includes('webauthn')) {
-        allowOwnScripts(ctx);
-        add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.options.publicUrl()), nameField: true, hidden: { op: 'register' }, extra: token })}`;
-      }
-      render(
-        ctx,
-        status,
-        branding,
-        'Your passkeys',
-        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}`,
-      );
-    };
-    if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });
-    const form = await readForm(ctx, 256 * 1024);
-    const presented = Buffer.from(form.get('csrf') ?? '');
-    if (presented.length !== csrf.length || !timingSafeEqual(presented, Buffer.from(csrf))) {
-      await this.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
-      return page(403, { error: 'This change did not come from this page. Try again.' });
-    }
-    const changed = await accountChange(this.passkeys, rp, user, form, methods.includes('webauthn'));
-    if ('error' in changed) return page(changed.status, { error: changed.error });
-    ctx.status = 303;
-    ctx.redirect(`${self}?done=${changed.done}`);
-  }
 }
-
-const ticketKey = (ticket: string) => `passkey-ticket:${createHash('sha256').update(ticket).digest('base64url')}`;
 
 /** A passkey just enrolled, as a second factor: possession proven, user verification not asked of it. */
 function passkeyLoginOf(deviceType: 'singleDevice' | 'multiDevice', userVerified: boolean): { amr: string[]; acr: string } {
