@@ -19,6 +19,8 @@ export interface IssuerCacheOptions<T> {
   now: () => number;
   /** Builds the issuer of a namespace (organization undefined: its shared issuer), on PUBLIC_URL or a vanity origin. */
   build: (namespace: string, organization: string | undefined, vanity: string | undefined) => Promise<T | undefined>;
+  /** Told of each built issuer the cache lets go (replaced, evicted, pruned, cleared), to release what it holds. */
+  dropped?: (issuer: T) => void;
 }
 
 /**
@@ -41,6 +43,7 @@ export class IssuerCache<T extends Cacheable> {
   }
 
   clear(): void {
+    for (const entry of this.entries.values()) this.drop(entry);
     this.entries.clear();
   }
 
@@ -55,9 +58,14 @@ export class IssuerCache<T extends Cacheable> {
       }
       if (this.entries.get(key) !== cached) return this.get(key, namespace, organization, vanity); // someone else is rebuilding
     }
+    if (cached) this.drop(cached);
     const entry: Entry<T> = { namespace, building: this.options.build(namespace, organization, vanity) };
     this.entries.set(key, entry);
-    while (this.entries.size > this.options.maxIssuers) this.entries.delete(this.entries.keys().next().value!);
+    while (this.entries.size > this.options.maxIssuers) {
+      const [oldest, evicted] = this.entries.entries().next().value!;
+      this.entries.delete(oldest);
+      this.drop(evicted);
+    }
     try {
       entry.built = await entry.building;
       return entry.built;
@@ -77,6 +85,7 @@ export class IssuerCache<T extends Cacheable> {
     for (const [key, entry] of this.entries) {
       if ('built' in entry && this.stale(entry.namespace, entry.built)) {
         this.entries.delete(key);
+        this.drop(entry);
         dropped++;
       }
     }
@@ -88,6 +97,10 @@ export class IssuerCache<T extends Cacheable> {
     const cached = this.entries.get(key);
     const built = cached && 'built' in cached ? cached.built : undefined;
     return this.stale(namespace, built) ? undefined : built;
+  }
+
+  private drop(entry: Entry<T>): void {
+    if (entry.built !== undefined) this.options.dropped?.(entry.built);
   }
 
   /** True when an issuer must be (re)built: missing, its configuration moved on, or its keys are due to change. */

@@ -24,8 +24,20 @@ import type { AfterGate, Gate, IssuerRoute, StandingAnswer } from './routes.ts';
 
 /** A check before the handler; true when it answered the request (the handler is not reached). */
 export type BeforeGate = (ctx: Context, issuer: Issuer, rest: string) => boolean | Promise<boolean>;
-/** Runs once the provider answered the route; true when nothing after it may run. */
-export type AfterHook = (ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc']) => boolean | Promise<boolean>;
+/**
+ * What the gates after a handler read of the request it answered: oidc-provider's `ctx.oidc`,
+ * or the same facts set by an answer of our own (a cached document, the client_credentials grant).
+ */
+export interface Answered {
+  /** The route's name (`IssuerRoute.name`): a CORS preflight at the same path is another route. */
+  route: string;
+  client?: { clientId: string; clientAuthMethod: string; redirectUriAllowed?(redirectUri: string): boolean } | undefined;
+  params?: Record<string, unknown> | undefined;
+  entities: object;
+}
+
+/** Runs once the handler has answered the route; true when nothing after it may run. */
+export type AfterHook = (ctx: Context, issuer: Issuer, oidc: Answered) => boolean | Promise<boolean>;
 
 /** A route's gates as functions, made once per route (not per request) from the route table. */
 export interface Pipeline {
@@ -98,11 +110,13 @@ export class IssuerGates {
     return false;
   }
 
-  /** A provider route's whole pipeline around the provider (`ctx.path` is relative to the issuer here). */
-  async run(ctx: Context, next: Next, issuer: Issuer, pipeline: Pipeline): Promise<void> {
+  /**
+   * A route's whole pipeline around its handler (the provider, or an answer of our own, which
+   * sets `ctx.oidc` as the provider would). `rest`: the path relative to the issuer.
+   */
+  async run(ctx: Context, next: Next, issuer: Issuer, pipeline: Pipeline, rest: string = ctx.path): Promise<void> {
     // `before`'s loop inline: the token hot path passes here, and a nested async call is another promise per request.
     const { before } = pipeline;
-    const rest = ctx.path;
     for (let i = 0; i < before.length; i++) {
       const answered = before[i]!(ctx, issuer, rest);
       if (answered === true || (answered !== false && (await answered))) return;
@@ -110,7 +124,7 @@ export class IssuerGates {
     await next();
     const { after } = pipeline;
     if (after.length === 0) return;
-    const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
+    const oidc: Answered | undefined = ctx.oidc;
     // A CORS preflight at the same path is another of the provider's routes (`cors.token`).
     if (!oidc || oidc.route !== pipeline.route.name) return;
     for (let i = 0; i < after.length; i++) {
@@ -297,7 +311,7 @@ export class IssuerGates {
    * their tokens; a client over `suspendClient` is paused. Only decisions where a rule fired
    * are audited (a token of no concern adds no record).
    */
-  private assessGrant(ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc']): boolean | Promise<boolean> {
+  private assessGrant(ctx: Context, issuer: Issuer, oidc: Answered): boolean | Promise<boolean> {
     const { risk } = this.options;
     const { snapshot } = issuer;
     const settings = snapshot.organization ? snapshot.effective : undefined;
@@ -410,7 +424,7 @@ export class IssuerGates {
    * A bearer token userinfo refused, and an authorization request whose redirect_uri its client
    * never registered (the provider answers it with an error page: it must not redirect there).
    */
-  private async auditRefusal(ctx: Context, issuer: Issuer, oidc: KoaContextWithOIDC['oidc'], refusals: RefusalAudit): Promise<void> {
+  private async auditRefusal(ctx: Context, issuer: Issuer, oidc: Answered, refusals: RefusalAudit): Promise<void> {
     const { snapshot } = issuer;
     const where = { actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null };
     if (oidc.route === 'userinfo' && ctx.status === 401) {
@@ -424,7 +438,7 @@ export class IssuerGates {
     if (oidc.route === 'authorization' && ctx.status === 400) {
       const redirectUri = oidc.params?.redirect_uri;
       const client = oidc.client;
-      if (typeof redirectUri !== 'string' || !client || client.redirectUriAllowed(redirectUri)) return;
+      if (typeof redirectUri !== 'string' || !client || client.redirectUriAllowed?.(redirectUri) !== false) return;
       await refusals.record('redirect-uri', clientAddress(ctx.req, this.options.trustedProxies), {
         ...where,
         client: client.clientId,
@@ -487,7 +501,7 @@ export class IssuerGates {
   }
 
   private async auditToken(ctx: Context, issuer: Issuer): Promise<void> {
-    const { oidc } = ctx as unknown as KoaContextWithOIDC;
+    const oidc: Answered = ctx.oidc;
     const grantType = String(oidc.params?.grant_type ?? '');
     const clientId = oidc.client?.clientId ?? String(oidc.params?.client_id ?? '');
     const body = ctx.body as { error?: string; scope?: string } | undefined;

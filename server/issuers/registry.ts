@@ -14,15 +14,18 @@ import type { Logger } from '../log.ts';
 import type { ScimService } from '../scim/service.ts';
 import type { Store } from '../store/index.ts';
 import { admissionRules } from '../oidc/admission.ts';
-import { allowFormSchemes, setPageHeaders } from '../oidc/html.ts';
+import { allowFormSchemes, setApiHeaders, setPageHeaders } from '../oidc/html.ts';
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
 import { snapshotOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { ApiAuthorizer } from './authorize.ts';
 import { IssuerCache } from './cache.ts';
+import Koa from 'koa';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
-import { originOf, type Issuer } from './issuer.ts';
+import { Issuer, ProviderPool, type ProviderHalf } from './issuer.ts';
+import { answerDocument, IssuerMetadata } from './metadata.ts';
+import { readSmallForm, replayOf } from '../http/replay.ts';
 import { IssuerResolution } from './resolution.ts';
 import { NamespaceViews } from './views.ts';
 import type { GeoLocator } from '../risk/geo.ts';
@@ -40,10 +43,15 @@ export interface RegistryOptions {
   cookieKeys: string[];
   publicUrl: () => string;
   /**
-   * Issuers kept built at once; the least recently used is dropped beyond this. One costs
-   * ~60 KiB of heap and ~1 ms to build (bench/README.md, "Issuers at scale").
+   * Issuers kept at once (what their gates read; their providers apart, below); the least
+   * recently used is dropped beyond this (bench/README.md, "Issuers at scale").
    */
   maxIssuers?: number;
+  /**
+   * Issuers whose oidc-provider is kept live at once; beyond this the least recently used one
+   * lets its provider go, to be built again (~0.6 ms) when a request needs it. One costs ~60–90 KiB.
+   */
+  maxProviders?: number;
   /** How often other replicas' changes are looked for in the store. */
   pollMs?: number;
   /** The federation broker: email-first sign-in, upstream IdPs, step-up. */
@@ -79,8 +87,9 @@ const DIRECT_ROUTES = directRoutes();
  * endpoints may skip the Koa app (`direct`); the provider runs the same pipeline either way.
  */
 export class IssuerRegistry {
-  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals' | 'geo' | 'risk' | 'recoveryKey'>> & {
+  private readonly options: Required<Omit<RegistryOptions, 'maxIssuers' | 'maxProviders' | 'pollMs' | 'broker' | 'scim' | 'trustedProxies' | 'refusals' | 'geo' | 'risk' | 'recoveryKey'>> & {
     maxIssuers: number;
+    maxProviders: number;
     pollMs: number;
     broker?: Broker;
     scim?: ScimService;
@@ -99,9 +108,19 @@ export class IssuerRegistry {
   private readonly authorizer: ApiAuthorizer;
   /** Each route's gates, composed once. */
   private readonly routes: RouteIndex<Pipeline>;
+  /** The issuers whose provider is live. */
+  private readonly pool: ProviderPool;
+  private readonly metadata = new IssuerMetadata();
+  private built = 0;
+  /** Answers the direct path's requests that no provider answers (`own` rows), as `own()` does on the server's app. */
+  private readonly ownApp = new Koa();
+  private readonly ownCallback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The issuer and route of each request handed to `ownApp`. */
+  private readonly handed = new WeakMap<IncomingMessage, { issuer: Issuer; pipeline: Pipeline; rest: string }>();
 
   constructor(options: RegistryOptions) {
-    this.options = { maxIssuers: 10_000, pollMs: 1000, ...options };
+    this.options = { maxIssuers: 20_000, maxProviders: 1_000, pollMs: 1000, ...options };
+    this.pool = new ProviderPool(this.options.maxProviders);
     this.limiter = new LoginLimiter(options.clock);
     this.recovery = options.recoveryKey ? { perAddress: new LoginLimiter(options.clock, 3), perClient: new LoginLimiter(options.clock, 20), pseudonymKey: options.recoveryKey } : undefined;
     this.gates = new IssuerGates({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo, risk: options.risk });
@@ -109,8 +128,18 @@ export class IssuerRegistry {
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
     this.views = new NamespaceViews(options.store);
     this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
-    this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity) });
+    this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity), dropped: (issuer) => issuer.release() });
     options.events.on('changed', () => this.resolution.expire());
+    this.ownApp.proxy = false;
+    this.ownApp.use(async (ctx) => {
+      const { issuer, pipeline, rest } = this.handed.get(ctx.req)!;
+      if (await this.own(ctx, issuer, pipeline, rest)) return;
+      // Not ours after all (another grant): the provider answers it, from what was read of it.
+      ctx.respond = false;
+      issuer.direct(ctx.req, ctx.res);
+    });
+    this.ownApp.on('error', (error: Error, ctx?: Context) => this.options.logger.debug(`${ctx?.method} ${ctx?.path}: ${error.message}`));
+    this.ownCallback = this.ownApp.callback();
   }
 
   middleware(): Middleware {
@@ -164,6 +193,16 @@ export class IssuerRegistry {
     return this.issuers.size;
   }
 
+  /** Issuers whose oidc-provider is live, for its gauge. */
+  get liveProviders(): number {
+    return this.pool.size;
+  }
+
+  /** oidc-providers built since the start (each issuer's first, and each one built again after the pool let it go). */
+  get providersBuilt(): number {
+    return this.built;
+  }
+
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
   private issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
     const key = vanity ?? this.resolution.canonicalUrl(namespace, organization);
@@ -185,16 +224,52 @@ export class IssuerRegistry {
     if (resolution.pollDue() || !resolution.noVanityHosts()) return false;
     const resolved = resolution.resolveKnown(path);
     if (!resolved || DIRECT_ROUTES.get(resolved.rest) !== req.method) return false;
-    const built = this.issuers.current(resolution.canonicalUrl(resolved.namespace, resolved.organization), resolved.namespace);
-    if (!built) return false;
+    const issuer = this.issuers.current(resolution.canonicalUrl(resolved.namespace, resolved.organization), resolved.namespace);
+    if (!issuer) return false;
     // The provider finds its mount path as Express's would be found: originalUrl less url.
     Object.assign(req, { originalUrl: url, url: url.slice(path.length - resolved.rest.length) });
-    built.direct(req, res);
+    const pipeline = this.routes.match(resolved.rest);
+    if (pipeline.route.own) {
+      this.handed.set(req, { issuer, pipeline, rest: resolved.rest });
+      void this.ownCallback(req, res);
+    } else issuer.direct(req, res);
     return true;
   }
 
+  /**
+   * Answers a request of an `own` row without the issuer's provider where it can, through the
+   * route's gates as the provider's own middleware runs them; false leaves it to the provider
+   * (`ctx.req` then perhaps a replay of what was read of the request).
+   */
+  private async own(ctx: Context, issuer: Issuer, pipeline: Pipeline, rest: string): Promise<boolean> {
+    const { route } = pipeline;
+    if (ctx.method !== route.methods[0]) return false;
+    if (route.own === 'metadata') {
+      const document = this.metadata.of(issuer, route.name);
+      if (document === undefined) return false;
+      setApiHeaders(ctx.res);
+      const answer = async () => {
+        answerDocument(ctx, document);
+        ctx.oidc = { route: route.name, entities: {} };
+      };
+      await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.report(issuer));
+      return true;
+    }
+    // The client_credentials grant, at an organization's issuer.
+    if (issuer.snapshot.organization === undefined) return false;
+    const body = await readSmallForm(ctx.req);
+    if (body === undefined) return false;
+    ctx.req = ctx.request.req = replayOf(ctx.req, body);
+    return false;
+  }
+
+  private report(issuer: Issuer): (error: unknown, ctx: Context) => void {
+    return (error, ctx) => this.options.logger.error(`${ctx.method} ${issuer.snapshot.path}${ctx.path} failed`, error);
+  }
+
+  /** An issuer's parts, read from the store; its provider is built when a request first needs it (`provide`). */
   private async build(namespace: string, organization: string | undefined, vanity: string | undefined): Promise<Issuer | undefined> {
-    const { store, secrets, keys, clock } = this.options;
+    const { secrets, keys, clock } = this.options;
     const view = await this.views.get(namespace);
     const snapshot = await snapshotOf(view, secrets, organization);
     if (!snapshot) return undefined;
@@ -202,12 +277,23 @@ export class IssuerRegistry {
     // One ring per namespace: its keys are imported once, not once per organization.
     const ring = await this.views.keyRing(view, alg, () => keys.keyRing(namespace, alg), clock.now());
     const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
-    const admitUser = this.gates.userAdmission(snapshot);
+    const admission = admissionRules(snapshot.organization ? snapshot.effective : undefined);
+    for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
+    const parts = { snapshot, ring, url, admission, admitUser: this.gates.userAdmission(snapshot), formSchemes: nativeSchemes(snapshot) };
+    return new Issuer(parts, this.pool, (issuer) => this.provide(issuer));
+  }
+
+  /** An issuer's oidc-provider, with the route's gates inside it: the mounted and the direct paths answer alike. */
+  private provide(issuer: Issuer): ProviderHalf {
+    const { store, clock } = this.options;
+    const { snapshot, ring, url } = issuer;
+    const { namespace } = snapshot;
+    this.built++;
     const provider = buildProvider(snapshot, ring, {
       store,
       clock,
       issuer: url,
-      admitsUser: admitUser,
+      admitsUser: issuer.admitUser,
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.accessTokens.record(issuer, jti, grantId, expiresAt),
       onClaimsDropped: async ({ claims, client, subject, organization, token }) => {
@@ -215,20 +301,21 @@ export class IssuerRegistry {
       },
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
-    // Inside the provider, so that the mounted and the direct paths answer alike: the page
-    // headers, problem+json for errors, then the route's gates around the provider's handler.
-    // One middleware, not three: each costs the token path another async frame per request.
-    const report = (error: unknown, ctx: Context) => this.options.logger.error(`${ctx.method} ${snapshot.path}${ctx.path} failed`, error);
-    const { gates, routes } = this;
-    provider.use((ctx, next) => {
-      setPageHeaders(ctx.res);
-      return withProblems(ctx, () => gates.run(ctx, next, issuer, routes.match(ctx.path)), report);
+    // The header policy, problem+json for errors, then the route's gates around the provider's
+    // handler: one middleware, not three (each costs another async frame per request). A
+    // metadata document it answers is kept, to be answered again without it.
+    const report = this.report(issuer);
+    const { gates, routes, metadata } = this;
+    provider.use(async (ctx, next) => {
+      const pipeline = routes.match(ctx.path);
+      const { route } = pipeline;
+      if (route.api) setApiHeaders(ctx.res);
+      else setPageHeaders(ctx.res);
+      await withProblems(ctx, () => gates.run(ctx, next, issuer, pipeline), report);
+      if (route.own === 'metadata' && ctx.status === 200 && ctx.method === 'GET') metadata.remember(issuer, route.name, ctx);
     });
-    const admission = admissionRules(snapshot.organization ? snapshot.effective : undefined);
-    for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
     // Both copy the provider's middleware list: made after it is complete.
-    const issuer: Issuer = { snapshot, provider, ring, url, origin: originOf(url), admission, admitUser, formSchemes: nativeSchemes(snapshot), mounted: mount(snapshot.path, provider), direct: provider.callback() };
-    return issuer;
+    return { provider, mounted: mount(snapshot.path, provider), direct: provider.callback() };
   }
 
   /** On the server's Koa app: a page's gates and the page, else the provider (whose own middleware runs the route's gates). */
@@ -240,6 +327,7 @@ export class IssuerRegistry {
       if (await this.gates.before(ctx, issuer, rest, pipeline)) return;
       if (await this.page(ctx, issuer, rest, pipeline.route.pages ?? [])) return;
     }
+    if (pipeline.route.own && (await this.own(ctx, issuer, pipeline, rest))) return;
     await issuer.mounted(ctx, next);
   }
 

@@ -50,8 +50,18 @@ export interface IssuerRoute {
   pages?: readonly PageHandler[];
   /** The key of oidc-provider's `routes` configuration this path is passed as. */
   configures?: ProviderRouteKey;
-  /** The direct path (no Koa app) may answer it, for its first method, once the issuer is built. */
+  /** The direct path (not through the server's Koa app) may answer it, for its first method, once the issuer is built. */
   direct?: true;
+  /**
+   * Answered without the issuer's oidc-provider where it can be, for its first method:
+   * `metadata`, the document the provider last answered here (discovery per issuer, JWKS per
+   * key ring), which depends on nothing but the issuer's configuration and keys;
+   * `client-credentials`, the client_credentials grant at an organization's issuer
+   * (server/oidc/client-credentials.ts). Anything else goes to the provider, through the same gates.
+   */
+  own?: 'metadata' | 'client-credentials';
+  /** Answers programs with JSON, not browsers with pages: the API header policy instead of the page one (oidc/html.ts). */
+  api?: true;
   gates: readonly Gate[];
   /** Set when `gates` has `standing`. */
   standing?: StandingAnswer;
@@ -68,13 +78,13 @@ export interface IssuerRoute {
  * which only ever ends access. Paths matched by no row go through UNMATCHED.
  */
 export const ISSUER_ROUTES: readonly IssuerRoute[] = [
-  { name: 'discovery', path: '/.well-known/openid-configuration', methods: ['GET'], handler: 'provider', direct: true, gates: ['origin'], after: ['cache-public'] },
-  { name: 'discovery', path: '/.well-known/oauth-authorization-server', methods: ['GET'], handler: 'provider', gates: ['network', 'rate', 'origin'], after: ['cache-public'] },
-  { name: 'jwks', path: '/jwks', methods: ['GET'], handler: 'provider', configures: 'jwks', direct: true, gates: ['origin'], after: ['cache-public'] },
-  { name: 'token', path: '/token', methods: ['POST'], handler: 'provider', configures: 'token', direct: true, gates: ['standing', 'network', 'rate', 'risk', 'origin'], standing: 'token', after: ['risk', 'audit-token'] },
-  { name: 'introspection', path: '/token/introspection', methods: ['POST'], handler: 'provider', configures: 'introspection', direct: true, gates: ['standing', 'origin'], standing: 'introspection', after: ['confidential-only', 'introspect-jwt'] },
-  { name: 'revocation', path: '/token/revocation', methods: ['POST'], handler: 'provider', configures: 'revocation', direct: true, gates: ['origin'], after: ['confidential-only', 'revoke-jwt'] },
-  { name: 'userinfo', path: '/me', methods: ['GET', 'POST'], handler: 'provider', configures: 'userinfo', gates: ['standing', 'network', 'rate', 'origin'], standing: 'bearer', after: ['audit-refusal'] },
+  { name: 'discovery', path: '/.well-known/openid-configuration', methods: ['GET'], handler: 'provider', direct: true, own: 'metadata', api: true, gates: ['origin'], after: ['cache-public'] },
+  { name: 'discovery', path: '/.well-known/oauth-authorization-server', methods: ['GET'], handler: 'provider', api: true, gates: ['network', 'rate', 'origin'], after: ['cache-public'] },
+  { name: 'jwks', path: '/jwks', methods: ['GET'], handler: 'provider', configures: 'jwks', direct: true, own: 'metadata', api: true, gates: ['origin'], after: ['cache-public'] },
+  { name: 'token', path: '/token', methods: ['POST'], handler: 'provider', configures: 'token', direct: true, own: 'client-credentials', api: true, gates: ['standing', 'network', 'rate', 'risk', 'origin'], standing: 'token', after: ['risk', 'audit-token'] },
+  { name: 'introspection', path: '/token/introspection', methods: ['POST'], handler: 'provider', configures: 'introspection', direct: true, api: true, gates: ['standing', 'origin'], standing: 'introspection', after: ['confidential-only', 'introspect-jwt'] },
+  { name: 'revocation', path: '/token/revocation', methods: ['POST'], handler: 'provider', configures: 'revocation', direct: true, api: true, gates: ['origin'], after: ['confidential-only', 'revoke-jwt'] },
+  { name: 'userinfo', path: '/me', methods: ['GET', 'POST'], handler: 'provider', configures: 'userinfo', api: true, gates: ['standing', 'network', 'rate', 'origin'], standing: 'bearer', after: ['audit-refusal'] },
   { name: 'authorization', path: '/auth', methods: ['GET', 'POST'], handler: 'provider', configures: 'authorization', gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', after: ['audit-refusal'], refusal: 'page' },
   { name: 'resume', path: '/auth/', methods: ['GET'], handler: 'provider', gates: ['network', 'rate', 'origin'] },
   { name: 'pushed_authorization_request', path: '/request', methods: ['POST'], handler: 'provider', configures: 'pushed_authorization_request', gates: ['network', 'rate', 'origin'] },

@@ -70,6 +70,23 @@ export function setPageHeaders(res: ServerResponse): void {
 }
 
 /**
+ * For what answers programs, not browsers (token, introspection, revocation, userinfo, discovery,
+ * JWKS): JSON is never a document to render, frame or sniff, so the policy is the shortest that
+ * says so (OWASP REST Security: frame-ancestors 'none', nosniff). Half the bytes of the page
+ * policy on the token hot path.
+ */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** The API policy, over whatever a page policy the server's app set before the route was known. */
+export function setApiHeaders(res: ServerResponse): void {
+  if (res.headersSent) return;
+  res.setHeader('Content-Security-Policy', API_CSP);
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (res.hasHeader('referrer-policy')) res.removeHeader('Referrer-Policy');
+}
+
+/**
  * Lets a page load the server's own scripts (the passkey pages: server/passkeys/assets.ts),
  * which the default policy refuses; inline script stays refused.
  */

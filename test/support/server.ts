@@ -31,7 +31,7 @@ export interface TestServer {
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
 export async function startTestServer(
-  options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string; publicHost?: string; notifications?: AppOptions['notifications'] } = {},
+  options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string; publicHost?: string; notifications?: AppOptions['notifications']; maxProviders?: number } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
@@ -50,6 +50,7 @@ export async function startTestServer(
     ...(options.federationSetup ? { federationSetup: options.federationSetup } : {}),
     ...(options.geoipDb ? { geoipDb: options.geoipDb } : {}),
     ...(options.notifications ? { notifications: options.notifications } : {}),
+    ...(options.maxProviders !== undefined ? { maxProviders: options.maxProviders } : {}),
   };
   let gatehouse: GatehouseApp;
   try {

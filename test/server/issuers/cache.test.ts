@@ -14,7 +14,9 @@ function cacheOf(options: { maxIssuers?: number; nextChange?: number; fail?: boo
   const versions = new Map<string, number>([['ns', 1]]);
   let now = 1_000;
   const builds: string[] = [];
+  const dropped: string[] = [];
   const cache = new IssuerCache<Built>({
+    dropped: (issuer) => dropped.push(issuer.name),
     maxIssuers: options.maxIssuers ?? 10,
     version: (namespace) => versions.get(namespace) ?? 0,
     now: () => now,
@@ -26,7 +28,7 @@ function cacheOf(options: { maxIssuers?: number; nextChange?: number; fail?: boo
       return { name, snapshot: { version: versions.get(namespace) ?? 0 }, ring: { nextChange: options.nextChange } };
     },
   });
-  return { cache, builds, versions, at: (ms: number) => (now = ms) };
+  return { cache, builds, dropped, versions, at: (ms: number) => (now = ms) };
 }
 
 describe('the issuer cache', () => {
@@ -103,6 +105,21 @@ describe('the issuer cache', () => {
     expect(cache.current('a', 'ns')).toBeDefined();
     expect(cache.current('b', 'ns')).toBeUndefined();
     expect(builds).toEqual(['ns/a', 'ns/b', 'ns/c']);
+  });
+
+  it('tells of every issuer it lets go, so what it holds (its provider) goes with it', async () => {
+    const { cache, dropped, versions } = cacheOf({ maxIssuers: 2 });
+    await cache.get('a', 'ns', 'a', undefined);
+    await cache.get('b', 'ns', 'b', undefined);
+    await cache.get('c', 'ns', 'c', undefined); // evicts a
+    expect(dropped).toEqual(['ns/a']);
+    versions.set('ns', 2);
+    await cache.get('c', 'ns', 'c', undefined); // replaces the stale c
+    expect(dropped).toEqual(['ns/a', 'ns/c']);
+    expect(cache.prune()).toBe(1); // the stale b
+    expect(dropped).toEqual(['ns/a', 'ns/c', 'ns/b']);
+    cache.clear();
+    expect(dropped).toEqual(['ns/a', 'ns/c', 'ns/b', 'ns/c']);
   });
 
   it('keeps a vanity issuer apart from the canonical one', async () => {

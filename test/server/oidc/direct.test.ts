@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, organization, workspace } from '../../support/objects.ts';
-import { PAGE_CSP } from '../../../server/oidc/html.ts';
+import { API_CSP } from '../../../server/oidc/html.ts';
 
 let gh: TestServer;
 let secret: string;
@@ -84,7 +84,7 @@ describe('the direct path to a built issuer', () => {
     expect(steps).toEqual([true, true, true]);
   });
 
-  it('answers a token request with the same headers as the Koa app: page headers, request id, no-store', async () => {
+  it('answers a token request with the same headers as the Koa app: the API header policy, request id, no-store', async () => {
     const ask = () =>
       fetch(`${gh.url}/${NS}/forge/token`, {
         method: 'POST',
@@ -114,7 +114,9 @@ describe('the direct path to a built issuer', () => {
     expect(viaKoa!.status).toBe(200);
     expect(viaDirect!.status).toBe(200);
     expect(headers(viaDirect!)).toEqual(headers(viaKoa!));
-    expect(headers(viaDirect!)).toMatchObject({ 'cache-control': 'no-store', 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
+    expect(headers(viaDirect!)).toMatchObject({ 'cache-control': 'no-store', 'content-security-policy': API_CSP, 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff' });
+    // JSON for programs: the page policy's referrer rule has nothing to govern.
+    expect(headers(viaDirect!)['referrer-policy']).toBeUndefined();
     for (const res of [viaKoa!, viaDirect!]) expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 

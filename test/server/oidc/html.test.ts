@@ -11,6 +11,7 @@ import { Browser } from '../../support/browser.ts';
 import { loopbackFetch } from '../../support/loopback.ts';
 import { CALLBACK, setPassword, signInAt } from '../../support/sign-in.ts';
 import { PEER_KEYS } from '../../../demo/peers/saml-idp.ts';
+import { API_CSP } from '../../../server/oidc/html.ts';
 
 const PASSWORD = 'correct horse battery staple 42';
 const NATIVE = 'com.forge.app:/callback';
@@ -145,10 +146,24 @@ describe('every page carries the page security headers', () => {
     expect(elsewhere).not.toContain('com.forge.app:');
   });
 
-  it('also the direct path and the JSON endpoints (harmless there)', async () => {
-    for (const path of ['/.well-known/openid-configuration', '/jwks']) {
-      await fetch(`${issuer()}${path}`);
-      expectPageHeaders(await fetch(`${issuer()}${path}`), path);
+  it('JSON endpoints carry the API policy instead, on both paths: no framing, no sniffing, nothing to render', async () => {
+    const basic = `Basic ${Buffer.from(`${encodeURIComponent(`forge-web.${NS}`)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+    const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic };
+    const asks: [string, RequestInit][] = [
+      ['/.well-known/openid-configuration', {}],
+      ['/.well-known/oauth-authorization-server', {}],
+      ['/jwks', {}],
+      ['/token', { method: 'POST', headers: form, body: 'grant_type=client_credentials' }],
+      ['/token/introspection', { method: 'POST', headers: form, body: 'token=nothing' }],
+      ['/token/revocation', { method: 'POST', headers: form, body: 'token=nothing' }],
+      ['/me', { headers: { authorization: 'Bearer nothing' } }],
+    ];
+    // The first answer of each may come from the provider, the next from what it kept or the direct path.
+    for (const [path, init] of asks) {
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${issuer()}${path}`, init);
+        expect({ path, csp: res.headers.get('content-security-policy'), xfo: res.headers.get('x-frame-options'), nosniff: res.headers.get('x-content-type-options'), referrer: res.headers.get('referrer-policy') }).toEqual({ path, csp: API_CSP, xfo: 'DENY', nosniff: 'nosniff', referrer: null });
+      }
     }
   });
 });
