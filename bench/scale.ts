@@ -12,7 +12,7 @@
  * Prints the creation time, then one line per target:
  *   target <name> <op> <target>: <figure> (met|not met)
  * `--quick` runs it in seconds (500 organizations, short rounds) to try a change; `--cache N`
- * bounds the large server's issuer cache (to measure rebuilds), `--change-every S` changes one
+ * bounds the large server's issuer cache (to measure rebuilds), `--providers N` its live oidc-providers, `--change-every S` changes one
  * organization every S seconds during the rounds (each change moves the namespace's version).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     zipf: { type: 'string', default: '1' },
     cache: { type: 'string' },
+    providers: { type: 'string' },
     'change-every': { type: 'string', default: '0' },
   },
 });
@@ -43,6 +44,8 @@ const CONCURRENCY = Number(values.concurrency);
 const ZIPF = Number(values.zipf);
 /** The issuer cache's bound at the large server (the server's default when unset). */
 const CACHE = values.cache;
+/** How many of the large server's issuers keep their oidc-provider live (the server's default when unset). */
+const PROVIDERS = values.providers;
 /** Seconds between configuration changes (one organization's displayName) during the rounds; 0: none. */
 const CHANGE_EVERY = Number(values['change-every']);
 const PUT_CONCURRENCY = 16;
@@ -255,9 +258,11 @@ const open = async (): Promise<Server> => {
 process.env.BENCH_LABEL = `${SMALL} organizations`;
 const small = await open();
 if (CACHE) process.env.BENCH_MAX_ISSUERS = CACHE;
+if (PROVIDERS) process.env.BENCH_MAX_PROVIDERS = PROVIDERS;
 process.env.BENCH_LABEL = `${ORGS} organizations`;
 const large = await open();
 delete process.env.BENCH_MAX_ISSUERS;
+delete process.env.BENCH_MAX_PROVIDERS;
 delete process.env.BENCH_LABEL;
 const line = (name: string, op: string, target: string, figure: string, met: boolean) => console.log(`target ${name} ${op} ${target}: ${figure} (${met ? 'met' : 'not met'})`);
 try {
@@ -299,7 +304,7 @@ try {
   const { peak } = memoryOf(large.child);
 
   console.log(
-    `issuers at scale: ${ORGS} organizations (and ${SMALL}), each with an m2m client; mix discovery:jwks:token 1:1:2, Zipf s=${ZIPF}, ${CONCURRENCY} concurrent + 1 cold prober, ${ROUNDS} ABBA rounds of ${SECONDS} s${CACHE ? `, issuer cache ${CACHE}` : ''}${CHANGE_EVERY ? `, a change every ${CHANGE_EVERY} s` : ''}; ${cpus().length} cores, Node ${process.version}, ${large.target.store}`,
+    `issuers at scale: ${ORGS} organizations (and ${SMALL}), each with an m2m client; mix discovery:jwks:token 1:1:2, Zipf s=${ZIPF}, ${CONCURRENCY} concurrent + 1 cold prober, ${ROUNDS} ABBA rounds of ${SECONDS} s${CACHE ? `, issuer cache ${CACHE}` : ''}${PROVIDERS ? `, live providers ${PROVIDERS}` : ''}${CHANGE_EVERY ? `, a change every ${CHANGE_EVERY} s` : ''}; ${cpus().length} cores, Node ${process.version}, ${large.target.store}`,
   );
   console.log(`creation: ${ORGS} organizations + ${ORGS} clients + ${ORGS} secrets through the admin API (${how}, secrets ${PUT_CONCURRENCY} in flight) in ${created.toFixed(1)} s (${(ORGS / created).toFixed(0)} organizations/s)`);
   console.log(

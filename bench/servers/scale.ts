@@ -17,7 +17,8 @@ const store = await openStore(process.env.DATABASE_URL ? { databaseUrl: process.
 const token = randomBytes(24).toString('base64url');
 await ensureBootstrapToken(store, token, systemClock.now());
 const maxIssuers = process.env.BENCH_MAX_ISSUERS ? Number(process.env.BENCH_MAX_ISSUERS) : undefined;
-const settings = { store, clock: systemClock, logger: silentLogger, sealer: new Sealer(randomBytes(32).toString('base64url')), publicUrl: 'http://127.0.0.1', ...(maxIssuers ? { maxIssuers } : {}) };
+const maxProviders = process.env.BENCH_MAX_PROVIDERS ? Number(process.env.BENCH_MAX_PROVIDERS) : undefined;
+const settings = { store, clock: systemClock, logger: silentLogger, sealer: new Sealer(randomBytes(32).toString('base64url')), publicUrl: 'http://127.0.0.1', ...(maxIssuers ? { maxIssuers } : {}), ...(maxProviders ? { maxProviders } : {}) };
 const gatehouse = createApp(settings);
 const running = await listen(gatehouse.callback, { host: '127.0.0.1', port: 0 });
 settings.publicUrl = running.url;
@@ -34,6 +35,6 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 process.on('SIGTERM', () => {
-  process.stderr.write(`server (${process.env.BENCH_LABEL ?? running.url}): ${gc.count} collections, major ${gc.major.toFixed(0)} ms, minor ${gc.minor.toFixed(0)} ms, other ${gc.other.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
+  process.stderr.write(`server (${process.env.BENCH_LABEL ?? running.url}): ${gc.count} collections, major ${gc.major.toFixed(0)} ms, minor ${gc.minor.toFixed(0)} ms, other ${gc.other.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB; providers built ${gatehouse.issuers.providersBuilt}, live ${gatehouse.issuers.liveProviders}\n`);
   process.exit(0);
 });

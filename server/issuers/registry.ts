@@ -252,7 +252,7 @@ export class IssuerRegistry {
         answerDocument(ctx, document);
         ctx.oidc = { route: route.name, entities: {} };
       };
-      await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.report(issuer));
+      await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.reportOwn);
       return true;
     }
     // The client_credentials grant, at an organization's issuer.
@@ -262,6 +262,9 @@ export class IssuerRegistry {
     ctx.req = ctx.request.req = replayOf(ctx.req, body);
     return false;
   }
+
+  /** Logs a failure of an answer of our own (the request's URL as it came, whichever path it took). */
+  private readonly reportOwn = (error: unknown, ctx: Context): void => this.options.logger.error(`${ctx.method} ${(ctx.req as { originalUrl?: string }).originalUrl ?? ctx.originalUrl} failed`, error);
 
   private report(issuer: Issuer): (error: unknown, ctx: Context) => void {
     return (error, ctx) => this.options.logger.error(`${ctx.method} ${issuer.snapshot.path}${ctx.path} failed`, error);
