@@ -56,6 +56,8 @@ export const RUNTIME_ACTIONS = [
   'user.roles-changed',
   'user.password-set',
   'user.password-link-created',
+  // A password change on the account page refused (a form from elsewhere, a sign-in not recent enough).
+  'user.password-refused',
   'user.updated',
   'user.erased',
   'group.provisioned',

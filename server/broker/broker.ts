@@ -18,6 +18,7 @@ import { methodsFor, mfaLevel, reaches, type MfaLevel } from '../oidc/step-up.ts
 import { allowOwnScripts } from '../oidc/html.ts';
 import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication } from '../passkeys/service.ts';
 import { PasskeyPages, rpOf } from './passkey-pages.ts';
+import { accountHome } from './account-pages.ts';
 import { assetBase, passkeyForm } from '../passkeys/pages.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
@@ -191,6 +192,10 @@ export class Broker {
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/passkey$/.exec(rest)) && ctx.method === 'POST') {
       await this.passkeyPages.passwordless(ctx, issuer, m[1]!);
+      return true;
+    }
+    if (rest === '/account' && ctx.method === 'GET') {
+      await accountHome(ctx, issuer, this.options);
       return true;
     }
     if (rest === '/account/passkeys') {

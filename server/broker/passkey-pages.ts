@@ -1,8 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { organizationChain } from '../../api/index.ts';
 import type { AuditAction } from '../audit/actions.ts';
+import { ACCOUNT_PAGES, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn } from '../oidc/account.ts';
 import { readForm } from '../oidc/forms.ts';
 import { allowOwnScripts, escapeHtml } from '../oidc/html.ts';
 import { brandingOf, usesDirectory, type IssuerSnapshot } from '../oidc/snapshot.ts';
@@ -156,8 +157,8 @@ export class PasskeyPages {
 
   /**
    * `{issuer}/account/passkeys`: the signed-in user's passkeys at this issuer (its session
-   * cookie says who), to add, rename and remove. Changes are POSTs from this page only: each
-   * form carries a token derived from the session's id, which no other site can read (and the
+   * cookie says who; nobody signed in: through the issuer's sign-in and back), to add, rename
+   * and remove. Changes are POSTs from this page only: each form carries a token derived from the session's id, which no other site can read (and the
    * session cookie is SameSite=lax); each change is audited.
    */
   async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
@@ -167,18 +168,15 @@ export class PasskeyPages {
       const ticket = (await readForm(ctx, 256 * 1024)).get('ticket');
       if (ticket) return this.enrolWithTicket(ctx, issuer, ticket);
     }
-    const session = await provider.Session.get(ctx);
-    const user = session.accountId ? await this.deps.options.store.users.find(snapshot.namespace, session.accountId) : undefined;
-    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
-      render(ctx, 401, brandingOf(snapshot), 'Your passkeys', '<p class="error">You are not signed in here. Sign in to an application of your organization, then come back to this page.</p>');
-      return;
-    }
+    const signedIn = await accountSession(ctx, provider, snapshot, this.deps.options.store);
+    // Nobody signed in here: through the issuer's sign-in, and back to this page.
+    if (!signedIn) return sendToSignIn(ctx, provider, 'passkeys');
+    const { user } = signedIn;
     const branding = brandingOf(snapshot, user.organization || undefined);
     const rp = rpOf(issuer, user.organization);
     const methods = settingsFor(snapshot, user.organization).mfaMethods.value;
-    const self = `${snapshot.path}/account/passkeys`;
-    const csrf = createHash('sha256').update(`passkeys ${session.jti}`).digest('base64url');
-    const token = `<input type="hidden" name="csrf" value="${csrf}">`;
+    const self = `${snapshot.path}${ACCOUNT_PAGES.passkeys}`;
+    const token = `<input type="hidden" name="csrf" value="${formToken('passkeys', signedIn)}">`;
     const page = async (status: number, message?: { error?: string; notice?: string }) => {
       const mine = await this.deps.options.store.passkeys.list(snapshot.namespace, user.id);
       let add = '<p>Your organization does not allow passkeys.</p>';
@@ -191,13 +189,12 @@ export class PasskeyPages {
         status,
         branding,
         'Your passkeys',
-        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}`,
+        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}${homeLink(snapshot.path)}`,
       );
     };
     if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });
     const form = await readForm(ctx, 256 * 1024);
-    const presented = Buffer.from(form.get('csrf') ?? '');
-    if (presented.length !== csrf.length || !timingSafeEqual(presented, Buffer.from(csrf))) {
+    if (!formTokenMatches('passkeys', signedIn, form.get('csrf'))) {
       await this.deps.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
       return page(403, { error: 'This change did not come from this page. Try again.' });
     }

@@ -236,10 +236,10 @@ describe('the account page at the issuer', () => {
   let csrf = '';
   const change = (s: Started, fields: Record<string, string>, token = csrf) => s.browser.submit(account(), { csrf: token, ...fields });
 
-  it('is for a signed-in user only', async () => {
-    const res = await fetch(account());
-    expect(res.status).toBe(401);
-    expect(await res.text()).toContain('not signed in');
+  it('is for a signed-in user only: without a session, through the sign-in and back (test/server/broker/account-pages.test.ts)', async () => {
+    const res = await fetch(account(), { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!).searchParams.get('state')).toBe('passkeys');
   });
 
   it("lists the signed-in user's passkeys, renames, adds and removes one, each audited", async () => {

@@ -1,0 +1,93 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'koa';
+import type { ClientMetadata, Provider } from 'oidc-provider';
+import type { Store, UserRecord } from '../store/index.ts';
+import { escapeHtml } from './html.ts';
+import type { IssuerSnapshot } from './snapshot.ts';
+
+/**
+ * The issuer's own client behind the account pages (`{issuer}/account`, `/account/passkeys`,
+ * `/account/password`). It asks for nothing (`response_type=none`): an authorization through
+ * it only opens, or renews, the issuer's session, which the pages then read. No declared
+ * client can have this id (theirs are `name.namespace`).
+ */
+export const ACCOUNT_CLIENT_ID = 'gatehouse-account';
+
+/** How recent a sign-in must be for a change on the account pages (a passkey added or removed, a password changed). */
+export const RECENT_SIGN_IN_SECONDS = 10 * 60;
+
+/** The account pages an authorization can come back to: the `state` it carries. */
+export const ACCOUNT_PAGES = { account: '/account', passkeys: '/account/passkeys', password: '/account/password' } as const;
+export type AccountPage = keyof typeof ACCOUNT_PAGES;
+
+export const isAccountPage = (s: unknown): s is AccountPage => typeof s === 'string' && Object.hasOwn(ACCOUNT_PAGES, s);
+
+/** The account client's registration at an issuer: its one redirect URI is `{issuer}/account`. */
+export function accountClient(issuer: string): ClientMetadata {
+  return {
+    client_id: ACCOUNT_CLIENT_ID,
+    client_name: 'Your account',
+    scope: 'openid',
+    response_types: ['none'],
+    grant_types: [],
+    redirect_uris: [`${issuer.replace(/\/+$/, '')}${ACCOUNT_PAGES.account}`],
+    token_endpoint_auth_method: 'none',
+  };
+}
+
+/** The signed-in user of the issuer's session, when there is one and the user may still be here. */
+export interface AccountSession {
+  user: UserRecord;
+  /** The session's id (`jti`): each page's form token is derived from it. */
+  id: string;
+  /** When the user signed in (oidc-provider stamps it, in seconds, from the system clock). */
+  loginTs: number | undefined;
+}
+
+/** The user the issuer's session cookie names: active, and at an organization's issuer one of its users. */
+export async function accountSession(ctx: Context, provider: Provider, snapshot: IssuerSnapshot, store: Store): Promise<AccountSession | undefined> {
+  const session = await provider.Session.get(ctx);
+  const user = session.accountId ? await store.users.find(snapshot.namespace, session.accountId) : undefined;
+  if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) return undefined;
+  return { user, id: session.jti, loginTs: session.loginTs };
+}
+
+/**
+ * Whether the session's sign-in is recent enough for a change. oidc-provider stamps `loginTs`
+ * with the system clock; `now` is the server's clock, which is the system's outside tests.
+ */
+export function signedInRecently(session: AccountSession, now: number): boolean {
+  return session.loginTs !== undefined && Math.floor(now / 1000) - session.loginTs <= RECENT_SIGN_IN_SECONDS;
+}
+
+/**
+ * Sends the browser through the issuer's sign-in and back to `page`: an authorization through
+ * the account client. `fresh`: the user signs in again even with a live session (prompt=login),
+ * the address already filled in.
+ */
+export function sendToSignIn(ctx: Context, provider: Provider, page: AccountPage, options: { fresh?: boolean; loginHint?: string } = {}): void {
+  const issuer = provider.issuer.replace(/\/+$/, '');
+  const params = new URLSearchParams({ client_id: ACCOUNT_CLIENT_ID, response_type: 'none', scope: 'openid', redirect_uri: `${issuer}${ACCOUNT_PAGES.account}`, state: page });
+  if (options.fresh) params.set('prompt', 'login');
+  if (options.loginHint) params.set('login_hint', options.loginHint);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.status = 303;
+  ctx.redirect(`${issuer}/auth?${params}`);
+}
+
+/** A form token of an account page: derived from the session's id, which no other site can read. */
+export function formToken(page: AccountPage, session: AccountSession): string {
+  return createHash('sha256').update(`${page} ${session.id}`).digest('base64url');
+}
+
+/** Whether a posted form token is the page's, compared in constant time. */
+export function formTokenMatches(page: AccountPage, session: AccountSession, presented: string | null | undefined): boolean {
+  const expected = Buffer.from(formToken(page, session));
+  const given = Buffer.from(presented ?? '');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The link back to the account's home, for the pages below it (`path`: the issuer's path). */
+export function homeLink(path: string): string {
+  return `<p><a id="account-home" href="${escapeHtml(`${path}${ACCOUNT_PAGES.account}`)}">Your account</a></p>`;
+}

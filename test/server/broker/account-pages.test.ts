@@ -1,0 +1,164 @@
+// The account pages of an issuer, for every user of it: `{issuer}/account` says who is signed in
+// and links to the passkey and password pages and sign-out; without a session each page sends
+// the browser through the issuer's sign-in (the issuer's own account client, response_type=none)
+// and back. The password page changes a signed-in directory user's password.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Browser } from '../../support/browser.ts';
+import { startTestServer, type TestServer } from '../../support/server.ts';
+import { NS, client, idp, organization, user } from '../../support/objects.ts';
+import { setPassword } from '../../support/sign-in.ts';
+import { formAction, hiddenFields, text } from './flow.ts';
+
+let gh: TestServer;
+const PASSWORD = 'correct horse battery staple';
+const NEW_PASSWORD = 'another horse, another staple';
+const issuer = () => `${gh.url}/${NS}/cascade`;
+const lastAudit = async (action: string) => (await gh.admin('GET', `/admin/v1/audit?action=${action}&limit=1`)).body.items[0];
+
+beforeAll(async () => {
+  gh = await startTestServer();
+  await gh.put('organizations', organization('cascade', { displayName: 'Cascade Consulting' }));
+  await gh.put('idpconnections', idp('cascade-directory', 'cascade', { type: 'directory', oidc: undefined, emailDomains: ['cascade.example'] }));
+  await gh.put('clients', client('timesheets', 'cascade', { redirectUris: ['https://timesheets.example/callback'], scopes: ['openid', 'email'] }));
+  await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/timesheets/secret`);
+  await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Lima' }));
+  await gh.put('users', user('ben', 'cascade', { email: 'ben@cascade.example' }));
+  for (const name of ['ana', 'ben']) await setPassword(gh, name, PASSWORD);
+});
+afterAll(async () => {
+  await gh?.close();
+});
+
+/** Follows redirects from `url` and fills each sign-in page (email first, then the password) until another page. */
+async function through(browser: Browser, url: string, email: string, password = PASSWORD): Promise<{ url: string; res: Response; html: string }> {
+  gh.clock.set(Date.now()); // oidc-provider stamps the sign-in with the system clock
+  let at = await browser.follow(url);
+  let html = await at.res.text();
+  for (let step = 0; step < 3; step++) {
+    if (!/\/interaction\//.test(at.url) || !/name="email"/.test(html)) break;
+    const fields: Record<string, string> = /name="password"/.test(html) ? { email, password } : { email };
+    const action = formAction(html, at.url);
+    const posted = await browser.submit(action, { ...hiddenFields(html), ...fields });
+    at = posted.status >= 300 && posted.status < 400 ? await browser.follow(new URL(posted.headers.get('location')!, action).href) : { url: action, res: posted };
+    html = await at.res.text();
+  }
+  return { ...at, html };
+}
+
+describe('the home page', () => {
+  it('sends a browser without a session through the sign-in, with the account client asking for nothing', async () => {
+    const res = await fetch(`${issuer()}/account`, { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    const to = new URL(res.headers.get('location')!);
+    expect(to.href.startsWith(`${issuer()}/auth?`)).toBe(true);
+    expect(Object.fromEntries(to.searchParams)).toMatchObject({ client_id: 'gatehouse-account', response_type: 'none', redirect_uri: `${issuer()}/account`, state: 'account' });
+  });
+
+  it('comes back signed in, and shows who, the links to the passkey and password pages, and sign-out', async () => {
+    const browser = new Browser();
+    const home = await through(browser, `${issuer()}/account`, 'ana@cascade.example');
+    expect(home.url).toBe(`${issuer()}/account?state=account&iss=${encodeURIComponent(issuer())}`);
+    expect(home.res.status).toBe(200);
+    expect(home.html).toContain('Signed in as <strong>Ana Lima (ana@cascade.example)</strong> of Cascade Consulting');
+    expect(home.html).toContain(`href="/${NS}/cascade/account/passkeys"`);
+    expect(home.html).toContain(`href="/${NS}/cascade/account/password"`);
+    expect(home.html).toContain(`id="sign-out" href="/${NS}/cascade/session/end"`);
+    // Not an administrator: no portal.
+    expect(home.html).not.toContain('id="portal"');
+    expect(await lastAudit('login.succeeded')).toMatchObject({ subject: 'ana', client: 'gatehouse-account' });
+    // Sign-out ends the session: the page sends the browser to sign in again.
+    const end = await browser.follow(`${issuer()}/session/end`);
+    const html = await end.res.text();
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
+    // Named by no client, the sign-out is the issuer's whole session, every application's sign-in with it.
+    expect(html).toContain('<input type="hidden" name="logout" value="yes">');
+    const out = await browser.submit(formAction(html, end.url), { xsrf, logout: 'yes' });
+    expect(out.status).toBe(303);
+    const after = await browser.fetch(`${issuer()}/account`);
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toContain('/auth?');
+  });
+
+  it('goes back to the page the sign-in started from', async () => {
+    const browser = new Browser();
+    const res = await fetch(`${issuer()}/account/passkeys`, { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!).searchParams.get('state')).toBe('passkeys');
+    const passkeys = await through(browser, `${issuer()}/account/passkeys`, 'ben@cascade.example');
+    expect(passkeys.url).toBe(`${issuer()}/account/passkeys`);
+    expect(passkeys.html).toContain('Your passkeys');
+    expect(passkeys.html).toContain('ben@cascade.example');
+    expect(passkeys.html).toContain(`id="account-home" href="/${NS}/cascade/account"`);
+  });
+
+  it('never loops: back from a sign-in that did not end in a session, it says so', async () => {
+    const res = await fetch(`${issuer()}/account?error=access_denied&state=passkeys`, { redirect: 'manual' });
+    expect(res.status).toBe(401);
+    expect(await text(res)).toContain('You are not signed in here (access_denied)');
+    // A description in the link is not shown: the page says only fixed texts.
+    const crafted = await fetch(`${issuer()}/account?error=${encodeURIComponent('Call +1 555 0100 now')}&error_description=evil`, { redirect: 'manual' });
+    expect(await text(crafted)).not.toMatch(/555|evil/);
+  });
+
+  it('sends nowhere but its own pages: a state that is not one stays home', async () => {
+    const browser = new Browser();
+    await through(browser, `${issuer()}/account`, 'ben@cascade.example');
+    const res = await browser.fetch(`${issuer()}/account?state=${encodeURIComponent('https://evil.example/')}`);
+    expect(res.status).toBe(200);
+    const back = await browser.fetch(`${issuer()}/account?state=password`);
+    expect(back.status).toBe(303);
+    expect(back.headers.get('location')).toBe(`/${NS}/cascade/account/password`);
+  });
+});
+
+describe('the account client', () => {
+  it('is not for declared clients: response_type=none is refused to them', async () => {
+    const url = new URL(`${issuer()}/auth`);
+    for (const [k, v] of Object.entries({ client_id: `timesheets.${NS}`, response_type: 'none', scope: 'openid', redirect_uri: 'https://timesheets.example/callback', state: 's' })) url.searchParams.set(k, v);
+    const res = await fetch(url, { redirect: 'manual' });
+    const location = new URL(res.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe('https://timesheets.example/callback');
+    expect(Object.fromEntries(location.searchParams)).toMatchObject({ error: 'invalid_request', state: 's' });
+    expect(location.searchParams.get('error_description')).toMatch(/response_type/);
+  });
+
+  it('gets no token, and redirects nowhere but the account page', async () => {
+    const token = await fetch(`${issuer()}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: 'gatehouse-account', grant_type: 'authorization_code', code: 'x', redirect_uri: `${issuer()}/account` }) });
+    expect(token.status).toBe(400);
+    expect(await token.json()).toMatchObject({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
+    const url = new URL(`${issuer()}/auth`);
+    for (const [k, v] of Object.entries({ client_id: 'gatehouse-account', response_type: 'none', scope: 'openid', redirect_uri: 'https://evil.example/account', state: 'account' })) url.searchParams.set(k, v);
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(await text(res)).toContain('redirect_uri did not match');
+  });
+});
+
+describe('the password page', () => {
+  it("changes a signed-in directory user's password: every session ends, the user is told, the new one signs in", async () => {
+    const browser = new Browser();
+    const page = await through(browser, `${issuer()}/account/password`, 'ana@cascade.example');
+    expect(page.url).toBe(`${issuer()}/account/password`);
+    expect(page.html).toContain('Change your password');
+    const fields = hiddenFields(page.html);
+    // A form from another site has no token: refused and audited, the password unchanged.
+    const forged = await browser.submit(`${issuer()}/account/password`, { password: NEW_PASSWORD });
+    expect(forged.status).toBe(403);
+    expect(await lastAudit('user.password-refused')).toMatchObject({ subject: 'ana', outcome: 'refused', data: { reason: 'cross-site-form' } });
+    const short = await browser.submit(`${issuer()}/account/password`, { ...fields, password: 'short' });
+    expect(short.status).toBe(400);
+    const changed = await browser.submit(`${issuer()}/account/password`, { ...fields, password: NEW_PASSWORD });
+    expect(changed.status).toBe(200);
+    expect(await text(changed)).toContain('Your password is changed');
+    expect(await lastAudit('user.password-set')).toMatchObject({ subject: 'ana', data: { via: 'account page', replaced: true } });
+    const told = (await gh.store.notifications.list(NS, { organizations: ['cascade'] })).filter((m) => m.message === 'password-changed' && m.userId === 'ana');
+    expect(told).toHaveLength(1);
+    // This browser's session ended with the change.
+    expect((await browser.fetch(`${issuer()}/account`)).status).toBe(303);
+    const old = await through(new Browser(), `${issuer()}/account`, 'ana@cascade.example');
+    expect(old.res.status).toBe(401);
+    const again = await through(new Browser(), `${issuer()}/account`, 'ana@cascade.example', NEW_PASSWORD);
+    expect(again.res.status).toBe(200);
+    expect(again.html).toContain('Ana Lima');
+  });
+});
