@@ -19,6 +19,7 @@ import { allowOwnScripts } from '../oidc/html.ts';
 import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication } from '../passkeys/service.ts';
 import { PasskeyPages, rpOf } from './passkey-pages.ts';
 import { accountHome } from './account-pages.ts';
+import { loginTs } from '../oidc/account.ts';
 import { assetBase, passkeyForm } from '../passkeys/pages.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
@@ -496,7 +497,7 @@ export class Broker {
       return;
     }
     if (learn) await this.options.risk!.learn(snapshot.namespace, user.id, learn);
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr, ts: loginTs(this.options.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
   }
 
@@ -543,7 +544,7 @@ export class Broker {
     const amr = [...new Set([...pending.login.amr, ...second.amr, 'mfa'])];
     await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
     if (pending.learn) await this.options.risk?.learn(snapshot.namespace, user.id, pending.learn);
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: second.acr } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: second.acr, ts: loginTs(this.options.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
   }
 

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { organizationChain } from '../../api/index.ts';
 import type { AuditAction } from '../audit/actions.ts';
-import { ACCOUNT_PAGES, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn } from '../oidc/account.ts';
+import { ACCOUNT_PAGES, RECENT_SIGN_IN_SECONDS, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn, signInUrl, signedInRecently } from '../oidc/account.ts';
 import { readForm } from '../oidc/forms.ts';
 import { allowOwnScripts, escapeHtml } from '../oidc/html.ts';
 import { brandingOf, usesDirectory, type IssuerSnapshot } from '../oidc/snapshot.ts';
@@ -158,7 +158,8 @@ export class PasskeyPages {
   /**
    * `{issuer}/account/passkeys`: the signed-in user's passkeys at this issuer (its session
    * cookie says who; nobody signed in: through the issuer's sign-in and back), to add, rename
-   * and remove. Changes are POSTs from this page only: each form carries a token derived from the session's id, which no other site can read (and the
+   * and remove. Changes need a sign-in in the last ten minutes (else through the sign-in again,
+   * and back). Changes are POSTs from this page only: each form carries a token derived from the session's id, which no other site can read (and the
    * session cookie is SameSite=lax); each change is audited.
    */
   async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
@@ -177,10 +178,14 @@ export class PasskeyPages {
     const methods = settingsFor(snapshot, user.organization).mfaMethods.value;
     const self = `${snapshot.path}${ACCOUNT_PAGES.passkeys}`;
     const token = `<input type="hidden" name="csrf" value="${formToken('passkeys', signedIn)}">`;
+    // Changes need a recent sign-in: a session left open on a shared computer adds or removes nothing.
+    const recent = signedInRecently(signedIn, this.deps.options.clock.now());
     const page = async (status: number, message?: { error?: string; notice?: string }) => {
       const mine = await this.deps.options.store.passkeys.list(snapshot.namespace, user.id);
       let add = '<p>Your organization does not allow passkeys.</p>';
-      if (methods.includes('webauthn')) {
+      if (methods.includes('webauthn') && !recent) {
+        add = `<h2>Add a passkey</h2><p id="sign-in-again">To add or remove a passkey, sign in again first: your last sign-in here is more than ${RECENT_SIGN_IN_SECONDS / 60} minutes old.</p><p><a class="button" id="reauthenticate" href="${escapeHtml(signInUrl(provider, 'passkeys', { fresh: true }))}">Sign in again</a></p>`;
+      } else if (methods.includes('webauthn')) {
         allowOwnScripts(ctx);
         add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.deps.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.deps.options.publicUrl()), nameField: true, hidden: { op: 'register' }, extra: token })}`;
       }
@@ -197,6 +202,10 @@ export class PasskeyPages {
     if (!formTokenMatches('passkeys', signedIn, form.get('csrf'))) {
       await this.deps.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
       return page(403, { error: 'This change did not come from this page. Try again.' });
+    }
+    if (!recent) {
+      await this.deps.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'sign-in-not-recent', op: form.get('op') ?? '' } });
+      return sendToSignIn(ctx, provider, 'passkeys', { fresh: true });
     }
     const changed = await accountChange(this.deps.passkeys, rp, user, form, methods.includes('webauthn'));
     if ('error' in changed) return page(changed.status, { error: changed.error });

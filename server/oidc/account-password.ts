@@ -6,7 +6,7 @@ import { endUserTokens } from '../governance/token-ends.ts';
 import { enqueueForUser, iso } from '../notifications/outbox.ts';
 import type { Store } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword } from '../users/passwords.ts';
-import { ACCOUNT_PAGES, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn } from './account.ts';
+import { ACCOUNT_PAGES, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn, signedInRecently } from './account.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page } from './html.ts';
 import { brandingOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
@@ -19,7 +19,8 @@ export interface AccountPasswordContext {
 
 /**
  * `{issuer}/account/password` without a link's token: the signed-in directory user changes
- * the password (nobody signed in: through the issuer's sign-in and back). The form carries a
+ * the password (nobody signed in: through the issuer's sign-in and back; signed in more than ten
+ * minutes ago: through it again, RECENT_SIGN_IN_SECONDS). The form carries a
  * token derived from the session's id. A changed password ends every session, grant and
  * refresh token of the user, this browser's too, and the user is told by message, as a reset does.
  */
@@ -38,6 +39,12 @@ export async function accountPassword(ctx: Context, provider: Provider, snapshot
   if (user.connection !== 'directory' || !usesDirectory(snapshot, user.organization)) {
     answer(403, 'Your password', '<p class="error">Your password is your organization\'s: change it at your organization\'s own identity provider.</p>');
     return;
+  }
+  // A change needs a recent sign-in: a session left open elsewhere changes nothing. The page is
+  // only for the change, so even showing it sends the user through the sign-in again.
+  if (!signedInRecently(signedIn, deps.clock.now())) {
+    if (ctx.method === 'POST') await deps.audit.append({ action: 'user.password-refused', actor: user.id, namespace: snapshot.namespace, organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'sign-in-not-recent' } });
+    return sendToSignIn(ctx, provider, 'password', { fresh: true });
   }
   const self = `${snapshot.path}${ACCOUNT_PAGES.password}`;
   const form = (error?: string) =>

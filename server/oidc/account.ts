@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import type { ClientMetadata, Provider } from 'oidc-provider';
+import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { escapeHtml } from './html.ts';
 import type { IssuerSnapshot } from './snapshot.ts';
@@ -40,7 +41,7 @@ export interface AccountSession {
   user: UserRecord;
   /** The session's id (`jti`): each page's form token is derived from it. */
   id: string;
-  /** When the user signed in (oidc-provider stamps it, in seconds, from the system clock). */
+  /** When the user signed in, in seconds (loginTs: stamped from the server's clock). */
   loginTs: number | undefined;
 }
 
@@ -53,26 +54,36 @@ export async function accountSession(ctx: Context, provider: Provider, snapshot:
 }
 
 /**
- * Whether the session's sign-in is recent enough for a change. oidc-provider stamps `loginTs`
- * with the system clock; `now` is the server's clock, which is the system's outside tests.
+ * A sign-in's time as a login result's `ts` (oidc-provider's session `loginTs`, seconds): from
+ * the server's clock, which the session lifetime and these pages judge it by (oidc-provider
+ * would stamp the system's).
  */
+export function loginTs(clock: Clock): number {
+  return Math.floor(clock.now() / 1000);
+}
+
+/** Whether the session's sign-in is recent enough for a change (RECENT_SIGN_IN_SECONDS). */
 export function signedInRecently(session: AccountSession, now: number): boolean {
   return session.loginTs !== undefined && Math.floor(now / 1000) - session.loginTs <= RECENT_SIGN_IN_SECONDS;
 }
 
 /**
- * Sends the browser through the issuer's sign-in and back to `page`: an authorization through
- * the account client. `fresh`: the user signs in again even with a live session (prompt=login),
- * the address already filled in.
+ * Where the browser goes through the issuer's sign-in and back to `page`: an authorization
+ * through the account client. `fresh`: the user signs in again even with a live session
+ * (prompt=login), from the email-first page, where a passkey is offered too.
  */
-export function sendToSignIn(ctx: Context, provider: Provider, page: AccountPage, options: { fresh?: boolean; loginHint?: string } = {}): void {
+export function signInUrl(provider: Provider, page: AccountPage, options: { fresh?: boolean } = {}): string {
   const issuer = provider.issuer.replace(/\/+$/, '');
   const params = new URLSearchParams({ client_id: ACCOUNT_CLIENT_ID, response_type: 'none', scope: 'openid', redirect_uri: `${issuer}${ACCOUNT_PAGES.account}`, state: page });
   if (options.fresh) params.set('prompt', 'login');
-  if (options.loginHint) params.set('login_hint', options.loginHint);
+  return `${issuer}/auth?${params}`;
+}
+
+/** Sends the browser through the issuer's sign-in and back to `page` (signInUrl). */
+export function sendToSignIn(ctx: Context, provider: Provider, page: AccountPage, options: { fresh?: boolean } = {}): void {
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 303;
-  ctx.redirect(`${issuer}/auth?${params}`);
+  ctx.redirect(signInUrl(provider, page, options));
 }
 
 /** A form token of an account page: derived from the session's id, which no other site can read. */

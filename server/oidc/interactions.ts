@@ -20,7 +20,7 @@ import { RESET_PURPOSE, forgotPassword, type RecoveryContext } from '../users/re
 import { endUserTokens } from '../governance/token-ends.ts';
 import { enqueueForUser, iso } from '../notifications/outbox.ts';
 import { accountPassword } from './account-password.ts';
-import { homeLink } from './account.ts';
+import { homeLink, loginTs } from './account.ts';
 
 export interface InteractionContext {
   store: Store;
@@ -180,7 +180,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       await deps.complete(ctx, user, { amr: ['pwd'], acr: ACR.password });
       return true;
     }
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: ACR.password } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: ACR.password, ts: loginTs(deps.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
     return true;
   }

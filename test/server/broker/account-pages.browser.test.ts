@@ -1,6 +1,7 @@
 // The account pages in a real browser (Debian's Chromium, playwright-core): a user with no role
 // opens `{issuer}/account`, is sent through the issuer's sign-in and back, moves between the home,
-// passkey and password pages by their links, and signs out; every page under its CSP.
+// passkey and password pages by their links, signs out, and signs in again for a change once the
+// last sign-in is over ten minutes old; every page under its CSP.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -76,6 +77,20 @@ withBrowser('the account pages in Chromium', () => {
     await signIn();
     await page.waitForURL((u) => u.pathname === `/${NS}/cascade/account/passkeys`);
     expect(await page.textContent('h1')).toBe('Your passkeys');
+  });
+
+  it('asks for a sign-in again before a change once the last one is more than ten minutes old', async () => {
+    expect(await page.locator('#passkey-form').count()).toBe(1);
+    gh.clock.advance(11 * 60_000);
+    await page.reload();
+    expect(await page.textContent('#sign-in-again')).toContain('sign in again first');
+    expect(await page.locator('#passkey-form').count()).toBe(0);
+    await page.click('#reauthenticate');
+    // The email-first page, though the session lives: a new sign-in, then back.
+    expect(await page.textContent('h1')).toBe('Sign in');
+    await signIn();
+    await page.waitForURL((u) => u.pathname === `/${NS}/cascade/account/passkeys`);
+    expect(await page.locator('#passkey-form').count()).toBe(1);
   });
 
   it('ran every page under its CSP, with no violation', () => {

@@ -3,6 +3,8 @@
 // the browser through the issuer's sign-in (the issuer's own account client, response_type=none)
 // and back. The password page changes a signed-in directory user's password.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
+import { SoftAuthenticator } from '../../support/authenticator.ts';
 import { Browser } from '../../support/browser.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user } from '../../support/objects.ts';
@@ -31,7 +33,6 @@ afterAll(async () => {
 
 /** Follows redirects from `url` and fills each sign-in page (email first, then the password) until another page. */
 async function through(browser: Browser, url: string, email: string, password = PASSWORD): Promise<{ url: string; res: Response; html: string }> {
-  gh.clock.set(Date.now()); // oidc-provider stamps the sign-in with the system clock
   let at = await browser.follow(url);
   let html = await at.res.text();
   for (let step = 0; step < 3; step++) {
@@ -43,6 +44,21 @@ async function through(browser: Browser, url: string, email: string, password = 
     html = await at.res.text();
   }
   return { ...at, html };
+}
+
+const unhtml = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+
+/** The passkey form of a page, as its script reads it: its options and hidden fields. */
+function passkeyFormOf(html: string): { options: unknown; hidden: Record<string, string> } {
+  const m = /<form id="passkey-form"[^>]* data-options="([^"]+)">([\s\S]*?)<\/form>/.exec(html);
+  if (!m) throw new Error('no passkey form on the page');
+  return { options: JSON.parse(unhtml(m[1]!)), hidden: Object.fromEntries([...m[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((h) => [h[1]!, unhtml(h[2]!)])) };
 }
 
 describe('the home page', () => {
@@ -160,5 +176,72 @@ describe('the password page', () => {
     const again = await through(new Browser(), `${issuer()}/account`, 'ana@cascade.example', NEW_PASSWORD);
     expect(again.res.status).toBe(200);
     expect(again.html).toContain('Ana Lima');
+  });
+});
+
+describe('changes need a recent sign-in (ten minutes)', () => {
+  const MINUTE = 60_000;
+  const passkeysPage = () => `${issuer()}/account/passkeys`;
+  const freshSignIn = (location: string | null, page: string) => {
+    const to = new URL(location!);
+    expect(to.href.startsWith(`${issuer()}/auth?`)).toBe(true);
+    expect(Object.fromEntries(to.searchParams)).toMatchObject({ client_id: 'gatehouse-account', prompt: 'login', state: page });
+    return to.href;
+  };
+
+  it('a stale session adds and removes no passkey, even posting the form with a valid token; a fresh sign-in does', async () => {
+    const browser = new Browser();
+    const key = new SoftAuthenticator(new URL(gh.url).origin);
+    const recent = await through(browser, passkeysPage(), 'ben@cascade.example');
+    const form = passkeyFormOf(recent.html);
+    const added = await browser.submit(passkeysPage(), { ...form.hidden, response: JSON.stringify(key.register(form.options as PublicKeyCredentialCreationOptionsJSON)), name: 'Laptop' });
+    expect(added.status).toBe(303);
+    const [laptop] = await gh.store.passkeys.list(NS, 'ben');
+    expect(laptop?.name).toBe('Laptop');
+
+    // Eleven minutes on, the page offers no enrolment, and says why.
+    const before = await (await browser.fetch(passkeysPage())).text();
+    gh.clock.advance(11 * MINUTE);
+    const stale = await (await browser.fetch(passkeysPage())).text();
+    expect(stale).toContain('id="sign-in-again"');
+    expect(stale).not.toContain('id="passkey-form"');
+    // The forms of a page shown while it was recent, posted now with their valid token: through the sign-in again, nothing changed.
+    const again = passkeyFormOf(before);
+    const phone = new SoftAuthenticator(key.origin);
+    const register = await browser.submit(passkeysPage(), { ...again.hidden, response: JSON.stringify(phone.register(again.options as PublicKeyCredentialCreationOptionsJSON)), name: 'Phone' });
+    expect(register.status).toBe(303);
+    freshSignIn(register.headers.get('location'), 'passkeys');
+    const remove = await browser.submit(passkeysPage(), { csrf: again.hidden.csrf!, op: 'remove', id: laptop!.id });
+    expect(remove.status).toBe(303);
+    const signInAgain = freshSignIn(remove.headers.get('location'), 'passkeys');
+    expect((await gh.store.passkeys.list(NS, 'ben')).map((p) => p.name)).toEqual(['Laptop']);
+    expect(await lastAudit('passkey.refused')).toMatchObject({ subject: 'ben', outcome: 'refused', data: { reason: 'sign-in-not-recent', op: 'remove' } });
+
+    // Signed in again (the email-first page, though the session still lives), back on the page: the change goes through.
+    const back = await through(browser, signInAgain, 'ben@cascade.example');
+    expect(back.url).toBe(passkeysPage());
+    expect(back.html).toContain('id="passkey-form"');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(back.html)![1]!;
+    expect((await browser.submit(passkeysPage(), { csrf, op: 'remove', id: laptop!.id })).status).toBe(303);
+    expect(await gh.store.passkeys.count(NS, 'ben')).toBe(0);
+  });
+
+  it('a stale session changes no password, even posting the form with a valid token', async () => {
+    const browser = new Browser();
+    const recent = await through(browser, `${issuer()}/account/password`, 'ben@cascade.example');
+    const fields = hiddenFields(recent.html);
+    const hash = (await gh.store.users.find(NS, 'ben'))!.passwordHash;
+    gh.clock.advance(11 * MINUTE);
+    const shown = await browser.fetch(`${issuer()}/account/password`);
+    expect(shown.status).toBe(303);
+    freshSignIn(shown.headers.get('location'), 'password');
+    const posted = await browser.submit(`${issuer()}/account/password`, { ...fields, password: NEW_PASSWORD });
+    expect(posted.status).toBe(303);
+    const signInAgain = freshSignIn(posted.headers.get('location'), 'password');
+    expect((await gh.store.users.find(NS, 'ben'))!.passwordHash).toBe(hash);
+    expect(await lastAudit('user.password-refused')).toMatchObject({ subject: 'ben', data: { reason: 'sign-in-not-recent' } });
+    const back = await through(browser, signInAgain, 'ben@cascade.example');
+    expect(back.url).toBe(`${issuer()}/account/password`);
+    expect(back.html).toContain('Change your password');
   });
 });
