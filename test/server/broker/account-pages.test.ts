@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import { SoftAuthenticator } from '../../support/authenticator.ts';
 import { Browser } from '../../support/browser.ts';
+import { loopbackFetch } from '../../support/loopback.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user } from '../../support/objects.ts';
 import { setPassword } from '../../support/sign-in.ts';
@@ -14,6 +15,7 @@ import { formAction, hiddenFields, text } from './flow.ts';
 let gh: TestServer;
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'another horse, another staple';
+const VANITY = 'sso.forge.example';
 const issuer = () => `${gh.url}/${NS}/cascade`;
 const lastAudit = async (action: string) => (await gh.admin('GET', `/admin/v1/audit?action=${action}&limit=1`)).body.items[0];
 
@@ -25,7 +27,16 @@ beforeAll(async () => {
   await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/timesheets/secret`);
   await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', displayName: 'Ana Lima' }));
   await gh.put('users', user('ben', 'cascade', { email: 'ben@cascade.example' }));
-  for (const name of ['ana', 'ben']) await setPassword(gh, name, PASSWORD);
+  await gh.put('users', user('olga', 'cascade', { email: 'olga@cascade.example', roles: ['organization-admin'] }));
+  for (const name of ['ana', 'ben', 'olga']) await setPassword(gh, name, PASSWORD);
+  await gh.put('organizations', organization('forge', { displayName: 'Forge Supplies', domains: [VANITY] }));
+  await gh.put('idpconnections', idp('forge-directory', 'forge', { type: 'directory', oidc: undefined, emailDomains: ['forge.example'] }));
+  await gh.put('users', user('lena', 'forge', { email: 'lena@forge.example' }));
+  await setPassword(gh, 'lena', PASSWORD);
+  await gh.put('organizations', organization('pinnacle', { displayName: 'Pinnacle Logistics' }));
+  await gh.put('idpconnections', idp('pinnacle-directory', 'pinnacle', { type: 'directory', oidc: undefined, emailDomains: ['pinnacle.example'] }));
+  await gh.put('users', user('pia', 'pinnacle', { email: 'pia@pinnacle.example' }));
+  await setPassword(gh, 'pia', PASSWORD);
 });
 afterAll(async () => {
   await gh?.close();
@@ -95,6 +106,11 @@ describe('the home page', () => {
     expect(after.headers.get('location')).toContain('/auth?');
   });
 
+  it("links an administrator to the organization's portal too", async () => {
+    const home = await through(new Browser(), `${issuer()}/account`, 'olga@cascade.example');
+    expect(home.html).toContain(`id="portal" href="${issuer()}/portal"`);
+  });
+
   it('goes back to the page the sign-in started from', async () => {
     const browser = new Browser();
     const res = await fetch(`${issuer()}/account/passkeys`, { redirect: 'manual' });
@@ -124,6 +140,25 @@ describe('the home page', () => {
     const back = await browser.fetch(`${issuer()}/account?state=password`);
     expect(back.status).toBe(303);
     expect(back.headers.get('location')).toBe(`/${NS}/cascade/account/password`);
+  });
+});
+
+describe('on a vanity host', () => {
+  it("signs in and comes back on the vanity host itself (the account client's redirect URI is the vanity issuer's)", async () => {
+    const port = new URL(gh.url).port;
+    const vanity = `http://${VANITY}:${port}`;
+    const browser = new Browser((url, init) => loopbackFetch(port)(url, init as Parameters<ReturnType<typeof loopbackFetch>>[1]));
+    const first = await browser.fetch(`${vanity}/account`);
+    expect(first.status).toBe(303);
+    expect(new URL(first.headers.get('location')!).searchParams.get('redirect_uri')).toBe(`${vanity}/account`);
+    const home = await through(browser, `${vanity}/account/passkeys`, 'lena@forge.example');
+    expect(home.url).toBe(`${vanity}/${NS}/forge/account/passkeys`);
+    expect(home.html).toContain('lena@forge.example');
+    const back = await browser.fetch(`${vanity}/${NS}/forge/account`);
+    expect(back.status).toBe(200);
+    expect(await back.text()).toContain('Signed in as <strong>lena@forge.example</strong> of Forge Supplies');
+    // The canonical host's session is another: nobody is signed in there.
+    expect((await browser.fetch(`${gh.url}/${NS}/forge/account`)).status).toBe(303);
   });
 });
 
@@ -176,6 +211,26 @@ describe('the password page', () => {
     const again = await through(new Browser(), `${issuer()}/account`, 'ana@cascade.example', NEW_PASSWORD);
     expect(again.res.status).toBe(200);
     expect(again.html).toContain('Ana Lima');
+  });
+});
+
+describe("a user whose password is not Gatehouse's", () => {
+  it('has no password link, and the password page refuses: the organization signs in elsewhere now', async () => {
+    const browser = new Browser();
+    const home = await through(browser, `${gh.url}/${NS}/pinnacle/account`, 'pia@pinnacle.example');
+    expect(home.html).toContain('id="password"');
+    // Pinnacle moves to its own IdP: its directory connection is removed (the session lives on).
+    expect((await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/idpconnections/pinnacle-directory`)).status).toBeLessThan(300);
+    const after = await (await browser.fetch(`${gh.url}/${NS}/pinnacle/account`)).text();
+    expect(after).toContain('pia@pinnacle.example');
+    expect(after).toContain('id="passkeys"');
+    expect(after).not.toContain('id="password"');
+    const refused = await browser.fetch(`${gh.url}/${NS}/pinnacle/account/password`);
+    expect(refused.status).toBe(403);
+    expect(await text(refused)).toContain("change it at your organization's own identity provider");
+    const hash = (await gh.store.users.find(NS, 'pia'))!.passwordHash;
+    expect((await browser.submit(`${gh.url}/${NS}/pinnacle/account/password`, { password: NEW_PASSWORD })).status).toBe(403);
+    expect((await gh.store.users.find(NS, 'pia'))!.passwordHash).toBe(hash);
   });
 });
 
