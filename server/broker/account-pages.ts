@@ -18,7 +18,7 @@ export async function accountHome(ctx: Context, issuer: BrokerIssuer, options: B
   ctx.set('Cache-Control', 'no-store');
   const state = ctx.query.state;
   const back = isAccountPage(state);
-  const signedIn = await accountSession(ctx, provider, snapshot, options.store);
+  const signedIn = await accountSession(ctx, provider, snapshot, options.store, { now: options.clock.now(), admitUser: issuer.admitUser });
   if (!signedIn) {
     // Back from a sign-in that did not end in a session (refused, cancelled): say so, never loop.
     if (back || ctx.query.error !== undefined) {

@@ -169,7 +169,7 @@ export class PasskeyPages {
       const ticket = (await readForm(ctx, 256 * 1024)).get('ticket');
       if (ticket) return this.enrolWithTicket(ctx, issuer, ticket);
     }
-    const signedIn = await accountSession(ctx, provider, snapshot, this.deps.options.store);
+    const signedIn = await accountSession(ctx, provider, snapshot, this.deps.options.store, { now: this.deps.options.clock.now(), admitUser: issuer.admitUser });
     // Nobody signed in here: through the issuer's sign-in, and back to this page.
     if (!signedIn) return sendToSignIn(ctx, provider, 'passkeys');
     const { user } = signedIn;

@@ -8,6 +8,7 @@ import type { Store } from '../store/index.ts';
 import { MIN_PASSWORD_LENGTH, hashPassword } from '../users/passwords.ts';
 import { ACCOUNT_PAGES, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn, signedInRecently } from './account.ts';
 import { readForm } from './forms.ts';
+import type { UserAdmission } from './admission.ts';
 import { escapeHtml, page } from './html.ts';
 import { brandingOf, usesDirectory, type IssuerSnapshot } from './snapshot.ts';
 
@@ -15,6 +16,8 @@ export interface AccountPasswordContext {
   store: Store;
   clock: Clock;
   audit: AuditWriter;
+  /** At the shared issuer: the user's organization's networks and rate. */
+  admitUser?: UserAdmission | undefined;
 }
 
 /**
@@ -26,7 +29,7 @@ export interface AccountPasswordContext {
  */
 export async function accountPassword(ctx: Context, provider: Provider, snapshot: IssuerSnapshot, deps: AccountPasswordContext): Promise<void> {
   ctx.set('Cache-Control', 'no-store');
-  const signedIn = await accountSession(ctx, provider, snapshot, deps.store);
+  const signedIn = await accountSession(ctx, provider, snapshot, deps.store, { now: deps.clock.now(), admitUser: deps.admitUser });
   if (!signedIn) return sendToSignIn(ctx, provider, 'password');
   const { user } = signedIn;
   const branding = brandingOf(snapshot, user.organization || undefined);

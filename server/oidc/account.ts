@@ -5,6 +5,9 @@ import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { escapeHtml } from './html.ts';
 import type { IssuerSnapshot } from './snapshot.ts';
+import type { UserAdmission } from './admission.ts';
+import { standingOf } from './standing.ts';
+import { organizationChain } from '../../api/index.ts';
 
 /**
  * The issuer's own client behind the account pages (`{issuer}/account`, `/account/passkeys`,
@@ -45,11 +48,26 @@ export interface AccountSession {
   loginTs: number | undefined;
 }
 
-/** The user the issuer's session cookie names: active, and at an organization's issuer one of its users. */
-export async function accountSession(ctx: Context, provider: Provider, snapshot: IssuerSnapshot, store: Store): Promise<AccountSession | undefined> {
+/** What the account pages judge a session by beyond the user: the time, and at the shared issuer the user's organization's networks and rate. */
+export interface AccountChecks {
+  now: number;
+  admitUser?: UserAdmission | undefined;
+}
+
+/**
+ * The user the issuer's session cookie names: active, and at an organization's issuer one of
+ * its users. At the shared issuer the user's own organization must still stand and admit the
+ * request (its networks and rate), as at its own issuer, whose gates do that for every page:
+ * otherwise the pages serve nobody, and the sign-in they send the browser through refuses.
+ */
+export async function accountSession(ctx: Context, provider: Provider, snapshot: IssuerSnapshot, store: Store, checks: AccountChecks): Promise<AccountSession | undefined> {
   const session = await provider.Session.get(ctx);
   const user = session.accountId ? await store.users.find(snapshot.namespace, session.accountId) : undefined;
   if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) return undefined;
+  if (!snapshot.organization && user.organization) {
+    if (!standingOf(organizationChain(snapshot.organizations, user.organization), checks.now, snapshot.workspace?.spec.lifecycle).active) return undefined;
+    if (await checks.admitUser?.(user.organization, ctx.req, ctx.path)) return undefined;
+  }
   return { user, id: session.jti, loginTs: session.loginTs };
 }
 

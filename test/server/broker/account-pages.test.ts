@@ -143,6 +143,38 @@ describe('the home page', () => {
   });
 });
 
+describe("at the namespace's shared issuer", () => {
+  const shared = () => `${gh.url}/${NS}`;
+  const cascade = (spec: object = {}) => organization('cascade', { displayName: 'Cascade Consulting', ...spec });
+
+  it("serves a user of any organization, and nobody whose organization is fenced off or stands no more, as the organization's issuer would", async () => {
+    const browser = new Browser();
+    const home = await through(browser, `${shared()}/account`, 'olga@cascade.example');
+    expect(home.res.status).toBe(200);
+    expect(home.html).toContain('Signed in as <strong>olga@cascade.example</strong> of Cascade Consulting');
+    expect(home.html).toContain(`href="/${NS}/account/passkeys"`);
+    expect((await browser.fetch(`${shared()}/account/passkeys`)).status).toBe(200);
+
+    // Outside Cascade's networks: the session is not enough, and the sign-in it is sent through refuses.
+    await gh.put('organizations', cascade({ network: { allowedCidrs: ['203.0.113.0/24'] } }));
+    const fenced = await browser.fetch(`${shared()}/account/passkeys`);
+    expect(fenced.status).toBe(303);
+    expect(fenced.headers.get('location')).toContain(`/${NS}/auth?`);
+    expect((await browser.follow(`${shared()}/account/password`)).res.status).toBe(401);
+    expect(await lastAudit('access.refused-network')).toMatchObject({ organization: 'cascade' });
+    await gh.put('organizations', cascade());
+    expect((await browser.fetch(`${shared()}/account/passkeys`)).status).toBe(200);
+
+    // Cascade's contract ends (no kill switch pulled: the standing is judged on every request).
+    await gh.put('organizations', cascade({ contract: { id: 'C-cascade', partnerType: 'consultant', owner: 'owner@blixit.example', endsAt: new Date(gh.clock.now() + 60_000).toISOString() } }));
+    gh.clock.advance(2 * 60_000);
+    const ended = await browser.fetch(`${shared()}/account`);
+    expect(ended.status).toBe(303);
+    expect((await browser.fetch(`${gh.url}/${NS}/cascade/account`)).status).toBe(403);
+    await gh.put('organizations', cascade());
+  });
+});
+
 describe('on a vanity host', () => {
   it("signs in and comes back on the vanity host itself (the account client's redirect URI is the vanity issuer's)", async () => {
     const port = new URL(gh.url).port;
