@@ -164,7 +164,7 @@ export class Broker {
     this.upstreams = createUpstreams(options);
     this.totp = new TotpFactors(options);
     this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit });
-    this.passkeyPages = new PasskeyPages({ options, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), complete: (...args) => this.complete(...args) });
+    this.passkeyPages = new PasskeyPages({ options, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), complete: (...args) => this.complete(...args), device: (ctx, snapshot) => this.device(ctx, snapshot) });
     this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
   }
 

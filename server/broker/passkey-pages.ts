@@ -28,6 +28,8 @@ export interface PasskeyPageDeps {
   audit: (snapshot: IssuerSnapshot, action: AuditAction, fields: BrokerAuditFields) => Promise<void>;
   /** The broker's end of a first factor (risk, then the second factor or back to the client). */
   complete: Broker['complete'];
+  /** The browser's device digest at the issuer (Broker.device), for the sign-in's signals. */
+  device: Broker['device'];
 }
 
 /**
@@ -77,7 +79,7 @@ export class PasskeyPages {
         subject: who.subject ?? null,
         actor: who.subject ?? 'anonymous',
         outcome: 'failure',
-        data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.deps.options.trustedProxies) },
+        data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.deps.options.trustedProxies, this.deps.device(ctx, snapshot)) },
       });
       // After a refused passkey the page offers the button again, not the autofill: the user chooses to retry.
       render(ctx, status, brandingOf(snapshot, who.organization ?? undefined), 'Sign in', emailForm(action, '', message, await this.passwordlessForm(ctx, issuer, uid, false)));
@@ -106,7 +108,12 @@ export class PasskeyPages {
       }
     }
     await this.deps.options.store.users.touchLogin(snapshot.namespace, user.id, this.deps.options.clock.now());
-    await this.deps.audit(snapshot, 'login.succeeded', { organization: user.organization || null, client: clientId, subject: user.id, data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.deps.options.trustedProxies) } });
+    await this.deps.audit(snapshot, 'login.succeeded', {
+      organization: user.organization || null,
+      client: clientId,
+      subject: user.id,
+      data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.deps.options.trustedProxies, this.deps.device(ctx, snapshot)) },
+    });
     await this.deps.complete(ctx, issuer, uid, user, { amr: used.value.amr, acr: used.value.acr }, clientId, details.params);
   }
 

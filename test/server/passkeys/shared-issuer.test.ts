@@ -115,7 +115,8 @@ describe('passwordless at the shared issuer', () => {
       expect(done.url.startsWith(CALLBACK)).toBe(true);
       const t = await oidc.authorizationCodeGrant(await hub(), new URL(done.url), { pkceCodeVerifier: done.verifier, expectedState: done.state });
       expect(t.claims()).toMatchObject({ sub: who, organization_id: org, acr: 'phrh', amr: ['hwk', 'user', 'mfa'] });
-      expect(await lastAudit('login.succeeded')).toMatchObject({ subject: who, organization: org, namespace: NS, data: { method: 'passkey', connection: 'directory' } });
+      // The browser's device digest is among the signals, as for a password sign-in (the risk engine's devices).
+      expect(await lastAudit('login.succeeded')).toMatchObject({ subject: who, organization: org, namespace: NS, data: { method: 'passkey', connection: 'directory', signals: { ip: '127.0.0.1', device: expect.stringMatching(/^[0-9a-f]{16}$/) } } });
     }
   });
 
