@@ -110,10 +110,17 @@ export class NotificationDispatcher {
 
   /**
    * Why a message is no longer worth sending, if it is not: an invitation or a reset whose
-   * one-time link no longer works (expired, used, or replaced by a newer one) would only mislead.
+   * one-time link no longer works (expired, used, or replaced by a newer one) would only
+   * mislead, as would asking an approver to decide a request already decided.
    */
   private async uselessBecause(n: NotificationRecord, now: number): Promise<string | undefined> {
     const link = n.variables.link;
+    if (n.message === 'access-request-pending') {
+      // An approver asked to decide a request someone already decided would only find it closed.
+      const id = /\/access-requests\/(ar-[0-9a-f]{18})$/.exec(link ?? '')?.[1];
+      const request = id ? await this.options.store.accessRequests.find(n.namespace, id) : undefined;
+      return request && request.state !== 'pending' ? `the access request was ${request.state} meanwhile` : undefined;
+    }
     if (!LINK_MESSAGES.has(n.message) || !link || !URL.canParse(link)) return undefined;
     const token = new URL(link).searchParams.get('token');
     if (!token) return undefined;

@@ -13,6 +13,7 @@ import { NS, idp, organization, user, workspace } from '../../support/objects.ts
 import { setPassword } from '../../support/sign-in.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { linkIn, startMailbox, type Mailbox } from '../../support/smtp.ts';
+import { enqueue } from '../../../server/notifications/outbox.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -171,5 +172,35 @@ describe('held, then a Workspace declares a webhook', () => {
     expect(received).toHaveLength(1);
     expect(JSON.parse(received[0]!)).toMatchObject({ message: 'invitation', to: 'fay@cascade.example', text: expect.stringContaining(link) });
     expect((await gh.store.notifications.list(NS))[0]).toMatchObject({ state: 'sent', channel: 'webhook' });
+  });
+
+  it('does not ask an approver to decide a request that was decided while the message waited', async () => {
+    await gh.put('workspaces', workspace({ displayName: 'Blixit' }));
+    const made = (id: string) =>
+      gh.store.transaction(async (repo) => {
+        await repo.accessRequests.create({ namespace: NS, id, organization: 'cascade', userId: 'fay', clientId: `crm.${NS}`, scopes: ['orders:admin'], justification: null, createdAt: gh.clock.now() });
+        // As the access-request page writes it (server/oidc/access-request-page.ts).
+        return enqueue(
+          repo,
+          { namespace: NS, organization: 'cascade', message: 'access-request-pending', to: 'olga@cascade.example', variables: { requester: 'fay@cascade.example', client: 'crm', scopes: 'orders:admin', justification: '(none yet)', link: `${gh.url}/${NS}/cascade/portal/access-requests/${id}` } },
+          gh.clock.now(),
+        );
+      });
+    const decided = await made('ar-0000000000000000d1');
+    const open = await made('ar-0000000000000000d2');
+    await gh.gatehouse.notifications.tick();
+    expect((await gh.store.notifications.list(NS, { state: 'held' })).filter((n) => n.message === 'access-request-pending')).toHaveLength(2);
+    // Another approver denied the first through the admin API meanwhile.
+    await gh.store.accessRequests.decide(NS, 'ar-0000000000000000d1', { state: 'denied', at: gh.clock.now(), by: 'user:other', expiresAt: null });
+    await gh.put('workspaces', workspace({ displayName: 'Blixit', notifications: { webhook: { url, secretRef: { name: 'sms-gateway', key: 'hmac' } } } }));
+    gh.clock.advance(31_000);
+    const before = received.length;
+    await gh.gatehouse.notifications.tick();
+    const posted = received.slice(before).map((b) => JSON.parse(b) as { text: string });
+    expect(posted).toHaveLength(1);
+    expect(posted[0]!.text).toContain('ar-0000000000000000d2');
+    expect(await gh.store.notifications.find(open)).toMatchObject({ state: 'sent', channel: 'webhook' });
+    expect(await gh.store.notifications.find(decided)).toMatchObject({ state: 'expired', lastError: 'the access request was denied meanwhile', variables: expect.objectContaining({ link: '(redacted: expired)' }) });
+    expect(await gh.admin('GET', `/admin/v1/audit?action=notification.expired&limit=1`).then((r) => r.body.items[0])).toMatchObject({ data: { message: 'access-request-pending', error: 'the access request was denied meanwhile' } });
   });
 });
