@@ -7,6 +7,7 @@ import type { PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/ser
 import { SoftAuthenticator } from '../../support/authenticator.ts';
 import { Browser } from '../../support/browser.ts';
 import { loopbackFetch } from '../../support/loopback.ts';
+import { requirePasskeyForm } from '../../support/passkey-form.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user } from '../../support/objects.ts';
 import { setPassword } from '../../support/sign-in.ts';
@@ -55,21 +56,6 @@ async function through(browser: Browser, url: string, email: string, password = 
     html = await at.res.text();
   }
   return { ...at, html };
-}
-
-const unhtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-
-/** The passkey form of a page, as its script reads it: its options and hidden fields. */
-function passkeyFormOf(html: string): { options: unknown; hidden: Record<string, string> } {
-  const m = /<form id="passkey-form"[^>]* data-options="([^"]+)">([\s\S]*?)<\/form>/.exec(html);
-  if (!m) throw new Error('no passkey form on the page');
-  return { options: JSON.parse(unhtml(m[1]!)), hidden: Object.fromEntries([...m[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((h) => [h[1]!, unhtml(h[2]!)])) };
 }
 
 describe('the home page', () => {
@@ -280,7 +266,7 @@ describe('changes need a recent sign-in (ten minutes)', () => {
     const browser = new Browser();
     const key = new SoftAuthenticator(new URL(gh.url).origin);
     const recent = await through(browser, passkeysPage(), 'ben@cascade.example');
-    const form = passkeyFormOf(recent.html);
+    const form = requirePasskeyForm(recent.html, passkeysPage());
     const added = await browser.submit(passkeysPage(), { ...form.hidden, response: JSON.stringify(key.register(form.options as PublicKeyCredentialCreationOptionsJSON)), name: 'Laptop' });
     expect(added.status).toBe(303);
     const [laptop] = await gh.store.passkeys.list(NS, 'ben');
@@ -293,7 +279,7 @@ describe('changes need a recent sign-in (ten minutes)', () => {
     expect(stale).toContain('id="sign-in-again"');
     expect(stale).not.toContain('id="passkey-form"');
     // The forms of a page shown while it was recent, posted now with their valid token: through the sign-in again, nothing changed.
-    const again = passkeyFormOf(before);
+    const again = requirePasskeyForm(before, passkeysPage());
     const phone = new SoftAuthenticator(key.origin);
     const register = await browser.submit(passkeysPage(), { ...again.hidden, response: JSON.stringify(phone.register(again.options as PublicKeyCredentialCreationOptionsJSON)), name: 'Phone' });
     expect(register.status).toBe(303);

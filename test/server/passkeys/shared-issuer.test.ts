@@ -8,6 +8,7 @@ import * as oidc from 'openid-client';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { SoftAuthenticator } from '../../support/authenticator.ts';
 import { Browser } from '../../support/browser.ts';
+import { requirePasskeyForm, type PasskeyPage } from '../../support/passkey-form.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { setPassword } from '../../support/sign-in.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
@@ -21,19 +22,6 @@ const hub = () => oidc.discovery(new URL(shared()), `hub.${NS}`, hubSecret, unde
 const lastAudit = async (action: string) => (await gh.admin('GET', `/admin/v1/audit?action=${action}&limit=1`)).body.items[0];
 const keys: Record<string, SoftAuthenticator> = {};
 
-const unhtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-function passkeyFormOf(html: string, base: string): { action: string; options: unknown; hidden: Record<string, string>; autofill: boolean } {
-  const m = /<form id="passkey-form" method="post" action="([^"]+)" data-mode="\w+" data-autofill="(\w+)" data-options="([^"]+)">([\s\S]*?)<\/form>/.exec(html);
-  if (!m) throw new Error(`no passkey form: ${html.replace(/<[^>]+>/g, ' ').slice(0, 300)}`);
-  return { action: new URL(unhtml(m[1]!), base).href, autofill: m[2] === 'true', options: JSON.parse(unhtml(m[3]!)), hidden: Object.fromEntries([...m[4]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((h) => [h[1]!, unhtml(h[2]!)])) };
-}
-
 /** Enrols a passkey for a directory user on the account page of an issuer (its organization's, or the shared one: `org` undefined). */
 async function enrol(org: string | undefined, email: string): Promise<SoftAuthenticator> {
   const browser = new Browser();
@@ -45,7 +33,7 @@ async function enrol(org: string | undefined, email: string): Promise<SoftAuthen
     const posted = await browser.submit(formAction(html, at.url), { ...hiddenFields(html), ...fields });
     at = posted.status >= 300 && posted.status < 400 ? await browser.follow(new URL(posted.headers.get('location')!, at.url).href) : { url: at.url, res: posted };
   }
-  const form = passkeyFormOf(await at.res.text(), page);
+  const form = requirePasskeyForm(await at.res.text(), page);
   const key = new SoftAuthenticator(new URL(gh.url).origin);
   const added = await browser.submit(form.action, { ...form.hidden, name: `${email} key`, response: JSON.stringify(key.register(form.options as PublicKeyCredentialCreationOptionsJSON)) });
   if (added.status !== 303) throw new Error(`enrolment of ${email}: ${added.status}`);
@@ -53,15 +41,15 @@ async function enrol(org: string | undefined, email: string): Promise<SoftAuthen
 }
 
 /** The shared issuer's email-first page, and its passwordless form. */
-async function emailFirst(): Promise<{ s: Started; form: ReturnType<typeof passkeyFormOf> }> {
+async function emailFirst(): Promise<{ s: Started; form: PasskeyPage }> {
   const s = await startSignIn(await hub(), { scope: 'openid email' });
   const html = await s.res.text();
   expect(s.url).toContain(`/${NS}/interaction/`);
-  return { s, form: passkeyFormOf(html, s.url) };
+  return { s, form: requirePasskeyForm(html, s.url) };
 }
 
 /** Posts the passkey answer as the page's script would, following redirects. */
-async function post(s: Started, form: ReturnType<typeof passkeyFormOf>, answer: unknown): Promise<Started> {
+async function post(s: Started, form: PasskeyPage, answer: unknown): Promise<Started> {
   const posted = await s.browser.submit(form.action, { ...form.hidden, response: JSON.stringify(answer) });
   if (posted.status < 300 || posted.status >= 400) return { ...s, res: posted };
   return { ...s, ...(await s.browser.follow(new URL(posted.headers.get('location')!, form.action).href, CALLBACK)) };
