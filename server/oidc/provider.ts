@@ -302,8 +302,13 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
         enabled: true,
         logoutSource: (ctx, form) => {
           // Named by no client (the account page's "Sign out"): the user leaves the issuer, every
-          // application's sign-in with it. A client's own request signs out of that client.
-          if (!ctx.oidc.client) form = form.replace('</form>', '<input type="hidden" name="logout" value="yes"></form>');
+          // application's sign-in with it, once they confirm. No script submits it, so a link from
+          // elsewhere signs nobody out. A client's own request signs out of that client.
+          if (!ctx.oidc.client) {
+            const confirm = '<input type="hidden" name="logout" value="yes"><button type="submit" id="confirm-sign-out">Sign out</button></form>';
+            ctx.body = page(branding, 'Sign out', `<p>Sign out of ${escapeHtml(branding.title)} on this browser? Every application you signed in to here signs you out too.</p>${form.replace('</form>', confirm)}`);
+            return;
+          }
           ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script>${LOGOUT_SCRIPT}</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
         },
         postLogoutSuccessSource: (ctx) => {

@@ -70,6 +70,8 @@ withBrowser('the account pages in Chromium', () => {
 
   it('signs out, and the home page then asks to sign in again', async () => {
     await page.click('#sign-out');
+    expect(await page.textContent('h1')).toBe('Sign out');
+    await page.click('#confirm-sign-out');
     await page.waitForURL((u) => u.pathname.endsWith('/session/end/success'));
     expect(await page.textContent('h1')).toBe('Signed out');
     await page.goto(`${issuer()}/account/passkeys`);

@@ -83,8 +83,11 @@ describe('the home page', () => {
     const end = await browser.follow(`${issuer()}/session/end`);
     const html = await end.res.text();
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
-    // Named by no client, the sign-out is the issuer's whole session, every application's sign-in with it.
-    expect(html).toContain('<input type="hidden" name="logout" value="yes">');
+    // Named by no client, the sign-out is the issuer's whole session, every application's sign-in with it,
+    // once the user confirms: no script submits it (a link from elsewhere signs nobody out).
+    expect(html).toContain('<input type="hidden" name="logout" value="yes"><button type="submit" id="confirm-sign-out">Sign out</button>');
+    expect(html).not.toContain('<script');
+    expect((await browser.fetch(`${issuer()}/account`)).status).toBe(200);
     const out = await browser.submit(formAction(html, end.url), { xsrf, logout: 'yes' });
     expect(out.status).toBe(303);
     const after = await browser.fetch(`${issuer()}/account`);
