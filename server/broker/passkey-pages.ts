@@ -191,7 +191,7 @@ export class PasskeyPages {
       const mine = await this.deps.options.store.passkeys.list(snapshot.namespace, user.id);
       let add = '<p>Your organization does not allow passkeys.</p>';
       if (methods.includes('webauthn') && !recent) {
-        add = `<h2>Add a passkey</h2><p id="sign-in-again">To add or remove a passkey, sign in again first: your last sign-in here is more than ${RECENT_SIGN_IN_SECONDS / 60} minutes old.</p><p><a class="button" id="reauthenticate" href="${escapeHtml(signInUrl(provider, 'passkeys', { fresh: true }))}">Sign in again</a></p>`;
+        add = `<h2>Add a passkey</h2><p id="sign-in-again">To add, rename or remove a passkey, sign in again first: your last sign-in here is more than ${RECENT_SIGN_IN_SECONDS / 60} minutes old.</p><p><a class="button" id="reauthenticate" href="${escapeHtml(signInUrl(provider, 'passkeys', { fresh: true }))}">Sign in again</a></p>`;
       } else if (methods.includes('webauthn')) {
         allowOwnScripts(ctx);
         add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.deps.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.deps.options.publicUrl()), nameField: true, hidden: { op: 'register' }, extra: token })}`;
@@ -201,7 +201,7 @@ export class PasskeyPages {
         status,
         branding,
         'Your passkeys',
-        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}${homeLink(snapshot.path)}`,
+        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token, !recent)}${add}${homeLink(snapshot.path)}`,
       );
     };
     if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });

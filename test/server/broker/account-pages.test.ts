@@ -281,6 +281,8 @@ describe('changes need a recent sign-in (ten minutes)', () => {
     const stale = await (await browser.fetch(passkeysPage())).text();
     expect(stale).toContain('id="sign-in-again"');
     expect(stale).not.toContain('id="passkey-form"');
+    expect(stale).toContain('Laptop');
+    expect(stale).not.toContain('value="remove"');
     // The forms of a page shown while it was recent, posted now with their valid token: through the sign-in again, nothing changed.
     const again = requirePasskeyForm(before, passkeysPage());
     const phone = new SoftAuthenticator(key.origin);
