@@ -5,13 +5,13 @@ import { environmentHelp, readConfig } from './config.ts';
 export const NOTIFICATIONS_USAGE = `gatehouse notifications list --namespace NS [--organization ORG] [--state STATE] [--limit N] [--json] [--endpoint URL]
 
 Lists the notification outbox of a namespace, newest first: each message (invitation, password
-reset, contract ending, …), its recipient, its state (pending, sent, held, failed) and, while it
+reset, contract ending, …), its recipient, its state (pending, sent, held, failed, expired) and, while it
 is unused, its link. Without GATEHOUSE_SMTP_URL on the server, messages are held: this is how a
 person gets an invitation's link to whoever it is for.
 
   --namespace NS        the workspace's namespace
   --organization ORG    only this organization's messages
-  --state STATE         pending, sent, held or failed
+  --state STATE         pending, sent, held, failed or expired
   --limit N             at most N messages (default 100)
   --json                one JSON object per line instead of the table
   --endpoint URL        the server's base URL (or GATEHOUSE_ENDPOINT)

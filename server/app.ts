@@ -42,6 +42,7 @@ import { FederationSetup } from './federation-setup/setup.ts';
 import { federationSetupRoutes } from './federation-setup/routes.ts';
 import { governanceService } from './governance/routes.ts';
 import { portalMiddleware } from './portal/portal.ts';
+import { accessRequestService } from './governance/access-request-routes.ts';
 import { GeoLocator } from './risk/geo.ts';
 import { DeviceCookies } from './risk/device.ts';
 import { RiskEngine } from './risk/engine.ts';
@@ -268,6 +269,7 @@ export function createApp(options: AppOptions): GatehouseApp {
       governance: governanceService({ store, clock, guard, objects, publicUrl, passwordLink }),
       federationSetup,
       passkeys: broker.passkeys,
+      accessRequests: accessRequestService({ store, clock, guard }),
       vanityOf: (ctx) => issuers.vanityOf(ctx),
     }),
   );

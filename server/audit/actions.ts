@@ -56,6 +56,8 @@ export const RUNTIME_ACTIONS = [
   'user.roles-changed',
   'user.password-set',
   'user.password-link-created',
+  // A password change on the account page refused (a form from elsewhere, a sign-in not recent enough).
+  'user.password-refused',
   'user.updated',
   'user.erased',
   'group.provisioned',
@@ -94,6 +96,8 @@ export const RUNTIME_ACTIONS = [
   // The notification outbox (server/notifications/): each message's delivery, the recipient as a keyed hash.
   'notification.sent',
   'notification.failed',
+  // A message useless before it went out (its one-time link expired, used or replaced): never sent.
+  'notification.expired',
   // Self-service recovery: a reset link asked for (whether or not the address has an account: the record says which).
   'user.password-reset-requested',
   // A partner administrator tightened its organization's second-factor policy (never looser than declared).

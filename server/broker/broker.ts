@@ -18,6 +18,8 @@ import { methodsFor, mfaLevel, reaches, type MfaLevel } from '../oidc/step-up.ts
 import { allowOwnScripts } from '../oidc/html.ts';
 import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication } from '../passkeys/service.ts';
 import { PasskeyPages, rpOf } from './passkey-pages.ts';
+import { accountHome } from './account-pages.ts';
+import { loginTs } from '../oidc/account.ts';
 import { assetBase, passkeyForm } from '../passkeys/pages.ts';
 import { upstreamLogin } from './upstream-mfa.ts';
 import type { Sealer } from '../secrets/sealer.ts';
@@ -162,7 +164,7 @@ export class Broker {
     this.upstreams = createUpstreams(options);
     this.totp = new TotpFactors(options);
     this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit });
-    this.passkeyPages = new PasskeyPages({ options, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), complete: (...args) => this.complete(...args) });
+    this.passkeyPages = new PasskeyPages({ options, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), complete: (...args) => this.complete(...args), device: (ctx, snapshot) => this.device(ctx, snapshot) });
     this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
   }
 
@@ -191,6 +193,10 @@ export class Broker {
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/passkey$/.exec(rest)) && ctx.method === 'POST') {
       await this.passkeyPages.passwordless(ctx, issuer, m[1]!);
+      return true;
+    }
+    if (rest === '/account' && ctx.method === 'GET') {
+      await accountHome(ctx, issuer, this.options);
       return true;
     }
     if (rest === '/account/passkeys') {
@@ -491,7 +497,7 @@ export class Broker {
       return;
     }
     if (learn) await this.options.risk!.learn(snapshot.namespace, user.id, learn);
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr, ts: loginTs(this.options.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
   }
 
@@ -538,7 +544,7 @@ export class Broker {
     const amr = [...new Set([...pending.login.amr, ...second.amr, 'mfa'])];
     await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
     if (pending.learn) await this.options.risk?.learn(snapshot.namespace, user.id, pending.learn);
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: second.acr } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: second.acr, ts: loginTs(this.options.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
   }
 

@@ -1,8 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { organizationChain } from '../../api/index.ts';
 import type { AuditAction } from '../audit/actions.ts';
+import { ACCOUNT_PAGES, RECENT_SIGN_IN_SECONDS, accountSession, formToken, formTokenMatches, homeLink, sendToSignIn, signInUrl, signedInRecently } from '../oidc/account.ts';
 import { readForm } from '../oidc/forms.ts';
 import { allowOwnScripts, escapeHtml } from '../oidc/html.ts';
 import { brandingOf, usesDirectory, type IssuerSnapshot } from '../oidc/snapshot.ts';
@@ -27,6 +28,8 @@ export interface PasskeyPageDeps {
   audit: (snapshot: IssuerSnapshot, action: AuditAction, fields: BrokerAuditFields) => Promise<void>;
   /** The broker's end of a first factor (risk, then the second factor or back to the client). */
   complete: Broker['complete'];
+  /** The browser's device digest at the issuer (Broker.device), for the sign-in's signals. */
+  device: Broker['device'];
 }
 
 /**
@@ -76,7 +79,7 @@ export class PasskeyPages {
         subject: who.subject ?? null,
         actor: who.subject ?? 'anonymous',
         outcome: 'failure',
-        data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.deps.options.trustedProxies) },
+        data: { reason, connection: 'directory', method: 'passkey', signals: signalsOf(ctx.req, this.deps.options.trustedProxies, this.deps.device(ctx, snapshot)) },
       });
       // After a refused passkey the page offers the button again, not the autofill: the user chooses to retry.
       render(ctx, status, brandingOf(snapshot, who.organization ?? undefined), 'Sign in', emailForm(action, '', message, await this.passwordlessForm(ctx, issuer, uid, false)));
@@ -105,7 +108,12 @@ export class PasskeyPages {
       }
     }
     await this.deps.options.store.users.touchLogin(snapshot.namespace, user.id, this.deps.options.clock.now());
-    await this.deps.audit(snapshot, 'login.succeeded', { organization: user.organization || null, client: clientId, subject: user.id, data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.deps.options.trustedProxies) } });
+    await this.deps.audit(snapshot, 'login.succeeded', {
+      organization: user.organization || null,
+      client: clientId,
+      subject: user.id,
+      data: { connection: 'directory', method: 'passkey', credential: passkey.id, amr: used.value.amr, signals: signalsOf(ctx.req, this.deps.options.trustedProxies, this.deps.device(ctx, snapshot)) },
+    });
     await this.deps.complete(ctx, issuer, uid, user, { amr: used.value.amr, acr: used.value.acr }, clientId, details.params);
   }
 
@@ -156,8 +164,9 @@ export class PasskeyPages {
 
   /**
    * `{issuer}/account/passkeys`: the signed-in user's passkeys at this issuer (its session
-   * cookie says who), to add, rename and remove. Changes are POSTs from this page only: each
-   * form carries a token derived from the session's id, which no other site can read (and the
+   * cookie says who; nobody signed in: through the issuer's sign-in and back), to add, rename
+   * and remove. Changes need a sign-in in the last ten minutes (else through the sign-in again,
+   * and back). Changes are POSTs from this page only: each form carries a token derived from the session's id, which no other site can read (and the
    * session cookie is SameSite=lax); each change is audited.
    */
   async account(ctx: Context, issuer: BrokerIssuer): Promise<void> {
@@ -167,22 +176,23 @@ export class PasskeyPages {
       const ticket = (await readForm(ctx, 256 * 1024)).get('ticket');
       if (ticket) return this.enrolWithTicket(ctx, issuer, ticket);
     }
-    const session = await provider.Session.get(ctx);
-    const user = session.accountId ? await this.deps.options.store.users.find(snapshot.namespace, session.accountId) : undefined;
-    if (!user?.active || (snapshot.organization && user.organization !== snapshot.organization)) {
-      render(ctx, 401, brandingOf(snapshot), 'Your passkeys', '<p class="error">You are not signed in here. Sign in to an application of your organization, then come back to this page.</p>');
-      return;
-    }
+    const signedIn = await accountSession(ctx, provider, snapshot, this.deps.options.store, { now: this.deps.options.clock.now(), admitUser: issuer.admitUser });
+    // Nobody signed in here: through the issuer's sign-in, and back to this page.
+    if (!signedIn) return sendToSignIn(ctx, provider, 'passkeys');
+    const { user } = signedIn;
     const branding = brandingOf(snapshot, user.organization || undefined);
     const rp = rpOf(issuer, user.organization);
     const methods = settingsFor(snapshot, user.organization).mfaMethods.value;
-    const self = `${snapshot.path}/account/passkeys`;
-    const csrf = createHash('sha256').update(`passkeys ${session.jti}`).digest('base64url');
-    const token = `<input type="hidden" name="csrf" value="${csrf}">`;
+    const self = `${snapshot.path}${ACCOUNT_PAGES.passkeys}`;
+    const token = `<input type="hidden" name="csrf" value="${formToken('passkeys', signedIn)}">`;
+    // Changes need a recent sign-in: a session left open on a shared computer adds or removes nothing.
+    const recent = signedInRecently(signedIn, this.deps.options.clock.now());
     const page = async (status: number, message?: { error?: string; notice?: string }) => {
       const mine = await this.deps.options.store.passkeys.list(snapshot.namespace, user.id);
       let add = '<p>Your organization does not allow passkeys.</p>';
-      if (methods.includes('webauthn')) {
+      if (methods.includes('webauthn') && !recent) {
+        add = `<h2>Add a passkey</h2><p id="sign-in-again">To add, rename or remove a passkey, sign in again first: your last sign-in here is more than ${RECENT_SIGN_IN_SECONDS / 60} minutes old.</p><p><a class="button" id="reauthenticate" href="${escapeHtml(signInUrl(provider, 'passkeys', { fresh: true }))}">Sign in again</a></p>`;
+      } else if (methods.includes('webauthn')) {
         allowOwnScripts(ctx);
         add = `<h2>Add a passkey</h2>${passkeyForm({ action: self, mode: 'register', options: await this.deps.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets: assetBase(issuer.url, this.deps.options.publicUrl()), nameField: true, hidden: { op: 'register' }, extra: token })}`;
       }
@@ -191,15 +201,18 @@ export class PasskeyPages {
         status,
         branding,
         'Your passkeys',
-        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token)}${add}`,
+        `${message?.error ? `<p class="error" role="alert">${escapeHtml(message.error)}</p>` : ''}${message?.notice ? `<p role="status" id="notice">${escapeHtml(message.notice)}</p>` : ''}<p>Signed in as ${escapeHtml(user.email)}.</p>${passkeyList(mine, rp.id, self, token, !recent)}${add}${homeLink(snapshot.path)}`,
       );
     };
     if (ctx.method !== 'POST') return page(200, { notice: ACCOUNT_NOTICES[String(ctx.query.done ?? '')] ?? '' });
     const form = await readForm(ctx, 256 * 1024);
-    const presented = Buffer.from(form.get('csrf') ?? '');
-    if (presented.length !== csrf.length || !timingSafeEqual(presented, Buffer.from(csrf))) {
+    if (!formTokenMatches('passkeys', signedIn, form.get('csrf'))) {
       await this.deps.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'cross-site-form', origin: ctx.get('Origin') || null } });
       return page(403, { error: 'This change did not come from this page. Try again.' });
+    }
+    if (!recent) {
+      await this.deps.audit(snapshot, 'passkey.refused', { organization: user.organization || null, subject: user.id, outcome: 'refused', data: { reason: 'sign-in-not-recent', op: form.get('op') ?? '' } });
+      return sendToSignIn(ctx, provider, 'passkeys', { fresh: true });
     }
     const changed = await accountChange(this.deps.passkeys, rp, user, form, methods.includes('webauthn'));
     if ('error' in changed) return page(changed.status, { error: changed.error });

@@ -11,7 +11,7 @@ import { label } from './routes.ts';
 
 const Query = z.strictObject({
   organization: dnsLabel.optional(),
-  state: z.enum(['pending', 'sent', 'held', 'failed']).optional(),
+  state: z.enum(['pending', 'sent', 'held', 'failed', 'expired']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 

@@ -95,6 +95,8 @@ export const ISSUER_ROUTES: readonly IssuerRoute[] = [
   { name: 'interaction', path: '/interaction/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker', 'sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'broker', path: '/broker/', methods: ['GET'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'saml', path: '/saml/', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
+  // The account's home (who is signed in, links to the pages below, sign-out), and where the account client's sign-in comes back.
+  { name: 'account_home', path: '/account', methods: ['GET'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   // A signed-in user's passkeys (list, rename, remove, add): the broker's page, under the issuer's session.
   { name: 'account_passkeys', path: '/account/passkeys', methods: ['GET', 'POST'], handler: 'page', pages: ['broker'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },
   { name: 'password_forgot', path: '/password/forgot', methods: ['GET', 'POST'], handler: 'page', pages: ['sign-in'], gates: ['standing', 'network', 'rate', 'origin'], standing: 'page', refusal: 'page' },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { MESSAGE_NAMES, type MessageName } from '../../api/index.ts';
 import type { FetchGuardOptions } from '../broker/upstreams/fetch-guard.ts';
 import type { Clock } from '../clock.ts';
@@ -6,6 +6,7 @@ import { loadNamespace } from '../governance/organizations.ts';
 import type { Logger } from '../log.ts';
 import type { NotificationRecord, Store } from '../store/index.ts';
 import { postWebhook, type SmtpChannel } from './channels.ts';
+import { RESET_PURPOSE } from '../users/recovery.ts';
 import { pseudonym } from './outbox.ts';
 import { renderMessage } from './templates.ts';
 
@@ -30,11 +31,16 @@ export interface DispatcherOptions {
   fetch?: FetchGuardOptions;
   /** Where a held message's link is shown (the console of `npm start` / `npm run demo`). */
   onHeld?: (line: string) => void;
+  /** How often held messages are looked at again for a channel that appeared (ms; the first tick always looks). */
+  heldCheckMs?: number;
 }
 
 /** Variables that are credentials while unused: kept only until the message is handed to a channel. */
 const SECRET_VARIABLES = ['link'];
 const isMessage = (m: string): m is MessageName => (MESSAGE_NAMES as string[]).includes(m);
+/** The messages that carry a one-time link (its token in `?token=`), and the purposes such a link is stored under. */
+const LINK_MESSAGES = new Set(['invitation', 'password-reset']);
+const LINK_PURPOSES = ['set-password', RESET_PURPOSE];
 
 /**
  * Sends the outbox: leases due messages (so replicas never send one twice while a lease holds),
@@ -50,6 +56,7 @@ export class NotificationDispatcher {
   private readonly owner = randomUUID();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
+  private heldCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: DispatcherOptions) {
     this.options = options;
@@ -70,6 +77,10 @@ export class NotificationDispatcher {
   private async run(): Promise<number> {
     const { store, clock } = this.options;
     let settled = 0;
+    if (clock.now() - this.heldCheckedAt >= (this.options.heldCheckMs ?? 30_000)) {
+      this.heldCheckedAt = clock.now();
+      await this.releaseHeld();
+    }
     for (;;) {
       const now = clock.now();
       const due = await store.notifications.lease(this.owner, now, now + this.leaseMs, this.options.batch ?? 20);
@@ -83,6 +94,41 @@ export class NotificationDispatcher {
     }
   }
 
+  /**
+   * Messages held for want of a channel go out once one exists: every namespace's when the
+   * server has SMTP (it was restarted with GATEHOUSE_SMTP_URL), a namespace's when its Workspace
+   * declares a webhook. They are pending again, and each attempt first checks it is still useful.
+   */
+  private async releaseHeld(): Promise<void> {
+    const { store, clock, logger } = this.options;
+    for (const namespace of await store.notifications.heldNamespaces()) {
+      if (!this.options.smtp && !(await loadNamespace(store, namespace)).workspace?.spec.notifications?.webhook) continue;
+      const released = await store.notifications.release(namespace, clock.now());
+      if (released > 0) logger.info('held notifications released to a channel', { namespace, count: released });
+    }
+  }
+
+  /**
+   * Why a message is no longer worth sending, if it is not: an invitation or a reset whose
+   * one-time link no longer works (expired, used, or replaced by a newer one) would only
+   * mislead, as would asking an approver to decide a request already decided.
+   */
+  private async uselessBecause(n: NotificationRecord, now: number): Promise<string | undefined> {
+    const link = n.variables.link;
+    if (n.message === 'access-request-pending') {
+      // An approver asked to decide a request someone already decided would only find it closed.
+      const id = /\/access-requests\/(ar-[0-9a-f]{18})$/.exec(link ?? '')?.[1];
+      const request = id ? await this.options.store.accessRequests.find(n.namespace, id) : undefined;
+      return request && request.state !== 'pending' ? `the access request was ${request.state} meanwhile` : undefined;
+    }
+    if (!LINK_MESSAGES.has(n.message) || !link || !URL.canParse(link)) return undefined;
+    const token = new URL(link).searchParams.get('token');
+    if (!token) return undefined;
+    const tokenHash = createHash('sha256').update(token).digest('hex');
+    for (const purpose of LINK_PURPOSES) if (await this.options.store.users.peekLink(tokenHash, purpose, now)) return undefined;
+    return 'its one-time link no longer works (expired, used or replaced)';
+  }
+
   private async attempt(n: NotificationRecord): Promise<void> {
     const { store, clock, logger } = this.options;
     const view = await loadNamespace(store, n.namespace);
@@ -91,6 +137,11 @@ export class NotificationDispatcher {
     const attempts = n.attempts + 1;
     if (!isMessage(n.message)) {
       await this.settle(n, { state: 'failed', attempts, channel: n.channel, error: `unknown message ${n.message}` });
+      return;
+    }
+    const useless = await this.uselessBecause(n, clock.now());
+    if (useless) {
+      await this.settle(n, { state: 'expired', attempts: n.attempts, channel: n.channel, error: useless });
       return;
     }
     const rendered = renderMessage(view, n.organization, n.message, n.variables);
@@ -143,20 +194,22 @@ export class NotificationDispatcher {
     await this.settle(n, { state: 'pending', attempts, channel, error, nextAttemptAt: clock.now() + backoff });
   }
 
-  private async settle(n: NotificationRecord, outcome: { state: 'sent' | 'held' | 'failed' | 'pending'; attempts: number; channel: string | null; error?: string; nextAttemptAt?: number }): Promise<void> {
+  private async settle(n: NotificationRecord, outcome: { state: 'sent' | 'held' | 'failed' | 'pending' | 'expired'; attempts: number; channel: string | null; error?: string; nextAttemptAt?: number }): Promise<void> {
     const { store, clock } = this.options;
     const now = clock.now();
+    const final = outcome.state === 'sent' || outcome.state === 'failed' || outcome.state === 'expired';
     await store.transaction(async (repo) => {
       if (!(await repo.notifications.settle(n.id, this.owner, { ...outcome, at: now }))) return;
-      // Once a channel has it, the link is the recipient's alone: the admin API no longer shows it.
-      if (outcome.state === 'sent' || outcome.state === 'failed') {
-        const redacted = Object.fromEntries(Object.entries(n.variables).map(([k, v]) => [k, SECRET_VARIABLES.includes(k) ? '(redacted: delivered)' : v]));
+      // Once a channel has it, the link is the recipient's alone: the admin API no longer shows it (nor an expired one).
+      if (final) {
+        const note = outcome.state === 'expired' ? '(redacted: expired)' : '(redacted: delivered)';
+        const redacted = Object.fromEntries(Object.entries(n.variables).map(([k, v]) => [k, SECRET_VARIABLES.includes(k) ? note : v]));
         await repo.notifications.redact(n.id, redacted);
       }
-      if (outcome.state === 'sent' || outcome.state === 'failed') {
+      if (final) {
         await repo.audit.append(
           {
-            action: outcome.state === 'sent' ? 'notification.sent' : 'notification.failed',
+            action: outcome.state === 'sent' ? 'notification.sent' : outcome.state === 'failed' ? 'notification.failed' : 'notification.expired',
             actor: 'gatehouse:notifications',
             namespace: n.namespace,
             organization: n.organization || null,

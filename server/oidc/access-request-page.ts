@@ -5,6 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { AccessRequestRecord, Store } from '../store/index.ts';
 import { approvalScopes, approversOf, scopesToRequest } from './approval.ts';
 import { enqueue } from '../notifications/outbox.ts';
+import { accessRequestPath } from '../governance/access-requests.ts';
 import { readForm } from './forms.ts';
 import { escapeHtml, page } from './html.ts';
 import type { IssuerSnapshot } from './snapshot.ts';
@@ -63,6 +64,10 @@ export async function accessRequestPage(ctx: Context, provider: Provider, snapsh
       const approvers = approversOf(missing.flatMap((s) => gated.get(s) ?? []));
       const candidates = [...(await repo.users.list(snapshot.namespace, user.organization ? [user.organization] : [])), ...(await repo.users.list(snapshot.namespace, [''])).filter((u) => approvers.users.includes(u.id))];
       const recipients = candidates.filter((u) => u.active && u.id !== user.id && (approvers.users.includes(u.id) || u.roles.some((r) => (approvers.roles as string[]).includes(r))));
+      // The request's own page in its organization's portal (at the shared issuer: the organization's issuer path under it).
+      const issuer = provider.issuer.replace(/\/+$/, '');
+      const portal = `${snapshot.organization || !user.organization ? issuer : `${issuer}/${user.organization}`}/portal`;
+      const link = `${portal}/${accessRequestPath(made.id)}`;
       for (const approver of new Map(recipients.map((u) => [u.id, u])).values()) {
         await enqueue(
           repo,
@@ -72,7 +77,7 @@ export async function accessRequestPage(ctx: Context, provider: Provider, snapsh
             message: 'access-request-pending',
             to: approver.email,
             recipientName: approver.profile.name ?? approver.email,
-            variables: { requester: user.email, client: client?.object.metadata.name ?? clientId, scopes: missing.join(' '), justification: '(none yet)', link: `${provider.issuer.replace(/\/+$/, '')}/portal/` },
+            variables: { requester: user.email, client: client?.object.metadata.name ?? clientId, scopes: missing.join(' '), justification: '(none yet)', link },
           },
           now,
         );

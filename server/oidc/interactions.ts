@@ -19,6 +19,8 @@ import { accessRequestPage } from './access-request-page.ts';
 import { RESET_PURPOSE, forgotPassword, type RecoveryContext } from '../users/recovery.ts';
 import { endUserTokens } from '../governance/token-ends.ts';
 import { enqueueForUser, iso } from '../notifications/outbox.ts';
+import { accountPassword } from './account-password.ts';
+import { homeLink, loginTs } from './account.ts';
 
 export interface InteractionContext {
   store: Store;
@@ -178,7 +180,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
       await deps.complete(ctx, user, { amr: ['pwd'], acr: ACR.password });
       return true;
     }
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: ACR.password } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: ['pwd'], acr: ACR.password, ts: loginTs(deps.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
     return true;
   }
@@ -190,6 +192,11 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
 
   if (rest === '/account/password') {
     ctx.set('Cache-Control', 'no-store');
+    // No link's token: the signed-in user's own change (account-password.ts).
+    if (ctx.query.token === undefined) {
+      await accountPassword(ctx, provider, snapshot, deps);
+      return true;
+    }
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     const tokenHash = createHash('sha256').update(token).digest('hex');
     const branding = brandingOf(snapshot);
@@ -239,7 +246,7 @@ export async function handleInteraction(ctx: Context, rest: string, provider: Pr
     // Relative, so it holds on the canonical path and on a vanity host alike: …/account/password → …/portal/.
     const next = used?.administrator ? '<p><a class="button" id="sign-in" href="../portal/">Sign in to the partner portal</a></p>' : '<p>Go back to the application that invited you and sign in there with your email and this password.</p>';
     const passkey = used && deps.passkeyOffer ? await deps.passkeyOffer(ctx, used.namespace, used.userId) : '';
-    ctx.body = used ? page(branding, 'Password set', `<p>Your password is set. You can now sign in.</p>${passkey}${next}`) : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
+    ctx.body = used ? page(branding, 'Password set', `<p>Your password is set. You can now sign in.</p>${passkey}${next}${homeLink(snapshot.path)}`) : page(branding, 'Link expired', '<p class="error">This link was already used.</p>');
     return true;
   }
   return false;

@@ -18,6 +18,7 @@ import { approvalScopes, scopesToRequest, withApprovals } from './approval.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 import { providerRoutes } from '../issuers/routes.ts';
+import { ACCOUNT_CLIENT_ID, accountClient } from './account.ts';
 
 /** Where each endpoint is, from the issuers' route table, which also says what gates it (server/issuers/routes.ts). */
 const ROUTES = providerRoutes();
@@ -237,9 +238,11 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
 
   const configuration: Configuration = {
     // Keyed by path, not URL, so grants survive a change of host or port.
-    adapter: storeAdapter(store, clock, snapshot.path, (clientId) => byClientId.get(clientId)?.uid),
+    // The account client is always the issuer's: its models are stamped with its own id.
+    adapter: storeAdapter(store, clock, snapshot.path, (clientId) => (clientId === ACCOUNT_CLIENT_ID ? ACCOUNT_CLIENT_ID : byClientId.get(clientId)?.uid)),
     routes: { ...ROUTES },
-    clients,
+    // The declared clients, and the issuer's own behind its account pages (account.ts).
+    clients: [...clients, accountClient(issuer)],
     jwks: { keys: ring.signers },
     cookies: {
       keys: context.cookieKeys,
@@ -256,7 +259,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     },
-    responseTypes: ['code'],
+    // `none` is the account client's alone (it opens the issuer's session, nothing more); a declared client is registered for `code`.
+    responseTypes: ['code', 'none'],
     scopes: OIDC_SCOPES,
     acrValues: ACR_VALUES,
     claims: {
@@ -297,6 +301,14 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {
+          // Named by no client (the account page's "Sign out"): the user leaves the issuer, every
+          // application's sign-in with it, once they confirm. No script submits it, so a link from
+          // elsewhere signs nobody out. A client's own request signs out of that client.
+          if (!ctx.oidc.client) {
+            const confirm = '<input type="hidden" name="logout" value="yes"><button type="submit" id="confirm-sign-out">Sign out</button></form>';
+            ctx.body = page(branding, 'Sign out', `<p>Sign out of ${escapeHtml(branding.title)} on this browser? Every application you signed in to here signs you out too.</p>${form.replace('</form>', confirm)}`);
+            return;
+          }
           ctx.body = page(branding, 'Sign out', `${form}<p>Signing you out…</p><script>${LOGOUT_SCRIPT}</script><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>`);
         },
         postLogoutSuccessSource: (ctx) => {
@@ -400,6 +412,13 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       const found = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
       if (found) return found;
       if (!oidc.client || !oidc.session?.accountId) return undefined;
+      if (oidc.client.clientId === ACCOUNT_CLIENT_ID) {
+        // The account pages' client gets nothing but the session: `openid`, no claims, no API.
+        const grant = new oidc.provider.Grant({ clientId: ACCOUNT_CLIENT_ID, accountId: oidc.session.accountId });
+        grant.addOIDCScope('openid');
+        await grant.save();
+        return grant;
+      }
       // Every client is declared by the platform team, so its users are not asked to consent.
       const c = byClientId.get(oidc.client.clientId);
       if (!c) return undefined;

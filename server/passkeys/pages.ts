@@ -45,13 +45,15 @@ export function passkeyForm(f: PasskeyFormOptions): string {
 /** What an account page says after a change (the `done` it redirects with). */
 export const ACCOUNT_NOTICES: Record<string, string> = { added: 'Your passkey is added.', renamed: 'The passkey is renamed.', removed: 'The passkey is removed.' };
 
-/** A user's passkeys on an account page: each with its rename and remove forms (`token`: the page's CSRF field, HTML). */
-export function passkeyList(mine: readonly PasskeyRecord[], rpId: string, action: string, token: string): string {
+/** A user's passkeys on an account page: each with its rename and remove forms (`token`: the page's CSRF field, HTML), or none (`readOnly`). */
+export function passkeyList(mine: readonly PasskeyRecord[], rpId: string, action: string, token: string, readOnly = false): string {
   if (mine.length === 0) return '<p id="no-passkeys">You have no passkeys yet.</p>';
   const when = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString().slice(0, 16).replace('T', ' '));
   const rows = mine.map((p) => {
     const id = escapeHtml(p.id);
-    return `<li class="passkey" data-id="${id}"><strong>${escapeHtml(p.name)}</strong> <small>${p.deviceType === 'singleDevice' ? 'this device or security key' : 'synced passkey'}${p.rpId === rpId ? '' : ` · for ${escapeHtml(p.rpId)}`} · added ${when(p.createdAt)} · last used ${when(p.lastUsedAt)}</small>
+    const about = `<strong>${escapeHtml(p.name)}</strong> <small>${p.deviceType === 'singleDevice' ? 'this device or security key' : 'synced passkey'}${p.rpId === rpId ? '' : ` · for ${escapeHtml(p.rpId)}`} · added ${when(p.createdAt)} · last used ${when(p.lastUsedAt)}</small>`;
+    if (readOnly) return `<li class="passkey" data-id="${id}">${about}</li>`;
+    return `<li class="passkey" data-id="${id}">${about}
 <form method="post" action="${escapeHtml(action)}">${token}<input type="hidden" name="op" value="rename"><input type="hidden" name="id" value="${id}"><label for="rename-${id}">New name</label><input id="rename-${id}" name="name" maxlength="64" required value="${escapeHtml(p.name)}"><button type="submit">Rename</button></form>
 <form method="post" action="${escapeHtml(action)}">${token}<input type="hidden" name="op" value="remove"><input type="hidden" name="id" value="${id}"><button type="submit">Remove</button></form></li>`;
   });

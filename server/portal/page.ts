@@ -8,6 +8,7 @@ import type { GovernanceService } from '../governance/routes.ts';
 import type { Store } from '../store/index.ts';
 import type { FederationSetup } from '../federation-setup/setup.ts';
 import type { Passkeys } from '../passkeys/service.ts';
+import type { AccessRequestService } from '../governance/access-request-routes.ts';
 
 /** Who is signed in to an organization's portal: a user of that organization with an administrator role. */
 export interface PortalPrincipal {
@@ -32,6 +33,8 @@ export interface PortalServices {
   federationSetup: FederationSetup;
   /** WebAuthn ceremonies (the account page's passkeys). */
   passkeys?: Passkeys;
+  /** The admin API's access requests (listing and deciding, guardrails included). */
+  accessRequests?: AccessRequestService;
 }
 
 /** One request to one page, signed in, CSRF already checked for a POST. */

@@ -56,6 +56,11 @@ export const NOTICES: Record<string, string> = {
   'passkey-added': 'Your passkey is added.',
   'passkey-renamed': 'The passkey is renamed.',
   'passkey-removed': 'The passkey is removed.',
+  'request-approved': 'The access request is approved.',
+  'request-denied': 'The access request is denied.',
+  'request-revoked': 'The approval is revoked.',
+  'request-conflict': 'The request was decided meanwhile, or is not in a state that allows this.',
+  'request-invalid': 'That was not a valid decision: check the duration (e.g. 30d).',
 };
 
 /**

@@ -1,6 +1,7 @@
 // The outbox as a running `gatehouse serve` keeps it: a server killed with SIGKILL after the
 // change committed and while the message was being sent sends it after the restart, exactly
-// once; and without GATEHOUSE_SMTP_URL each message's link is printed on the console.
+// once; and without GATEHOUSE_SMTP_URL each message's link is printed on the console, and the
+// message is mailed once the server is restarted with it.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,5 +94,16 @@ describe('the outbox of a running server', () => {
     const made = await admin(url, 'POST', `/namespaces/${NS}/users/ana/password-link`);
     await serve.waitFor(new RegExp(`notification for ana@cascade\\.example: You are invited to Cascade Consulting ${made.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 15_000);
     await serve.stop();
-  }, 60_000);
+
+    // Restarted with GATEHOUSE_SMTP_URL: the held invitation, still useful, is mailed, once.
+    const again = await start(join(root, 'held'), { GATEHOUSE_SMTP_URL: mailbox.url });
+    const before = mailbox.messages.length;
+    const mail = await mailbox.next((m) => (m.text ?? '').includes(made.url), 20_000);
+    expect(mail.subject).toBe('You are invited to Cascade Consulting');
+    expect(linkIn(mail)).toBe(made.url);
+    const listed = await admin(again.url, 'GET', `/namespaces/${NS}/notifications`);
+    expect(listed.items).toEqual([expect.objectContaining({ message: 'invitation', state: 'sent', channels: 'smtp' })]);
+    expect(mailbox.messages.length - before).toBeLessThanOrEqual(1);
+    await again.serve.stop();
+  }, 90_000);
 });

@@ -24,6 +24,7 @@
  * becomes a branded error page with its status.
  */
 import type { PortalPage } from '../page.ts';
+import { accessRequestsPage } from './access-requests.ts';
 import { accountPage } from './account.ts';
 import { applicationsPage } from './applications.ts';
 import { auditPage } from './audit.ts';
@@ -33,4 +34,4 @@ import { riskPage } from './risk.ts';
 import { signInSetupPage } from './sign-in-setup.ts';
 import { usersPage } from './users.ts';
 
-export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, applicationsPage, auditPage, riskPage, contractPage, signInSetupPage, accountPage];
+export const PORTAL_PAGES: readonly PortalPage[] = [homePage, usersPage, accessRequestsPage, applicationsPage, auditPage, riskPage, contractPage, signInSetupPage, accountPage];

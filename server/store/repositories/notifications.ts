@@ -2,10 +2,11 @@ import type { SqlExecutor } from '../sql.ts';
 
 /**
  * `pending`: waiting to be sent (or retried); `sent`: a channel accepted it; `held`: no channel
- * is configured (no SMTP URL, no webhook), kept for the admin API, the CLI and the log;
- * `failed`: every attempt failed.
+ * is configured (no SMTP URL, no webhook), kept for the admin API, the CLI and the log, and
+ * pending again once a channel appears (`release`); `failed`: every attempt failed; `expired`:
+ * useless before it went out (its one-time link expired, was used or replaced), never sent.
  */
-export type NotificationState = 'pending' | 'sent' | 'held' | 'failed';
+export type NotificationState = 'pending' | 'sent' | 'held' | 'failed' | 'expired';
 
 export interface NotificationRecord {
   id: string;
@@ -119,6 +120,16 @@ export class NotificationRepository {
       owner,
     ]);
     return changed > 0;
+  }
+
+  /** The namespaces that have held messages. */
+  async heldNamespaces(): Promise<string[]> {
+    return (await this.db.all<{ namespace: string }>(`SELECT DISTINCT namespace FROM notifications WHERE state = 'held' ORDER BY namespace`)).map((r) => r.namespace);
+  }
+
+  /** A channel appeared: a namespace's held messages are pending again, due now. Returns how many. */
+  async release(namespace: string, now: number): Promise<number> {
+    return this.db.run(`UPDATE notifications SET state = 'pending', next_attempt_at = ?, channel = NULL, sent_at = NULL WHERE namespace = ? AND state = 'held'`, [now, namespace]);
   }
 
   async find(id: string): Promise<NotificationRecord | undefined> {

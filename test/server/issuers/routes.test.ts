@@ -162,6 +162,7 @@ describe('the gates of each endpoint', () => {
       'GET,POST /interaction/                             page:broker,sign-in          standing:page,network,rate,origin (refused as a page) |',
       'GET      /broker/                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /saml/                                    page:broker                  standing:page,network,rate,origin (refused as a page) |',
+      'GET      /account                                  page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/passkeys                         page:broker                  standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /password/forgot                          page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
       'GET,POST /account/password                         page:sign-in                 standing:page,network,rate,origin (refused as a page) |',
@@ -193,6 +194,7 @@ describe('the gates of each endpoint', () => {
     expect(index.match('/account/password').name).toBe('account_password');
     expect(index.match('/account/passkeys').name).toBe('account_passkeys');
     expect(index.match('/account/other').name).toBe('account');
+    expect(index.match('/account').name).toBe('account_home');
     expect(index.match('/scim/v2/Users/42').name).toBe('scim');
     expect(index.match('/scim/v2').name).toBe('scim');
     // No trailing slash: not a page, and metered like any other path.

@@ -9,6 +9,7 @@ import * as oidc from 'openid-client';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { SoftAuthenticator } from '../../support/authenticator.ts';
 import { Browser } from '../../support/browser.ts';
+import { passkeyForm, type PasskeyPage } from '../../support/passkey-form.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { setPassword } from '../../support/sign-in.ts';
 import { NS, client, idp, organization, user } from '../../support/objects.ts';
@@ -37,30 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gh?.close();
 });
-
-const unhtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-
-interface PasskeyPage {
-  action: string;
-  mode: string;
-  autofill: boolean;
-  options: unknown;
-  hidden: Record<string, string>;
-}
-
-/** The passkey form of a page, as its script reads it. */
-function passkeyForm(html: string, base: string): PasskeyPage | undefined {
-  const m = /<form id="passkey-form" method="post" action="([^"]+)" data-mode="(\w+)" data-autofill="(\w+)" data-options="([^"]+)">([\s\S]*?)<\/form>/.exec(html);
-  if (!m) return undefined;
-  const hidden = Object.fromEntries([...m[5]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((h) => [h[1]!, unhtml(h[2]!)]));
-  return { action: new URL(unhtml(m[1]!), base).href, mode: m[2]!, autofill: m[3] === 'true', options: JSON.parse(unhtml(m[4]!)), hidden };
-}
 
 /** Reads the current page and keeps it readable for the next step. */
 async function read(s: Started): Promise<{ s: Started; html: string }> {
@@ -236,10 +213,10 @@ describe('the account page at the issuer', () => {
   let csrf = '';
   const change = (s: Started, fields: Record<string, string>, token = csrf) => s.browser.submit(account(), { csrf: token, ...fields });
 
-  it('is for a signed-in user only', async () => {
-    const res = await fetch(account());
-    expect(res.status).toBe(401);
-    expect(await res.text()).toContain('not signed in');
+  it('is for a signed-in user only: without a session, through the sign-in and back (test/server/broker/account-pages.test.ts)', async () => {
+    const res = await fetch(account(), { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!).searchParams.get('state')).toBe('passkeys');
   });
 
   it("lists the signed-in user's passkeys, renames, adds and removes one, each audited", async () => {

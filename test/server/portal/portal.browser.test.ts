@@ -134,7 +134,9 @@ beforeAll(async () => {
       scopes: [
         { scope: 'orders:read', api: [{ path: '/orders', methods: ['GET'] }] },
         { scope: 'orders:write', requireMfa: true },
+        { scope: 'orders:admin', requireApproval: true },
       ],
+      approvers: { roles: ['organization-admin'] },
     }),
   );
   await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
@@ -251,6 +253,23 @@ withBrowser('the partner portal in Chromium', () => {
     await shoot(page, 'contract');
     await page.click('nav >> text=Sign-in setup');
     await shoot(page, 'sign-in-setup');
+    expect(admin.violations).toEqual([]);
+  }, 30_000);
+
+  it('opens an access request from the list, and approves it on its own page', async () => {
+    const { page } = admin;
+    const id = 'ar-0000000000000000aa';
+    await gh.store.accessRequests.create({ namespace: NS, id, organization: 'cascade', userId: 'bo', clientId: `cascade-crm.${NS}`, scopes: ['orders:admin'], justification: 'month-end close', createdAt: gh.clock.now() });
+    await page.click('nav >> text=Access requests');
+    await shoot(page, 'access-requests');
+    await page.click(`tr[data-request="${id}"] a`);
+    expect(new URL(page.url()).pathname).toBe(`/${NS}/cascade/portal/access-requests/${id}`);
+    await expect(page.locator('#request').innerText()).resolves.toContain('month-end close');
+    await shoot(page, 'access-request');
+    await page.fill('#approve-for', '30d');
+    await page.click('#approve button[type=submit]');
+    await expect(page.locator('#request-state').innerText()).resolves.toBe('approved');
+    await expect(page.locator('body').innerText()).resolves.toContain('The access request is approved.');
     expect(admin.violations).toEqual([]);
   }, 30_000);
 

@@ -1,6 +1,7 @@
 /**
  * Conformance of the notification outbox: enqueue, lease (one holder per row, even between
- * replicas racing), settle under the lease only, listing by organization and state, erasure.
+ * replicas racing), settle under the lease only, held messages released when a channel
+ * appears, listing by organization and state, erasure.
  * Every method, on SQLite and on PostgreSQL.
  */
 import { expect, it } from '@jest/globals';
@@ -99,6 +100,26 @@ backends.each('the notifications repository', (backend) => {
     expect(await store.notifications.list(NAMESPACE, { organizations: [] })).toEqual([]);
     expect((await store.notifications.list(NAMESPACE, { state: 'pending' })).map((n) => n.id)).toEqual(['n4', 'n2']);
     expect((await store.notifications.list(NAMESPACE, { limit: 1 })).map((n) => n.id)).toEqual(['n4']);
+  });
+
+  it("releases a namespace's held messages to pending, due now, their channel cleared; expired ones stay final", async () => {
+    const store = await open(await backend.fresh());
+    await store.notifications.enqueue(message('n1'), 1000);
+    await store.notifications.enqueue(message('n2'), 1000);
+    await store.notifications.enqueue({ ...message('other'), namespace: 'other-ns' }, 1000);
+    await store.notifications.enqueue(message('n3'), 1000);
+    expect(await store.notifications.heldNamespaces()).toEqual([]);
+    await store.notifications.lease('a', 1000, 2000, 10);
+    for (const id of ['n1', 'n2', 'other']) expect(await store.notifications.settle(id, 'a', { state: 'held', attempts: 1, channel: 'none', at: 1100 })).toBe(true);
+    expect(await store.notifications.settle('n3', 'a', { state: 'expired', attempts: 0, error: 'its link no longer works', at: 1100 })).toBe(true);
+    expect(await store.notifications.heldNamespaces()).toEqual([NAMESPACE, 'other-ns'].sort());
+    expect(await store.notifications.lease('b', 5000, 6000, 10)).toEqual([]);
+    expect(await store.notifications.release(NAMESPACE, 5000)).toBe(2);
+    expect(await store.notifications.find('n1')).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: 5000, channel: null, sentAt: null });
+    expect(await store.notifications.find('n3')).toMatchObject({ state: 'expired', lastError: 'its link no longer works', sentAt: null });
+    expect(await store.notifications.heldNamespaces()).toEqual(['other-ns']);
+    expect((await store.notifications.lease('b', 5000, 6000, 10)).map((n) => n.id)).toEqual(['n1', 'n2']);
+    expect(await store.notifications.release(NAMESPACE, 6000)).toBe(0);
   });
 
   it('redacts variables and erases the messages about one user', async () => {
