@@ -2,6 +2,7 @@ import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import * as querystring from 'node:querystring';
 import Koa from 'koa';
+import { decodeJwt } from 'jose';
 import { errors, type ResourceServer } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import { providerRoutes } from '../issuers/routes.ts';
@@ -27,10 +28,10 @@ import { brandingOf, type IssuerSnapshot, type SnapshotClient } from './snapshot
  * shared/error_handler.js. Header semantics (type-is, accepts) are Koa's own, as oidc-provider
  * reads them through Koa.
  *
- * Left to oidc-provider (`isClientCredentials` false, or `answer` undefined): a DPoP proof or a
- * client attestation header (DPoP is on in oidc-provider's defaults and binds the token to a
- * key; attestation headers change which errors client authentication gives), and an opaque
- * token (a client with no audience asking none: stored in the store, not signed).
+ * Left to oidc-provider (`isClientCredentials` false, or `answer` undefined): a DPoP proof (DPoP
+ * is on in oidc-provider's defaults: it binds the token to a key and checks the proof's replay in
+ * the store), and an opaque token (a client with no audience asking none: kept in the store, not
+ * signed).
  */
 
 export interface ClientCredentialsContext {
@@ -149,12 +150,12 @@ function parseForm(req: TokenRequest): TokenForm {
 /**
  * True when this module answers the request, exactly as oidc-provider would: a form whose
  * grant_type is client_credentials, or none, or given twice, or a body oidc-provider refuses
- * before reading any parameter. False for anything else (another grant, a DPoP proof, a client attestation),
+ * before reading any parameter. False for anything else (another grant, a DPoP proof),
  * which goes to oidc-provider untouched. Parses the form once, kept in `req.form`.
  */
 export function isClientCredentials(req: TokenRequest): boolean {
   const { headers } = req;
-  if (headers.dpop !== undefined || headers['oauth-client-attestation'] !== undefined || headers['oauth-client-attestation-pop'] !== undefined) return false;
+  if (headers.dpop !== undefined) return false;
   const form = parseForm(req);
   if ('refused' in form) return true;
   // Without a grant_type, or with two, oidc-provider refuses it whatever it is: answered here as well.
@@ -314,15 +315,19 @@ export class ClientCredentialsGrant {
   /** shared/client_auth.js, for the methods our clients register (client_secret_basic, and none for public clients). */
   #authenticate(headers: IncomingHttpHeaders, clientIdParam: string | undefined, secretParam: string | undefined, decision: TokenDecision, out: Record<string, string>): Registered {
     const { authorization } = headers;
+    const attestation = headers['oauth-client-attestation'];
+    // Attestation-based client authentication is off (features.attestClientAuth): its headers only refuse.
+    const attested = attestation !== undefined || headers['oauth-client-attestation-pop'] !== undefined;
     try {
-      let clientId: string | undefined;
+      let clientId: unknown;
       let secret: string | undefined;
-      let basic: boolean;
-      if ((authorization ? 1 : 0) + (secretParam ? 1 : 0) > 1) throw new errors.InvalidRequest('client authentication must only be provided using one mechanism');
+      let method: 'secret' | 'attestation' | 'none';
+      const mechanisms = (authorization ? 1 : 0) + (secretParam ? 1 : 0);
+      if (mechanisms > 1 || (mechanisms > 0 && attested)) throw new errors.InvalidRequest('client authentication must only be provided using one mechanism');
       if (clientIdParam !== undefined) clientId = clientIdParam;
       if (secretParam) {
         secret = secretParam;
-        basic = true;
+        method = 'secret';
       } else if (authorization !== undefined) {
         const parts = authorization.split(' ');
         if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) throw new errors.InvalidRequest('invalid authorization header value format');
@@ -339,11 +344,23 @@ export class ClientCredentialsGrant {
         if (clientId !== undefined && basicId !== clientId) throw new errors.InvalidRequest('client_id mismatch');
         clientId = basicId;
         if (!secret) throw new errors.InvalidRequest('client_secret must be provided in the Authorization header');
-        basic = true;
-      } else basic = false;
+        method = 'secret';
+      } else if (attestation !== undefined) {
+        let sub: unknown;
+        try {
+          if (typeof attestation !== 'string') throw new TypeError('invalid JWT.decode input type');
+          ({ sub } = decodeJwt(attestation));
+        } catch {
+          throw new errors.InvalidRequest('invalid OAuth-Client-Attestation format');
+        }
+        if (!sub) throw new errors.InvalidClientAuth('sub (JWT subject) must be provided in the OAuth-Client-Attestation JWT');
+        if (clientId !== undefined && sub !== clientId) throw new errors.InvalidRequest('client_id mismatch');
+        clientId = sub;
+        method = 'attestation';
+      } else method = 'none';
       if (!clientId) throw new errors.InvalidRequest('no client authentication mechanism provided');
 
-      const registered = this.#clients.get(clientId);
+      const registered = typeof clientId === 'string' ? this.#clients.get(clientId) : undefined;
       if (!registered) throw new errors.InvalidClientAuth('client not found');
       decision.client = registered.decision;
       // shared/cors.js checkClientCORS, on the client's assignment: the default clientBasedCORS.
@@ -352,9 +369,10 @@ export class ClientCredentialsGrant {
         delete out['access-control-allow-origin'];
         throw new errors.InvalidRequest(`origin ${origin} not allowed for client: ${registered.clientId}`);
       }
-      // A secret (basic or post) for a client_secret_basic client; none for a public one.
-      if (basic !== (registered.authMethod !== 'none')) throw new errors.InvalidClientAuth('the provided authentication mechanism does not match the registered client authentication method');
-      if (basic && !constantEquals(registered.secret ?? '', secret!)) throw new errors.InvalidClientAuth('invalid secret provided');
+      if (attested && clientIdParam !== undefined) throw new errors.InvalidRequest('client authentication must only be provided using one mechanism');
+      // A secret (basic or post) for a client_secret_basic client; none for a public one; no client is registered for attestation.
+      if (method === 'attestation' || (method === 'secret') !== (registered.authMethod === 'client_secret_basic')) throw new errors.InvalidClientAuth('the provided authentication mechanism does not match the registered client authentication method');
+      if (method === 'secret' && !constantEquals(registered.secret ?? '', secret!)) throw new errors.InvalidClientAuth('invalid secret provided');
       return registered;
     } catch (thrown) {
       if ((thrown as Failure).statusCode === 401 && authorization !== undefined) {

@@ -141,6 +141,7 @@ async function both(pair: Pair, headers: Record<string, string>, body: string | 
 }
 
 const post = (fields: Record<string, string | string[]>) => new URLSearchParams(Object.entries(fields).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))).toString();
+const unsignedJwt = (payload: object) => `${Buffer.from('{"alg":"ES256","typ":"oauth-client-attestation+jwt"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.c2ln`;
 /** A request as the registry hands it to the module, without a socket. */
 const tokenRequest = (headers: Record<string, string>, body: string) => ({ headers: { 'content-type': form, 'content-length': String(body.length), ...headers }, body: Buffer.from(body) });
 const asAgent = (extra: Record<string, string> = {}) => ({ 'content-type': form, authorization: basic(AGENT, secrets[AGENT]!), ...extra });
@@ -229,6 +230,7 @@ describe('a client_credentials token, as oidc-provider issues it', () => {
     ['a scope asked twice in one value', null, { scope: 'orders:read orders:read' }],
     ['unknown parameters, other grants’ parameters, RAR and a JWT assertion ignored', null, { scope: 'orders:read', foo: 'bar', code: 'x', refresh_token: 'y', authorization_details: '[{"type":"x"}]', client_assertion: 'a.b.c', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' }],
     ['a form with a charset', { 'content-type': `${form}; charset=utf-8` }, { scope: 'orders:read' }],
+    ['a chunked body', { 'transfer-encoding': 'chunked' }, { scope: 'orders:read' }],
     ['a form with an unknown charset (read as UTF-8)', { 'content-type': `${form}; charset=klingon` }, { scope: 'orders:read' }],
     ['a form with a malformed content type', { 'content-type': 'Application/X-WWW-Form-Urlencoded; charset' }, { scope: 'orders:read' }],
     ['a client that prefers HTML (a success is JSON all the same)', { accept: 'text/html' }, { scope: 'orders:read' }],
@@ -263,6 +265,8 @@ describe('a client_credentials request refused, as oidc-provider refuses it', ()
     ['a form content type without a body', { 'content-type': form, 'content-length': '0' }, ''],
     ['a text body', { 'content-type': 'text/plain' }, post(cc)],
     ['a body over 56 KiB', {}, post({ ...cc, pad: 'x'.repeat(57 * 1024) })],
+    ['no content type at all (no parameters read)', { 'content-type': '' }, post(cc)],
+    ['a scope with a non-ASCII character', {}, post({ ...cc, scope: 'orders:réad' })],
     ['no grant_type', {}, post({ scope: 'orders:read' })],
     ['grant_type twice', {}, post({ grant_type: ['client_credentials', 'client_credentials'] })],
     ['scope twice', {}, post({ ...cc, scope: ['orders:read', 'reports:read'] })],
@@ -314,6 +318,15 @@ describe('a client_credentials request refused, as oidc-provider refuses it', ()
     ['Basic with the secret percent-encoded needlessly', () => ({ 'content-type': form, authorization: `Basic ${Buffer.from(`${encodeURIComponent(AGENT).replace('.', '%2E')}:${secrets[AGENT]!.replace(/./g, (c) => `%${c.charCodeAt(0).toString(16)}`)}`).toString('base64')}` }), post({ ...cc, scope: 'orders:read' })],
     ['a lower-case basic scheme', () => ({ 'content-type': form, authorization: `basic ${Buffer.from(`${AGENT}:${secrets[AGENT]}`).toString('base64')}` }), post({ ...cc, scope: 'orders:read' })],
     ['an empty authorization header', () => ({ 'content-type': form, authorization: '' }), post({ ...cc, client_id: AGENT, client_secret: secrets[AGENT]! })],
+    ['a client attestation (not enabled)', () => ({ 'content-type': form, 'oauth-client-attestation': unsignedJwt({ sub: AGENT }) }), post(cc)],
+    ['a client attestation of an unknown client', () => ({ 'content-type': form, 'oauth-client-attestation': unsignedJwt({ sub: 'nobody' }) }), post(cc)],
+    ['a client attestation without sub', () => ({ 'content-type': form, 'oauth-client-attestation': unsignedJwt({ iss: 'x' }) }), post(cc)],
+    ['a client attestation that is no JWT', () => ({ 'content-type': form, 'oauth-client-attestation': 'garbage' }), post(cc)],
+    ['a client attestation beside Basic', () => asAgent({ 'oauth-client-attestation': unsignedJwt({ sub: AGENT }) }), post(cc)],
+    ['a client attestation beside client_id', () => ({ 'content-type': form, 'oauth-client-attestation': unsignedJwt({ sub: AGENT }) }), post({ ...cc, client_id: AGENT })],
+    ['a client attestation naming another client than client_id', () => ({ 'content-type': form, 'oauth-client-attestation': unsignedJwt({ sub: `narrow.${NS}` }) }), post({ ...cc, client_id: AGENT })],
+    ['an attestation proof of possession alone, with client_id', () => ({ 'content-type': form, 'oauth-client-attestation-pop': unsignedJwt({ iss: AGENT }) }), post({ ...cc, client_id: AGENT })],
+    ['an attestation proof of possession beside client_secret_post', () => ({ 'content-type': form, 'oauth-client-attestation-pop': 'x' }), post({ ...cc, client_id: AGENT, client_secret: secrets[AGENT]! })],
   ] as [string, () => Record<string, string>, string][])('%s', async (_name, headers, body) => {
     await both(cascade, headers(), body);
   });
@@ -329,12 +342,12 @@ describe('a client_credentials request refused, as oidc-provider refuses it', ()
 });
 
 describe('what is left to oidc-provider', () => {
-  it('another grant, a DPoP proof or a client attestation', () => {
+  it('another grant or a DPoP proof', () => {
     expect(isClientCredentials(tokenRequest({}, post({ grant_type: 'client_credentials' })))).toBe(true);
     expect(isClientCredentials(tokenRequest({}, post({ grant_type: 'refresh_token', refresh_token: 'x' })))).toBe(false);
     expect(isClientCredentials(tokenRequest({}, post({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange' })))).toBe(false);
     expect(isClientCredentials(tokenRequest({ dpop: 'a.b.c' }, post({ grant_type: 'client_credentials' })))).toBe(false);
-    expect(isClientCredentials(tokenRequest({ 'oauth-client-attestation': 'a.b.c' }, post({ grant_type: 'client_credentials' })))).toBe(false);
+    expect(isClientCredentials(tokenRequest({ 'oauth-client-attestation': 'a.b.c' }, post({ grant_type: 'client_credentials' })))).toBe(true);
   });
 
   it('an opaque token: a client with no audience asking none', async () => {
