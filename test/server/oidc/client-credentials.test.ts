@@ -44,6 +44,7 @@ let gh: TestServer;
 let cascade: Pair;
 let ending: Pair;
 let strict: Pair;
+let shared: Pair;
 const secrets: Record<string, string> = {};
 
 const put = async (ns: string, plural: string, object: { metadata: { name: string } }) => {
@@ -59,8 +60,8 @@ const summary = (oidc: { client?: { clientId: string; clientAuthMethod?: string 
 
 const listen = (server: Server) => new Promise<Server>((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 
-async function pairFor(ns: string, organizationName: string): Promise<Pair> {
-  const issuer = `${gh.url}/${ns}/${organizationName}`;
+async function pairFor(ns: string, organizationName: string | undefined): Promise<Pair> {
+  const issuer = organizationName ? `${gh.url}/${ns}/${organizationName}` : `${gh.url}/${ns}`;
   const snapshot = (await loadSnapshot(gh.store, gh.gatehouse.clientSecrets, ns, organizationName))!;
   const ring = await gh.gatehouse.keys.keyRing(ns, 'ES256');
   const dropped: Pair['dropped'] = { provider: [], module: [] };
@@ -192,7 +193,9 @@ beforeAll(async () => {
   await put(NS, 'clients', m2m('ending-agent', 'ending', { scopes: ['orders:read'], audiences: [ORDERS] }));
   // Declared after the mappings (a declaration is checked against it): contract_ref's value is not one it allows.
   await put(NS, 'workspaces', workspace({ tokens: { accessToken: '15m' }, claimSchema: { contract_ref: { type: 'enum', values: ['C-other'] } } }));
-  for (const name of ['agent', 'narrow', 'no-audience', 'portal', 'forge-agent', 'ending-agent']) await secretOf(NS, name);
+  // A workspace (shared-application) machine client, at the namespace's shared issuer.
+  await put(NS, 'clients', client('shared-agent', undefined, { type: 'm2m', redirectUris: [], scopes: ['orders:read'], audiences: [ORDERS] }));
+  for (const name of ['shared-agent', 'agent', 'narrow', 'no-audience', 'portal', 'forge-agent', 'ending-agent']) await secretOf(NS, name);
   // Another namespace, whose Workspace requires a claim no mapping gives.
   await put(STRICT, 'workspaces', workspace({ claimSchema: { cost_center: { type: 'string', required: true } } }));
   await put(STRICT, 'organizations', organization('acme'));
@@ -202,9 +205,10 @@ beforeAll(async () => {
   cascade = await pairFor(NS, 'cascade');
   ending = await pairFor(NS, 'ending');
   strict = await pairFor(STRICT, 'acme');
+  shared = await pairFor(NS, undefined);
 });
 afterAll(async () => {
-  for (const pair of [cascade, ending, strict]) for (const server of [pair?.provider, pair?.module]) await new Promise((resolve) => server?.close(resolve));
+  for (const pair of [cascade, ending, strict, shared]) for (const server of [pair?.provider, pair?.module]) await new Promise((resolve) => server?.close(resolve));
   await gh?.close();
   jest.useRealTimers();
 });
@@ -244,6 +248,15 @@ describe('a client_credentials token, as oidc-provider issues it', () => {
     const answer = await both(ending, { 'content-type': form, authorization: basic(`ending-agent.${NS}`, secrets[`ending-agent.${NS}`]!) }, post({ grant_type: 'client_credentials', scope: 'orders:read' }));
     expect(answer.body).toMatchObject({ expires_in: 100 });
     expect(answer.token).toMatchObject({ exp: NOW / 1000 + 100, organization_id: 'ending' });
+  });
+
+  it('at the namespace’s shared issuer, carries no API scope (a machine has no organization)', async () => {
+    const id = `shared-agent.${NS}`;
+    const answer = await both(shared, { 'content-type': form, authorization: basic(id, secrets[id]!) }, post({ grant_type: 'client_credentials', scope: 'orders:read' }));
+    expect(answer.token).toMatchObject({ iss: shared.issuer, sub: id, aud: ORDERS });
+    expect(answer.token).not.toHaveProperty('scope');
+    // An organization's client is not the shared issuer's.
+    await both(shared, asAgent(), post({ grant_type: 'client_credentials' }));
   });
 
   it('takes the client’s first audience when none is asked', async () => {
