@@ -181,6 +181,8 @@ interface Registered {
 interface Minted {
   server: ResourceServer;
   granted: Set<string>;
+  /** What a token carries for each scope string asked (see #grant). */
+  scopes: Map<string, Granted>;
   /** The payload's JSON up to the jti's value: the mapped claims, then `"jti":"`. */
   head: string;
   /** `","sub":…,"iat":` */
@@ -188,6 +190,14 @@ interface Minted {
   /** `,"client_id":…,"iss":…,"aud":…}` */
   tail: string;
 }
+
+/** The scope a token carries, and its member of the payload's JSON. */
+interface Granted {
+  scope: string | undefined;
+  json: string;
+}
+const NO_SCOPE: Granted = { scope: undefined, json: '' };
+const SCOPES_KEPT = 32;
 
 /** The error oidc-provider answers, and what it sets on the way (shared/error_handler.js, helpers/err_out.js). */
 type Failure = InstanceType<typeof errors.OIDCProviderError> & { scope?: string };
@@ -298,15 +308,9 @@ export class ClientCredentialsGrant {
       }
       // Resolved resource servers are kept by identifier: the same one asked twice is one.
       const servers = identifiers.length === 1 ? 1 : new Set(identifiers).size;
-      // helpers/grant_authorization.js validateClientScope: an OIDC scope the client was not given is refused.
-      const requested = scope === undefined ? [] : scope.split(' ');
-      const allowed = registered.oidcScopes;
-      if (allowed) for (const s of requested) if (STATIC_SCOPES.has(s) && !allowed.has(s)) throw new errors.InvalidScope('requested scope is not allowed', s);
+      const granted = scope === undefined ? NO_SCOPE : (minted!.scopes.get(scope) ?? this.#grant(registered, minted!, scope));
       if (servers !== 1 || !minted) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-
-      const granted = requested.filter((s) => minted.granted.has(s));
-      const tokenScope = granted.length === 0 ? undefined : [...new Set(granted)].join(' ');
-      return await this.#issue(registered, minted, tokenScope, decision, out);
+      return await this.#issue(registered, minted, granted, decision, out);
     } catch (thrown) {
       return this.#failure(thrown, headers, decision, out);
     }
@@ -390,6 +394,22 @@ export class ClientCredentialsGrant {
     return false;
   }
 
+  /**
+   * What a token carries of the scopes asked (`scope`, once valid): helpers/grant_authorization.js
+   * validateClientScope refuses an OIDC scope the client was not given, then the resource
+   * server's scopes narrow them. Kept per scope string for the commonest few.
+   */
+  #grant(registered: Registered, minted: Minted, scope: string): Granted {
+    const requested = scope.split(' ');
+    const allowed = registered.oidcScopes;
+    if (allowed) for (const s of requested) if (STATIC_SCOPES.has(s) && !allowed.has(s)) throw new errors.InvalidScope('requested scope is not allowed', s);
+    const kept = [...new Set(requested.filter((s) => minted.granted.has(s)))];
+    const granted: Granted = kept.length === 0 ? NO_SCOPE : { scope: kept.join(' '), json: `,"scope":${JSON.stringify(kept.join(' '))}` };
+    // Scope strings are the client's to choose: only so many are kept.
+    if (minted.scopes.size < SCOPES_KEPT) minted.scopes.set(scope, granted);
+    return granted;
+  }
+
   /** The resource server of `identifier` for this client, and what its tokens are made of (provider.ts getResourceServerInfo → machine.ts). */
   #mint(registered: Registered, identifier: string): Minted {
     const key = `${registered.clientId} ${identifier}`;
@@ -401,6 +421,7 @@ export class ClientCredentialsGrant {
     minted = {
       server,
       granted: new Set(server.scope.split(' ')),
+      scopes: new Map(),
       head: '',
       subject: `","sub":${json(registered.clientId)},"iat":`,
       tail: `,"client_id":${json(registered.clientId)},"iss":${json(this.#issuer)},"aud":${json(server.audience ?? identifier)}}`,
@@ -410,7 +431,7 @@ export class ClientCredentialsGrant {
   }
 
   /** models/formats/jwt.js: the payload, signed as helpers/jwt.js signs with an external key; then helpers/grant_response.js. */
-  async #issue(registered: Registered, minted: Minted, scope: string | undefined, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
+  async #issue(registered: Registered, minted: Minted, granted: Granted, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
     const now = this.#clock.now();
     const expiresIn = this.#machines.ttl(minted.server.accessTokenTTL, now);
     const iat = Math.floor(now / 1000);
@@ -421,11 +442,13 @@ export class ClientCredentialsGrant {
     }
     const signer = this.#signer;
     if (!signer) throw new Error("resolved Resource Server jwt configuration has no corresponding key in the provider's keystore");
-    const payload = `${minted.head}${tokenId()}${minted.subject}${iat},"exp":${iat + expiresIn}${scope === undefined ? '' : `,"scope":${JSON.stringify(scope)}`}${minted.tail}`;
+    const payload = `${minted.head}${tokenId()}${minted.subject}${iat},"exp":${iat + expiresIn}${granted.json}${minted.tail}`;
     const input = `${this.#header}${Buffer.from(payload).toString('base64url')}`;
-    const signature = await signer.sign(Buffer.from(input));
+    // The signing input is base64url: ASCII, so latin1 is its exact (and quickest) encoding.
+    const signature = await signer.sign(Buffer.from(input, 'latin1'));
     const accessToken = `${input}.${Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64url')}`;
     out['content-type'] = 'application/json; charset=utf-8';
+    const { scope } = granted;
     return { status: 200, headers: out, body: scope === undefined ? { access_token: accessToken, expires_in: expiresIn, token_type: BEARER } : { access_token: accessToken, expires_in: expiresIn, scope, token_type: BEARER }, oidc: decision };
   }
 

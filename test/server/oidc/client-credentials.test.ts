@@ -402,6 +402,16 @@ describe('what oidc-provider cannot tell', () => {
     expect(token).not.toHaveProperty('team');
   });
 
+  it('keeps what a scope string grants, never a refusal', async () => {
+    const ask = (scope: string) => cascade.grant.answer(tokenRequest({ authorization: basic(AGENT, secrets[AGENT]!) }, post({ grant_type: 'client_credentials', scope, resource: REPORTS })));
+    for (let i = 0; i < 2; i++) {
+      expect((await ask('openid profile orders:read'))?.body).toEqual({ error: 'invalid_scope', error_description: 'requested scope is not allowed', scope: 'profile' });
+      expect((await ask('reports:read openid orders:write'))?.body).toMatchObject({ scope: 'reports:read' });
+    }
+    // Past the few kept, each is worked out anew, the same.
+    for (let i = 0; i < 40; i++) expect((await ask(`orders:read x${i}`))?.body).toMatchObject({ scope: 'orders:read' });
+  });
+
   it('knows another organization’s client as unknown, whatever its secret', async () => {
     const forge = `forge-agent.${NS}`;
     const answer = await cascade.grant.answer(tokenRequest({ authorization: basic(forge, secrets[forge]!) }, post({ grant_type: 'client_credentials' })));
