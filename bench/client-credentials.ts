@@ -3,12 +3,15 @@
 // configures it (provider.callback() on a request object and a ServerResponse), and Gatehouse's
 // own grant (ClientCredentialsGrant.answer on the same headers and body). 32 requests in flight,
 // as under the token benchmark's load; rounds alternate ABBA. Prints wall µs per token, the
-// event loop's CPU µs per token (process.threadCpuUsage: what limits throughput) and the ratios.
+// event loop's CPU µs per token (process.threadCpuUsage: what limits throughput) and the ratios,
+// then the heap each issuer keeps alive to answer them (BENCH_ISSUERS of each built).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createApp } from '../server/app.ts';
 import { systemClock } from '../server/clock.ts';
 import { silentLogger } from '../server/log.ts';
@@ -53,7 +56,7 @@ const headers = {
 };
 
 /** oidc-provider's answer to one request object; the status it ends with. */
-function viaProvider(): Promise<number> {
+function viaProvider(handle = callback): Promise<number> {
   const req = new IncomingMessage(new Socket());
   Object.assign(req, { method: 'POST', url: '/token', headers: { ...headers } });
   req.push(body);
@@ -67,15 +70,15 @@ function viaProvider(): Promise<number> {
       resolve(res.statusCode);
       return end(...args);
     }) as typeof res.end;
-    void callback(req, res);
+    void handle(req, res);
   });
 }
 
 /** Gatehouse's answer to the same headers and body, as the registry hands them over. */
-async function viaGrant(): Promise<number> {
+async function viaGrant(answering = grant): Promise<number> {
   const request: TokenRequest = { headers: { ...headers }, body };
   if (!isClientCredentials(request)) return 0;
-  const answer = await grant.answer(request);
+  const answer = await answering.answer(request);
   // What the registry then writes: the JSON body.
   if (answer) JSON.stringify(answer.body);
   return answer?.status ?? 0;
@@ -97,7 +100,7 @@ async function round(issue: () => Promise<number>): Promise<{ wall: number; loop
   return { wall, loop: (used.user + used.system) / N };
 }
 
-const ways = { provider: viaProvider, grant: viaGrant };
+const ways = { provider: () => viaProvider(), grant: () => viaGrant() };
 console.log(`client_credentials in-process, ${N} tokens per round, ${IN_FLIGHT} in flight, ${ROUNDS} ABBA pairs, Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 for (const issue of Object.values(ways)) await round(issue); // warm up: JIT tiers, memos
 const results = { provider: [] as { wall: number; loop: number }[], grant: [] as { wall: number; loop: number }[] };
@@ -118,6 +121,35 @@ for (let pair = 0; pair < ROUNDS; pair++) {
 const med = (xs: { wall: number; loop: number }[], k: 'wall' | 'loop') => median(xs.map((x) => x[k])).toFixed(1);
 console.log(`median: oidc-provider ${med(results.provider, 'wall')} µs wall, ${med(results.provider, 'loop')} µs event loop per token; grant ${med(results.grant, 'wall')} µs wall, ${med(results.grant, 'loop')} µs event loop per token`);
 console.log(`median speed-up (oidc-provider / grant): ${median(ratios.wall).toFixed(2)}× wall, ${median(ratios.loop).toFixed(2)}× event-loop CPU; load average ${loadavg()[0]!.toFixed(2)}`);
+// What each issuer keeps alive to answer machine tokens: a provider, or a grant, built from the
+// same snapshot and ring (shared, not counted) and warmed by one token each. Heap after a full GC.
+const ISSUERS = Number(process.env.BENCH_ISSUERS ?? 500);
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+async function heapPerIssuer(build: () => () => Promise<number>): Promise<number> {
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const kept: unknown[] = [];
+  for (let i = 0; i < ISSUERS; i++) {
+    const issue = build();
+    if ((await issue()) !== 200) throw new Error('a warm-up token was not answered 200');
+    kept.push(issue);
+  }
+  gc();
+  const used = process.memoryUsage().heapUsed - before;
+  kept.length = 0;
+  return used / ISSUERS / 1024;
+}
+const providerHeap = await heapPerIssuer(() => {
+  const built = buildProvider(snapshot, ring, { store, clock: systemClock, issuer, cookieKeys: ['k'], admitsUser: async () => undefined, onJwtIssued: async () => undefined });
+  const handle = built.callback();
+  return () => viaProvider(handle);
+});
+const grantHeap = await heapPerIssuer(() => {
+  const built = new ClientCredentialsGrant({ snapshot, ring, issuer, clock: systemClock });
+  return () => viaGrant(built);
+});
+console.log(`heap per issuer (${ISSUERS} built, one token each): oidc-provider ${providerHeap.toFixed(1)} KiB, grant ${grantHeap.toFixed(1)} KiB (${(providerHeap / grantHeap).toFixed(0)}× less)`);
 await gatehouse.audit.close();
 await store.close();
 rmSync(dataDir, { recursive: true, force: true });
