@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import { ClientCredentialsGrant, constantEquals, isClientCredentials, readTokenBody, type TokenDecision } from '../../../server/oidc/client-credentials.ts';
 import type { KeyRing } from '../../../server/oidc/keys.ts';
@@ -24,6 +25,8 @@ const clock = { now: () => Date.now() };
 /** One issuer asked two ways: oidc-provider (from buildProvider) and the module, each behind a loopback server. */
 interface Pair {
   issuer: string;
+  /** The token endpoint's path, where the provider is mounted as the registry mounts it (its issuer's path). */
+  tokenPath: string;
   ring: KeyRing;
   provider: Server;
   module: Server;
@@ -80,7 +83,7 @@ async function pairFor(ns: string, organizationName: string | undefined): Promis
     const { oidc } = ctx as unknown as KoaContextWithOIDC;
     decisions.provider.push(summary({ client: oidc.client, params: oidc.params as TokenDecision['params'] }));
   });
-  const grant = new ClientCredentialsGrant({ snapshot, ring, issuer, clock, onClaimsDropped: async (d) => void dropped.module.push(d) });
+  const grant = new ClientCredentialsGrant({ snapshot, ring, issuer, clock, onClaimsDropped: async (d) => void dropped.module.push(d), dpop: { store: gh.store } });
   const module = createServer(async (req, res) => {
     const tokenRequest = { headers: req.headers, body: await readTokenBody(req) };
     const answer = isClientCredentials(tokenRequest) ? await grant.answer(tokenRequest) : undefined;
@@ -91,11 +94,18 @@ async function pairFor(ns: string, organizationName: string | undefined): Promis
     decisions.module.push(summary(answer.oidc));
     res.writeHead(answer.status, answer.headers).end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
   });
-  return { issuer, ring, provider: await listen(createServer(provider.callback())), module: await listen(module), dropped, decisions, grant };
+  // Mounted at the issuer's path, as the registry's direct path hands it requests (originalUrl less url).
+  const callback = provider.callback();
+  const mounted = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith(`${snapshot.path}/`)) Object.assign(req, { originalUrl: url, url: url.slice(snapshot.path.length) });
+    void callback(req, res);
+  });
+  return { issuer, tokenPath: `${snapshot.path}/token`, ring, provider: await listen(mounted), module: await listen(module), dropped, decisions, grant };
 }
 
 /** One raw HTTP request, as a client on the network sends it. */
-function send(server: Server, headers: Record<string, string>, body: string | Buffer | undefined, path = '/token'): Promise<Answer> {
+function send(server: Server, headers: Record<string, string>, body: string | Buffer | undefined, path: string): Promise<Answer> {
   const { port } = server.address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers, agent: false }, (res) => {
@@ -124,10 +134,14 @@ function comparable(answer: Answer) {
 }
 
 /** Asks both; expects the same answer and, for a token, one that verifies with the ring's public keys; returns the module's. */
-async function both(pair: Pair, headers: Record<string, string>, body: string | Buffer | undefined): Promise<ReturnType<typeof comparable> & { token?: Record<string, unknown> }> {
+type Headers = Record<string, string> | (() => Promise<Record<string, string>>);
+async function both(pair: Pair, headers: Headers, body: string | Buffer | undefined): Promise<ReturnType<typeof comparable> & { token?: Record<string, unknown> }> {
+  // Sent with the issuer's Host (the registry pins it: pinOrigin), each side its own headers when they are made per request (a DPoP proof's jti).
+  const host = new URL(pair.issuer).host;
+  const made = async () => ({ host, ...(typeof headers === 'function' ? await headers() : headers) });
   const before = { provider: pair.decisions.provider.length, module: pair.decisions.module.length };
-  const expected = await send(pair.provider, headers, body);
-  const actual = await send(pair.module, headers, body);
+  const expected = await send(pair.provider, await made(), body, pair.tokenPath);
+  const actual = await send(pair.module, await made(), body, pair.tokenPath);
   expect(actual.status).not.toBe(599); // the module answered it
   expect(comparable(actual)).toEqual(comparable(expected));
   // What the audit and risk gates read afterwards is the same too.
@@ -354,12 +368,81 @@ describe('a client_credentials request refused, as oidc-provider refuses it', ()
   });
 });
 
+describe('a DPoP-bound token (RFC 9449), as oidc-provider binds it', () => {
+  let key: { privateKey: CryptoKey; jwk: JWK };
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    key = { privateKey, jwk: await exportJWK(publicKey) };
+  });
+  const proof = (claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) => new SignJWT({ htm: 'POST', htu: `${cascade.issuer}/token`, iat: NOW / 1000, jti: randomUUID(), ...claims }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk, ...header }).sign(key.privateKey);
+  const withProof = (claims?: Record<string, unknown>, header?: Record<string, unknown>) => async () => asAgent({ dpop: await proof(claims, header) });
+  const cc = post({ grant_type: 'client_credentials', scope: 'orders:read' });
+
+  it('binds the token to the proof’s key', async () => {
+    const answer = await both(cascade, withProof(), cc);
+    expect(answer.body).toMatchObject({ token_type: 'DPoP' });
+    expect(answer.token).toMatchObject({ cnf: { jkt: await calculateJwkThumbprint(key.jwk) } });
+  });
+
+  it.each([
+    ['an htu with a query and a fragment (both ignored)', { htu: `${'ISSUER'}/token?x=1#y` }, {}],
+    ['another htu', { htu: 'https://elsewhere.example/token' }, {}],
+    ['an htu that is no URL', { htu: 'token' }, {}],
+    ['no htu', { htu: undefined }, {}],
+    ['another htm', { htm: 'GET' }, {}],
+    ['an iat six minutes old', { iat: NOW / 1000 - 360 }, {}],
+    ['an iat four minutes ahead', { iat: NOW / 1000 + 240 }, {}],
+    ['no iat', { iat: undefined }, {}],
+    ['no jti', { jti: undefined }, {}],
+    ['a nonce', { nonce: 'n' }, {}],
+    ['a nonce that is not a string', { nonce: 1 }, {}],
+    ['an expired proof', { exp: NOW / 1000 - 10 }, {}],
+    ['another typ', {}, { typ: 'JWT' }],
+  ] as [string, Record<string, unknown>, Record<string, unknown>][])('%s', async (_name, claims, header) => {
+    const fixed = Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v.replace('ISSUER', cascade.issuer) : v]));
+    await both(cascade, withProof(fixed, header), cc);
+  });
+
+  it.each([
+    ['a proof that is no JWT', 'garbage'],
+    ['a proof signed by another key than it carries', 'other-key'],
+    ['a proof with HS256', 'hs256'],
+  ])('%s', async (_name, kind) => {
+    const made = async () => {
+      if (kind === 'garbage') return 'garbage';
+      if (kind === 'hs256') return new SignJWT({ htm: 'POST', htu: `${cascade.issuer}/token`, iat: NOW / 1000, jti: randomUUID() }).setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: key.jwk }).sign(new Uint8Array(32));
+      const other = await generateKeyPair('ES256');
+      return new SignJWT({ htm: 'POST', htu: `${cascade.issuer}/token`, iat: NOW / 1000, jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk }).sign(other.privateKey);
+    };
+    await both(cascade, async () => asAgent({ dpop: await made() }), cc);
+  });
+
+  it('refuses a proof used before, at either path', async () => {
+    const once = await proof();
+    const first = await send(cascade.module, { host: new URL(cascade.issuer).host, ...asAgent({ dpop: once }) }, cc, cascade.tokenPath);
+    expect(first.status).toBe(200);
+    for (const side of [cascade.module, cascade.provider]) {
+      const again = await send(side, { host: new URL(cascade.issuer).host, ...asAgent({ dpop: once }) }, cc, cascade.tokenPath);
+      expect({ status: again.status, body: JSON.parse(again.body) }).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'grant request is invalid' } });
+    }
+    // And one first used at oidc-provider is a replay here.
+    const seen = await proof();
+    expect((await send(cascade.provider, { host: new URL(cascade.issuer).host, ...asAgent({ dpop: seen }) }, cc, cascade.tokenPath)).status).toBe(200);
+    expect((await send(cascade.module, { host: new URL(cascade.issuer).host, ...asAgent({ dpop: seen }) }, cc, cascade.tokenPath)).status).toBe(400);
+  });
+
+  it('leaves it to oidc-provider where no replay store is given', async () => {
+    const bare = new ClientCredentialsGrant({ snapshot: (await loadSnapshot(gh.store, gh.gatehouse.clientSecrets, NS, 'cascade'))!, ring: cascade.ring, issuer: cascade.issuer, clock });
+    await expect(bare.answer(tokenRequest({ authorization: basic(AGENT, secrets[AGENT]!), dpop: await proof() }, cc))).resolves.toBeUndefined();
+  });
+});
+
 describe('what is left to oidc-provider', () => {
-  it('another grant or a DPoP proof', () => {
+  it('another grant', () => {
     expect(isClientCredentials(tokenRequest({}, post({ grant_type: 'client_credentials' })))).toBe(true);
     expect(isClientCredentials(tokenRequest({}, post({ grant_type: 'refresh_token', refresh_token: 'x' })))).toBe(false);
     expect(isClientCredentials(tokenRequest({}, post({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange' })))).toBe(false);
-    expect(isClientCredentials(tokenRequest({ dpop: 'a.b.c' }, post({ grant_type: 'client_credentials' })))).toBe(false);
+    expect(isClientCredentials(tokenRequest({ dpop: 'a.b.c' }, post({ grant_type: 'client_credentials' })))).toBe(true);
     expect(isClientCredentials(tokenRequest({ 'oauth-client-attestation': 'a.b.c' }, post({ grant_type: 'client_credentials' })))).toBe(true);
   });
 
@@ -367,7 +450,7 @@ describe('what is left to oidc-provider', () => {
     const id = `no-audience.${NS}`;
     await expect(cascade.grant.answer(tokenRequest({ authorization: basic(id, secrets[id]!) }, post({ grant_type: 'client_credentials', scope: 'orders:read' })))).resolves.toBeUndefined();
     // …and oidc-provider's answer to it is indeed opaque.
-    const answer = await send(cascade.provider, { 'content-type': form, authorization: basic(id, secrets[id]!) }, post({ grant_type: 'client_credentials', scope: 'orders:read' }));
+    const answer = await send(cascade.provider, { 'content-type': form, authorization: basic(id, secrets[id]!) }, post({ grant_type: 'client_credentials', scope: 'orders:read' }), cascade.tokenPath);
     expect(JSON.parse(answer.body).access_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
