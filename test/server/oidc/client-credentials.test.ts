@@ -48,6 +48,12 @@ let cascade: Pair;
 let ending: Pair;
 let strict: Pair;
 let shared: Pair;
+/** Namespaces whose Workspace signs with another algorithm. */
+const OTHER_ALGS = [
+  ['ed-partners', 'EdDSA'],
+  ['rsa-partners', 'RS256'],
+] as const;
+const byAlg = new Map<string, Pair>();
 const secrets: Record<string, string> = {};
 
 const put = async (ns: string, plural: string, object: { metadata: { name: string } }) => {
@@ -63,10 +69,10 @@ const summary = (oidc: { client?: { clientId: string; clientAuthMethod?: string 
 
 const listen = (server: Server) => new Promise<Server>((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 
-async function pairFor(ns: string, organizationName: string | undefined): Promise<Pair> {
+async function pairFor(ns: string, organizationName: string | undefined, alg: 'ES256' | 'EdDSA' | 'RS256' = 'ES256'): Promise<Pair> {
   const issuer = organizationName ? `${gh.url}/${ns}/${organizationName}` : `${gh.url}/${ns}`;
   const snapshot = (await loadSnapshot(gh.store, gh.gatehouse.clientSecrets, ns, organizationName))!;
-  const ring = await gh.gatehouse.keys.keyRing(ns, 'ES256');
+  const ring = await gh.gatehouse.keys.keyRing(ns, alg);
   const dropped: Pair['dropped'] = { provider: [], module: [] };
   const decisions: Pair['decisions'] = { provider: [], module: [] };
   const provider: Provider = buildProvider(snapshot, ring, {
@@ -216,13 +222,21 @@ beforeAll(async () => {
   await put(STRICT, 'accesspolicies', accessPolicy('acme-apis', 'acme', { scopes: [{ scope: 'orders:read' }] }));
   await put(STRICT, 'clients', m2m('acme-agent', 'acme', { scopes: ['orders:read'], audiences: [ORDERS] }));
   await secretOf(STRICT, 'acme-agent');
+  for (const [ns, alg] of OTHER_ALGS) {
+    await put(ns, 'workspaces', workspace({ signingAlgorithm: alg }));
+    await put(ns, 'organizations', organization('acme'));
+    await put(ns, 'accesspolicies', accessPolicy('acme-apis', 'acme', { scopes: [{ scope: 'orders:read' }] }));
+    await put(ns, 'clients', m2m('acme-agent', 'acme', { scopes: ['orders:read'], audiences: [ORDERS] }));
+    await secretOf(ns, 'acme-agent');
+    byAlg.set(alg, await pairFor(ns, 'acme', alg));
+  }
   cascade = await pairFor(NS, 'cascade');
   ending = await pairFor(NS, 'ending');
   strict = await pairFor(STRICT, 'acme');
   shared = await pairFor(NS, undefined);
 });
 afterAll(async () => {
-  for (const pair of [cascade, ending, strict, shared]) for (const server of [pair?.provider, pair?.module]) await new Promise((resolve) => server?.close(resolve));
+  for (const pair of [cascade, ending, strict, shared, ...byAlg.values()]) for (const server of [pair?.provider, pair?.module]) await new Promise((resolve) => server?.close(resolve));
   await gh?.close();
   jest.useRealTimers();
 });
@@ -256,6 +270,12 @@ describe('a client_credentials token, as oidc-provider issues it', () => {
     const post_ = 'client_secret' in fields;
     const body = post({ grant_type: 'client_credentials', ...fields, ...(post_ ? { client_secret: secrets[AGENT]! } : {}) });
     await both(cascade, post_ ? headers! : asAgent(headers ?? {}), body);
+  });
+
+  it.each(OTHER_ALGS.map(([ns, alg]) => [alg, ns]))('is signed with the Workspace’s %s key', async (alg, ns) => {
+    const id = `acme-agent.${ns}`;
+    const answer = await both(byAlg.get(alg)!, { 'content-type': form, authorization: basic(id, secrets[id]!) }, post({ grant_type: 'client_credentials', scope: 'orders:read' }));
+    expect(answer.body).toMatchObject({ access_token: { header: { alg, typ: 'at+jwt' } }, scope: 'orders:read' });
   });
 
   it('is cut to the end of the contract', async () => {
