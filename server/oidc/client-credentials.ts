@@ -3,8 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import * as querystring from 'node:querystring';
 import Koa from 'koa';
 import { calculateJwkThumbprint, decodeJwt, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import { errors, type ResourceServer } from 'oidc-provider';
-import type { Adapter } from 'oidc-provider';
+import { errors, type Adapter, type ResourceServer } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
@@ -27,8 +26,8 @@ import { brandingOf, type IssuerSnapshot, type SnapshotClient } from './snapshot
  * shared/no_cache.js, shared/selective_body.js, shared/assemble_params.js and helpers/params.js,
  * shared/client_auth.js, shared/reject_dupes.js, helpers/is_valid_scope.js,
  * shared/check_resource.js, actions/grants/client_credentials.js, helpers/grant_authorization.js,
- * models/formats/{opaque,jwt}.js, helpers/jwt.js, helpers/errors.js, helpers/err_out.js and
- * shared/error_handler.js. Header semantics (type-is, accepts) are Koa's own, as oidc-provider
+ * helpers/validate_dpop.js, models/replay_detection.js, models/formats/{opaque,jwt}.js,
+ * helpers/jwt.js, helpers/errors.js, helpers/err_out.js and shared/error_handler.js. Header semantics (type-is, accepts) are Koa's own, as oidc-provider
  * reads them through Koa.
  *
  * Left to oidc-provider (`isClientCredentials` false, or `answer` undefined): another grant; an
