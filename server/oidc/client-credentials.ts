@@ -10,7 +10,7 @@ import { storeAdapter } from './adapter.ts';
 import { providerRoutes } from '../issuers/routes.ts';
 import type { KeyRing } from './keys.ts';
 import { assertAudience, MachineTokens, schemaCheck, type ClaimsDropped } from './machine.ts';
-import { clientMetadata, errorPage, OIDC_SCOPES } from './provider.ts';
+import { clientRegistrations, errorPage, OIDC_SCOPES } from './provider.ts';
 import type { LocalSigningKey } from './signer.ts';
 import { brandingOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
 
@@ -170,11 +170,12 @@ export function isClientCredentials(req: TokenRequest): boolean {
   return !grantType || Array.isArray(grantType) || grantType === CLIENT_CREDENTIALS;
 }
 
-/** A client as oidc-provider registered it (clientMetadata), with what this grant reads of it. */
+/** A client as oidc-provider registers it (clientRegistrations), with what this grant reads of it. */
 interface Registered {
-  client: SnapshotClient;
+  /** Its declaration; undefined for a client of the issuer's own (never one that may use this grant). */
+  client: SnapshotClient | undefined;
   clientId: string;
-  authMethod: 'client_secret_basic' | 'none';
+  authMethod: string;
   secret: string | undefined;
   mayUseGrant: boolean;
   /** Its OIDC scopes (client metadata `scope`), undefined when it has none. */
@@ -186,6 +187,7 @@ interface Registered {
 
 /** What a token for one client and resource is made of, worked out once. */
 interface Minted {
+  client: SnapshotClient;
   server: ResourceServer;
   granted: Set<string>;
   /** What a token carries for each scope string asked (see #grant). */
@@ -205,6 +207,8 @@ interface Granted {
 }
 const NO_SCOPE: Granted = { scope: undefined, json: '' };
 const SCOPES_KEPT = 32;
+/** The registered methods a client secret authenticates (shared/client_auth.js). */
+const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 /** oidc-provider's default dPoPSigningAlgValues, and how far a proof's iat may be from now (helpers/challenge.js CHALLENGE_OK_WINDOW). */
 const DPOP_ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'];
 const PROOF_WINDOW = 300;
@@ -247,20 +251,22 @@ export class ClientCredentialsGrant {
       const Replays = storeAdapter(store, clock, snapshot.path, (clientId) => uids.get(clientId));
       this.#dpop = { replays: new Replays('ReplayDetection'), htu: new URL(htu).href };
     }
-    for (const c of snapshot.clients) {
-      const metadata = clientMetadata(c);
-      if (!metadata) continue;
-      const authMethod = metadata.token_endpoint_auth_method as Registered['authMethod'];
-      this.#clients.set(c.clientId, {
+    const declared = new Map(snapshot.clients.map((c) => [c.clientId, c]));
+    for (const metadata of clientRegistrations(snapshot, issuer)) {
+      const clientId = metadata.client_id;
+      const c = declared.get(clientId);
+      // provider.ts's clientDefaults fill what a registration leaves out.
+      const authMethod = metadata.token_endpoint_auth_method ?? 'client_secret_basic';
+      this.#clients.set(clientId, {
         client: c,
-        clientId: c.clientId,
+        clientId,
         authMethod,
         secret: metadata.client_secret,
-        mayUseGrant: (metadata.grant_types ?? []).includes(CLIENT_CREDENTIALS),
+        mayUseGrant: c !== undefined && (metadata.grant_types ?? ['authorization_code']).includes(CLIENT_CREDENTIALS),
         oidcScopes: metadata.scope ? new Set(metadata.scope.split(' ')) : undefined,
         redirectUris: metadata.redirect_uris ?? [],
-        defaultResource: c.object.spec.audiences?.[0],
-        decision: { clientId: c.clientId, clientAuthMethod: authMethod },
+        defaultResource: c?.object.spec.audiences?.[0],
+        decision: { clientId, clientAuthMethod: authMethod },
       });
     }
   }
@@ -337,7 +343,7 @@ export class ClientCredentialsGrant {
       if (servers !== 1 || !minted) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
       // helpers/grant_common.js applyDpopBinding: a proof's jti is used once, whichever path saw it.
       if (dPoP && !(await this.#unique(registered.clientId, dPoP.jti))) throw new errors.InvalidGrant('DPoP proof JWT Replay detected');
-      return await this.#issue(registered, minted, granted, dPoP?.thumbprint, decision, out);
+      return await this.#issue(minted, granted, dPoP?.thumbprint, decision, out);
     } catch (thrown) {
       return this.#failure(thrown, headers, decision, out);
     }
@@ -401,8 +407,9 @@ export class ClientCredentialsGrant {
         throw new errors.InvalidRequest(`origin ${origin} not allowed for client: ${registered.clientId}`);
       }
       if (attested && clientIdParam !== undefined) throw new errors.InvalidRequest('client authentication must only be provided using one mechanism');
-      // A secret (basic or post) for a client_secret_basic client; none for a public one; no client is registered for attestation.
-      if (method === 'attestation' || (method === 'secret') !== (registered.authMethod === 'client_secret_basic')) throw new errors.InvalidClientAuth('the provided authentication mechanism does not match the registered client authentication method');
+      // A secret (Basic or post) for a client registered for either; none for a public client; no client is registered for attestation.
+      const registeredFor = SECRET_METHODS.has(registered.authMethod) ? 'secret' : registered.authMethod === 'none' ? 'none' : 'other';
+      if (method !== registeredFor) throw new errors.InvalidClientAuth('the provided authentication mechanism does not match the registered client authentication method');
       if (method === 'secret' && !constantEquals(registered.secret ?? '', secret!)) throw new errors.InvalidClientAuth('invalid secret provided');
       return registered;
     } catch (thrown) {
@@ -442,10 +449,12 @@ export class ClientCredentialsGrant {
     const key = `${registered.clientId} ${identifier}`;
     let minted = this.#minted.get(key);
     if (minted) return minted;
-    assertAudience(registered.client, identifier);
-    const server = this.#machines.resourceServer(registered.client, identifier);
+    const { client } = registered;
+    assertAudience(client, identifier);
+    const server = this.#machines.resourceServer(client, identifier);
     const json = (v: string) => JSON.stringify(v);
     minted = {
+      client,
       server,
       granted: new Set(server.scope.split(' ')),
       scopes: new Map(),
@@ -458,13 +467,13 @@ export class ClientCredentialsGrant {
   }
 
   /** models/formats/jwt.js: the payload, signed as helpers/jwt.js signs with an external key; then helpers/grant_response.js. */
-  async #issue(registered: Registered, minted: Minted, granted: Granted, jkt: string | undefined, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
+  async #issue(minted: Minted, granted: Granted, jkt: string | undefined, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
     const now = this.#clock.now();
     const expiresIn = this.#machines.ttl(minted.server.accessTokenTTL, now);
     const iat = Math.floor(now / 1000);
     // extraTokenClaims: the machine's mapped claims (may refuse: a required claim is missing).
     if (!minted.head) {
-      const claims = JSON.stringify(await this.#machines.claims(registered.client));
+      const claims = JSON.stringify(await this.#machines.claims(minted.client));
       minted.head = `${claims.length > 2 ? `${claims.slice(0, -1)},` : '{'}"jti":"`;
     }
     const signer = this.#signer;

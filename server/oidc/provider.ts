@@ -127,6 +127,15 @@ function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) 
   return policy;
 }
 
+/**
+ * Every client oidc-provider registers at an issuer (its static `clients`): the declared ones that
+ * can authenticate. Gatehouse's own client_credentials grant (client-credentials.ts) knows exactly
+ * these, so a client added to an issuer is added here, never beside it.
+ */
+export function clientRegistrations(snapshot: IssuerSnapshot, _issuer: string): ClientMetadata[] {
+  return snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
+}
+
 /** The page an OAuth error is shown as to a browser (oidc-provider's renderError): client-credentials.ts answers the same. */
 export function errorPage(branding: PageBranding, out: { error: string; error_description?: string }): string {
   return page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);
@@ -139,7 +148,6 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const canonical = new URL(issuer).pathname !== '/';
   const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
-  const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
   // At the shared issuer the ID token carries the signed-in user's organization's claims: any organization's may appear.
   const subjects =
     snapshot.organization === undefined
@@ -236,7 +244,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // Keyed by path, not URL, so grants survive a change of host or port.
     adapter: storeAdapter(store, clock, snapshot.path, (clientId) => byClientId.get(clientId)?.uid),
     routes: { ...ROUTES },
-    clients,
+    // Every client registered here: Gatehouse's own client_credentials grant knows exactly these.
+    clients: clientRegistrations(snapshot, issuer),
     jwks: { keys: ring.signers },
     cookies: {
       keys: context.cookieKeys,

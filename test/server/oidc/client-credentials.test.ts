@@ -11,7 +11,7 @@ import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import { ClientCredentialsGrant, constantEquals, isClientCredentials, readTokenBody, type TokenDecision } from '../../../server/oidc/client-credentials.ts';
 import type { KeyRing } from '../../../server/oidc/keys.ts';
 import type { ClaimsDropped } from '../../../server/oidc/machine.ts';
-import { buildProvider } from '../../../server/oidc/provider.ts';
+import { buildProvider, clientRegistrations } from '../../../server/oidc/provider.ts';
 import { loadSnapshot } from '../../../server/oidc/snapshot.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, organization, workspace } from '../../support/objects.ts';
@@ -35,6 +35,8 @@ interface Pair {
   /** What the gates would read afterwards: ctx.oidc on the provider's side, the answer's decision on the module's. */
   decisions: { provider: unknown[]; module: unknown[] };
   grant: ClientCredentialsGrant;
+  /** The client ids oidc-provider registers here (provider.ts clientRegistrations). */
+  registered: string[];
 }
 
 interface Answer {
@@ -107,7 +109,8 @@ async function pairFor(ns: string, organizationName: string | undefined, alg: 'E
     if (url.startsWith(`${snapshot.path}/`)) Object.assign(req, { originalUrl: url, url: url.slice(snapshot.path.length) });
     void callback(req, res);
   });
-  return { issuer, tokenPath: `${snapshot.path}/token`, ring, provider: await listen(mounted), module: await listen(module), dropped, decisions, grant };
+  const registered = clientRegistrations(snapshot, issuer).map((c) => c.client_id);
+  return { issuer, tokenPath: `${snapshot.path}/token`, ring, provider: await listen(mounted), module: await listen(module), dropped, decisions, grant, registered };
 }
 
 /** One raw HTTP request, as a client on the network sends it. */
@@ -376,6 +379,16 @@ describe('a client_credentials request refused, as oidc-provider refuses it', ()
     ['an attestation proof of possession beside client_secret_post', () => ({ 'content-type': form, 'oauth-client-attestation-pop': 'x' }), post({ ...cc, client_id: AGENT, client_secret: secrets[AGENT]! })],
   ] as [string, () => Record<string, string>, string][])('%s', async (_name, headers, body) => {
     await both(cascade, headers(), body);
+  });
+
+  it('knows every client oidc-provider registers, and only those', async () => {
+    for (const pair of [cascade, shared]) {
+      expect(pair.registered.length).toBeGreaterThan(0);
+      for (const id of pair.registered) {
+        await both(pair, { 'content-type': form }, post({ ...cc, client_id: id }));
+        await both(pair, { 'content-type': form, authorization: basic(id, 'not-the-secret') }, post(cc));
+      }
+    }
   });
 
   it('refuses every token while a required claim has no value', async () => {
