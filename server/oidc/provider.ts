@@ -2,9 +2,9 @@ import { Provider, errors, interactionPolicy, type ClientMetadata, type Configur
 import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
-import { tokenClaims, type ClaimValue } from './claims.ts';
-import { applySchema } from './claim-schema.ts';
-import { escapeHtml, LOGOUT_SCRIPT, page } from './html.ts';
+import { tokenClaims } from './claims.ts';
+import { escapeHtml, LOGOUT_SCRIPT, page, type PageBranding } from './html.ts';
+import { assertAudience, MachineTokens, schemaCheck, type ClaimsDropped } from './machine.ts';
 import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
 import { cappedTo, contractsEnd, lifetimesOf, resolveSessions, sessionTtl, type Lifetimes, type SessionPolicy } from './lifetimes.ts';
@@ -13,7 +13,7 @@ import { organizationChain } from '../../api/index.ts';
 import { standingOf } from './standing.ts';
 import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
 import { ACR_VALUES } from './acr.ts';
-import { mfaLevel, reaches, stepUpScopes } from './step-up.ts';
+import { mfaLevel, reaches } from './step-up.ts';
 import { approvalScopes, scopesToRequest, withApprovals } from './approval.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
@@ -38,12 +38,13 @@ export interface ProviderContext {
   /** At a namespace's shared issuer: whether the user's organization admits this request (its networks and rate). */
   admitsUser: UserAdmission;
   /** A claim left out of a token because its value does not fit the Workspace's claimSchema (audited; never the value). */
-  onClaimsDropped?(dropped: { claims: string[]; client: string; subject: string | undefined; organization: string | undefined; token: 'access' | 'id' }): Promise<void>;
+  onClaimsDropped?: ClaimsDropped;
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
 }
 
-function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
+/** A declared client as oidc-provider registers it; undefined for a confidential client whose secret is not generated yet. */
+export function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
   const { spec } = c.object;
   const oidcScopes = (spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s));
   // API scopes belong to resource servers (getResourceServerInfo), not to the client's OIDC
@@ -127,6 +128,21 @@ function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) 
   return policy;
 }
 
+/**
+ * Every client oidc-provider registers at an issuer (its static `clients`): the declared ones that
+ * can authenticate, and the issuer's account client. Gatehouse's own client_credentials grant (client-credentials.ts) knows exactly
+ * these, so a client added to an issuer is added here, never beside it.
+ */
+export function clientRegistrations(snapshot: IssuerSnapshot, issuer: string): ClientMetadata[] {
+  // The declared clients, and the issuer's own behind its account pages (account.ts).
+  return [...snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined), accountClient(issuer)];
+}
+
+/** The page an OAuth error is shown as to a browser (oidc-provider's renderError): client-credentials.ts answers the same. */
+export function errorPage(branding: PageBranding, out: { error: string; error_description?: string }): string {
+  return page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);
+}
+
 /** One oidc-provider instance for one issuer, configured from its snapshot. */
 export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: ProviderContext): Provider {
   const { store, clock } = context;
@@ -134,9 +150,6 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const canonical = new URL(issuer).pathname !== '/';
   const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
-  const machineResources = new Map<string, ResourceServer>();
-  const machineClaims = new Map<string, Record<string, ClaimValue>>();
-  const clients = snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined);
   // At the shared issuer the ID token carries the signed-in user's organization's claims: any organization's may appear.
   const subjects =
     snapshot.organization === undefined
@@ -168,8 +181,11 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     if (organizationOf.size >= 10_000) organizationOf.clear();
     organizationOf.set(user.id, user.organization);
   };
+  /** A machine's tokens (client_credentials): decided from the snapshot alone, as Gatehouse's own grant decides them (client-credentials.ts). */
+  const schemaChecked = schemaCheck(snapshot, context.onClaimsDropped);
+  const machines = new MachineTokens(snapshot, alg, schemaChecked);
   /** When the contracts that bound a subject's tokens end: the issuer's organization's, or at the shared issuer the user's own. Worked out once per organization. */
-  const issuerEnd = contractsEnd(snapshot.chain);
+  const issuerEnd = machines.contractEnd;
   const ends = new Map<string, number | undefined>();
   const contractEnd = (accountId: string | undefined): number | undefined => {
     if (snapshot.organization !== undefined) return issuerEnd;
@@ -220,16 +236,6 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   };
   const sessionOver = (accountId: string, loginTs: number | undefined) => loginTs !== undefined && Math.floor(clock.now() / 1000) >= loginTs + sessionsOf(accountId).lifetime;
 
-  const claimSchema = snapshot.workspace?.spec.claimSchema;
-  /** An access token's mapped claims under the Workspace's claimSchema: what does not fit is left out; a required claim missing refuses the token. */
-  const schemaChecked = async (claims: Record<string, ClaimValue>, client: string, user: UserRecord | undefined, token: 'access' | 'id' = 'access'): Promise<Record<string, ClaimValue>> => {
-    const checked = applySchema(claims, claimSchema);
-    if (checked.dropped.length > 0) await context.onClaimsDropped?.({ claims: checked.dropped, client, subject: user?.id, organization: user?.organization ?? snapshot.organization, token });
-    if (token === 'id') return checked.claims;
-    if (checked.missing.length > 0) throw new errors.InvalidGrant(`the Workspace's claimSchema requires ${checked.missing.join(', ')}, and this token would have no valid value for ${checked.missing.length === 1 ? 'it' : 'them'}`);
-    return checked.claims;
-  };
-
   /** The user a token request or authorization is for: the code's, the refresh token's, or the session's. */
   const accountOf = (ctx: KoaContextWithOIDC): string | undefined => {
     const e = ctx.oidc.entities as { Account?: { accountId?: string }; AuthorizationCode?: { accountId?: string }; RefreshToken?: { accountId?: string }; Session?: { accountId?: string } };
@@ -241,8 +247,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // The account client is always the issuer's: its models are stamped with its own id.
     adapter: storeAdapter(store, clock, snapshot.path, (clientId) => (clientId === ACCOUNT_CLIENT_ID ? ACCOUNT_CLIENT_ID : byClientId.get(clientId)?.uid)),
     routes: { ...ROUTES },
-    // The declared clients, and the issuer's own behind its account pages (account.ts).
-    clients: [...clients, accountClient(issuer)],
+    // Every client registered here: Gatehouse's own client_credentials grant knows exactly these.
+    clients: clientRegistrations(snapshot, issuer),
     jwks: { keys: ring.signers },
     cookies: {
       keys: context.cookieKeys,
@@ -324,26 +330,19 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
         useGrantedResource: () => true,
         getResourceServerInfo: async (ctx, resource, client) => {
           const c = byClientId.get(client.clientId);
-          if (!c || !(c.object.spec.audiences ?? []).includes(resource)) throw new errors.InvalidTarget(`${resource} is not an audience of this client`);
-          // No user, no second factor: a machine token never carries a scope that needs MFA.
-          const machine = ctx.oidc.params?.grant_type === 'client_credentials';
-          // At an organization's issuer a machine's answer depends on nothing but the snapshot.
-          const memo = machine && snapshot.organization !== undefined ? `${client.clientId} ${resource}` : undefined;
-          const known = memo === undefined ? undefined : machineResources.get(memo);
-          if (known) return { ...known };
-          const stepUp = machine ? stepUpScopes(snapshot, snapshot.organization, c) : new Set<string>();
-          const accountId = machine ? undefined : accountOf(ctx);
-          const organization = snapshot.organization ?? (machine ? undefined : (await findUser(accountId ?? ''))?.organization);
-          // At the shared issuer the subject's organization decides (a machine has none: no API scope).
-          const allowed = snapshot.organization !== undefined ? c.apiScopes : machine ? [] : grantableApiScopes(snapshot, c, organization);
-          // A scope that needs approval: never a machine's (nobody to approve), a user's only while an approval stands,
-          // and no token carrying it outlives the approval. Asked again at every refresh.
+          assertAudience(c, resource);
+          // A machine's answer depends on nothing but the snapshot (machine.ts, shared with client-credentials.ts).
+          if (ctx.oidc.params?.grant_type === 'client_credentials') return { ...machines.resourceServer(c, resource) };
+          const accountId = accountOf(ctx);
+          const organization = snapshot.organization ?? (await findUser(accountId ?? ''))?.organization;
+          // At the shared issuer the subject's organization decides.
+          const allowed = snapshot.organization !== undefined ? c.apiScopes : grantableApiScopes(snapshot, c, organization);
+          // A scope that needs approval: a user's only while an approval stands, and no token
+          // carrying it outlives the approval. Asked again at every refresh.
           const gated = approvalScopes(snapshot, organization, c);
-          const approved = machine ? { scopes: allowed.filter((s) => !gated.has(s)), endsAt: undefined } : await withApprovals(store, snapshot.namespace, accountId, gated, allowed, clock.now());
-          const scope = approved.scopes.filter((s) => !stepUp.has(s)).join(' ');
-          const info: ResourceServer = { scope, audience: resource, accessTokenTTL: cappedTo(lifetimesFor(organization).accessToken, approved.endsAt, clock.now()), accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
-          if (memo !== undefined) machineResources.set(memo, info);
-          return { ...info };
+          const approved = await withApprovals(store, snapshot.namespace, accountId, gated, allowed, clock.now());
+          const info: ResourceServer = { scope: approved.scopes.join(' '), audience: resource, accessTokenTTL: cappedTo(lifetimesFor(organization).accessToken, approved.endsAt, clock.now()), accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          return info;
         },
       },
     },
@@ -397,10 +396,8 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       // A token issued by exchange says who acts (RFC 8693 act) and how the subject signed in.
       const exchanged = exchangeClaimsOf(token);
       if (!user && !source && !exchanged && client) {
-        // A machine's claims come from the snapshot alone: worked out once per client.
-        let claims = machineClaims.get(client.clientId);
-        if (!claims) machineClaims.set(client.clientId, (claims = await schemaChecked(tokenClaims(snapshot.chain, client.claims.access, undefined), client.clientId, undefined)));
-        return { ...claims };
+        // A machine's claims come from the snapshot alone: worked out once per client (machine.ts).
+        return { ...(await machines.claims(client)) };
       }
       return { ...(await schemaChecked(tokenClaims(userChain(user), subjectClaims(snapshot, client, user?.organization).access, user), client?.clientId ?? '', user)), ...(source?.acr ? { acr: source.acr } : {}), ...(source?.amr ? { amr: source.amr } : {}), ...exchanged };
     },
@@ -437,7 +434,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     // parents'); a contract already over is refused before any of these is asked.
     ttl: {
       AccessToken: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, contractEnd(token.accountId), clock.now()),
-      ClientCredentials: (_ctx, token) => cappedTo(token.resourceServer?.accessTokenTTL ?? snapshot.lifetimes.accessToken, issuerEnd, clock.now()),
+      ClientCredentials: (_ctx, token) => machines.ttl(token.resourceServer?.accessTokenTTL, clock.now()),
       IdToken: (_ctx, token) => {
         const sub = (token as { available?: { sub?: string } }).available?.sub;
         return cappedTo(lifetimesFor(sub ? organizationOf.get(sub) : undefined).idToken, contractEnd(sub), clock.now());
@@ -453,7 +450,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
     interactions: { url: (_ctx, interaction) => `${snapshot.path}/interaction/${interaction.uid}`, policy: interactionPolicyFor(snapshot, findUser, { store, clock }, sessionOver) },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = page(branding, 'Sign-in failed', `<p class="error">${escapeHtml(out.error_description ?? out.error)}</p>`);
+      ctx.body = errorPage(branding, out);
     },
   };
   const provider = new Provider(issuer, configuration);
