@@ -1,26 +1,5 @@
 import { IncomingMessage } from 'node:http';
 
-/** oidc-provider's own limit on a form body (selective_body.js): what it refuses, we leave for it to refuse. */
-export const FORM_LIMIT = 56 * 1024;
-
-/**
- * The body of a form POST read whole, when it is one we may read before deciding who answers:
- * `application/x-www-form-urlencoded` with a Content-Length within FORM_LIMIT. Anything else
- * (another type, chunked, too large) is left unread, for the provider to answer as it does.
- */
-export async function readSmallForm(req: IncomingMessage): Promise<Buffer | undefined> {
-  const type = req.headers['content-type'];
-  const length = Number(req.headers['content-length']);
-  if (!type?.toLowerCase().startsWith('application/x-www-form-urlencoded') || !Number.isInteger(length) || length > FORM_LIMIT || !req.readable) return undefined;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    chunks.push(chunk as Buffer);
-    received += (chunk as Buffer).length;
-  }
-  return Buffer.concat(chunks, received);
-}
-
 /**
  * A request that reads as `req` did before its body was taken: the same method, URL, headers
  * and socket, and `body` as its stream. The body was read to see whether we answer it

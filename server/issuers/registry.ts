@@ -25,7 +25,9 @@ import Koa from 'koa';
 import { IssuerGates, pinOrigin, type Pipeline } from './gates.ts';
 import { Issuer, ProviderPool, type ProviderHalf } from './issuer.ts';
 import { answerDocument, IssuerMetadata } from './metadata.ts';
-import { readSmallForm, replayOf } from '../http/replay.ts';
+import { replayOf } from '../http/replay.ts';
+import { ClientCredentialsGrant, isClientCredentials, readTokenBody, type TokenRequest } from '../oidc/client-credentials.ts';
+import type { ClaimsDropped } from '../oidc/machine.ts';
 import { IssuerResolution } from './resolution.ts';
 import { NamespaceViews } from './views.ts';
 import type { GeoLocator } from '../risk/geo.ts';
@@ -111,6 +113,8 @@ export class IssuerRegistry {
   /** The issuers whose provider is live. */
   private readonly pool: ProviderPool;
   private readonly metadata = new IssuerMetadata();
+  /** Each organization issuer's client_credentials grant, made on its first token request (~2.6 KiB). */
+  private readonly grants = new WeakMap<Issuer, ClientCredentialsGrant>();
   private built = 0;
   /** Answers the direct path's requests that no provider answers (`own` rows), as `own()` does on the server's app. */
   private readonly ownApp = new Koa();
@@ -255,12 +259,46 @@ export class IssuerRegistry {
       await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.reportOwn);
       return true;
     }
-    // The client_credentials grant, at an organization's issuer.
+    // The client_credentials grant, at an organization's issuer; any other grant is the provider's.
     if (issuer.snapshot.organization === undefined) return false;
-    const body = await readSmallForm(ctx.req);
-    if (body === undefined) return false;
-    ctx.req = ctx.request.req = replayOf(ctx.req, body);
-    return false;
+    const body = await readTokenBody(ctx.req);
+    const request: TokenRequest = { headers: ctx.req.headers, body };
+    const grant = this.grantOf(issuer);
+    // Decided before any gate runs, so that the gates run once, here or in the provider. A body
+    // that could not be read is refused here as the provider refuses it.
+    if (body !== undefined && (!isClientCredentials(request) || grant.leaves(request))) {
+      ctx.req = ctx.request.req = replayOf(ctx.req, body);
+      return false;
+    }
+    setApiHeaders(ctx.res);
+    const answer = async () => {
+      const answered = await grant.answer(request);
+      if (!answered) throw new Error('the client_credentials grant left a request it had taken');
+      if (answered.error !== undefined) this.reportOwn(answered.error, ctx);
+      for (const name in answered.headers) ctx.set(name, answered.headers[name]!);
+      ctx.status = answered.status;
+      ctx.body = answered.body;
+      ctx.oidc = answered.oidc;
+    };
+    await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.reportOwn);
+    return true;
+  }
+
+  private grantOf(issuer: Issuer): ClientCredentialsGrant {
+    let grant = this.grants.get(issuer);
+    if (!grant) {
+      const { store, clock } = this.options;
+      grant = new ClientCredentialsGrant({ snapshot: issuer.snapshot, ring: issuer.ring, issuer: issuer.url, clock, onClaimsDropped: this.claimsDropped(issuer.snapshot.namespace), dpop: { store } });
+      this.grants.set(issuer, grant);
+    }
+    return grant;
+  }
+
+  /** A claim left out of a token because the Workspace's claimSchema does not admit its value: audited, never the value. */
+  private claimsDropped(namespace: string): ClaimsDropped {
+    return async ({ claims, client, subject, organization, token }) => {
+      await this.options.audit.append({ action: 'token.claims-dropped', actor: subject ?? client, namespace, organization: organization ?? null, client, subject: subject ?? null, data: { claims, token, reason: "the value does not fit the Workspace's claimSchema" } });
+    };
   }
 
   /** Logs a failure of an answer of our own (the request's URL as it came, whichever path it took). */
@@ -299,9 +337,7 @@ export class IssuerRegistry {
       admitsUser: issuer.admitUser,
       cookieKeys: this.options.cookieKeys,
       onJwtIssued: (issuer, jti, grantId, expiresAt) => store.accessTokens.record(issuer, jti, grantId, expiresAt),
-      onClaimsDropped: async ({ claims, client, subject, organization, token }) => {
-        await this.options.audit.append({ action: 'token.claims-dropped', actor: subject ?? client, namespace, organization: organization ?? null, client, subject: subject ?? null, data: { claims, token, reason: "the value does not fit the Workspace's claimSchema" } });
-      },
+      onClaimsDropped: this.claimsDropped(namespace),
     });
     provider.on('server_error', (_ctx, error) => this.options.logger.error(`issuer ${snapshot.path}`, error));
     // The header policy, problem+json for errors, then the route's gates around the provider's

@@ -276,6 +276,22 @@ export class ClientCredentialsGrant {
    * oidc-provider's to give: an opaque token (a client with no audience, asking no resource),
    * decided before anything is done or reported.
    */
+  /**
+   * Whether `answer` leaves this request to oidc-provider, told before anything is done (so the
+   * registry hands it over before any gate runs, and the gates run once, in the provider): a DPoP
+   * proof with no replay store here, or an opaque token — a registered client with no audience
+   * that names no resource. The client is the one the request claims (Basic, else `client_id`):
+   * when that claim is false, both answer the same refusal, so only who answers depends on it.
+   */
+  leaves(req: TokenRequest): boolean {
+    if (req.headers.dpop && !this.#dpop) return true;
+    const form = parseForm(req);
+    if (!('fields' in form) || form.fields.resource) return false;
+    const claimed = basicClaim(req.headers.authorization) ?? form.fields.client_id;
+    const registered = typeof claimed === 'string' ? this.#clients.get(claimed) : undefined;
+    return registered !== undefined && registered.defaultResource === undefined;
+  }
+
   async answer(req: TokenRequest): Promise<TokenAnswer | undefined> {
     const { headers } = req;
     const proof = headers.dpop;
@@ -468,9 +484,11 @@ export class ClientCredentialsGrant {
 
   /** models/formats/jwt.js: the payload, signed as helpers/jwt.js signs with an external key; then helpers/grant_response.js. */
   async #issue(minted: Minted, granted: Granted, jkt: string | undefined, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
-    const now = this.#clock.now();
-    const expiresIn = this.#machines.ttl(minted.server.accessTokenTTL, now);
-    const iat = Math.floor(now / 1000);
+    // The lifetime is the policy's, on the server's clock (capped at the contract's end); the
+    // stamps are the system clock's, as oidc-provider stamps every other token of the issuer
+    // (models/base_token.js: epochTime()), so a machine's tokens and a user's share one timeline.
+    const expiresIn = this.#machines.ttl(minted.server.accessTokenTTL, this.#clock.now());
+    const iat = Math.floor(Date.now() / 1000);
     // extraTokenClaims: the machine's mapped claims (may refuse: a required claim is missing).
     if (!minted.head) {
       const claims = JSON.stringify(await this.#machines.claims(minted.client));
@@ -553,6 +571,19 @@ function dupes(names: string[]): InstanceType<typeof errors.InvalidRequest> {
 /** A quoted-string's content (helpers/append_www_authenticate.js). */
 function quoted(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+/** The client_id a Basic Authorization header claims, unverified; undefined when it claims none readable. */
+function basicClaim(authorization: string | undefined): string | undefined {
+  const parts = authorization?.split(' ');
+  if (parts?.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) return undefined;
+  const decoded = Buffer.from(parts[1]!, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  try {
+    return i === -1 ? undefined : decodeAuthToken(decoded.slice(0, i));
+  } catch {
+    return undefined;
+  }
 }
 
 function isValidBase64(input: string): boolean {
