@@ -1,12 +1,10 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import * as querystring from 'node:querystring';
 import Koa from 'koa';
-import { calculateJwkThumbprint, decodeJwt, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import { errors, type Adapter, type ResourceServer } from 'oidc-provider';
+import { decodeJwt } from 'jose';
+import { errors, type ResourceServer } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
-import type { Store } from '../store/index.ts';
-import { storeAdapter } from './adapter.ts';
 import { providerRoutes } from '../issuers/routes.ts';
 import type { KeyRing } from './keys.ts';
 import { assertAudience, MachineTokens, schemaCheck, type ClaimsDropped } from './machine.ts';
@@ -26,13 +24,15 @@ import { brandingOf, type IssuerSnapshot, type SnapshotClient } from './snapshot
  * shared/no_cache.js, shared/selective_body.js, shared/assemble_params.js and helpers/params.js,
  * shared/client_auth.js, shared/reject_dupes.js, helpers/is_valid_scope.js,
  * shared/check_resource.js, actions/grants/client_credentials.js, helpers/grant_authorization.js,
- * helpers/validate_dpop.js, models/replay_detection.js, models/formats/{opaque,jwt}.js,
+ * models/formats/{opaque,jwt}.js,
  * helpers/jwt.js, helpers/errors.js, helpers/err_out.js and shared/error_handler.js. Header semantics (type-is, accepts) are Koa's own, as oidc-provider
  * reads them through Koa.
  *
+ * DPoP is off (provider.ts `features.dPoP`): a DPoP header is ignored, as oidc-provider then
+ * ignores it, and every token is a Bearer token.
+ *
  * Left to oidc-provider (`isClientCredentials` false, or `answer` undefined): another grant; an
- * opaque token (a client with no audience asking none: kept in the store, not signed); a DPoP
- * proof when the context has no `dpop` store.
+ * opaque token (a client with no audience asking none: kept in the store, not signed).
  */
 
 export interface ClientCredentialsContext {
@@ -44,14 +44,6 @@ export interface ClientCredentialsContext {
   issuer: string;
   clock: Clock;
   onClaimsDropped?: ClaimsDropped;
-  /**
-   * DPoP (RFC 9449), on in oidc-provider's defaults: the store that keeps the proofs' jti (a
-   * proof used at either path is a replay at the other) and the token endpoint's URL as
-   * oidc-provider derives it for the proof's `htu` (default: `{issuer}/token`, or for an issuer
-   * at an origin's root, `{origin}{snapshot.path}/token`, where the registry mounts it). Without
-   * it, a request carrying a DPoP proof is oidc-provider's to answer (`answer` gives undefined).
-   */
-  dpop?: { store: Store; tokenEndpoint?: string };
 }
 
 /** A POST to `{issuer}/token`: its headers and its body as read by `readTokenBody` (undefined: it could not be read). */
@@ -209,9 +201,6 @@ const NO_SCOPE: Granted = { scope: undefined, json: '' };
 const SCOPES_KEPT = 32;
 /** The registered methods a client secret authenticates (shared/client_auth.js). */
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
-/** oidc-provider's default dPoPSigningAlgValues, and how far a proof's iat may be from now (helpers/challenge.js CHALLENGE_OK_WINDOW). */
-const DPOP_ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'];
-const PROOF_WINDOW = 300;
 
 /** The error oidc-provider answers, and what it sets on the way (shared/error_handler.js, helpers/err_out.js). */
 type Failure = InstanceType<typeof errors.OIDCProviderError> & { scope?: string };
@@ -229,8 +218,6 @@ export class ClientCredentialsGrant {
   /** `Basic realm="…", ` for WWW-Authenticate. */
   readonly #realm: string;
   #branding: ReturnType<typeof brandingOf> | undefined;
-  /** DPoP: where proofs' jti are kept (oidc-provider's ReplayDetection model, in the store), and the htu they must name. */
-  readonly #dpop: { replays: Adapter; htu: string } | undefined;
 
   constructor(context: ClientCredentialsContext) {
     const { snapshot, ring, issuer, clock } = context;
@@ -243,14 +230,6 @@ export class ClientCredentialsGrant {
     this.#signer = ring.signers.find((k) => k.alg === alg);
     this.#header = `${Buffer.from(JSON.stringify({ alg, typ: 'at+jwt', kid: this.#signer?.kid })).toString('base64url')}.`;
     this.#realm = `Basic realm="${quoted(issuer)}", `;
-    if (context.dpop) {
-      const { store, tokenEndpoint } = context.dpop;
-      const url = new URL(issuer);
-      const htu = tokenEndpoint ?? (url.pathname === '/' ? `${url.origin}${snapshot.path}${TOKEN_PATH}` : `${issuer}${TOKEN_PATH}`);
-      const uids = new Map(snapshot.clients.map((c) => [c.clientId, c.uid]));
-      const Replays = storeAdapter(store, clock, snapshot.path, (clientId) => uids.get(clientId));
-      this.#dpop = { replays: new Replays('ReplayDetection'), htu: new URL(htu).href };
-    }
     const declared = new Map(snapshot.clients.map((c) => [c.clientId, c]));
     for (const metadata of clientRegistrations(snapshot, issuer)) {
       const clientId = metadata.client_id;
@@ -272,19 +251,13 @@ export class ClientCredentialsGrant {
   }
 
   /**
-   * oidc-provider's answer to `req` (see `isClientCredentials`), or undefined when it is
-   * oidc-provider's to give: an opaque token (a client with no audience, asking no resource),
-   * decided before anything is done or reported.
-   */
-  /**
    * Whether `answer` leaves this request to oidc-provider, told before anything is done (so the
-   * registry hands it over before any gate runs, and the gates run once, in the provider): a DPoP
-   * proof with no replay store here, or an opaque token — a registered client with no audience
-   * that names no resource. The client is the one the request claims (Basic, else `client_id`):
-   * when that claim is false, both answer the same refusal, so only who answers depends on it.
+   * registry hands it over before any gate runs, and the gates run once, in the provider): an
+   * opaque token — a registered client with no audience that names no resource. The client is
+   * the one the request claims (Basic, else `client_id`): when that claim is false, both answer
+   * the same refusal, so only who answers depends on it.
    */
   leaves(req: TokenRequest): boolean {
-    if (req.headers.dpop && !this.#dpop) return true;
     const form = parseForm(req);
     if (!('fields' in form) || form.fields.resource) return false;
     const claimed = basicClaim(req.headers.authorization) ?? form.fields.client_id;
@@ -292,11 +265,12 @@ export class ClientCredentialsGrant {
     return registered !== undefined && registered.defaultResource === undefined;
   }
 
+  /**
+   * oidc-provider's answer to `req` (see `isClientCredentials`), or undefined when it is
+   * oidc-provider's to give (see `leaves`).
+   */
   async answer(req: TokenRequest): Promise<TokenAnswer | undefined> {
     const { headers } = req;
-    const proof = headers.dpop;
-    // A DPoP proof without a replay store here: oidc-provider's, before anything is done.
-    if (proof && !this.#dpop) return undefined;
     const origin = headers.origin;
     // shared/cors.js, then shared/no_cache.js: set before anything can fail.
     const out: Record<string, string> = { vary: 'Origin', 'access-control-allow-origin': origin || '*', 'access-control-expose-headers': 'WWW-Authenticate', 'cache-control': 'no-store' };
@@ -337,8 +311,6 @@ export class ClientCredentialsGrant {
       }
       const scope = params.scope;
       if (scope !== undefined && !SCOPE_SYNTAX.test(scope)) throw new errors.InvalidScope('scope contains invalid characters', undefined as unknown as string);
-      // actions/grants/client_credentials.js: the DPoP proof first (helpers/validate_dpop.js).
-      const dPoP = typeof proof === 'string' && proof ? await this.#proof(proof) : undefined;
 
       // shared/check_resource.js with provider.ts's defaultResource and getResourceServerInfo.
       if (params.resource === undefined) params.resource = registered.defaultResource;
@@ -357,9 +329,7 @@ export class ClientCredentialsGrant {
       const servers = identifiers.length === 1 ? 1 : new Set(identifiers).size;
       const granted = scope === undefined ? NO_SCOPE : (minted!.scopes.get(scope) ?? this.#grant(registered, minted!, scope));
       if (servers !== 1 || !minted) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-      // helpers/grant_common.js applyDpopBinding: a proof's jti is used once, whichever path saw it.
-      if (dPoP && !(await this.#unique(registered.clientId, dPoP.jti))) throw new errors.InvalidGrant('DPoP proof JWT Replay detected');
-      return await this.#issue(minted, granted, dPoP?.thumbprint, decision, out);
+      return await this.#issue(minted, granted, decision, out);
     } catch (thrown) {
       return this.#failure(thrown, headers, decision, out);
     }
@@ -483,7 +453,7 @@ export class ClientCredentialsGrant {
   }
 
   /** models/formats/jwt.js: the payload, signed as helpers/jwt.js signs with an external key; then helpers/grant_response.js. */
-  async #issue(minted: Minted, granted: Granted, jkt: string | undefined, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
+  async #issue(minted: Minted, granted: Granted, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
     // The lifetime is the policy's, on the server's clock (capped at the contract's end); the
     // stamps are the system clock's, as oidc-provider stamps every other token of the issuer
     // (models/base_token.js: epochTime()), so a machine's tokens and a user's share one timeline.
@@ -496,56 +466,14 @@ export class ClientCredentialsGrant {
     }
     const signer = this.#signer;
     if (!signer) throw new Error("resolved Resource Server jwt configuration has no corresponding key in the provider's keystore");
-    // A DPoP-bound token says which key (RFC 9449 §6: cnf.jkt), after everything else.
-    const tail = jkt === undefined ? minted.tail : `${minted.tail.slice(0, -1)},"cnf":{"jkt":${JSON.stringify(jkt)}}}`;
-    const payload = `${minted.head}${tokenId()}${minted.subject}${iat},"exp":${iat + expiresIn}${granted.json}${tail}`;
+    const payload = `${minted.head}${tokenId()}${minted.subject}${iat},"exp":${iat + expiresIn}${granted.json}${minted.tail}`;
     const input = `${this.#header}${Buffer.from(payload).toString('base64url')}`;
     // The signing input is base64url: ASCII, so latin1 is its exact (and quickest) encoding.
     const signature = await signer.sign(Buffer.from(input, 'latin1'));
     const accessToken = `${input}.${Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64url')}`;
     out['content-type'] = 'application/json; charset=utf-8';
     const { scope } = granted;
-    const tokenType = jkt === undefined ? BEARER : 'DPoP';
-    return { status: 200, headers: out, body: scope === undefined ? { access_token: accessToken, expires_in: expiresIn, token_type: tokenType } : { access_token: accessToken, expires_in: expiresIn, scope, token_type: tokenType }, oidc: decision };
-  }
-
-  /**
-   * helpers/validate_dpop.js with our configuration (no nonces, oidc-provider's algorithms): the
-   * proof's signature by its own key, its type, iat within 5 minutes, jti, htm and htu.
-   */
-  async #proof(proof: string): Promise<{ thumbprint: string; jti: string }> {
-    const { htu } = this.#dpop!;
-    let verified: Awaited<ReturnType<typeof jwtVerify>>;
-    try {
-      verified = await jwtVerify(proof, EmbeddedJWK, { algorithms: DPOP_ALGORITHMS, typ: 'dpop+jwt', currentDate: new Date(this.#clock.now()) });
-      const { payload } = verified;
-      if (typeof payload.iat !== 'number' || !payload.iat) throw new errors.InvalidDpopProof('DPoP proof must have a iat number property');
-      if (typeof payload.jti !== 'string' || !payload.jti) throw new errors.InvalidDpopProof('DPoP proof must have a jti string property');
-      if (payload.nonce !== undefined && typeof payload.nonce !== 'string') throw new errors.InvalidDpopProof('DPoP proof nonce must be a string');
-      if (!payload.nonce) {
-        if (Math.abs(Math.floor(this.#clock.now() / 1000) - payload.iat) > PROOF_WINDOW) throw new errors.InvalidDpopProof('DPoP proof iat is not recent enough');
-      } else throw new errors.InvalidDpopProof('DPoP nonces are not supported');
-      if (payload.htm !== 'POST') throw new errors.InvalidDpopProof('DPoP proof htm mismatch');
-      const actual = typeof payload.htu === 'string' ? URL.parse(payload.htu) : null;
-      if (!actual) throw new errors.InvalidDpopProof('DPoP proof htu mismatch');
-      actual.hash = '';
-      actual.search = '';
-      if (actual.href !== htu) throw new errors.InvalidDpopProof('DPoP proof htu mismatch');
-    } catch (cause) {
-      if (cause instanceof errors.InvalidDpopProof) throw cause;
-      throw new errors.InvalidDpopProof('invalid DPoP key binding');
-    }
-    return { thumbprint: await calculateJwkThumbprint(verified.protectedHeader.jwk as JWK), jti: verified.payload.jti as string };
-  }
-
-  /** models/replay_detection.js unique(): a proof's jti for this client, seen before or kept now for the proof's window. */
-  async #unique(clientId: string, jti: string): Promise<boolean> {
-    const { replays } = this.#dpop!;
-    const id = createHash('sha256').update(`${clientId}${jti}`).digest('base64url');
-    if (await replays.find(id)) return false;
-    const now = Math.floor(this.#clock.now() / 1000);
-    await replays.upsert(id, { iat: now, exp: now + PROOF_WINDOW, jti: id, kind: 'ReplayDetection', iss: clientId }, PROOF_WINDOW);
-    return true;
+    return { status: 200, headers: out, body: scope === undefined ? { access_token: accessToken, expires_in: expiresIn, token_type: BEARER } : { access_token: accessToken, expires_in: expiresIn, scope, token_type: BEARER }, oidc: decision };
   }
 
   /** shared/error_handler.js with helpers/err_out.js: the error as JSON, or as provider.ts's error page to a client that prefers HTML. */
