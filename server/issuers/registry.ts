@@ -287,8 +287,8 @@ export class IssuerRegistry {
   private grantOf(issuer: Issuer): ClientCredentialsGrant {
     let grant = this.grants.get(issuer);
     if (!grant) {
-      const { store, clock } = this.options;
-      grant = new ClientCredentialsGrant({ snapshot: issuer.snapshot, ring: issuer.ring, issuer: issuer.url, clock, onClaimsDropped: this.claimsDropped(issuer.snapshot.namespace), dpop: { store } });
+      const { clock } = this.options;
+      grant = new ClientCredentialsGrant({ snapshot: issuer.snapshot, ring: issuer.ring, issuer: issuer.url, clock, onClaimsDropped: this.claimsDropped(issuer.snapshot.namespace) });
       this.grants.set(issuer, grant);
     }
     return grant;

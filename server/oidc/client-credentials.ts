@@ -1,18 +1,17 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import * as querystring from 'node:querystring';
-import Koa from 'koa';
-import { calculateJwkThumbprint, decodeJwt, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import { errors, type Adapter, type ResourceServer } from 'oidc-provider';
+import { randomFillSync } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { errors, type ResourceServer } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
-import type { Store } from '../store/index.ts';
-import { storeAdapter } from './adapter.ts';
-import { providerRoutes } from '../issuers/routes.ts';
+import { RegisteredClients, type ClientDecision, type Failure, type RegisteredClient } from './client-authentication.ts';
 import type { KeyRing } from './keys.ts';
 import { assertAudience, MachineTokens, schemaCheck, type ClaimsDropped } from './machine.ts';
-import { clientRegistrations, errorPage, OIDC_SCOPES } from './provider.ts';
+import { errorPage, OIDC_SCOPES } from './provider.ts';
 import type { LocalSigningKey } from './signer.ts';
 import { brandingOf, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import { CLIENT_CREDENTIALS, dupes, formFields, parseForm, requestOf, single, type TokenParams, type TokenRequest } from './token-request.ts';
+
+export { constantEquals } from './client-authentication.ts';
+export { isClientCredentials, readTokenBody, type TokenRequest } from './token-request.ts';
 
 /**
  * Gatehouse's own answer to an OAuth 2.0 client_credentials request at an issuer's token
@@ -20,19 +19,21 @@ import { brandingOf, type IssuerSnapshot, type SnapshotClient } from './snapshot
  * instance: the same checks, in the same order, and the same answer as oidc-provider 9.13
  * configured by `buildProvider` (provider.ts) gives, success or failure, down to the JWT it
  * signs (test/server/oidc/client-credentials.test.ts asks both the same questions). What a
- * machine's token carries is decided in machine.ts, which provider.ts reads too.
+ * machine's token carries is decided in machine.ts, which provider.ts reads too; the request's
+ * body and form are read in token-request.ts, the client authenticated in client-authentication.ts.
  *
  * Followed, from oidc-provider's lib: actions/token.js (the middleware list), shared/cors.js,
- * shared/no_cache.js, shared/selective_body.js, shared/assemble_params.js and helpers/params.js,
- * shared/client_auth.js, shared/reject_dupes.js, helpers/is_valid_scope.js,
- * shared/check_resource.js, actions/grants/client_credentials.js, helpers/grant_authorization.js,
- * helpers/validate_dpop.js, models/replay_detection.js, models/formats/{opaque,jwt}.js,
- * helpers/jwt.js, helpers/errors.js, helpers/err_out.js and shared/error_handler.js. Header semantics (type-is, accepts) are Koa's own, as oidc-provider
+ * shared/no_cache.js, helpers/is_valid_scope.js, shared/check_resource.js,
+ * actions/grants/client_credentials.js, helpers/grant_authorization.js,
+ * models/formats/{opaque,jwt}.js, helpers/jwt.js, helpers/errors.js, helpers/err_out.js and
+ * shared/error_handler.js. Header semantics (type-is, accepts) are Koa's own, as oidc-provider
  * reads them through Koa.
  *
- * Left to oidc-provider (`isClientCredentials` false, or `answer` undefined): another grant; an
- * opaque token (a client with no audience asking none: kept in the store, not signed); a DPoP
- * proof when the context has no `dpop` store.
+ * DPoP is off (provider.ts `features.dPoP`): a DPoP header is ignored, as oidc-provider then
+ * ignores it, and every token is a Bearer token.
+ *
+ * Left to oidc-provider (`isClientCredentials` false, or `leaves` true): another grant; an
+ * opaque token (a client with no audience asking none: kept in the store, not signed).
  */
 
 export interface ClientCredentialsContext {
@@ -44,31 +45,15 @@ export interface ClientCredentialsContext {
   issuer: string;
   clock: Clock;
   onClaimsDropped?: ClaimsDropped;
-  /**
-   * DPoP (RFC 9449), on in oidc-provider's defaults: the store that keeps the proofs' jti (a
-   * proof used at either path is a replay at the other) and the token endpoint's URL as
-   * oidc-provider derives it for the proof's `htu` (default: `{issuer}/token`, or for an issuer
-   * at an origin's root, `{origin}{snapshot.path}/token`, where the registry mounts it). Without
-   * it, a request carrying a DPoP proof is oidc-provider's to answer (`answer` gives undefined).
-   */
-  dpop?: { store: Store; tokenEndpoint?: string };
-}
-
-/** A POST to `{issuer}/token`: its headers and its body as read by `readTokenBody` (undefined: it could not be read). */
-export interface TokenRequest {
-  headers: IncomingHttpHeaders;
-  body: Buffer | undefined;
-  /** The parsed form, kept by `isClientCredentials` so `answer` does not parse it again. */
-  form?: TokenForm;
 }
 
 /** What the audit and risk gates read afterwards, in the shape they read from oidc-provider's `ctx.oidc`. */
 export interface TokenDecision {
   route: 'token';
   /** The client once found (authenticated or not), as oidc-provider's `ctx.oidc.client`. */
-  client: { clientId: string; clientAuthMethod: string } | undefined;
+  client: ClientDecision | undefined;
   /** The request's parameters once assembled (undefined before: a body refused), less the client secret. */
-  params: Record<string, string | string[] | undefined> | undefined;
+  params: TokenParams | undefined;
   entities: Record<string, never>;
 }
 
@@ -83,107 +68,10 @@ export interface TokenAnswer {
   error?: unknown;
 }
 
-/** The form fields of a token request as oidc-provider reads them (`querystring.parse`), or why there are none. */
-type TokenForm = { fields: querystring.ParsedUrlQuery } | { refused: 'content-type' | 'body' } | { empty: true };
-
-/** oidc-provider's limit on a form body (shared/selective_body.js). */
-export const BODY_LIMIT = 56 * 1024;
-
-const FORM = 'application/x-www-form-urlencoded';
-const TOKEN_PATH = providerRoutes().token;
 const BEARER = 'Bearer';
-const CLIENT_CREDENTIALS = 'client_credentials';
 const STATIC_SCOPES = new Set(OIDC_SCOPES);
 /** RFC 6749 scope-token syntax (helpers/is_valid_scope.js). */
 const SCOPE_SYNTAX = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/u;
-/** Characters refused in a client id or secret from the Authorization header (consts/client_attributes.js). */
-const NO_VSCHAR = /[^\x20-\x7E]/;
-const conjunction = new Intl.ListFormat('en', { type: 'conjunction' });
-
-/**
- * Koa's request, for the header semantics oidc-provider reads through it on the rarer paths
- * (`is`, `accepts`): the same code, so the same answers.
- */
-const koaRequest = new Koa().request;
-function requestOf(headers: IncomingHttpHeaders): Koa.Request {
-  const request = Object.create(koaRequest) as Koa.Request;
-  (request as unknown as { req: { headers: IncomingHttpHeaders } }).req = { headers };
-  return request;
-}
-
-/**
- * Reads a token request's body as oidc-provider does: at most BODY_LIMIT bytes, exactly its
- * Content-Length when it has one. Undefined when it cannot be (answered 400 by `answer`).
- */
-export async function readTokenBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const declared = req.headers['content-length'];
-  const parsed = declared === undefined || declared === '' ? undefined : Number.parseInt(declared, 10);
-  const length = parsed === undefined || Number.isNaN(parsed) ? undefined : parsed;
-  if (length !== undefined && length > BODY_LIMIT) return undefined;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  try {
-    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      if (received > BODY_LIMIT || (length !== undefined && received > length)) return undefined;
-      chunks.push(chunk);
-    }
-  } catch {
-    return undefined;
-  }
-  if (length !== undefined && received !== length) return undefined;
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received);
-}
-
-/**
- * Whether the body is a form oidc-provider would read (type-is, through Koa: a form type and a
- * body, by Content-Length or Transfer-Encoding). It reads it as UTF-8 whatever its charset:
- * the `ctx.charset` it asks Koa 3 for is undefined.
- */
-function isForm(headers: IncomingHttpHeaders): boolean {
-  // The common case, decided without parsing: exactly the form type, no parameters, a length.
-  if (headers['content-type'] === FORM && typeof headers['content-length'] === 'string' && /^\d+$/.test(headers['content-length'])) return true;
-  return Boolean(requestOf(headers).is(FORM));
-}
-
-function parseForm(req: TokenRequest): TokenForm {
-  if (req.form) return req.form;
-  let parsed: TokenForm;
-  if (!isForm(req.headers)) parsed = req.headers['content-type'] ? { refused: 'content-type' } : { empty: true };
-  else if (!req.body) parsed = { refused: 'body' };
-  else parsed = { fields: querystring.parse(req.body.toString()) };
-  req.form = parsed;
-  return parsed;
-}
-
-/**
- * True when this module answers the request, exactly as oidc-provider would: a form whose
- * grant_type is client_credentials, or none, or given twice, or a body oidc-provider refuses
- * before reading any parameter. False for anything else (another grant),
- * which goes to oidc-provider untouched. Parses the form once, kept in `req.form`.
- */
-export function isClientCredentials(req: TokenRequest): boolean {
-  const form = parseForm(req);
-  if ('refused' in form) return true;
-  // Without a grant_type, or with two, oidc-provider refuses it whatever it is: answered here as well.
-  const grantType = 'fields' in form ? form.fields.grant_type : undefined;
-  return !grantType || Array.isArray(grantType) || grantType === CLIENT_CREDENTIALS;
-}
-
-/** A client as oidc-provider registers it (clientRegistrations), with what this grant reads of it. */
-interface Registered {
-  /** Its declaration; undefined for a client of the issuer's own (never one that may use this grant). */
-  client: SnapshotClient | undefined;
-  clientId: string;
-  authMethod: string;
-  secret: string | undefined;
-  mayUseGrant: boolean;
-  /** Its OIDC scopes (client metadata `scope`), undefined when it has none. */
-  oidcScopes: Set<string> | undefined;
-  redirectUris: readonly string[];
-  defaultResource: string | undefined;
-  decision: { clientId: string; clientAuthMethod: string };
-}
 
 /** What a token for one client and resource is made of, worked out once. */
 interface Minted {
@@ -207,30 +95,18 @@ interface Granted {
 }
 const NO_SCOPE: Granted = { scope: undefined, json: '' };
 const SCOPES_KEPT = 32;
-/** The registered methods a client secret authenticates (shared/client_auth.js). */
-const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
-/** oidc-provider's default dPoPSigningAlgValues, and how far a proof's iat may be from now (helpers/challenge.js CHALLENGE_OK_WINDOW). */
-const DPOP_ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'];
-const PROOF_WINDOW = 300;
-
-/** The error oidc-provider answers, and what it sets on the way (shared/error_handler.js, helpers/err_out.js). */
-type Failure = InstanceType<typeof errors.OIDCProviderError> & { scope?: string };
 
 export class ClientCredentialsGrant {
   readonly #snapshot: IssuerSnapshot;
   readonly #issuer: string;
   readonly #clock: Clock;
   readonly #machines: MachineTokens;
-  readonly #clients = new Map<string, Registered>();
+  readonly #clients: RegisteredClients;
   readonly #signer: LocalSigningKey | undefined;
   /** base64url of the JWS header, and the `.` after it. */
   readonly #header: string;
   readonly #minted = new Map<string, Minted>();
-  /** `Basic realm="…", ` for WWW-Authenticate. */
-  readonly #realm: string;
   #branding: ReturnType<typeof brandingOf> | undefined;
-  /** DPoP: where proofs' jti are kept (oidc-provider's ReplayDetection model, in the store), and the htu they must name. */
-  readonly #dpop: { replays: Adapter; htu: string } | undefined;
 
   constructor(context: ClientCredentialsContext) {
     const { snapshot, ring, issuer, clock } = context;
@@ -242,76 +118,39 @@ export class ClientCredentialsGrant {
     // oidc-provider's keystore.selectForSign({ alg }): the first key of the algorithm, in the ring's order.
     this.#signer = ring.signers.find((k) => k.alg === alg);
     this.#header = `${Buffer.from(JSON.stringify({ alg, typ: 'at+jwt', kid: this.#signer?.kid })).toString('base64url')}.`;
-    this.#realm = `Basic realm="${quoted(issuer)}", `;
-    if (context.dpop) {
-      const { store, tokenEndpoint } = context.dpop;
-      const url = new URL(issuer);
-      const htu = tokenEndpoint ?? (url.pathname === '/' ? `${url.origin}${snapshot.path}${TOKEN_PATH}` : `${issuer}${TOKEN_PATH}`);
-      const uids = new Map(snapshot.clients.map((c) => [c.clientId, c.uid]));
-      const Replays = storeAdapter(store, clock, snapshot.path, (clientId) => uids.get(clientId));
-      this.#dpop = { replays: new Replays('ReplayDetection'), htu: new URL(htu).href };
-    }
-    const declared = new Map(snapshot.clients.map((c) => [c.clientId, c]));
-    for (const metadata of clientRegistrations(snapshot, issuer)) {
-      const clientId = metadata.client_id;
-      const c = declared.get(clientId);
-      // provider.ts's clientDefaults fill what a registration leaves out.
-      const authMethod = metadata.token_endpoint_auth_method ?? 'client_secret_basic';
-      this.#clients.set(clientId, {
-        client: c,
-        clientId,
-        authMethod,
-        secret: metadata.client_secret,
-        mayUseGrant: c !== undefined && (metadata.grant_types ?? ['authorization_code']).includes(CLIENT_CREDENTIALS),
-        oidcScopes: metadata.scope ? new Set(metadata.scope.split(' ')) : undefined,
-        redirectUris: metadata.redirect_uris ?? [],
-        defaultResource: c?.object.spec.audiences?.[0],
-        decision: { clientId, clientAuthMethod: authMethod },
-      });
-    }
+    this.#clients = new RegisteredClients(snapshot, issuer);
+  }
+
+  /**
+   * Whether `answer` leaves this request to oidc-provider, told before anything is done (so the
+   * registry hands it over before any gate runs, and the gates run once, in the provider): an
+   * opaque token — a registered client with no audience that names no resource. The client is
+   * the one the request claims (Basic, else `client_id`): when that claim is false, both answer
+   * the same refusal, so only who answers depends on it.
+   */
+  leaves(req: TokenRequest): boolean {
+    const form = parseForm(req);
+    if (!('fields' in form) || form.fields.resource) return false;
+    const registered = this.#clients.claimed(req.headers.authorization, form.fields.client_id);
+    return registered !== undefined && registered.defaultResource === undefined;
   }
 
   /**
    * oidc-provider's answer to `req` (see `isClientCredentials`), or undefined when it is
-   * oidc-provider's to give: an opaque token (a client with no audience, asking no resource),
-   * decided before anything is done or reported.
+   * oidc-provider's to give (see `leaves`).
    */
-  /**
-   * Whether `answer` leaves this request to oidc-provider, told before anything is done (so the
-   * registry hands it over before any gate runs, and the gates run once, in the provider): a DPoP
-   * proof with no replay store here, or an opaque token — a registered client with no audience
-   * that names no resource. The client is the one the request claims (Basic, else `client_id`):
-   * when that claim is false, both answer the same refusal, so only who answers depends on it.
-   */
-  leaves(req: TokenRequest): boolean {
-    if (req.headers.dpop && !this.#dpop) return true;
-    const form = parseForm(req);
-    if (!('fields' in form) || form.fields.resource) return false;
-    const claimed = basicClaim(req.headers.authorization) ?? form.fields.client_id;
-    const registered = typeof claimed === 'string' ? this.#clients.get(claimed) : undefined;
-    return registered !== undefined && registered.defaultResource === undefined;
-  }
-
   async answer(req: TokenRequest): Promise<TokenAnswer | undefined> {
     const { headers } = req;
-    const proof = headers.dpop;
-    // A DPoP proof without a replay store here: oidc-provider's, before anything is done.
-    if (proof && !this.#dpop) return undefined;
     const origin = headers.origin;
     // shared/cors.js, then shared/no_cache.js: set before anything can fail.
     const out: Record<string, string> = { vary: 'Origin', 'access-control-allow-origin': origin || '*', 'access-control-expose-headers': 'WWW-Authenticate', 'cache-control': 'no-store' };
     const decision: TokenDecision = { route: 'token', client: undefined, params: undefined, entities: {} };
     try {
-      const form = parseForm(req);
-      if ('refused' in form) {
-        if (form.refused === 'content-type') throw new errors.InvalidRequest(`only ${FORM} content-type bodies are supported on POST ${TOKEN_PATH}`);
-        throw new errors.InvalidRequest('failed to parse the request body');
-      }
-      const fields = 'fields' in form ? form.fields : {};
+      const fields = formFields(req);
       // helpers/params.js: an empty value is no value.
       let clientIdParam: string | string[] | undefined = fields.client_id || undefined;
       let secretParam: string | string[] | undefined = fields.client_secret || undefined;
-      const params: Record<string, string | string[] | undefined> = { grant_type: fields.grant_type || undefined, client_id: clientIdParam, scope: fields.scope || undefined, resource: fields.resource || undefined };
+      const params: TokenParams = { grant_type: fields.grant_type || undefined, client_id: clientIdParam, scope: fields.scope || undefined, resource: fields.resource || undefined };
       decision.params = params;
 
       // shared/client_auth.js: duplicates of the client's own parameters first.
@@ -321,24 +160,14 @@ export class ClientCredentialsGrant {
         if (Array.isArray(secretParam)) secretParam = undefined;
         throw dupes(twice);
       }
-      const registered = this.#authenticate(headers, clientIdParam, secretParam, decision, out);
+      const registered = this.#clients.authenticate(headers, clientIdParam, secretParam, decision, out);
 
-      const grantType = params.grant_type;
-      if (Array.isArray(grantType)) {
-        params.grant_type = undefined;
-        throw dupes(['grant_type']);
-      }
+      const grantType = single(params, 'grant_type');
       if (grantType === undefined) throw new errors.InvalidRequest("missing required parameter 'grant_type'");
       if (grantType !== CLIENT_CREDENTIALS) return undefined; // another grant: oidc-provider's (isClientCredentials keeps them away)
       if (!registered.mayUseGrant) throw new errors.InvalidRequest('requested grant type is not allowed for this client');
-      if (Array.isArray(params.scope)) {
-        params.scope = undefined;
-        throw dupes(['scope']);
-      }
-      const scope = params.scope;
+      const scope = single(params, 'scope');
       if (scope !== undefined && !SCOPE_SYNTAX.test(scope)) throw new errors.InvalidScope('scope contains invalid characters', undefined as unknown as string);
-      // actions/grants/client_credentials.js: the DPoP proof first (helpers/validate_dpop.js).
-      const dPoP = typeof proof === 'string' && proof ? await this.#proof(proof) : undefined;
 
       // shared/check_resource.js with provider.ts's defaultResource and getResourceServerInfo.
       if (params.resource === undefined) params.resource = registered.defaultResource;
@@ -357,91 +186,10 @@ export class ClientCredentialsGrant {
       const servers = identifiers.length === 1 ? 1 : new Set(identifiers).size;
       const granted = scope === undefined ? NO_SCOPE : (minted!.scopes.get(scope) ?? this.#grant(registered, minted!, scope));
       if (servers !== 1 || !minted) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-      // helpers/grant_common.js applyDpopBinding: a proof's jti is used once, whichever path saw it.
-      if (dPoP && !(await this.#unique(registered.clientId, dPoP.jti))) throw new errors.InvalidGrant('DPoP proof JWT Replay detected');
-      return await this.#issue(minted, granted, dPoP?.thumbprint, decision, out);
+      return await this.#issue(minted, granted, decision, out);
     } catch (thrown) {
       return this.#failure(thrown, headers, decision, out);
     }
-  }
-
-  /** shared/client_auth.js, for the methods our clients register (client_secret_basic, and none for public clients). */
-  #authenticate(headers: IncomingHttpHeaders, clientIdParam: string | undefined, secretParam: string | undefined, decision: TokenDecision, out: Record<string, string>): Registered {
-    const { authorization } = headers;
-    const attestation = headers['oauth-client-attestation'];
-    // Attestation-based client authentication is off (features.attestClientAuth): its headers only refuse.
-    const attested = attestation !== undefined || headers['oauth-client-attestation-pop'] !== undefined;
-    try {
-      let clientId: unknown;
-      let secret: string | undefined;
-      let method: 'secret' | 'attestation' | 'none';
-      const mechanisms = (authorization ? 1 : 0) + (secretParam ? 1 : 0);
-      if (mechanisms > 1 || (mechanisms > 0 && attested)) throw new errors.InvalidRequest('client authentication must only be provided using one mechanism');
-      if (clientIdParam !== undefined) clientId = clientIdParam;
-      if (secretParam) {
-        secret = secretParam;
-        method = 'secret';
-      } else if (authorization !== undefined) {
-        const parts = authorization.split(' ');
-        if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) throw new errors.InvalidRequest('invalid authorization header value format');
-        const decoded = Buffer.from(parts[1]!, 'base64').toString('utf8');
-        const i = decoded.indexOf(':');
-        if (i === -1) throw new errors.InvalidRequest('invalid authorization header value format');
-        let basicId: string;
-        try {
-          basicId = decodeAuthToken(decoded.slice(0, i));
-          secret = decodeAuthToken(decoded.slice(i + 1));
-        } catch {
-          throw new errors.InvalidRequest('client_id and client_secret in the authorization header are not properly encoded');
-        }
-        if (clientId !== undefined && basicId !== clientId) throw new errors.InvalidRequest('client_id mismatch');
-        clientId = basicId;
-        if (!secret) throw new errors.InvalidRequest('client_secret must be provided in the Authorization header');
-        method = 'secret';
-      } else if (attestation !== undefined) {
-        let sub: unknown;
-        try {
-          if (typeof attestation !== 'string') throw new TypeError('invalid JWT.decode input type');
-          ({ sub } = decodeJwt(attestation));
-        } catch {
-          throw new errors.InvalidRequest('invalid OAuth-Client-Attestation format');
-        }
-        if (!sub) throw new errors.InvalidClientAuth('sub (JWT subject) must be provided in the OAuth-Client-Attestation JWT');
-        if (clientId !== undefined && sub !== clientId) throw new errors.InvalidRequest('client_id mismatch');
-        clientId = sub;
-        method = 'attestation';
-      } else method = 'none';
-      if (!clientId) throw new errors.InvalidRequest('no client authentication mechanism provided');
-
-      const registered = typeof clientId === 'string' ? this.#clients.get(clientId) : undefined;
-      if (!registered) throw new errors.InvalidClientAuth('client not found');
-      decision.client = registered.decision;
-      // shared/cors.js checkClientCORS, on the client's assignment: the default clientBasedCORS.
-      const { origin } = headers;
-      if (origin && !this.#originAllowed(origin, registered)) {
-        delete out['access-control-allow-origin'];
-        throw new errors.InvalidRequest(`origin ${origin} not allowed for client: ${registered.clientId}`);
-      }
-      if (attested && clientIdParam !== undefined) throw new errors.InvalidRequest('client authentication must only be provided using one mechanism');
-      // A secret (Basic or post) for a client registered for either; none for a public client; no client is registered for attestation.
-      const registeredFor = SECRET_METHODS.has(registered.authMethod) ? 'secret' : registered.authMethod === 'none' ? 'none' : 'other';
-      if (method !== registeredFor) throw new errors.InvalidClientAuth('the provided authentication mechanism does not match the registered client authentication method');
-      if (method === 'secret' && !constantEquals(registered.secret ?? '', secret!)) throw new errors.InvalidClientAuth('invalid secret provided');
-      return registered;
-    } catch (thrown) {
-      if ((thrown as Failure).statusCode === 401 && authorization !== undefined) {
-        const failure = thrown as Failure;
-        out['www-authenticate'] = `${this.#realm}error="${quoted(failure.message)}", error_description="${quoted(failure.error_description ?? '')}"`;
-      }
-      throw thrown;
-    }
-  }
-
-  /** oidc-provider's default clientBasedCORS: a public client's redirect URIs' origins; never a confidential client's. */
-  #originAllowed(origin: string, registered: Registered): boolean {
-    if (origin === 'null') return false;
-    if (registered.authMethod === 'none') return registered.redirectUris.some((uri) => URL.parse(uri)?.origin === origin);
-    return false;
   }
 
   /**
@@ -449,7 +197,7 @@ export class ClientCredentialsGrant {
    * validateClientScope refuses an OIDC scope the client was not given, then the resource
    * server's scopes narrow them. Kept per scope string for the commonest few.
    */
-  #grant(registered: Registered, minted: Minted, scope: string): Granted {
+  #grant(registered: RegisteredClient, minted: Minted, scope: string): Granted {
     const requested = scope.split(' ');
     const allowed = registered.oidcScopes;
     if (allowed) for (const s of requested) if (STATIC_SCOPES.has(s) && !allowed.has(s)) throw new errors.InvalidScope('requested scope is not allowed', s);
@@ -461,7 +209,7 @@ export class ClientCredentialsGrant {
   }
 
   /** The resource server of `identifier` for this client, and what its tokens are made of (provider.ts getResourceServerInfo → machine.ts). */
-  #mint(registered: Registered, identifier: string): Minted {
+  #mint(registered: RegisteredClient, identifier: string): Minted {
     const key = `${registered.clientId} ${identifier}`;
     let minted = this.#minted.get(key);
     if (minted) return minted;
@@ -483,7 +231,7 @@ export class ClientCredentialsGrant {
   }
 
   /** models/formats/jwt.js: the payload, signed as helpers/jwt.js signs with an external key; then helpers/grant_response.js. */
-  async #issue(minted: Minted, granted: Granted, jkt: string | undefined, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
+  async #issue(minted: Minted, granted: Granted, decision: TokenDecision, out: Record<string, string>): Promise<TokenAnswer> {
     // The lifetime is the policy's, on the server's clock (capped at the contract's end); the
     // stamps are the system clock's, as oidc-provider stamps every other token of the issuer
     // (models/base_token.js: epochTime()), so a machine's tokens and a user's share one timeline.
@@ -496,56 +244,14 @@ export class ClientCredentialsGrant {
     }
     const signer = this.#signer;
     if (!signer) throw new Error("resolved Resource Server jwt configuration has no corresponding key in the provider's keystore");
-    // A DPoP-bound token says which key (RFC 9449 §6: cnf.jkt), after everything else.
-    const tail = jkt === undefined ? minted.tail : `${minted.tail.slice(0, -1)},"cnf":{"jkt":${JSON.stringify(jkt)}}}`;
-    const payload = `${minted.head}${tokenId()}${minted.subject}${iat},"exp":${iat + expiresIn}${granted.json}${tail}`;
+    const payload = `${minted.head}${tokenId()}${minted.subject}${iat},"exp":${iat + expiresIn}${granted.json}${minted.tail}`;
     const input = `${this.#header}${Buffer.from(payload).toString('base64url')}`;
     // The signing input is base64url: ASCII, so latin1 is its exact (and quickest) encoding.
     const signature = await signer.sign(Buffer.from(input, 'latin1'));
     const accessToken = `${input}.${Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64url')}`;
     out['content-type'] = 'application/json; charset=utf-8';
     const { scope } = granted;
-    const tokenType = jkt === undefined ? BEARER : 'DPoP';
-    return { status: 200, headers: out, body: scope === undefined ? { access_token: accessToken, expires_in: expiresIn, token_type: tokenType } : { access_token: accessToken, expires_in: expiresIn, scope, token_type: tokenType }, oidc: decision };
-  }
-
-  /**
-   * helpers/validate_dpop.js with our configuration (no nonces, oidc-provider's algorithms): the
-   * proof's signature by its own key, its type, iat within 5 minutes, jti, htm and htu.
-   */
-  async #proof(proof: string): Promise<{ thumbprint: string; jti: string }> {
-    const { htu } = this.#dpop!;
-    let verified: Awaited<ReturnType<typeof jwtVerify>>;
-    try {
-      verified = await jwtVerify(proof, EmbeddedJWK, { algorithms: DPOP_ALGORITHMS, typ: 'dpop+jwt', currentDate: new Date(this.#clock.now()) });
-      const { payload } = verified;
-      if (typeof payload.iat !== 'number' || !payload.iat) throw new errors.InvalidDpopProof('DPoP proof must have a iat number property');
-      if (typeof payload.jti !== 'string' || !payload.jti) throw new errors.InvalidDpopProof('DPoP proof must have a jti string property');
-      if (payload.nonce !== undefined && typeof payload.nonce !== 'string') throw new errors.InvalidDpopProof('DPoP proof nonce must be a string');
-      if (!payload.nonce) {
-        if (Math.abs(Math.floor(this.#clock.now() / 1000) - payload.iat) > PROOF_WINDOW) throw new errors.InvalidDpopProof('DPoP proof iat is not recent enough');
-      } else throw new errors.InvalidDpopProof('DPoP nonces are not supported');
-      if (payload.htm !== 'POST') throw new errors.InvalidDpopProof('DPoP proof htm mismatch');
-      const actual = typeof payload.htu === 'string' ? URL.parse(payload.htu) : null;
-      if (!actual) throw new errors.InvalidDpopProof('DPoP proof htu mismatch');
-      actual.hash = '';
-      actual.search = '';
-      if (actual.href !== htu) throw new errors.InvalidDpopProof('DPoP proof htu mismatch');
-    } catch (cause) {
-      if (cause instanceof errors.InvalidDpopProof) throw cause;
-      throw new errors.InvalidDpopProof('invalid DPoP key binding');
-    }
-    return { thumbprint: await calculateJwkThumbprint(verified.protectedHeader.jwk as JWK), jti: verified.payload.jti as string };
-  }
-
-  /** models/replay_detection.js unique(): a proof's jti for this client, seen before or kept now for the proof's window. */
-  async #unique(clientId: string, jti: string): Promise<boolean> {
-    const { replays } = this.#dpop!;
-    const id = createHash('sha256').update(`${clientId}${jti}`).digest('base64url');
-    if (await replays.find(id)) return false;
-    const now = Math.floor(this.#clock.now() / 1000);
-    await replays.upsert(id, { iat: now, exp: now + PROOF_WINDOW, jti: id, kind: 'ReplayDetection', iss: clientId }, PROOF_WINDOW);
-    return true;
+    return { status: 200, headers: out, body: scope === undefined ? { access_token: accessToken, expires_in: expiresIn, token_type: BEARER } : { access_token: accessToken, expires_in: expiresIn, scope, token_type: BEARER }, oidc: decision };
   }
 
   /** shared/error_handler.js with helpers/err_out.js: the error as JSON, or as provider.ts's error page to a client that prefers HTML. */
@@ -562,64 +268,6 @@ export class ClientCredentialsGrant {
     } else out['content-type'] = 'application/json; charset=utf-8';
     return answer;
   }
-}
-
-function dupes(names: string[]): InstanceType<typeof errors.InvalidRequest> {
-  return new errors.InvalidRequest(`${conjunction.format(names.map((n) => `'${n}'`))} ${names.length === 1 ? 'parameter' : 'parameters'} must not be provided twice`);
-}
-
-/** A quoted-string's content (helpers/append_www_authenticate.js). */
-function quoted(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
-
-/** The client_id a Basic Authorization header claims, unverified; undefined when it claims none readable. */
-function basicClaim(authorization: string | undefined): string | undefined {
-  const parts = authorization?.split(' ');
-  if (parts?.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) return undefined;
-  const decoded = Buffer.from(parts[1]!, 'base64').toString('utf8');
-  const i = decoded.indexOf(':');
-  try {
-    return i === -1 ? undefined : decodeAuthToken(decoded.slice(0, i));
-  } catch {
-    return undefined;
-  }
-}
-
-function isValidBase64(input: string): boolean {
-  const match = /^([A-Za-z0-9+/]*)(={0,2})$/u.exec(input);
-  if (!match?.[1]) return false;
-  const remainder = match[1].length % 4;
-  if (!match[2]) return remainder !== 1;
-  return (match[1].length + match[2].length) % 4 === 0 && match[2].length === 4 - remainder;
-}
-
-/** The form-encoding of client_secret_basic (RFC 6749 §2.3.1), as oidc-provider decodes it. */
-function decodeAuthToken(token: string): string {
-  const decoded = token.includes('%') || token.includes('+') ? decodeURIComponent(token.replace(/\+/g, '%20')) : token;
-  if (NO_VSCHAR.test(decoded)) throw new Error('invalid character found');
-  return decoded;
-}
-
-/** Scratch space for `constantEquals`, reused: comparisons are synchronous. */
-let scratchA = Buffer.alloc(1024);
-let scratchB = Buffer.alloc(1024);
-
-/**
- * helpers/constant_equals.js with its minimum of 1000 bytes (Client#compareClientSecret): both
- * strings written into zeroed buffers of one length, compared in constant time.
- */
-export function constantEquals(expected: string, actual: string): boolean {
-  const length = Math.max(Buffer.byteLength(expected), Buffer.byteLength(actual), 1000);
-  if (length > scratchA.length) {
-    scratchA = Buffer.alloc(length);
-    scratchB = Buffer.alloc(length);
-  }
-  const a = scratchA.subarray(0, length).fill(0);
-  const b = scratchB.subarray(0, length).fill(0);
-  a.write(expected);
-  b.write(actual);
-  return timingSafeEqual(a, b);
 }
 
 /** helpers/nanoid.js: 43 characters of its URL alphabet (256 bits) from a pool of random bytes. */

@@ -302,6 +302,9 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
+      // On by default, but nothing else that takes our tokens checks `cnf` (docs/security.md):
+      // off, a DPoP proof is ignored and every token is a Bearer token.
+      dPoP: { enabled: false },
       // The keys sign themselves (signer.ts); an experiment of oidc-provider's, so the ack names its version.
       externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       rpInitiatedLogout: {

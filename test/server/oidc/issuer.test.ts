@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
 import { NS, idp, accessPolicy, claimMapping, client, organization, user, workspace } from '../../support/objects.ts';
@@ -227,6 +228,46 @@ describe('authorization code + PKCE with a directory user', () => {
     const page = await browser.follow(logout.href);
     expect(page.res.status).toBe(200);
     expect(await page.res.text()).toContain('logout');
+  });
+});
+
+describe('DPoP is off: a proof is ignored, every token is a Bearer token', () => {
+  const basic = (name: string) => `Basic ${Buffer.from(`${encodeURIComponent(`${name}.${NS}`)}:${encodeURIComponent(secrets[name]!)}`).toString('base64')}`;
+  /** A DPoP proof (RFC 9449) that oidc-provider with DPoP on would accept for a POST to `htu`, now. */
+  const proof = async (htu: string) => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    return new SignJWT({ htm: 'POST', htu, iat: Math.floor(Date.now() / 1000), jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) }).sign(privateKey);
+  };
+  const token = async (org: string, client: string, fields: Record<string, string>) => {
+    const endpoint = `${issuerOf(org)}/token`;
+    const res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client), dpop: await proof(endpoint) }, body: new URLSearchParams(fields).toString() });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { access_token: string; token_type: string };
+  };
+
+  it('is not advertised in discovery', async () => {
+    const document = await (await fetch(`${issuerOf('cascade')}/.well-known/openid-configuration`)).json();
+    expect(document).not.toHaveProperty('dpop_signing_alg_values_supported');
+    expect(JSON.stringify(document)).not.toMatch(/dpop/i);
+  });
+
+  it('gives a Bearer token, bound to no key, for a code exchanged with a proof', async () => {
+    const config = await discover('cascade', 'cascade-web');
+    const result = await signIn(config, new Browser(), { email: 'ana@cascade.example', password: 'correct horse battery staple' }, { scope: 'openid email' });
+    const code = result.callback!.searchParams.get('code')!;
+    const answer = await token('cascade', 'cascade-web', { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: result.verifier! });
+    expect(answer.token_type).toBe('Bearer');
+    // A key-bound token would need a proof at userinfo and show its `cnf` to introspection.
+    expect((await fetch(`${issuerOf('cascade')}/me`, { headers: { authorization: `Bearer ${answer.access_token}` } })).status).toBe(200);
+    const introspected = await oidc.tokenIntrospection(config, answer.access_token);
+    expect(introspected).toMatchObject({ active: true, token_type: 'Bearer' });
+    expect(introspected).not.toHaveProperty('cnf');
+  });
+
+  it('gives a Bearer JWT without `cnf` for client credentials with a proof', async () => {
+    const answer = await token('forge', 'forge-sync', { grant_type: 'client_credentials', scope: 'inventory:read' });
+    expect(answer.token_type).toBe('Bearer');
+    expect(decodeJwt(answer.access_token)).not.toHaveProperty('cnf');
   });
 });
 
