@@ -33,6 +33,9 @@ export async function verifyAccessJwt(v: VerifyContext, token: string): Promise<
   try {
     const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: v.ring.publicJwks as never }), { issuer: v.issuer, typ: 'at+jwt', currentDate: new Date(v.clock.now()) });
     if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return undefined;
+    // Bound to a key (DPoP, RFC 9449 cnf): no endpoint that verifies here checks a proof, so it is
+    // no bearer token. None is issued any more (DPoP is off); one from before is refused, not trusted.
+    if (payload.cnf !== undefined) return undefined;
     if (payload.iat * 1000 < (await v.store.oidc.tokenCutoff(v.path, typeof payload.client_id === 'string' ? payload.client_id : undefined))) return undefined;
     const held = holders.get(v.provider);
     if (held && !(await held(payload))) return undefined;

@@ -118,6 +118,17 @@ describe('POST {issuer}/authorize', () => {
     }
   });
 
+  it('denies a key-bound (DPoP, cnf) token signed by the issuer itself: no proof here could hold it to its key', async () => {
+    const token = await machineToken('forge', 'forge-sync', 'inventory:read');
+    const [header, payload] = token.split('.') as [string, string];
+    // As the issuer signed bound tokens before DPoP was turned off: the same claims, and the key they were bound to.
+    const bound = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), cnf: { jkt: 'bvN0p0ZlYQ1a4Ku6bwnX6q4Ok7pJZ4Y6bZ0xJZx2d3Q' } })).toString('base64url');
+    const ring = await gh.gatehouse.keys.keyRing(NS, 'ES256');
+    const signature = Buffer.from(await ring.signers[0]!.sign(Buffer.from(`${header}.${bound}`))).toString('base64url');
+    expect((await authorize('forge', { token, method: 'GET', path: '/inventory/1' })).body.allow).toBe(true);
+    expect((await authorize('forge', { token: `${header}.${bound}.${signature}`, method: 'GET', path: '/inventory/1' })).body).toMatchObject({ allow: false, reason: 'invalid-token' });
+  });
+
   it('refuses a malformed request with problem+json naming the field', async () => {
     const res = await authorize('forge', { method: 'TRACE', path: '/inventory' });
     expect(res.status).toBe(400);
