@@ -4,6 +4,7 @@ import type { Provider } from 'oidc-provider';
 import type { UserAdmission, AdmissionRules } from '../oidc/admission.ts';
 import type { KeyRing } from '../oidc/keys.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+import type { ClientCredentialsGrant } from '../oidc/client-credentials.ts';
 
 export interface IssuerOrigin {
   host: string;
@@ -55,6 +56,13 @@ export class Issuer implements IssuerParts {
   readonly admission: AdmissionRules;
   readonly formSchemes: string[];
   readonly admitUser: UserAdmission;
+  /**
+   * The discovery document its provider answered, answered again without it (metadata.ts).
+   * Fields, not WeakMaps beside the issuer: ten thousand ephemerons cost every collection.
+   */
+  discovery: { type: string; json: string } | undefined;
+  /** Its client_credentials grant, made on its first token request (~2.6 KiB). */
+  grant: ClientCredentialsGrant | undefined;
   #half: ProviderHalf | undefined;
   readonly #pool: ProviderPool;
   readonly #make: (issuer: Issuer) => ProviderHalf;

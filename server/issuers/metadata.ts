@@ -10,18 +10,18 @@ import type { Issuer } from './issuer.ts';
  * issuer's own origin, to which each request is pinned first, so one answer fits every request.
  */
 export class IssuerMetadata {
-  private readonly discovery = new WeakMap<Issuer, Document>();
+  /** A handful of rings (one per namespace and algorithm): a WeakMap costs nothing here. */
   private readonly jwks = new WeakMap<KeyRing, Document>();
 
   /** Keeps what the provider answered with 200 to a GET of the route `name` (its body and media type). */
   remember(issuer: Issuer, name: string, ctx: Context): void {
     const document = { type: ctx.response.get('Content-Type'), json: JSON.stringify(ctx.body) };
-    if (name === 'discovery') this.discovery.set(issuer, document);
+    if (name === 'discovery') issuer.discovery = document;
     else if (name === 'jwks') this.jwks.set(issuer.ring, document);
   }
 
   of(issuer: Issuer, name: string): Document | undefined {
-    return name === 'discovery' ? this.discovery.get(issuer) : name === 'jwks' ? this.jwks.get(issuer.ring) : undefined;
+    return name === 'discovery' ? issuer.discovery : name === 'jwks' ? this.jwks.get(issuer.ring) : undefined;
   }
 }
 

@@ -72,6 +72,10 @@ export interface RegistryOptions {
   recoveryKey?: string;
 }
 
+/** The issuer and route of a request handed to the registry's own app (a property, not a WeakMap entry per request). */
+const HANDED = Symbol('gatehouse.handed');
+type Handed = IncomingMessage & { [HANDED]?: { issuer: Issuer; pipeline: Pipeline; rest: string } };
+
 /** The server's own routes, never an issuer's. */
 const SERVER_ROUTE = /^\/(admin\/|healthz$|readyz$)/;
 /** The direct path's endpoints (see IssuerRegistry.direct), from the route table. */
@@ -113,14 +117,10 @@ export class IssuerRegistry {
   /** The issuers whose provider is live. */
   private readonly pool: ProviderPool;
   private readonly metadata = new IssuerMetadata();
-  /** Each organization issuer's client_credentials grant, made on its first token request (~2.6 KiB). */
-  private readonly grants = new WeakMap<Issuer, ClientCredentialsGrant>();
   private built = 0;
   /** Answers the direct path's requests that no provider answers (`own` rows), as `own()` does on the server's app. */
   private readonly ownApp = new Koa();
   private readonly ownCallback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
-  /** The issuer and route of each request handed to `ownApp`. */
-  private readonly handed = new WeakMap<IncomingMessage, { issuer: Issuer; pipeline: Pipeline; rest: string }>();
 
   constructor(options: RegistryOptions) {
     this.options = { maxIssuers: 20_000, maxProviders: 1_000, pollMs: 1000, ...options };
@@ -136,7 +136,7 @@ export class IssuerRegistry {
     options.events.on('changed', () => this.resolution.expire());
     this.ownApp.proxy = false;
     this.ownApp.use(async (ctx) => {
-      const { issuer, pipeline, rest } = this.handed.get(ctx.req)!;
+      const { issuer, pipeline, rest } = (ctx.req as Handed)[HANDED]!;
       if (await this.own(ctx, issuer, pipeline, rest)) return;
       // Not ours after all (another grant): the provider answers it, from what was read of it.
       ctx.respond = false;
@@ -234,7 +234,7 @@ export class IssuerRegistry {
     Object.assign(req, { originalUrl: url, url: url.slice(path.length - resolved.rest.length) });
     const pipeline = this.routes.match(resolved.rest);
     if (pipeline.route.own) {
-      this.handed.set(req, { issuer, pipeline, rest: resolved.rest });
+      (req as Handed)[HANDED] = { issuer, pipeline, rest: resolved.rest };
       void this.ownCallback(req, res);
     } else issuer.direct(req, res);
     return true;
@@ -285,11 +285,11 @@ export class IssuerRegistry {
   }
 
   private grantOf(issuer: Issuer): ClientCredentialsGrant {
-    let grant = this.grants.get(issuer);
+    let { grant } = issuer;
     if (!grant) {
       const { clock } = this.options;
       grant = new ClientCredentialsGrant({ snapshot: issuer.snapshot, ring: issuer.ring, issuer: issuer.url, clock, onClaimsDropped: this.claimsDropped(issuer.snapshot.namespace) });
-      this.grants.set(issuer, grant);
+      issuer.grant = grant;
     }
     return grant;
   }
