@@ -60,7 +60,7 @@ export class Issuer implements IssuerParts {
    * The discovery document its provider answered, answered again without it (metadata.ts).
    * Fields, not WeakMaps beside the issuer: ten thousand ephemerons cost every collection.
    */
-  discovery: { type: string; json: string } | undefined;
+  discovery: { type: string; body: Buffer } | undefined;
   /** Its client_credentials grant, made on its first token request (~2.6 KiB). */
   grant: ClientCredentialsGrant | undefined;
   #half: ProviderHalf | undefined;
@@ -90,6 +90,16 @@ export class Issuer implements IssuerParts {
 
   get direct(): (req: IncomingMessage, res: ServerResponse) => void {
     return this.#built().direct;
+  }
+
+  /**
+   * Its provider for one request that needs nothing of it afterwards (a metadata document,
+   * which is then kept): the live one if there is one, else one built for the request alone and
+   * not kept, so it dies young instead of pushing a provider that serves sign-ins out of the pool.
+   */
+  passing(): ProviderHalf {
+    if (this.#half) return this.#built();
+    return this.#make(this);
   }
 
   /** Whether its provider is live now (nothing is built by asking). */

@@ -15,7 +15,7 @@ export class IssuerMetadata {
 
   /** Keeps what the provider answered with 200 to a GET of the route `name` (its body and media type). */
   remember(issuer: Issuer, name: string, ctx: Context): void {
-    const document = { type: ctx.response.get('Content-Type'), json: JSON.stringify(ctx.body) };
+    const document = { type: ctx.response.get('Content-Type'), body: Buffer.from(JSON.stringify(ctx.body)) };
     if (name === 'discovery') issuer.discovery = document;
     else if (name === 'jwks') this.jwks.set(issuer.ring, document);
   }
@@ -25,10 +25,13 @@ export class IssuerMetadata {
   }
 }
 
-/** A document as the provider answered it: JWKS is `application/jwk-set+json`, discovery `application/json`. */
+/**
+ * A document as the provider answered it: JWKS is `application/jwk-set+json`, discovery
+ * `application/json`. Its JSON kept encoded: a string would be encoded again on every answer.
+ */
 export interface Document {
   type: string;
-  json: string;
+  body: Buffer;
 }
 
 /** Answers a kept document as the provider answers it: open to every origin (its `cors.open`). */
@@ -37,5 +40,5 @@ export function answerDocument(ctx: Context, document: Document): void {
   ctx.set('Access-Control-Allow-Origin', ctx.get('Origin') || '*');
   ctx.status = 200;
   ctx.set('Content-Type', document.type);
-  ctx.body = document.json;
+  ctx.body = document.body;
 }

@@ -138,9 +138,9 @@ export class IssuerRegistry {
     this.ownApp.use(async (ctx) => {
       const { issuer, pipeline, rest } = (ctx.req as Handed)[HANDED]!;
       if (await this.own(ctx, issuer, pipeline, rest)) return;
-      // Not ours after all (another grant): the provider answers it, from what was read of it.
+      // Not ours after all (another grant, a document not kept yet): the provider answers it, from what was read of it.
       ctx.respond = false;
-      issuer.direct(ctx.req, ctx.res);
+      (pipeline.route.own === 'metadata' ? issuer.passing() : issuer).direct(ctx.req, ctx.res);
     });
     this.ownApp.on('error', (error: Error, ctx?: Context) => this.options.logger.debug(`${ctx?.method} ${ctx?.path}: ${error.message}`));
     this.ownCallback = this.ownApp.callback();
@@ -367,7 +367,7 @@ export class IssuerRegistry {
       if (await this.page(ctx, issuer, rest, pipeline.route.pages ?? [])) return;
     }
     if (pipeline.route.own && (await this.own(ctx, issuer, pipeline, rest))) return;
-    await issuer.mounted(ctx, next);
+    await (pipeline.route.own === 'metadata' ? issuer.passing() : issuer).mounted(ctx, next);
   }
 
   /** The route's pages (the broker's, the sign-in and password pages); false when none answers `rest`. */

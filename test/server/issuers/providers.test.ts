@@ -27,7 +27,7 @@ beforeAll(async () => {
   // One live provider at a time: every request to the other organization lets the first one's go.
   gh = await startTestServer({ maxProviders: 1 });
   await gh.put('workspaces', workspace());
-  for (const org of ['forge', 'cascade']) {
+  for (const org of ['forge', 'cascade', 'harbor']) {
     await gh.put('organizations', organization(org, { emailDomains: [`${org}.example`] }));
     await gh.put('idpconnections', idp(`${org}-directory`, org, { type: 'directory', oidc: undefined }));
   }
@@ -66,6 +66,21 @@ describe('the pool of live providers', () => {
     const meta = (await (await fetch(`${issuer('forge')}/.well-known/openid-configuration`)).json()) as Record<string, string>;
     expect(meta.issuer).toBe(issuer('forge'));
     expect(meta.token_endpoint).toBe(`${issuer('forge')}/token`);
+  });
+
+  it('answers a document not kept yet with a provider built for that request alone: the pool keeps its own', async () => {
+    await fetch(`${issuer('cascade')}/.well-known/oauth-authorization-server`);
+    const built = registry().providersBuilt;
+    const first = await fetch(`${issuer('harbor')}/.well-known/openid-configuration`);
+    expect(first.status).toBe(200);
+    expect(registry().providersBuilt).toBe(built + 1);
+    expect(registry().liveProviders).toBe(1);
+    // cascade's is still the live one: asking it builds nothing.
+    await fetch(`${issuer('cascade')}/.well-known/oauth-authorization-server`);
+    expect(registry().providersBuilt).toBe(built + 1);
+    // And harbor's document is kept.
+    expect(await (await fetch(`${issuer('harbor')}/.well-known/openid-configuration`)).text()).toBe(await first.text());
+    expect(registry().providersBuilt).toBe(built + 1);
   });
 
   it('keeps what a changed configuration makes stale no longer', async () => {
