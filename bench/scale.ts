@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { median, start } from './harness.ts';
+import { cpuSeconds, median, start, threadCpuSeconds } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -194,6 +194,10 @@ async function sweep(server: Server, n: number, touched: Float64Array): Promise<
 }
 
 interface Round {
+  /** The server's CPU (all its threads) per request of the round, µs. */
+  cpuPerRequest: number;
+  /** The same by thread (event loop, libuv's pool, the audit thread, …). */
+  cpuByThread: Record<string, number>;
   tokensPerSecond: number;
   requestsPerSecond: number;
   p99: number;
@@ -244,10 +248,15 @@ async function round(server: Server, n: number, touched: Float64Array, sample: (
     }
   };
   const t0 = performance.now();
+  const cpu0 = cpuSeconds(server.child);
+  const threads0 = threadCpuSeconds(server.child);
   await Promise.all([...Array.from({ length: CONCURRENCY }, worker), prober(), changer()]);
   const elapsed = (performance.now() - t0) / 1000;
+  const served = latencies.length + cold.length;
+  const cpuPerRequest = ((cpuSeconds(server.child) - cpu0) / served) * 1e6;
+  const cpuByThread = Object.fromEntries(Object.entries(threadCpuSeconds(server.child)).map(([name, seconds]) => [name, ((seconds - (threads0[name] ?? 0)) / served) * 1e6]));
   latencies.sort((a, b) => a - b);
-  return { tokensPerSecond: tokens / elapsed, requestsPerSecond: latencies.length / elapsed, p99: quantile(latencies, 0.99), cold, errors };
+  return { cpuPerRequest, cpuByThread, tokensPerSecond: tokens / elapsed, requestsPerSecond: latencies.length / elapsed, p99: quantile(latencies, 0.99), cold, errors };
 }
 
 const script = new URL('./servers/scale.ts', import.meta.url).pathname;
@@ -294,7 +303,7 @@ try {
     }
     const [s, l] = [results.small.at(-1)!, results.large.at(-1)!];
     process.stderr.write(
-      `round ${r + 1}/${ROUNDS}: ${SMALL} orgs ${s.tokensPerSecond.toFixed(0)} tokens/s (${s.requestsPerSecond.toFixed(0)} req/s), ${ORGS} orgs ${l.tokensPerSecond.toFixed(0)} tokens/s (${l.requestsPerSecond.toFixed(0)} req/s), ratio ${(l.tokensPerSecond / s.tokensPerSecond).toFixed(2)}; p99 ${s.p99.toFixed(1)} / ${l.p99.toFixed(1)} ms; RSS ${(memoryOf(small.child).rss / MiB).toFixed(0)} / ${(memoryOf(large.child).rss / MiB).toFixed(0)} MiB\n`,
+      `round ${r + 1}/${ROUNDS}: ${SMALL} orgs ${s.tokensPerSecond.toFixed(0)} tokens/s (${s.requestsPerSecond.toFixed(0)} req/s), ${ORGS} orgs ${l.tokensPerSecond.toFixed(0)} tokens/s (${l.requestsPerSecond.toFixed(0)} req/s), ratio ${(l.tokensPerSecond / s.tokensPerSecond).toFixed(2)}; server CPU ${s.cpuPerRequest.toFixed(0)} / ${l.cpuPerRequest.toFixed(0)} µs per request; p99 ${s.p99.toFixed(1)} / ${l.p99.toFixed(1)} ms; RSS ${(memoryOf(small.child).rss / MiB).toFixed(0)} / ${(memoryOf(large.child).rss / MiB).toFixed(0)} MiB\n`,
     );
   }
   const untouched = ORGS - touched.large.filter((t) => t > 0).length;
@@ -326,6 +335,13 @@ try {
     median(ratios) >= 0.8,
   );
   line('errors', '=', '0', String(errors), errors === 0);
+  const byThread = (rounds: Round[]) =>
+    Object.keys(rounds[0]!.cpuByThread)
+      .map((name) => `${name} ${median(rounds.map((r) => r.cpuByThread[name] ?? 0)).toFixed(0)}`)
+      .join(', ');
+  console.log(`server CPU per request (all threads): ${median(results.small.map((r) => r.cpuPerRequest)).toFixed(0)} µs at ${SMALL}, ${median(results.large.map((r) => r.cpuPerRequest)).toFixed(0)} µs at ${ORGS} (medians of the rounds)`);
+  console.log(`  by thread at ${SMALL}: ${byThread(results.small)}`);
+  console.log(`  by thread at ${ORGS}: ${byThread(results.large)}`);
 } finally {
   for (const s of [small, large]) {
     await s.dispatcher.close();
