@@ -159,6 +159,18 @@ export const SETTINGS = {
       .transform(Number)
       .refine((n) => n >= 1, 'must be at least 1 second'),
   }),
+  GATEHOUSE_MAX_PROVIDERS: setting({
+    description:
+      'how many issuers keep their oidc-provider instance live at once (~65 KiB each); beyond it the least recently used one is dropped and built again (~0.6 ms) when a sign-in needs it. Machine tokens, discovery and JWKS need none. Raise it when more organizations than this sign users in within minutes of each other',
+    default: '1000',
+    commands: ['serve'],
+    secret: false,
+    schema: z
+      .string()
+      .regex(/^\d{1,7}$/, 'must be a whole number')
+      .transform(Number)
+      .refine((n) => n >= 1, 'must be at least 1'),
+  }),
   GATEHOUSE_ENDPOINT: setting({
     description: "the server's base URL (`--endpoint` wins)",
     commands: ['controller', 'secret', 'plan', 'export', 'notifications'],

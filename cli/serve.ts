@@ -93,6 +93,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       },
       ...(trustedProxies.length ? { trustedProxies } : {}),
       ...(config.GATEHOUSE_GEOIP_DB ? { geoipDb: config.GATEHOUSE_GEOIP_DB } : {}),
+      maxProviders: config.GATEHOUSE_MAX_PROVIDERS,
       notifications: { smtpUrl: config.GATEHOUSE_SMTP_URL, from: config.GATEHOUSE_MAIL_FROM, leaseMs: config.GATEHOUSE_NOTIFICATION_LEASE_SECONDS * 1000, onHeld: (line) => out(line) },
     });
     out(config.GATEHOUSE_SMTP_URL ? 'notifications: sent by email (GATEHOUSE_SMTP_URL)' : 'notifications: held, no GATEHOUSE_SMTP_URL (each one is printed here and listed by `gatehouse notifications list`)');

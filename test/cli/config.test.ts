@@ -22,7 +22,7 @@ function problem(command: Parameters<typeof readConfig>[0], env: Record<string, 
 describe('the configuration (cli/config.ts)', () => {
   it('applies the documented defaults when nothing is set, and treats empty as unset', () => {
     const config = readConfig('serve', { PORT: '', HOST: '' });
-    expect(config).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', GATEHOUSE_DATA_DIR: './data', GATEHOUSE_TRUSTED_PROXIES: [], GATEHOUSE_SHUTDOWN_GRACE_SECONDS: 20 });
+    expect(config).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', GATEHOUSE_DATA_DIR: './data', GATEHOUSE_TRUSTED_PROXIES: [], GATEHOUSE_SHUTDOWN_GRACE_SECONDS: 20, GATEHOUSE_MAX_PROVIDERS: 1000 });
     expect(config.PUBLIC_URL).toBeUndefined();
     expect(config.GATEHOUSE_SECRET_KEY).toBeUndefined();
   });
@@ -33,7 +33,8 @@ describe('the configuration (cli/config.ts)', () => {
   });
 
   it('parses values into their types', () => {
-    const config = readConfig('serve', { PORT: '0', GATEHOUSE_TRUSTED_PROXIES: ' 10.0.0.0/8 ,, 192.168.0.0/16', GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '2.5' });
+    const config = readConfig('serve', { PORT: '0', GATEHOUSE_TRUSTED_PROXIES: ' 10.0.0.0/8 ,, 192.168.0.0/16', GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '2.5', GATEHOUSE_MAX_PROVIDERS: '5000' });
+    expect(config.GATEHOUSE_MAX_PROVIDERS).toBe(5000);
     expect(config.PORT).toBe(0);
     expect(config.GATEHOUSE_TRUSTED_PROXIES).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
     expect(config.GATEHOUSE_SHUTDOWN_GRACE_SECONDS).toBe(2.5);
@@ -45,6 +46,8 @@ describe('the configuration (cli/config.ts)', () => {
     ['PUBLIC_URL', 'id.example.com', 'PUBLIC_URL must be an http(s) URL such as https://id.example.com, got "id.example.com"'],
     ['PUBLIC_URL', 'ftp://id.example.com', 'PUBLIC_URL must be an http(s) URL'],
     ['GATEHOUSE_SHUTDOWN_GRACE_SECONDS', '-1', 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS must be a number of seconds, got "-1"'],
+    ['GATEHOUSE_MAX_PROVIDERS', '0', 'GATEHOUSE_MAX_PROVIDERS must be at least 1'],
+    ['GATEHOUSE_MAX_PROVIDERS', 'many', 'GATEHOUSE_MAX_PROVIDERS must be a whole number'],
   ])('refuses %s=%s, naming the variable and the value', (name, value, message) => {
     expect(problem('serve', { [name]: value }).message).toContain(message);
   });
