@@ -1,10 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Context, Next } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import { issuerPath } from '../../api/index.ts';
-import { fingerprint, isUnsignedJwt, refusedReason, type RefusalAudit, type RefusedReason } from '../audit/refusals.ts';
+import type { RefusalAudit } from '../audit/refusals.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
@@ -16,9 +14,9 @@ import type { GeoLocator } from '../risk/geo.ts';
 import { escapeHtml, page } from '../oidc/html.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf, type Standing } from '../oidc/standing.ts';
-import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from '../oidc/token-access.ts';
+import { CONFIDENTIAL_ONLY } from '../oidc/token-access.ts';
 import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from '../oidc/token-exchange.ts';
-import { isJwt, verifyAccessJwt } from '../oidc/verify.ts';
+import { AccessTokenHooks } from './access-token-hooks.ts';
 import type { Issuer, IssuerOrigin } from './issuer.ts';
 import type { AfterGate, Gate, IssuerRoute, StandingAnswer } from './routes.ts';
 
@@ -91,9 +89,12 @@ export class IssuerGates {
   /** Requests a rate gate already counted (a page route may reach the provider's middleware too). */
   private readonly admitted = new WeakSet<IncomingMessage>();
   private readonly options: GateOptions;
+  /** The after-hooks that read JWT access tokens (introspect-jwt, revoke-jwt, audit-refusal). */
+  private readonly accessTokens: AccessTokenHooks;
 
   constructor(options: GateOptions) {
     this.options = options;
+    this.accessTokens = new AccessTokenHooks(options);
   }
 
   pipeline(route: IssuerRoute): Pipeline {
@@ -181,24 +182,12 @@ export class IssuerGates {
         };
       case 'introspect-jwt':
         return async (ctx, issuer, oidc) => {
-          await this.introspectJwt(ctx, issuer);
-          if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
-            const { snapshot } = issuer;
-            await this.options.audit.append({
-              action: 'token.introspected-inactive',
-              actor: oidc.client?.clientId ?? 'anonymous',
-              namespace: snapshot.namespace,
-              organization: snapshot.organization ?? null,
-              client: oidc.client?.clientId ?? null,
-              outcome: 'inactive',
-              data: { signals: signalsOf(ctx.req, this.options.trustedProxies) },
-            });
-          }
+          await this.accessTokens.introspect(ctx, issuer, oidc);
           return false;
         };
       case 'revoke-jwt':
         return async (ctx, issuer) => {
-          await this.revokeJwt(ctx, issuer);
+          await this.accessTokens.revokeJwt(ctx, issuer);
           return false;
         };
       case 'risk':
@@ -210,7 +199,7 @@ export class IssuerGates {
         };
       case 'audit-refusal':
         return async (ctx, issuer, oidc) => {
-          if (this.options.refusals) await this.auditRefusal(ctx, issuer, oidc, this.options.refusals);
+          if (this.options.refusals) await this.accessTokens.auditRefusal(ctx, issuer, oidc, this.options.refusals);
           return false;
         };
     }
@@ -420,86 +409,6 @@ export class IssuerGates {
     };
   }
 
-  /**
-   * A bearer token userinfo refused, and an authorization request whose redirect_uri its client
-   * never registered (the provider answers it with an error page: it must not redirect there).
-   */
-  private async auditRefusal(ctx: Context, issuer: Issuer, oidc: Answered, refusals: RefusalAudit): Promise<void> {
-    const { snapshot } = issuer;
-    const where = { actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null };
-    if (oidc.route === 'userinfo' && ctx.status === 401) {
-      const bearer = /^Bearer ([\x21-\x7E]+)$/i.exec(ctx.get('authorization'))?.[1];
-      if (!bearer) return;
-      const reason = await this.userinfoReason(issuer, bearer);
-      await refusals.record('token', clientAddress(ctx.req, this.options.trustedProxies), { ...where, data: { method: ctx.method, path: ctx.path, reason, fingerprint: fingerprint(bearer) } });
-      return;
-    }
-
-    if (oidc.route === 'authorization' && ctx.status === 400) {
-      const redirectUri = oidc.params?.redirect_uri;
-      const client = oidc.client;
-      if (typeof redirectUri !== 'string' || !client || client.redirectUriAllowed?.(redirectUri) !== false) return;
-      await refusals.record('redirect-uri', clientAddress(ctx.req, this.options.trustedProxies), {
-        ...where,
-        client: client.clientId,
-        // The URI is the attacker's own string, not a secret: kept, but bounded.
-        data: { method: ctx.method, path: ctx.path, redirectUri: redirectUri.slice(0, 512) },
-      });
-    }
-  }
-
-  /** Why userinfo refused a token: a JWT is checked as this issuer's access tokens are, to say which way it fails. */
-  private async userinfoReason(issuer: Issuer, token: string): Promise<RefusedReason> {
-    if (isUnsignedJwt(token)) return 'alg-not-allowed';
-    if (!isJwt(token)) return 'unknown';
-    try {
-      await jwtVerify(token, createLocalJWKSet({ keys: issuer.ring.publicJwks as never }), { issuer: issuer.url, currentDate: new Date(this.options.clock.now()) });
-      // Signed by this issuer, yet refused: userinfo takes the opaque tokens it issued, not JWT access tokens.
-      return 'not-accepted-here';
-    } catch (error) {
-      return refusedReason(error);
-    }
-  }
-
-  /**
-   * oidc-provider keeps no JWT access tokens and refuses them (`unsupported_token_type`)
-   * after it has authenticated the calling client; we answer for them instead, under the
-   * same rule as the provider's allowedPolicy (token-access.ts).
-   */
-  private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
-    const { oidc } = ctx as unknown as KoaContextWithOIDC;
-    const token = oidc.params?.token;
-    if (!refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
-    const claims = await this.verifyJwt(issuer, token);
-    const allowed = claims && mayIntrospect(issuer.snapshot, oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud });
-    ctx.status = 200;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = allowed ? { ...claims, active: true, token_type: 'Bearer' } : { active: false };
-  }
-
-  private async revokeJwt(ctx: Context, issuer: Issuer): Promise<void> {
-    const { oidc } = ctx as unknown as KoaContextWithOIDC;
-    const token = oidc.params?.token;
-    if (!refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
-    const claims = await this.verifyJwt(issuer, token);
-    if (claims && !mayRevoke(oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud })) {
-      // As oidc-provider's policy answers for the tokens it keeps (provider.ts).
-      ctx.status = 400;
-      ctx.body = { error: 'unauthorized_client', error_description: NOT_YOURS };
-      return;
-    }
-    // RFC 7009: an unknown or invalid token is answered like a revoked one.
-    ctx.status = 200;
-    ctx.body = '';
-    if (!claims || typeof claims.jti !== 'string') return;
-    await this.options.store.accessTokens.revoke(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
-    await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
-  }
-
-  private async verifyJwt(issuer: Issuer, token: string): Promise<Record<string, unknown> | undefined> {
-    return verifyAccessJwt({ store: this.options.store, clock: this.options.clock, ring: issuer.ring, issuer: issuer.url, path: issuer.snapshot.path, provider: issuer.provider }, token);
-  }
-
   private async auditToken(ctx: Context, issuer: Issuer): Promise<void> {
     const oidc: Answered = ctx.oidc;
     const grantType = String(oidc.params?.grant_type ?? '');
@@ -532,12 +441,6 @@ export class IssuerGates {
     }
   }
 }
-
-function refusedAsStructured(ctx: Context): boolean {
-  return ctx.status === 400 && (ctx.body as { error?: string } | undefined)?.error === 'unsupported_token_type';
-}
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 function displayName(snapshot: IssuerSnapshot): string {
   return snapshot.chain[0]?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
