@@ -1,82 +1,36 @@
-import { randomBytes } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import { signalsOf } from '../risk/signals.ts';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
-import { z } from 'zod';
 import { organizationChain, type IdPConnectionObject } from '../../api/index.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { UserAdmission } from '../oidc/admission.ts';
 import { readForm } from '../oidc/forms.ts';
-import { escapeHtml, type PageBranding } from '../oidc/html.ts';
-import { LoginLimiter, loginForm } from '../oidc/interactions.ts';
+import type { PageBranding } from '../oidc/html.ts';
+import { loginForm } from '../oidc/interactions.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf } from '../oidc/standing.ts';
-import { ACR } from '../oidc/acr.ts';
-import { methodsFor, mfaLevel, reaches, type MfaLevel } from '../oidc/step-up.ts';
-import { allowOwnScripts } from '../oidc/html.ts';
-import { Passkeys, REFUSAL_MESSAGES, parseResponse, passkeyAuthentication } from '../passkeys/service.ts';
-import { PasskeyPages, rpOf } from './passkey-pages.ts';
+import { Passkeys } from '../passkeys/service.ts';
+import { PasskeyPages } from './passkey-pages.ts';
 import { accountHome } from './account-pages.ts';
 import { loginTs } from '../oidc/account.ts';
-import { assetBase, passkeyForm } from '../passkeys/pages.ts';
-import { upstreamLogin } from './upstream-mfa.ts';
+import { Pending, REQUEST_TTL_MS, vanityOf } from './pending.ts';
+import { UpstreamAnswer } from './upstream-answer.ts';
+import { SecondFactor } from './second-factor.ts';
 import type { Sealer } from '../secrets/sealer.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { TotpFactors } from './mfa.ts';
-import { enqueueForUser, iso } from '../notifications/outbox.ts';
 import { connectionEndpoints } from './endpoints.ts';
-import { emailForm, refusal, render, totpQr } from './pages.ts';
-import { provisionUser, type UpstreamIdentity } from './provision.ts';
+import { emailForm, refusal, render } from './pages.ts';
+import type { UpstreamIdentity } from './provision.ts';
 import { routeEmail, type Route } from './routing.ts';
 import type { UpstreamSecrets } from './secrets.ts';
 import { createUpstreams, isUpstreamType, type UpstreamFailure, type UpstreamResult, type Upstreams, type UpstreamType } from './upstreams/index.ts';
-import { OidcExpected } from './upstreams/oidc.ts';
-import { MALFORMED_SAML, SamlExpected } from './upstreams/saml.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import type { FetchGuardOptions } from './upstreams/fetch-guard.ts';
 import type { DeviceCookies } from '../risk/device.ts';
 import { DECISION_ACTIONS, type RiskDecision, type RiskEngine } from '../risk/engine.ts';
-
-const REQUEST_TTL_MS = 10 * 60 * 1000;
-const SAML_FORM_LIMIT = 512 * 1024;
-
-/** A sign-in waiting on the partner's IdP, or on the second factor; kept in the store so any replica can finish it. */
-const Pending = z.object({
-  stage: z.enum(['upstream', 'verified', 'mfa']),
-  uid: z.string(),
-  /** The issuer the client started at (`/{ns}` or `/{ns}/{org}`): the sign-in finishes there. */
-  issuerPath: z.string(),
-  /**
-   * The issuer identifier the sign-in started at, when it is a vanity domain's origin: the
-   * upstream answers at the canonical callback (the redirect URI registered with it), and the
-   * browser is sent back to that host, where the interaction cookie lives.
-   */
-  vanityIssuer: z.string().optional(),
-  namespace: z.string(),
-  connection: z.string(),
-  clientId: z.string(),
-  /** What the upstream's answer is checked against, under its type (`Upstream.start`'s `expected`). */
-  oidc: OidcExpected.optional(),
-  saml: SamlExpected.optional(),
-  identity: z.object({ subject: z.string(), claims: z.record(z.string(), z.unknown()) }).optional(),
-  login: z.object({ accountId: z.string(), amr: z.array(z.string()), acr: z.string() }).optional(),
-  /** What the risk engine learns once the second factor is passed (a step-up it asked for, or policy's). */
-  learn: z.object({ device: z.string().optional(), country: z.string().optional() }).optional(),
-  /** The second-factor level the sign-in must reach (step-up.ts). */
-  level: z.enum(['none', 'mfa', 'phishing-resistant']).optional(),
-  /** Set once the first code of a new enrolment was good, while the recovery codes are on screen. */
-  mfaVerified: z.boolean().optional(),
-  /** A test sign-in through a draft connection (federation setup): nobody is signed in or provisioned. */
-  test: z.object({ organization: z.string(), revision: z.number() }).optional(),
-});
-type Pending = z.infer<typeof Pending>;
-
-/** A vanity issuer is a bare origin (`https://sso.partner.example`); canonical issuers have a path. */
-function vanityOf(issuer: BrokerIssuer): { vanityIssuer?: string } {
-  return new URL(issuer.url).pathname === '/' ? { vanityIssuer: issuer.url } : {};
-}
 
 export interface BrokerOptions {
   store: Store;
@@ -125,14 +79,6 @@ export interface BrokerIssuer {
   admitUser?: UserAdmission;
 }
 
-const token = () => randomBytes(32).toString('base64url');
-
-/** An answer that names no sign-in in progress, per type (each protocol names its correlation differently). */
-const UNMATCHED: Record<UpstreamType, UpstreamFailure> = {
-  oidc: { reason: 'state-mismatch', message: 'This sign-in response does not match a sign-in in progress (unknown or reused state). Start again from the application.' },
-  saml: { reason: 'unknown-relay-state', message: 'This SAML response does not match a sign-in in progress (unknown or reused RelayState). Start again from the application.' },
-};
-
 /** How a failure to reach the partner's IdP is shown. */
 function startRefusal(failure: UpstreamFailure): { status: number; heading: string } {
   if (failure.reason === 'secret-missing') return { status: 503, heading: 'Sign-in is not configured' };
@@ -143,9 +89,9 @@ function startRefusal(failure: UpstreamFailure): { status: number; heading: stri
 /**
  * The federation broker's stage machine: the email-first sign-in page and home-realm
  * discovery, then for a federated address `Upstream.start` (the round trip to the partner's
- * IdP, kept as a pending sign-in in the store), `Upstream.finish` on its answer,
- * just-in-time provisioning, TOTP step-up, and back to the client. The protocols live in
- * upstreams/. A directory address gets oidc-provider's password form (interactions.ts),
+ * IdP, kept as a pending sign-in in the store), `Upstream.finish` on its answer and
+ * just-in-time provisioning (upstream-answer.ts), the second factor when one is needed
+ * (second-factor.ts), and back to the client. The protocols live in upstreams/. A directory address gets oidc-provider's password form (interactions.ts),
  * which rejoins here at `complete`. It answers some paths of an issuer before oidc-provider sees them.
  */
 export class Broker {
@@ -154,8 +100,11 @@ export class Broker {
   readonly passkeys: Passkeys;
   /** Passwordless sign-in, the account page and enrolment at invitation acceptance. */
   private readonly passkeyPages: PasskeyPages;
+  /** The second-factor step (TOTP, passkey, recovery codes) a first factor may have to pass. */
+  private readonly secondFactor: SecondFactor;
+  /** The partner IdP's answer, on to just-in-time provisioning and `complete`. */
+  private readonly upstreamAnswer: UpstreamAnswer;
   private readonly options: BrokerOptions;
-  private readonly otpLimiter: LoginLimiter;
   /** Set by the federation setup when the server has one. */
   drafts: DraftConnections | undefined;
 
@@ -165,7 +114,18 @@ export class Broker {
     this.totp = new TotpFactors(options);
     this.passkeys = new Passkeys({ store: options.store, clock: options.clock, audit: options.audit });
     this.passkeyPages = new PasskeyPages({ options, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), complete: (...args) => this.complete(...args), device: (ctx, snapshot) => this.device(ctx, snapshot) });
-    this.otpLimiter = new LoginLimiter(options.clock, 5, 15 * 60 * 1000);
+    this.secondFactor = new SecondFactor({ options, totp: this.totp, passkeys: this.passkeys, audit: (snapshot, action, fields) => this.audit(snapshot, action, fields), refuse: (...args) => this.refuse(...args) });
+    this.upstreamAnswer = new UpstreamAnswer({
+      options,
+      upstreams: this.upstreams,
+      drafts: () => this.drafts,
+      connection: (snapshot, name) => this.connection(snapshot, name),
+      endpoints: (namespace, connection) => this.endpoints(namespace, connection),
+      audit: (snapshot, action, fields) => this.audit(snapshot, action, fields),
+      refuse: (...args) => this.refuse(...args),
+      complete: (...args) => this.complete(...args),
+      device: (ctx, snapshot) => this.device(ctx, snapshot),
+    });
   }
 
   endpoints(namespace: string, connection: IdPConnectionObject): { redirectUri: string; acsUrl: string; metadataUrl: string } {
@@ -180,15 +140,15 @@ export class Broker {
       return this.signInPage(ctx, issuer, m[1]!, Boolean(m[2]));
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/federated$/.exec(rest)) && ctx.method === 'GET') {
-      await this.federated(ctx, issuer, m[1]!);
+      await this.upstreamAnswer.federated(ctx, issuer, m[1]!);
       return true;
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/mfa\/passkey$/.exec(rest)) && ctx.method === 'POST') {
-      await this.mfaPasskey(ctx, issuer, m[1]!);
+      await this.secondFactor.mfaPasskey(ctx, issuer, m[1]!);
       return true;
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/mfa(\/continue)?$/.exec(rest))) {
-      await this.mfa(ctx, issuer, m[1]!, Boolean(m[2]));
+      await this.secondFactor.mfa(ctx, issuer, m[1]!, Boolean(m[2]));
       return true;
     }
     if ((m = /^\/interaction\/([A-Za-z0-9_-]+)\/passkey$/.exec(rest)) && ctx.method === 'POST') {
@@ -205,7 +165,7 @@ export class Broker {
     }
     if (!snapshot.organization) return false;
     if ((m = /^\/broker\/([a-z0-9-]+)\/callback$/.exec(rest)) && ctx.method === 'GET') {
-      await this.oidcCallback(ctx, issuer, m[1]!);
+      await this.upstreamAnswer.oidcCallback(ctx, issuer, m[1]!);
       return true;
     }
     if ((m = /^\/saml\/([a-z0-9-]+)\/(acs|metadata)$/.exec(rest))) {
@@ -219,7 +179,7 @@ export class Broker {
         return true;
       }
       if (m[2] === 'acs' && ctx.method === 'POST') {
-        await this.samlAcs(ctx, issuer, connection);
+        await this.upstreamAnswer.samlAcs(ctx, issuer, connection);
         return true;
       }
     }
@@ -356,100 +316,6 @@ export class Broker {
     return { ok: true, url };
   }
 
-  // ── back from the partner's IdP ─────────────────────────────────────
-
-  private async take(id: string): Promise<Pending | undefined> {
-    const raw = await this.options.store.broker.takeRequest(id, this.options.clock.now());
-    return raw ? Pending.parse(JSON.parse(raw)) : undefined;
-  }
-
-  private async oidcCallback(ctx: Context, issuer: BrokerIssuer, connectionName: string): Promise<void> {
-    const params = new URLSearchParams(ctx.querystring);
-    await this.finishUpstream(ctx, issuer, 'oidc', connectionName, params.get('state') ?? '', params);
-  }
-
-  private async samlAcs(ctx: Context, issuer: BrokerIssuer, connection: IdPConnectionObject): Promise<void> {
-    let form: URLSearchParams;
-    try {
-      form = await readForm(ctx, SAML_FORM_LIMIT);
-    } catch (error) {
-      if ((error as { status?: number }).status !== 413) throw error;
-      await this.refuse(ctx, issuer.snapshot, 413, brandingOf(issuer.snapshot), 'Sign-in failed', `The SAML response is larger than ${SAML_FORM_LIMIT / 1024} KiB, which is never accepted.`, { reason: 'malformed-response', connection: connection.metadata.name });
-      return;
-    }
-    // The interaction cookie is SameSite=lax and does not come with this cross-site POST: RelayState names the sign-in.
-    await this.finishUpstream(ctx, issuer, 'saml', connection.metadata.name, form.get('RelayState') ?? '', form);
-  }
-
-  /** The IdP's answer: it must name a sign-in in progress for this connection, then its upstream checks it. */
-  private async finishUpstream(ctx: Context, issuer: BrokerIssuer, type: UpstreamType, connectionName: string, correlation: string, params: URLSearchParams): Promise<void> {
-    const { snapshot } = issuer;
-    const branding = brandingOf(snapshot);
-    const pending = correlation ? await this.take(`${type}:${correlation}`) : undefined;
-    const test = pending?.test && pending.test.organization === snapshot.organization ? pending.test : undefined;
-    // A test answers for the draft it was started for; anything else for a declared (or enabled) connection only.
-    const connection = test ? await this.drafts?.connection(snapshot.namespace, test.organization, connectionName) : this.connection(snapshot, connectionName);
-    const expected = pending?.[type];
-    // A test started at another organization's issuer never becomes a sign-in here.
-    if (!connection || connection.spec.type !== type || !pending || !expected || pending.connection !== connectionName || (pending.test && !test)) {
-      await this.refuse(ctx, snapshot, 400, branding, 'Sign-in failed', UNMATCHED[type].message, { reason: UNMATCHED[type].reason, connection: connectionName });
-      return;
-    }
-    const result = await this.upstreams[type].finish({ connection, namespace: snapshot.namespace, endpoints: this.endpoints(snapshot.namespace, connection), expected, params });
-    if (test) {
-      ctx.set('Cache-Control', 'no-store');
-      await this.drafts!.finished(ctx, { namespace: snapshot.namespace, organization: test.organization, connection: connectionName, revision: test.revision }, result);
-      return;
-    }
-    if (!result.ok) {
-      const { reason, message, code } = result.failure;
-      await this.refuse(ctx, snapshot, MALFORMED_SAML.has(reason) ? 400 : 401, branding, 'Sign-in failed', message, { reason, ...(code ? { code } : {}), connection: connectionName, client: pending.clientId });
-      return;
-    }
-    await this.verified(ctx, snapshot, pending, result.value, ['fed']);
-  }
-
-  /** The IdP's word is checked: hand it to the issuer the client started at, under its interaction path (where its cookie is sent). */
-  private async verified(ctx: Context, snapshot: IssuerSnapshot, pending: Pending, identity: UpstreamIdentity, amr: string[]): Promise<void> {
-    const id = token();
-    // What the partner's IdP asserted about how the user signed in (a second factor or not): upstreamMfa reads it.
-    const asserted = upstreamLogin(identity.claims);
-    const next: Pending = { ...pending, stage: 'verified', identity, login: { accountId: '', amr: [...new Set([...amr, ...asserted.amr])], acr: asserted.acr }, oidc: undefined, saml: undefined };
-    await this.options.store.broker.putRequest(`verified:${id}`, snapshot.namespace, JSON.stringify(next), this.options.clock.now() + REQUEST_TTL_MS);
-    ctx.status = 303;
-    ctx.redirect(`${pending.vanityIssuer ?? ''}${pending.issuerPath}/interaction/${pending.uid}/federated?r=${id}`);
-  }
-
-  private async federated(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
-    const { provider, snapshot } = issuer;
-    ctx.set('Cache-Control', 'no-store');
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    const id = typeof ctx.query.r === 'string' ? ctx.query.r : '';
-    const pending = id ? await this.take(`verified:${id}`) : undefined;
-    if (details.uid !== uid || !pending?.identity || pending.uid !== uid || pending.issuerPath !== snapshot.path || pending.vanityIssuer !== vanityOf(issuer).vanityIssuer) {
-      await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'This sign-in does not belong to this browser session. Start again from the application.', { reason: 'interaction-mismatch' });
-      return;
-    }
-    const connection = snapshot.connections.find((c) => c.metadata.name === pending.connection);
-    const organization = connection ? snapshot.organizations.get(connection.spec.organizationRef.name) : undefined;
-    if (!connection || !organization || (snapshot.organization && organization.metadata.name !== snapshot.organization)) {
-      await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'The identity provider of this sign-in is no longer configured.', { reason: 'connection-gone', connection: pending.connection });
-      return;
-    }
-    const branding = brandingOf(snapshot, organization?.metadata.name);
-    const now = this.options.clock.now();
-    const result = await this.options.store.transaction((repo) => provisionUser(repo, snapshot, connection, organization, pending.identity!, now));
-    const orgName = organization.metadata.name;
-    if (!result.ok) {
-      await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', result.message, { reason: result.reason, organization: orgName, connection: connection.metadata.name, client: pending.clientId, ...(result.email ? { email: result.email } : {}), subject: null });
-      return;
-    }
-    const { user } = result;
-    if (result.created) await this.audit(snapshot, 'user.provisioned', { organization: orgName, subject: user.id, actor: `idp:${connection.metadata.name}`, data: { connection: connection.metadata.name, email: user.email, roles: user.roles } });
-    await this.audit(snapshot, 'login.succeeded', { organization: orgName, client: pending.clientId, subject: user.id, data: { connection: connection.metadata.name, type: connection.spec.type, amr: pending.login!.amr, signals: signalsOf(ctx.req, this.options.trustedProxies, this.device(ctx, snapshot)) } });
-    await this.complete(ctx, issuer, uid, user, { amr: pending.login!.amr, acr: pending.login!.acr }, pending.clientId, details.params);
-  }
-
   // ── step-up ─────────────────────────────────────────────────────────
 
   /** The browser's device digest at this issuer, giving it a device cookie when it has none (undefined without device cookies). */
@@ -485,17 +351,7 @@ export class Broker {
       return;
     }
     const learn = assessed ? { ...(assessed.device ? { device: assessed.device } : {}), ...(assessed.decision.country ? { country: assessed.decision.country } : {}) } : undefined;
-    const declared = mfaLevel(snapshot, user, clientId, typeof params.scope === 'string' ? params.scope : '');
-    // A risk step-up asks for a Gatehouse factor even where the first factor (an upstream IdP's MFA) would have done.
-    const stepUp = assessed?.decision.action === 'stepUp';
-    const level = stepUp && declared === 'none' ? 'mfa' : declared;
-    if (stepUp || !reaches(snapshot, user, level, login)) {
-      const pending: Pending = { stage: 'mfa', uid, issuerPath: snapshot.path, namespace: snapshot.namespace, connection: user.connection, clientId, login: { accountId: user.id, ...login }, level, ...(learn ? { learn } : {}) };
-      await this.options.store.broker.putRequest(`mfa:${snapshot.path}:${uid}`, snapshot.namespace, JSON.stringify(pending), this.options.clock.now() + REQUEST_TTL_MS);
-      ctx.status = 303;
-      ctx.redirect(`${snapshot.path}/interaction/${uid}/mfa`);
-      return;
-    }
+    if (await this.secondFactor.required(ctx, snapshot, uid, user, login, clientId, params, assessed?.decision.action === 'stepUp', learn)) return;
     if (learn) await this.options.risk!.learn(snapshot.namespace, user.id, learn);
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr: login.amr, acr: login.acr, ts: loginTs(this.options.clock) } }, { mergeWithLastSubmission: false });
     ctx.respond = false;
@@ -513,168 +369,4 @@ export class Broker {
       await this.complete(ctx, issuer, details.uid, user, login, String(details.params.client_id ?? ''), details.params);
     };
   }
-
-  /** The sign-in waiting for its second factor in this browser, and its user; refused (and answered) otherwise. */
-  private async waiting(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<{ key: string; pending: Pending & { login: NonNullable<Pending['login']> }; user: UserRecord; branding: PageBranding; level: MfaLevel } | undefined> {
-    const { provider, snapshot } = issuer;
-    ctx.set('Cache-Control', 'no-store');
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    const key = `mfa:${snapshot.path}:${uid}`;
-    const raw = await this.options.store.broker.peekRequest(key, this.options.clock.now());
-    const pending = raw ? Pending.parse(JSON.parse(raw)) : undefined;
-    if (details.uid !== uid || !pending?.login) {
-      await this.refuse(ctx, snapshot, 400, brandingOf(snapshot), 'Sign-in failed', 'There is no sign-in waiting for a second factor in this browser. Start again from the application.', { reason: 'mfa-without-login' });
-      return undefined;
-    }
-    const user = await this.options.store.users.find(snapshot.namespace, pending.login.accountId);
-    const organization = user ? snapshot.organizations.get(user.organization) : undefined;
-    const branding = brandingOf(snapshot, organization?.metadata.name);
-    if (!user?.active) {
-      await this.refuse(ctx, snapshot, 403, branding, 'Sign-in refused', 'This account is deactivated.', { reason: 'deactivated', organization: user?.organization ?? null, subject: pending.login.accountId, client: pending.clientId });
-      return undefined;
-    }
-    return { key, pending: pending as Pending & { login: NonNullable<Pending['login']> }, user, branding, level: pending.level ?? 'mfa' };
-  }
-
-  /** Ends the step-up: the first factor's amr with the second's, and the ACR the second factor earns. */
-  private async finishMfa(ctx: Context, issuer: BrokerIssuer, w: { key: string; pending: Pending & { login: NonNullable<Pending['login']> }; user: UserRecord }, method: string, second: { amr: string[]; acr: string }): Promise<void> {
-    const { provider, snapshot } = issuer;
-    const { user, pending } = w;
-    await this.options.store.broker.takeRequest(w.key, this.options.clock.now());
-    const amr = [...new Set([...pending.login.amr, ...second.amr, 'mfa'])];
-    await this.audit(snapshot, 'login.mfa-verified', { organization: user.organization, client: pending.clientId, subject: user.id, data: { method, amr } });
-    if (pending.learn) await this.options.risk?.learn(snapshot.namespace, user.id, pending.learn);
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: user.id, amr, acr: second.acr, ts: loginTs(this.options.clock) } }, { mergeWithLastSubmission: false });
-    ctx.respond = false;
-  }
-
-  /**
-   * The passkey part of the second-factor page, where the policy allows passkeys: sign in with
-   * one of the user's, or add one (when the user has none for this issuer's host).
-   */
-  private async passkeyStep(ctx: Context, issuer: BrokerIssuer, uid: string, user: UserRecord, methods: readonly string[]): Promise<string> {
-    if (!methods.includes('webauthn')) return '';
-    const rp = rpOf(issuer, user.organization);
-    const action = `${issuer.snapshot.path}/interaction/${uid}/mfa/passkey`;
-    const assets = assetBase(issuer.url, this.options.publicUrl());
-    allowOwnScripts(ctx);
-    const mine = (await this.options.store.passkeys.list(user.namespace, user.id)).filter((p) => p.rpId === rp.id);
-    if (mine.length > 0) {
-      return `<h2>Use your passkey</h2>${passkeyForm({ action, mode: 'authenticate', options: await this.passkeys.authenticationOptions(rp, user.namespace, user), label: 'Use my passkey', assets, hidden: { ceremony: 'authenticate' } })}`;
-    }
-    return `<h2>Add a passkey</h2><p>A passkey on this device, or a security key, signs you in without codes and cannot be phished.</p>${passkeyForm({ action, mode: 'register', options: await this.passkeys.registrationOptions(rp, user), label: 'Add a passkey', assets, nameField: true, hidden: { ceremony: 'register' } })}`;
-  }
-
-  private async mfa(ctx: Context, issuer: BrokerIssuer, uid: string, isContinue: boolean): Promise<void> {
-    const { snapshot } = issuer;
-    const w = await this.waiting(ctx, issuer, uid);
-    if (!w) return;
-    const { pending, user, branding, level } = w;
-    const ns = snapshot.namespace;
-    const action = `${snapshot.path}/interaction/${uid}/mfa`;
-    const methods = methodsFor(snapshot, user.organization, level);
-    if (isContinue) {
-      if (ctx.method === 'POST' && pending.mfaVerified) return this.finishMfa(ctx, issuer, w, 'otp-enrolment', { amr: ['otp'], acr: ACR.mfa });
-      ctx.status = 303;
-      ctx.redirect(action);
-      return;
-    }
-    const intro = level === 'phishing-resistant' ? '<p>This sign-in needs a passkey: codes from an authenticator app are not accepted here.</p>' : '';
-    if (!methods.includes('totp')) {
-      if (ctx.method === 'POST') {
-        await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'refused', data: { reason: 'method-not-allowed', method: 'totp', level } });
-        render(ctx, 403, branding, 'Two-step verification', `<p class="error">Codes from an authenticator app are not accepted for this sign-in.</p>${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
-        return;
-      }
-      render(ctx, 200, branding, 'Two-step verification', `${intro}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
-      return;
-    }
-    const enrolled = await this.totp.enrolled(ns, user.id);
-    const limiterKey = `${ns}/${user.id}`;
-    const codeForm = (error?: string) =>
-      `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}<form method="post" action="${escapeHtml(action)}"><label for="code">Code from your authenticator app${enrolled ? ' (or a recovery code)' : ''}</label><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus><button type="submit">Verify</button></form>`;
-    const enrolmentPage = async (error?: string) => {
-      const { secret, uri } = await this.totp.beginEnrolment(ns, user.id, user.email, branding.title);
-      render(
-        ctx,
-        error ? 401 : 200,
-        branding,
-        'Set up two-step verification',
-        `<p>Your organization requires a second factor. Scan this code with your authenticator app, then enter the code it shows.</p>
-${totpQr(uri)}
-<p>Or type this key: <code id="totp-secret">${escapeHtml(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p><p><small>Or open: <a href="${escapeHtml(uri)}" id="totp-uri">${escapeHtml(uri)}</a></small></p>${codeForm(error)}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`,
-      );
-    };
-    if (ctx.method !== 'POST') {
-      if (enrolled) render(ctx, 200, branding, 'Two-step verification', `${codeForm()}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
-      else await enrolmentPage();
-      return;
-    }
-    const code = ((await readForm(ctx)).get('code') ?? '').trim();
-    if (this.otpLimiter.blocked(limiterKey)) {
-      await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'refused', data: { reason: 'rate-limited' } });
-      render(ctx, 429, branding, 'Two-step verification', codeForm('Too many wrong codes. Wait a few minutes, then try again.'));
-      return;
-    }
-    const result = await this.totp.verify(ns, user.id, code);
-    if (!result.ok) {
-      this.otpLimiter.fail(limiterKey);
-      await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: 'failure', data: { reason: 'wrong-code' } });
-      if (enrolled) render(ctx, 401, branding, 'Two-step verification', `${codeForm('That code is not correct.')}${await this.passkeyStep(ctx, issuer, uid, user, methods)}`);
-      else await enrolmentPage('That code is not correct.');
-      return;
-    }
-    this.otpLimiter.succeed(limiterKey);
-    if (!enrolled) {
-      const codes = await this.totp.confirm(ns, user.id, async (repo) => {
-        await enqueueForUser(repo, user, 'mfa-enrolled', { method: 'authenticator app (TOTP)', enrolledAt: iso(this.options.clock.now()) }, this.options.clock.now());
-      });
-      await this.options.store.broker.putRequest(w.key, ns, JSON.stringify({ ...pending, mfaVerified: true }), this.options.clock.now() + REQUEST_TTL_MS);
-      await this.audit(snapshot, 'user.mfa-enrolled', { organization: user.organization, subject: user.id, data: { factor: 'totp', recoveryCodes: codes.length } });
-      render(
-        ctx,
-        200,
-        branding,
-        'Save your recovery codes',
-        `<p>Each code signs you in once if you lose your authenticator. They are shown only now.</p><ul id="recovery-codes">${codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
-<form method="post" action="${escapeHtml(`${action}/continue`)}"><button type="submit">Continue</button></form>`,
-      );
-      return;
-    }
-    await this.finishMfa(ctx, issuer, w, result.method, { amr: ['otp'], acr: ACR.mfa });
-  }
-
-  /** The second factor by passkey: one of the user's (verified), or a new one enrolled now (its enrolment is the proof of possession). */
-  private async mfaPasskey(ctx: Context, issuer: BrokerIssuer, uid: string): Promise<void> {
-    const { snapshot } = issuer;
-    const w = await this.waiting(ctx, issuer, uid);
-    if (!w) return;
-    const { pending, user, branding, level } = w;
-    const methods = methodsFor(snapshot, user.organization, level);
-    const form = await readForm(ctx, 256 * 1024);
-    const ceremony = form.get('ceremony') === 'register' ? 'register' : 'authenticate';
-    const again = async (status: number, reason: string, message: string) => {
-      await this.audit(snapshot, 'login.mfa-failed', { organization: user.organization, client: pending.clientId, subject: user.id, outcome: status === 403 ? 'refused' : 'failure', data: { reason, method: 'webauthn', ceremony } });
-      render(ctx, status, branding, 'Two-step verification', `<p class="error">${escapeHtml(message)}</p>${await this.passkeyStep(ctx, issuer, uid, user, methods)}<p><a href="${escapeHtml(`${snapshot.path}/interaction/${uid}/mfa`)}">Other ways to verify</a></p>`);
-    };
-    if (!methods.includes('webauthn')) return again(403, 'method-not-allowed', 'Passkeys are not allowed for this sign-in.');
-    const rp = rpOf(issuer, user.organization);
-    if (ceremony === 'register') {
-      const response = parseResponse(form.get('response') ?? '', 'register');
-      if (!response) return again(400, 'malformed', REFUSAL_MESSAGES.malformed);
-      const added = await this.passkeys.register(rp, user, response, form.get('name') ?? '');
-      if (!added.ok) return again(added.reason === 'unknown-challenge' ? 400 : 401, added.reason, REFUSAL_MESSAGES[added.reason]);
-      return this.finishMfa(ctx, issuer, w, 'passkey-enrolment', passkeyLoginOf(added.value.deviceType, false));
-    }
-    const response = parseResponse(form.get('response') ?? '', 'authenticate');
-    if (!response) return again(400, 'malformed', REFUSAL_MESSAGES.malformed);
-    const used = await this.passkeys.authenticate(rp, snapshot.namespace, response, { organization: user.organization, user });
-    if (!used.ok) return again(used.reason === 'unknown-challenge' ? 400 : 401, used.reason, REFUSAL_MESSAGES[used.reason]);
-    return this.finishMfa(ctx, issuer, w, 'passkey', { amr: used.value.amr, acr: used.value.acr });
-  }
-}
-
-/** A passkey just enrolled, as a second factor: possession proven, user verification not asked of it. */
-function passkeyLoginOf(deviceType: 'singleDevice' | 'multiDevice', userVerified: boolean): { amr: string[]; acr: string } {
-  return passkeyAuthentication({ deviceType }, userVerified);
 }

@@ -35,7 +35,7 @@ export interface PasskeyPageDeps {
 /**
  * The broker's passkey pages beside the sign-in stages: passwordless sign-in from the
  * email-first page, a passkey offered at invitation acceptance, and `{issuer}/account/passkeys`.
- * The second-factor step's passkey stays with the broker's MFA stage.
+ * The second-factor step's passkey is the second-factor step's (second-factor.ts).
  */
 export class PasskeyPages {
   private readonly deps: PasskeyPageDeps;

@@ -1,25 +1,24 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Context, Next } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import { issuerPath } from '../../api/index.ts';
-import { fingerprint, isUnsignedJwt, refusedReason, type RefusalAudit, type RefusedReason } from '../audit/refusals.ts';
+import type { RefusalAudit } from '../audit/refusals.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import type { AuditWriter } from '../audit/writer.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/index.ts';
 import { signalsOf } from '../risk/signals.ts';
 import { admissionRules, admits, admitsCountry, clientAddress, RateLimiter, type AdmissionRules, type UserAdmission, type UserRefusal } from '../oidc/admission.ts';
-import { DECISION_ACTIONS, type RiskEngine } from '../risk/engine.ts';
+import type { RiskEngine } from '../risk/engine.ts';
 import type { GeoLocator } from '../risk/geo.ts';
 import { escapeHtml, page } from '../oidc/html.ts';
 import { brandingOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
 import { standingOf, type Standing } from '../oidc/standing.ts';
-import { CONFIDENTIAL_ONLY, mayIntrospect, mayRevoke, NOT_YOURS } from '../oidc/token-access.ts';
+import { CONFIDENTIAL_ONLY } from '../oidc/token-access.ts';
 import { exchangeOf, refusalOf, TOKEN_EXCHANGE } from '../oidc/token-exchange.ts';
-import { isJwt, verifyAccessJwt } from '../oidc/verify.ts';
-import type { Issuer, IssuerOrigin } from './issuer.ts';
+import { AccessTokenHooks } from './access-token-hooks.ts';
+import { displayName, type Issuer, type IssuerOrigin } from './issuer.ts';
+import { RiskGates } from './risk-gates.ts';
 import type { AfterGate, Gate, IssuerRoute, StandingAnswer } from './routes.ts';
 
 /** A check before the handler; true when it answered the request (the handler is not reached). */
@@ -60,27 +59,6 @@ export interface GateOptions {
   risk?: RiskEngine | undefined;
 }
 
-/** Each snapshot's client_id → Client name, made once. */
-const clientNames = new WeakMap<IssuerSnapshot, Map<string, string>>();
-function clientName(snapshot: IssuerSnapshot, clientId: string): string | undefined {
-  let names = clientNames.get(snapshot);
-  if (!names) clientNames.set(snapshot, (names = new Map(snapshot.clients.map((c) => [c.clientId, c.object.metadata.name]))));
-  return names.get(clientId);
-}
-
-/** The client_id of an HTTP Basic client authentication (RFC 6749 §2.3.1: form-encoded), without verifying anything. */
-function basicClientId(header: string | undefined): string | undefined {
-  if (!header || header.length < 7 || header.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The gates of ISSUER_ROUTES. `pipeline(route)` composes a route's, and `before`/`run` run one
  * alike on the server's Koa app (pages) and inside the provider (the mounted and the direct
@@ -91,9 +69,15 @@ export class IssuerGates {
   /** Requests a rate gate already counted (a page route may reach the provider's middleware too). */
   private readonly admitted = new WeakSet<IncomingMessage>();
   private readonly options: GateOptions;
+  /** The after-hooks that read JWT access tokens (introspect-jwt, revoke-jwt, audit-refusal). */
+  private readonly accessTokens: AccessTokenHooks;
+  /** The risk gates: suspended clients before the token endpoint, the verdict on a grant after it. */
+  private readonly riskGates: RiskGates;
 
   constructor(options: GateOptions) {
     this.options = options;
+    this.accessTokens = new AccessTokenHooks(options);
+    this.riskGates = new RiskGates(options);
   }
 
   pipeline(route: IssuerRoute): Pipeline {
@@ -152,7 +136,7 @@ export class IssuerGates {
           const { risk } = this.options;
           if (!risk || ctx.method !== 'POST') return false;
           const reading = risk.whenRead();
-          return reading ? reading.then(() => this.suspendedBasic(ctx, issuer, risk)) : this.suspendedBasic(ctx, issuer, risk);
+          return reading ? reading.then(() => this.riskGates.suspendedBasic(ctx, issuer, risk)) : this.riskGates.suspendedBasic(ctx, issuer, risk);
         };
       case 'origin':
         return (ctx, issuer) => {
@@ -181,28 +165,16 @@ export class IssuerGates {
         };
       case 'introspect-jwt':
         return async (ctx, issuer, oidc) => {
-          await this.introspectJwt(ctx, issuer);
-          if (ctx.status === 200 && (ctx.body as { active?: boolean } | undefined)?.active === false) {
-            const { snapshot } = issuer;
-            await this.options.audit.append({
-              action: 'token.introspected-inactive',
-              actor: oidc.client?.clientId ?? 'anonymous',
-              namespace: snapshot.namespace,
-              organization: snapshot.organization ?? null,
-              client: oidc.client?.clientId ?? null,
-              outcome: 'inactive',
-              data: { signals: signalsOf(ctx.req, this.options.trustedProxies) },
-            });
-          }
+          await this.accessTokens.introspect(ctx, issuer, oidc);
           return false;
         };
       case 'revoke-jwt':
         return async (ctx, issuer) => {
-          await this.revokeJwt(ctx, issuer);
+          await this.accessTokens.revokeJwt(ctx, issuer);
           return false;
         };
       case 'risk':
-        return (ctx, issuer, oidc) => this.assessGrant(ctx, issuer, oidc);
+        return (ctx, issuer, oidc) => this.riskGates.assessGrant(ctx, issuer, oidc);
       case 'audit-token':
         return async (ctx, issuer) => {
           await this.auditToken(ctx, issuer);
@@ -210,7 +182,7 @@ export class IssuerGates {
         };
       case 'audit-refusal':
         return async (ctx, issuer, oidc) => {
-          if (this.options.refusals) await this.auditRefusal(ctx, issuer, oidc, this.options.refusals);
+          if (this.options.refusals) await this.accessTokens.auditRefusal(ctx, issuer, oidc, this.options.refusals);
           return false;
         };
     }
@@ -279,65 +251,6 @@ export class IssuerGates {
       this.turnedAway(ctx, issuer, route, 403, 'access_denied', `requests from ${address} (${country ?? 'no known country'}) are outside the countries ${displayName(issuer.snapshot)} signs in from`);
       return true;
     });
-  }
-
-  /** Confidential clients authenticate with Basic (m2m clients must): the client is known before the provider runs. */
-  private suspendedBasic(ctx: Context, issuer: Issuer, risk: RiskEngine): boolean | Promise<boolean> {
-    if (!risk.anySuspended()) return false;
-    const clientId = basicClientId(ctx.req.headers.authorization);
-    return clientId !== undefined && this.refuseSuspended(ctx, issuer, clientId);
-  }
-
-  /** A client the risk engine suspended: 400 unauthorized_client, audited as a refused token. */
-  private refuseSuspended(ctx: Context, issuer: Issuer, clientId: string): boolean | Promise<boolean> {
-    const { snapshot } = issuer;
-    const name = clientName(snapshot, clientId);
-    const suspension = name === undefined ? undefined : this.options.risk!.suspension(snapshot.namespace, name);
-    if (!suspension) return false;
-    const until = suspension.until === null ? 'until an administrator lifts it' : `until ${new Date(suspension.until).toISOString()}`;
-    return this.options.audit
-      .append({ action: 'token.refused', actor: clientId, namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: clientId, outcome: 'refused', data: { grant: '', error: 'unauthorized_client', reason: 'client-suspended', signals: signalsOf(ctx.req, this.options.trustedProxies) } })
-      .then(() => {
-        ctx.status = 400;
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)} ${until}` };
-        return true;
-      });
-  }
-
-  /**
-   * The risk engine's verdict on a grant the provider answered: a suspended public client
-   * (unknown before the provider read the body) and a denied grant get an error instead of
-   * their tokens; a client over `suspendClient` is paused. Only decisions where a rule fired
-   * are audited (a token of no concern adds no record).
-   */
-  private assessGrant(ctx: Context, issuer: Issuer, oidc: Answered): boolean | Promise<boolean> {
-    const { risk } = this.options;
-    const { snapshot } = issuer;
-    const settings = snapshot.organization ? snapshot.effective : undefined;
-    if (!risk || ctx.status !== 200 || !settings?.risk || !oidc.client) return false;
-    return this.judgeGrant(ctx, issuer, oidc.client.clientId, String(oidc.params?.grant_type ?? ''), risk);
-  }
-
-  private async judgeGrant(ctx: Context, issuer: Issuer, clientId: string, grant: string, risk: RiskEngine): Promise<boolean> {
-    const { snapshot } = issuer;
-    const name = clientName(snapshot, clientId);
-    const organization = snapshot.organization!;
-    if (name === undefined) return false;
-    // Refused and audited as such: nothing after it runs.
-    if (risk.anySuspended() && (await this.refuseSuspended(ctx, issuer, clientId))) return true;
-    const signals = signalsOf(ctx.req, this.options.trustedProxies);
-    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings: snapshot.effective, client: name, grant, ip: signals.ip });
-    if (!decision || decision.score === 0) return false;
-    const refused = decision.action === 'deny' || decision.action === 'suspendClient';
-    await this.options.audit.append({ action: DECISION_ACTIONS[decision.action], actor: clientId, namespace: snapshot.namespace, organization, client: clientId, ...(refused ? { outcome: 'refused' } : {}), data: { stage: 'token', grant, score: decision.score, action: decision.action, rules: decision.fired, signals } });
-    if (!refused) return false;
-    if (decision.action === 'suspendClient') await risk.suspend(snapshot.namespace, organization, name, decision, snapshot.effective.risk?.suspendFor?.value);
-    ctx.status = 400;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = decision.action === 'suspendClient' ? { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)}` } : { error: 'invalid_grant', error_description: `refused by the risk policy of ${displayName(snapshot)}` };
-    // audit-token records the refusal that the client sees.
-    return false;
   }
 
   /** The organization's `limits`: beyond its rate a request gets 429 with Retry-After, a run of them audited once. */
@@ -420,86 +333,6 @@ export class IssuerGates {
     };
   }
 
-  /**
-   * A bearer token userinfo refused, and an authorization request whose redirect_uri its client
-   * never registered (the provider answers it with an error page: it must not redirect there).
-   */
-  private async auditRefusal(ctx: Context, issuer: Issuer, oidc: Answered, refusals: RefusalAudit): Promise<void> {
-    const { snapshot } = issuer;
-    const where = { actor: 'anonymous', namespace: snapshot.namespace, organization: snapshot.organization ?? null };
-    if (oidc.route === 'userinfo' && ctx.status === 401) {
-      const bearer = /^Bearer ([\x21-\x7E]+)$/i.exec(ctx.get('authorization'))?.[1];
-      if (!bearer) return;
-      const reason = await this.userinfoReason(issuer, bearer);
-      await refusals.record('token', clientAddress(ctx.req, this.options.trustedProxies), { ...where, data: { method: ctx.method, path: ctx.path, reason, fingerprint: fingerprint(bearer) } });
-      return;
-    }
-
-    if (oidc.route === 'authorization' && ctx.status === 400) {
-      const redirectUri = oidc.params?.redirect_uri;
-      const client = oidc.client;
-      if (typeof redirectUri !== 'string' || !client || client.redirectUriAllowed?.(redirectUri) !== false) return;
-      await refusals.record('redirect-uri', clientAddress(ctx.req, this.options.trustedProxies), {
-        ...where,
-        client: client.clientId,
-        // The URI is the attacker's own string, not a secret: kept, but bounded.
-        data: { method: ctx.method, path: ctx.path, redirectUri: redirectUri.slice(0, 512) },
-      });
-    }
-  }
-
-  /** Why userinfo refused a token: a JWT is checked as this issuer's access tokens are, to say which way it fails. */
-  private async userinfoReason(issuer: Issuer, token: string): Promise<RefusedReason> {
-    if (isUnsignedJwt(token)) return 'alg-not-allowed';
-    if (!isJwt(token)) return 'unknown';
-    try {
-      await jwtVerify(token, createLocalJWKSet({ keys: issuer.ring.publicJwks as never }), { issuer: issuer.url, currentDate: new Date(this.options.clock.now()) });
-      // Signed by this issuer, yet refused: userinfo takes the opaque tokens it issued, not JWT access tokens.
-      return 'not-accepted-here';
-    } catch (error) {
-      return refusedReason(error);
-    }
-  }
-
-  /**
-   * oidc-provider keeps no JWT access tokens and refuses them (`unsupported_token_type`)
-   * after it has authenticated the calling client; we answer for them instead, under the
-   * same rule as the provider's allowedPolicy (token-access.ts).
-   */
-  private async introspectJwt(ctx: Context, issuer: Issuer): Promise<void> {
-    const { oidc } = ctx as unknown as KoaContextWithOIDC;
-    const token = oidc.params?.token;
-    if (!refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
-    const claims = await this.verifyJwt(issuer, token);
-    const allowed = claims && mayIntrospect(issuer.snapshot, oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud });
-    ctx.status = 200;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = allowed ? { ...claims, active: true, token_type: 'Bearer' } : { active: false };
-  }
-
-  private async revokeJwt(ctx: Context, issuer: Issuer): Promise<void> {
-    const { oidc } = ctx as unknown as KoaContextWithOIDC;
-    const token = oidc.params?.token;
-    if (!refusedAsStructured(ctx) || !oidc.client || !isJwt(token)) return;
-    const claims = await this.verifyJwt(issuer, token);
-    if (claims && !mayRevoke(oidc.client.clientId, { clientId: str(claims.client_id), aud: claims.aud })) {
-      // As oidc-provider's policy answers for the tokens it keeps (provider.ts).
-      ctx.status = 400;
-      ctx.body = { error: 'unauthorized_client', error_description: NOT_YOURS };
-      return;
-    }
-    // RFC 7009: an unknown or invalid token is answered like a revoked one.
-    ctx.status = 200;
-    ctx.body = '';
-    if (!claims || typeof claims.jti !== 'string') return;
-    await this.options.store.accessTokens.revoke(issuer.snapshot.path, claims.jti, Number(claims.exp) * 1000, this.options.clock.now());
-    await this.options.audit.append({ action: 'token.revoked', actor: String(claims.client_id ?? 'unknown'), namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: String(claims.client_id ?? ''), subject: String(claims.sub ?? ''), data: { jti: claims.jti } });
-  }
-
-  private async verifyJwt(issuer: Issuer, token: string): Promise<Record<string, unknown> | undefined> {
-    return verifyAccessJwt({ store: this.options.store, clock: this.options.clock, ring: issuer.ring, issuer: issuer.url, path: issuer.snapshot.path, provider: issuer.provider }, token);
-  }
-
   private async auditToken(ctx: Context, issuer: Issuer): Promise<void> {
     const oidc: Answered = ctx.oidc;
     const grantType = String(oidc.params?.grant_type ?? '');
@@ -531,16 +364,6 @@ export class IssuerGates {
       await this.options.audit.append({ ...base, action: reuse ? 'token.refresh-reuse-detected' : 'token.refused', outcome: 'refused', data: { grant: grantType, error: body?.error ?? String(ctx.status), ...(reuse ? { effect: 'grant revoked' } : {}), signals } });
     }
   }
-}
-
-function refusedAsStructured(ctx: Context): boolean {
-  return ctx.status === 400 && (ctx.body as { error?: string } | undefined)?.error === 'unsupported_token_type';
-}
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
-function displayName(snapshot: IssuerSnapshot): string {
-  return snapshot.chain[0]?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
 }
 
 /**

@@ -16,6 +16,11 @@ export function originOf(issuerUrl: string): IssuerOrigin {
   return { host, scheme: protocol.slice(0, -1) };
 }
 
+/** What a refusal calls the issuer: its organization's display name, else its organization's or namespace's name. */
+export function displayName(snapshot: IssuerSnapshot): string {
+  return snapshot.chain[0]?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
+}
+
 /** An issuer's oidc-provider and the two ways a request reaches it. */
 export interface ProviderHalf {
   provider: Provider;

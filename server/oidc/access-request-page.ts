@@ -18,7 +18,7 @@ export const JUSTIFICATION_LIMIT = 1000;
 export const newRequestId = () => `ar-${randomBytes(9).toString('hex')}`;
 
 /**
- * The `approval` prompt (provider.ts): the user asked for a scope that needs an approver's
+ * The `approval` prompt (interaction-policy.ts): the user asked for a scope that needs an approver's
  * approval. The request is recorded when the page is first shown, so it exists even if the
  * user closes it; the page says so, takes an optional justification, and then lets the sign-in
  * go on without the scope. It is not a refusal: the user still reaches the application with

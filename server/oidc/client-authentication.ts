@@ -2,12 +2,12 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { decodeJwt } from 'jose';
 import { errors } from 'oidc-provider';
-import { clientRegistrations } from './provider.ts';
+import { clientRegistrations } from './client-registrations.ts';
 import type { IssuerSnapshot, SnapshotClient } from './snapshot.ts';
 import { CLIENT_CREDENTIALS } from './token-request.ts';
 
 /**
- * The clients of an issuer as oidc-provider registers them (provider.ts clientRegistrations), and
+ * The clients of an issuer as oidc-provider registers them (client-registrations.ts), and
  * how a token request authenticates one, as oidc-provider 9.13 does it (shared/client_auth.js,
  * shared/cors.js checkClientCORS, helpers/constant_equals.js) for the methods our clients
  * register: client_secret_basic or client_secret_post for a confidential client, none for a

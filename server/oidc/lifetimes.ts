@@ -46,7 +46,7 @@ export function resolveSessions(chain: readonly OrganizationObject[], templates:
 /**
  * How long a session saved now may be kept: until it has been idle `idleTimeout`, and never
  * past `lifetime` after the sign-in (`loginTs`, seconds). At least 1 s (oidc-provider refuses
- * less); a session past its lifetime is sent to sign in again before it is used (provider.ts).
+ * less); a session past its lifetime is sent to sign in again before it is used (interaction-policy.ts).
  */
 export function sessionTtl(policy: SessionPolicy, loginTs: number | undefined, now: number): number {
   const left = loginTs === undefined ? policy.lifetime : loginTs + policy.lifetime - Math.floor(now / 1000);

@@ -1,4 +1,4 @@
-import { Provider, errors, interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import { Provider, errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
@@ -8,22 +8,21 @@ import { assertAudience, MachineTokens, schemaCheck, type ClaimsDropped } from '
 import type { UserAdmission } from './admission.ts';
 import type { KeyRing } from './keys.ts';
 import { cappedTo, contractsEnd, lifetimesOf, resolveSessions, sessionTtl, type Lifetimes, type SessionPolicy } from './lifetimes.ts';
-import { brandingOf, grantableApiScopes, subjectClaims, type IssuerSnapshot, type SnapshotClient } from './snapshot.ts';
+import { brandingOf, grantableApiScopes, subjectClaims, type IssuerSnapshot } from './snapshot.ts';
 import { organizationChain } from '../../api/index.ts';
 import { standingOf } from './standing.ts';
-import { exchangeClaimsOf, registerTokenExchange, TOKEN_EXCHANGE } from './token-exchange.ts';
+import { exchangeClaimsOf, registerTokenExchange } from './token-exchange.ts';
 import { ACR_VALUES } from './acr.ts';
-import { mfaLevel, reaches } from './step-up.ts';
-import { approvalScopes, scopesToRequest, withApprovals } from './approval.ts';
+import { approvalScopes, withApprovals } from './approval.ts';
 import { holders } from './verify.ts';
 import { mayIntrospect, mayRevoke, NOT_YOURS } from './token-access.ts';
 import { providerRoutes } from '../issuers/routes.ts';
-import { ACCOUNT_CLIENT_ID, accountClient } from './account.ts';
+import { ACCOUNT_CLIENT_ID } from './account.ts';
+import { clientRegistrations, OIDC_SCOPES } from './client-registrations.ts';
+import { interactionPolicyFor } from './interaction-policy.ts';
 
 /** Where each endpoint is, from the issuers' route table, which also says what gates it (server/issuers/routes.ts). */
 const ROUTES = providerRoutes();
-
-export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
 export interface ProviderContext {
   store: Store;
@@ -41,101 +40,6 @@ export interface ProviderContext {
   onClaimsDropped?: ClaimsDropped;
   /** Called after a JWT access token bound to a grant is issued, so it can be revoked with the grant. */
   onJwtIssued(issuer: string, jti: string, grantId: string | null, expiresAt: number): Promise<void>;
-}
-
-/** A declared client as oidc-provider registers it; undefined for a confidential client whose secret is not generated yet. */
-export function clientMetadata(c: SnapshotClient): ClientMetadata | undefined {
-  const { spec } = c.object;
-  const oidcScopes = (spec.scopes ?? []).filter((s) => OIDC_SCOPES.includes(s));
-  // API scopes belong to resource servers (getResourceServerInfo), not to the client's OIDC
-  // scope: listed here, oidc-provider would ask for consent to them on every sign-in.
-  const scope = oidcScopes.join(' ');
-  const base = { client_id: c.clientId, client_name: spec.displayName ?? c.object.metadata.name, ...(scope ? { scope } : {}) };
-  if (spec.type === 'm2m') {
-    if (!c.secret) return undefined; // no secret generated yet: the client cannot authenticate
-    return { ...base, client_secret: c.secret, grant_types: ['client_credentials', TOKEN_EXCHANGE], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
-  }
-  // Every client may ask for token exchange; the grant itself answers unauthorized_client to those not allowed.
-  const grants = ['authorization_code', ...(oidcScopes.includes('offline_access') ? ['refresh_token'] : []), TOKEN_EXCHANGE];
-  const common = {
-    ...base,
-    grant_types: grants,
-    response_types: ['code' as const],
-    redirect_uris: spec.redirectUris ?? [],
-    post_logout_redirect_uris: spec.postLogoutRedirectUris ?? [],
-  };
-  if (spec.type === 'web') {
-    if (!c.secret) return undefined;
-    return { ...common, client_secret: c.secret, token_endpoint_auth_method: 'client_secret_basic' };
-  }
-  return { ...common, token_endpoint_auth_method: 'none', application_type: spec.type === 'native' ? 'native' : 'web' };
-}
-
-/**
- * oidc-provider's default prompts, plus one login check: a session that signed in without a
- * second factor is sent through sign-in again (and so through the step-up) when this
- * request asks for something that needs one. Without it, a session opened for a plain
- * scope would carry a step-up scope asked later without ever seeing the TOTP page.
- */
-function interactionPolicyFor(snapshot: IssuerSnapshot, findUser: (sub: string) => Promise<UserRecord | undefined>, context: { store: Store; clock: Clock }, sessionOver: (accountId: string, loginTs: number | undefined) => boolean): interactionPolicy.Prompt[] {
-  const policy = interactionPolicy.base();
-  const { Check, Prompt } = interactionPolicy;
-  // A session used within its idle timeout is kept (ttl.Session), but never past its declared lifetime.
-  policy.get('login')!.checks.add(
-    new Check('session_lifetime', 'the sign-in session has reached its lifetime', (ctx) => {
-      const { oidc } = ctx;
-      const accountId = oidc.session?.accountId;
-      if (!accountId || oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
-      return sessionOver(accountId, oidc.session?.loginTs) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
-    }),
-  );
-  // After sign-in, before consent: a scope asked for that needs an approval the user neither
-  // holds nor already waits for shows the access-request page (interactions.ts), once.
-  policy.add(
-    new Prompt(
-      { name: 'approval', requestable: false },
-      new Check('access_request', "a scope requested needs an approver's approval", async (ctx) => {
-        const { oidc } = ctx;
-        const accountId = oidc.session?.accountId;
-        if (!accountId || !oidc.client || (oidc.result as { approval?: unknown } | undefined)?.approval) return Check.NO_NEED_TO_PROMPT;
-        // A silent authorization (prompt=none) is never failed for it: it goes on without the scope and asks nothing.
-        if (oidc.prompts.has('none')) return Check.NO_NEED_TO_PROMPT;
-        const user = await findUser(accountId);
-        if (!user) return Check.NO_NEED_TO_PROMPT;
-        const client = snapshot.clients.find((c) => c.clientId === oidc.client!.clientId);
-        const gated = approvalScopes(snapshot, snapshot.organization ?? (user.organization || undefined), client);
-        if (gated.size === 0) return Check.NO_NEED_TO_PROMPT;
-        const asked = typeof oidc.params?.scope === 'string' ? oidc.params.scope.split(' ') : [];
-        return (await scopesToRequest(context.store, snapshot.namespace, user.id, gated, asked, context.clock.now())).length > 0 ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
-      }),
-    ),
-    1,
-  );
-  policy.get('login')!.checks.add(
-    new Check('mfa_step_up', 'a second factor is required for the scopes requested', async (ctx) => {
-      const { oidc } = ctx;
-      const accountId = oidc.session?.accountId;
-      // A login finished in this very interaction was already decided by the broker.
-      if (!accountId || oidc.result?.login || !oidc.client) return Check.NO_NEED_TO_PROMPT;
-      const user = await findUser(accountId);
-      if (!user) return Check.NO_NEED_TO_PROMPT; // the no_session / account checks deal with it
-      const scope = typeof oidc.params?.scope === 'string' ? oidc.params.scope : '';
-      // A session opened with TOTP does not reach a phishing-resistant requirement: the user signs in again with a passkey.
-      const level = mfaLevel(snapshot, user, oidc.client.clientId, scope);
-      return reaches(snapshot, user, level, { acr: oidc.session?.acr, amr: oidc.session?.amr }) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
-    }),
-  );
-  return policy;
-}
-
-/**
- * Every client oidc-provider registers at an issuer (its static `clients`): the declared ones that
- * can authenticate, and the issuer's account client. Gatehouse's own client_credentials grant (client-credentials.ts) knows exactly
- * these, so a client added to an issuer is added here, never beside it.
- */
-export function clientRegistrations(snapshot: IssuerSnapshot, issuer: string): ClientMetadata[] {
-  // The declared clients, and the issuer's own behind its account pages (account.ts).
-  return [...snapshot.clients.map(clientMetadata).filter((m): m is ClientMetadata => m !== undefined), accountClient(issuer)];
 }
 
 /** The page an OAuth error is shown as to a browser (oidc-provider's renderError): client-credentials.ts answers the same. */

@@ -11,7 +11,8 @@ import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import { ClientCredentialsGrant, constantEquals, isClientCredentials, readTokenBody, type TokenDecision } from '../../../server/oidc/client-credentials.ts';
 import type { KeyRing } from '../../../server/oidc/keys.ts';
 import type { ClaimsDropped } from '../../../server/oidc/machine.ts';
-import { buildProvider, clientRegistrations } from '../../../server/oidc/provider.ts';
+import { clientRegistrations } from '../../../server/oidc/client-registrations.ts';
+import { buildProvider } from '../../../server/oidc/provider.ts';
 import { loadSnapshot } from '../../../server/oidc/snapshot.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, organization, workspace } from '../../support/objects.ts';
@@ -35,7 +36,7 @@ interface Pair {
   /** What the gates would read afterwards: ctx.oidc on the provider's side, the answer's decision on the module's. */
   decisions: { provider: unknown[]; module: unknown[] };
   grant: ClientCredentialsGrant;
-  /** The client ids oidc-provider registers here (provider.ts clientRegistrations). */
+  /** The client ids oidc-provider registers here (client-registrations.ts). */
   registered: string[];
 }
 

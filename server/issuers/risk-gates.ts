@@ -1,0 +1,98 @@
+import type { Context } from 'koa';
+import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+import { DECISION_ACTIONS, type RiskEngine } from '../risk/engine.ts';
+import { signalsOf } from '../risk/signals.ts';
+import type { Answered, GateOptions } from './gates.ts';
+import { displayName, type Issuer } from './issuer.ts';
+
+/** Each snapshot's client_id → Client name, made once. */
+const clientNames = new WeakMap<IssuerSnapshot, Map<string, string>>();
+function clientName(snapshot: IssuerSnapshot, clientId: string): string | undefined {
+  let names = clientNames.get(snapshot);
+  if (!names) clientNames.set(snapshot, (names = new Map(snapshot.clients.map((c) => [c.clientId, c.object.metadata.name]))));
+  return names.get(clientId);
+}
+
+/** The client_id of an HTTP Basic client authentication (RFC 6749 §2.3.1: form-encoded), without verifying anything. */
+function basicClientId(header: string | undefined): string | undefined {
+  if (!header || header.length < 7 || header.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The issuer's `risk` gates (server/risk/engine.ts): before the token endpoint, a client the
+ * risk engine suspended is refused; after it, the engine's verdict on the grant answered.
+ */
+export class RiskGates {
+  private readonly options: GateOptions;
+
+  constructor(options: GateOptions) {
+    this.options = options;
+  }
+
+  /** Confidential clients authenticate with Basic (m2m clients must): the client is known before the provider runs. */
+  suspendedBasic(ctx: Context, issuer: Issuer, risk: RiskEngine): boolean | Promise<boolean> {
+    if (!risk.anySuspended()) return false;
+    const clientId = basicClientId(ctx.req.headers.authorization);
+    return clientId !== undefined && this.refuseSuspended(ctx, issuer, clientId);
+  }
+
+  /** A client the risk engine suspended: 400 unauthorized_client, audited as a refused token. */
+  private refuseSuspended(ctx: Context, issuer: Issuer, clientId: string): boolean | Promise<boolean> {
+    const { snapshot } = issuer;
+    const name = clientName(snapshot, clientId);
+    const suspension = name === undefined ? undefined : this.options.risk!.suspension(snapshot.namespace, name);
+    if (!suspension) return false;
+    const until = suspension.until === null ? 'until an administrator lifts it' : `until ${new Date(suspension.until).toISOString()}`;
+    return this.options.audit
+      .append({ action: 'token.refused', actor: clientId, namespace: snapshot.namespace, organization: snapshot.organization ?? null, client: clientId, outcome: 'refused', data: { grant: '', error: 'unauthorized_client', reason: 'client-suspended', signals: signalsOf(ctx.req, this.options.trustedProxies) } })
+      .then(() => {
+        ctx.status = 400;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)} ${until}` };
+        return true;
+      });
+  }
+
+  /**
+   * The risk engine's verdict on a grant the provider answered: a suspended public client
+   * (unknown before the provider read the body) and a denied grant get an error instead of
+   * their tokens; a client over `suspendClient` is paused. Only decisions where a rule fired
+   * are audited (a token of no concern adds no record).
+   */
+  assessGrant(ctx: Context, issuer: Issuer, oidc: Answered): boolean | Promise<boolean> {
+    const { risk } = this.options;
+    const { snapshot } = issuer;
+    const settings = snapshot.organization ? snapshot.effective : undefined;
+    if (!risk || ctx.status !== 200 || !settings?.risk || !oidc.client) return false;
+    return this.judgeGrant(ctx, issuer, oidc.client.clientId, String(oidc.params?.grant_type ?? ''), risk);
+  }
+
+  private async judgeGrant(ctx: Context, issuer: Issuer, clientId: string, grant: string, risk: RiskEngine): Promise<boolean> {
+    const { snapshot } = issuer;
+    const name = clientName(snapshot, clientId);
+    const organization = snapshot.organization!;
+    if (name === undefined) return false;
+    // Refused and audited as such: nothing after it runs.
+    if (risk.anySuspended() && (await this.refuseSuspended(ctx, issuer, clientId))) return true;
+    const signals = signalsOf(ctx.req, this.options.trustedProxies);
+    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings: snapshot.effective, client: name, grant, ip: signals.ip });
+    if (!decision || decision.score === 0) return false;
+    const refused = decision.action === 'deny' || decision.action === 'suspendClient';
+    await this.options.audit.append({ action: DECISION_ACTIONS[decision.action], actor: clientId, namespace: snapshot.namespace, organization, client: clientId, ...(refused ? { outcome: 'refused' } : {}), data: { stage: 'token', grant, score: decision.score, action: decision.action, rules: decision.fired, signals } });
+    if (!refused) return false;
+    if (decision.action === 'suspendClient') await risk.suspend(snapshot.namespace, organization, name, decision, snapshot.effective.risk?.suspendFor?.value);
+    ctx.status = 400;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = decision.action === 'suspendClient' ? { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)}` } : { error: 'invalid_grant', error_description: `refused by the risk policy of ${displayName(snapshot)}` };
+    // audit-token records the refusal that the client sees.
+    return false;
+  }
+}
