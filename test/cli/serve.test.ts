@@ -80,7 +80,9 @@ describe('gatehouse serve --dir', () => {
       const url = (await serve.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
       await rm(join(examples, 'broken.yaml'));
       await writeFile(join(examples, 'forge-supplies.yaml'), (await readFile(join(examples, 'forge-supplies.yaml'), 'utf8')).replace('displayName: Forge Supplies\n', 'displayName: Forge Supplies AB\n'));
-      await serve.waitFor(/\(0 created, 1 updated, 18 unchanged\)/, 5000);
+      // A pass over the objects the edited file declares (keyed), or over all 18 when the watch
+      // saw the removal and the edit as one change it could not map to keys: either way one update.
+      await serve.waitFor(/\(0 created, 1 updated, (5|18) unchanged\)/, 5000);
       const res = await fetch(`${url}/admin/v1/namespaces/blixit-partners/organizations/forge-supplies`, { headers: { authorization: `Bearer ${adminToken}` } });
       expect(((await res.json()) as { spec: { displayName: string } }).spec.displayName).toBe('Forge Supplies AB');
       expect(serve.output()).not.toMatch(/gha_/);
