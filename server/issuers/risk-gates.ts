@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { EffectiveSettings } from '../../api/effective.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
 import { DECISION_ACTIONS, type RiskEngine } from '../risk/engine.ts';
 import { signalsOf } from '../risk/signals.ts';
@@ -65,34 +66,88 @@ export class RiskGates {
    * The risk engine's verdict on a grant the provider answered: a suspended public client
    * (unknown before the provider read the body) and a denied grant get an error instead of
    * their tokens; a client over `suspendClient` is paused. Only decisions where a rule fired
-   * are audited (a token of no concern adds no record).
+   * are audited (a token of no concern adds no record). At a namespace's shared issuer, a
+   * user's grant is judged by the user's organization's policy (`sharedGrant`).
    */
   assessGrant(ctx: Context, issuer: Issuer, oidc: Answered): boolean | Promise<boolean> {
     const { risk } = this.options;
     const { snapshot } = issuer;
-    const settings = snapshot.organization ? snapshot.effective : undefined;
-    if (!risk || ctx.status !== 200 || !settings?.risk || !oidc.client) return false;
-    return this.judgeGrant(ctx, issuer, oidc.client.clientId, String(oidc.params?.grant_type ?? ''), risk);
+    if (!risk || ctx.status !== 200 || !oidc.client) return false;
+    const grant = String(oidc.params?.grant_type ?? '');
+    if (!snapshot.organization) return sharedScored(snapshot) ? this.sharedGrant(ctx, issuer, oidc, oidc.client.clientId, grant, risk) : false;
+    if (!snapshot.effective.risk) return false;
+    return this.judgeGrant(ctx, issuer, oidc.client.clientId, grant, risk, { organization: snapshot.organization, settings: snapshot.effective, name: displayName(snapshot) });
   }
 
-  private async judgeGrant(ctx: Context, issuer: Issuer, clientId: string, grant: string, risk: RiskEngine): Promise<boolean> {
+  /**
+   * A grant at the shared issuer: one with a user (a code, a refresh, the exchange of a user's
+   * token) is judged by that user's organization's effective policy, its client state kept
+   * apart per organization; a machine's (no user, no organization) is not scored.
+   */
+  private async sharedGrant(ctx: Context, issuer: Issuer, oidc: Answered, clientId: string, grant: string, risk: RiskEngine): Promise<boolean> {
+    const { snapshot } = issuer;
+    const entities = oidc.entities as { Account?: { accountId: string }; AccessToken?: { accountId?: string } };
+    const subject = entities.Account?.accountId ?? entities.AccessToken?.accountId;
+    if (!subject) return false;
+    const user = await this.options.store.users.find(snapshot.namespace, subject);
+    const settings = user ? snapshot.settingsOf(user.organization) : undefined;
+    if (!user || !settings?.risk) return false;
+    const name = snapshot.organizations.get(user.organization)?.spec.displayName ?? user.organization;
+    return this.judgeGrant(ctx, issuer, clientId, grant, risk, { organization: user.organization, settings, name, shared: true });
+  }
+
+  private async judgeGrant(ctx: Context, issuer: Issuer, clientId: string, grant: string, risk: RiskEngine, policy: Policy): Promise<boolean> {
     const { snapshot } = issuer;
     const name = clientName(snapshot, clientId);
-    const organization = snapshot.organization!;
+    const { organization, settings, shared } = policy;
     if (name === undefined) return false;
     // Refused and audited as such: nothing after it runs.
     if (risk.anySuspended() && (await this.refuseSuspended(ctx, issuer, clientId))) return true;
     const signals = signalsOf(ctx.req, this.options.trustedProxies);
-    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings: snapshot.effective, client: name, grant, ip: signals.ip });
+    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings, client: name, grant, ip: signals.ip, ...(shared ? { tenant: organization } : {}) });
     if (!decision || decision.score === 0) return false;
-    const refused = decision.action === 'deny' || decision.action === 'suspendClient';
-    await this.options.audit.append({ action: DECISION_ACTIONS[decision.action], actor: clientId, namespace: snapshot.namespace, organization, client: clientId, ...(refused ? { outcome: 'refused' } : {}), data: { stage: 'token', grant, score: decision.score, action: decision.action, rules: decision.fired, signals } });
+    // A workspace client serves every organization's users: one organization's policy denies its own user's grant, never pauses the client for all.
+    const action = shared && decision.action === 'suspendClient' ? 'deny' : decision.action;
+    const refused = action === 'deny' || action === 'suspendClient';
+    await this.options.audit.append({
+      action: DECISION_ACTIONS[action],
+      actor: clientId,
+      namespace: snapshot.namespace,
+      organization,
+      client: clientId,
+      ...(refused ? { outcome: 'refused' } : {}),
+      data: { stage: 'token', grant, score: decision.score, action, rules: decision.fired, signals, ...(shared ? { issuer: snapshot.path } : {}) },
+    });
     if (!refused) return false;
-    if (decision.action === 'suspendClient') await risk.suspend(snapshot.namespace, organization, name, decision, snapshot.effective.risk?.suspendFor?.value);
+    if (action === 'suspendClient') await risk.suspend(snapshot.namespace, organization, name, decision, settings.risk?.suspendFor?.value);
     ctx.status = 400;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = decision.action === 'suspendClient' ? { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)}` } : { error: 'invalid_grant', error_description: `refused by the risk policy of ${displayName(snapshot)}` };
+    ctx.body = action === 'suspendClient' ? { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${policy.name}` } : { error: 'invalid_grant', error_description: `refused by the risk policy of ${policy.name}` };
     // audit-token records the refusal that the client sees.
     return false;
   }
+}
+
+/** Whose policy judges a grant: the issuer's organization, or (shared) the signed-in user's. */
+interface Policy {
+  organization: string;
+  settings: EffectiveSettings;
+  /** The organization's display name, for the error the client reads. */
+  name: string;
+  /** At the namespace's shared issuer. */
+  shared?: boolean;
+}
+
+/** Per snapshot, whether any organization declares a grant rule: the shared issuer reads no user otherwise. */
+const scoredShared = new WeakMap<IssuerSnapshot, boolean>();
+function sharedScored(snapshot: IssuerSnapshot): boolean {
+  let scored = scoredShared.get(snapshot);
+  if (scored === undefined) {
+    scored = [...snapshot.organizations.keys()].some((organization) => {
+      const rules = snapshot.settingsOf(organization)?.risk?.rules;
+      return rules?.newClientAddress !== undefined || rules?.clientBurst !== undefined;
+    });
+    scoredShared.set(snapshot, scored);
+  }
+  return scored;
 }

@@ -93,12 +93,14 @@ export function outsideHours(rule: NonNullable<EffectiveRisk['rules']['outsideHo
   return !inside || (rule.days !== undefined && !rule.days.includes(windowDay as never));
 }
 
-/** The strongest action whose threshold the score reaches; `suspendClient` only for a client's own (client_credentials) grant. */
+/** The strongest action whose threshold the score reaches; `suspendClient` only for a client's own (client_credentials) grant, a user's grant over it is denied. */
 export function decide(risk: EffectiveRisk, score: number, stage: 'sign-in' | 'grant' | 'machine'): RiskAction {
   const { thresholds } = risk;
   if (score <= 0) return 'allow';
   if (stage === 'machine' && thresholds.suspendClient && score >= thresholds.suspendClient.value) return 'suspendClient';
   if (thresholds.deny && score >= thresholds.deny.value) return 'deny';
+  // A user's grant over suspendClient is denied (the client is not paused for one user), declared deny or not.
+  if (stage === 'grant' && thresholds.suspendClient && score >= thresholds.suspendClient.value) return 'deny';
   if (stage === 'sign-in' && thresholds.stepUp && score >= thresholds.stepUp.value) return 'stepUp';
   return 'allow';
 }
@@ -135,6 +137,12 @@ export interface GrantFacts {
   client: string;
   grant: string;
   ip: string;
+  /**
+   * At a namespace's shared issuer, the signed-in user's organization: the workspace client's
+   * state (its addresses, its rate) is kept per organization, so one partner's history never
+   * decides another's. Undefined at an organization's issuer (the client is its own).
+   */
+  tenant?: string | undefined;
 }
 
 /**
@@ -249,7 +257,9 @@ export class RiskEngine {
     const { clientBurst, newClientAddress } = risk.rules;
     if (!clientBurst && !newClientAddress) return undefined;
     const machine = facts.grant === 'client_credentials';
-    const key = `${facts.namespace} ${facts.client}`;
+    // A shared client's owner is the pair: what its users of one organization did is theirs.
+    const owner = facts.tenant === undefined ? facts.client : `${facts.client} ${facts.tenant}`;
+    const key = `${facts.namespace} ${owner}`;
     const fired: FiredRule[] = [];
     if (clientBurst && machine) {
       const r = clientBurst.value;
@@ -273,22 +283,22 @@ export class RiskEngine {
       // A refused request teaches nothing: the address stays unseen, and is judged so again.
       if (unseen && a.set.size < MAX_ADDRESSES && decision.action !== 'deny' && decision.action !== 'suspendClient') {
         a.set.add(facts.ip);
-        this.options.store.risk.remember(facts.namespace, 'address', facts.client, facts.ip, this.options.clock.now()).catch((error: unknown) => this.options.logger.error('risk: remembering a client address', error));
+        this.options.store.risk.remember(facts.namespace, 'address', owner, facts.ip, this.options.clock.now()).catch((error: unknown) => this.options.logger.error('risk: remembering a client address', error));
       }
       return decision;
     };
     if (known && !known.loaded) return judge(known);
-    return this.addressesOf(facts.namespace, facts.client, key).then(judge);
+    return this.addressesOf(facts.namespace, owner, key).then(judge);
   }
 
   /** A client's known addresses: read from the store once per process, then kept in memory. */
-  private async addressesOf(namespace: string, client: string, key: string): Promise<Addresses> {
+  private async addressesOf(namespace: string, owner: string, key: string): Promise<Addresses> {
     let entry = this.addresses.get(key);
     if (!entry) {
       const set = new Set<string>();
       entry = { set, loaded: undefined };
       const made = entry;
-      made.loaded = this.options.store.risk.seen(namespace, 'address', client, MAX_ADDRESSES).then((rows) => {
+      made.loaded = this.options.store.risk.seen(namespace, 'address', owner, MAX_ADDRESSES).then((rows) => {
         for (const r of rows) set.add(r.value);
         made.loaded = undefined;
       });

@@ -90,6 +90,14 @@ describe('the verdict', () => {
   ] as const)('a score of %d at %s is %s', (score, stage, action) => {
     expect(decide(risk, score, stage)).toBe(action);
   });
+
+  it("denies a user's grant over suspendClient where no deny threshold is declared, and pauses only a machine", () => {
+    const only = effectiveSettings(decls([organization('north', { risk: { rules: { newClientAddress: { weight: 50 } }, thresholds: { suspendClient: 50 } } })]), 'north')!.risk!;
+    expect(decide(only, 49, 'grant')).toBe('allow');
+    expect(decide(only, 50, 'grant')).toBe('deny');
+    expect(decide(only, 50, 'machine')).toBe('suspendClient');
+    expect(decide(only, 50, 'sign-in')).toBe('allow');
+  });
 });
 
 describe('outsideHours', () => {
