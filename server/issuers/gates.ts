@@ -341,7 +341,7 @@ export class IssuerGates {
     const entities = oidc.entities as { RefreshToken?: { consumed?: unknown }; Account?: { accountId: string }; AccessToken?: { accountId?: string } };
     const subject = entities.Account?.accountId ?? entities.AccessToken?.accountId ?? null;
     const signals = signalsOf(ctx.req, this.options.trustedProxies);
-    const base = { namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? null, client: clientId, subject, actor: subject ?? clientId ?? 'anonymous' };
+    const base = { namespace: issuer.snapshot.namespace, organization: issuer.snapshot.organization ?? this.riskGates.sharedRefusal(ctx.req) ?? null, client: clientId, subject, actor: subject ?? clientId ?? 'anonymous' };
     if (grantType === TOKEN_EXCHANGE) {
       const exchange = exchangeOf(ctx);
       if (ctx.status === 200 && exchange) {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import type { EffectiveSettings } from '../../api/effective.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
@@ -33,6 +34,8 @@ function basicClientId(header: string | undefined): string | undefined {
  */
 export class RiskGates {
   private readonly options: GateOptions;
+  /** Shared-issuer grants refused by a user's organization's policy: the token audit names that organization. */
+  private readonly refusedFor = new WeakMap<IncomingMessage, string>();
 
   constructor(options: GateOptions) {
     this.options = options;
@@ -60,6 +63,11 @@ export class RiskGates {
         ctx.body = { error: 'unauthorized_client', error_description: `client ${name} is suspended by the risk policy of ${displayName(snapshot)} ${until}` };
         return true;
       });
+  }
+
+  /** The organization whose policy refused this request's grant at the shared issuer, if one did. */
+  sharedRefusal(req: IncomingMessage): string | undefined {
+    return this.refusedFor.get(req);
   }
 
   /**
@@ -119,6 +127,7 @@ export class RiskGates {
       data: { stage: 'token', grant, score: decision.score, action, rules: decision.fired, signals, ...(shared ? { issuer: snapshot.path } : {}) },
     });
     if (!refused) return false;
+    if (shared) this.refusedFor.set(ctx.req, organization);
     if (action === 'suspendClient') await risk.suspend(snapshot.namespace, organization, name, decision, settings.risk?.suspendFor?.value);
     ctx.status = 400;
     ctx.set('Cache-Control', 'no-store');

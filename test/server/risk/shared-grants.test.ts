@@ -4,6 +4,7 @@
 // refuses its own user's grant and never pauses the client for the users of the others.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
+import { Metrics } from '../../../server/observability/metrics.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { CALLBACK, setPassword, signInAt } from '../../support/sign-in.ts';
@@ -11,6 +12,10 @@ import { CALLBACK, setPassword, signInAt } from '../../support/sign-in.ts';
 const PASSWORD = 'a long enough password';
 let gh: TestServer;
 let secret: string;
+let agentSecret: string;
+let metrics: Metrics;
+const ORDERS = 'https://orders.example';
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 /** Policies refusing a grant from an address the client never used for this organization's users: by deny, and by suspendClient. */
 const denying = { risk: { rules: { newClientAddress: { weight: 50 } }, thresholds: { deny: 50 } } };
@@ -47,7 +52,8 @@ const audit = async (query: string) => (await gh.admin('GET', `/admin/v1/audit?$
 const tokenDecisions = async () => (await audit('action=risk.*')).filter((r) => r.data.stage === 'token');
 
 beforeAll(async () => {
-  gh = await startTestServer({ now: '2026-11-23T09:00:00Z', trustedProxies: ['127.0.0.1/32'] });
+  metrics = new Metrics({ processMetrics: false });
+  gh = await startTestServer({ now: '2026-11-23T09:00:00Z', trustedProxies: ['127.0.0.1/32'], metrics });
   await gh.put('workspaces', workspace());
   await gh.put('organizations', organization('cascade', denying));
   await gh.put('organizations', organization('north', suspending));
@@ -57,7 +63,10 @@ beforeAll(async () => {
   await gh.put('users', user('ana', 'cascade'));
   await gh.put('users', user('nina', 'north'));
   await gh.put('users', user('fred', 'forge'));
+  // A workspace machine client: its own tokens have no organization; it exchanges the portal's users' tokens.
+  await gh.put('clients', client('agent', undefined, { type: 'm2m', redirectUris: undefined, scopes: ['orders:read'], audiences: [ORDERS], tokenExchange: { enabled: true, subjectClients: [{ name: 'portal' }] } }));
   secret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/portal/secret`)).body.clientSecret;
+  agentSecret = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/agent/secret`)).body.clientSecret;
   for (const name of ['ana', 'nina', 'fred']) await setPassword(gh, name, PASSWORD);
 }, 60_000);
 afterAll(async () => {
@@ -83,7 +92,7 @@ describe("the shared issuer scores a user's grant with the user's organization's
     const [decision] = await audit('action=risk.denied');
     expect(decision).toMatchObject({ organization: 'cascade', client: `portal.${NS}`, outcome: 'refused', data: { stage: 'token', grant: 'refresh_token', action: 'deny', score: 50, issuer: `/${NS}`, rules: [{ rule: 'newClientAddress', weight: 50 }] } });
     expect(decision!.data.rules[0].reason).toBe('198.51.100.23 was never seen for this client');
-    expect((await audit('action=token.refused'))[0]).toMatchObject({ client: `portal.${NS}`, subject: 'ana', data: { grant: 'refresh_token', error: 'invalid_grant' } });
+    expect((await audit('action=token.refused'))[0]).toMatchObject({ organization: 'cascade', client: `portal.${NS}`, subject: 'ana', data: { grant: 'refresh_token', error: 'invalid_grant' } });
   });
 
   it('leaves a user of an organization without a policy unaffected, from any address, in the same run', async () => {
@@ -133,5 +142,28 @@ describe("the shared issuer scores a user's grant with the user's organization's
     } finally {
       await replica.close();
     }
+  });
+
+  it("scores the exchange of a user's token by the user's organization, and leaves the machine's own tokens unscored", async () => {
+    const agentAt = (ip: string) => oidc.discovery(new URL(`${gh.url}/${NS}`), `agent.${NS}`, agentSecret, undefined, { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: via(ip) });
+    const subject = (await signIn('ana', 'cascade', '193.0.0.1')).access_token;
+    const exchange = async (ip: string) => oidc.genericGrantRequest(await agentAt(ip), EXCHANGE, { subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', audience: ORDERS });
+    expect((await exchange('193.0.0.1')).access_token).toBeTruthy();
+    await expect(exchange('198.51.100.60')).rejects.toMatchObject({ status: 400, error: 'invalid_grant' });
+    expect((await audit('action=risk.denied'))[0]).toMatchObject({ organization: 'cascade', client: `agent.${NS}`, data: { grant: EXCHANGE, action: 'deny', rules: [{ rule: 'newClientAddress' }] } });
+    const before = (await tokenDecisions()).length;
+    for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) expect((await oidc.clientCredentialsGrant(await agentAt(ip), { resource: ORDERS })).access_token).toBeTruthy();
+    expect((await tokenDecisions()).length).toBe(before);
+  });
+
+  it("counts the decisions in the metrics under the user's organization", async () => {
+    // Three refusals of cascade's users here (the replica counts its own), one of north's; the refusals count as refused tokens of theirs.
+    const { body } = await metrics.exposition();
+    expect(body).toContain(`gatehouse_risk_decisions_total{namespace="${NS}",organization="cascade",action="deny"} 3`);
+    expect(body).toContain(`gatehouse_risk_decisions_total{namespace="${NS}",organization="north",action="deny"} 1`);
+    expect(body).toContain(`gatehouse_risk_rules_fired_total{namespace="${NS}",organization="north",rule="newClientAddress"} 1`);
+    expect(body).toContain(`gatehouse_tokens_refused_total{namespace="${NS}",organization="cascade",grant_type="refresh_token"} 2`);
+    expect(body).not.toContain('organization="forge",action="deny"');
+    expect(body).not.toContain('gatehouse_risk_client_suspensions_total{');
   });
 });
