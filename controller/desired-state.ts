@@ -1,6 +1,8 @@
 import { kindByName, type AnyObject, type DeclarationSource, type KindName } from '../api/index.ts';
 import type { ReadyReason } from './conditions.ts';
 
+/** What a source declares, as the reconciler reads it: objects by key, with where each was written. */
+
 export interface ObjectKey {
   kind: KindName;
   namespace: string;

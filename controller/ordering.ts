@@ -1,6 +1,7 @@
 import { applyRank, kindByName, parentCycle, type AnyObject, type OrganizationObject } from '../api/index.ts';
 import { keyOf, objectKey, type DesiredObject } from './desired-state.ts';
 
+/** Runs `work` over `items`, at most `limit` at once; the first failure stops further work and is thrown. */
 export async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: unknown;

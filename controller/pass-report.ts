@@ -2,6 +2,8 @@ import type { AnyObject } from '../api/index.ts';
 import type { Readiness } from './conditions.ts';
 import type { ObjectKey, Origin } from './desired-state.ts';
 
+/** What one pass did, object by object and in sum. */
+
 /** `drifted`: changed on the server, left as it is and reported (drift mode `report`). */
 export type ObjectOutcome = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted' | 'drifted';
 
