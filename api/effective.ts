@@ -2,6 +2,8 @@ import { durationSeconds } from './common.ts';
 import type { Claim } from './kinds/claim-mapping.ts';
 import type { AccessPolicyObject, ClaimMappingObject, OrganizationObject, OrganizationTemplateObject, WorkspaceObject } from './kinds/index.ts';
 import type { MfaPolicy, RiskRules } from './kinds/organization.ts';
+import { intersectCidrs } from './cidr.ts';
+import { organizationChain } from './organization-tree.ts';
 
 /**
  * Inheritance down the organization tree, computed in one place (docs/declarations.md,
@@ -23,51 +25,6 @@ export interface Sourced<T> {
 export type MfaMethod = NonNullable<MfaPolicy['methods']>[number];
 export type UpstreamMfa = NonNullable<MfaPolicy['upstreamMfa']>;
 export const MFA_METHODS: readonly MfaMethod[] = ['totp', 'webauthn'];
-
-/** Deeper than any sane hierarchy: a walk stops here, and a write that would need more is refused as a cycle. */
-export const MAX_ORGANIZATION_DEPTH = 64;
-
-/**
- * The one walk up the parent chain: the organization and its parents, nearest first. `cycle`
- * is set when the walk met a name twice (or ran past MAX_ORGANIZATION_DEPTH): the names in the
- * order walked, the repeated one last. A missing parent ends the chain.
- */
-export function ancestry(orgs: ReadonlyMap<string, OrganizationObject>, name: string): { chain: OrganizationObject[]; cycle: string[] | undefined } {
-  const chain: OrganizationObject[] = [];
-  const names: string[] = [];
-  for (let next: string | undefined = name; next !== undefined; ) {
-    if (names.includes(next) || names.length >= MAX_ORGANIZATION_DEPTH) return { chain, cycle: [...names, next] };
-    const org = orgs.get(next);
-    if (!org) break;
-    chain.push(org);
-    names.push(next);
-    next = org.spec.parentRef?.name;
-  }
-  return { chain, cycle: undefined };
-}
-
-/** Whether `name`'s parents lead back to it (or deeper than MAX_ORGANIZATION_DEPTH): the walk spelled out, else undefined. */
-export function parentCycle(orgs: ReadonlyMap<string, OrganizationObject>, name: string): string[] | undefined {
-  const { cycle } = ancestry(orgs, name);
-  return cycle && (cycle.at(-1) === name || cycle.length > MAX_ORGANIZATION_DEPTH) ? cycle : undefined;
-}
-
-/** An organization and its parents, nearest first; empty when it does not exist. */
-export function organizationChain(orgs: ReadonlyMap<string, OrganizationObject>, name: string): OrganizationObject[] {
-  return ancestry(orgs, name).chain;
-}
-
-/** An organization and every organization below it (at any depth), the organization first. */
-export function withDescendants(orgs: ReadonlyMap<string, OrganizationObject>, name: string): string[] {
-  const out = [name];
-  // Breadth-first; `out` doubles as the visited set, so a cycle cannot loop.
-  for (let i = 0; i < out.length && out.length <= orgs.size; i++) {
-    for (const org of orgs.values()) {
-      if (org.spec.parentRef?.name === out[i] && !out.includes(org.metadata.name)) out.push(org.metadata.name);
-    }
-  }
-  return out;
-}
 
 /** What the settings of a namespace's organizations are computed from. */
 export interface Declarations {
@@ -91,7 +48,7 @@ export interface Lifetimes {
   refreshToken: number;
 }
 type LifetimeField = keyof Lifetimes;
-const LIFETIME_FIELDS: readonly LifetimeField[] = ['accessToken', 'idToken', 'refreshToken'];
+export const LIFETIME_FIELDS: readonly LifetimeField[] = ['accessToken', 'idToken', 'refreshToken'];
 
 /** What a partner gets when nothing is declared: short access tokens, a working day of refresh. */
 export const DEFAULT_LIFETIMES: Lifetimes = { accessToken: 15 * 60, idToken: 15 * 60, refreshToken: 8 * 3600 };
@@ -418,139 +375,6 @@ export function effectiveScopes(decls: Declarations, organization: string, clien
     allowed = granted;
   }
   return allowed ?? new Map();
-}
-
-/** Seconds as a declaration writes them: the largest unit that divides them (`600` → `10m`). */
-export function formatDuration(seconds: number): string {
-  for (const [unit, size] of [
-    ['d', 86400],
-    ['h', 3600],
-    ['m', 60],
-  ] as const)
-    if (seconds % size === 0 && seconds >= size) return `${seconds / size}${unit}`;
-  return `${seconds}s`;
-}
-
-/** One row per set field, as the fields are named in a declaration: what attest prints and `status.effective` summarises. */
-export interface EffectiveRow {
-  field: string;
-  value: string;
-  source: Source;
-  /** Set when a parent's networks narrowed the organization's own. */
-  narrowedBy?: Source;
-}
-
-export function effectiveRows(settings: EffectiveSettings): EffectiveRow[] {
-  const rows: EffectiveRow[] = [];
-  for (const f of LIFETIME_FIELDS) rows.push({ field: `tokens.${f}`, value: formatDuration(settings.tokens[f].value), source: settings.tokens[f].source });
-  rows.push({ field: 'mfa.required', value: String(settings.mfaRequired.value), source: settings.mfaRequired.source });
-  // The second-factor policy beyond `required`: only where something was declared, so the defaults add no rows.
-  const mfaRows: [string, Sourced<unknown>][] = [
-    ['mfa.methods', settings.mfaMethods],
-    ['mfa.requirePhishingResistant.administrators', settings.phishingResistant.administrators],
-    ['mfa.requirePhishingResistant.highValueScopes', settings.phishingResistant.highValueScopes],
-    ['mfa.upstreamMfa', settings.upstreamMfa],
-  ];
-  for (const [field, v] of mfaRows) if (v.source !== 'default') rows.push({ field, value: Array.isArray(v.value) ? v.value.join(', ') : String(v.value), source: v.source });
-  const cidrs = settings.allowedCidrs;
-  if (cidrs) rows.push({ field: 'network.allowedCidrs', value: cidrs.value.length ? cidrs.value.join(', ') : '(none: no address is admitted)', source: cidrs.source, ...(cidrs.narrowedBy ? { narrowedBy: cidrs.narrowedBy } : {}) });
-  if (settings.allowedCountries) rows.push({ field: 'network.allowedCountries', value: settings.allowedCountries.value.join(', ') || '(none: no country is admitted)', source: settings.allowedCountries.source });
-  if (settings.deniedCountries) rows.push({ field: 'network.deniedCountries', value: settings.deniedCountries.value.join(', '), source: settings.deniedCountries.source });
-  const risk = settings.risk;
-  if (risk) {
-    for (const r of RISK_RULES) {
-      const rule = risk.rules[r];
-      if (rule) rows.push({ field: `risk.rules.${r}`, value: JSON.stringify(rule.value), source: rule.source });
-    }
-    for (const t of RISK_THRESHOLDS) {
-      const threshold = risk.thresholds[t];
-      if (threshold) rows.push({ field: `risk.thresholds.${t}`, value: String(threshold.value), source: threshold.source });
-    }
-    if (risk.suspendFor) rows.push({ field: 'risk.suspendFor', value: formatDuration(risk.suspendFor.value), source: risk.suspendFor.source });
-  }
-  if (settings.requestsPerMinute) rows.push({ field: 'limits.requestsPerMinute', value: String(settings.requestsPerMinute.value), source: settings.requestsPerMinute.source });
-  if (settings.emailDomains) rows.push({ field: 'emailDomains', value: settings.emailDomains.value.join(', '), source: settings.emailDomains.source });
-  for (const field of ['primaryColor', 'accentColor', 'logo'] as const) {
-    const b = settings.branding[field];
-    if (b) rows.push({ field: `branding.${field}`, value: field === 'logo' ? `${b.value.slice(0, b.value.indexOf(';'))} (${b.value.length} characters)` : b.value, source: b.source });
-  }
-  for (const c of settings.claims) rows.push({ field: `claims.${c.value.name}`, value: c.value.from ?? JSON.stringify(c.value.value), source: c.source });
-  return rows;
-}
-
-/**
- * A compact summary for `status.effective`: each set field and where its value came from.
- * Claims are left out (one per claim name would grow the status without bound).
- */
-export function effectiveSources(settings: EffectiveSettings): Record<string, Source> {
-  return Object.fromEntries(effectiveRows({ ...settings, claims: [] }).map((r) => [r.field, r.source]));
-}
-
-// --- CIDR blocks, read without node:net so that api/ stays pure ---
-
-interface Block {
-  text: string;
-  family: 4 | 6;
-  address: bigint;
-  prefix: number;
-}
-
-function ipv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((n, p) => (n << 8n) | BigInt(Number(p)), 0n);
-}
-
-function ipv6(text: string): bigint | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (s: string) => (s === '' ? [] : s.split(':'));
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  const missing = 8 - head.length - tail.length;
-  if ((halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) return undefined;
-  const all = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
-  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
-  return all.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-/** A CIDR block, or undefined when it is not one (such a block admits no address). */
-export function parseCidr(text: string): Block | undefined {
-  const [address = '', bits, extra] = text.split('/');
-  if (bits === undefined || extra !== undefined || !/^\d{1,3}$/.test(bits)) return undefined;
-  const prefix = Number(bits);
-  const v4 = ipv4(address);
-  const family = v4 !== undefined ? 4 : 6;
-  const value = v4 ?? ipv6(address);
-  const width = family === 4 ? 32 : 128;
-  if (value === undefined || prefix > width) return undefined;
-  return { text, family, address: (value >> BigInt(width - prefix)) << BigInt(width - prefix), prefix };
-}
-
-/** Whether every address of `inner` is in `outer`. */
-function within(inner: Block, outer: Block): boolean {
-  if (inner.family !== outer.family || inner.prefix < outer.prefix) return false;
-  const shift = BigInt((outer.family === 4 ? 32 : 128) - outer.prefix);
-  return inner.address >> shift === outer.address >> shift;
-}
-
-/**
- * The addresses in both lists, as blocks: two CIDR blocks either nest or are disjoint, so the
- * intersection is, for each pair, the narrower block of a nested pair. A block that is not a
- * CIDR block is dropped (it admitted nothing).
- */
-export function intersectCidrs(a: readonly string[], b: readonly string[]): string[] {
-  const read = (list: readonly string[]) => list.map(parseCidr).filter((x): x is Block => x !== undefined);
-  const left = read(a);
-  const right = read(b);
-  const out: string[] = [];
-  for (const x of left) {
-    for (const y of right) {
-      const narrower = within(x, y) ? x : within(y, x) ? y : undefined;
-      if (narrower && !out.includes(narrower.text)) out.push(narrower.text);
-    }
-  }
-  return out;
 }
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));

@@ -15,27 +15,11 @@ export { clientIdFor, issuerPath } from './ids.ts';
 export { canonicalJson, declarationOf } from './canonical.ts';
 export { REDACTED, diff, redact, type FieldChange } from './changes.ts';
 export type { SecretDescription } from './secrets.ts';
-export {
-  ancestry,
-  parentCycle,
-  organizationChain,
-  withDescendants,
-  effectiveSettings,
-  effectiveScopes,
-  effectiveSources,
-  effectiveRows,
-  formatDuration,
-  workspaceSettings,
-  declaredEmailDomains,
-  lifetimeCeilings,
-  intersectCidrs,
-  parseCidr,
-  DEFAULT_LIFETIMES,
-  DEFAULT_CEILINGS,
-  MAX_ORGANIZATION_DEPTH,
-  RISK_RULES,
-  RISK_THRESHOLDS,
-} from './effective.ts';
+export { ancestry, parentCycle, organizationChain, withDescendants, MAX_ORGANIZATION_DEPTH } from './organization-tree.ts';
+export { effectiveSettings, effectiveScopes, workspaceSettings, declaredEmailDomains, lifetimeCeilings, DEFAULT_LIFETIMES, DEFAULT_CEILINGS, RISK_RULES, RISK_THRESHOLDS } from './effective.ts';
+export { effectiveSources, effectiveRows, formatDuration } from './effective-rows.ts';
+export { intersectCidrs, parseCidr } from './cidr.ts';
 export type { EffectiveRisk, RiskRuleName, RiskThreshold } from './effective.ts';
 export { RiskPolicy, RiskRules, countryCode } from './kinds/organization.ts';
-export type { EffectiveRow, Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, MfaMethod, Source, Sourced, UpstreamMfa } from './effective.ts';
+export type { EffectiveRow } from './effective-rows.ts';
+export type { Declarations, EffectiveSettings, EffectiveScope, EffectiveBranding, Lifetimes, MfaMethod, Source, Sourced, UpstreamMfa } from './effective.ts';

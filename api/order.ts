@@ -1,4 +1,4 @@
-import { ancestry } from './effective.ts';
+import { ancestry } from './organization-tree.ts';
 import { applyRank, type AnyObject, type OrganizationObject } from './kinds/index.ts';
 
 /**

@@ -1,6 +1,7 @@
 import type { AdminClient } from '../client/admin-client.ts';
 import { ControllerLoop, type PassObserver } from './loop.ts';
-import { Reconciler, type DriftMode, type PassReport } from './reconciler.ts';
+import type { PassReport } from './pass-report.ts';
+import { Reconciler, type DriftMode } from './reconciler.ts';
 import { DirectorySource } from './sources/directory.ts';
 
 export interface DirectoryControllerOptions {

@@ -1,4 +1,6 @@
-import { keyOf, type DesiredState, type PassReport, type Reconciler } from './reconciler.ts';
+import { keyOf, type DesiredState } from './desired-state.ts';
+import type { PassReport } from './pass-report.ts';
+import type { Reconciler } from './reconciler.ts';
 
 /** Told how each pass went (the CLI feeds Prometheus metrics from it). */
 export interface PassObserver {

@@ -1,6 +1,9 @@
 import { GROUP_VERSION, REDACTED, declarationOf, diff, kindByName, parseObject, type AccessPolicyObject, type AnyObject, type ClaimMappingObject, type FieldError, type KindName, type OrganizationObject, type OrganizationTemplateObject, type UserObject } from '../api/index.ts';
 import { AdminApiError, type AdminClient } from '../client/admin-client.ts';
-import { TransientError, asWritten, pool, keyOf, levels, mayWrite, objectKey, orphansOf, parentCycles, readServerObjects, MANAGED_BY, type DesiredObject, type DesiredState, type ObjectKey } from './reconciler.ts';
+import { keyOf, objectKey, type DesiredObject, type DesiredState, type ObjectKey } from './desired-state.ts';
+import { pool, levels, parentCycles } from './ordering.ts';
+import { asWritten, mayWrite, orphansOf, MANAGED_BY } from './ownership.ts';
+import { TransientError, readServerObjects } from './reconciler.ts';
 
 /*
  * What a reconcile pass would do, computed without changing anything: the server is read with

@@ -1,112 +1,10 @@
-import { KINDS, SOURCE_ANNOTATION, applyRank, canonicalJson, declarationOf, diff, kindByName, parentCycle, type AnyObject, type OrganizationObject, type DeclarationSource, type KindName } from '../api/index.ts';
+import { KINDS, SOURCE_ANNOTATION, canonicalJson, declarationOf, diff, type AnyObject, type DeclarationSource } from '../api/index.ts';
 import { AdminApiError, type AdminClient, type ApplyOutcome } from '../client/admin-client.ts';
 import { driftedCondition, readyCondition, setCondition, type Readiness, type ReadyReason } from './conditions.ts';
-
-/** Annotation naming the controller that created an object; it deletes only what carries its own name. */
-export const MANAGED_BY = 'gatehouse.dev/managed-by';
-
-export interface ObjectKey {
-  kind: KindName;
-  namespace: string;
-  name: string;
-}
-
-export function keyOf(k: ObjectKey): string {
-  return `${k.kind} ${k.namespace}/${k.name}`;
-}
-
-/** The key `keyOf` wrote, read back; undefined for a string that is not one. */
-export function parseKey(key: string): ObjectKey | undefined {
-  const match = /^([A-Za-z]+) ([^/ ]+)\/([^/ ]+)$/.exec(key);
-  const kind = match ? kindByName(match[1]!)?.kind : undefined;
-  return match && kind ? { kind, namespace: match[2]!, name: match[3]! } : undefined;
-}
-
-export function objectKey(object: AnyObject): ObjectKey {
-  return { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
-}
-
-/** Where a declaration was written, for messages (`file (document n)`). */
-export interface Origin {
-  file?: string;
-  /** 1-based. */
-  document?: number;
-}
-
-export interface DesiredObject {
-  /** Parsed with `parseObject` (defaults applied, namespace filled in). */
-  object: AnyObject;
-  /** Sent with every write about this object and kept in its audit record (file, commit, author, …). */
-  provenance: Record<string, string>;
-  /** Shown in the object's status on the server. */
-  source?: DeclarationSource;
-  origin?: Origin;
-}
-
-/** A declaration the source could not turn into an object; `target` when at least its kind and name are known. */
-export interface DeclarationError {
-  target?: ObjectKey;
-  label: string;
-  reason: ReadyReason;
-  message: string;
-  origin?: Origin;
-}
-
-export interface DesiredState {
-  objects: DesiredObject[];
-  errors: DeclarationError[];
-  /**
-   * False when part of the input could not be read at all (a file that is not YAML): what it
-   * declared is unknown, so nothing is deleted in that pass rather than deleting too much.
-   */
-  complete: boolean;
-}
-
-/** `drifted`: changed on the server, left as it is and reported (drift mode `report`). */
-export type ObjectOutcome = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted' | 'drifted';
-
-export interface ObjectResult {
-  key: ObjectKey;
-  outcome: ObjectOutcome;
-  readiness: Readiness;
-  /** The object on the server after the pass, when it exists there. */
-  server?: AnyObject;
-  origin?: Origin;
-}
-
-export interface PassProblem {
-  label: string;
-  message: string;
-  origin?: Origin;
-}
-
-export interface PassReport {
-  declared: number;
-  /** Declared objects in sync with the server after the pass. */
-  applied: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  failed: number;
-  /** Objects changed on the server and left so (drift mode `report`); also among `problems`. */
-  drifted: number;
-  statusWrites: number;
-  /** Every write the pass made (applies, deletions, status): zero when the server already matched. */
-  writes: number;
-  problems: PassProblem[];
-  results: ObjectResult[];
-  /**
-   * The objects on the server after the pass, by key: every one after a full pass, those of
-   * `keys` after a keyed pass.
-   */
-  present: Map<string, AnyObject>;
-  /** The keys a keyed pass reconciled (`reconcileKeys`); undefined for a full pass, which covers every key. */
-  keys?: ReadonlySet<string>;
-  /** Requests the pass sent that wrote (or tried to write) several objects at once. */
-  batches: number;
-  durationMs: number;
-}
+import { keyOf, objectKey, parseKey, type DesiredObject, type DesiredState, type ObjectKey, type Origin } from './desired-state.ts';
+import { levels, parentCycles, pool } from './ordering.ts';
+import { MANAGED_BY, asWritten, mayWrite, orphansOf } from './ownership.ts';
+import type { ObjectOutcome, PassReport } from './pass-report.ts';
 
 /** The server could not be reached or refused the controller's credentials: the pass stopped and should be retried. */
 export class TransientError extends Error {
@@ -141,77 +39,6 @@ export interface ReconcilerOptions {
 
 export type DriftMode = 'correct' | 'report';
 
-export async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure;
-}
-
-/**
- * Groups objects into levels that can be written concurrently: kinds in apply order, and within a
- * kind by how deep its references to the same kind go (sub-organizations after their parents,
- * clients after the clients they exchange tokens for).
- */
-export function levels<T>(items: readonly T[], objectOf: (item: T) => AnyObject): T[][] {
-  const byKey = new Map(items.map((i) => [keyOf(objectKey(objectOf(i))), objectOf(i)]));
-  const depth = new Map<string, number>();
-  const depthOf = (object: AnyObject, seen: Set<string>): number => {
-    const key = keyOf(objectKey(object));
-    const known = depth.get(key);
-    if (known !== undefined) return known;
-    seen.add(key);
-    let d = 0;
-    for (const ref of kindByName(object.kind)!.references(object.spec)) {
-      if (ref.kind !== object.kind) continue;
-      const targetKey = keyOf({ kind: ref.kind, namespace: object.metadata.namespace ?? 'default', name: ref.name });
-      const target = byKey.get(targetKey);
-      if (target && !seen.has(targetKey)) d = Math.max(d, depthOf(target, seen) + 1);
-    }
-    seen.delete(key);
-    depth.set(key, d);
-    return d;
-  };
-  const groups = new Map<number, T[]>();
-  for (const item of items) {
-    const object = objectOf(item);
-    const rank = applyRank(object.kind) * 10_000 + depthOf(object, new Set());
-    const group = groups.get(rank);
-    if (group) group.push(item);
-    else groups.set(rank, [item]);
-  }
-  return [...groups.entries()].sort(([a], [b]) => a - b).map(([, group]) => group);
-}
-
-/** Declared organizations whose parents lead back to themselves, with the cycle spelled out. */
-export function parentCycles(objects: readonly DesiredObject[], only?: ReadonlySet<string>): Map<string, string> {
-  const byNamespace = new Map<string, Map<string, OrganizationObject>>();
-  for (const { object } of objects) {
-    if (object.kind !== 'Organization') continue;
-    const namespace = object.metadata.namespace ?? 'default';
-    byNamespace.set(namespace, (byNamespace.get(namespace) ?? new Map<string, OrganizationObject>()).set(object.metadata.name, object));
-  }
-  const found = new Map<string, string>();
-  for (const orgs of byNamespace.values()) {
-    for (const org of orgs.values()) {
-      if (only && !only.has(keyOf(objectKey(org)))) continue;
-      const cycle = parentCycle(orgs, org.metadata.name);
-      if (cycle) found.set(keyOf(objectKey(org)), `${keyOf(objectKey(org))}: spec.parentRef.name: makes a cycle of parents: ${cycle.join(' → ')}`);
-    }
-  }
-  return found;
-}
-
 /** Every object on the server, by key: what a pass (or a plan) compares the declarations with. */
 export async function readServerObjects(client: AdminClient): Promise<Map<string, AnyObject>> {
   const server = new Map<string, AnyObject>();
@@ -222,31 +49,6 @@ export async function readServerObjects(client: AdminClient): Promise<Map<string
     throw new TransientError(`cannot read the server's objects: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   return server;
-}
-
-/** A controller changes objects nobody owns (adopting them) and its own, never another controller's. */
-export function mayWrite(current: AnyObject, owner: string): boolean {
-  const recorded = current.metadata.annotations?.[MANAGED_BY];
-  return recorded === undefined || recorded === owner;
-}
-
-/** The declaration as `owner` writes it: with its ownership annotation when it creates the object or already owns it. */
-export function asWritten(declared: AnyObject, current: AnyObject | undefined, owner: string): AnyObject {
-  // Ownership is recorded only on what this controller creates: an object it adopted stays unowned and so is never deleted by it.
-  // A partner's portal connection, now committed (`gatehouse export`), is the exception: git
-  // became its source of truth, so from now on it is this controller's, deleted when undeclared.
-  const annotations: Record<string, string> = { ...(declared.metadata.annotations ?? {}) };
-  delete annotations[MANAGED_BY];
-  delete annotations[SOURCE_ANNOTATION];
-  const currentOwner = current?.metadata.annotations?.[MANAGED_BY];
-  const handedOver = current !== undefined && currentOwner === undefined && current.metadata.annotations?.[SOURCE_ANNOTATION] !== undefined;
-  if (!current || currentOwner === owner || handedOver) annotations[MANAGED_BY] = owner;
-  return { ...declared, metadata: { ...declared.metadata, annotations } } as AnyObject;
-}
-
-/** Undeclared objects this owner created: what a complete pass deletes. Runtime state and others' objects are never among them. */
-export function orphansOf(server: ReadonlyMap<string, AnyObject>, declared: ReadonlySet<string>, owner: string): AnyObject[] {
-  return [...server.values()].filter((o) => o.metadata.annotations?.[MANAGED_BY] === owner && !declared.has(keyOf(objectKey(o))));
 }
 
 function reasonOf(error: AdminApiError): ReadyReason {

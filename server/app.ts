@@ -40,7 +40,7 @@ import { PrincipalResolver } from './governance/principals.ts';
 import { Readiness } from './readiness.ts';
 import { FederationSetup } from './federation-setup/setup.ts';
 import { federationSetupRoutes } from './federation-setup/routes.ts';
-import { governanceService } from './governance/routes.ts';
+import { governanceService } from './governance/service.ts';
 import { portalMiddleware } from './portal/portal.ts';
 import { accessRequestService } from './governance/access-request-routes.ts';
 import { GeoLocator } from './risk/geo.ts';

@@ -2,7 +2,7 @@ import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { API_GROUP, clientIdFor, type AnyObject } from '../../api/index.ts';
 import type { AdminClient } from '../../client/admin-client.ts';
 import type { Readiness } from '../conditions.ts';
-import type { ObjectOutcome } from '../reconciler.ts';
+import type { ObjectOutcome } from '../pass-report.ts';
 import type { CustomResource } from './source.ts';
 
 /** Overrides the name of the Secret a Client's credentials are delivered to. */

@@ -4,7 +4,7 @@ import { SecretKeyRef } from '../../api/index.ts';
 import { matchesFingerprint } from '../../client/secret-fingerprint.ts';
 import type { AdminClient } from '../../client/admin-client.ts';
 import type { Readiness } from '../conditions.ts';
-import { keyOf } from '../reconciler.ts';
+import { keyOf } from '../desired-state.ts';
 import { describeError, readSecret } from './client-secrets.ts';
 import type { CustomResource } from './source.ts';
 

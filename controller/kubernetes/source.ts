@@ -1,7 +1,9 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, KINDS, ValidationError, canonicalJson, kindByName, parseObject, type Condition, type KindName } from '../../api/index.ts';
 import { readyCondition, setCondition, type Readiness } from '../conditions.ts';
-import { MANAGED_BY, keyOf, parseKey, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey, type ObjectResult, type PassReport } from '../reconciler.ts';
+import { keyOf, parseKey, type DeclarationError, type DesiredObject, type DesiredState, type ObjectKey } from '../desired-state.ts';
+import { MANAGED_BY } from '../ownership.ts';
+import type { ObjectResult, PassReport } from '../pass-report.ts';
 import type { ClientSecretDelivery } from './client-secrets.ts';
 import type { RefVerdict, SecretRefSync } from './secret-refs.ts';
 

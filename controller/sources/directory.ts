@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { DeclarationSource } from '../../api/index.ts';
-import { keyOf, objectKey, type DeclarationError, type DesiredObject, type DesiredState } from '../reconciler.ts';
+import { keyOf, objectKey, type DeclarationError, type DesiredObject, type DesiredState } from '../desired-state.ts';
 import { GitHistory } from './git.ts';
 import { watchTree } from './tree-watch.ts';
 import { lastChangeMs, parseFile, readManifests, type ManifestCache, type ManifestError, type ManifestObject } from './manifest-files.ts';

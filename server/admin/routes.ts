@@ -26,7 +26,7 @@ import { effectiveDocument, loadDeclarations } from '../governance/effective.ts'
 import { visibleOrganizations, type Permission } from '../governance/policy.ts';
 import { registerGovernanceRoutes } from '../governance/routes.ts';
 import { registerAccessRequestRoutes } from '../governance/access-request-routes.ts';
-import { organizationOf } from '../objects/service.ts';
+import { organizationOf } from '../objects/scope.ts';
 import type { AnyObject, KindName } from '../../api/index.ts';
 import type { RiskEngine } from '../risk/engine.ts';
 import { presentSuspension, registerRiskRoutes } from '../risk/routes.ts';

@@ -11,7 +11,7 @@ import type { AccessRequestRecord, AccessRequestState, Store } from '../store/in
 import { STATES, auditDecision as audit, isApprover, iso, notifyDecision, presentRequest } from './access-requests.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { chainFor, loadNamespace } from './organizations.ts';
-import { label, parseBody } from './routes.ts';
+import { label, parseBody } from './params.ts';
 
 const note = z.string().max(1024).optional();
 /** Longer than any contract anyone signs; past it a date is not even representable for long. */

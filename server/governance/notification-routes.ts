@@ -7,7 +7,7 @@ import { renderMessage } from '../notifications/templates.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
 import { loadNamespace } from './organizations.ts';
 import { visibleOrganizations } from './policy.ts';
-import { label } from './routes.ts';
+import { label } from './params.ts';
 
 const Query = z.strictObject({
   organization: dnsLabel.optional(),

@@ -44,7 +44,7 @@ export async function loadChains(repo: Repositories, namespace: string, names: r
   const templates = new Map<string, OrganizationTemplateObject>();
   const certifications = await repo.governance.certifications(namespace);
   for (const name of names) {
-    // The walk ancestry (api/effective.ts) makes, bounded as it is: a cycle or a missing parent ends it.
+    // The walk ancestry (api/organization-tree.ts) makes, bounded as it is: a cycle or a missing parent ends it.
     for (let next: string | undefined = name, depth = 0; next !== undefined && !organizations.has(next) && depth <= MAX_ORGANIZATION_DEPTH; depth++) {
       const stored = await repo.objects.get('Organization', namespace, next);
       if (!stored) break;

@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { GROUP_VERSION, KINDS, ValidationError, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject, type UserObject, parentCycle, MAX_ORGANIZATION_DEPTH } from '../../api/index.ts';
+import { GROUP_VERSION, KINDS, ValidationError, clientIdFor, issuerPath, applyRank, kindByName, declarationOf, parseObject, zodErrors, type AnyObject, type ClientObject, type Condition, type KindName, type OrganizationObject } from '../../api/index.ts';
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
-import type { Repositories, Store, StoredObject, UserRecord } from '../store/index.ts';
+import type { Repositories, Store, StoredObject } from '../store/index.ts';
 import type { ChangeContext } from '../changes.ts';
 import { BadRequest, Conflict, InvalidObject, Problem, notFound } from '../errors.ts';
+import { checkReferences } from './admission.ts';
+import { retireDeclaredUser, syncDeclaredUser } from './declared-users.ts';
+import { dependantClosure } from './dependants.ts';
+import { organizationOf } from './scope.ts';
 import { followerOf, giveFollower, namespaceSnapshot } from './snapshot.ts';
 import { ClientSecrets } from '../clients/secrets.ts';
 import { connectionEndpoints } from '../broker/endpoints.ts';
 import { pullKillSwitch } from '../governance/kill-switch.ts';
 import { loadChains, loadNamespace } from '../governance/organizations.ts';
 import { endClientTokens, endConnectionTokens, endLapsedTokens, endOrganizationTokens, endUserTokens } from '../governance/token-ends.ts';
-import { claimAdmissionErrors } from '../governance/claim-admission.ts';
-import { contractAdmissionErrors } from '../governance/contract-admission.ts';
-import { DOMAIN_INDEX, domainAdmissionErrors } from '../governance/domain-admission.ts';
+import { DOMAIN_INDEX } from '../governance/domain-admission.ts';
 import type { DomainIndex } from '../governance/domain-index.ts';
 
 export type { ChangeContext };
@@ -24,13 +26,6 @@ export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 export interface ApplyResult {
   outcome: ApplyOutcome;
   object: AnyObject;
-}
-
-/** The organization an object belongs to, which audit records and partner admins are scoped by. */
-export function organizationOf(object: AnyObject): string | null {
-  if (object.kind === 'Organization') return object.metadata.name;
-  const spec = object.spec as { organizationRef?: { name: string } };
-  return spec.organizationRef?.name ?? null;
 }
 
 function sameDeclaration(a: AnyObject, b: AnyObject): boolean {
@@ -194,7 +189,7 @@ export class ObjectService {
    */
   private async applyIn(repo: Repositories, object: AnyObject, label: string, context: ChangeContext, options: { dryRun?: boolean; batch?: { pulled: string[] } }): Promise<ApplyResult | (ApplyResult & { dryRun: true })> {
     const namespace = object.metadata.namespace!;
-    await this.checkReferences(repo, object, label);
+    await checkReferences(repo, object, label);
     const existing = await repo.objects.get(object.kind, namespace, object.metadata.name);
     if (existing && sameDeclaration(existing.object, object)) {
       return { outcome: 'unchanged' as const, object: this.present(existing) };
@@ -281,7 +276,7 @@ export class ObjectService {
       await repo.objects.lockNamespace(namespace);
       const root = await repo.objects.get(kind, namespace, name);
       if (!root) throw notFound(`${kind} ${namespace}/${name} does not exist`);
-      const closure = await this.dependantClosure(repo, kind, namespace, name);
+      const closure = await dependantClosure(repo, kind, namespace, name);
       if (closure.length > 0 && !options.cascade) {
         const list = closure.map((d) => `${d.kind} ${d.name} (${d.field})`);
         throw new Conflict(`${kind} ${namespace}/${name} is still referenced by ${list.join(', ')}; delete those first or repeat with ?cascade=true`, {
@@ -432,73 +427,6 @@ export class ObjectService {
     if (Object.keys(status).length > 0) (out as { status?: unknown }).status = status;
     return out;
   }
-
-  private async checkReferences(repo: Repositories, object: AnyObject, label: string): Promise<void> {
-    const namespace = object.metadata.namespace!;
-    const def = kindByName(object.kind)!;
-    const errors: { path: string; message: string }[] = [];
-    for (const ref of def.references(object.spec)) {
-      const self = ref.kind === object.kind && ref.name === object.metadata.name;
-      const target = self ? undefined : await repo.objects.get(ref.kind, namespace, ref.name);
-      if (self) errors.push({ path: `${ref.field}.name`, message: `${object.kind} ${object.metadata.name} cannot reference itself` });
-      else if (!target) errors.push({ path: `${ref.field}.name`, message: `${ref.kind} "${ref.name}" does not exist in namespace ${namespace}` });
-      else if (ref.kind === 'Client' && object.kind !== 'Client') {
-        // A mapping or policy may only narrow to a client of its own organization; a policy may
-        // also name a workspace (shared-application) client: at the shared issuer, what the
-        // organization's users may get from that client is its policies' to say.
-        const own = organizationOf(object);
-        const clientOrg = organizationOf(target.object);
-        const sharedClientPolicy = object.kind === 'AccessPolicy' && clientOrg === null;
-        if (clientOrg !== own && !sharedClientPolicy) {
-          errors.push({ path: `${ref.field}.name`, message: `Client "${ref.name}" belongs to ${clientOrg ? `organization ${clientOrg}` : 'the workspace'}, not to organization ${own}` });
-        }
-      }
-    }
-    if (object.kind === 'Organization' && object.spec.parentRef && errors.length === 0) {
-      // The parents only, read by name: a cycle is a walk up the chain.
-      const orgs = new Map<string, OrganizationObject>([[object.metadata.name, object]]);
-      for (let next: string | undefined = object.spec.parentRef?.name; next !== undefined && !orgs.has(next) && orgs.size <= MAX_ORGANIZATION_DEPTH; ) {
-        const parent = (await repo.objects.get('Organization', namespace, next))?.object as OrganizationObject | undefined;
-        if (!parent) break;
-        orgs.set(next, parent);
-        next = parent.spec.parentRef?.name;
-      }
-      const cycle = parentCycle(orgs, object.metadata.name);
-      if (cycle) errors.push({ path: 'spec.parentRef.name', message: `would make a cycle of parents: ${cycle.join(' → ')}` });
-    }
-    if (object.kind === 'Organization' && object.spec.domains?.length) {
-      // A vanity domain is an issuer: it names one organization, across every namespace of the server.
-      const others = (await repo.objects.list({ kind: 'Organization' })).filter((o) => o.object.metadata.namespace !== namespace || o.object.metadata.name !== object.metadata.name);
-      object.spec.domains.forEach((domain, i) => {
-        const holder = others.find((o) => ((o.object.spec as { domains?: string[] }).domains ?? []).includes(domain));
-        if (holder) errors.push({ path: `spec.domains[${i}]`, message: `"${domain}" is already a vanity domain of Organization ${holder.object.metadata.namespace}/${holder.object.metadata.name}` });
-      });
-    }
-    if (errors.length === 0) errors.push(...(await domainAdmissionErrors(repo, object, organizationOf(object))));
-    errors.push(...(await contractAdmissionErrors(repo, object)));
-    errors.push(...(await claimAdmissionErrors(repo, object)));
-    if (object.kind === 'Workspace') {
-      const others = (await repo.objects.list({ kind: 'Workspace', namespace })).filter((w) => w.object.metadata.name !== object.metadata.name);
-      if (others.length > 0) errors.push({ path: 'metadata.name', message: `namespace ${namespace} already has Workspace ${others[0]!.object.metadata.name}; a namespace has one Workspace` });
-    }
-    if (errors.length > 0) {
-      throw new InvalidObject(`${label}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors, object: label, title: 'Invalid reference' });
-    }
-  }
-
-  private async dependantClosure(repo: Repositories, kind: KindName, namespace: string, name: string) {
-    const found = new Map<string, { kind: KindName; name: string; field: string; depth: number }>();
-    const visit = async (k: KindName, n: string, depth: number): Promise<void> => {
-      for (const d of await repo.objects.dependantsOf(k, namespace, n)) {
-        const key = `${d.kind}/${d.name}`;
-        if (found.has(key) || (d.kind === kind && d.name === name)) continue;
-        found.set(key, { ...d, depth });
-        await visit(d.kind, d.name, depth + 1);
-      }
-    };
-    await visit(kind, name, 1);
-    return [...found.values()];
-  }
 }
 
 /** A refusal of one object of a batch, saying which item it was. */
@@ -506,34 +434,6 @@ function itemProblem(index: number, error: unknown): unknown {
   const problem = error instanceof ValidationError ? Problem.fromValidation(error) : error;
   if (!(problem instanceof Problem)) return error;
   return new Problem(problem.status, problem.title, `items[${index}]: ${problem.message}`, { errors: problem.errors, ...(problem.object ? { object: problem.object } : {}), extra: { ...problem.extra, item: index } });
-}
-
-/** A declared User is also a runtime user (the one sign-ins find); its password and history stay with the runtime record. */
-async function syncDeclaredUser(repo: Repositories, user: UserObject, now: number): Promise<void> {
-  const { spec } = user;
-  await repo.users.upsert({
-    namespace: user.metadata.namespace!,
-    id: user.metadata.name,
-    organization: spec.organizationRef?.name ?? '',
-    connection: 'directory',
-    subject: user.metadata.name,
-    email: spec.email.toLowerCase(),
-    declaredAs: user.metadata.name,
-    profile: { name: spec.displayName, givenName: spec.givenName, familyName: spec.familyName, attributes: spec.attributes },
-    roles: spec.roles ?? [],
-    active: spec.active,
-    passwordHash: null,
-    createdAt: now,
-    updatedAt: now,
-    lastLoginAt: null,
-  });
-}
-
-/** Deleting the declaration deactivates the user; the record (and its audit trail) stays. Returns the user as it was. */
-async function retireDeclaredUser(repo: Repositories, namespace: string, name: string, now: number): Promise<UserRecord | undefined> {
-  const existing = await repo.users.find(namespace, name);
-  if (existing) await repo.users.upsert({ ...existing, declaredAs: null, active: false, updatedAt: now });
-  return existing;
 }
 
 function pickMeta(object: AnyObject) {

@@ -24,7 +24,7 @@ const pick = (...values: (string | undefined)[]) => values.find((v) => v !== und
  * each field on its own; never above what a parent organization ends up with (a session
  * length is a limit, so the parent's is a ceiling, as for token lifetimes), never above the
  * workspace's `guardrails.maxSession`, and the idle timeout never above the lifetime.
- * `chain`: the organization first, then its parents (api/effective.ts organizationChain).
+ * `chain`: the organization first, then its parents (api/organization-tree.ts organizationChain).
  */
 export function resolveSessions(chain: readonly OrganizationObject[], templates: ReadonlyMap<string, OrganizationTemplateObject>, workspace: WorkspaceObject | undefined): SessionPolicy {
   const max = workspace?.spec.guardrails?.maxSession;

@@ -4,7 +4,7 @@ import type { ClientSecrets } from '../clients/secrets.ts';
 import type { Clock } from '../clock.ts';
 import type { AdminGuard } from '../governance/guard.ts';
 import type { Role } from '../governance/policy.ts';
-import type { GovernanceService } from '../governance/routes.ts';
+import type { GovernanceService } from '../governance/service.ts';
 import type { Store } from '../store/index.ts';
 import type { FederationSetup } from '../federation-setup/setup.ts';
 import type { Passkeys } from '../passkeys/service.ts';

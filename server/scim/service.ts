@@ -1,41 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
-import type { IdPConnectionObject, OrganizationObject } from '../../api/index.ts';
 import type { IncomingMessage } from 'node:http';
 import { fingerprint, type RefusalAudit } from '../audit/refusals.ts';
-import { federatedUserId, routableEmail } from '../broker/provision.ts';
-import { emailDomain, organizationDomains } from '../broker/routing.ts';
+import { federatedUserId } from '../broker/provision.ts';
 import type { Clock } from '../clock.ts';
 import { endUserTokens } from '../governance/token-ends.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { IssuerSnapshot } from '../oidc/snapshot.ts';
-import type { Repositories, ScimGroupRecord, ScimUserRecord, Store, UserProfile, UserRecord } from '../store/index.ts';
+import type { Repositories, ScimGroupRecord, ScimUserRecord, Store, UserRecord } from '../store/index.ts';
 import { eraseUser } from '../users/erasure.ts';
+import { SCIM_MEDIA_TYPE, readScimBody } from './body.ts';
+import { type Caller, scimActor } from './caller.ts';
 import { resourceTypes, schemas, serviceProviderConfig, MAX_RESULTS } from './discovery.ts';
 import { ScimError, notFound } from './errors.ts';
 import { matches, parseFilter } from './filter.ts';
+import { refreshGroupClaims } from './group-claims.ts';
 import { applyPatch } from './patch.ts';
-import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, GroupInput, STORED_USER_ATTRIBUTES, USER_SCHEMA, UserInput, listResponse, pageOf, parseResource } from './resources.ts';
+import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, GroupInput, USER_SCHEMA, UserInput, listResponse, pageOf, parseResource } from './resources.ts';
 import type { ScimTokens } from './tokens.ts';
+import { admit, profileOf, storedAttributes, userResource } from './user-resource.ts';
 
-export const SCIM_MEDIA_TYPE = 'application/scim+json';
 const PREFIX = '/scim/v2';
-const BODY_LIMIT = 1024 * 1024;
 
 type Json = Record<string, unknown>;
-
-/** Who is calling: one IdPConnection of the issuer's organization, by its token. */
-interface Caller {
-  namespace: string;
-  organization: OrganizationObject;
-  connection: IdPConnectionObject;
-  snapshot: IssuerSnapshot;
-  /** `{issuer}/scim/v2`, for `meta.location`. */
-  base: string;
-  /** The audit actor: the connection. */
-  actor: string;
-}
 
 export interface ScimServiceOptions {
   store: Store;
@@ -48,9 +36,6 @@ export interface ScimServiceOptions {
   metrics?: Metrics | undefined;
   logger: Logger;
 }
-
-/** `scim:<connection>`: the actor of what a connection's provisioning does, and the mark on users it deactivated. */
-export const scimActor = (connection: string) => `scim:${connection}`;
 
 /**
  * The SCIM 2.0 service provider (RFC 7643/7644) at `{issuer}/scim/v2/` of each organization,
@@ -207,69 +192,7 @@ export class ScimService {
   }
 
   private async renderUser(repo: Repositories, caller: Caller, current: { user: UserRecord; scim: ScimUserRecord }): Promise<Json> {
-    return this.userResource(caller, current, await repo.scim.groupsOf(caller.namespace, current.user.id));
-  }
-
-  private userResource(caller: Caller, { user, scim }: { user: UserRecord; scim: ScimUserRecord }, groups: readonly { id: string; displayName: string }[]): Json {
-    const attributes = scim.resource;
-    return {
-      schemas: [USER_SCHEMA, ...(attributes[ENTERPRISE_SCHEMA] ? [ENTERPRISE_SCHEMA] : [])],
-      id: user.id,
-      ...(scim.externalId ? { externalId: scim.externalId } : {}),
-      userName: scim.userName,
-      ...attributes,
-      active: user.active,
-      groups: groups.map((g) => ({ value: g.id, display: g.displayName, $ref: `${caller.base}/Groups/${g.id}` })),
-      meta: { resourceType: 'User', created: new Date(scim.createdAt).toISOString(), lastModified: new Date(Math.max(scim.updatedAt, user.updatedAt)).toISOString(), location: `${caller.base}/Users/${user.id}` },
-    };
-  }
-
-  /**
-   * Checks a user resource against the organization's guardrails: userName and every email an
-   * plain address in one of the organization's email domains (422 naming the attribute).
-   */
-  private admit(caller: Caller, input: UserInput): { userName: string; email: string } {
-    const allowed = organizationDomains(caller.snapshot, caller.organization);
-    const check = (attribute: string, value: string): string => {
-      const email = routableEmail(value);
-      if (!email) throw new ScimError(422, 'invalidValue', `${attribute}: "${value}" is not a plain email address (name@domain)`);
-      const domain = emailDomain(email);
-      if (!domain || !allowed.includes(domain)) throw new ScimError(422, 'invalidValue', `${attribute}: ${email} is not in ${caller.organization.spec.displayName}'s email domains (${allowed.join(', ') || 'none declared'})`);
-      return email;
-    };
-    const userName = check('userName', input.userName);
-    const emails = (input.emails ?? []).map((e, i) => check(`emails[${i}].value`, e.value));
-    const primary = (input.emails ?? []).findIndex((e) => e.primary === true);
-    return { userName, email: emails[Math.max(primary, 0)] ?? userName };
-  }
-
-  private static stored(input: UserInput): Json {
-    const out: Json = {};
-    for (const key of STORED_USER_ATTRIBUTES) if (input[key] !== undefined && input[key] !== null) out[key] = input[key];
-    return out;
-  }
-
-  /** What tokens and ClaimMappings read of the user (`from: user.<attribute>`: department, employeeNumber, manager, …). */
-  private static profile(input: UserInput, existing: UserProfile | undefined): UserProfile {
-    const enterprise = input[ENTERPRISE_SCHEMA];
-    const attributes: Record<string, string> = {};
-    for (const key of ['employeeNumber', 'costCenter', 'organization', 'division', 'department'] as const) {
-      const v = enterprise?.[key];
-      if (typeof v === 'string' && v) attributes[key] = v;
-    }
-    const manager = enterprise?.manager;
-    const managerId = typeof manager === 'string' ? manager : manager?.value;
-    if (managerId) attributes.manager = managerId;
-    if (input.title) attributes.title = input.title;
-    const name = input.name?.formatted ?? input.displayName ?? ([input.name?.givenName, input.name?.familyName].filter(Boolean).join(' ') || undefined);
-    const { name: _n, givenName: _g, familyName: _f, attributes: _a, ...kept } = existing ?? {};
-    return {
-      ...kept,
-      ...(name ? { name } : {}),
-      ...(input.name?.givenName ? { givenName: input.name.givenName } : {}),
-      ...(input.name?.familyName ? { familyName: input.name.familyName } : {}),
-      ...(Object.keys(attributes).length ? { attributes } : {}),
-    };
+    return userResource(caller, current, await repo.scim.groupsOf(caller.namespace, current.user.id));
   }
 
   private async listUsers(ctx: Context, caller: Caller): Promise<void> {
@@ -285,7 +208,7 @@ export class ScimService {
     for (const scim of await store.scim.users(caller.namespace, connection)) {
       const user = users.get(scim.userId);
       if (!user) continue;
-      const rendered = this.userResource(caller, { user, scim }, groups.get(user.id) ?? []);
+      const rendered = userResource(caller, { user, scim }, groups.get(user.id) ?? []);
       if (!filter || matches(rendered, filter)) out.push(rendered);
     }
     this.answer(ctx, 200, listResponse(out, page));
@@ -293,7 +216,7 @@ export class ScimService {
 
   private async createUser(ctx: Context, caller: Caller): Promise<void> {
     const input = parseResource(UserInput, await readScimBody(ctx), 'User');
-    const { userName, email } = this.admit(caller, input);
+    const { userName, email } = admit(caller, input);
     const connection = caller.connection.metadata.name;
     const subject = input.externalId || userName;
     const now = this.options.clock.now();
@@ -314,7 +237,7 @@ export class ScimService {
         subject,
         email,
         declaredAs: existing?.declaredAs ?? null,
-        profile: ScimService.profile(input, existing?.profile),
+        profile: profileOf(input, existing?.profile),
         roles: existing?.roles ?? [...(caller.connection.spec.jit?.defaultRoles ?? [])],
         active: existing?.active ?? true,
         passwordHash: existing?.passwordHash ?? null,
@@ -323,7 +246,7 @@ export class ScimService {
         lastLoginAt: existing?.lastLoginAt ?? null,
       };
       await repo.users.upsert(user);
-      const scim: ScimUserRecord = { namespace: caller.namespace, userId: user.id, connection, userName, externalId: input.externalId ?? null, resource: ScimService.stored(input), createdAt: now, updatedAt: now };
+      const scim: ScimUserRecord = { namespace: caller.namespace, userId: user.id, connection, userName, externalId: input.externalId ?? null, resource: storedAttributes(input), createdAt: now, updatedAt: now };
       await repo.scim.putUser(scim);
       await repo.audit.append({ action: 'user.provisioned', actor: caller.actor, namespace: caller.namespace, organization: user.organization, kind: 'User', name: user.id, subject: user.id, data: { via: 'scim', connection, adopted: existing !== undefined } }, now);
       const after = await this.setActive(repo, caller, user, active, now);
@@ -367,14 +290,14 @@ export class ScimService {
         next = applyPatch(structuredClone(before), body, [ENTERPRISE_SCHEMA], USER_SCHEMA);
       }
       const input = parseResource(UserInput, next, 'User');
-      const { userName, email } = this.admit(caller, input);
+      const { userName, email } = admit(caller, input);
       // The upstream subject was fixed when the user was made (it is what sign-in finds the account by).
       const externalId = input.externalId ?? current.scim.externalId;
       if (current.scim.externalId !== null && externalId !== current.scim.externalId) throw new ScimError(400, 'mutability', 'externalId: cannot change once set (it is the subject the IdP signs the user in with)');
       if (userName !== current.scim.userName && (await repo.scim.userByName(caller.namespace, connection, userName))) throw new ScimError(409, 'uniqueness', `userName: ${userName} is already provisioned by this connection`);
-      const user: UserRecord = { ...current.user, email, profile: ScimService.profile(input, current.user.profile), updatedAt: now };
+      const user: UserRecord = { ...current.user, email, profile: profileOf(input, current.user.profile), updatedAt: now };
       await repo.users.upsert(user);
-      const scim: ScimUserRecord = { ...current.scim, userName, externalId, resource: ScimService.stored(input), updatedAt: now };
+      const scim: ScimUserRecord = { ...current.scim, userName, externalId, resource: storedAttributes(input), updatedAt: now };
       await repo.scim.putUser(scim);
       await repo.audit.append({ action: 'user.updated', actor: caller.actor, namespace: caller.namespace, organization: user.organization, kind: 'User', name: user.id, subject: user.id, data: { via: 'scim', connection, operation: patch ? 'patch' : 'replace' } }, now);
       const after = input.active === undefined ? user : await this.setActive(repo, caller, user, input.active, now);
@@ -438,28 +361,6 @@ export class ScimService {
     return ids;
   }
 
-  /**
-   * Keeps each user's `groups` (display names, for ClaimMappings) and the roles its groups give
-   * (the Organization's `groupRoles`, only roles the Workspace's `guardrails.groupRoles` allows)
-   * in step with its memberships. Roles the user held before a group gave them are never taken
-   * away when it leaves the group.
-   */
-  private async refreshGroupClaims(repo: Repositories, caller: Caller, userIds: Iterable<string>, now: number): Promise<void> {
-    const mappings = caller.organization.spec.groupRoles ?? [];
-    const allowed = caller.snapshot.workspace?.spec.guardrails?.groupRoles;
-    for (const userId of new Set(userIds)) {
-      const user = await repo.users.find(caller.namespace, userId);
-      if (!user) continue;
-      const groups = (await repo.scim.groupsOf(caller.namespace, userId)).map((g) => g.displayName);
-      const member = new Set(groups.map((g) => g.toLowerCase()));
-      const given = [...new Set(mappings.filter((m) => member.has(m.group.toLowerCase())).flatMap((m) => m.roles))].filter((r) => !allowed || allowed.includes(r));
-      const previous = user.profile.groupRoles ?? [];
-      const own = user.roles.filter((r) => !previous.includes(r));
-      const roles = [...new Set([...own, ...given])];
-      await repo.users.upsert({ ...user, roles, profile: { ...user.profile, groups, groupRoles: given.filter((r) => !own.includes(r)) }, updatedAt: now });
-    }
-  }
-
   private async listGroups(ctx: Context, caller: Caller): Promise<void> {
     const filter = typeof ctx.query.filter === 'string' && ctx.query.filter.trim() ? parseFilter(ctx.query.filter) : undefined;
     const page = pageOf(ctx.query, MAX_RESULTS);
@@ -485,7 +386,7 @@ export class ScimService {
       const group: ScimGroupRecord = { namespace: caller.namespace, id: randomUUID(), connection, displayName: input.displayName, externalId: input.externalId ?? null, createdAt: now, updatedAt: now };
       await repo.scim.putGroup(group);
       await repo.scim.addMembers(caller.namespace, group.id, members);
-      await this.refreshGroupClaims(repo, caller, members, now);
+      await refreshGroupClaims(repo, caller, members, now);
       await repo.audit.append({ action: 'group.provisioned', actor: caller.actor, namespace: caller.namespace, organization: caller.organization.metadata.name, data: { connection, group: group.id, displayName: group.displayName, members: members.length } }, now);
       return this.renderGroup(repo, caller, group);
     });
@@ -514,7 +415,7 @@ export class ScimService {
       await repo.scim.addMembers(caller.namespace, id, added);
       await repo.scim.removeMembers(caller.namespace, id, removed);
       // A renamed group renames the claim of every member.
-      await this.refreshGroupClaims(repo, caller, updated.displayName !== group.displayName ? [...after, ...removed] : [...added, ...removed], now);
+      await refreshGroupClaims(repo, caller, updated.displayName !== group.displayName ? [...after, ...removed] : [...added, ...removed], now);
       await repo.audit.append({ action: 'group.updated', actor: caller.actor, namespace: caller.namespace, organization: caller.organization.metadata.name, data: { connection, group: id, displayName: updated.displayName, added, removed } }, now);
       return this.renderGroup(repo, caller, updated);
     });
@@ -528,30 +429,9 @@ export class ScimService {
       const connection = caller.connection.metadata.name;
       const members = await repo.scim.members(caller.namespace, id);
       await repo.scim.deleteGroup(caller.namespace, id);
-      await this.refreshGroupClaims(repo, caller, members, now);
+      await refreshGroupClaims(repo, caller, members, now);
       await repo.audit.append({ action: 'group.deleted', actor: caller.actor, namespace: caller.namespace, organization: caller.organization.metadata.name, data: { connection, group: id, displayName: group.displayName, members: members.length } }, now);
     });
     this.answer(ctx, 204, undefined);
-  }
-}
-
-/** A SCIM request body: application/scim+json (or application/json), at most 1 MiB. */
-async function readScimBody(ctx: Context): Promise<unknown> {
-  const type = ctx.request.type;
-  if (type !== SCIM_MEDIA_TYPE && type !== 'application/json') throw new ScimError(415, undefined, `send ${SCIM_MEDIA_TYPE} (got ${type || 'no content-type'})`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) {
-      ctx.set('Connection', 'close');
-      throw new ScimError(413, undefined, `the body exceeds ${BODY_LIMIT} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new ScimError(400, 'invalidSyntax', 'the body is not valid JSON');
   }
 }

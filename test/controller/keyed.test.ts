@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseObject, type AnyObject } from '../../api/index.ts';
 import { AdminClient } from '../../client/admin-client.ts';
 import { ControllerLoop } from '../../controller/loop.ts';
-import { MANAGED_BY, Reconciler, keyOf, objectKey, parseKey, type DesiredState } from '../../controller/reconciler.ts';
+import { keyOf, objectKey, parseKey, type DesiredState } from '../../controller/desired-state.ts';
+import { MANAGED_BY } from '../../controller/ownership.ts';
+import { Reconciler } from '../../controller/reconciler.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NS, claimMapping, client, organization } from '../support/objects.ts';
 

@@ -4,7 +4,9 @@ import { parse as parseYaml } from 'yaml';
 import { exportFiles } from '../../cli/export.ts';
 import { AdminClient } from '../../client/admin-client.ts';
 import { ControllerLoop } from '../../controller/loop.ts';
-import { MANAGED_BY, Reconciler, TransientError, type DesiredState } from '../../controller/reconciler.ts';
+import type { DesiredState } from '../../controller/desired-state.ts';
+import { MANAGED_BY } from '../../controller/ownership.ts';
+import { Reconciler, TransientError } from '../../controller/reconciler.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { NS, accessPolicy, claimMapping, client, idp, organization, template, user, workspace } from '../support/objects.ts';
 

@@ -2,7 +2,7 @@ import { Problem } from '../../errors.ts';
 import { escapeHtml } from '../../oidc/html.ts';
 import { assignableRoles, type Role } from '../../governance/policy.ts';
 import { principalOf } from '../../governance/guard.ts';
-import type { presentUser } from '../../governance/routes.ts';
+import type { presentUser } from '../../governance/present.ts';
 import { portalPage, type PortalRequest } from '../page.ts';
 
 type ShownUser = ReturnType<typeof presentUser>;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../../client/admin-client.ts';
 import { startDirectoryController } from '../../../controller/directory-controller.ts';
-import { keyOf, objectKey } from '../../../controller/reconciler.ts';
+import { keyOf, objectKey } from '../../../controller/desired-state.ts';
 import { DirectorySource } from '../../../controller/sources/directory.ts';
 import { watchTree } from '../../../controller/sources/tree-watch.ts';
 import { startTestServer } from '../../support/server.ts';
