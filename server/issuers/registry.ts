@@ -140,7 +140,7 @@ export class IssuerRegistry {
       if (await this.own(ctx, issuer, pipeline, rest)) return;
       // Not ours after all (another grant, a document not kept yet): the provider answers it, from what was read of it.
       ctx.respond = false;
-      (pipeline.route.own === 'metadata' ? issuer.passing() : issuer).direct(ctx.req, ctx.res);
+      providerFor(issuer, pipeline).direct(ctx.req, ctx.res);
     });
     this.ownApp.on('error', (error: Error, ctx?: Context) => this.options.logger.debug(`${ctx?.method} ${ctx?.path}: ${error.message}`));
     this.ownCallback = this.ownApp.callback();
@@ -251,27 +251,24 @@ export class IssuerRegistry {
     if (route.own === 'metadata') {
       const document = this.metadata.of(issuer, route.name);
       if (document === undefined) return false;
-      setApiHeaders(ctx.res);
-      const answer = async () => {
+      await this.answerOwn(ctx, issuer, pipeline, rest, async () => {
         answerDocument(ctx, document);
         ctx.oidc = { route: route.name, entities: {} };
-      };
-      await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.reportOwn);
+      });
       return true;
     }
     // The client_credentials grant, at an organization's issuer; any other grant is the provider's.
     if (issuer.snapshot.organization === undefined) return false;
     const body = await readTokenBody(ctx.req);
     const request: TokenRequest = { headers: ctx.req.headers, body };
-    const grant = this.grantOf(issuer);
     // Decided before any gate runs, so that the gates run once, here or in the provider. A body
     // that could not be read is refused here as the provider refuses it.
-    if (body !== undefined && (!isClientCredentials(request) || grant.leaves(request))) {
+    if (body !== undefined && (!isClientCredentials(request) || this.grantOf(issuer).leaves(request))) {
       ctx.req = ctx.request.req = replayOf(ctx.req, body);
       return false;
     }
-    setApiHeaders(ctx.res);
-    const answer = async () => {
+    const grant = this.grantOf(issuer);
+    await this.answerOwn(ctx, issuer, pipeline, rest, async () => {
       const answered = await grant.answer(request);
       if (!answered) throw new Error('the client_credentials grant left a request it had taken');
       if (answered.error !== undefined) this.reportOwn(answered.error, ctx);
@@ -279,9 +276,14 @@ export class IssuerRegistry {
       ctx.status = answered.status;
       ctx.body = answered.body;
       ctx.oidc = answered.oidc;
-    };
-    await withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.reportOwn);
+    });
     return true;
+  }
+
+  /** An answer of our own, under the API header policy, problem+json and the route's gates, as the provider's middleware runs them. */
+  private answerOwn(ctx: Context, issuer: Issuer, pipeline: Pipeline, rest: string, answer: () => Promise<void>): Promise<void> {
+    setApiHeaders(ctx.res);
+    return withProblems(ctx, () => this.gates.run(ctx, answer, issuer, pipeline, rest), this.reportOwn);
   }
 
   private grantOf(issuer: Issuer): ClientCredentialsGrant {
@@ -345,13 +347,16 @@ export class IssuerRegistry {
     // metadata document it answers is kept, to be answered again without it.
     const report = this.report(issuer);
     const { gates, routes, metadata } = this;
-    provider.use(async (ctx, next) => {
+    provider.use((ctx, next) => {
       const pipeline = routes.match(ctx.path);
       const { route } = pipeline;
       if (route.api) setApiHeaders(ctx.res);
       else setPageHeaders(ctx.res);
-      await withProblems(ctx, () => gates.run(ctx, next, issuer, pipeline), report);
-      if (route.own === 'metadata' && ctx.status === 200 && ctx.method === 'GET') metadata.remember(issuer, route.name, ctx);
+      const answered = withProblems(ctx, () => gates.run(ctx, next, issuer, pipeline), report);
+      if (route.own !== 'metadata') return answered;
+      return answered.then(() => {
+        if (ctx.status === 200 && ctx.method === 'GET') metadata.remember(issuer, route.name, ctx);
+      });
     });
     // Both copy the provider's middleware list: made after it is complete.
     return { provider, mounted: mount(snapshot.path, provider), direct: provider.callback() };
@@ -367,7 +372,7 @@ export class IssuerRegistry {
       if (await this.page(ctx, issuer, rest, pipeline.route.pages ?? [])) return;
     }
     if (pipeline.route.own && (await this.own(ctx, issuer, pipeline, rest))) return;
-    await (pipeline.route.own === 'metadata' ? issuer.passing() : issuer).mounted(ctx, next);
+    await providerFor(issuer, pipeline).mounted(ctx, next);
   }
 
   /** The route's pages (the broker's, the sign-in and password pages); false when none answers `rest`. */
@@ -391,6 +396,14 @@ export class IssuerRegistry {
       ...(this.recovery ? { recovery: this.recovery } : {}),
     });
   }
+}
+
+/**
+ * Which provider answers what an `own` row left to it: a metadata document not kept yet is
+ * answered by a passing provider (it is kept after), anything else by the issuer's pooled one.
+ */
+function providerFor(issuer: Issuer, pipeline: Pipeline): ProviderHalf | Issuer {
+  return pipeline.route.own === 'metadata' ? issuer.passing() : issuer;
 }
 
 /** Already allowed (http, https), or never a place for a form to go (script and local content). */
