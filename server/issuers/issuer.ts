@@ -21,6 +21,16 @@ export function displayName(snapshot: IssuerSnapshot): string {
   return snapshot.chain[0]?.spec.displayName ?? snapshot.organization ?? snapshot.namespace;
 }
 
+/**
+ * A metadata document as the provider answered it (metadata.ts): JWKS is
+ * `application/jwk-set+json`, discovery `application/json`. Its JSON kept encoded: a string
+ * would be encoded again on every answer.
+ */
+export interface KeptDocument {
+  type: string;
+  body: Buffer;
+}
+
 /** An issuer's oidc-provider and the two ways a request reaches it. */
 export interface ProviderHalf {
   provider: Provider;
@@ -65,7 +75,7 @@ export class Issuer implements IssuerParts {
    * The discovery document its provider answered, answered again without it (metadata.ts).
    * Fields, not WeakMaps beside the issuer: ten thousand ephemerons cost every collection.
    */
-  discovery: { type: string; body: Buffer } | undefined;
+  discovery: KeptDocument | undefined;
   /** Its client_credentials grant, made on its first token request (~2.6 KiB). */
   grant: ClientCredentialsGrant | undefined;
   #half: ProviderHalf | undefined;
@@ -105,11 +115,6 @@ export class Issuer implements IssuerParts {
   passing(): ProviderHalf {
     if (this.#half) return this.#built();
     return this.#make(this);
-  }
-
-  /** Whether its provider is live now (nothing is built by asking). */
-  get live(): boolean {
-    return this.#half !== undefined;
   }
 
   /** Lets its provider go (the pool is full, or the issuer is no longer current). */

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { KeyRing } from '../oidc/keys.ts';
-import type { Issuer } from './issuer.ts';
+import type { Issuer, KeptDocument } from './issuer.ts';
 
 /**
  * The metadata documents an issuer's provider answered, kept to be answered again without it:
@@ -11,7 +11,7 @@ import type { Issuer } from './issuer.ts';
  */
 export class IssuerMetadata {
   /** A handful of rings (one per namespace and algorithm): a WeakMap costs nothing here. */
-  private readonly jwks = new WeakMap<KeyRing, Document>();
+  private readonly jwks = new WeakMap<KeyRing, KeptDocument>();
 
   /** Keeps what the provider answered with 200 to a GET of the route `name` (its body and media type). */
   remember(issuer: Issuer, name: string, ctx: Context): void {
@@ -20,22 +20,13 @@ export class IssuerMetadata {
     else if (name === 'jwks') this.jwks.set(issuer.ring, document);
   }
 
-  of(issuer: Issuer, name: string): Document | undefined {
+  of(issuer: Issuer, name: string): KeptDocument | undefined {
     return name === 'discovery' ? issuer.discovery : name === 'jwks' ? this.jwks.get(issuer.ring) : undefined;
   }
 }
 
-/**
- * A document as the provider answered it: JWKS is `application/jwk-set+json`, discovery
- * `application/json`. Its JSON kept encoded: a string would be encoded again on every answer.
- */
-export interface Document {
-  type: string;
-  body: Buffer;
-}
-
 /** Answers a kept document as the provider answers it: open to every origin (its `cors.open`). */
-export function answerDocument(ctx: Context, document: Document): void {
+export function answerDocument(ctx: Context, document: KeptDocument): void {
   ctx.vary('Origin');
   ctx.set('Access-Control-Allow-Origin', ctx.get('Origin') || '*');
   ctx.status = 200;
