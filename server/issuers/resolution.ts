@@ -2,8 +2,6 @@ import type { Context } from 'koa';
 import { issuerPath } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
 
-/** Issuer URLs kept made (all start again beyond it: organizations deleted leave theirs behind). */
-const MAX_URLS = 100_000;
 /** Which issuer a request is for, once its path (and Host) are read. */
 export interface Resolved {
   namespace: string;
@@ -134,33 +132,15 @@ export class IssuerResolution {
   }
 
   /** PUBLIC_URL without its trailing slashes (it is read each time: it may be set after listening). */
-  /** Issuer URLs already made, by namespace and organization ('' for the namespace's own issuer). */
-  private urls: { base: string; count: number; byNamespace: Map<string, Map<string, string>> } = { base: '', count: 0, byNamespace: new Map() };
-
   private publicBase(): string {
     const publicUrl = this.options.publicUrl();
     if (this.base.publicUrl !== publicUrl) this.base = { publicUrl, trimmed: publicUrl.replace(/\/+$/, '') };
     return this.base.trimmed;
   }
 
-  /**
-   * The identifier of a namespace's or organization's issuer on PUBLIC_URL (its cache key too).
-   * Made once per issuer and handed out again: a URL built per request would be flattened and
-   * hashed on every cache lookup, while these names' own hashes are already cached (the lookups
-   * that resolved them), and so is the URL's after its first use.
-   */
+  /** The identifier of a namespace's or organization's issuer on PUBLIC_URL (its cache key too). */
   canonicalUrl(namespace: string, organization: string | undefined): string {
-    const base = this.publicBase();
-    if (this.urls.base !== base || this.urls.count > MAX_URLS) this.urls = { base, count: 0, byNamespace: new Map() };
-    let byOrganization = this.urls.byNamespace.get(namespace);
-    if (!byOrganization) this.urls.byNamespace.set(namespace, (byOrganization = new Map()));
-    const key = organization ?? '';
-    let url = byOrganization.get(key);
-    if (url === undefined) {
-      byOrganization.set(key, (url = `${base}${issuerPath(namespace, organization)}`));
-      this.urls.count++;
-    }
-    return url;
+    return `${this.publicBase()}${issuerPath(namespace, organization)}`;
   }
 
   async resolve(path: string): Promise<Resolved | undefined> {
