@@ -54,7 +54,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const canonical = new URL(issuer).pathname !== '/';
   const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
   const byClientId = new Map(snapshot.clients.map((c) => [c.clientId, c]));
-  // At the shared issuer the ID token carries the signed-in user's organization's claims: any organization's may appear.
+  // At the shared issuer the ID token carries the signed-in user's organization's claims, whichever organization that is.
   const subjects =
     snapshot.organization === undefined
       ? [...snapshot.organizations.keys()]
