@@ -303,7 +303,10 @@ export class AuditRepository {
     if (q.before !== undefined) where.push('seq < ?'), params.push(q.before);
     if (q.after !== undefined) where.push('seq > ?'), params.push(q.after);
     params.push(Math.min(Math.max(q.limit ?? 100, 1), 1000));
-    const rows = await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.ascending ? 'ASC' : 'DESC'} LIMIT ?`, params);
+    // SQLite's planner (statistics or not) would walk a whole namespace newest first rather than sort a few organizations' records.
+    const byOrganization = q.namespace !== undefined && (q.organization !== undefined || q.organizations !== undefined);
+    const indexedBy = byOrganization && this.db.dialect === 'sqlite' ? ' INDEXED BY audit_organization' : '';
+    const rows = await this.db.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit${indexedBy} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.ascending ? 'ASC' : 'DESC'} LIMIT ?`, params);
     return rows.map(toChainRecord);
   }
 

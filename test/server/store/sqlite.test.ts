@@ -1,7 +1,8 @@
 /**
  * What the embedded SQLite backend does beyond the shared store specification: it never
- * blocks the event loop waiting for another connection's write lock, and it leaves the
- * copying of the write-ahead log into the database file to a thread of its own.
+ * blocks the event loop waiting for another connection's write lock, it leaves the
+ * copying of the write-ahead log into the database file to a thread of its own, and it reads
+ * the audit log newest first from an index in order.
  */
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync, statSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { endianness } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { Store } from '../../../server/store/index.ts';
+import { type AuditQuery, AuditRepository } from '../../../server/store/repositories/audit.ts';
+import type { SqlValue } from '../../../server/store/sql.ts';
 import { MIGRATIONS, migrate } from '../../../server/store/migrations.ts';
 import { SqliteDriver } from '../../../server/store/sqlite.ts';
 import { WalCheckpointer, type CheckpointProgress } from '../../../server/store/wal-checkpointer.ts';
@@ -115,8 +118,36 @@ describe('the SQLite audit table', () => {
   it('keeps records under their sequence number as rowid, with no second copy of it in an index', async () => {
     const driver = new SqliteDriver(await tempFile());
     await migrate(driver);
-    expect(await indexes(driver)).toEqual(['audit_actor', 'audit_at', 'audit_client', 'audit_organization']);
+    expect(await indexes(driver)).toEqual(['audit_at', 'audit_namespace', 'audit_organization']);
     await driver.close();
+  });
+
+  it('reads a namespace, or a few of its organizations, newest first from an index in order: no sort of the namespace', async () => {
+    const driver = new SqliteDriver(await tempFile());
+    await migrate(driver);
+    const plans: string[] = [];
+    // Each query the repository sends, explained with its own parameters.
+    const explaining = {
+      dialect: driver.dialect,
+      run: (sql: string, params?: readonly SqlValue[]) => driver.run(sql, params),
+      async all<Row extends object>(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+        plans.push((await driver.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => r.detail).join(' | '));
+        return driver.all<Row>(sql, params);
+      },
+    };
+    const audit = new AuditRepository(explaining);
+    const plan = async (q: AuditQuery) => {
+      plans.length = 0;
+      await audit.query(q);
+      return plans[0];
+    };
+    expect(await plan({ namespace: 'blixit' })).toBe('SEARCH audit USING INDEX audit_namespace (namespace=?)');
+    expect(await plan({ namespace: 'blixit', actor: 'alice', client: 'forge.portal' })).toBe('SEARCH audit USING INDEX audit_namespace (namespace=?)');
+    expect(await plan({ namespace: 'blixit', ascending: true, after: 10 })).toBe('SEARCH audit USING INDEX audit_namespace (namespace=? AND seq>?)');
+    // An organization: its own records in order. Several (with sub-organizations): theirs, then sorted, however large the namespace.
+    expect(await plan({ namespace: 'blixit', organization: 'forge' })).toBe('SEARCH audit USING INDEX audit_organization (namespace=? AND organization=?)');
+    expect(await plan({ namespace: 'blixit', organizations: ['forge'], actor: 'alice' })).toBe('SEARCH audit USING INDEX audit_organization (namespace=? AND organization=?)');
+    expect(await plan({ namespace: 'blixit', organizations: ['forge', 'forge-emea'] })).toBe('SEARCH audit USING INDEX audit_organization (namespace=? AND organization=?) | USE TEMP B-TREE FOR ORDER BY');
   });
 
   it('is rebuilt from a store of schema 8 with every record, index and link of the chain kept', async () => {
@@ -125,7 +156,7 @@ describe('the SQLite audit table', () => {
     // Every other migration (the audit head's keying columns, 10, are read by this release's appends; later ones by its repositories).
     await migrate(
       driver,
-      MIGRATIONS.filter((m) => m.version !== 9),
+      MIGRATIONS.filter((m) => m.version !== 9 && m.version !== 17),
     );
     expect(await indexes(driver)).toContain('sqlite_autoindex_audit_1');
     const store = new Store(driver);
@@ -134,8 +165,8 @@ describe('the SQLite audit table', () => {
     }
     const before = await store.audit.query({ limit: 100 });
 
-    expect(await migrate(driver)).toEqual([9]);
-    expect(await indexes(driver)).toEqual(['audit_actor', 'audit_at', 'audit_client', 'audit_organization']);
+    expect(await migrate(driver)).toEqual([9, 17]);
+    expect(await indexes(driver)).toEqual(['audit_at', 'audit_namespace', 'audit_organization']);
     expect(await store.audit.query({ limit: 100 })).toEqual(before);
     expect(await store.verifyAudit()).toMatchObject({ ok: true, records: 25 });
     expect((await store.audit.query({ actor: 'client-1', limit: 100 })).map((r) => r.seq)).toEqual([23, 20, 17, 14, 11, 8, 5, 2]);
