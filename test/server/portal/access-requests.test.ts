@@ -76,6 +76,17 @@ async function linkTo(to: string): Promise<string> {
 /** Opens `url` in a fresh browser, signing in to the portal on the way as `email`; returns the page it ends on. */
 const openAs = (url: string, email: string) => openSignedIn(url, email, PASSWORD);
 
+/** Opens a pending request's page by its link as `email`, checking it is there and shows `texts`. */
+async function openPending(link: string, email: string, texts: string[]) {
+  const page = await openAs(link, email);
+  expect(page.url).toBe(link);
+  expect(page.res.status).toBe(200);
+  const shown = await text(new Response(page.html));
+  for (const t of texts) expect(shown).toContain(t);
+  expect(page.html).toContain('id="request-state"><span class="badge warn">pending</span>');
+  return page;
+}
+
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
 
 describe('the approvers hear of a request with a link to it', () => {
@@ -89,13 +100,7 @@ describe('the approvers hear of a request with a link to it', () => {
   });
 
   it('opens, once signed in, on the request: who asks, for what, and the decision forms', async () => {
-    const page = await openAs(link, 'olga@forge.example');
-    expect(page.url).toBe(link);
-    expect(page.res.status).toBe(200);
-    const shown = await text(new Response(page.html));
-    expect(shown).toContain('dana@forge.example');
-    expect(shown).toContain('orders:write');
-    expect(page.html).toContain('id="request-state"><span class="badge warn">pending</span>');
+    const page = await openPending(link, 'olga@forge.example', ['dana@forge.example', 'orders:write']);
     expect(page.html).toContain('id="approve"');
     // Listed among the organization's requests, linking to it.
     const list = await page.browser.fetch(`${portal('forge')}/access-requests`);
@@ -157,13 +162,7 @@ describe('a workspace user named as an approver', () => {
     // Forge's own approver still gets the organization's page.
     expect(await linkTo('olga@forge.example')).toBe(`${portal('forge')}/access-requests/${id}`);
 
-    const page = await openAs(link, 'wendy@blixit.example');
-    expect(page.url).toBe(link);
-    expect(page.res.status).toBe(200);
-    const shown = await text(new Response(page.html));
-    expect(shown).toContain('ivy@forge.example');
-    expect(shown).toContain('forge');
-    expect(page.html).toContain('id="request-state"><span class="badge warn">pending</span>');
+    const page = await openPending(link, 'wendy@blixit.example', ['ivy@forge.example', 'forge', 'orders:admin']);
     // Not a workspace administrator: no overview, only the requests it decides.
     expect(page.html).not.toContain('>Organizations<');
     const home = await page.browser.follow(`${workspacePortal()}/`);

@@ -44,16 +44,9 @@ backends.each('the risk repository', (backend) => {
   describe("a client's learned addresses", () => {
     it('are forgotten in both owner forms, and nothing else: not a client whose name starts the same, not a same-named user', async () => {
       const store = await open(await backend.fresh());
-      const rows = [
-        ['acme', 'address', 'hub'],
-        ['acme', 'address', 'hub forge'],
-        ['acme', 'address', 'hub cascade'],
-        ['acme', 'address', 'hubble'],
-        ['acme', 'address', 'hubble forge'],
-        ['acme', 'device', 'hub'],
-        ['other', 'address', 'hub'],
-      ] as const;
-      for (const [namespace, kind, owner] of rows) await store.risk.remember(namespace, kind, owner, `seen by ${owner}`, 1000);
+      for (const owner of ['hub', 'hub forge', 'hub cascade', 'hubble', 'hubble forge']) await store.risk.remember('acme', 'address', owner, `seen by ${owner}`, 1000);
+      await store.risk.remember('acme', 'device', 'hub', 'd-of-a-user-named-hub', 1000);
+      await store.risk.remember('other', 'address', 'hub', '192.0.2.6', 1000);
       expect(await store.risk.forgetClient('acme', 'hub')).toBe(3);
       for (const owner of ['hub', 'hub forge', 'hub cascade']) expect(await store.risk.seen('acme', 'address', owner)).toEqual([]);
       expect(await store.risk.seen('acme', 'address', 'hubble')).toHaveLength(1);
