@@ -5,7 +5,7 @@
  * `npm run gen:pulumi-schema` writes provider/schema.json and a spec fails while that file is stale.
  */
 import { KINDS, type KindDefinition, type KindName } from '../api/index.ts';
-import { zodToStructural, type JSONSchemaProps } from '../api/crd.ts';
+import { zodToStructural, type JSONSchemaProps } from '../api/structural-schema.ts';
 import { OWNED_BY_ORGANIZATION } from './logic.ts';
 
 export const PACKAGE = 'gatehouse';

@@ -3,13 +3,14 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { duration, durationSeconds, type AccessPolicyObject, type ClientObject, type OrganizationObject } from '../../api/index.ts';
 import { readBody } from '../http/body.ts';
-import { Problem, badRequest } from '../errors.ts';
+import { Problem, badRequest, notFound } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { approversOf, gatedScopes } from '../oidc/approval.ts';
 import { contractsEnd } from '../oidc/lifetimes.ts';
 import type { AccessRequestRecord, AccessRequestState, Store } from '../store/index.ts';
 import { STATES, auditDecision as audit, isApprover, iso, notifyDecision, presentRequest } from './access-requests.ts';
 import { principalOf, type AdminGuard } from './guard.ts';
+import type { Principal } from './policy.ts';
 import { chainFor, loadNamespace } from './organizations.ts';
 import { label, parseBody } from './params.ts';
 
@@ -20,6 +21,32 @@ const Approve = z.strictObject({ for: duration.refine((d) => !duration.safeParse
 const Decide = z.strictObject({ note }).optional();
 
 export type AccessDecision = 'approve' | 'deny' | 'revoke';
+
+interface Declarations {
+  policies: AccessPolicyObject[];
+  organizations: ReadonlyMap<string, OrganizationObject>;
+  clients: ReadonlyMap<string, ClientObject>;
+}
+
+const isRequester = (principal: Principal, r: AccessRequestRecord) => principal.kind === 'user' && principal.namespace === r.namespace && principal.userId === r.userId;
+
+/** The scopes of `r` a policy still gates, each with the policies whose approvers decide it. */
+function governedScopes(d: Declarations, r: AccessRequestRecord): [string, AccessPolicyObject[]][] {
+  const gated = gatedScopes(d.organizations, d.policies, r.organization, d.clients.get(r.clientId));
+  return r.scopes.filter((s) => gated.has(s)).map((s) => [s, gated.get(s)!]);
+}
+
+/** Why the principal is not an approver of every one of those scopes; undefined when it is. */
+function notAnApprover(principal: Principal, governed: readonly [string, AccessPolicyObject[]][]): string | undefined {
+  const [scope, from] = governed.find(([, policies]) => !isApprover(principal, approversOf(policies))) ?? [];
+  return scope === undefined ? undefined : `you are not an approver of scope ${scope}: AccessPolicy ${from!.map((p) => p.metadata.name).join(', ')} declares spec.approvers`;
+}
+
+/** Whether the principal approves, denies or revokes `r` as a declared approver (a request no policy gates any more is nobody's to approve). */
+function decidesIt(principal: Principal, r: AccessRequestRecord, d: Declarations): boolean {
+  const governed = governedScopes(d, r);
+  return !isRequester(principal, r) && governed.length > 0 && notAnApprover(principal, governed) === undefined;
+}
 
 /**
  * Listing and deciding access requests with the admin API's guardrails (only declared
@@ -35,6 +62,17 @@ export function accessRequestService(options: { store: Store; clock: Clock; guar
     return found;
   };
 
+  /** What a decision reads of the namespace's declarations: its AccessPolicies, Organizations and Clients (by client id). */
+  const declarationsOf = async (namespace: string): Promise<Declarations> => {
+    const objects = await store.objects.list({ namespace });
+    const of = <T>(kind: string) => objects.filter((o) => o.object.kind === kind).map((o) => o.object as T);
+    return {
+      policies: of<AccessPolicyObject>('AccessPolicy'),
+      organizations: new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, o])),
+      clients: new Map(of<ClientObject>('Client').map((c) => [`${c.metadata.name}.${namespace}`, c])),
+    };
+  };
+
   /**
    * Only a declared approver of every scope of the request decides it, and never the user who
    * asked. A scope no policy gates any more (the declaration changed) needs no approver; a
@@ -43,26 +81,17 @@ export function accessRequestService(options: { store: Store; clock: Clock; guar
   const mayDecide = async (ctx: Context, r: AccessRequestRecord, decision: AccessDecision): Promise<void> => {
     const principal = principalOf(ctx);
     const target = { namespace: r.namespace, organization: r.organization };
-    if (principal.kind === 'user' && principal.namespace === r.namespace && principal.userId === r.userId) {
+    if (isRequester(principal, r)) {
       await guard.refuse(ctx, `access request ${r.id} is your own: another approver must ${decision} it`, 'accessrequests.decide', target);
     }
-    const objects = await store.objects.list({ namespace: r.namespace });
-    const policies = objects.filter((o) => o.object.kind === 'AccessPolicy').map((o) => o.object as AccessPolicyObject);
-    const client = objects.find((o) => o.object.kind === 'Client' && `${o.object.metadata.name}.${r.namespace}` === r.clientId)?.object as ClientObject | undefined;
-    const organizations = new Map(objects.filter((o) => o.object.kind === 'Organization').map((o) => [o.object.metadata.name, o.object as OrganizationObject]));
-    const gated = gatedScopes(organizations, policies, r.organization, client);
-    const governed = r.scopes.filter((s) => gated.has(s));
+    const governed = governedScopes(await declarationsOf(r.namespace), r);
     if (governed.length === 0) {
       if (decision === 'approve') throw new Problem(409, 'Conflict', `no AccessPolicy of organization ${r.organization} asks for approval of ${r.scopes.join(', ')} for client ${r.clientId} any more; nothing to approve`);
       await guard.require(ctx, 'lifecycle.write', target);
       return;
     }
-    for (const scope of governed) {
-      const from = gated.get(scope)!;
-      if (!isApprover(principal, approversOf(from))) {
-        await guard.refuse(ctx, `you are not an approver of scope ${scope}: AccessPolicy ${from.map((p) => p.metadata.name).join(', ')} declares spec.approvers`, 'accessrequests.decide', target);
-      }
-    }
+    const refusal = notAnApprover(principal, governed);
+    if (refusal) await guard.refuse(ctx, refusal, 'accessrequests.decide', target);
   };
 
   const list = async (ctx: Context, namespace: string, organization: string, state: unknown) => {
@@ -116,7 +145,34 @@ export function accessRequestService(options: { store: Store; clock: Clock; guar
     return presentRequest((await store.accessRequests.find(namespace, r.id))!, now);
   };
 
-  return { list, find, decide };
+  /**
+   * The requests of any organization of the namespace that the principal decides (a declared
+   * approver of every scope a policy still gates, not the requester): what a workspace user
+   * named in `approvers.users` sees in the workspace portal. Nothing else is listed.
+   */
+  const decidable = async (ctx: Context, namespace: string) => {
+    await guard.require(ctx, 'accessrequests.decide', { namespace, organization: null });
+    const principal = principalOf(ctx);
+    const declarations = await declarationsOf(namespace);
+    const now = clock.now();
+    return (await store.accessRequests.list(namespace)).filter((r) => decidesIt(principal, r, declarations)).map((r) => presentRequest(r, now));
+  };
+
+  /** One request the principal decides; any other is refused (audited), a missing one is a 404. */
+  const findDecidable = async (ctx: Context, namespace: string, id: string) => {
+    await guard.require(ctx, 'accessrequests.decide', { namespace, organization: null });
+    const found = /^ar-[0-9a-f]{18}$/.test(id) ? await store.accessRequests.find(namespace, id) : undefined;
+    if (!found) throw notFound(`access request ${id} does not exist in namespace ${namespace}`);
+    const principal = principalOf(ctx);
+    const declarations = await declarationsOf(namespace);
+    if (!decidesIt(principal, found, declarations)) {
+      const why = isRequester(principal, found) ? 'it is your own' : (notAnApprover(principal, governedScopes(declarations, found)) ?? 'no AccessPolicy asks for approval of its scopes any more');
+      await guard.refuse(ctx, `access request ${id} of organization ${found.organization} is not one you decide: ${why}`, 'accessrequests.read', { namespace, organization: found.organization });
+    }
+    return presentRequest(found, clock.now());
+  };
+
+  return { list, find, decide, decidable, findDecidable };
 }
 
 export type AccessRequestService = ReturnType<typeof accessRequestService>;

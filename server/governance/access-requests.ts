@@ -12,7 +12,7 @@ import { enqueueForUser } from '../notifications/outbox.ts';
  * The admin routes are in access-request-routes.ts.
  */
 
-/** Where a request's own page is under an organization's portal (server/portal/pages/access-requests.ts): what the approvers' message links to. */
+/** Where a request's own page is under an organization's portal, or the workspace portal for workspace approvers (server/portal/pages/access-requests.ts): what the approvers' message links to. */
 export const accessRequestPath = (id: string) => `access-requests/${encodeURIComponent(id)}`;
 
 export const STATES = ['pending', 'approved', 'denied', 'revoked', 'expired'] as const satisfies readonly AccessRequestState[];

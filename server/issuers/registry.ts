@@ -390,6 +390,7 @@ export class IssuerRegistry {
       clock: this.options.clock,
       audit: this.options.audit,
       limiter: this.limiter,
+      publicUrl: this.options.publicUrl,
       trustedProxies: this.options.trustedProxies,
       ...(admitUser ? { admitUser } : {}),
       ...(broker ? { complete: broker.completer(brokered), passkeyOffer: broker.passkeyOffer(brokered), device: (c: Context) => broker.device(c, snapshot) } : {}),

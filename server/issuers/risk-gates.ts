@@ -1,19 +1,20 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import type { EffectiveSettings } from '../../api/effective.ts';
-import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+import type { IssuerSnapshot, SnapshotClient } from '../oidc/snapshot.ts';
 import { DECISION_ACTIONS, type RiskEngine } from '../risk/engine.ts';
 import { signalsOf } from '../risk/signals.ts';
 import type { Answered, GateOptions } from './gates.ts';
 import { displayName, type Issuer } from './issuer.ts';
 
-/** Each snapshot's client_id → Client name, made once. */
-const clientNames = new WeakMap<IssuerSnapshot, Map<string, string>>();
-function clientName(snapshot: IssuerSnapshot, clientId: string): string | undefined {
-  let names = clientNames.get(snapshot);
-  if (!names) clientNames.set(snapshot, (names = new Map(snapshot.clients.map((c) => [c.clientId, c.object.metadata.name]))));
-  return names.get(clientId);
+/** Each snapshot's client_id → Client, made once. */
+const clientsById = new WeakMap<IssuerSnapshot, Map<string, SnapshotClient>>();
+function clientOf(snapshot: IssuerSnapshot, clientId: string): SnapshotClient | undefined {
+  let clients = clientsById.get(snapshot);
+  if (!clients) clientsById.set(snapshot, (clients = new Map(snapshot.clients.map((c) => [c.clientId, c]))));
+  return clients.get(clientId);
 }
+const clientName = (snapshot: IssuerSnapshot, clientId: string) => clientOf(snapshot, clientId)?.object.metadata.name;
 
 /** The client_id of an HTTP Basic client authentication (RFC 6749 §2.3.1: form-encoded), without verifying anything. */
 function basicClientId(header: string | undefined): string | undefined {
@@ -106,13 +107,14 @@ export class RiskGates {
 
   private async judgeGrant(ctx: Context, issuer: Issuer, clientId: string, grant: string, risk: RiskEngine, policy: Policy): Promise<boolean> {
     const { snapshot } = issuer;
-    const name = clientName(snapshot, clientId);
+    const client = clientOf(snapshot, clientId);
     const { organization, settings, shared } = policy;
-    if (name === undefined) return false;
+    if (client === undefined) return false;
+    const name = client.object.metadata.name;
     // Refused and audited as such: nothing after it runs.
     if (risk.anySuspended() && (await this.refuseSuspended(ctx, issuer, clientId))) return true;
     const signals = signalsOf(ctx.req, this.options.trustedProxies);
-    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings, client: name, grant, ip: signals.ip, ...(shared ? { tenant: organization } : {}) });
+    const decision = await risk.grant({ namespace: snapshot.namespace, organization, settings, client: name, incarnation: client.uid, grant, ip: signals.ip, ...(shared ? { tenant: organization } : {}) });
     if (!decision || decision.score === 0) return false;
     // A workspace client serves every organization's users: one organization's policy denies its own user's grant, never pauses the client for all.
     const action = shared && decision.action === 'suspendClient' ? 'deny' : decision.action;

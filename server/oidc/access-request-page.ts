@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
+import { issuerPath } from '../../api/index.ts';
 import type { Clock } from '../clock.ts';
 import type { AccessRequestRecord, Store } from '../store/index.ts';
 import { approvalScopes, approversOf, scopesToRequest } from './approval.ts';
@@ -24,7 +25,7 @@ export const newRequestId = () => `ar-${randomBytes(9).toString('hex')}`;
  * go on without the scope. It is not a refusal: the user still reaches the application with
  * everything else, and gets the scope at a sign-in after the approval.
  */
-export async function accessRequestPage(ctx: Context, provider: Provider, snapshot: IssuerSnapshot, details: Details, deps: { store: Store; clock: Clock }): Promise<void> {
+export async function accessRequestPage(ctx: Context, provider: Provider, snapshot: IssuerSnapshot, details: Details, deps: { store: Store; clock: Clock; publicUrl: () => string }): Promise<void> {
   const uid = details.uid;
   const accountId = details.session?.accountId;
   const user = accountId ? await deps.store.users.find(snapshot.namespace, accountId) : undefined;
@@ -64,11 +65,13 @@ export async function accessRequestPage(ctx: Context, provider: Provider, snapsh
       const approvers = approversOf(missing.flatMap((s) => gated.get(s) ?? []));
       const candidates = [...(await repo.users.list(snapshot.namespace, user.organization ? [user.organization] : [])), ...(await repo.users.list(snapshot.namespace, [''])).filter((u) => approvers.users.includes(u.id))];
       const recipients = candidates.filter((u) => u.active && u.id !== user.id && (approvers.users.includes(u.id) || u.roles.some((r) => (approvers.roles as string[]).includes(r))));
-      // The request's own page in its organization's portal (at the shared issuer: the organization's issuer path under it).
+      // The request's own page where each approver signs in: its organization's portal (at the shared issuer: the organization's
+      // issuer path under it), or, for a workspace user, the workspace portal, which lists only the requests it decides.
       const issuer = provider.issuer.replace(/\/+$/, '');
-      const portal = `${snapshot.organization || !user.organization ? issuer : `${issuer}/${user.organization}`}/portal`;
-      const link = `${portal}/${accessRequestPath(made.id)}`;
+      const organizationPortal = `${snapshot.organization || !user.organization ? issuer : `${issuer}/${user.organization}`}/portal`;
+      const workspacePortal = `${deps.publicUrl().replace(/\/+$/, '')}${issuerPath(snapshot.namespace)}/portal`;
       for (const approver of new Map(recipients.map((u) => [u.id, u])).values()) {
+        const link = `${approver.organization ? organizationPortal : workspacePortal}/${accessRequestPath(made.id)}`;
         await enqueue(
           repo,
           {

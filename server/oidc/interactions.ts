@@ -27,6 +27,8 @@ export interface InteractionContext {
   clock: Clock;
   audit: AuditWriter;
   limiter: LoginLimiter;
+  /** PUBLIC_URL: where a workspace user's portal is (the access-request message to a workspace approver links there). */
+  publicUrl: () => string;
   /** Proxies whose X-Forwarded-For is believed when recording where a sign-in came from. */
   trustedProxies?: BlockList | undefined;
   /** At the shared issuer: the user's organization's networks and rate (server/oidc/admission.ts). */

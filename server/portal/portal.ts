@@ -12,7 +12,7 @@ import { PORTAL_CSS, PORTAL_JS, csrfField, layout, securityHeaders, themeCss, ty
 import type { PortalPage, PortalPrincipal, PortalRequest, PortalServices } from './page.ts';
 import { PortalSessions, csrfMatches, type PortalScope, type Session } from './session.ts';
 import { PORTAL_PAGES } from './pages/index.ts';
-import { serveWorkspace } from './pages/workspace.ts';
+import { OVERVIEW_ROLES, serveWorkspace } from './pages/workspace.ts';
 
 export interface PortalOptions extends PortalServices {
   sealer: Sealer;
@@ -66,8 +66,9 @@ export const NOTICES: Record<string, string> = {
 /**
  * The partner portal: `/{namespace}/{organization}/portal` (and `/portal` on the
  * organization's vanity hosts), signed in through the organization's own issuer with its
- * admin-console client, and `/{namespace}/portal`, the workspace overview for workspace
- * administrators, signed in through the namespace's shared issuer. Pages are in pages/.
+ * admin-console client, and `/{namespace}/portal`, the workspace portal (the overview for
+ * workspace administrators, and the access requests a workspace user named as an approver
+ * decides), signed in through the namespace's shared issuer. Pages are in pages/.
  */
 export function portalMiddleware(options: PortalOptions): Middleware {
   const sessions = new PortalSessions(options.sealer, () => options.clock.now());
@@ -190,7 +191,8 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
     if (principal.kind !== 'user' || principal.namespace !== at.namespace || principal.organization !== (at.organization ?? null)) {
       return { status: 403, detail: at.organization ? `this portal is for administrators of ${at.organization} only` : 'the workspace overview is for workspace administrators only' };
     }
-    if (!at.organization && !principal.roles.some((r) => r === 'admin' || r === 'organization-admin' || r === 'auditor')) return { status: 403, detail: 'the workspace overview is for workspace administrators only' };
+    // Any role: administrators read the overview, and a workspace user named as an approver decides its access requests (pages/workspace.ts).
+    if (!at.organization && principal.roles.length === 0) return { status: 403, detail: 'the workspace portal is for workspace users holding a role only' };
     void ctx;
     return { principal };
   }
@@ -320,8 +322,10 @@ ${at.organization ? `  organizationRef: {name: ${escapeHtml(at.organization)}}\n
     };
 
     if (!at.organization) {
-      const render = rendering([{ label: 'Organizations', href: url(), current: first === '' }]);
-      return serveWorkspace({ ctx, services: options, url, render, redirect, rest: [first, ...more].filter((s, i) => i > 0 || s !== ''), form, csrfField: csrfField(session.csrf), namespace: at.namespace, subject: resolved.principal.userId }).catch(problemPage(render, url()));
+      const { roles } = resolved.principal;
+      const nav = [...(roles.some((r) => OVERVIEW_ROLES.includes(r)) ? [{ label: 'Organizations', href: url(), current: first === '' }] : []), { label: 'Access requests', href: url('access-requests'), current: first === 'access-requests' }];
+      const render = rendering(nav);
+      return serveWorkspace({ ctx, services: options, url, render, redirect, rest: [first, ...more].filter((s, i) => i > 0 || s !== ''), form, csrfField: csrfField(session.csrf), namespace: at.namespace, subject: resolved.principal.userId, roles }).catch(problemPage(render, url(first)));
     }
 
     const principal: PortalPrincipal = { namespace: at.namespace, organization: at.organization, subject: resolved.principal.userId, roles: resolved.principal.roles };

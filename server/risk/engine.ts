@@ -135,6 +135,12 @@ export interface GrantFacts {
   settings: EffectiveSettings | undefined;
   /** The Client's name. */
   client: string;
+  /**
+   * The Client's stored uid, new each time it is created: what is kept in memory for it is
+   * bound to it, so a client deleted and declared again under its name starts unknown on every
+   * replica (the store forgets its addresses with the deletion, server/objects/service.ts).
+   */
+  incarnation: string;
   grant: string;
   ip: string;
   /**
@@ -259,7 +265,7 @@ export class RiskEngine {
     const machine = facts.grant === 'client_credentials';
     // A shared client's owner is the pair: what its users of one organization did is theirs.
     const owner = facts.tenant === undefined ? facts.client : `${facts.client} ${facts.tenant}`;
-    const key = `${facts.namespace} ${owner}`;
+    const key = `${facts.namespace} ${owner} ${facts.incarnation}`;
     const fired: FiredRule[] = [];
     if (clientBurst && machine) {
       const r = clientBurst.value;

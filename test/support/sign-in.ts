@@ -59,3 +59,24 @@ export function adminAs(gh: TestServer, token: string) {
     return { status: res.status, body: parsed, type: res.headers.get('content-type') ?? '' };
   };
 }
+
+/**
+ * Opens `url` (a portal page) in `browser`, signing in on the way as a directory user with
+ * `password` (the shared issuer asks for the address first: home-realm discovery); returns
+ * the page it ends on.
+ */
+export async function openSignedIn(url: string, email: string, password: string, browser = new Browser()): Promise<{ browser: Browser; url: string; res: Response; html: string }> {
+  const form = await browser.follow(url);
+  let html = await form.res.text();
+  if (!html.includes('name="password"')) {
+    const first = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
+    const next = await browser.follow(new URL(first, form.url).href, undefined, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email }).toString() });
+    html = await next.res.text();
+    form.url = next.url;
+  }
+  const action = /action="([^"]+)"/.exec(html)?.[1]?.replace(/&amp;/g, '&');
+  if (!action) throw new Error(`no sign-in form at ${form.url}: ${form.res.status} ${html.slice(0, 300)}`);
+  const posted = await browser.submit(new URL(action, form.url).href, { email, password });
+  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href);
+  return { browser, url: done.url, res: done.res, html: await done.res.text() };
+}

@@ -1,12 +1,29 @@
 import type { Condition, OrganizationObject } from '../../../api/index.ts';
 import { Problem } from '../../errors.ts';
 import { escapeHtml } from '../../oidc/html.ts';
+import type { Role } from '../../governance/policy.ts';
 import type { PortalRequest } from '../page.ts';
+import { accessRequestService, serveAccessRequests, type RequestSource } from './access-requests.ts';
 import { auditView } from './audit.ts';
 import { conditionBadge, isContractOwner, organizationStatus } from './contract.ts';
 
-/** A request to the workspace overview (`/{namespace}/portal`): a workspace administrator, no organization. */
-export type WorkspaceRequest = Pick<PortalRequest, 'ctx' | 'services' | 'url' | 'render' | 'rest' | 'form' | 'csrfField' | 'redirect'> & { namespace: string; subject: string };
+/** A request to the workspace portal (`/{namespace}/portal`): a workspace user (of no organization) holding a role. */
+export type WorkspaceRequest = Pick<PortalRequest, 'ctx' | 'services' | 'url' | 'render' | 'rest' | 'form' | 'csrfField' | 'redirect'> & { namespace: string; subject: string; roles: readonly Role[] };
+
+/** Who reads the overview; any other workspace user signs in only to decide the access requests that name it. */
+export const OVERVIEW_ROLES: readonly Role[] = ['admin', 'organization-admin', 'auditor'];
+
+/** The requests of any organization a workspace approver decides (the admin API's service checks each again). */
+function approverRequests(req: WorkspaceRequest): RequestSource {
+  const { ctx, namespace } = req;
+  const service = accessRequestService(req.services);
+  return {
+    list: () => service.decidable(ctx, namespace),
+    find: (id) => service.findDecidable(ctx, namespace, id),
+    decide: async (id, decision, body) => service.decide(ctx, namespace, (await service.findDecidable(ctx, namespace, id)).organization, id, decision, body),
+    showsOrganization: true,
+  };
+}
 
 const short = (iso: string | undefined) => (iso ? escapeHtml(iso.slice(0, 10)) : '<span class="muted">—</span>');
 
@@ -60,10 +77,20 @@ async function overview(req: WorkspaceRequest) {
   );
 }
 
-/** The workspace overview's pages: the table, one organization's activity, and the contract owner's certification. */
+/**
+ * The workspace portal's pages: the overview's (the table, one organization's activity, the
+ * contract owner's certification) for workspace administrators, and the access requests a
+ * workspace user named in an AccessPolicy's `approvers.users` decides (where its message links).
+ */
 export async function serveWorkspace(req: WorkspaceRequest): Promise<void> {
   const { ctx, services, namespace } = req;
   const [first = '', ...more] = req.rest;
+  if (first === 'access-requests') return serveAccessRequests({ ...req, rest: more }, approverRequests(req));
+  if (!req.roles.some((r) => OVERVIEW_ROLES.includes(r))) {
+    // An approver who is no administrator lands on what it may do here.
+    if (ctx.method === 'GET' && first === '' && more.length === 0) return req.redirect('access-requests');
+    return req.render('Not allowed', '<p class="error">The workspace overview is for workspace administrators only.</p>', { status: 403 });
+  }
   if (ctx.method === 'GET' && first === '' && more.length === 0) return overview(req);
   if (ctx.method === 'GET' && first === 'audit') {
     const organization = typeof ctx.query.organization === 'string' ? ctx.query.organization : '';

@@ -2,6 +2,8 @@ import type { SqlExecutor } from '../sql.ts';
 
 /** What the risk engine remembers per owner: a user's devices and sign-in countries, a client's addresses. */
 export type SeenKind = 'device' | 'address' | 'sign-in';
+/** What the engine learns for a client (server/risk/engine.ts); devices and sign-ins are users'. */
+const CLIENT_KIND: SeenKind = 'address';
 
 /** A client paused by the risk engine (`suspendClient`): refused at the token endpoint until lifted or `until`. */
 export interface ClientSuspension {
@@ -54,9 +56,19 @@ export class RiskRepository {
     return rows.map((r) => ({ value: r.value, at: Number(r.last_seen) }));
   }
 
-  /** Forgets what was seen for `owner` (a user erased, a client deleted). */
-  async forget(namespace: string, owner: string): Promise<number> {
-    return this.db.run(`DELETE FROM risk_seen WHERE namespace = ? AND owner = ?`, [namespace, owner]);
+  /** Forgets what was seen for a user (erased): its devices and sign-ins; a client of the same name keeps its addresses. */
+  async forget(namespace: string, user: string): Promise<number> {
+    return this.db.run(`DELETE FROM risk_seen WHERE namespace = ? AND owner = ? AND kind <> ?`, [namespace, user, CLIENT_KIND]);
+  }
+
+  /**
+   * Forgets what was learned for a client: its own (owner `<client>`) and, for a workspace
+   * client, each organization's at the shared issuer (`<client> <organization>`). Only the
+   * kinds a client owns: a user of the same name keeps its devices and sign-ins.
+   */
+  async forgetClient(namespace: string, client: string): Promise<number> {
+    const prefix = `${client} `;
+    return this.db.run(`DELETE FROM risk_seen WHERE namespace = ? AND kind = ? AND (owner = ? OR substr(owner, 1, ?) = ?)`, [namespace, CLIENT_KIND, client, prefix.length, prefix]);
   }
 
   /** Suspends a client, or replaces its suspension. */

@@ -2,19 +2,21 @@
 // own page in the requester's organization's portal (`…/portal/access-requests/{id}`, the same from
 // the organization's issuer and the shared one), where a declared approver reads it and approves,
 // denies or revokes it with the admin API's guardrails; the requester, a non-approver and another
-// partner's administrator cannot.
+// partner's administrator cannot. A workspace user named as an approver cannot sign in at an
+// organization's issuer: its message links to the same page in the workspace portal, which shows
+// it only the requests it decides.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { Browser } from '../../support/browser.ts';
 import { NS, accessPolicy, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { CALLBACK, setPassword } from '../../support/sign-in.ts';
+import { CALLBACK, openSignedIn, setPassword } from '../../support/sign-in.ts';
 import { startSignIn, submit, text } from '../broker/flow.ts';
 
 let gh: TestServer;
 const PASSWORD = 'correct horse battery staple';
 const ORDERS = 'https://orders.example';
 const portal = (org: string) => `${gh.url}/${NS}/${org}/portal`;
+const workspacePortal = () => `${gh.url}/${NS}/portal`;
 const secrets: Record<string, string> = {};
 const consoleClient = (org: string) => ({
   ...client(`${org}-console`, org, { redirectUris: [`${portal(org)}/callback`], scopes: ['openid', 'email'] }),
@@ -30,16 +32,26 @@ beforeAll(async () => {
     await gh.put('clients', consoleClient(org));
     await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${org}-console/secret`);
   }
+  await gh.put('clients', { ...client('ws-console', undefined, { redirectUris: [`${workspacePortal()}/callback`], scopes: ['openid', 'email'] }), metadata: { name: 'ws-console', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
+  await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/ws-console/secret`);
   await gh.put('clients', client('orders', 'forge', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write', 'orders:admin'], audiences: [ORDERS] }));
   await gh.put('clients', client('hub', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:read', 'orders:write'], audiences: [ORDERS] }));
   for (const name of ['orders', 'hub']) secrets[name] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/${name}/secret`)).body.clientSecret;
-  await gh.put('accesspolicies', accessPolicy('forge-orders', 'forge', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write', requireApproval: true }, { scope: 'orders:admin', requireApproval: true }], approvers: { roles: ['organization-admin'] } }));
+  await gh.put('accesspolicies', accessPolicy('forge-orders', 'forge', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write', requireApproval: true }, { scope: 'orders:admin', requireApproval: true }], approvers: { roles: ['organization-admin'], users: ['wendy'] } }));
+  // Cascade gates the same scope; only its own administrators decide there.
+  await gh.put('accesspolicies', accessPolicy('cascade-orders', 'cascade', { scopes: [{ scope: 'orders:write', requireApproval: true }], approvers: { roles: ['organization-admin'] } }));
   await gh.put('users', user('dana', 'forge', { email: 'dana@forge.example', roles: ['user-manager'] }));
   await gh.put('users', user('olga', 'forge', { email: 'olga@forge.example', roles: ['organization-admin'] }));
   await gh.put('users', user('ivy', 'forge', { email: 'ivy@forge.example' }));
   await gh.put('users', user('aud', 'forge', { email: 'aud@forge.example', roles: ['auditor'] }));
   await gh.put('users', user('carl', 'cascade', { email: 'carl@cascade.example', roles: ['organization-admin'] }));
-  for (const name of ['dana', 'ivy', 'olga', 'aud', 'carl']) await setPassword(gh, name, PASSWORD);
+  // Workspace users: Wendy (a user manager, not an administrator) is named as Forge's approver; Walt (an administrator) is not.
+  await gh.put('users', user('wendy', undefined, { email: 'wendy@blixit.example', roles: ['user-manager'] }));
+  await gh.put('users', user('walt', undefined, { email: 'walt@blixit.example', roles: ['admin'] }));
+  await gh.put('clients', client('cascade-orders', 'cascade', { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'orders:write'], audiences: [ORDERS] }));
+  secrets['cascade-orders'] = (await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/cascade-orders/secret`)).body.clientSecret;
+  await gh.put('users', user('cleo', 'cascade', { email: 'cleo@cascade.example' }));
+  for (const name of ['dana', 'ivy', 'olga', 'aud', 'carl', 'wendy', 'walt', 'cleo']) await setPassword(gh, name, PASSWORD);
 });
 afterAll(async () => {
   await gh?.close();
@@ -62,13 +74,17 @@ async function linkTo(to: string): Promise<string> {
 }
 
 /** Opens `url` in a fresh browser, signing in to the portal on the way as `email`; returns the page it ends on. */
-async function openAs(url: string, email: string, browser = new Browser()): Promise<{ browser: Browser; url: string; res: Response; html: string }> {
-  const form = await browser.follow(url);
-  const html = await form.res.text();
-  const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
-  const posted = await browser.submit(new URL(action, form.url).href, { email, password: PASSWORD });
-  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href);
-  return { browser, url: done.url, res: done.res, html: await done.res.text() };
+const openAs = (url: string, email: string) => openSignedIn(url, email, PASSWORD);
+
+/** Opens a pending request's page by its link as `email`, checking it is there and shows `texts`. */
+async function openPending(link: string, email: string, texts: string[]) {
+  const page = await openAs(link, email);
+  expect(page.url).toBe(link);
+  expect(page.res.status).toBe(200);
+  const shown = await text(new Response(page.html));
+  for (const t of texts) expect(shown).toContain(t);
+  expect(page.html).toContain('id="request-state"><span class="badge warn">pending</span>');
+  return page;
 }
 
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
@@ -84,13 +100,7 @@ describe('the approvers hear of a request with a link to it', () => {
   });
 
   it('opens, once signed in, on the request: who asks, for what, and the decision forms', async () => {
-    const page = await openAs(link, 'olga@forge.example');
-    expect(page.url).toBe(link);
-    expect(page.res.status).toBe(200);
-    const shown = await text(new Response(page.html));
-    expect(shown).toContain('dana@forge.example');
-    expect(shown).toContain('orders:write');
-    expect(page.html).toContain('id="request-state"><span class="badge warn">pending</span>');
+    const page = await openPending(link, 'olga@forge.example', ['dana@forge.example', 'orders:write']);
     expect(page.html).toContain('id="approve"');
     // Listed among the organization's requests, linking to it.
     const list = await page.browser.fetch(`${portal('forge')}/access-requests`);
@@ -137,6 +147,73 @@ describe('the approvers hear of a request with a link to it', () => {
     // Without the form token, nothing is decided.
     const olga = await openAs(own, 'olga@forge.example');
     expect((await olga.browser.submit(`${own}/approve`, {})).status).toBe(403);
+    expect((await gh.store.accessRequests.find(NS, pending))?.state).toBe('pending');
+  });
+});
+
+describe('a workspace user named as an approver', () => {
+  let id: string;
+  let link: string;
+
+  it('is sent to the request in the workspace portal, where it signs in at the shared issuer and approves it', async () => {
+    id = await ask('forge', 'orders', 'ivy@forge.example', 'orders:admin');
+    link = await linkTo('wendy@blixit.example');
+    expect(link).toBe(`${workspacePortal()}/access-requests/${id}`);
+    // Forge's own approver still gets the organization's page.
+    expect(await linkTo('olga@forge.example')).toBe(`${portal('forge')}/access-requests/${id}`);
+
+    const page = await openPending(link, 'wendy@blixit.example', ['ivy@forge.example', 'forge', 'orders:admin']);
+    // Not a workspace administrator: no overview, only the requests it decides.
+    expect(page.html).not.toContain('>Organizations<');
+    const home = await page.browser.follow(`${workspacePortal()}/`);
+    expect(home.url).toBe(`${workspacePortal()}/access-requests`);
+    expect(await home.res.text()).toContain(`data-request="${id}"`);
+
+    // Without the form token, nothing is decided.
+    expect((await page.browser.submit(`${link}/approve`, { for: '1d' })).status).toBe(403);
+    expect((await gh.store.accessRequests.find(NS, id))?.state).toBe('pending');
+
+    const approved = await page.browser.submit(`${link}/approve`, { _csrf: csrfOf(page.html), for: '7d', note: 'workspace approval' });
+    expect(approved.status).toBe(303);
+    expect(approved.headers.get('location')).toBe(`/${NS}/portal/access-requests/${id}?notice=request-approved`);
+    const after = await (await page.browser.fetch(new URL(approved.headers.get('location')!, link).href)).text();
+    expect(after).toContain('The access request is approved.');
+    expect(after).toContain('id="revoke"');
+    expect(await gh.store.accessRequests.find(NS, id)).toMatchObject({ state: 'approved', decidedBy: `user:${NS}/wendy` });
+    const audit = (await gh.admin('GET', '/admin/v1/audit?action=accessrequest.approved&limit=1')).body.items[0];
+    expect(audit).toMatchObject({ actor: `user:${NS}/wendy`, organization: 'forge', subject: 'ivy', data: { id, scopes: ['orders:admin'], for: '7d', note: 'workspace approval' } });
+  });
+
+  it("never sees nor decides another organization's request it is not named for", async () => {
+    const cascades = await ask('cascade', 'cascade-orders', 'cleo@cascade.example');
+    expect((await gh.store.notifications.list(NS)).some((n) => n.recipient === 'wendy@blixit.example' && n.variables.link?.endsWith(cascades))).toBe(false);
+    const page = await openAs(`${workspacePortal()}/access-requests`, 'wendy@blixit.example');
+    expect(page.res.status).toBe(200);
+    expect(page.html).toContain(`data-request="${id}"`);
+    expect(page.html).not.toContain(cascades);
+    const theirs = `${workspacePortal()}/access-requests/${cascades}`;
+    const opened = await page.browser.fetch(theirs);
+    expect(opened.status).toBe(403);
+    expect(await opened.text()).not.toContain('cleo@cascade.example');
+    expect((await page.browser.submit(`${theirs}/approve`, { _csrf: csrfOf(page.html) })).status).toBe(403);
+    expect((await gh.store.accessRequests.find(NS, cascades))?.state).toBe('pending');
+    expect((await gh.admin('GET', '/admin/v1/audit?action=admin.denied&limit=1')).body.items[0]).toMatchObject({ actor: `user:${NS}/wendy`, data: { permission: 'accessrequests.read' } });
+  });
+
+  it('is the only workspace user who may: a workspace administrator not named, and a partner administrator, are refused', async () => {
+    const pending = await ask('forge', 'orders', 'aud@forge.example', 'orders:admin');
+    const own = `${workspacePortal()}/access-requests/${pending}`;
+    expect(await linkTo('wendy@blixit.example')).toBe(own);
+    // Walt administers the workspace but no policy names him: he neither sees nor decides it here.
+    const walt = await openAs(own, 'walt@blixit.example');
+    expect(walt.res.status).toBe(403);
+    expect(walt.html).toContain('you are not an approver of scope orders:admin');
+    expect((await walt.browser.submit(`${own}/approve`, { _csrf: csrfOf(walt.html) })).status).toBe(403);
+    expect(await (await walt.browser.fetch(`${workspacePortal()}/access-requests`)).text()).not.toContain(pending);
+    // Cascade's administrator signs in at the shared issuer and is not let into the workspace portal at all.
+    const carl = await openAs(own, 'carl@cascade.example');
+    expect(carl.res.status).toBe(403);
+    expect(carl.html).not.toContain('aud@forge.example');
     expect((await gh.store.accessRequests.find(NS, pending))?.state).toBe('pending');
   });
 });

@@ -2,7 +2,8 @@
 // administrator signs in through its organization's issuer, enrolling TOTP from the QR code;
 // invites a user who sets a password and enrols TOTP by scanning the QR code (decoded here from
 // the page's SVG); then sees that enrolment in the organization's activity. Screenshots of
-// every page at 390 px and at desktop width go to test/artifacts/ (git-ignored).
+// every page at 390 px and at desktop width go to test/artifacts/ (git-ignored). A workspace user
+// named as an approver decides in the workspace portal.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -136,7 +137,7 @@ beforeAll(async () => {
         { scope: 'orders:write', requireMfa: true },
         { scope: 'orders:admin', requireApproval: true },
       ],
-      approvers: { roles: ['organization-admin'] },
+      approvers: { roles: ['organization-admin'], users: ['wade'] },
     }),
   );
   await gh.put('users', user('ana', 'cascade', { email: 'ana@cascade.example', roles: ['organization-admin'] }));
@@ -144,7 +145,9 @@ beforeAll(async () => {
   await gh.put('users', user('wendy', undefined, { email: 'owner@blixit.example', roles: ['admin'] }));
   await gh.put('clients', { ...client('workspace-portal', undefined, { redirectUris: [`${gh.url}/${NS}/portal/callback`], scopes: ['openid', 'email'] }), metadata: { name: 'workspace-portal', namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } } });
   await gh.admin('POST', `/admin/v1/namespaces/${NS}/clients/workspace-portal/secret`);
-  for (const name of ['ana', 'fred', 'wendy']) await setPassword(gh, name, PASSWORD);
+  // A workspace user who administers nothing, named as Cascade's approver.
+  await gh.put('users', user('wade', undefined, { email: 'wade@blixit.example', roles: ['user-manager'] }));
+  for (const name of ['ana', 'fred', 'wendy', 'wade']) await setPassword(gh, name, PASSWORD);
   if (existsSync(CHROMIUM)) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 }, 60_000);
 afterAll(async () => {
@@ -295,6 +298,30 @@ withBrowser('the partner portal in Chromium', () => {
     await expect(page.locator('header').innerText()).resolves.toContain('Forge Supplies');
     await page.goto(`${portal('cascade')}/`);
     await admin.context.close();
+  }, 60_000);
+
+  it('takes a workspace user named as an approver to the request in the workspace portal, where it approves it', async () => {
+    const wade = await session();
+    const { page } = wade;
+    const id = 'ar-0000000000000000ab';
+    await gh.store.accessRequests.create({ namespace: NS, id, organization: 'cascade', userId: 'bo', clientId: `cascade-crm.${NS}`, scopes: ['orders:admin'], justification: 'audit season', createdAt: gh.clock.now() });
+    // The link of its message (test/server/portal/access-requests.test.ts follows the real one).
+    const link = `${gh.url}/${NS}/portal/access-requests/${id}`;
+    await page.goto(link);
+    await signInWithPassword(page, 'wade@blixit.example');
+    await enrolTotp(page, 'workspace-approver');
+    await page.waitForURL(link);
+    await expect(page.locator('#request').innerText()).resolves.toContain('audit season');
+    await expect(page.locator('nav').innerText()).resolves.toBe('Access requests');
+    await shoot(page, 'workspace-access-request');
+    await page.click('#approve button[type=submit]');
+    await expect(page.locator('#request-state').innerText()).resolves.toBe('approved');
+    expect(await gh.store.accessRequests.find(NS, id)).toMatchObject({ state: 'approved', decidedBy: `user:${NS}/wade` });
+    await page.click('nav >> text=Access requests');
+    await expect(page.locator(`tr[data-request="${id}"]`).innerText()).resolves.toContain('cascade');
+    await shoot(page, 'workspace-access-requests');
+    expect(wade.violations).toEqual([]);
+    await wade.context.close();
   }, 60_000);
 
   it('shows a workspace administrator the overview of every organization', async () => {

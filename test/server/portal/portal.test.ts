@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { NS, client, idp, organization, user, workspace } from '../../support/objects.ts';
 import { Browser } from '../../support/browser.ts';
-import { setPassword } from '../../support/sign-in.ts';
+import { openSignedIn, setPassword } from '../../support/sign-in.ts';
 import { loopbackFetch } from '../../support/loopback.ts';
 
 let gh: TestServer;
@@ -16,21 +16,8 @@ const consoleClient = (org: string | undefined, redirectUris: string[]) => ({
 });
 
 /** Signs in to a portal (an organization's, by default) as a browser would; returns the browser and the page it ends on. */
-async function signInToPortal(org: string, email: string, at = `${portal(org)}/`, browser = new Browser()): Promise<{ browser: Browser; url: string; res: Response; html: string }> {
-  const form = await browser.follow(at);
-  let html = await form.res.text();
-  if (!html.includes('name="password"')) {
-    // The shared issuer asks for the address first (home-realm discovery).
-    const first = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
-    const next = await browser.follow(new URL(first, form.url).href, undefined, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email }).toString() });
-    html = await next.res.text();
-    form.url = next.url;
-  }
-  const action = /action="([^"]+)"/.exec(html)?.[1]?.replace(/&amp;/g, '&');
-  if (!action) throw new Error(`no sign-in form at ${form.url}: ${form.res.status} ${html.slice(0, 300)}`);
-  const posted = await browser.submit(new URL(action, form.url).href, { email, password: PASSWORD });
-  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href);
-  return { browser, url: done.url, res: done.res, html: await done.res.text() };
+function signInToPortal(org: string, email: string, at = `${portal(org)}/`, browser = new Browser()): Promise<{ browser: Browser; url: string; res: Response; html: string }> {
+  return openSignedIn(at, email, PASSWORD, browser);
 }
 
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;

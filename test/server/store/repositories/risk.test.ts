@@ -27,14 +27,33 @@ backends.each('the risk repository', (backend) => {
       expect(await store.risk.seen('acme', 'device', 'u1')).toHaveLength(2);
     });
 
-    it('is forgotten for one owner only', async () => {
+    it("is forgotten for one user only, and not a same-named client's addresses", async () => {
       const store = await open(await backend.fresh());
       await store.risk.remember('acme', 'sign-in', 'u1', 'NL', 1000);
       await store.risk.remember('acme', 'device', 'u1', 'd1', 1000);
       await store.risk.remember('acme', 'device', 'u2', 'd2', 1000);
+      await store.risk.remember('acme', 'address', 'u1', '192.0.2.1', 1000);
       expect(await store.risk.forget('acme', 'u1')).toBe(2);
       expect(await store.risk.seen('acme', 'device', 'u1')).toEqual([]);
+      expect(await store.risk.seen('acme', 'sign-in', 'u1')).toEqual([]);
       expect(await store.risk.seen('acme', 'device', 'u2')).toEqual([{ value: 'd2', at: 1000 }]);
+      expect(await store.risk.seen('acme', 'address', 'u1')).toEqual([{ value: '192.0.2.1', at: 1000 }]);
+    });
+  });
+
+  describe("a client's learned addresses", () => {
+    it('are forgotten in both owner forms, and nothing else: not a client whose name starts the same, not a same-named user', async () => {
+      const store = await open(await backend.fresh());
+      for (const owner of ['hub', 'hub forge', 'hub cascade', 'hubble', 'hubble forge']) await store.risk.remember('acme', 'address', owner, `seen by ${owner}`, 1000);
+      await store.risk.remember('acme', 'device', 'hub', 'd-of-a-user-named-hub', 1000);
+      await store.risk.remember('other', 'address', 'hub', '192.0.2.6', 1000);
+      expect(await store.risk.forgetClient('acme', 'hub')).toBe(3);
+      for (const owner of ['hub', 'hub forge', 'hub cascade']) expect(await store.risk.seen('acme', 'address', owner)).toEqual([]);
+      expect(await store.risk.seen('acme', 'address', 'hubble')).toHaveLength(1);
+      expect(await store.risk.seen('acme', 'address', 'hubble forge')).toHaveLength(1);
+      expect(await store.risk.seen('acme', 'device', 'hub')).toHaveLength(1);
+      expect(await store.risk.seen('other', 'address', 'hub')).toHaveLength(1);
+      expect(await store.risk.forgetClient('acme', 'hub')).toBe(0);
     });
   });
 
