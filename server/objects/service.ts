@@ -295,8 +295,11 @@ export class ObjectService {
         if (target.kind === 'Client') await ClientSecrets.forget(repo, namespace, target.name);
         // What the object granted ends with it, in this transaction (see governance/token-ends.ts).
         let ended: Record<string, number> = {};
-        // With what risk scoring learned for it (both owner forms): a client declared again under this name starts unknown.
-        if (target.kind === 'Client') ended = { revoked: await endClientTokens(repo, namespace, stored.object as ClientObject), riskForgotten: await repo.risk.forgetClient(namespace, target.name) };
+        // With what risk scoring learned for it (both owner forms) and a suspension it was under: a client declared again under this name starts unknown.
+        if (target.kind === 'Client') {
+          const revoked = await endClientTokens(repo, namespace, stored.object as ClientObject);
+          ended = { revoked, riskForgotten: await repo.risk.forgetClient(namespace, target.name), suspensionLifted: (await repo.risk.lift(namespace, target.name)) ? 1 : 0 };
+        }
         if (target.kind === 'IdPConnection') {
           ended = await endConnectionTokens(repo, namespace, target.name);
           // A connection declared again under this name must not inherit the old SCIM token.

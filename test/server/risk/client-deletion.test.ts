@@ -1,8 +1,9 @@
 // Deleting a Client through the admin API forgets what risk scoring learned for it — its own
 // addresses and, for a workspace client, each organization's at the shared issuer — in the
-// deletion's transaction, counted in its audit record. A client declared again under the same
-// name starts with nothing learned, on the replica that deleted it and on another one: the
-// first address it uses is its history again, and an address the old client used is new.
+// deletion's transaction, counted in its audit record, and lifts a suspension it was under. A
+// client declared again under the same name starts with nothing learned and not suspended, on
+// the replica that deleted it and on another one: the first address it uses is its history
+// again, and an address the old client used is new.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { NS, accessPolicy, client, organization } from '../../support/objects.ts';
 import { pollUntil } from '../../support/eventually.ts';
@@ -54,6 +55,8 @@ describe('a deleted client', () => {
     // What the shared issuer learns for a workspace client is per organization: `<client> <organization>`.
     await gh.store.risk.remember(NS, 'address', 'south-sync north', '203.0.113.9', gh.clock.now());
     await gh.store.risk.remember(NS, 'address', 'south-syncer', '203.0.113.10', gh.clock.now());
+    // Paused by the risk engine: the pause is the old client's too.
+    await gh.store.risk.suspend({ namespace: NS, client: 'south-sync', organization: 'south', score: 90, rules: ['newClientAddress'], suspendedAt: gh.clock.now(), until: null });
     const res = await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/clients/south-sync`);
     expect(res.status).toBe(200);
     expect(await learned('south-sync')).toEqual([]);
@@ -61,7 +64,8 @@ describe('a deleted client', () => {
     // Another client whose name merely starts the same keeps its own.
     expect(await learned('south-syncer')).toEqual(['203.0.113.10']);
     const [record] = (await gh.admin('GET', `/admin/v1/audit?action=Client.deleted&limit=1`)).body.items;
-    expect(record).toMatchObject({ kind: 'Client', name: 'south-sync', data: { riskForgotten: 2 } });
+    expect(record).toMatchObject({ kind: 'Client', name: 'south-sync', data: { riskForgotten: 2, suspensionLifted: 1 } });
+    expect(await gh.store.risk.suspensions(NS)).toEqual([]);
   });
 
   it('declared again under its name starts with nothing learned, on the replica that deleted it and on another', async () => {
