@@ -160,7 +160,7 @@ describe('a vanity domain is an issuer', () => {
     const cascade = (await gh.store.objects.get('Organization', NS, 'cascade'))!;
     const declare = async (domains: string[]) => {
       await gh.store.objects.put({ ...cascade, object: { ...cascade.object, spec: { ...(cascade.object.spec as object), domains } } as typeof cascade.object });
-      await gh.store.objects.bumpConfigVersion(NS);
+      await gh.store.objects.bumpConfigVersion(NS, [{ kind: 'Organization', name: 'cascade' }]);
       gh.gatehouse.issuers.invalidateAll();
     };
     await declare([VANITY]);
