@@ -8,15 +8,14 @@ import { advanceSnapshot, type IssuerSnapshot } from '../oidc/snapshot.ts';
  * build time, and so must not be carried past a change of:
  *
  * - an organization's issuer (canonical or vanity): its organization and every parent (their
- *   certification and MFA tightening, and every ClaimMapping, AccessPolicy and IdPConnection
- *   of theirs), the templates they name, its clients and their secrets, the Workspace and the
- *   signing keys; and, because a provider may remember what it worked out for a user of an
- *   organization below it, the organizations below it;
+ *   certification, MFA tightening, ClaimMappings and AccessPolicies), the templates they name,
+ *   its own clients and their secrets and its own IdPConnections, the Workspace and the
+ *   signing keys (an organization below it is not read: its issuer serves its own users only);
  * - the namespace's shared issuer: the Workspace, the keys, its (the workspace's) clients, and
- *   every organization and template, since each signed-in user's organization applies there.
+ *   every organization, its state and template, since each signed-in user's organization applies there.
  *
- * What an issuer reads per request across the namespace (other organizations' email domains
- * and connections for routing, their standing) comes from the carried snapshot's new maps.
+ * What an issuer reads per request across the namespace (email domains and connections for
+ * routing, other organizations' standing) comes from the carried snapshot's new maps.
  * Users are read from the store per request. Anything else moves `everything`.
  */
 export function readsChange(snapshot: IssuerSnapshot, change: ViewChange, view: NamespaceView): boolean {
@@ -25,8 +24,7 @@ export function readsChange(snapshot: IssuerSnapshot, change: ViewChange, view: 
   if (organization === undefined) return change.organizations.size > 0 || change.templates.size > 0 || change.sharedClients;
   const now = organizationChain(view.organizations, organization);
   // Gone (or its chain broken): the build decides what is served now.
-  if (now.length === 0) return true;
-  if (change.reach.has(organization)) return true;
+  if (now.length === 0 || change.owned.has(organization)) return true;
   for (const org of [...snapshot.chain, ...now]) {
     if (change.organizations.has(org.metadata.name)) return true;
     const template = org.spec.templateRef?.name;
@@ -50,13 +48,13 @@ export function carryTo(snapshot: IssuerSnapshot, view: NamespaceView, between: 
 
 /** The changes of consecutive views as one, from the first's `from` to the last's `to`. */
 export function mergeChanges(changes: readonly ViewChange[]): ViewChange {
-  const merged: ViewChange = { from: changes[0]!.from, to: changes.at(-1)!.to, everything: false, keys: false, organizations: new Set(), reach: new Set(), templates: new Set(), sharedClients: false };
+  const merged: ViewChange = { from: changes[0]!.from, to: changes.at(-1)!.to, everything: false, keys: false, organizations: new Set(), owned: new Set(), templates: new Set(), sharedClients: false };
   for (const c of changes) {
     merged.everything ||= c.everything;
     merged.keys ||= c.keys;
     merged.sharedClients ||= c.sharedClients;
     for (const o of c.organizations) merged.organizations.add(o);
-    for (const o of c.reach) merged.reach.add(o);
+    for (const o of c.owned) merged.owned.add(o);
     for (const t of c.templates) merged.templates.add(t);
   }
   return merged;

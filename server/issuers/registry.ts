@@ -251,6 +251,11 @@ export class IssuerRegistry {
     return this.carriedCount;
   }
 
+  /** The issuer of an organization (undefined: the namespace's shared one) on PUBLIC_URL, if it is built and current; nothing is built or read. */
+  builtIssuer(namespace: string, organization: string | undefined): Issuer | undefined {
+    return this.issuers.current(this.resolution.canonicalUrl(namespace, organization), namespace);
+  }
+
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
   private issuer(namespace: string, organization: string | undefined, vanity?: string): Promise<Issuer | undefined> {
     const key = vanity ?? this.resolution.canonicalUrl(namespace, organization);

@@ -69,10 +69,10 @@ export interface ViewChange {
   everything: boolean;
   /** The namespace's signing keys (the next view opens its key ring again). */
   keys: boolean;
-  /** Organizations whose own state changed: the object, its certification or MFA tightening, its clients (and their secrets), mappings, policies, connections. */
+  /** Organizations whose state that those below inherit changed: the object, its certification or MFA tightening, its ClaimMappings, AccessPolicies. */
   organizations: Set<string>;
-  /** Every organization above or equal to one in `organizations`, before and after: whose issuers may read what is below them. */
-  reach: Set<string>;
+  /** Organizations whose Clients (or a secret of one) or IdPConnections changed: read at build by their own issuer alone (the others read connections per request). */
+  owned: Set<string>;
   templates: Set<string>;
   /** The workspace's shared clients (or a secret of one). */
   sharedClients: boolean;
@@ -176,8 +176,8 @@ function unplace(parts: ViewParts, kind: string, name: string): void {
 
 /** What `changes` come to for issuers, from the objects before and after (a moved client touches both organizations). */
 function changeOf(from: number, to: number, changes: ConfigChange[], before: ViewParts, after: ViewParts): ViewChange {
-  const change: ViewChange = { from, to, everything: false, keys: false, organizations: new Set(), reach: new Set(), templates: new Set(), sharedClients: false };
-  const owner = (org: string | undefined) => (org === undefined ? (change.sharedClients = true) : change.organizations.add(org));
+  const change: ViewChange = { from, to, everything: false, keys: false, organizations: new Set(), owned: new Set(), templates: new Set(), sharedClients: false };
+  const owner = (org: string | undefined) => (org === undefined ? (change.sharedClients = true) : change.owned.add(org));
   for (const { kind, name } of changes) {
     if (kind === 'Workspace') change.everything = true;
     else if (kind === 'SigningKey') change.everything = change.keys = true;
@@ -185,14 +185,12 @@ function changeOf(from: number, to: number, changes: ConfigChange[], before: Vie
     else if (kind === 'OrganizationTemplate') change.templates.add(name);
     else if (kind === 'Client' || kind === 'ClientSecret') {
       for (const c of [before.clients.get(name), after.clients.get(name)]) if (c) owner(c.object.spec.organizationRef?.name);
-    } else if (kind === 'ClaimMapping' || kind === 'AccessPolicy' || kind === 'IdPConnection') {
+    } else if (kind === 'IdPConnection') {
+      for (const o of [before.connections.get(name), after.connections.get(name)]) if (o) change.owned.add(o.spec.organizationRef.name);
+    } else if (kind === 'ClaimMapping' || kind === 'AccessPolicy') {
       const map = MAP_OF[kind];
       for (const o of [before[map].get(name), after[map].get(name)]) if (o) change.organizations.add(o.spec.organizationRef.name);
     } else if (kind !== 'User') change.everything = true; // Users are read per request, never from a view.
-  }
-  for (const name of change.organizations) {
-    for (const orgs of [before.organizations, after.organizations]) for (const o of organizationChain(orgs, name)) change.reach.add(o.metadata.name);
-    change.reach.add(name);
   }
   return change;
 }
