@@ -18,7 +18,7 @@ import { allowFormSchemes, nativeSchemes, setApiHeaders, setPageHeaders } from '
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
-import { snapshotOf, type NamespaceView } from '../oidc/snapshot.ts';
+import { snapshotOf } from '../oidc/snapshot.ts';
 import { ApiAuthorizer } from './authorize.ts';
 import { IssuerCache } from './cache.ts';
 import Koa from 'koa';
@@ -30,7 +30,6 @@ import { ClientCredentialsGrant, isClientCredentials, readTokenBody, type TokenR
 import type { ClaimsDropped } from '../oidc/machine.ts';
 import { IssuerResolution } from './resolution.ts';
 import { NamespaceViews } from './views.ts';
-import { carryTo } from './carry.ts';
 import type { GeoLocator } from '../risk/geo.ts';
 import type { RiskEngine } from '../risk/engine.ts';
 import { directRoutes, ISSUER_ROUTES, RouteIndex, type PageHandler } from './routes.ts';
@@ -120,7 +119,6 @@ export class IssuerRegistry {
   private readonly metadata = new IssuerMetadata();
   private built = 0;
   private issuersMade = 0;
-  private carriedCount = 0;
   /** Answers the direct path's requests that no provider answers (`own` rows), as `own()` does on the server's app. */
   private readonly ownApp = new Koa();
   private readonly ownCallback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -202,21 +200,14 @@ export class IssuerRegistry {
     await Promise.all(views.namespaces().map((namespace) => views.get(namespace, resolution.version(namespace)).catch(() => undefined)));
     this.issuers.prune((issuer) => {
       const view = views.settled(issuer.snapshot.namespace);
-      return view !== undefined && this.carried(issuer, view);
+      return view !== undefined && views.carry(issuer.snapshot, view);
     });
   }
 
   /** Carries an issuer to its namespace's view at the version last polled, when nothing it read changed (carry.ts). */
   private async carry(issuer: Issuer): Promise<boolean> {
     const { namespace } = issuer.snapshot;
-    return this.carried(issuer, await this.views.get(namespace, this.resolution.version(namespace)));
-  }
-
-  private carried(issuer: Issuer, view: NamespaceView): boolean {
-    const { namespace } = issuer.snapshot;
-    if (!carryTo(issuer.snapshot, view, (from, to) => this.views.between(namespace, from, to))) return false;
-    this.carriedCount++;
-    return true;
+    return this.views.carry(issuer.snapshot, await this.views.get(namespace, this.resolution.version(namespace)));
   }
 
   /** Drops every built issuer (tests, and key rotation by hand). */
@@ -244,11 +235,6 @@ export class IssuerRegistry {
   /** Issuers built since the start (each one's first build, and each build after its configuration changed). */
   get issuersBuilt(): number {
     return this.issuersMade;
-  }
-
-  /** Times an issuer was carried to a new configuration version without being built again. */
-  get issuersCarried(): number {
-    return this.carriedCount;
   }
 
   /** The issuer of an organization (undefined: the namespace's shared one) on PUBLIC_URL, if it is built and current; nothing is built or read. */
@@ -372,7 +358,7 @@ export class IssuerRegistry {
     const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
     const admission = admissionRules(snapshot.organization ? snapshot.effective : undefined);
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
-    const parts = { snapshot, ring, url, admission, admitUser: this.gates.userAdmission(snapshot), formSchemes: nativeSchemes(snapshot.clients.flatMap((c) => [...(c.object.spec.redirectUris ?? []), ...(c.object.spec.postLogoutRedirectUris ?? [])])) };
+    const parts = { snapshot, ring, url, admission, admitUser: this.gates.userAdmission(snapshot), formSchemes: nativeSchemes(snapshot.clients) };
     return new Issuer(parts, this.pool, (issuer) => this.provide(issuer));
   }
 

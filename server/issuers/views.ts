@@ -1,7 +1,8 @@
 import type { KeyRing } from '../oidc/keys.ts';
 import type { Store } from '../store/index.ts';
 import { advanceNamespaceView, loadNamespaceView, type NamespaceView, type ViewChange } from '../oidc/namespace-view.ts';
-import { mergeChanges } from './carry.ts';
+import type { IssuerSnapshot } from '../oidc/snapshot.ts';
+import { carryTo, mergeChanges } from './carry.ts';
 
 /** Changes kept per namespace, to carry an issuer left behind several views (one not asked for in a while). */
 const HISTORY = 64;
@@ -88,6 +89,14 @@ export class NamespaceViews {
     const end = history.findIndex((c) => c.to === to);
     if (end < start) return undefined;
     return mergeChanges(history.slice(start, end + 1));
+  }
+
+  /**
+   * Carries an issuer's snapshot to `view` when nothing it read changed since it was built
+   * (carry.ts), and says whether it could; false: the issuer is built again.
+   */
+  carry(snapshot: IssuerSnapshot, view: NamespaceView): boolean {
+    return carryTo(snapshot, view, (from, to) => this.between(snapshot.namespace, from, to));
   }
 
   /**

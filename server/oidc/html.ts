@@ -108,12 +108,14 @@ export function allowFormSchemes(ctx: { response: { get(name: string): string };
 /** Already allowed (http, https), or never a place for a form to go (script and local content). */
 const NOT_APP_SCHEMES = new Set(['http:', 'https:', 'javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:', 'about:']);
 
-/** `com.example.app:` for each private-use scheme among native clients' redirect URIs. */
-export function nativeSchemes(uris: readonly string[]): string[] {
+/** `com.example.app:` for each private-use scheme of native clients' redirect URIs. */
+export function nativeSchemes(clients: readonly { object: { spec: { redirectUris?: string[] | undefined; postLogoutRedirectUris?: string[] | undefined } } }[]): string[] {
   const schemes = new Set<string>();
-  for (const uri of uris) {
-    const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
-    if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && !NOT_APP_SCHEMES.has(scheme)) schemes.add(scheme);
+  for (const { object } of clients) {
+    for (const uri of [...(object.spec.redirectUris ?? []), ...(object.spec.postLogoutRedirectUris ?? [])]) {
+      const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
+      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && !NOT_APP_SCHEMES.has(scheme)) schemes.add(scheme);
+    }
   }
   return [...schemes];
 }
