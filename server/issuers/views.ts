@@ -54,9 +54,9 @@ export class NamespaceViews {
 
   private async read(namespace: string, version: number, cached: Entry | undefined): Promise<NamespaceView> {
     const previous = cached ? await cached.view.catch(() => undefined) : undefined;
-    if (!previous) return loadNamespaceView(this.store, namespace, version);
-    const view = await advanceNamespaceView(this.store, previous, version);
+    const view = previous ? await advanceNamespaceView(this.store, previous, version) : await loadNamespaceView(this.store, namespace, version);
     const { change } = view;
+    // Read whole: what changed since the views before is not known, so no issuer built from one is carried.
     if (!change) {
       this.history.delete(namespace);
       return view;
@@ -66,7 +66,7 @@ export class NamespaceViews {
     if (history.length > HISTORY) history.shift();
     this.history.set(namespace, history);
     // The same keys: the ring already open serves the new view's issuers too (and carried ones keep theirs).
-    const rings = this.rings.get(previous);
+    const rings = previous && this.rings.get(previous);
     if (!change.keys && rings) this.rings.set(view, rings);
     return view;
   }
@@ -86,8 +86,13 @@ export class NamespaceViews {
     const history = this.history.get(namespace) ?? [];
     const start = history.findIndex((c) => c.from === from);
     if (start < 0) return undefined;
-    const end = history.findIndex((c) => c.to === to);
-    if (end < start) return undefined;
+    // Only an unbroken run of changes from `from` to `to` says everything that changed.
+    let end = start;
+    while (history[end]!.to !== to) {
+      const next = history[end + 1];
+      if (!next || next.from !== history[end]!.to) return undefined;
+      end++;
+    }
     return mergeChanges(history.slice(start, end + 1));
   }
 
