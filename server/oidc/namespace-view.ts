@@ -123,15 +123,14 @@ export async function advanceNamespaceView(store: Store, previous: NamespaceView
     return parts[key];
   };
   const reread = new Set<string>();
-  let certifications = false;
   for (const c of changes) {
-    if (c.kind === 'Certification') {
-      certifications = true;
-      reread.add(`Organization/${c.name}`);
-    } else if (c.kind === 'MfaTightening') parts.mfaTightenings = await loadMfaTightenings(store, namespace);
+    // A certification is applied to its organization's object as the view holds it.
+    if (c.kind === 'Certification') reread.add(`Organization/${c.name}`);
     else if (KINDS_READ.has(c.kind)) reread.add(`${c.kind}/${c.name}`);
   }
-  if (certifications) parts.certified = await certificationsOf(store, namespace);
+  // Both are small tables (a row per organization that has one): read whole when one moved.
+  if (changes.some((c) => c.kind === 'Certification')) parts.certified = await certificationsOf(store, namespace);
+  if (changes.some((c) => c.kind === 'MfaTightening')) parts.mfaTightenings = await loadMfaTightenings(store, namespace);
   for (const key of reread) {
     const [kind, name] = key.split('/') as [KindName, string];
     const stored = await store.objects.get(kind, namespace, name);
