@@ -28,6 +28,8 @@ export class NamespaceViews {
   private readonly views = new Map<string, Entry>();
   /** Each namespace's last changes from view to view, oldest first. */
   private readonly history = new Map<string, ViewChange[]>();
+  /** The last answer of `between`, while the namespace's history ends where it did. */
+  private merged: { key: string; history: ViewChange | undefined; change: ViewChange | undefined } | undefined;
   /** Each view's key rings by algorithm, the ring once it is open. */
   private readonly rings = new WeakMap<NamespaceView, Rings>();
 
@@ -83,6 +85,15 @@ export class NamespaceViews {
 
   /** What changed from version `from` to `to`, or undefined when the views kept no longer say (then: build again). */
   between(namespace: string, from: number, to: number): ViewChange | undefined {
+    // Asked once per cached issuer after a move, nearly always for the same pair: merged once.
+    const key = `${namespace} ${from} ${to}`;
+    if (this.merged?.key === key && this.merged.history === this.history.get(namespace)?.at(-1)) return this.merged.change;
+    const change = this.merge(namespace, from, to);
+    this.merged = { key, history: this.history.get(namespace)?.at(-1), change };
+    return change;
+  }
+
+  private merge(namespace: string, from: number, to: number): ViewChange | undefined {
     const history = this.history.get(namespace) ?? [];
     const start = history.findIndex((c) => c.from === from);
     if (start < 0) return undefined;
