@@ -36,7 +36,7 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ['gc'] });
 process.on('SIGTERM', () => {
   process.stderr.write(
-    `server (${process.env.BENCH_LABEL ?? running.url}): ${gc.count} collections, major ${gc.major.toFixed(0)} ms, minor ${gc.minor.toFixed(0)} ms, other ${gc.other.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB; providers built ${gatehouse.issuers.providersBuilt}, live ${gatehouse.issuers.liveProviders}\n`,
+    `server (${process.env.BENCH_LABEL ?? running.url}): ${gc.count} collections, major ${gc.major.toFixed(0)} ms, minor ${gc.minor.toFixed(0)} ms, other ${gc.other.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB; issuers built ${gatehouse.issuers.issuersBuilt}; providers built ${gatehouse.issuers.providersBuilt}, live ${gatehouse.issuers.liveProviders}\n`,
   );
   process.exit(0);
 });

@@ -42,7 +42,7 @@ export class ClientSecrets {
       const clientSecret = randomBytes(32).toString('base64url');
       const key = secretName(namespace, name);
       await repo.secrets.put(CLIENT_SECRET_SCOPE, key, this.sealer.seal(clientSecret, `${CLIENT_SECRET_SCOPE}:${key}`), now);
-      await repo.objects.bumpConfigVersion(namespace);
+      await repo.objects.bumpConfigVersion(namespace, [{ kind: 'ClientSecret', name }]);
       await repo.audit.append(
         {
           action: 'Client.secret-rotated',

@@ -110,7 +110,7 @@ export function governanceService(options: GovernanceRoutesOptions) {
       await store.transaction(async (repo) => {
         await repo.governance.setMfaTightening(namespace, organization, empty ? null : JSON.stringify(policy), change.actor, clock.now());
         // Issuers built before it are rebuilt, on every replica.
-        await repo.objects.bumpConfigVersion(namespace);
+        await repo.objects.bumpConfigVersion(namespace, [{ kind: 'MfaTightening', name: organization }]);
         await repo.audit.append({ action: 'organization.mfa-tightened', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { policy, ...(change.provenance ? { provenance: change.provenance } : {}) } }, clock.now());
       });
       options.objects.notifyChanged(namespace);
@@ -295,7 +295,7 @@ export function governanceService(options: GovernanceRoutesOptions) {
       await store.transaction(async (repo) => {
         const before = await loadNamespace(repo, namespace);
         await repo.governance.recordCertification(namespace, organization, now, change.actor);
-        await repo.objects.bumpConfigVersion(namespace);
+        await repo.objects.bumpConfigVersion(namespace, [{ kind: 'Certification', name: organization }]);
         await repo.audit.append(
           { action: 'Organization.certified', actor: change.actor, namespace, organization, kind: 'Organization', name: organization, data: { certifiedAt, contract: org.spec.contract!.id, ...(body?.note ? { note: body.note } : {}), ...(change.provenance ? { provenance: change.provenance } : {}) } },
           now,

@@ -19,14 +19,20 @@ export interface IssuerCacheOptions<T> {
   now: () => number;
   /** Builds the issuer of a namespace (organization undefined: its shared issuer), on PUBLIC_URL or a vanity origin. */
   build: (namespace: string, organization: string | undefined, vanity: string | undefined) => Promise<T | undefined>;
+  /**
+   * Carries a built issuer whose namespace's version moved to the current version, and says
+   * whether it could (nothing it was made from changed); false: it is built again.
+   */
+  carry?: (issuer: T) => Promise<boolean>;
   /** Told of each built issuer the cache lets go (replaced, evicted, pruned, cleared), to release what it holds. */
   dropped?: (issuer: T) => void;
 }
 
 /**
  * Built issuers by their identifier (an organization's canonical issuer and each of its vanity
- * issuers apart), least recently used dropped first. An issuer is built again when its
- * namespace's configuration version moved or its keys are due to change; concurrent requests
+ * issuers apart), least recently used dropped first. When its namespace's configuration
+ * version moves, an issuer is carried to the new version if nothing it was made from changed
+ * (`carry`), else built again, as it is when its keys are due to change; concurrent requests
  * for one being built share that build.
  */
 export class IssuerCache<T extends Cacheable> {
@@ -51,7 +57,8 @@ export class IssuerCache<T extends Cacheable> {
     const cached = this.entries.get(key);
     if (cached) {
       const built = 'built' in cached ? cached.built : await cached.building;
-      if (!this.stale(namespace, built)) {
+      const current = built !== undefined && (!this.stale(namespace, built) || (this.movedOnly(namespace, built) && (await this.options.carry?.(built)) === true && this.entries.get(key) === cached));
+      if (current) {
         this.entries.delete(key);
         this.entries.set(key, cached); // most recently used last
         return built;
@@ -76,14 +83,15 @@ export class IssuerCache<T extends Cacheable> {
   }
 
   /**
-   * Drops every built issuer no longer current (its namespace's configuration moved, or its
-   * keys are due to change), and says how many: none then holds an old configuration of its
-   * namespace in memory until it is next asked for, however rarely that is.
+   * Drops every built issuer no longer current (its keys are due to change, or its namespace's
+   * configuration moved and `keep` cannot carry it), and says how many: none then holds an old
+   * configuration of its namespace in memory until it is next asked for, however rarely that is.
    */
-  prune(): number {
+  prune(keep: (issuer: T) => boolean = () => false): number {
     let dropped = 0;
     for (const [key, entry] of this.entries) {
-      if ('built' in entry && this.stale(entry.namespace, entry.built)) {
+      const { built } = entry;
+      if (built !== undefined && this.stale(entry.namespace, built) && !(this.movedOnly(entry.namespace, built) && keep(built))) {
         this.entries.delete(key);
         this.drop(entry);
         dropped++;
@@ -103,8 +111,20 @@ export class IssuerCache<T extends Cacheable> {
     if (entry.built !== undefined) this.options.dropped?.(entry.built);
   }
 
-  /** True when an issuer must be (re)built: missing, its configuration moved on, or its keys are due to change. */
-  private stale(namespace: string, built: T | undefined): built is undefined {
-    return !built || built.snapshot.version !== this.options.version(namespace) || (built.ring.nextChange !== undefined && this.options.now() >= built.ring.nextChange);
+  /**
+   * True when an issuer must be carried or (re)built: missing, its configuration moved on, or
+   * its keys are due to change. One built from a later version than last polled is current.
+   */
+  private stale(namespace: string, built: T | undefined): boolean {
+    return !built || built.snapshot.version < this.options.version(namespace) || this.keysDue(built);
+  }
+
+  /** Stale only because its namespace's version moved: an issuer that may be carried. */
+  private movedOnly(namespace: string, built: T): boolean {
+    return built.snapshot.version < this.options.version(namespace) && !this.keysDue(built);
+  }
+
+  private keysDue(built: T): boolean {
+    return built.ring.nextChange !== undefined && this.options.now() >= built.ring.nextChange;
   }
 }

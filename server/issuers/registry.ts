@@ -14,11 +14,11 @@ import type { Logger } from '../log.ts';
 import type { ScimService } from '../scim/service.ts';
 import type { Store } from '../store/index.ts';
 import { admissionRules } from '../oidc/admission.ts';
-import { allowFormSchemes, setApiHeaders, setPageHeaders } from '../oidc/html.ts';
+import { allowFormSchemes, nativeSchemes, setApiHeaders, setPageHeaders } from '../oidc/html.ts';
 import { handleInteraction, LoginLimiter } from '../oidc/interactions.ts';
 import type { SigningKeys } from '../oidc/keys.ts';
 import { buildProvider } from '../oidc/provider.ts';
-import { snapshotOf, type IssuerSnapshot } from '../oidc/snapshot.ts';
+import { snapshotOf } from '../oidc/snapshot.ts';
 import { ApiAuthorizer } from './authorize.ts';
 import { IssuerCache } from './cache.ts';
 import Koa from 'koa';
@@ -118,6 +118,7 @@ export class IssuerRegistry {
   private readonly pool: ProviderPool;
   private readonly metadata = new IssuerMetadata();
   private built = 0;
+  private issuersMade = 0;
   /** Answers the direct path's requests that no provider answers (`own` rows), as `own()` does on the server's app. */
   private readonly ownApp = new Koa();
   private readonly ownCallback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -131,8 +132,15 @@ export class IssuerRegistry {
     this.authorizer = new ApiAuthorizer({ store: options.store, clock: options.clock, audit: options.audit, trustedProxies: options.trustedProxies, refusals: options.refusals, geo: options.geo });
     this.routes = new RouteIndex(ISSUER_ROUTES, (route) => this.gates.pipeline(route));
     this.views = new NamespaceViews(options.store);
-    this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs });
-    this.issuers = new IssuerCache<Issuer>({ maxIssuers: this.options.maxIssuers, version: (namespace) => this.resolution.version(namespace), now: () => options.clock.now(), build: (namespace, organization, vanity) => this.build(namespace, organization, vanity), dropped: (issuer) => issuer.release() });
+    this.resolution = new IssuerResolution({ store: options.store, publicUrl: options.publicUrl, pollMs: this.options.pollMs, organizations: async (namespace, version) => (await this.views.get(namespace, version)).organizations });
+    this.issuers = new IssuerCache<Issuer>({
+      maxIssuers: this.options.maxIssuers,
+      version: (namespace) => this.resolution.version(namespace),
+      now: () => options.clock.now(),
+      build: (namespace, organization, vanity) => this.build(namespace, organization, vanity),
+      carry: (issuer) => this.carry(issuer),
+      dropped: (issuer) => issuer.release(),
+    });
     options.events.on('changed', () => this.resolution.expire());
     this.ownApp.proxy = false;
     this.ownApp.use(async (ctx) => {
@@ -180,9 +188,26 @@ export class IssuerRegistry {
     return vanity ? { path: vanity.path, origin: vanity.origin } : undefined;
   }
 
-  /** Polls the store's configuration versions; issuers left behind by a move are dropped at once. */
+  /**
+   * Polls the store's configuration versions. On a move, each namespace's view is advanced by
+   * what changed, and each issuer left behind is carried to it when nothing it read changed, or
+   * dropped at once (and built again when next asked for).
+   */
   private async poll(): Promise<void> {
-    if (await this.resolution.poll()) this.issuers.prune();
+    if (!(await this.resolution.poll())) return;
+    const { views, resolution } = this;
+    // A view that cannot be read now leaves its issuers to be dropped, and built when asked for.
+    await Promise.all(views.namespaces().map((namespace) => views.get(namespace, resolution.version(namespace)).catch(() => undefined)));
+    this.issuers.prune((issuer) => {
+      const view = views.settled(issuer.snapshot.namespace);
+      return view !== undefined && views.carry(issuer.snapshot, view);
+    });
+  }
+
+  /** Carries an issuer to its namespace's view at the version last polled, when nothing it read changed (carry.ts). */
+  private async carry(issuer: Issuer): Promise<boolean> {
+    const { namespace } = issuer.snapshot;
+    return this.views.carry(issuer.snapshot, await this.views.get(namespace, this.resolution.version(namespace)));
   }
 
   /** Drops every built issuer (tests, and key rotation by hand). */
@@ -205,6 +230,16 @@ export class IssuerRegistry {
   /** oidc-providers built since the start (each issuer's first, and each one built again after the pool let it go). */
   get providersBuilt(): number {
     return this.built;
+  }
+
+  /** Issuers built since the start (each one's first build, and each build after its configuration changed). */
+  get issuersBuilt(): number {
+    return this.issuersMade;
+  }
+
+  /** The issuer of an organization (undefined: the namespace's shared one) on PUBLIC_URL, if it is built and current; nothing is built or read. */
+  builtIssuer(namespace: string, organization: string | undefined): Issuer | undefined {
+    return this.issuers.current(this.resolution.canonicalUrl(namespace, organization), namespace);
   }
 
   /** Issuers are cached by their identifier: an organization's canonical issuer and each of its vanity issuers apart. */
@@ -313,16 +348,17 @@ export class IssuerRegistry {
   /** An issuer's parts, read from the store; its provider is built when a request first needs it (`provide`). */
   private async build(namespace: string, organization: string | undefined, vanity: string | undefined): Promise<Issuer | undefined> {
     const { secrets, keys, clock } = this.options;
-    const view = await this.views.get(namespace);
+    const view = await this.views.get(namespace, this.resolution.version(namespace));
     const snapshot = await snapshotOf(view, secrets, organization);
     if (!snapshot) return undefined;
+    this.issuersMade++;
     const alg = snapshot.workspace?.spec.signingAlgorithm ?? 'ES256';
     // One ring per namespace: its keys are imported once, not once per organization.
     const ring = await this.views.keyRing(view, alg, () => keys.keyRing(namespace, alg), clock.now());
     const url = vanity ?? this.resolution.canonicalUrl(namespace, organization);
     const admission = admissionRules(snapshot.organization ? snapshot.effective : undefined);
     for (const problem of admission.problems) this.options.logger.error(`issuer ${snapshot.path}: ${problem}`);
-    const parts = { snapshot, ring, url, admission, admitUser: this.gates.userAdmission(snapshot), formSchemes: nativeSchemes(snapshot) };
+    const parts = { snapshot, ring, url, admission, admitUser: this.gates.userAdmission(snapshot), formSchemes: nativeSchemes(snapshot.clients) };
     return new Issuer(parts, this.pool, (issuer) => this.provide(issuer));
   }
 
@@ -405,19 +441,4 @@ export class IssuerRegistry {
  */
 function providerFor(issuer: Issuer, pipeline: Pipeline): ProviderHalf | Issuer {
   return pipeline.route.own === 'metadata' ? issuer.passing() : issuer;
-}
-
-/** Already allowed (http, https), or never a place for a form to go (script and local content). */
-const NOT_APP_SCHEMES = new Set(['http:', 'https:', 'javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:', 'about:']);
-
-/** `com.example.app:` for each native client's private-use redirect scheme. */
-function nativeSchemes(snapshot: IssuerSnapshot): string[] {
-  const schemes = new Set<string>();
-  for (const c of snapshot.clients) {
-    for (const uri of [...(c.object.spec.redirectUris ?? []), ...(c.object.spec.postLogoutRedirectUris ?? [])]) {
-      const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
-      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && !NOT_APP_SCHEMES.has(scheme)) schemes.add(scheme);
-    }
-  }
-  return [...schemes];
 }

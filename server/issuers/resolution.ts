@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { issuerPath } from '../../api/index.ts';
+import { issuerPath, type OrganizationObject } from '../../api/index.ts';
 import type { Store } from '../store/index.ts';
 
 /** Which issuer a request is for, once its path (and Host) are read. */
@@ -25,6 +25,8 @@ export interface ResolutionOptions {
   publicUrl: () => string;
   /** How often other replicas' changes are looked for in the store. */
   pollMs: number;
+  /** A namespace's organizations at `version` or later (its shared view: one change is not a read of all of them). */
+  organizations: (namespace: string, version: number) => Promise<ReadonlyMap<string, OrganizationObject>>;
 }
 
 /**
@@ -40,7 +42,7 @@ export class IssuerResolution {
   /** `versions` as one string, to see at a glance whether anything changed. */
   private versionsKey = '';
   private base: { publicUrl: string; trimmed: string } = { publicUrl: '', trimmed: '' };
-  private organizations = new Map<string, { version: number; names: Set<string> }>();
+  private organizations = new Map<string, { version: number; names: ReadonlyMap<string, OrganizationObject> }>();
   private lastPoll = 0;
   /** The look at the store under way: every request that finds a look due waits for this one. */
   private polling: Promise<boolean> | undefined;
@@ -116,12 +118,13 @@ export class IssuerResolution {
     if (this.vanity.key !== key) {
       const hosts = new Map<string, string>();
       const ambiguous = new Set<string>();
-      for (const { object } of await this.options.store.objects.list({ kind: 'Organization' })) {
-        const domains = (object.spec as { domains?: string[] }).domains ?? [];
-        const path = issuerPath(object.metadata.namespace!, object.metadata.name);
-        for (const d of domains.map((d) => d.toLowerCase())) {
-          if (hosts.has(d) && hosts.get(d) !== path) ambiguous.add(d);
-          hosts.set(d, path);
+      for (const [namespace, version] of this.versions) {
+        for (const object of (await this.options.organizations(namespace, version)).values()) {
+          const path = issuerPath(namespace, object.metadata.name);
+          for (const d of (object.spec.domains ?? []).map((d) => d.toLowerCase())) {
+            if (hosts.has(d) && hosts.get(d) !== path) ambiguous.add(d);
+            hosts.set(d, path);
+          }
         }
       }
       // A host two organizations declare is served as neither (nor are tokens naming it accepted by the admin API).
@@ -151,8 +154,7 @@ export class IssuerResolution {
     if (version === undefined) return undefined;
     let orgs = this.organizations.get(first);
     if (!orgs || orgs.version !== version) {
-      const list = await this.options.store.objects.list({ kind: 'Organization', namespace: first });
-      orgs = { version, names: new Set(list.map((o) => o.object.metadata.name)) };
+      orgs = { version, names: await this.options.organizations(first, version) };
       this.organizations.set(first, orgs);
     }
     return resolveIn(path, first, orgs.names);
@@ -176,7 +178,7 @@ function firstSegment(path: string): string {
 }
 
 /** Which issuer of namespace `first` answers `path`: an organization's when the second segment names one. */
-function resolveIn(path: string, first: string, organizations: Set<string>): Resolved {
+function resolveIn(path: string, first: string, organizations: ReadonlyMap<string, unknown>): Resolved {
   const end1 = path.indexOf('/', 1);
   const afterFirst = end1 < 0 ? '' : path.slice(end1);
   const end2 = end1 < 0 ? -1 : path.indexOf('/', end1 + 1);

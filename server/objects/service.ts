@@ -3,7 +3,7 @@ import { GROUP_VERSION, KINDS, ValidationError, clientIdFor, issuerPath, applyRa
 import { diff, redact } from '../audit/changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigEvents } from '../events.ts';
-import type { Repositories, Store, StoredObject } from '../store/index.ts';
+import type { ConfigChange, Repositories, Store, StoredObject } from '../store/index.ts';
 import type { ChangeContext } from '../changes.ts';
 import { BadRequest, Conflict, InvalidObject, Problem, notFound } from '../errors.ts';
 import { checkReferences } from './admission.ts';
@@ -222,7 +222,7 @@ export class ObjectService {
     if (options.dryRun) return { outcome: existing ? ('updated' as const) : ('created' as const), object: this.present({ ...stored, status: existing?.status ?? null }), dryRun: true };
     await repo.objects.put(stored);
     await repo.objects.setReferences(object.kind, namespace, object.metadata.name, kindByName(object.kind)!.references(object.spec));
-    await repo.objects.bumpConfigVersion(namespace);
+    await repo.objects.bumpConfigVersion(namespace, [{ kind: object.kind, name: object.metadata.name }]);
     if (object.kind === 'User') await syncDeclaredUser(repo, object, now);
     const outcome: ApplyOutcome = existing ? 'updated' : 'created';
     await repo.audit.append(
@@ -287,6 +287,7 @@ export class ObjectService {
       }
       const order = [...closure].sort((a, b) => b.depth - a.depth || applyRank(b.kind) - applyRank(a.kind));
       const deleted: string[] = [];
+      const removed: ConfigChange[] = [];
       const now = this.clock.now();
       for (const target of [...order, { kind, name, depth: 0, field: '' }]) {
         const stored = await repo.objects.get(target.kind, namespace, target.name);
@@ -328,8 +329,9 @@ export class ObjectService {
           now,
         );
         deleted.push(`${target.kind}/${target.name}`);
+        removed.push({ kind: target.kind, name: target.name });
       }
-      await repo.objects.bumpConfigVersion(namespace);
+      await repo.objects.bumpConfigVersion(namespace, removed);
       return { deleted };
     });
     return this.changed(namespace, result);

@@ -104,3 +104,18 @@ export function allowFormSchemes(ctx: { response: { get(name: string): string };
   const csp = ctx.response.get('Content-Security-Policy');
   if (csp.includes(FORM_ACTION)) ctx.set('Content-Security-Policy', csp.replace(FORM_ACTION, `${FORM_ACTION} ${schemes.join(' ')}`));
 }
+
+/** Already allowed (http, https), or never a place for a form to go (script and local content). */
+const NOT_APP_SCHEMES = new Set(['http:', 'https:', 'javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:', 'about:']);
+
+/** `com.example.app:` for each private-use scheme of native clients' redirect URIs. */
+export function nativeSchemes(clients: readonly { object: { spec: { redirectUris?: string[] | undefined; postLogoutRedirectUris?: string[] | undefined } } }[]): string[] {
+  const schemes = new Set<string>();
+  for (const { object } of clients) {
+    for (const uri of [...(object.spec.redirectUris ?? []), ...(object.spec.postLogoutRedirectUris ?? [])]) {
+      const scheme = URL.canParse(uri) ? new URL(uri).protocol : '';
+      if (/^[a-z][a-z0-9+.-]*:$/.test(scheme) && !NOT_APP_SCHEMES.has(scheme)) schemes.add(scheme);
+    }
+  }
+  return [...schemes];
+}

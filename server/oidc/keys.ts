@@ -106,7 +106,7 @@ export class SigningKeys {
       const kid = await this.add(namespace, alg, activatesAt, repo);
       for (const old of current) await repo.keys.retire(old.kid, activatesAt, activatesAt + options.retainForSeconds * 1000);
       await repo.keys.deleteExpired(namespace, now);
-      await repo.objects.bumpConfigVersion(namespace);
+      await repo.objects.bumpConfigVersion(namespace, [{ kind: 'SigningKey', name: alg }]);
       await repo.audit.append({ action: 'SigningKey.rotated', actor: 'gatehouse', namespace, data: { kid, alg, activatesAt: new Date(activatesAt).toISOString(), retired: current.map((c) => c.kid) } }, now);
       return { kid, activatesAt };
     });

@@ -1,7 +1,5 @@
 import {
   clientIdFor,
-  effectiveScopes,
-  effectiveSettings,
   issuerPath,
   organizationChain,
   workspaceSettings,
@@ -17,12 +15,13 @@ import {
   type OrganizationTemplateObject,
   type WorkspaceObject,
 } from '../../api/index.ts';
-import { loadMfaTightenings } from '../governance/effective.ts';
+import { loadNamespaceView, type NamespaceView } from './namespace-view.ts';
 import type { ClientSecrets } from '../clients/secrets.ts';
 import type { PageBranding } from './html.ts';
 import type { Store } from '../store/index.ts';
 import { lifetimesOf, resolveSessions, type Lifetimes, type SessionPolicy } from './lifetimes.ts';
-import { withCertification } from './standing.ts';
+
+export { loadNamespaceView, type NamespaceView } from './namespace-view.ts';
 
 export interface SnapshotClient {
   object: ClientObject;
@@ -121,100 +120,6 @@ function apiScopesFor(allowed: Map<string, EffectiveScope>, client: ClientObject
   return (client.spec.scopes ?? []).filter((s) => !OIDC_SCOPES.has(s) && allowed.has(s));
 }
 
-/**
- * What every issuer of a namespace reads from its declarations, at one configuration version:
- * read from the store once and shared by all of them (an issuer's snapshot adds only its own
- * organization's clients and settings). Read-only: no issuer may change what it holds.
- */
-export interface NamespaceView {
-  namespace: string;
-  /** The namespace's configuration version, read before its objects were. */
-  version: number;
-  workspace: WorkspaceObject | undefined;
-  organizations: Map<string, OrganizationObject>;
-  templates: Map<string, OrganizationTemplateObject>;
-  policies: AccessPolicyObject[];
-  connections: IdPConnectionObject[];
-  declarations: Declarations;
-  /** Each organization's ClaimMappings ('' for none: the workspace's). */
-  mappingsOf(organization: string | undefined): ClaimMappingObject[];
-  /** The Clients declared in an organization (undefined: the workspace's shared ones), with their stored uid. */
-  clientsOf(organization: string | undefined): { object: ClientObject; uid: string }[];
-  /** An organization's effective settings, worked out once per view; undefined for no organization. */
-  settingsOf(organization: string | undefined): EffectiveSettings | undefined;
-  /** The scopes an organization's effective AccessPolicies grant a client (by name), worked out once per pair. */
-  scopesOf(organization: string, client: string): Map<string, EffectiveScope>;
-}
-
-/** Groups `items` by `key` (undefined and '' together). */
-function groupBy<T>(items: T[], key: (item: T) => string | undefined): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item) ?? '';
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
-}
-
-/** Reads a namespace's declarations once (see NamespaceView); `version` is the configuration version read before. */
-export async function loadNamespaceView(store: Store, namespace: string, version?: number): Promise<NamespaceView> {
-  const at = version ?? (await store.objects.configVersions()).get(namespace) ?? 0;
-  const objects = await store.objects.list({ namespace });
-  const byKind = groupBy(objects, (o) => o.object.kind);
-  const of = <T>(kind: string) => (byKind.get(kind) ?? []).map((o) => o.object as T);
-  const workspace = of<WorkspaceObject>('Workspace')[0];
-  const certified = await store.governance.certifications(namespace);
-  const organizations = new Map(of<OrganizationObject>('Organization').map((o) => [o.metadata.name, withCertification(o, certified.get(o.metadata.name)?.at)]));
-  const templates = new Map(of<OrganizationTemplateObject>('OrganizationTemplate').map((t) => [t.metadata.name, t]));
-  const allMappings = of<ClaimMappingObject>('ClaimMapping');
-  const mappings = groupBy(allMappings, (m) => m.spec.organizationRef.name);
-  const policies = of<AccessPolicyObject>('AccessPolicy');
-  const clients = groupBy(
-    (byKind.get('Client') ?? []).map((o) => ({ object: o.object as ClientObject, uid: o.uid })),
-    (c) => c.object.spec.organizationRef?.name,
-  );
-  const mfaTightenings = await loadMfaTightenings(store, namespace);
-  const declarations: Declarations = { workspace, organizations, templates, claimMappings: allMappings, policies, mfaTightenings };
-  const policiesOf = groupBy(policies, (p) => p.spec.organizationRef.name);
-  /**
-   * The declarations an organization's settings and scopes read: its chain's own ClaimMappings
-   * and AccessPolicies only (effectiveSettings and effectiveScopes take no other organization's),
-   * so working them out costs the chain, not the namespace.
-   */
-  const narrowed = (name: string): Declarations => {
-    const chain = organizationChain(organizations, name).map((o) => o.metadata.name);
-    return { workspace, organizations, templates, claimMappings: chain.flatMap((n) => mappings.get(n) ?? []), policies: chain.flatMap((n) => policiesOf.get(n) ?? []), mfaTightenings };
-  };
-  const settings = new Map<string, EffectiveSettings | undefined>();
-  const grants = new Map<string, Map<string, EffectiveScope>>();
-  return {
-    namespace,
-    version: at,
-    workspace,
-    organizations,
-    templates,
-    policies,
-    connections: of<IdPConnectionObject>('IdPConnection'),
-    declarations,
-    mappingsOf: (organization) => mappings.get(organization ?? '') ?? [],
-    clientsOf: (organization) => clients.get(organization ?? '') ?? [],
-    settingsOf(name) {
-      if (!name) return undefined;
-      if (!settings.has(name)) settings.set(name, effectiveSettings(narrowed(name), name));
-      return settings.get(name);
-    },
-    scopesOf(name, client) {
-      // Names are DNS labels: a space cannot join two into one key.
-      const key = `${name} ${client}`;
-      let found = grants.get(key);
-      if (!found) grants.set(key, (found = effectiveScopes(narrowed(name), name, client)));
-      return found;
-    },
-  };
-}
-
 export async function loadSnapshot(store: Store, secrets: ClientSecrets, namespace: string, organization: string | undefined): Promise<IssuerSnapshot | undefined> {
   return snapshotOf(await loadNamespaceView(store, namespace), secrets, organization);
 }
@@ -269,6 +174,26 @@ export async function snapshotOf(view: NamespaceView, secrets: ClientSecrets, or
     sessions: resolveSessions(chain, templates, workspace),
     version: view.version,
   };
+}
+
+/**
+ * Carries an issuer's snapshot to a later view of its namespace, in place (its provider and
+ * gates hold the snapshot itself): what the namespace shares (every organization, template,
+ * policy, connection, and the settings worked out from them) comes from the new view; what is
+ * the issuer's own is kept, so the caller must have found that nothing it was made from
+ * changed (server/issuers/carry.ts).
+ */
+export function advanceSnapshot(snapshot: IssuerSnapshot, view: NamespaceView): void {
+  snapshot.workspace = view.workspace;
+  snapshot.organizations = view.organizations;
+  snapshot.templates = view.templates;
+  snapshot.policies = view.policies;
+  snapshot.connections = view.connections;
+  snapshot.declarations = view.declarations;
+  snapshot.settingsOf = view.settingsOf;
+  snapshot.scopesOf = view.scopesOf;
+  if (snapshot.organization !== undefined) snapshot.chain = organizationChain(view.organizations, snapshot.organization);
+  snapshot.version = view.version;
 }
 
 /**

@@ -9,6 +9,8 @@ export type {
   Repositories,
   StoredObject,
   Dependant,
+  ConfigChange,
+  ChangeKind,
   AuditEntry,
   AuditQuery,
   SigningKeyRow,

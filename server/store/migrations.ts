@@ -444,6 +444,22 @@ export const MIGRATIONS: Migration[] = [
     // its CPU at 10,000 organizations. An index led by the namespace appends at its right edge.
     statements: () => [`DROP INDEX audit_actor`, `DROP INDEX audit_client`, `CREATE INDEX audit_namespace ON audit (namespace, seq)`],
   },
+  {
+    version: 18,
+    description: 'the log of what each configuration version changed, so a replica reads only the objects a change names, not the namespace',
+    // Versions reached before the log existed are not in it: logged_from marks where it starts.
+    statements: () => [
+      `CREATE TABLE config_changes (
+        namespace TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL
+      )`,
+      `CREATE INDEX config_changes_version ON config_changes (namespace, version)`,
+      `ALTER TABLE config_versions ADD COLUMN logged_from BIGINT NOT NULL DEFAULT 0`,
+      `UPDATE config_versions SET logged_from = version`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 0x6761_7465; // "gate": serialises replicas migrating one PostgreSQL database

@@ -31,7 +31,21 @@ export interface TestServer {
 
 /** A Gatehouse server on 127.0.0.1 with a fresh store (SQLite in a temp dir unless `store` says otherwise). */
 export async function startTestServer(
-  options: { store?: StoreOptions; dataDir?: string; now?: string; bodyLimit?: number; trustedProxies?: string[]; logger?: Logger; metrics?: Metrics; federationSetup?: { allowLoopbackHttp?: boolean }; geoipDb?: string; publicHost?: string; notifications?: AppOptions['notifications']; maxProviders?: number } = {},
+  options: {
+    store?: StoreOptions;
+    dataDir?: string;
+    now?: string;
+    bodyLimit?: number;
+    trustedProxies?: string[];
+    logger?: Logger;
+    metrics?: Metrics;
+    federationSetup?: { allowLoopbackHttp?: boolean };
+    geoipDb?: string;
+    publicHost?: string;
+    notifications?: AppOptions['notifications'];
+    maxProviders?: number;
+    pollMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-test-')));
   const store = await openStore(options.store ?? { dataDir });
@@ -51,6 +65,7 @@ export async function startTestServer(
     ...(options.geoipDb ? { geoipDb: options.geoipDb } : {}),
     ...(options.notifications ? { notifications: options.notifications } : {}),
     ...(options.maxProviders !== undefined ? { maxProviders: options.maxProviders } : {}),
+    ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
   };
   let gatehouse: GatehouseApp;
   try {

@@ -35,7 +35,7 @@ export {
   RiskRepository,
   PasskeyRepository,
 };
-export type { StoredObject, Dependant } from './objects.ts';
+export type { StoredObject, Dependant, ConfigChange, ChangeKind } from './objects.ts';
 export type { AuditEntry, AuditQuery } from './audit.ts';
 export type { SigningKeyRow } from './keys.ts';
 export type { UserRecord, UserProfile } from './users.ts';

@@ -10,6 +10,23 @@ export interface StoredObject {
   updatedAt: number;
 }
 
+/**
+ * What moves a namespace's configuration version: a declared object, or state kept beside one
+ * that issuers read (a client's secret, an organization's certification or MFA tightening, the
+ * namespace's signing keys, named by algorithm).
+ */
+export type ChangeKind = KindName | 'ClientSecret' | 'Certification' | 'MfaTightening' | 'SigningKey';
+
+export interface ConfigChange {
+  kind: ChangeKind;
+  name: string;
+}
+
+/** Versions whose changes are kept per namespace: a replica further behind reads the namespace whole. */
+export const CHANGE_LOG_VERSIONS = 4096;
+/** The log is pruned on every this many versions, not on each. */
+const CHANGE_LOG_PRUNE_EVERY = 256;
+
 export interface Dependant {
   kind: KindName;
   name: string;
@@ -107,17 +124,43 @@ export class ObjectRepository {
     if (this.db.dialect === 'postgres') await this.db.all(`SELECT pg_advisory_xact_lock(hashtextextended(?, 7193)) AS locked`, [`namespace:${namespace}`]);
   }
 
-  /** Marks a namespace's configuration as changed; issuers built from an older version are rebuilt. */
-  async bumpConfigVersion(namespace: string): Promise<void> {
-    await this.db.run(
+  /**
+   * Marks a namespace's configuration as changed, naming what changed: issuers built from an
+   * older version are rebuilt, unless nothing they read is among `changes` (server/issuers/views.ts).
+   */
+  async bumpConfigVersion(namespace: string, changes: readonly ConfigChange[]): Promise<number> {
+    const [row] = await this.db.all<{ version: number | string }>(
       `INSERT INTO config_versions (namespace, version) VALUES (?, 1)
-       ON CONFLICT (namespace) DO UPDATE SET version = config_versions.version + 1`,
+       ON CONFLICT (namespace) DO UPDATE SET version = config_versions.version + 1
+       RETURNING version`,
       [namespace],
     );
+    // The row is locked until commit: every version's changes are written before the next version exists.
+    const version = Number(row!.version);
+    for (const c of changes) await this.db.run(`INSERT INTO config_changes (namespace, version, kind, name) VALUES (?, ?, ?, ?)`, [namespace, version, c.kind, c.name]);
+    if (version % CHANGE_LOG_PRUNE_EVERY === 0) {
+      const floor = version - CHANGE_LOG_VERSIONS;
+      await this.db.run(`DELETE FROM config_changes WHERE namespace = ? AND version <= ?`, [namespace, floor]);
+      await this.db.run(`UPDATE config_versions SET logged_from = ? WHERE namespace = ? AND logged_from < ?`, [floor, namespace, floor]);
+    }
+    return version;
   }
 
   async configVersions(): Promise<Map<string, number>> {
     const rows = await this.db.all<{ namespace: string; version: number | string }>(`SELECT namespace, version FROM config_versions`);
     return new Map(rows.map((r) => [r.namespace, Number(r.version)]));
+  }
+
+  /**
+   * What changed in `namespace` after version `from` up to `to` (each once), or undefined when
+   * the log no longer reaches back to `from` (pruned, or written before the log existed): the
+   * caller then reads the namespace whole.
+   */
+  async changesBetween(namespace: string, from: number, to: number): Promise<ConfigChange[] | undefined> {
+    const rows = await this.db.all<{ kind: ChangeKind; name: string }>(`SELECT DISTINCT kind, name FROM config_changes WHERE namespace = ? AND version > ? AND version <= ? ORDER BY kind, name`, [namespace, from, to]);
+    // Read after the changes: a prune between the two reads shows here as a floor above `from`.
+    const [head] = await this.db.all<{ logged_from: number | string }>(`SELECT logged_from FROM config_versions WHERE namespace = ?`, [namespace]);
+    if (!head || from < Number(head.logged_from)) return undefined;
+    return rows.map((r) => ({ kind: r.kind, name: r.name }));
   }
 }

@@ -1,5 +1,6 @@
 // The issuer cache (server/issuers/cache.ts): least recently used dropped first, rebuilt when
-// its namespace's configuration moves or its keys are due to change, one build shared.
+// its namespace's configuration moves (unless it can be carried to the new version) or its keys
+// are due to change, one build shared.
 import { describe, expect, it } from '@jest/globals';
 import { IssuerCache } from '../../../server/issuers/cache.ts';
 
@@ -10,13 +11,23 @@ interface Built {
 }
 
 /** A cache over counted builds, at the given versions and time. */
-function cacheOf(options: { maxIssuers?: number; nextChange?: number; fail?: boolean } = {}) {
+function cacheOf(options: { maxIssuers?: number; nextChange?: number; fail?: boolean; carry?: (issuer: Built) => boolean } = {}) {
   const versions = new Map<string, number>([['ns', 1]]);
   let now = 1_000;
   const builds: string[] = [];
   const dropped: string[] = [];
+  const { carry } = options;
   const cache = new IssuerCache<Built>({
     dropped: (issuer) => dropped.push(issuer.name),
+    ...(carry
+      ? {
+          carry: async (issuer: Built) => {
+            if (!carry(issuer)) return false;
+            issuer.snapshot.version = versions.get('ns') ?? 0;
+            return true;
+          },
+        }
+      : {}),
     maxIssuers: options.maxIssuers ?? 10,
     version: (namespace) => versions.get(namespace) ?? 0,
     now: () => now,
@@ -136,5 +147,38 @@ describe('the issuer cache', () => {
     expect(cache.size).toBe(0);
     await expect(cache.get('k', 'ns', 'forge', undefined)).rejects.toThrow('cannot build ns/forge');
     expect(builds).toHaveLength(2);
+  });
+
+  it('carries an issuer whose namespace moved when nothing it read changed: the same issuer, not built again', async () => {
+    const { cache, builds, versions, dropped } = cacheOf({ carry: (issuer) => issuer.name !== 'ns/forge' });
+    const cascade = await cache.get('c', 'ns', 'cascade', undefined);
+    const forge = await cache.get('f', 'ns', 'forge', undefined);
+    versions.set('ns', 2);
+    expect(await cache.get('c', 'ns', 'cascade', undefined)).toBe(cascade);
+    expect(cascade?.snapshot.version).toBe(2);
+    expect(await cache.get('f', 'ns', 'forge', undefined)).not.toBe(forge);
+    expect(builds).toEqual(['ns/cascade', 'ns/forge', 'ns/forge']);
+    expect(dropped).toEqual(['ns/forge']);
+  });
+
+  it('prunes what it cannot carry, and keeps what it can', async () => {
+    const { cache, versions, dropped } = cacheOf();
+    const cascade = await cache.get('c', 'ns', 'cascade', undefined);
+    await cache.get('f', 'ns', 'forge', undefined);
+    versions.set('ns', 2);
+    expect(cache.prune((issuer) => issuer.name === 'ns/cascade')).toBe(1);
+    expect(dropped).toEqual(['ns/forge']);
+    expect(cache.size).toBe(1);
+    expect(cascade?.snapshot.version).toBe(1); // prune asks; the keeper carries
+  });
+
+  it('never carries an issuer whose keys are due to change', async () => {
+    const { cache, builds, versions, at } = cacheOf({ nextChange: 5_000, carry: () => true });
+    const first = await cache.get('k', 'ns', 'forge', undefined);
+    versions.set('ns', 2);
+    at(5_000);
+    expect(cache.prune(() => true)).toBe(1);
+    expect(await cache.get('k', 'ns', 'forge', undefined)).not.toBe(first);
+    expect(builds).toEqual(['ns/forge', 'ns/forge']);
   });
 });

@@ -1,7 +1,7 @@
 // Issuers of one namespace share one read of its declarations (server/issuers/views.ts,
-// NamespaceView in server/oidc/snapshot.ts): read once per configuration version, replaced as
-// soon as anything in the namespace changes, and each issuer takes only its own organization's
-// clients and settings from it.
+// NamespaceView in server/oidc/namespace-view.ts): read once, advanced to a new view as soon as
+// anything in the namespace changes (by what changed: test/server/oidc/namespace-view.test.ts),
+// and each issuer takes only its own organization's clients and settings from it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt } from 'jose';
 import { effectiveScopes, effectiveSettings } from '../../../api/index.ts';

@@ -160,7 +160,7 @@ describe('a vanity domain is an issuer', () => {
     const cascade = (await gh.store.objects.get('Organization', NS, 'cascade'))!;
     const declare = async (domains: string[]) => {
       await gh.store.objects.put({ ...cascade, object: { ...cascade.object, spec: { ...(cascade.object.spec as object), domains } } as typeof cascade.object });
-      await gh.store.objects.bumpConfigVersion(NS);
+      await gh.store.objects.bumpConfigVersion(NS, [{ kind: 'Organization', name: 'cascade' }]);
       gh.gatehouse.issuers.invalidateAll();
     };
     await declare([VANITY]);
@@ -208,5 +208,28 @@ describe('a vanity domain is an issuer', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 10));
     const fresh = (await oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).access_token;
     expect((await introspect(vanity, fresh)).active).toBe(true);
+  });
+});
+
+describe('a change in the namespace, at a vanity issuer (issue #23)', () => {
+  const discovery = async () => (await viaLoopback(`${vanityIssuer()}/.well-known/openid-configuration`)).status;
+  const providersBuilt = () => gh.gatehouse.issuers.providersBuilt;
+
+  it("is carried past another organization's change, its kept discovery document answered without a provider", async () => {
+    await gh.put('organizations', organization('forge', { domains: [VANITY] }));
+    expect(await discovery()).toBe(200);
+    const built = providersBuilt();
+    await gh.put('organizations', organization('cascade', { displayName: 'Cascade, renamed' }));
+    expect(await discovery()).toBe(200);
+    expect(providersBuilt()).toBe(built);
+  });
+
+  it("takes its own organization's change at its next request", async () => {
+    expect(await discovery()).toBe(200);
+    const built = providersBuilt();
+    await gh.put('organizations', organization('forge', { domains: [VANITY], tokens: { accessToken: '5m' } }));
+    const vanity = await discoverAt(vanityIssuer(), 'forge-sync');
+    expect(providersBuilt()).toBe(built + 1);
+    expect((await oidc.clientCredentialsGrant(vanity, { scope: 'inventory:read' })).expires_in).toBe(300);
   });
 });

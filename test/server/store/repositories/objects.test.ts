@@ -7,6 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { AnyObject } from '../../../../api/index.ts';
 import { NAMESPACE, client, organization, referencesOf, stored } from '../../../support/store-fixtures.ts';
 import { storeBackends } from '../../../support/store-backends.ts';
+import { CHANGE_LOG_VERSIONS } from '../../../../server/store/repositories/objects.ts';
 
 const backends = await storeBackends();
 const { open } = backends;
@@ -104,10 +105,10 @@ backends.each('the objects repository', (backend) => {
       expect(await store.objects.configVersions()).toEqual(new Map());
       await store.transaction(async (repo) => {
         await repo.objects.lockNamespace(NAMESPACE);
-        await repo.objects.bumpConfigVersion(NAMESPACE);
+        await repo.objects.bumpConfigVersion(NAMESPACE, []);
       });
-      await store.objects.bumpConfigVersion(NAMESPACE);
-      await store.objects.bumpConfigVersion('elsewhere');
+      await store.objects.bumpConfigVersion(NAMESPACE, []);
+      await store.objects.bumpConfigVersion('elsewhere', []);
       expect(await store.objects.configVersions()).toEqual(
         new Map([
           [NAMESPACE, 2],
@@ -119,11 +120,55 @@ backends.each('the objects repository', (backend) => {
         Array.from({ length: 5 }, () =>
           store.transaction(async (repo) => {
             await repo.objects.lockNamespace(NAMESPACE);
-            await repo.objects.bumpConfigVersion(NAMESPACE);
+            await repo.objects.bumpConfigVersion(NAMESPACE, []);
           }),
         ),
       );
       expect((await store.objects.configVersions()).get(NAMESPACE)).toBe(7);
+    });
+
+    it('log what each version changed, so a reader at one version learns what to read again for a later one', async () => {
+      const store = await open(await backend.fresh());
+      expect(await store.objects.changesBetween(NAMESPACE, 0, 0)).toBeUndefined(); // a namespace never changed
+      expect(await store.objects.bumpConfigVersion(NAMESPACE, [{ kind: 'Organization', name: 'cascade' }])).toBe(1);
+      await store.transaction(async (repo) => {
+        await repo.objects.lockNamespace(NAMESPACE);
+        await repo.objects.bumpConfigVersion(NAMESPACE, [{ kind: 'Client', name: 'cascade-portal' }]);
+        await repo.objects.bumpConfigVersion(NAMESPACE, [
+          { kind: 'ClientSecret', name: 'cascade-portal' },
+          { kind: 'Organization', name: 'cascade' },
+        ]);
+      });
+      await store.objects.bumpConfigVersion('elsewhere', [{ kind: 'Organization', name: 'forge' }]);
+      // A rolled-back change leaves neither a version nor a record.
+      await expect(
+        store.transaction(async (repo) => {
+          await repo.objects.bumpConfigVersion(NAMESPACE, [{ kind: 'Workspace', name: 'blixit' }]);
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+
+      expect((await store.objects.configVersions()).get(NAMESPACE)).toBe(3);
+      expect(await store.objects.changesBetween(NAMESPACE, 0, 3)).toEqual([
+        { kind: 'Client', name: 'cascade-portal' },
+        { kind: 'ClientSecret', name: 'cascade-portal' },
+        { kind: 'Organization', name: 'cascade' },
+      ]);
+      expect(await store.objects.changesBetween(NAMESPACE, 1, 2)).toEqual([{ kind: 'Client', name: 'cascade-portal' }]);
+      expect(await store.objects.changesBetween(NAMESPACE, 3, 3)).toEqual([]);
+      expect(await store.objects.changesBetween('elsewhere', 0, 1)).toEqual([{ kind: 'Organization', name: 'forge' }]);
+    });
+
+    it('keep a bounded log: a reader further behind than it reaches is told to read the namespace whole', async () => {
+      const store = await open(await backend.fresh());
+      for (let v = 1; v <= CHANGE_LOG_VERSIONS + 256; v++) await store.objects.bumpConfigVersion(NAMESPACE, [{ kind: 'Organization', name: `org-${v}` }]);
+      const head = CHANGE_LOG_VERSIONS + 256;
+      expect(await store.objects.changesBetween(NAMESPACE, 255, head)).toBeUndefined();
+      expect(await store.objects.changesBetween(NAMESPACE, head - 2, head)).toEqual([
+        { kind: 'Organization', name: `org-${head - 1}` },
+        { kind: 'Organization', name: `org-${head}` },
+      ]);
+      expect((await store.objects.changesBetween(NAMESPACE, 256, head))?.length).toBe(CHANGE_LOG_VERSIONS);
     });
   });
 });
