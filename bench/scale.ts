@@ -13,14 +13,15 @@
  *   target <name> <op> <target>: <figure> (met|not met)
  * `--quick` runs it in seconds (500 organizations, short rounds) to try a change; `--cache N`
  * bounds the large server's issuer cache (to measure rebuilds), `--providers N` its live oidc-providers, `--change-every S` changes one
- * organization every S seconds during the rounds (each change moves the namespace's version).
+ * organization every S seconds during the rounds (each change moves the namespace's version);
+ * `--postgres` gives each server a database of its own on a PostgreSQL cluster the bench starts.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { cpuSeconds, median, start, threadCpuSeconds } from './harness.ts';
+import { cpuSeconds, median, start, startBenchPostgres, threadCpuSeconds } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     cache: { type: 'string' },
     providers: { type: 'string' },
     'change-every': { type: 'string', default: '0' },
+    postgres: { type: 'boolean', default: false },
   },
 });
 const QUICK = values.quick;
@@ -260,8 +262,10 @@ async function round(server: Server, n: number, touched: Float64Array, sample: (
 }
 
 const script = new URL('./servers/scale.ts', import.meta.url).pathname;
+// --postgres: each server's store is a database of its own on a throwaway PostgreSQL cluster started here (as the specs start one).
+const postgres = values.postgres ? await startBenchPostgres() : undefined;
 const open = async (): Promise<Server> => {
-  const { child, target } = await start<Target>(script);
+  const { child, target } = await start<Target>(script, postgres ? { DATABASE_URL: await postgres.createDatabase() } : {});
   return { child, target, dispatcher: new Agent({ connections: CONCURRENCY + 1, keepAliveTimeout: 10_000 }), auth: [] };
 };
 process.env.BENCH_LABEL = `${SMALL} organizations`;
@@ -350,4 +354,5 @@ try {
     s.child.kill();
     await exited;
   }
+  await postgres?.stop();
 }
