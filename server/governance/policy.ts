@@ -61,8 +61,13 @@ export type Decision = { allowed: true } | { allowed: false; reason: string };
 
 export function permissionsOf(principal: Principal): Set<Permission> {
   if (principal.kind === 'token') return new Set(EVERYTHING);
-  if (principal.organization === null && principal.roles.some((r) => r === 'admin' || r === 'organization-admin')) return new Set(EVERYTHING);
-  return new Set(principal.roles.flatMap((r) => PARTNER[r]));
+  return permissionsOfRoles(principal.roles, principal.organization === null);
+}
+
+/** What a user's roles (as stored: unknown ones grant nothing) let it do; a workspace user's `admin` or `organization-admin` lets it do everything. */
+export function permissionsOfRoles(roles: readonly string[], workspaceUser: boolean): Set<Permission> {
+  if (workspaceUser && roles.some((r) => r === 'admin' || r === 'organization-admin')) return new Set(EVERYTHING);
+  return new Set(roles.flatMap((r) => (Object.hasOwn(PARTNER, r) ? PARTNER[r as Role] : [])));
 }
 
 export function decide(principal: Principal, permission: Permission, target: Target): Decision {

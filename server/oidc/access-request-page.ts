@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { issuerPath } from '../../api/index.ts';
+import { permissionsOfRoles } from '../governance/policy.ts';
 import type { Clock } from '../clock.ts';
 import type { AccessRequestRecord, Store } from '../store/index.ts';
 import { approvalScopes, approversOf, scopesToRequest } from './approval.ts';
@@ -64,7 +65,8 @@ export async function accessRequestPage(ctx: Context, provider: Provider, snapsh
       // The approvers hear of it: holders of an approver role in the requester's organization, and the workspace users named.
       const approvers = approversOf(missing.flatMap((s) => gated.get(s) ?? []));
       const candidates = [...(await repo.users.list(snapshot.namespace, user.organization ? [user.organization] : [])), ...(await repo.users.list(snapshot.namespace, [''])).filter((u) => approvers.users.includes(u.id))];
-      const recipients = candidates.filter((u) => u.active && u.id !== user.id && (approvers.users.includes(u.id) || u.roles.some((r) => (approvers.roles as string[]).includes(r))));
+      // Only those whose roles let them decide: a named user without one would be told of a request it cannot act on.
+      const recipients = candidates.filter((u) => u.active && u.id !== user.id && (approvers.users.includes(u.id) || u.roles.some((r) => (approvers.roles as string[]).includes(r))) && permissionsOfRoles(u.roles, !u.organization).has('accessrequests.decide'));
       // The request's own page where each approver signs in: its organization's portal (at the shared issuer: the organization's
       // issuer path under it), or, for a workspace user, the workspace portal, which lists only the requests it decides.
       const issuer = provider.issuer.replace(/\/+$/, '');

@@ -31,7 +31,8 @@ const adminConsole = (name: string, org: string | undefined) => ({
   metadata: { name, namespace: NS, annotations: { 'gatehouse.dev/admin-console': 'true' } },
 });
 const ordersPolicy = (approvers: object) => accessPolicy('forge-orders', 'forge', { scopes: [{ scope: 'orders:read' }, { scope: 'orders:write', requireApproval: true }], approvers });
-const APPROVERS = { roles: ['organization-admin'], users: ['wendy'] };
+// Nora (a workspace user without a role) and Abe (Forge's auditor) are named too, but no role of theirs lets them decide.
+const APPROVERS = { roles: ['organization-admin'], users: ['wendy', 'nora', 'abe'] };
 
 /** Authorizes at Forge's portal in `browser`, giving the email and password when asked; stops at a page or the callback. */
 async function authorize(browser: Browser, scope: string, email = 'dana@forge.example', params: Record<string, string> = {}, at: [string | undefined, string] = ['forge', 'portal']): Promise<Started> {
@@ -79,6 +80,8 @@ beforeAll(async () => {
   await gh.put('users', user('carl', 'cascade', { email: 'carl@cascade.example', roles: ['organization-admin'] }));
   await gh.put('users', user('wendy', undefined, { email: 'wendy@blixit.example', roles: ['admin'] }));
   await gh.put('users', user('walt', undefined, { email: 'walt@blixit.example', roles: ['admin'] }));
+  await gh.put('users', user('nora', undefined, { email: 'nora@blixit.example' }));
+  await gh.put('users', user('abe', 'forge', { email: 'abe@forge.example', roles: ['auditor'] }));
   for (const name of ['portal', 'sync', 'agent', 'hub', 'forge-console', 'cascade-console', 'ws-console']) secrets[name] = (await gh.admin('POST', `${base}/clients/${name}/secret`)).body.clientSecret;
   for (const name of ['dana', 'hana', 'olga', 'oscar', 'ulf', 'carl', 'wendy', 'walt']) await setPassword(gh, name, PASSWORD);
   const consoleToken = async (name: string, org: string | undefined, domain: string) => (await signInAs(gh, org, `${org ?? 'ws'}-console`, secrets[`${org ?? 'ws'}-console`]!, { email: `${name}@${domain}`, password: PASSWORD })).access_token;
@@ -119,7 +122,7 @@ describe('a user asking for a scope that needs approval', () => {
     expect(listed[0]).toMatchObject({ organization: 'forge', user: 'dana', client: `portal.${NS}`, scopes: ['orders:write'], state: 'pending', justification: null });
     request = listed[0].id;
     expect(await lastAudit('accessrequest.created')).toMatchObject({ actor: 'dana', organization: 'forge', client: `portal.${NS}`, subject: 'dana', data: { id: request, scopes: ['orders:write'] } });
-    // The approvers hear of it (docs/notifications.md): the declared roles in Forge, and the workspace users named.
+    // The approvers hear of it (docs/notifications.md): the declared roles in Forge, and the users named whose roles let them decide.
     const pending = (await gh.store.notifications.list(NS)).filter((n) => n.message === 'access-request-pending');
     expect(pending.map((n) => n.recipient).sort()).toEqual(['olga@forge.example', 'oscar@forge.example', 'wendy@blixit.example']);
     expect(pending[0]!.variables).toMatchObject({ requester: 'dana@forge.example', client: 'portal', scopes: 'orders:write' });
