@@ -39,7 +39,7 @@ async function token(server: TestServer, org: string, options: { name?: string; 
   const auth = Buffer.from(`${encodeURIComponent(`${name}.${NS}`)}:${encodeURIComponent(options.secret ?? secrets.get(name) ?? '')}`).toString('base64');
   const body = new URLSearchParams({ grant_type: 'client_credentials', ...(options.resource ? { resource: options.resource } : {}), ...(options.scope ? { scope: options.scope } : {}) });
   const res = await fetch(`${server.url}/${NS}/${org}/token`, { method: 'POST', headers: { authorization: `Basic ${auth}`, 'content-type': 'application/x-www-form-urlencoded' }, body });
-  return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
+  return { status: res.status, body: (await res.json()) as { access_token?: string; expires_in?: number; error?: string } };
 }
 
 /**
@@ -55,8 +55,8 @@ async function authorize(server: TestServer, org: string, name: string, redirect
   return (await send(`${discovery.authorization_endpoint}?${query}`)).status;
 }
 
-/** Signs `email` in at the namespace's shared issuer on `server` through the workspace's client. */
-async function signInShared(server: TestServer, email: string) {
+/** The status of `email`'s password sign-in at the namespace's shared issuer on `server`, and what it leads to. */
+async function postSignIn(server: TestServer, email: string) {
   const config = await oidc.discovery(new URL(`${server.url}/${NS}`), `catalog.${NS}`, secrets.get('catalog'), undefined, insecure);
   const browser = new Browser();
   const verifier = oidc.randomPKCECodeVerifier();
@@ -65,6 +65,12 @@ async function signInShared(server: TestServer, email: string) {
   const form = await browser.follow(url.href, CALLBACK);
   const action = /action="([^"]+)"/.exec(await form.res.text())![1]!;
   const posted = await browser.submit(new URL(action.replace(/&amp;/g, '&'), form.url).href, { email, password: PASSWORD });
+  return { config, browser, verifier, state, form, posted };
+}
+
+/** Signs `email` in at the namespace's shared issuer on `server` through the workspace's client. */
+async function signInShared(server: TestServer, email: string) {
+  const { config, browser, verifier, state, form, posted } = await postSignIn(server, email);
   expect(posted.status).toBe(303);
   const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
   return { config, tokens: await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state }) };
@@ -124,6 +130,14 @@ backends.each('a carried issuer', (backend) => {
       });
       await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' } }));
     });
+
+    it("narrowed to other networks: the shared issuer refuses its users' next sign-in, having admitted them before", async () => {
+      await atBoth(async (server) => expect((await postSignIn(server, 'lena@forge.example')).posted.status).toBe(303));
+      await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' }, network: { allowedCidrs: ['203.0.113.0/24'] } }));
+      await atBoth(async (server) => expect((await postSignIn(server, 'lena@forge.example')).posted.status).toBe(403));
+      await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' } }));
+      await atBoth(async (server) => expect((await postSignIn(server, 'lena@forge.example')).posted.status).toBe(303));
+    });
   });
 
   describe("a Client's registration", () => {
@@ -182,6 +196,13 @@ backends.each('a carried issuer', (backend) => {
       await gh.put('organizations', organization('forge-eu', { parentRef: { name: 'forge' } }));
       await gh.put('organizations', organization('cascade'));
       await atBoth(async (server) => expect((await token(server, 'forge-eu')).status).toBe(200));
+    });
+
+    it("a parent's token lifetime shortened: its sub-organization's next token is shortened, on every server", async () => {
+      await atBoth(async (server) => expect((await token(server, 'forge-eu')).body).toMatchObject({ expires_in: 1200 })); // its parent's template's
+      await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' }, tokens: { accessToken: '3m' } }));
+      await atBoth(async (server) => expect((await token(server, 'forge-eu')).body).toMatchObject({ expires_in: 180 }));
+      await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' } }));
     });
 
     it('several changes in a row on one server while the other is reading its view: the other takes every one', async () => {
