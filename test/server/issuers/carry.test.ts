@@ -4,7 +4,7 @@
 // directly in it), and the very next real request at every server over the store, at the
 // organization's issuer, its vanity host and the namespace's shared issuer, must see it.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { decodeJwt } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oidc from 'openid-client';
 import { CHANGE_LOG_VERSIONS } from '../../../server/store/repositories/objects.ts';
 import { Browser } from '../../support/browser.ts';
@@ -75,6 +75,8 @@ async function signInShared(server: TestServer, email: string) {
   const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
   return { config, tokens: await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state }) };
 }
+
+const discovery = async (server: TestServer, org: string) => (await fetch(`${server.url}/${NS}/${org}/.well-known/openid-configuration`)).status;
 
 /** `expect` at both servers, the second one over the same store. */
 async function atBoth(check: (server: TestServer) => Promise<void>): Promise<void> {
@@ -273,6 +275,47 @@ backends.each('a carried issuer', (backend) => {
       });
       await secretOf('harbor-sync');
       await atBoth(async (server) => expect((await token(server, 'harbor')).status).toBe(200));
+    });
+  });
+
+  describe("a namespace's first key of an algorithm", () => {
+    it('made by two servers at once: each publishes both at its next request, and verifies what the other signs', async () => {
+      // The replica looks for an EdDSA key, finds none, and is slower than this server to make its own.
+      const keys = replica.store.keys;
+      const list = keys.list.bind(keys);
+      let raced = false;
+      const spy = jest.spyOn(keys, 'list').mockImplementation(async (namespace) => {
+        const rows = await list(namespace);
+        if (!raced && !rows.some((r) => r.alg === 'EdDSA')) {
+          raced = true;
+          expect(await discovery(gh, 'cascade')).toBe(200);
+        }
+        return rows;
+      });
+      await gh.put('workspaces', workspace({ signingAlgorithm: 'EdDSA' }));
+      expect(await discovery(replica, 'cascade')).toBe(200);
+      spy.mockRestore();
+      expect(raced).toBe(true);
+      const kids = async (server: TestServer) =>
+        ((await (await fetch(`${server.url}/${NS}/cascade/jwks`)).json()) as { keys: { kid: string; alg: string }[] }).keys
+          .filter((k) => k.alg === 'EdDSA')
+          .map((k) => k.kid)
+          .sort();
+      const made = (await gh.store.keys.list(NS))
+        .filter((r) => r.alg === 'EdDSA')
+        .map((r) => r.kid)
+        .sort();
+      expect(made).toHaveLength(2);
+      await atBoth(async (server) => expect(await kids(server)).toEqual(made));
+      // A token signed by either verifies with the keys the other publishes (a relying party behind a load balancer).
+      for (const [signer, publisher] of [
+        [gh, replica],
+        [replica, gh],
+      ] as const) {
+        const jwks = createLocalJWKSet((await (await fetch(`${publisher.url}/${NS}/cascade/jwks`)).json()) as JSONWebKeySet);
+        await expect(jwtVerify((await token(signer, 'cascade')).body.access_token!, jwks)).resolves.toBeDefined();
+      }
+      await gh.put('workspaces', workspace());
     });
   });
 });
