@@ -165,6 +165,26 @@ backends.each('a carried issuer', (backend) => {
       await atBoth(async (server) => expect(await scopeAt(server)).toBe('orders:read'));
     });
 
+    it("moved to another organization: it no longer authenticates at the first one's issuer, and does at the other's", async () => {
+      await atBoth(async (server) => expect((await token(server, 'cascade')).status).toBe(200));
+      await gh.put('clients', m2m('cascade', { organizationRef: { name: 'forge-eu' } }));
+      await atBoth(async (server) => {
+        expect((await token(server, 'cascade')).status).toBe(401);
+        expect((await token(server, 'forge-eu', { name: 'cascade-sync' })).status).toBe(200);
+      });
+      await gh.put('clients', m2m('cascade'));
+      await atBoth(async (server) => expect((await token(server, 'forge-eu', { name: 'cascade-sync' })).status).toBe(401));
+    });
+
+    it("its organization's AccessPolicy moved to another organization: the scope is gone from its next token", async () => {
+      const scopeAt = async (server: TestServer) => decodeJwt((await token(server, 'harbor', { scope: 'orders:read' })).body.access_token ?? 'e30.e30.').scope;
+      await atBoth(async (server) => expect(await scopeAt(server)).toBe('orders:read'));
+      await gh.put('accesspolicies', accessPolicy('harbor-orders', 'cascade', { scopes: [{ scope: 'orders:read' }] }));
+      await atBoth(async (server) => expect(await scopeAt(server)).not.toBe('orders:read'));
+      await gh.put('accesspolicies', accessPolicy('harbor-orders', 'harbor', { scopes: [{ scope: 'orders:read' }] }));
+      await atBoth(async (server) => expect(await scopeAt(server)).toBe('orders:read'));
+    });
+
     it('a machine turned into a web application: its secret no longer gets a machine token', async () => {
       await atBoth(async (server) => expect((await token(server, 'cascade')).status).toBe(200));
       await gh.put('clients', m2m('cascade', { type: 'web', redirectUris: [CALLBACK] }));
