@@ -43,12 +43,12 @@ async function token(server: TestServer, org: string, options: { name?: string; 
 }
 
 /**
- * The status of an authorization request of `name` at `org`'s issuer on `server` (at its vanity
+ * The status of an authorization request of `name` at `org`'s issuer on `server` (undefined: the shared one; at its vanity
  * host when `vanity`): 303 on to the sign-in, 400 for a redirect URI the client has not.
  */
-async function authorize(server: TestServer, org: string, name: string, redirectUri: string, vanity = false): Promise<number> {
+async function authorize(server: TestServer, org: string | undefined, name: string, redirectUri: string, vanity = false): Promise<number> {
   const port = new URL(server.url).port;
-  const issuer = vanity ? `http://${VANITY}:${port}` : `${server.url}/${NS}/${org}`;
+  const issuer = vanity ? `http://${VANITY}:${port}` : `${server.url}/${NS}${org ? `/${org}` : ''}`;
   const send = vanity ? loopbackFetch(port) : (url: string) => fetch(url, { redirect: 'manual' });
   const discovery = (await (await send(`${issuer}/.well-known/openid-configuration`)).json()) as { authorization_endpoint: string };
   const query = new URLSearchParams({ client_id: `${name}.${NS}`, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', state: 'state-0123456789', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
@@ -133,6 +133,12 @@ backends.each('a carried issuer', (backend) => {
       await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' } }));
     });
 
+    it("an IdPConnection of another organization listing her domain: she still signs in at her organization's directory", async () => {
+      const claimed = await gh.admin('PUT', `/admin/v1/namespaces/${NS}/idpconnections/cascade-sso`, idp('cascade-sso', 'cascade', { emailDomains: ['forge.example'] }));
+      expect(claimed.status).toBe(422);
+      await atBoth(async (server) => expect((await postSignIn(server, 'lena@forge.example')).posted.status).toBe(303));
+    });
+
     it("narrowed to other networks: the shared issuer refuses its users' next sign-in, having admitted them before", async () => {
       await atBoth(async (server) => expect((await postSignIn(server, 'lena@forge.example')).posted.status).toBe(303));
       await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' }, network: { allowedCidrs: ['203.0.113.0/24'] } }));
@@ -163,6 +169,16 @@ backends.each('a carried issuer', (backend) => {
       await atBoth(async (server) => expect(await scopeAt(server)).not.toBe('orders:read'));
       await gh.put('clients', m2m('harbor', { scopes: ['orders:read'] }));
       await atBoth(async (server) => expect(await scopeAt(server)).toBe('orders:read'));
+    });
+
+    it("a workspace client's redirect URI removed: refused at the shared issuer's very next authorization request", async () => {
+      await gh.put('clients', client('catalog', undefined, { redirectUris: [CALLBACK, OLD_CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+      await atBoth(async (server) => expect(await authorize(server, undefined, 'catalog', OLD_CALLBACK)).toBe(303));
+      await gh.put('clients', client('catalog', undefined, { redirectUris: [CALLBACK], scopes: ['openid', 'email', 'offline_access'] }));
+      await atBoth(async (server) => {
+        expect(await authorize(server, undefined, 'catalog', OLD_CALLBACK)).toBe(400);
+        expect(await authorize(server, undefined, 'catalog', CALLBACK)).toBe(303);
+      });
     });
 
     it("moved to another organization: it no longer authenticates at the first one's issuer, and does at the other's", async () => {
