@@ -354,4 +354,34 @@ backends.each('a carried issuer', (backend) => {
       await gh.put('workspaces', workspace());
     });
   });
+
+  describe("a user's name, erased and declared again in another organization", () => {
+    it('judged by her new organization at the shared issuer of every server, not by the one it remembered', async () => {
+      // Certification is due every 30 days: Cascade's lapses ten minutes from now, Forge's is fresh.
+      await gh.put('workspaces', workspace({ lifecycle: { reviewPeriod: '30d', suspendWhenCertificationOverdue: true } }));
+      const contract = (certifiedAt: string) => ({ id: 'C-1', partnerType: 'consultant', owner: 'owner@blixit.example', endsAt: '2027-06-30T23:59:59Z', certifiedAt });
+      await gh.put('organizations', organization('forge', { templateRef: { name: 'gold' }, contract: contract('2026-11-23T08:00:00Z') }));
+      await gh.put('organizations', organization('cascade', { contract: contract('2026-10-24T09:10:00Z') }));
+      // The replica's shared issuer has seen Forge's lena.
+      const before = await signInShared(replica, 'lena@forge.example');
+      expect(await oidc.tokenIntrospection(before.config, before.tokens.access_token)).toMatchObject({ active: true });
+      // She leaves: her declaration is deleted and her record erased; another lena joins Cascade.
+      expect((await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/users/lena`)).status).toBeLessThan(300);
+      const version = async () => (await gh.store.objects.configVersions()).get(NS)!;
+      const erasedAt = await version();
+      expect((await gh.admin('DELETE', `/admin/v1/namespaces/${NS}/organizations/forge/users/lena`)).status).toBeLessThan(300);
+      // Erasing moves the version too: a federated user's id comes back through a connection moved to another organization with no declaration in between.
+      expect(await version()).toBe(erasedAt + 1);
+      await gh.put('users', user('lena', 'cascade'));
+      await setPassword(gh, 'lena', PASSWORD);
+      const after = await signInShared(gh, 'lena@cascade.example');
+      expect(decodeJwt(after.tokens.id_token!).organization_id).toBe('cascade');
+      // Cascade's certification lapses while her token is still live: it is inactive wherever it is introspected.
+      for (const server of servers()) server.clock.advance(11 * 60_000);
+      await atBoth(async (server) => {
+        const config = await oidc.discovery(new URL(`${server.url}/${NS}`), `catalog.${NS}`, secrets.get('catalog'), undefined, insecure);
+        expect({ server: server === gh ? 'this' : 'replica', ...(await oidc.tokenIntrospection(config, after.tokens.access_token)) }).toMatchObject({ server: server === gh ? 'this' : 'replica', active: false });
+      });
+    });
+  });
 });
