@@ -156,6 +156,8 @@ export function governanceService(options: GovernanceRoutesOptions) {
       if (user.declaredAs !== null) throw new Conflict(`user ${user.id} is declared by User ${user.declaredAs}: delete the declaration instead (in git, or DELETE /admin/v1/namespaces/${namespace}/users/${user.declaredAs})`, { title: 'Declared user' });
       const change = context(ctx, { action: 'erase' });
       const result = await store.transaction((repo) => eraseUser(repo, user, { actor: change.actor, via: 'admin' }, clock.now()));
+      // The erasure moved the configuration version: this server's issuers see it at their next request.
+      options.objects.notifyChanged(namespace);
       return { user: user.id, erased: true, ...result };
     },
 

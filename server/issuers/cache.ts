@@ -6,6 +6,7 @@ export interface Cacheable {
 
 interface Entry<T> {
   namespace: string;
+  organization: string | undefined;
   building: Promise<T | undefined>;
   /** Once `building` has settled, its value, so the hot path need not await it. */
   built?: T | undefined;
@@ -54,7 +55,13 @@ export class IssuerCache<T extends Cacheable> {
   }
 
   async get(key: string, namespace: string, organization: string | undefined, vanity: string | undefined): Promise<T | undefined> {
-    const cached = this.entries.get(key);
+    const found = this.entries.get(key);
+    // A vanity host now another organization's (of another namespace, at another version): never the issuer built for the one before.
+    const cached = found && found.namespace === namespace && found.organization === organization ? found : undefined;
+    if (found && !cached) {
+      this.entries.delete(key);
+      this.drop(found);
+    }
     if (cached) {
       const built = 'built' in cached ? cached.built : await cached.building;
       const current = built !== undefined && (!this.stale(namespace, built) || (this.movedOnly(namespace, built) && (await this.options.carry?.(built)) === true && this.entries.get(key) === cached));
@@ -66,7 +73,7 @@ export class IssuerCache<T extends Cacheable> {
       if (this.entries.get(key) !== cached) return this.get(key, namespace, organization, vanity); // someone else is rebuilding
     }
     if (cached) this.drop(cached);
-    const entry: Entry<T> = { namespace, building: this.options.build(namespace, organization, vanity) };
+    const entry: Entry<T> = { namespace, organization, building: this.options.build(namespace, organization, vanity) };
     this.entries.set(key, entry);
     while (this.entries.size > this.options.maxIssuers) {
       const [oldest, evicted] = this.entries.entries().next().value!;

@@ -68,7 +68,7 @@ export class SigningKeys {
       const key = `${namespace}/${alg}`;
       let pending = this.creating.get(key);
       if (!pending) {
-        pending = this.add(namespace, alg, now).finally(() => this.creating.delete(key));
+        pending = this.first(namespace, alg, now).finally(() => this.creating.delete(key));
         this.creating.set(key, pending);
       }
       await pending;
@@ -112,6 +112,21 @@ export class SigningKeys {
     });
     this.events?.emit('changed', namespace);
     return rotated;
+  }
+
+  /**
+   * A namespace's first key of `alg`, a change of its keys like a rotation: every replica opens
+   * its key ring again, so one that raced to make a first key of its own too publishes both
+   * (an open ring is kept across other changes, server/issuers/views.ts).
+   */
+  private async first(namespace: string, alg: SigningAlg, now: number): Promise<string> {
+    const kid = await this.store.transaction(async (repo) => {
+      const made = await this.add(namespace, alg, now, repo);
+      await repo.objects.bumpConfigVersion(namespace, [{ kind: 'SigningKey', name: alg }]);
+      return made;
+    });
+    this.events?.emit('changed', namespace);
+    return kid;
   }
 
   private async add(namespace: string, alg: SigningAlg, activatesAt: number, repo: Repositories = this.store): Promise<string> {

@@ -78,11 +78,22 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   /**
    * Each user's organization as last read from the store, for what must be answered without
    * waiting (ttl functions are synchronous) or without a store query per token (introspection).
-   * A user's organization is fixed at provisioning; the issuer is rebuilt on any change.
+   * A user's organization is fixed while its record lasts, but a name erased can be declared
+   * again in another organization: what is remembered holds for one configuration version
+   * (a carried issuer's snapshot moves to the next one, server/issuers/carry.ts).
    */
   const organizationOf = new Map<string, string>();
+  let rememberedAt = snapshot.version;
+  const remembered = (accountId: string): string | undefined => {
+    if (rememberedAt !== snapshot.version) {
+      organizationOf.clear();
+      rememberedAt = snapshot.version;
+    }
+    return organizationOf.get(accountId);
+  };
   const remember = (user: UserRecord) => {
-    if (organizationOf.size >= 10_000) organizationOf.clear();
+    if (organizationOf.size >= 10_000 || rememberedAt !== snapshot.version) organizationOf.clear();
+    rememberedAt = snapshot.version;
     organizationOf.set(user.id, user.organization);
   };
   /** A machine's tokens (client_credentials): decided from the snapshot alone, as Gatehouse's own grant decides them (client-credentials.ts). */
@@ -93,7 +104,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const ends = new Map<string, number | undefined>();
   const contractEnd = (accountId: string | undefined): number | undefined => {
     if (snapshot.organization !== undefined) return issuerEnd;
-    const organization = accountId ? organizationOf.get(accountId) : undefined;
+    const organization = accountId ? remembered(accountId) : undefined;
     if (!organization) return undefined;
     if (!ends.has(organization)) ends.set(organization, contractsEnd(organizationChain(snapshot.organizations, organization)));
     return ends.get(organization);
@@ -101,7 +112,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   /** A subject's organization ('' for a workspace user): the issuer's own, else remembered, else read; undefined for an unknown user. */
   const subjectOrganization = async (accountId: string): Promise<string | undefined> => {
     if (snapshot.organization !== undefined) return snapshot.organization;
-    const known = organizationOf.get(accountId);
+    const known = remembered(accountId);
     if (known !== undefined) return known;
     const user = await store.users.find(snapshot.namespace, accountId);
     if (!user) return undefined;
@@ -130,7 +141,7 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
   const sessionPolicies = new Map<string, SessionPolicy>();
   const sessionsOf = (accountId: string | undefined): SessionPolicy => {
     if (snapshot.organization !== undefined) return snapshot.sessions;
-    const organization = accountId ? organizationOf.get(accountId) : undefined;
+    const organization = accountId ? remembered(accountId) : undefined;
     if (!organization) return snapshot.sessions;
     let policy = sessionPolicies.get(organization);
     if (!policy) {
@@ -344,9 +355,9 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
       ClientCredentials: (_ctx, token) => machines.ttl(token.resourceServer?.accessTokenTTL, clock.now()),
       IdToken: (_ctx, token) => {
         const sub = (token as { available?: { sub?: string } }).available?.sub;
-        return cappedTo(lifetimesFor(sub ? organizationOf.get(sub) : undefined).idToken, contractEnd(sub), clock.now());
+        return cappedTo(lifetimesFor(sub ? remembered(sub) : undefined).idToken, contractEnd(sub), clock.now());
       },
-      RefreshToken: (_ctx, token) => cappedTo(lifetimesFor(token.accountId ? organizationOf.get(token.accountId) : undefined).refreshToken, contractEnd(token.accountId), clock.now()),
+      RefreshToken: (_ctx, token) => cappedTo(lifetimesFor(token.accountId ? remembered(token.accountId) : undefined).refreshToken, contractEnd(token.accountId), clock.now()),
       // At the shared issuer, the longest of any organization's; at an organization's, its own (not a walk over the namespace).
       Grant: Math.max(snapshot.lifetimes.refreshToken, ...(snapshot.organization === undefined ? [...snapshot.organizations.keys()].map((o) => lifetimesFor(o).refreshToken) : []), 3600),
       // Saved again on every use: kept while used within the idle timeout, up to the lifetime since sign-in.

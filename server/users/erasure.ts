@@ -9,7 +9,8 @@ import type { Repositories, UserRecord } from '../store/index.ts';
  * its second factors (TOTP, passkeys) and what the risk engine saw of it (its devices and sign-in countries) are deleted. What stays is the audit chain, which is never rewritten: its
  * records name the user by `id` (for federated users `fed-` + a hash of the connection and
  * the IdP's subject), which nothing in the store maps back to a person once this has run.
- * The erasure itself is recorded under that id, without any personal data.
+ * The erasure itself is recorded under that id, without any personal data, and moves the
+ * namespace's configuration version.
  */
 export async function eraseUser(repo: Repositories, user: UserRecord, audit: { actor: string; via: 'admin' | 'scim'; connection?: string }, now: number): Promise<{ revoked: number }> {
   const { namespace } = user;
@@ -20,6 +21,10 @@ export async function eraseUser(repo: Repositories, user: UserRecord, audit: { a
   await repo.passkeys.removeAll(namespace, user.id);
   await repo.users.erase(namespace, user.id);
   await repo.notifications.eraseUser(namespace, user.id);
+  // Its id may be taken again in another organization (a User declared under the name, a
+  // federated user through a connection now another organization's): every replica's issuers
+  // forget the organization they remembered of it (server/oidc/provider.ts).
+  await repo.objects.bumpConfigVersion(namespace, [{ kind: 'User', name: user.id }]);
   await repo.audit.append({ action: 'user.erased', actor: audit.actor, namespace, organization: user.organization || null, kind: 'User', name: user.id, subject: user.id, data: { via: audit.via, revoked, ...(audit.connection ? { connection: audit.connection } : {}) } }, now);
   return { revoked };
 }

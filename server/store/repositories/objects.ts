@@ -127,6 +127,7 @@ export class ObjectRepository {
   /**
    * Marks a namespace's configuration as changed, naming what changed: issuers built from an
    * older version are rebuilt, unless nothing they read is among `changes` (server/issuers/views.ts).
+   * A version that names nothing (`changes` empty) is read as unknown: every issuer is rebuilt.
    */
   async bumpConfigVersion(namespace: string, changes: readonly ConfigChange[]): Promise<number> {
     const [row] = await this.db.all<{ version: number | string }>(
@@ -153,11 +154,15 @@ export class ObjectRepository {
 
   /**
    * What changed in `namespace` after version `from` up to `to` (each once), or undefined when
-   * the log no longer reaches back to `from` (pruned, or written before the log existed): the
-   * caller then reads the namespace whole.
+   * the log no longer reaches back to `from` (pruned, or written before the log existed) or a
+   * version in between names nothing: the caller then reads the namespace whole.
    */
   async changesBetween(namespace: string, from: number, to: number): Promise<ConfigChange[] | undefined> {
     const rows = await this.db.all<{ kind: ChangeKind; name: string }>(`SELECT DISTINCT kind, name FROM config_changes WHERE namespace = ? AND version > ? AND version <= ? ORDER BY kind, name`, [namespace, from, to]);
+    // A version that names nothing (moved by a release before the log, or by a write that did not
+    // say what it changed) leaves what changed unknown: the caller reads whole, never carries.
+    const [logged] = await this.db.all<{ versions: number | string }>(`SELECT COUNT(DISTINCT version) AS versions FROM config_changes WHERE namespace = ? AND version > ? AND version <= ?`, [namespace, from, to]);
+    if (Number(logged?.versions ?? 0) < to - from) return undefined;
     // Read after the changes: a prune between the two reads shows here as a floor above `from`.
     const [head] = await this.db.all<{ logged_from: number | string }>(`SELECT logged_from FROM config_versions WHERE namespace = ?`, [namespace]);
     if (!head || from < Number(head.logged_from)) return undefined;

@@ -72,6 +72,17 @@ describe('the issuer cache', () => {
     expect(builds).toEqual(['ns/forge', 'ns/forge']);
   });
 
+  it("never answers a vanity host with the issuer of the organization that held it before (another namespace's, whatever its version)", async () => {
+    const { cache, builds, versions } = cacheOf();
+    versions.set('other', 0);
+    // Built for Forge in namespace ns; the host is now Pier's, in a namespace at a lower version.
+    const forge = await cache.get('https://sso.example', 'ns', 'forge', 'https://sso.example');
+    const pier = await cache.get('https://sso.example', 'other', 'pier', 'https://sso.example');
+    expect(pier).not.toBe(forge);
+    expect(builds).toEqual(['https://sso.example', 'https://sso.example']);
+    expect(await cache.get('https://sso.example', 'other', 'pier', 'https://sso.example')).toBe(pier);
+  });
+
   it('drops at once every issuer left behind by a configuration move, and only those', async () => {
     const { cache, versions } = cacheOf();
     versions.set('other', 1);
