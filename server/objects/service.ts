@@ -306,7 +306,8 @@ export class ObjectService {
           // A connection declared again under this name must not inherit the old SCIM token.
           await repo.scim.deleteToken(namespace, target.name);
         }
-        if (target.kind === 'Organization') ended = { revoked: await endOrganizationTokens(repo, namespace, [target.name]) };
+        // With its certification and MFA tightening: an organization declared again under this name is a new relationship.
+        if (target.kind === 'Organization') ended = { revoked: await endOrganizationTokens(repo, namespace, [target.name]), governanceForgotten: await repo.governance.forgetOrganization(namespace, target.name) };
         if (target.kind === 'User') {
           const retired = await retireDeclaredUser(repo, namespace, target.name, now);
           if (retired) ended = { revoked: await endUserTokens(repo, namespace, [retired]) };

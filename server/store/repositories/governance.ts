@@ -41,6 +41,15 @@ export class GovernanceRepository {
     return new Map(rows.map((r) => [r.organization, { policy: r.policy, actor: r.actor, at: Number(r.updated_at) }]));
   }
 
+  /**
+   * Forgets what was recorded beside a deleted organization: its certification and its partner
+   * administrators' MFA tightening (one declared again under the name starts with neither). How many rows went.
+   */
+  async forgetOrganization(namespace: string, organization: string): Promise<number> {
+    const certified = await this.db.run(`DELETE FROM certifications WHERE namespace = ? AND organization = ?`, [namespace, organization]);
+    return certified + (await this.db.run(`DELETE FROM mfa_tightenings WHERE namespace = ? AND organization = ?`, [namespace, organization]));
+  }
+
   /** Records that a lifecycle notice was emitted; false when it already was (so it is emitted once). */
   async recordLifecycleNotice(namespace: string, organization: string, notice: string, key: string, at: number): Promise<boolean> {
     const inserted = await this.db.run(`INSERT INTO lifecycle_notices (namespace, organization, notice, notice_key, emitted_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, organization, notice, notice_key) DO NOTHING`, [namespace, organization, notice, key, at]);

@@ -379,5 +379,22 @@ describe('certification: a Workspace review period, optionally enforced', () => 
     expect(await audit('Organization.certified', 'nocontract')).toEqual([]);
   });
 
+  it("deleted and declared again under its name, an organization starts uncertified and without its partner administrators' MFA tightening", async () => {
+    const declared = organization('omega', { contract: contract('BLX-OMEGA', '2027-06-30T00:00:00Z') });
+    await gh.put('organizations', declared);
+    expect((await gh.admin('POST', `${base}/organizations/omega/certify`)).status).toBe(200);
+    expect((await gh.admin('PUT', `${base}/organizations/omega/mfa`, { required: true })).status).toBe(200);
+    expect((await gh.admin('GET', `${base}/organizations/omega/effective`)).body.mfaRequired).toMatchObject({ value: true, source: 'partner' });
+
+    expect((await gh.admin('DELETE', `${base}/organizations/omega`)).status).toBe(200);
+    expect((await audit('Organization.deleted', 'omega'))[0]).toMatchObject({ data: { governanceForgotten: 2 } });
+    expect((await gh.store.governance.certifications(NS)).has('omega')).toBe(false);
+    expect((await gh.store.governance.mfaTightenings(NS)).has('omega')).toBe(false);
+
+    await gh.put('organizations', declared);
+    expect((await gh.admin('GET', `${base}/organizations/omega`)).body.status.certification).toBeUndefined();
+    expect((await gh.admin('GET', `${base}/organizations/omega/effective`)).body.mfaRequired).not.toMatchObject({ source: 'partner' });
+  });
+
   afterAll(() => setEnforcement(false));
 });

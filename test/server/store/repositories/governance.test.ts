@@ -1,6 +1,6 @@
 /**
  * Conformance of the governance repository: organizations' certifications, the lifecycle
- * notices already emitted and partner administrators' MFA tightenings. Every method, on SQLite and on PostgreSQL.
+ * notices already emitted and partner administrators' MFA tightenings, forgotten with their organization. Every method, on SQLite and on PostgreSQL.
  */
 import { expect, it } from '@jest/globals';
 import { storeBackends } from '../../../support/store-backends.ts';
@@ -23,6 +23,24 @@ backends.each('the governance repository', (backend) => {
         ['forge', { at: 1500, actor: 'bo' }],
       ]),
     );
+  });
+
+  it("forgets a deleted organization's certification and MFA tightening, and only that organization's in that namespace", async () => {
+    const store = await open(await backend.fresh());
+    for (const [namespace, organization] of [
+      [NAMESPACE, 'cascade'],
+      [NAMESPACE, 'cascade-east'],
+      ['elsewhere', 'cascade'],
+    ] as const) {
+      await store.governance.recordCertification(namespace, organization, 1000, 'ana');
+      await store.governance.setMfaTightening(namespace, organization, '{"required":true}', 'oli', 1000);
+    }
+    expect(await store.governance.forgetOrganization(NAMESPACE, 'cascade')).toBe(2);
+    expect(await store.governance.forgetOrganization(NAMESPACE, 'cascade')).toBe(0);
+    expect([...(await store.governance.certifications(NAMESPACE)).keys()]).toEqual(['cascade-east']);
+    expect([...(await store.governance.mfaTightenings(NAMESPACE)).keys()]).toEqual(['cascade-east']);
+    expect([...(await store.governance.certifications('elsewhere')).keys()]).toEqual(['cascade']);
+    expect([...(await store.governance.mfaTightenings('elsewhere')).keys()]).toEqual(['cascade']);
   });
 
   it('keeps one MFA tightening per organization, replaced when set again and gone when cleared', async () => {
