@@ -148,6 +148,7 @@ describe('the SQLite audit table', () => {
     expect(await plan({ namespace: 'blixit', organization: 'forge' })).toBe('SEARCH audit USING INDEX audit_organization (namespace=? AND organization=?)');
     expect(await plan({ namespace: 'blixit', organizations: ['forge'], actor: 'alice' })).toBe('SEARCH audit USING INDEX audit_organization (namespace=? AND organization=?)');
     expect(await plan({ namespace: 'blixit', organizations: ['forge', 'forge-emea'] })).toBe('SEARCH audit USING INDEX audit_organization (namespace=? AND organization=?) | USE TEMP B-TREE FOR ORDER BY');
+    await driver.close();
   });
 
   it('is rebuilt from a store of schema 8 with every record, index and link of the chain kept', async () => {
