@@ -42,12 +42,14 @@ export class GovernanceRepository {
   }
 
   /**
-   * Forgets what was recorded beside a deleted organization: its certification and its partner
-   * administrators' MFA tightening (one declared again under the name starts with neither). How many rows went.
+   * Forgets what was recorded beside a deleted organization: its certification, its partner
+   * administrators' MFA tightening and the lifecycle notices emitted for it (one declared again
+   * under the name starts with none of them, and is warned of its own contract's end). How many rows went.
    */
   async forgetOrganization(namespace: string, organization: string): Promise<number> {
-    const certified = await this.db.run(`DELETE FROM certifications WHERE namespace = ? AND organization = ?`, [namespace, organization]);
-    return certified + (await this.db.run(`DELETE FROM mfa_tightenings WHERE namespace = ? AND organization = ?`, [namespace, organization]));
+    let forgotten = 0;
+    for (const table of ['certifications', 'mfa_tightenings', 'lifecycle_notices']) forgotten += await this.db.run(`DELETE FROM ${table} WHERE namespace = ? AND organization = ?`, [namespace, organization]);
+    return forgotten;
   }
 
   /** Records that a lifecycle notice was emitted; false when it already was (so it is emitted once). */

@@ -25,7 +25,7 @@ backends.each('the governance repository', (backend) => {
     );
   });
 
-  it("forgets a deleted organization's certification and MFA tightening, and only that organization's in that namespace", async () => {
+  it("forgets a deleted organization's certification, MFA tightening and lifecycle notices, and only that organization's in that namespace", async () => {
     const store = await open(await backend.fresh());
     for (const [namespace, organization] of [
       [NAMESPACE, 'cascade'],
@@ -34,13 +34,18 @@ backends.each('the governance repository', (backend) => {
     ] as const) {
       await store.governance.recordCertification(namespace, organization, 1000, 'ana');
       await store.governance.setMfaTightening(namespace, organization, '{"required":true}', 'oli', 1000);
+      await store.governance.recordLifecycleNotice(namespace, organization, 'contract-ending', '2027-06-30', 1000);
     }
-    expect(await store.governance.forgetOrganization(NAMESPACE, 'cascade')).toBe(2);
+    expect(await store.governance.forgetOrganization(NAMESPACE, 'cascade')).toBe(3);
     expect(await store.governance.forgetOrganization(NAMESPACE, 'cascade')).toBe(0);
     expect([...(await store.governance.certifications(NAMESPACE)).keys()]).toEqual(['cascade-east']);
     expect([...(await store.governance.mfaTightenings(NAMESPACE)).keys()]).toEqual(['cascade-east']);
     expect([...(await store.governance.certifications('elsewhere')).keys()]).toEqual(['cascade']);
     expect([...(await store.governance.mfaTightenings('elsewhere')).keys()]).toEqual(['cascade']);
+    // Its notices are forgotten (emitted again for an organization declared under the name), the others' kept.
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'cascade', 'contract-ending', '2027-06-30', 2000)).toBe(true);
+    expect(await store.governance.recordLifecycleNotice(NAMESPACE, 'cascade-east', 'contract-ending', '2027-06-30', 2000)).toBe(false);
+    expect(await store.governance.recordLifecycleNotice('elsewhere', 'cascade', 'contract-ending', '2027-06-30', 2000)).toBe(false);
   });
 
   it('keeps one MFA tightening per organization, replaced when set again and gone when cleared', async () => {
