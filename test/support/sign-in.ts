@@ -28,6 +28,22 @@ export async function signInAt(issuer: string, client: string, secret: string, c
 /** The same in `browser`, which keeps the session cookie for what the spec asks next. */
 export async function signInWith(browser: Browser, issuer: string, client: string, secret: string, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}, transport?: oidc.CustomFetch): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
   const config = await oidc.discovery(new URL(issuer), `${client}.${NS}`, secret, undefined, transport ? { ...insecure, [oidc.customFetch]: transport } : insecure);
+  const submitted = await submitCredentials(browser, config, credentials, scope, params);
+  if (submitted.posted.status !== 303 && submitted.posted.status !== 302) throw new Error(`sign-in refused: ${submitted.posted.status}`);
+  return finishSignIn(browser, config, submitted);
+}
+
+export interface SubmittedSignIn {
+  verifier: string;
+  state: string;
+  /** The sign-in page. */
+  form: { url: string; res: Response };
+  /** The answer to the credentials: a redirect when they were accepted, the refusal otherwise. */
+  posted: Response;
+}
+
+/** A sign-in with PKCE up to the answer to the credentials, for specs that look at a refusal there. */
+export async function submitCredentials(browser: Browser, config: oidc.Configuration, credentials: { email: string; password: string }, scope = 'openid email', params: Record<string, string> = {}): Promise<SubmittedSignIn> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params });
@@ -36,7 +52,11 @@ export async function signInWith(browser: Browser, issuer: string, client: strin
   if (form.res.status !== 200) throw new Error(`sign-in page: ${form.res.status}`);
   const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
   const posted = await browser.submit(new URL(action, form.url).href, credentials);
-  if (posted.status !== 303 && posted.status !== 302) throw new Error(`sign-in refused: ${posted.status}`);
+  return { verifier, state, form, posted };
+}
+
+/** The rest of a sign-in whose credentials were accepted: its redirect followed to the callback, and the code exchanged. */
+export async function finishSignIn(browser: Browser, config: oidc.Configuration, { verifier, state, form, posted }: SubmittedSignIn): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
   const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
   return oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
 }

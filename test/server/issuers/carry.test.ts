@@ -10,7 +10,7 @@ import { CHANGE_LOG_VERSIONS } from '../../../server/store/repositories/objects.
 import { Browser } from '../../support/browser.ts';
 import { loopbackFetch } from '../../support/loopback.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-import { CALLBACK, setPassword } from '../../support/sign-in.ts';
+import { CALLBACK, finishSignIn, setPassword, submitCredentials } from '../../support/sign-in.ts';
 import { storeBackends } from '../../support/store-backends.ts';
 import { NS, accessPolicy, client, idp, organization, template, user, workspace } from '../../support/objects.ts';
 
@@ -55,25 +55,19 @@ async function authorize(server: TestServer, org: string | undefined, name: stri
   return (await send(`${discovery.authorization_endpoint}?${query}`)).status;
 }
 
-/** The status of `email`'s password sign-in at the namespace's shared issuer on `server`, and what it leads to. */
+/** `email`'s password sign-in at the namespace's shared issuer on `server`, up to the answer to the credentials. */
 async function postSignIn(server: TestServer, email: string) {
   const config = await oidc.discovery(new URL(`${server.url}/${NS}`), `catalog.${NS}`, secrets.get('catalog'), undefined, insecure);
   const browser = new Browser();
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid email offline_access', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
-  const form = await browser.follow(url.href, CALLBACK);
-  const action = /action="([^"]+)"/.exec(await form.res.text())![1]!;
-  const posted = await browser.submit(new URL(action.replace(/&amp;/g, '&'), form.url).href, { email, password: PASSWORD });
-  return { config, browser, verifier, state, form, posted };
+  const submitted = await submitCredentials(browser, config, { email, password: PASSWORD }, 'openid email offline_access', { prompt: 'consent' });
+  return { config, browser, submitted, posted: submitted.posted };
 }
 
 /** Signs `email` in at the namespace's shared issuer on `server` through the workspace's client. */
 async function signInShared(server: TestServer, email: string) {
-  const { config, browser, verifier, state, form, posted } = await postSignIn(server, email);
-  expect(posted.status).toBe(303);
-  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
-  return { config, tokens: await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state }) };
+  const { config, browser, submitted } = await postSignIn(server, email);
+  expect(submitted.posted.status).toBe(303);
+  return { config, tokens: await finishSignIn(browser, config, submitted) };
 }
 
 const discovery = async (server: TestServer, org: string) => (await fetch(`${server.url}/${NS}/${org}/.well-known/openid-configuration`)).status;

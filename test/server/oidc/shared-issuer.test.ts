@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 import { Browser } from '../../support/browser.ts';
-import { setPassword } from '../../support/sign-in.ts';
+import { CALLBACK, finishSignIn, setPassword, submitCredentials } from '../../support/sign-in.ts';
 import { NS, idp, client, organization, user, workspace } from '../../support/objects.ts';
 
-const CALLBACK = 'http://127.0.0.1:9/callback';
 const PASSWORD = 'a long enough password';
 const insecure = { execute: [oidc.allowInsecureRequests] };
 let dataDir: string;
@@ -17,15 +16,9 @@ let secret: string;
 
 async function signIn(config: oidc.Configuration, email: string) {
   const browser = new Browser();
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid email offline_access', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
-  const form = await browser.follow(url.href, CALLBACK);
-  const action = /action="([^"]+)"/.exec(await form.res.text())![1]!;
-  const posted = await browser.submit(new URL(action, form.url).href, { email, password: PASSWORD });
-  if (posted.status !== 303) return { status: posted.status };
-  const done = await browser.follow(new URL(posted.headers.get('location')!, form.url).href, CALLBACK);
-  return { tokens: await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state }) };
+  const submitted = await submitCredentials(browser, config, { email, password: PASSWORD }, 'openid email offline_access', { prompt: 'consent' });
+  if (submitted.posted.status !== 303) return { status: submitted.posted.status };
+  return { tokens: await finishSignIn(browser, config, submitted) };
 }
 
 beforeAll(async () => {
