@@ -101,17 +101,14 @@ export class SigningKeys {
   async rotate(namespace: string, alg: SigningAlg, options: { publishAheadSeconds: number; retainForSeconds: number }): Promise<{ kid: string; activatesAt: number }> {
     const now = this.clock.now();
     const activatesAt = now + options.publishAheadSeconds * 1000;
-    const rotated = await this.store.transaction(async (repo) => {
+    return this.changeKeys(namespace, alg, async (repo) => {
       const current = (await repo.keys.list(namespace)).filter((r) => r.alg === alg && r.retiredAt === null);
       const kid = await this.add(namespace, alg, activatesAt, repo);
       for (const old of current) await repo.keys.retire(old.kid, activatesAt, activatesAt + options.retainForSeconds * 1000);
       await repo.keys.deleteExpired(namespace, now);
-      await repo.objects.bumpConfigVersion(namespace, [{ kind: 'SigningKey', name: alg }]);
       await repo.audit.append({ action: 'SigningKey.rotated', actor: 'gatehouse', namespace, data: { kid, alg, activatesAt: new Date(activatesAt).toISOString(), retired: current.map((c) => c.kid) } }, now);
       return { kid, activatesAt };
     });
-    this.events?.emit('changed', namespace);
-    return rotated;
   }
 
   /**
@@ -119,14 +116,19 @@ export class SigningKeys {
    * its key ring again, so one that raced to make a first key of its own too publishes both
    * (an open ring is kept across other changes, server/issuers/views.ts).
    */
-  private async first(namespace: string, alg: SigningAlg, now: number): Promise<string> {
-    const kid = await this.store.transaction(async (repo) => {
-      const made = await this.add(namespace, alg, now, repo);
+  private first(namespace: string, alg: SigningAlg, now: number): Promise<string> {
+    return this.changeKeys(namespace, alg, (repo) => this.add(namespace, alg, now, repo));
+  }
+
+  /** Changes the namespace's `alg` keys in one transaction that moves its configuration version (logged as a SigningKey change); this server's issuers are told at once. */
+  private async changeKeys<T>(namespace: string, alg: SigningAlg, change: (repo: Repositories) => Promise<T>): Promise<T> {
+    const changed = await this.store.transaction(async (repo) => {
+      const result = await change(repo);
       await repo.objects.bumpConfigVersion(namespace, [{ kind: 'SigningKey', name: alg }]);
-      return made;
+      return result;
     });
     this.events?.emit('changed', namespace);
-    return kid;
+    return changed;
   }
 
   private async add(namespace: string, alg: SigningAlg, activatesAt: number, repo: Repositories = this.store): Promise<string> {
