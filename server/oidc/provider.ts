@@ -84,17 +84,19 @@ export function buildProvider(snapshot: IssuerSnapshot, ring: KeyRing, context: 
    */
   const organizationOf = new Map<string, string>();
   let rememberedAt = snapshot.version;
-  const remembered = (accountId: string): string | undefined => {
+  /** What is remembered, emptied once the snapshot has moved to another version. */
+  const memory = (): Map<string, string> => {
     if (rememberedAt !== snapshot.version) {
       organizationOf.clear();
       rememberedAt = snapshot.version;
     }
-    return organizationOf.get(accountId);
+    return organizationOf;
   };
+  const remembered = (accountId: string): string | undefined => memory().get(accountId);
   const remember = (user: UserRecord) => {
-    if (organizationOf.size >= 10_000 || rememberedAt !== snapshot.version) organizationOf.clear();
-    rememberedAt = snapshot.version;
-    organizationOf.set(user.id, user.organization);
+    const known = memory();
+    if (known.size >= 10_000) known.clear();
+    known.set(user.id, user.organization);
   };
   /** A machine's tokens (client_credentials): decided from the snapshot alone, as Gatehouse's own grant decides them (client-credentials.ts). */
   const schemaChecked = schemaCheck(snapshot, context.onClaimsDropped);
