@@ -158,14 +158,14 @@ export class ObjectRepository {
    * version in between names nothing: the caller then reads the namespace whole.
    */
   async changesBetween(namespace: string, from: number, to: number): Promise<ConfigChange[] | undefined> {
-    const rows = await this.db.all<{ kind: ChangeKind; name: string }>(`SELECT DISTINCT kind, name FROM config_changes WHERE namespace = ? AND version > ? AND version <= ? ORDER BY kind, name`, [namespace, from, to]);
+    const rows = await this.db.all<{ version: number | string; kind: ChangeKind; name: string }>(`SELECT version, kind, name FROM config_changes WHERE namespace = ? AND version > ? AND version <= ? ORDER BY kind, name`, [namespace, from, to]);
     // A version that names nothing (moved by a release before the log, or by a write that did not
     // say what it changed) leaves what changed unknown: the caller reads whole, never carries.
-    const [logged] = await this.db.all<{ versions: number | string }>(`SELECT COUNT(DISTINCT version) AS versions FROM config_changes WHERE namespace = ? AND version > ? AND version <= ?`, [namespace, from, to]);
-    if (Number(logged?.versions ?? 0) < to - from) return undefined;
+    if (new Set(rows.map((r) => Number(r.version))).size < to - from) return undefined;
     // Read after the changes: a prune between the two reads shows here as a floor above `from`.
     const [head] = await this.db.all<{ logged_from: number | string }>(`SELECT logged_from FROM config_versions WHERE namespace = ?`, [namespace]);
     if (!head || from < Number(head.logged_from)) return undefined;
-    return rows.map((r) => ({ kind: r.kind, name: r.name }));
+    // In kind and name order, so each one changed in several versions is listed once.
+    return rows.filter((r, i) => i === 0 || r.kind !== rows[i - 1]!.kind || r.name !== rows[i - 1]!.name).map((r) => ({ kind: r.kind, name: r.name }));
   }
 }
