@@ -81,8 +81,6 @@ export interface ViewChange {
 /** Beyond this many changed objects a delta costs about what reading the namespace whole does. */
 const MAX_DELTA = 500;
 
-const KINDS_READ = new Set(['Workspace', 'Organization', 'OrganizationTemplate', 'ClaimMapping', 'AccessPolicy', 'IdPConnection', 'Client']);
-
 /** Reads a namespace's declarations whole; `version` is the configuration version read before. */
 export async function loadNamespaceView(store: Store, namespace: string, version?: number): Promise<NamespaceView> {
   const at = version ?? (await store.objects.configVersions()).get(namespace) ?? 0;
@@ -126,7 +124,7 @@ export async function advanceNamespaceView(store: Store, previous: NamespaceView
   for (const c of changes) {
     // A certification is applied to its organization's object as the view holds it.
     if (c.kind === 'Certification') reread.add(`Organization/${c.name}`);
-    else if (KINDS_READ.has(c.kind)) reread.add(`${c.kind}/${c.name}`);
+    else if (Object.hasOwn(MAP_OF, c.kind)) reread.add(`${c.kind}/${c.name}`);
   }
   // Both are small tables (a row per organization that has one): read whole when one moved.
   if (changes.some((c) => c.kind === 'Certification')) parts.certified = await certificationsOf(store, namespace);
